@@ -1,0 +1,44 @@
+# Every target sets itself up: a fresh machine needs only `make demo` or `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit lint crd bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Prometheus and Alertmanager from Debian; the tests start them as plain processes.
+system-deps:
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
+		else echo "note: prometheus/alertmanager missing and not root; tests that need them will be skipped"; fi; \
+	fi
+
+demo: $(STAMP) system-deps
+	$(BIN)/slipway demo
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 --dist loadfile
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/mypy
+
+crd: $(STAMP)
+	$(BIN)/slipway crd > crds/releases.slipway.dev.yaml
+
+bench: $(STAMP)
+	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .slipway .pytest_cache .mypy_cache .ruff_cache
