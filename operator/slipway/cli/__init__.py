@@ -1,18 +1,29 @@
-"""The `slipway` command. Each sub-command lives in its own module and registers itself here."""
+"""The `slipway` command.
+
+Each sub-command lives in its own module in this package and defines `register(app)`; modules are
+found here by name, so adding a command never edits this file. `plugin` is the separate
+`kubectl-slipway` entry point.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Slipway: progressive delivery for Kubernetes.")
 
-# One module per sub-command; each defines `register(app)`.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_NOT_SUBCOMMANDS = {"plugin"}
+
+
+def build_app() -> typer.Typer:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name in _NOT_SUBCOMMANDS:
+            continue
+        importlib.import_module(f"{__name__}.{info.name}").register(app)
+    return app
 
 
 def main() -> None:
-    for name in _COMMAND_MODULES:
-        importlib.import_module(f"slipway.cli.{name}").register(app)
-    app()
+    build_app()()
