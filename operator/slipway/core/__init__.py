@@ -1,0 +1,1 @@
+"""The pure core: the Release state machine. No I/O, no clock reads, no randomness."""
