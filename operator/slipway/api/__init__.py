@@ -1,0 +1,1 @@
+"""The Release API: models, CRD generation and offline validation."""

@@ -1,0 +1,707 @@
+"""The Release resource (releases.slipway.dev/v1alpha1) as pydantic models.
+
+These models are the single source of the schema: the CRD (`slipway.api.crd.build_crd`) is generated
+from them, and `slipway validate` checks manifests with them. Every rule that the OpenAPI part of a CRD
+cannot say is written twice on purpose, side by side: once as a Python check (for offline validation and
+for the operator) and once as a CEL rule (`x-kubernetes-validations`, for the API server). Both report
+the same message on the same field, and tests/unit/test_api_validate.py holds them to it.
+
+Python attributes are snake_case; the manifest uses camelCase (`set_weight` <-> `setWeight`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from slipway.api.durations import DURATION_PATTERN, parse_duration
+
+GROUP: Final = "slipway.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "Release"
+
+# Bounds on lists keep the API server's CEL cost estimate finite (it refuses unbounded rules).
+MAX_STEPS: Final = 100
+MAX_METRICS: Final = 20
+MAX_NAMES: Final = 50
+
+DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+PERCENT_PATTERN: Final = r"^[0-9]+%$"
+
+
+@dataclass(frozen=True)
+class CelRule:
+    """A rule the API server checks with CEL, and the message both it and `slipway validate` give.
+
+    `field_path` (relative to the object the rule sits on, e.g. ".blueGreen") names the field the
+    message is about; the API server appends it to the object's path, and so does `violation`.
+    """
+
+    rule: str
+    message: str
+    field_path: str | None = None
+
+    def schema(self) -> dict[str, str]:
+        entry = {"rule": self.rule, "message": self.message}
+        if self.field_path:
+            entry["fieldPath"] = self.field_path
+        return entry
+
+    def violation(self) -> PydanticCustomError:
+        """The pydantic error for a broken rule; `slipway.api.validation` moves it onto field_path."""
+        return PydanticCustomError(
+            "slipway_rule", "{message}", {"message": self.message, "field_path": self.field_path or ""}
+        )
+
+
+def cel_rules(*rules: CelRule) -> dict[str, Any]:
+    """json_schema_extra for a model or field carrying CEL rules."""
+    return {"x-kubernetes-validations": [rule.schema() for rule in rules]}
+
+
+def _one_of(*fields: str) -> str:
+    """CEL: exactly one of `fields` is set on self."""
+    return " + ".join(f"(has(self.{field}) ? 1 : 0)" for field in fields) + " == 1"
+
+
+def _count_set(model: BaseModel, *attributes: str) -> int:
+    return sum(getattr(model, attribute) is not None for attribute in attributes)
+
+
+class ApiModel(BaseModel):
+    """Base of every spec model: camelCase in manifests, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+def _is_int_or_percent(value: int | str) -> int | str:
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must be >= 0")
+        return value
+    if not value.endswith("%") or not value[:-1].isdigit():
+        raise ValueError('must be a count or a percentage such as "25%"')
+    return value
+
+
+def _is_positive_duration(text: str) -> str:
+    if parse_duration(text) <= 0:
+        raise ValueError("must be longer than 0s")
+    return text
+
+
+_INT_OR_PERCENT_SCHEMA: Final[dict[str, Any]] = {
+    "x-kubernetes-int-or-string": True,
+    "x-kubernetes-validations": [
+        CelRule(
+            f"type(self) == int ? self >= 0 : self.matches('{PERCENT_PATTERN}')",
+            'must be a count >= 0 or a percentage such as "25%"',
+        ).schema()
+    ],
+}
+
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
+PositiveDuration = Annotated[
+    str,
+    StringConstraints(pattern=DURATION_PATTERN, max_length=32),
+    Field(json_schema_extra=cel_rules(CelRule("duration(self) > duration('0s')", "must be longer than 0s"))),
+]
+IntOrPercent = Annotated[int | str, WithJsonSchema(_INT_OR_PERCENT_SCHEMA)]
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
+NonEmptyName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+
+
+def _embedded_object(
+    description: str, properties: dict[str, Any] | None = None, required: list[str] | None = None
+) -> dict[str, Any]:
+    """Schema of a Kubernetes object kept as-is (unknown fields preserved), with a few checked fields."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    if properties:
+        schema["properties"] = properties
+    if required:
+        schema["required"] = required
+    return schema
+
+
+POD_TEMPLATE_SCHEMA: Final[dict[str, Any]] = {
+    **_embedded_object(
+        "A PodTemplateSpec (metadata and spec), as in a Deployment.",
+        properties={
+            "metadata": _embedded_object("Labels and annotations for the pods."),
+            "spec": _embedded_object(
+                "A PodSpec.",
+                properties={
+                    "containers": {
+                        "type": "array",
+                        "description": "The pod's containers; at least one.",
+                        "minItems": 1,
+                        "items": _embedded_object(
+                            "A Container.",
+                            properties={
+                                "name": {"type": "string", "minLength": 1, "description": "Container name."},
+                                "image": {"type": "string", "minLength": 1, "description": "Image to run."},
+                            },
+                            required=["name", "image"],
+                        ),
+                    }
+                },
+                required=["containers"],
+            ),
+        },
+        required=["spec"],
+    ),
+    "x-kubernetes-embedded-resource": False,
+}
+
+JOB_SPEC_SCHEMA: Final[dict[str, Any]] = _embedded_object(
+    "A JobSpec (batch/v1); its pod template runs the check, success means the metric passed.",
+    properties={"template": POD_TEMPLATE_SCHEMA},
+    required=["template"],
+)
+
+
+def _check_pod_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The Python side of POD_TEMPLATE_SCHEMA: a pod spec with named containers that have images."""
+    spec = template.get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError("spec: a pod template needs a spec with containers")
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise ValueError("spec.containers: must have at least 1 item")
+    for index, container in enumerate(containers):
+        if not isinstance(container, dict) or not container.get("name") or not container.get("image"):
+            raise ValueError(f"spec.containers[{index}]: needs a name and an image")
+    return template
+
+
+PodTemplate = Annotated[dict[str, Any], WithJsonSchema(POD_TEMPLATE_SCHEMA)]
+JobSpec = Annotated[dict[str, Any], WithJsonSchema(JOB_SPEC_SCHEMA)]
+
+
+# --- service -------------------------------------------------------------------------------------------
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+PORT_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+PortName = Annotated[str, StringConstraints(pattern=PORT_NAME_PATTERN, max_length=15)]
+
+
+class ServiceSpec(ApiModel):
+    """The Services the operator creates: `<name>` (stable/active) and `<name>-canary` (canary/preview)."""
+
+    port: Port = Field(description="Port the Services listen on.")
+    target_port: Port | PortName | None = Field(
+        default=None, description="Container port (number or name) traffic goes to. Defaults to `port`."
+    )
+
+
+# --- strategies ----------------------------------------------------------------------------------------
+
+
+class PauseStep(ApiModel):
+    """Hold the current weight: for `duration`, or without one until a person promotes."""
+
+    duration: Duration | None = Field(
+        default=None,
+        description="How long to hold (30s, 2m, 1h30m). Omitted: wait for a manual promote.",
+    )
+
+
+class AnalysisStep(ApiModel):
+    """A gate: stay at the current weight until this many measurements in a row are good."""
+
+    successful_measurements: int = Field(
+        default=1, ge=1, le=1000, description="Good measurements in a row needed to pass the gate."
+    )
+    metrics: list[DnsLabel] | None = Field(
+        default=None,
+        max_length=MAX_METRICS,
+        description="Names of spec.analysis metrics checked at this gate. Omitted: all of them.",
+    )
+
+
+_STEP_KINDS: Final = ("setWeight", "pause", "analysis")
+_ONE_STEP_KIND: Final = CelRule(
+    _one_of(*_STEP_KINDS), "each step must set exactly one of setWeight, pause, analysis"
+)
+
+
+class CanaryStep(ApiModel):
+    """One step of a canary: exactly one of setWeight, pause or analysis."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_STEP_KIND))
+
+    set_weight: int | None = Field(
+        default=None, ge=0, le=100, description="Percentage of traffic (0-100) sent to the canary."
+    )
+    pause: PauseStep | None = Field(default=None, description="Hold here; `pause: {}` waits for a promote.")
+    analysis: AnalysisStep | None = Field(default=None, description="Gate on spec.analysis metrics.")
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Self:
+        if _count_set(self, "set_weight", "pause", "analysis") != 1:
+            raise _ONE_STEP_KIND.violation()
+        return self
+
+
+class CanaryStrategy(ApiModel):
+    """Shift traffic to the new revision step by step."""
+
+    steps: list[CanaryStep] = Field(
+        min_length=1,
+        max_length=MAX_STEPS,
+        description="The steps, in order; the last one is followed by promotion.",
+    )
+
+
+class BlueGreenStrategy(ApiModel):
+    """Run the new revision beside the old one behind a preview Service, then switch all traffic at once."""
+
+    auto_promotion: bool = Field(default=True, description="Switch traffic without a manual promote.")
+    auto_promotion_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="Seconds to wait, once the preview is ready and analysed, before switching.",
+    )
+    scale_down_delay_seconds: int = Field(
+        default=30, ge=0, description="Seconds the old revision keeps running after the switch."
+    )
+    pre_promotion_analysis: bool = Field(
+        default=False, description="Run spec.analysis against the preview before switching."
+    )
+    post_promotion_analysis: bool = Field(
+        default=False, description="Run spec.analysis after switching; on failure switch back."
+    )
+
+
+_SURGE_OR_UNAVAILABLE: Final = CelRule(
+    "!(string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])",
+    "maxSurge and maxUnavailable must not both be 0",
+    ".maxUnavailable",
+)
+
+
+class RollingStrategy(ApiModel):
+    """Replace pods in place, like a Deployment's RollingUpdate, with analysis and rollback on top."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_SURGE_OR_UNAVAILABLE))
+
+    max_surge: IntOrPercent = Field(
+        default="25%", description="Pods above `replicas` during the roll: a count or a percentage."
+    )
+    max_unavailable: IntOrPercent = Field(
+        default=0, description="Pods below `replicas` during the roll: a count or a percentage."
+    )
+
+    _check_int_or_percent = field_validator("max_surge", "max_unavailable")(_is_int_or_percent)
+
+    @model_validator(mode="after")
+    def _can_make_progress(self) -> Self:
+        if str(self.max_surge) in {"0", "0%"} and str(self.max_unavailable) in {"0", "0%"}:
+            raise _SURGE_OR_UNAVAILABLE.violation()
+        return self
+
+
+_ONE_STRATEGY: Final = CelRule(
+    _one_of("canary", "blueGreen", "rolling"), "exactly one of canary, blueGreen, rolling must be set"
+)
+
+
+class Strategy(ApiModel):
+    """How the new version replaces the old: exactly one of canary, blueGreen, rolling."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_STRATEGY))
+
+    canary: CanaryStrategy | None = Field(default=None, description="Shift traffic step by step.")
+    blue_green: BlueGreenStrategy | None = Field(default=None, description="Preview, then switch at once.")
+    rolling: RollingStrategy | None = Field(default=None, description="Replace pods in place.")
+
+    @model_validator(mode="after")
+    def _exactly_one_strategy(self) -> Self:
+        if _count_set(self, "canary", "blue_green", "rolling") != 1:
+            raise _ONE_STRATEGY.violation()
+        return self
+
+
+# --- traffic routing -----------------------------------------------------------------------------------
+
+
+class ParentReference(ApiModel):
+    """A Gateway (or a listener of one) the HTTPRoute attaches to."""
+
+    name: NonEmptyName = Field(description="Name of the Gateway.")
+    namespace: DnsLabel | None = Field(
+        default=None, description="Namespace of the Gateway; default: the Release's."
+    )
+    section_name: DnsLabel | None = Field(default=None, description="Listener of the Gateway to attach to.")
+    port: Port | None = Field(default=None, description="Port of the Gateway to attach to.")
+
+
+Hostname = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+
+
+class GatewayAPIRouting(ApiModel):
+    """Split traffic with weights on an HTTPRoute (gateway.networking.k8s.io) the operator owns."""
+
+    parent_refs: list[ParentReference] = Field(
+        min_length=1, max_length=32, description="Gateways the HTTPRoute attaches to."
+    )
+    hostnames: list[Hostname] = Field(
+        default_factory=list, max_length=16, description="Hostnames the HTTPRoute matches; empty: all."
+    )
+
+
+class IstioRouting(ApiModel):
+    """Split traffic with weights on an Istio VirtualService the operator owns."""
+
+    hosts: list[Hostname] = Field(min_length=1, max_length=MAX_NAMES, description="VirtualService hosts.")
+    gateways: list[NonEmptyName] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="Istio Gateways; empty: the mesh only."
+    )
+
+
+class NginxRouting(ApiModel):
+    """Split traffic with a canary Ingress (ingress-nginx canary-weight annotation) the operator owns."""
+
+    ingress_class_name: NonEmptyName = Field(default="nginx", description="IngressClass of both Ingresses.")
+    host: Hostname = Field(description="Host the Ingresses serve.")
+
+
+_SOME_ROUTER: Final = CelRule(
+    "has(self.gatewayAPI) || has(self.istio) || has(self.nginx)",
+    "set at least one of gatewayAPI, istio, nginx (or omit trafficRouting to split by replica ratio)",
+)
+
+
+class TrafficRouting(ApiModel):
+    """Routers whose weights follow the rollout; several at once are kept in step."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_SOME_ROUTER))
+
+    gateway_api: GatewayAPIRouting | None = Field(
+        default=None, alias="gatewayAPI", description="Gateway API HTTPRoute weights."
+    )
+    istio: IstioRouting | None = Field(default=None, description="Istio VirtualService weights.")
+    nginx: NginxRouting | None = Field(default=None, description="ingress-nginx canary Ingress weight.")
+
+    @model_validator(mode="after")
+    def _some_router(self) -> Self:
+        if _count_set(self, "gateway_api", "istio", "nginx") == 0:
+            raise _SOME_ROUTER.violation()
+        return self
+
+
+# --- analysis ------------------------------------------------------------------------------------------
+
+BuiltinMetric = Literal["error-rate", "latency-p95"]
+
+_THRESHOLD_BOUNDS: Final = CelRule("has(self.min) || has(self.max)", "set min, max or both")
+_THRESHOLD_ORDER: Final = CelRule(
+    "!has(self.min) || !has(self.max) || self.min <= self.max", "min must be <= max", ".min"
+)
+
+
+class ThresholdRange(ApiModel):
+    """A measurement is good when min <= value <= max (either bound may be omitted, not both)."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_THRESHOLD_BOUNDS, _THRESHOLD_ORDER))
+
+    min: float | None = Field(default=None, description="Lowest good value.", allow_inf_nan=False)
+    max: float | None = Field(default=None, description="Highest good value.", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min is None and self.max is None:
+            raise _THRESHOLD_BOUNDS.violation()
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise _THRESHOLD_ORDER.violation()
+        return self
+
+
+_SEED_THRESHOLDS: Final[dict[str, ThresholdRange]] = {
+    "error-rate": ThresholdRange(max=0.001),
+    "latency-p95": ThresholdRange(max=0.5),
+}
+
+
+def seed_threshold(builtin: BuiltinMetric) -> ThresholdRange:
+    """The threshold a builtin metric gets when the Release sets none: error rate 0.1 %, p95 500 ms."""
+    return _SEED_THRESHOLDS[builtin]
+
+
+class PrometheusMetric(ApiModel):
+    """A PromQL query, run against the Prometheus named in the operator's config.
+
+    `{{namespace}}`, `{{release}}`, `{{revision}}` and `{{version}}` in the query are replaced before it runs.
+    """
+
+    query: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
+        description="PromQL query returning one number (the first sample is used)."
+    )
+
+
+class WebMetric(ApiModel):
+    """An HTTP GET returning JSON; only hosts allowed in the operator's config may be called."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)] = Field(
+        description="http(s) URL; the same {{...}} placeholders as a PromQL query are replaced."
+    )
+    json_path: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
+        description="JSONPath of the number in the response, e.g. `$.data.errorRate`."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers.")
+    timeout_seconds: int = Field(
+        default=10, ge=1, le=300, description="Seconds before the request counts as an error."
+    )
+
+
+class JobMetric(ApiModel):
+    """A Kubernetes Job run as a smoke test: it passes when the Job succeeds."""
+
+    template: JobSpec = Field(description="The JobSpec to run (its pod template is required).")
+
+    @field_validator("template")
+    @classmethod
+    def _has_pod_template(cls, template: dict[str, Any]) -> dict[str, Any]:
+        pod_template = template.get("template")
+        if not isinstance(pod_template, dict):
+            raise ValueError("template: a JobSpec needs a pod template")
+        _check_pod_template(pod_template)
+        return template
+
+
+_PROVIDERS: Final = ("builtin", "prometheus", "web", "job")
+_ONE_PROVIDER: Final = CelRule(
+    _one_of(*_PROVIDERS), "exactly one of builtin, prometheus, web, job must be set"
+)
+_THRESHOLD_NEEDED: Final = CelRule(
+    "has(self.builtin) || has(self.job) || has(self.thresholdRange)",
+    "prometheus and web metrics need a thresholdRange",
+    ".thresholdRange",
+)
+
+
+class Metric(ApiModel):
+    """One measurement taken every analysis interval: exactly one provider and how to judge it."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_PROVIDER, _THRESHOLD_NEEDED))
+
+    name: DnsLabel = Field(description="Unique name of the metric (a DNS label); analysis steps refer to it.")
+    builtin: BuiltinMetric | None = Field(
+        default=None, description="A metric Slipway knows: error-rate (ratio 0-1) or latency-p95 (seconds)."
+    )
+    prometheus: PrometheusMetric | None = Field(default=None, description="A PromQL query.")
+    web: WebMetric | None = Field(default=None, description="An HTTP JSON endpoint.")
+    job: JobMetric | None = Field(default=None, description="A Job whose success is the measurement.")
+    threshold_range: ThresholdRange | None = Field(
+        default=None, description="Good values. Builtin metrics default to their seed thresholds."
+    )
+    failure_limit: int = Field(
+        default=0, ge=0, description="Failed measurements tolerated in one attempt; one more rolls back."
+    )
+    consecutive_error_limit: int = Field(
+        default=4, ge=0, description="Provider errors in a row tolerated; one more pauses the release."
+    )
+    inconclusive_limit: int = Field(
+        default=3, ge=0, description="Inconclusive measurements tolerated in one attempt; one more pauses."
+    )
+    on_no_data: Literal["inconclusive", "fail", "pass"] = Field(
+        default="inconclusive", description="How an empty, NaN or infinite result counts."
+    )
+
+    @model_validator(mode="after")
+    def _provider_and_threshold(self) -> Self:
+        if _count_set(self, *_PROVIDERS) != 1:
+            raise _ONE_PROVIDER.violation()
+        if self.threshold_range is None and self.builtin is None and self.job is None:
+            raise _THRESHOLD_NEEDED.violation()
+        return self
+
+    def effective_threshold(self) -> ThresholdRange | None:
+        """The range a value is judged by; None for a job metric, judged by the Job's outcome."""
+        if self.threshold_range is not None:
+            return self.threshold_range
+        if self.builtin is not None:
+            return seed_threshold(self.builtin)
+        return None
+
+
+class AnalysisSpec(ApiModel):
+    """The metrics checked while a new revision gets traffic."""
+
+    interval: PositiveDuration = Field(
+        default="30s", description="Time between two measurements of a metric."
+    )
+    metrics: list[Metric] = Field(
+        min_length=1,
+        max_length=MAX_METRICS,
+        description="The metrics; names are unique.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    _check_interval = field_validator("interval")(_is_positive_duration)
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_names(cls, metrics: list[Metric]) -> list[Metric]:
+        seen: set[str] = set()
+        for index, metric in enumerate(metrics):
+            if metric.name in seen:
+                raise PydanticCustomError(
+                    "slipway_rule",
+                    "{message}",
+                    {"message": f"duplicate metric name {metric.name!r}", "field_path": f"[{index}].name"},
+                )
+            seen.add(metric.name)
+        return metrics
+
+    def metric_names(self) -> list[str]:
+        return [metric.name for metric in self.metrics]
+
+
+# --- rollback ------------------------------------------------------------------------------------------
+
+
+class AlertSelector(ApiModel):
+    """Firing Alertmanager alerts for this Release whose labels match all of these roll it back."""
+
+    match_labels: dict[str, str] = Field(
+        min_length=1, description="Labels an alert must carry (besides namespace and release)."
+    )
+
+
+class RollbackPolicy(ApiModel):
+    """When Slipway rolls back by itself."""
+
+    on_analysis_failure: bool = Field(
+        default=True, description="Roll back when a metric fails beyond its limit."
+    )
+    alerts: AlertSelector | None = Field(default=None, description="Roll back on matching firing alerts.")
+    progress_deadline_seconds: int = Field(
+        default=600, gt=0, description="Seconds any non-paused phase may last without progress."
+    )
+    on_progress_deadline: Literal["rollback", "pause"] = Field(
+        default="rollback", description="What a missed progress deadline does."
+    )
+
+
+# --- the Release ---------------------------------------------------------------------------------------
+
+_ANALYSIS_STEPS_NEED_ANALYSIS: Final = CelRule(
+    "has(self.analysis) || !has(self.strategy.canary) ||"
+    " !self.strategy.canary.steps.exists(s, has(s.analysis))",
+    "analysis steps need spec.analysis",
+    ".strategy.canary.steps",
+)
+_STEP_METRICS_KNOWN: Final = CelRule(
+    "!has(self.analysis) || !has(self.strategy.canary) || self.strategy.canary.steps.all(s,"
+    " !has(s.analysis) || !has(s.analysis.metrics) ||"
+    " s.analysis.metrics.all(n, self.analysis.metrics.exists(m, m.name == n)))",
+    "analysis steps may only name metrics of spec.analysis",
+    ".strategy.canary.steps",
+)
+_BLUE_GREEN_ANALYSIS_NEEDS_ANALYSIS: Final = CelRule(
+    "has(self.analysis) || !has(self.strategy.blueGreen) ||"
+    " !((has(self.strategy.blueGreen.prePromotionAnalysis) &&"
+    " self.strategy.blueGreen.prePromotionAnalysis) ||"
+    " (has(self.strategy.blueGreen.postPromotionAnalysis) &&"
+    " self.strategy.blueGreen.postPromotionAnalysis))",
+    "pre- and post-promotion analysis need spec.analysis",
+    ".strategy.blueGreen",
+)
+
+
+class ReleaseSpec(ApiModel):
+    """The desired version of a workload and how to move to it."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            _ANALYSIS_STEPS_NEED_ANALYSIS, _STEP_METRICS_KNOWN, _BLUE_GREEN_ANALYSIS_NEEDS_ANALYSIS
+        )
+    )
+
+    version: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
+        description="The desired version; shown in status and set as app.kubernetes.io/version."
+    )
+    replicas: int = Field(default=1, ge=0, description="Pods of the stable revision.")
+    template: PodTemplate = Field(description="The pods to run: a PodTemplateSpec, as in a Deployment.")
+    service: ServiceSpec = Field(description="The Services in front of the pods.")
+    strategy: Strategy = Field(description="How a new version replaces the old one.")
+    traffic_routing: TrafficRouting | None = Field(
+        default=None, description="Routers to shift traffic with. Omitted: traffic follows the replica ratio."
+    )
+    analysis: AnalysisSpec | None = Field(default=None, description="Metrics that gate the rollout.")
+    rollback: RollbackPolicy = Field(
+        default_factory=RollbackPolicy,
+        description="When to roll back by itself.",
+        json_schema_extra={"default": {}},
+    )
+
+    _check_template = field_validator("template")(_check_pod_template)
+
+    @model_validator(mode="after")
+    def _analysis_references(self) -> Self:
+        canary = self.strategy.canary
+        analysis_steps = [
+            (index, step.analysis)
+            for index, step in enumerate(canary.steps if canary else [])
+            if step.analysis is not None
+        ]
+        if analysis_steps and self.analysis is None:
+            raise _rule_at(_ANALYSIS_STEPS_NEED_ANALYSIS, f"[{analysis_steps[0][0]}].analysis")
+        known = set(self.analysis.metric_names()) if self.analysis else set()
+        for index, step in analysis_steps:
+            unknown = [name for name in step.metrics or [] if name not in known]
+            if unknown:
+                raise _rule_at(_STEP_METRICS_KNOWN, f"[{index}].analysis.metrics")
+        blue_green = self.strategy.blue_green
+        if (
+            blue_green
+            and (blue_green.pre_promotion_analysis or blue_green.post_promotion_analysis)
+            and self.analysis is None
+        ):
+            raise _BLUE_GREEN_ANALYSIS_NEEDS_ANALYSIS.violation()
+        return self
+
+
+def _rule_at(rule: CelRule, suffix: str) -> PydanticCustomError:
+    """`rule`'s violation, pointed more precisely than CEL can (CEL field paths have no list indexes)."""
+    return CelRule(rule.rule, rule.message, f"{rule.field_path}{suffix}").violation()
+
+
+class Release(BaseModel):
+    """A Release: one workload, the version it should run, and how to get there safely."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    api_version: Literal["slipway.dev/v1alpha1"] = Field(
+        default="slipway.dev/v1alpha1", description="slipway.dev/v1alpha1."
+    )
+    kind: Literal["Release"] = Field(default="Release", description="Release.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ReleaseSpec = Field(description="What to run and how to roll it out.")
+    # Written by the operator; typed loosely until slipway.api.status lands.
+    status: dict[str, Any] | None = Field(
+        default=None, description="Observed state, written by the operator."
+    )
