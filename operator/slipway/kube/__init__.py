@@ -1,0 +1,1 @@
+"""Adapters between the core's actions/observations and the Kubernetes API."""

@@ -1,0 +1,1 @@
+"""Traffic routers, one file each behind the protocol in base.py."""

@@ -1,0 +1,59 @@
+"""Replica-ratio routing: traffic split by pod counts behind plain Services (no mesh, no gateway).
+
+How the split is realised, honestly:
+- `<name>` (the stable Service) selects by revision while one revision takes everything, and by the
+  release label alone while a split is in progress, so it spreads requests over the ready pods of
+  both revisions: the canary's share is canary pods / all ready pods.
+- Stable keeps its full replica count until promotion (invariant 3), so a canary weight w is realised
+  by k canary pods with k/(N+k) as close to w as whole pods allow: k = round(N*w/(100-w)), at least
+  1 and at most N. A weight of 100 switches the stable Service's selector to the canary revision: one
+  write, and the same single write sends everything back to stable on rollback.
+- The realised share is therefore a step function of the weight (N=4: 10% -> 1 pod = 20%, 50% -> 4
+  pods = 50%); above 50% it stays at 50% until promotion. Use a traffic router for exact weights.
+- `<name>-canary` always selects the canary revision (or stable when there is none), for previews.
+"""
+
+from __future__ import annotations
+
+from slipway.kube.objects import ReleaseRef, release_selector, revision_selector, service
+from slipway.routers.base import RoutingPlan, ServicePorts, TrafficSplit
+
+
+def canary_pods_for_weight(weight: int, replicas: int) -> int:
+    """Canary pods that, next to `replicas` stable pods, come closest to `weight` percent."""
+    if weight <= 0 or replicas <= 0:
+        return 0
+    if weight >= 100:
+        return replicas
+    return max(1, min(replicas, round(replicas * weight / (100 - weight))))
+
+
+def realised_weight(canary_pods: int, stable_pods: int) -> int:
+    """The percentage of requests the canary actually gets when a Service spreads over both."""
+    total = canary_pods + stable_pods
+    return round(100 * canary_pods / total) if total else 0
+
+
+class ReplicaRouter:
+    name = "replicas"
+
+    def plan(
+        self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts, replicas: int
+    ) -> RoutingPlan:
+        if split.canary is None or split.canary_weight == 0:
+            stable_selector = revision_selector(release, split.stable)
+        elif split.canary_weight == 100:
+            stable_selector = revision_selector(release, split.canary)
+        else:
+            stable_selector = release_selector(release)
+        canary_selector = revision_selector(release, split.canary or split.stable)
+        objects = (
+            service(release, release.stable_service, stable_selector, ports.port, ports.target_port),
+            service(release, release.canary_service, canary_selector, ports.port, ports.target_port),
+        )
+        needs = (
+            {}
+            if split.canary is None
+            else {split.canary: canary_pods_for_weight(split.canary_weight, replicas)}
+        )
+        return RoutingPlan(objects=objects, replicas=needs)
