@@ -1,0 +1,203 @@
+"""The status of a Release (SPEC section 3), written only by the operator.
+
+Everything the state machine needs to resume after a restart lives here (invariant 5): the phase, the
+step and when it started, the analysis counters, the manual actions already carried out and the timers.
+Python attributes are snake_case; the API object uses camelCase (`ready_replicas` <-> `readyReplicas`).
+Every field has a description because the CRD is generated from these models and `kubectl explain`
+shows them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Phase = Literal["Healthy", "Progressing", "Paused", "RollingBack", "Degraded"]
+ConditionType = Literal["Ready", "Reconciling", "Stalled", "Paused"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+MeasurementResult = Literal["Successful", "Failed", "Inconclusive", "Error"]
+Outcome = Literal["Promoted", "RolledBack", "Superseded", "Aborted"]
+
+MAX_MEASUREMENTS: Final = 20
+MAX_HISTORY: Final = 10
+
+
+class StatusModel(BaseModel):
+    """Base of every status model: camelCase in the API, unknown fields from newer operators ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class RevisionStatus(StatusModel):
+    """One revision (a Deployment `<release>-<revision>`) and the share of traffic it gets."""
+
+    revision: str = Field(description="Hash of the pod template and version that names the revision.")
+    version: str = Field(description="spec.version this revision runs.")
+    replicas: int = Field(default=0, ge=0, description="Pods the operator asked for.")
+    ready_replicas: int = Field(default=0, ge=0, description="Pods observed ready.")
+    weight: int = Field(default=0, ge=0, le=100, description="Percentage of traffic sent to this revision.")
+
+
+class MeasurementRecord(StatusModel):
+    """One judged measurement of one metric."""
+
+    metric: str = Field(description="Name of the metric in spec.analysis.")
+    revision: str = Field(description="Revision the measurement was taken for.")
+    at: datetime = Field(description="When the provider took the measurement.")
+    result: MeasurementResult = Field(
+        description="Successful, Failed, Inconclusive (no data) or Error (the provider could not answer)."
+    )
+    value: str | None = Field(
+        default=None,
+        description="The deciding value as text (e.g. 0.0123, NaN, +Inf); absent when there was no value.",
+    )
+    message: str = Field(default="", description="Why the measurement got its result.")
+
+
+class MetricStatus(StatusModel):
+    """Counters of one metric during the current attempt."""
+
+    name: str = Field(description="Name of the metric in spec.analysis.")
+    successful: int = Field(default=0, ge=0, description="Successful measurements in this attempt.")
+    failures: int = Field(default=0, ge=0, description="Failed measurements in this attempt.")
+    inconclusive: int = Field(default=0, ge=0, description="Inconclusive measurements in this attempt.")
+    errors: int = Field(default=0, ge=0, description="Provider errors in this attempt.")
+    consecutive_errors: int = Field(default=0, ge=0, description="Provider errors in a row, up to now.")
+    consecutive_successful: int = Field(
+        default=0, ge=0, description="Successful measurements in a row since the current gate began."
+    )
+    last_measured_at: datetime | None = Field(
+        default=None, description="Time of the last measurement counted (older ones are ignored)."
+    )
+
+
+class AnalysisStatus(StatusModel):
+    """Analysis of the revision under test during the current attempt."""
+
+    revision: str = Field(description="Revision being analysed.")
+    started_at: datetime = Field(description="When the analysis of this attempt began.")
+    next_measurement_at: datetime | None = Field(
+        default=None, description="When the next measurement is due."
+    )
+    successful: int = Field(default=0, ge=0, description="Successful measurements, all metrics.")
+    failures: int = Field(default=0, ge=0, description="Failed measurements, all metrics.")
+    inconclusive: int = Field(default=0, ge=0, description="Inconclusive measurements, all metrics.")
+    errors: int = Field(default=0, ge=0, description="Provider errors, all metrics.")
+    metrics: list[MetricStatus] = Field(default_factory=list, description="Counters per metric.")
+    measurements: list[MeasurementRecord] = Field(
+        default_factory=list,
+        max_length=MAX_MEASUREMENTS,
+        description=f"The most recent measurements, newest last (at most {MAX_MEASUREMENTS}).",
+    )
+
+
+class Condition(StatusModel):
+    """A kstatus condition: Ready, Reconciling, Stalled or Paused."""
+
+    type: ConditionType = Field(description="Ready, Reconciling, Stalled or Paused.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One CamelCase word saying why.")
+    message: str = Field(default="", description="What a person should know, in a sentence.")
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation the condition was computed for."
+    )
+    last_transition_time: datetime = Field(description="When status last changed.")
+
+
+class HistoryEntry(StatusModel):
+    """One finished attempt to roll out a revision."""
+
+    revision: str = Field(description="Revision that was rolled out.")
+    version: str = Field(description="Its spec.version.")
+    outcome: Outcome = Field(description="Promoted, RolledBack, Superseded (by a newer spec) or Aborted.")
+    reason: str = Field(default="", description="Why it ended so.")
+    started_at: datetime = Field(description="When the attempt began.")
+    finished_at: datetime = Field(description="When it ended.")
+
+
+class RollbackRecord(StatusModel):
+    """The last rollback: what triggered it and between which versions."""
+
+    reason: str = Field(description="AnalysisFailed, AlertFiring, ProgressDeadlineExceeded or Aborted.")
+    message: str = Field(default="", description="The trigger in a sentence.")
+    metric: str | None = Field(default=None, description="Metric (or alert name) that triggered it.")
+    value: str | None = Field(default=None, description="The measured value that failed, as text.")
+    threshold: str | None = Field(default=None, description="The range the value had to be in, as text.")
+    at: datetime = Field(description="When the rollback was decided.")
+    from_version: str = Field(description="Version rolled back from.")
+    to_version: str = Field(description="Version rolled back to.")
+
+
+class ManualActionRecord(StatusModel):
+    """The last carried-out value of one manual-action annotation (each distinct value runs once)."""
+
+    action: str = Field(description="promote, promote-full, pause, resume, abort or retry.")
+    value: str = Field(description="The annotation value that was carried out.")
+    at: datetime = Field(description="When it was carried out.")
+    result: str = Field(default="", description="What it did, or why it had no effect.")
+
+
+class RetiringRevision(StatusModel):
+    """A replaced revision that keeps running until `scale_down_at` (blue-green scaleDownDelaySeconds)."""
+
+    revision: str = Field(description="The revision to remove.")
+    version: str = Field(description="Its spec.version.")
+    scale_down_at: datetime = Field(description="When it is removed.")
+
+
+class ReleaseStatus(StatusModel):
+    """Observed state of a Release, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation of the spec this status reflects."
+    )
+    phase: Phase = Field(
+        default="Progressing", description="Healthy, Progressing, Paused, RollingBack or Degraded."
+    )
+    reason: str = Field(default="", description="One CamelCase word saying why the release is in its phase.")
+    message: str = Field(default="", description="What is happening, e.g. `step 2/5: weight 10%`.")
+    stable: RevisionStatus | None = Field(default=None, description="The revision serving as the baseline.")
+    canary: RevisionStatus | None = Field(
+        default=None, description="The revision being rolled out (canary, preview or new pods)."
+    )
+    current_step: int | None = Field(
+        default=None,
+        ge=0,
+        description="Steps done (0-based index of the step in progress) of the strategy's plan.",
+    )
+    step_started_at: datetime | None = Field(default=None, description="When the current step began.")
+    attempt_started_at: datetime | None = Field(
+        default=None, description="When the rollout of the canary revision began."
+    )
+    progress_at: datetime | None = Field(
+        default=None, description="Last progress; progressDeadlineSeconds counts from here."
+    )
+    paused_at: datetime | None = Field(default=None, description="When the release entered Paused.")
+    analysis: AnalysisStatus | None = Field(default=None, description="Analysis of the current attempt.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Reconciling, Stalled and Paused (kstatus)."
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY,
+        description=f"Finished attempts, newest last (at most {MAX_HISTORY}).",
+    )
+    last_rollback: RollbackRecord | None = Field(default=None, description="The last rollback.")
+    manual_actions: list[ManualActionRecord] = Field(
+        default_factory=list, description="Manual actions carried out, one entry per annotation key."
+    )
+    retiring: list[RetiringRevision] = Field(
+        default_factory=list, description="Replaced revisions waiting to be scaled down."
+    )
+
+    def to_api(self) -> dict[str, Any]:
+        """The status as the API object holds it: camelCase keys, RFC 3339 times, absent fields left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    @classmethod
+    def from_api(cls, status: dict[str, Any] | None) -> ReleaseStatus | None:
+        """A status read from the API; None when the operator has not written one yet."""
+        return cls.model_validate(status) if status else None
