@@ -51,9 +51,9 @@ class ReplicaRouter:
             service(release, release.stable_service, stable_selector, ports.port, ports.target_port),
             service(release, release.canary_service, canary_selector, ports.port, ports.target_port),
         )
-        needs = (
-            {}
-            if split.canary is None
-            else {split.canary: canary_pods_for_weight(split.canary_weight, replicas)}
+        if split.canary is None or split.canary_weight in (0, 100):
+            # Nothing to realise by pod counts: the selector alone decides.
+            return RoutingPlan(objects=objects)
+        return RoutingPlan(
+            objects=objects, replicas={split.canary: canary_pods_for_weight(split.canary_weight, replicas)}
         )
-        return RoutingPlan(objects=objects, replicas=needs)

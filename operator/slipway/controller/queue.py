@@ -1,0 +1,82 @@
+"""A keyed work queue: at most one reconcile per Release at a time, woken by events or by its own timer.
+
+Kopf's daemons and timers would put a finalizer on every Release (a Release could then not be deleted
+while the operator is down) and hold a task per object even when idle. This queue holds nothing for an
+idle Release but a timer handle: a watch event or the requeue delay the core asked for starts a pass;
+events that arrive during a pass make it run once more afterwards, never twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, order=True)
+class ReleaseKey:
+    namespace: str
+    name: str
+
+
+Reconcile = Callable[[ReleaseKey], Awaitable[float | None]]
+"""Runs one pass for a Release; returns seconds until the next pass is due (None: only on events)."""
+
+_RETRY_AFTER_ERROR_SECONDS = 2.0
+
+
+class ReconcileQueue:
+    def __init__(self, reconcile: Reconcile) -> None:
+        self._reconcile = reconcile
+        self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
+        self._dirty: set[ReleaseKey] = set()
+        self._timers: dict[ReleaseKey, asyncio.TimerHandle] = {}
+
+    def notify(self, key: ReleaseKey) -> None:
+        """Something about this Release changed: reconcile it now, or right after the pass in flight."""
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if key in self._running:
+            self._dirty.add(key)
+            return
+        self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
+
+    def forget(self, key: ReleaseKey) -> None:
+        """The Release is gone: drop its timer; a pass in flight finishes (and finds nothing)."""
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        self._dirty.discard(key)
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    async def _run(self, key: ReleaseKey) -> None:
+        try:
+            while True:
+                self._dirty.discard(key)
+                try:
+                    delay = await self._reconcile(key)
+                except Exception:
+                    # One Release failing must not stop the others; try it again shortly.
+                    _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
+                    delay = _RETRY_AFTER_ERROR_SECONDS
+                if key not in self._dirty:
+                    break
+        finally:
+            del self._running[key]
+        if delay is not None:
+            self._timers[key] = asyncio.get_running_loop().call_later(max(delay, 0.0), self.notify, key)
+
+    async def drain(self) -> None:
+        """Wait for the passes in flight (used on shutdown)."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)

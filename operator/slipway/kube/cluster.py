@@ -1,0 +1,180 @@
+"""What the cluster holds for one Release, and the writes that change it, each idempotent.
+
+`observe` reads a Release's revision Deployments and Services once per pass. `ClusterWriter` applies
+changes against that snapshot: it writes only when the snapshot differs from what is wanted, and
+refuses to touch an object the Release does not own (the operator never modifies what lives in git
+and never scales what a user owns). The snapshot is updated after every write, so a second identical
+request in the same pass, or the next pass over the same cluster, writes nothing (invariant 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from slipway.kube.api import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    ApiError,
+    KubeApi,
+    deployments_path,
+    events_path,
+    releases_path,
+    services_path,
+)
+from slipway.kube.objects import (
+    GROUP,
+    KIND,
+    VERSION,
+    Obj,
+    ReleaseRef,
+    is_owned_by,
+    release_selector,
+    replicas_patch,
+    revision_deployment,
+    revision_of,
+    service_patch,
+)
+
+
+class NotOwnedError(Exception):
+    """An object Slipway would manage exists but belongs to someone else; it is left untouched."""
+
+
+class StaleReleaseError(Exception):
+    """The Release changed since it was read; the pass is repeated on fresh data."""
+
+
+@dataclass
+class ClusterState:
+    """One Release's objects as last seen: revision Deployments by revision, Services by name."""
+
+    deployments: dict[str, Obj] = field(default_factory=dict)
+    services: dict[str, Obj] = field(default_factory=dict)
+
+
+def observe(api: KubeApi, release: ReleaseRef) -> ClusterState:
+    state = ClusterState()
+    for deployment in api.list(deployments_path(release.namespace), release_selector(release)):
+        revision = revision_of(deployment)
+        if revision is not None and is_owned_by(deployment, release):
+            state.deployments[revision] = deployment
+    for name in (release.stable_service, release.canary_service):
+        observed = api.get(services_path(release.namespace, name))
+        if observed is not None:
+            state.services[name] = observed
+    return state
+
+
+class ClusterWriter:
+    def __init__(self, api: KubeApi, release: ReleaseRef, state: ClusterState) -> None:
+        self.api = api
+        self.release = release
+        self.state = state
+
+    def ensure_revision(self, revision: str, version: str, replicas: int, template: Obj) -> None:
+        observed = self.state.deployments.get(revision)
+        if observed is None:
+            desired = revision_deployment(self.release, revision, version, replicas, template)
+            path = deployments_path(self.release.namespace)
+            try:
+                self.state.deployments[revision] = self.api.create(path, desired)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                # Created by an earlier pass that died before it could see the result, or by someone else.
+                existing = self.api.get(deployments_path(self.release.namespace, desired["metadata"]["name"]))
+                if existing is None or not is_owned_by(existing, self.release):
+                    raise NotOwnedError(
+                        f"Deployment {desired['metadata']['name']} exists and is not ours"
+                    ) from None
+                self.state.deployments[revision] = existing
+                self.scale_revision(revision, replicas)
+            return
+        self.scale_revision(revision, replicas)
+
+    def scale_revision(self, revision: str, replicas: int) -> None:
+        observed = self.state.deployments.get(revision)
+        if observed is None:
+            return
+        patch = replicas_patch(replicas, observed)
+        if patch is not None:
+            name = observed["metadata"]["name"]
+            self.state.deployments[revision] = self.api.patch(
+                deployments_path(self.release.namespace, name), patch
+            )
+
+    def delete_revision(self, revision: str) -> None:
+        observed = self.state.deployments.pop(revision, None)
+        if observed is not None:
+            self.api.delete(deployments_path(self.release.namespace, observed["metadata"]["name"]))
+
+    def ensure_service(self, desired: Obj) -> None:
+        name = desired["metadata"]["name"]
+        observed = self.state.services.get(name)
+        if observed is None:
+            try:
+                self.state.services[name] = self.api.create(services_path(self.release.namespace), desired)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                raise NotOwnedError(f"Service {name} exists and is not ours") from None
+            return
+        if not is_owned_by(observed, self.release):
+            raise NotOwnedError(f"Service {name} exists and is not owned by Release {self.release.name}")
+        patch = service_patch(desired, observed)
+        if patch is not None:
+            self.state.services[name] = self.api.patch(services_path(self.release.namespace, name), patch)
+
+    def emit_event(self, event_type: str, reason: str, message: str) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.api.create(
+            events_path(self.release.namespace),
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{self.release.name}.", "namespace": self.release.namespace},
+                "involvedObject": {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": KIND,
+                    "name": self.release.name,
+                    "namespace": self.release.namespace,
+                    "uid": self.release.uid,
+                },
+                "type": event_type,
+                "reason": reason,
+                "message": message,
+                "source": {"component": "slipway"},
+                "reportingComponent": "slipway",
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            },
+        )
+
+    def remove_annotations(self, keys: list[str]) -> None:
+        """Acknowledge manual actions: metadata only, never spec (no GitOps drift)."""
+        if keys:
+            patch: dict[str, Any] = {"metadata": {"annotations": dict.fromkeys(keys)}}
+            self.api.patch(releases_path(self.release.namespace, self.release.name), patch, MERGE_PATCH)
+
+    def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> bool:
+        """Replace the status if it differs, only if the Release is still at `resource_version`.
+
+        The guard makes a status computed from an old read fail instead of overwriting newer facts.
+        """
+        if observed == status:
+            return False
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            {"op": "add", "path": "/status", "value": status},
+        ]
+        path = releases_path(self.release.namespace, self.release.name) + "/status"
+        try:
+            self.api.patch(path, patch, JSON_PATCH)
+        except ApiError as error:
+            if error.status in (404, 409, 422):
+                raise StaleReleaseError(str(error)) from None
+            raise
+        return True

@@ -1,0 +1,56 @@
+"""The replica-ratio router: which pods the Services select and how many canary pods a weight needs."""
+
+from __future__ import annotations
+
+import pytest
+
+from slipway.kube.objects import LABEL_RELEASE, LABEL_REVISION, ReleaseRef
+from slipway.routers.base import ServicePorts, TrafficSplit
+from slipway.routers.replicas import ReplicaRouter, canary_pods_for_weight, realised_weight
+
+RELEASE = ReleaseRef(namespace="shop", name="web", uid="u-1")
+PORTS = ServicePorts(port=80, target_port=8080)
+
+
+def selectors(split: TrafficSplit, replicas: int = 4) -> dict[str, dict[str, str]]:
+    plan = ReplicaRouter().plan(RELEASE, split, PORTS, replicas)
+    return {obj["metadata"]["name"]: obj["spec"]["selector"] for obj in plan.objects}
+
+
+def test_single_revision_gets_everything_through_both_services() -> None:
+    assert selectors(TrafficSplit("aaa", None, 0)) == {
+        "web": {LABEL_RELEASE: "web", LABEL_REVISION: "aaa"},
+        "web-canary": {LABEL_RELEASE: "web", LABEL_REVISION: "aaa"},
+    }
+
+
+def test_split_spreads_the_stable_service_over_both_revisions() -> None:
+    plan = ReplicaRouter().plan(RELEASE, TrafficSplit("aaa", "bbb", 10), PORTS, 4)
+    by_name = {obj["metadata"]["name"]: obj for obj in plan.objects}
+    assert by_name["web"]["spec"]["selector"] == {LABEL_RELEASE: "web"}
+    assert by_name["web-canary"]["spec"]["selector"] == {LABEL_RELEASE: "web", LABEL_REVISION: "bbb"}
+    assert plan.replicas == {"bbb": 1}
+    assert by_name["web"]["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+
+
+def test_full_weight_and_rollback_are_one_selector_each() -> None:
+    assert selectors(TrafficSplit("aaa", "bbb", 100))["web"] == {LABEL_RELEASE: "web", LABEL_REVISION: "bbb"}
+    assert selectors(TrafficSplit("aaa", "bbb", 0))["web"] == {LABEL_RELEASE: "web", LABEL_REVISION: "aaa"}
+
+
+@pytest.mark.parametrize(
+    ("weight", "replicas", "pods", "share"),
+    [(10, 4, 1, 20), (25, 3, 1, 25), (50, 4, 4, 50), (90, 4, 4, 50), (5, 10, 1, 9), (20, 10, 2, 17)],
+)
+def test_canary_pods_come_closest_to_the_weight(weight: int, replicas: int, pods: int, share: int) -> None:
+    assert canary_pods_for_weight(weight, replicas) == pods
+    assert realised_weight(pods, replicas) == share
+
+
+def test_weights_always_add_up_to_100() -> None:
+    for weight in range(101):
+        assert sum(TrafficSplit("aaa", "bbb", weight).weights.values()) == 100
+    with pytest.raises(ValueError, match=r"0\.\.100"):
+        TrafficSplit("aaa", "bbb", 101)
+    with pytest.raises(ValueError, match="needs a canary"):
+        TrafficSplit("aaa", None, 10)
