@@ -1,0 +1,107 @@
+"""`kubectl slipway undo`: which revision to go back to, and the spec patch that does it. Pure functions."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slipway.cli._plugin_view import Obj, history
+from slipway.kube.objects import LABEL_RELEASE, LABEL_REVISION, LABEL_VERSION, ReleaseRef, revision_labels
+
+
+class UndoError(Exception):
+    """The undo cannot be done; the message says why in a user's words."""
+
+
+@dataclass(frozen=True)
+class UndoTarget:
+    revision: str
+    version: str
+    why: str
+
+
+def _status(release: Obj) -> Obj:
+    status = release.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def choose_target(release: Obj, to_revision: str | None) -> UndoTarget:
+    """The revision to go back to.
+
+    `to_revision` is a NO from `kubectl slipway history` or a revision hash. Without it: the stable
+    revision when the desired version is not the one serving (a rollback left the Release Degraded),
+    else the newest earlier revision that was promoted.
+    """
+    entries = history(release)
+    if to_revision is not None:
+        if to_revision.isdigit():
+            number = int(to_revision)
+            if not 1 <= number <= len(entries):
+                raise UndoError(f"no history entry {number}: history has {len(entries)} entries")
+            entry = entries[number - 1]
+        else:
+            matching = [e for e in entries if e.get("revision") == to_revision]
+            if not matching:
+                raise UndoError(f"revision {to_revision} is not in the history")
+            entry = matching[-1]
+        return UndoTarget(
+            str(entry.get("revision")), str(entry.get("version")), f"history entry {to_revision}"
+        )
+
+    spec = release.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    stable = _status(release).get("stable")
+    stable = stable if isinstance(stable, Mapping) else {}
+    if stable.get("revision") and stable.get("version") != spec.get("version"):
+        return UndoTarget(
+            str(stable["revision"]), str(stable.get("version")), "the stable revision, now serving"
+        )
+    for entry in reversed(entries):
+        if entry.get("outcome") == "Promoted" and entry.get("revision") != stable.get("revision"):
+            return UndoTarget(
+                str(entry["revision"]), str(entry.get("version")), "the previous promoted revision"
+            )
+    raise UndoError("no earlier promoted revision to go back to")
+
+
+def template_from_deployment(deployment: Obj) -> dict[str, Any]:
+    """The pod template the user wrote: the revision Deployment's template less the labels the operator added.
+
+    Labels the user set to the very value the operator also sets cannot be told apart; they are dropped too.
+    """
+    labels_of_deployment = (deployment.get("metadata") or {}).get("labels") or {}
+    spec = deployment.get("spec")
+    template = spec.get("template") if isinstance(spec, Mapping) else None
+    if not isinstance(template, Mapping):
+        raise UndoError("the revision's Deployment has no pod template")
+    restored = copy.deepcopy(dict(template))
+    metadata = dict(restored.get("metadata") or {})
+    added = revision_labels(
+        ReleaseRef(namespace="", name=labels_of_deployment.get(LABEL_RELEASE, ""), uid=""),
+        labels_of_deployment.get(LABEL_REVISION, ""),
+        labels_of_deployment.get(LABEL_VERSION, ""),
+    )
+    labels = {k: v for k, v in (metadata.get("labels") or {}).items() if added.get(k) != v}
+    if labels:
+        metadata["labels"] = labels
+    else:
+        metadata.pop("labels", None)
+    metadata.pop("creationTimestamp", None)
+    if metadata:
+        restored["metadata"] = metadata
+    else:
+        restored.pop("metadata", None)
+    return restored
+
+
+def undo_patch(release: Obj, version: str, template: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A JSON patch replacing spec.version and spec.template; refused if the Release changed since read."""
+    meta = release.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    return [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+        {"op": "replace", "path": "/spec/version", "value": version},
+        {"op": "replace", "path": "/spec/template", "value": dict(template)},
+    ]

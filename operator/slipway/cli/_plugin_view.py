@@ -1,0 +1,444 @@
+"""What `kubectl slipway` shows: pure functions of Release (and Event) dicts, as the API server returns them.
+
+Nothing here talks to a cluster or reads the clock; callers pass `now`. Status fields may be missing
+(a Release the operator has not seen yet, or an older operator): every field is read defensively and
+shown as "-" when absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+Obj = Mapping[str, Any]
+
+NONE = "-"
+CURRENT_STEP_MARK = "▶"
+
+_PHASE_STYLES = {
+    "Healthy": "green",
+    "Progressing": "cyan",
+    "Paused": "yellow",
+    "RollingBack": "magenta",
+    "Degraded": "red",
+}
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC3339 timestamp from the API (`2026-11-27T15:04:05Z`), or None when absent or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """A duration the way kubectl prints ages: precise when short, coarse when long."""
+    s = max(0, int(seconds))
+    minutes, hours, days = s // 60, s // 3600, s // 86400
+    if s < 120:
+        return f"{s}s"
+    if minutes < 10:
+        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if days < 2:
+        return f"{hours}h"
+    if days < 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    if days < 365 * 2:
+        return f"{days}d"
+    return f"{days // 365}y"
+
+
+def age(timestamp: object, now: datetime) -> str:
+    when = parse_time(timestamp)
+    return human_duration((now - when).total_seconds()) if when else NONE
+
+
+def text_of(value: object) -> str:
+    if value is None or value == "":
+        return NONE
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _status(release: Obj) -> Obj:
+    status = release.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def _spec(release: Obj) -> Obj:
+    spec = release.get("spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def _meta(obj: Obj) -> Obj:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _list(value: object) -> list[Obj]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def phase_text(phase: object) -> Text:
+    label = text_of(phase)
+    return Text(label, style=_PHASE_STYLES.get(label, ""))
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int  # 1-based, as users count steps and as status messages show them
+    kind: str
+    detail: str
+
+
+def describe_step(step: Obj) -> tuple[str, str]:
+    """(kind, detail) of one canary step: setWeight, pause (timed or manual) or an analysis gate."""
+    if "setWeight" in step:
+        return "setWeight", f"{step['setWeight']}%"
+    if "pause" in step:
+        pause = step["pause"] if isinstance(step["pause"], Mapping) else {}
+        duration = pause.get("duration")
+        return "pause", str(duration) if duration else "until promoted"
+    if "analysis" in step:
+        gate = step["analysis"] if isinstance(step["analysis"], Mapping) else {}
+        good = gate.get("successfulMeasurements")
+        return "analysis", f"{good} good measurements" if good else "analysis gate"
+    kind = next(iter(step), "?")
+    return kind, text_of(step.get(kind))
+
+
+def strategy_name(release: Obj) -> str:
+    strategy = _spec(release).get("strategy")
+    if isinstance(strategy, Mapping):
+        for name in ("canary", "blueGreen", "rolling"):
+            if name in strategy:
+                return name
+    return NONE
+
+
+def canary_steps(release: Obj) -> list[Step]:
+    strategy = _spec(release).get("strategy")
+    canary = strategy.get("canary") if isinstance(strategy, Mapping) else None
+    steps = _list(canary.get("steps")) if isinstance(canary, Mapping) else []
+    return [Step(i + 1, *describe_step(step)) for i, step in enumerate(steps)]
+
+
+def current_step_number(release: Obj) -> int | None:
+    """The 1-based number of the step in progress; status.currentStep counts steps done (0-based index)."""
+    current = _status(release).get("currentStep")
+    return current + 1 if isinstance(current, int) and not isinstance(current, bool) else None
+
+
+def steps_table(release: Obj) -> Table:
+    current = current_step_number(release)
+    finished = _status(release).get("phase") == "Healthy"
+    table = Table(title="Steps", title_justify="left", box=None, pad_edge=False)
+    for column in ("", "#", "STEP", "", "STATE"):
+        table.add_column(column)
+    for step in canary_steps(release):
+        if finished or (current is not None and step.number < current):
+            state = Text("done", style="green")
+        elif step.number == current:
+            state = Text("current", style="bold cyan")
+        else:
+            state = Text("")
+        mark = CURRENT_STEP_MARK if step.number == current and not finished else ""
+        table.add_row(mark, str(step.number), step.kind, step.detail, state)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- list
+
+
+def release_weight(release: Obj) -> str:
+    canary = _status(release).get("canary")
+    weight = canary.get("weight") if isinstance(canary, Mapping) else None
+    return f"{weight}%" if isinstance(weight, int | float) else NONE
+
+
+def release_step(release: Obj) -> str:
+    current = current_step_number(release)
+    total = len(canary_steps(release))
+    if current is None or not total or _status(release).get("phase") == "Healthy":
+        return NONE
+    return f"{min(current, total)}/{total}"
+
+
+def release_version(release: Obj) -> str:
+    return text_of(_spec(release).get("version"))
+
+
+def list_table(releases: Iterable[Obj], now: datetime, *, with_namespace: bool) -> Table:
+    """The `kubectl slipway list` table: one row per Release, sorted by namespace and name."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    columns = (["NAMESPACE"] if with_namespace else []) + [
+        "NAME",
+        "VERSION",
+        "PHASE",
+        "WEIGHT",
+        "STEP",
+        "AGE",
+    ]
+    for column in columns:
+        table.add_column(column)
+    ordered = sorted(
+        releases, key=lambda r: (text_of(_meta(r).get("namespace")), text_of(_meta(r).get("name")))
+    )
+    for release in ordered:
+        meta = _meta(release)
+        cells: list[str | Text] = [text_of(meta.get("namespace"))] if with_namespace else []
+        cells += [
+            text_of(meta.get("name")),
+            release_version(release),
+            phase_text(_status(release).get("phase")),
+            release_weight(release),
+            release_step(release),
+            age(meta.get("creationTimestamp"), now),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- get
+
+
+def revisions_table(release: Obj) -> Table:
+    table = Table(title="Revisions", title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in ("ROLE", "REVISION", "VERSION", "READY", "WEIGHT"):
+        table.add_column(column)
+    status = _status(release)
+    for role in ("stable", "canary"):
+        revision = status.get(role)
+        if not isinstance(revision, Mapping) or not revision.get("revision"):
+            continue
+        weight = revision.get("weight")
+        table.add_row(
+            role,
+            text_of(revision.get("revision")),
+            text_of(revision.get("version")),
+            f"{text_of(revision.get('readyReplicas', 0))}/{text_of(revision.get('replicas', 0))}",
+            f"{weight}%" if isinstance(weight, int | float) else NONE,
+        )
+    return table
+
+
+def measurements(release: Obj) -> list[Obj]:
+    analysis = _status(release).get("analysis")
+    return _list(analysis.get("measurements")) if isinstance(analysis, Mapping) else []
+
+
+def analysis_table(release: Obj, now: datetime) -> RenderableType:
+    analysis = _status(release).get("analysis")
+    analysis = analysis if isinstance(analysis, Mapping) else {}
+    counts = ", ".join(
+        f"{key} {analysis[key]}"
+        for key in ("successful", "failures", "inconclusive", "errors")
+        if isinstance(analysis.get(key), int)
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("METRIC", "VALUE", "RESULT", "AGE", "MESSAGE"):
+        table.add_column(column)
+    for measurement in measurements(release):
+        result = text_of(measurement.get("result") or measurement.get("phase"))
+        style = {"Successful": "green", "Failed": "red", "Inconclusive": "yellow", "Error": "red"}.get(
+            result, ""
+        )
+        table.add_row(
+            text_of(measurement.get("metric") or measurement.get("name")),
+            text_of(measurement.get("value")),
+            Text(result, style=style),
+            age(measurement.get("at") or measurement.get("finishedAt"), now),
+            text_of(measurement.get("message")),
+        )
+    title = Text("Analysis", style="italic") + Text(f" ({counts})" if counts else "")
+    return Group(title, table)
+
+
+def conditions_table(release: Obj, now: datetime) -> Table:
+    table = Table(title="Conditions", title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in ("TYPE", "STATUS", "REASON", "AGE", "MESSAGE"):
+        table.add_column(column)
+    for condition in _list(_status(release).get("conditions")):
+        table.add_row(
+            text_of(condition.get("type")),
+            text_of(condition.get("status")),
+            text_of(condition.get("reason")),
+            age(condition.get("lastTransitionTime"), now),
+            text_of(condition.get("message")),
+        )
+    return table
+
+
+def manual_actions_table(release: Obj, now: datetime) -> Table:
+    table = Table(
+        title="Manual actions carried out",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for column in ("ACTION", "AGE", "RESULT"):
+        table.add_column(column)
+    for record in _list(_status(release).get("manualActions")):
+        table.add_row(
+            text_of(record.get("action")), age(record.get("at"), now), text_of(record.get("result"))
+        )
+    return table
+
+
+def release_view(release: Obj, now: datetime) -> RenderableType:
+    """The `kubectl slipway get` view: header, revisions and weights, steps, analysis, conditions."""
+    meta, status = _meta(release), _status(release)
+    header = Text.assemble(
+        ("Release ", "bold"),
+        (f"{text_of(meta.get('namespace'))}/{text_of(meta.get('name'))}", "bold"),
+        f"  version {release_version(release)}  strategy {strategy_name(release)}  phase ",
+        phase_text(status.get("phase")),
+    )
+    parts: list[RenderableType] = [header]
+    if status.get("message"):
+        parts.append(Text(f"  {status['message']}"))
+    parts += ["", revisions_table(release)]
+    if canary_steps(release):
+        parts += ["", steps_table(release)]
+    parts += ["", analysis_table(release, now), "", conditions_table(release, now)]
+    if status.get("manualActions"):
+        parts += ["", manual_actions_table(release, now)]
+    return Group(*parts)
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+
+def history(release: Obj) -> list[Obj]:
+    """status.history, oldest first, as the operator records it."""
+    return _list(_status(release).get("history"))
+
+
+def history_table(release: Obj) -> Table:
+    """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED"):
+        table.add_column(column)
+    for number, entry in enumerate(history(release), start=1):
+        table.add_row(
+            str(number),
+            text_of(entry.get("revision")),
+            text_of(entry.get("version")),
+            text_of(entry.get("outcome")),
+            text_of(entry.get("reason")),
+            text_of(entry.get("startedAt")),
+            text_of(entry.get("finishedAt")),
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime | None
+    source: str
+    text: str
+
+
+def _event_time(event: Obj) -> object:
+    return (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or _meta(event).get("creationTimestamp")
+    )
+
+
+def events_for(release: Obj, events: Iterable[Obj]) -> list[Obj]:
+    """The Events whose involvedObject (core/v1) or regarding (events.k8s.io/v1) is this Release."""
+    meta = _meta(release)
+    chosen = []
+    for event in events:
+        target = event.get("involvedObject") or event.get("regarding") or {}
+        if (
+            isinstance(target, Mapping)
+            and target.get("kind") == "Release"
+            and target.get("name") == meta.get("name")
+            and (target.get("uid") in (None, meta.get("uid")))
+        ):
+            chosen.append(event)
+    return chosen
+
+
+def rollback_timeline(release: Obj, events: Iterable[Obj]) -> list[TimelineEntry]:
+    """Every dated fact about the Release, oldest first: history entries, the rollback, Events."""
+    entries: list[TimelineEntry] = []
+    for entry in history(release):
+        label = f"{text_of(entry.get('version'))} ({text_of(entry.get('revision'))})"
+        entries.append(TimelineEntry(parse_time(entry.get("startedAt")), "history", f"{label} started"))
+        if entry.get("finishedAt"):
+            outcome = f"{text_of(entry.get('outcome'))}: {text_of(entry.get('reason'))}"
+            entries.append(
+                TimelineEntry(parse_time(entry.get("finishedAt")), "history", f"{label} {outcome}")
+            )
+    last = _status(release).get("lastRollback")
+    if isinstance(last, Mapping) and last:
+        entries.append(TimelineEntry(parse_time(last.get("at")), "rollback", rollback_summary(last)))
+    for event in events_for(release, events):
+        kind = text_of(event.get("type"))
+        entries.append(
+            TimelineEntry(
+                parse_time(_event_time(event)),
+                f"event {kind}",
+                f"{text_of(event.get('reason'))}: {text_of(event.get('message') or event.get('note'))}",
+            )
+        )
+    # Undated facts sort first; the sort is stable, so same-time facts keep history, rollback, event order.
+    return sorted(entries, key=lambda e: (e.at is not None, e.at or datetime.min))
+
+
+def rollback_summary(last: Obj) -> str:
+    what = f"rolled back {text_of(last.get('fromVersion'))} -> {text_of(last.get('toVersion'))}"
+    why = text_of(last.get("reason"))
+    if last.get("metric"):
+        value, threshold = text_of(last.get("value")), text_of(last.get("threshold"))
+        why += f" (metric {last['metric']} = {value}, threshold {threshold})"
+    return f"{what}: {why}"
+
+
+def rollback_report(release: Obj, events: Sequence[Obj], now: datetime) -> RenderableType:
+    """`kubectl slipway report`: what failed, when, and what was done, as one timeline."""
+    meta = _meta(release)
+    name = f"{text_of(meta.get('namespace'))}/{text_of(meta.get('name'))}"
+    last = _status(release).get("lastRollback")
+    if not isinstance(last, Mapping) or not last:
+        headline = Text(f"Release {name} has not been rolled back.", style="bold")
+    else:
+        when = parse_time(last.get("at"))
+        ago = f" {human_duration((now - when).total_seconds())} ago" if when else ""
+        headline = Text(f"Release {name} {rollback_summary(last)}{ago}.", style="bold red")
+    table = Table(title="Timeline", title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in ("TIME", "SOURCE", "WHAT"):
+        table.add_column(column)
+    for entry in rollback_timeline(release, events):
+        table.add_row(entry.at.isoformat() if entry.at else NONE, entry.source, entry.text)
+    status = _status(release)
+    now_line = Text.assemble(
+        "Now: phase ", phase_text(status.get("phase")), f"  {text_of(status.get('message'))}"
+    )
+    return Group(headline, "", table, "", now_line)

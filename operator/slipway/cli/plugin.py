@@ -1,0 +1,221 @@
+"""`kubectl slipway`: the kubectl plugin (entry point `kubectl-slipway`).
+
+Manual actions are annotation patches on metadata only, so they never change spec (no GitOps drift).
+Only `undo` writes spec, and it says so. Rendering lives in _plugin_view (pure); calls in _plugin_kube.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from kubernetes.client.exceptions import ApiException
+from rich.console import Console
+from rich.live import Live
+
+from slipway.api import annotations as manual
+from slipway.cli import _plugin_kube as kube
+from slipway.cli._plugin_undo import UndoError, choose_target, template_from_deployment, undo_patch
+from slipway.cli._plugin_view import history_table, list_table, release_view, rollback_report, text_of
+from slipway.kube.objects import ReleaseRef
+
+app = typer.Typer(
+    name="kubectl slipway",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Watch and steer Slipway Releases: manual actions, live views, history, undo and rollback reports.",
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+Kubeconfig = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
+Context = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
+Namespace = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="The namespace (default: the context's).")
+]
+Name = Annotated[str, typer.Argument(help="The Release name.")]
+
+# Each manual action is one annotation; the operator carries each distinct value out once and removes it.
+ACTIONS: dict[str, str] = {
+    manual.PROMOTE: "Move past the current pause or analysis gate.",
+    manual.PROMOTE_FULL: "Skip the remaining steps and promote the canary now.",
+    manual.PAUSE: "Hold the rollout where it is.",
+    manual.RESUME: "Continue a paused rollout.",
+    manual.ABORT: "Roll back to the stable revision now.",
+    manual.RETRY: "Attempt a Degraded release again, without changing its spec.",
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """Microseconds keep two actions in the same second distinct: each distinct value is one action."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> kube.Cluster:
+    try:
+        return kube.connect(kubeconfig, context, namespace)
+    # A bad kubeconfig raises ConfigException, OSError or yaml errors, with no common base but Exception.
+    except Exception as error:
+        raise fail(f"cannot load kubeconfig: {error}") from error
+
+
+def annotate(key: str, name: str, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
+    cluster = connect(kubeconfig, context, namespace)
+    value = rfc3339(now())
+    body = {"metadata": {"annotations": {key: value}}}
+    try:
+        release = kube.patch_release(cluster, cluster.namespace, name, body, kube.MERGE_PATCH)
+    except (kube.NotFound, kube.Conflict) as error:
+        raise fail(str(error)) from error
+    phase = text_of(release.get("status", {}).get("phase"))
+    action = key.removeprefix(manual.PREFIX)
+    console.print(
+        f"release {cluster.namespace}/{name}: {action} requested "
+        f"(annotation {key}={value}; phase now {phase})",
+        highlight=False,
+    )
+
+
+def _action_command(key: str) -> Callable[..., None]:
+    def command(
+        name: Name, kubeconfig: Kubeconfig = None, context: Context = None, namespace: Namespace = None
+    ) -> None:
+        annotate(key, name, kubeconfig, context, namespace)
+
+    command.__doc__ = ACTIONS[key]
+    return command
+
+
+for _key in manual.MANUAL_ACTIONS:
+    app.command(_key.removeprefix(manual.PREFIX))(_action_command(_key))
+
+
+@app.command("list")
+def list_command(
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Releases in every namespace.")
+    ] = False,
+) -> None:
+    """Releases with version, phase, canary weight, step and age."""
+    cluster = connect(kubeconfig, context, namespace)
+    releases = kube.list_releases(cluster, None if all_namespaces else cluster.namespace)
+    if not releases:
+        where = "any namespace" if all_namespaces else f"namespace {cluster.namespace}"
+        console.print(f"No Releases found in {where}.")
+        return
+    console.print(list_table(releases, now(), with_namespace=all_namespaces))
+
+
+def _read(cluster: kube.Cluster, name: str) -> dict[str, Any]:
+    try:
+        return kube.get_release(cluster, cluster.namespace, name)
+    except kube.NotFound as error:
+        raise fail(str(error)) from error
+
+
+@app.command("get")
+def get_command(
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep the view live until Ctrl-C.")] = False,
+) -> None:
+    """Steps with the current one marked, weights, analysis measurements and conditions."""
+    cluster = connect(kubeconfig, context, namespace)
+    release = _read(cluster, name)
+    if not watch:
+        console.print(release_view(release, now()))
+        return
+    with Live(release_view(release, now()), console=console, auto_refresh=False) as live:
+        try:
+            while True:
+                # Each watch ends after a while (the server's timeout); re-reading then also refreshes ages.
+                for release in kube.watch_release(cluster, cluster.namespace, name, timeout_seconds=30):
+                    live.update(release_view(release, now()), refresh=True)
+                release = _read(cluster, name)
+                live.update(release_view(release, now()), refresh=True)
+        except kube.NotFound as error:
+            raise fail(str(error)) from error
+        except ApiException as error:
+            raise fail(f"watch failed: {error.status} {error.reason}") from error
+        except KeyboardInterrupt:
+            return
+
+
+@app.command("history")
+def history_command(
+    name: Name, kubeconfig: Kubeconfig = None, context: Context = None, namespace: Namespace = None
+) -> None:
+    """The revisions this Release went through and how each ended."""
+    cluster = connect(kubeconfig, context, namespace)
+    console.print(history_table(_read(cluster, name)))
+
+
+@app.command("undo")
+def undo_command(
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    to_revision: Annotated[
+        str | None, typer.Option("--to-revision", help="A NO from `history`, or a revision hash.")
+    ] = None,
+) -> None:
+    """Write an earlier revision's version and template back into spec (for Releases outside GitOps)."""
+    cluster = connect(kubeconfig, context, namespace)
+    release = _read(cluster, name)
+    try:
+        target = choose_target(release, to_revision)
+        deployment = kube.get_deployment(
+            cluster,
+            cluster.namespace,
+            ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision),
+        )
+        template = template_from_deployment(deployment)
+        kube.patch_release(
+            cluster, cluster.namespace, name, undo_patch(release, target.version, template), kube.JSON_PATCH
+        )
+    except (UndoError, kube.NotFound, kube.Conflict) as error:
+        raise fail(f"cannot undo {cluster.namespace}/{name}: {error}") from error
+    before = text_of(release.get("spec", {}).get("version"))
+    console.print(
+        f"release {cluster.namespace}/{name}: CHANGED SPEC: version {before} -> {target.version}, "
+        f"template from revision {target.revision} ({target.why}).\n"
+        "If this Release lives in git, Argo CD or Flux will revert this: change git instead.",
+        highlight=False,
+    )
+
+
+@app.command("report")
+def report_command(
+    name: Name, kubeconfig: Kubeconfig = None, context: Context = None, namespace: Namespace = None
+) -> None:
+    """The timeline of the last rollback: what failed, when, and what was done."""
+    cluster = connect(kubeconfig, context, namespace)
+    release = _read(cluster, name)
+    console.print(rollback_report(release, kube.list_events(cluster, cluster.namespace), now()))
+
+
+def main() -> None:
+    try:
+        app(prog_name="kubectl slipway")
+    except ApiException as error:
+        errors.print(f"[red]error:[/red] API server answered {error.status} {error.reason}", highlight=False)
+        sys.exit(1)

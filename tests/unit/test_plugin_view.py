@@ -1,0 +1,269 @@
+"""The `kubectl slipway` views, rendered from Release dicts shaped by the real status model."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from rich.console import Console, RenderableType
+
+from slipway.api.status import (
+    AnalysisStatus,
+    Condition,
+    HistoryEntry,
+    ManualActionRecord,
+    MeasurementRecord,
+    ReleaseStatus,
+    RevisionStatus,
+    RollbackRecord,
+)
+from slipway.cli._plugin_view import (
+    CURRENT_STEP_MARK,
+    human_duration,
+    list_table,
+    release_step,
+    release_view,
+    rollback_report,
+    rollback_timeline,
+)
+
+NOW = datetime(2026, 11, 27, 15, 0, 0, tzinfo=UTC)
+
+
+def render(renderable: RenderableType) -> str:
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(renderable)
+    return out.getvalue()
+
+
+def line_with(text: str, needle: str) -> str:
+    matching = [line for line in text.splitlines() if needle in line]
+    assert len(matching) == 1, f"{needle!r} on {len(matching)} lines of:\n{text}"
+    return matching[0]
+
+
+def canary_release(
+    status: ReleaseStatus | None, *, name: str = "web", namespace: str = "shop"
+) -> dict[str, Any]:
+    release: dict[str, Any] = {
+        "apiVersion": "slipway.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "resourceVersion": "42",
+            "creationTimestamp": (NOW - timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+        },
+        "spec": {
+            "version": "2.4.1",
+            "replicas": 4,
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 10},
+                        {"pause": {"duration": "2m"}},
+                        {"analysis": {"successfulMeasurements": 3}},
+                        {"setWeight": 50},
+                        {"pause": {}},
+                    ]
+                }
+            },
+        },
+    }
+    if status is not None:
+        release["status"] = status.to_api()
+    return release
+
+
+def progressing_status() -> ReleaseStatus:
+    return ReleaseStatus(
+        phase="Progressing",
+        message="step 3/5: weight 10%, analysis 2/3 good",
+        stable=RevisionStatus(revision="aaa111", version="2.4.0", replicas=4, ready_replicas=4, weight=90),
+        canary=RevisionStatus(revision="bbb222", version="2.4.1", replicas=1, ready_replicas=1, weight=10),
+        current_step=2,
+        analysis=AnalysisStatus(
+            revision="bbb222",
+            started_at=NOW - timedelta(minutes=2),
+            successful=2,
+            measurements=[
+                MeasurementRecord(
+                    metric="error-rate",
+                    revision="bbb222",
+                    at=NOW - timedelta(seconds=30),
+                    result="Successful",
+                    value="0.0004",
+                ),
+                MeasurementRecord(
+                    metric="latency-p95",
+                    revision="bbb222",
+                    at=NOW - timedelta(seconds=30),
+                    result="Inconclusive",
+                    message="no data",
+                ),
+            ],
+        ),
+        conditions=[
+            Condition(type="Ready", status="False", reason="Progressing", last_transition_time=NOW),
+            Condition(type="Reconciling", status="True", reason="Canary", last_transition_time=NOW),
+        ],
+        manual_actions=[ManualActionRecord(action="resume", value="t1", at=NOW, result="resumed at step 2")],
+    )
+
+
+def test_list_shows_version_phase_weight_step_and_age() -> None:
+    text = render(list_table([canary_release(progressing_status())], NOW, with_namespace=False))
+    header = line_with(text, "NAME")
+    assert header.split() == ["NAME", "VERSION", "PHASE", "WEIGHT", "STEP", "AGE"]
+    assert line_with(text, "web").split() == ["web", "2.4.1", "Progressing", "10%", "3/5", "5m"]
+
+
+def test_list_all_namespaces_adds_the_namespace_and_sorts() -> None:
+    releases = [
+        canary_release(None, name="b", namespace="zz"),
+        canary_release(None, name="a", namespace="zz"),
+        canary_release(None, name="c", namespace="aa"),
+    ]
+    text = render(list_table(releases, NOW, with_namespace=True))
+    rows = [line.split()[:2] for line in text.splitlines()[1:] if line.strip()]
+    assert rows == [["aa", "c"], ["zz", "a"], ["zz", "b"]]
+    # Not yet seen by the operator: no phase, weight or step, shown as "-".
+    assert line_with(text, " c ").split()[3:6] == ["-", "-", "-"]
+
+
+def test_get_marks_the_current_step_only() -> None:
+    text = render(release_view(canary_release(progressing_status()), NOW))
+    current = line_with(text, CURRENT_STEP_MARK)
+    assert "analysis" in current and "3 good measurements" in current and "current" in current
+    assert "done" in line_with(text, "2m")
+    assert "done" not in line_with(text, "until promoted")
+
+
+def test_get_shows_weights_measurements_conditions_and_actions() -> None:
+    text = render(release_view(canary_release(progressing_status()), NOW))
+    assert line_with(text, "aaa111").split() == ["stable", "aaa111", "2.4.0", "4/4", "90%"]
+    assert line_with(text, "bbb222").split() == ["canary", "bbb222", "2.4.1", "1/1", "10%"]
+    assert line_with(text, "error-rate").split()[:4] == ["error-rate", "0.0004", "Successful", "30s"]
+    assert "Inconclusive" in line_with(text, "latency-p95") and "no data" in line_with(text, "latency-p95")
+    assert line_with(text, "Reconciling").split()[:3] == ["Reconciling", "True", "Canary"]
+    assert "resumed at step 2" in line_with(text, "resume ")
+    assert "step 3/5: weight 10%, analysis 2/3 good" in text
+
+
+def test_healthy_release_marks_no_step_and_shows_all_done() -> None:
+    status = ReleaseStatus(
+        phase="Healthy",
+        stable=RevisionStatus(revision="bbb222", version="2.4.1", replicas=4, ready_replicas=4, weight=100),
+        current_step=5,
+    )
+    release = canary_release(status)
+    text = render(release_view(release, NOW))
+    assert CURRENT_STEP_MARK not in text
+    assert all("done" in line_with(text, f"  {n}  ") for n in range(1, 6))
+    assert release_step(release) == "-"
+
+
+def rolled_back_status() -> ReleaseStatus:
+    t0 = NOW - timedelta(minutes=30)
+    return ReleaseStatus(
+        phase="Degraded",
+        message="rolled back: error-rate 0.31 above 0.001",
+        stable=RevisionStatus(revision="bbb222", version="2.4.1", replicas=4, ready_replicas=4, weight=100),
+        history=[
+            HistoryEntry(
+                revision="bbb222",
+                version="2.4.1",
+                outcome="Promoted",
+                reason="AllStepsDone",
+                started_at=t0,
+                finished_at=t0 + timedelta(minutes=10),
+            ),
+            HistoryEntry(
+                revision="ccc333",
+                version="2.5.0",
+                outcome="RolledBack",
+                reason="AnalysisFailed",
+                started_at=t0 + timedelta(minutes=20),
+                finished_at=t0 + timedelta(minutes=25),
+            ),
+        ],
+        last_rollback=RollbackRecord(
+            reason="AnalysisFailed",
+            metric="error-rate",
+            value="0.31",
+            threshold="max 0.001",
+            at=t0 + timedelta(minutes=25),
+            from_version="2.5.0",
+            to_version="2.4.1",
+        ),
+    )
+
+
+def event(name: str, uid: str, reason: str, at: datetime, kind: str = "Release") -> dict[str, Any]:
+    return {
+        "type": "Warning",
+        "reason": reason,
+        "message": f"{reason} happened",
+        "lastTimestamp": at.isoformat(),
+        "involvedObject": {"kind": kind, "name": name, "uid": uid},
+    }
+
+
+def test_report_orders_history_rollback_and_events_in_time() -> None:
+    release = canary_release(rolled_back_status())
+    rollback_at = NOW - timedelta(minutes=5)
+    events = [
+        event("web", "uid-web", "RolledBack", rollback_at + timedelta(seconds=1)),
+        event("web", "uid-web", "MeasurementFailed", rollback_at - timedelta(seconds=1)),
+        event("web", "uid-other", "OldIncarnation", rollback_at),  # a deleted and re-created Release
+        event("api", "uid-api", "OtherRelease", rollback_at),
+        event("web", "uid-web", "NotOurs", rollback_at, kind="Deployment"),
+    ]
+    timeline = rollback_timeline(release, events)
+    texts = [entry.text for entry in timeline]
+    assert [t.split(":")[0] for t in texts] == [
+        "2.4.1 (bbb222) started",
+        "2.4.1 (bbb222) Promoted",
+        "2.5.0 (ccc333) started",
+        "MeasurementFailed",
+        "2.5.0 (ccc333) RolledBack",
+        "rolled back 2.5.0 -> 2.4.1",
+        "RolledBack",
+    ]
+    assert [entry.at for entry in timeline] == sorted(entry.at for entry in timeline if entry.at)
+
+
+def test_report_headline_names_metric_value_threshold_and_when() -> None:
+    text = render(rollback_report(canary_release(rolled_back_status()), [], NOW))
+    headline = text.splitlines()[0]
+    assert "rolled back 2.5.0 -> 2.4.1" in headline
+    assert "metric error-rate = 0.31, threshold max 0.001" in headline
+    assert "5m ago" in headline
+    assert "Degraded" in line_with(text, "Now:")
+
+
+def test_report_without_rollback_says_so() -> None:
+    text = render(rollback_report(canary_release(progressing_status()), [], NOW))
+    assert "has not been rolled back" in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0, "0s"),
+        (119, "119s"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 + 60, "3h1m"),
+        (9 * 3600, "9h"),
+        (3 * 86400 + 3600, "3d1h"),
+        (30 * 86400, "30d"),
+        (800 * 86400, "2y"),
+        (-5, "0s"),
+    ],
+)
+def test_ages_read_like_kubectl(seconds: int, expected: str) -> None:
+    assert human_duration(seconds) == expected
