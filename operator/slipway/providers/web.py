@@ -1,0 +1,144 @@
+"""Web metrics: an HTTP GET returning JSON, and a JSON path to the number in it.
+
+Only hosts in the operator config's `web.allowedHosts` are ever called, and a redirect is followed only
+within the same scheme, host and port: a Release author cannot make the operator reach anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from slipway.api.models import Metric
+from slipway.config import WebConfig
+from slipway.core.measurement import RawMeasurement
+from slipway.providers.base import MeasurementContext, TemplateError, failed, measured, render, wrong_provider
+
+_MAX_REDIRECTS = 3
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PATH_STEP = re.compile(
+    r"\.(?P<key>[^.\[\]]+)|\[(?P<index>-?\d+)\]|\[(?P<quote>['\"])(?P<quoted>.*?)(?P=quote)\]|\[\*\]"
+)
+
+
+class JsonPathError(ValueError):
+    """The JSON path is malformed or does not lead anywhere in the answer."""
+
+
+def host_allowed(url: URL, config: WebConfig) -> bool:
+    """Whether `url`'s host is in the allow-list: 'host' (any port), 'host:port' or '*.domain'."""
+    host = (url.host or "").lower()
+    for pattern in config.allowed_hosts:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif pattern == host or pattern == f"{host}:{url.port}":
+            return True
+    return False
+
+
+def json_path_values(document: Any, path: str) -> tuple[float, ...]:
+    """The numbers at `path` (`$.data.rate`, `$.items[0].v`, `$.items[*].v`, `$['a b']`; `{...}` braces
+    and the leading `$` are optional). Numbers, numeric strings ("NaN" too) and booleans (1/0) count;
+    null or an empty list is no data."""
+    steps = path.strip().removeprefix("{").removesuffix("}").strip().removeprefix("$")
+    if steps and steps[0] not in ".[":
+        steps = "." + steps
+    nodes = [document]
+    position = 0
+    while position < len(steps):
+        step = _PATH_STEP.match(steps, position)
+        if step is None:
+            raise JsonPathError(f"json path {path!r}: cannot read {steps[position:]!r}")
+        nodes = [child for node in nodes for child in _children(node, step, path)]
+        position = step.end()
+    return tuple(number for node in nodes for number in _numbers(node, path))
+
+
+def _children(node: Any, step: re.Match[str], path: str) -> list[Any]:
+    key = step.group("key") if step.group("key") is not None else step.group("quoted")
+    if key is not None:
+        if isinstance(node, dict) and key in node:
+            return [node[key]]
+        raise JsonPathError(f"json path {path!r}: no key {key!r} in the answer")
+    if step.group("index") is not None:
+        index = int(step.group("index"))
+        if isinstance(node, list) and -len(node) <= index < len(node):
+            return [node[index]]
+        raise JsonPathError(f"json path {path!r}: no item [{index}] in the answer")
+    if isinstance(node, list):
+        return list(node)
+    if isinstance(node, dict):
+        return list(node.values())
+    raise JsonPathError(f"json path {path!r}: [*] on a {type(node).__name__}")
+
+
+def _numbers(node: Any, path: str) -> list[float]:
+    if node is None:
+        return []
+    if isinstance(node, list):
+        return [number for item in node for number in _numbers(item, path)]
+    if isinstance(node, bool):
+        return [1.0 if node else 0.0]
+    if isinstance(node, int | float):
+        return [float(node)]
+    if isinstance(node, str):
+        try:
+            return [float(node)]
+        except ValueError:
+            pass
+    raise JsonPathError(f"json path {path!r}: {node!r} is not a number")
+
+
+class WebProvider:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
+        if metric.web is None:
+            raise wrong_provider(metric, "web")
+        spec, settings = metric.web, context.config.web
+        try:
+            url = URL(
+                render(spec.url, context.placeholders(), lambda value: quote(value, safe="")), encoded=True
+            )
+        except (TemplateError, ValueError) as malformed:
+            return failed(metric, context, f"bad url: {malformed}")
+        if not host_allowed(url, settings):
+            return failed(
+                metric,
+                context,
+                f"host {url.host!r} is not allowed: the operator config's web.allowedHosts must list it"
+                " (a Release alone cannot make the operator call an address)",
+            )
+        timeout = aiohttp.ClientTimeout(total=min(spec.timeout_seconds, settings.timeout_seconds))
+        try:
+            for _ in range(_MAX_REDIRECTS + 1):
+                async with self._session.get(
+                    url, headers=spec.headers, allow_redirects=False, timeout=timeout
+                ) as response:
+                    if response.status in _REDIRECT_STATUSES:
+                        target = url.join(URL(response.headers.get("Location", "")))
+                        if (target.scheme, target.host, target.port) != (url.scheme, url.host, url.port):
+                            return failed(
+                                metric, context, f"refused redirect from {url.host} to {target.host}"
+                            )
+                        url = target
+                        continue
+                    if response.status >= 400:
+                        return failed(metric, context, f"{url} answered HTTP {response.status}")
+                    document = await response.json(content_type=None)
+                    return measured(metric, context, json_path_values(document, spec.json_path))
+            return failed(metric, context, f"more than {_MAX_REDIRECTS} redirects from {spec.url}")
+        except (aiohttp.ClientError, TimeoutError) as unreachable:
+            return failed(
+                metric, context, f"{url} did not answer: {str(unreachable) or type(unreachable).__name__}"
+            )
+        except JsonPathError as missing:
+            return failed(metric, context, str(missing))
+        except ValueError as not_json:
+            return failed(metric, context, f"{url} did not answer JSON: {not_json}")
