@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from slipway.api.durations import DURATION_PATTERN, parse_duration
+from slipway.api.status import ReleaseStatus
 
 GROUP: Final = "slipway.dev"
 VERSION: Final = "v1alpha1"
@@ -82,24 +83,18 @@ def _count_set(model: BaseModel, *attributes: str) -> int:
 
 
 class ApiModel(BaseModel):
-    """Base of every spec model: camelCase in manifests, unknown fields refused."""
+    """Base of every spec model: camelCase in manifests, unknown fields refused.
+
+    Strict, because the API server never reads "3" as 3 or "true" as true; neither does validate.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        strict=True,
     )
-
-
-def _is_int_or_percent(value: int | str) -> int | str:
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError("must be >= 0")
-        return value
-    if not value.endswith("%") or not value[:-1].isdigit():
-        raise ValueError('must be a count or a percentage such as "25%"')
-    return value
 
 
 def _is_positive_duration(text: str) -> str:
@@ -108,23 +103,13 @@ def _is_positive_duration(text: str) -> str:
     return text
 
 
-_INT_OR_PERCENT_SCHEMA: Final[dict[str, Any]] = {
-    "x-kubernetes-int-or-string": True,
-    "x-kubernetes-validations": [
-        CelRule(
-            f"type(self) == int ? self >= 0 : self.matches('{PERCENT_PATTERN}')",
-            'must be a count >= 0 or a percentage such as "25%"',
-        ).schema()
-    ],
-}
-
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
 PositiveDuration = Annotated[
     str,
     StringConstraints(pattern=DURATION_PATTERN, max_length=32),
     Field(json_schema_extra=cel_rules(CelRule("duration(self) > duration('0s')", "must be longer than 0s"))),
 ]
-IntOrPercent = Annotated[int | str, WithJsonSchema(_INT_OR_PERCENT_SCHEMA)]
+IntOrPercent = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=PERCENT_PATTERN)]
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
 NonEmptyName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
@@ -313,8 +298,6 @@ class RollingStrategy(ApiModel):
     max_unavailable: IntOrPercent = Field(
         default=0, description="Pods below `replicas` during the roll: a count or a percentage."
     )
-
-    _check_int_or_percent = field_validator("max_surge", "max_unavailable")(_is_int_or_percent)
 
     @model_validator(mode="after")
     def _can_make_progress(self) -> Self:
@@ -701,7 +684,4 @@ class Release(BaseModel):
     kind: Literal["Release"] = Field(default="Release", description="Release.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
     spec: ReleaseSpec = Field(description="What to run and how to roll it out.")
-    # Written by the operator; typed loosely until slipway.api.status lands.
-    status: dict[str, Any] | None = Field(
-        default=None, description="Observed state, written by the operator."
-    )
+    status: ReleaseStatus | None = Field(default=None, description="Observed state, written by the operator.")
