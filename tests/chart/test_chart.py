@@ -1,0 +1,227 @@
+"""charts/slipway rendered by the real Helm engine (helm-python-sdk wraps Helm's Go SDK), then checked.
+
+Each rendered built-in object is validated offline against the Kubernetes 1.32 OpenAPI schemas
+(kubernetes-validate); the operator config the chart writes is parsed by the operator's own config model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from slipway.config import parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "slipway"
+KUBERNETES_VERSION = "1.32"
+NAMESPACE = "slipway-system"
+
+Obj = dict[str, Any]
+
+
+def render(values: Obj | None = None, name: str = "slipway") -> list[Obj]:
+    """Every object the chart renders with these values, as `helm template` would print them."""
+    with helm.Chart.load(str(CHART)) as chart:
+        manifests = chart.render(values or {}, name=name, namespace=NAMESPACE)
+    objects: list[Obj] = []
+    for path, text in sorted(manifests.items()):
+        if path.endswith(".yaml"):
+            objects += [doc for doc in yaml.safe_load_all(text) if doc]
+    return objects
+
+
+def one(objects: list[Obj], kind: str, name: str | None = None) -> Obj:
+    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(found) == 1, (
+        f"{len(found)} {kind} {name or ''} in {[(o['kind'], o['metadata']['name']) for o in objects]}"
+    )
+    return found[0]
+
+
+def kinds(objects: list[Obj]) -> list[tuple[str, str, str | None]]:
+    return sorted((o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")) for o in objects)
+
+
+def operator_config(objects: list[Obj]) -> Any:
+    return parse_config(yaml.safe_load(one(objects, "ConfigMap")["data"]["config.yaml"]), "chart config")
+
+
+def granted(objects: list[Obj], kind: str) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) triples granted by every `kind` (Role or ClusterRole) rendered."""
+    return {
+        (group, resource, verb)
+        for role in objects
+        if role["kind"] == kind
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+WORKLOAD_RESOURCES = {
+    ("slipway.dev", "releases"),
+    ("slipway.dev", "releases/status"),
+    ("apps", "deployments"),
+    ("", "services"),
+    ("", "configmaps"),
+    ("gateway.networking.k8s.io", "httproutes"),
+    ("networking.istio.io", "virtualservices"),
+    ("networking.k8s.io", "ingresses"),
+    ("batch", "jobs"),
+    ("", "events"),
+    ("events.k8s.io", "events"),
+}
+DISCOVERY_RESOURCES = {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces")}
+
+
+def test_lint_finds_nothing_worse_than_info() -> None:
+    result = helm.lint(str(CHART))
+    assert result["errors"] == []
+    assert [m for m in result["messages"] if m["severity"] > 1] == []
+
+
+def test_values_yaml_matches_its_schema() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.validate(yaml.safe_load((CHART / "values.yaml").read_text()), schema)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"replicaCount": "two"}, {"watchNamespaces": ["Not_A_Namespace"]}, {"imag": {}}, {"port": 0}],
+    ids=["wrong-type", "bad-namespace", "unknown-key", "port-range"],
+)
+def test_schema_refuses_wrong_values(values: Obj) -> None:
+    with pytest.raises(helm.HelmValuesError):
+        render(values)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"replicaCount": 3, "metrics": {"serviceMonitor": {"enabled": True}}},
+        {"watchNamespaces": ["shop", "payments"], "serviceAccount": {"name": "ops"}},
+    ],
+    ids=["defaults", "ha-with-servicemonitor", "namespaced"],
+)
+def test_every_builtin_object_is_valid_kubernetes(values: Obj) -> None:
+    objects = render(values)
+    builtins = [o for o in objects if o["apiVersion"] != "monitoring.coreos.com/v1"]
+    for obj in builtins:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    assert {o["kind"] for o in builtins} >= {
+        "ServiceAccount",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "ClusterRole",
+    }
+
+
+def test_defaults_watch_every_namespace_with_one_leaderless_pod() -> None:
+    objects = render()
+    config = operator_config(objects)
+    assert config.cluster_wide and not config.leader_election.enabled
+    assert one(objects, "Deployment")["spec"]["replicas"] == 1
+    assert granted(objects, "Role") == set()
+    assert {(g, r) for g, r, _ in granted(objects, "ClusterRole")} == WORKLOAD_RESOURCES | DISCOVERY_RESOURCES
+    assert not [o for o in objects if o["kind"] == "ServiceMonitor"]
+
+
+def test_least_privilege_no_wildcards_no_secrets_discovery_read_only() -> None:
+    for values in ({}, {"watchNamespaces": ["shop"], "replicaCount": 2}):
+        objects = render(values)
+        rules = granted(objects, "ClusterRole") | granted(objects, "Role")
+        assert not [rule for rule in rules if "*" in rule]
+        assert not [rule for rule in rules if rule[1] in ("secrets", "pods", "roles", "clusterroles")]
+        discovery = one(objects, "ClusterRole", "slipway-discovery")
+        assert {v for rule in discovery["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+        # Manual actions and status are the only writes to Releases; nothing may create or delete them.
+        assert not {v for g, r, v in rules if r == "releases"} & {"create", "delete", "deletecollection"}
+
+
+def test_several_replicas_elect_a_leader_with_a_lease_role() -> None:
+    objects = render({"replicaCount": 3})
+    config = operator_config(objects)
+    assert config.leader_election.enabled
+    assert (config.leader_election.namespace, config.leader_election.lease_name) == (NAMESPACE, "slipway")
+    role = one(objects, "Role", "slipway-leader-election")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert {r for _, r, _ in granted([role], "Role")} == {"leases"}
+    binding = one(objects, "RoleBinding", "slipway-leader-election")
+    assert binding["subjects"][0]["name"] == one(objects, "ServiceAccount")["metadata"]["name"]
+    assert operator_config(render({"leaderElection": {"enabled": True}})).leader_election.enabled
+
+
+def test_watch_namespaces_get_a_role_each_and_nothing_cluster_wide_but_discovery() -> None:
+    objects = render({"watchNamespaces": ["shop", "payments"]})
+    config = operator_config(objects)
+    assert config.namespaces == ["shop", "payments"] and not config.cluster_wide
+    roles = {o["metadata"]["namespace"] for o in objects if o["kind"] == "Role"}
+    assert roles == {"shop", "payments"}
+    bindings = [o for o in objects if o["kind"] == "RoleBinding"]
+    assert {b["metadata"]["namespace"] for b in bindings} == {"shop", "payments"}
+    assert all(b["subjects"][0]["namespace"] == NAMESPACE for b in bindings)
+    assert {(g, r) for g, r, _ in granted(objects, "Role")} == WORKLOAD_RESOURCES
+    assert {(g, r) for g, r, _ in granted(objects, "ClusterRole")} == DISCOVERY_RESOURCES
+
+
+def test_probes_and_metrics_use_the_port_the_operator_serves_on() -> None:
+    objects = render(
+        {"port": 9100, "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}}}
+    )
+    config = operator_config(objects)
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["run", "--config", "/etc/slipway/config.yaml"]
+    assert container["ports"] == [{"name": "http", "containerPort": 9100, "protocol": "TCP"}]
+    assert config.server.port == 9100
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    service = one(objects, "Service")
+    assert service["spec"]["ports"][0]["port"] == 9100 and service["spec"]["ports"][0]["targetPort"] == "http"
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+
+def test_service_monitor_without_its_service_is_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"needs metrics\.service\.enabled"):
+        render({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}})
+
+
+def test_user_config_is_kept_and_a_config_change_rolls_the_pods() -> None:
+    url = "http://prometheus.monitoring:9090"
+    objects = render({"config": {"prometheus": {"url": url}, "web": {"allowedHosts": ["*.shop.svc"]}}})
+    config = operator_config(objects)
+    assert config.prometheus.url == url and config.web.allowed_hosts == ["*.shop.svc"]
+
+    def checksum(objs: list[Obj]) -> str:
+        annotations: dict[str, str] = one(objs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+        return annotations["checksum/config"]
+
+    assert checksum(objects) != checksum(render())
+    assert checksum(render()) == checksum(render())
+
+
+def test_pods_run_unprivileged() -> None:
+    pod = one(render(), "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_names_follow_the_helm_release() -> None:
+    assert {name for _, name, _ in kinds(render(name="slipway"))} >= {"slipway", "slipway-discovery"}
+    names = {name for _, name, _ in kinds(render(name="prod"))}
+    assert "prod-slipway" in names and "slipway" not in names
