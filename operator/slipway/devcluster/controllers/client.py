@@ -1,0 +1,198 @@
+"""A small asyncio Kubernetes REST client: what the simulated controllers need and nothing more.
+
+The simulated world talks to the dev API server only through its REST API, exactly like real
+controllers do, so anything the world does can also be seen and done with kubectl.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+JsonObject = dict[str, Any]
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One REST resource: where it lives and whether it is namespaced."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace is not None:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{name}"
+            if subresource is not None:
+                base += f"/{subresource}"
+        return base
+
+
+PODS = Resource("", "v1", "pods", "Pod")
+SERVICES = Resource("", "v1", "services", "Service")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
+JOBS = Resource("batch", "v1", "jobs", "Job")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+
+
+class ApiError(Exception):
+    """A non-2xx answer; `status` is the HTTP code, `body` the Status object when there is one."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        reason = body.get("message", "") if isinstance(body, dict) else str(body)
+        super().__init__(f"HTTP {status}: {reason}")
+        self.status = status
+        self.body = body
+
+
+class WatchExpired(Exception):
+    """The server no longer holds history from the requested resourceVersion (410 Gone)."""
+
+
+class KubeClient:
+    """JSON over HTTP to one API server; create it inside the event loop that uses it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        # Watch lines can carry big objects; the default 64 KiB line limit is too small for them.
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            read_bufsize=1 << 22,
+            connector=aiohttp.TCPConnector(limit=64),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        data = None if body is None else json.dumps(body)
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        async with self._session.request(
+            method,
+            self.base_url + path,
+            data=data,
+            headers=headers,
+            params=params,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as response:
+            text = await response.text()
+            payload: Any = json.loads(text) if text else None
+            if response.status >= 300:
+                raise ApiError(response.status, payload)
+            return payload
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> JsonObject | None:
+        try:
+            found: JsonObject = await self._request("GET", resource.path(namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    async def list_objects(
+        self, resource: Resource, namespace: str | None = None
+    ) -> tuple[list[JsonObject], str]:
+        listed = await self._request("GET", resource.path(namespace))
+        return list(listed.get("items") or []), str(listed["metadata"]["resourceVersion"])
+
+    async def watch(
+        self, resource: Resource, resource_version: str, timeout_seconds: int = 60
+    ) -> AsyncIterator[JsonObject]:
+        """Yield watch events after `resource_version` until the server ends the stream."""
+        params = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        async with self._session.get(
+            self.base_url + resource.path(),
+            params=params,
+            headers={"Accept": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_seconds + 30),
+        ) as response:
+            if response.status == 410:
+                raise WatchExpired()
+            if response.status >= 300:
+                raise ApiError(response.status, await response.text())
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                event: JsonObject = json.loads(line)
+                if event.get("type") == "ERROR":
+                    if event.get("object", {}).get("code") == 410:
+                        raise WatchExpired()
+                    raise ApiError(int(event.get("object", {}).get("code") or 500), event.get("object"))
+                yield event
+
+    async def create(self, resource: Resource, namespace: str | None, body: JsonObject) -> JsonObject:
+        created: JsonObject = await self._request("POST", resource.path(namespace), body=body)
+        return created
+
+    async def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: JsonObject,
+        subresource: str | None = None,
+    ) -> JsonObject | None:
+        """Merge-patch an object (or its subresource); None when it no longer exists."""
+        try:
+            patched: JsonObject = await self._request(
+                "PATCH", resource.path(namespace, name, subresource), body=body, content_type=MERGE_PATCH
+            )
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return patched
+
+    async def delete(
+        self, resource: Resource, namespace: str | None, name: str, uid: str | None = None
+    ) -> bool:
+        """Delete in the background (dependents are left to the garbage collector); False when already gone.
+
+        With `uid` the delete is conditional on it, so an object recreated under the same name survives.
+        """
+        options: JsonObject = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
+        try:
+            await self._request("DELETE", resource.path(namespace, name), body=options)
+        except ApiError as error:
+            if error.status in (404, 409):
+                return False
+            raise
+        return True

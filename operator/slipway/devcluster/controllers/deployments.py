@@ -1,0 +1,70 @@
+"""The deployment controller: Deployments -> ReplicaSets, with upstream's rolling update and status."""
+
+from __future__ import annotations
+
+from slipway.devcluster.controllers.client import DEPLOYMENTS, REPLICASETS, ApiError, JsonObject
+from slipway.devcluster.controllers.runtime import (
+    Controller,
+    Informers,
+    Key,
+    key_of,
+    now,
+    owner_key,
+    write_status,
+)
+from slipway.devcluster.controllers.workloads import REVISION_ANNOTATION, is_deleting, plan_deployment
+
+
+class DeploymentController:
+    def __init__(self, informers: Informers) -> None:
+        self.client = informers.client
+        self.deployments = informers.get(DEPLOYMENTS)
+        self.replica_sets = informers.get(REPLICASETS)
+        self.controller: Controller[Key] = Controller("deployments", self.reconcile, workers=4)
+        self.deployments.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
+        self.replica_sets.subscribe(self._on_replica_set)
+
+    def _on_replica_set(self, _kind: str, replica_set: JsonObject) -> None:
+        owner = owner_key(replica_set, "Deployment")
+        if owner is not None:
+            self.controller.enqueue(owner)
+
+    async def reconcile(self, key: Key) -> float | None:
+        deployment = self.deployments.cache.get(key)
+        if deployment is None or is_deleting(deployment):
+            return None
+        namespace = key[0]
+        sets = [rs for rs in self.replica_sets.objects() if rs["metadata"].get("namespace") == namespace]
+        plan = plan_deployment(deployment, sets, now())
+        if plan.create is not None:
+            try:
+                self.replica_sets.record_write(await self.client.create(REPLICASETS, namespace, plan.create))
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                # The name is taken by a replica set we do not own: upstream's answer is a new hash.
+                collisions = int(deployment.get("status", {}).get("collisionCount") or 0) + 1
+                await write_status(self.deployments, deployment, {"collisionCount": collisions})
+                return 0.0
+        for name, replicas in plan.scale.items():
+            scaled = await self.client.patch(REPLICASETS, namespace, name, {"spec": {"replicas": replicas}})
+            if scaled is not None:
+                self.replica_sets.record_write(scaled)
+        for replica_set in plan.delete:
+            await self.client.delete(
+                REPLICASETS, namespace, replica_set["metadata"]["name"], replica_set["metadata"]["uid"]
+            )
+            self.replica_sets.record_delete(replica_set)
+        if plan.revision is not None:
+            annotated = await self.client.patch(
+                DEPLOYMENTS,
+                namespace,
+                key[1],
+                {"metadata": {"annotations": {REVISION_ANNOTATION: plan.revision}}},
+            )
+            if annotated is None:
+                return None
+            self.deployments.record_write(annotated)
+            deployment = annotated
+        await write_status(self.deployments, deployment, plan.status)
+        return plan.requeue_after

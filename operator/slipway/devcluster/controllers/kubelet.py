@@ -1,0 +1,181 @@
+"""The simulated kubelet: runs every pod it sees (an HTTP server, or a timed run for Job pods).
+
+Long-running pods (restartPolicy Always) get a SimulatedPod listening on 127.0.0.1; the port is
+published in the annotation `slipway.dev/sim-port` before the pod is reported Ready, so the gateway
+and the Prometheus targets can find it. Pods with restartPolicy Never/OnFailure "run" for
+SLIPWAY_DEMO_STARTUP_SECONDS and then succeed, or fail when SLIPWAY_DEMO_EXIT_CODE is not 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slipway.devcluster.controllers.client import PODS, JsonObject
+from slipway.devcluster.controllers.runtime import Controller, Informers, Key, key_of, now, write_status
+from slipway.devcluster.controllers.workloads import is_deleting, timestamp
+from slipway.devcluster.pods import SIM_PORT_ANNOTATION, PodBehaviour, SimulatedPod
+
+POD_IP = "127.0.0.1"
+
+
+def runs_to_completion(pod: JsonObject) -> bool:
+    return pod.get("spec", {}).get("restartPolicy", "Always") in ("Never", "OnFailure")
+
+
+def _condition(kind: str, ok: bool, since: datetime, reason: str | None = None) -> JsonObject:
+    found: JsonObject = {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": timestamp(since),
+    }
+    if reason is not None:
+        found["reason"] = reason
+    return found
+
+
+def pod_status(
+    pod: JsonObject, behaviour: PodBehaviour, started: datetime, moment: datetime
+) -> tuple[JsonObject, float | None]:
+    """The status a kubelet reports at `moment` for a pod started at `started`, and when it next changes."""
+    containers = pod.get("spec", {}).get("containers") or [{"name": "main", "image": ""}]
+    done_at = started + timedelta(seconds=behaviour.startup_seconds)
+    finished = moment >= done_at
+    remaining = None if finished else (done_at - moment).total_seconds()
+    state: dict[str, Any]
+    if runs_to_completion(pod):
+        failed = behaviour.exit_code != 0
+        phase = ("Failed" if failed else "Succeeded") if finished else "Running"
+        state = (
+            {
+                "terminated": {
+                    "exitCode": behaviour.exit_code,
+                    "reason": "Error" if failed else "Completed",
+                    "startedAt": timestamp(started),
+                    "finishedAt": timestamp(done_at),
+                }
+            }
+            if finished
+            else {"running": {"startedAt": timestamp(started)}}
+        )
+        ready, ready_since, reason = (
+            not finished,
+            done_at if finished else started,
+            "PodCompleted" if finished else None,
+        )
+    elif behaviour.crash:
+        phase, ready, ready_since, reason, remaining = "Running", False, started, "ContainersNotReady", None
+        state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": "back-off restarting failed container (SLIPWAY_DEMO_CRASH=1)",
+            }
+        }
+    else:
+        phase, ready = "Running", finished
+        ready_since, reason = (done_at, None) if finished else (started, "ContainersNotReady")
+        state = {"running": {"startedAt": timestamp(started)}}
+    statuses = [
+        {
+            "name": container.get("name", "main"),
+            "image": container.get("image", ""),
+            "imageID": "",
+            "containerID": f"sim://{pod['metadata'].get('uid', '')}/{index}",
+            "ready": ready,
+            "started": "running" in state,
+            "restartCount": 0,
+            "state": state,
+        }
+        for index, container in enumerate(containers)
+    ]
+    status = {
+        "phase": phase,
+        "hostIP": POD_IP,
+        "podIP": POD_IP,
+        "podIPs": [{"ip": POD_IP}],
+        "startTime": timestamp(started),
+        "qosClass": "BestEffort",
+        "conditions": [
+            _condition("PodScheduled", True, started),
+            _condition("Initialized", True, started),
+            _condition("ContainersReady", ready, ready_since, reason),
+            _condition("Ready", ready, ready_since, reason),
+        ],
+        "containerStatuses": statuses,
+    }
+    return status, remaining
+
+
+@dataclass
+class RunningPod:
+    uid: str
+    behaviour: PodBehaviour
+    started: datetime
+    server: SimulatedPod | None
+
+
+class Kubelet:
+    """Starts and stops simulated pods as Pod objects come and go, and reports their status."""
+
+    def __init__(self, informers: Informers) -> None:
+        self.client = informers.client
+        self.pods = informers.get(PODS)
+        self.running: dict[Key, RunningPod] = {}
+        self.controller: Controller[Key] = Controller("kubelet", self.reconcile, workers=8)
+        self.pods.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
+
+    def server_of(self, namespace: str, name: str) -> SimulatedPod | None:
+        running = self.running.get((namespace, name))
+        return running.server if running else None
+
+    async def stop(self) -> None:
+        await self.controller.stop()
+        for running in self.running.values():
+            if running.server is not None:
+                await running.server.stop()
+        self.running.clear()
+
+    async def reconcile(self, key: Key) -> float | None:
+        pod = self.pods.cache.get(key)
+        running = self.running.get(key)
+        if running is not None and (pod is None or is_deleting(pod) or pod["metadata"]["uid"] != running.uid):
+            await self._halt(key)
+            running = None
+        if pod is None or is_deleting(pod):
+            return None
+        if running is None:
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                return None  # a finished run is never restarted
+            running = await self._launch(key, pod)
+        if running.server is not None:
+            port = str(running.server.port)
+            if (pod["metadata"].get("annotations") or {}).get(SIM_PORT_ANNOTATION) != port:
+                annotated = await self.client.patch(
+                    PODS, key[0], key[1], {"metadata": {"annotations": {SIM_PORT_ANNOTATION: port}}}
+                )
+                if annotated is None:
+                    return None
+                self.pods.record_write(annotated)
+                pod = annotated
+        status, next_change = pod_status(pod, running.behaviour, running.started, now())
+        await write_status(self.pods, pod, status)
+        if status["phase"] in ("Succeeded", "Failed"):
+            await self._halt(key)
+        return next_change
+
+    async def _launch(self, key: Key, pod: JsonObject) -> RunningPod:
+        behaviour = PodBehaviour.from_pod(pod)
+        server = None
+        if not runs_to_completion(pod) and not behaviour.crash:
+            server = SimulatedPod(behaviour)
+            await server.start()
+        running = RunningPod(pod["metadata"]["uid"], behaviour, now(), server)
+        self.running[key] = running
+        return running
+
+    async def _halt(self, key: Key) -> None:
+        running = self.running.pop(key, None)
+        if running is not None and running.server is not None:
+            await running.server.stop()

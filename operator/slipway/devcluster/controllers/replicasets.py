@@ -1,0 +1,45 @@
+"""The replica set controller: keeps the number of a ReplicaSet's pods at spec.replicas, reports status."""
+
+from __future__ import annotations
+
+from slipway.devcluster.controllers.client import PODS, REPLICASETS, JsonObject
+from slipway.devcluster.controllers.runtime import (
+    Controller,
+    Informers,
+    Key,
+    create_all,
+    key_of,
+    now,
+    owner_key,
+    write_status,
+)
+from slipway.devcluster.controllers.workloads import is_deleting, plan_replica_set
+
+
+class ReplicaSetController:
+    def __init__(self, informers: Informers) -> None:
+        self.client = informers.client
+        self.replica_sets = informers.get(REPLICASETS)
+        self.pods = informers.get(PODS)
+        self.controller: Controller[Key] = Controller("replicasets", self.reconcile, workers=4)
+        self.replica_sets.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
+        self.pods.subscribe(self._on_pod)
+
+    def _on_pod(self, _kind: str, pod: JsonObject) -> None:
+        owner = owner_key(pod, "ReplicaSet")
+        if owner is not None:
+            self.controller.enqueue(owner)
+
+    async def reconcile(self, key: Key) -> float | None:
+        replica_set = self.replica_sets.cache.get(key)
+        if replica_set is None or is_deleting(replica_set):
+            return None
+        namespace = key[0]
+        pods = [pod for pod in self.pods.objects() if pod["metadata"].get("namespace") == namespace]
+        plan = plan_replica_set(replica_set, pods, now())
+        await create_all(self.pods, namespace, plan.create)
+        for pod in plan.delete:
+            await self.client.delete(PODS, namespace, pod["metadata"]["name"], pod["metadata"]["uid"])
+            self.pods.record_delete(pod)
+        await write_status(self.replica_sets, replica_set, plan.status)
+        return plan.requeue_after

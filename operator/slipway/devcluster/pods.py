@@ -1,0 +1,179 @@
+"""Simulated pods: each one a tiny real HTTP server on 127.0.0.1 whose behaviour comes from its env.
+
+A pod answers every path with 200 or 500 after its configured latency and exposes Prometheus
+text-format metrics on /metrics. Errors follow a deterministic schedule (exactly `error_rate` of the
+requests, spread evenly) so tests and analyses see the configured rate without sampling noise.
+One low-level aiohttp server per pod keeps a pod to a listening socket and a few objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+ENV_ERROR_RATE = "SLIPWAY_DEMO_ERROR_RATE"
+ENV_LATENCY_MS = "SLIPWAY_DEMO_LATENCY_MS"
+ENV_STARTUP_SECONDS = "SLIPWAY_DEMO_STARTUP_SECONDS"
+ENV_CRASH = "SLIPWAY_DEMO_CRASH"
+ENV_EXIT_CODE = "SLIPWAY_DEMO_EXIT_CODE"
+# Where a pod's simulated server listens (all pods share podIP 127.0.0.1, so the port tells them apart).
+SIM_PORT_ANNOTATION = "slipway.dev/sim-port"
+
+# Buckets of the default Prometheus client, so PromQL written for real services works unchanged.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+@dataclass(frozen=True)
+class PodBehaviour:
+    """What a simulated pod does, read from its first container's env."""
+
+    error_rate: float = 0.0
+    latency_seconds: float = 0.020
+    startup_seconds: float = 1.0
+    crash: bool = False
+    exit_code: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PodBehaviour:
+        return cls(
+            error_rate=min(1.0, max(0.0, _number(env.get(ENV_ERROR_RATE), 0.0))),
+            latency_seconds=max(0.0, _number(env.get(ENV_LATENCY_MS), 20.0)) / 1000.0,
+            startup_seconds=max(0.0, _number(env.get(ENV_STARTUP_SECONDS), 1.0)),
+            crash=env.get(ENV_CRASH, "").strip().lower() in {"1", "true", "yes"},
+            exit_code=int(_number(env.get(ENV_EXIT_CODE), 0.0)),
+        )
+
+    @classmethod
+    def from_pod(cls, pod: Mapping[str, Any]) -> PodBehaviour:
+        return cls.from_env(container_env(pod))
+
+
+def container_env(pod: Mapping[str, Any]) -> dict[str, str]:
+    """Literal env values of the pod's first container (valueFrom is not simulated)."""
+    containers: Sequence[Mapping[str, Any]] = pod.get("spec", {}).get("containers") or []
+    if not containers:
+        return {}
+    return {
+        str(item["name"]): str(item.get("value", ""))
+        for item in containers[0].get("env") or []
+        if "name" in item
+    }
+
+
+def _number(text: str | None, default: float) -> float:
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if math.isfinite(value) else default
+
+
+@dataclass
+class PodMetrics:
+    """Counters of one pod, rendered in the Prometheus text exposition format."""
+
+    requests_by_code: dict[str, int] = field(default_factory=dict)
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    duration_sum: float = 0.0
+    duration_count: int = 0
+
+    def observe(self, code: int, seconds: float) -> None:
+        key = str(code)
+        self.requests_by_code[key] = self.requests_by_code.get(key, 0) + 1
+        for index, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.bucket_counts[index] += 1
+        self.duration_sum += seconds
+        self.duration_count += 1
+
+    def render(self) -> str:
+        lines = [
+            "# HELP http_requests_total HTTP requests served, by status code.",
+            "# TYPE http_requests_total counter",
+        ]
+        lines += [
+            f'http_requests_total{{code="{code}"}} {count}'
+            for code, count in sorted(self.requests_by_code.items())
+        ]
+        lines += [
+            "# HELP http_request_duration_seconds Time to answer an HTTP request.",
+            "# TYPE http_request_duration_seconds histogram",
+        ]
+        lines += [
+            f'http_request_duration_seconds_bucket{{le="{bound}"}} {count}'
+            for bound, count in zip(LATENCY_BUCKETS, self.bucket_counts, strict=True)
+        ]
+        lines += [
+            f'http_request_duration_seconds_bucket{{le="+Inf"}} {self.duration_count}',
+            f"http_request_duration_seconds_sum {self.duration_sum}",
+            f"http_request_duration_seconds_count {self.duration_count}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class ErrorSchedule:
+    """Fails exactly `rate` of the calls, evenly spread: call n fails when floor(n*rate) steps up."""
+
+    def __init__(self, rate: float) -> None:
+        self._rate = rate
+        self._calls = 0
+
+    def next_fails(self) -> bool:
+        before = math.floor(self._calls * self._rate)
+        self._calls += 1
+        return math.floor(self._calls * self._rate) > before
+
+
+class SimulatedPod:
+    """The HTTP server of one Running pod; `port` is known after `start()`."""
+
+    def __init__(self, behaviour: PodBehaviour) -> None:
+        self.behaviour = behaviour
+        self.metrics = PodMetrics()
+        self._errors = ErrorSchedule(behaviour.error_rate)
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            web.Server(self._handle, access_log=None), host="127.0.0.1", port=0, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.path == "/metrics":
+            return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
+        started = time.monotonic()
+        if self.behaviour.latency_seconds:
+            await asyncio.sleep(self.behaviour.latency_seconds)
+        code = 500 if self._errors.next_fails() else 200
+        self.metrics.observe(code, time.monotonic() - started)
+        return web.Response(status=code, text="error\n" if code == 500 else "ok\n")

@@ -1,0 +1,63 @@
+"""The simulated world around the dev API server: workload controllers, kubelet, gateway, scrape targets.
+
+Everything here is a client of the API server's REST API (list + watch, create, patch, delete), so
+the world can run against any server that speaks it and nothing bypasses what kubectl can see.
+ownerReference garbage collection and namespace cleanup happen inside the API server itself
+(slipway.devcluster.apiserver.cluster), synchronously with the owner's deletion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slipway.devcluster.controllers.client import KubeClient
+from slipway.devcluster.controllers.deployments import DeploymentController
+from slipway.devcluster.controllers.jobs import JobController
+from slipway.devcluster.controllers.kubelet import Kubelet
+from slipway.devcluster.controllers.replicasets import ReplicaSetController
+from slipway.devcluster.controllers.runtime import Informers
+from slipway.devcluster.gateway import Gateway
+from slipway.devcluster.scrape import ScrapeTargetsWriter
+
+
+class SimulatedWorld:
+    """Start inside a running event loop with `await start()`; `stop()` stops every pod server too."""
+
+    def __init__(self, api_url: str, *, rps: float = 20.0, scrape_targets_path: Path | None = None) -> None:
+        self.api_url = api_url
+        self.rps = rps
+        self.scrape_targets_path = scrape_targets_path
+        self._started = False
+
+    async def start(self) -> None:
+        self.client = KubeClient(self.api_url)
+        self.informers = Informers(self.client)
+        self.deployments = DeploymentController(self.informers)
+        self.replica_sets = ReplicaSetController(self.informers)
+        self.jobs = JobController(self.informers)
+        self.kubelet = Kubelet(self.informers)
+        self.gateway = Gateway(self.informers, self.rps)
+        self.scrape_targets = (
+            ScrapeTargetsWriter(self.informers, self.scrape_targets_path)
+            if self.scrape_targets_path
+            else None
+        )
+        for controller in (self.deployments, self.replica_sets, self.jobs, self.kubelet):
+            controller.controller.start()
+        self.gateway.start()
+        if self.scrape_targets is not None:
+            self.scrape_targets.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.gateway.stop()
+        if self.scrape_targets is not None:
+            await self.scrape_targets.stop()
+        for controller in (self.deployments, self.replica_sets, self.jobs):
+            await controller.controller.stop()
+        await self.kubelet.stop()
+        await self.informers.stop()
+        await self.client.close()
