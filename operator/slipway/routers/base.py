@@ -1,12 +1,13 @@
 """What every traffic router does: turn a traffic split into the routing objects that realise it.
 
-A router is pure: it returns the objects it wants (and, for the replica-ratio router, the pod counts
-the split needs); the kube executor compares them with the cluster and writes only what differs.
+A router is pure: it returns the objects it wants; the kube layer compares them with the cluster and
+writes only what differs. Pod counts are the core's business (the canary strategy sizes the canary for
+replica-ratio routing), so a router never scales anything.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from slipway.kube.objects import ReleaseRef
@@ -42,19 +43,11 @@ class ServicePorts:
     target_port: int | str
 
 
-@dataclass(frozen=True)
-class RoutingPlan:
-    """The objects a router wants to exist, and replica counts it needs per revision (if any)."""
-
-    objects: tuple[dict[str, Any], ...]
-    replicas: dict[str, int] = field(default_factory=dict)
-
-
 class Router(Protocol):
     name: str
 
     def plan(
-        self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts, replicas: int
-    ) -> RoutingPlan:
-        """The routing objects for `split`, given the Release's desired replica count."""
+        self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts
+    ) -> tuple[dict[str, Any], ...]:
+        """The routing objects (owned by the Release) that realise `split`."""
         ...

@@ -6,8 +6,9 @@ How the split is realised, honestly:
   both revisions: the canary's share is canary pods / all ready pods.
 - Stable keeps its full replica count until promotion (invariant 3), so a canary weight w is realised
   by k canary pods with k/(N+k) as close to w as whole pods allow: k = round(N*w/(100-w)), at least
-  1 and at most N. A weight of 100 switches the stable Service's selector to the canary revision: one
-  write, and the same single write sends everything back to stable on rollback.
+  1 and at most N (`canary_pods_for_weight`, which the canary strategy uses to size the canary).
+  A weight of 100 switches the stable Service's selector to the canary revision: one write; the same
+  single write sends everything back to stable on rollback.
 - The realised share is therefore a step function of the weight (N=4: 10% -> 1 pod = 20%, 50% -> 4
   pods = 50%); above 50% it stays at 50% until promotion. Use a traffic router for exact weights.
 - `<name>-canary` always selects the canary revision (or stable when there is none), for previews.
@@ -15,8 +16,8 @@ How the split is realised, honestly:
 
 from __future__ import annotations
 
-from slipway.kube.objects import ReleaseRef, release_selector, revision_selector, service
-from slipway.routers.base import RoutingPlan, ServicePorts, TrafficSplit
+from slipway.kube.objects import Obj, ReleaseRef, release_selector, revision_selector, service
+from slipway.routers.base import ServicePorts, TrafficSplit
 
 
 def canary_pods_for_weight(weight: int, replicas: int) -> int:
@@ -37,9 +38,7 @@ def realised_weight(canary_pods: int, stable_pods: int) -> int:
 class ReplicaRouter:
     name = "replicas"
 
-    def plan(
-        self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts, replicas: int
-    ) -> RoutingPlan:
+    def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
         if split.canary is None or split.canary_weight == 0:
             stable_selector = revision_selector(release, split.stable)
         elif split.canary_weight == 100:
@@ -47,13 +46,7 @@ class ReplicaRouter:
         else:
             stable_selector = release_selector(release)
         canary_selector = revision_selector(release, split.canary or split.stable)
-        objects = (
+        return (
             service(release, release.stable_service, stable_selector, ports.port, ports.target_port),
             service(release, release.canary_service, canary_selector, ports.port, ports.target_port),
-        )
-        if split.canary is None or split.canary_weight in (0, 100):
-            # Nothing to realise by pod counts: the selector alone decides.
-            return RoutingPlan(objects=objects)
-        return RoutingPlan(
-            objects=objects, replicas={split.canary: canary_pods_for_weight(split.canary_weight, replicas)}
         )
