@@ -1,0 +1,97 @@
+"""Simulated pods: behaviour from env, real HTTP on loopback, honest /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import aiohttp
+
+from slipway.devcluster.pods import ErrorSchedule, PodBehaviour, SimulatedPod
+
+
+def test_behaviour_comes_from_env_with_documented_defaults() -> None:
+    assert PodBehaviour.from_env({}) == PodBehaviour(0.0, 0.020, 1.0, False, 0)
+    pod = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "env": [
+                        {"name": "SLIPWAY_DEMO_ERROR_RATE", "value": "0.3"},
+                        {"name": "SLIPWAY_DEMO_LATENCY_MS", "value": "5"},
+                        {"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0"},
+                        {"name": "SLIPWAY_DEMO_CRASH", "value": "1"},
+                        {"name": "SLIPWAY_DEMO_EXIT_CODE", "value": "3"},
+                    ],
+                }
+            ]
+        }
+    }
+    assert PodBehaviour.from_pod(pod) == PodBehaviour(0.3, 0.005, 0.0, True, 3)
+
+
+def test_nonsense_env_values_fall_back_or_are_clamped() -> None:
+    behaviour = PodBehaviour.from_env(
+        {
+            "SLIPWAY_DEMO_ERROR_RATE": "7",
+            "SLIPWAY_DEMO_LATENCY_MS": "nan",
+            "SLIPWAY_DEMO_STARTUP_SECONDS": "soon",
+        }
+    )
+    assert (behaviour.error_rate, behaviour.latency_seconds, behaviour.startup_seconds) == (1.0, 0.020, 1.0)
+
+
+def test_error_schedule_fails_exactly_the_rate_evenly() -> None:
+    schedule = ErrorSchedule(0.25)
+    outcomes = [schedule.next_fails() for _ in range(100)]
+    assert sum(outcomes) == 25
+    assert all(sum(outcomes[i : i + 4]) == 1 for i in range(0, 100, 4))
+
+
+def _sample(metrics: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", metrics, re.MULTILINE)
+    assert match, f"{name} missing from:\n{metrics}"
+    return float(match.group(1))
+
+
+def test_a_pod_serves_http_and_counts_codes_and_latency() -> None:
+    async def scenario() -> str:
+        pod = SimulatedPod(PodBehaviour(error_rate=0.2, latency_seconds=0.03))
+        await pod.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                codes = []
+                for _ in range(20):
+                    async with session.get(f"http://127.0.0.1:{pod.port}/checkout") as response:
+                        codes.append(response.status)
+                assert codes.count(500) == 4 and codes.count(200) == 16
+                async with session.get(f"http://127.0.0.1:{pod.port}/metrics") as response:
+                    return await response.text()
+        finally:
+            await pod.stop()
+
+    metrics = asyncio.run(scenario())
+    assert _sample(metrics, 'http_requests_total{code="200"}') == 16
+    assert _sample(metrics, 'http_requests_total{code="500"}') == 4
+    assert _sample(metrics, "http_request_duration_seconds_count") == 20
+    assert _sample(metrics, 'http_request_duration_seconds_bucket{le="0.025"}') == 0
+    assert _sample(metrics, 'http_request_duration_seconds_bucket{le="0.05"}') == 20
+    assert 0.6 <= _sample(metrics, "http_request_duration_seconds_sum") < 1.0
+
+
+def test_a_thousand_pods_listen_at_once() -> None:
+    async def scenario() -> set[int]:
+        pods = [SimulatedPod(PodBehaviour(latency_seconds=0)) for _ in range(1000)]
+        await asyncio.gather(*(pod.start() for pod in pods))
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{pods[-1].port}/") as response,
+            ):
+                assert response.status == 200
+            return {pod.port for pod in pods}
+        finally:
+            await asyncio.gather(*(pod.stop() for pod in pods))
+
+    assert len(asyncio.run(scenario())) == 1000

@@ -1,0 +1,92 @@
+"""Gateway routing: entry points from Services and HTTPRoutes, and deterministic weighted picks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from slipway.devcluster.gateway import WeightedPicker
+from slipway.devcluster.traffic import ClusterView, EntryPoint, plan_entry_points
+from slipway.devcluster.traffic.httproute import HTTPRouteSource
+
+JsonObject = dict[str, Any]
+
+
+def service(name: str, selector: dict[str, str]) -> JsonObject:
+    return {"metadata": {"name": name, "namespace": "shop"}, "spec": {"selector": selector}}
+
+
+def pod(name: str, labels: dict[str, str], port: int | None, ready: bool = True) -> JsonObject:
+    annotations = {"slipway.dev/sim-port": str(port)} if port else {}
+    return {
+        "metadata": {"name": name, "namespace": "shop", "labels": labels, "annotations": annotations},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+VIEW = ClusterView(
+    {
+        ("shop", "web"): service("web", {"app": "web", "track": "stable"}),
+        ("shop", "web-canary"): service("web-canary", {"app": "web", "track": "canary"}),
+        ("shop", "idle"): service("idle", {"app": "idle"}),
+    },
+    [
+        pod("stable-a", {"app": "web", "track": "stable"}, 1001),
+        pod("stable-b", {"app": "web", "track": "stable"}, 1002),
+        pod("canary-a", {"app": "web", "track": "canary"}, 2001),
+        pod("canary-starting", {"app": "web", "track": "canary"}, 2002, ready=False),
+        pod("idle-no-port", {"app": "idle"}, None),
+    ],
+)
+
+
+def route(stable: int, canary: int) -> JsonObject:
+    return {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": "web", "port": 80, "weight": stable},
+                        {"name": "web-canary", "port": 80, "weight": canary},
+                    ]
+                }
+            ]
+        },
+    }
+
+
+def test_without_routing_objects_each_service_spreads_over_its_ready_pods() -> None:
+    entries = {entry.name: entry for entry in plan_entry_points(VIEW, {})}
+    assert set(entries) == {
+        "service/shop/web",
+        "service/shop/web-canary",
+    }  # idle has no ready pod with a port
+    assert [b.pod for b in entries["service/shop/web"].splits[0].backends] == ["stable-a", "stable-b"]
+    assert [b.pod for b in entries["service/shop/web-canary"].splits[0].backends] == ["canary-a"]
+
+
+def test_an_httproute_claims_its_services_and_splits_by_weight() -> None:
+    (entry,) = plan_entry_points(VIEW, {HTTPRouteSource(): [route(90, 10)]})
+    assert entry.name == "httproute/shop/web"
+    picker = WeightedPicker(entry)
+    picks = Counter(picker.pick().pod for _ in range(100))
+    assert picks == {"stable-a": 45, "stable-b": 45, "canary-a": 10}
+
+
+def test_a_zero_weight_or_an_unready_service_gets_no_traffic() -> None:
+    (entry,) = plan_entry_points(VIEW, {HTTPRouteSource(): [route(100, 0)]})
+    assert [split.service for split in entry.splits] == [("shop", "web")]
+    no_ready = ClusterView(VIEW.services, [p for p in VIEW.pods if p["metadata"]["name"] != "canary-a"])
+    (entry,) = plan_entry_points(no_ready, {HTTPRouteSource(): [route(50, 50)]})
+    assert [split.service for split in entry.splits] == [("shop", "web")]
+
+
+def test_picks_follow_the_share_at_every_prefix() -> None:
+    picker = WeightedPicker(
+        EntryPoint("x", plan_entry_points(VIEW, {HTTPRouteSource(): [route(3, 1)]})[0].splits)
+    )
+    canary = 0
+    for sent in range(1, 41):
+        canary += picker.pick().pod == "canary-a"
+        assert abs(canary - sent / 4) <= 1
