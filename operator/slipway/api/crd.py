@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import yaml
+
 from slipway.api.models import GROUP, KIND, VERSION, Release, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 
@@ -142,3 +144,8 @@ def build_crd() -> dict[str, Any]:
             ],
         },
     }
+
+
+def render_crd() -> str:
+    """The CRD as the YAML that `slipway crd` prints and crds/releases.slipway.dev.yaml holds."""
+    return yaml.safe_dump(build_crd(), sort_keys=False, width=120)

@@ -39,6 +39,7 @@ MAX_STEPS: Final = 100
 MAX_METRICS: Final = 20
 MAX_NAMES: Final = 50
 
+FIELD_ERROR_TYPE: Final = "slipway_field"
 DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PERCENT_PATTERN: Final = r"^[0-9]+%$"
 
@@ -61,11 +62,18 @@ class CelRule:
             entry["fieldPath"] = self.field_path
         return entry
 
-    def violation(self) -> PydanticCustomError:
-        """The pydantic error for a broken rule; `slipway.api.validation` moves it onto field_path."""
-        return PydanticCustomError(
-            "slipway_rule", "{message}", {"message": self.message, "field_path": self.field_path or ""}
-        )
+    def violation(self, field_path: str | None = None) -> PydanticCustomError:
+        """The pydantic error for a broken rule; `field_path` may point more precisely than CEL can."""
+        return field_error(self.message, (self.field_path or "") if field_path is None else field_path)
+
+
+def field_error(message: str, field_path: str = "") -> PydanticCustomError:
+    """A validation error about `field_path` below the field being validated (".a.b", "[2].c").
+
+    Pydantic places an error on the field or model that raised it; `slipway.api.validation` appends
+    `field_path`, so a message can name the exact field as the API server would.
+    """
+    return PydanticCustomError(FIELD_ERROR_TYPE, "{message}", {"message": message, "field_path": field_path})
 
 
 def cel_rules(*rules: CelRule) -> dict[str, Any]:
@@ -97,9 +105,12 @@ class ApiModel(BaseModel):
     )
 
 
+_POSITIVE_DURATION: Final = CelRule("duration(self) > duration('0s')", "must be longer than 0s")
+
+
 def _is_positive_duration(text: str) -> str:
     if parse_duration(text) <= 0:
-        raise ValueError("must be longer than 0s")
+        raise _POSITIVE_DURATION.violation()
     return text
 
 
@@ -107,7 +118,7 @@ Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length
 PositiveDuration = Annotated[
     str,
     StringConstraints(pattern=DURATION_PATTERN, max_length=32),
-    Field(json_schema_extra=cel_rules(CelRule("duration(self) > duration('0s')", "must be longer than 0s"))),
+    Field(json_schema_extra=cel_rules(_POSITIVE_DURATION)),
 ]
 IntOrPercent = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=PERCENT_PATTERN)]
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
@@ -167,17 +178,27 @@ JOB_SPEC_SCHEMA: Final[dict[str, Any]] = _embedded_object(
 )
 
 
-def _check_pod_template(template: dict[str, Any]) -> dict[str, Any]:
-    """The Python side of POD_TEMPLATE_SCHEMA: a pod spec with named containers that have images."""
+def _check_pod_template(template: Any, at: str = "") -> dict[str, Any]:
+    """The Python side of POD_TEMPLATE_SCHEMA: a pod spec with named containers that have images.
+
+    `at` is where the template sits below the field being validated.
+    """
+    if not isinstance(template, dict):
+        raise field_error("must be an object", at)
     spec = template.get("spec")
     if not isinstance(spec, dict):
-        raise ValueError("spec: a pod template needs a spec with containers")
+        raise field_error("required: a pod template needs a spec with containers", f"{at}.spec")
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
-        raise ValueError("spec.containers: must have at least 1 item")
+        raise field_error("must have at least 1 container", f"{at}.spec.containers")
     for index, container in enumerate(containers):
-        if not isinstance(container, dict) or not container.get("name") or not container.get("image"):
-            raise ValueError(f"spec.containers[{index}]: needs a name and an image")
+        for key in ("name", "image"):
+            if (
+                not isinstance(container, dict)
+                or not isinstance(container.get(key), str)
+                or not container[key]
+            ):
+                raise field_error("required", f"{at}.spec.containers[{index}].{key}")
     return template
 
 
@@ -467,10 +488,9 @@ class JobMetric(ApiModel):
     @field_validator("template")
     @classmethod
     def _has_pod_template(cls, template: dict[str, Any]) -> dict[str, Any]:
-        pod_template = template.get("template")
-        if not isinstance(pod_template, dict):
-            raise ValueError("template: a JobSpec needs a pod template")
-        _check_pod_template(pod_template)
+        if "template" not in template:
+            raise field_error("required: a JobSpec needs a pod template", ".template")
+        _check_pod_template(template["template"], ".template")
         return template
 
 
@@ -551,11 +571,7 @@ class AnalysisSpec(ApiModel):
         seen: set[str] = set()
         for index, metric in enumerate(metrics):
             if metric.name in seen:
-                raise PydanticCustomError(
-                    "slipway_rule",
-                    "{message}",
-                    {"message": f"duplicate metric name {metric.name!r}", "field_path": f"[{index}].name"},
-                )
+                raise field_error(f"duplicate metric name {metric.name!r}", f"[{index}].name")
             seen.add(metric.name)
         return metrics
 
@@ -652,12 +668,14 @@ class ReleaseSpec(ApiModel):
             if step.analysis is not None
         ]
         if analysis_steps and self.analysis is None:
-            raise _rule_at(_ANALYSIS_STEPS_NEED_ANALYSIS, f"[{analysis_steps[0][0]}].analysis")
+            raise _ANALYSIS_STEPS_NEED_ANALYSIS.violation(
+                f".strategy.canary.steps[{analysis_steps[0][0]}].analysis"
+            )
         known = set(self.analysis.metric_names()) if self.analysis else set()
         for index, step in analysis_steps:
             unknown = [name for name in step.metrics or [] if name not in known]
             if unknown:
-                raise _rule_at(_STEP_METRICS_KNOWN, f"[{index}].analysis.metrics")
+                raise _STEP_METRICS_KNOWN.violation(f".strategy.canary.steps[{index}].analysis.metrics")
         blue_green = self.strategy.blue_green
         if (
             blue_green
@@ -666,11 +684,6 @@ class ReleaseSpec(ApiModel):
         ):
             raise _BLUE_GREEN_ANALYSIS_NEEDS_ANALYSIS.violation()
         return self
-
-
-def _rule_at(rule: CelRule, suffix: str) -> PydanticCustomError:
-    """`rule`'s violation, pointed more precisely than CEL can (CEL field paths have no list indexes)."""
-    return CelRule(rule.rule, rule.message, f"{rule.field_path}{suffix}").violation()
 
 
 class Release(BaseModel):

@@ -1,0 +1,67 @@
+"""`slipway validate FILE...`: check Release manifests offline, as CI on a GitOps repository would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+import yaml
+
+from slipway.api.validation import is_release, release_problems
+
+
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="YAML files; each may hold several documents.")],
+) -> None:
+    """Check every Release in FILES; print each problem with its field path; exit 1 if there is any."""
+    failed = False
+    for path in files:
+        for outcome, text in _file_report(path):
+            failed = failed or outcome == "problem"
+            typer.echo(text, err=outcome == "note")
+    raise typer.Exit(1 if failed else 0)
+
+
+# A report line: a problem (fails the run), a note (to stderr) or a valid Release.
+_Line = tuple[Literal["problem", "note", "valid"], str]
+
+
+def _file_report(path: Path) -> list[_Line]:
+    try:
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError) as error:
+        return [("problem", f"{path}: cannot read: {error}")]
+    except yaml.YAMLError as error:
+        return [("problem", f"{path}: not valid YAML: {error}")]
+    lines: list[_Line] = []
+    for number, document in enumerate(documents, start=1):
+        if document is None:
+            continue
+        if not isinstance(document, dict):
+            lines.append(("problem", f"{path}: document {number}: not a Kubernetes object"))
+            continue
+        name = _document_name(document, number)
+        if not is_release(document):
+            lines.append(
+                (
+                    "note",
+                    f"{path}: {name}: skipped, a {document.get('kind', 'kindless object')} is not a Release",
+                )
+            )
+            continue
+        problems = release_problems(document)
+        lines.extend(("problem", f"{path}: {name}: {problem}") for problem in problems)
+        if not problems:
+            lines.append(("valid", f"{path}: {name}: valid"))
+    return lines
+
+
+def _document_name(document: dict[str, Any], number: int) -> str:
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return str(name) if name else f"document {number}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="validate")(validate)
