@@ -229,5 +229,7 @@ class PrometheusProcess(BinaryServerProcess):
             f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address={LOOPBACK}:{port}",
+            # Alertmanagers are discovered a few seconds after start; resend soon, not after a minute.
+            "--rules.alert.resend-delay=1s",
             "--log.level=warn",
         ]
