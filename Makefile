@@ -36,6 +36,7 @@ lint: $(STAMP)
 
 crd: $(STAMP)
 	$(BIN)/slipway crd > crds/releases.slipway.dev.yaml
+	cp crds/releases.slipway.dev.yaml charts/slipway/crds/  # the Helm chart ships the same CRD
 
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
