@@ -225,3 +225,11 @@ def test_names_follow_the_helm_release() -> None:
     assert {name for _, name, _ in kinds(render(name="slipway"))} >= {"slipway", "slipway-discovery"}
     names = {name for _, name, _ in kinds(render(name="prod"))}
     assert "prod-slipway" in names and "slipway" not in names
+
+
+def test_chart_ships_the_generated_crd_unchanged() -> None:
+    shipped = CHART / "crds" / "releases.slipway.dev.yaml"
+    generated = ROOT / "crds" / "releases.slipway.dev.yaml"
+    assert shipped.read_text() == generated.read_text(), "run `make crd` to refresh the chart's copy"
+    crd = yaml.safe_load(shipped.read_text())
+    kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
