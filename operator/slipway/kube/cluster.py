@@ -15,7 +15,6 @@ from typing import Any
 
 from slipway.kube.api import (
     JSON_PATCH,
-    MERGE_PATCH,
     ApiError,
     KubeApi,
     deployments_path,
@@ -153,11 +152,19 @@ class ClusterWriter:
             },
         )
 
-    def remove_annotations(self, keys: list[str]) -> None:
-        """Acknowledge manual actions: metadata only, never spec (no GitOps drift)."""
-        if keys:
-            patch: dict[str, Any] = {"metadata": {"annotations": dict.fromkeys(keys)}}
-            self.api.patch(releases_path(self.release.namespace, self.release.name), patch, MERGE_PATCH)
+    def acknowledge(self, annotation: str, value: str) -> None:
+        """Remove a manual action's annotation (metadata only, never spec: no GitOps drift), but only
+        while it still holds the value that was carried out: a new value set meanwhile is a new request."""
+        pointer = "/metadata/annotations/" + annotation.replace("~", "~0").replace("/", "~1")
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": pointer, "value": value},
+            {"op": "remove", "path": pointer},
+        ]
+        try:
+            self.api.patch(releases_path(self.release.namespace, self.release.name), patch, JSON_PATCH)
+        except ApiError as error:
+            if error.status not in (404, 409, 422):
+                raise
 
     def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> bool:
         """Replace the status if it differs, only if the Release is still at `resource_version`.
