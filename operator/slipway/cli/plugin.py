@@ -6,8 +6,9 @@ Only `undo` writes spec, and it says so. Rendering lives in _plugin_view (pure);
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -139,24 +140,42 @@ def get_command(
 ) -> None:
     """Steps with the current one marked, weights, analysis measurements and conditions."""
     cluster = connect(kubeconfig, context, namespace)
-    release = _read(cluster, name)
     if not watch:
-        console.print(release_view(release, now()))
+        console.print(release_view(_read(cluster, name), now()))
         return
-    with Live(release_view(release, now()), console=console, auto_refresh=False) as live:
+    views = (release_view(release, now()) for release in _follow(cluster, name))
+    try:
+        if console.is_terminal:
+            with Live(console=console, auto_refresh=False) as live:
+                for view in views:
+                    live.update(view, refresh=True)
+        else:
+            # Piped: one full view per change, as `kubectl get --watch` prints one line per change.
+            for view in views:
+                console.print(view)
+                console.rule()
+    except kube.NotFound as error:
+        raise fail(str(error)) from error
+    except KeyboardInterrupt:
+        return
+
+
+def _follow(cluster: kube.Cluster, name: str) -> Iterator[dict[str, Any]]:
+    """The Release now and at every change, forever: each watch ends after a while, so read again then."""
+    shown = None
+    while True:
+        current = _read(cluster, name)
         try:
-            while True:
-                # Each watch ends after a while (the server's timeout); re-reading then also refreshes ages.
-                for release in kube.watch_release(cluster, cluster.namespace, name, timeout_seconds=30):
-                    live.update(release_view(release, now()), refresh=True)
-                release = _read(cluster, name)
-                live.update(release_view(release, now()), refresh=True)
-        except kube.NotFound as error:
-            raise fail(str(error)) from error
+            for release in itertools.chain(
+                [current], kube.watch_release(cluster, cluster.namespace, name, 30)
+            ):
+                version = release.get("metadata", {}).get("resourceVersion")
+                if version != shown:
+                    shown = version
+                    yield release
         except ApiException as error:
-            raise fail(f"watch failed: {error.status} {error.reason}") from error
-        except KeyboardInterrupt:
-            return
+            if error.status != 410:  # 410 Gone: our place in the history expired; read afresh
+                raise fail(f"watch failed: {error.status} {error.reason}") from error
 
 
 @app.command("history")
