@@ -1,0 +1,190 @@
+"""In-memory object storage: one global resourceVersion, each object serialized once per write, and a
+bounded history of events from which watches resume (older resourceVersions are answered 410 Gone)."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(slots=True, frozen=True)
+class Stored:
+    """An object as stored: the dict (never mutated once stored) and its JSON bytes."""
+
+    obj: dict[str, Any]
+    raw: bytes
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> Stored:
+        return cls(obj, encode(obj))
+
+    def copy(self) -> dict[str, Any]:
+        """A private deep copy to modify (parsing the bytes is faster than copy.deepcopy)."""
+        copied: dict[str, Any] = json.loads(self.raw)
+        return copied
+
+    @property
+    def name(self) -> str:
+        name: str = self.obj["metadata"]["name"]
+        return name
+
+    @property
+    def namespace(self) -> str:
+        namespace: str = self.obj["metadata"].get("namespace", "")
+        return namespace
+
+
+class Event:
+    """One change; its JSON line is built at most once per event type, however many watchers get it."""
+
+    __slots__ = ("_lines", "namespace", "previous", "rv", "storage_key", "stored", "type")
+
+    def __init__(
+        self, rv: int, storage_key: str, type_: str, stored: Stored, previous: dict[str, Any] | None
+    ):
+        self.rv = rv
+        self.storage_key = storage_key
+        self.type = type_
+        self.stored = stored
+        self.previous = previous
+        self.namespace = stored.namespace
+        self._lines: dict[str, bytes] = {}
+
+    def line(self, type_: str | None = None) -> bytes:
+        type_ = type_ or self.type
+        line = self._lines.get(type_)
+        if line is None:
+            line = b'{"type":"' + type_.encode() + b'","object":' + self.stored.raw + b"}\n"
+            self._lines[type_] = line
+        return line
+
+
+class Subscriber(Protocol):
+    def offer(self, event: Event) -> None: ...
+
+
+Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
+
+
+class Store:
+    def __init__(self, history_size: int) -> None:
+        self.rv = 0
+        self._collections: dict[str, dict[str, dict[str, Stored]]] = {}
+        self._history: deque[Event] = deque(maxlen=max(1, history_size))
+        # The newest resourceVersion whose event has fallen out of the history.
+        self._expired_rv = 0
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._dependents: dict[str, set[tuple[str, str, str]]] = {}
+        self._by_uid: dict[str, tuple[str, str, str]] = {}
+
+    # -- reads
+
+    def get(self, storage_key: str, namespace: str, name: str) -> Stored | None:
+        return self._collections.get(storage_key, {}).get(namespace, {}).get(name)
+
+    def items(self, storage_key: str, namespace: str | None) -> Iterator[Stored]:
+        """Objects of one collection (in one namespace, or all), ordered by namespace and name."""
+        namespaces = self._collections.get(storage_key, {})
+        selected = [namespace] if namespace is not None else sorted(namespaces)
+        for ns in selected:
+            objects = namespaces.get(ns, {})
+            for name in sorted(objects):
+                yield objects[name]
+
+    def count(self, storage_key: str, namespace: str) -> int:
+        return len(self._collections.get(storage_key, {}).get(namespace, {}))
+
+    def collections(self) -> list[str]:
+        return list(self._collections)
+
+    def exists_uid(self, uid: str) -> bool:
+        return uid in self._by_uid
+
+    def dependents(self, owner_uid: str) -> list[tuple[str, str, str]]:
+        return sorted(self._dependents.get(owner_uid, ()))
+
+    # -- writes
+
+    def write(self, storage_key: str, obj: dict[str, Any], previous: Stored | None) -> Stored:
+        """Store a created or modified object under a new resourceVersion and publish its event."""
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        stored = Stored.of(obj)
+        namespace, name = stored.namespace, stored.name
+        self._collections.setdefault(storage_key, {}).setdefault(namespace, {})[name] = stored
+        self._index(storage_key, previous.obj if previous else None, obj)
+        self._publish(
+            Event(
+                self.rv,
+                storage_key,
+                "MODIFIED" if previous else "ADDED",
+                stored,
+                previous.obj if previous else None,
+            )
+        )
+        return stored
+
+    def remove(
+        self, storage_key: str, namespace: str, name: str, final: dict[str, Any] | None = None
+    ) -> Stored:
+        """Delete an object (as `final`, when its last write and its deletion are one step); the DELETED
+        event and the returned object carry a new resourceVersion."""
+        namespaces = self._collections[storage_key]
+        previous = namespaces[namespace].pop(name)
+        if not namespaces[namespace]:
+            del namespaces[namespace]
+        self.rv += 1
+        obj = final if final is not None else previous.copy()
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        stored = Stored.of(obj)
+        self._index(storage_key, previous.obj, None)
+        self._publish(Event(self.rv, storage_key, "DELETED", stored, previous.obj))
+        return stored
+
+    def _index(self, storage_key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Keep the uid and owner indexes that garbage collection walks."""
+        for obj, adding in ((old, False), (new, True)):
+            if obj is None:
+                continue
+            meta = obj["metadata"]
+            key = (storage_key, meta.get("namespace", ""), meta["name"])
+            for ref in meta.get("ownerReferences") or ():
+                owners = self._dependents.setdefault(ref.get("uid", ""), set())
+                if adding:
+                    owners.add(key)
+                else:
+                    owners.discard(key)
+                    if not owners:
+                        del self._dependents[ref.get("uid", "")]
+            if adding:
+                self._by_uid[meta["uid"]] = key
+            elif new is None:
+                self._by_uid.pop(meta["uid"], None)
+
+    # -- watching
+
+    def _publish(self, event: Event) -> None:
+        if len(self._history) == self._history.maxlen:
+            self._expired_rv = self._history[0].rv
+        self._history.append(event)
+        for subscriber in list(self._subscribers.get(event.storage_key, ())):
+            subscriber.offer(event)
+
+    def subscribe(self, storage_key: str, subscriber: Subscriber) -> None:
+        self._subscribers.setdefault(storage_key, set()).add(subscriber)
+
+    def unsubscribe(self, storage_key: str, subscriber: Subscriber) -> None:
+        self._subscribers.get(storage_key, set()).discard(subscriber)
+
+    def events_after(self, rv: int, storage_key: str) -> list[Event] | None:
+        """Events of one collection newer than `rv`, or None when the history no longer reaches back."""
+        if rv < self._expired_rv:
+            return None
+        return [e for e in self._history if e.rv > rv and e.storage_key == storage_key]
