@@ -68,6 +68,13 @@ class BinaryServerProcess(ABC):
         return f"http://{LOOPBACK}:{self._port}"
 
     @property
+    def pid(self) -> int:
+        """The process id, which is also its process group id."""
+        if self._process is None:
+            raise RuntimeError(f"{self.binary} is not running")
+        return self._process.pid
+
+    @property
     def workdir(self) -> Path:
         if self._workdir is None:
             raise RuntimeError(f"{self.binary} is not running")
