@@ -1,0 +1,229 @@
+"""`DevCluster`: the API server, the simulated world and (optionally) Prometheus, as one object.
+
+The asyncio parts run on an event loop in a background thread, so the class is a plain synchronous
+context manager usable from tests, the CLI and the demo alike:
+
+    with DevCluster(state_dir=tmp) as cluster:
+        cluster.kubectl("apply", "-f", "deploy.yaml")
+
+Files written into `state_dir` (the CLI uses .slipway/): `kubeconfig`, `api-url`, `operator.yaml`
+(an operator config naming this cluster's Prometheus), `scrape-targets.json`, while Prometheus runs
+`prometheus-url`, and with `operator=True` the operator's log `operator.log`. The operator runs as
+`slipway run --config operator.yaml` in its own process group, exactly as a user would start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+
+from slipway.config import parse_config
+from slipway.devcluster.apiserver import ApiServer, write_kubeconfig
+from slipway.devcluster.apiserver.faults import FaultConfig
+from slipway.devcluster.gateway import EntryStats
+from slipway.devcluster.prometheus import PrometheusProcess
+from slipway.devcluster.world import SimulatedWorld
+
+PrometheusMode = Literal["auto", "on", "off"]
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+Result = TypeVar("Result")
+
+
+class DevCluster:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        state_dir: Path | None = None,
+        kubeconfig: Path | None = None,
+        rps: float = 20.0,
+        prometheus: PrometheusMode = "auto",
+        faults: FaultConfig | None = None,
+        operator: bool = False,
+    ) -> None:
+        self.port = port
+        self._own_state_dir = state_dir is None
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="slipway-dev-"))
+        self.kubeconfig = kubeconfig or self.state_dir / "kubeconfig"
+        self.rps = rps
+        self.prometheus_mode = prometheus
+        self.faults = faults
+        self.with_operator = operator
+        self._operator: subprocess.Popen[bytes] | None = None
+        self.prometheus_url: str | None = None
+        self._server: ApiServer | None = None
+        self._world: SimulatedWorld | None = None
+        self._prometheus: PrometheusProcess | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the dev cluster is not running")
+        return str(self._server.url)
+
+    @property
+    def operator_config(self) -> Path:
+        return self.state_dir / "operator.yaml"
+
+    @property
+    def scrape_targets(self) -> Path:
+        return self.state_dir / "scrape-targets.json"
+
+    def start(self) -> Self:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="slipway-dev-cluster", daemon=True
+        )
+        self._thread.start()
+        try:
+            self.call(self._start_world())
+            write_kubeconfig(self.kubeconfig, self.url)
+            (self.state_dir / "api-url").write_text(self.url + "\n")
+            self._start_prometheus()
+            self.operator_config.write_text(self._operator_config())
+            if self.with_operator:
+                self._start_operator()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _start_world(self) -> None:
+        self._server = ApiServer("127.0.0.1", port=self.port, faults=self.faults)
+        await self._server.start()
+        self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=self.scrape_targets)
+        await self._world.start()
+
+    def _start_prometheus(self) -> None:
+        if self.prometheus_mode == "off" or (
+            self.prometheus_mode == "auto" and not PrometheusProcess.available()
+        ):
+            return
+        self._prometheus = PrometheusProcess(file_sd_path=self.scrape_targets.resolve()).start()
+        self.prometheus_url = self._prometheus.url
+        (self.state_dir / "prometheus-url").write_text(self.prometheus_url + "\n")
+
+    def _operator_config(self) -> str:
+        settings: dict[str, Any] = {"allNamespaces": True, "server": {"port": 0}}
+        if self.prometheus_url is not None:
+            settings["prometheus"] = {"url": self.prometheus_url}
+        return parse_config(settings, "dev cluster").to_yaml()
+
+    def _start_operator(self) -> None:
+        with (self.state_dir / "operator.log").open("ab") as log:
+            self._operator = subprocess.Popen(
+                [sys.executable, "-m", "slipway", "run", "--config", str(self.operator_config)],
+                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def operator_pid(self) -> int | None:
+        return self._operator.pid if self._operator is not None else None
+
+    def _stop_operator(self) -> None:
+        if self._operator is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._operator.pid, sig)
+                self._operator.wait(timeout=STOP_TIMEOUT_SECONDS)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._operator.wait()
+        self._operator = None
+
+    def stop(self) -> None:
+        self._stop_operator()
+        if self._prometheus is not None:
+            self._prometheus.stop()
+            self._prometheus = None
+            self.prometheus_url = None
+            (self.state_dir / "prometheus-url").unlink(missing_ok=True)
+        if self._loop is not None and self._thread is not None:
+            if self._loop.is_running():
+                self.call(self._stop_world())
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=START_TIMEOUT_SECONDS)
+            self._loop.close()
+        self._loop = self._thread = None
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    async def _stop_world(self) -> None:
+        if self._world is not None:
+            await self._world.stop()
+            self._world = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+    def call(self, coroutine: Coroutine[Any, Any, Result], timeout: float = START_TIMEOUT_SECONDS) -> Result:
+        """Run a coroutine on the cluster's event loop and wait for its result."""
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("the dev cluster is not running")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def gateway_stats(self) -> dict[str, EntryStats]:
+        """A snapshot of what the gateway's requests got, by entry point."""
+
+        async def snapshot() -> dict[str, EntryStats]:
+            assert self._world is not None
+            return {
+                name: EntryStats(dict(stats.by_code), stats.connection_errors)
+                for name, stats in self._world.gateway.stats.items()
+            }
+
+        return self.call(snapshot())
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster; with check, a failure raises with kubectl's stderr."""
+        completed = subprocess.run(
+            ["kubectl", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+        )
+        if check and completed.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({completed.returncode}):\n{completed.stderr}"
+            )
+        return completed
+
+    def kubectl_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
