@@ -109,7 +109,7 @@ def release_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "slipway.dev/v1alpha1."},
             "kind": {"type": "string", "description": "Release."},
-            "metadata": {"type": "object"},
+            "metadata": {"type": "object", "description": "Standard object metadata."},
             "spec": {**spec, "description": "What to run and how to roll it out."},
             "status": {**status, "description": "Observed state, written by the operator."},
         },

@@ -42,6 +42,7 @@ MAX_NAMES: Final = 50
 FIELD_ERROR_TYPE: Final = "slipway_field"
 DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PERCENT_PATTERN: Final = r"^[0-9]+%$"
+HTTP_URL_PATTERN: Final = r"^https?://[^\s]+$"
 
 
 @dataclass(frozen=True)
@@ -468,7 +469,7 @@ class PrometheusMetric(ApiModel):
 class WebMetric(ApiModel):
     """An HTTP GET returning JSON; only hosts allowed in the operator's config may be called."""
 
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)] = Field(
+    url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)] = Field(
         description="http(s) URL; the same {{...}} placeholders as a PromQL query are replaced."
     )
     json_path: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(

@@ -14,7 +14,15 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from slipway.api.durations import DURATION_PATTERN
-from slipway.api.models import DNS_LABEL_PATTERN, FIELD_ERROR_TYPE, GROUP, KIND, PERCENT_PATTERN, Release
+from slipway.api.models import (
+    DNS_LABEL_PATTERN,
+    FIELD_ERROR_TYPE,
+    GROUP,
+    HTTP_URL_PATTERN,
+    KIND,
+    PERCENT_PATTERN,
+    Release,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ _PATTERN_MEANINGS: Final = {
     DURATION_PATTERN: "must be a duration such as 30s, 2m, 1h30m or 500ms",
     DNS_LABEL_PATTERN: "must be a DNS label: lowercase letters, digits and '-', alphanumeric at both ends",
     PERCENT_PATTERN: 'must be a percentage such as "25%"',
+    HTTP_URL_PATTERN: "must be an http:// or https:// URL",
 }
 
 _TYPE_MESSAGES: Final = {

@@ -33,8 +33,10 @@ def _file_report(path: Path) -> list[_Line]:
     except (OSError, UnicodeDecodeError) as error:
         return [("problem", f"{path}: cannot read: {error}")]
     except yaml.YAMLError as error:
-        return [("problem", f"{path}: not valid YAML: {error}")]
+        return [("problem", f"{path}: not valid YAML: {_yaml_error(error)}")]
     lines: list[_Line] = []
+    if not any(isinstance(document, dict) and is_release(document) for document in documents):
+        lines.append(("note", f"{path}: no Release in this file"))
     for number, document in enumerate(documents, start=1):
         if document is None:
             continue
@@ -55,6 +57,14 @@ def _file_report(path: Path) -> list[_Line]:
         if not problems:
             lines.append(("valid", f"{path}: {name}: valid"))
     return lines
+
+
+def _yaml_error(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: where and what."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return " ".join(str(error).split())
 
 
 def _document_name(document: dict[str, Any], number: int) -> str:

@@ -1,0 +1,217 @@
+"""A table of wrong Releases, each with the field its rejection must name.
+
+Every case is a valid Release (`valid_release()`) with a few changes, written as
+`{"spec.strategy.canary.steps[0].setWeight": 150}`; `REMOVE` deletes a field. The same table is run
+through `slipway validate` and through the API server's schema enforcement of the generated CRD.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+REMOVE: Final = object()
+
+
+def valid_release() -> dict[str, Any]:
+    """A canary Release using most of the API; every case below starts from it."""
+    return {
+        "apiVersion": "slipway.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "version": "2.4.1",
+            "replicas": 4,
+            "template": {"spec": {"containers": [{"name": "web", "image": "example/web:2.4.1"}]}},
+            "service": {"port": 80, "targetPort": 8080},
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 10},
+                        {"pause": {"duration": "2m"}},
+                        {"analysis": {"successfulMeasurements": 3}},
+                        {"setWeight": 50},
+                        {"pause": {}},
+                    ]
+                }
+            },
+            "trafficRouting": {
+                "gatewayAPI": {"parentRefs": [{"name": "public"}], "hostnames": ["web.example"]}
+            },
+            "analysis": {
+                "interval": "30s",
+                "metrics": [
+                    {"name": "error-rate", "builtin": "error-rate"},
+                    {
+                        "name": "checkout-p95",
+                        "prometheus": {"query": "histogram_quantile(0.95, x{revision='{{revision}}'})"},
+                        "thresholdRange": {"max": 0.5},
+                    },
+                ],
+            },
+            "rollback": {"alerts": {"matchLabels": {"severity": "critical"}}, "progressDeadlineSeconds": 600},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class WrongRelease:
+    """`changes` applied to the valid Release make it wrong; a rejection must name `field`."""
+
+    case: str
+    field: str
+    changes: dict[str, Any] = field(default_factory=dict)
+    # The API server prunes unknown fields silently; only strict field validation reports them.
+    pruned_by_server: bool = False
+
+    def manifest(self) -> dict[str, Any]:
+        release = valid_release()
+        release["metadata"]["name"] = self.case
+        for path, value in self.changes.items():
+            _set(release, path, value)
+        return release
+
+
+_PART: Final = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _set(document: dict[str, Any], path: str, value: Any) -> None:
+    keys: list[str | int] = [name if name else int(index) for name, index in _PART.findall(path)]
+    parent: Any = document
+    for key in keys[:-1]:
+        parent = parent[key]
+    if value is REMOVE:
+        del parent[keys[-1]]
+    else:
+        parent[keys[-1]] = copy.deepcopy(value)
+
+
+STEPS: Final = "spec.strategy.canary.steps"
+METRICS: Final = "spec.analysis.metrics"
+
+WRONG_RELEASES: Final = [
+    WrongRelease("no-spec", "spec", {"spec": REMOVE}),
+    WrongRelease("replicas-a-string", "spec.replicas", {"spec.replicas": "four"}),
+    WrongRelease("replicas-quoted-number", "spec.replicas", {"spec.replicas": "4"}),
+    WrongRelease("replicas-negative", "spec.replicas", {"spec.replicas": -1}),
+    WrongRelease("version-missing", "spec.version", {"spec.version": REMOVE}),
+    WrongRelease("version-empty", "spec.version", {"spec.version": ""}),
+    WrongRelease("version-a-number", "spec.version", {"spec.version": 2}),
+    WrongRelease("template-missing", "spec.template", {"spec.template": REMOVE}),
+    WrongRelease("no-containers", "spec.template.spec.containers", {"spec.template.spec.containers": []}),
+    WrongRelease(
+        "container-without-image",
+        "spec.template.spec.containers[0].image",
+        {"spec.template.spec.containers[0].image": REMOVE},
+    ),
+    WrongRelease("service-port-zero", "spec.service.port", {"spec.service.port": 0}),
+    WrongRelease("service-port-too-big", "spec.service.port", {"spec.service.port": 70000}),
+    WrongRelease("target-port-bad-name", "spec.service.targetPort", {"spec.service.targetPort": "Web_Port"}),
+    WrongRelease("two-strategies", "spec.strategy", {"spec.strategy.rolling": {"maxSurge": 1}}),
+    WrongRelease("no-strategy", "spec.strategy", {"spec.strategy": {}}),
+    WrongRelease("weight-over-100", f"{STEPS}[3].setWeight", {f"{STEPS}[3].setWeight": 150}),
+    WrongRelease("weight-negative", f"{STEPS}[0].setWeight", {f"{STEPS}[0].setWeight": -5}),
+    WrongRelease("weight-a-string", f"{STEPS}[0].setWeight", {f"{STEPS}[0].setWeight": "10%"}),
+    WrongRelease("step-with-two-kinds", f"{STEPS}[0]", {f"{STEPS}[0]": {"setWeight": 10, "pause": {}}}),
+    WrongRelease("unknown-step-kind", f"{STEPS}[1]", {f"{STEPS}[1]": {"wait": {"duration": "1m"}}}),
+    WrongRelease("empty-step", f"{STEPS}[4]", {f"{STEPS}[4]": {}}),
+    WrongRelease("no-steps", STEPS, {STEPS: []}),
+    WrongRelease("negative-duration", f"{STEPS}[1].pause.duration", {f"{STEPS}[1].pause.duration": "-5s"}),
+    WrongRelease(
+        "duration-in-words", f"{STEPS}[1].pause.duration", {f"{STEPS}[1].pause.duration": "2 minutes"}
+    ),
+    WrongRelease(
+        "duration-without-unit", f"{STEPS}[1].pause.duration", {f"{STEPS}[1].pause.duration": "120"}
+    ),
+    WrongRelease("duration-a-number", f"{STEPS}[1].pause.duration", {f"{STEPS}[1].pause.duration": 120}),
+    WrongRelease("interval-zero", "spec.analysis.interval", {"spec.analysis.interval": "0s"}),
+    WrongRelease("interval-in-days", "spec.analysis.interval", {"spec.analysis.interval": "1d"}),
+    WrongRelease(
+        "gate-needs-one-measurement",
+        f"{STEPS}[2].analysis.successfulMeasurements",
+        {f"{STEPS}[2].analysis.successfulMeasurements": 0},
+    ),
+    WrongRelease("empty-metric-list", METRICS, {METRICS: []}),
+    WrongRelease("metric-without-provider", f"{METRICS}[0]", {f"{METRICS}[0]": {"name": "error-rate"}}),
+    WrongRelease("metric-with-two-providers", f"{METRICS}[0]", {f"{METRICS}[0].prometheus": {"query": "up"}}),
+    WrongRelease("duplicate-metric-names", f"{METRICS}[1]", {f"{METRICS}[1].name": "error-rate"}),
+    WrongRelease("metric-name-not-dns", f"{METRICS}[0].name", {f"{METRICS}[0].name": "Error_Rate"}),
+    WrongRelease("unknown-builtin", f"{METRICS}[0].builtin", {f"{METRICS}[0].builtin": "cpu"}),
+    WrongRelease(
+        "threshold-without-bounds", f"{METRICS}[0].thresholdRange", {f"{METRICS}[0].thresholdRange": {}}
+    ),
+    WrongRelease(
+        "threshold-min-over-max",
+        f"{METRICS}[1].thresholdRange",
+        {f"{METRICS}[1].thresholdRange": {"min": 1, "max": 0.5}},
+    ),
+    WrongRelease(
+        "prometheus-without-threshold",
+        f"{METRICS}[1].thresholdRange",
+        {f"{METRICS}[1].thresholdRange": REMOVE},
+    ),
+    WrongRelease("empty-query", f"{METRICS}[1].prometheus.query", {f"{METRICS}[1].prometheus.query": ""}),
+    WrongRelease("unknown-on-no-data", f"{METRICS}[0].onNoData", {f"{METRICS}[0].onNoData": "ignore"}),
+    WrongRelease("negative-failure-limit", f"{METRICS}[0].failureLimit", {f"{METRICS}[0].failureLimit": -1}),
+    WrongRelease(
+        "web-metric-not-http",
+        f"{METRICS}[1].web.url",
+        {
+            f"{METRICS}[1]": {
+                "name": "w",
+                "web": {"url": "ftp://x", "jsonPath": "$.v"},
+                "thresholdRange": {"max": 1},
+            }
+        },
+    ),
+    WrongRelease(
+        "job-metric-without-template",
+        f"{METRICS}[1].job.template",
+        {f"{METRICS}[1]": {"name": "j", "job": {}}},
+    ),
+    WrongRelease("analysis-step-without-analysis", STEPS, {"spec.analysis": REMOVE}),
+    WrongRelease(
+        "analysis-step-unknown-metric", STEPS, {f"{STEPS}[2].analysis.metrics": ["error-rate", "throughput"]}
+    ),
+    WrongRelease(
+        "blue-green-analysis-without-analysis",
+        "spec.strategy.blueGreen",
+        {"spec.strategy": {"blueGreen": {"prePromotionAnalysis": True}}, "spec.analysis": REMOVE},
+    ),
+    WrongRelease(
+        "blue-green-negative-delay",
+        "spec.strategy.blueGreen.scaleDownDelaySeconds",
+        {"spec.strategy": {"blueGreen": {"scaleDownDelaySeconds": -30}}},
+    ),
+    WrongRelease(
+        "rolling-surge-not-a-percentage",
+        "spec.strategy.rolling.maxSurge",
+        {"spec.strategy": {"rolling": {"maxSurge": "a quarter"}}},
+    ),
+    WrongRelease(
+        "rolling-cannot-progress",
+        "spec.strategy.rolling",
+        {"spec.strategy": {"rolling": {"maxSurge": 0, "maxUnavailable": "0%"}}},
+    ),
+    WrongRelease("routing-names-no-router", "spec.trafficRouting", {"spec.trafficRouting": {}}),
+    WrongRelease(
+        "gateway-without-parents",
+        "spec.trafficRouting.gatewayAPI.parentRefs",
+        {"spec.trafficRouting.gatewayAPI.parentRefs": []},
+    ),
+    WrongRelease("nginx-without-host", "spec.trafficRouting.nginx.host", {"spec.trafficRouting.nginx": {}}),
+    WrongRelease(
+        "deadline-zero", "spec.rollback.progressDeadlineSeconds", {"spec.rollback.progressDeadlineSeconds": 0}
+    ),
+    WrongRelease(
+        "unknown-deadline-action",
+        "spec.rollback.onProgressDeadline",
+        {"spec.rollback.onProgressDeadline": "wait"},
+    ),
+    WrongRelease(
+        "alerts-without-labels", "spec.rollback.alerts.matchLabels", {"spec.rollback.alerts.matchLabels": {}}
+    ),
+    WrongRelease("misspelt-field", "spec.replica", {"spec.replica": 3}, pruned_by_server=True),
+]

@@ -1,0 +1,123 @@
+"""Every wrong Release is rejected, naming its field, by `slipway validate` and by the generated CRD.
+
+The CLI runs for real (typer's runner, the same app `slipway` builds); the CRD side runs the dev cluster's
+schema enforcement, which does what an API server does with the CRD: prune, default, validate, CEL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from invalid_releases import WRONG_RELEASES, WrongRelease, valid_release
+from typer.testing import CliRunner
+
+from slipway.api.crd import build_crd
+from slipway.api.validation import release_problems
+from slipway.cli import build_app
+from slipway.devcluster.schema import find_unknown_fields, validate_custom_resource
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+SCHEMA: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def names(named: str, expected: str) -> bool:
+    """Whether a reported field is `expected` or lies inside it."""
+    return named == expected or named.startswith((f"{expected}.", f"{expected}["))
+
+
+def run_validate(*paths: Path) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(build_app(), ["validate", *map(str, paths)])
+    return result.exit_code, result.stdout.splitlines()
+
+
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, list[str], Path]:
+    """One `slipway validate` run over a multi-document file holding the whole table."""
+    path = tmp_path_factory.mktemp("releases") / "wrong.yaml"
+    path.write_text(yaml.safe_dump_all([wrong.manifest() for wrong in WRONG_RELEASES]))
+    exit_code, lines = run_validate(path)
+    return exit_code, lines, path
+
+
+def test_the_table_is_large_and_each_case_distinct() -> None:
+    assert len(WRONG_RELEASES) >= 30
+    assert len({wrong.case for wrong in WRONG_RELEASES}) == len(WRONG_RELEASES)
+
+
+def test_the_starting_point_is_valid_for_both() -> None:
+    assert release_problems(valid_release()) == []
+    assert validate_custom_resource(SCHEMA, valid_release())[1] == []
+
+
+def test_validate_exits_1_on_the_table(cli_report: tuple[int, list[str], Path]) -> None:
+    assert cli_report[0] == 1
+
+
+@pytest.mark.parametrize("wrong", WRONG_RELEASES, ids=lambda wrong: wrong.case)
+def test_slipway_validate_names_the_field(
+    wrong: WrongRelease, cli_report: tuple[int, list[str], Path]
+) -> None:
+    _, lines, path = cli_report
+    prefix = f"{path}: {wrong.case}: "
+    fields = [line.removeprefix(prefix).split(": ", 1)[0] for line in lines if line.startswith(prefix)]
+    assert fields, f"no problem reported for {wrong.case}"
+    assert any(names(field, wrong.field) for field in fields), (wrong.field, lines)
+
+
+@pytest.mark.parametrize("wrong", WRONG_RELEASES, ids=lambda wrong: wrong.case)
+def test_the_crd_schema_names_the_field(wrong: WrongRelease) -> None:
+    manifest = wrong.manifest()
+    if wrong.pruned_by_server:
+        assert validate_custom_resource(SCHEMA, manifest)[1] == []
+        assert wrong.field in find_unknown_fields(SCHEMA, manifest)
+        return
+    _, causes = validate_custom_resource(SCHEMA, manifest)
+    assert any(names(cause.field, wrong.field) for cause in causes), (wrong.field, causes)
+    assert all(cause.message for cause in causes)
+
+
+def test_problem_lines_read_file_release_field_message(tmp_path: Path) -> None:
+    path = tmp_path / "web.yaml"
+    manifest = valid_release()
+    manifest["spec"]["strategy"]["canary"]["steps"][1] = {"setWeight": 101}
+    path.write_text(yaml.safe_dump(manifest))
+    exit_code, lines = run_validate(path)
+    assert exit_code == 1
+    assert lines == [f"{path}: web: spec.strategy.canary.steps[1].setWeight: must be <= 100"]
+
+
+def test_other_kinds_are_skipped_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.yaml"
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}
+    path.write_text(yaml.safe_dump_all([config_map, valid_release(), None]))
+    result = CliRunner().invoke(build_app(), ["validate", str(path)])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [f"{path}: web: valid"]
+    assert "settings: skipped, a ConfigMap is not a Release" in result.stderr
+
+
+def test_unreadable_input_fails(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spec: [unclosed\n")
+    exit_code, lines = run_validate(broken, tmp_path / "missing.yaml")
+    assert exit_code == 1
+    assert lines[0].startswith(f"{broken}: not valid YAML")
+    assert lines[1].startswith(f"{tmp_path / 'missing.yaml'}: cannot read")
+
+
+def test_examples_pass_slipway_validate() -> None:
+    exit_code, lines = run_validate(*EXAMPLES)
+    assert exit_code == 0
+    assert len(lines) == len(EXAMPLES) and all(line.endswith(": valid") for line in lines)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_examples_pass_the_crd_schema(path: Path) -> None:
+    manifest = yaml.safe_load(path.read_text())
+    stored, causes = validate_custom_resource(SCHEMA, manifest)
+    assert causes == []
+    assert find_unknown_fields(SCHEMA, manifest) == []
+    assert stored["spec"]["rollback"]["onProgressDeadline"] in {"rollback", "pause"}
