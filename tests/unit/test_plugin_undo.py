@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from slipway.api.status import HistoryEntry, ReleaseStatus, RevisionStatus
-from slipway.cli._plugin_undo import UndoError, choose_target, template_from_deployment, undo_patch
+from slipway.cli._plugin_undo import (
+    UndoError,
+    UndoTarget,
+    choose_target,
+    recover_template,
+    template_from_deployment,
+    undo_patch,
+)
+from slipway.core.revision import revision_hash
 from slipway.kube.objects import ReleaseRef, revision_deployment
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -92,6 +101,55 @@ def test_template_without_user_labels_drops_the_empty_metadata() -> None:
     user_template = {"spec": {"containers": [{"name": "web", "image": "shop/web:2.0"}]}}
     deployment = revision_deployment(ReleaseRef("shop", "web", "uid-1"), "r2", "2.0", 3, user_template)
     assert template_from_deployment(deployment) == user_template
+
+
+USER_TEMPLATE: dict[str, Any] = {
+    "metadata": {"labels": {"app": "web"}},
+    "spec": {"containers": [{"name": "web", "image": "shop/web:2.0", "ports": [{"containerPort": 8080}]}]},
+}
+
+
+def as_a_real_api_server_returns_it(deployment: dict[str, Any]) -> dict[str, Any]:
+    """A real API server fills the pod template's defaults in; the dev cluster does not."""
+    pod = deployment["spec"]["template"]["spec"]
+    pod.update(
+        restartPolicy="Always",
+        terminationGracePeriodSeconds=30,
+        dnsPolicy="ClusterFirst",
+        securityContext={},
+        schedulerName="default-scheduler",
+    )
+    for container in pod["containers"]:
+        container.update(
+            terminationMessagePath="/dev/termination-log",
+            terminationMessagePolicy="File",
+            imagePullPolicy="IfNotPresent",
+            resources={},
+        )
+        for port in container["ports"]:
+            port["protocol"] = "TCP"
+    return deployment
+
+
+@pytest.mark.parametrize("defaulted", [False, True], ids=["as-written", "server-defaulted"])
+def test_recovered_template_hashes_to_the_revision_it_came_from(defaulted: bool) -> None:
+    revision = revision_hash(USER_TEMPLATE, "2.0")
+    deployment = revision_deployment(ReleaseRef("shop", "web", "uid-1"), revision, "2.0", 3, USER_TEMPLATE)
+    if defaulted:
+        deployment = as_a_real_api_server_returns_it(deployment)
+    template, exact = recover_template(deployment, UndoTarget(revision, "2.0", "test"))
+    assert exact and template == USER_TEMPLATE
+
+
+def test_a_template_that_wrote_some_defaults_is_recovered_without_them_and_flagged() -> None:
+    written = copy.deepcopy(USER_TEMPLATE)
+    written["spec"]["dnsPolicy"] = "ClusterFirst"  # the user wrote one default, the server added the rest
+    revision = revision_hash(written, "2.0")
+    deployment = revision_deployment(ReleaseRef("shop", "web", "uid-1"), revision, "2.0", 3, written)
+    template, exact = recover_template(
+        as_a_real_api_server_returns_it(deployment), UndoTarget(revision, "2.0", "")
+    )
+    assert not exact and template == USER_TEMPLATE
 
 
 def test_patch_replaces_version_and_template_only_if_unchanged_since_read() -> None:

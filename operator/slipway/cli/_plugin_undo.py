@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.cli._plugin_view import Obj, history
+from slipway.core.revision import revision_hash
 from slipway.kube.objects import LABEL_RELEASE, LABEL_REVISION, LABEL_VERSION, ReleaseRef, revision_labels
 
 
@@ -94,6 +95,66 @@ def template_from_deployment(deployment: Obj) -> dict[str, Any]:
     else:
         restored.pop("metadata", None)
     return restored
+
+
+# What a real API server fills into a Deployment's pod template when the manifest leaves it out.
+_POD_DEFAULTS: dict[str, Any] = {
+    "restartPolicy": "Always",
+    "terminationGracePeriodSeconds": 30,
+    "dnsPolicy": "ClusterFirst",
+    "securityContext": {},
+    "schedulerName": "default-scheduler",
+}
+_CONTAINER_DEFAULTS: dict[str, Any] = {
+    "terminationMessagePath": "/dev/termination-log",
+    "terminationMessagePolicy": "File",
+    "resources": {},
+}
+
+
+def _default_pull_policy(image: object) -> str:
+    name = str(image).rsplit("/", 1)[-1]
+    untagged = ":" not in name.split("@", 1)[0] and "@" not in name
+    return "Always" if untagged or name.endswith(":latest") else "IfNotPresent"
+
+
+def _drop_defaults(obj: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    for key, value in defaults.items():
+        if key in obj and obj[key] == value:
+            del obj[key]
+
+
+def without_server_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template less the fields an API server defaults, where they hold the default value."""
+    stripped = copy.deepcopy(dict(template))
+    pod = stripped.get("spec")
+    if not isinstance(pod, dict):
+        return stripped
+    _drop_defaults(pod, _POD_DEFAULTS)
+    for field in ("initContainers", "containers"):
+        for container in pod.get(field) or []:
+            _drop_defaults(
+                container,
+                {**_CONTAINER_DEFAULTS, "imagePullPolicy": _default_pull_policy(container.get("image"))},
+            )
+            for port in container.get("ports") or []:
+                _drop_defaults(port, {"protocol": "TCP"})
+    return stripped
+
+
+def recover_template(deployment: Obj, target: UndoTarget) -> tuple[dict[str, Any], bool]:
+    """The template to write back, and whether it is exactly the one the revision was made from.
+
+    The revision hash tells: the template as the Deployment holds it, or without the server's defaults.
+    When neither matches (the user wrote some defaults and not others), the second is the better guess,
+    and the operator will roll it out as a new revision running the same pods.
+    """
+    as_held = template_from_deployment(deployment)
+    candidates = [as_held, without_server_defaults(as_held)]
+    for candidate in candidates:
+        if revision_hash(candidate, target.version) == target.revision:
+            return candidate, True
+    return candidates[-1], False
 
 
 def undo_patch(release: Obj, version: str, template: Mapping[str, Any]) -> list[dict[str, Any]]:

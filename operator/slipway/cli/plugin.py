@@ -19,7 +19,7 @@ from rich.live import Live
 
 from slipway.api import annotations as manual
 from slipway.cli import _plugin_kube as kube
-from slipway.cli._plugin_undo import UndoError, choose_target, template_from_deployment, undo_patch
+from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
 from slipway.cli._plugin_view import history_table, list_table, release_view, rollback_report, text_of
 from slipway.kube.objects import ReleaseRef
 
@@ -207,7 +207,7 @@ def undo_command(
             cluster.namespace,
             ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision),
         )
-        template = template_from_deployment(deployment)
+        template, exact = recover_template(deployment, target)
         kube.patch_release(
             cluster, cluster.namespace, name, undo_patch(release, target.version, template), kube.JSON_PATCH
         )
@@ -220,6 +220,12 @@ def undo_command(
         "If this Release lives in git, Argo CD or Flux will revert this: change git instead.",
         highlight=False,
     )
+    if not exact:
+        console.print(
+            f"note: the template differs from the one revision {target.revision} was made from (fields "
+            "the API server defaulted), so Slipway rolls it out as a new revision running the same pods.",
+            highlight=False,
+        )
 
 
 @app.command("report")
