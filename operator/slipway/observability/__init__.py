@@ -1,0 +1,1 @@
+"""What people watch the operator by: Prometheus metrics, JSON logs, health endpoints."""

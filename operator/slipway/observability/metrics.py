@@ -1,0 +1,102 @@
+"""The operator's own Prometheus metrics, in a registry of their own.
+
+A dedicated registry keeps them apart from anything else in the process (tests run several operators
+in one interpreter; the dev cluster runs pods that export metrics too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import get_args
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from slipway.api.status import Phase
+
+PHASES: tuple[Phase, ...] = get_args(Phase)
+
+_RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class OperatorMetrics:
+    """What /metrics serves. Release series are removed with `forget_release` when a Release goes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._phase = Gauge(
+            "slipway_release_phase",
+            "1 for the phase the Release is in, 0 for the others.",
+            ["namespace", "release", "phase"],
+            registry=self.registry,
+        )
+        self._weight = Gauge(
+            "slipway_release_weight",
+            "Percentage of traffic the canary (or preview) revision receives.",
+            ["namespace", "release"],
+            registry=self.registry,
+        )
+        self._transitions = Counter(
+            "slipway_transitions",
+            "Phase transitions of Releases.",
+            ["from", "to"],
+            registry=self.registry,
+        )
+        self._rollbacks = Counter(
+            "slipway_rollbacks",
+            "Rollbacks, by what caused them.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._measurements = Counter(
+            "slipway_analysis_measurements",
+            "Analysis measurements, by metric and how the core judged them.",
+            ["metric", "outcome"],
+            registry=self.registry,
+        )
+        self._reconcile = Histogram(
+            "slipway_reconcile_duration_seconds",
+            "Time one reconcile of one Release takes.",
+            buckets=_RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self._api_requests = Counter(
+            "slipway_api_requests",
+            "Requests to the Kubernetes API, by verb and HTTP status code.",
+            ["verb", "code"],
+            registry=self.registry,
+        )
+
+    def set_release(self, namespace: str, release: str, phase: Phase, weight: int) -> None:
+        for each in PHASES:
+            self._phase.labels(namespace, release, each).set(1 if each == phase else 0)
+        self._weight.labels(namespace, release).set(weight)
+
+    def forget_release(self, namespace: str, release: str) -> None:
+        for each in PHASES:
+            self._remove(self._phase, namespace, release, each)
+        self._remove(self._weight, namespace, release)
+
+    def transition(self, before: Phase | None, after: Phase) -> None:
+        """A phase change; `before` is None for a Release seen for the first time."""
+        self._transitions.labels(before or "", after).inc()
+
+    def rollback(self, reason: str) -> None:
+        self._rollbacks.labels(reason).inc()
+
+    def measurement(self, metric: str, outcome: str) -> None:
+        self._measurements.labels(metric, outcome).inc()
+
+    def reconciled(self, seconds: float) -> None:
+        self._reconcile.observe(seconds)
+
+    def api_request(self, verb: str, code: int) -> None:
+        """Matches `slipway.kube.api.ResponseHook`, so KubeApi can report every response here."""
+        self._api_requests.labels(verb, str(code)).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    @staticmethod
+    def _remove(metric: Gauge, *labels: str) -> None:
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)
