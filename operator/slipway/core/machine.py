@@ -1,0 +1,664 @@
+"""The Release state machine: `decide(spec, status, observations, now) -> Decision`.
+
+One call is one reconcile pass. It reads the spec, the last status, what the shell observed and the
+time, and returns the next status and the actions that move the cluster toward it. It does no I/O,
+reads no clock and draws no random numbers, so the same inputs always give the same answer.
+
+The shell's contract:
+- carry out `actions` in order (workload and traffic writes come first, then metric requests, then
+  Events, then the acknowledgement of manual actions), then write `status`;
+- every action states an end, not a change, so repeating a list after a crash is safe;
+- call again after `requeue_after_seconds` (None: only when something changes), whenever the Release
+  or one of its Deployments changes, and right after a RunAnalysis with the measurements it took.
+
+Phases: Healthy, Progressing, Paused, RollingBack, Degraded (see docs/state-machine.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+from slipway.api.annotations import ABORT, PAUSE, PREFIX, PROMOTE, PROMOTE_FULL, RESUME, RETRY
+from slipway.api.models import ReleaseSpec
+from slipway.api.status import (
+    MAX_HISTORY,
+    HistoryEntry,
+    ManualActionRecord,
+    Outcome,
+    Phase,
+    ReleaseStatus,
+    RetiringRevision,
+    RevisionStatus,
+    RollbackRecord,
+)
+from slipway.core import analysis
+from slipway.core.actions import (
+    AcknowledgeAction,
+    Action,
+    DeleteRevision,
+    EmitEvent,
+    EnsureRevision,
+    RunAnalysis,
+    ScaleRevision,
+    SetWeights,
+)
+from slipway.core.conditions import conditions
+from slipway.core.observations import Observations
+from slipway.core.revision import revision_hash
+from slipway.strategies import Gate, Hold, Plan, PlanStep, Shift, plan_for
+
+POLL_SECONDS: Final = 5.0
+"""How soon to look again while waiting for pods, in case the shell is not woken by Deployment events."""
+
+MANUAL_ACTION_ORDER: Final = (ABORT, RETRY, PAUSE, RESUME, PROMOTE_FULL, PROMOTE)
+"""When several annotations arrive at once, the safest is carried out first."""
+
+ANALYSIS_PAUSES: Final = frozenset({"AnalysisFailed", "ProviderErrors", "AnalysisInconclusive"})
+WAITING_FOR_PROMOTE: Final = "WaitingForPromote"
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The result of one pass: the status to write, the actions to carry out first, when to call again."""
+
+    status: ReleaseStatus
+    actions: tuple[Action, ...]
+    requeue_after_seconds: float | None
+
+
+def decide(
+    spec: ReleaseSpec, status: ReleaseStatus | None, observations: Observations, now: datetime
+) -> Decision:
+    """One reconcile pass of the Release whose spec is `spec` and last written status is `status`.
+
+    `status` is None before the operator has written one. `now` must be timezone-aware (UTC).
+    """
+    return _Pass(spec, status, observations, now).run()
+
+
+class _Pass:
+    """The working state of one `decide` call (a private copy of status; nothing outside is touched)."""
+
+    def __init__(
+        self, spec: ReleaseSpec, status: ReleaseStatus | None, obs: Observations, now: datetime
+    ) -> None:
+        self.spec = spec
+        self.obs = obs
+        self.now = now
+        self.status = status.model_copy(deep=True) if status is not None else ReleaseStatus()
+        self.phase_before: Phase | None = status.phase if status is not None else None
+        self.plan: Plan = plan_for(spec)
+        self.desired = revision_hash(spec.template, spec.version)
+        self.writes: list[Action] = []
+        self.reads: list[Action] = []
+        self.events: list[Action] = []
+        self.acks: list[Action] = []
+        self.wakeups: list[datetime] = []
+
+    # -- the pass --------------------------------------------------------------------------------------------
+
+    def run(self) -> Decision:
+        s = self.status
+        new_generation = self.obs.generation != s.observed_generation
+        self._observe_readiness()
+        if s.stable is None:
+            self._start_first_release()
+        else:
+            self._follow_spec(new_generation)
+        s.observed_generation = self.obs.generation
+        self._manual_actions()
+        if self._in_flight():
+            self._check_triggers()
+        self._check_deadline()
+        self._advance()
+        self._retire()
+        self._collect_garbage()
+        return self._finish()
+
+    # -- small helpers ---------------------------------------------------------------------------------------
+
+    def _event(self, kind: EventType, reason: str, message: str) -> None:
+        self.events.append(EmitEvent(kind, reason, message))
+
+    def _wake(self, at: datetime) -> None:
+        self.wakeups.append(at)
+
+    def _poll(self) -> None:
+        self._wake(self.now + timedelta(seconds=POLL_SECONDS))
+
+    def _set_phase(self, phase: Phase, reason: str, message: str) -> None:
+        s = self.status
+        s.phase, s.reason, s.message = phase, reason, message
+        s.paused_at = self.now if phase == "Paused" else None
+
+    def _in_flight(self) -> bool:
+        return self.status.canary is not None and self.status.phase in ("Progressing", "Paused")
+
+    def _steps(self) -> tuple[PlanStep, ...]:
+        return self.plan.steps
+
+    def _current(self) -> PlanStep | None:
+        index = self.status.current_step
+        steps = self._steps()
+        return steps[index] if index is not None and index < len(steps) else None
+
+    def _step_label(self) -> str:
+        index = self.status.current_step or 0
+        return f"step {index + 1}/{len(self._steps())}"
+
+    # -- observing -------------------------------------------------------------------------------------------
+
+    def _observe_readiness(self) -> None:
+        for revision in (self.status.stable, self.status.canary):
+            if revision is None:
+                continue
+            observed = self.obs.revisions.get(revision.revision)
+            ready = observed.ready_replicas if observed is not None else 0
+            if ready > revision.ready_replicas:
+                self.status.progress_at = self.now
+            revision.ready_replicas = ready
+
+    # -- following the spec ----------------------------------------------------------------------------------
+
+    def _start_first_release(self) -> None:
+        s = self.status
+        s.stable = RevisionStatus(revision=self.desired, version=self.spec.version)
+        s.attempt_started_at = s.progress_at = self.now
+        self._set_phase("Progressing", "FirstRelease", f"first release of version {self.spec.version}")
+        self._event(
+            "Normal", "FirstRelease", f"deploying version {self.spec.version} (revision {self.desired})"
+        )
+
+    def _follow_spec(self, new_generation: bool) -> None:
+        s = self.status
+        assert s.stable is not None
+        if s.canary is None and s.stable.weight == 0 and s.stable.revision != self.desired:
+            # The first release never served: nothing to protect, replace it outright.
+            self._remember(s.stable, "Superseded", "a newer spec replaced it before it served")
+            self.status.stable = None
+            self._start_first_release()
+            return
+        target = s.canary.revision if s.canary is not None else s.stable.revision
+        if target == self.desired:
+            if new_generation and s.phase == "Degraded":
+                self._start_attempt("a new spec generation")
+            return
+        if s.canary is not None:
+            if not self._route(100, 0):
+                return  # traffic cannot leave the old canary yet; the deadline guards this wait
+            if self._in_flight():
+                self._remember(s.canary, "Superseded", f"superseded by version {self.spec.version}")
+            s.canary = None
+        if s.stable.revision == self.desired:
+            s.current_step = None
+            self._set_phase("Healthy", "Reverted", f"version {s.stable.version} serves all traffic")
+        else:
+            self._start_attempt(f"version {self.spec.version}")
+
+    def _start_attempt(self, why: str) -> None:
+        """Begin (again) rolling out the desired revision, from the first step."""
+        s = self.status
+        s.attempt_started_at = s.progress_at = s.step_started_at = self.now
+        if s.stable is not None and s.stable.revision == self.desired:
+            # A first release that never served is tried again as a first release.
+            s.current_step = None
+            self._set_phase("Progressing", "FirstRelease", f"first release of version {self.spec.version}")
+            return
+        if s.canary is None or s.canary.revision != self.desired:
+            s.canary = RevisionStatus(revision=self.desired, version=self.spec.version)
+        s.current_step = 0
+        s.analysis = (
+            analysis.start(self.desired, self.spec.analysis, self.now)
+            if self.spec.analysis is not None
+            else None
+        )
+        self._set_phase("Progressing", "Progressing", "")
+        self._event(
+            "Normal",
+            "RolloutStarted",
+            f"rolling out {why} (revision {self.desired}) in {len(self._steps())} steps",
+        )
+        self._entered_step()
+
+    def _remember(self, revision: RevisionStatus, outcome: Outcome, reason: str) -> None:
+        s = self.status
+        entry = HistoryEntry(
+            revision=revision.revision,
+            version=revision.version,
+            outcome=outcome,
+            reason=reason,
+            started_at=s.attempt_started_at or self.now,
+            finished_at=self.now,
+        )
+        s.history = [*s.history, entry][-MAX_HISTORY:]
+
+    # -- manual actions --------------------------------------------------------------------------------------
+
+    def _manual_actions(self) -> None:
+        s = self.status
+        done = {record.action: record for record in s.manual_actions}
+        handlers = {
+            ABORT: self._abort,
+            RETRY: self._retry,
+            PAUSE: self._pause_by_person,
+            RESUME: self._resume,
+            PROMOTE_FULL: self._promote_full,
+            PROMOTE: self._promote,
+        }
+        for key in MANUAL_ACTION_ORDER:
+            value = self.obs.annotations.get(key)
+            action = key.removeprefix(PREFIX)
+            if value is None or (action in done and done[action].value == value):
+                continue
+            result = handlers[key]()
+            done[action] = ManualActionRecord(action=action, value=value, at=self.now, result=result)
+            self._event("Normal", "ManualAction", f"{action}: {result}")
+            self.acks.append(AcknowledgeAction(action, value))
+        s.manual_actions = sorted(done.values(), key=lambda record: record.action)
+
+    def _abort(self) -> str:
+        if not self._in_flight():
+            return "no effect: no rollout in progress"
+        self._rollback("Aborted", "aborted by a person")
+        return "rolling back"
+
+    def _retry(self) -> str:
+        if self.status.phase != "Degraded":
+            return "no effect: the release is not Degraded"
+        self._start_attempt(f"version {self.spec.version} again (retry)")
+        return "retrying"
+
+    def _pause_by_person(self) -> str:
+        if not self._in_flight():
+            return "no effect: no rollout in progress"
+        if self.status.phase == "Paused":
+            return "no effect: already paused"
+        self._set_phase("Paused", "ManualPause", f"{self._step_label()}: paused by a person")
+        return "paused"
+
+    def _leave_pause(self) -> None:
+        s = self.status
+        if s.analysis is not None and s.phase == "Paused" and s.reason in ANALYSIS_PAUSES:
+            analysis.forgive(s.analysis)
+        s.progress_at = self.now
+        self._set_phase("Progressing", "Progressing", "")
+
+    def _resume(self) -> str:
+        if self.status.phase != "Paused":
+            return "no effect: not paused"
+        waiting_for_promote = self.status.reason == WAITING_FOR_PROMOTE
+        self._leave_pause()
+        if waiting_for_promote:
+            self._next_step()
+        return "resumed"
+
+    def _promote(self) -> str:
+        if not self._in_flight() or self._current() is None:
+            return "no effect: no step to promote past"
+        label = self._step_label()
+        self._leave_pause()
+        self._next_step()
+        return f"promoted past {label}"
+
+    def _promote_full(self) -> str:
+        if not self._in_flight():
+            return "no effect: no rollout in progress"
+        self._leave_pause()
+        self.status.current_step = len(self._steps())
+        self._entered_step()
+        return "promoting fully, skipping the remaining steps"
+
+    # -- triggers: alerts, analysis, deadlines ---------------------------------------------------------------
+
+    def _check_triggers(self) -> None:
+        s = self.status
+        spec_analysis = self.spec.analysis
+        if s.analysis is not None and spec_analysis is not None:
+            analysis.record(s.analysis, spec_analysis, self.obs.measurements)
+        if self.obs.alerts:
+            alert = self.obs.alerts[0]
+            detail = f": {alert.summary}" if alert.summary else ""
+            self._rollback("AlertFiring", f"alert {alert.name} is firing{detail}", metric=alert.name)
+            return
+        if s.analysis is None or spec_analysis is None:
+            return
+        verdict = analysis.verdict(s.analysis, spec_analysis)
+        if verdict is None and s.phase == "Paused" and s.reason == "ProviderErrors":
+            # The provider answers again: carry on by itself, as nothing was judged meanwhile.
+            self._leave_pause()
+            return
+        if verdict is None or (s.phase == "Paused" and s.reason == verdict.reason):
+            return
+        if verdict.reason == "AnalysisFailed" and self.spec.rollback.on_analysis_failure:
+            self._rollback(
+                verdict.reason,
+                verdict.message,
+                metric=verdict.metric,
+                value=verdict.value,
+                threshold=verdict.threshold,
+            )
+        else:
+            self._set_phase("Paused", verdict.reason, f"{self._step_label()}: {verdict.message}")
+
+    def _rollback(
+        self,
+        reason: str,
+        message: str,
+        metric: str | None = None,
+        value: str | None = None,
+        threshold: str | None = None,
+    ) -> None:
+        s = self.status
+        assert s.canary is not None and s.stable is not None
+        s.last_rollback = RollbackRecord(
+            reason=reason,
+            message=message,
+            metric=metric,
+            value=value,
+            threshold=threshold,
+            at=self.now,
+            from_version=s.canary.version,
+            to_version=s.stable.version,
+        )
+        self._remember(s.canary, "Aborted" if reason == "Aborted" else "RolledBack", message)
+        s.progress_at = self.now
+        self._set_phase("RollingBack", reason, f"rolling back to version {s.stable.version}: {message}")
+
+    def _expected_seconds(self) -> float:
+        """Planned waiting in the current step, which the progress deadline does not count."""
+        step = self._current()
+        if self.status.phase != "Progressing" or self.status.canary is None:
+            return 0.0
+        if isinstance(step, Hold) and step.seconds is not None:
+            return step.seconds
+        if isinstance(step, Gate) and self.spec.analysis is not None:
+            return step.successes * analysis.interval(self.spec.analysis).total_seconds()
+        return 0.0
+
+    def _deadline(self) -> datetime | None:
+        """When the current phase runs out of time; None in phases that wait for a person or are done."""
+        s = self.status
+        if s.phase not in ("Progressing", "RollingBack") or s.progress_at is None:
+            return None
+        limit = self.spec.rollback.progress_deadline_seconds
+        return s.progress_at + timedelta(seconds=limit + self._expected_seconds())
+
+    def _check_deadline(self) -> None:
+        s = self.status
+        deadline = self._deadline()
+        if deadline is None or self.now < deadline:
+            return
+        limit = self.spec.rollback.progress_deadline_seconds
+        message = f"no progress for {limit}s (progressDeadlineSeconds)"
+        if s.phase == "RollingBack" or s.canary is None:
+            self._set_phase("Degraded", "ProgressDeadlineExceeded", message)
+        elif self.spec.rollback.on_progress_deadline == "pause":
+            self._set_phase("Paused", "ProgressDeadlineExceeded", f"{self._step_label()}: {message}")
+        else:
+            self._rollback("ProgressDeadlineExceeded", message)
+
+    # -- moving ----------------------------------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        s = self.status
+        if s.phase == "Progressing":
+            if s.canary is None:
+                self._first_release()
+            else:
+                self._run_steps()
+        elif s.phase == "Paused":
+            self._hold_shape()
+        elif s.phase == "RollingBack":
+            self._roll_back()
+        else:
+            self._keep_stable()
+        if self._in_flight():
+            self._schedule_analysis()
+
+    def _ensure(self, revision: RevisionStatus, replicas: int) -> None:
+        """Ask for `replicas` pods of `revision` unless the Deployment already says so."""
+        revision.replicas = replicas
+        observed = self.obs.revisions.get(revision.revision)
+        if observed is None and replicas == 0:
+            return
+        if observed is not None and observed.replicas == replicas:
+            return
+        if revision.revision == self.desired:
+            self.writes.append(EnsureRevision(revision.revision, revision.version, replicas))
+        elif observed is not None:
+            self.writes.append(ScaleRevision(revision.revision, replicas))
+
+    def _route(self, stable_weight: int, canary_weight: int) -> bool:
+        """Send traffic; False (nothing written) while a revision that would get traffic has no ready pod."""
+        s = self.status
+        assert s.stable is not None
+        canary = s.canary
+        if s.stable.weight == stable_weight and (canary is None or canary.weight == canary_weight):
+            return True
+        if (stable_weight > 0 and s.stable.ready_replicas == 0) or (
+            canary is not None and canary_weight > 0 and canary.ready_replicas == 0
+        ):
+            return False
+        weights = {s.stable.revision: stable_weight}
+        s.stable.weight = stable_weight
+        if canary is not None:
+            weights[canary.revision] = canary_weight
+            canary.weight = canary_weight
+        self.writes.append(SetWeights(weights))
+        return True
+
+    def _first_release(self) -> None:
+        s = self.status
+        assert s.stable is not None
+        replicas = self.spec.replicas
+        self._ensure(s.stable, replicas)
+        # With no pods asked for there is nothing to route; routing waits until pods are ready.
+        if replicas > 0 and (s.stable.ready_replicas < replicas or not self._route(100, 0)):
+            self._poll()
+            ready = f"{s.stable.ready_replicas}/{replicas} pods ready"
+            s.message = f"first release of version {s.stable.version}: {ready}"
+            return
+        self._remember(s.stable, "Promoted", "first release")
+        self._set_phase("Healthy", "Ready", f"version {s.stable.version} serves all traffic")
+
+    def _apply_shape(self, shape: Shift) -> bool:
+        """Move toward `shape`: canary pods first, then traffic, then (rolling only) fewer stable pods."""
+        s = self.status
+        assert s.stable is not None and s.canary is not None
+        self._ensure(s.canary, shape.canary_replicas)
+        if s.canary.ready_replicas < shape.canary_replicas:
+            self._poll()
+            return False
+        if not self._route(100 - shape.canary_weight, shape.canary_weight):
+            self._poll()
+            return False
+        self._ensure(s.stable, shape.stable_replicas)
+        return True
+
+    def _run_steps(self) -> None:
+        s = self.status
+        steps = self._steps()
+        for _ in range(len(steps) + 1):
+            index = s.current_step or 0
+            if index >= len(steps):
+                self._promote_canary()
+                return
+            step = steps[index]
+            shape = step if isinstance(step, Shift) else self.plan.shape_before(index, self.spec.replicas)
+            if not self._apply_shape(shape):
+                return
+            if isinstance(step, Hold) and not self._hold_over(step):
+                return
+            if isinstance(step, Gate) and not self._gate_passed(step):
+                return
+            self._next_step()
+
+    def _hold_over(self, hold: Hold) -> bool:
+        s = self.status
+        if hold.seconds is None:
+            self._set_phase(
+                "Paused",
+                WAITING_FOR_PROMOTE,
+                f"{self._step_label()}: paused until promoted (slipway.dev/promote)",
+            )
+            return False
+        until = (s.step_started_at or self.now) + timedelta(seconds=hold.seconds)
+        if self.now >= until:
+            return True
+        self._wake(until)
+        return False
+
+    def _gate_passed(self, gate: Gate) -> bool:
+        s = self.status
+        if s.analysis is None or self.spec.analysis is None:
+            return True  # the model refuses analysis steps without spec.analysis; nothing to wait for
+        return analysis.gate_passed(s.analysis, gate, self.spec.analysis)
+
+    def _next_step(self) -> None:
+        s = self.status
+        s.current_step = (s.current_step or 0) + 1
+        self._entered_step()
+
+    def _entered_step(self) -> None:
+        s = self.status
+        s.step_started_at = s.progress_at = self.now
+        step = self._current()
+        if step is None:
+            self._event("Normal", "Promoting", f"all steps done: promoting version {self.spec.version}")
+            return
+        if isinstance(step, Gate) and s.analysis is not None:
+            analysis.restart_runs(s.analysis)
+        self._event("Normal", "Step", f"{self._step_label()}: {step.describe()}")
+
+    def _promote_canary(self) -> None:
+        s = self.status
+        assert s.stable is not None and s.canary is not None
+        replicas = self.spec.replicas
+        self._ensure(s.canary, replicas)
+        if replicas > 0 and (s.canary.ready_replicas < replicas or not self._route(0, 100)):
+            self._poll()
+            return
+        old, new = s.stable, s.canary
+        self._remember(new, "Promoted", f"replaced version {old.version}")
+        delay = timedelta(seconds=self.plan.scale_down_delay_seconds)
+        s.retiring = [
+            *s.retiring,
+            RetiringRevision(revision=old.revision, version=old.version, scale_down_at=self.now + delay),
+        ]
+        s.stable, s.canary = new, None
+        self._set_phase("Healthy", "Promoted", f"version {new.version} serves all traffic")
+
+    def _hold_shape(self) -> None:
+        """Paused: keep the pods as they are (re-creating a Deployment deleted by hand), move nothing."""
+        s = self.status
+        for revision in (s.stable, s.canary):
+            if revision is not None:
+                self._ensure(revision, revision.replicas)
+
+    def _roll_back(self) -> None:
+        s = self.status
+        assert s.stable is not None
+        if s.canary is None or not self._route(100, 0):
+            self._poll()
+            return
+        self._ensure(s.stable, self.spec.replicas)
+        self._ensure(s.canary, 0)
+        if s.canary.ready_replicas > 0:
+            self._poll()
+            return
+        rollback = s.last_rollback
+        reason = rollback.reason if rollback is not None else "RolledBack"
+        why = rollback.message if rollback is not None else "rolled back"
+        self._set_phase("Degraded", reason, f"rolled back to version {s.stable.version}: {why}")
+
+    def _keep_stable(self) -> None:
+        """Healthy or Degraded: the stable revision at full size with all traffic; a failed canary at zero."""
+        s = self.status
+        assert s.stable is not None
+        self._ensure(s.stable, self.spec.replicas)
+        if s.canary is not None:
+            self._ensure(s.canary, 0)
+        if not self._route(100, 0) and self.spec.replicas > 0:
+            self._poll()
+
+    def _schedule_analysis(self) -> None:
+        s = self.status
+        canary = s.canary
+        if s.analysis is None or self.spec.analysis is None or canary is None or canary.ready_replicas == 0:
+            return
+        if canary.weight == 0 and not isinstance(self._current(), Gate):
+            return  # no traffic and no gate: nothing worth measuring yet
+        every = analysis.interval(self.spec.analysis)
+        due = s.analysis.next_measurement_at
+        if due is None:
+            # The first measurement waits one interval, so that it reflects traffic under the new split.
+            due = s.analysis.next_measurement_at = self.now + every
+        if self.now >= due:
+            names = tuple(metric.name for metric in self.spec.analysis.metrics)
+            self.reads.append(RunAnalysis(canary.revision, names))
+            due = s.analysis.next_measurement_at = self.now + every
+        self._wake(due)
+
+    def _retire(self) -> None:
+        s = self.status
+        remaining = []
+        for retiring in s.retiring:
+            if self.now < retiring.scale_down_at:
+                remaining.append(retiring)
+                self._wake(retiring.scale_down_at)
+        s.retiring = remaining
+
+    def _collect_garbage(self) -> None:
+        """Delete every revision the status no longer names (replaced, superseded, retired)."""
+        s = self.status
+        kept = {revision.revision for revision in (s.stable, s.canary) if revision is not None}
+        kept |= {retiring.revision for retiring in s.retiring}
+        for revision in sorted(self.obs.revisions):
+            if revision not in kept:
+                self.writes.append(DeleteRevision(revision))
+
+    # -- reporting -------------------------------------------------------------------------------------------
+
+    def _describe_progress(self) -> str:
+        s = self.status
+        assert s.canary is not None
+        step = self._current()
+        if step is None:
+            return (
+                f"promoting version {s.canary.version}: "
+                f"{s.canary.ready_replicas}/{self.spec.replicas} pods ready, weight {s.canary.weight}%"
+            )
+        text = f"{self._step_label()}: {step.describe()}; canary weight {s.canary.weight}%"
+        if isinstance(step, Gate) and s.analysis is not None and self.spec.analysis is not None:
+            good = analysis.gate_progress(s.analysis, step, self.spec.analysis)
+            text += f", analysis {good}/{step.successes} good"
+        if isinstance(step, Hold) and step.seconds is not None and s.step_started_at is not None:
+            until = s.step_started_at + timedelta(seconds=step.seconds)
+            text += f", until {until.isoformat(timespec='seconds')}"
+        return text
+
+    def _finish(self) -> Decision:
+        s = self.status
+        if s.phase == "Progressing" and s.canary is not None:
+            s.message = self._describe_progress()
+        # Entering Progressing is reported by RolloutStarted, Step and ManualAction events already.
+        if s.phase != self.phase_before and s.phase != "Progressing":
+            warning = s.phase in ("RollingBack", "Degraded") or (
+                s.phase == "Paused" and s.reason not in (WAITING_FOR_PROMOTE, "ManualPause")
+            )
+            self._event("Warning" if warning else "Normal", s.reason or s.phase, s.message or s.phase)
+        s.conditions = conditions(
+            s.phase, s.reason or s.phase, s.message, self.obs.generation, s.conditions, self.now
+        )
+        deadline = self._deadline()
+        if deadline is not None:
+            self._wake(deadline)
+        requeue = None
+        if self.wakeups:
+            requeue = max(0.0, (min(self.wakeups) - self.now).total_seconds())
+        actions = (*self.writes, *self.reads, *self.events, *self.acks)
+        return Decision(status=s, actions=actions, requeue_after_seconds=requeue)

@@ -1,0 +1,46 @@
+"""What the shell observed in the cluster since the last call to `decide`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from slipway.core.measurement import RawMeasurement
+
+
+@dataclass(frozen=True)
+class ObservedRevision:
+    """One Deployment of the Release, as the API server reports it.
+
+    `replicas` is the Deployment's spec.replicas (what was asked for, so a write shows up at once);
+    `ready_replicas` is its status.readyReplicas (what serves).
+    """
+
+    replicas: int
+    ready_replicas: int
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """An Alertmanager alert that is firing and matches the Release's rollback.alerts selector."""
+
+    name: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Observations:
+    """The inputs of one `decide` call besides spec, status and time.
+
+    - `generation`: metadata.generation of the Release.
+    - `annotations`: the manual-action annotations present, full key (`slipway.dev/promote`) -> value.
+    - `revisions`: the Deployments the Release owns, by revision hash (label slipway.dev/revision).
+    - `measurements`: raw measurements taken since the last call (older or repeated ones are ignored).
+    - `alerts`: firing alerts for this Release that match its rollback.alerts selector.
+    """
+
+    generation: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    revisions: Mapping[str, ObservedRevision] = field(default_factory=dict)
+    measurements: tuple[RawMeasurement, ...] = ()
+    alerts: tuple[FiringAlert, ...] = ()

@@ -1,0 +1,121 @@
+"""A simulated cluster and metric source for running the real `decide` with no cluster at all.
+
+Used by `slipway plan` (to show what a Release will do), by the benchmark and by the tests. Pods come
+up between two passes; metrics follow a scripted mode. Pure data and arithmetic: the caller owns the
+clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from slipway.api.annotations import PREFIX
+from slipway.api.models import AnalysisSpec, Metric
+from slipway.core.actions import (
+    AcknowledgeAction,
+    Action,
+    DeleteRevision,
+    EnsureRevision,
+    RunAnalysis,
+    ScaleRevision,
+)
+from slipway.core.judge import threshold_of
+from slipway.core.measurement import RawMeasurement
+from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+
+MetricsMode = Literal["good", "bad", "nodata", "flaky"]
+FLAKY_EVERY = 3
+"""In `flaky` mode every third measurement of a metric fails."""
+
+
+def good_value(metric: Metric) -> float:
+    """A value well inside the metric's range."""
+    threshold = threshold_of(metric)
+    if threshold.min is not None and threshold.max is not None:
+        return (threshold.min + threshold.max) / 2
+    if threshold.max is not None:
+        return threshold.max / 2 if threshold.max > 0 else threshold.max - 1
+    assert threshold.min is not None
+    return threshold.min * 2 if threshold.min > 0 else threshold.min + 1
+
+
+def bad_value(metric: Metric) -> float:
+    """A value outside the metric's range."""
+    threshold = threshold_of(metric)
+    if threshold.max is not None:
+        return threshold.max * 10 if threshold.max > 0 else threshold.max + 1
+    assert threshold.min is not None
+    return threshold.min - 1
+
+
+@dataclass
+class SimulatedMetrics:
+    """Answers RunAnalysis requests according to `mode`."""
+
+    mode: MetricsMode
+    taken: dict[str, int] = field(default_factory=dict)
+
+    def measure(self, spec: AnalysisSpec, request: RunAnalysis, at: datetime) -> list[RawMeasurement]:
+        by_name = {metric.name: metric for metric in spec.metrics}
+        return [self._one(by_name[name], request.revision, at) for name in request.metrics]
+
+    def _one(self, metric: Metric, revision: str, at: datetime) -> RawMeasurement:
+        count = self.taken.get(metric.name, 0) + 1
+        self.taken[metric.name] = count
+        if self.mode == "nodata":
+            return RawMeasurement(metric.name, revision, at, values=())
+        failing = self.mode == "bad" or (self.mode == "flaky" and count % FLAKY_EVERY == 0)
+        value = bad_value(metric) if failing else good_value(metric)
+        return RawMeasurement(metric.name, revision, at, values=(value,))
+
+
+@dataclass
+class SimulatedCluster:
+    """Deployments that follow the actions, pods that become ready on `settle`, and annotations."""
+
+    generation: int = 1
+    revisions: dict[str, ObservedRevision] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
+    """Revisions whose pods never become ready."""
+
+    def apply(self, actions: Iterable[Action]) -> None:
+        """Carry out the writes (reads and Events are the caller's business)."""
+        for action in actions:
+            if isinstance(action, EnsureRevision | ScaleRevision):
+                ready = (
+                    self.revisions[action.revision].ready_replicas if action.revision in self.revisions else 0
+                )
+                self.revisions[action.revision] = ObservedRevision(
+                    action.replicas, min(ready, action.replicas)
+                )
+            elif isinstance(action, DeleteRevision):
+                self.revisions.pop(action.revision, None)
+            elif (
+                isinstance(action, AcknowledgeAction)
+                and self.annotations.get(action.annotation) == action.value
+            ):
+                del self.annotations[action.annotation]
+
+    def settle(self) -> None:
+        """Every pod asked for is ready (except those of broken revisions)."""
+        for name, observed in self.revisions.items():
+            ready = 0 if name in self.broken else observed.replicas
+            self.revisions[name] = ObservedRevision(observed.replicas, ready)
+
+    def annotate(self, action: str, value: str) -> None:
+        self.annotations[f"{PREFIX}{action}"] = value
+
+    def observe(
+        self, measurements: Iterable[RawMeasurement] = (), alerts: Iterable[FiringAlert] = ()
+    ) -> Observations:
+        return Observations(
+            generation=self.generation,
+            annotations=dict(self.annotations),
+            revisions=dict(self.revisions),
+            measurements=tuple(measurements),
+            alerts=tuple(alerts),
+        )

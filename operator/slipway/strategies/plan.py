@@ -1,0 +1,64 @@
+"""The plan every strategy compiles to: a list of three kinds of step, run by the core.
+
+A strategy only says *what shape* the rollout takes (how many pods of each revision, how much traffic
+to the new one, where to wait, where to check metrics); the core's state machine says *when* to move
+on. After the last step the core promotes: the new revision gets every pod and all traffic, and the
+old one is removed after `scale_down_delay_seconds`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slipway.api.durations import format_duration
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Bring the new revision to `canary_replicas` ready pods, then send it `canary_weight` percent of
+    traffic, then set the old revision to `stable_replicas` pods (lower only for a rolling update)."""
+
+    canary_weight: int
+    canary_replicas: int
+    stable_replicas: int
+
+    def describe(self) -> str:
+        return f"set weight {self.canary_weight}%"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Wait `seconds`, or (None) until a person promotes."""
+
+    seconds: float | None
+
+    def describe(self) -> str:
+        return "pause until promoted" if self.seconds is None else f"pause {format_duration(self.seconds)}"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Wait until each of `metrics` (None: all of spec.analysis) has `successes` good results in a row."""
+
+    successes: int
+    metrics: tuple[str, ...] | None
+
+    def describe(self) -> str:
+        return f"analysis gate ({self.successes} good in a row)"
+
+
+PlanStep = Shift | Hold | Gate
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[PlanStep, ...]
+    scale_down_delay_seconds: float = 0.0
+
+    def shape_before(self, index: int, replicas: int) -> Shift:
+        """The pods and traffic in force while step `index` runs: set by the last Shift before it."""
+        for step in reversed(self.steps[:index]):
+            if isinstance(step, Shift):
+                return step
+        # Before any Shift the new revision runs one pod without traffic, so it can be analysed.
+        return Shift(canary_weight=0, canary_replicas=1, stable_replicas=replicas)
