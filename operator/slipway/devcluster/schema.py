@@ -483,9 +483,23 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
         if isinstance(outcome, Exception):
             yield _invalid(field, value, f"rule evaluation error: {outcome}")
         elif outcome is not True and outcome != celtypes.BoolType(True):
-            message = rule.get("message") or f"failed rule: {expression}"
-            reason = rule.get("reason", "FieldValueInvalid")
-            yield FieldCause(reason, f"Invalid value: {_shown(value)}: {message}", field)
+            yield _rule_failure(
+                rule.get("reason", "FieldValueInvalid"),
+                rule.get("message") or f"failed rule: {expression}",
+                field,
+                value,
+            )
+
+
+def _rule_failure(reason: str, detail: str, field: str, value: Any) -> FieldCause:
+    """A failed rule in the words Kubernetes uses for the rule's `reason`."""
+    prefixes = {
+        "FieldValueForbidden": "Forbidden",
+        "FieldValueRequired": "Required value",
+        "FieldValueDuplicate": f"Duplicate value: {_shown(value)}",
+    }
+    prefix = prefixes.get(reason, f"Invalid value: {_shown(value)}")
+    return FieldCause(reason if reason in prefixes else "FieldValueInvalid", f"{prefix}: {detail}", field)
 
 
 def to_cel(schema: dict[str, Any], value: Any) -> Any:
