@@ -7,7 +7,6 @@ garbage collection of dependents, CRDs that register their resources at once.
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import time
 import uuid
@@ -36,6 +35,7 @@ from slipway.devcluster.apiserver.selectors import format_requirements, selector
 from slipway.devcluster.apiserver.storage import Store, Stored
 from slipway.devcluster.apiserver.strategic import strategic_merge
 from slipway.devcluster.apiserver.validation import metadata_causes, name_causes
+from slipway.devcluster.schema import validate_custom_resource
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -47,20 +47,6 @@ NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
-Validator = Callable[
-    [dict[str, Any], dict[str, Any], dict[str, Any] | None], tuple[dict[str, Any], list[Any]]
-]
-
-
-def _load_schema_validator() -> Validator | None:
-    """The CRD schema validator lives in slipway.devcluster.schema; without it objects are stored as sent."""
-    try:
-        module = importlib.import_module("slipway.devcluster.schema")
-    except ImportError:
-        return None
-    validator: Validator | None = getattr(module, "validate_custom_resource", None)
-    return validator
-
 
 def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -69,16 +55,6 @@ def _timestamp(seconds: float) -> str:
 def _without_bookkeeping(obj: dict[str, Any]) -> dict[str, Any]:
     """What `generation` counts: everything but metadata and status."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-
-
-def _as_cause(cause: Any) -> dict[str, str]:
-    if isinstance(cause, dict):
-        return {
-            "reason": str(cause.get("reason", "FieldValueInvalid")),
-            "message": str(cause.get("message", "")),
-            "field": str(cause.get("field", "")),
-        }
-    return field_cause("", str(cause))
 
 
 @dataclass(frozen=True)
@@ -106,7 +82,8 @@ class Cluster:
         self.registry = Registry(BUILTIN_TYPES)
         self.store = Store(history_size)
         self._clock = clock
-        self._validator = _load_schema_validator()
+        # Namespaces being deleted whose contents the namespace "controller" has yet to delete.
+        self.terminating: set[str] = set()
         for name in INITIAL_NAMESPACES:
             self.create(self._type(*NAMESPACES), "", {"metadata": {"name": name}})
 
@@ -225,12 +202,16 @@ class Cluster:
     def _validated(
         self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> dict[str, Any]:
-        if not resource.custom or resource.schema is None or self._validator is None:
+        """Custom resources pruned, defaulted and checked against the CRD schema, CEL rules included."""
+        if not resource.custom or resource.schema is None:
             return obj
-        result, causes = self._validator(resource.schema, obj, old)
+        result, causes = validate_custom_resource(resource.schema, obj, old)
         if causes:
             raise invalid(
-                resource.kind, resource.group, obj["metadata"].get("name", ""), [_as_cause(c) for c in causes]
+                resource.kind,
+                resource.group,
+                obj["metadata"].get("name", ""),
+                [cause.as_status_cause() for cause in causes],
             )
         return result
 
@@ -519,10 +500,18 @@ class Cluster:
             obj["metadata"]["deletionTimestamp"] = self.now()
             obj["status"] = {"phase": "Terminating"}
             stored = self.store.write(namespaces.storage_key, obj, stored)
-        for storage_key in self.store.collections():
-            for item in list(self.store.items(storage_key, name)):
-                self._delete_key(storage_key, name, item.name)
-        return self._finish_namespace_if_empty(name) or self.get(namespaces, "", name)
+        self.terminating.add(name)
+        return stored
+
+    def empty_terminating_namespaces(self) -> None:
+        """What the namespace controller does a moment after a namespace is deleted: delete its contents,
+        and the namespace itself once nothing is left (objects with finalizers may keep it a while)."""
+        for name in sorted(self.terminating):
+            self.terminating.discard(name)
+            for storage_key in self.store.collections():
+                for item in list(self.store.items(storage_key, name)):
+                    self._delete_key(storage_key, name, item.name)
+            self._finish_namespace_if_empty(name)
 
     def _finish_namespace_if_empty(self, namespace: str) -> Stored | None:
         namespaces = self._type(*NAMESPACES)

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # the real server's limit
 DEFAULT_WATCH_SECONDS = 1800
+# Like the real namespace controller, contents go shortly after the namespace turns Terminating.
+NAMESPACE_CLEANUP_DELAY = 0.05
 BODY_TYPES = ("application/json", "application/yaml")
 _JSON = "application/json"
 
@@ -359,7 +361,10 @@ class ApiServer:
             options = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
             if name is None:
                 return self._delete_collection(request, target, options, dry_run)
-            return _json_response(cluster.delete(resource, namespace, name, options, dry_run).raw)
+            deleted = cluster.delete(resource, namespace, name, options, dry_run)
+            if cluster.terminating:
+                asyncio.get_running_loop().call_later(NAMESPACE_CLEANUP_DELAY, cluster.empty_terminating_namespaces)
+            return _json_response(deleted.raw)
         assert name is not None
         if subresource == "scale":
             if method == "PUT":
