@@ -1,0 +1,216 @@
+"""The simulated world through the real kubectl: Deployments, pods, rollouts, scaling, Jobs, GC."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from slipway.devcluster.cluster import DevCluster
+
+DEADLINE_SECONDS = 30.0
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = DEADLINE_SECONDS) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {result!r}")
+        time.sleep(0.1)
+
+
+def deployment(name: str, replicas: int = 2, image: str = "demo:1", deadline: int = 600, **env: str) -> str:
+    env_yaml = "".join(
+        f"\n        - {{name: {key}, value: {json.dumps(value)}}}" for key, value in env.items()
+    )
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  progressDeadlineSeconds: {deadline}
+  selector: {{matchLabels: {{app: {name}}}}}
+  strategy: {{rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: app
+        image: {image}
+        env:
+        - {{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0.3"}}{env_yaml}
+"""
+
+
+def pods(cluster: DevCluster, selector: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = cluster.kubectl_json("get", "pods", "-l", selector)["items"]
+    return items
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def test_a_deployment_gets_pods_that_become_ready_after_startup(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 3, SLIPWAY_DEMO_STARTUP_SECONDS="1.5"))
+    created = wait_until(
+        lambda: len(pods(dev_cluster, "app=web")) == 3 and pods(dev_cluster, "app=web"), "3 pods"
+    )
+    assert not any(is_ready(pod) for pod in created)  # still starting: startup is 1.5 s
+    started = time.monotonic()
+    rollout = dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    assert 'deployment "web" successfully rolled out' in rollout.stdout
+    assert time.monotonic() - started < 5
+    ready = pods(dev_cluster, "app=web")
+    assert all(is_ready(pod) and pod["status"]["phase"] == "Running" for pod in ready)
+    assert all(
+        pod["status"]["podIP"] == "127.0.0.1" and pod["metadata"]["annotations"]["slipway.dev/sim-port"]
+        for pod in ready
+    )
+    status = dev_cluster.kubectl_json("get", "deployment", "web")["status"]
+    assert {k: status[k] for k in ("replicas", "readyReplicas", "updatedReplicas", "availableReplicas")} == {
+        "replicas": 3,
+        "readyReplicas": 3,
+        "updatedReplicas": 3,
+        "availableReplicas": 3,
+    }
+    assert status["observedGeneration"] == 1
+    conditions = {c["type"]: c["reason"] for c in status["conditions"]}
+    assert conditions == {"Available": "MinimumReplicasAvailable", "Progressing": "NewReplicaSetAvailable"}
+    table = dev_cluster.kubectl("get", "pods", "-l", "app=web").stdout
+    assert table.count("1/1     Running") == 3
+
+
+def test_crashing_pods_never_get_ready_and_the_progress_deadline_is_exceeded(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("bad", 2, deadline=2, SLIPWAY_DEMO_CRASH="1"))
+    rollout = dev_cluster.kubectl("rollout", "status", "deployment/bad", "--timeout=20s", check=False)
+    assert rollout.returncode != 0
+    assert 'deployment "bad" exceeded its progress deadline' in rollout.stderr
+    crashed = pods(dev_cluster, "app=bad")
+    assert len(crashed) == 2 and not any(is_ready(pod) for pod in crashed)
+    waiting = crashed[0]["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CrashLoopBackOff"
+    progressing = dev_cluster.kubectl(
+        "get", "deployment", "bad", "-o", "jsonpath={.status.conditions[?(@.type=='Progressing')].reason}"
+    ).stdout
+    assert progressing == "ProgressDeadlineExceeded"
+
+
+def test_scaling_is_followed_both_ways(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 1))
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    for replicas in (4, 1):
+        dev_cluster.kubectl("scale", "deployment/web", f"--replicas={replicas}")
+        dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+        wait_until(lambda n=replicas: len(pods(dev_cluster, "app=web")) == n, f"{replicas} pods")
+        assert dev_cluster.kubectl_json("get", "deployment", "web")["status"]["availableReplicas"] == replicas
+
+
+def test_a_template_change_rolls_every_pod_to_a_new_replica_set(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 3))
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    first = {pod["metadata"]["name"] for pod in pods(dev_cluster, "app=web")}
+    dev_cluster.kubectl("set", "image", "deployment/web", "app=demo:2")
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    wait_until(lambda: len(pods(dev_cluster, "app=web")) == 3, "old pods gone")
+    rolled = pods(dev_cluster, "app=web")
+    assert not first & {pod["metadata"]["name"] for pod in rolled}
+    assert {pod["spec"]["containers"][0]["image"] for pod in rolled} == {"demo:2"}
+    sets = {
+        rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs
+        for rs in dev_cluster.kubectl_json("get", "replicasets", "-l", "app=web")["items"]
+    }
+    assert (sets["demo:1"]["spec"]["replicas"], sets["demo:2"]["spec"]["replicas"]) == (0, 3)
+    assert sets["demo:2"]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    assert "deployment.apps/web" in dev_cluster.kubectl("rollout", "history", "deployment/web").stdout
+
+
+def test_deleting_a_deployment_collects_its_replica_sets_and_pods(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 2))
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    dev_cluster.kubectl("delete", "deployment", "web", "--wait=true", "--timeout=20s")
+    wait_until(lambda: not pods(dev_cluster, "app=web"), "pods collected")
+    assert dev_cluster.kubectl_json("get", "replicasets", "-l", "app=web")["items"] == []
+
+
+def test_pods_metrics_count_the_gateway_load_with_the_configured_error_rate(dev_cluster: DevCluster) -> None:
+    service = (
+        "kind: Service\napiVersion: v1\nmetadata: {name: web}\n"
+        "spec: {selector: {app: web}, ports: [{port: 80}]}"
+    )
+    dev_cluster.kubectl(
+        "apply", "-f", "-", input=deployment("web", 2, SLIPWAY_DEMO_ERROR_RATE="0.25") + "---\n" + service
+    )
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+
+    def totals() -> dict[str, float]:
+        counts: dict[str, float] = {}
+        for pod in pods(dev_cluster, "app=web"):
+            raw = dev_cluster.kubectl(
+                "get", "--raw", f"/api/v1/namespaces/default/pods/{pod['metadata']['name']}"
+            )
+            port = json.loads(raw.stdout)["metadata"]["annotations"]["slipway.dev/sim-port"]
+            for line in _scrape(int(port)).splitlines():
+                if line.startswith("http_requests_total{"):
+                    code = line.split('"')[1]
+                    counts[code] = counts.get(code, 0) + float(line.split()[-1])
+        return counts
+
+    def enough_served() -> dict[str, float] | None:
+        counts = totals()
+        return counts if sum(counts.values()) >= 40 else None
+
+    counts = wait_until(enough_served, "40 requests served")
+    # Each pod fails exactly floor(n * rate) of its n requests: off by less than one per pod.
+    assert abs(counts["500"] - 0.25 * sum(counts.values())) < 2
+    assert set(counts) == {"200", "500"}
+    stats = dev_cluster.gateway_stats()["service/default/web"]
+    assert stats.connection_errors == 0 and stats.by_code[500] > 0
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        return str(answer.read().decode())
+
+
+def job(name: str, exit_code: int) -> str:
+    return f"""
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: smoke
+        image: smoke:1
+        env:
+        - {{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0.5"}}
+        - {{name: SLIPWAY_DEMO_EXIT_CODE, value: "{exit_code}"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "condition", "phase"), [(0, "Complete", "Succeeded"), (3, "Failed", "Failed")]
+)
+def test_a_job_runs_its_pod_and_reports_complete_or_failed(
+    dev_cluster: DevCluster, exit_code: int, condition: str, phase: str
+) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=job("smoke", exit_code))
+    dev_cluster.kubectl("wait", f"--for=condition={condition}", "job/smoke", "--timeout=20s")
+    (pod,) = pods(dev_cluster, "job-name=smoke")
+    assert pod["status"]["phase"] == phase
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == exit_code
+    status = dev_cluster.kubectl_json("get", "job", "smoke")["status"]
+    assert (status.get("succeeded", 0), status.get("failed", 0)) == ((1, 0) if exit_code == 0 else (0, 1))
