@@ -1,0 +1,117 @@
+"""Job metrics: a Kubernetes Job run as a smoke test; 1.0 when it completes, 0.0 when it fails.
+
+The Job runs in the Release's namespace, labelled with the release, revision and metric, and is deleted
+(with its pods) as soon as it has finished or run out of time. Its containers get SLIPWAY_* variables
+naming what is being tested, so one image can test any revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from typing import Any
+
+import structlog
+
+from slipway.api.models import Metric
+from slipway.config import JobConfig
+from slipway.core.measurement import RawMeasurement
+from slipway.kube.api import ApiError, KubeApi
+from slipway.providers.base import MeasurementContext, failed, measured, wrong_provider
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+RELEASE_LABEL = "slipway.dev/release"
+REVISION_LABEL = "slipway.dev/revision"
+METRIC_LABEL = "slipway.dev/metric"
+# The API server appends 5 characters to generateName; Job names must stay DNS labels (63).
+_NAME_PREFIX_LIMIT = 57
+
+_log = structlog.get_logger("slipway.providers.job")
+
+
+def jobs_path(namespace: str, name: str | None = None) -> str:
+    base = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    return f"{base}/{name}" if name else base
+
+
+def job_manifest(metric: Metric, context: MeasurementContext) -> dict[str, Any]:
+    """The Job to create for one measurement of `metric`."""
+    if metric.job is None:
+        raise wrong_provider(metric, "job")
+    labels = {
+        MANAGED_BY: "slipway",
+        RELEASE_LABEL: context.release,
+        REVISION_LABEL: context.revision,
+        METRIC_LABEL: metric.name,
+    }
+    spec = copy.deepcopy(metric.job.template)
+    pod_metadata = spec["template"].setdefault("metadata", {})
+    pod_metadata["labels"] = {**pod_metadata.get("labels", {}), **labels}
+    identity = {
+        "SLIPWAY_NAMESPACE": context.namespace,
+        "SLIPWAY_RELEASE": context.release,
+        "SLIPWAY_REVISION": context.revision,
+        "SLIPWAY_VERSION": context.version,
+    }
+    for container in spec["template"]["spec"]["containers"]:
+        env = container.setdefault("env", [])
+        named = {variable.get("name") for variable in env}
+        env.extend({"name": name, "value": value} for name, value in identity.items() if name not in named)
+    prefix = f"{context.release}-{metric.name}"[: _NAME_PREFIX_LIMIT - 1].rstrip("-")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"generateName": f"{prefix}-", "namespace": context.namespace, "labels": labels},
+        "spec": spec,
+    }
+
+
+def job_outcome(job: dict[str, Any]) -> float | None:
+    """1.0 for a Complete Job, 0.0 for a Failed one, None while it runs."""
+    for condition in job.get("status", {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            return 1.0 if condition["type"] == "Complete" else 0.0
+    return None
+
+
+class JobProvider:
+    def __init__(self, api: KubeApi) -> None:
+        self._api = api
+
+    async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
+        manifest = job_manifest(metric, context)
+        try:
+            created = await asyncio.to_thread(self._api.create, jobs_path(context.namespace), manifest)
+        except ApiError as refused:
+            return failed(metric, context, f"could not create the Job: {refused}")
+        name = created["metadata"]["name"]
+        try:
+            outcome = await self._outcome(context.namespace, name, context.config.job)
+        except ApiError as unreadable:
+            return failed(metric, context, f"could not read Job {name}: {unreadable}")
+        finally:
+            await asyncio.to_thread(self._delete_quietly, context.namespace, name)
+        if outcome is None:
+            return failed(
+                metric, context, f"Job {name} did not finish within {context.config.job.timeout_seconds:g}s"
+            )
+        return measured(metric, context, (outcome,))
+
+    async def _outcome(self, namespace: str, name: str, settings: JobConfig) -> float | None:
+        deadline = time.monotonic() + settings.timeout_seconds
+        while True:
+            job = await asyncio.to_thread(self._api.get, jobs_path(namespace, name))
+            if job is None:
+                raise ApiError(404, "NotFound", f"Job {name} was deleted before it finished")
+            outcome = job_outcome(job)
+            if outcome is not None or time.monotonic() >= deadline:
+                return outcome
+            await asyncio.sleep(min(settings.poll_seconds, max(0.0, deadline - time.monotonic())))
+
+    def _delete_quietly(self, namespace: str, name: str) -> None:
+        # A Job left behind is only clutter (it is labelled); the measurement must not fail for it.
+        try:
+            self._api.delete(jobs_path(namespace, name))
+        except ApiError as refused:
+            _log.warning("finished Job not deleted", namespace=namespace, job=name, error=str(refused))
