@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from slipway.api.annotations import PREFIX
-from slipway.api.models import AnalysisSpec, Metric
+from slipway.api.models import AnalysisSpec, Metric, ReleaseSpec
+from slipway.api.status import ReleaseStatus
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
@@ -23,10 +24,11 @@ from slipway.core.actions import (
     ScaleRevision,
 )
 from slipway.core.judge import threshold_of
+from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
 
-MetricsMode = Literal["good", "bad", "nodata", "flaky"]
+MetricsMode = Literal["good", "bad", "nodata", "flaky", "error"]
 FLAKY_EVERY = 3
 """In `flaky` mode every third measurement of a metric fails."""
 
@@ -53,7 +55,8 @@ def bad_value(metric: Metric) -> float:
 
 @dataclass
 class SimulatedMetrics:
-    """Answers RunAnalysis requests according to `mode`."""
+    """Answers RunAnalysis requests according to `mode`: good or bad values, empty results, every
+    third value bad (flaky), or a provider that cannot be reached (error)."""
 
     mode: MetricsMode
     taken: dict[str, int] = field(default_factory=dict)
@@ -67,6 +70,8 @@ class SimulatedMetrics:
         self.taken[metric.name] = count
         if self.mode == "nodata":
             return RawMeasurement(metric.name, revision, at, values=())
+        if self.mode == "error":
+            return RawMeasurement(metric.name, revision, at, error="connection refused (simulated)")
         failing = self.mode == "bad" or (self.mode == "flaky" and count % FLAKY_EVERY == 0)
         value = bad_value(metric) if failing else good_value(metric)
         return RawMeasurement(metric.name, revision, at, values=(value,))
@@ -119,3 +124,46 @@ class SimulatedCluster:
             measurements=tuple(measurements),
             alerts=tuple(alerts),
         )
+
+
+@dataclass
+class Simulation:
+    """The real `decide` against a simulated cluster, metrics and clock, pass after pass.
+
+    Each `tick` is what the operator does once: look at the cluster (pods asked for earlier are ready
+    by now, except broken ones), decide, carry the writes out, and when the decision asks for
+    measurements, take them and decide again at once.
+    """
+
+    spec: ReleaseSpec
+    now: datetime
+    metrics: SimulatedMetrics = field(default_factory=lambda: SimulatedMetrics("good"))
+    cluster: SimulatedCluster = field(default_factory=SimulatedCluster)
+    status: ReleaseStatus | None = None
+    alerts: tuple[FiringAlert, ...] = ()
+    idle_seconds: float = 60.0
+    """How far the clock moves after a pass that asks for no requeue."""
+
+    def tick(self) -> list[Decision]:
+        self.cluster.settle()
+        decisions = [self._decide(())]
+        reads = [action for action in decisions[0].actions if isinstance(action, RunAnalysis)]
+        if reads and self.spec.analysis is not None:
+            taken = [m for read in reads for m in self.metrics.measure(self.spec.analysis, read, self.now)]
+            decisions.append(self._decide(taken))
+        return decisions
+
+    def _decide(self, measurements: Iterable[RawMeasurement]) -> Decision:
+        decision = decide(self.spec, self.status, self.cluster.observe(measurements, self.alerts), self.now)
+        self.cluster.apply(decision.actions)
+        self.status = decision.status
+        return decision
+
+    def wait(self, decision: Decision) -> None:
+        """Move the clock to when the decision asked to be called again."""
+        seconds = decision.requeue_after_seconds
+        self.now += timedelta(seconds=self.idle_seconds if seconds is None else max(seconds, 0.001))
+
+    def change_spec(self, spec: ReleaseSpec) -> None:
+        self.spec = spec
+        self.cluster.generation += 1

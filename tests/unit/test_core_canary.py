@@ -1,0 +1,299 @@
+"""The canary state machine, feature by feature, on the real decide() with a simulated cluster."""
+
+from __future__ import annotations
+
+from core_support import (
+    actions,
+    healthy_on,
+    of_type,
+    phase_is,
+    release_spec,
+    run_until,
+    stable_simulation,
+    writes,
+)
+
+from slipway.core.actions import (
+    AcknowledgeAction,
+    DeleteRevision,
+    EmitEvent,
+    EnsureRevision,
+    RunAnalysis,
+    ScaleRevision,
+    SetWeights,
+)
+from slipway.core.machine import decide
+from slipway.core.observations import FiringAlert
+from slipway.core.revision import revision_hash
+from slipway.core.simulation import SimulatedMetrics, Simulation
+
+
+def conditions_of(sim: Simulation) -> dict[str, tuple[str, str]]:
+    assert sim.status is not None
+    return {c.type: (c.status, c.reason) for c in sim.status.conditions}
+
+
+def start_v2(sim: Simulation, **spec_fields: object) -> str:
+    spec = release_spec("2.0.0", **spec_fields)  # type: ignore[arg-type]
+    sim.change_spec(spec)
+    return revision_hash(spec.template, spec.version)
+
+
+def test_first_release_goes_straight_to_healthy() -> None:
+    sim = Simulation(spec=release_spec("1.0.0"), now=stable_simulation().now)
+    decisions = run_until(sim, phase_is("Healthy"))
+    assert sim.status is not None and sim.status.stable is not None
+    revision = sim.status.stable.revision
+    assert of_type(decisions, SetWeights) == [SetWeights({revision: 100})]
+    assert sim.status.canary is None and sim.status.current_step is None
+    assert sim.status.history[-1].outcome == "Promoted"
+    assert conditions_of(sim)["Ready"] == ("True", "Ready")
+    assert conditions_of(sim)["Reconciling"][0] == "False"
+    assert sim.status.observed_generation == 1
+
+
+def test_good_canary_walks_the_steps_then_waits_for_promote() -> None:
+    sim = stable_simulation()
+    assert sim.status is not None and sim.status.stable is not None
+    stable = sim.status.stable.revision
+    canary = start_v2(sim)
+    decisions = run_until(sim, phase_is("Paused"))
+    assert sim.status.reason == "WaitingForPromote"
+    assert sim.status.current_step == 4
+    assert [a.weights for a in of_type(decisions, SetWeights)] == [
+        {stable: 90, canary: 10},
+        {stable: 50, canary: 50},
+    ]
+    # The gate needed three good measurements in a row before weight 50.
+    assert sim.status.analysis is not None and sim.status.analysis.successful >= 3
+    assert all(m.result == "Successful" for m in sim.status.analysis.measurements)
+    assert conditions_of(sim)["Paused"] == ("True", "WaitingForPromote")
+    assert conditions_of(sim)["Ready"][0] == "False"
+    # Stable keeps all its pods until promotion (invariant 3).
+    assert sim.cluster.revisions[stable].replicas == 4
+
+    sim.cluster.annotate("promote", "2026-01-01T12:30:00Z")
+    decisions = run_until(sim, healthy_on("2.0.0"))
+    assert of_type(decisions, SetWeights)[0].weights == {stable: 0, canary: 100}
+    assert DeleteRevision(stable) in actions(decisions)
+    assert stable not in sim.cluster.revisions
+    assert sim.status.history[-1].outcome == "Promoted"
+    assert sim.status.history[-1].version == "2.0.0"
+    assert of_type(decisions, AcknowledgeAction) == [AcknowledgeAction("promote", "2026-01-01T12:30:00Z")]
+    assert [r.action for r in sim.status.manual_actions] == ["promote"]
+
+
+def test_failed_analysis_returns_traffic_to_stable_before_any_scaling() -> None:
+    sim = stable_simulation()
+    sim.metrics = SimulatedMetrics("bad")
+    canary = start_v2(sim)
+    decisions = run_until(sim, phase_is("Degraded"))
+    assert sim.status is not None and sim.status.stable is not None
+    stable = sim.status.stable.revision
+    rollback_pass = next(d for d in decisions if d.status.phase == "RollingBack")
+    first_write = next(a for a in rollback_pass.actions if not isinstance(a, RunAnalysis | EmitEvent))
+    assert first_write == SetWeights({stable: 100, canary: 0})
+    assert sim.cluster.revisions[canary].replicas == 0
+    assert sim.cluster.revisions[stable].replicas == 4
+    last = sim.status.last_rollback
+    assert last is not None
+    assert (last.reason, last.metric, last.value, last.threshold) == (
+        "AnalysisFailed",
+        "error-rate",
+        "0.01",
+        "<= 0.001",
+    )
+    assert (last.from_version, last.to_version) == ("2.0.0", "1.0.0")
+    assert conditions_of(sim)["Stalled"] == ("True", "AnalysisFailed")
+    assert sim.status.history[-1].outcome == "RolledBack"
+    warnings = [e for e in of_type(decisions, EmitEvent) if e.type == "Warning"]
+    assert warnings and "error-rate" in warnings[0].message
+
+
+def test_failure_limit_tolerates_failures_then_rolls_back() -> None:
+    sim = stable_simulation()
+    sim.metrics = SimulatedMetrics("flaky")  # every third measurement fails
+    start_v2(sim, metrics=[{"name": "error-rate", "builtin": "error-rate", "failureLimit": 1}])
+    run_until(sim, phase_is("Degraded"), max_ticks=400)
+    assert sim.status is not None and sim.status.analysis is not None
+    assert sim.status.analysis.failures == 2
+
+
+def test_analysis_failure_pauses_when_rollback_on_failure_is_off() -> None:
+    sim = stable_simulation()
+    sim.metrics = SimulatedMetrics("bad")
+    start_v2(sim, rollback={"onAnalysisFailure": False})
+    run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.reason == "AnalysisFailed"
+    assert sim.status.canary is not None and sim.status.canary.weight == 10
+
+
+def test_no_data_never_promotes_and_pauses_past_the_inconclusive_limit() -> None:
+    sim = stable_simulation()
+    sim.metrics = SimulatedMetrics("nodata")
+    canary = start_v2(sim)
+    decisions = run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.reason == "AnalysisInconclusive"
+    assert sim.status.analysis is not None and sim.status.analysis.inconclusive == 4  # limit 3, one more
+    assert max(a.weights.get(canary, 0) for a in of_type(decisions, SetWeights)) == 10
+
+
+def test_provider_errors_pause_and_the_release_carries_on_when_the_provider_answers() -> None:
+    sim = stable_simulation()
+    sim.metrics = SimulatedMetrics("error")
+    start_v2(sim)
+    run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.reason == "ProviderErrors"
+    assert "5 provider errors in a row" in sim.status.message
+    sim.metrics = SimulatedMetrics("good")
+    run_until(sim, phase_is("Progressing"))
+    run_until(sim, lambda status: status.reason == "WaitingForPromote")
+
+
+def test_a_firing_alert_rolls_back() -> None:
+    sim = stable_simulation()
+    start_v2(sim)
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight == 10)
+    sim.alerts = (FiringAlert("HighErrorRate", "5xx above 5%"),)
+    run_until(sim, phase_is("Degraded"))
+    assert sim.status is not None and sim.status.last_rollback is not None
+    assert sim.status.last_rollback.reason == "AlertFiring"
+    assert sim.status.last_rollback.metric == "HighErrorRate"
+
+
+def test_progress_deadline_rolls_back_a_canary_that_never_gets_ready() -> None:
+    sim = stable_simulation()
+    canary = start_v2(sim, rollback={"progressDeadlineSeconds": 120})
+    sim.cluster.broken.add(canary)
+    started = sim.now
+    run_until(sim, phase_is("Degraded"))
+    assert sim.status is not None and sim.status.reason == "ProgressDeadlineExceeded"
+    assert sim.status.last_rollback is not None
+    assert (sim.status.last_rollback.at - started).total_seconds() >= 120
+    assert (sim.status.last_rollback.at - started).total_seconds() < 130
+
+
+def test_progress_deadline_can_pause_instead() -> None:
+    sim = stable_simulation()
+    canary = start_v2(sim, rollback={"progressDeadlineSeconds": 60, "onProgressDeadline": "pause"})
+    sim.cluster.broken.add(canary)
+    run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.reason == "ProgressDeadlineExceeded"
+
+
+def test_a_first_release_that_never_gets_ready_is_degraded_at_the_deadline() -> None:
+    spec = release_spec(rollback={"progressDeadlineSeconds": 60})
+    sim = Simulation(spec=spec, now=stable_simulation().now)
+    sim.cluster.broken.add(revision_hash(spec.template, spec.version))
+    run_until(sim, phase_is("Degraded"))
+    assert sim.status is not None and sim.status.reason == "ProgressDeadlineExceeded"
+
+
+def test_promote_full_skips_the_remaining_steps() -> None:
+    sim = stable_simulation()
+    start_v2(sim)
+    run_until(sim, lambda status: status.current_step == 1)
+    sim.cluster.annotate("promote-full", "now")
+    decisions = run_until(sim, healthy_on("2.0.0"))
+    assert not of_type(decisions, RunAnalysis)
+
+
+def test_pause_and_resume() -> None:
+    sim = stable_simulation()
+    start_v2(sim)
+    run_until(sim, lambda status: status.current_step == 1)
+    sim.cluster.annotate("pause", "a")
+    run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.reason == "ManualPause"
+    # A paused release stays paused for any time, and moves nothing.
+    sim.now = sim.now.replace(hour=23)
+    decisions = sim.tick()
+    assert sim.status.phase == "Paused" and writes(decisions) == []
+    sim.cluster.annotate("resume", "b")
+    run_until(sim, lambda status: status.reason == "WaitingForPromote")
+
+
+def test_abort_rolls_back_and_retry_tries_again_without_a_spec_change() -> None:
+    sim = stable_simulation()
+    canary = start_v2(sim)
+    run_until(sim, lambda status: status.current_step == 1)
+    sim.cluster.annotate("abort", "1")
+    decisions = run_until(sim, phase_is("Degraded"))
+    assert sim.status is not None and sim.status.reason == "Aborted"
+    assert sim.status.history[-1].outcome == "Aborted"
+    assert of_type(decisions, SetWeights)[0].weights[canary] == 0
+    generation = sim.cluster.generation
+    sim.cluster.annotate("retry", "1")
+    run_until(sim, lambda status: status.reason == "WaitingForPromote")
+    assert sim.cluster.generation == generation  # no spec change
+    assert sim.status.canary is not None and sim.status.canary.revision == canary
+
+
+def test_each_manual_action_value_is_carried_out_once() -> None:
+    sim = stable_simulation()
+    start_v2(sim)
+    run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.stable is not None
+    sim.cluster.annotate("promote", "x")
+    # The shell has not removed the annotation yet (it crashed): the same value must not promote twice.
+    observations = sim.cluster.observe()
+    first = decide(sim.spec, sim.status, observations, sim.now)
+    again = decide(sim.spec, first.status, observations, sim.now)
+    assert first.status.current_step == 5
+    assert again.status.current_step == 5 and not [
+        a for a in again.actions if isinstance(a, AcknowledgeAction)
+    ]
+    assert [(r.action, r.value) for r in again.status.manual_actions] == [("promote", "x")]
+
+
+def test_manual_actions_with_nothing_to_act_on_are_acknowledged_without_effect() -> None:
+    sim = stable_simulation()
+    sim.cluster.annotate("promote", "1")
+    sim.cluster.annotate("abort", "1")
+    decisions = sim.tick()
+    assert sim.status is not None and sim.status.phase == "Healthy"
+    assert {a.action for a in of_type(decisions, AcknowledgeAction)} == {"promote", "abort"}
+    assert all(r.result.startswith("no effect") for r in sim.status.manual_actions)
+
+
+def test_a_new_version_supersedes_the_canary_in_flight() -> None:
+    sim = stable_simulation()
+    old_canary = start_v2(sim)
+    run_until(sim, lambda status: status.current_step == 1)
+    spec = release_spec("3.0.0")
+    sim.change_spec(spec)
+    decisions = run_until(sim, lambda status: status.current_step == 1)
+    assert sim.status is not None and sim.status.canary is not None
+    assert sim.status.canary.version == "3.0.0"
+    assert DeleteRevision(old_canary) in actions(decisions)
+    assert of_type(decisions, SetWeights)[0].weights[old_canary] == 0
+    assert sim.status.history[-1].outcome == "Superseded"
+
+
+def test_reverting_the_spec_mid_rollout_returns_to_stable() -> None:
+    sim = stable_simulation()
+    canary = start_v2(sim)
+    run_until(sim, lambda status: status.current_step == 1)
+    sim.change_spec(release_spec("1.0.0"))
+    run_until(sim, phase_is("Healthy"))
+    assert sim.status is not None and sim.status.reason == "Reverted"
+    assert canary not in sim.cluster.revisions
+
+
+def test_a_new_generation_leaves_degraded() -> None:
+    sim = stable_simulation()
+    sim.metrics = SimulatedMetrics("bad")
+    start_v2(sim)
+    run_until(sim, phase_is("Degraded"))
+    sim.metrics = SimulatedMetrics("good")
+    sim.change_spec(release_spec("2.0.0", interval="20s"))
+    run_until(sim, lambda status: status.reason == "WaitingForPromote")
+
+
+def test_stable_replicas_follow_the_spec_when_healthy() -> None:
+    sim = stable_simulation()
+    sim.change_spec(release_spec("1.0.0", replicas=6))
+    decisions = sim.tick()
+    assert sim.status is not None and sim.status.stable is not None
+    assert of_type(decisions, EnsureRevision) == [EnsureRevision(sim.status.stable.revision, "1.0.0", 6)]
+    assert not of_type(decisions, ScaleRevision)
