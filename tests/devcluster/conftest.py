@@ -39,7 +39,9 @@ class Kubectl:
             raise KubectlError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result.stdout
 
-    def run(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["kubectl", *args], env=self.env, input=input, capture_output=True, text=True, timeout=timeout
         )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
+
 from conftest import RELEASE_CRD, REPO, Kubectl
 
 DEPLOYMENT = """
@@ -63,9 +64,23 @@ def test_apply_creates_then_a_second_identical_apply_changes_nothing(kubectl: Ku
 def test_apply_after_editing_one_container_keeps_every_untouched_field(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=DEPLOYMENT)
     # Fields kubectl never saw in the manifest: set by another writer, must survive the 3-way merge.
-    kubectl("patch", "deployment", "web", "--type", "strategic", "-p",
-            json.dumps({"spec": {"template": {"spec": {"containers": [
-                {"name": "app", "resources": {"limits": {"cpu": "1"}}}]}}}}))
+    kubectl(
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "strategic",
+        "-p",
+        json.dumps(
+            {
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"name": "app", "resources": {"limits": {"cpu": "1"}}}]}
+                    }
+                }
+            }
+        ),
+    )
     edited = DEPLOYMENT.replace("example/app:1", "example/app:2").replace('value: "3"', 'value: "4"')
     assert "deployment.apps/web configured" in kubectl("apply", "-f", "-", input=edited)
     deployment = kubectl.json("get", "deployment", "web")

@@ -363,7 +363,9 @@ class ApiServer:
                 return self._delete_collection(request, target, options, dry_run)
             deleted = cluster.delete(resource, namespace, name, options, dry_run)
             if cluster.terminating:
-                asyncio.get_running_loop().call_later(NAMESPACE_CLEANUP_DELAY, cluster.empty_terminating_namespaces)
+                asyncio.get_running_loop().call_later(
+                    NAMESPACE_CLEANUP_DELAY, cluster.empty_terminating_namespaces
+                )
             return _json_response(deleted.raw)
         assert name is not None
         if subresource == "scale":
