@@ -30,8 +30,9 @@ app = typer.Typer(
     help="Watch and steer Slipway Releases: manual actions, live views, history, undo and rollback reports.",
 )
 
-console = Console()
-errors = Console(stderr=True)
+# Piped output is never wrapped: scripts and grep see one line per row, as with kubectl.
+console = Console(width=None if sys.stdout.isatty() else 10_000)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 10_000)
 
 Kubeconfig = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
 Context = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
@@ -153,7 +154,7 @@ def get_command(
             # Piped: one full view per change, as `kubectl get --watch` prints one line per change.
             for view in views:
                 console.print(view)
-                console.rule()
+                console.print("---")
     except kube.NotFound as error:
         raise fail(str(error)) from error
     except KeyboardInterrupt:

@@ -1,0 +1,326 @@
+"""`kubectl slipway` run by the real kubectl (as a plugin found on PATH) against a dev API server.
+
+No operator runs here: the tests write status the way the operator does (`kubectl patch
+--subresource=status`, shaped by the real status model) and check what the plugin shows and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from slipway.api.status import HistoryEntry, ReleaseStatus, RevisionStatus, RollbackRecord
+from slipway.core.revision import revision_hash
+from slipway.devcluster.apiserver.kubeconfig import write_kubeconfig
+from slipway.devcluster.apiserver.threaded import running_apiserver
+from slipway.kube.objects import ReleaseRef, revision_deployment
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY = yaml.safe_load((ROOT / "examples" / "canary.yaml").read_text())
+ACTIONS = ("promote", "promote-full", "pause", "resume", "abort", "retry")
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs the real kubectl")
+
+
+@dataclass
+class Kubectl:
+    kubeconfig: Path
+    env: dict[str, str]
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["kubectl", *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=60
+        )
+        if check:
+            assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+        return done
+
+    def apply(self, namespace: str, obj: dict[str, Any]) -> None:
+        self.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(obj))
+
+    def get(self, namespace: str, kind: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.run("get", "-n", namespace, kind, name, "-o", "json").stdout)
+        return result
+
+    def set_status(self, namespace: str, name: str, status: ReleaseStatus) -> None:
+        body = json.dumps({"status": status.to_api()})
+        self.run(
+            "patch", "-n", namespace, "release", name, "--subresource=status", "--type=merge", "-p", body
+        )
+
+
+@pytest.fixture(scope="module")
+def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
+    with running_apiserver() as server:
+        kubeconfig = write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server.url)
+        # kubectl finds the plugin as `kubectl-slipway` on PATH: the one installed beside this Python.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        tool = Kubectl(kubeconfig, {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": path})
+        tool.run("apply", "-f", str(ROOT / "crds"))
+        yield tool
+
+
+_namespaces = iter(range(1_000_000))
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> str:
+    name = f"t{next(_namespaces)}-{request.node.name[5:30].replace('_', '-').strip('-')}".lower()
+    kubectl.apply("default", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+def release(namespace: str, kubectl: Kubectl, name: str = "web") -> dict[str, Any]:
+    manifest = json.loads(json.dumps(CANARY))
+    manifest["metadata"]["name"] = name
+    kubectl.apply(namespace, manifest)
+    return kubectl.get(namespace, "release", name)
+
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+
+
+def canary_in_progress() -> ReleaseStatus:
+    return ReleaseStatus(
+        phase="Progressing",
+        message="step 3/5: weight 10%, analysis 1/3 good",
+        stable=RevisionStatus(revision="aaa1", version="0.9.0", replicas=4, ready_replicas=4, weight=90),
+        canary=RevisionStatus(revision="bbb2", version="1.0.0", replicas=1, ready_replicas=1, weight=10),
+        current_step=2,
+    )
+
+
+def test_each_manual_action_annotates_metadata_and_never_touches_spec(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    before = release(namespace, kubectl)
+    values = {}
+    for action in ACTIONS:
+        done = kubectl.run("slipway", action, "web", "-n", namespace)
+        assert f"release {namespace}/web: {action} requested" in done.stdout
+        annotations = kubectl.get(namespace, "release", "web")["metadata"]["annotations"]
+        values[action] = annotations[f"slipway.dev/{action}"]
+        assert values[action] in done.stdout
+        assert datetime.fromisoformat(values[action]).tzinfo is not None  # RFC 3339, in UTC
+    after = kubectl.get(namespace, "release", "web")
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    # A second request of the same action is a new, distinct value: the operator carries it out again.
+    kubectl.run("slipway", "promote", "web", "-n", namespace)
+    again = kubectl.get(namespace, "release", "web")["metadata"]["annotations"]["slipway.dev/promote"]
+    assert again != values["promote"]
+
+
+def test_missing_release_fails_with_a_message(kubectl: Kubectl, namespace: str) -> None:
+    done = kubectl.run("slipway", "abort", "nope", "-n", namespace, check=False)
+    assert done.returncode == 1
+    assert f"Release {namespace}/nope not found" in done.stderr
+
+
+def test_list_in_a_namespace_and_across_all(kubectl: Kubectl, namespace: str) -> None:
+    release(namespace, kubectl)
+    kubectl.set_status(namespace, "web", canary_in_progress())
+    lines = kubectl.run("slipway", "list", "-n", namespace).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "VERSION", "PHASE", "WEIGHT", "STEP", "AGE"]
+    assert lines[1].split()[:5] == ["web", "1.0.0", "Progressing", "10%", "3/5"]
+    everywhere = kubectl.run("slipway", "list", "-A").stdout
+    assert [namespace, "web", "1.0.0", "Progressing"] in [
+        line.split()[:4] for line in everywhere.splitlines()
+    ]
+
+
+def test_namespace_defaults_to_the_contexts_and_flags_pick_the_kubeconfig(
+    kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    release(namespace, kubectl)
+    server = yaml.safe_load(kubectl.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    own = write_kubeconfig(tmp_path / "config", server, namespace=namespace)
+    env = {key: value for key, value in kubectl.env.items() if key != "KUBECONFIG"}
+    # No KUBECONFIG and no -n: the --kubeconfig file and its context's namespace decide.
+    done = subprocess.run(
+        ["kubectl", "slipway", "list", "--kubeconfig", str(own), "--context", "slipway-dev"],
+        env={**env, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split()[0] == "web"
+
+
+def test_get_marks_the_current_step(kubectl: Kubectl, namespace: str) -> None:
+    release(namespace, kubectl)
+    kubectl.set_status(namespace, "web", canary_in_progress())
+    text = kubectl.run("slipway", "get", "web", "-n", namespace).stdout
+    current = [line for line in text.splitlines() if line.startswith("▶")]
+    assert len(current) == 1 and "analysis" in current[0] and "3 good measurements" in current[0]
+    assert "step 3/5: weight 10%, analysis 1/3 good" in text
+    assert ["canary", "bbb2", "1.0.0", "1/1", "10%"] in [line.split() for line in text.splitlines()]
+
+
+def test_get_watch_shows_each_change_as_it_happens(kubectl: Kubectl, namespace: str) -> None:
+    release(namespace, kubectl)
+    kubectl.set_status(namespace, "web", canary_in_progress())
+    watcher = subprocess.Popen(
+        ["kubectl", "slipway", "get", "web", "-n", namespace, "--watch"],
+        env=kubectl.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output = _lines_of(watcher)
+    try:
+        seen = _read_until(output, "analysis 1/3 good", deadline=time.monotonic() + 30)
+        status = canary_in_progress().model_copy(
+            update={"message": "step 4/5: weight 50%", "current_step": 3}
+        )
+        kubectl.set_status(namespace, "web", status)
+        seen += _read_until(output, "step 4/5: weight 50%", deadline=time.monotonic() + 30)
+        assert watcher.poll() is None  # still watching
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    assert seen.index("analysis 1/3 good") < seen.index("step 4/5: weight 50%")
+
+
+def _read_until(output: queue.Queue[str], needle: str, deadline: float) -> str:
+    """Output of the watching process up to the line holding `needle`; fails past the deadline."""
+    seen = ""
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"{needle!r} never shown; got:\n{seen}"
+        try:
+            seen += output.get(timeout=remaining)
+        except queue.Empty:
+            continue
+    return seen
+
+
+def _lines_of(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    """A queue fed with the process's output lines by a reader thread, so reads can have deadlines."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    return lines
+
+
+def rolled_back(version: str, stable: tuple[str, str], failed: tuple[str, str]) -> ReleaseStatus:
+    return ReleaseStatus(
+        phase="Degraded",
+        message=f"rolled back {failed[1]}: error-rate 0.31 above 0.001",
+        stable=RevisionStatus(
+            revision=stable[0], version=stable[1], replicas=4, ready_replicas=4, weight=100
+        ),
+        history=[
+            HistoryEntry(
+                revision=stable[0],
+                version=stable[1],
+                outcome="Promoted",
+                started_at=T0,
+                finished_at=T0 + timedelta(minutes=5),
+            ),
+            HistoryEntry(
+                revision=failed[0],
+                version=failed[1],
+                outcome="RolledBack",
+                reason="AnalysisFailed",
+                started_at=T0 + timedelta(minutes=10),
+                finished_at=T0 + timedelta(minutes=12),
+            ),
+        ],
+        last_rollback=RollbackRecord(
+            reason="AnalysisFailed",
+            metric="error-rate",
+            value="0.31",
+            threshold="max 0.001",
+            at=T0 + timedelta(minutes=12),
+            from_version=failed[1],
+            to_version=stable[1],
+        ),
+    )
+
+
+def test_history_and_report_tell_the_rollback(kubectl: Kubectl, namespace: str) -> None:
+    body = release(namespace, kubectl)
+    kubectl.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
+    event_time = (T0 + timedelta(minutes=12, seconds=1)).isoformat().replace("+00:00", "Z")
+    kubectl.apply(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "web.rollback"},
+            "type": "Warning",
+            "reason": "RolledBack",
+            "message": "error-rate 0.31 above 0.001: all traffic back on 0.9.0",
+            "lastTimestamp": event_time,
+            "firstTimestamp": event_time,
+            "involvedObject": {
+                "apiVersion": "slipway.dev/v1alpha1",
+                "kind": "Release",
+                "name": "web",
+                "namespace": namespace,
+                "uid": body["metadata"]["uid"],
+            },
+        },
+    )
+    history = kubectl.run("slipway", "history", "web", "-n", namespace).stdout.splitlines()
+    assert [line.split()[:4] for line in history[1:3]] == [
+        ["1", "aaa1", "0.9.0", "Promoted"],
+        ["2", "bbb2", "1.0.0", "RolledBack"],
+    ]
+    report = kubectl.run("slipway", "report", "web", "-n", namespace).stdout
+    assert (
+        "rolled back 1.0.0 -> 0.9.0: AnalysisFailed (metric error-rate = 0.31, threshold max 0.001)" in report
+    )
+    lines = report.splitlines()
+    order = [
+        next(i for i, line in enumerate(lines) if needle in line)
+        for needle in (
+            "0.9.0 (aaa1) started",
+            "1.0.0 (bbb2) RolledBack",
+            "RolledBack: error-rate 0.31 above 0.001",
+        )
+    ]
+    assert order == sorted(order)
+
+
+def test_undo_writes_the_stable_revision_back_into_spec_and_says_so(kubectl: Kubectl, namespace: str) -> None:
+    body = release(namespace, kubectl)
+    old_template = {**body["spec"]["template"], "metadata": {"labels": {"app": "web", "generation": "old"}}}
+    old = revision_hash(old_template, "0.9.0")
+    ref = ReleaseRef(namespace, "web", body["metadata"]["uid"])
+    kubectl.apply(namespace, revision_deployment(ref, old, "0.9.0", 4, old_template))
+    kubectl.set_status(namespace, "web", rolled_back("1.0.0", (old, "0.9.0"), ("bbb2", "1.0.0")))
+
+    done = kubectl.run("slipway", "undo", "web", "-n", namespace)
+    assert "CHANGED SPEC: version 1.0.0 -> 0.9.0" in done.stdout and f"revision {old}" in done.stdout
+    assert "note:" not in done.stdout  # the exact template was recovered
+    after = kubectl.get(namespace, "release", "web")
+    assert after["spec"]["version"] == "0.9.0"
+    assert revision_hash(after["spec"]["template"], after["spec"]["version"]) == old
+
+
+def test_undo_without_the_revisions_deployment_changes_nothing(kubectl: Kubectl, namespace: str) -> None:
+    body = release(namespace, kubectl)
+    kubectl.set_status(namespace, "web", rolled_back("1.0.0", ("gone1", "0.9.0"), ("bbb2", "1.0.0")))
+    done = kubectl.run("slipway", "undo", "web", "-n", namespace, check=False)
+    assert done.returncode == 1 and f"Deployment {namespace}/web-gone1 not found" in done.stderr
+    assert kubectl.get(namespace, "release", "web")["spec"] == body["spec"]
