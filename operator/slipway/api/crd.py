@@ -51,7 +51,7 @@ def to_structural(schema: dict[str, Any], definitions: dict[str, Any] | None = N
     result: dict[str, Any] = {key: value for key, value in node.items() if key not in _DROPPED_KEYS}
     branches = [branch for branch in node.get("anyOf", []) if branch.get("type") != "null"]
     if len(branches) == 1:
-        result = {**to_structural(branches[0], definitions), **result}
+        result = _beneath(result, to_structural(branches[0], definitions))
     elif branches:
         result.update(_int_or_string(branches, definitions))
     if "default" in node and node["default"] is not None:
@@ -80,7 +80,22 @@ def _inline(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]
     if reference is None:
         return node
     target = definitions[reference.rsplit("/", 1)[-1]]
-    return {**_inline(target, definitions), **{k: v for k, v in node.items() if k not in {"$ref", "allOf"}}}
+    return _beneath(
+        {k: v for k, v in node.items() if k not in {"$ref", "allOf"}}, _inline(target, definitions)
+    )
+
+
+def _beneath(field: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema over its model's: the field's keys win, but both descriptions are kept.
+
+    The field says what it is for, the model's docstring what it holds (e.g. "exactly one of ...");
+    `kubectl explain` should show both.
+    """
+    merged = {**model, **field}
+    own, shared = field.get("description"), model.get("description")
+    if own and shared and own != shared:
+        merged["description"] = f"{own} {shared}"
+    return merged
 
 
 def _int_or_string(branches: list[dict[str, Any]], definitions: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,9 @@ cannot say is written twice on purpose, side by side: once as a Python check (fo
 for the operator) and once as a CEL rule (`x-kubernetes-validations`, for the API server). Both report
 the same message on the same field, and tests/unit/test_api_validate.py holds them to it.
 
-Python attributes are snake_case; the manifest uses camelCase (`set_weight` <-> `setWeight`).
+Python attributes are snake_case; the manifest uses camelCase (`set_weight` <-> `setWeight`). Every
+field has a description, for `kubectl explain`: a field whose type is a model is described by the
+model's docstring, other fields by their `description`.
 """
 
 from __future__ import annotations
@@ -215,7 +217,10 @@ PortName = Annotated[str, StringConstraints(pattern=PORT_NAME_PATTERN, max_lengt
 
 
 class ServiceSpec(ApiModel):
-    """The Services the operator creates: `<name>` (stable/active) and `<name>-canary` (canary/preview)."""
+    """The Services in front of the pods, which Slipway creates and owns.
+
+    `<name>` serves the stable (or active) revision, `<name>-canary` the canary (or preview).
+    """
 
     port: Port = Field(description="Port the Services listen on.")
     target_port: Port | PortName | None = Field(
@@ -227,7 +232,7 @@ class ServiceSpec(ApiModel):
 
 
 class PauseStep(ApiModel):
-    """Hold the current weight: for `duration`, or without one until a person promotes."""
+    """Hold the current weight: for `duration`, or, without one (`pause: {}`), until a person promotes."""
 
     duration: Duration | None = Field(
         default=None,
@@ -236,7 +241,7 @@ class PauseStep(ApiModel):
 
 
 class AnalysisStep(ApiModel):
-    """A gate: stay at the current weight until this many measurements in a row are good."""
+    """A gate on spec.analysis: stay at the current weight until enough measurements in a row are good."""
 
     successful_measurements: int = Field(
         default=1, ge=1, le=1000, description="Good measurements in a row needed to pass the gate."
@@ -262,8 +267,8 @@ class CanaryStep(ApiModel):
     set_weight: int | None = Field(
         default=None, ge=0, le=100, description="Percentage of traffic (0-100) sent to the canary."
     )
-    pause: PauseStep | None = Field(default=None, description="Hold here; `pause: {}` waits for a promote.")
-    analysis: AnalysisStep | None = Field(default=None, description="Gate on spec.analysis metrics.")
+    pause: PauseStep | None = None
+    analysis: AnalysisStep | None = None
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Self:
@@ -334,13 +339,13 @@ _ONE_STRATEGY: Final = CelRule(
 
 
 class Strategy(ApiModel):
-    """How the new version replaces the old: exactly one of canary, blueGreen, rolling."""
+    """How a new version replaces the old one: exactly one of canary, blueGreen, rolling."""
 
     model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_STRATEGY))
 
-    canary: CanaryStrategy | None = Field(default=None, description="Shift traffic step by step.")
-    blue_green: BlueGreenStrategy | None = Field(default=None, description="Preview, then switch at once.")
-    rolling: RollingStrategy | None = Field(default=None, description="Replace pods in place.")
+    canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
+    rolling: RollingStrategy | None = None
 
     @model_validator(mode="after")
     def _exactly_one_strategy(self) -> Self:
@@ -400,15 +405,16 @@ _SOME_ROUTER: Final = CelRule(
 
 
 class TrafficRouting(ApiModel):
-    """Routers whose weights follow the rollout; several at once are kept in step."""
+    """Routers whose weights follow the rollout; several at once are kept in step.
+
+    Omitted, traffic follows the ratio of ready pods behind the stable Service.
+    """
 
     model_config = ConfigDict(json_schema_extra=cel_rules(_SOME_ROUTER))
 
-    gateway_api: GatewayAPIRouting | None = Field(
-        default=None, alias="gatewayAPI", description="Gateway API HTTPRoute weights."
-    )
-    istio: IstioRouting | None = Field(default=None, description="Istio VirtualService weights.")
-    nginx: NginxRouting | None = Field(default=None, description="ingress-nginx canary Ingress weight.")
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
+    istio: IstioRouting | None = None
+    nginx: NginxRouting | None = None
 
     @model_validator(mode="after")
     def _some_router(self) -> Self:
@@ -428,7 +434,10 @@ _THRESHOLD_ORDER: Final = CelRule(
 
 
 class ThresholdRange(ApiModel):
-    """A measurement is good when min <= value <= max (either bound may be omitted, not both)."""
+    """Good values: min <= value <= max (either bound may be omitted, not both).
+
+    Omitted on a builtin metric, its seed threshold applies: error-rate max 0.001, latency-p95 max 0.5.
+    """
 
     model_config = ConfigDict(json_schema_extra=cel_rules(_THRESHOLD_BOUNDS, _THRESHOLD_ORDER))
 
@@ -515,12 +524,10 @@ class Metric(ApiModel):
     builtin: BuiltinMetric | None = Field(
         default=None, description="A metric Slipway knows: error-rate (ratio 0-1) or latency-p95 (seconds)."
     )
-    prometheus: PrometheusMetric | None = Field(default=None, description="A PromQL query.")
-    web: WebMetric | None = Field(default=None, description="An HTTP JSON endpoint.")
-    job: JobMetric | None = Field(default=None, description="A Job whose success is the measurement.")
-    threshold_range: ThresholdRange | None = Field(
-        default=None, description="Good values. Builtin metrics default to their seed thresholds."
-    )
+    prometheus: PrometheusMetric | None = None
+    web: WebMetric | None = None
+    job: JobMetric | None = None
+    threshold_range: ThresholdRange | None = None
     failure_limit: int = Field(
         default=0, ge=0, description="Failed measurements tolerated in one attempt; one more rolls back."
     )
@@ -552,7 +559,7 @@ class Metric(ApiModel):
 
 
 class AnalysisSpec(ApiModel):
-    """The metrics checked while a new revision gets traffic."""
+    """The metrics that gate the rollout, checked while a new revision gets traffic."""
 
     interval: PositiveDuration = Field(
         default="30s", description="Time between two measurements of a metric."
@@ -584,7 +591,7 @@ class AnalysisSpec(ApiModel):
 
 
 class AlertSelector(ApiModel):
-    """Firing Alertmanager alerts for this Release whose labels match all of these roll it back."""
+    """Roll back when Alertmanager has a firing alert for this Release carrying all of these labels."""
 
     match_labels: dict[str, str] = Field(
         min_length=1, description="Labels an alert must carry (besides namespace and release)."
@@ -592,12 +599,12 @@ class AlertSelector(ApiModel):
 
 
 class RollbackPolicy(ApiModel):
-    """When Slipway rolls back by itself."""
+    """When Slipway rolls back by itself. Omitted: on failed analysis and after 600 s without progress."""
 
     on_analysis_failure: bool = Field(
         default=True, description="Roll back when a metric fails beyond its limit."
     )
-    alerts: AlertSelector | None = Field(default=None, description="Roll back on matching firing alerts.")
+    alerts: AlertSelector | None = None
     progress_deadline_seconds: int = Field(
         default=600, gt=0, description="Seconds any non-paused phase may last without progress."
     )
@@ -646,17 +653,11 @@ class ReleaseSpec(ApiModel):
     )
     replicas: int = Field(default=1, ge=0, description="Pods of the stable revision.")
     template: PodTemplate = Field(description="The pods to run: a PodTemplateSpec, as in a Deployment.")
-    service: ServiceSpec = Field(description="The Services in front of the pods.")
-    strategy: Strategy = Field(description="How a new version replaces the old one.")
-    traffic_routing: TrafficRouting | None = Field(
-        default=None, description="Routers to shift traffic with. Omitted: traffic follows the replica ratio."
-    )
-    analysis: AnalysisSpec | None = Field(default=None, description="Metrics that gate the rollout.")
-    rollback: RollbackPolicy = Field(
-        default_factory=RollbackPolicy,
-        description="When to roll back by itself.",
-        json_schema_extra={"default": {}},
-    )
+    service: ServiceSpec
+    strategy: Strategy
+    traffic_routing: TrafficRouting | None = None
+    analysis: AnalysisSpec | None = None
+    rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, json_schema_extra={"default": {}})
 
     _check_template = field_validator("template")(_check_pod_template)
 
