@@ -98,6 +98,8 @@ class _Pass:
         self.events: list[Action] = []
         self.acks: list[Action] = []
         self.wakeups: list[datetime] = []
+        # Replicas asked for in this pass, by revision: the observations predate them.
+        self.asked: dict[str, int] = {}
 
     # -- the pass --------------------------------------------------------------------------------------------
 
@@ -423,10 +425,10 @@ class _Pass:
         """Ask for `replicas` pods of `revision` unless the Deployment already says so."""
         revision.replicas = replicas
         observed = self.obs.revisions.get(revision.revision)
-        if observed is None and replicas == 0:
+        asked = self.asked.get(revision.revision, observed.replicas if observed is not None else None)
+        if asked == replicas or (asked is None and replicas == 0):
             return
-        if observed is not None and observed.replicas == replicas:
-            return
+        self.asked[revision.revision] = replicas
         if revision.revision == self.desired:
             self.writes.append(EnsureRevision(revision.revision, revision.version, replicas))
         elif observed is not None:
@@ -530,8 +532,10 @@ class _Pass:
         if step is None:
             self._event("Normal", "Promoting", f"all steps done: promoting version {self.spec.version}")
             return
-        if isinstance(step, Gate) and s.analysis is not None:
+        if isinstance(step, Gate) and s.analysis is not None and self.spec.analysis is not None:
+            # Only measurements of the state this gate guards count: the first one is an interval away.
             analysis.restart_runs(s.analysis)
+            s.analysis.next_measurement_at = self.now + analysis.interval(self.spec.analysis)
         self._event("Normal", "Step", f"{self._step_label()}: {step.describe()}")
 
     def _promote_canary(self) -> None:

@@ -19,4 +19,4 @@ def plan_for(spec: ReleaseSpec) -> Plan:
     if strategy.blue_green is not None:
         return bluegreen.plan(strategy.blue_green, spec.replicas)
     assert strategy.rolling is not None  # the model guarantees exactly one strategy
-    return rolling.plan(strategy.rolling, spec.replicas)
+    return rolling.plan(strategy.rolling, spec.replicas, analysed=spec.analysis is not None)

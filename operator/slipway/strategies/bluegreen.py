@@ -12,7 +12,7 @@ ANALYSIS_MEASUREMENTS: Final = 3
 
 
 def plan(strategy: BlueGreenStrategy, replicas: int) -> Plan:
-    steps: list[PlanStep] = [Shift(canary_weight=0, canary_replicas=replicas, stable_replicas=replicas)]
+    steps: list[PlanStep] = [Shift(0, replicas, replicas, label=f"preview: {replicas} pods, no traffic")]
     if strategy.pre_promotion_analysis:
         steps.append(Gate(successes=ANALYSIS_MEASUREMENTS, metrics=None))
     if not strategy.auto_promotion:
@@ -20,7 +20,7 @@ def plan(strategy: BlueGreenStrategy, replicas: int) -> Plan:
     elif strategy.auto_promotion_seconds > 0:
         steps.append(Hold(float(strategy.auto_promotion_seconds)))
     # The switch: all traffic at once, while the old revision keeps all its pods to switch back to.
-    steps.append(Shift(canary_weight=100, canary_replicas=replicas, stable_replicas=replicas))
+    steps.append(Shift(100, replicas, replicas, label="switch all traffic"))
     if strategy.post_promotion_analysis:
         steps.append(Gate(successes=ANALYSIS_MEASUREMENTS, metrics=None))
     return Plan(steps=tuple(steps), scale_down_delay_seconds=float(strategy.scale_down_delay_seconds))

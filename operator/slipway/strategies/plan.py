@@ -21,9 +21,10 @@ class Shift:
     canary_weight: int
     canary_replicas: int
     stable_replicas: int
+    label: str = ""
 
     def describe(self) -> str:
-        return f"set weight {self.canary_weight}%"
+        return self.label or f"set weight {self.canary_weight}%"
 
 
 @dataclass(frozen=True)
