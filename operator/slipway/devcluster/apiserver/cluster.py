@@ -306,7 +306,7 @@ class Cluster:
                 result["status"] = crds.established_status(result, self.now())
                 result["status"]["conditions"] = old.obj["status"]["conditions"]
             if _without_bookkeeping(result) != _without_bookkeeping(old.obj):
-                meta["generation"] = old_meta.get("generation", 1) + 1
+                result["metadata"]["generation"] = old_meta.get("generation", 1) + 1
         result["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if old_meta.get("deletionTimestamp"):
             added = set(result["metadata"].get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
