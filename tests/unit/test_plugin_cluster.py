@@ -66,7 +66,7 @@ class Kubectl:
 
 
 @pytest.fixture(scope="module")
-def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     with running_apiserver() as server:
         kubeconfig = write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server.url)
         # kubectl finds the plugin as `kubectl-slipway` on PATH: the one installed beside this Python.
@@ -80,17 +80,17 @@ _namespaces = iter(range(1_000_000))
 
 
 @pytest.fixture
-def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> str:
+def namespace(kube: Kubectl, request: pytest.FixtureRequest) -> str:
     name = f"t{next(_namespaces)}-{request.node.name[5:30].replace('_', '-').strip('-')}".lower()
-    kubectl.apply("default", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    kube.apply("default", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     return name
 
 
-def release(namespace: str, kubectl: Kubectl, name: str = "web") -> dict[str, Any]:
+def release(namespace: str, kube: Kubectl, name: str = "web") -> dict[str, Any]:
     manifest = json.loads(json.dumps(CANARY))
     manifest["metadata"]["name"] = name
-    kubectl.apply(namespace, manifest)
-    return kubectl.get(namespace, "release", name)
+    kube.apply(namespace, manifest)
+    return kube.get(namespace, "release", name)
 
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
@@ -106,52 +106,50 @@ def canary_in_progress() -> ReleaseStatus:
     )
 
 
-def test_each_manual_action_annotates_metadata_and_never_touches_spec(
-    kubectl: Kubectl, namespace: str
-) -> None:
-    before = release(namespace, kubectl)
+def test_each_manual_action_annotates_metadata_and_never_touches_spec(kube: Kubectl, namespace: str) -> None:
+    before = release(namespace, kube)
     values = {}
     for action in ACTIONS:
-        done = kubectl.run("slipway", action, "web", "-n", namespace)
+        done = kube.run("slipway", action, "web", "-n", namespace)
         assert f"release {namespace}/web: {action} requested" in done.stdout
-        annotations = kubectl.get(namespace, "release", "web")["metadata"]["annotations"]
+        annotations = kube.get(namespace, "release", "web")["metadata"]["annotations"]
         values[action] = annotations[f"slipway.dev/{action}"]
         assert values[action] in done.stdout
         assert datetime.fromisoformat(values[action]).tzinfo is not None  # RFC 3339, in UTC
-    after = kubectl.get(namespace, "release", "web")
+    after = kube.get(namespace, "release", "web")
     assert after["spec"] == before["spec"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     # A second request of the same action is a new, distinct value: the operator carries it out again.
-    kubectl.run("slipway", "promote", "web", "-n", namespace)
-    again = kubectl.get(namespace, "release", "web")["metadata"]["annotations"]["slipway.dev/promote"]
+    kube.run("slipway", "promote", "web", "-n", namespace)
+    again = kube.get(namespace, "release", "web")["metadata"]["annotations"]["slipway.dev/promote"]
     assert again != values["promote"]
 
 
-def test_missing_release_fails_with_a_message(kubectl: Kubectl, namespace: str) -> None:
-    done = kubectl.run("slipway", "abort", "nope", "-n", namespace, check=False)
+def test_missing_release_fails_with_a_message(kube: Kubectl, namespace: str) -> None:
+    done = kube.run("slipway", "abort", "nope", "-n", namespace, check=False)
     assert done.returncode == 1
     assert f"Release {namespace}/nope not found" in done.stderr
 
 
-def test_list_in_a_namespace_and_across_all(kubectl: Kubectl, namespace: str) -> None:
-    release(namespace, kubectl)
-    kubectl.set_status(namespace, "web", canary_in_progress())
-    lines = kubectl.run("slipway", "list", "-n", namespace).stdout.splitlines()
+def test_list_in_a_namespace_and_across_all(kube: Kubectl, namespace: str) -> None:
+    release(namespace, kube)
+    kube.set_status(namespace, "web", canary_in_progress())
+    lines = kube.run("slipway", "list", "-n", namespace).stdout.splitlines()
     assert lines[0].split() == ["NAME", "VERSION", "PHASE", "WEIGHT", "STEP", "AGE"]
     assert lines[1].split()[:5] == ["web", "1.0.0", "Progressing", "10%", "3/5"]
-    everywhere = kubectl.run("slipway", "list", "-A").stdout
+    everywhere = kube.run("slipway", "list", "-A").stdout
     assert [namespace, "web", "1.0.0", "Progressing"] in [
         line.split()[:4] for line in everywhere.splitlines()
     ]
 
 
 def test_namespace_defaults_to_the_contexts_and_flags_pick_the_kubeconfig(
-    kubectl: Kubectl, namespace: str, tmp_path: Path
+    kube: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    release(namespace, kubectl)
-    server = yaml.safe_load(kubectl.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    release(namespace, kube)
+    server = yaml.safe_load(kube.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     own = write_kubeconfig(tmp_path / "config", server, namespace=namespace)
-    env = {key: value for key, value in kubectl.env.items() if key != "KUBECONFIG"}
+    env = {key: value for key, value in kube.env.items() if key != "KUBECONFIG"}
     # No KUBECONFIG and no -n: the --kubeconfig file and its context's namespace decide.
     done = subprocess.run(
         ["kubectl", "slipway", "list", "--kubeconfig", str(own), "--context", "slipway-dev"],
@@ -164,22 +162,22 @@ def test_namespace_defaults_to_the_contexts_and_flags_pick_the_kubeconfig(
     assert done.stdout.splitlines()[1].split()[0] == "web"
 
 
-def test_get_marks_the_current_step(kubectl: Kubectl, namespace: str) -> None:
-    release(namespace, kubectl)
-    kubectl.set_status(namespace, "web", canary_in_progress())
-    text = kubectl.run("slipway", "get", "web", "-n", namespace).stdout
+def test_get_marks_the_current_step(kube: Kubectl, namespace: str) -> None:
+    release(namespace, kube)
+    kube.set_status(namespace, "web", canary_in_progress())
+    text = kube.run("slipway", "get", "web", "-n", namespace).stdout
     current = [line for line in text.splitlines() if line.startswith("▶")]
     assert len(current) == 1 and "analysis" in current[0] and "3 good measurements" in current[0]
     assert "step 3/5: weight 10%, analysis 1/3 good" in text
     assert ["canary", "bbb2", "1.0.0", "1/1", "10%"] in [line.split() for line in text.splitlines()]
 
 
-def test_get_watch_shows_each_change_as_it_happens(kubectl: Kubectl, namespace: str) -> None:
-    release(namespace, kubectl)
-    kubectl.set_status(namespace, "web", canary_in_progress())
+def test_get_watch_shows_each_change_as_it_happens(kube: Kubectl, namespace: str) -> None:
+    release(namespace, kube)
+    kube.set_status(namespace, "web", canary_in_progress())
     watcher = subprocess.Popen(
         ["kubectl", "slipway", "get", "web", "-n", namespace, "--watch"],
-        env=kubectl.env,
+        env=kube.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -190,7 +188,7 @@ def test_get_watch_shows_each_change_as_it_happens(kubectl: Kubectl, namespace: 
         status = canary_in_progress().model_copy(
             update={"message": "step 4/5: weight 50%", "current_step": 3}
         )
-        kubectl.set_status(namespace, "web", status)
+        kube.set_status(namespace, "web", status)
         seen += _read_until(output, "step 4/5: weight 50%", deadline=time.monotonic() + 30)
         assert watcher.poll() is None  # still watching
     finally:
@@ -257,11 +255,11 @@ def rolled_back(version: str, stable: tuple[str, str], failed: tuple[str, str]) 
     )
 
 
-def test_history_and_report_tell_the_rollback(kubectl: Kubectl, namespace: str) -> None:
-    body = release(namespace, kubectl)
-    kubectl.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
+def test_history_and_report_tell_the_rollback(kube: Kubectl, namespace: str) -> None:
+    body = release(namespace, kube)
+    kube.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
     event_time = (T0 + timedelta(minutes=12, seconds=1)).isoformat().replace("+00:00", "Z")
-    kubectl.apply(
+    kube.apply(
         namespace,
         {
             "apiVersion": "v1",
@@ -281,12 +279,12 @@ def test_history_and_report_tell_the_rollback(kubectl: Kubectl, namespace: str) 
             },
         },
     )
-    history = kubectl.run("slipway", "history", "web", "-n", namespace).stdout.splitlines()
+    history = kube.run("slipway", "history", "web", "-n", namespace).stdout.splitlines()
     assert [line.split()[:4] for line in history[1:3]] == [
         ["1", "aaa1", "0.9.0", "Promoted"],
         ["2", "bbb2", "1.0.0", "RolledBack"],
     ]
-    report = kubectl.run("slipway", "report", "web", "-n", namespace).stdout
+    report = kube.run("slipway", "report", "web", "-n", namespace).stdout
     assert (
         "rolled back 1.0.0 -> 0.9.0: AnalysisFailed (metric error-rate = 0.31, threshold max 0.001)" in report
     )
@@ -302,25 +300,25 @@ def test_history_and_report_tell_the_rollback(kubectl: Kubectl, namespace: str) 
     assert order == sorted(order)
 
 
-def test_undo_writes_the_stable_revision_back_into_spec_and_says_so(kubectl: Kubectl, namespace: str) -> None:
-    body = release(namespace, kubectl)
+def test_undo_writes_the_stable_revision_back_into_spec_and_says_so(kube: Kubectl, namespace: str) -> None:
+    body = release(namespace, kube)
     old_template = {**body["spec"]["template"], "metadata": {"labels": {"app": "web", "generation": "old"}}}
     old = revision_hash(old_template, "0.9.0")
     ref = ReleaseRef(namespace, "web", body["metadata"]["uid"])
-    kubectl.apply(namespace, revision_deployment(ref, old, "0.9.0", 4, old_template))
-    kubectl.set_status(namespace, "web", rolled_back("1.0.0", (old, "0.9.0"), ("bbb2", "1.0.0")))
+    kube.apply(namespace, revision_deployment(ref, old, "0.9.0", 4, old_template))
+    kube.set_status(namespace, "web", rolled_back("1.0.0", (old, "0.9.0"), ("bbb2", "1.0.0")))
 
-    done = kubectl.run("slipway", "undo", "web", "-n", namespace)
+    done = kube.run("slipway", "undo", "web", "-n", namespace)
     assert "CHANGED SPEC: version 1.0.0 -> 0.9.0" in done.stdout and f"revision {old}" in done.stdout
     assert "note:" not in done.stdout  # the exact template was recovered
-    after = kubectl.get(namespace, "release", "web")
+    after = kube.get(namespace, "release", "web")
     assert after["spec"]["version"] == "0.9.0"
     assert revision_hash(after["spec"]["template"], after["spec"]["version"]) == old
 
 
-def test_undo_without_the_revisions_deployment_changes_nothing(kubectl: Kubectl, namespace: str) -> None:
-    body = release(namespace, kubectl)
-    kubectl.set_status(namespace, "web", rolled_back("1.0.0", ("gone1", "0.9.0"), ("bbb2", "1.0.0")))
-    done = kubectl.run("slipway", "undo", "web", "-n", namespace, check=False)
+def test_undo_without_the_revisions_deployment_changes_nothing(kube: Kubectl, namespace: str) -> None:
+    body = release(namespace, kube)
+    kube.set_status(namespace, "web", rolled_back("1.0.0", ("gone1", "0.9.0"), ("bbb2", "1.0.0")))
+    done = kube.run("slipway", "undo", "web", "-n", namespace, check=False)
     assert done.returncode == 1 and f"Deployment {namespace}/web-gone1 not found" in done.stderr
-    assert kubectl.get(namespace, "release", "web")["spec"] == body["spec"]
+    assert kube.get(namespace, "release", "web")["spec"] == body["spec"]
