@@ -314,6 +314,7 @@ def test_undo_writes_the_stable_revision_back_into_spec_and_says_so(kube: Kubect
     after = kube.get(namespace, "release", "web")
     assert after["spec"]["version"] == "0.9.0"
     assert revision_hash(after["spec"]["template"], after["spec"]["version"]) == old
+    assert after["metadata"]["generation"] == body["metadata"]["generation"] + 1
 
 
 def test_undo_without_the_revisions_deployment_changes_nothing(kube: Kubectl, namespace: str) -> None:
