@@ -41,7 +41,11 @@ WIDGET_SCHEMA: dict[str, Any] = {
                         {
                             "rule": "!has(self.memory) || self.memory >= self.cpu",
                             "message": "memory below cpu",
-                        }
+                        },
+                        {
+                            "rule": "self.cpu <= 8",
+                            "messageExpression": "'cpu ' + string(self.cpu) + ' is over 8'",
+                        },
                     ],
                 },
                 "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
@@ -154,6 +158,11 @@ def test_date_time_format_is_enforced() -> None:
 def test_cel_rules_see_defaults_and_name_their_field() -> None:
     _, causes = check(widget(limits={"memory": 1}))
     assert causes["spec.limits"].message == 'Invalid value: "object": memory below cpu'
+
+
+def test_message_expressions_are_evaluated() -> None:
+    _, causes = check(widget(limits={"cpu": 9}))
+    assert causes["spec.limits"].message == 'Invalid value: "object": cpu 9 is over 8'
 
 
 def test_cel_numbers_are_doubles_even_when_written_as_integers() -> None:

@@ -484,11 +484,20 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
             yield _invalid(field, value, f"rule evaluation error: {outcome}")
         elif outcome is not True and outcome != celtypes.BoolType(True):
             yield _rule_failure(
-                rule.get("reason", "FieldValueInvalid"),
-                rule.get("message") or f"failed rule: {expression}",
-                field,
-                value,
+                rule.get("reason", "FieldValueInvalid"), _rule_message(rule, activation), field, value
             )
+
+
+def _rule_message(rule: dict[str, Any], activation: dict[str, Any]) -> str:
+    """messageExpression's result when it gives a non-blank string, else message, else the rule itself."""
+    if "messageExpression" in rule:
+        try:
+            message = _cel_program(rule["messageExpression"]).evaluate(activation)
+        except Exception:  # as on a real API server, a failing messageExpression falls back to message
+            message = None
+        if isinstance(message, str) and message.strip():
+            return str(message)
+    return str(rule.get("message") or f"failed rule: {rule['rule']}")
 
 
 def _rule_failure(reason: str, detail: str, field: str, value: Any) -> FieldCause:
