@@ -1,0 +1,141 @@
+"""Blue-green and rolling on the real decide(), and the plans every strategy compiles to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from core_support import (
+    actions,
+    healthy_on,
+    of_type,
+    phase_is,
+    release_spec,
+    run_until,
+    stable_simulation,
+)
+
+from slipway.api.models import RollingStrategy
+from slipway.core.actions import DeleteRevision, RunAnalysis, SetWeights
+from slipway.core.revision import revision_hash
+from slipway.core.simulation import SimulatedMetrics, Simulation
+from slipway.strategies import Gate, Hold, Shift, plan_for
+from slipway.strategies.rolling import batch_size
+
+
+def blue_green(**fields: Any) -> dict[str, Any]:
+    return {"blueGreen": {"scaleDownDelaySeconds": 30, **fields}}
+
+
+def second_version(sim: Simulation, strategy: dict[str, Any]) -> tuple[str, str]:
+    """Start rolling out 2.0.0; (stable revision, new revision)."""
+    assert sim.status is not None and sim.status.stable is not None
+    spec = release_spec("2.0.0", strategy=strategy)
+    sim.change_spec(spec)
+    return sim.status.stable.revision, revision_hash(spec.template, spec.version)
+
+
+def test_blue_green_previews_at_full_size_then_switches_at_once_and_scales_down_later() -> None:
+    strategy = blue_green(autoPromotionSeconds=60)
+    sim = stable_simulation(release_spec(strategy=strategy))
+    old, new = second_version(sim, strategy)
+    decisions = run_until(sim, lambda status: status.current_step == 1)
+    assert sim.cluster.revisions[new].replicas == 4
+    assert not of_type(decisions, SetWeights)  # the preview gets no traffic
+    switched_at = sim.now
+    decisions = run_until(sim, healthy_on("2.0.0"))
+    assert [a.weights for a in of_type(decisions, SetWeights)] == [{old: 0, new: 100}]
+    assert (sim.now - switched_at).total_seconds() >= 60
+    # The old revision keeps its pods for scaleDownDelaySeconds, to switch back to at once.
+    assert sim.cluster.revisions[old].replicas == 4
+    promoted_at = sim.now
+    decisions = run_until(sim, lambda status: not status.retiring)
+    assert DeleteRevision(old) in actions(decisions)
+    assert (sim.now - promoted_at).total_seconds() >= 30
+
+
+def test_blue_green_without_auto_promotion_waits_for_a_person() -> None:
+    strategy = blue_green(autoPromotion=False)
+    sim = stable_simulation(release_spec(strategy=strategy))
+    second_version(sim, strategy)
+    run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.reason == "WaitingForPromote"
+    sim.cluster.annotate("promote", "go")
+    run_until(sim, healthy_on("2.0.0"))
+
+
+def test_blue_green_pre_promotion_analysis_failure_never_switches() -> None:
+    strategy = blue_green(prePromotionAnalysis=True)
+    sim = stable_simulation(release_spec(strategy=strategy))
+    sim.metrics = SimulatedMetrics("bad")
+    _, new = second_version(sim, strategy)
+    decisions = run_until(sim, phase_is("Degraded"))
+    assert of_type(decisions, RunAnalysis)[0].revision == new
+    assert all(a.weights.get(new, 0) == 0 for a in of_type(decisions, SetWeights))
+
+
+def test_blue_green_post_promotion_analysis_failure_switches_back() -> None:
+    strategy = blue_green(postPromotionAnalysis=True)
+    sim = stable_simulation(release_spec(strategy=strategy))
+    old, new = second_version(sim, strategy)
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight == 100)
+    sim.metrics = SimulatedMetrics("bad")
+    decisions = run_until(sim, phase_is("Degraded"))
+    assert of_type(decisions, SetWeights)[0].weights == {old: 100, new: 0}
+    assert sim.cluster.revisions[old].replicas == 4
+
+
+def test_rolling_replaces_pods_batch_by_batch_never_below_capacity() -> None:
+    strategy = {"rolling": {"maxSurge": 1, "maxUnavailable": 0}}
+    sim = stable_simulation(release_spec(strategy=strategy))
+    old, new = second_version(sim, strategy)
+    decisions = run_until(sim, healthy_on("2.0.0"))
+    assert [a.weights[new] for a in of_type(decisions, SetWeights)] == [25, 50, 75, 100]
+    assert len(of_type(decisions, RunAnalysis)) >= 4  # each batch waits for a good measurement
+    assert old not in sim.cluster.revisions
+
+
+def test_rolling_rolls_back_on_failed_analysis_and_restores_stable_size() -> None:
+    strategy = {"rolling": {"maxSurge": "50%"}}
+    sim = stable_simulation(release_spec(strategy=strategy))
+    sim.metrics = SimulatedMetrics("bad")
+    old, new = second_version(sim, strategy)
+    decisions = run_until(sim, phase_is("Degraded"))
+    assert of_type(decisions, SetWeights)[-1].weights == {old: 100, new: 0}
+    assert sim.cluster.revisions[old].replicas == 4
+    assert sim.cluster.revisions[new].replicas == 0
+
+
+@pytest.mark.parametrize(
+    ("surge", "unavailable", "replicas", "batch"),
+    [
+        ("25%", 0, 4, 1),
+        ("25%", 0, 10, 3),
+        (2, 0, 5, 2),
+        (0, "50%", 5, 2),
+        (0, "10%", 5, 1),
+        ("100%", 0, 3, 3),
+    ],
+)
+def test_rolling_batch_size(surge: int | str, unavailable: int | str, replicas: int, batch: int) -> None:
+    strategy = RollingStrategy(max_surge=surge, max_unavailable=unavailable)
+    assert batch_size(strategy, replicas) == batch
+
+
+def test_plans() -> None:
+    canary = plan_for(release_spec(replicas=10))
+    assert canary.steps == (
+        Shift(10, 1, 10),  # one pod beside ten stable ones carries about 10 % by replica ratio
+        Hold(60.0),
+        Gate(3, None),
+        Shift(50, 10, 10),
+        Hold(None),
+    )
+    routed = plan_for(release_spec(replicas=10, traffic_routing={"istio": {"hosts": ["web"]}}))
+    assert routed.steps[3] == Shift(50, 5, 10)  # an exact router needs only the share of pods
+    bg = plan_for(release_spec(strategy=blue_green(prePromotionAnalysis=True, autoPromotion=False)))
+    assert [type(step).__name__ for step in bg.steps] == ["Shift", "Gate", "Hold", "Shift"]
+    assert bg.scale_down_delay_seconds == 30
+    rolling = plan_for(release_spec(replicas=3, strategy={"rolling": {"maxSurge": 1}}))
+    assert [step.stable_replicas for step in rolling.steps if isinstance(step, Shift)] == [2, 1, 0]
+    assert plan_for(release_spec(replicas=0)).steps == ()
