@@ -99,6 +99,7 @@ WRONG_RELEASES: Final = [
     WrongRelease("version-missing", "spec.version", {"spec.version": REMOVE}),
     WrongRelease("version-empty", "spec.version", {"spec.version": ""}),
     WrongRelease("version-a-number", "spec.version", {"spec.version": 2}),
+    WrongRelease("version-not-a-label-value", "spec.version", {"spec.version": "2.4.1 beta"}),
     WrongRelease("template-missing", "spec.template", {"spec.template": REMOVE}),
     WrongRelease("no-containers", "spec.template.spec.containers", {"spec.template.spec.containers": []}),
     WrongRelease(

@@ -44,6 +44,7 @@ MAX_NAMES: Final = 50
 FIELD_ERROR_TYPE: Final = "slipway_field"
 DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PERCENT_PATTERN: Final = r"^[0-9]+%$"
+LABEL_VALUE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 HTTP_URL_PATTERN: Final = r"^https?://[^\s]+$"
 
 
@@ -648,8 +649,11 @@ class ReleaseSpec(ApiModel):
         )
     )
 
-    version: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
-        description="The desired version; shown in status and set as app.kubernetes.io/version."
+    # A label value, because it becomes the app.kubernetes.io/version label of the revision's pods.
+    version: Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN, min_length=1, max_length=63)] = (
+        Field(
+            description="The desired version; shown in status and set as the app.kubernetes.io/version label."
+        )
     )
     replicas: int = Field(default=1, ge=0, description="Pods of the stable revision.")
     template: PodTemplate = Field(description="The pods to run: a PodTemplateSpec, as in a Deployment.")

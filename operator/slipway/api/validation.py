@@ -20,6 +20,7 @@ from slipway.api.models import (
     GROUP,
     HTTP_URL_PATTERN,
     KIND,
+    LABEL_VALUE_PATTERN,
     PERCENT_PATTERN,
     Release,
 )
@@ -106,6 +107,7 @@ _PATTERN_MEANINGS: Final = {
     DNS_LABEL_PATTERN: "must be a DNS label: lowercase letters, digits and '-', alphanumeric at both ends",
     PERCENT_PATTERN: 'must be a percentage such as "25%"',
     HTTP_URL_PATTERN: "must be an http:// or https:// URL",
+    LABEL_VALUE_PATTERN: "must be a label value: letters, digits, '-', '_', '.', alphanumeric at both ends",
 }
 
 _TYPE_MESSAGES: Final = {
