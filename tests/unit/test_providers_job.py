@@ -133,9 +133,48 @@ def test_jobs_on_the_dev_cluster(dev_cluster: DevCluster) -> None:
     assert jobs_left(dev_cluster, "smoke") == []
 
 
+LEFTOVERS = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: smoke}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: left-by-a-stopped-operator
+  namespace: smoke
+  labels: {app.kubernetes.io/managed-by: slipway, slipway.dev/release: web, slipway.dev/metric: smoke}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: curl, env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: another-metric
+  namespace: smoke
+  labels: {app.kubernetes.io/managed-by: slipway, slipway.dev/release: web, slipway.dev/metric: other}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: curl, env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]}]
+"""
+
+
+def test_finished_jobs_left_behind_are_deleted_before_the_next_run(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=LEFTOVERS)
+    dev_cluster.kubectl("wait", "-n", "smoke", "--for=condition=Complete", "job", "--all", "--timeout=20s")
+    result = measure_on(dev_cluster, smoke_metric(), context())
+    assert result.values == (1.0,)
+    assert jobs_left(dev_cluster, "smoke") == ["job.batch/another-metric"]
+
+
 def test_a_job_that_cannot_be_created_is_an_error(dev_cluster: DevCluster) -> None:
     result = measure_on(dev_cluster, smoke_metric(), context(namespace="no-such-namespace"))
-    assert result.values == () and result.error is not None and "could not create the Job" in result.error
+    assert result.values == () and result.error is not None and "could not start the Job" in result.error
 
 
 def test_job_metrics_without_the_kubernetes_api_are_errors() -> None:

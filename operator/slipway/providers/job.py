@@ -1,7 +1,8 @@
 """Job metrics: a Kubernetes Job run as a smoke test; 1.0 when it completes, 0.0 when it fails.
 
 The Job runs in the Release's namespace, labelled with the release, revision and metric, and is deleted
-(with its pods) as soon as it has finished or run out of time. Its containers get SLIPWAY_* variables
+(with its pods) as soon as it has finished or run out of time; finished Jobs an operator left behind
+when it stopped mid-measurement are deleted before the next one starts. Its containers get SLIPWAY_* variables
 naming what is being tested, so one image can test any revision.
 """
 
@@ -82,9 +83,10 @@ class JobProvider:
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
         manifest = job_manifest(metric, context)
         try:
+            await asyncio.to_thread(self._delete_finished, context.namespace, manifest["metadata"]["labels"])
             created = await asyncio.to_thread(self._api.create, jobs_path(context.namespace), manifest)
         except ApiError as refused:
-            return failed(metric, context, f"could not create the Job: {refused}")
+            return failed(metric, context, f"could not start the Job: {refused}")
         name = created["metadata"]["name"]
         try:
             outcome = await self._outcome(context.namespace, name, context.config.job)
@@ -108,6 +110,13 @@ class JobProvider:
             if outcome is not None or time.monotonic() >= deadline:
                 return outcome
             await asyncio.sleep(min(settings.poll_seconds, max(0.0, deadline - time.monotonic())))
+
+    def _delete_finished(self, namespace: str, labels: dict[str, str]) -> None:
+        """Finished Jobs of this metric left by an operator that stopped before it could delete them."""
+        selector = {key: labels[key] for key in (MANAGED_BY, RELEASE_LABEL, METRIC_LABEL)}
+        for job in self._api.list(jobs_path(namespace), label_selector=selector):
+            if job_outcome(job) is not None:
+                self._delete_quietly(namespace, job["metadata"]["name"])
 
     def _delete_quietly(self, namespace: str, name: str) -> None:
         # A Job left behind is only clutter (it is labelled); the measurement must not fail for it.
