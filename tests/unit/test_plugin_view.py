@@ -153,6 +153,13 @@ def test_get_shows_weights_measurements_conditions_and_actions() -> None:
     assert "step 3/5: weight 10%, analysis 2/3 good" in text
 
 
+def test_a_release_without_status_says_the_operator_has_not_seen_it() -> None:
+    text = render(release_view(canary_release(None), NOW))
+    assert "no status yet" in text
+    assert "Revisions" not in text and "Conditions" not in text and "Analysis" not in text
+    assert "until promoted" in text  # the plan comes from the spec alone
+
+
 def test_healthy_release_marks_no_step_and_shows_all_done() -> None:
     status = ReleaseStatus(
         phase="Healthy",

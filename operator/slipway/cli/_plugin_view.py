@@ -313,12 +313,18 @@ def release_view(release: Obj, now: datetime) -> RenderableType:
         phase_text(status.get("phase")),
     )
     parts: list[RenderableType] = [header]
-    if status.get("message"):
+    if not status:
+        parts.append(Text("  no status yet: the operator has not seen this Release (is it running?)"))
+    elif status.get("message"):
         parts.append(Text(f"  {status['message']}"))
-    parts += ["", revisions_table(release)]
+    if status.get("stable") or status.get("canary"):
+        parts += ["", revisions_table(release)]
     if canary_steps(release):
         parts += ["", steps_table(release)]
-    parts += ["", analysis_table(release, now), "", conditions_table(release, now)]
+    if status.get("analysis"):
+        parts += ["", analysis_table(release, now)]
+    if status.get("conditions"):
+        parts += ["", conditions_table(release, now)]
     if status.get("manualActions"):
         parts += ["", manual_actions_table(release, now)]
     return Group(*parts)
