@@ -24,8 +24,9 @@ def build_registry(queue: ReconcileQueue) -> kopf.OperatorRegistry:
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_via_client(**kwargs)
 
+    # Async handlers run on the operator's loop (sync ones would run in threads), where the queue lives.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def release_event(*, type: str, name: str, namespace: str | None, **_: Any) -> None:
+    async def release_event(*, type: str, name: str, namespace: str | None, **_: Any) -> None:
         key = ReleaseKey(namespace or "", name)
         if type == "DELETED":
             queue.forget(key)
@@ -33,7 +34,7 @@ def build_registry(queue: ReconcileQueue) -> kopf.OperatorRegistry:
             queue.notify(key)
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
-    def revision_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    async def revision_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
         # Readiness of a revision moves a rollout on: wake the Release that owns it.
         queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
 

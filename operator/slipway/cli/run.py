@@ -1,0 +1,42 @@
+"""`slipway run`: the operator against the current kube context (KUBECONFIG or in-cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from slipway.config import ConfigError, OperatorConfig, load_config
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        namespace: Annotated[
+            list[str] | None,
+            typer.Option("--namespace", "-n", help="Namespace to watch; repeat for several."),
+        ] = None,
+        all_namespaces: Annotated[
+            bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")
+        ] = False,
+        config: Annotated[
+            Path | None, typer.Option("--config", help="Operator config (YAML), see docs/configuration.md.")
+        ] = None,
+    ) -> None:
+        """Run the Slipway operator until interrupted."""
+        from slipway.controller.operator import run_operator
+
+        if namespace and all_namespaces:
+            raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
+        try:
+            settings = load_config(config) if config else OperatorConfig()
+        except ConfigError as error:
+            typer.echo(f"slipway run: {error}", err=True)
+            raise typer.Exit(2) from None
+        if namespace or all_namespaces:
+            settings = settings.model_copy(
+                update={"namespaces": list(namespace or []), "all_namespaces": all_namespaces}
+            )
+        asyncio.run(run_operator(settings))

@@ -1,0 +1,243 @@
+"""One reconcile pass for one Release: observe, call the core, carry out what it decided.
+
+The order of writes is what makes the operator safe to kill at any instant (invariant 5):
+1. the cluster actions, in the core's order (after a rollback decision the first of them returns all
+   traffic to stable, invariant 2); each is idempotent, so repeating them after a crash is harmless;
+2. the status, guarded by the resourceVersion that was read, so a decision made on stale data fails
+   and is made again instead of overwriting newer facts. Until it lands, a restarted operator decides
+   again from the old status and the cluster as it now is, and reaches the same decision;
+3. then Events and the acknowledgement of manual actions (removing their annotations), so that an
+   action is never acknowledged before status records that it was carried out.
+A pass over a Release whose cluster already matches writes nothing (invariant 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import structlog
+from pydantic import ValidationError
+
+from slipway.api.annotations import MANUAL_ACTIONS
+from slipway.api.durations import parse_duration
+from slipway.api.models import Metric, ReleaseSpec
+from slipway.api.status import ReleaseStatus
+from slipway.config import OperatorConfig
+from slipway.controller.queue import ReleaseKey
+from slipway.core.actions import (
+    AcknowledgeAction,
+    Action,
+    DeleteRevision,
+    EmitEvent,
+    EnsureRevision,
+    RunAnalysis,
+    ScaleRevision,
+    SetWeights,
+)
+from slipway.core.machine import Decision, decide
+from slipway.core.measurement import RawMeasurement
+from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+from slipway.kube.api import KubeApi, releases_path
+from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleReleaseError, observe
+from slipway.kube.objects import Obj, ReleaseRef, ready_replicas, release_ref
+from slipway.observability.logging import bind_release
+from slipway.observability.metrics import OperatorMetrics
+from slipway.providers.base import MeasurementContext
+from slipway.routers.base import Router, ServicePorts, TrafficSplit
+
+Measure = Callable[[Metric, MeasurementContext], Awaitable[RawMeasurement]]
+FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAlert, ...]]]
+
+_log = structlog.get_logger("slipway.reconcile")
+
+# A stale read is retried at once; the watch event of whatever changed will wake us anyway.
+_RETRY_STALE_SECONDS = 0.2
+_RETRY_NOT_OWNED_SECONDS = 30.0
+
+
+def split_for(weights: Mapping[str, int], status: ReleaseStatus) -> TrafficSplit:
+    """The core's weights as a split between the status's stable and canary revisions."""
+    stable = status.stable.revision if status.stable else None
+    canary = status.canary.revision if status.canary else None
+    if canary is not None and canary == stable:
+        canary = None
+    if canary is not None and canary in weights:
+        return TrafficSplit(stable=stable or canary, canary=canary, canary_weight=weights[canary])
+    serving = max(weights, key=lambda revision: weights[revision])
+    return TrafficSplit(stable=serving, canary=canary if canary != serving else None, canary_weight=0)
+
+
+def observations_of(body: Obj, state: ClusterState, alerts: tuple[FiringAlert, ...]) -> Observations:
+    annotations: dict[str, str] = body["metadata"].get("annotations") or {}
+    return Observations(
+        generation=int(body["metadata"].get("generation") or 1),
+        annotations={key: value for key, value in annotations.items() if key in MANUAL_ACTIONS},
+        revisions={
+            revision: ObservedRevision(
+                replicas=int(deployment.get("spec", {}).get("replicas") or 0),
+                ready_replicas=ready_replicas(deployment),
+            )
+            for revision, deployment in state.deployments.items()
+        },
+        alerts=alerts,
+    )
+
+
+class Reconciler:
+    def __init__(
+        self,
+        api: KubeApi,
+        router: Router,
+        measure: Measure,
+        find_alerts: FindAlerts,
+        config: OperatorConfig,
+        metrics: OperatorMetrics,
+    ) -> None:
+        self._api = api
+        self._router = router
+        self._measure = measure
+        self._find_alerts = find_alerts
+        self._config = config
+        self._metrics = metrics
+
+    async def __call__(self, key: ReleaseKey) -> float | None:
+        with bind_release(key.namespace, key.name):
+            return await self._pass(key)
+
+    async def _pass(self, key: ReleaseKey) -> float | None:
+        started = time.monotonic()
+        body = await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            self._metrics.forget_release(key.namespace, key.name)
+            return None
+        release = release_ref(body)
+        try:
+            spec = ReleaseSpec.model_validate(body.get("spec") or {})
+        except ValidationError as invalid:
+            _log.error("invalid spec; fix the Release", errors=invalid.errors(include_url=False))
+            return None
+        old_status = ReleaseStatus.from_api(body.get("status"))
+        state = await asyncio.to_thread(observe, self._api, release)
+        alerts = (
+            await self._find_alerts(release, spec.rollback.alerts.match_labels)
+            if spec.rollback.alerts
+            else ()
+        )
+        observations = observations_of(body, state, alerts)
+        decision = decide(spec, old_status, observations, datetime.now(UTC))
+        analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
+        if analyses:
+            # Measurements go to a second decide at once: they are observations, not state to keep.
+            measured = await self._take(spec, release, analyses, old_status)
+            observations = replace(observations, measurements=measured)
+            decision = decide(spec, old_status, observations, datetime.now(UTC))
+        writes_before = self._api.writes
+        try:
+            await asyncio.to_thread(self._carry_out, release, spec, body, state, decision)
+        except StaleReleaseError:
+            return _RETRY_STALE_SECONDS
+        except NotOwnedError as conflict:
+            _log.error("refusing to touch an object the Release does not own", error=str(conflict))
+            return _RETRY_NOT_OWNED_SECONDS
+        status = decision.status
+        serving = status.canary or status.stable
+        with bind_release(
+            release.namespace,
+            release.name,
+            revision=serving.revision if serving else None,
+            phase=status.phase,
+            step=status.current_step,
+        ):
+            _log.info(status.message or status.phase, writes=self._api.writes - writes_before)
+        self._record(release, old_status, status, time.monotonic() - started)
+        return decision.requeue_after_seconds
+
+    def _record(
+        self, release: ReleaseRef, old: ReleaseStatus | None, new: ReleaseStatus, seconds: float
+    ) -> None:
+        metrics = self._metrics
+        metrics.reconciled(seconds)
+        metrics.set_release(
+            release.namespace, release.name, new.phase, new.canary.weight if new.canary else 0
+        )
+        if old is None or old.phase != new.phase:
+            metrics.transition(old.phase if old else None, new.phase)
+        if new.last_rollback is not None and (old is None or old.last_rollback != new.last_rollback):
+            metrics.rollback(new.last_rollback.reason)
+        seen = {(m.metric, m.at) for m in old.analysis.measurements} if old and old.analysis else set()
+        for measurement in new.analysis.measurements if new.analysis else []:
+            if (measurement.metric, measurement.at) not in seen:
+                metrics.measurement(measurement.metric, measurement.result)
+
+    async def _take(
+        self,
+        spec: ReleaseSpec,
+        release: ReleaseRef,
+        analyses: list[RunAnalysis],
+        status: ReleaseStatus | None,
+    ) -> tuple[RawMeasurement, ...]:
+        metrics = {metric.name: metric for metric in spec.analysis.metrics} if spec.analysis else {}
+        pending = [
+            self._measure(metrics[name], self._measurement_context(release, spec, analysis, status))
+            for analysis in analyses
+            for name in analysis.metrics
+            if name in metrics
+        ]
+        return tuple(await asyncio.gather(*pending))
+
+    def _measurement_context(
+        self, release: ReleaseRef, spec: ReleaseSpec, analysis: RunAnalysis, status: ReleaseStatus | None
+    ) -> MeasurementContext:
+        stable = status.stable if status else None
+        canary = status.canary if status else None
+        version = canary.version if canary and canary.revision == analysis.revision else spec.version
+        interval = parse_duration(spec.analysis.interval) if spec.analysis else 0
+        return MeasurementContext(
+            namespace=release.namespace,
+            release=release.name,
+            revision=analysis.revision,
+            version=version,
+            stable_revision=stable.revision if stable else None,
+            interval_seconds=max(1, round(interval)),
+            config=self._config,
+        )
+
+    def _carry_out(
+        self, release: ReleaseRef, spec: ReleaseSpec, body: Obj, state: ClusterState, decision: Decision
+    ) -> None:
+        writer = ClusterWriter(self._api, release, state)
+        deferred: list[Action] = []
+        for action in decision.actions:
+            match action:
+                case EnsureRevision(revision=revision, version=version, replicas=replicas):
+                    writer.ensure_revision(revision, version, replicas, spec.template)
+                case ScaleRevision(revision=revision, replicas=replicas):
+                    writer.scale_revision(revision, replicas)
+                case SetWeights(weights=weights):
+                    ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
+                    for routing_object in self._router.plan(
+                        release, split_for(weights, decision.status), ports
+                    ):
+                        writer.ensure_service(routing_object)
+                case DeleteRevision(revision=revision):
+                    writer.delete_revision(revision)
+                case EmitEvent() | AcknowledgeAction():
+                    deferred.append(action)
+                case RunAnalysis():
+                    pass  # already measured before this decision was made
+        # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
+        observed = ReleaseStatus.from_api(body.get("status"))
+        writer.write_status(
+            body["metadata"]["resourceVersion"],
+            observed.to_api() if observed else None,
+            decision.status.to_api(),
+        )
+        for action in deferred:
+            if isinstance(action, EmitEvent):
+                writer.emit_event(action.type, action.reason, action.message)
+            elif isinstance(action, AcknowledgeAction):
+                writer.acknowledge(action.annotation, action.value)
