@@ -11,43 +11,20 @@ import kopf
 import structlog
 
 from slipway import alerting
-from slipway.api.models import Metric
 from slipway.config import OperatorConfig
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
-from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert
 from slipway.kube.api import KubeApi
 from slipway.kube.objects import ReleaseRef
 from slipway.observability.logging import configure_logging
 from slipway.observability.metrics import OperatorMetrics
 from slipway.observability.server import ObservabilityServer
-from slipway.providers.base import MeasurementContext, MetricProvider
-from slipway.providers.builtin import BuiltinProvider
-from slipway.providers.prometheus import PrometheusProvider
-from slipway.providers.web import WebProvider
+from slipway.providers.registry import ProviderRegistry
 from slipway.routers.replicas import ReplicaRouter
 
 _log = structlog.get_logger("slipway.operator")
-
-
-class Providers:
-    """Which provider measures a metric: the one its spec names."""
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        prometheus = PrometheusProvider(session)
-        self._by_kind: dict[str, MetricProvider] = {
-            "prometheus": prometheus,
-            "builtin": BuiltinProvider(prometheus),
-            "web": WebProvider(session),
-        }
-
-    async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
-        for kind, provider in self._by_kind.items():
-            if getattr(metric, kind) is not None:
-                return await provider.measure(metric, context)
-        raise TypeError(f"metric {metric.name!r} names no provider this operator runs")
 
 
 class Alerts:
@@ -82,7 +59,7 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
         reconciler = Reconciler(
             api=api,
             router=ReplicaRouter(),
-            measure=Providers(session).measure,
+            measure=ProviderRegistry(session, api).measure,
             find_alerts=Alerts(session, config).firing,
             config=config,
             metrics=metrics,
