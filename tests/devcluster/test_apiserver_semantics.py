@@ -1,0 +1,291 @@
+"""Object semantics at the REST level: bookkeeping, no-op writes, conflicts, subresources, finalizers,
+garbage collection, CRDs, lists and watches."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import RELEASE_CRD, Http, wait_for
+from slipway.devcluster.apiserver import ApiServer
+
+CMS = "/api/v1/namespaces/default/configmaps"
+DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
+RELEASES = "/apis/slipway.dev/v1alpha1/namespaces/default/releases"
+
+
+def _deployment(name: str = "web", replicas: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+        "status": {"replicas": 99},
+    }
+
+
+def _release(http: Http) -> dict[str, Any]:
+    crd = yaml.safe_load(RELEASE_CRD.read_text())
+    assert http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status == 201
+    release = {
+        "apiVersion": "slipway.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": "web"},
+        "spec": {
+            "version": "1",
+            "template": {"spec": {"containers": [{"name": "web", "image": "example/web:1"}]}},
+            "service": {"port": 80},
+            "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+        },
+    }
+    created = http("POST", RELEASES, release)
+    assert created.status == 201, created.body
+    body: dict[str, Any] = created.body
+    return body
+
+
+def watch_events(
+    url: str, path: str, count: int | None = None, events: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Read a watch stream into `events`: `count` events, or until the server ends it (use timeoutSeconds)."""
+    events = [] if events is None else events
+    with urllib.request.urlopen(url + path, timeout=30) as stream:
+        while count is None or len(events) < count:
+            line = stream.readline()
+            if not line:
+                break
+            events.append(json.loads(line))
+    return events
+
+
+def test_create_sets_the_bookkeeping_and_drops_status(http: Http) -> None:
+    created = http("POST", DEPLOYS, _deployment())
+    assert created.status == 201
+    meta = created.body["metadata"]
+    assert meta["uid"] and meta["creationTimestamp"].endswith("Z")
+    assert meta["generation"] == 1
+    assert int(meta["resourceVersion"]) > 0
+    assert "status" not in created.body
+    assert created.body["spec"]["strategy"]["type"] == "RollingUpdate"
+    again = http("POST", DEPLOYS, _deployment())
+    assert (again.status, again.body["reason"]) == (409, "AlreadyExists")
+    generated = http("POST", CMS, {"metadata": {"generateName": "cm-"}})
+    assert generated.status == 201
+    assert generated.body["metadata"]["name"].startswith("cm-")
+    assert len(generated.body["metadata"]["name"]) == len("cm-") + 5
+
+
+def test_generation_counts_spec_changes_and_status_is_kept(http: Http) -> None:
+    http("POST", DEPLOYS, _deployment())
+    status = http(
+        "PATCH", f"{DEPLOYS}/web/status", {"status": {"replicas": 1}}, "application/merge-patch+json"
+    )
+    assert status.body["metadata"]["generation"] == 1
+    annotated = http(
+        "PATCH", f"{DEPLOYS}/web", {"metadata": {"annotations": {"a": "b"}}}, "application/merge-patch+json"
+    )
+    assert annotated.body["metadata"]["generation"] == 1
+    assert int(annotated.body["metadata"]["resourceVersion"]) > int(
+        status.body["metadata"]["resourceVersion"]
+    )
+    scaled = http(
+        "PATCH",
+        f"{DEPLOYS}/web",
+        {"spec": {"replicas": 3}, "status": {"replicas": 7}},
+        "application/strategic-merge-patch+json",
+    )
+    assert scaled.body["metadata"]["generation"] == 2
+    assert scaled.body["status"] == {"replicas": 1}
+    put = dict(scaled.body, status={"replicas": 5})
+    replaced = http("PUT", f"{DEPLOYS}/web/status", dict(put, spec={"replicas": 100}))
+    assert replaced.body["status"] == {"replicas": 5}
+    assert replaced.body["spec"]["replicas"] == 3
+
+
+def test_a_no_op_write_keeps_the_resource_version_and_emits_no_event(
+    apiserver: ApiServer, http: Http
+) -> None:
+    created = http("POST", CMS, {"metadata": {"name": "c"}, "data": {"k": "v"}})
+    rv = created.body["metadata"]["resourceVersion"]
+    same = http("PATCH", f"{CMS}/c", {"data": {"k": "v"}}, "application/merge-patch+json")
+    assert same.body["metadata"]["resourceVersion"] == rv
+    put = http("PUT", f"{CMS}/c", created.body)
+    assert put.body["metadata"]["resourceVersion"] == rv
+    assert watch_events(apiserver.url, f"{CMS}?watch=true&resourceVersion={rv}&timeoutSeconds=1") == []
+
+
+def test_stale_put_conflicts_and_every_write_emits_its_resource_version(
+    apiserver: ApiServer, http: Http
+) -> None:
+    created = http("POST", CMS, {"metadata": {"name": "c"}, "data": {"k": "1"}})
+    first = http("PUT", f"{CMS}/c", dict(created.body, data={"k": "2"}))
+    assert first.status == 200
+    stale = http("PUT", f"{CMS}/c", dict(created.body, data={"k": "3"}))
+    assert (stale.status, stale.body["reason"]) == (409, "Conflict")
+    assert "the object has been modified" in stale.body["message"]
+    start = created.body["metadata"]["resourceVersion"]
+    events = watch_events(apiserver.url, f"{CMS}?watch=true&resourceVersion={start}", count=1)
+    assert events[0]["type"] == "MODIFIED"
+    assert events[0]["object"]["metadata"]["resourceVersion"] == first.body["metadata"]["resourceVersion"]
+    assert events[0]["object"]["data"] == {"k": "2"}
+
+
+def test_json_patch_test_failure_is_422_and_strategic_merge_on_custom_resources_415(http: Http) -> None:
+    release = _release(http)
+    rv = release["metadata"]["resourceVersion"]
+    stale = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x.dev/f"]},
+    ]
+    failed = http("PATCH", f"{RELEASES}/web", stale, "application/json-patch+json")
+    assert failed.status == 422
+    fresh = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x.dev/f"]},
+    ]
+    assert http("PATCH", f"{RELEASES}/web", fresh, "application/json-patch+json").status == 200
+    strategic = http("PATCH", f"{RELEASES}/web", {"spec": {}}, "application/strategic-merge-patch+json")
+    assert (strategic.status, strategic.body["reason"]) == (415, "UnsupportedMediaType")
+    assert http("GET", f"{RELEASES}/web").body["metadata"]["finalizers"] == ["x.dev/f"]
+
+
+def test_finalizers_hold_deletion_until_the_last_is_removed(apiserver: ApiServer, http: Http) -> None:
+    created = http("POST", CMS, {"metadata": {"name": "c", "finalizers": ["a.dev/x", "b.dev/y"]}})
+    deleting = http("DELETE", f"{CMS}/c")
+    assert deleting.status == 200
+    stamp = deleting.body["metadata"]["deletionTimestamp"]
+    assert http("DELETE", f"{CMS}/c").body["metadata"]["deletionTimestamp"] == stamp
+    more = http(
+        "PATCH",
+        f"{CMS}/c",
+        {"metadata": {"finalizers": ["a.dev/x", "b.dev/y", "c.dev/z"]}},
+        "application/merge-patch+json",
+    )
+    assert more.status == 422
+    one = http("PATCH", f"{CMS}/c", {"metadata": {"finalizers": ["b.dev/y"]}}, "application/merge-patch+json")
+    assert one.body["metadata"]["finalizers"] == ["b.dev/y"]
+    last = http(
+        "PATCH", f"{CMS}/c", [{"op": "remove", "path": "/metadata/finalizers"}], "application/json-patch+json"
+    )
+    assert last.status == 200
+    assert http("GET", f"{CMS}/c").status == 404
+    since = created.body["metadata"]["resourceVersion"]
+    events = watch_events(apiserver.url, f"{CMS}?watch=true&resourceVersion={since}", count=3)
+    assert [e["type"] for e in events] == ["MODIFIED", "MODIFIED", "DELETED"]
+    assert events[-1]["object"]["metadata"]["resourceVersion"] == last.body["metadata"]["resourceVersion"]
+
+
+def _owned(http: Http, name: str, owner: dict[str, Any]) -> None:
+    ref = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+    }
+    assert http("POST", CMS, {"metadata": {"name": name, "ownerReferences": [ref]}}).status == 201
+
+
+@pytest.mark.parametrize("policy", ["Background", "Foreground"])
+def test_deleting_an_owner_deletes_its_dependents(http: Http, policy: str) -> None:
+    owner = http("POST", DEPLOYS, _deployment()).body
+    _owned(http, "dependent", owner)
+    http("DELETE", f"{DEPLOYS}/web", {"propagationPolicy": policy})
+    wait_for(lambda: http("GET", f"{CMS}/dependent").status == 404)
+
+
+def test_orphan_deletion_keeps_dependents_without_the_reference(http: Http) -> None:
+    owner = http("POST", DEPLOYS, _deployment()).body
+    _owned(http, "dependent", owner)
+    http("DELETE", f"{DEPLOYS}/web?propagationPolicy=Orphan")
+    left = http("GET", f"{CMS}/dependent")
+    assert left.status == 200
+    assert "ownerReferences" not in left.body["metadata"]
+
+
+def test_a_crd_serves_its_resources_at_once_and_takes_them_along_when_deleted(http: Http) -> None:
+    _release(http)
+    crd = http("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/releases.slipway.dev").body
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions == {"NamesAccepted": "True", "Established": "True"}
+    assert crd["status"]["storedVersions"] == ["v1alpha1"]
+    resources = http("GET", "/apis/slipway.dev/v1alpha1").body["resources"]
+    entries = {r["name"]: r for r in resources}
+    assert entries["releases"]["singularName"] == "release"
+    assert entries["releases"]["shortNames"] == ["rel"]
+    assert "releases/status" in entries
+    assert (
+        http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/releases.slipway.dev").status
+        == 200
+    )
+    assert http("GET", RELEASES).status == 404
+    assert http("GET", "/apis/slipway.dev/v1alpha1").status == 404
+
+
+def test_list_pages_with_limit_and_continue(http: Http) -> None:
+    for i in range(5):
+        http("POST", CMS, {"metadata": {"name": f"c{i}"}})
+    first = http("GET", f"{CMS}?limit=2").body
+    assert first["kind"] == "ConfigMapList"
+    assert [i["metadata"]["name"] for i in first["items"]] == ["c0", "c1"]
+    second = http("GET", f"{CMS}?limit=2&continue={first['metadata']['continue']}").body
+    third = http("GET", f"{CMS}?limit=2&continue={second['metadata']['continue']}").body
+    assert [i["metadata"]["name"] for i in second["items"] + third["items"]] == ["c2", "c3", "c4"]
+    assert "continue" not in third["metadata"]
+
+
+def test_watch_without_resource_version_lists_first_then_streams(apiserver: ApiServer, http: Http) -> None:
+    http("POST", CMS, {"metadata": {"name": "before", "labels": {"app": "x"}}})
+    http("POST", CMS, {"metadata": {"name": "unselected"}})
+    events: list[dict[str, Any]] = []
+    reader = threading.Thread(
+        target=watch_events,
+        args=(apiserver.url, f"{CMS}?watch=1&labelSelector=app%3Dx", 3, events),
+        daemon=True,
+    )
+    reader.start()
+    wait_for(lambda: events or None, timeout=10)
+    http("POST", CMS, {"metadata": {"name": "after", "labels": {"app": "x"}}})
+    http("PATCH", f"{CMS}/before", {"metadata": {"labels": {"app": "y"}}}, "application/merge-patch+json")
+    reader.join(timeout=10)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "before"),
+        ("ADDED", "after"),
+        ("DELETED", "before"),
+    ]
+
+
+def test_events_and_leases_can_be_created(http: Http) -> None:
+    core = {
+        "metadata": {"generateName": "web."},
+        "involvedObject": {"kind": "Pod", "name": "web"},
+        "reason": "Started",
+        "message": "hello",
+        "type": "Normal",
+    }
+    assert http("POST", "/api/v1/namespaces/default/events", core).status == 201
+    modern = {
+        "metadata": {"name": "e1"},
+        "regarding": {"kind": "Pod", "name": "web"},
+        "reason": "Started",
+        "note": "hello",
+        "type": "Normal",
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "action": "Start",
+        "reportingController": "x",
+        "reportingInstance": "y",
+    }
+    assert http("POST", "/apis/events.k8s.io/v1/namespaces/default/events", modern).status == 201
+    lease = {"metadata": {"name": "leader"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}}
+    assert http("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease).status == 201
