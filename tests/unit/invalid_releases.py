@@ -31,7 +31,7 @@ def valid_release() -> dict[str, Any]:
                     "steps": [
                         {"setWeight": 10},
                         {"pause": {"duration": "2m"}},
-                        {"analysis": {"successfulMeasurements": 3}},
+                        {"analysis": {"successfulMeasurements": 3, "metrics": ["error-rate"]}},
                         {"setWeight": 50},
                         {"pause": {}},
                     ]

@@ -213,8 +213,7 @@ JobSpec = Annotated[dict[str, Any], WithJsonSchema(JOB_SPEC_SCHEMA)]
 # --- service -------------------------------------------------------------------------------------------
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-PORT_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-PortName = Annotated[str, StringConstraints(pattern=PORT_NAME_PATTERN, max_length=15)]
+PortName = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=15)]
 
 
 class ServiceSpec(ApiModel):
@@ -629,12 +628,10 @@ _STEP_METRICS_KNOWN: Final = CelRule(
     "analysis steps may only name metrics of spec.analysis",
     ".strategy.canary.steps",
 )
+# The API server applies defaults before it evaluates rules, so both flags are always present here.
 _BLUE_GREEN_ANALYSIS_NEEDS_ANALYSIS: Final = CelRule(
     "has(self.analysis) || !has(self.strategy.blueGreen) ||"
-    " !((has(self.strategy.blueGreen.prePromotionAnalysis) &&"
-    " self.strategy.blueGreen.prePromotionAnalysis) ||"
-    " (has(self.strategy.blueGreen.postPromotionAnalysis) &&"
-    " self.strategy.blueGreen.postPromotionAnalysis))",
+    " !(self.strategy.blueGreen.prePromotionAnalysis || self.strategy.blueGreen.postPromotionAnalysis)",
     "pre- and post-promotion analysis need spec.analysis",
     ".strategy.blueGreen",
 )
@@ -679,8 +676,7 @@ class ReleaseSpec(ApiModel):
             )
         known = set(self.analysis.metric_names()) if self.analysis else set()
         for index, step in analysis_steps:
-            unknown = [name for name in step.metrics or [] if name not in known]
-            if unknown:
+            if any(name not in known for name in step.metrics or []):
                 raise _STEP_METRICS_KNOWN.violation(f".strategy.canary.steps[{index}].analysis.metrics")
         blue_green = self.strategy.blue_green
         if (
