@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -323,3 +324,18 @@ def test_undo_without_the_revisions_deployment_changes_nothing(kube: Kubectl, na
     done = kube.run("slipway", "undo", "web", "-n", namespace, check=False)
     assert done.returncode == 1 and f"Deployment {namespace}/web-gone1 not found" in done.stderr
     assert kube.get(namespace, "release", "web")["spec"] == body["spec"]
+
+
+def test_an_unreachable_api_server_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as bound:  # bound, never listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        kubeconfig = write_kubeconfig(tmp_path / "config", url)
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "kubectl-slipway"), "list", "--kubeconfig", str(kubeconfig)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot reach the API server") and "Traceback" not in done.stderr

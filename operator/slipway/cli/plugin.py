@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+import urllib3
 from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 from rich.live import Live
@@ -243,5 +244,10 @@ def main() -> None:
     try:
         app(prog_name="kubectl slipway")
     except ApiException as error:
-        errors.print(f"[red]error:[/red] API server answered {error.status} {error.reason}", highlight=False)
+        # Missing Releases are reported by each command; a 404 reaching here means no such resource type.
+        hint = ": is the Release CRD installed? (kubectl apply -f crds/)" if error.status == 404 else ""
+        errors.print(f"error: the API server answered {error.status} {error.reason}{hint}", highlight=False)
+        sys.exit(1)
+    except urllib3.exceptions.HTTPError as error:
+        errors.print(f"error: cannot reach the API server: {error}", highlight=False)
         sys.exit(1)
