@@ -124,7 +124,8 @@ def release_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "slipway.dev/v1alpha1."},
             "kind": {"type": "string", "description": "Release."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The API server refuses anything else here, even a description (ObjectMeta is its own).
+            "metadata": {"type": "object"},
             "spec": {**spec, "description": "What to run and how to roll it out."},
             "status": {**status, "description": "Observed state, written by the operator."},
         },
