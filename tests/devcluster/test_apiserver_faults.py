@@ -1,0 +1,97 @@
+"""Fault injection: failed and conflicting writes, dropped watches, short history (410 Gone), latency."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+
+from conftest import Http
+from slipway.devcluster.apiserver import ApiServer, FaultConfig
+
+CMS = "/api/v1/namespaces/default/configmaps"
+
+
+def _writes(http: Http, count: int) -> list[int]:
+    return [http("POST", CMS, {"metadata": {"name": f"c{i}"}}).status for i in range(count)]
+
+
+def test_write_errors_are_500_and_store_nothing(make_apiserver: Callable[..., ApiServer]) -> None:
+    http = Http(make_apiserver(faults=FaultConfig(write_error_rate=1.0)).url)
+    failed = http("POST", CMS, {"metadata": {"name": "c"}})
+    assert (failed.status, failed.body["reason"]) == (500, "InternalError")
+    assert http("GET", CMS).body["items"] == []
+    assert http("DELETE", "/api/v1/namespaces/default").status == 500
+    assert http("GET", "/api/v1/namespaces/default").body["status"]["phase"] == "Active"
+
+
+def test_write_conflicts_are_409(make_apiserver: Callable[..., ApiServer]) -> None:
+    http = Http(make_apiserver(faults=FaultConfig(write_conflict_rate=1.0)).url)
+    failed = http("POST", CMS, {"metadata": {"name": "c"}})
+    assert (failed.status, failed.body["reason"]) == (409, "Conflict")
+    assert http("GET", CMS).body["items"] == []
+
+
+def test_fault_rates_are_shares_of_writes_reproducible_with_a_seed(
+    make_apiserver: Callable[..., ApiServer],
+) -> None:
+    faults = FaultConfig(write_error_rate=0.2, write_conflict_rate=0.3, seed=7)
+    first = _writes(Http(make_apiserver(faults=faults).url), 200)
+    second = _writes(Http(make_apiserver(faults=faults).url), 200)
+    assert first == second
+    assert 20 <= first.count(500) <= 60
+    assert 40 <= first.count(409) <= 80
+    assert first.count(201) + first.count(500) + first.count(409) == 200
+
+
+def test_watches_are_dropped_after_the_configured_time(make_apiserver: Callable[..., ApiServer]) -> None:
+    server = make_apiserver(faults=FaultConfig(watch_drop_seconds=0.5))
+    started = time.monotonic()
+    with urllib.request.urlopen(f"{server.url}{CMS}?watch=true&resourceVersion=1", timeout=30) as stream:
+        assert stream.read() == b""
+    assert 0.4 < time.monotonic() - started < 10
+
+
+def test_a_short_history_answers_old_resource_versions_with_410(
+    make_apiserver: Callable[..., ApiServer],
+) -> None:
+    server = make_apiserver(faults=FaultConfig(watch_history_size=2))
+    http = Http(server.url)
+    start = http("GET", CMS).body["metadata"]["resourceVersion"]
+    _writes(http, 3)
+    with urllib.request.urlopen(
+        f"{server.url}{CMS}?watch=true&resourceVersion={start}", timeout=30
+    ) as stream:
+        lines = stream.read().splitlines()
+    assert len(lines) == 1
+    assert b'"type":"ERROR"' in lines[0]
+    assert b'"code":410' in lines[0]
+    recent = http("GET", CMS).body["metadata"]["resourceVersion"]
+    with urllib.request.urlopen(
+        f"{server.url}{CMS}?watch=true&resourceVersion={int(recent) - 1}&timeoutSeconds=1", timeout=30
+    ) as stream:
+        assert b'"name":"c2"' in stream.readline()
+
+
+def test_latency_is_added_to_every_request(make_apiserver: Callable[..., ApiServer]) -> None:
+    http = Http(make_apiserver(faults=FaultConfig(latency_ms=150)).url)
+    started = time.monotonic()
+    assert http("GET", "/api/v1/namespaces").status == 200
+    assert time.monotonic() - started >= 0.15
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"write_error_rate": 1.5},
+        {"write_error_rate": 0.6, "write_conflict_rate": 0.6},
+        {"watch_drop_seconds": 0},
+        {"watch_history_size": 0},
+        {"latency_ms": -1},
+    ],
+)
+def test_nonsense_fault_options_are_refused(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        FaultConfig(**options)
