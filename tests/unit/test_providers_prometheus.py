@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -124,15 +124,27 @@ async def measure(metric: Metric, measurement_context: MeasurementContext) -> Ra
         return await prometheus.measure(metric, measurement_context)
 
 
-def measure_until_data(metric: Metric, measurement_context: MeasurementContext) -> RawMeasurement:
-    """Poll until Prometheus has scraped enough to answer (two scrapes in the rate window)."""
+def measure_until_data(
+    metric: Metric,
+    measurement_context: MeasurementContext,
+    enough: Callable[[tuple[float, ...]], bool] = bool,
+) -> RawMeasurement:
+    """Poll until Prometheus has scraped enough to answer (two scrapes of each target in the window)."""
     deadline = time.monotonic() + 30
     while True:
         result = asyncio.run(measure(metric, measurement_context))
         assert result.error is None, result.error
-        if result.values or time.monotonic() > deadline:
+        if enough(result.values) or time.monotonic() > deadline:
             return result
         time.sleep(0.2)
+
+
+def every_target(values: tuple[float, ...]) -> bool:
+    return len(values) == len(REVISIONS)
+
+
+def numbers(values: tuple[float, ...]) -> bool:
+    return bool(values) and not any(math.isnan(value) for value in values)
 
 
 def test_builtin_error_rate_of_a_revision(prometheus: PrometheusProcess) -> None:
@@ -160,7 +172,7 @@ def test_builtin_metrics_of_a_revision_with_no_requests_are_nan(prometheus: Prom
 def test_builtin_label_names_come_from_the_config(prometheus: PrometheusProcess) -> None:
     config = parse_config({"prometheus": {"url": prometheus.url}, "builtin": {"revisionLabel": "version"}})
     # With revision matched on the `version` label, revision "1" selects every exporter's series.
-    result = measure_until_data(builtin_metric("latency-p95"), context(config, revision="1"))
+    result = measure_until_data(builtin_metric("latency-p95"), context(config, revision="1"), numbers)
     assert result.values == pytest.approx((EXPECTED_P95,), rel=1e-6)
 
 
@@ -193,7 +205,7 @@ def test_placeholder_values_are_label_escaped(prometheus: PrometheusProcess) -> 
 
 def test_every_series_of_a_vector_is_a_value(prometheus: PrometheusProcess) -> None:
     result = measure_until_data(
-        promql_metric('up{release="{{release}}"}'), context(config_for(prometheus.url))
+        promql_metric('up{release="{{release}}"}'), context(config_for(prometheus.url)), every_target
     )
     assert result.values == (1.0, 1.0, 1.0)
 
