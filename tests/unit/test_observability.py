@@ -138,7 +138,9 @@ def test_metrics_health_and_readiness_endpoints() -> None:
             async with session.get(f"{server.url}/readyz") as readiness:
                 assert readiness.status == 503
                 assert "starting" in await readiness.text()
+            assert not server.ready
             server.set_ready()
+            assert server.ready
             async with session.get(f"{server.url}/readyz") as readiness:
                 assert readiness.status == 200
             server.set_not_ready("lost leadership")

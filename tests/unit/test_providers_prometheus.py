@@ -10,6 +10,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -191,6 +192,15 @@ def test_custom_query_placeholders_are_substituted(prometheus: PrometheusProcess
     # Revision "good" exports two request series (code 200 and 500); no other revision matches.
     result = measure_until_data(metric, context(config_for(prometheus.url)))
     assert result.values == (2.0,)
+
+
+def test_the_stable_revision_placeholder(prometheus: PrometheusProcess) -> None:
+    comparison = promql_metric('count(up{revision=~"{{revision}}|{{stableRevision}}"})')
+    with_stable = replace(context(config_for(prometheus.url), "good"), stable_revision="clean")
+    assert measure_until_data(comparison, with_stable, lambda values: values == (2.0,)).values == (2.0,)
+    # No stable revision: the placeholder is empty, which matches no revision label here.
+    first_release = asyncio.run(measure(comparison, context(config_for(prometheus.url), "good")))
+    assert first_release.values == (1.0,)
 
 
 def test_placeholder_values_are_label_escaped(prometheus: PrometheusProcess) -> None:

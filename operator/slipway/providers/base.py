@@ -39,6 +39,7 @@ class MeasurementContext:
             "release": self.release,
             "revision": self.revision,
             "version": self.version,
+            "stableRevision": self.stable_revision or "",
             "interval": f"{self.interval_seconds}s",
         }
 
