@@ -534,9 +534,13 @@ class Cluster:
         """Deleting a CRD deletes its objects (finalizers notwithstanding) and stops serving them."""
         group, plural = crds.crd_group_plural(crd)
         storage_key = f"{plural}.{group}"
-        for item in list(self.store.items(storage_key, None)):
+        removed = [
             self.store.remove(storage_key, item.namespace, item.name)
+            for item in list(self.store.items(storage_key, None))
+        ]
         self.registry.remove(group, plural)
+        for item in removed:
+            self._collect_orphans(item.obj["metadata"]["uid"])
 
 
 def apply_patch(

@@ -38,6 +38,7 @@ DEFAULT_WATCH_SECONDS = 1800
 NAMESPACE_CLEANUP_DELAY = 0.05
 BODY_TYPES = ("application/json", "application/yaml")
 _JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
 def _json_response(body: bytes, status: int = 200) -> web.Response:
@@ -321,6 +322,14 @@ class ApiServer:
         media_type = _media_type(request)
         if not raw:
             return None
+        if media_type == PROTOBUF:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the Slipway dev cluster speaks JSON and YAML, not "
+                "protobuf: use `kubectl apply -f` (or `kubectl create ... --dry-run=client -o yaml "
+                "| kubectl apply -f -`) instead of a typed `kubectl create <kind>`",
+            )
         if media_type not in allowed and not (media_type == "" and _JSON in allowed):
             raise unsupported_media_type(media_type, allowed)
         try:
