@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from invalid_releases import WRONG_RELEASES, WrongRelease, valid_release
 from typer.testing import CliRunner
 
@@ -121,3 +123,38 @@ def test_examples_pass_the_crd_schema(path: Path) -> None:
     assert causes == []
     assert find_unknown_fields(SCHEMA, manifest) == []
     assert stored["spec"]["rollback"]["onProgressDeadline"] in {"rollback", "pause"}
+
+
+# Values tried at each field by the agreement test: some valid, some not, some of the wrong type.
+CANDIDATES: dict[str, list[Any]] = {
+    "spec.replicas": [0, 3, -1, "3", 2.5, True],
+    "spec.version": ["1.0", "", "a b", "v" * 64, 7],
+    "spec.service.targetPort": [8080, "http", 0, "Bad", 70000, None],
+    "spec.strategy.canary.steps[0]": [{"setWeight": 100}, {"setWeight": 101}, {"pause": {}}, {}, {"x": 1}],
+    "spec.strategy.canary.steps[1].pause.duration": ["1h30m", "0s", "5", "-1s", "1.5h", None],
+    "spec.strategy.canary.steps[2].analysis.metrics": [["checkout-p95"], [], ["nope"], None],
+    "spec.strategy.rolling": [{"maxSurge": "50%", "maxUnavailable": 0}, {"maxSurge": 0, "maxUnavailable": 0}],
+    "spec.analysis.interval": ["10s", "0ms", "1d", "500ms"],
+    "spec.analysis.metrics[0].thresholdRange": [{"min": 0}, {"min": 2, "max": 1}, {}, {"max": "1"}, None],
+    "spec.analysis.metrics[0].failureLimit": [0, 5, -1],
+    "spec.analysis.metrics[1].name": ["error-rate", "p95", "-bad"],
+    "spec.analysis.metrics[1].prometheus": [{"query": "up"}, {"query": ""}, None],
+    "spec.trafficRouting": [{}, {"istio": {"hosts": ["a"]}}, {"nginx": {"host": "h"}}, None],
+    "spec.rollback": [{}, {"onProgressDeadline": "pause"}, {"progressDeadlineSeconds": 0}, None],
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_slipway_validate_and_the_crd_agree_on_what_is_valid(data: st.DataObject) -> None:
+    paths = data.draw(st.sets(st.sampled_from(sorted(CANDIDATES)), min_size=1, max_size=4))
+    changes = {path: data.draw(st.sampled_from(CANDIDATES[path]), label=path) for path in sorted(paths)}
+    # Two strategies would be a problem of their own; a rolling choice replaces the canary.
+    if "spec.strategy.rolling" in changes:
+        changes = {path: value for path, value in changes.items() if "canary" not in path}
+        changes["spec.strategy"] = {"rolling": changes.pop("spec.strategy.rolling")}
+    manifest = WrongRelease("agreement", "", changes).manifest()
+    accepted_offline = not release_problems(manifest)
+    _, causes = validate_custom_resource(SCHEMA, manifest)
+    accepted_by_server = not causes and not find_unknown_fields(SCHEMA, manifest)
+    assert accepted_offline == accepted_by_server, (changes, release_problems(manifest), causes)

@@ -108,6 +108,19 @@ class ApiModel(BaseModel):
         strict=True,
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_absent(cls, data: Any) -> Any:
+        return _without_nulls(data)
+
+
+def _without_nulls(data: Any) -> Any:
+    """A manifest's nulls read as absent fields, as the API server reads them (it prunes them before
+    applying defaults), so `rollback: null` gets the default policy here too."""
+    if isinstance(data, dict):
+        return {key: value for key, value in data.items() if value is not None}
+    return data
+
 
 _POSITIVE_DURATION: Final = CelRule("duration(self) > duration('0s')", "must be longer than 0s")
 
@@ -700,3 +713,8 @@ class Release(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
     spec: ReleaseSpec = Field(description="What to run and how to roll it out.")
     status: ReleaseStatus | None = Field(default=None, description="Observed state, written by the operator.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_absent(cls, data: Any) -> Any:
+        return _without_nulls(data)

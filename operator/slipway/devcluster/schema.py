@@ -453,15 +453,14 @@ def _correlated_items(schema: dict[str, Any], value: list[Any], old: Any) -> lis
 # --- CEL -----------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _cel_environment() -> celpy.Environment:
-    return celpy.Environment()
+# Built once, at import: building one raises the interpreter's recursion limit (CEL's grammar needs
+# the depth), a process-wide change better made at start-up than in the middle of a request.
+_CEL: Final = celpy.Environment()
 
 
 @functools.lru_cache(maxsize=1024)
 def _cel_program(rule: str) -> Any:
-    environment = _cel_environment()
-    return environment.program(environment.compile(rule))
+    return _CEL.program(_CEL.compile(rule))
 
 
 def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Iterator[FieldCause]:
