@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from typing import Any
 
@@ -289,3 +290,25 @@ def test_events_and_leases_can_be_created(http: Http) -> None:
     assert http("POST", "/apis/events.k8s.io/v1/namespaces/default/events", modern).status == 201
     lease = {"metadata": {"name": "leader"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}}
     assert http("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease).status == 201
+
+
+def test_watch_list_sends_initial_events_then_a_marked_bookmark(apiserver: ApiServer, http: Http) -> None:
+    http("POST", CMS, {"metadata": {"name": "a"}})
+    rv = http("GET", CMS).body["metadata"]["resourceVersion"]
+    query = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+    events = watch_events(apiserver.url, f"{CMS}?{query}", count=2)
+    assert [(e["type"], e["object"]["metadata"].get("name")) for e in events] == [
+        ("ADDED", "a"),
+        ("BOOKMARK", None),
+    ]
+    assert events[1]["object"]["metadata"] == {
+        "resourceVersion": rv,
+        "annotations": {"k8s.io/initial-events-end": "true"},
+    }
+
+
+def test_watch_ends_after_timeout_seconds(apiserver: ApiServer, http: Http) -> None:
+    rv = http("GET", CMS).body["metadata"]["resourceVersion"]
+    started = time.monotonic()
+    assert watch_events(apiserver.url, f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1") == []
+    assert 0.9 < time.monotonic() - started < 10

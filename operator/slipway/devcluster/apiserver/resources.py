@@ -93,8 +93,5 @@ class Registry:
     def in_group_version(self, group: str, version: str) -> list[ResourceType]:
         return [r for (g, v, _), r in self._types.items() if g == group and v == version]
 
-    def storage_keys(self) -> set[str]:
-        return {r.storage_key for r in self._types.values()}
-
     def by_storage_key(self, storage_key: str) -> ResourceType | None:
         return next((r for r in self._types.values() if r.storage_key == storage_key), None)

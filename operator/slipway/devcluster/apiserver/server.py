@@ -250,19 +250,21 @@ class ApiServer:
         storage_key = target.resource.storage_key
         watcher = Watcher(target.namespace, self._matcher(request))
         since = request.query.get("resourceVersion", "")
-        backlog: list[tuple[Event, str]] | None = []
-        if since in ("", "0"):
+        # sendInitialEvents (the "watch list" protocol): the current objects, then a bookmark marking
+        # their end, whatever resourceVersion was asked for.
+        initial_events = _flag(request, "sendInitialEvents")
+        initial: list[Stored] = []
+        expired = False
+        if initial_events or since in ("", "0"):
             initial = [s for s in store.items(storage_key, target.namespace) if watcher.matches(s.obj)]
+        elif not since.isdigit():
+            raise bad_request(f"invalid resourceVersion {since!r}")
         else:
-            if not since.isdigit():
-                raise bad_request(f"invalid resourceVersion {since!r}")
-            initial = []
             events = store.events_after(int(since), storage_key)
-            backlog = None
-            if events is not None:
-                backlog = []
-                for event in events:
-                    watcher.offer(event)
+            expired = events is None
+            for event in events or ():
+                watcher.offer(event)
+        snapshot_rv = store.rv
         # Subscribing in the same step as the snapshot: no event can fall between them.
         store.subscribe(storage_key, watcher)
         self._watchers.add(watcher)
@@ -270,14 +272,17 @@ class ApiServer:
         response.enable_chunked_encoding()
         try:
             await response.prepare(request)
-            as_table = _wants_table(request)
-            if backlog is None:
-                expired = gone(f"too old resource version: {since} ({store.rv})")
-                await response.write(b'{"type":"ERROR","object":' + encode(expired.status()) + b"}\n")
+            if expired:
+                error = gone(f"too old resource version: {since} ({snapshot_rv})")
+                await response.write(b'{"type":"ERROR","object":' + encode(error.status()) + b"}\n")
                 return response
-            stream = _WatchStream(response, target, as_table, request.query.get("includeObject", "Metadata"))
+            stream = _WatchStream(
+                response, target, _wants_table(request), request.query.get("includeObject", "Metadata")
+            )
             for stored in initial:
                 await stream.send_object("ADDED", stored)
+            if initial_events and _flag(request, "allowWatchBookmarks"):
+                await stream.send_bookmark(snapshot_rv, initial_events_end=True)
             await self._pump(request, watcher, stream)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -288,7 +293,7 @@ class ApiServer:
 
     async def _pump(self, request: web.Request, watcher: Watcher, stream: _WatchStream) -> None:
         timeout = request.query.get("timeoutSeconds", "")
-        lifetime = float(timeout) if timeout.isdigit() else DEFAULT_WATCH_SECONDS
+        lifetime = float(timeout) if timeout.isdigit() and int(timeout) > 0 else DEFAULT_WATCH_SECONDS
         if self.faults.watch_drop_seconds is not None:
             lifetime = min(lifetime, self.faults.watch_drop_seconds)
         loop = asyncio.get_running_loop()
@@ -445,13 +450,12 @@ class _WatchStream:
             lines = [event.line(type_) for event, type_ in batch]
         await self._response.write(b"".join(lines))
 
-    async def send_bookmark(self, rv: int) -> None:
+    async def send_bookmark(self, rv: int, initial_events_end: bool = False) -> None:
         resource = self._target.resource
-        obj = {
-            "kind": resource.kind,
-            "apiVersion": resource.api_version,
-            "metadata": {"resourceVersion": str(rv)},
-        }
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if initial_events_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": meta}
         if self._as_table:
             obj = partial_metadata(obj)
         await self._response.write(encode({"type": "BOOKMARK", "object": obj}) + b"\n")
