@@ -1,0 +1,199 @@
+"""Helpers of the end-to-end stories: Release manifests, the operator as a process, polling.
+
+The operator runs exactly as a user starts it (`slipway run --config FILE`, KUBECONFIG set) in its own
+process group, so a test can SIGKILL it and start it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from slipway.config import load_config, parse_config
+from slipway.devcluster.cluster import DevCluster
+
+E2E = [pytest.mark.e2e, pytest.mark.dev_cluster(prometheus="on", rps=40)]
+"""Marks of every story: each gets its own dev cluster with Prometheus scraping the pods."""
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = ROOT / "crds"
+WARM_UP_MEASUREMENTS = 15
+"""Rates need two scrapes of a new pod: until then a builtin metric has no data (inconclusive)."""
+STOP_SECONDS = 10.0
+
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def release_manifest(
+    version: str,
+    *,
+    name: str = "web",
+    replicas: int = 2,
+    error_rate: float = 0.0,
+    crash: bool = False,
+    steps: list[dict[str, Any]] | None = None,
+    metrics: list[dict[str, Any]] | None = None,
+    interval: str = "1s",
+    rollback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    env = [
+        {"name": "SLIPWAY_DEMO_ERROR_RATE", "value": str(error_rate)},
+        {"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0.5"},
+        {"name": "SLIPWAY_DEMO_LATENCY_MS", "value": "5"},
+    ]
+    if crash:
+        env.append({"name": "SLIPWAY_DEMO_CRASH", "value": "1"})
+    spec: dict[str, Any] = {
+        "version": version,
+        "replicas": replicas,
+        "template": {"spec": {"containers": [{"name": "app", "image": f"demo/web:{version}", "env": env}]}},
+        "service": {"port": 80, "targetPort": 8080},
+        "strategy": {
+            "canary": {"steps": steps or [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 2}}]}
+        },
+        "analysis": {
+            "interval": interval,
+            "metrics": metrics
+            or [{"name": "error-rate", "builtin": "error-rate", "inconclusiveLimit": WARM_UP_MEASUREMENTS}],
+        },
+        "rollback": rollback or {"progressDeadlineSeconds": 60},
+    }
+    return {"apiVersion": "slipway.dev/v1alpha1", "kind": "Release", "metadata": {"name": name}, "spec": spec}
+
+
+class Operator:
+    """`slipway run` as a child process; start, stop (SIGTERM), kill (SIGKILL) and start again."""
+
+    def __init__(self, cluster: DevCluster, config: Path, log: Path) -> None:
+        self.cluster = cluster
+        self.config = config
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "slipway", "run", "--config", str(self.config)],
+                env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.process = None
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        return lines
+
+
+class Cluster:
+    """What a story needs from the dev cluster: kubectl, the Release, its objects and Events."""
+
+    def __init__(self, dev_cluster: DevCluster) -> None:
+        self.dev = dev_cluster
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.dev.kubectl(*args, input=input, check=check)
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+
+    def release(self, name: str = "web") -> dict[str, Any]:
+        found: dict[str, Any] = self.dev.kubectl_json("get", "release", name)
+        return found
+
+    def status(self, name: str = "web") -> dict[str, Any]:
+        return self.release(name).get("status") or {}
+
+    def condition(self, type_: str, name: str = "web") -> dict[str, Any]:
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == type_), {})
+
+    def deployments(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.dev.kubectl_json("get", "deployments")["items"]
+        return items
+
+    def deployment_of(self, revision: str) -> dict[str, Any] | None:
+        matches = [
+            d for d in self.deployments() if d["metadata"]["labels"].get("slipway.dev/revision") == revision
+        ]
+        return matches[0] if matches else None
+
+    def service(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.dev.kubectl_json("get", "service", name)
+        return found
+
+    def events(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.dev.kubectl_json("get", "events")["items"]
+        return items
+
+    def wait_phase(
+        self, phase: str, version: str, timeout: float = 60.0, name: str = "web"
+    ) -> dict[str, Any]:
+        """Wait until the Release is in `phase` with `version` as its stable version."""
+        seen: list[dict[str, Any]] = [{}]
+
+        def reached() -> dict[str, Any] | None:
+            status = seen[0] = self.status(name)
+            stable = status.get("stable") or {}
+            return status if status.get("phase") == phase and stable.get("version") == version else None
+
+        try:
+            return wait_for(reached, timeout, f"{name} {phase} on version {version}")
+        except AssertionError as timeout_error:
+            raise AssertionError(f"{timeout_error}; status: {json.dumps(seen[0], indent=1)}") from None
+
+
+def write_operator_config(dev_cluster: DevCluster, path: Path, **overrides: Any) -> Path:
+    """The dev cluster's operator config (its Prometheus) with `overrides` (camelCase sections)."""
+    base = load_config(dev_cluster.operator_config).model_dump(by_alias=True, mode="json")
+    path.write_text(parse_config({**base, **overrides}).to_yaml())
+    return path
+
+
+def first_release(cluster: Cluster, version: str = "1", **options: Any) -> dict[str, Any]:
+    """Apply a first version and wait until it serves: the baseline of every rollout story."""
+    cluster.apply(release_manifest(version, **options))
+    return cluster.wait_phase("Healthy", version, timeout=30)

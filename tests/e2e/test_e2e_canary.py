@@ -1,0 +1,130 @@
+"""User stories 1-4 of issue 4: first release, a good canary promoted, a bad canary rolled back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from e2e_support import (
+    E2E,
+    WARM_UP_MEASUREMENTS,
+    Cluster,
+    Operator,
+    first_release,
+    release_manifest,
+    wait_for,
+)
+
+pytestmark = E2E
+
+RELEASE_LABEL = "slipway.dev/release"
+REVISION_LABEL = "slipway.dev/revision"
+
+# Every pod of the revision is scraped: a PromQL metric of the user's own, judged like any other.
+SCRAPED_PODS = 'count(up{namespace="{{namespace}}", release="{{release}}", revision="{{revision}}"} == 1)'
+
+
+def test_first_release_is_ready_with_its_deployment_and_services(
+    cluster: Cluster, operator: Operator
+) -> None:
+    cluster.apply(release_manifest("1"))
+    cluster.kubectl("wait", "--for=condition=Ready", "release/web", "--timeout=30s")
+
+    status = cluster.status()
+    assert status["phase"] == "Healthy"
+    revision = status["stable"]["revision"]
+    deployment = cluster.deployment_of(revision)
+    assert deployment is not None
+    assert deployment["metadata"]["name"] == f"web-{revision}"
+    assert deployment["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "web",
+        "app.kubernetes.io/version": "1",
+        "app.kubernetes.io/managed-by": "slipway",
+        RELEASE_LABEL: "web",
+        REVISION_LABEL: revision,
+    }
+    owner = deployment["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "Release",
+        "web",
+        cluster.release()["metadata"]["uid"],
+    )
+    for name in ("web", "web-canary"):
+        service = cluster.service(name)
+        assert service["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: revision}
+        assert service["metadata"]["ownerReferences"][0]["uid"] == owner["uid"]
+    printed = cluster.kubectl("get", "release", "web").stdout
+    assert "Healthy" in printed and "True" in printed
+
+
+def test_good_canary_follows_the_steps_and_is_promoted(cluster: Cluster, operator: Operator) -> None:
+    v1 = first_release(cluster)["stable"]["revision"]
+    metrics: list[dict[str, Any]] = [
+        {"name": "error-rate", "builtin": "error-rate", "inconclusiveLimit": WARM_UP_MEASUREMENTS},
+        {"name": "latency-p95", "builtin": "latency-p95", "inconclusiveLimit": WARM_UP_MEASUREMENTS},
+        {"name": "scraped-pods", "prometheus": {"query": SCRAPED_PODS}, "thresholdRange": {"min": 1}},
+    ]
+    steps = [
+        {"setWeight": 25},
+        {"analysis": {"successfulMeasurements": 2}},
+        {"setWeight": 50},
+        {"analysis": {"successfulMeasurements": 1}},
+    ]
+    cluster.apply(release_manifest("2", steps=steps, metrics=metrics))
+
+    def split_in_progress() -> dict[str, Any] | None:
+        status = cluster.status()
+        canary = status.get("canary") or {}
+        return status if canary.get("weight") == 25 else None
+
+    during = wait_for(split_in_progress, 30, "canary at weight 25")
+    v2 = during["canary"]["revision"]
+    # The stable Service spreads over both revisions; the canary got its pods (replica ratio).
+    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web"}
+    assert cluster.service("web-canary")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v2}
+    assert during["stable"]["revision"] == v1
+
+    healthy = cluster.wait_phase("Healthy", "2", timeout=60)
+    assert healthy["stable"]["revision"] == v2
+    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v2}
+    old = cluster.deployment_of(v1)
+    assert old is None or old["spec"]["replicas"] == 0
+    promoted = [entry for entry in healthy["history"] if entry["revision"] == v2]
+    assert [entry["outcome"] for entry in promoted] == ["Promoted"]
+    measured = {m["metric"] for m in healthy.get("analysis", {}).get("measurements", [])}
+    assert measured == {"error-rate", "latency-p95", "scraped-pods"}
+    assert cluster.condition("Ready")["status"] == "True"
+
+
+def test_failing_canary_is_rolled_back_and_degraded(cluster: Cluster, operator: Operator) -> None:
+    v2 = first_release(cluster, "2")["stable"]["revision"]
+    cluster.apply(release_manifest("3", error_rate=0.3, steps=[{"setWeight": 50}, {"pause": {}}]))
+
+    degraded = cluster.wait_phase("Degraded", "2", timeout=60)
+    stalled = cluster.condition("Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "AnalysisFailed")
+    assert cluster.condition("Ready")["status"] == "False"
+    rollback = degraded["lastRollback"]
+    assert (rollback["reason"], rollback["metric"]) == ("AnalysisFailed", "error-rate")
+    assert float(rollback["value"]) > 0.001
+    assert "0.001" in rollback["threshold"]
+    assert (rollback["fromVersion"], rollback["toVersion"]) == ("3", "2")
+
+    # All traffic is back on v2 and v3 no longer runs pods.
+    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v2}
+    v3 = [d for d in cluster.deployments() if d["metadata"]["labels"]["app.kubernetes.io/version"] == "3"]
+    assert all(d["spec"]["replicas"] == 0 for d in v3)
+    warnings = [e for e in cluster.events() if e["type"] == "Warning"]
+    assert any("error-rate" in e["message"] for e in warnings), warnings
+
+
+def test_never_ready_canary_is_rolled_back_at_the_progress_deadline(
+    cluster: Cluster, operator: Operator
+) -> None:
+    v3 = first_release(cluster, "3")["stable"]["revision"]
+    rollback = {"progressDeadlineSeconds": 4}
+    cluster.apply(release_manifest("4", crash=True, rollback=rollback))
+
+    degraded = cluster.wait_phase("Degraded", "3", timeout=30)
+    assert degraded["lastRollback"]["reason"] == "ProgressDeadlineExceeded"
+    assert cluster.condition("Stalled")["reason"] == "ProgressDeadlineExceeded"
+    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v3}
