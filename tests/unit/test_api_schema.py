@@ -174,7 +174,7 @@ def test_cel_numbers_are_doubles_even_when_written_as_integers() -> None:
 def test_type_errors_stop_cel_rules_as_on_a_real_api_server() -> None:
     _, causes = check(widget(size="big", limits={"memory": 1}))
     assert "spec.limits" not in causes
-    assert causes[""].message.startswith("some validation rules were not checked")
+    assert causes["<nil>"].message.startswith('Invalid value: "null": some validation rules were not checked')
 
 
 def test_transition_rules_compare_with_the_old_object_only_on_update() -> None:
@@ -199,3 +199,13 @@ def test_invalid_message_reads_like_kubectl_shows_it() -> None:
     assert invalid_message("Widget.example.dev", "w1", two).endswith(
         "[spec.size: Required value, spec.port: Invalid value: 0: bad]"
     )
+
+
+def test_duration_formatted_strings_are_cel_durations() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"timeout": {"type": "string", "format": "duration"}},
+        "x-kubernetes-validations": [{"rule": "self.timeout < duration('1h')", "message": "at most an hour"}],
+    }
+    assert validate_custom_resource(schema, {"timeout": "1m30s"})[1] == []
+    assert [cause.field for cause in validate_custom_resource(schema, {"timeout": "2h"})[1]] == ["<nil>"]

@@ -28,8 +28,6 @@ import celpy
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 
-from slipway.api.durations import parse_duration
-
 _ROOT_KEYS: Final = ("apiVersion", "kind", "metadata")
 _MISSING: Final = object()
 
@@ -216,15 +214,16 @@ def _validate(schema: dict[str, Any], obj: dict[str, Any], old: Any) -> list[Fie
     causes = [cause for node in _walk(schema, obj, "", old) for cause in _node_validations(*node[:3])]
     # As the API server does: CEL cannot run on values of the wrong type, so then it runs not at all.
     if any(cause.reason in _BLOCKING_REASONS for cause in causes):
-        causes.append(FieldCause("FieldValueInvalid", _CEL_SKIPPED, ""))
+        causes.append(FieldCause("FieldValueInvalid", _CEL_SKIPPED, "<nil>"))
     else:
         causes.extend(cause for node in _walk(schema, obj, "", old) for cause in _cel_rules(*node))
     return causes
 
 
 _BLOCKING_REASONS: Final = frozenset({"FieldValueTypeInvalid", "FieldValueNotSupported"})
+# Word for word what the API server says, field "<nil>" included.
 _CEL_SKIPPED: Final = (
-    "some validation rules were not checked because the object was invalid; "
+    'Invalid value: "null": some validation rules were not checked because the object was invalid; '
     "correct the existing errors to complete validation"
 )
 
@@ -473,7 +472,8 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
         activation = {"self": to_cel(schema, value)}
         if uses_old:
             activation["oldSelf"] = to_cel(schema, None if old is _MISSING else old)
-        field = (path + rule["fieldPath"]).lstrip(".") if rule.get("fieldPath") else path
+        # The API server names the object's root "<nil>" (a nil field path).
+        field = ((path + rule["fieldPath"]).lstrip(".") if rule.get("fieldPath") else path) or "<nil>"
         try:
             outcome = _cel_program(expression).evaluate(activation)
         except Exception as error:  # celpy raises many kinds; any of them means the rule did not hold
@@ -481,7 +481,7 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
             continue
         if isinstance(outcome, Exception):
             yield _invalid(field, value, f"rule evaluation error: {outcome}")
-        elif outcome is not True and outcome != celtypes.BoolType(True):
+        elif not outcome:
             yield _rule_failure(
                 rule.get("reason", "FieldValueInvalid"), _rule_message(rule, activation), field, value
             )
@@ -548,7 +548,7 @@ def _string_to_cel(format_name: str | None, value: str) -> Any:
         )
     if format_name == "duration":
         try:
-            return celtypes.DurationType(seconds=parse_duration(value))
-        except ValueError:
+            return celtypes.DurationType(value)
+        except (ValueError, TypeError):
             return celtypes.StringType(value)
     return celtypes.StringType(value)
