@@ -101,6 +101,12 @@ def test_other_kinds_are_skipped_with_a_note(tmp_path: Path) -> None:
     assert "settings: skipped, a ConfigMap is not a Release" in result.stderr
 
 
+def test_reads_stdin_for_a_dash() -> None:
+    manifest = yaml.safe_dump(valid_release())
+    result = CliRunner().invoke(build_app(), ["validate", "-"], input=manifest)
+    assert (result.exit_code, result.stdout) == (0, "-: web: valid\n")
+
+
 def test_unreadable_input_fails(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("spec: [unclosed\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,7 +13,9 @@ from slipway.api.validation import is_release, release_problems
 
 
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="YAML files; each may hold several documents.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="YAML files, each may hold several documents; - reads stdin.")
+    ],
 ) -> None:
     """Check every Release in FILES; print each problem with its field path; exit 1 if there is any."""
     failed = False
@@ -29,7 +32,8 @@ _Line = tuple[Literal["problem", "note", "valid"], str]
 
 def _file_report(path: Path) -> list[_Line]:
     try:
-        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        documents = list(yaml.safe_load_all(text))
     except (OSError, UnicodeDecodeError) as error:
         return [("problem", f"{path}: cannot read: {error}")]
     except yaml.YAMLError as error:
