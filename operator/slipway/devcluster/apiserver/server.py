@@ -24,6 +24,7 @@ from slipway.devcluster.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway.devcluster.apiserver.faults import FaultConfig, FaultInjector
+from slipway.devcluster.apiserver.protobuf import decode_object
 from slipway.devcluster.apiserver.routing import Target, resolve
 from slipway.devcluster.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
 from slipway.devcluster.apiserver.storage import Event, Stored, encode
@@ -36,9 +37,10 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # the real server's limit
 DEFAULT_WATCH_SECONDS = 1800
 # Like the real namespace controller, contents go shortly after the namespace turns Terminating.
 NAMESPACE_CLEANUP_DELAY = 0.05
-BODY_TYPES = ("application/json", "application/yaml")
 _JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+BODY_TYPES = (_JSON, "application/yaml")
+OBJECT_BODY_TYPES = (*BODY_TYPES, PROTOBUF)  # typed `kubectl create <kind>` sends protobuf
 
 
 def _json_response(body: bytes, status: int = 200) -> web.Response:
@@ -327,14 +329,8 @@ class ApiServer:
         media_type = _media_type(request)
         if not raw:
             return None
-        if media_type == PROTOBUF:
-            raise ApiError(
-                415,
-                "UnsupportedMediaType",
-                "the Slipway dev cluster speaks JSON and YAML, not "
-                "protobuf: use `kubectl apply -f` (or `kubectl create ... --dry-run=client -o yaml "
-                "| kubectl apply -f -`) instead of a typed `kubectl create <kind>`",
-            )
+        if media_type == PROTOBUF and PROTOBUF in allowed:
+            return decode_object(raw)
         if media_type not in allowed and not (media_type == "" and _JSON in allowed):
             raise unsupported_media_type(media_type, allowed)
         try:
@@ -359,7 +355,7 @@ class ApiServer:
         elif method == "DELETE":
             body = await self._body(request, BODY_TYPES)
         else:
-            body = await self._body(request, BODY_TYPES)
+            body = await self._body(request, OBJECT_BODY_TYPES)
             if body is None:
                 raise bad_request("the request has no body")
         if method == "POST" and (name is not None or (resource.namespaced and target.namespace is None)):
