@@ -293,7 +293,7 @@ def test_history_and_report_tell_the_rollback(kube: Kubectl, namespace: str) -> 
     order = [
         next(i for i, line in enumerate(lines) if needle in line)
         for needle in (
-            "0.9.0 (aaa1) started",
+            "1.0.0 (bbb2) started",
             "1.0.0 (bbb2) RolledBack",
             "RolledBack: error-rate 0.31 above 0.001",
         )

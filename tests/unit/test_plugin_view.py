@@ -160,16 +160,17 @@ def test_a_release_without_status_says_the_operator_has_not_seen_it() -> None:
     assert "until promoted" in text  # the plan comes from the spec alone
 
 
-def test_healthy_release_marks_no_step_and_shows_all_done() -> None:
+@pytest.mark.parametrize("phase", ["Healthy", "Degraded", "RollingBack"])
+def test_outside_a_rollout_no_step_is_marked(phase: str) -> None:
     status = ReleaseStatus(
-        phase="Healthy",
+        phase=phase,  # type: ignore[arg-type]
         stable=RevisionStatus(revision="bbb222", version="2.4.1", replicas=4, ready_replicas=4, weight=100),
-        current_step=5,
+        current_step=2,  # where a rolled-back attempt stopped: no longer in progress
     )
     release = canary_release(status)
     text = render(release_view(release, NOW))
     assert CURRENT_STEP_MARK not in text
-    assert all("done" in line_with(text, f"  {n}  ") for n in range(1, 6))
+    assert "done" not in text and "current" not in text
     assert release_step(release) == "-"
 
 
@@ -241,6 +242,25 @@ def test_report_orders_history_rollback_and_events_in_time() -> None:
         "RolledBack",
     ]
     assert [entry.at for entry in timeline] == sorted(entry.at for entry in timeline if entry.at)
+
+
+def test_report_covers_the_rolled_back_attempt_only() -> None:
+    release = canary_release(rolled_back_status())
+    text = render(rollback_report(release, [], NOW))
+    assert "2.5.0 (ccc333) started" in text and "2.5.0 (ccc333) RolledBack" in text
+    assert "2.4.1 (bbb222)" not in text  # the earlier, promoted attempt is history, not this story
+    assert "Timeline since 2026-11-27 14:50:00" in text
+
+
+def test_report_keeps_events_of_one_second_in_the_order_they_were_written() -> None:
+    release = canary_release(rolled_back_status())
+    at = NOW - timedelta(minutes=5)
+    later = {**event("web", "uid-web", "RollbackDone", at), "metadata": {"resourceVersion": "120"}}
+    earlier = {**event("web", "uid-web", "RollingBack", at), "metadata": {"resourceVersion": "99"}}
+    texts = [entry.text for entry in rollback_timeline(release, [later, earlier])]
+    assert texts.index("RollingBack: RollingBack happened") < texts.index(
+        "RollbackDone: RollbackDone happened"
+    )
 
 
 def test_report_headline_names_metric_value_threshold_and_when() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -35,9 +35,15 @@ def parse_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    # The API writes UTC; a timestamp without an offset is read as UTC so that all compare.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else NONE
 
 
 def human_duration(seconds: float) -> str:
@@ -140,26 +146,34 @@ def canary_steps(release: Obj) -> list[Step]:
     return [Step(i + 1, *describe_step(step)) for i, step in enumerate(steps)]
 
 
+# Phases in which a rollout is under way, so that a step is in progress.
+ROLLING_OUT = ("Progressing", "Paused")
+
+
 def current_step_number(release: Obj) -> int | None:
-    """The 1-based number of the step in progress; status.currentStep counts steps done (0-based index)."""
-    current = _status(release).get("currentStep")
-    return current + 1 if isinstance(current, int) and not isinstance(current, bool) else None
+    """The 1-based number of the step in progress, or None when no rollout is under way.
+
+    status.currentStep counts steps done (the 0-based index of the step in progress).
+    """
+    status = _status(release)
+    current = status.get("currentStep")
+    if status.get("phase") not in ROLLING_OUT or not isinstance(current, int) or isinstance(current, bool):
+        return None
+    return current + 1
 
 
 def steps_table(release: Obj) -> Table:
+    """The canary plan; during a rollout, the steps done and the one in progress are marked."""
     current = current_step_number(release)
-    finished = _status(release).get("phase") == "Healthy"
     table = Table(title="Steps", title_justify="left", box=None, pad_edge=False)
     for column in ("", "#", "STEP", "", "STATE"):
         table.add_column(column)
     for step in canary_steps(release):
-        if finished or (current is not None and step.number < current):
+        state, mark = Text(""), ""
+        if current is not None and step.number < current:
             state = Text("done", style="green")
         elif step.number == current:
-            state = Text("current", style="bold cyan")
-        else:
-            state = Text("")
-        mark = CURRENT_STEP_MARK if step.number == current and not finished else ""
+            state, mark = Text("current", style="bold cyan"), CURRENT_STEP_MARK
         table.add_row(mark, str(step.number), step.kind, step.detail, state)
     return table
 
@@ -176,7 +190,7 @@ def release_weight(release: Obj) -> str:
 def release_step(release: Obj) -> str:
     current = current_step_number(release)
     total = len(canary_steps(release))
-    if current is None or not total or _status(release).get("phase") == "Healthy":
+    if current is None or not total:
         return NONE
     return f"{min(current, total)}/{total}"
 
@@ -388,7 +402,12 @@ def events_for(release: Obj, events: Iterable[Obj]) -> list[Obj]:
             and (target.get("uid") in (None, meta.get("uid")))
         ):
             chosen.append(event)
-    return chosen
+    # In the order they were written: Events within one second keep their sequence.
+    return sorted(chosen, key=lambda event: _sequence(_meta(event).get("resourceVersion")))
+
+
+def _sequence(resource_version: object) -> int:
+    return int(resource_version) if isinstance(resource_version, str) and resource_version.isdigit() else 0
 
 
 def rollback_timeline(release: Obj, events: Iterable[Obj]) -> list[TimelineEntry]:
@@ -415,7 +434,17 @@ def rollback_timeline(release: Obj, events: Iterable[Obj]) -> list[TimelineEntry
             )
         )
     # Undated facts sort first; the sort is stable, so same-time facts keep history, rollback, event order.
-    return sorted(entries, key=lambda e: (e.at is not None, e.at or datetime.min))
+    return sorted(entries, key=lambda e: (e.at is not None, e.at or datetime.min.replace(tzinfo=UTC)))
+
+
+def last_attempt_started(release: Obj) -> datetime | None:
+    """When the attempt that was last rolled back began: the newest history start before the rollback."""
+    last = _status(release).get("lastRollback")
+    rolled_back_at = parse_time(last.get("at")) if isinstance(last, Mapping) else None
+    if rolled_back_at is None:
+        return None
+    starts = [parse_time(entry.get("startedAt")) for entry in history(release)]
+    return max((start for start in starts if start and start <= rolled_back_at), default=rolled_back_at)
 
 
 def rollback_summary(last: Obj) -> str:
@@ -428,21 +457,28 @@ def rollback_summary(last: Obj) -> str:
 
 
 def rollback_report(release: Obj, events: Sequence[Obj], now: datetime) -> RenderableType:
-    """`kubectl slipway report`: what failed, when, and what was done, as one timeline."""
+    """`kubectl slipway report`: what failed, when, and what was done, as one timeline.
+
+    With a rollback on record the timeline starts when the rolled-back attempt began; without one it
+    covers everything the history and the Events still hold.
+    """
     meta = _meta(release)
     name = f"{text_of(meta.get('namespace'))}/{text_of(meta.get('name'))}"
     last = _status(release).get("lastRollback")
+    since = last_attempt_started(release)
     if not isinstance(last, Mapping) or not last:
         headline = Text(f"Release {name} has not been rolled back.", style="bold")
     else:
         when = parse_time(last.get("at"))
         ago = f" {human_duration((now - when).total_seconds())} ago" if when else ""
         headline = Text(f"Release {name} {rollback_summary(last)}{ago}.", style="bold red")
-    table = Table(title="Timeline", title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for column in ("TIME", "SOURCE", "WHAT"):
+    title = f"Timeline since {format_time(since)}" if since else "Timeline"
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in ("TIME (UTC)", "SOURCE", "WHAT"):
         table.add_column(column)
     for entry in rollback_timeline(release, events):
-        table.add_row(entry.at.isoformat() if entry.at else NONE, entry.source, entry.text)
+        if since is None or (entry.at is not None and entry.at >= since):
+            table.add_row(format_time(entry.at), entry.source, entry.text)
     status = _status(release)
     now_line = Text.assemble(
         "Now: phase ", phase_text(status.get("phase")), f"  {text_of(status.get('message'))}"
