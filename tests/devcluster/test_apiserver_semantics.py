@@ -312,3 +312,15 @@ def test_watch_ends_after_timeout_seconds(apiserver: ApiServer, http: Http) -> N
     started = time.monotonic()
     assert watch_events(apiserver.url, f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1") == []
     assert 0.9 < time.monotonic() - started < 10
+
+
+def test_deleting_a_crd_ends_the_watches_of_its_resources(apiserver: ApiServer, http: Http) -> None:
+    _release(http)
+    events: list[dict[str, Any]] = []
+    reader = threading.Thread(target=watch_events, args=(apiserver.url, f"{RELEASES}?watch=1", None, events))
+    reader.start()
+    wait_for(lambda: events, timeout=10)
+    http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/releases.slipway.dev")
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert [e["type"] for e in events] == ["ADDED", "DELETED"]

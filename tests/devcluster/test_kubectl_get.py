@@ -45,7 +45,7 @@ spec:
 
 
 def manifest(kind: str, name: str, namespace: str = "default", **fields: object) -> str:
-    """A one-object manifest for `kubectl apply` (typed `kubectl create <kind>` speaks protobuf)."""
+    """A one-object manifest for `kubectl apply`."""
     api_version = {"Deployment": "apps/v1"}.get(kind, "v1")
     obj = {
         "apiVersion": api_version,

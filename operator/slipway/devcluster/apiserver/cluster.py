@@ -539,6 +539,7 @@ class Cluster:
             for item in list(self.store.items(storage_key, None))
         ]
         self.registry.remove(group, plural)
+        self.store.close_subscribers(storage_key)
         for item in removed:
             self._collect_orphans(item.obj["metadata"]["uid"])
 

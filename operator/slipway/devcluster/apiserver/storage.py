@@ -69,6 +69,8 @@ class Event:
 class Subscriber(Protocol):
     def offer(self, event: Event) -> None: ...
 
+    def close(self) -> None: ...
+
 
 Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
 
@@ -182,6 +184,11 @@ class Store:
 
     def unsubscribe(self, storage_key: str, subscriber: Subscriber) -> None:
         self._subscribers.get(storage_key, set()).discard(subscriber)
+
+    def close_subscribers(self, storage_key: str) -> None:
+        """End every watch of a collection that is no longer served (its CRD was deleted)."""
+        for subscriber in self._subscribers.pop(storage_key, set()):
+            subscriber.close()
 
     def events_after(self, rv: int, storage_key: str) -> list[Event] | None:
         """Events of one collection newer than `rv`, or None when the history no longer reaches back."""
