@@ -12,8 +12,7 @@ from typing import Any, Final
 
 import yaml
 
-from slipway.api.models import GROUP, KIND, VERSION, Release, ReleaseSpec
-from slipway.api.status import ReleaseStatus
+from slipway.api.models import GROUP, KIND, VERSION, Release
 
 PLURAL: Final = "releases"
 SINGULAR: Final = "release"
@@ -115,21 +114,14 @@ def _int_or_string(branches: list[dict[str, Any]], definitions: dict[str, Any]) 
 
 def release_schema() -> dict[str, Any]:
     """The openAPIV3Schema of a Release."""
-    spec = to_structural(ReleaseSpec.model_json_schema(by_alias=True, mode="validation"))
-    status = to_structural(ReleaseStatus.model_json_schema(by_alias=True, mode="serialization"))
-    return {
-        "type": "object",
-        "description": Release.__doc__,
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string", "description": "slipway.dev/v1alpha1."},
-            "kind": {"type": "string", "description": "Release."},
-            # The API server refuses anything else here, even a description (ObjectMeta is its own).
-            "metadata": {"type": "object"},
-            "spec": {**spec, "description": "What to run and how to roll it out."},
-            "status": {**status, "description": "Observed state, written by the operator."},
-        },
-    }
+    schema = to_structural(Release.model_json_schema(by_alias=True))
+    properties = schema["properties"]
+    # An object's own apiVersion, kind and metadata belong to the API server: a type, at most a
+    # description, never a default; metadata not even a description (ObjectMeta documents itself).
+    for name in ("apiVersion", "kind"):
+        properties[name] = {"type": "string", "description": properties[name]["description"]}
+    properties["metadata"] = {"type": "object"}
+    return schema
 
 
 def build_crd() -> dict[str, Any]:

@@ -711,8 +711,8 @@ class Release(BaseModel):
     )
     kind: Literal["Release"] = Field(default="Release", description="Release.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
-    spec: ReleaseSpec = Field(description="What to run and how to roll it out.")
-    status: ReleaseStatus | None = Field(default=None, description="Observed state, written by the operator.")
+    spec: ReleaseSpec
+    status: ReleaseStatus | None = None
 
     @model_validator(mode="before")
     @classmethod
