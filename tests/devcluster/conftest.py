@@ -1,5 +1,9 @@
 """Fixtures for the dev cluster: one fresh API server per test on a free port, the real kubectl pointed
-at it through a private kubeconfig and discovery cache, and a raw HTTP helper for API-level checks."""
+at it through a private kubeconfig and discovery cache, and a raw HTTP helper for API-level checks.
+
+In this folder `kubectl` is the bare API server's (a `Kubectl`, returning stdout); it shadows the
+project-wide fixture of tests/conftest.py. Tests of the whole simulated cluster use
+`dev_cluster.kubectl` instead."""
 
 from __future__ import annotations
 
