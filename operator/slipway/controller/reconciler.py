@@ -57,6 +57,7 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale read is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
+ALERT_POLL_SECONDS = 10.0
 
 
 def split_for(weights: Mapping[str, int], status: ReleaseStatus) -> TrafficSplit:
@@ -85,6 +86,16 @@ def observations_of(body: Obj, state: ClusterState, alerts: tuple[FiringAlert, .
         },
         alerts=alerts,
     )
+
+
+def _with_alert_polling(requeue: float | None, spec: ReleaseSpec, status: ReleaseStatus) -> float | None:
+    """Alertmanager sends no watch events: while a rollout it guards is in flight, ask it again at
+    least once per analysis interval (or every ALERT_POLL_SECONDS), even while the core waits."""
+    in_flight = status.canary is not None and status.phase in ("Progressing", "Paused")
+    if spec.rollback.alerts is None or not in_flight:
+        return requeue
+    poll = parse_duration(spec.analysis.interval) if spec.analysis else ALERT_POLL_SECONDS
+    return poll if requeue is None else min(requeue, poll)
 
 
 class Reconciler:
@@ -154,7 +165,7 @@ class Reconciler:
         ):
             _log.info(status.message or status.phase, writes=self._api.writes - writes_before)
         self._record(release, old_status, status, time.monotonic() - started)
-        return decision.requeue_after_seconds
+        return _with_alert_polling(decision.requeue_after_seconds, spec, status)
 
     def _record(
         self, release: ReleaseRef, old: ReleaseStatus | None, new: ReleaseStatus, seconds: float

@@ -1,0 +1,148 @@
+"""Issue 4's rollback triggers and robustness: a firing alert, Prometheus unreachable, a Release deleted
+mid-canary, and the operator SIGKILLed mid-rollout."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from e2e_support import E2E, Cluster, Operator, first_release, release_manifest, wait_for
+
+from slipway.devcluster.alertmanager import AlertmanagerProcess
+
+pytestmark = E2E
+
+HOLD = [{"setWeight": 50}, {"pause": {}}]
+
+
+def canary_at(cluster: Cluster, weight: int) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        status = cluster.status()
+        return status if (status.get("canary") or {}).get("weight") == weight else None
+
+    return wait_for(reached, 30, f"canary at weight {weight}")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_firing_alert_rolls_the_canary_back(
+    cluster: Cluster, operator_factory: Callable[..., Operator]
+) -> None:
+    if not AlertmanagerProcess.available():
+        pytest.skip("the prometheus-alertmanager binary is not installed")
+    with AlertmanagerProcess() as alertmanager:
+        operator_factory(alertmanager={"url": alertmanager.url})
+        first_release(cluster)
+        rollback = {"alerts": {"matchLabels": {"severity": "critical"}}, "progressDeadlineSeconds": 60}
+        cluster.apply(release_manifest("2", steps=HOLD, rollback=rollback))
+        canary_at(cluster, 50)
+
+        alert = {
+            "labels": {
+                "alertname": "CheckoutDown",
+                "severity": "critical",
+                "namespace": "default",
+                "release": "web",
+            },
+            "annotations": {"summary": "checkout fails"},
+            "startsAt": datetime.now(UTC).isoformat(),
+        }
+        request = urllib.request.Request(
+            f"{alertmanager.url}/api/v2/alerts",
+            data=json.dumps([alert]).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+
+        degraded = cluster.wait_phase("Degraded", "1", timeout=30)
+    assert (degraded["lastRollback"]["reason"], degraded["lastRollback"]["metric"]) == (
+        "AlertFiring",
+        "CheckoutDown",
+    )
+    assert cluster.condition("Stalled")["reason"] == "AlertFiring"
+
+
+def test_unreachable_prometheus_pauses_and_never_promotes(
+    cluster: Cluster, operator_factory: Callable[..., Operator]
+) -> None:
+    operator_factory(prometheus={"url": f"http://127.0.0.1:{closed_port()}", "timeoutSeconds": 1})
+    first_release(cluster)
+    metrics = [{"name": "error-rate", "builtin": "error-rate", "consecutiveErrorLimit": 2}]
+    steps = [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 1}}]
+    cluster.apply(release_manifest("2", steps=steps, metrics=metrics))
+
+    def paused() -> dict[str, Any] | None:
+        status = cluster.status()
+        return status if (status.get("phase"), status.get("reason")) == ("Paused", "ProviderErrors") else None
+
+    status = wait_for(paused, 30, "Paused because the provider fails")
+    assert "error-rate" in status["message"]
+    assert status["stable"]["version"] == "1"
+    assert [entry["version"] for entry in status["history"] if entry["outcome"] == "Promoted"] == ["1"]
+    assert status["analysis"]["errors"] >= 3
+
+
+def test_release_deleted_mid_canary_leaves_nothing_behind(cluster: Cluster, operator: Operator) -> None:
+    first_release(cluster)
+    cluster.apply(release_manifest("2", steps=HOLD))
+    canary_at(cluster, 50)
+    assert len(cluster.deployments()) == 2
+
+    cluster.kubectl("delete", "release", "web", "--timeout=30s")
+
+    def nothing_left() -> bool:
+        services = cluster.dev.kubectl_json("get", "services", "-l", "slipway.dev/release=web")["items"]
+        return (
+            not cluster.deployments()
+            and not services
+            and not cluster.dev.kubectl_json("get", "pods")["items"]
+        )
+
+    wait_for(nothing_left, 30, "the Release's Deployments, Services and pods gone")
+
+
+def test_sigkill_mid_rollout_then_restart_finishes_once(
+    cluster: Cluster, operator_factory: Callable[..., Operator]
+) -> None:
+    operator = operator_factory()
+    first_release(cluster)
+    steps = [
+        {"setWeight": 25},
+        {"analysis": {"successfulMeasurements": 3}},
+        {"setWeight": 50},
+        {"analysis": {"successfulMeasurements": 2}},
+    ]
+    cluster.apply(release_manifest("2", steps=steps))
+
+    def analysing() -> dict[str, Any] | None:
+        status = cluster.status()
+        return (
+            status
+            if status.get("currentStep") == 1 and (status.get("analysis") or {}).get("successful")
+            else None
+        )
+
+    wait_for(analysing, 60, "the first analysis gate under way")
+    operator.kill()
+    operator_factory()
+
+    healthy = cluster.wait_phase("Healthy", "2", timeout=60)
+    promoted = [entry for entry in healthy["history"] if entry["version"] == "2"]
+    assert [entry["outcome"] for entry in promoted] == ["Promoted"]
+    # Neither gate was skipped: the attempt counted at least 3 + 2 good measurements.
+    assert healthy["analysis"]["successful"] >= 5
+    promotions = [e for e in cluster.events() if e["reason"] == "Promoted"]
+    assert len(promotions) == 1, promotions
