@@ -176,3 +176,19 @@ def test_diff_shows_the_change_and_exits_1_then_0_when_equal(kubectl: Kubectl, t
     assert "-  replicas: 2" in result.stdout
     assert "+  replicas: 7" in result.stdout
     assert kubectl.json("get", "deployment", "web")["spec"]["replicas"] == 2
+
+
+def test_unknown_release_fields_are_refused_strictly_or_warned_about(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", str(RELEASE_CRD))
+    release = yaml.safe_load((REPO / "examples" / "canary.yaml").read_text())
+    release["spec"]["colour"] = "blue"
+    release["spec"]["service"]["prot"] = 80
+    strict = kubectl.run("apply", "-f", "-", input=yaml.safe_dump(release))
+    assert strict.returncode != 0
+    assert 'unknown field "spec.colour"' in strict.stderr
+    assert 'unknown field "spec.service.prot"' in strict.stderr
+    assert "NotFound" in kubectl.run("get", "release", "web").stderr
+    warned = kubectl.run("apply", "--validate=warn", "-f", "-", input=yaml.safe_dump(release))
+    assert warned.returncode == 0, warned.stderr
+    assert 'Warning: unknown field "spec.colour"' in warned.stderr
+    assert "colour" not in kubectl.json("get", "release", "web")["spec"]

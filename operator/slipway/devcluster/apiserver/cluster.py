@@ -77,11 +77,42 @@ class DeleteOptions:
         return cls(propagation, preconditions.get("uid"), preconditions.get("resourceVersion"))
 
 
+@dataclass(frozen=True)
+class WriteOptions:
+    dry_run: bool = False  # compute and answer, store nothing
+    # Unknown fields of custom resources: Strict refuses them (400), Warn reports them, Ignore drops them.
+    field_validation: str = "Ignore"
+
+
+def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
+    """Paths of fields in `sent` that schema pruning removed from `kept`."""
+    if isinstance(sent, dict) and isinstance(kept, dict):
+        dropped = []
+        for key, value in sent.items():
+            child = f"{path}.{key}" if path else key
+            if key not in kept:
+                if value is not None:
+                    dropped.append(child)
+            else:
+                dropped += _dropped_fields(value, kept[key], child)
+        return dropped
+    if isinstance(sent, list) and isinstance(kept, list) and len(sent) == len(kept):
+        return [
+            p
+            for i, (a, b) in enumerate(zip(sent, kept, strict=True))
+            for p in _dropped_fields(a, b, f"{path}[{i}]")
+        ]
+    return []
+
+
 class Cluster:
     def __init__(self, history_size: int = 10_000, clock: Callable[[], float] = time.time) -> None:
         self.registry = Registry(BUILTIN_TYPES)
         self.store = Store(history_size)
         self._clock = clock
+        # Warnings for the current request (unknown fields under fieldValidation=Warn); the HTTP shell
+        # takes them after each write.
+        self.warnings: list[str] = []
         # Namespaces being deleted whose contents the namespace "controller" has yet to delete.
         self.terminating: set[str] = set()
         for name in INITIAL_NAMESPACES:
@@ -105,7 +136,9 @@ class Cluster:
 
     # -- create
 
-    def create(self, resource: ResourceType, namespace: str, body: Any, dry_run: bool = False) -> Stored:
+    def create(
+        self, resource: ResourceType, namespace: str, body: Any, options: WriteOptions = WriteOptions()
+    ) -> Stored:
         obj = self._checked_body(resource, namespace, body)
         meta = obj["metadata"]
         if not meta.get("name") and isinstance(meta.get("generateName"), str):
@@ -135,14 +168,14 @@ class Cluster:
             if status is not None:
                 obj["status"] = status
         apply_defaults(resource.group, resource.kind, obj)
-        obj = self._validated(resource, obj, None)
+        obj = self._validated(resource, obj, None, options)
         if (resource.group, resource.plural) == CRDS:
             crds.check_crd(obj)
             clash = crds.conflicting_names(obj, list(self.registry))
             if clash is not None:
                 raise clash
             obj["status"] = crds.established_status(obj, self.now())
-        if dry_run:
+        if options.dry_run:
             return Stored.of(obj)
         stored = self.store.write(resource.storage_key, obj, None)
         if (resource.group, resource.plural) == CRDS:
@@ -200,7 +233,7 @@ class Cluster:
             )
 
     def _validated(
-        self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, options: WriteOptions
     ) -> dict[str, Any]:
         """Custom resources pruned, defaulted and checked against the CRD schema, CEL rules included."""
         if not resource.custom or resource.schema is None:
@@ -213,6 +246,14 @@ class Cluster:
                 obj["metadata"].get("name", ""),
                 [cause.as_status_cause() for cause in causes],
             )
+        unknown = [f'unknown field "{path}"' for path in _dropped_fields(obj, result)]
+        if unknown and options.field_validation == "Strict":
+            raise bad_request(
+                f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
+                f"strict decoding error: {', '.join(unknown)}"
+            )
+        if options.field_validation == "Warn":
+            self.warnings += unknown
         return result
 
     # -- update and patch
@@ -224,7 +265,7 @@ class Cluster:
         name: str,
         body: Any,
         subresource: str | None,
-        dry_run: bool = False,
+        options: WriteOptions = WriteOptions(),
     ) -> Stored:
         old = self.get(resource, namespace, name)
         new = self._checked_body(resource, namespace, body)
@@ -233,7 +274,7 @@ class Cluster:
                 f"the name of the object ({new['metadata'].get('name')}) does not match the name on "
                 f"the URL ({name})"
             )
-        return self._commit_update(resource, old, new, subresource, dry_run)
+        return self._commit_update(resource, old, new, subresource, options)
 
     def patch(
         self,
@@ -243,16 +284,21 @@ class Cluster:
         content_type: str,
         patch: Any,
         subresource: str | None,
-        dry_run: bool = False,
+        options: WriteOptions = WriteOptions(),
     ) -> Stored:
         old = self.get(resource, namespace, name)
         new = self._checked_body(resource, namespace, apply_patch(resource, content_type, old.copy(), patch))
         if new["metadata"].get("name") != name:
             raise bad_request("a patch may not change metadata.name")
-        return self._commit_update(resource, old, new, subresource, dry_run)
+        return self._commit_update(resource, old, new, subresource, options)
 
     def _commit_update(
-        self, resource: ResourceType, old: Stored, new: dict[str, Any], subresource: str | None, dry_run: bool
+        self,
+        resource: ResourceType,
+        old: Stored,
+        new: dict[str, Any],
+        subresource: str | None,
+        options: WriteOptions,
     ) -> Stored:
         old_meta = old.obj["metadata"]
         sent_rv = new["metadata"].get("resourceVersion")
@@ -269,6 +315,7 @@ class Cluster:
                 result["status"] = new["status"]
             else:
                 result.pop("status", None)
+            result = self._validated(resource, result, old.obj, options)
         else:
             result = new
             causes = metadata_causes(result["metadata"])
@@ -293,7 +340,7 @@ class Cluster:
                 else:
                     result.pop("status", None)
             apply_defaults(resource.group, resource.kind, result)
-            result = self._validated(resource, result, old.obj)
+            result = self._validated(resource, result, old.obj, options)
             if (resource.group, resource.plural) == CRDS:
                 crds.check_crd(result)
                 if crds.crd_group_plural(result) != crds.crd_group_plural(old.obj):
@@ -326,7 +373,7 @@ class Cluster:
                 )
         if result == old.obj:
             return old
-        if dry_run:
+        if options.dry_run:
             return Stored.of(result)
         if old_meta.get("deletionTimestamp") and not result["metadata"].get("finalizers"):
             return self._remove(resource, old.namespace, old.name, result)
@@ -370,7 +417,12 @@ class Cluster:
         }
 
     def update_scale(
-        self, resource: ResourceType, namespace: str, name: str, scale: Any, dry_run: bool = False
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        scale: Any,
+        options: WriteOptions = WriteOptions(),
     ) -> dict[str, Any]:
         assert resource.scale is not None
         old = self.get(resource, namespace, name)
@@ -391,7 +443,7 @@ class Cluster:
         new = old.copy()
         new["metadata"]["resourceVersion"] = (scale.get("metadata") or {}).get("resourceVersion") or None
         set_value(new, resource.scale.spec_replicas_path, replicas)
-        stored = self._commit_update(resource, old, new, None, dry_run)
+        stored = self._commit_update(resource, old, new, None, options)
         return self._scale_of(resource, stored.obj)
 
     def patch_scale(
@@ -401,11 +453,11 @@ class Cluster:
         name: str,
         content_type: str,
         patch: Any,
-        dry_run: bool = False,
+        options: WriteOptions = WriteOptions(),
     ) -> dict[str, Any]:
         current = self.get_scale(resource, namespace, name)
         patched = apply_patch(resource, content_type, current, patch, scale=True)
-        return self.update_scale(resource, namespace, name, patched, dry_run)
+        return self.update_scale(resource, namespace, name, patched, options)
 
     # -- delete
 

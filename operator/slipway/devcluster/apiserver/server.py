@@ -15,7 +15,13 @@ import yaml
 from aiohttp import web
 
 from slipway.devcluster.apiserver import discovery, openapi
-from slipway.devcluster.apiserver.cluster import APPLY_PATCH, PATCH_TYPES, Cluster, DeleteOptions
+from slipway.devcluster.apiserver.cluster import (
+    APPLY_PATCH,
+    PATCH_TYPES,
+    Cluster,
+    DeleteOptions,
+    WriteOptions,
+)
 from slipway.devcluster.apiserver.errors import (
     ApiError,
     bad_request,
@@ -346,7 +352,13 @@ class ApiServer:
     async def _write(self, request: web.Request, target: Target) -> web.StreamResponse:
         cluster, resource = self.cluster, target.resource
         namespace, name, subresource = target.namespace or "", target.name, target.subresource
+        cluster.warnings.clear()
         dry_run = request.query.get("dryRun") == "All"
+        # A real server warns by default; kubectl asks for Strict.
+        validation = request.query.get("fieldValidation", "Warn")
+        if validation not in ("Strict", "Warn", "Ignore"):
+            raise bad_request(f"fieldValidation must be Strict, Warn or Ignore, not {validation!r}")
+        options = WriteOptions(dry_run, validation)
         method = request.method
         if method == "PATCH":
             if _media_type(request) == APPLY_PATCH:
@@ -366,12 +378,12 @@ class ApiServer:
         if fault is not None:
             raise fault
         if method == "POST":
-            return _json_response(cluster.create(resource, namespace, body, dry_run).raw, 201)
+            return self._answer(cluster.create(resource, namespace, body, options).raw, 201)
         if method == "DELETE":
-            options = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
+            deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
             if name is None:
-                return self._delete_collection(request, target, options, dry_run)
-            deleted = cluster.delete(resource, namespace, name, options, dry_run)
+                return self._delete_collection(request, target, deletion, dry_run)
+            deleted = cluster.delete(resource, namespace, name, deletion, dry_run)
             if cluster.terminating:
                 asyncio.get_running_loop().call_later(
                     NAMESPACE_CLEANUP_DELAY, cluster.empty_terminating_namespaces
@@ -380,14 +392,22 @@ class ApiServer:
         assert name is not None
         if subresource == "scale":
             if method == "PUT":
-                scale = cluster.update_scale(resource, namespace, name, body, dry_run)
+                scale = cluster.update_scale(resource, namespace, name, body, options)
             else:
-                scale = cluster.patch_scale(resource, namespace, name, _media_type(request), body, dry_run)
-            return _json_response(encode(scale))
+                scale = cluster.patch_scale(resource, namespace, name, _media_type(request), body, options)
+            return self._answer(encode(scale))
         if method == "PUT":
-            return _json_response(cluster.update(resource, namespace, name, body, subresource, dry_run).raw)
-        stored = cluster.patch(resource, namespace, name, _media_type(request), body, subresource, dry_run)
-        return _json_response(stored.raw)
+            return self._answer(cluster.update(resource, namespace, name, body, subresource, options).raw)
+        stored = cluster.patch(resource, namespace, name, _media_type(request), body, subresource, options)
+        return self._answer(stored.raw)
+
+    def _answer(self, body: bytes, status: int = 200) -> web.Response:
+        """A write's response, with the warnings it raised as `Warning` headers (kubectl prints them)."""
+        response = _json_response(body, status)
+        for warning in self.cluster.warnings:
+            response.headers.add("Warning", f"299 - {json.dumps(warning)}")
+        self.cluster.warnings.clear()
+        return response
 
     def _delete_collection(
         self, request: web.Request, target: Target, options: DeleteOptions, dry_run: bool
