@@ -78,15 +78,13 @@ def register(app: typer.Typer) -> None:
                 f"kubeconfig:   {cluster.kubeconfig}   (export KUBECONFIG={cluster.kubeconfig.resolve()})"
             )
             typer.echo(f"Prometheus:   {cluster.prometheus_url or 'off'}")
-            typer.echo(
-                f"operator:     {'running, log ' + str(STATE_DIR / 'operator.log') if operator else 'off'}"
-            )
+            running = f"running (pid {cluster.operator_pid}), log {STATE_DIR / 'operator.log'}"
+            typer.echo(f"operator:     {running if operator else 'off'}")
             typer.echo(
                 f"config:       {cluster.operator_config}   (slipway run --config {cluster.operator_config})"
             )
             typer.echo(f"gateway:      {rps:g} requests/s per Service or route")
-            typer.echo("ready; Ctrl-C to stop", err=False)
-            while not stop.wait(0.5):
-                pass
+            typer.echo("ready; Ctrl-C to stop")
+            stop.wait()
             typer.echo("stopping ...")
         typer.echo("stopped")

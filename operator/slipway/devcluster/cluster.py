@@ -6,6 +6,9 @@ context manager usable from tests, the CLI and the demo alike:
     with DevCluster(state_dir=tmp) as cluster:
         cluster.kubectl("apply", "-f", "deploy.yaml")
 
+The Release CRD is installed at start (release_crd=False leaves the cluster bare), so Releases can
+be applied at once and `operator=True` has something to watch.
+
 Files written into `state_dir` (the CLI uses .slipway/): `kubeconfig`, `api-url`, `operator.yaml`
 (an operator config naming this cluster's Prometheus), `scrape-targets.json`, while Prometheus runs
 `prometheus-url`, and with `operator=True` the operator's log `operator.log`. The operator runs as
@@ -28,9 +31,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
+from slipway.api.crd import build_crd
 from slipway.config import parse_config
 from slipway.devcluster.apiserver import ApiServer, write_kubeconfig
 from slipway.devcluster.apiserver.faults import FaultConfig
+from slipway.devcluster.controllers.client import CUSTOM_RESOURCE_DEFINITIONS, ApiError, KubeClient
 from slipway.devcluster.gateway import EntryStats
 from slipway.devcluster.prometheus import PrometheusProcess
 from slipway.devcluster.world import SimulatedWorld
@@ -38,6 +43,7 @@ from slipway.devcluster.world import SimulatedWorld
 PrometheusMode = Literal["auto", "on", "off"]
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
+CRD_ATTEMPTS = 20
 Result = TypeVar("Result")
 
 
@@ -52,6 +58,7 @@ class DevCluster:
         prometheus: PrometheusMode = "auto",
         faults: FaultConfig | None = None,
         operator: bool = False,
+        release_crd: bool = True,
     ) -> None:
         self.port = port
         self._own_state_dir = state_dir is None
@@ -61,6 +68,7 @@ class DevCluster:
         self.prometheus_mode = prometheus
         self.faults = faults
         self.with_operator = operator
+        self.release_crd = release_crd
         self._operator: subprocess.Popen[bytes] | None = None
         self.prometheus_url: str | None = None
         self._server: ApiServer | None = None
@@ -109,6 +117,19 @@ class DevCluster:
         await self._server.start()
         self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=self.scrape_targets)
         await self._world.start()
+        if self.release_crd:
+            await self._install_release_crd(self._world.client)
+
+    async def _install_release_crd(self, client: KubeClient) -> None:
+        # Injected write faults apply to this write too: retry them like any client would.
+        for attempt in range(CRD_ATTEMPTS):
+            try:
+                await client.create(CUSTOM_RESOURCE_DEFINITIONS, None, build_crd())
+                return
+            except ApiError as error:
+                if attempt == CRD_ATTEMPTS - 1 or error.status not in (409, 500):
+                    raise
+            await asyncio.sleep(0.05)
 
     def _start_prometheus(self) -> None:
         if self.prometheus_mode == "off" or (
