@@ -21,8 +21,9 @@ def _needs_prometheus() -> None:
 
 @pytest.fixture
 def cluster(dev_cluster: DevCluster) -> Cluster:
-    dev_cluster.kubectl("apply", "-f", str(CRDS))
-    return Cluster(dev_cluster)
+    cluster = Cluster(dev_cluster)
+    cluster.write("apply", "-f", str(CRDS))
+    return cluster
 
 
 @pytest.fixture

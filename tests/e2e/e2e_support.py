@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,6 +121,21 @@ class Operator:
             self.kill()
         self.process = None
 
+    def observability_url(self) -> str:
+        """Where this operator serves /metrics, /healthz and /readyz (it logs the address at start)."""
+
+        def announced() -> str | None:
+            return next((line["observability"] for line in self.log_lines() if "observability" in line), None)
+
+        return wait_for(announced, 30, "the operator to announce its observability server")
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.observability_url() + path, timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
     def log_lines(self) -> list[dict[str, Any]]:
         lines = []
         for line in self.log.read_text().splitlines():
@@ -138,8 +155,17 @@ class Cluster:
     ) -> subprocess.CompletedProcess[str]:
         return self.dev.kubectl(*args, input=input, check=check)
 
+    def write(self, *args: str, input: str | None = None) -> None:
+        """A kubectl write, repeated until it succeeds: stories with injected API faults need it,
+        as a person would re-run a command that failed."""
+        wait_for(
+            lambda: self.kubectl(*args, input=input, check=False).returncode == 0,
+            30,
+            f"kubectl {' '.join(args)} to succeed",
+        )
+
     def apply(self, manifest: dict[str, Any]) -> None:
-        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+        self.write("apply", "-f", "-", input=yaml.safe_dump(manifest))
 
     def release(self, name: str = "web") -> dict[str, Any]:
         found: dict[str, Any] = self.dev.kubectl_json("get", "release", name)

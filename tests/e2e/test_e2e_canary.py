@@ -55,6 +55,15 @@ def test_first_release_is_ready_with_its_deployment_and_services(
     printed = cluster.kubectl("get", "release", "web").stdout
     assert "Healthy" in printed and "True" in printed
 
+    assert operator.get("/healthz")[0] == 200
+    assert operator.get("/readyz")[0] == 200
+    _, metrics = operator.get("/metrics")
+    assert 'slipway_release_phase{namespace="default",phase="Healthy",release="web"} 1.0' in metrics
+    assert "slipway_reconcile_duration_seconds_count" in metrics
+    # Every reconcile line names the Release, its revision, phase and step.
+    passes = [line for line in operator.log_lines() if line.get("logger") == "slipway.reconcile"]
+    assert passes and all({"namespace", "release", "revision", "phase"} <= line.keys() for line in passes)
+
 
 def test_good_canary_follows_the_steps_and_is_promoted(cluster: Cluster, operator: Operator) -> None:
     v1 = first_release(cluster)["stable"]["revision"]

@@ -13,7 +13,7 @@ STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"durati
 
 
 def annotate(cluster: Cluster, action: str, value: str) -> None:
-    cluster.kubectl("annotate", "release", "web", f"slipway.dev/{action}={value}", "--overwrite")
+    cluster.write("annotate", "release", "web", f"slipway.dev/{action}={value}", "--overwrite")
 
 
 def carried_out(cluster: Cluster, action: str, value: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pytest
 from e2e_support import E2E, Cluster, Operator, first_release, release_manifest, wait_for
 
 from slipway.devcluster.alertmanager import AlertmanagerProcess
+from slipway.devcluster.apiserver.faults import FaultConfig
 
 pytestmark = E2E
 
@@ -101,7 +102,7 @@ def test_release_deleted_mid_canary_leaves_nothing_behind(cluster: Cluster, oper
     canary_at(cluster, 50)
     assert len(cluster.deployments()) == 2
 
-    cluster.kubectl("delete", "release", "web", "--timeout=30s")
+    cluster.write("delete", "release", "web", "--timeout=30s")
 
     def nothing_left() -> bool:
         services = cluster.dev.kubectl_json("get", "services", "-l", "slipway.dev/release=web")["items"]
@@ -146,3 +147,23 @@ def test_sigkill_mid_rollout_then_restart_finishes_once(
     assert healthy["analysis"]["successful"] >= 5
     promotions = [e for e in cluster.events() if e["reason"] == "Promoted"]
     assert len(promotions) == 1, promotions
+
+
+@pytest.mark.dev_cluster(
+    prometheus="on", rps=40, faults=FaultConfig(write_error_rate=0.15, write_conflict_rate=0.1, seed=4)
+)
+def test_api_errors_and_conflicts_are_retried(cluster: Cluster, operator: Operator) -> None:
+    first_release(cluster)
+    cluster.apply(
+        release_manifest("2", steps=[{"setWeight": 50}, {"analysis": {"successfulMeasurements": 2}}])
+    )
+
+    healthy = cluster.wait_phase("Healthy", "2", timeout=60)
+    assert [entry["outcome"] for entry in healthy["history"] if entry["version"] == "2"] == ["Promoted"]
+    _, metrics = operator.get("/metrics")
+    faults = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("slipway_api_requests_total") and ('code="500"' in line or 'code="409"' in line)
+    ]
+    assert faults, "no injected fault reached the operator: the test would prove nothing"

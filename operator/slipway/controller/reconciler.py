@@ -41,8 +41,8 @@ from slipway.core.actions import (
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
-from slipway.kube.api import KubeApi, releases_path
-from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleReleaseError, observe
+from slipway.kube.api import ApiError, KubeApi, releases_path
+from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
 from slipway.kube.objects import Obj, ReleaseRef, ready_replicas, release_ref
 from slipway.observability.logging import bind_release
 from slipway.observability.metrics import OperatorMetrics
@@ -54,7 +54,7 @@ FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAle
 
 _log = structlog.get_logger("slipway.reconcile")
 
-# A stale read is retried at once; the watch event of whatever changed will wake us anyway.
+# A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
 ALERT_POLL_SECONDS = 10.0
@@ -149,7 +149,12 @@ class Reconciler:
         writes_before = self._api.writes
         try:
             await asyncio.to_thread(self._carry_out, release, spec, body, state, decision)
-        except StaleReleaseError:
+        except StaleViewError:
+            return _RETRY_STALE_SECONDS
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            # A write conflicted: what this pass decided may rest on old facts, so decide again.
             return _RETRY_STALE_SECONDS
         except NotOwnedError as conflict:
             _log.error("refusing to touch an object the Release does not own", error=str(conflict))

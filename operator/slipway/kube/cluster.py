@@ -41,8 +41,9 @@ class NotOwnedError(Exception):
     """An object Slipway would manage exists but belongs to someone else; it is left untouched."""
 
 
-class StaleReleaseError(Exception):
-    """The Release changed since it was read; the pass is repeated on fresh data."""
+class StaleViewError(Exception):
+    """What this pass saw is out of date (the Release changed, a write conflicted); the pass is repeated
+    on fresh data."""
 
 
 @dataclass
@@ -84,7 +85,9 @@ class ClusterWriter:
                     raise
                 # Created by an earlier pass that died before it could see the result, or by someone else.
                 existing = self.api.get(deployments_path(self.release.namespace, desired["metadata"]["name"]))
-                if existing is None or not is_owned_by(existing, self.release):
+                if existing is None:
+                    raise StaleViewError(f"creating {desired['metadata']['name']}: {error}") from None
+                if not is_owned_by(existing, self.release):
                     raise NotOwnedError(
                         f"Deployment {desired['metadata']['name']} exists and is not ours"
                     ) from None
@@ -182,6 +185,6 @@ class ClusterWriter:
             self.api.patch(path, patch, JSON_PATCH)
         except ApiError as error:
             if error.status in (404, 409, 422):
-                raise StaleReleaseError(str(error)) from None
+                raise StaleViewError(str(error)) from None
             raise
         return True
