@@ -168,7 +168,7 @@ def test_get_marks_the_current_step(kube: Kubectl, namespace: str) -> None:
     kube.set_status(namespace, "web", canary_in_progress())
     text = kube.run("slipway", "get", "web", "-n", namespace).stdout
     current = [line for line in text.splitlines() if line.startswith("▶")]
-    assert len(current) == 1 and "analysis" in current[0] and "3 good measurements" in current[0]
+    assert len(current) == 1 and "analysis gate (3 good in a row)" in current[0]
     assert "step 3/5: weight 10%, analysis 1/3 good" in text
     assert ["canary", "bbb2", "1.0.0", "1/1", "10%"] in [line.split() for line in text.splitlines()]
 

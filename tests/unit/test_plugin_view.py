@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from rich.console import Console, RenderableType
 
 from slipway.api.status import (
@@ -44,6 +46,17 @@ def line_with(text: str, needle: str) -> str:
     return matching[0]
 
 
+ROOT = Path(__file__).resolve().parents[2]
+CANARY_SPEC: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "canary.yaml").read_text())["spec"]
+STEPS = [
+    {"setWeight": 10},
+    {"pause": {"duration": "2m"}},
+    {"analysis": {"successfulMeasurements": 3}},
+    {"setWeight": 50},
+    {"pause": {}},
+]
+
+
 def canary_release(
     status: ReleaseStatus | None, *, name: str = "web", namespace: str = "shop"
 ) -> dict[str, Any]:
@@ -57,21 +70,7 @@ def canary_release(
             "resourceVersion": "42",
             "creationTimestamp": (NOW - timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
         },
-        "spec": {
-            "version": "2.4.1",
-            "replicas": 4,
-            "strategy": {
-                "canary": {
-                    "steps": [
-                        {"setWeight": 10},
-                        {"pause": {"duration": "2m"}},
-                        {"analysis": {"successfulMeasurements": 3}},
-                        {"setWeight": 50},
-                        {"pause": {}},
-                    ]
-                }
-            },
-        },
+        "spec": {**CANARY_SPEC, "version": "2.4.1", "replicas": 4, "strategy": {"canary": {"steps": STEPS}}},
     }
     if status is not None:
         release["status"] = status.to_api()
@@ -137,9 +136,9 @@ def test_list_all_namespaces_adds_the_namespace_and_sorts() -> None:
 def test_get_marks_the_current_step_only() -> None:
     text = render(release_view(canary_release(progressing_status()), NOW))
     current = line_with(text, CURRENT_STEP_MARK)
-    assert "analysis" in current and "3 good measurements" in current and "current" in current
-    assert "done" in line_with(text, "2m")
-    assert "done" not in line_with(text, "until promoted")
+    assert "analysis gate (3 good in a row)" in current and "current" in current
+    assert "done" in line_with(text, "pause 2m")
+    assert "done" not in line_with(text, "pause until promoted")
 
 
 def test_get_shows_weights_measurements_conditions_and_actions() -> None:
@@ -294,3 +293,21 @@ def test_report_without_rollback_says_so() -> None:
 )
 def test_ages_read_like_kubectl(seconds: int, expected: str) -> None:
     assert human_duration(seconds) == expected
+
+
+def test_blue_green_steps_come_from_the_operators_plan() -> None:
+    spec = yaml.safe_load((ROOT / "examples" / "blue-green.yaml").read_text())["spec"]
+    status = ReleaseStatus(phase="Progressing", current_step=2)
+    release = {"metadata": {"name": "shop", "namespace": "default"}, "spec": spec, "status": status.to_api()}
+    text = render(release_view(release, NOW))
+    assert CURRENT_STEP_MARK in line_with(text, "pause 30s")  # autoPromotionSeconds, the third step
+    assert "done" in line_with(text, "preview: 2 pods, no traffic")
+    assert "switch all traffic" in text
+    assert release_step(release) == "3/5"
+
+
+def test_an_invalid_spec_shows_no_steps_rather_than_failing() -> None:
+    release = canary_release(progressing_status())
+    release["spec"]["strategy"] = {"canary": {"steps": []}}
+    text = render(release_view(release, NOW))
+    assert "Steps" not in text and release_step(release) == "-"

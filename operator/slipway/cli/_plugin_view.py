@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from slipway.api.models import ReleaseSpec
+from slipway.strategies import plan_for
 
 Obj = Mapping[str, Any]
 
@@ -107,29 +111,6 @@ def phase_text(phase: object) -> Text:
 # ---------------------------------------------------------------------------------------------- steps
 
 
-@dataclass(frozen=True)
-class Step:
-    number: int  # 1-based, as users count steps and as status messages show them
-    kind: str
-    detail: str
-
-
-def describe_step(step: Obj) -> tuple[str, str]:
-    """(kind, detail) of one canary step: setWeight, pause (timed or manual) or an analysis gate."""
-    if "setWeight" in step:
-        return "setWeight", f"{step['setWeight']}%"
-    if "pause" in step:
-        pause = step["pause"] if isinstance(step["pause"], Mapping) else {}
-        duration = pause.get("duration")
-        return "pause", str(duration) if duration else "until promoted"
-    if "analysis" in step:
-        gate = step["analysis"] if isinstance(step["analysis"], Mapping) else {}
-        good = gate.get("successfulMeasurements")
-        return "analysis", f"{good} good measurements" if good else "analysis gate"
-    kind = next(iter(step), "?")
-    return kind, text_of(step.get(kind))
-
-
 def strategy_name(release: Obj) -> str:
     strategy = _spec(release).get("strategy")
     if isinstance(strategy, Mapping):
@@ -139,11 +120,14 @@ def strategy_name(release: Obj) -> str:
     return NONE
 
 
-def canary_steps(release: Obj) -> list[Step]:
-    strategy = _spec(release).get("strategy")
-    canary = strategy.get("canary") if isinstance(strategy, Mapping) else None
-    steps = _list(canary.get("steps")) if isinstance(canary, Mapping) else []
-    return [Step(i + 1, *describe_step(step)) for i, step in enumerate(steps)]
+def plan_steps(release: Obj) -> list[str]:
+    """What each step of the rollout does, from the very plan the operator runs (status.currentStep
+    indexes it). Empty when the spec is not a valid Release (the API server refuses those anyway)."""
+    try:
+        spec = ReleaseSpec.model_validate(_spec(release))
+    except ValidationError:
+        return []
+    return [step.describe() for step in plan_for(spec).steps]
 
 
 # Phases in which a rollout is under way, so that a step is in progress.
@@ -163,18 +147,18 @@ def current_step_number(release: Obj) -> int | None:
 
 
 def steps_table(release: Obj) -> Table:
-    """The canary plan; during a rollout, the steps done and the one in progress are marked."""
+    """The rollout plan; during a rollout, the steps done and the one in progress are marked."""
     current = current_step_number(release)
     table = Table(title="Steps", title_justify="left", box=None, pad_edge=False)
-    for column in ("", "#", "STEP", "", "STATE"):
+    for column in ("", "#", "STEP", "STATE"):
         table.add_column(column)
-    for step in canary_steps(release):
+    for number, step in enumerate(plan_steps(release), start=1):
         state, mark = Text(""), ""
-        if current is not None and step.number < current:
+        if current is not None and number < current:
             state = Text("done", style="green")
-        elif step.number == current:
+        elif number == current:
             state, mark = Text("current", style="bold cyan"), CURRENT_STEP_MARK
-        table.add_row(mark, str(step.number), step.kind, step.detail, state)
+        table.add_row(mark, str(number), step, state)
     return table
 
 
@@ -189,7 +173,7 @@ def release_weight(release: Obj) -> str:
 
 def release_step(release: Obj) -> str:
     current = current_step_number(release)
-    total = len(canary_steps(release))
+    total = len(plan_steps(release))
     if current is None or not total:
         return NONE
     return f"{min(current, total)}/{total}"
@@ -333,7 +317,7 @@ def release_view(release: Obj, now: datetime) -> RenderableType:
         parts.append(Text(f"  {status['message']}"))
     if status.get("stable") or status.get("canary"):
         parts += ["", revisions_table(release)]
-    if canary_steps(release):
+    if plan_steps(release):
         parts += ["", steps_table(release)]
     if status.get("analysis"):
         parts += ["", analysis_table(release, now)]
