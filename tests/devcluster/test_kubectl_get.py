@@ -76,12 +76,13 @@ def _configmaps(kubectl: Kubectl) -> None:
 def test_release_printer_columns_follow_status_with_a_jsonpath_filter(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(RELEASE_CRD))
     kubectl("apply", "-f", str(REPO / "examples" / "canary.yaml"))
+    since = "2026-01-01T00:00:00Z"
     status = {
         "phase": "Progressing",
-        "canary": {"weight": 10},
+        "canary": {"revision": "abc123", "version": "1.0.0", "weight": 10},
         "conditions": [
-            {"type": "Reconciling", "status": "True"},
-            {"type": "Ready", "status": "False"},
+            {"type": "Reconciling", "status": "True", "reason": "Canary", "lastTransitionTime": since},
+            {"type": "Ready", "status": "False", "reason": "Canary", "lastTransitionTime": since},
         ],
     }
     kubectl(

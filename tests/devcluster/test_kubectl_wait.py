@@ -22,9 +22,9 @@ def _configmap(name: str, namespace: str = "default", finalizers: tuple[str, ...
 def test_wait_for_a_condition_set_later(kubectl: Kubectl) -> None:
     _release(kubectl)
     waiting = kubectl.popen("wait", "--for=condition=Ready", "release/web", "--timeout=30s")
-    ready = {
-        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Promoted", "message": ""}]}
-    }
+    since = "2026-01-01T00:00:00Z"
+    condition = {"type": "Ready", "status": "True", "reason": "Promoted", "lastTransitionTime": since}
+    ready = {"status": {"conditions": [condition]}}
     kubectl("patch", "release", "web", "--subresource=status", "--type=merge", "-p", json.dumps(ready))
     out, err = waiting.communicate(timeout=30)
     assert waiting.returncode == 0, err
