@@ -192,3 +192,32 @@ def test_unknown_release_fields_are_refused_strictly_or_warned_about(kubectl: Ku
     assert warned.returncode == 0, warned.stderr
     assert 'Warning: unknown field "spec.colour"' in warned.stderr
     assert "colour" not in kubectl.json("get", "release", "web")["spec"]
+
+
+RBAC = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get, list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: ServiceAccount, name: robot, namespace: default}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: watcher}
+rules: [{apiGroups: [slipway.dev], resources: [releases], verbs: [watch]}]
+"""
+
+
+def test_rbac_objects_apply_and_print_like_a_real_server(kubectl: Kubectl) -> None:
+    out = kubectl("apply", "-f", "-", input=RBAC)
+    assert "role.rbac.authorization.k8s.io/reader created" in out
+    assert "clusterrole.rbac.authorization.k8s.io/watcher created" in out
+    header, row = (line.split() for line in kubectl("get", "rolebindings", "-o", "wide").splitlines())
+    assert header == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
+    assert [row[0], row[1], row[5]] == ["reader", "Role/reader", "default/robot"]
+    assert kubectl("apply", "-f", "-", input=RBAC).count("unchanged") == 3

@@ -43,6 +43,18 @@ BUILTIN_TYPES: list[ResourceType] = [
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", True, ("ev",)),
     ResourceType("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", True, ("ing",), (), True),
+    # Stored so that charts and manifests apply; the dev cluster authorizes every request.
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", False),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        False,
+    ),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

@@ -202,6 +202,28 @@ _AGE = Column(
     description="CreationTimestamp is a timestamp representing the server time when this object was created.",
 )
 
+_CREATED_AT = Column("Created At", "date", _field("metadata", "creationTimestamp"))
+_ROLE = Column(
+    "Role", "string", lambda obj, now: f"{_get(obj, 'roleRef', 'kind')}/{_get(obj, 'roleRef', 'name')}"
+)
+
+
+def _subjects(kind: str) -> Cell:
+    def cell(obj: dict[str, Any], now: float) -> str:
+        subjects = [s for s in obj.get("subjects") or [] if isinstance(s, dict) and s.get("kind") == kind]
+        if kind == "ServiceAccount":
+            return _joined([f"{s.get('namespace', '')}/{s.get('name')}" for s in subjects])
+        return _joined([s.get("name") for s in subjects])
+
+    return cell
+
+
+_SUBJECTS = [
+    Column("Users", "string", _subjects("User"), 1),
+    Column("Groups", "string", _subjects("Group"), 1),
+    Column("ServiceAccounts", "string", _subjects("ServiceAccount"), 1),
+]
+
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("apps", "Deployment"): [
         _NAME,
@@ -311,10 +333,11 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         Column("Ports", "string", lambda obj, now: "443, 80" if _get(obj, "spec", "tls") else "80"),
         _AGE,
     ],
-    ("apiextensions.k8s.io", "CustomResourceDefinition"): [
-        _NAME,
-        Column("Created At", "date", _field("metadata", "creationTimestamp")),
-    ],
+    ("rbac.authorization.k8s.io", "Role"): [_NAME, _CREATED_AT],
+    ("rbac.authorization.k8s.io", "ClusterRole"): [_NAME, _CREATED_AT],
+    ("rbac.authorization.k8s.io", "RoleBinding"): [_NAME, _ROLE, _AGE, *_SUBJECTS],
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): [_NAME, _ROLE, _AGE, *_SUBJECTS],
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): [_NAME, _CREATED_AT],
 }
 
 
