@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from slipway.devcluster.apiserver.faults import FaultConfig
 from slipway.devcluster.cluster import DevCluster
 
 DEADLINE_SECONDS = 30.0
@@ -214,3 +215,40 @@ def test_a_job_runs_its_pod_and_reports_complete_or_failed(
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == exit_code
     status = dev_cluster.kubectl_json("get", "job", "smoke")["status"]
     assert (status.get("succeeded", 0), status.get("failed", 0)) == ((1, 0) if exit_code == 0 else (0, 1))
+
+
+FAULTS = FaultConfig(
+    write_error_rate=0.15, write_conflict_rate=0.1, watch_drop_seconds=1.0, watch_history_size=15, seed=7
+)
+
+
+def kubectl_retrying(cluster: DevCluster, *args: str, input: str | None = None) -> None:
+    """kubectl's own writes meet the injected faults too; a user would simply run it again."""
+    deadline = time.monotonic() + 30
+    while cluster.kubectl(*args, input=input, check=False).returncode != 0:
+        assert time.monotonic() < deadline, f"kubectl {args} kept failing"
+        time.sleep(0.1)
+
+
+@pytest.mark.dev_cluster(faults=FAULTS, release_crd=False)
+def test_rollouts_converge_despite_failed_writes_dropped_watches_and_410s(dev_cluster: DevCluster) -> None:
+    kubectl_retrying(dev_cluster, "apply", "-f", "-", input=deployment("web", 5))
+    wait_until(
+        lambda: len(ready := [p for p in pods(dev_cluster, "app=web") if is_ready(p)]) == 5 and ready,
+        "5 ready pods",
+    )
+    kubectl_retrying(dev_cluster, "set", "image", "deployment/web", "app=demo:2")
+
+    def rolled() -> bool:
+        current = pods(dev_cluster, "app=web")
+        status = dev_cluster.kubectl_json("get", "deployment", "web")["status"]
+        return (
+            len(current) == 5
+            and all(is_ready(p) and p["spec"]["containers"][0]["image"] == "demo:2" for p in current)
+            and status.get("updatedReplicas")
+            == status.get("availableReplicas")
+            == status.get("replicas")
+            == 5
+        )
+
+    wait_until(rolled, "5 ready demo:2 pods and an honest status", timeout=45)

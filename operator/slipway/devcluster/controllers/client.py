@@ -67,6 +67,10 @@ class ApiError(Exception):
         self.status = status
         self.body = body
 
+    @property
+    def reason(self) -> str:
+        return str(self.body.get("reason", "")) if isinstance(self.body, dict) else ""
+
 
 class WatchExpired(Exception):
     """The server no longer holds history from the requested resourceVersion (410 Gone)."""
@@ -185,9 +189,10 @@ class KubeClient:
     async def delete(
         self, resource: Resource, namespace: str | None, name: str, uid: str | None = None
     ) -> bool:
-        """Delete in the background (dependents are left to the garbage collector); False when already gone.
+        """Delete with background propagation of dependents; False when already gone.
 
-        With `uid` the delete is conditional on it, so an object recreated under the same name survives.
+        With `uid` the delete is conditional on it, so an object recreated under the same name survives
+        (the server then answers 409, raised like any other failure for the caller to retry).
         """
         options: JsonObject = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid is not None:
@@ -195,7 +200,7 @@ class KubeClient:
         try:
             await self._request("DELETE", resource.path(namespace, name), body=options)
         except ApiError as error:
-            if error.status in (404, 409):
+            if error.status == 404:
                 return False
             raise
         return True

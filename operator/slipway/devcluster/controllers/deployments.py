@@ -12,7 +12,13 @@ from slipway.devcluster.controllers.runtime import (
     owner_key,
     write_status,
 )
-from slipway.devcluster.controllers.workloads import REVISION_ANNOTATION, is_deleting, plan_deployment
+from slipway.devcluster.controllers.workloads import (
+    REVISION_ANNOTATION,
+    controller_uid,
+    is_deleting,
+    plan_deployment,
+    same_template,
+)
 
 
 class DeploymentController:
@@ -40,11 +46,9 @@ class DeploymentController:
             try:
                 self.replica_sets.record_write(await self.client.create(REPLICASETS, namespace, plan.create))
             except ApiError as error:
-                if error.status != 409:
+                if error.reason != "AlreadyExists":
                     raise
-                # The name is taken by a replica set we do not own: upstream's answer is a new hash.
-                collisions = int(deployment.get("status", {}).get("collisionCount") or 0) + 1
-                await write_status(self.deployments, deployment, {"collisionCount": collisions})
+                await self._resolve_name_taken(deployment, plan.create)
                 return 0.0
         for name, replicas in plan.scale.items():
             scaled = await self.client.patch(REPLICASETS, namespace, name, {"spec": {"replicas": replicas}})
@@ -68,3 +72,17 @@ class DeploymentController:
             deployment = annotated
         await write_status(self.deployments, deployment, plan.status)
         return plan.requeue_after
+
+    async def _resolve_name_taken(self, deployment: JsonObject, wanted: JsonObject) -> None:
+        """Ours with the same template: the cache lagged. Anything else is a hash collision: rehash."""
+        namespace, name = wanted["metadata"]["namespace"], wanted["metadata"]["name"]
+        existing = await self.client.get(REPLICASETS, namespace, name)
+        if (
+            existing is not None
+            and controller_uid(existing) == deployment["metadata"]["uid"]
+            and same_template(existing, deployment["spec"]["template"])
+        ):
+            self.replica_sets.record_write(existing)
+            return
+        collisions = int(deployment.get("status", {}).get("collisionCount") or 0) + 1
+        await write_status(self.deployments, deployment, {"collisionCount": collisions})
