@@ -252,3 +252,79 @@ def test_rollouts_converge_despite_failed_writes_dropped_watches_and_410s(dev_cl
         )
 
     wait_until(rolled, "5 ready demo:2 pods and an honest status", timeout=45)
+
+
+HTTPROUTE_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: httproutes.gateway.networking.k8s.io}
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names: {plural: httproutes, singular: httproute, kind: HTTPRoute, listKind: HTTPRouteList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+
+def track(name: str) -> str:
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web-{name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web, track: {name}}}}}
+  template:
+    metadata: {{labels: {{app: web, track: {name}}}}}
+    spec:
+      containers:
+      - {{name: app, image: "demo:{name}", env: [{{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web-{name}}}
+spec: {{selector: {{app: web, track: {name}}}, ports: [{{port: 80}}]}}
+"""
+
+
+ROUTE = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: gateway}]
+  rules:
+  - backendRefs:
+    - {name: web-stable, port: 80, weight: 75}
+    - {name: web-canary, port: 80, weight: 25}
+"""
+
+
+@pytest.mark.dev_cluster(rps=100)
+def test_an_httproute_splits_the_gateway_load_by_its_weights(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=HTTPROUTE_CRD)
+    dev_cluster.kubectl("apply", "-f", "-", input=track("stable") + "---" + track("canary") + "---" + ROUTE)
+    for name in ("stable", "canary"):
+        dev_cluster.kubectl("rollout", "status", f"deployment/web-{name}", "--timeout=20s")
+
+    def served() -> bool:
+        route = dev_cluster.gateway_stats().get("httproute/default/web")
+        return route is not None and route.sent >= 200
+
+    wait_until(served, "200 requests through the route")
+    by_track = {}
+    for pod in pods(dev_cluster, "app=web"):
+        port = int(pod["metadata"]["annotations"]["slipway.dev/sim-port"])
+        count = sum(
+            float(line.split()[-1])
+            for line in _scrape(port).splitlines()
+            if line.startswith("http_requests_total{")
+        )
+        by_track[pod["metadata"]["labels"]["track"]] = count
+    share = by_track["canary"] / (by_track["canary"] + by_track["stable"])
+    assert abs(share - 0.25) < 0.02, by_track
+    assert set(dev_cluster.gateway_stats()) == {"httproute/default/web"}  # the route claims both Services
