@@ -1,0 +1,332 @@
+"""Figures of the operator on the dev cluster (issue 4). Prints them; not a timed test.
+
+1. time from a new version applied to its canary Deployment created (p50 / p99);
+2. time from a failing measurement to all traffic on stable (the stable Service selecting stable only);
+3. Kubernetes API writes per canary step and per full release (from the operator's own /metrics);
+4. operator RSS with 100 and 1,000 idle Releases, next to a bare Kopf operator watching the same objects.
+
+New versions are applied with a merge patch of spec through the API (what `kubectl apply` sends, without
+kubectl's own start-up time, which is not the operator's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from slipway.api.crd import render_crd
+from slipway.devcluster.cluster import DevCluster
+from slipway.kube.api import KubeApi, deployments_path, releases_path, services_path
+
+T = TypeVar("T")
+NAMESPACE = "default"
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.005) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def release(
+    name: str, version: str, error_rate: float, steps: list[dict[str, Any]], replicas: int = 2
+) -> dict[str, Any]:
+    env = [
+        {"name": "SLIPWAY_DEMO_ERROR_RATE", "value": str(error_rate)},
+        {"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0.2"},
+    ]
+    return {
+        "apiVersion": "slipway.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "version": version,
+            "replicas": replicas,
+            "template": {"spec": {"containers": [{"name": "app", "image": f"demo:{version}", "env": env}]}},
+            "service": {"port": 80, "targetPort": 8080},
+            "strategy": {"canary": {"steps": steps}},
+            "analysis": {
+                "interval": "1s",
+                "metrics": [{"name": "error-rate", "builtin": "error-rate", "inconclusiveLimit": 30}],
+            },
+        },
+    }
+
+
+class Operator:
+    def __init__(self, argv: list[str], cluster: DevCluster, log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                argv,
+                env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def metrics_url(self) -> str:
+        def announced() -> str | None:
+            for line in self.log.read_text().splitlines():
+                if '"observability"' in line:
+                    return str(yaml.safe_load(line)["observability"]) + "/metrics"
+            return None
+
+        return wait_for(announced, 30, "the operator's metrics address", interval=0.1)
+
+    def writes(self) -> int:
+        with urllib.request.urlopen(self.metrics_url(), timeout=10) as answer:
+            text = answer.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("slipway_api_requests_total") and not any(
+                f'verb="{verb}"' in line for verb in ("GET", "LIST")
+            ):
+                total += float(line.rsplit(" ", 1)[1])
+        return int(total)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def slipway_operator(cluster: DevCluster, workdir: Path) -> Operator:
+    return Operator(
+        [sys.executable, "-m", "slipway", "run", "--config", str(cluster.operator_config)],
+        cluster,
+        workdir / "slipway.log",
+    )
+
+
+BARE_KOPF = textwrap.dedent(
+    """
+    import kopf
+
+    @kopf.on.event("slipway.dev", "v1alpha1", "releases")
+    async def release_seen(**_):
+        pass
+
+    @kopf.on.event("apps", "v1", "deployments", labels={"slipway.dev/release": kopf.PRESENT})
+    async def revision_seen(**_):
+        pass
+    """
+)
+
+
+def bare_kopf_operator(cluster: DevCluster, workdir: Path) -> Operator:
+    script = workdir / "bare_kopf.py"
+    script.write_text(BARE_KOPF)
+    kopf = Path(sys.executable).with_name("kopf")
+    return Operator(
+        [str(kopf), "run", "--standalone", "--all-namespaces", str(script)], cluster, workdir / "kopf.log"
+    )
+
+
+def status_of(api: KubeApi, name: str) -> dict[str, Any]:
+    body = api.get(releases_path(NAMESPACE, name)) or {}
+    found: dict[str, Any] = body.get("status") or {}
+    return found
+
+
+def healthy(api: KubeApi, name: str, version: str) -> bool:
+    status = status_of(api, name)
+    return status.get("phase") == "Healthy" and (status.get("stable") or {}).get("version") == version
+
+
+def apply_version(
+    api: KubeApi, name: str, version: str, error_rate: float, steps: list[dict[str, Any]]
+) -> None:
+    api.patch(releases_path(NAMESPACE, name), {"spec": release(name, version, error_rate, steps)["spec"]})
+
+
+def canary_created(api: KubeApi, name: str, rounds: int) -> list[float]:
+    hold = [{"setWeight": 50}, {"pause": {}}]
+    api.create(releases_path(NAMESPACE), release(name, "0", 0.0, hold))
+    wait_for(lambda: healthy(api, name, "0"), 60, "the first release")
+    seconds = []
+    for index in range(1, rounds + 1):
+        version = f"{index}"
+        started = time.monotonic()
+        apply_version(api, name, version, 0.0, hold)
+        wait_for(
+            lambda v=version: any(
+                d["metadata"]["labels"].get("app.kubernetes.io/version") == v
+                for d in api.list(deployments_path(NAMESPACE), {"slipway.dev/release": name})
+            ),
+            30,
+            f"canary of version {version}",
+        )
+        seconds.append(time.monotonic() - started)
+    return seconds
+
+
+def rollback_after_failure(api: KubeApi, name: str, rounds: int) -> list[float]:
+    steps = [{"setWeight": 50}, {"pause": {}}]
+    api.create(releases_path(NAMESPACE), release(name, "good", 0.0, steps))
+    wait_for(lambda: healthy(api, name, "good"), 60, "the first release", interval=0.1)
+    stable = status_of(api, name)["stable"]["revision"]
+    seconds = []
+    for index in range(rounds):
+        apply_version(api, name, f"bad{index}", 0.5, steps)
+        wait_for(
+            lambda: (
+                (api.get(services_path(NAMESPACE, name)) or {})["spec"]["selector"].get(
+                    "slipway.dev/revision"
+                )
+                is None
+            ),
+            60,
+            "the canary to get traffic",
+        )
+        wait_for(
+            lambda: (
+                (api.get(services_path(NAMESPACE, name)) or {})["spec"]["selector"].get(
+                    "slipway.dev/revision"
+                )
+                == stable
+            ),
+            60,
+            "traffic back on stable",
+        )
+        all_on_stable = datetime.now().astimezone()
+        failed = wait_for(
+            lambda: [
+                m
+                for m in (status_of(api, name).get("analysis") or {}).get("measurements", [])
+                if m["result"] == "Failed"
+            ],
+            30,
+            "the failed measurement in status",
+            interval=0.05,
+        )
+        seconds.append((all_on_stable - datetime.fromisoformat(failed[-1]["at"])).total_seconds())
+    return seconds
+
+
+def writes_per_release(api: KubeApi, operator: Operator, name: str) -> tuple[int, int, int]:
+    steps = [
+        {"setWeight": 25},
+        {"analysis": {"successfulMeasurements": 1}},
+        {"setWeight": 50},
+        {"analysis": {"successfulMeasurements": 1}},
+        {"setWeight": 75},
+        {"analysis": {"successfulMeasurements": 1}},
+    ]
+    api.create(releases_path(NAMESPACE), release(name, "1", 0.0, steps))
+    wait_for(lambda: healthy(api, name, "1"), 60, "the first release", interval=0.1)
+    before = operator.writes()
+    apply_version(api, name, "2", 0.0, steps)
+    wait_for(lambda: healthy(api, name, "2"), 120, "version 2 promoted", interval=0.1)
+    time.sleep(2)  # let the passes that follow promotion finish, so their writes (if any) count too
+    return operator.writes() - before, len(steps), len(status_of(api, name).get("history", []))
+
+
+def idle_rss(count: int, workdir: Path) -> tuple[float, float]:
+    with DevCluster(prometheus="off", rps=1) as cluster:
+        cluster.kubectl("apply", "-f", "-", input=render_crd())
+        api = KubeApi(str(cluster.kubeconfig))
+        for index in range(count):
+            api.create(
+                releases_path(NAMESPACE), release(f"idle-{index}", "1", 0.0, [{"setWeight": 50}], replicas=1)
+            )
+        operator = slipway_operator(cluster, workdir)
+        try:
+            wait_for(
+                lambda: all(
+                    (item.get("status") or {}).get("phase") == "Healthy"
+                    for item in api.list(releases_path(NAMESPACE))
+                ),
+                600,
+                f"{count} Releases Healthy",
+                interval=1.0,
+            )
+            time.sleep(3)  # idle: nothing left to do
+            slipway_rss = operator.rss_mib()
+        finally:
+            operator.stop()
+        bare = bare_kopf_operator(cluster, workdir)
+        try:
+            time.sleep(8)  # listed and watching everything
+            bare_rss = bare.rss_mib()
+        finally:
+            bare.stop()
+        api.close()
+    return slipway_rss, bare_rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=20, help="new versions applied for figure 1")
+    parser.add_argument("--rollbacks", type=int, default=5, help="rollbacks timed for figure 2")
+    parser.add_argument(
+        "--idle", type=int, nargs="*", default=[100, 1000], help="Release counts for figure 4"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        with DevCluster(prometheus="on", rps=40) as cluster:
+            cluster.kubectl("apply", "-f", "-", input=render_crd())
+            api = KubeApi(str(cluster.kubeconfig))
+            operator = slipway_operator(cluster, workdir)
+            try:
+                created = canary_created(api, "created", args.rounds)
+                print(
+                    f"apply -> canary Deployment created: p50 {statistics.median(created) * 1000:.0f} ms,"
+                    f" p99 {percentile(created, 0.99) * 1000:.0f} ms ({len(created)} versions)"
+                )
+                restored = rollback_after_failure(api, "rollback", args.rollbacks)
+                median_ms, max_ms = statistics.median(restored) * 1000, max(restored) * 1000
+                print(
+                    f"failing measurement -> all traffic on stable: p50 {median_ms:.0f} ms,"
+                    f" max {max_ms:.0f} ms ({len(restored)} rollbacks)"
+                )
+                writes, steps, _ = writes_per_release(api, operator, "writes")
+                print(
+                    f"API writes for one {steps}-step canary release: {writes}"
+                    f" ({writes / steps:.1f} per step, status and Events included)"
+                )
+            finally:
+                operator.stop()
+                api.close()
+        for count in args.idle:
+            slipway_rss, bare_rss = idle_rss(count, workdir)
+            print(
+                f"RSS with {count} idle Releases: slipway {slipway_rss:.0f} MiB, bare Kopf {bare_rss:.0f} MiB"
+            )
+
+
+if __name__ == "__main__":
+    main()
