@@ -47,6 +47,10 @@ CRD_ATTEMPTS = 20
 Result = TypeVar("Result")
 
 
+class KubectlFailed(RuntimeError):
+    """kubectl exited non-zero; the message carries its stderr."""
+
+
 class DevCluster:
     def __init__(
         self,
@@ -230,10 +234,15 @@ class DevCluster:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            # A private discovery cache: ports are reused, and another cluster's resources must not linger.
+            env={
+                **os.environ,
+                "KUBECONFIG": str(self.kubeconfig),
+                "KUBECACHEDIR": str(self.state_dir / "kube-cache"),
+            },
         )
         if check and completed.returncode != 0:
-            raise AssertionError(
+            raise KubectlFailed(
                 f"kubectl {' '.join(args)} failed ({completed.returncode}):\n{completed.stderr}"
             )
         return completed
