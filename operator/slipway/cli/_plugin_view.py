@@ -266,7 +266,7 @@ def analysis_table(release: Obj, now: datetime) -> RenderableType:
             text_of(measurement.get("message")),
         )
     title = Text("Analysis", style="italic") + Text(f" ({counts})" if counts else "")
-    return Group(title, table)
+    return Group(title, table if table.row_count else Text("no measurements yet"))
 
 
 def conditions_table(release: Obj, now: datetime) -> Table:

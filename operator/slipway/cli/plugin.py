@@ -145,16 +145,20 @@ def get_command(
     if not watch:
         console.print(release_view(_read(cluster, name), now()))
         return
-    views = (release_view(release, now()) for release in _follow(cluster, name))
+    releases = _follow(cluster, name)
     try:
         if console.is_terminal:
-            with Live(console=console, auto_refresh=False) as live:
-                for view in views:
-                    live.update(view, refresh=True)
+            newest = [next(releases)]
+            # Redrawn every second from the newest Release, so ages and countdowns move between changes.
+            with Live(
+                console=console, get_renderable=lambda: release_view(newest[0], now()), refresh_per_second=1
+            ):
+                for release in releases:
+                    newest[0] = release
         else:
             # Piped: one full view per change, as `kubectl get --watch` prints one line per change.
-            for view in views:
-                console.print(view)
+            for release in releases:
+                console.print(release_view(release, now()))
                 console.print("---")
     except kube.NotFound as error:
         raise fail(str(error)) from error
