@@ -302,3 +302,12 @@ def test_rendered_objects_apply_with_server_side_dry_run(kubeconfig: Path, value
     # A dry run stores nothing.
     listed = kubectl(kubeconfig, "get", "deployments,configmaps", "-n", NAMESPACE, "-o", "name")
     assert listed.returncode == 0 and "slipway" not in listed.stdout
+
+
+def test_the_config_example_in_the_install_guide_is_accepted_by_the_operator() -> None:
+    guide = (ROOT / "docs" / "install.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in guide.split("```yaml\n")[1:]]
+    example = next(yaml.safe_load(block) for block in blocks if block.startswith("config:"))
+    config = operator_config(render(example))
+    assert config.prometheus.url == example["config"]["prometheus"]["url"]
+    assert config.web.allowed_hosts == example["config"]["web"]["allowedHosts"]
