@@ -29,8 +29,11 @@ _RETRY_AFTER_ERROR_SECONDS = 2.0
 
 
 class ReconcileQueue:
-    def __init__(self, reconcile: Reconcile) -> None:
+    def __init__(
+        self, reconcile: Reconcile, retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS
+    ) -> None:
         self._reconcile = reconcile
+        self._retry_after_error = retry_after_error_seconds
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
         self._timers: dict[ReleaseKey, asyncio.TimerHandle] = {}
@@ -54,7 +57,13 @@ class ReconcileQueue:
 
     @property
     def busy(self) -> int:
+        """Releases being reconciled right now."""
         return len(self._running)
+
+    @property
+    def scheduled(self) -> int:
+        """Releases with a pass scheduled for later."""
+        return len(self._timers)
 
     async def _run(self, key: ReleaseKey) -> None:
         try:
@@ -65,7 +74,7 @@ class ReconcileQueue:
                 except Exception:
                     # One Release failing must not stop the others; try it again shortly.
                     _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
-                    delay = _RETRY_AFTER_ERROR_SECONDS
+                    delay = self._retry_after_error
                 if key not in self._dirty:
                     break
         finally:

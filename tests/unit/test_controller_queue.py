@@ -1,0 +1,92 @@
+"""The reconcile queue: one pass at a time per Release, events during a pass coalesce into one more
+pass, and the requeue delay the pass returns schedules the next one."""
+
+from __future__ import annotations
+
+import asyncio
+
+from slipway.controller.queue import ReconcileQueue, ReleaseKey
+
+WEB = ReleaseKey("shop", "web")
+API = ReleaseKey("shop", "api")
+
+
+async def wait_until(condition: object, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.001)
+
+
+def test_events_during_a_pass_coalesce_into_one_more_pass() -> None:
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+        running = 0
+        most_at_once = 0
+        release = asyncio.Event()
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            nonlocal running, most_at_once
+            running += 1
+            most_at_once = max(most_at_once, running)
+            passes.append(key)
+            await release.wait()
+            running -= 1
+            return None
+
+        queue = ReconcileQueue(reconcile)
+        queue.notify(WEB)
+        await wait_until(lambda: passes == [WEB])
+        for _ in range(5):
+            queue.notify(WEB)
+        release.set()
+        await wait_until(lambda: queue.busy == 0)
+        assert passes == [WEB, WEB]
+        assert most_at_once == 1
+
+    asyncio.run(scenario())
+
+
+def test_requeue_delay_schedules_the_next_pass_and_forget_cancels_it() -> None:
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return 0.01 if len(passes) < 3 else None
+
+        queue = ReconcileQueue(reconcile)
+        queue.notify(WEB)
+        await wait_until(lambda: len(passes) == 3 and queue.busy == 0)
+
+        async def forever(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return 0.05
+
+        other = ReconcileQueue(forever)
+        other.notify(API)
+        await wait_until(lambda: passes[-1] == API and other.busy == 0)
+        assert other.scheduled == 1
+        other.forget(API)
+        assert other.scheduled == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_pass_is_retried_and_does_not_stop_others() -> None:
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            if key == WEB and passes.count(WEB) == 1:
+                raise RuntimeError("API down")
+            return None
+
+        queue = ReconcileQueue(reconcile, retry_after_error_seconds=0.01)
+        queue.notify(WEB)
+        queue.notify(API)
+        await wait_until(lambda: passes.count(WEB) == 2)
+        assert API in passes
+        await queue.drain()
+
+    asyncio.run(scenario())
