@@ -11,7 +11,11 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -311,3 +315,65 @@ def test_the_config_example_in_the_install_guide_is_accepted_by_the_operator() -
     config = operator_config(render(example))
     assert config.prometheus.url == example["config"]["prometheus"]["url"]
     assert config.web.allowed_hosts == example["config"]["web"]["allowedHosts"]
+
+
+@needs_kubectl
+def test_the_operator_runs_with_the_config_the_chart_writes(kubeconfig: Path, tmp_path: Path) -> None:
+    """`slipway run --config` on the chart's ConfigMap, until /readyz answers 200 and /metrics serves.
+
+    The one change: the server listens on loopback at a port it picks (tests use 127.0.0.1 only); in a
+    pod the chart has it listen on the pod's addresses so that the kubelet's probes reach it.
+    """
+    assert kubectl(kubeconfig, "apply", "-f", str(CHART / "crds")).returncode == 0
+    config = yaml.safe_load(one(render({"replicaCount": 1}), "ConfigMap")["data"]["config.yaml"])
+    assert config["server"] == {"host": "0.0.0.0", "port": 8080}
+    config["server"] = {"host": "127.0.0.1", "port": 0}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = tmp_path / "operator.log"
+    with log.open("wb") as out:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "slipway", "run", "--config", str(path)],
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = _poll(lambda: _observability_url(log), operator, "the operator's start-up log line")
+        _poll(lambda: _status_of(f"{url}/readyz") == 200, operator, "/readyz to answer 200")
+        assert _status_of(f"{url}/healthz") == 200
+        with DIRECT.open(f"{url}/metrics", timeout=10) as answer:
+            assert b"slipway" in answer.read()
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+
+
+# Straight to the loopback address, whatever proxy the environment names.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _observability_url(log: Path) -> str | None:
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and "observability" in line:
+            url: str = json.loads(line)["observability"]
+            return url
+    return None
+
+
+def _status_of(url: str) -> int:
+    try:
+        with DIRECT.open(url, timeout=10) as answer:
+            status: int = answer.status
+            return status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def _poll(probe: Callable[[], Any], process: subprocess.Popen[bytes], what: str, seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (result := probe()):
+        assert process.poll() is None, f"the operator exited while waiting for {what}"
+        assert time.monotonic() < deadline, f"no {what} within {seconds}s"
+        time.sleep(0.1)  # polling a log file and an HTTP endpoint under a deadline
+    return result
