@@ -339,3 +339,12 @@ def test_an_unreachable_api_server_is_one_line_not_a_traceback(tmp_path: Path) -
         )
     assert done.returncode == 1
     assert done.stderr.startswith("error: cannot reach the API server") and "Traceback" not in done.stderr
+
+
+def test_wait_without_an_operator_gives_up_at_the_timeout(kube: Kubectl, namespace: str) -> None:
+    release(namespace, kube)
+    started = time.monotonic()
+    done = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "2", check=False)
+    assert done.returncode == 1
+    assert "did not carry out pause within 2s (is it running?)" in done.stderr
+    assert 2 <= time.monotonic() - started < 30

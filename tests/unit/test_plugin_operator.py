@@ -65,7 +65,8 @@ def test_promote_abort_retry_report_and_undo_against_the_operator(dev_cluster: D
     set_version(dev_cluster, "2")
     wait_phase(dev_cluster, "Paused", "2")
     assert "▶  2  pause until promoted" in plugin(dev_cluster, "get", "web")
-    assert "promote requested" in plugin(dev_cluster, "promote", "web")
+    said = plugin(dev_cluster, "promote", "web", "--wait")
+    assert "promote requested" in said and "promote carried out: promoted past step 2/2" in said
     wait_phase(dev_cluster, "Healthy", "2")
     stable = dev_cluster.kubectl_json("get", "release", "web")["status"]["stable"]
     assert stable["version"] == "2"

@@ -23,6 +23,7 @@ from slipway.api.status import (
 )
 from slipway.cli._plugin_view import (
     CURRENT_STEP_MARK,
+    acknowledgement,
     human_duration,
     list_table,
     release_step,
@@ -311,3 +312,15 @@ def test_an_invalid_spec_shows_no_steps_rather_than_failing() -> None:
     release["spec"]["strategy"] = {"canary": {"steps": []}}
     text = render(release_view(release, NOW))
     assert "Steps" not in text and release_step(release) == "-"
+
+
+def test_acknowledgement_is_for_this_very_request_only() -> None:
+    status = ReleaseStatus(
+        manual_actions=[
+            ManualActionRecord(action="promote", value="v2", at=NOW, result="promoted past step 2/5")
+        ]
+    )
+    release = canary_release(status)
+    assert acknowledgement(release, "promote", "v2") == "promoted past step 2/5"
+    assert acknowledgement(release, "promote", "v1") is None  # an older request's record
+    assert acknowledgement(release, "abort", "v2") is None

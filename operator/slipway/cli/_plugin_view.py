@@ -284,6 +284,14 @@ def conditions_table(release: Obj, now: datetime) -> Table:
     return table
 
 
+def acknowledgement(release: Obj, action: str, value: str) -> str | None:
+    """What the operator did for the request `action`=`value`, once status.manualActions records it."""
+    for record in _list(_status(release).get("manualActions")):
+        if record.get("action") == action and record.get("value") == value:
+            return text_of(record.get("result"))
+    return None
+
+
 def manual_actions_table(release: Obj, now: datetime) -> Table:
     table = Table(
         title="Manual actions carried out",

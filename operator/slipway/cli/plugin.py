@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,7 +22,14 @@ from rich.live import Live
 from slipway.api import annotations as manual
 from slipway.cli import _plugin_kube as kube
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
-from slipway.cli._plugin_view import history_table, list_table, release_view, rollback_report, text_of
+from slipway.cli._plugin_view import (
+    acknowledgement,
+    history_table,
+    list_table,
+    release_view,
+    rollback_report,
+    text_of,
+)
 from slipway.kube.objects import ReleaseRef
 
 app = typer.Typer(
@@ -75,8 +83,11 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
         raise fail(f"cannot load kubeconfig: {error}") from error
 
 
-def annotate(key: str, name: str, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
-    cluster = connect(kubeconfig, context, namespace)
+Wait = Annotated[bool, typer.Option("--wait", help="Wait until the operator has carried the action out.")]
+Timeout = Annotated[int, typer.Option("--timeout", min=1, help="Seconds --wait waits at most.")]
+
+
+def annotate(key: str, name: str, cluster: kube.Cluster, wait: bool, timeout: int) -> None:
     value = rfc3339(now())
     body = {"metadata": {"annotations": {key: value}}}
     try:
@@ -85,18 +96,37 @@ def annotate(key: str, name: str, kubeconfig: str | None, context: str | None, n
         raise fail(str(error)) from error
     phase = text_of(release.get("status", {}).get("phase"))
     action = key.removeprefix(manual.PREFIX)
+    where = f"release {cluster.namespace}/{name}"
     console.print(
-        f"release {cluster.namespace}/{name}: {action} requested "
-        f"(annotation {key}={value}; phase now {phase})",
-        highlight=False,
+        f"{where}: {action} requested (annotation {key}={value}; phase now {phase})", highlight=False
     )
+    if not wait:
+        return
+    result = _acknowledged(cluster, name, action, value, time.monotonic() + timeout)
+    if result is None:
+        raise fail(f"{where}: the operator did not carry out {action} within {timeout}s (is it running?)")
+    console.print(f"{where}: {action} carried out: {result}", highlight=False)
+
+
+def _acknowledged(cluster: kube.Cluster, name: str, action: str, value: str, deadline: float) -> str | None:
+    """The operator's result for this very request, once status records it; None past the deadline."""
+    for release in _follow(cluster, name, deadline):
+        result = acknowledgement(release, action, value)
+        if result is not None:
+            return result
+    return None
 
 
 def _action_command(key: str) -> Callable[..., None]:
     def command(
-        name: Name, kubeconfig: Kubeconfig = None, context: Context = None, namespace: Namespace = None
+        name: Name,
+        kubeconfig: Kubeconfig = None,
+        context: Context = None,
+        namespace: Namespace = None,
+        wait: Wait = False,
+        timeout: Timeout = 60,
     ) -> None:
-        annotate(key, name, kubeconfig, context, namespace)
+        annotate(key, name, connect(kubeconfig, context, namespace), wait, timeout)
 
     command.__doc__ = ACTIONS[key]
     return command
@@ -166,14 +196,18 @@ def get_command(
         return
 
 
-def _follow(cluster: kube.Cluster, name: str) -> Iterator[dict[str, Any]]:
-    """The Release now and at every change, forever: each watch ends after a while, so read again then."""
+WATCH_SECONDS = 30  # each watch ends after this; reading afresh then also recovers from any gap
+
+
+def _follow(cluster: kube.Cluster, name: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
+    """The Release now and at every change, until the deadline (`time.monotonic()`; None: forever)."""
     shown = None
-    while True:
+    while deadline is None or deadline - time.monotonic() >= 1:
+        seconds = WATCH_SECONDS if deadline is None else min(WATCH_SECONDS, int(deadline - time.monotonic()))
         current = _read(cluster, name)
         try:
             for release in itertools.chain(
-                [current], kube.watch_release(cluster, cluster.namespace, name, 30)
+                [current], kube.watch_release(cluster, cluster.namespace, name, seconds)
             ):
                 version = release.get("metadata", {}).get("resourceVersion")
                 if version != shown:
