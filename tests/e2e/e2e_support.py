@@ -136,6 +136,9 @@ class Operator:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
 
+    def said(self, event: str) -> bool:
+        return any(line.get("event") == event for line in self.log_lines())
+
     def log_lines(self) -> list[dict[str, Any]]:
         lines = []
         for line in self.log.read_text().splitlines():

@@ -167,3 +167,25 @@ def test_api_errors_and_conflicts_are_retried(cluster: Cluster, operator: Operat
         if line.startswith("slipway_api_requests_total") and ('code="500"' in line or 'code="409"' in line)
     ]
     assert faults, "no injected fault reached the operator: the test would prove nothing"
+
+
+def test_only_the_leader_reconciles_and_a_standby_takes_over(
+    cluster: Cluster, operator_factory: Callable[..., Operator]
+) -> None:
+    cluster.write("create", "namespace", "slipway-system")
+    election = {"enabled": True, "leaseName": "slipway", "namespace": "slipway-system"}
+    leader = operator_factory(leaderElection=election)
+    wait_for(lambda: leader.said("leading"), 30, "the first operator to lead")
+    standby = operator_factory(leaderElection=election)
+    first_release(cluster)
+    assert not standby.said("leading")
+    assert not [line for line in standby.log_lines() if line.get("logger") == "slipway.reconcile"]
+
+    leader.kill()
+    cluster.apply(
+        release_manifest("2", steps=[{"setWeight": 50}, {"analysis": {"successfulMeasurements": 1}}])
+    )
+    cluster.wait_phase("Healthy", "2", timeout=60)
+    assert standby.said("leading")
+    lease = cluster.dev.kubectl_json("get", "lease", "slipway", "-n", "slipway-system")
+    assert lease["spec"]["leaseTransitions"] == 1

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run the Slipway operator until interrupted."""
-        from slipway.controller.operator import run_operator
+        from slipway.controller.operator import LeadershipLost, run_operator
 
         if namespace and all_namespaces:
             raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
@@ -39,4 +39,8 @@ def register(app: typer.Typer) -> None:
             settings = settings.model_copy(
                 update={"namespaces": list(namespace or []), "all_namespaces": all_namespaces}
             )
-        asyncio.run(run_operator(settings))
+        try:
+            asyncio.run(run_operator(settings))
+        except LeadershipLost as lost:
+            typer.echo(f"slipway run: {lost}", err=True)
+            raise typer.Exit(1) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import Mapping
 
 import aiohttp
@@ -13,6 +15,7 @@ import structlog
 from slipway import alerting
 from slipway.config import OperatorConfig
 from slipway.controller.handlers import build_registry, build_settings
+from slipway.controller.leader import LeaderElection
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.core.observations import FiringAlert
@@ -46,16 +49,39 @@ class Alerts:
         return tuple(FiringAlert(name=alert.name, summary=alert.labels.get("summary", "")) for alert in found)
 
 
+class LeadershipLost(RuntimeError):
+    """Another replica may lead now: this one stopped reconciling."""
+
+
 async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM when in the main thread)."""
+    """Run until `stop` is set (or SIGINT/SIGTERM when in the main thread).
+
+    With leader election on, wait to lead first; raise LeadershipLost if the Lease is lost."""
     configure_logging()
     metrics = OperatorMetrics()
     api = KubeApi(on_response=metrics.api_request)
-    ready = asyncio.Event()
+    stopping = asyncio.Event()
+    background: list[asyncio.Task[None]] = []
     async with (
         aiohttp.ClientSession() as session,
         ObservabilityServer(metrics, config.server.host, config.server.port) as server,
     ):
+        _log.info("operator starting", observability=server.url)
+        if stop is not None:
+            background.append(asyncio.create_task(_relay(stop, stopping)))
+        lost: asyncio.Task[None] | None = None
+        if config.leader_election.enabled:
+            election = LeaderElection(
+                api,
+                config.leader_election.namespace,
+                config.leader_election.lease_name,
+                identity=f"{socket.gethostname()}-{os.getpid()}",
+            )
+            server.set_not_ready("waiting to lead")
+            await election.acquire()
+            _log.info("leading", lease=config.leader_election.lease_name, identity=election.identity)
+            lost = asyncio.create_task(election.keep())
+            lost.add_done_callback(lambda _: stopping.set())
         reconciler = Reconciler(
             api=api,
             router=ReplicaRouter(),
@@ -66,8 +92,9 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
         )
         queue = ReconcileQueue(reconciler)
         namespaces = [] if config.cluster_wide else config.namespaces
-        _log.info("operator starting", namespaces=namespaces or "all", observability=server.url)
-        readiness = asyncio.create_task(_mark_ready(ready, server))
+        ready = asyncio.Event()
+        background.append(asyncio.create_task(_mark_ready(ready, server)))
+        _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
                 registry=build_registry(queue),
@@ -75,15 +102,25 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
                 standalone=True,
                 clusterwide=config.cluster_wide,
                 namespaces=namespaces,
-                stop_flag=stop,
+                stop_flag=stopping,
                 ready_flag=ready,
             )
         finally:
-            readiness.cancel()
             server.set_not_ready("stopping")
+            for task in background:
+                task.cancel()
             with contextlib.suppress(Exception):
                 await queue.drain()
             api.close()
+        if lost is not None and lost.done():
+            raise LeadershipLost(f"lost the Lease {config.leader_election.lease_name}; stopped reconciling")
+        if lost is not None:
+            lost.cancel()
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
 
 
 async def _mark_ready(ready: asyncio.Event, server: ObservabilityServer) -> None:

@@ -1,0 +1,113 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, so several replicas never reconcile at once.
+
+The rules are those of client-go's leader election: the holder renews the Lease every third of its
+duration; anyone may take it over once `renewTime + leaseDurationSeconds` has passed. Each write is
+a JSON patch that first tests the resourceVersion that was read, so two candidates can never both win.
+A replica that fails to renew in time stops reconciling at once (the process exits; Kubernetes
+restarts it as a candidate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slipway.kube.api import JSON_PATCH, ApiError, KubeApi
+
+Obj = dict[str, Any]
+
+
+def micro_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def claimed_spec(spec: Obj | None, identity: str, duration_seconds: int, now: datetime) -> Obj | None:
+    """The Lease spec after `identity` acquires or renews it at `now`; None while another holds it."""
+    spec = spec or {}
+    holder = spec.get("holderIdentity")
+    renewed: str | None = spec.get("renewTime")
+    held_for = int(spec.get("leaseDurationSeconds") or duration_seconds)
+    still_held = renewed is not None and datetime.fromisoformat(renewed) + timedelta(seconds=held_for) > now
+    if holder and holder != identity and still_held:
+        return None
+    taking_over = holder != identity
+    return {
+        "holderIdentity": identity,
+        "leaseDurationSeconds": duration_seconds,
+        "acquireTime": micro_time(now) if taking_over else spec.get("acquireTime", micro_time(now)),
+        "renewTime": micro_time(now),
+        "leaseTransitions": int(spec.get("leaseTransitions") or 0) + (1 if taking_over and holder else 0),
+    }
+
+
+class LeaderElection:
+    def __init__(
+        self, api: KubeApi, namespace: str, name: str, identity: str, duration_seconds: int = 15
+    ) -> None:
+        self.api = api
+        self.identity = identity
+        self.duration_seconds = duration_seconds
+        self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self._name = name
+
+    def claim(self) -> bool:
+        """Acquire or renew the Lease now; False when another replica holds it (or won the race)."""
+        now = datetime.now(UTC)
+        lease = self.api.get(f"{self._collection}/{self._name}")
+        if lease is None:
+            spec = claimed_spec(None, self.identity, self.duration_seconds, now)
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self._name},
+                "spec": spec,
+            }
+            try:
+                self.api.create(self._collection, body)
+            except ApiError as error:
+                if error.status == 409:
+                    return False
+                raise
+            return True
+        spec = claimed_spec(lease.get("spec"), self.identity, self.duration_seconds, now)
+        if spec is None:
+            return False
+        patch = [
+            {
+                "op": "test",
+                "path": "/metadata/resourceVersion",
+                "value": lease["metadata"]["resourceVersion"],
+            },
+            {"op": "add", "path": "/spec", "value": spec},
+        ]
+        try:
+            self.api.patch(f"{self._collection}/{self._name}", patch, JSON_PATCH)
+        except ApiError as error:
+            if error.status in (409, 422):
+                return False
+            raise
+        return True
+
+    async def acquire(self) -> None:
+        """Wait until this replica leads."""
+        while not await self._claim():
+            await asyncio.sleep(self.duration_seconds / 3)
+
+    async def keep(self) -> None:
+        """Renew every third of the Lease's duration; return (leadership lost) once renewals have failed
+        for two thirds of it, well before another replica may take over."""
+        loop = asyncio.get_running_loop()
+        last_renewed = loop.time()
+        while True:
+            await asyncio.sleep(self.duration_seconds / 3)
+            if await self._claim():
+                last_renewed = loop.time()
+            elif loop.time() - last_renewed >= self.duration_seconds * 2 / 3:
+                return
+
+    async def _claim(self) -> bool:
+        try:
+            return await asyncio.to_thread(self.claim)
+        except ApiError:
+            return False
