@@ -126,10 +126,6 @@ class Kubelet:
         self.controller: Controller[Key] = Controller("kubelet", self.reconcile, workers=8)
         self.pods.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
 
-    def server_of(self, namespace: str, name: str) -> SimulatedPod | None:
-        running = self.running.get((namespace, name))
-        return running.server if running else None
-
     async def stop(self) -> None:
         await self.controller.stop()
         for running in self.running.values():

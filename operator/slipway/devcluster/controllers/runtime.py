@@ -46,7 +46,6 @@ class Informer:
         self.client = client
         self.resource = resource
         self.cache: dict[Key, JsonObject] = {}
-        self.synced = asyncio.Event()
         self._subscribers: list[Subscriber] = []
         # uids this process deleted itself: late events about them must not resurrect the cache entry.
         self._deleted_uids: set[str] = set()
@@ -96,7 +95,6 @@ class Informer:
                 self._apply("DELETED", old)
         for item in items:
             self._apply("MODIFIED" if key_of(item) in self.cache else "ADDED", item)
-        self.synced.set()
         return version
 
     async def run(self) -> None:
@@ -142,9 +140,6 @@ class Informers:
             informer = self._informers[resource] = Informer(self.client, resource)
             self._tasks.append(asyncio.get_running_loop().create_task(informer.run()))
         return informer
-
-    async def wait_synced(self) -> None:
-        await asyncio.gather(*(informer.synced.wait() for informer in self._informers.values()))
 
     async def stop(self) -> None:
         await cancel_all(self._tasks)

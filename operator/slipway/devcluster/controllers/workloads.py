@@ -148,10 +148,12 @@ def _ready_since(pod: JsonObject) -> datetime | None:
     return parse_timestamp(str(ready["lastTransitionTime"]))
 
 
-def _deletion_order(pod: JsonObject) -> tuple[int, str]:
-    # Not-ready pods go first, then the youngest, as upstream prefers to keep long-serving pods.
-    created = str(pod["metadata"].get("creationTimestamp") or "")
-    return (1 if pod_is_ready(pod) else 0, "".join(chr(0x10FFFF - ord(c)) for c in created))
+def _deletion_order(pods: Sequence[JsonObject]) -> list[JsonObject]:
+    """Not-ready pods first, then the youngest, as upstream prefers to keep long-serving pods."""
+    youngest_first = sorted(
+        pods, key=lambda pod: str(pod["metadata"].get("creationTimestamp") or ""), reverse=True
+    )
+    return sorted(youngest_first, key=pod_is_ready)
 
 
 def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: datetime) -> ReplicaSetPlan:
@@ -162,8 +164,9 @@ def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: d
         pod_from_template(replica_set, "apps/v1", "ReplicaSet", spec.get("template") or {})
         for _ in range(max(0, wanted - len(active)))
     ]
-    delete = sorted(active, key=_deletion_order)[: max(0, len(active) - wanted)]
-    remaining = [pod for pod in active if pod not in delete]
+    delete = _deletion_order(active)[: max(0, len(active) - wanted)]
+    leaving = {pod["metadata"]["uid"] for pod in delete}
+    remaining = [pod for pod in active if pod["metadata"]["uid"] not in leaving]
     min_ready = float(spec.get("minReadySeconds") or 0)
     available = 0
     requeue: float | None = None
