@@ -57,7 +57,9 @@ def _counters(analysis: AnalysisStatus, name: str) -> MetricStatus:
     return counters
 
 
-def _count(analysis: AnalysisStatus, counters: MetricStatus, judged: MeasurementRecord) -> None:
+def _count(
+    analysis: AnalysisStatus, counters: MetricStatus, judged: MeasurementRecord, runs_since: datetime | None
+) -> None:
     counters.last_measured_at = judged.at
     if judged.result == "Error":
         counters.errors += 1
@@ -68,7 +70,8 @@ def _count(analysis: AnalysisStatus, counters: MetricStatus, judged: Measurement
     counters.consecutive_errors = 0
     if judged.result == "Successful":
         counters.successful += 1
-        counters.consecutive_successful += 1
+        if runs_since is None or judged.at >= runs_since:
+            counters.consecutive_successful += 1
         analysis.successful += 1
         return
     counters.consecutive_successful = 0
@@ -80,8 +83,12 @@ def _count(analysis: AnalysisStatus, counters: MetricStatus, judged: Measurement
         analysis.inconclusive += 1
 
 
-def record(analysis: AnalysisStatus, spec: AnalysisSpec, raws: Iterable[RawMeasurement]) -> int:
+def record(
+    analysis: AnalysisStatus, spec: AnalysisSpec, raws: Iterable[RawMeasurement], runs_since: datetime | None
+) -> int:
     """Judge and count new measurements of the analysed revision; returns how many were counted.
+
+    Good results taken before `runs_since` (when the current gate began) do not count toward the gate.
 
     Measurements of another revision, of an unknown metric, or not newer than the last one counted for
     their metric are ignored, so the shell may hand the same measurement twice (after a crash) safely.
@@ -96,7 +103,7 @@ def record(analysis: AnalysisStatus, spec: AnalysisSpec, raws: Iterable[RawMeasu
         if counters.last_measured_at is not None and raw.at <= counters.last_measured_at:
             continue
         judged = judge(metric, raw)
-        _count(analysis, counters, judged)
+        _count(analysis, counters, judged, runs_since)
         analysis.measurements = [*analysis.measurements, judged][-MAX_MEASUREMENTS:]
         counted += 1
     return counted

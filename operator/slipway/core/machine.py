@@ -57,6 +57,7 @@ MANUAL_ACTION_ORDER: Final = (ABORT, RETRY, PAUSE, RESUME, PROMOTE_FULL, PROMOTE
 
 ANALYSIS_PAUSES: Final = frozenset({"AnalysisFailed", "ProviderErrors", "AnalysisInconclusive"})
 WAITING_FOR_PROMOTE: Final = "WaitingForPromote"
+RETURNING: Final = "ReturningToStable"
 
 EventType = Literal["Normal", "Warning"]
 
@@ -98,6 +99,7 @@ class _Pass:
         self.events: list[Action] = []
         self.acks: list[Action] = []
         self.wakeups: list[datetime] = []
+        self.settled = True  # False while a canary the spec no longer wants still holds traffic
         # Replicas asked for in this pass, by revision: the observations predate them.
         self.asked: dict[str, int] = {}
 
@@ -110,13 +112,16 @@ class _Pass:
         if s.stable is None:
             self._start_first_release()
         else:
-            self._follow_spec(new_generation)
+            self.settled = self._follow_spec(new_generation)
         s.observed_generation = self.obs.generation
-        self._manual_actions()
-        if self._in_flight():
-            self._check_triggers()
+        self._observe_readiness()  # again, for the revisions the spec just brought in
+        if self.settled:
+            self._manual_actions()
+            if self._in_flight():
+                self._check_triggers()
         self._check_deadline()
-        self._advance()
+        if self.settled:
+            self._advance()
         self._retire()
         self._collect_garbage()
         return self._finish()
@@ -175,7 +180,11 @@ class _Pass:
             "Normal", "FirstRelease", f"deploying version {self.spec.version} (revision {self.desired})"
         )
 
-    def _follow_spec(self, new_generation: bool) -> None:
+    def _follow_spec(self, new_generation: bool) -> bool:
+        """Start, restart or abandon a rollout when the spec asks for another revision.
+
+        False while a canary the spec no longer wants still holds traffic that stable cannot take yet;
+        nothing else happens until it can (the progress deadline still runs)."""
         s = self.status
         assert s.stable is not None
         if s.canary is None and s.stable.weight == 0 and s.stable.revision != self.desired:
@@ -183,15 +192,21 @@ class _Pass:
             self._remember(s.stable, "Superseded", "a newer spec replaced it before it served")
             self.status.stable = None
             self._start_first_release()
-            return
+            return True
         target = s.canary.revision if s.canary is not None else s.stable.revision
         if target == self.desired:
             if new_generation and s.phase == "Degraded":
                 self._start_attempt("a new spec generation")
-            return
+            return True
         if s.canary is not None:
-            if not self._route(100, 0):
-                return  # traffic cannot leave the old canary yet; the deadline guards this wait
+            if not self._return_to_stable():
+                if s.reason != RETURNING:
+                    s.progress_at = self.now  # a wait like any other: the progress deadline bounds it
+                waiting = (
+                    f"returning all traffic to version {s.stable.version} before version {self.spec.version}"
+                )
+                self._set_phase("Progressing", RETURNING, waiting)
+                return False
             if self._in_flight():
                 self._remember(s.canary, "Superseded", f"superseded by version {self.spec.version}")
             s.canary = None
@@ -200,6 +215,7 @@ class _Pass:
             self._set_phase("Healthy", "Reverted", f"version {s.stable.version} serves all traffic")
         else:
             self._start_attempt(f"version {self.spec.version}")
+        return True
 
     def _start_attempt(self, why: str) -> None:
         """Begin (again) rolling out the desired revision, from the first step."""
@@ -320,7 +336,8 @@ class _Pass:
         s = self.status
         spec_analysis = self.spec.analysis
         if s.analysis is not None and spec_analysis is not None:
-            analysis.record(s.analysis, spec_analysis, self.obs.measurements)
+            gate_began = s.step_started_at if isinstance(self._current(), Gate) else None
+            analysis.record(s.analysis, spec_analysis, self.obs.measurements, gate_began)
         if self.obs.alerts:
             alert = self.obs.alerts[0]
             detail = f": {alert.summary}" if alert.summary else ""
@@ -557,17 +574,30 @@ class _Pass:
         self._set_phase("Healthy", "Promoted", f"version {new.version} serves all traffic")
 
     def _hold_shape(self) -> None:
-        """Paused: keep the pods as they are (re-creating a Deployment deleted by hand), move nothing."""
+        """Paused: move nothing; keep the pods (re-creating a Deployment deleted by hand), and stable at
+        spec.replicas unless a rolling update has already taken some of its pods."""
         s = self.status
-        for revision in (s.stable, s.canary):
-            if revision is not None:
-                self._ensure(revision, revision.replicas)
+        assert s.stable is not None
+        rolling = self.spec.strategy.rolling is not None
+        self._ensure(s.stable, s.stable.replicas if rolling else self.spec.replicas)
+        if s.canary is not None:
+            self._ensure(s.canary, s.canary.replicas)
+
+    def _return_to_stable(self) -> bool:
+        """All traffic to stable. A rolling update may have scaled stable away: then bring its pods back
+        first (the only write allowed before traffic returns) and report False until they are ready."""
+        s = self.status
+        assert s.stable is not None
+        if self._route(100, 0):
+            return True
+        self._ensure(s.stable, self.spec.replicas)
+        self._poll()
+        return False
 
     def _roll_back(self) -> None:
         s = self.status
         assert s.stable is not None
-        if s.canary is None or not self._route(100, 0):
-            self._poll()
+        if s.canary is None or not self._return_to_stable():
             return
         self._ensure(s.stable, self.spec.replicas)
         self._ensure(s.canary, 0)
@@ -584,10 +614,12 @@ class _Pass:
         s = self.status
         assert s.stable is not None
         self._ensure(s.stable, self.spec.replicas)
+        if not self._route(100, 0):
+            if self.spec.replicas > 0:
+                self._poll()
+            return
         if s.canary is not None:
             self._ensure(s.canary, 0)
-        if not self._route(100, 0) and self.spec.replicas > 0:
-            self._poll()
 
     def _schedule_analysis(self) -> None:
         s = self.status
@@ -647,7 +679,7 @@ class _Pass:
 
     def _finish(self) -> Decision:
         s = self.status
-        if s.phase == "Progressing" and s.canary is not None:
+        if s.phase == "Progressing" and s.canary is not None and self.settled:
             s.message = self._describe_progress()
         # Entering Progressing is reported by RolloutStarted, Step and ManualAction events already.
         if s.phase != self.phase_before and s.phase != "Progressing":

@@ -8,7 +8,7 @@ clock.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -167,3 +167,15 @@ class Simulation:
     def change_spec(self, spec: ReleaseSpec) -> None:
         self.spec = spec
         self.cluster.generation += 1
+
+    def fork(self) -> Simulation:
+        """An independent copy to explore another future from here (statuses are never mutated)."""
+        cluster = SimulatedCluster(
+            self.cluster.generation,
+            dict(self.cluster.revisions),
+            dict(self.cluster.annotations),
+            set(self.cluster.broken),
+        )
+        return replace(
+            self, cluster=cluster, metrics=SimulatedMetrics(self.metrics.mode, dict(self.metrics.taken))
+        )

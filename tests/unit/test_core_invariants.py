@@ -1,0 +1,314 @@
+"""SPEC invariants 1-7, checked after every pass over random sequences of observations, manual
+actions, spec changes, clock jumps, lost status writes and pods that come and go (hypothesis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from core_support import T0, metric, release_spec
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from slipway.api.models import ReleaseSpec
+from slipway.api.status import ReleaseStatus
+from slipway.core.actions import (
+    WRITES,
+    AcknowledgeAction,
+    Action,
+    DeleteRevision,
+    EmitEvent,
+    EnsureRevision,
+    ScaleRevision,
+    SetWeights,
+)
+from slipway.core.machine import Decision, decide
+from slipway.core.measurement import RawMeasurement
+from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+from slipway.core.simulation import SimulatedCluster
+from slipway.strategies import Gate, plan_for
+
+STRATEGIES: list[dict[str, Any]] = [
+    {"canary": {"steps": [{"setWeight": 20}, {"analysis": {"successfulMeasurements": 2}}, {"pause": {}}]}},
+    {"canary": {"steps": [{"pause": {"duration": "30s"}}, {"setWeight": 60}, {"analysis": {}}]}},
+    {"blueGreen": {"prePromotionAnalysis": True, "postPromotionAnalysis": True, "scaleDownDelaySeconds": 20}},
+    {"blueGreen": {"autoPromotion": False}},
+    {"rolling": {"maxSurge": 1}},
+]
+MANUAL = ["promote", "promote-full", "pause", "resume", "abort", "retry"]
+RESULTS = {
+    "good": (0.0,),
+    "bad": (0.5,),
+    "nan": (float("nan"),),
+    "inf": (float("inf"),),
+    "empty": (),
+}
+
+
+def spec_for(version: str, strategy: int, replicas: int) -> ReleaseSpec:
+    return release_spec(
+        version,
+        replicas=replicas,
+        strategy=STRATEGIES[strategy],
+        metrics=[metric(failureLimit=1, inconclusiveLimit=2, consecutiveErrorLimit=1)],
+        rollback={"progressDeadlineSeconds": 120},
+    )
+
+
+def weights_of(status: ReleaseStatus | None) -> dict[str, int]:
+    if status is None:
+        return {}
+    return {rev.revision: rev.weight for rev in (status.stable, status.canary) if rev is not None}
+
+
+def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Observations:
+    """What the shell observes right after carrying out `actions`: Deployments as asked (no pod has
+    come or gone yet), acknowledged annotations removed, measurements consumed."""
+    revisions = dict(observations.revisions)
+    annotations = dict(observations.annotations)
+    for action in actions:
+        if isinstance(action, EnsureRevision | ScaleRevision):
+            before = revisions.get(action.revision)
+            revisions[action.revision] = ObservedRevision(
+                action.replicas, before.ready_replicas if before else 0
+            )
+        elif isinstance(action, DeleteRevision):
+            revisions.pop(action.revision, None)
+        elif isinstance(action, AcknowledgeAction) and annotations.get(action.annotation) == action.value:
+            del annotations[action.annotation]
+    return replace(observations, annotations=annotations, revisions=revisions, measurements=())
+
+
+class ReleaseMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = spec_for("1", 0, 3)
+        self.cluster = SimulatedCluster()
+        self.status: ReleaseStatus | None = None
+        self.previous: ReleaseStatus | None = None
+        self.now = T0
+        self.alerts: tuple[FiringAlert, ...] = ()
+        self.awaiting_return_to_stable = False
+        self.awaiting_before_last_pass = False
+        self.last: Decision | None = None
+        self.tokens = 0
+
+    # -- the world moves ------------------------------------------------------------------------------
+
+    @initialize()
+    def first_release_is_healthy(self) -> None:
+        self._pass(())
+        self.cluster.settle()
+        self._pass(())
+        assert self.status is not None and self.status.phase == "Healthy"
+
+    @rule()
+    def pods_settle_then_reconcile(self) -> None:
+        self.cluster.settle()
+        self._pass(())
+
+    @rule()
+    def reconcile(self) -> None:
+        self._pass(())
+
+    @rule(result=st.sampled_from([*RESULTS, "error"]), late=st.booleans())
+    def measure(self, result: str, late: bool) -> None:
+        analysed = self.status.analysis.revision if self.status and self.status.analysis else "unknown"
+        at = self.now - timedelta(seconds=90 if late else 0)
+        raw = (
+            RawMeasurement("error-rate", analysed, at, error="refused")
+            if result == "error"
+            else RawMeasurement("error-rate", analysed, at, values=RESULTS[result])
+        )
+        self._pass((raw,))
+
+    @rule(result=st.sampled_from([*RESULTS, "error"]))
+    def measurements_in_a_row(self, result: str) -> None:
+        """Several measurements of one kind at once, enough to break a limit or pass a gate."""
+        analysed = self.status.analysis.revision if self.status and self.status.analysis else "unknown"
+        self._pass(
+            tuple(
+                RawMeasurement(
+                    "error-rate", analysed, self.now - timedelta(seconds=age), values=RESULTS[result]
+                )
+                if result != "error"
+                else RawMeasurement(
+                    "error-rate", analysed, self.now - timedelta(seconds=age), error="refused"
+                )
+                for age in (2, 1, 0)
+            )
+        )
+
+    @rule(data=st.data())
+    def pods_change(self, data: st.DataObject) -> None:
+        if not self.cluster.revisions:
+            return
+        name = data.draw(st.sampled_from(sorted(self.cluster.revisions)))
+        observed = self.cluster.revisions[name]
+        ready = data.draw(st.integers(0, observed.replicas))
+        self.cluster.revisions[name] = ObservedRevision(observed.replicas, ready)
+
+    @rule()
+    def pods_settle(self) -> None:
+        self.cluster.settle()
+
+    @rule(seconds=st.sampled_from([1, 10, 31, 65, 121, 600]))
+    def clock_jumps(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    @rule(firing=st.sampled_from([False, False, False, True]))
+    def alert(self, firing: bool) -> None:
+        self.alerts = (FiringAlert("HighErrorRate"),) if firing else ()
+
+    @rule(action=st.sampled_from(MANUAL), repeat=st.booleans())
+    def person_annotates(self, action: str, repeat: bool) -> None:
+        if not repeat:
+            self.tokens += 1
+        self.cluster.annotate(action, f"t{self.tokens}")
+
+    @rule(
+        version=st.sampled_from(["1", "2", "3"]),
+        strategy=st.integers(0, len(STRATEGIES) - 1),
+        replicas=st.integers(1, 4),
+    )
+    def spec_changes(self, version: str, strategy: int, replicas: int) -> None:
+        self.spec = spec_for(version, strategy, replicas)
+        self.cluster.generation += 1
+
+    @rule()
+    def operator_crashes_before_writing_status(self) -> None:
+        """The writes of the last pass happened, its status did not (invariant 5)."""
+        self.status, self.last = self.previous, None
+        self.awaiting_return_to_stable = self.awaiting_before_last_pass
+
+    # -- one pass and the invariants ------------------------------------------------------------------
+
+    def _pass(self, measurements: tuple[RawMeasurement, ...]) -> None:
+        self.awaiting_before_last_pass = self.awaiting_return_to_stable
+        observations = self.cluster.observe(measurements, self.alerts)
+        spec_before = self.spec.model_dump()
+        decision = decide(self.spec, self.status, observations, self.now)
+        assert self.spec.model_dump() == spec_before  # 7: nothing, manual actions included, edits spec
+        self._check_traffic(decision, observations)
+        self._check_rollback_order(decision)
+        self._check_scaling(decision)
+        self._check_gates(decision)
+        self.cluster.apply(decision.actions)
+        self._check_idempotent(decision, observations)
+        self.previous, self.status, self.last = self.status, decision.status, decision
+
+    def _check_traffic(self, decision: Decision, observations: Observations) -> None:
+        """1: weights sum to 100 and never reach a revision without a ready pod."""
+        for action in decision.actions:
+            if isinstance(action, SetWeights):
+                assert sum(action.weights.values()) == 100
+                for revision, weight in action.weights.items():
+                    observed = observations.revisions.get(revision)
+                    assert weight == 0 or (observed is not None and observed.ready_replicas > 0)
+
+    def _check_rollback_order(self, decision: Decision) -> None:
+        """2: after a rollback decision, the next workload write sends all traffic to stable."""
+        status = decision.status
+        was_rolling_back = self.status is not None and self.status.phase == "RollingBack"
+        if status.phase == "RollingBack" and not was_rolling_back and self.status and self.status.canary:
+            self.awaiting_return_to_stable = self.status.canary.weight > 0
+        workload = [
+            a for a in decision.actions if isinstance(a, WRITES) and not isinstance(a, AcknowledgeAction)
+        ]
+        stable = status.stable.revision if status.stable else None
+        for write in workload if self.awaiting_return_to_stable else []:
+            if isinstance(write, SetWeights):
+                assert stable is not None and write.weights[stable] == 100
+                self.awaiting_return_to_stable = False
+                break
+            # Only bringing back stable pods that a rolling update removed may come before it.
+            restores_stable = isinstance(write, EnsureRevision | ScaleRevision) and write.revision == stable
+            assert restores_stable and write.replicas > 0, f"first write after rollback was {write}"
+
+    def _check_scaling(self, decision: Decision) -> None:
+        """3: nothing with traffic is scaled to 0 or deleted; stable keeps its pods until promotion."""
+        weights = weights_of(self.status)
+        status = decision.status
+        in_flight = status.canary is not None and status.phase in ("Progressing", "Paused")
+        rolling = self.spec.strategy.rolling is not None
+        for action in decision.actions:
+            if isinstance(action, SetWeights):
+                weights = dict(action.weights)
+            elif isinstance(action, DeleteRevision) or (
+                isinstance(action, EnsureRevision | ScaleRevision) and action.replicas == 0
+            ):
+                assert weights.get(action.revision, 0) == 0, f"{action} while it has traffic"
+            if (
+                isinstance(action, EnsureRevision | ScaleRevision)
+                and in_flight
+                and not rolling
+                and status.stable is not None
+                and action.revision == status.stable.revision
+            ):
+                assert action.replicas >= self.spec.replicas
+
+    def _check_gates(self, decision: Decision) -> None:
+        """5: a gate is never passed without its measurements, unless a person promoted past it."""
+        before, after = self.status, decision.status
+        if before is None or before.canary is None or after.canary is None or after.analysis is None:
+            return
+        same_attempt = before.canary.revision == after.canary.revision
+        if not same_attempt or before.observed_generation != self.cluster.generation:
+            return  # a new spec: the steps may mean something else now
+        steps = plan_for(self.spec).steps
+        index = before.current_step or 0
+        gate = steps[index] if index < len(steps) else None
+        if not isinstance(gate, Gate) or (after.current_step or 0) <= index:
+            return
+        acted = {(r.action, r.value) for r in after.manual_actions} - {
+            (r.action, r.value) for r in before.manual_actions
+        }
+        if any(action in ("promote", "promote-full", "resume") for action, _ in acted):
+            return
+        recent = [m for m in after.analysis.measurements if m.metric == "error-rate"][-gate.successes :]
+        assert [m.result for m in recent] == ["Successful"] * gate.successes, (
+            f"gate {index} passed on {recent}"
+        )
+        assert before.step_started_at is not None
+        assert all(m.at >= before.step_started_at for m in recent), "the gate counted older measurements"
+
+    def _check_idempotent(self, decision: Decision, observations: Observations) -> None:
+        """4: a second pass over the same observations (after the first pass's writes) writes nothing."""
+        again = decide(self.spec, decision.status, after_writes(observations, decision.actions), self.now)
+        rewrites: list[Action] = [a for a in again.actions if isinstance(a, (*WRITES, EmitEvent))]
+        assert rewrites == [], f"second pass wrote {rewrites}"
+        # Only readiness may differ: scaling down removed ready pods the first pass had counted.
+        assert (again.status.phase, again.status.current_step) == (
+            decision.status.phase,
+            decision.status.current_step,
+        )
+        assert weights_of(again.status) == weights_of(decision.status)
+
+    @invariant()
+    def status_is_valid_and_nothing_is_stuck(self) -> None:
+        """6 and the status schema: every non-terminal phase has a deadline or a manual exit."""
+        if self.last is None or self.status is None:
+            return
+        ReleaseStatus.model_validate(self.status.to_api())
+        phase = self.status.phase
+        if phase in ("Progressing", "RollingBack"):
+            assert self.last.requeue_after_seconds is not None
+            assert self.last.requeue_after_seconds <= 120 + 600  # deadline plus the longest planned wait
+        if phase == "Paused" and self.status.observed_generation == self.cluster.generation:
+            observations = self.cluster.observe()
+            abort = Observations(
+                observations.generation, {"slipway.dev/abort": "exit-check"}, observations.revisions
+            )
+            exited = decide(self.spec, self.status, abort, self.now)
+            assert exited.status.phase in ("RollingBack", "Degraded")
+
+
+ReleaseMachine.TestCase.settings = settings(
+    max_examples=150,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestReleaseInvariants = ReleaseMachine.TestCase
