@@ -230,3 +230,38 @@ def test_a_job_retries_failed_pods_up_to_its_backoff_limit_then_fails() -> None:
     assert len(retry.create) == 1 and "conditions" not in retry.status
     failed = plan_job(job(1), [job_pod("Failed", 0), job_pod("Failed", 1)], START).status
     assert [c["reason"] for c in failed["conditions"] if c["type"] == "Failed"] == ["BackoffLimitExceeded"]
+
+
+def test_recreate_removes_every_old_pod_before_the_new_template_starts() -> None:
+    recreate = deployment(3, "v1")
+    recreate["spec"]["strategy"] = {"type": "Recreate"}
+    cluster = FakeCluster(recreate)
+    for _ in range(5):
+        cluster.step()
+    cluster.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "v2"
+    for _ in range(10):
+        cluster.step()
+        assert not (cluster.pods_of("v1") and cluster.pods_of("v2"))
+    assert len(cluster.pods_of("v2")) == 3
+
+
+def test_pods_count_as_available_only_after_min_ready_seconds() -> None:
+    replica_set = {
+        "metadata": {"name": "web-x", "uid": "rs", "generation": 1},
+        "spec": {"replicas": 1, "minReadySeconds": 10, "template": {}},
+    }
+    ready_pod = {
+        "metadata": {"name": "web-x-1", "uid": "p1", "ownerReferences": [{"uid": "rs", "controller": True}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": timestamp(START)}],
+        },
+    }
+    early = plan_replica_set(replica_set, [ready_pod], START + timedelta(seconds=4))
+    assert (early.status["readyReplicas"], early.status["availableReplicas"], early.requeue_after) == (
+        1,
+        0,
+        6,
+    )
+    later = plan_replica_set(replica_set, [ready_pod], START + timedelta(seconds=10))
+    assert later.status["availableReplicas"] == 1 and later.requeue_after is None
