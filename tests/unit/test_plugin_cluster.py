@@ -109,21 +109,21 @@ def canary_in_progress() -> ReleaseStatus:
 
 def test_each_manual_action_annotates_metadata_and_never_touches_spec(kube: Kubectl, namespace: str) -> None:
     before = release(namespace, kube)
-    values = {}
-    for action in ACTIONS:
-        done = kube.run("slipway", action, "web", "-n", namespace)
-        assert f"release {namespace}/web: {action} requested" in done.stdout
-        annotations = kube.get(namespace, "release", "web")["metadata"]["annotations"]
-        values[action] = annotations[f"slipway.dev/{action}"]
-        assert values[action] in done.stdout
-        assert datetime.fromisoformat(values[action]).tzinfo is not None  # RFC 3339, in UTC
+    said = {action: kube.run("slipway", action, "web", "-n", namespace).stdout for action in ACTIONS}
     after = kube.get(namespace, "release", "web")
+    for action in ACTIONS:
+        value = after["metadata"]["annotations"][f"slipway.dev/{action}"]  # no operator here removes it
+        assert (
+            f"release {namespace}/web: {action} requested (annotation slipway.dev/{action}={value};"
+            in said[action]
+        )
+        assert datetime.fromisoformat(value).tzinfo is not None  # RFC 3339, in UTC
     assert after["spec"] == before["spec"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     # A second request of the same action is a new, distinct value: the operator carries it out again.
     kube.run("slipway", "promote", "web", "-n", namespace)
     again = kube.get(namespace, "release", "web")["metadata"]["annotations"]["slipway.dev/promote"]
-    assert again != values["promote"]
+    assert again != after["metadata"]["annotations"]["slipway.dev/promote"]
 
 
 def test_missing_release_fails_with_a_message(kube: Kubectl, namespace: str) -> None:
