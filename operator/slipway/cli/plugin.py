@@ -49,6 +49,8 @@ Namespace = Annotated[
     str | None, typer.Option("--namespace", "-n", help="The namespace (default: the context's).")
 ]
 Name = Annotated[str, typer.Argument(help="The Release name.")]
+Wait = Annotated[bool, typer.Option("--wait", help="Wait until the operator has carried the action out.")]
+Timeout = Annotated[int, typer.Option("--timeout", min=1, help="Seconds --wait waits at most.")]
 
 # Each manual action is one annotation; the operator carries each distinct value out once and removes it.
 ACTIONS: dict[str, str] = {
@@ -81,10 +83,6 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
     # A bad kubeconfig raises ConfigException, OSError or yaml errors, with no common base but Exception.
     except Exception as error:
         raise fail(f"cannot load kubeconfig: {error}") from error
-
-
-Wait = Annotated[bool, typer.Option("--wait", help="Wait until the operator has carried the action out.")]
-Timeout = Annotated[int, typer.Option("--timeout", min=1, help="Seconds --wait waits at most.")]
 
 
 def annotate(key: str, name: str, cluster: kube.Cluster, wait: bool, timeout: int) -> None:
