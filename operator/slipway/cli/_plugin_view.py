@@ -33,6 +33,8 @@ _PHASE_STYLES = {
     "Degraded": "red",
 }
 
+_RESULT_STYLES = {"Successful": "green", "Failed": "red", "Inconclusive": "yellow", "Error": "red"}
+
 
 def parse_time(value: object) -> datetime | None:
     """An RFC3339 timestamp from the API (`2026-11-27T15:04:05Z`), or None when absent or malformed."""
@@ -254,15 +256,12 @@ def analysis_table(release: Obj, now: datetime) -> RenderableType:
     for column in ("METRIC", "VALUE", "RESULT", "AGE", "MESSAGE"):
         table.add_column(column)
     for measurement in measurements(release):
-        result = text_of(measurement.get("result") or measurement.get("phase"))
-        style = {"Successful": "green", "Failed": "red", "Inconclusive": "yellow", "Error": "red"}.get(
-            result, ""
-        )
+        result = text_of(measurement.get("result"))
         table.add_row(
-            text_of(measurement.get("metric") or measurement.get("name")),
+            text_of(measurement.get("metric")),
             text_of(measurement.get("value")),
-            Text(result, style=style),
-            age(measurement.get("at") or measurement.get("finishedAt"), now),
+            Text(result, style=_RESULT_STYLES.get(result, "")),
+            age(measurement.get("at"), now),
             text_of(measurement.get("message")),
         )
     title = Text("Analysis", style="italic") + Text(f" ({counts})" if counts else "")
