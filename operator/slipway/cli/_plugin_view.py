@@ -372,6 +372,7 @@ class TimelineEntry:
 
 
 def _event_time(event: Obj) -> object:
+    """When it happened: last occurrence, else eventTime, else first occurrence, else creation."""
     return (
         event.get("lastTimestamp")
         or event.get("eventTime")
@@ -381,11 +382,11 @@ def _event_time(event: Obj) -> object:
 
 
 def events_for(release: Obj, events: Iterable[Obj]) -> list[Obj]:
-    """The Events whose involvedObject (core/v1) or regarding (events.k8s.io/v1) is this Release."""
+    """The core/v1 Events whose involvedObject is this Release (this incarnation, when the uid is set)."""
     meta = _meta(release)
     chosen = []
     for event in events:
-        target = event.get("involvedObject") or event.get("regarding") or {}
+        target = event.get("involvedObject") or {}
         if (
             isinstance(target, Mapping)
             and target.get("kind") == "Release"
@@ -421,7 +422,7 @@ def rollback_timeline(release: Obj, events: Iterable[Obj]) -> list[TimelineEntry
             TimelineEntry(
                 parse_time(_event_time(event)),
                 f"event {kind}",
-                f"{text_of(event.get('reason'))}: {text_of(event.get('message') or event.get('note'))}",
+                f"{text_of(event.get('reason'))}: {text_of(event.get('message'))}",
             )
         )
     # Undated facts sort first; the sort is stable, so same-time facts keep history, rollback, event order.
