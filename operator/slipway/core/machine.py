@@ -155,7 +155,8 @@ class _Pass:
 
     def _step_label(self) -> str:
         index = self.status.current_step or 0
-        return f"step {index + 1}/{len(self._steps())}"
+        steps = len(self._steps())
+        return f"step {index + 1}/{steps}" if index < steps else "promotion"
 
     # -- observing -------------------------------------------------------------------------------------------
 
@@ -315,10 +316,12 @@ class _Pass:
         return "resumed"
 
     def _promote(self) -> str:
-        if not self._in_flight() or self._current() is None:
-            return "no effect: no step to promote past"
+        if not self._in_flight():
+            return "no effect: no rollout in progress"
         label = self._step_label()
         self._leave_pause()
+        if self._current() is None:
+            return "resumed the promotion"
         self._next_step()
         return f"promoted past {label}"
 

@@ -1,0 +1,178 @@
+"""A walk of the reachable state graph of a canary release (bounded), proving there are no dead ends:
+
+- from every state in Progressing or RollingBack, the machine alone, whatever the pods and metrics do,
+  reaches Healthy, Degraded or an explicit pause;
+- from every Paused state, a person's promote leaves the pause and a person's abort rolls back.
+
+States are explored breadth-first from "v1 Healthy, v2 just applied", over every input the world or a
+person can give; two states are the same when everything but timestamps is the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Hashable
+from functools import partial
+from typing import Literal
+
+import pytest
+from core_support import release_spec, stable_simulation
+
+from slipway.api.models import ReleaseSpec
+from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
+
+World = Literal["good", "bad", "nodata", "error", "stuck"]
+WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
+PEOPLE = ("promote", "promote-full", "pause", "resume", "abort", "retry")
+MAX_DEPTH = 14
+MAX_STATES = 700
+PASSES_TO_SETTLE = 60
+TOKENS = itertools.count()
+"""Annotation values: each person's action is a new one."""
+
+
+def spec(version: str) -> ReleaseSpec:
+    return release_spec(
+        version,
+        replicas=2,
+        strategy={
+            "canary": {
+                "steps": [
+                    {"setWeight": 25},
+                    {"pause": {"duration": "1m"}},
+                    {"analysis": {"successfulMeasurements": 2}},
+                    {"setWeight": 50},
+                    {"pause": {}},
+                ]
+            }
+        },
+        metrics=[
+            {
+                "name": "error-rate",
+                "builtin": "error-rate",
+                "failureLimit": 1,
+                "inconclusiveLimit": 1,
+                "consecutiveErrorLimit": 1,
+            }
+        ],
+        rollback={"progressDeadlineSeconds": 60},
+    )
+
+
+def key(sim: Simulation) -> Hashable:
+    status = sim.status
+    assert status is not None
+    revisions = tuple(
+        (r.revision, r.weight, r.replicas) for r in (status.stable, status.canary) if r is not None
+    )
+    counters = (
+        tuple(
+            (m.failures, m.inconclusive, m.consecutive_errors, m.consecutive_successful)
+            for m in status.analysis.metrics
+        )
+        if status.analysis is not None
+        else ()
+    )
+    return (
+        status.phase,
+        status.reason,
+        status.current_step,
+        revisions,
+        counters,
+        tuple(sorted(sim.cluster.revisions.items())),
+        tuple(sorted(sim.cluster.annotations.items())),
+        tuple(sorted(sim.cluster.broken)),
+    )
+
+
+def world_step(sim: Simulation, world: World) -> None:
+    """The world acts for one pass: pods (maybe) come up, metrics answer, the clock moves on."""
+    if world == "stuck" and sim.status is not None and sim.status.canary is not None:
+        sim.cluster.broken.add(sim.status.canary.revision)
+    mode: MetricsMode = "good" if world == "stuck" else world
+    sim.metrics = SimulatedMetrics(mode)
+    decisions = sim.tick()
+    sim.wait(decisions[-1])
+
+
+def person_step(sim: Simulation, action: str) -> None:
+    sim.cluster.annotate(action, f"{action}-{next(TOKENS)}")
+    sim.tick()
+
+
+def successors(sim: Simulation) -> list[Simulation]:
+    moves: list[Callable[[Simulation], None]] = [partial(world_step, world=world) for world in WORLDS]
+    moves += [partial(person_step, action=action) for action in PEOPLE]
+    result = []
+    for move in moves:
+        child = sim.fork()
+        move(child)
+        result.append(child)
+    return result
+
+
+def reachable() -> list[Simulation]:
+    start = stable_simulation(spec("1.0.0"))
+    start.change_spec(spec("2.0.0"))
+    start.tick()
+    seen = {key(start)}
+    frontier: deque[tuple[Simulation, int]] = deque([(start, 0)])
+    states = [start]
+    while frontier and len(states) < MAX_STATES:
+        sim, depth = frontier.popleft()
+        if depth == MAX_DEPTH:
+            continue
+        for child in successors(sim):
+            child_key = key(child)
+            if child_key not in seen:
+                seen.add(child_key)
+                states.append(child)
+                frontier.append((child, depth + 1))
+    return states
+
+
+@pytest.fixture(scope="module")
+def states() -> list[Simulation]:
+    return reachable()
+
+
+def runs_alone(sim: Simulation, world: World) -> str:
+    """Let the machine run with no person in `world`; the reason it ends with (or fail when stuck)."""
+    alone = sim.fork()
+    for _ in range(PASSES_TO_SETTLE):
+        world_step(alone, world)
+        assert alone.status is not None
+        if alone.status.phase in ("Healthy", "Degraded", "Paused"):
+            return alone.status.reason
+    raise AssertionError(f"stuck with the world {world}: {alone.status}")
+
+
+def test_no_dead_ends(states: list[Simulation]) -> None:
+    endings: set[str] = set()
+    for sim in states:
+        status = sim.status
+        assert status is not None
+        if status.phase in ("Progressing", "RollingBack"):
+            endings |= {runs_alone(sim, world) for world in WORLDS}
+        elif status.phase == "Paused":
+            promoted = sim.fork()
+            person_step(promoted, "promote")
+            assert promoted.status is not None
+            moved = promoted.status.phase != "Paused" or promoted.status.current_step != status.current_step
+            assert moved, f"promote did not leave {status}"
+            aborted = sim.fork()
+            person_step(aborted, "abort")
+            assert aborted.status is not None and aborted.status.phase in ("RollingBack", "Degraded")
+    assert {"ProgressDeadlineExceeded", "AnalysisFailed", "WaitingForPromote", "ProviderErrors"} <= endings
+
+
+def test_the_walk_reaches_every_phase_step_and_outcome(states: list[Simulation]) -> None:
+    """The bound is wide enough to matter: every phase, every step of the plan and every ending."""
+    phases = {sim.status.phase for sim in states if sim.status is not None}
+    assert phases == {"Healthy", "Progressing", "Paused", "RollingBack", "Degraded"}
+    steps = {sim.status.current_step for sim in states if sim.status is not None and sim.status.canary}
+    assert steps >= {0, 1, 2, 3, 4}
+    reasons = {sim.status.reason for sim in states if sim.status is not None}
+    expected = {"Promoted", "AnalysisFailed", "Aborted", "WaitingForPromote", "ManualPause"}
+    assert expected | {"ProviderErrors", "AnalysisInconclusive"} <= reasons
