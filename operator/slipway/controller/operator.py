@@ -25,7 +25,6 @@ from slipway.observability.logging import configure_logging
 from slipway.observability.metrics import OperatorMetrics
 from slipway.observability.server import ObservabilityServer
 from slipway.providers.registry import ProviderRegistry
-from slipway.routers.replicas import ReplicaRouter
 
 _log = structlog.get_logger("slipway.operator")
 
@@ -84,7 +83,6 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
             lost.add_done_callback(lambda _: stopping.set())
         reconciler = Reconciler(
             api=api,
-            router=ReplicaRouter(),
             measure=ProviderRegistry(session, api).measure,
             find_alerts=Alerts(session, config).firing,
             config=config,

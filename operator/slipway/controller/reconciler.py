@@ -48,6 +48,7 @@ from slipway.observability.logging import bind_release
 from slipway.observability.metrics import OperatorMetrics
 from slipway.providers.base import MeasurementContext
 from slipway.routers.base import Router, ServicePorts, TrafficSplit
+from slipway.routers.selection import UnsupportedRoutingError, router_for
 
 Measure = Callable[[Metric, MeasurementContext], Awaitable[RawMeasurement]]
 FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAlert, ...]]]
@@ -102,14 +103,12 @@ class Reconciler:
     def __init__(
         self,
         api: KubeApi,
-        router: Router,
         measure: Measure,
         find_alerts: FindAlerts,
         config: OperatorConfig,
         metrics: OperatorMetrics,
     ) -> None:
         self._api = api
-        self._router = router
         self._measure = measure
         self._find_alerts = find_alerts
         self._config = config
@@ -131,6 +130,11 @@ class Reconciler:
         except ValidationError as invalid:
             _log.error("invalid spec; fix the Release", errors=invalid.errors(include_url=False))
             return None
+        try:
+            router = router_for(spec.traffic_routing)
+        except UnsupportedRoutingError as unsupported:
+            _log.error("not rolling out", error=str(unsupported))
+            return None
         old_status = ReleaseStatus.from_api(body.get("status"))
         state = await asyncio.to_thread(observe, self._api, release)
         alerts = (
@@ -148,7 +152,7 @@ class Reconciler:
             decision = decide(spec, old_status, observations, datetime.now(UTC))
         writes_before = self._api.writes
         try:
-            await asyncio.to_thread(self._carry_out, release, spec, body, state, decision)
+            await asyncio.to_thread(self._carry_out, router, release, spec, body, state, decision)
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -223,7 +227,13 @@ class Reconciler:
         )
 
     def _carry_out(
-        self, release: ReleaseRef, spec: ReleaseSpec, body: Obj, state: ClusterState, decision: Decision
+        self,
+        router: Router,
+        release: ReleaseRef,
+        spec: ReleaseSpec,
+        body: Obj,
+        state: ClusterState,
+        decision: Decision,
     ) -> None:
         writer = ClusterWriter(self._api, release, state)
         deferred: list[Action] = []
@@ -235,10 +245,8 @@ class Reconciler:
                     writer.scale_revision(revision, replicas)
                 case SetWeights(weights=weights):
                     ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
-                    for routing_object in self._router.plan(
-                        release, split_for(weights, decision.status), ports
-                    ):
-                        writer.ensure_service(routing_object)
+                    for routing_object in router.plan(release, split_for(weights, decision.status), ports):
+                        writer.ensure_routing_object(routing_object)
                 case DeleteRevision(revision=revision):
                     writer.delete_revision(revision)
                 case EmitEvent() | AcknowledgeAction():

@@ -159,7 +159,18 @@ def deployments_path(namespace: str, name: str | None = None) -> str:
 
 
 def services_path(namespace: str, name: str | None = None) -> str:
-    base = f"/api/v1/namespaces/{namespace}/services"
+    return object_path("Service", namespace, name)
+
+
+_ROUTING_COLLECTIONS = {
+    "Service": "/api/v1/namespaces/{namespace}/services",
+    "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes",
+}
+
+
+def object_path(kind: str, namespace: str, name: str | None = None) -> str:
+    """Path of a routing object (Service, HTTPRoute), or of its collection without `name`."""
+    base = _ROUTING_COLLECTIONS[kind].format(namespace=namespace)
     return f"{base}/{name}" if name else base
 
 

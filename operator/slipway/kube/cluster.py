@@ -19,8 +19,8 @@ from slipway.kube.api import (
     KubeApi,
     deployments_path,
     events_path,
+    object_path,
     releases_path,
-    services_path,
 )
 from slipway.kube.objects import (
     GROUP,
@@ -34,6 +34,7 @@ from slipway.kube.objects import (
     revision_deployment,
     revision_of,
     service_patch,
+    spec_patch,
 )
 
 
@@ -48,10 +49,11 @@ class StaleViewError(Exception):
 
 @dataclass
 class ClusterState:
-    """One Release's objects as last seen: revision Deployments by revision, Services by name."""
+    """One Release's objects as last seen: revision Deployments by revision, routing objects (Services,
+    HTTPRoutes) by (kind, name)."""
 
     deployments: dict[str, Obj] = field(default_factory=dict)
-    services: dict[str, Obj] = field(default_factory=dict)
+    routing: dict[tuple[str, str], Obj] = field(default_factory=dict)
 
 
 def observe(api: KubeApi, release: ReleaseRef) -> ClusterState:
@@ -61,9 +63,9 @@ def observe(api: KubeApi, release: ReleaseRef) -> ClusterState:
         if revision is not None and is_owned_by(deployment, release):
             state.deployments[revision] = deployment
     for name in (release.stable_service, release.canary_service):
-        observed = api.get(services_path(release.namespace, name))
+        observed = api.get(object_path("Service", release.namespace, name))
         if observed is not None:
-            state.services[name] = observed
+            state.routing[("Service", name)] = observed
     return state
 
 
@@ -112,22 +114,30 @@ class ClusterWriter:
         if observed is not None:
             self.api.delete(deployments_path(self.release.namespace, observed["metadata"]["name"]))
 
-    def ensure_service(self, desired: Obj) -> None:
-        name = desired["metadata"]["name"]
-        observed = self.state.services.get(name)
+    def ensure_routing_object(self, desired: Obj) -> None:
+        """Create or correct a Service or route the Release owns; leave anyone else's alone."""
+        kind, name = desired["kind"], desired["metadata"]["name"]
+        # Services were observed with the Deployments; other kinds are read when first needed.
+        observed = self.state.routing.get((kind, name)) or self.api.get(
+            object_path(kind, self.release.namespace, name)
+        )
         if observed is None:
             try:
-                self.state.services[name] = self.api.create(services_path(self.release.namespace), desired)
+                created = self.api.create(object_path(kind, self.release.namespace), desired)
             except ApiError as error:
                 if error.status != 409:
                     raise
-                raise NotOwnedError(f"Service {name} exists and is not ours") from None
+                raise StaleViewError(f"creating {kind} {name}: {error}") from None
+            self.state.routing[(kind, name)] = created
             return
+        self.state.routing[(kind, name)] = observed
         if not is_owned_by(observed, self.release):
-            raise NotOwnedError(f"Service {name} exists and is not owned by Release {self.release.name}")
-        patch = service_patch(desired, observed)
+            raise NotOwnedError(f"{kind} {name} exists and is not owned by Release {self.release.name}")
+        patch = service_patch(desired, observed) if kind == "Service" else spec_patch(desired, observed)
         if patch is not None:
-            self.state.services[name] = self.api.patch(services_path(self.release.namespace, name), patch)
+            self.state.routing[(kind, name)] = self.api.patch(
+                object_path(kind, self.release.namespace, name), patch
+            )
 
     def emit_event(self, event_type: str, reason: str, message: str) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -154,6 +154,13 @@ def service_patch(desired: Obj, observed: Obj) -> Obj | None:
     return patch or None
 
 
+def spec_patch(desired: Obj, observed: Obj) -> Obj | None:
+    """The merge patch setting each top-level spec field of `desired` that `observed` lacks or differs in."""
+    have = observed.get("spec") or {}
+    changed = {key: value for key, value in desired["spec"].items() if have.get(key) != value}
+    return {"spec": changed} if changed else None
+
+
 def replicas_patch(desired_replicas: int, observed: Obj) -> Obj | None:
     if observed.get("spec", {}).get("replicas") == desired_replicas:
         return None

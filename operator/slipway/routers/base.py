@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from slipway.kube.objects import ReleaseRef
+from slipway.kube.objects import ReleaseRef, revision_selector, service
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,29 @@ class TrafficSplit:
 class ServicePorts:
     port: int
     target_port: int | str
+
+
+def revision_services(
+    release: ReleaseRef, split: TrafficSplit, ports: ServicePorts
+) -> tuple[dict[str, Any], ...]:
+    """`<name>` selecting the stable revision and `<name>-canary` the canary (stable when there is
+    none): the backends traffic routers split between."""
+    return (
+        service(
+            release,
+            release.stable_service,
+            revision_selector(release, split.stable),
+            ports.port,
+            ports.target_port,
+        ),
+        service(
+            release,
+            release.canary_service,
+            revision_selector(release, split.canary or split.stable),
+            ports.port,
+            ports.target_port,
+        ),
+    )
 
 
 class Router(Protocol):

@@ -16,8 +16,8 @@ How the split is realised, honestly:
 
 from __future__ import annotations
 
-from slipway.kube.objects import Obj, ReleaseRef, release_selector, revision_selector, service
-from slipway.routers.base import ServicePorts, TrafficSplit
+from slipway.kube.objects import Obj, ReleaseRef, release_selector, revision_selector
+from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
 
 
 def canary_pods_for_weight(weight: int, replicas: int) -> int:
@@ -39,14 +39,9 @@ class ReplicaRouter:
     name = "replicas"
 
     def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
-        if split.canary is None or split.canary_weight == 0:
-            stable_selector = revision_selector(release, split.stable)
-        elif split.canary_weight == 100:
-            stable_selector = revision_selector(release, split.canary)
-        else:
-            stable_selector = release_selector(release)
-        canary_selector = revision_selector(release, split.canary or split.stable)
-        return (
-            service(release, release.stable_service, stable_selector, ports.port, ports.target_port),
-            service(release, release.canary_service, canary_selector, ports.port, ports.target_port),
-        )
+        stable, canary = revision_services(release, split, ports)
+        if split.canary is not None and split.canary_weight == 100:
+            stable["spec"]["selector"] = revision_selector(release, split.canary)
+        elif split.canary is not None and split.canary_weight > 0:
+            stable["spec"]["selector"] = release_selector(release)
+        return stable, canary
