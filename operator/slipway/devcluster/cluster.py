@@ -10,8 +10,8 @@ The Release CRD is installed at start (release_crd=False leaves the cluster bare
 be applied at once and `operator=True` has something to watch.
 
 Files written into `state_dir` (the CLI uses .slipway/): `kubeconfig`, `api-url`, `operator.yaml`
-(an operator config naming this cluster's Prometheus), `scrape-targets.json`, while Prometheus runs
-`prometheus-url`, and with `operator=True` the operator's log `operator.log`. The operator runs as
+(an operator config naming this cluster's Prometheus); with Prometheus `scrape-targets.json` and
+`prometheus-url`; with `operator=True` the operator's log `operator.log`. The operator runs as
 `slipway run --config operator.yaml` in its own process group, exactly as a user would start it.
 """
 
@@ -119,7 +119,8 @@ class DevCluster:
     async def _start_world(self) -> None:
         self._server = ApiServer("127.0.0.1", port=self.port, faults=self.faults)
         await self._server.start()
-        self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=self.scrape_targets)
+        targets = self.scrape_targets if self._wants_prometheus() else None
+        self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=targets)
         await self._world.start()
         if self.release_crd:
             await self._install_release_crd(self._world.client)
@@ -135,10 +136,13 @@ class DevCluster:
                     raise
             await asyncio.sleep(0.05)
 
+    def _wants_prometheus(self) -> bool:
+        return self.prometheus_mode == "on" or (
+            self.prometheus_mode == "auto" and PrometheusProcess.available()
+        )
+
     def _start_prometheus(self) -> None:
-        if self.prometheus_mode == "off" or (
-            self.prometheus_mode == "auto" and not PrometheusProcess.available()
-        ):
+        if not self._wants_prometheus():
             return
         self._prometheus = PrometheusProcess(file_sd_path=self.scrape_targets.resolve()).start()
         self.prometheus_url = self._prometheus.url

@@ -72,12 +72,12 @@ class ScrapeTargetsWriter:
                 await self._task
 
     async def _run(self) -> None:
-        written = "[]\n"
+        written: list[JsonObject] = []
         while True:
             await self._changed.wait()
             self._changed.clear()
-            text = json.dumps(scrape_targets(self.pods.objects()), indent=1) + "\n"
-            if text != written:
-                write_atomically(self.path, text)
-                written = text
+            targets = scrape_targets(self.pods.objects())
+            if targets != written:
+                write_atomically(self.path, json.dumps(targets) + "\n")
+                written = targets
             await asyncio.sleep(WRITE_EVERY_SECONDS)

@@ -15,13 +15,18 @@ from slipway.devcluster.controllers.runtime import (
 )
 from slipway.devcluster.controllers.workloads import is_deleting, plan_replica_set
 
+# Pods change one by one; a replica set is recounted at most this often during a burst.
+GATHER_SECONDS = 0.05
+
 
 class ReplicaSetController:
     def __init__(self, informers: Informers) -> None:
         self.client = informers.client
         self.replica_sets = informers.get(REPLICASETS)
         self.pods = informers.get(PODS)
-        self.controller: Controller[Key] = Controller("replicasets", self.reconcile, workers=4)
+        self.controller: Controller[Key] = Controller(
+            "replicasets", self.reconcile, workers=4, gather_seconds=GATHER_SECONDS
+        )
         self.replica_sets.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
         self.pods.subscribe(self._on_pod)
 

@@ -155,14 +155,23 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
 
 
 class Controller(Generic[QueueKey]):
-    """Reconciles each key alone, `workers` keys at once; `reconcile` returns a requeue delay or None."""
+    """Reconciles each key alone, `workers` keys at once; `reconcile` returns a requeue delay or None.
+
+    With `gather_seconds`, a key waits that long before its reconcile, so a burst of events (a
+    thousand pods of one ReplicaSet changing) costs one pass instead of one pass per event.
+    """
 
     def __init__(
-        self, name: str, reconcile: Callable[[QueueKey], Awaitable[float | None]], workers: int = 1
+        self,
+        name: str,
+        reconcile: Callable[[QueueKey], Awaitable[float | None]],
+        workers: int = 1,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.name = name
         self._reconcile = reconcile
         self._workers = workers
+        self._gather_seconds = gather_seconds
         self._queue: asyncio.Queue[QueueKey] = asyncio.Queue()
         self._queued: set[QueueKey] = set()
         self._active: set[QueueKey] = set()
@@ -175,7 +184,10 @@ class Controller(Generic[QueueKey]):
             self._dirty.add(key)
         elif key not in self._queued:
             self._queued.add(key)
-            self._queue.put_nowait(key)
+            if self._gather_seconds:
+                asyncio.get_running_loop().call_later(self._gather_seconds, self._queue.put_nowait, key)
+            else:
+                self._queue.put_nowait(key)
 
     def enqueue_after(self, key: QueueKey, seconds: float) -> None:
         asyncio.get_running_loop().call_later(seconds, self.enqueue, key)

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 JsonObject = dict[str, Any]
@@ -32,7 +32,7 @@ def timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)
 
 
 def controller_uid(obj: JsonObject) -> str | None:
@@ -141,13 +141,6 @@ def pod_from_template(
     }
 
 
-def _ready_since(pod: JsonObject) -> datetime | None:
-    ready = condition(pod, "Ready")
-    if ready is None or ready.get("status") != "True" or not ready.get("lastTransitionTime"):
-        return None
-    return parse_timestamp(str(ready["lastTransitionTime"]))
-
-
 def _deletion_order(pods: Sequence[JsonObject]) -> list[JsonObject]:
     """Not-ready pods first, then the youngest, as upstream prefers to keep long-serving pods."""
     youngest_first = sorted(
@@ -164,17 +157,24 @@ def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: d
         pod_from_template(replica_set, "apps/v1", "ReplicaSet", spec.get("template") or {})
         for _ in range(max(0, wanted - len(active)))
     ]
-    delete = _deletion_order(active)[: max(0, len(active) - wanted)]
+    surplus = len(active) - wanted
+    delete = _deletion_order(active)[:surplus] if surplus > 0 else []
     leaving = {pod["metadata"]["uid"] for pod in delete}
-    remaining = [pod for pod in active if pod["metadata"]["uid"] not in leaving]
     min_ready = float(spec.get("minReadySeconds") or 0)
-    available = 0
+    ready = available = 0
     requeue: float | None = None
-    for pod in remaining:
-        since = _ready_since(pod)
-        if since is None:
+    for pod in active:
+        ready_condition = condition(pod, "Ready")
+        if (
+            pod["metadata"]["uid"] in leaving
+            or ready_condition is None
+            or ready_condition.get("status") != "True"
+        ):
             continue
-        waited = (now - since).total_seconds()
+        ready += 1
+        # Timestamps are parsed only when minReadySeconds asks for them: this loop runs over every pod.
+        since = ready_condition.get("lastTransitionTime") if min_ready else None
+        waited = (now - parse_timestamp(str(since))).total_seconds() if since else math.inf
         if waited >= min_ready:
             available += 1
         else:
@@ -185,7 +185,7 @@ def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: d
         "fullyLabeledReplicas": sum(
             1 for pod in active if labels_wanted.items() <= (pod["metadata"].get("labels") or {}).items()
         ),
-        "readyReplicas": sum(1 for pod in remaining if pod_is_ready(pod)),
+        "readyReplicas": ready,
         "availableReplicas": available,
         "observedGeneration": replica_set["metadata"].get("generation", 1),
     }
