@@ -32,6 +32,7 @@ from slipway.devcluster.apiserver.jsonpath import evaluate, set_value
 from slipway.devcluster.apiserver.patching import json_patch, merge_patch
 from slipway.devcluster.apiserver.resources import Registry, ResourceType
 from slipway.devcluster.apiserver.selectors import format_requirements, selector_from_match
+from slipway.devcluster.apiserver.shapes import normalized
 from slipway.devcluster.apiserver.storage import Store, Stored
 from slipway.devcluster.apiserver.strategic import strategic_merge
 from slipway.devcluster.apiserver.validation import metadata_causes, name_causes
@@ -74,6 +75,8 @@ class DeleteOptions:
         if propagation not in ("Background", "Foreground", "Orphan"):
             raise bad_request(f"unknown propagationPolicy {propagation!r}")
         preconditions = body.get("preconditions") or {}
+        if not isinstance(preconditions, dict):
+            raise bad_request("DeleteOptions.preconditions must be a JSON object")
         return cls(propagation, preconditions.get("uid"), preconditions.get("resourceVersion"))
 
 
@@ -140,6 +143,8 @@ class Cluster:
         self, resource: ResourceType, namespace: str, body: Any, options: WriteOptions = WriteOptions()
     ) -> Stored:
         obj = self._checked_body(resource, namespace, body)
+        if not resource.custom:
+            obj = normalized(resource.group, resource.kind, obj)
         meta = obj["metadata"]
         if not meta.get("name") and isinstance(meta.get("generateName"), str):
             meta["name"] = self._generated_name(resource, namespace, meta["generateName"])
@@ -309,6 +314,8 @@ class Cluster:
                 old_meta["name"],
                 "the object has been modified; please apply your changes to the latest version and try again",
             )
+        if not resource.custom:
+            new = normalized(resource.group, resource.kind, new)
         if subresource == "status":
             result = old.copy()
             if "status" in new:

@@ -33,8 +33,34 @@ def check_crd(crd: dict[str, Any]) -> None:
         causes.append(field_cause("spec.versions", "Required value", "FieldValueRequired"))
     elif sum(1 for v in versions if v.get("storage")) != 1:
         causes.append(field_cause("spec.versions", "must have exactly one version marked as storage version"))
+    for index, version in enumerate(versions):
+        causes += _version_causes(f"spec.versions[{index}]", version)
     if causes:
         raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
+
+
+def _version_causes(where: str, version: dict[str, Any]) -> list[dict[str, str]]:
+    causes = []
+    if not version.get("name"):
+        causes.append(field_cause(f"{where}.name", "Required value", "FieldValueRequired"))
+    scale = (version.get("subresources") or {}).get("scale")
+    if scale is not None:
+        for key in ("specReplicasPath", "statusReplicasPath"):
+            if not scale.get(key):
+                causes.append(
+                    field_cause(f"{where}.subresources.scale.{key}", "Required value", "FieldValueRequired")
+                )
+    for index, column in enumerate(version.get("additionalPrinterColumns") or []):
+        for key in ("name", "jsonPath"):
+            if not column.get(key):
+                causes.append(
+                    field_cause(
+                        f"{where}.additionalPrinterColumns[{index}].{key}",
+                        "Required value",
+                        "FieldValueRequired",
+                    )
+                )
+    return causes
 
 
 def crd_resource_types(crd: dict[str, Any]) -> list[ResourceType]:

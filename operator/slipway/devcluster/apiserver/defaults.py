@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 
@@ -37,6 +38,11 @@ def _namespace(obj: dict[str, Any]) -> None:
 
 def _secret(obj: dict[str, Any]) -> None:
     obj.setdefault("type", "Opaque")
+    # stringData is write-only: merged into data, base64-encoded, as a real server does.
+    plain = obj.pop("stringData", None) or {}
+    if plain:
+        data = obj.setdefault("data", {})
+        data.update({key: base64.b64encode(value.encode()).decode() for key, value in plain.items()})
 
 
 _DEFAULTERS = {

@@ -378,6 +378,14 @@ def partial_metadata(obj: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
+def _safe_cell(column: Column, obj: dict[str, Any], now: float) -> Any:
+    """A cell, or "<invalid>" for a value of an unexpected shape: one odd object never breaks `get`."""
+    try:
+        return column.cell(obj, now)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return "<invalid>"
+
+
 def table(
     resource: ResourceType,
     objects: list[dict[str, Any]],
@@ -389,7 +397,7 @@ def table(
     columns = columns_for(resource)
     rows = []
     for obj in objects:
-        row: dict[str, Any] = {"cells": [column.cell(obj, now) for column in columns]}
+        row: dict[str, Any] = {"cells": [_safe_cell(column, obj, now) for column in columns]}
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
