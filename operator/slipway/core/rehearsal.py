@@ -1,0 +1,157 @@
+"""What a Release will do, told in advance: its plan, and a rehearsal of the real state machine on a
+simulated cluster, simulated metrics and a simulated clock (`slipway plan`).
+
+The rehearsal deploys a previous version first (the first release of a Release goes straight to
+Healthy), then the Release as written, and records every transition with the time it happens. A pause
+that waits for a person is promoted by a simulated person, so the whole path is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from slipway.api.durations import format_duration
+from slipway.api.models import ReleaseSpec
+from slipway.api.status import ReleaseStatus
+from slipway.core.actions import EmitEvent, SetWeights
+from slipway.core.judge import format_range, threshold_of
+from slipway.core.machine import WAITING_FOR_PROMOTE, Decision
+from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
+from slipway.strategies import Gate, Hold, Shift, plan_for
+
+START: Final = datetime(2000, 1, 1, tzinfo=UTC)
+"""The simulated clock starts here; only times relative to the new version's apply are shown."""
+MAX_PASSES: Final = 2000
+PREVIOUS_SUFFIX: Final = "-previous"
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Something that happened `after_seconds` after the new version was applied."""
+
+    after_seconds: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    moments: list[Moment]
+    status: ReleaseStatus
+    finished: bool
+    """False when the simulation stopped at the pass limit without an ending."""
+
+
+def strategy_name(spec: ReleaseSpec) -> str:
+    strategy = spec.strategy
+    return "canary" if strategy.canary else "blue-green" if strategy.blue_green else "rolling"
+
+
+def describe_plan(spec: ReleaseSpec) -> list[str]:
+    """The plan as a reviewer reads it: each step, the promotion, the deadline and the analysis rules."""
+    plan = plan_for(spec)
+    lines = [f"{strategy_name(spec)} in {len(plan.steps)} steps, {spec.replicas} replicas:"]
+    for number, step in enumerate(plan.steps, start=1):
+        text = step.describe()
+        if isinstance(step, Shift) and not step.label:
+            text += f" (pods: {step.canary_replicas} new, {step.stable_replicas} old)"
+        elif isinstance(step, Gate) and spec.analysis is not None:
+            names = ", ".join(step.metrics or [m.name for m in spec.analysis.metrics])
+            text += f" of {names}, measured every {spec.analysis.interval}"
+        elif isinstance(step, Hold) and step.seconds is None:
+            text += " (kubectl annotate ... slipway.dev/promote=<any value>)"
+        lines.append(f"  step {number}/{len(plan.steps)}: {text}")
+    delay = format_duration(plan.scale_down_delay_seconds)
+    lines.append(
+        f"  then: promotion, the new version gets {spec.replicas} pods and all traffic; "
+        f"old pods go after {delay}"
+    )
+    rollback = spec.rollback
+    lines.append(
+        f"deadline: every step must progress within {rollback.progress_deadline_seconds}s "
+        "(plus its planned wait), "
+        f"else {'roll back' if rollback.on_progress_deadline == 'rollback' else 'pause'}"
+    )
+    if spec.analysis is None:
+        lines.append("analysis: none; nothing is measured")
+        return lines
+    lines.append(
+        f"analysis: every {spec.analysis.interval} while the new version gets traffic or is at a gate"
+    )
+    for metric in spec.analysis.metrics:
+        lines.append(
+            f"  {metric.name}: good when {format_range(threshold_of(metric))}; "
+            f"no data counts as {metric.on_no_data}; "
+            f"failureLimit {metric.failure_limit}, inconclusiveLimit {metric.inconclusive_limit}, "
+            f"consecutiveErrorLimit {metric.consecutive_error_limit}"
+        )
+    on_failure = (
+        "all traffic back to the old version in one write, new pods scaled to 0, Degraded (AnalysisFailed)"
+        if rollback.on_analysis_failure
+        else "Paused (AnalysisFailed) until a person acts"
+    )
+    lines.append(f"  a failed measurement beyond failureLimit: {on_failure}")
+    lines.append("  inconclusive beyond inconclusiveLimit: Paused until a person resumes, promotes or aborts")
+    lines.append(
+        "  provider errors beyond consecutiveErrorLimit: Paused; carries on when the provider answers"
+    )
+    if rollback.alerts is not None:
+        labels = ", ".join(f"{k}={v}" for k, v in rollback.alerts.match_labels.items())
+        lines.append(f"alerts: a firing alert with {labels} rolls back at once")
+    return lines
+
+
+def _moments(
+    decision: Decision, after_seconds: float, shown: set[tuple[str, datetime]], versions: dict[str, str]
+) -> list[Moment]:
+    """The measurements, traffic moves and Events of one pass, in the order they happened."""
+    status = decision.status
+    versions.update({rev.revision: rev.version for rev in (status.stable, status.canary) if rev is not None})
+    moments = []
+    for record in status.analysis.measurements if status.analysis is not None else []:
+        if (record.metric, record.at) not in shown:
+            shown.add((record.metric, record.at))
+            value = f" = {record.value}" if record.value is not None else ""
+            moments.append(Moment(after_seconds, f"measured {record.metric}{value}: {record.result}"))
+    for action in decision.actions:
+        if isinstance(action, SetWeights):
+            split = ", ".join(f"{versions.get(rev, rev)} {weight}%" for rev, weight in action.weights.items())
+            moments.append(Moment(after_seconds, f"traffic: {split}"))
+        elif isinstance(action, EmitEvent):
+            moments.append(Moment(after_seconds, f"{action.reason}: {action.message}"))
+    return moments
+
+
+def _needs_a_person(status: ReleaseStatus) -> bool:
+    return status.phase == "Paused" and status.reason != WAITING_FOR_PROMOTE
+
+
+def rehearse(spec: ReleaseSpec, metrics: MetricsMode) -> Rehearsal:
+    """Run the real state machine on `spec` replacing a previous version, with simulated metrics."""
+    previous = spec.model_copy(update={"version": spec.version + PREVIOUS_SUFFIX})
+    sim = Simulation(spec=previous, now=START, metrics=SimulatedMetrics(metrics))
+    for _ in range(MAX_PASSES):
+        decisions = sim.tick()
+        if sim.status is not None and sim.status.phase == "Healthy":
+            break
+        sim.wait(decisions[-1])
+    sim.change_spec(spec)
+    applied = sim.now
+    moments: list[Moment] = []
+    shown: set[tuple[str, datetime]] = set()
+    versions: dict[str, str] = {}
+    for _ in range(MAX_PASSES):
+        after = (sim.now - applied).total_seconds()
+        decisions = sim.tick()
+        for decision in decisions:
+            moments += _moments(decision, after, shown, versions)
+        status = decisions[-1].status
+        if status.phase in ("Healthy", "Degraded") or _needs_a_person(status):
+            return Rehearsal(moments, status, finished=True)
+        if status.phase == "Paused":
+            moments.append(Moment(after, "a person promotes (simulated)"))
+            sim.cluster.annotate("promote", f"rehearsal-{len(moments)}")
+            continue
+        sim.wait(decisions[-1])
+    return Rehearsal(moments, decisions[-1].status, finished=False)

@@ -1,0 +1,113 @@
+"""`slipway plan FILE --metrics ...`, run through the real command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from core_support import CANARY_STEPS
+from typer.testing import CliRunner
+
+from slipway.cli import build_app
+
+
+def manifest(tmp_path: Path, **spec_overrides: object) -> Path:
+    spec = {
+        "version": "2.0.0",
+        "replicas": 4,
+        "template": {"spec": {"containers": [{"name": "web", "image": "example/web:2.0.0"}]}},
+        "service": {"port": 80},
+        "strategy": {"canary": {"steps": CANARY_STEPS}},
+        "analysis": {"interval": "30s", "metrics": [{"name": "error-rate", "builtin": "error-rate"}]},
+        **spec_overrides,
+    }
+    path = tmp_path / "release.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "slipway.dev/v1alpha1",
+                "kind": "Release",
+                "metadata": {"name": "web"},
+                "spec": spec,
+            }
+        )
+    )
+    return path
+
+
+def plan(path: Path, *options: str) -> tuple[int, str]:
+    result = CliRunner().invoke(build_app(), ["plan", str(path), *options])
+    return result.exit_code, result.output
+
+
+def test_good_metrics_show_every_step_and_the_promotion(tmp_path: Path) -> None:
+    code, out = plan(manifest(tmp_path))
+    assert code == 0, out
+    for line in (
+        "canary in 5 steps, 4 replicas:",
+        "step 1/5: set weight 10% (pods: 1 new, 4 old)",
+        "step 2/5: pause 1m",
+        "step 3/5: analysis gate (3 good in a row) of error-rate, measured every 30s",
+        "step 5/5: pause until promoted",
+        "deadline: every step must progress within 600s (plus its planned wait), else roll back",
+        "error-rate: good when <= 0.001; no data counts as inconclusive",
+        "traffic: 2.0.0-previous 90%, 2.0.0 10%",
+        "traffic: 2.0.0-previous 50%, 2.0.0 50%",
+        "a person promotes (simulated)",
+        "traffic: 2.0.0-previous 0%, 2.0.0 100%",
+        "Ends Healthy (Promoted): version 2.0.0 serves all traffic",
+    ):
+        assert line in out
+    # The gate waits for three good measurements after it begins.
+    gate = out.index("Step: step 3/5")
+    assert out[gate : out.index("Step: step 4/5")].count("measured error-rate = 0.0005: Successful") == 3
+
+
+def test_bad_metrics_show_the_rollback_right_after_the_failed_measurement(tmp_path: Path) -> None:
+    code, out = plan(manifest(tmp_path), "--metrics", "bad")
+    assert code == 0, out
+    failed = out.index("measured error-rate = 0.01: Failed")
+    back = out.index("traffic: 2.0.0-previous 100%, 2.0.0 0%")
+    assert failed < back < out.index("AnalysisFailed: rolling back")
+    assert "Ends Degraded (AnalysisFailed)" in out
+    assert "50%" not in out.split("Rehearsal")[1]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "ending"),
+    [
+        ("nodata", "Ends Paused (AnalysisInconclusive)"),
+        ("error", "Ends Paused (ProviderErrors)"),
+        ("flaky", "Ends Degraded (AnalysisFailed)"),
+    ],
+)
+def test_what_other_metrics_lead_to(tmp_path: Path, metrics: str, ending: str) -> None:
+    code, out = plan(manifest(tmp_path), "--metrics", metrics)
+    assert code == 0, out
+    assert ending in out
+    assert "traffic: 2.0.0-previous 0%, 2.0.0 100%" not in out
+
+
+def test_blue_green_and_rolling_plans(tmp_path: Path) -> None:
+    code, out = plan(manifest(tmp_path, strategy={"blueGreen": {"prePromotionAnalysis": True}}))
+    assert code == 0, out
+    assert "step 1/3: preview: 4 pods, no traffic\n" in out
+    assert "traffic: 2.0.0-previous 0%, 2.0.0 100%" in out
+    assert "old pods go after 30s" in out
+    code, out = plan(manifest(tmp_path, strategy={"rolling": {"maxSurge": 2}}))
+    assert code == 0, out
+    assert "traffic: 2.0.0-previous 50%, 2.0.0 50%" in out and "Ends Healthy (Promoted)" in out
+
+
+def test_an_invalid_release_is_refused_naming_the_field(tmp_path: Path) -> None:
+    code, out = plan(manifest(tmp_path, strategy={"canary": {"steps": [{"setWeight": 150}]}}))
+    assert code == 1
+    assert "spec.strategy.canary.steps[0].setWeight" in out
+
+
+def test_a_file_without_a_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    code, out = plan(path)
+    assert code == 2 and "holds no Release" in out
