@@ -133,6 +133,10 @@ def test_a_template_change_rolls_every_pod_to_a_new_replica_set(dev_cluster: Dev
     assert (sets["demo:1"]["spec"]["replicas"], sets["demo:2"]["spec"]["replicas"]) == (0, 3)
     assert sets["demo:2"]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     assert "deployment.apps/web" in dev_cluster.kubectl("rollout", "history", "deployment/web").stdout
+    described = dev_cluster.kubectl("describe", "deployment", "web").stdout
+    new_name, old_name = sets["demo:2"]["metadata"]["name"], sets["demo:1"]["metadata"]["name"]
+    assert f"Scaled up replica set {new_name} from 0 to 1" in described
+    assert f"Scaled down replica set {old_name} from 1 to 0" in described
 
 
 def test_deleting_a_deployment_collects_its_replica_sets_and_pods(dev_cluster: DevCluster) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from slipway.devcluster.controllers.client import DEPLOYMENTS, REPLICASETS, ApiError, JsonObject
+import logging
+from datetime import datetime
+
+from slipway.devcluster.controllers.client import DEPLOYMENTS, EVENTS, REPLICASETS, ApiError, JsonObject
 from slipway.devcluster.controllers.runtime import (
     Controller,
     Informers,
@@ -18,7 +21,10 @@ from slipway.devcluster.controllers.workloads import (
     is_deleting,
     plan_deployment,
     same_template,
+    scaling_event,
 )
+
+log = logging.getLogger(__name__)
 
 
 class DeploymentController:
@@ -41,19 +47,26 @@ class DeploymentController:
             return None
         namespace = key[0]
         sets = [rs for rs in self.replica_sets.objects() if rs["metadata"].get("namespace") == namespace]
-        plan = plan_deployment(deployment, sets, now())
+        moment = now()
+        plan = plan_deployment(deployment, sets, moment)
         if plan.create is not None:
             try:
-                self.replica_sets.record_write(await self.client.create(REPLICASETS, namespace, plan.create))
+                created = await self.client.create(REPLICASETS, namespace, plan.create)
             except ApiError as error:
                 if error.reason != "AlreadyExists":
                     raise
                 await self._resolve_name_taken(deployment, plan.create)
                 return 0.0
+            self.replica_sets.record_write(created)
+            await self._post_scaling(
+                deployment, created["metadata"]["name"], 0, created["spec"]["replicas"], moment
+            )
+        current = {rs["metadata"]["name"]: int(rs["spec"].get("replicas", 1)) for rs in sets}
         for name, replicas in plan.scale.items():
             scaled = await self.client.patch(REPLICASETS, namespace, name, {"spec": {"replicas": replicas}})
             if scaled is not None:
                 self.replica_sets.record_write(scaled)
+                await self._post_scaling(deployment, name, current.get(name, 0), replicas, moment)
         for replica_set in plan.delete:
             await self.client.delete(
                 REPLICASETS, namespace, replica_set["metadata"]["name"], replica_set["metadata"]["uid"]
@@ -72,6 +85,21 @@ class DeploymentController:
             deployment = annotated
         await write_status(self.deployments, deployment, plan.status)
         return plan.requeue_after
+
+    async def _post_scaling(
+        self, deployment: JsonObject, replica_set: str, before: int, after: int, moment: datetime
+    ) -> None:
+        # Events are informative: losing one to an API error must not hold the rollout up.
+        if before == after:
+            return
+        try:
+            await self.client.create(
+                EVENTS,
+                deployment["metadata"]["namespace"],
+                scaling_event(deployment, replica_set, before, after, moment),
+            )
+        except ApiError as error:
+            log.debug("event for %s not posted: %s", replica_set, error)
 
     async def _resolve_name_taken(self, deployment: JsonObject, wanted: JsonObject) -> None:
         """Ours with the same template: the cache lagged. Anything else is a hash collision: rehash."""

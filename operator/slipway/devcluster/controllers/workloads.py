@@ -490,6 +490,35 @@ def _deployment_status(
     return {**counts, "conditions": conditions}, requeue
 
 
+def scaling_event(
+    deployment: JsonObject, replica_set: str, before: int, after: int, now: datetime
+) -> JsonObject:
+    """The Event upstream posts for each scaling, which `kubectl describe deployment` lists."""
+    meta = deployment["metadata"]
+    stamp = timestamp(now)
+    direction = "up" if after > before else "down"
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace")},
+        "involvedObject": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": meta["name"],
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        },
+        "type": "Normal",
+        "reason": "ScalingReplicaSet",
+        "message": f"Scaled {direction} replica set {replica_set} from {before} to {after}",
+        "source": {"component": "deployment-controller"},
+        "reportingComponent": "deployment-controller",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
 # ---------------------------------------------------------------------------------------------- jobs
 
 
