@@ -124,6 +124,13 @@ def test_apply_and_delete_services_configmaps_and_namespaces(kubectl: Kubectl) -
 def test_apply_and_delete_the_release_crd_and_a_release(kubectl: Kubectl) -> None:
     assert "created" in kubectl("apply", "-f", str(RELEASE_CRD))
     kubectl("wait", "--for=condition=Established", "crd/releases.slipway.dev", "--timeout=10s")
+    assert kubectl("api-resources", "--api-group=slipway.dev", "--no-headers").split() == [
+        "releases",
+        "rel",
+        "slipway.dev/v1alpha1",
+        "true",
+        "Release",
+    ]
     assert "unchanged" in kubectl("apply", "-f", str(RELEASE_CRD))
     example = REPO / "examples" / "canary.yaml"
     assert "release.slipway.dev/web created" in kubectl("apply", "-f", str(example))
