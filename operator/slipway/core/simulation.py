@@ -28,6 +28,7 @@ from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
 
+DecideInputs = tuple[ReleaseSpec, ReleaseStatus | None, Observations, datetime]
 MetricsMode = Literal["good", "bad", "nodata", "flaky", "error"]
 FLAKY_EVERY = 3
 """In `flaky` mode every third measurement of a metric fails."""
@@ -143,6 +144,8 @@ class Simulation:
     alerts: tuple[FiringAlert, ...] = ()
     idle_seconds: float = 60.0
     """How far the clock moves after a pass that asks for no requeue."""
+    recorded: list[DecideInputs] | None = None
+    """When a list, the inputs of every decide() call are appended to it (for benchmarks)."""
 
     def tick(self) -> list[Decision]:
         self.cluster.settle()
@@ -154,7 +157,10 @@ class Simulation:
         return decisions
 
     def _decide(self, measurements: Iterable[RawMeasurement]) -> Decision:
-        decision = decide(self.spec, self.status, self.cluster.observe(measurements, self.alerts), self.now)
+        observations = self.cluster.observe(measurements, self.alerts)
+        if self.recorded is not None:
+            self.recorded.append((self.spec, self.status, observations, self.now))
+        decision = decide(self.spec, self.status, observations, self.now)
         self.cluster.apply(decision.actions)
         self.status = decision.status
         return decision
