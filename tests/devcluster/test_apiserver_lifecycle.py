@@ -31,12 +31,8 @@ def test_only_loopback_addresses_are_accepted(host: str) -> None:
         ApiServer(host=host)
 
 
-def test_write_kubeconfig_names_the_server_and_namespace(tmp_path: object) -> None:
-    from pathlib import Path
-
-    path = write_kubeconfig(
-        Path(str(tmp_path)) / "nested" / "config", "http://127.0.0.1:1234", namespace="shop"
-    )
+def test_write_kubeconfig_names_the_server_and_namespace(tmp_path: Path) -> None:
+    path = write_kubeconfig(tmp_path / "nested" / "config", "http://127.0.0.1:1234", namespace="shop")
     text = path.read_text()
     assert "server: http://127.0.0.1:1234" in text
     assert "namespace: shop" in text
