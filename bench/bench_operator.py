@@ -3,7 +3,8 @@
 1. time from a new version applied to its canary Deployment created (p50 / p99);
 2. time from a failing measurement to all traffic on stable (the stable Service selecting stable only);
 3. Kubernetes API writes per canary step and per full release (from the operator's own /metrics);
-4. operator RSS with 100 and 1,000 idle Releases, next to a bare Kopf operator watching the same objects.
+4. operator RSS with 100 and 1,000 idle Releases (Healthy, each with its Deployment scaled to 0 pods),
+   next to a bare Kopf operator watching the same objects.
 
 New versions are applied with a merge patch of spec through the API (what `kubectl apply` sends, without
 kubectl's own start-up time, which is not the operator's).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -57,6 +58,8 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
 
     With leader election on, wait to lead first; raise LeadershipLost if the Lease is lost."""
     configure_logging()
+    # Kopf logs a line per handled watch event; with many Releases that is noise, not news.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     metrics = OperatorMetrics()
     api = KubeApi(on_response=metrics.api_request)
     stopping = asyncio.Event()

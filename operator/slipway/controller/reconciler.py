@@ -150,9 +150,8 @@ class Reconciler:
             measured = await self._take(spec, release, analyses, old_status)
             observations = replace(observations, measurements=measured)
             decision = decide(spec, old_status, observations, datetime.now(UTC))
-        writes_before = self._api.writes
         try:
-            await asyncio.to_thread(self._carry_out, router, release, spec, body, state, decision)
+            writes = await asyncio.to_thread(self._carry_out, router, release, spec, body, state, decision)
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -172,7 +171,7 @@ class Reconciler:
             phase=status.phase,
             step=status.current_step,
         ):
-            _log.info(status.message or status.phase, writes=self._api.writes - writes_before)
+            _log.info(status.message or status.phase, writes=writes)
         self._record(release, old_status, status, time.monotonic() - started)
         return _with_alert_polling(decision.requeue_after_seconds, spec, status)
 
@@ -234,7 +233,7 @@ class Reconciler:
         body: Obj,
         state: ClusterState,
         decision: Decision,
-    ) -> None:
+    ) -> int:
         writer = ClusterWriter(self._api, release, state)
         deferred: list[Action] = []
         for action in decision.actions:
@@ -265,3 +264,4 @@ class Reconciler:
                 writer.emit_event(action.type, action.reason, action.message)
             elif isinstance(action, AcknowledgeAction):
                 writer.acknowledge(action.annotation, action.value)
+        return writer.writes

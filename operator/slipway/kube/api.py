@@ -9,9 +9,7 @@ retried with a short backoff; everything else is raised as `ApiError` for the ca
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -47,12 +45,6 @@ class KubeApi:
         self._client = kubernetes.config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         self._config = self._client.configuration
         self._on_response = on_response
-        self._lock = threading.Lock()
-        self.requests: Counter[str] = Counter()
-
-    @property
-    def writes(self) -> int:
-        return sum(n for verb, n in self.requests.items() if verb not in ("GET", "LIST"))
 
     def close(self) -> None:
         self._client.close()
@@ -106,8 +98,6 @@ class KubeApi:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _count(self, verb: str, status: int) -> None:
-        with self._lock:
-            self.requests[verb] += 1
         if self._on_response is not None:
             self._on_response(verb, status)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from slipway.kube.api import (
     JSON_PATCH,
+    MERGE_PATCH,
     ApiError,
     KubeApi,
     deployments_path,
@@ -74,6 +75,20 @@ class ClusterWriter:
         self.api = api
         self.release = release
         self.state = state
+        self.writes = 0
+        """Write requests this writer sent (successful or not), for the pass's log line."""
+
+    def _create(self, path: str, body: Obj) -> Obj:
+        self.writes += 1
+        return self.api.create(path, body)
+
+    def _patch(self, path: str, body: Any, content_type: str = MERGE_PATCH) -> Obj:
+        self.writes += 1
+        return self.api.patch(path, body, content_type)
+
+    def _delete(self, path: str) -> bool:
+        self.writes += 1
+        return self.api.delete(path)
 
     def ensure_revision(self, revision: str, version: str, replicas: int, template: Obj) -> None:
         observed = self.state.deployments.get(revision)
@@ -81,7 +96,7 @@ class ClusterWriter:
             desired = revision_deployment(self.release, revision, version, replicas, template)
             path = deployments_path(self.release.namespace)
             try:
-                self.state.deployments[revision] = self.api.create(path, desired)
+                self.state.deployments[revision] = self._create(path, desired)
             except ApiError as error:
                 if error.status != 409:
                     raise
@@ -105,14 +120,14 @@ class ClusterWriter:
         patch = replicas_patch(replicas, observed)
         if patch is not None:
             name = observed["metadata"]["name"]
-            self.state.deployments[revision] = self.api.patch(
+            self.state.deployments[revision] = self._patch(
                 deployments_path(self.release.namespace, name), patch
             )
 
     def delete_revision(self, revision: str) -> None:
         observed = self.state.deployments.pop(revision, None)
         if observed is not None:
-            self.api.delete(deployments_path(self.release.namespace, observed["metadata"]["name"]))
+            self._delete(deployments_path(self.release.namespace, observed["metadata"]["name"]))
 
     def ensure_routing_object(self, desired: Obj) -> None:
         """Create or correct a Service or route the Release owns; leave anyone else's alone."""
@@ -123,7 +138,7 @@ class ClusterWriter:
         )
         if observed is None:
             try:
-                created = self.api.create(object_path(kind, self.release.namespace), desired)
+                created = self._create(object_path(kind, self.release.namespace), desired)
             except ApiError as error:
                 if error.status != 409:
                     raise
@@ -135,13 +150,13 @@ class ClusterWriter:
             raise NotOwnedError(f"{kind} {name} exists and is not owned by Release {self.release.name}")
         patch = service_patch(desired, observed) if kind == "Service" else spec_patch(desired, observed)
         if patch is not None:
-            self.state.routing[(kind, name)] = self.api.patch(
+            self.state.routing[(kind, name)] = self._patch(
                 object_path(kind, self.release.namespace, name), patch
             )
 
     def emit_event(self, event_type: str, reason: str, message: str) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.api.create(
+        self._create(
             events_path(self.release.namespace),
             {
                 "apiVersion": "v1",
@@ -174,7 +189,7 @@ class ClusterWriter:
             {"op": "remove", "path": pointer},
         ]
         try:
-            self.api.patch(releases_path(self.release.namespace, self.release.name), patch, JSON_PATCH)
+            self._patch(releases_path(self.release.namespace, self.release.name), patch, JSON_PATCH)
         except ApiError as error:
             if error.status not in (404, 409, 422):
                 raise
@@ -192,7 +207,7 @@ class ClusterWriter:
         ]
         path = releases_path(self.release.namespace, self.release.name) + "/status"
         try:
-            self.api.patch(path, patch, JSON_PATCH)
+            self._patch(path, patch, JSON_PATCH)
         except ApiError as error:
             if error.status in (404, 409, 422):
                 raise StaleViewError(str(error)) from None
