@@ -1,4 +1,4 @@
-"""A walk of the reachable state graph of a canary release (bounded), proving there are no dead ends:
+"""A walk of the reachable state graph of each strategy (bounded), proving there are no dead ends:
 
 - from every state in Progressing or RollingBack, the machine alone, whatever the pods and metrics do,
   reaches Healthy, Degraded or an explicit pause;
@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Hashable
-from functools import partial
-from typing import Literal
+from functools import cache, partial
+from typing import Any, Literal
 
 import pytest
 from core_support import release_spec, stable_simulation
@@ -26,17 +26,10 @@ World = Literal["good", "bad", "nodata", "error", "stuck"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
 PEOPLE = ("promote", "promote-full", "pause", "resume", "abort", "retry")
 MAX_DEPTH = 14
-MAX_STATES = 700
-PASSES_TO_SETTLE = 60
-TOKENS = itertools.count()
-"""Annotation values: each person's action is a new one."""
-
-
-def spec(version: str) -> ReleaseSpec:
-    return release_spec(
-        version,
-        replicas=2,
-        strategy={
+STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
+    # name: (spec.strategy, how many states to explore)
+    "canary": (
+        {
             "canary": {
                 "steps": [
                     {"setWeight": 25},
@@ -47,6 +40,31 @@ def spec(version: str) -> ReleaseSpec:
                 ]
             }
         },
+        700,
+    ),
+    "blueGreen": (
+        {
+            "blueGreen": {
+                "autoPromotion": False,
+                "prePromotionAnalysis": True,
+                "postPromotionAnalysis": True,
+                "scaleDownDelaySeconds": 20,
+            }
+        },
+        250,
+    ),
+    "rolling": ({"rolling": {"maxSurge": 1}}, 250),
+}
+PASSES_TO_SETTLE = 60
+TOKENS = itertools.count()
+"""Annotation values: each person's action is a new one."""
+
+
+def spec(version: str, strategy: dict[str, Any]) -> ReleaseSpec:
+    return release_spec(
+        version,
+        replicas=2,
+        strategy=strategy,
         metrics=[
             {
                 "name": "error-rate",
@@ -112,14 +130,17 @@ def successors(sim: Simulation) -> list[Simulation]:
     return result
 
 
-def reachable() -> list[Simulation]:
-    start = stable_simulation(spec("1.0.0"))
-    start.change_spec(spec("2.0.0"))
+@cache
+def reachable(name: str) -> list[Simulation]:
+    """The states reachable under strategy `name` (explored once; callers fork before changing one)."""
+    strategy, max_states = STRATEGIES[name]
+    start = stable_simulation(spec("1.0.0", strategy))
+    start.change_spec(spec("2.0.0", strategy))
     start.tick()
     seen = {key(start)}
     frontier: deque[tuple[Simulation, int]] = deque([(start, 0)])
     states = [start]
-    while frontier and len(states) < MAX_STATES:
+    while frontier and len(states) < max_states:
         sim, depth = frontier.popleft()
         if depth == MAX_DEPTH:
             continue
@@ -130,11 +151,6 @@ def reachable() -> list[Simulation]:
                 states.append(child)
                 frontier.append((child, depth + 1))
     return states
-
-
-@pytest.fixture(scope="module")
-def states() -> list[Simulation]:
-    return reachable()
 
 
 def runs_alone(sim: Simulation, world: World) -> str:
@@ -148,9 +164,10 @@ def runs_alone(sim: Simulation, world: World) -> str:
     raise AssertionError(f"stuck with the world {world}: {alone.status}")
 
 
-def test_no_dead_ends(states: list[Simulation]) -> None:
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_no_dead_ends(strategy: str) -> None:
     endings: set[str] = set()
-    for sim in states:
+    for sim in reachable(strategy):
         status = sim.status
         assert status is not None
         if status.phase in ("Progressing", "RollingBack"):
@@ -164,11 +181,12 @@ def test_no_dead_ends(states: list[Simulation]) -> None:
             aborted = sim.fork()
             person_step(aborted, "abort")
             assert aborted.status is not None and aborted.status.phase in ("RollingBack", "Degraded")
-    assert {"ProgressDeadlineExceeded", "AnalysisFailed", "WaitingForPromote", "ProviderErrors"} <= endings
+    assert {"ProgressDeadlineExceeded", "AnalysisFailed", "Promoted"} <= endings
 
 
-def test_the_walk_reaches_every_phase_step_and_outcome(states: list[Simulation]) -> None:
+def test_the_walk_reaches_every_phase_step_and_outcome() -> None:
     """The bound is wide enough to matter: every phase, every step of the plan and every ending."""
+    states = reachable("canary")
     phases = {sim.status.phase for sim in states if sim.status is not None}
     assert phases == {"Healthy", "Progressing", "Paused", "RollingBack", "Degraded"}
     steps = {sim.status.current_step for sim in states if sim.status is not None and sim.status.canary}

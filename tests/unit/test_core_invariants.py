@@ -195,6 +195,8 @@ class ReleaseMachine(RuleBasedStateMachine):
         self._check_rollback_order(decision)
         self._check_scaling(decision)
         self._check_gates(decision)
+        if self.status is not None and decision.status.phase != self.status.phase:
+            assert any(isinstance(a, EmitEvent) for a in decision.actions), "a transition without an Event"
         self.cluster.apply(decision.actions)
         self._check_idempotent(decision, observations)
         self.previous, self.status, self.last = self.status, decision.status, decision
@@ -224,8 +226,10 @@ class ReleaseMachine(RuleBasedStateMachine):
                 self.awaiting_return_to_stable = False
                 break
             # Only bringing back stable pods that a rolling update removed may come before it.
-            restores_stable = isinstance(write, EnsureRevision | ScaleRevision) and write.revision == stable
-            assert restores_stable and write.replicas > 0, f"first write after rollback was {write}"
+            assert isinstance(write, EnsureRevision | ScaleRevision), (
+                f"first write after rollback was {write}"
+            )
+            assert write.revision == stable and write.replicas > 0, f"first write after rollback was {write}"
 
     def _check_scaling(self, decision: Decision) -> None:
         """3: nothing with traffic is scaled to 0 or deleted; stable keeps its pods until promotion."""

@@ -355,6 +355,9 @@ class _Pass:
         if verdict is None and s.phase == "Paused" and s.reason == "ProviderErrors":
             # The provider answers again: carry on by itself, as nothing was judged meanwhile.
             self._leave_pause()
+            self._event(
+                "Normal", "ProviderRecovered", f"metrics answer again; {self._step_label()} carries on"
+            )
             return
         if verdict is None or (s.phase == "Paused" and s.reason == verdict.reason):
             return
@@ -687,8 +690,8 @@ class _Pass:
         s = self.status
         if s.phase == "Progressing" and s.canary is not None and self.settled:
             s.message = self._describe_progress()
-        # Entering Progressing is reported by RolloutStarted, Step and ManualAction events already.
-        if s.phase != self.phase_before and s.phase != "Progressing":
+        # Entering Progressing is usually told by a RolloutStarted, Step or ManualAction event already.
+        if s.phase != self.phase_before and (s.phase != "Progressing" or not self.events):
             warning = s.phase in ("RollingBack", "Degraded") or (
                 s.phase == "Paused" and s.reason not in (WAITING_FOR_PROMOTE, "ManualPause")
             )
