@@ -258,19 +258,21 @@ def test_rollouts_converge_despite_failed_writes_dropped_watches_and_410s(dev_cl
     wait_until(rolled, "5 ready demo:2 pods and an honest status", timeout=45)
 
 
-HTTPROUTE_CRD = """
+def crd(group: str, version: str, kind: str, plural: str) -> str:
+    """A schemaless CRD, standing in for a routing API the dev cluster does not ship."""
+    return f"""
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: httproutes.gateway.networking.k8s.io}
+metadata: {{name: {plural}.{group}}}
 spec:
-  group: gateway.networking.k8s.io
+  group: {group}
   scope: Namespaced
-  names: {plural: httproutes, singular: httproute, kind: HTTPRoute, listKind: HTTPRouteList}
+  names: {{plural: {plural}, singular: {kind.lower()}, kind: {kind}, listKind: {kind}List}}
   versions:
-  - name: v1
+  - name: {version}
     served: true
     storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
 """
 
 
@@ -295,7 +297,9 @@ spec: {{selector: {{app: web, track: {name}}}, ports: [{{port: 80}}]}}
 """
 
 
-ROUTE = """
+HTTPROUTE = (
+    crd("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
+    + """
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}
@@ -306,18 +310,80 @@ spec:
     - {name: web-stable, port: 80, weight: 75}
     - {name: web-canary, port: 80, weight: 25}
 """
+)
+
+VIRTUALSERVICE = (
+    crd("networking.istio.io", "v1", "VirtualService", "virtualservices")
+    + """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: [web.example.com]
+  http:
+  - route:
+    - {destination: {host: web-stable}, weight: 75}
+    - {destination: {host: web-canary.default.svc.cluster.local}, weight: 25}
+"""
+)
+
+
+def ingress(name: str, annotations: str) -> str:
+    return f"""
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}, annotations: {annotations}}}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: web.example.com
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: {name}, port: {{number: 80}}}}}}}}
+"""
+
+
+CANARY_INGRESS = (
+    ingress("web-stable", "{}")
+    + "---"
+    + ingress(
+        "web-canary",
+        '{nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-weight: "25"}',
+    )
+)
 
 
 @pytest.mark.dev_cluster(rps=100)
-def test_an_httproute_splits_the_gateway_load_by_its_weights(dev_cluster: DevCluster) -> None:
-    dev_cluster.kubectl("apply", "-f", "-", input=HTTPROUTE_CRD)
-    dev_cluster.kubectl("apply", "-f", "-", input=track("stable") + "---" + track("canary") + "---" + ROUTE)
+@pytest.mark.parametrize(
+    ("api", "routing", "entry_point"),
+    [
+        (
+            crd("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
+            HTTPROUTE,
+            "httproute/default/web",
+        ),
+        (
+            crd("networking.istio.io", "v1", "VirtualService", "virtualservices"),
+            VIRTUALSERVICE,
+            "virtualservice/default/web",
+        ),
+        (None, CANARY_INGRESS, "ingress/default/web.example.com"),
+    ],
+    ids=["httproute", "virtualservice", "canary-ingress"],
+)
+def test_routing_objects_split_the_gateway_load_by_their_weights(
+    dev_cluster: DevCluster, api: str | None, routing: str, entry_point: str
+) -> None:
+    if api is not None:
+        dev_cluster.kubectl("apply", "-f", "-", input=api)
+    dev_cluster.kubectl("apply", "-f", "-", input=track("stable") + "---" + track("canary"))
+    dev_cluster.kubectl("apply", "-f", "-", input=routing)
     for name in ("stable", "canary"):
         dev_cluster.kubectl("rollout", "status", f"deployment/web-{name}", "--timeout=20s")
 
     def served_by_route(at_least: int) -> Callable[[], bool]:
         def check() -> bool:
-            route = dev_cluster.gateway_stats().get("httproute/default/web")
+            route = dev_cluster.gateway_stats().get(entry_point)
             return route is not None and route.sent >= at_least
 
         return check
@@ -341,6 +407,6 @@ def test_an_httproute_splits_the_gateway_load_by_its_weights(dev_cluster: DevClu
     canary, stable = after["canary"] - before["canary"], after["stable"] - before["stable"]
     assert abs(canary / (canary + stable) - 0.25) < 0.03, (before, after)
     # The route claims both Services: nothing reaches them as entry points of their own any more.
-    for name in stats_after.keys() - {"httproute/default/web"}:
+    for name in stats_after.keys() - {entry_point}:
         sent_before = stats_before[name].sent if name in stats_before else 0
         assert stats_after[name].sent - sent_before <= 5, name  # at most the requests then in flight

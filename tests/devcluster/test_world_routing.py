@@ -8,6 +8,8 @@ from typing import Any
 from slipway.devcluster.gateway import WeightedPicker
 from slipway.devcluster.traffic import ClusterView, EntryPoint, plan_entry_points
 from slipway.devcluster.traffic.httproute import HTTPRouteSource
+from slipway.devcluster.traffic.ingress import CanaryIngressSource
+from slipway.devcluster.traffic.virtualservice import VirtualServiceSource
 
 JsonObject = dict[str, Any]
 
@@ -90,3 +92,78 @@ def test_picks_follow_the_share_at_every_prefix() -> None:
     for sent in range(1, 41):
         canary += picker.pick().pod == "canary-a"
         assert abs(canary - sent / 4) <= 1
+
+
+def test_a_virtualservice_splits_by_route_weights_and_resolves_host_names() -> None:
+    virtual_service = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "http": [
+                {
+                    "route": [
+                        {"destination": {"host": "web"}, "weight": 80},
+                        {"destination": {"host": "web-canary.shop.svc.cluster.local"}, "weight": 20},
+                    ]
+                }
+            ]
+        },
+    }
+    (entry,) = plan_entry_points(VIEW, {VirtualServiceSource(): [virtual_service]})
+    assert entry.name == "virtualservice/shop/web"
+    assert [(split.service, split.weight) for split in entry.splits] == [
+        (("shop", "web"), 80),
+        (("shop", "web-canary"), 20),
+    ]
+    single = {
+        "metadata": {"name": "one", "namespace": "shop"},
+        "spec": {"http": [{"route": [{"destination": {"host": "web"}}]}]},
+    }
+    entries = {entry.name: entry for entry in plan_entry_points(VIEW, {VirtualServiceSource(): [single]})}
+    assert set(entries) == {"virtualservice/shop/one", "service/shop/web-canary"}  # web-canary is unrouted
+    assert [(s.service, s.weight) for s in entries["virtualservice/shop/one"].splits] == [
+        (("shop", "web"), 100)
+    ]
+
+
+def ingress(name: str, service_name: str, canary_weight: int | None = None) -> JsonObject:
+    annotations = (
+        {}
+        if canary_weight is None
+        else {
+            "nginx.ingress.kubernetes.io/canary": "true",
+            "nginx.ingress.kubernetes.io/canary-weight": str(canary_weight),
+        }
+    )
+    return {
+        "metadata": {"name": name, "namespace": "shop", "annotations": annotations},
+        "spec": {
+            "rules": [
+                {
+                    "host": "web.example.com",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": service_name, "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+    }
+
+
+def test_a_canary_ingress_takes_its_weight_of_the_main_ingress_host() -> None:
+    ingresses = [ingress("web", "web"), ingress("web-canary", "web-canary", canary_weight=30)]
+    (entry,) = plan_entry_points(VIEW, {CanaryIngressSource(): ingresses})
+    assert entry.name == "ingress/shop/web.example.com"
+    assert [(split.service, split.weight) for split in entry.splits] == [
+        (("shop", "web"), 70),
+        (("shop", "web-canary"), 30),
+    ]
+    # Without its main Ingress a canary is ignored, as ingress-nginx does; its Services stay claimed.
+    assert plan_entry_points(VIEW, {CanaryIngressSource(): ingresses[1:]}) == [
+        entry for entry in plan_entry_points(VIEW, {}) if entry.name == "service/shop/web"
+    ]

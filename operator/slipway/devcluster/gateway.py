@@ -21,6 +21,8 @@ from slipway.devcluster.controllers.client import PODS, SERVICES
 from slipway.devcluster.controllers.runtime import Informers, key_of
 from slipway.devcluster.traffic import Backend, ClusterView, EntryPoint, RoutingSource, plan_entry_points
 from slipway.devcluster.traffic.httproute import HTTPRouteSource
+from slipway.devcluster.traffic.ingress import CanaryIngressSource
+from slipway.devcluster.traffic.virtualservice import VirtualServiceSource
 
 TICK_SECONDS = 0.05
 MAX_IN_FLIGHT = 512
@@ -60,7 +62,10 @@ class EntryStats:
 
 class Gateway:
     def __init__(
-        self, informers: Informers, rps: float, sources: Sequence[RoutingSource] = (HTTPRouteSource(),)
+        self,
+        informers: Informers,
+        rps: float,
+        sources: Sequence[RoutingSource] = (HTTPRouteSource(), VirtualServiceSource(), CanaryIngressSource()),
     ) -> None:
         self.rps = rps
         self.services = informers.get(SERVICES)

@@ -51,6 +51,8 @@ JOBS = Resource("batch", "v1", "jobs", "Job")
 CUSTOM_RESOURCE_DEFINITIONS = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
 )
+INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "Ingress")
+VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
 
 

@@ -87,6 +87,14 @@ class ClusterView:
         return Split(service, weight, backends) if weight > 0 and backends else None
 
 
+def weighted_entry_point(
+    name: str, weights: Sequence[tuple[ServiceKey, int]], view: ClusterView
+) -> EntryPoint | None:
+    """An entry point over the Services that can take traffic, or None when none can."""
+    splits = tuple(split for service, weight in weights if (split := view.split(service, weight)) is not None)
+    return EntryPoint(name, splits) if splits else None
+
+
 class RoutingSource(Protocol):
     """Entry points from one resource's routing objects; `services_of` names every Service they mention."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slipway.devcluster.controllers.client import HTTPROUTES, JsonObject, Resource
-from slipway.devcluster.traffic import ClusterView, EntryPoint, ServiceKey
+from slipway.devcluster.traffic import ClusterView, EntryPoint, ServiceKey, weighted_entry_point
 
 
 def _service_refs(route: JsonObject) -> list[tuple[ServiceKey, int]]:
@@ -29,14 +29,11 @@ class HTTPRouteSource:
     def entry_points(self, objects: Sequence[JsonObject], view: ClusterView) -> list[EntryPoint]:
         found = []
         for route in objects:
-            splits = tuple(
-                split
-                for service, weight in _service_refs(route)
-                if (split := view.split(service, weight)) is not None
-            )
-            if splits:
-                meta = route["metadata"]
-                found.append(EntryPoint(f"httproute/{meta.get('namespace', '')}/{meta['name']}", splits))
+            meta = route["metadata"]
+            name = f"httproute/{meta.get('namespace', '')}/{meta['name']}"
+            entry = weighted_entry_point(name, _service_refs(route), view)
+            if entry is not None:
+                found.append(entry)
         return found
 
     def services_of(self, obj: JsonObject) -> set[ServiceKey]:
