@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from core_support import (
     actions,
     healthy_on,
@@ -297,3 +299,16 @@ def test_stable_replicas_follow_the_spec_when_healthy() -> None:
     assert sim.status is not None and sim.status.stable is not None
     assert of_type(decisions, EnsureRevision) == [EnsureRevision(sim.status.stable.revision, "1.0.0", 6)]
     assert not of_type(decisions, ScaleRevision)
+
+
+def test_conditions_keep_their_transition_time_while_their_status_holds() -> None:
+    sim = stable_simulation()
+    assert sim.status is not None
+    ready_since = {c.type: c.last_transition_time for c in sim.status.conditions}
+    sim.now += timedelta(minutes=1)
+    start_v2(sim)
+    run_until(sim, lambda status: status.current_step == 2)
+    changed = {c.type: c.last_transition_time for c in sim.status.conditions}
+    assert changed["Ready"] > ready_since["Ready"]  # True -> False when the rollout began
+    assert changed["Stalled"] == ready_since["Stalled"]  # False all along
+    assert all(c.observed_generation == 2 for c in sim.status.conditions)

@@ -189,8 +189,10 @@ class ReleaseMachine(RuleBasedStateMachine):
         self.awaiting_before_last_pass = self.awaiting_return_to_stable
         observations = self.cluster.observe(measurements, self.alerts)
         spec_before = self.spec.model_dump()
+        status_before = self.status.to_api() if self.status is not None else None
         decision = decide(self.spec, self.status, observations, self.now)
         assert self.spec.model_dump() == spec_before  # 7: nothing, manual actions included, edits spec
+        assert (self.status.to_api() if self.status is not None else None) == status_before  # pure
         self._check_traffic(decision, observations)
         self._check_rollback_order(decision)
         self._check_scaling(decision)
