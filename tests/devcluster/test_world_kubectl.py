@@ -410,3 +410,22 @@ def test_routing_objects_split_the_gateway_load_by_their_weights(
     for name in stats_after.keys() - {entry_point}:
         sent_before = stats_before[name].sent if name in stats_before else 0
         assert stats_after[name].sent - sent_before <= 5, name  # at most the requests then in flight
+
+
+def test_a_deleted_pod_is_replaced_and_its_server_stops(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 2))
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    victim = pods(dev_cluster, "app=web")[0]
+    port = int(victim["metadata"]["annotations"]["slipway.dev/sim-port"])
+    dev_cluster.kubectl("delete", "pod", victim["metadata"]["name"])
+
+    def replaced() -> bool:
+        current = pods(dev_cluster, "app=web")
+        names = {pod["metadata"]["name"] for pod in current}
+        return len(current) == 2 and victim["metadata"]["name"] not in names and all(map(is_ready, current))
+
+    wait_until(replaced, "a ready replacement pod")
+    serving = {pod["metadata"]["annotations"]["slipway.dev/sim-port"] for pod in pods(dev_cluster, "app=web")}
+    if str(port) not in serving:  # the kernel may hand the freed port to the replacement
+        with pytest.raises(OSError):
+            _scrape(port)
