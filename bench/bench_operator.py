@@ -260,8 +260,10 @@ def idle_rss(count: int, workdir: Path) -> tuple[float, float]:
         cluster.kubectl("apply", "-f", "-", input=render_crd())
         api = KubeApi(str(cluster.kubeconfig))
         for index in range(count):
+            # No pods: the operator watches Releases and Deployments, never pods, so pods would only
+            # slow the dev cluster down without changing what the operator holds.
             api.create(
-                releases_path(NAMESPACE), release(f"idle-{index}", "1", 0.0, [{"setWeight": 50}], replicas=1)
+                releases_path(NAMESPACE), release(f"idle-{index}", "1", 0.0, [{"setWeight": 50}], replicas=0)
             )
         operator = slipway_operator(cluster, workdir)
         try:
