@@ -189,3 +189,15 @@ def test_only_the_leader_reconciles_and_a_standby_takes_over(
     assert standby.said("leading")
     lease = cluster.dev.kubectl_json("get", "lease", "slipway", "-n", "slipway-system")
     assert lease["spec"]["leaseTransitions"] == 1
+
+
+@pytest.mark.dev_cluster(
+    prometheus="on", rps=40, faults=FaultConfig(watch_drop_seconds=2.0, watch_history_size=5, latency_ms=5)
+)
+def test_dropped_watches_and_410_gone_do_not_stall_a_rollout(cluster: Cluster, operator: Operator) -> None:
+    first_release(cluster)
+    cluster.apply(
+        release_manifest("2", steps=[{"setWeight": 50}, {"analysis": {"successfulMeasurements": 2}}])
+    )
+    healthy = cluster.wait_phase("Healthy", "2", timeout=60)
+    assert [entry["outcome"] for entry in healthy["history"] if entry["version"] == "2"] == ["Promoted"]
