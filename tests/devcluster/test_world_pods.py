@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 
+from slipway.devcluster.controllers.kubelet import pod_status
 from slipway.devcluster.pods import ErrorSchedule, PodBehaviour, SimulatedPod
 
 
@@ -96,3 +99,45 @@ def test_a_thousand_pods_listen_at_once() -> None:
             await asyncio.gather(*(pod.stop() for pod in pods))
 
     assert len(asyncio.run(scenario())) == 1000
+
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def pod_of(restart_policy: str = "Always") -> dict[str, Any]:
+    return {
+        "metadata": {"uid": "u"},
+        "spec": {"restartPolicy": restart_policy, "containers": [{"name": "c"}]},
+    }
+
+
+def ready_of(status: dict[str, Any]) -> str:
+    return next(c["status"] for c in status["conditions"] if c["type"] == "Ready")
+
+
+def test_a_serving_pod_runs_at_once_and_is_ready_after_its_startup() -> None:
+    behaviour = PodBehaviour(startup_seconds=2)
+    early, wait = pod_status(pod_of(), behaviour, START, START + timedelta(seconds=0.5))
+    assert (early["phase"], ready_of(early), wait) == ("Running", "False", 1.5)
+    late, wait = pod_status(pod_of(), behaviour, START, START + timedelta(seconds=2))
+    assert (late["phase"], ready_of(late), wait) == ("Running", "True", None)
+    assert late["podIP"] == "127.0.0.1" and late["containerStatuses"][0]["ready"] is True
+
+
+def test_a_crashing_pod_is_never_ready() -> None:
+    status, wait = pod_status(pod_of(), PodBehaviour(crash=True), START, START + timedelta(hours=1))
+    assert (status["phase"], ready_of(status), wait) == ("Running", "False", None)
+    assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+
+
+def test_a_job_pod_runs_for_its_startup_then_exits_with_its_code() -> None:
+    running, wait = pod_status(pod_of("Never"), PodBehaviour(startup_seconds=1), START, START)
+    assert (running["phase"], wait) == ("Running", 1.0)
+    done, _ = pod_status(
+        pod_of("Never"), PodBehaviour(startup_seconds=1), START, START + timedelta(seconds=1)
+    )
+    failed, _ = pod_status(
+        pod_of("OnFailure"), PodBehaviour(exit_code=2), START, START + timedelta(seconds=5)
+    )
+    assert done["phase"] == "Succeeded" and failed["phase"] == "Failed"
+    assert failed["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2

@@ -95,6 +95,8 @@ class Informer:
                 self._apply("DELETED", old)
         for item in items:
             self._apply("MODIFIED" if key_of(item) in self.cache else "ADDED", item)
+        # A DELETED event lost with the old watch would otherwise keep its uid here for ever.
+        self._deleted_uids &= {str(item["metadata"].get("uid")) for item in items}
         return version
 
     async def run(self) -> None:
