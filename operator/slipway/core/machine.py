@@ -204,12 +204,14 @@ class _Pass:
             return True
         if s.canary is not None:
             if not self._return_to_stable():
-                if s.reason != RETURNING:
-                    s.progress_at = self.now  # a wait like any other: the progress deadline bounds it
-                waiting = (
-                    f"returning all traffic to version {s.stable.version} before version {self.spec.version}"
-                )
-                self._set_phase("Progressing", RETURNING, waiting)
+                if s.phase in ("Progressing", "Paused") and s.reason != RETURNING:
+                    # A wait like any other, bounded by the progress deadline (which then rolls back;
+                    # a rollback or Degraded in progress keeps its phase).
+                    s.progress_at = self.now
+                    waiting = (
+                        f"returning all traffic to version {s.stable.version} before {self.spec.version}"
+                    )
+                    self._set_phase("Progressing", RETURNING, waiting)
                 return False
             if self._in_flight():
                 self._remember(s.canary, "Superseded", f"superseded by version {self.spec.version}")
