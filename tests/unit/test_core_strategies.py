@@ -139,3 +139,21 @@ def test_plans() -> None:
     rolling = plan_for(release_spec(replicas=3, strategy={"rolling": {"maxSurge": 1}}))
     assert [step.stable_replicas for step in rolling.steps if isinstance(step, Shift)] == [2, 1, 0]
     assert plan_for(release_spec(replicas=0)).steps == ()
+
+
+def test_reverting_a_rolling_update_brings_stable_pods_back_before_traffic() -> None:
+    strategy = {"rolling": {"maxSurge": 1}}
+    spec = release_spec(replicas=2, strategy=strategy, rollback={"progressDeadlineSeconds": 60})
+    sim = stable_simulation(spec)
+    old, new = second_version(sim, strategy)
+    run_until(sim, lambda status: status.stable is not None and status.stable.replicas == 0)
+    sim.cluster.broken.add(old)  # the old pods will not come back for now
+    sim.change_spec(spec)
+    decisions = run_until(sim, phase_is("Degraded"))
+    assert sim.status is not None and sim.status.reason == "ProgressDeadlineExceeded"
+    assert sim.cluster.revisions[old].replicas == 2
+    assert not of_type(decisions, SetWeights)  # traffic stays where pods are ready
+    sim.cluster.broken.discard(old)
+    decisions = run_until(sim, phase_is("Healthy"))
+    assert of_type(decisions, SetWeights)[0].weights == {old: 100, new: 0}
+    assert sim.status.reason == "Reverted" and new not in sim.cluster.revisions
