@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from slipway.devcluster.controllers.kubelet import pod_status
+from slipway.devcluster.controllers.kubelet import crash_restarts, pod_status
 from slipway.devcluster.pods import ErrorSchedule, PodBehaviour, SimulatedPod
 
 
@@ -124,10 +124,19 @@ def test_a_serving_pod_runs_at_once_and_is_ready_after_its_startup() -> None:
     assert late["podIP"] == "127.0.0.1" and late["containerStatuses"][0]["ready"] is True
 
 
-def test_a_crashing_pod_is_never_ready() -> None:
+def test_a_crashing_pod_is_never_ready_and_restarts_with_back_off() -> None:
+    assert [crash_restarts(elapsed) for elapsed in (0, 9.5, 10, 30, 69)] == [
+        (0, 10),
+        (0, 0.5),
+        (1, 20),
+        (2, 40),
+        (2, 1),
+    ]
+    # 10 s doubling up to 5 min: restarts at 10, 30, 70, 150, 310, then every 300 s.
     status, wait = pod_status(pod_of(), PodBehaviour(crash=True), START, START + timedelta(hours=1))
-    assert (status["phase"], ready_of(status), wait) == ("Running", "False", None)
-    assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert (status["phase"], ready_of(status), wait) == ("Running", "False", 10)
+    container = status["containerStatuses"][0]
+    assert container["state"]["waiting"]["reason"] == "CrashLoopBackOff" and container["restartCount"] == 15
 
 
 def test_a_job_pod_runs_for_its_startup_then_exits_with_its_code() -> None:

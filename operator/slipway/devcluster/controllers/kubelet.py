@@ -18,6 +18,8 @@ from slipway.devcluster.controllers.workloads import is_deleting, timestamp
 from slipway.devcluster.pods import SIM_PORT_ANNOTATION, PodBehaviour, SimulatedPod
 
 POD_IP = "127.0.0.1"
+CRASH_BACKOFF_FIRST_SECONDS = 10.0
+CRASH_BACKOFF_MAX_SECONDS = 300.0
 
 
 def runs_to_completion(pod: JsonObject) -> bool:
@@ -36,6 +38,17 @@ def _condition(kind: str, ok: bool, since: datetime, reason: str | None = None) 
     return found
 
 
+def crash_restarts(elapsed: float) -> tuple[int, float]:
+    """Restarts of a crash-looping container so far and seconds to the next, with the kubelet's
+    back-off: 10 s, doubling, at most 5 minutes apart."""
+    count, at = 0, 0.0
+    while True:
+        at += min(CRASH_BACKOFF_FIRST_SECONDS * 2**count, CRASH_BACKOFF_MAX_SECONDS)
+        if at > elapsed:
+            return count, at - elapsed
+        count += 1
+
+
 def pod_status(
     pod: JsonObject, behaviour: PodBehaviour, started: datetime, moment: datetime
 ) -> tuple[JsonObject, float | None]:
@@ -45,6 +58,7 @@ def pod_status(
     finished = moment >= done_at
     remaining = None if finished else (done_at - moment).total_seconds()
     state: dict[str, Any]
+    restarts = 0
     if runs_to_completion(pod):
         failed = behaviour.exit_code != 0
         phase = ("Failed" if failed else "Succeeded") if finished else "Running"
@@ -66,7 +80,8 @@ def pod_status(
             "PodCompleted" if finished else None,
         )
     elif behaviour.crash:
-        phase, ready, ready_since, reason, remaining = "Running", False, started, "ContainersNotReady", None
+        restarts, remaining = crash_restarts((moment - started).total_seconds())
+        phase, ready, ready_since, reason = "Running", False, started, "ContainersNotReady"
         state = {
             "waiting": {
                 "reason": "CrashLoopBackOff",
@@ -85,7 +100,7 @@ def pod_status(
             "containerID": f"sim://{pod['metadata'].get('uid', '')}/{index}",
             "ready": ready,
             "started": "running" in state,
-            "restartCount": 0,
+            "restartCount": restarts,
             "state": state,
         }
         for index, container in enumerate(containers)
