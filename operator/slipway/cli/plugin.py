@@ -7,6 +7,7 @@ Only `undo` writes spec, and it says so. Rendering lives in _plugin_view (pure);
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -200,8 +201,12 @@ WATCH_SECONDS = 30  # each watch ends after this; reading afresh then also recov
 def _follow(cluster: kube.Cluster, name: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
     """The Release now and at every change, until the deadline (`time.monotonic()`; None: forever)."""
     shown = None
-    while deadline is None or deadline - time.monotonic() >= 1:
-        seconds = WATCH_SECONDS if deadline is None else min(WATCH_SECONDS, int(deadline - time.monotonic()))
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return
+        # Whole seconds, rounded up: the watch ends at or just after the deadline, never before it.
+        seconds = WATCH_SECONDS if remaining is None else min(WATCH_SECONDS, math.ceil(remaining))
         current = _read(cluster, name)
         try:
             for release in itertools.chain(
