@@ -90,3 +90,27 @@ def test_a_failing_pass_is_retried_and_does_not_stop_others() -> None:
         await queue.drain()
 
     asyncio.run(scenario())
+
+
+def test_passes_of_different_releases_share_a_bounded_number_of_slots() -> None:
+    async def scenario() -> None:
+        running = 0
+        most_at_once = 0
+        done = 0
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            nonlocal running, most_at_once, done
+            running += 1
+            most_at_once = max(most_at_once, running)
+            await asyncio.sleep(0.001)
+            running -= 1
+            done += 1
+            return None
+
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=3)
+        for index in range(20):
+            queue.notify(ReleaseKey("shop", f"r{index}"))
+        await wait_until(lambda: done == 20)
+        assert most_at_once == 3
+
+    asyncio.run(scenario())

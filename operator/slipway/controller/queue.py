@@ -26,14 +26,21 @@ Reconcile = Callable[[ReleaseKey], Awaitable[float | None]]
 """Runs one pass for a Release; returns seconds until the next pass is due (None: only on events)."""
 
 _RETRY_AFTER_ERROR_SECONDS = 2.0
+# Passes at once: enough to keep the API busy, few enough that a burst (start-up with a thousand
+# Releases) does not hold a thousand Release bodies in memory at the same time.
+_MAX_CONCURRENT_PASSES = 8
 
 
 class ReconcileQueue:
     def __init__(
-        self, reconcile: Reconcile, retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS
+        self,
+        reconcile: Reconcile,
+        retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS,
+        max_concurrent_passes: int = _MAX_CONCURRENT_PASSES,
     ) -> None:
         self._reconcile = reconcile
         self._retry_after_error = retry_after_error_seconds
+        self._slots = asyncio.Semaphore(max_concurrent_passes)
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
         self._timers: dict[ReleaseKey, asyncio.TimerHandle] = {}
@@ -68,13 +75,15 @@ class ReconcileQueue:
     async def _run(self, key: ReleaseKey) -> None:
         try:
             while True:
-                self._dirty.discard(key)
-                try:
-                    delay = await self._reconcile(key)
-                except Exception:
-                    # One Release failing must not stop the others; try it again shortly.
-                    _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
-                    delay = self._retry_after_error
+                async with self._slots:
+                    # Events that came while waiting for a slot are covered by this pass.
+                    self._dirty.discard(key)
+                    try:
+                        delay = await self._reconcile(key)
+                    except Exception:
+                        # One Release failing must not stop the others; try it again shortly.
+                        _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
+                        delay = self._retry_after_error
                 if key not in self._dirty:
                     break
         finally:
