@@ -4,8 +4,8 @@
   reaches Healthy, Degraded or an explicit pause;
 - from every Paused state, a person's promote leaves the pause and a person's abort rolls back.
 
-States are explored breadth-first from "v1 Healthy, v2 just applied", over every input the world or a
-person can give; two states are the same when everything but timestamps is the same.
+States are explored breadth-first from "v1 Healthy, v2 just applied", over every input the world, a
+person or a spec change can give; two states are the same when everything but timestamps is the same.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 World = Literal["good", "bad", "nodata", "error", "stuck"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
 PEOPLE = ("promote", "promote-full", "pause", "resume", "abort", "retry")
+VERSIONS = ("1.0.0", "3.0.0")
+"""Spec changes explored: back to the first version, or on to a third one."""
 MAX_DEPTH = 14
 STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
     # name: (spec.strategy, how many states to explore)
@@ -93,10 +95,13 @@ def key(sim: Simulation) -> Hashable:
         else ()
     )
     return (
+        sim.spec.version,
+        status.observed_generation == sim.cluster.generation,
         status.phase,
         status.reason,
         status.current_step,
         revisions,
+        tuple(r.revision for r in status.retiring),
         counters,
         tuple(sorted(sim.cluster.revisions.items())),
         tuple(sorted(sim.cluster.annotations.items())),
@@ -119,9 +124,16 @@ def person_step(sim: Simulation, action: str) -> None:
     sim.tick()
 
 
-def successors(sim: Simulation) -> list[Simulation]:
+def spec_change(sim: Simulation, version: str, strategy: dict[str, Any]) -> None:
+    """Someone pushes the spec: a newer version, or back to the one that serves."""
+    sim.change_spec(spec(version, strategy))
+    sim.tick()
+
+
+def successors(sim: Simulation, strategy: dict[str, Any]) -> list[Simulation]:
     moves: list[Callable[[Simulation], None]] = [partial(world_step, world=world) for world in WORLDS]
     moves += [partial(person_step, action=action) for action in PEOPLE]
+    moves += [partial(spec_change, version=version, strategy=strategy) for version in VERSIONS]
     result = []
     for move in moves:
         child = sim.fork()
@@ -144,7 +156,7 @@ def reachable(name: str) -> list[Simulation]:
         sim, depth = frontier.popleft()
         if depth == MAX_DEPTH:
             continue
-        for child in successors(sim):
+        for child in successors(sim, strategy):
             child_key = key(child)
             if child_key not in seen:
                 seen.add(child_key)
@@ -189,8 +201,9 @@ def test_the_walk_reaches_every_phase_step_and_outcome() -> None:
     states = reachable("canary")
     phases = {sim.status.phase for sim in states if sim.status is not None}
     assert phases == {"Healthy", "Progressing", "Paused", "RollingBack", "Degraded"}
+    assert {sim.spec.version for sim in states} == {"1.0.0", "2.0.0", "3.0.0"}
     steps = {sim.status.current_step for sim in states if sim.status is not None and sim.status.canary}
     assert steps >= {0, 1, 2, 3, 4}
     reasons = {sim.status.reason for sim in states if sim.status is not None}
-    expected = {"Promoted", "AnalysisFailed", "Aborted", "WaitingForPromote", "ManualPause"}
+    expected = {"Promoted", "AnalysisFailed", "Aborted", "WaitingForPromote", "ManualPause", "Reverted"}
     assert expected | {"ProviderErrors", "AnalysisInconclusive"} <= reasons
