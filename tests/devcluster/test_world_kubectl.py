@@ -429,3 +429,27 @@ def test_a_deleted_pod_is_replaced_and_its_server_stops(dev_cluster: DevCluster)
     if str(port) not in serving:  # the kernel may hand the freed port to the replacement
         with pytest.raises(OSError):
             _scrape(port)
+
+
+def test_rollout_undo_brings_back_the_previous_replica_set_as_the_newest_revision(
+    dev_cluster: DevCluster,
+) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 2))
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    (first,) = dev_cluster.kubectl_json("get", "replicasets", "-l", "app=web")["items"]
+    dev_cluster.kubectl("set", "image", "deployment/web", "app=demo:2")
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    dev_cluster.kubectl("rollout", "undo", "deployment/web")
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    sets = {
+        rs["metadata"]["name"]: rs
+        for rs in dev_cluster.kubectl_json("get", "replicasets", "-l", "app=web")["items"]
+    }
+    assert len(sets) == 2  # the first replica set is reused, not a third one made
+    back = sets[first["metadata"]["name"]]
+    assert back["spec"]["replicas"] == 2
+    assert back["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    wait_until(
+        lambda: {p["spec"]["containers"][0]["image"] for p in pods(dev_cluster, "app=web")} == {"demo:1"},
+        "only demo:1 pods",
+    )

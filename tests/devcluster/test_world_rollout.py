@@ -19,6 +19,7 @@ from slipway.devcluster.controllers.workloads import (
     plan_deployment,
     plan_job,
     plan_replica_set,
+    same_template,
     surge_and_unavailable,
     template_hash,
     timestamp,
@@ -265,3 +266,17 @@ def test_pods_count_as_available_only_after_min_ready_seconds() -> None:
     )
     later = plan_replica_set(replica_set, [ready_pod], START + timedelta(seconds=10))
     assert later.status["availableReplicas"] == 1 and later.requeue_after is None
+
+
+def test_templates_compare_with_empty_fields_as_absent_like_upstream() -> None:
+    template = deployment(1, "v1")["spec"]["template"]
+    undone = {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "v1", "resources": {}}]},
+    }
+    replica_set = {
+        "spec": {"template": {**template, "metadata": {"labels": {"app": "web", HASH_LABEL: "h"}}}}
+    }
+    assert same_template(replica_set, undone)
+    assert template_hash(undone) == template_hash(template)
+    assert not same_template(replica_set, deployment(1, "v2")["spec"]["template"])

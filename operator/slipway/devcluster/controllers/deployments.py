@@ -72,6 +72,16 @@ class DeploymentController:
                 REPLICASETS, namespace, replica_set["metadata"]["name"], replica_set["metadata"]["uid"]
             )
             self.replica_sets.record_delete(replica_set)
+        if plan.renumber is not None:
+            renumbered_name, revision = plan.renumber
+            renumbered = await self.client.patch(
+                REPLICASETS,
+                namespace,
+                renumbered_name,
+                {"metadata": {"annotations": {REVISION_ANNOTATION: revision}}},
+            )
+            if renumbered is not None:
+                self.replica_sets.record_write(renumbered)
         if plan.revision is not None:
             annotated = await self.client.patch(
                 DEPLOYMENTS,

@@ -82,17 +82,29 @@ def pod_is_active(pod: JsonObject) -> bool:
 # ---------------------------------------------------------------------------------------------- hashing
 
 
-def _without_hash_label(template: JsonObject) -> JsonObject:
+def _without_empties(value: Any) -> Any:
+    if isinstance(value, dict):
+        kept = {key: _without_empties(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_without_empties(item) for item in value]
+    return value
+
+
+def _comparable(template: JsonObject) -> JsonObject:
+    """The template as upstream compares it: no hash label, and empty fields (`resources: {}`, which
+    kubectl's rollout undo adds) the same as absent ones."""
     bare = copy.deepcopy(template)
     labels = bare.get("metadata", {}).get("labels")
     if labels:
         labels.pop(HASH_LABEL, None)
-    return bare
+    comparable: JsonObject = _without_empties(bare)
+    return comparable
 
 
 def template_hash(template: JsonObject, collision_count: int = 0) -> str:
     """FNV-1a over the canonical template, rendered in the upstream safe alphabet."""
-    canonical = json.dumps(_without_hash_label(template), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(_comparable(template), sort_keys=True, separators=(",", ":"))
     value = 0x811C9DC5
     for byte in canonical.encode() + (str(collision_count).encode() if collision_count else b""):
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
@@ -100,7 +112,7 @@ def template_hash(template: JsonObject, collision_count: int = 0) -> str:
 
 
 def same_template(replica_set: JsonObject, template: JsonObject) -> bool:
-    return _without_hash_label(replica_set["spec"].get("template") or {}) == _without_hash_label(template)
+    return _comparable(replica_set["spec"].get("template") or {}) == _comparable(template)
 
 
 # ---------------------------------------------------------------------------------------------- replica sets
@@ -203,6 +215,7 @@ class DeploymentPlan:
     scale: dict[str, int] = field(default_factory=dict)
     delete: list[JsonObject] = field(default_factory=list)
     revision: str | None = None
+    renumber: tuple[str, str] | None = None  # (replica set, its new revision)
     status: JsonObject = field(default_factory=dict)
     requeue_after: float | None = None
 
@@ -370,11 +383,15 @@ def plan_deployment(
         elif not recreate:
             scale = _scale_old(new, old, replicas, unavailable)
 
-    revision = None
+    revision = renumber = None
     if new is not None:
-        wanted_revision = str(_revision(new))
-        if (meta.get("annotations") or {}).get(REVISION_ANNOTATION) != wanted_revision:
-            revision = wanted_revision
+        new_revision = _revision(new)
+        newest_old = max((_revision(rs) for rs in old), default=0)
+        if new_revision <= newest_old:  # an earlier template is back (rollout undo): it is the newest now
+            new_revision = newest_old + 1
+            renumber = (str(new["metadata"]["name"]), str(new_revision))
+        if (meta.get("annotations") or {}).get(REVISION_ANNOTATION) != str(new_revision):
+            revision = str(new_revision)
     history_limit = int(spec.get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT))
     idle_old = sorted(
         (rs for rs in old if _spec_replicas(rs) == 0 and not int(rs.get("status", {}).get("replicas") or 0)),
@@ -383,7 +400,7 @@ def plan_deployment(
     delete = idle_old[: max(0, len(idle_old) - history_limit)]
 
     status, requeue = _deployment_status(deployment, owned, new, create, now, replicas, unavailable)
-    return DeploymentPlan(create, scale, delete, revision, status, requeue)
+    return DeploymentPlan(create, scale, delete, revision, renumber, status, requeue)
 
 
 def _deployment_status(
