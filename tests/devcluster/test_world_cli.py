@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,3 +76,19 @@ def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_slipway_dev_says_why_it_cannot_start_on_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(SLIPWAY), "dev", "--port", str(port), "--prometheus", "off"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "slipway dev: cannot start:" in result.stderr and "Traceback" not in result.stderr

@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
         """Run the dev cluster until Ctrl-C (SIGINT) or SIGTERM, then stop everything it started."""
         from slipway.devcluster.apiserver.faults import FaultConfig
         from slipway.devcluster.cluster import DevCluster, PrometheusMode
+        from slipway.devcluster.prometheus import ProcessStartError
 
         modes: dict[str, PrometheusMode] = {"auto": "auto", "on": "on", "off": "off"}
         if prometheus not in modes:
@@ -72,7 +73,12 @@ def register(app: typer.Typer) -> None:
             faults=faults,
             operator=operator,
         )
-        with cluster:
+        try:
+            cluster.start()
+        except (OSError, ProcessStartError) as error:
+            typer.echo(f"slipway dev: cannot start: {error}", err=True)
+            raise typer.Exit(1) from None
+        try:
             typer.echo(f"API server:   {cluster.url}")
             typer.echo(
                 f"kubeconfig:   {cluster.kubeconfig}   (export KUBECONFIG={cluster.kubeconfig.resolve()})"
@@ -87,4 +93,6 @@ def register(app: typer.Typer) -> None:
             typer.echo("ready; Ctrl-C to stop")
             stop.wait()
             typer.echo("stopping ...")
+        finally:
+            cluster.stop()
         typer.echo("stopped")
