@@ -1,7 +1,8 @@
 """How the simulated world copes with many pods: 1,000 pods from one Deployment.
 
 Prints the time from `kubectl apply` to 1,000 Ready pods (and a finished rollout), to a completed
-rolling update of all of them, and the process's resident memory.
+rolling update of all of them, and the process's resident memory, with the gateway sending its
+default 20 requests per second through a Service over all the pods.
 Run: .venv/bin/python bench/bench_devcluster.py
 """
 
@@ -29,6 +30,11 @@ spec:
       - name: app
         image: demo:1
         env: [{{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "1"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: big}}
+spec: {{selector: {{app: big}}, ports: [{{port: 80}}]}}
 """
 
 
@@ -38,7 +44,7 @@ def rss_mib() -> float:
 
 def main() -> None:
     base = rss_mib()
-    with DevCluster(prometheus="off", rps=0, release_crd=False) as cluster:
+    with DevCluster(prometheus="off", rps=20, release_crd=False) as cluster:
         started = time.monotonic()
         cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
         cluster.kubectl("rollout", "status", "deployment/big", "--timeout=300s")
@@ -51,6 +57,8 @@ def main() -> None:
         updated = time.monotonic() - started
         print(f"rolling update of {PODS} pods (25% surge / 25% unavailable): {updated:.1f} s")
         print(f"peak RSS after the update: {rss_mib():.0f} MiB")
+        stats = cluster.gateway_stats()["service/default/big"]
+        print(f"gateway: {stats.sent} requests, {stats.connection_errors} connection errors")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from slipway.devcluster.controllers.client import PODS, SERVICES
+from slipway.devcluster.controllers.client import PODS, SERVICES, JsonObject
 from slipway.devcluster.controllers.runtime import Informers, key_of
 from slipway.devcluster.traffic import Backend, ClusterView, EntryPoint, RoutingSource, plan_entry_points
 from slipway.devcluster.traffic.httproute import HTTPRouteSource
@@ -71,6 +71,10 @@ class Gateway:
         self.services = informers.get(SERVICES)
         self.pods = informers.get(PODS)
         self.sources = {source: informers.get(source.resource) for source in sources}
+        # Entry points are recomputed only after a change: with many pods that is real work.
+        self._changed = True
+        for informer in (self.services, self.pods, *self.sources.values()):
+            informer.subscribe(self._mark_changed)
         self.stats: dict[str, EntryStats] = {}
         self._pickers: dict[str, WeightedPicker] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -83,6 +87,9 @@ class Gateway:
         return plan_entry_points(
             view, {source: informer.objects() for source, informer in self.sources.items()}
         )
+
+    def _mark_changed(self, _kind: str, _obj: JsonObject) -> None:
+        self._changed = True
 
     def start(self) -> None:
         if self.rps > 0:
@@ -118,6 +125,9 @@ class Gateway:
                         del credits[name]
 
     def _refresh_pickers(self) -> None:
+        if not self._changed:
+            return
+        self._changed = False
         current = {entry.name: entry for entry in self.entry_points()}
         for name in list(self._pickers):
             if name not in current:

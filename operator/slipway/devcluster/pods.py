@@ -154,19 +154,20 @@ class SimulatedPod:
         self.metrics = PodMetrics()
         self._errors = ErrorSchedule(behaviour.error_rate)
         self._server: asyncio.Server | None = None
+        self._handler = web.Server(self._handle, access_log=None)
         self.port = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            web.Server(self._handle, access_log=None), host="127.0.0.1", port=0, reuse_address=True
-        )
+        self._server = await loop.create_server(self._handler, host="127.0.0.1", port=0, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        """Stop listening and drop open connections: a deleted pod answers nothing more."""
         if self._server is not None:
             self._server.close()
             self._server = None
+            await self._handler.shutdown(timeout=0.1)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path == "/metrics":
