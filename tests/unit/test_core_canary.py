@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core_support import (
+    T0,
     actions,
     healthy_on,
     of_type,
@@ -42,7 +43,7 @@ def start_v2(sim: Simulation, **spec_fields: object) -> str:
 
 
 def test_first_release_goes_straight_to_healthy() -> None:
-    sim = Simulation(spec=release_spec("1.0.0"), now=stable_simulation().now)
+    sim = Simulation(spec=release_spec("1.0.0"), now=T0)
     decisions = run_until(sim, phase_is("Healthy"))
     assert sim.status is not None and sim.status.stable is not None
     revision = sim.status.stable.revision
@@ -185,7 +186,7 @@ def test_progress_deadline_can_pause_instead() -> None:
 
 def test_a_first_release_that_never_gets_ready_is_degraded_at_the_deadline() -> None:
     spec = release_spec(rollback={"progressDeadlineSeconds": 60})
-    sim = Simulation(spec=spec, now=stable_simulation().now)
+    sim = Simulation(spec=spec, now=T0)
     sim.cluster.broken.add(revision_hash(spec.template, spec.version))
     run_until(sim, phase_is("Degraded"))
     assert sim.status is not None and sim.status.reason == "ProgressDeadlineExceeded"
