@@ -8,6 +8,7 @@ from core_support import (
     T0,
     actions,
     healthy_on,
+    metric,
     of_type,
     phase_is,
     release_spec,
@@ -16,6 +17,7 @@ from core_support import (
     writes,
 )
 
+from slipway.api.status import ReleaseStatus
 from slipway.core.actions import (
     AcknowledgeAction,
     DeleteRevision,
@@ -26,6 +28,7 @@ from slipway.core.actions import (
     SetWeights,
 )
 from slipway.core.machine import decide
+from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert
 from slipway.core.revision import revision_hash
 from slipway.core.simulation import SimulatedMetrics, Simulation
@@ -313,3 +316,28 @@ def test_conditions_keep_their_transition_time_while_their_status_holds() -> Non
     assert changed["Ready"] > ready_since["Ready"]  # True -> False when the rollout began
     assert changed["Stalled"] == ready_since["Stalled"]  # False all along
     assert all(c.observed_generation == 2 for c in sim.status.conditions)
+
+
+def test_a_provider_coming_back_forgives_nothing_a_person_resuming_does() -> None:
+    sim = stable_simulation()
+    canary = start_v2(sim, metrics=[metric(failureLimit=1, consecutiveErrorLimit=0)])
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight == 10)
+
+    def measured(seconds: int, values: tuple[float, ...] = (), error: str | None = None) -> ReleaseStatus:
+        raw = RawMeasurement("error-rate", canary, sim.now + timedelta(seconds=seconds), values, error)
+        decision = decide(
+            sim.spec, sim.status, sim.cluster.observe([raw]), sim.now + timedelta(seconds=seconds)
+        )
+        sim.status = decision.status
+        return decision.status
+
+    assert measured(1, (0.5,)).phase == "Progressing"  # one failure, within failureLimit 1
+    assert measured(2, error="timeout").reason == "ProviderErrors"
+    recovered = measured(3, (0.0,))
+    assert recovered.phase == "Progressing"
+    assert recovered.analysis is not None and recovered.analysis.metrics[0].failures == 1
+    assert measured(4, error="timeout").reason == "ProviderErrors"
+    sim.cluster.annotate("resume", "r")
+    resumed = measured(5, (0.0,))
+    assert resumed.phase == "Progressing"
+    assert resumed.analysis is not None and resumed.analysis.metrics[0].failures == 0

@@ -304,9 +304,11 @@ class _Pass:
         self._set_phase("Paused", "ManualPause", f"{self._step_label()}: paused by a person")
         return "paused"
 
-    def _leave_pause(self) -> None:
+    def _leave_pause(self, by_person: bool = True) -> None:
+        """Back to Progressing. A person overrules the analysis limits that paused the release: they
+        count from zero again. The provider coming back by itself overrules nothing."""
         s = self.status
-        if s.analysis is not None and s.phase == "Paused" and s.reason in ANALYSIS_PAUSES:
+        if by_person and s.analysis is not None and s.phase == "Paused" and s.reason in ANALYSIS_PAUSES:
             analysis.forgive(s.analysis)
         s.progress_at = self.now
         self._set_phase("Progressing", "Progressing", "")
@@ -356,7 +358,7 @@ class _Pass:
         verdict = analysis.verdict(s.analysis, spec_analysis)
         if verdict is None and s.phase == "Paused" and s.reason == "ProviderErrors":
             # The provider answers again: carry on by itself, as nothing was judged meanwhile.
-            self._leave_pause()
+            self._leave_pause(by_person=False)
             self._event(
                 "Normal", "ProviderRecovered", f"metrics answer again; {self._step_label()} carries on"
             )
