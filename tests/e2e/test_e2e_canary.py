@@ -64,6 +64,13 @@ def test_first_release_is_ready_with_its_deployment_and_services(
     passes = [line for line in operator.log_lines() if line.get("logger") == "slipway.reconcile"]
     assert passes and all({"namespace", "release", "revision", "phase"} <= line.keys() for line in passes)
 
+    # Invariant 4: the pass woken by the operator's own status write finds nothing to do.
+    def idle_pass() -> bool:
+        lines = operator.log_lines()
+        return any(line.get("phase") == "Healthy" and line.get("writes") == 0 for line in lines)
+
+    wait_for(idle_pass, 10, "a Healthy pass that writes nothing")
+
 
 def test_good_canary_follows_the_steps_and_is_promoted(cluster: Cluster, operator: Operator) -> None:
     v1 = first_release(cluster)["stable"]["revision"]

@@ -115,7 +115,7 @@ def test_release_deleted_mid_canary_leaves_nothing_behind(cluster: Cluster, oper
     wait_for(nothing_left, 30, "the Release's Deployments, Services and pods gone")
 
 
-def test_sigkill_mid_rollout_then_restart_finishes_once(
+def test_sigkill_at_several_instants_of_a_rollout_then_it_finishes_once(
     cluster: Cluster, operator_factory: Callable[..., Operator]
 ) -> None:
     operator = operator_factory()
@@ -126,18 +126,25 @@ def test_sigkill_mid_rollout_then_restart_finishes_once(
         {"setWeight": 50},
         {"analysis": {"successfulMeasurements": 2}},
     ]
+
+    def at_step(step: int, measured: bool) -> Callable[[], dict[str, Any] | None]:
+        def probe() -> dict[str, Any] | None:
+            status = cluster.status()
+            counted = (status.get("analysis") or {}).get("successful")
+            return status if status.get("currentStep") == step and (counted or not measured) else None
+
+        return probe
+
     cluster.apply(release_manifest("2", steps=steps))
-
-    def analysing() -> dict[str, Any] | None:
-        status = cluster.status()
-        return (
-            status
-            if status.get("currentStep") == 1 and (status.get("analysis") or {}).get("successful")
-            else None
-        )
-
-    wait_for(analysing, 60, "the first analysis gate under way")
+    # Killed as the new version arrives, in the middle of the first gate, and at the second weight.
     operator.kill()
+    for point, what in (
+        (at_step(1, True), "the first gate under way"),
+        (at_step(3, False), "the second gate"),
+    ):
+        operator = operator_factory()
+        wait_for(point, 60, what)
+        operator.kill()
     operator_factory()
 
     healthy = cluster.wait_phase("Healthy", "2", timeout=60)
