@@ -150,3 +150,10 @@ def test_a_job_pod_runs_for_its_startup_then_exits_with_its_code() -> None:
     )
     assert done["phase"] == "Succeeded" and failed["phase"] == "Failed"
     assert failed["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
+
+
+def test_a_jobs_pod_runs_to_completion_whatever_its_restart_policy() -> None:
+    pod = pod_of("Always")
+    pod["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "smoke", "uid": "j", "controller": True}]
+    done, wait = pod_status(pod, PodBehaviour(startup_seconds=1), START, START + timedelta(seconds=2))
+    assert (done["phase"], wait) == ("Succeeded", None)

@@ -23,7 +23,12 @@ CRASH_BACKOFF_MAX_SECONDS = 300.0
 
 
 def runs_to_completion(pod: JsonObject) -> bool:
-    return pod.get("spec", {}).get("restartPolicy", "Always") in ("Never", "OnFailure")
+    # A Job's pod runs to completion even if its template forgot the restartPolicy a real server demands.
+    owned_by_job = any(
+        ref.get("kind") == "Job" and ref.get("controller")
+        for ref in pod["metadata"].get("ownerReferences") or []
+    )
+    return owned_by_job or pod.get("spec", {}).get("restartPolicy", "Always") in ("Never", "OnFailure")
 
 
 def _condition(kind: str, ok: bool, since: datetime, reason: str | None = None) -> JsonObject:
