@@ -48,7 +48,7 @@ from slipway.observability.logging import bind_release
 from slipway.observability.metrics import OperatorMetrics
 from slipway.providers.base import MeasurementContext
 from slipway.routers.base import Router, ServicePorts, TrafficSplit
-from slipway.routers.selection import UnsupportedRoutingError, router_for
+from slipway.routers.selection import router_for
 
 Measure = Callable[[Metric, MeasurementContext], Awaitable[RawMeasurement]]
 FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAlert, ...]]]
@@ -130,11 +130,7 @@ class Reconciler:
         except ValidationError as invalid:
             _log.error("invalid spec; fix the Release", errors=invalid.errors(include_url=False))
             return None
-        try:
-            router = router_for(spec.traffic_routing)
-        except UnsupportedRoutingError as unsupported:
-            _log.error("not rolling out", error=str(unsupported))
-            return None
+        router = router_for(spec.traffic_routing)
         old_status = ReleaseStatus.from_api(body.get("status"))
         state = await asyncio.to_thread(observe, self._api, release)
         alerts = (

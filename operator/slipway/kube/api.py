@@ -155,11 +155,13 @@ def services_path(namespace: str, name: str | None = None) -> str:
 _ROUTING_COLLECTIONS = {
     "Service": "/api/v1/namespaces/{namespace}/services",
     "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes",
+    "VirtualService": "/apis/networking.istio.io/v1/namespaces/{namespace}/virtualservices",
+    "Ingress": "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses",
 }
 
 
 def object_path(kind: str, namespace: str, name: str | None = None) -> str:
-    """Path of a routing object (Service, HTTPRoute), or of its collection without `name`."""
+    """Path of a routing object (Service, HTTPRoute, VirtualService, Ingress), or of its collection."""
     base = _ROUTING_COLLECTIONS[kind].format(namespace=namespace)
     return f"{base}/{name}" if name else base
 

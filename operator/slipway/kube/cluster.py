@@ -34,8 +34,8 @@ from slipway.kube.objects import (
     replicas_patch,
     revision_deployment,
     revision_of,
+    routing_patch,
     service_patch,
-    spec_patch,
 )
 
 
@@ -148,7 +148,7 @@ class ClusterWriter:
         self.state.routing[(kind, name)] = observed
         if not is_owned_by(observed, self.release):
             raise NotOwnedError(f"{kind} {name} exists and is not owned by Release {self.release.name}")
-        patch = service_patch(desired, observed) if kind == "Service" else spec_patch(desired, observed)
+        patch = service_patch(desired, observed) if kind == "Service" else routing_patch(desired, observed)
         if patch is not None:
             self.state.routing[(kind, name)] = self._patch(
                 object_path(kind, self.release.namespace, name), patch

@@ -115,18 +115,23 @@ def revision_deployment(
     }
 
 
+def owned_metadata(release: ReleaseRef, name: str) -> Obj:
+    """Metadata of a routing object the Release owns (garbage-collected with it)."""
+    return {
+        "name": name,
+        "namespace": release.namespace,
+        "labels": {LABEL_NAME: release.name, LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: release.name},
+        "ownerReferences": [owner_reference(release)],
+    }
+
+
 def service(
     release: ReleaseRef, name: str, selector: dict[str, str], port: int, target_port: int | str
 ) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": name,
-            "namespace": release.namespace,
-            "labels": {LABEL_NAME: release.name, LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: release.name},
-            "ownerReferences": [owner_reference(release)],
-        },
+        "metadata": owned_metadata(release, name),
         "spec": {
             "selector": selector,
             "ports": [{"name": "http", "protocol": "TCP", "port": port, "targetPort": target_port}],
@@ -154,11 +159,23 @@ def service_patch(desired: Obj, observed: Obj) -> Obj | None:
     return patch or None
 
 
-def spec_patch(desired: Obj, observed: Obj) -> Obj | None:
-    """The merge patch setting each top-level spec field of `desired` that `observed` lacks or differs in."""
-    have = observed.get("spec") or {}
-    changed = {key: value for key, value in desired["spec"].items() if have.get(key) != value}
-    return {"spec": changed} if changed else None
+def routing_patch(desired: Obj, observed: Obj) -> Obj | None:
+    """The merge patch setting each top-level spec field and each annotation of `desired` that
+    `observed` lacks or differs in (fields others added are left alone)."""
+    have_spec = observed.get("spec") or {}
+    have_annotations = observed["metadata"].get("annotations") or {}
+    spec = {key: value for key, value in desired["spec"].items() if have_spec.get(key) != value}
+    annotations = {
+        key: value
+        for key, value in (desired["metadata"].get("annotations") or {}).items()
+        if have_annotations.get(key) != value
+    }
+    patch: Obj = {}
+    if spec:
+        patch["spec"] = spec
+    if annotations:
+        patch["metadata"] = {"annotations": annotations}
+    return patch or None
 
 
 def replicas_patch(desired_replicas: int, observed: Obj) -> Obj | None:

@@ -8,15 +8,7 @@ replica ratio, the weight is exact whatever the pod counts; a rollback is one wr
 from __future__ import annotations
 
 from slipway.api.models import GatewayAPIRouting
-from slipway.kube.objects import (
-    LABEL_MANAGED_BY,
-    LABEL_NAME,
-    LABEL_RELEASE,
-    MANAGER,
-    Obj,
-    ReleaseRef,
-    owner_reference,
-)
+from slipway.kube.objects import Obj, ReleaseRef, owned_metadata
 from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
 
 GROUP_VERSION = "gateway.networking.k8s.io/v1"
@@ -49,12 +41,7 @@ class GatewayApiRouter:
         route: Obj = {
             "apiVersion": GROUP_VERSION,
             "kind": "HTTPRoute",
-            "metadata": {
-                "name": release.name,
-                "namespace": release.namespace,
-                "labels": {LABEL_NAME: release.name, LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: release.name},
-                "ownerReferences": [owner_reference(release)],
-            },
+            "metadata": owned_metadata(release, release.name),
             "spec": {
                 "parentRefs": [
                     ref.model_dump(by_alias=True, exclude_none=True) for ref in self._routing.parent_refs

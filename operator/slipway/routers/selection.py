@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 from slipway.api.models import TrafficRouting
-from slipway.routers.base import Router
+from slipway.kube.objects import Obj, ReleaseRef
+from slipway.routers.base import Router, ServicePorts, TrafficSplit
 from slipway.routers.gatewayapi import GatewayApiRouter
+from slipway.routers.istio import IstioRouter
+from slipway.routers.nginx import NginxRouter
 from slipway.routers.replicas import ReplicaRouter
 
 
-class UnsupportedRoutingError(ValueError):
-    """The Release asks for a router this operator does not have; it is not rolled out."""
+class CombinedRouter:
+    """Several traffic routers kept in step (`trafficRouting` may name more than one); the Services
+    they all route to appear once."""
+
+    name = "combined"
+
+    def __init__(self, routers: list[Router]) -> None:
+        self._routers = routers
+
+    def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
+        objects: dict[tuple[str, str], Obj] = {}
+        for router in self._routers:
+            for obj in router.plan(release, split, ports):
+                objects[(obj["kind"], obj["metadata"]["name"])] = obj
+        return tuple(objects.values())
 
 
 def router_for(routing: TrafficRouting | None) -> Router:
     if routing is None:
         return ReplicaRouter()
-    missing = [name for name, wanted in (("istio", routing.istio), ("nginx", routing.nginx)) if wanted]
-    if missing:
-        raise UnsupportedRoutingError(
-            f"trafficRouting.{missing[0]} is not implemented by this operator yet; use gatewayAPI or no"
-            " trafficRouting (replica ratio)"
-        )
-    assert routing.gateway_api is not None  # the model requires at least one router
-    return GatewayApiRouter(routing.gateway_api)
+    routers: list[Router] = []
+    if routing.gateway_api is not None:
+        routers.append(GatewayApiRouter(routing.gateway_api))
+    if routing.istio is not None:
+        routers.append(IstioRouter(routing.istio))
+    if routing.nginx is not None:
+        routers.append(NginxRouter(routing.nginx))
+    return routers[0] if len(routers) == 1 else CombinedRouter(routers)

@@ -1,15 +1,13 @@
-"""The Gateway API router: exact weights on an owned HTTPRoute between per-revision Services."""
+"""Traffic routers: exact weights on owned HTTPRoutes, VirtualServices and canary Ingresses."""
 
 from __future__ import annotations
-
-import pytest
 
 from slipway.api.models import GatewayAPIRouting, TrafficRouting
 from slipway.kube.objects import LABEL_REVISION, ReleaseRef
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.gatewayapi import GatewayApiRouter
 from slipway.routers.replicas import ReplicaRouter
-from slipway.routers.selection import UnsupportedRoutingError, router_for
+from slipway.routers.selection import router_for
 
 RELEASE = ReleaseRef(namespace="shop", name="web", uid="u-1")
 PORTS = ServicePorts(port=80, target_port=8080)
@@ -41,6 +39,37 @@ def test_one_revision_takes_everything() -> None:
 def test_router_selection() -> None:
     assert isinstance(router_for(None), ReplicaRouter)
     assert isinstance(router_for(TrafficRouting(gateway_api=ROUTING)), GatewayApiRouter)
-    istio = TrafficRouting.model_validate({"istio": {"hosts": ["web"]}})
-    with pytest.raises(UnsupportedRoutingError, match="istio"):
-        router_for(istio)
+
+
+def test_several_routers_at_once_share_the_services_and_agree_on_the_weight() -> None:
+    routing = TrafficRouting.model_validate(
+        {
+            "gatewayAPI": {"parentRefs": [{"name": "public"}]},
+            "istio": {"hosts": ["web.shop.svc"], "gateways": ["mesh-gw"]},
+            "nginx": {"host": "web.example.com"},
+        }
+    )
+    objects = router_for(routing).plan(RELEASE, TrafficSplit("aaa", "bbb", 30), PORTS)
+    by_key = {(obj["kind"], obj["metadata"]["name"]): obj for obj in objects}
+    assert sorted(by_key) == [
+        ("HTTPRoute", "web"),
+        ("Ingress", "web"),
+        ("Ingress", "web-canary"),
+        ("Service", "web"),
+        ("Service", "web-canary"),
+        ("VirtualService", "web"),
+    ]
+    route = by_key[("VirtualService", "web")]["spec"]
+    assert route["gateways"] == ["mesh-gw"]
+    assert [(r["destination"]["host"], r["weight"]) for r in route["http"][0]["route"]] == [
+        ("web", 70),
+        ("web-canary", 30),
+    ]
+    canary_ingress = by_key[("Ingress", "web-canary")]
+    assert canary_ingress["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "30",
+    }
+    main_backend = by_key[("Ingress", "web")]["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert main_backend == {"service": {"name": "web", "port": {"number": 80}}}
+    assert all(obj["metadata"]["ownerReferences"][0]["uid"] == "u-1" for obj in objects)

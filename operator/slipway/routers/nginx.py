@@ -1,0 +1,47 @@
+"""ingress-nginx routing: a main Ingress to the stable Service and a canary Ingress with a weight.
+
+Both Ingresses (networking.k8s.io/v1, class `ingressClassName`) serve `host`. `<name>` sends to the
+Service `<name>` (stable revision only); `<name>-canary` carries `nginx.ingress.kubernetes.io/canary:
+"true"` and `canary-weight: w` and sends to `<name>-canary` (canary revision only), so ingress-nginx
+gives the canary w percent of the host's requests.
+"""
+
+from __future__ import annotations
+
+from slipway.api.models import NginxRouting
+from slipway.kube.objects import Obj, ReleaseRef, owned_metadata
+from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
+
+CANARY = "nginx.ingress.kubernetes.io/canary"
+CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+
+
+class NginxRouter:
+    name = "nginx"
+
+    def __init__(self, routing: NginxRouting) -> None:
+        self._routing = routing
+
+    def _ingress(self, release: ReleaseRef, name: str, service: str, port: int) -> Obj:
+        backend = {"service": {"name": service, "port": {"number": port}}}
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": owned_metadata(release, name),
+            "spec": {
+                "ingressClassName": self._routing.ingress_class_name,
+                "rules": [
+                    {
+                        "host": self._routing.host,
+                        "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+                    }
+                ],
+            },
+        }
+
+    def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
+        canary_weight = split.canary_weight if split.canary is not None else 0
+        main = self._ingress(release, release.name, release.stable_service, ports.port)
+        canary = self._ingress(release, release.canary_service, release.canary_service, ports.port)
+        canary["metadata"]["annotations"] = {CANARY: "true", CANARY_WEIGHT: str(canary_weight)}
+        return (*revision_services(release, split, ports), main, canary)
