@@ -453,3 +453,23 @@ def test_rollout_undo_brings_back_the_previous_replica_set_as_the_newest_revisio
         lambda: {p["spec"]["containers"][0]["image"] for p in pods(dev_cluster, "app=web")} == {"demo:1"},
         "only demo:1 pods",
     )
+
+
+def test_rollout_pause_holds_a_template_change_until_resume(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 2))
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    dev_cluster.kubectl("rollout", "pause", "deployment/web")
+    dev_cluster.kubectl("set", "image", "deployment/web", "app=demo:2")
+    dev_cluster.kubectl(
+        "wait",
+        "--for=jsonpath={.status.conditions[?(@.type=='Progressing')].reason}=DeploymentPaused",
+        "deployment/web",
+        "--timeout=20s",
+    )
+    assert {p["spec"]["containers"][0]["image"] for p in pods(dev_cluster, "app=web")} == {"demo:1"}
+    dev_cluster.kubectl("rollout", "resume", "deployment/web")
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    wait_until(
+        lambda: {p["spec"]["containers"][0]["image"] for p in pods(dev_cluster, "app=web")} == {"demo:2"},
+        "only demo:2 pods",
+    )

@@ -280,3 +280,26 @@ def test_templates_compare_with_empty_fields_as_absent_like_upstream() -> None:
     assert same_template(replica_set, undone)
     assert template_hash(undone) == template_hash(template)
     assert not same_template(replica_set, deployment(1, "v2")["spec"]["template"])
+
+
+def test_a_paused_deployment_scales_but_rolls_nothing_until_resumed() -> None:
+    cluster = FakeCluster(deployment(2, "v1"))
+    for _ in range(4):
+        cluster.step()
+    cluster.deployment["spec"]["paused"] = True
+    cluster.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "v2"
+    cluster.deployment["spec"]["replicas"] = 3
+    for _ in range(6):
+        cluster.step()
+    assert len(cluster.pods_of("v1")) == 3 and not cluster.pods_of("v2")
+    assert (cluster.progressing()["status"], cluster.progressing()["reason"]) == (
+        "Unknown",
+        "DeploymentPaused",
+    )
+    cluster.deployment["spec"]["paused"] = False
+    cluster.step()
+    assert cluster.progressing()["reason"] in ("DeploymentResumed", "NewReplicaSetCreated")
+    for _ in range(16):
+        cluster.step()
+    assert len(cluster.pods_of("v2")) == 3 and not cluster.pods_of("v1")
+    assert cluster.progressing()["reason"] == "NewReplicaSetAvailable"

@@ -369,7 +369,13 @@ def plan_deployment(
 
     create: JsonObject | None = None
     scale: dict[str, int] = {}
-    if recreate and any(_spec_replicas(rs) for rs in old):
+    paused = bool(spec.get("paused"))
+    active = [rs for rs in owned if _spec_replicas(rs)]
+    if paused:
+        # A paused deployment rolls nothing; a scale change still reaches a lone active replica set.
+        if len(active) == 1 and _spec_replicas(active[0]) != replicas:
+            scale = {active[0]["metadata"]["name"]: replicas}
+    elif recreate and any(_spec_replicas(rs) for rs in old):
         scale = {rs["metadata"]["name"]: 0 for rs in old if _spec_replicas(rs)}
     elif recreate and any(int(rs.get("status", {}).get("replicas") or 0) for rs in old):
         pass  # old pods are still terminating: Recreate waits for them
@@ -399,7 +405,7 @@ def plan_deployment(
     )
     delete = idle_old[: max(0, len(idle_old) - history_limit)]
 
-    status, requeue = _deployment_status(deployment, owned, new, create, now, replicas, unavailable)
+    status, requeue = _deployment_status(deployment, owned, new, create, now, replicas, unavailable, paused)
     return DeploymentPlan(create, scale, delete, revision, renumber, status, requeue)
 
 
@@ -411,6 +417,7 @@ def _deployment_status(
     now: datetime,
     replicas: int,
     unavailable: int,
+    paused: bool,
 ) -> tuple[JsonObject, float | None]:
     def total(field_name: str) -> int:
         return sum(int(rs.get("status", {}).get(field_name) or 0) for rs in owned)
@@ -450,7 +457,29 @@ def _deployment_status(
         and new is not None
     )
     requeue: float | None = None
-    if created is not None:
+    if paused:
+        progressing = _set_condition(
+            progressing,
+            "Progressing",
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused",
+            now,
+            touched=False,
+        )
+    elif progressing is not None and progressing.get("reason") == "DeploymentPaused":
+        # Resuming restarts the progress deadline, as upstream.
+        progressing = _set_condition(
+            progressing,
+            "Progressing",
+            "True",
+            "DeploymentResumed",
+            "Deployment is resumed",
+            now,
+            touched=True,
+        )
+        requeue = deadline
+    elif created is not None:
         progressing = _set_condition(
             progressing,
             "Progressing",
