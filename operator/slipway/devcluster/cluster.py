@@ -54,6 +54,12 @@ class KubectlFailed(RuntimeError):
 
 
 class DevCluster:
+    """API server + simulated world (+ Prometheus, + operator) on 127.0.0.1; see the module docstring.
+
+    `state_dir` defaults to a temporary directory removed on stop; `prometheus` is "auto" (when the
+    binary is on PATH), "on" (required) or "off"; `faults` go to the API server.
+    """
+
     def __init__(
         self,
         *,
