@@ -473,3 +473,11 @@ def test_rollout_pause_holds_a_template_change_until_resume(dev_cluster: DevClus
         lambda: {p["spec"]["containers"][0]["image"] for p in pods(dev_cluster, "app=web")} == {"demo:2"},
         "only demo:2 pods",
     )
+
+
+def test_a_job_with_a_ttl_is_deleted_with_its_pods_after_finishing(dev_cluster: DevCluster) -> None:
+    manifest = job("smoke", 0).replace("  backoffLimit: 0", "  backoffLimit: 0\n  ttlSecondsAfterFinished: 1")
+    dev_cluster.kubectl("apply", "-f", "-", input=manifest)
+    dev_cluster.kubectl("wait", "--for=condition=Complete", "job/smoke", "--timeout=20s")
+    dev_cluster.kubectl("wait", "--for=delete", "job/smoke", "--timeout=20s")
+    wait_until(lambda: not pods(dev_cluster, "job-name=smoke"), "the job's pod collected")

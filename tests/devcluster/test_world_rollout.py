@@ -303,3 +303,14 @@ def test_a_paused_deployment_scales_but_rolls_nothing_until_resumed() -> None:
         cluster.step()
     assert len(cluster.pods_of("v2")) == 3 and not cluster.pods_of("v1")
     assert cluster.progressing()["reason"] == "NewReplicaSetAvailable"
+
+
+def test_a_finished_job_with_a_ttl_expires_after_it() -> None:
+    finished = job(0)
+    finished["spec"]["ttlSecondsAfterFinished"] = 5
+    just_done = plan_job(finished, [job_pod("Succeeded", 0)], START)
+    assert just_done.expires_in == 5
+    finished["status"] = just_done.status
+    assert plan_job(finished, [job_pod("Succeeded", 0)], START + timedelta(seconds=3)).expires_in == 2
+    assert plan_job(finished, [job_pod("Succeeded", 0)], START + timedelta(seconds=6)).expires_in == -1
+    assert plan_job(job(0), [job_pod("Succeeded", 0)], START).expires_in is None

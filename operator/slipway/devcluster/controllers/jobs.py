@@ -37,4 +37,8 @@ class JobController:
         plan = plan_job(job, pods, now())
         await create_all(self.pods, key[0], plan.create)
         await write_status(self.jobs, job, plan.status)
-        return None
+        if plan.expires_in is not None and plan.expires_in <= 0:
+            # ttlSecondsAfterFinished: the Job goes once its outcome is written; the server collects its pods.
+            await self.jobs.client.delete(JOBS, key[0], key[1], job["metadata"]["uid"])
+            return None
+        return plan.expires_in

@@ -585,8 +585,19 @@ def _finished_conditions(kinds: tuple[str, str], reason: str, message: str, stam
 
 @dataclass(frozen=True)
 class JobPlan:
+    """Pods to create, the status to write, and for a finished Job with ttlSecondsAfterFinished the
+    seconds until it is deleted (0 or less: delete it now)."""
+
     create: list[JsonObject]
     status: JsonObject
+    expires_in: float | None = None
+
+
+def _expires_in(job: JsonObject, finished_at: str, now: datetime) -> float | None:
+    ttl = job["spec"].get("ttlSecondsAfterFinished")
+    if ttl is None:
+        return None
+    return float(ttl) - (now - parse_timestamp(finished_at)).total_seconds()
 
 
 def plan_job(job: JsonObject, pods: Sequence[JsonObject], now: datetime) -> JobPlan:
@@ -610,7 +621,7 @@ def plan_job(job: JsonObject, pods: Sequence[JsonObject], now: datetime) -> JobP
     finished = condition(job, "Complete") or condition(job, "Failed")
     if finished is not None and finished.get("status") == "True":
         status.update({key: previous[key] for key in ("conditions", "completionTime") if key in previous})
-        return JobPlan([], status)
+        return JobPlan([], status, _expires_in(job, str(finished.get("lastTransitionTime") or stamp), now))
     if succeeded >= completions:
         status["completionTime"] = stamp
         status["conditions"] = _finished_conditions(
@@ -619,7 +630,7 @@ def plan_job(job: JsonObject, pods: Sequence[JsonObject], now: datetime) -> JobP
             "Reached expected number of succeeded pods",
             stamp,
         )
-        return JobPlan([], status)
+        return JobPlan([], status, _expires_in(job, stamp, now))
     if failed > backoff_limit:
         status["conditions"] = _finished_conditions(
             ("FailureTarget", "Failed"),
@@ -627,7 +638,7 @@ def plan_job(job: JsonObject, pods: Sequence[JsonObject], now: datetime) -> JobP
             "Job has reached the specified backoff limit",
             stamp,
         )
-        return JobPlan([], status)
+        return JobPlan([], status, _expires_in(job, stamp, now))
     wanted = max(0, min(parallelism, completions - succeeded) - active)
     template = spec.get("template") or {}
     job_labels = {
