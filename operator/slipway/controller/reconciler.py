@@ -73,6 +73,18 @@ def split_for(weights: Mapping[str, int], status: ReleaseStatus) -> TrafficSplit
     return TrafficSplit(stable=serving, canary=canary if canary != serving else None, canary_weight=0)
 
 
+def standing_split(status: ReleaseStatus) -> TrafficSplit | None:
+    """The split the status says is in place (None before there is a stable revision)."""
+    if status.stable is None:
+        return None
+    canary = status.canary if status.canary and status.canary.revision != status.stable.revision else None
+    return TrafficSplit(
+        stable=status.stable.revision,
+        canary=canary.revision if canary else None,
+        canary_weight=canary.weight if canary else 0,
+    )
+
+
 def observations_of(body: Obj, state: ClusterState, alerts: tuple[FiringAlert, ...]) -> Observations:
     annotations: dict[str, str] = body["metadata"].get("annotations") or {}
     return Observations(
@@ -232,6 +244,13 @@ class Reconciler:
     ) -> int:
         writer = ClusterWriter(self._api, release, state)
         deferred: list[Action] = []
+        ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
+        routed = False
+
+        def route(split: TrafficSplit) -> None:
+            for routing_object in router.plan(release, split, ports):
+                writer.ensure_routing_object(routing_object)
+
         for action in decision.actions:
             match action:
                 case EnsureRevision(revision=revision, version=version, replicas=replicas):
@@ -239,15 +258,19 @@ class Reconciler:
                 case ScaleRevision(revision=revision, replicas=replicas):
                     writer.scale_revision(revision, replicas)
                 case SetWeights(weights=weights):
-                    ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
-                    for routing_object in router.plan(release, split_for(weights, decision.status), ports):
-                        writer.ensure_routing_object(routing_object)
+                    route(split_for(weights, decision.status))
+                    routed = True
                 case DeleteRevision(revision=revision):
                     writer.delete_revision(revision)
                 case EmitEvent() | AcknowledgeAction():
                     deferred.append(action)
                 case RunAnalysis():
                     pass  # already measured before this decision was made
+        standing = None if routed else standing_split(decision.status)
+        if standing is not None:
+            # No new weights, but a new canary (a blue-green preview) must become reachable through
+            # its Service, and routing objects someone changed are put back. Usually writes nothing.
+            route(standing)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
         writer.write_status(

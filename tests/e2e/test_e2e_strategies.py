@@ -1,0 +1,69 @@
+"""Blue-green and rolling releases on the dev cluster, through the same operator and routing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from e2e_support import E2E, Cluster, Operator, first_release, release_manifest, wait_for
+
+pytestmark = E2E
+
+SELECTOR_REVISION = "slipway.dev/revision"
+
+
+def with_strategy(version: str, strategy: dict[str, Any], **options: Any) -> dict[str, Any]:
+    manifest = release_manifest(version, **options)
+    manifest["spec"]["strategy"] = strategy
+    return manifest
+
+
+def test_blue_green_previews_then_switches_at_once(cluster: Cluster, operator: Operator) -> None:
+    blue_green = {
+        "blueGreen": {
+            "autoPromotion": True,
+            "autoPromotionSeconds": 2,
+            "scaleDownDelaySeconds": 1,
+            "prePromotionAnalysis": True,
+        }
+    }
+    blue = first_release(cluster, "1", **{})["stable"]["revision"]
+    cluster.apply(with_strategy("2", blue_green))
+
+    def previewing() -> dict[str, Any] | None:
+        status = cluster.status()
+        canary = status.get("canary") or {}
+        return status if canary.get("readyReplicas") == 2 and canary.get("weight") == 0 else None
+
+    green = wait_for(previewing, 30, "green ready behind the preview Service")["canary"]["revision"]
+    assert cluster.service("web-canary")["spec"]["selector"][SELECTOR_REVISION] == green
+    assert cluster.service("web")["spec"]["selector"][SELECTOR_REVISION] == blue
+
+    cluster.wait_phase("Healthy", "2", timeout=60)
+    assert cluster.service("web")["spec"]["selector"][SELECTOR_REVISION] == green
+
+    def blue_gone() -> bool:
+        old = cluster.deployment_of(blue)
+        return old is None or old["spec"]["replicas"] == 0
+
+    wait_for(blue_gone, 30, "blue scaled down after scaleDownDelaySeconds")
+
+
+def test_rolling_update_replaces_pods_in_batches(cluster: Cluster, operator: Operator) -> None:
+    rolling = {"rolling": {"maxSurge": 1, "maxUnavailable": 0}}
+    cluster.apply(with_strategy("1", rolling, replicas=3))
+    cluster.wait_phase("Healthy", "1", timeout=30)
+    cluster.apply(with_strategy("2", rolling, replicas=3))
+
+    seen_new: set[int] = set()
+
+    def replaced() -> dict[str, Any] | None:
+        status = cluster.status()
+        canary = status.get("canary") or {}
+        if canary.get("version") == "2":
+            seen_new.add(canary.get("replicas", 0))
+        stable = status.get("stable") or {}
+        return status if status.get("phase") == "Healthy" and stable.get("version") == "2" else None
+
+    wait_for(replaced, 60, "version 2 rolled out")
+    # Batches of maxSurge=1: the new revision grew one pod at a time.
+    assert {1, 2} <= seen_new, seen_new
