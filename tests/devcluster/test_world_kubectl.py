@@ -52,6 +52,14 @@ spec:
 """
 
 
+WEB_SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+"""
+
+
 def pods(cluster: DevCluster, selector: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = cluster.kubectl_json("get", "pods", "-l", selector)["items"]
     return items
@@ -148,12 +156,8 @@ def test_deleting_a_deployment_collects_its_replica_sets_and_pods(dev_cluster: D
 
 
 def test_pods_metrics_count_the_gateway_load_with_the_configured_error_rate(dev_cluster: DevCluster) -> None:
-    service = (
-        "kind: Service\napiVersion: v1\nmetadata: {name: web}\n"
-        "spec: {selector: {app: web}, ports: [{port: 80}]}"
-    )
     dev_cluster.kubectl(
-        "apply", "-f", "-", input=deployment("web", 2, SLIPWAY_DEMO_ERROR_RATE="0.25") + "---\n" + service
+        "apply", "-f", "-", input=deployment("web", 2, SLIPWAY_DEMO_ERROR_RATE="0.25") + "---\n" + WEB_SERVICE
     )
     dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
 
@@ -481,3 +485,31 @@ def test_a_job_with_a_ttl_is_deleted_with_its_pods_after_finishing(dev_cluster: 
     dev_cluster.kubectl("wait", "--for=condition=Complete", "job/smoke", "--timeout=20s")
     dev_cluster.kubectl("wait", "--for=delete", "job/smoke", "--timeout=20s")
     wait_until(lambda: not pods(dev_cluster, "job-name=smoke"), "the job's pod collected")
+
+
+def test_a_service_gets_endpoints_naming_each_pod_and_its_port(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=deployment("web", 2, SLIPWAY_DEMO_STARTUP_SECONDS="3.5") + "---\n" + WEB_SERVICE,
+    )
+
+    def endpoints(kind: str) -> dict[str, int]:
+        found = dev_cluster.kubectl("get", "endpoints", "web", "-o", "json", check=False)
+        subsets = json.loads(found.stdout).get("subsets") or [] if found.returncode == 0 else []
+        return {a["targetRef"]["name"]: s["ports"][0]["port"] for s in subsets for a in s.get(kind) or []}
+
+    # Endpoints are rewritten at most once a second: a 3.5 s start-up is seen while it lasts.
+    wait_until(lambda: len(endpoints("notReadyAddresses")) == 2, "two starting pods listed as not ready")
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    ready = wait_until(lambda: len(found := endpoints("addresses")) == 2 and found, "two ready endpoints")
+    ports = {
+        p["metadata"]["name"]: int(p["metadata"]["annotations"]["slipway.dev/sim-port"])
+        for p in pods(dev_cluster, "app=web")
+    }
+    assert ready == ports
+    table = dev_cluster.kubectl("get", "endpoints", "web").stdout
+    assert all(f"127.0.0.1:{port}" in table for port in ports.values())
+    dev_cluster.kubectl("delete", "service", "web")
+    dev_cluster.kubectl("wait", "--for=delete", "endpoints/web", "--timeout=20s")

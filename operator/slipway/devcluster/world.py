@@ -1,4 +1,5 @@
-"""The simulated world around the dev API server: workload controllers, kubelet, gateway, scrape targets.
+"""The simulated world around the dev API server: workload and endpoints controllers, kubelet, gateway,
+scrape targets.
 
 Everything here is a client of the API server's REST API (list + watch, create, patch, delete), so
 the world can run against any server that speaks it and nothing bypasses what kubectl can see.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from slipway.devcluster.controllers.client import KubeClient
 from slipway.devcluster.controllers.deployments import DeploymentController
+from slipway.devcluster.controllers.endpoints import EndpointsController
 from slipway.devcluster.controllers.jobs import JobController
 from slipway.devcluster.controllers.kubelet import Kubelet
 from slipway.devcluster.controllers.replicasets import ReplicaSetController
@@ -36,13 +38,14 @@ class SimulatedWorld:
         self.replica_sets = ReplicaSetController(self.informers)
         self.jobs = JobController(self.informers)
         self.kubelet = Kubelet(self.informers)
+        self.endpoints = EndpointsController(self.informers)
         self.gateway = Gateway(self.informers, self.rps)
         self.scrape_targets = (
             ScrapeTargetsWriter(self.informers, self.scrape_targets_path)
             if self.scrape_targets_path
             else None
         )
-        for controller in (self.deployments, self.replica_sets, self.jobs, self.kubelet):
+        for controller in (self.deployments, self.replica_sets, self.jobs, self.kubelet, self.endpoints):
             controller.controller.start()
         self.gateway.start()
         if self.scrape_targets is not None:
@@ -56,7 +59,7 @@ class SimulatedWorld:
         await self.gateway.stop()
         if self.scrape_targets is not None:
             await self.scrape_targets.stop()
-        for controller in (self.deployments, self.replica_sets, self.jobs):
+        for controller in (self.deployments, self.replica_sets, self.jobs, self.endpoints):
             await controller.controller.stop()
         await self.kubelet.stop()
         await self.informers.stop()
