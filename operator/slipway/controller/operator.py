@@ -103,7 +103,9 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
                 standalone=True,
                 clusterwide=config.cluster_wide,
                 namespaces=namespaces,
-                stop_flag=stopping,
+                # Kopf stops on SIGINT/SIGTERM by itself; a flag it never sees set would cost 5 s of
+                # waiting at exit, so it gets one only when something else can stop it.
+                stop_flag=stopping if stop is not None or lost is not None else None,
                 ready_flag=ready,
             )
         finally:
