@@ -12,7 +12,9 @@ import pkgutil
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Slipway: progressive delivery for Kubernetes.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Slipway: progressive delivery for Kubernetes."
+)
 
 _NOT_SUBCOMMANDS = {"plugin"}
 
