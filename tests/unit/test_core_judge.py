@@ -93,3 +93,12 @@ def test_revision_hash_is_short_dns_safe_and_independent_of_key_order() -> None:
     assert digest == revision_hash(reordered, "1")
     assert digest != revision_hash(template, "2")
     assert len(digest) == 10 and all(c in "0123456789abcdef" for c in digest)
+
+
+def test_on_no_data_tells_kubectl_explain_what_the_judge_does_with_infinities() -> None:
+    """onNoData only covers results with no number; an infinity is judged, whatever onNoData says."""
+    description = Metric.model_fields["on_no_data"].description or ""
+    assert verdict((INF,), **{**MAX, "onNoData": "pass"}) == ("Failed", "+Inf")
+    assert verdict((NAN,), **{**MAX, "onNoData": "pass"}) == ("Successful", None)
+    assert "NaN" in description and "judged against thresholdRange" in description
+    assert "infinite result counts" not in description

@@ -551,7 +551,9 @@ class Metric(ApiModel):
         default=3, ge=0, description="Inconclusive measurements tolerated in one attempt; one more pauses."
     )
     on_no_data: Literal["inconclusive", "fail", "pass"] = Field(
-        default="inconclusive", description="How an empty, NaN or infinite result counts."
+        default="inconclusive",
+        description="How a result with no number counts (empty, or only NaN): inconclusive, fail or pass."
+        " Infinite values are numbers: they are judged against thresholdRange.",
     )
 
     @model_validator(mode="after")
