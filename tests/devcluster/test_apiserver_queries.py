@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from slipway.devcluster.apiserver.errors import ApiError
 from slipway.devcluster.apiserver.jsonpath import JsonPathError, evaluate
 from slipway.devcluster.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
-from slipway.devcluster.apiserver.tables import human_duration
+from slipway.devcluster.apiserver.tables import PodSummary, human_duration, pod_summary
 
 RELEASE = {
     "metadata": {
@@ -100,3 +102,66 @@ def test_field_selectors() -> None:
 )
 def test_ages_read_like_kubectl(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+
+def pod(phase: str, *containers: dict[str, Any], deleted: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "p"}
+    if deleted:
+        metadata["deletionTimestamp"] = "2027-01-15T07:59:00Z"
+    return {
+        "metadata": metadata,
+        "spec": {"containers": [{"name": f"c{i}"} for i in range(len(containers))]},
+        "status": {"phase": phase, "containerStatuses": list(containers)},
+    }
+
+
+RUNNING = {"ready": True, "restartCount": 0, "state": {"running": {}}}
+STARTING = {"ready": False, "restartCount": 0, "state": {"running": {}}}
+CRASHING = {
+    "ready": False,
+    "restartCount": 3,
+    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+    "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2027-01-15T07:59:15Z"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (pod("Pending"), PodSummary("0/0", "Pending", "0")),
+        (
+            pod("Pending", {"state": {"waiting": {"reason": "ContainerCreating"}}}),
+            PodSummary("0/1", "ContainerCreating", "0"),
+        ),
+        (pod("Running", RUNNING, STARTING), PodSummary("1/2", "Running", "0")),
+        (pod("Running", CRASHING), PodSummary("0/1", "CrashLoopBackOff", "3 (45s ago)")),
+        # a finished Job pod prints its container's reason, as kubectl on a real cluster does
+        (
+            pod("Succeeded", {"state": {"terminated": {"reason": "Completed"}}}),
+            PodSummary("0/1", "Completed", "0"),
+        ),
+        (
+            pod("Failed", {"state": {"terminated": {"reason": "Error", "exitCode": 3}}}),
+            PodSummary("0/1", "Error", "0"),
+        ),
+        (pod("Failed", {"state": {"terminated": {"exitCode": 3}}}), PodSummary("0/1", "ExitCode:3", "0")),
+        (pod("Failed", {"state": {"terminated": {"signal": 9}}}), PodSummary("0/1", "Signal:9", "0")),
+        (pod("Running", RUNNING, deleted=True), PodSummary("1/1", "Terminating", "0")),
+        (
+            pod("Succeeded", {"state": {"terminated": {"reason": "Completed"}}}, deleted=True),
+            PodSummary("0/1", "Completed", "0"),
+        ),
+        # one container done, another still serving: the pod runs on
+        (
+            pod("Running", {"state": {"terminated": {"reason": "Completed"}}}, RUNNING),
+            PodSummary("1/2", "NotReady", "0"),
+        ),
+    ],
+)
+def test_pod_status_columns_are_derived_as_the_real_printer_does(
+    obj: dict[str, Any], expected: PodSummary
+) -> None:
+    assert pod_summary(obj, NOW) == expected

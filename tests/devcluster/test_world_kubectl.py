@@ -108,6 +108,11 @@ def test_crashing_pods_never_get_ready_and_the_progress_deadline_is_exceeded(dev
     assert len(crashed) == 2 and not any(is_ready(pod) for pod in crashed)
     waiting = crashed[0]["status"]["containerStatuses"][0]["state"]["waiting"]
     assert waiting["reason"] == "CrashLoopBackOff"
+    rows = [
+        line.split()
+        for line in dev_cluster.kubectl("get", "pods", "-l", "app=bad", "--no-headers").stdout.splitlines()
+    ]
+    assert [row[1:3] for row in rows] == [["0/1", "CrashLoopBackOff"]] * 2
     progressing = dev_cluster.kubectl(
         "get", "deployment", "bad", "-o", "jsonpath={.status.conditions[?(@.type=='Progressing')].reason}"
     ).stdout
@@ -211,15 +216,18 @@ spec:
 
 
 @pytest.mark.parametrize(
-    ("exit_code", "condition", "phase"), [(0, "Complete", "Succeeded"), (3, "Failed", "Failed")]
+    ("exit_code", "condition", "phase", "printed"),
+    [(0, "Complete", "Succeeded", "Completed"), (3, "Failed", "Failed", "Error")],
 )
 def test_a_job_runs_its_pod_and_reports_complete_or_failed(
-    dev_cluster: DevCluster, exit_code: int, condition: str, phase: str
+    dev_cluster: DevCluster, exit_code: int, condition: str, phase: str, printed: str
 ) -> None:
     dev_cluster.kubectl("apply", "-f", "-", input=job("smoke", exit_code))
     dev_cluster.kubectl("wait", f"--for=condition={condition}", "job/smoke", "--timeout=20s")
     (pod,) = pods(dev_cluster, "job-name=smoke")
     assert pod["status"]["phase"] == phase
+    row = dev_cluster.kubectl("get", "pods", "-l", "job-name=smoke", "--no-headers").stdout.split()
+    assert row[1:4] == ["0/1", printed, "0"]
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == exit_code
     status = dev_cluster.kubectl_json("get", "job", "smoke")["status"]
     assert (status.get("succeeded", 0), status.get("failed", 0)) == ((1, 0) if exit_code == 0 else (0, 1))

@@ -126,17 +126,24 @@ def test_a_serving_pod_runs_at_once_and_is_ready_after_its_startup() -> None:
 
 def test_a_crashing_pod_is_never_ready_and_restarts_with_back_off() -> None:
     assert [crash_restarts(elapsed) for elapsed in (0, 9.5, 10, 30, 69)] == [
-        (0, 10),
-        (0, 0.5),
-        (1, 20),
-        (2, 40),
-        (2, 1),
+        (0, 0, 10),
+        (0, 0, 0.5),
+        (1, 10, 20),
+        (2, 30, 40),
+        (2, 30, 1),
     ]
     # 10 s doubling up to 5 min: restarts at 10, 30, 70, 150, 310, then every 300 s.
     status, wait = pod_status(pod_of(), PodBehaviour(crash=True), START, START + timedelta(hours=1))
     assert (status["phase"], ready_of(status), wait) == ("Running", "False", 10)
     container = status["containerStatuses"][0]
     assert container["state"]["waiting"]["reason"] == "CrashLoopBackOff" and container["restartCount"] == 15
+    # the 15th restart came 3,310 s after the start (10+20+40+80+160, then 300 s apart)
+    assert container["lastState"]["terminated"] == {
+        "exitCode": 1,
+        "reason": "Error",
+        "startedAt": "2026-01-01T00:55:10Z",
+        "finishedAt": "2026-01-01T00:55:10Z",
+    }
 
 
 def test_a_job_pod_runs_for_its_startup_then_exits_with_its_code() -> None:

@@ -62,14 +62,20 @@ def human_duration(seconds: float) -> str:
     return f"{hours // (24 * 365)}y"
 
 
+def _timestamp_seconds(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def age(timestamp: Any, now: float) -> str:
     if not isinstance(timestamp, str):
         return "<unknown>"
-    try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return "<invalid>"
-    return human_duration(now - moment.timestamp())
+    moment = _timestamp_seconds(timestamp)
+    return "<invalid>" if moment is None else human_duration(now - moment)
 
 
 def _get(obj: dict[str, Any], *path: str) -> Any:
@@ -116,25 +122,51 @@ def _selector(*path: str) -> Cell:
     return cell
 
 
-def _pod_ready(obj: dict[str, Any], now: float) -> str:
-    statuses = _get(obj, "status", "containerStatuses") or []
-    total = len(_get(obj, "spec", "containers") or [])
-    return f"{sum(1 for s in statuses if isinstance(s, dict) and s.get('ready'))}/{total}"
+@dataclass(frozen=True)
+class PodSummary:
+    ready: str
+    status: str
+    restarts: str
 
 
-def _pod_status(obj: dict[str, Any], now: float) -> str:
-    if _get(obj, "metadata", "deletionTimestamp"):
-        return "Terminating"
-    for status in _get(obj, "status", "containerStatuses") or []:
-        waiting = _get(status, "state", "waiting", "reason") if isinstance(status, dict) else None
-        if waiting:
-            return str(waiting)
-    return str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "Unknown")
-
-
-def _pod_restarts(obj: dict[str, Any], now: float) -> int:
-    statuses = _get(obj, "status", "containerStatuses") or []
-    return sum(int(s.get("restartCount") or 0) for s in statuses if isinstance(s, dict))
+def pod_summary(pod: dict[str, Any], now: float) -> PodSummary:
+    """READY, STATUS and RESTARTS as the real server's pod printer derives them: the phase, overridden
+    by the last container's waiting or terminated reason; Terminating once deleted unless finished."""
+    status = _get(pod, "status") or {}
+    phase = str(status.get("phase") or "")
+    reason = str(status.get("reason") or phase)
+    ready = restarts = 0
+    last_restart: float | None = None
+    has_running = False
+    for container in reversed(status.get("containerStatuses") or []):
+        restarts += int(container.get("restartCount") or 0)
+        finished = _timestamp_seconds(_get(container, "lastState", "terminated", "finishedAt"))
+        if finished is not None and (last_restart is None or finished > last_restart):
+            last_restart = finished
+        waiting = _get(container, "state", "waiting") or {}
+        terminated = _get(container, "state", "terminated")
+        if waiting.get("reason"):
+            reason = str(waiting["reason"])
+        elif isinstance(terminated, dict) and terminated.get("reason"):
+            reason = str(terminated["reason"])
+        elif isinstance(terminated, dict):
+            signal = terminated.get("signal")
+            reason = f"Signal:{signal}" if signal else f"ExitCode:{terminated.get('exitCode', 0)}"
+        elif container.get("ready") and _get(container, "state", "running") is not None:
+            has_running = True
+            ready += 1
+    if reason == "Completed" and has_running:
+        pod_ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        )
+        reason = "Running" if pod_ready else "NotReady"
+    if _get(pod, "metadata", "deletionTimestamp") and phase not in ("Succeeded", "Failed"):
+        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    restarts_text = str(restarts)
+    if restarts and last_restart is not None:
+        restarts_text = f"{restarts} ({human_duration(now - last_restart)} ago)"
+    total = len(_get(pod, "spec", "containers") or [])
+    return PodSummary(f"{ready}/{total}", reason, restarts_text)
 
 
 def _service_ports(obj: dict[str, Any], now: float) -> str:
@@ -170,12 +202,11 @@ def _job_status(obj: dict[str, Any], now: float) -> str:
 
 
 def _job_duration(obj: dict[str, Any], now: float) -> str:
-    start = _get(obj, "status", "startTime")
-    if not isinstance(start, str):
+    start = _timestamp_seconds(_get(obj, "status", "startTime"))
+    if start is None:
         return ""
-    end = _get(obj, "status", "completionTime")
-    finished = datetime.fromisoformat(end.replace("Z", "+00:00")).timestamp() if isinstance(end, str) else now
-    return human_duration(finished - datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp())
+    end = _timestamp_seconds(_get(obj, "status", "completionTime"))
+    return human_duration((now if end is None else end) - start)
 
 
 def _event_object(obj: dict[str, Any], now: float) -> str:
@@ -247,9 +278,9 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ],
     ("", "Pod"): [
         _NAME,
-        Column("Ready", "string", _pod_ready),
-        Column("Status", "string", _pod_status),
-        Column("Restarts", "string", _pod_restarts),
+        Column("Ready", "string", lambda obj, now: pod_summary(obj, now).ready),
+        Column("Status", "string", lambda obj, now: pod_summary(obj, now).status),
+        Column("Restarts", "string", lambda obj, now: pod_summary(obj, now).restarts),
         _AGE,
         Column("IP", "string", _field("status", "podIP"), 1),
         Column("Node", "string", _field("spec", "nodeName"), 1),

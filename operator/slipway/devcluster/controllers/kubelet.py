@@ -43,15 +43,16 @@ def _condition(kind: str, ok: bool, since: datetime, reason: str | None = None) 
     return found
 
 
-def crash_restarts(elapsed: float) -> tuple[int, float]:
-    """Restarts of a crash-looping container so far and seconds to the next, with the kubelet's
-    back-off: 10 s, doubling, at most 5 minutes apart."""
+def crash_restarts(elapsed: float) -> tuple[int, float, float]:
+    """Restarts of a crash-looping container so far, when it last crashed (seconds after the pod
+    started) and seconds to the next restart, with the kubelet's back-off: 10 s, doubling, at most
+    5 minutes apart. The container crashes as soon as it starts, so each restart is also a crash."""
     count, at = 0, 0.0
     while True:
-        at += min(CRASH_BACKOFF_FIRST_SECONDS * 2**count, CRASH_BACKOFF_MAX_SECONDS)
-        if at > elapsed:
-            return count, at - elapsed
-        count += 1
+        following = at + min(CRASH_BACKOFF_FIRST_SECONDS * 2**count, CRASH_BACKOFF_MAX_SECONDS)
+        if following > elapsed:
+            return count, at, following - elapsed
+        count, at = count + 1, following
 
 
 def pod_status(
@@ -63,6 +64,7 @@ def pod_status(
     finished = moment >= done_at
     remaining = None if finished else (done_at - moment).total_seconds()
     state: dict[str, Any]
+    last_state: dict[str, Any] = {}
     restarts = 0
     if runs_to_completion(pod):
         failed = behaviour.exit_code != 0
@@ -85,13 +87,17 @@ def pod_status(
             "PodCompleted" if finished else None,
         )
     elif behaviour.crash:
-        restarts, remaining = crash_restarts((moment - started).total_seconds())
+        restarts, crashed_after, remaining = crash_restarts((moment - started).total_seconds())
         phase, ready, ready_since, reason = "Running", False, started, "ContainersNotReady"
+        crashed = timestamp(started + timedelta(seconds=crashed_after))
         state = {
             "waiting": {
                 "reason": "CrashLoopBackOff",
                 "message": "back-off restarting failed container (SLIPWAY_DEMO_CRASH=1)",
             }
+        }
+        last_state = {
+            "terminated": {"exitCode": 1, "reason": "Error", "startedAt": crashed, "finishedAt": crashed}
         }
     else:
         phase, ready = "Running", finished
@@ -107,6 +113,7 @@ def pod_status(
             "started": "running" in state,
             "restartCount": restarts,
             "state": state,
+            "lastState": last_state,
         }
         for index, container in enumerate(containers)
     ]
