@@ -21,6 +21,7 @@ from core_support import release_spec, stable_simulation
 
 from slipway.api.models import ReleaseSpec
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
+from slipway.strategies import plan_for
 
 World = Literal["good", "bad", "nodata", "error", "stuck"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
@@ -56,6 +57,7 @@ STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
         250,
     ),
     "rolling": ({"rolling": {"maxSurge": 1}}, 250),
+    "rolling-remove-first": ({"rolling": {"maxSurge": 0, "maxUnavailable": 1}}, 250),
 }
 PASSES_TO_SETTLE = 60
 TOKENS = itertools.count()
@@ -196,14 +198,18 @@ def test_no_dead_ends(strategy: str) -> None:
     assert {"ProgressDeadlineExceeded", "AnalysisFailed", "Promoted"} <= endings
 
 
-def test_the_walk_reaches_every_phase_step_and_outcome() -> None:
-    """The bound is wide enough to matter: every phase, every step of the plan and every ending."""
-    states = reachable("canary")
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_the_walk_reaches_every_phase_and_step(strategy: str) -> None:
+    """The bound is wide enough to matter: every phase, every step of the plan and the promotion."""
+    states = reachable(strategy)
     phases = {sim.status.phase for sim in states if sim.status is not None}
     assert phases == {"Healthy", "Progressing", "Paused", "RollingBack", "Degraded"}
     assert {sim.spec.version for sim in states} == {"1.0.0", "2.0.0", "3.0.0"}
     steps = {sim.status.current_step for sim in states if sim.status is not None and sim.status.canary}
-    assert steps >= {0, 1, 2, 3, 4}
-    reasons = {sim.status.reason for sim in states if sim.status is not None}
+    assert steps >= set(range(len(plan_for(spec("2.0.0", STRATEGIES[strategy][0])).steps) + 1))
+
+
+def test_the_walk_reaches_every_outcome() -> None:
+    reasons = {sim.status.reason for sim in reachable("canary") if sim.status is not None}
     expected = {"Promoted", "AnalysisFailed", "Aborted", "WaitingForPromote", "ManualPause", "Reverted"}
     assert expected | {"ProviderErrors", "AnalysisInconclusive"} <= reasons

@@ -36,6 +36,7 @@ STRATEGIES: list[dict[str, Any]] = [
     {"blueGreen": {"prePromotionAnalysis": True, "postPromotionAnalysis": True, "scaleDownDelaySeconds": 20}},
     {"blueGreen": {"autoPromotion": False}},
     {"rolling": {"maxSurge": 1}},
+    {"rolling": {"maxSurge": 0, "maxUnavailable": 1}},
 ]
 MANUAL = ["promote", "promote-full", "pause", "resume", "abort", "retry"]
 RESULTS = {

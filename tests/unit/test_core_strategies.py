@@ -13,14 +13,15 @@ from core_support import (
     release_spec,
     run_until,
     stable_simulation,
+    writes,
 )
 
 from slipway.api.models import RollingStrategy
-from slipway.core.actions import DeleteRevision, RunAnalysis, SetWeights
+from slipway.core.actions import DeleteRevision, EnsureRevision, RunAnalysis, ScaleRevision, SetWeights
 from slipway.core.revision import revision_hash
 from slipway.core.simulation import SimulatedMetrics, Simulation
 from slipway.strategies import Gate, Hold, Shift, plan_for
-from slipway.strategies.rolling import batch_size
+from slipway.strategies.rolling import pod_bounds
 
 
 def blue_green(**fields: Any) -> dict[str, Any]:
@@ -107,19 +108,73 @@ def test_rolling_rolls_back_on_failed_analysis_and_restores_stable_size() -> Non
 
 
 @pytest.mark.parametrize(
-    ("surge", "unavailable", "replicas", "batch"),
+    ("surge", "unavailable", "replicas", "bounds"),
     [
-        ("25%", 0, 4, 1),
-        ("25%", 0, 10, 3),
-        (2, 0, 5, 2),
-        (0, "50%", 5, 2),
-        (0, "10%", 5, 1),
-        ("100%", 0, 3, 3),
+        ("25%", 0, 4, (1, 0)),
+        ("25%", 0, 10, (3, 0)),  # maxSurge rounds up
+        (2, 0, 5, (2, 0)),
+        (0, "50%", 5, (0, 2)),  # maxUnavailable rounds down
+        (0, "10%", 5, (0, 1)),  # both 0 once rounded: one pod may be unavailable, as in Kubernetes
+        ("100%", 0, 3, (3, 0)),
+        (1, 1, 4, (1, 1)),
     ],
 )
-def test_rolling_batch_size(surge: int | str, unavailable: int | str, replicas: int, batch: int) -> None:
+def test_rolling_pod_bounds(
+    surge: int | str, unavailable: int | str, replicas: int, bounds: tuple[int, int]
+) -> None:
     strategy = RollingStrategy(max_surge=surge, max_unavailable=unavailable)
-    assert batch_size(strategy, replicas) == batch
+    assert pod_bounds(strategy, replicas) == bounds
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 3, 4, 7, 10])
+@pytest.mark.parametrize(
+    ("surge", "unavailable"), [(1, 0), ("25%", 0), (0, 1), (0, "30%"), (1, 1), (2, 3), ("50%", "50%")]
+)
+def test_rolling_plans_stay_within_max_surge_and_max_unavailable(
+    surge: int | str, unavailable: int | str, replicas: int
+) -> None:
+    """Each Shift is carried out as the core does: new pods up, traffic, old pods down."""
+    strategy = RollingStrategy(max_surge=surge, max_unavailable=unavailable)
+    most, fewest = pod_bounds(strategy, replicas)
+    shifts = [
+        step
+        for step in plan_for(
+            release_spec(replicas=replicas, strategy={"rolling": strategy.model_dump(by_alias=True)})
+        ).steps
+        if isinstance(step, Shift)
+    ]
+    new, old = 0, replicas
+    for shift in shifts:
+        # The last old pod serves all traffic until a new one is ready: the one allowed extra pod.
+        allowed = replicas + max(most, 1 if new == 0 and old == 1 else 0)
+        assert shift.canary_replicas + old <= allowed, shifts
+        new = shift.canary_replicas
+        old = shift.stable_replicas
+        assert new + old >= replicas - fewest, shifts  # ready once the old pods are gone
+        assert shift.canary_weight == round(100 * new / (new + old))  # traffic follows the pods
+    assert (new, old) == (replicas, 0)
+
+
+def test_rolling_with_max_surge_0_removes_old_pods_before_adding_new_ones() -> None:
+    strategy = {"rolling": {"maxSurge": 0, "maxUnavailable": 1}}
+    sim = stable_simulation(release_spec(strategy=strategy))
+    old, new = second_version(sim, strategy)
+    most_pods = 0
+    decisions = []
+    for _ in range(200):
+        decisions += sim.tick()
+        most_pods = max(most_pods, sum(revision.replicas for revision in sim.cluster.revisions.values()))
+        assert sim.status is not None
+        if healthy_on("2.0.0")(sim.status):
+            break
+        sim.wait(decisions[-1])
+    assert healthy_on("2.0.0")(sim.status)
+    assert most_pods == 4  # never a pod above replicas
+    scaling = [
+        (a.revision, a.replicas) for a in writes(decisions) if isinstance(a, EnsureRevision | ScaleRevision)
+    ]
+    assert scaling[:2] == [(old, 3), (new, 1)]
+    assert [a.weights[new] for a in of_type(decisions, SetWeights)] == [25, 33, 50, 67, 75, 100]
 
 
 def test_plans() -> None:
