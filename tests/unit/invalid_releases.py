@@ -193,9 +193,45 @@ WRONG_RELEASES: Final = [
     ),
     WrongRelease(
         "rolling-cannot-progress",
-        "spec.strategy.rolling",
+        "spec.strategy.rolling.maxUnavailable",
         {"spec.strategy": {"rolling": {"maxSurge": 0, "maxUnavailable": "0%"}}},
     ),
+    WrongRelease(
+        "rolling-both-zero",
+        "spec.strategy.rolling.maxUnavailable",
+        {"spec.strategy": {"rolling": {"maxSurge": 0, "maxUnavailable": 0}}},
+    ),
+    WrongRelease(
+        "rolling-surge-negative",
+        "spec.strategy.rolling.maxSurge",
+        {"spec.strategy": {"rolling": {"maxSurge": -1}}},
+    ),
+    WrongRelease(
+        "rolling-unavailable-over-100-percent",
+        "spec.strategy.rolling.maxUnavailable",
+        {"spec.strategy": {"rolling": {"maxSurge": 1, "maxUnavailable": "150%"}}},
+    ),
+    WrongRelease(
+        "canary-and-blue-green", "spec.strategy", {"spec.strategy.blueGreen": {"autoPromotion": False}}
+    ),
+    WrongRelease("strategy-name-typo", "spec.strategy", {"spec.strategy": {"bluegreen": {}}}),
+    WrongRelease("step-kind-typo", f"{STEPS}[0]", {f"{STEPS}[0]": {"setweight": 10}}),
+    WrongRelease("weight-a-fraction", f"{STEPS}[0].setWeight", {f"{STEPS}[0].setWeight": 12.5}),
+    WrongRelease(
+        "duration-unknown-unit", f"{STEPS}[1].pause.duration", {f"{STEPS}[1].pause.duration": "2min"}
+    ),
+    WrongRelease("interval-negative", "spec.analysis.interval", {"spec.analysis.interval": "-30s"}),
+    WrongRelease(
+        "blue-green-negative-wait",
+        "spec.strategy.blueGreen.autoPromotionSeconds",
+        {"spec.strategy": {"blueGreen": {"autoPromotionSeconds": -1}}},
+    ),
+    WrongRelease(
+        "threshold-a-string",
+        f"{METRICS}[1].thresholdRange.max",
+        {f"{METRICS}[1].thresholdRange.max": "0.5"},
+    ),
+    WrongRelease("metric-without-name", f"{METRICS}[1].name", {f"{METRICS}[1].name": REMOVE}),
     WrongRelease("routing-names-no-router", "spec.trafficRouting", {"spec.trafficRouting": {}}),
     WrongRelease(
         "gateway-without-parents",
@@ -215,4 +251,10 @@ WRONG_RELEASES: Final = [
         "alerts-without-labels", "spec.rollback.alerts.matchLabels", {"spec.rollback.alerts.matchLabels": {}}
     ),
     WrongRelease("misspelt-field", "spec.replica", {"spec.replica": 3}, pruned_by_server=True),
+    WrongRelease(
+        "misspelt-metric-field",
+        f"{METRICS}[0].failurelimit",
+        {f"{METRICS}[0].failurelimit": 2},
+        pruned_by_server=True,
+    ),
 ]

@@ -91,6 +91,34 @@ def test_problem_lines_read_file_release_field_message(tmp_path: Path) -> None:
     assert lines == [f"{path}: web: spec.strategy.canary.steps[1].setWeight: must be <= 100"]
 
 
+@pytest.mark.parametrize(
+    ("case", "line"),
+    [
+        ("misspelt-field", "spec.replica: unknown field; did you mean replicas?"),
+        ("step-kind-typo", "spec.strategy.canary.steps[0].setweight: unknown field; did you mean setWeight?"),
+        (
+            "unknown-step-kind",
+            "spec.strategy.canary.steps[1].wait: unknown field; allowed here: setWeight, pause, analysis",
+        ),
+        ("rolling-surge-negative", "spec.strategy.rolling.maxSurge: must be >= 0"),
+        (
+            "rolling-unavailable-over-100-percent",
+            'spec.strategy.rolling.maxUnavailable: must be an integer or a percentage from "0%" to "100%"',
+        ),
+        (
+            "target-port-bad-name",
+            "spec.service.targetPort: must be an integer or a DNS label: lowercase letters, digits and '-',"
+            " alphanumeric at both ends",
+        ),
+        ("alerts-without-labels", "spec.rollback.alerts.matchLabels: must not be empty"),
+        ("no-steps", "spec.strategy.canary.steps: must not be empty"),
+    ],
+)
+def test_messages_a_user_understands(case: str, line: str) -> None:
+    wrong = next(wrong for wrong in WRONG_RELEASES if wrong.case == case)
+    assert [str(problem) for problem in release_problems(wrong.manifest())] == [line]
+
+
 def test_other_kinds_are_skipped_with_a_note(tmp_path: Path) -> None:
     path = tmp_path / "mixed.yaml"
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}

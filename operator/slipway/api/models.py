@@ -44,6 +44,7 @@ MAX_NAMES: Final = 50
 FIELD_ERROR_TYPE: Final = "slipway_field"
 DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PERCENT_PATTERN: Final = r"^[0-9]+%$"
+PERCENT_UP_TO_100_PATTERN: Final = r"^(100|[1-9]?[0-9])%$"
 LABEL_VALUE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 HTTP_URL_PATTERN: Final = r"^https?://[^\s]+$"
 
@@ -138,6 +139,10 @@ PositiveDuration = Annotated[
     Field(json_schema_extra=cel_rules(_POSITIVE_DURATION)),
 ]
 IntOrPercent = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=PERCENT_PATTERN)]
+# Kubernetes refuses a maxUnavailable above 100%: more pods than exist cannot be unavailable.
+IntOrPercentUpTo100 = (
+    Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=PERCENT_UP_TO_100_PATTERN)]
+)
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
 NonEmptyName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
@@ -335,8 +340,9 @@ class RollingStrategy(ApiModel):
     max_surge: IntOrPercent = Field(
         default="25%", description="Pods above `replicas` during the roll: a count or a percentage."
     )
-    max_unavailable: IntOrPercent = Field(
-        default=0, description="Pods below `replicas` during the roll: a count or a percentage."
+    max_unavailable: IntOrPercentUpTo100 = Field(
+        default=0,
+        description="Pods below `replicas` during the roll: a count or a percentage (at most 100%).",
     )
 
     @model_validator(mode="after")

@@ -6,11 +6,13 @@ a problem found by `slipway validate` in CI names the same field a rejected `kub
 
 from __future__ import annotations
 
+import difflib
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from slipway.api.durations import DURATION_PATTERN
@@ -22,6 +24,7 @@ from slipway.api.models import (
     KIND,
     LABEL_VALUE_PATTERN,
     PERCENT_PATTERN,
+    PERCENT_UP_TO_100_PATTERN,
     Release,
 )
 
@@ -79,7 +82,16 @@ def problems_from(invalid: ValidationError) -> list[Problem]:
         message = _message(error)
         if message not in messages:
             messages.append(message)
-    return [Problem(field, " or ".join(messages)) for field, messages in by_field.items()]
+    return [Problem(field, _either(messages)) for field, messages in by_field.items()]
+
+
+def _either(messages: list[str]) -> str:
+    """A union's alternatives as one sentence: "must be an integer or a percentage such as "25%".
+
+    A number refused by the int branch is also refused by the str branch for not being a string;
+    saying so helps no one, so that alternative is left out when another one explains more."""
+    first, *others = [message for message in messages if message != _NOT_A_STRING] or messages
+    return " or ".join([first, *(other.removeprefix("must be ") for other in others)])
 
 
 # Pydantic names the branch of a union in the error location; such names are never Release fields.
@@ -106,19 +118,20 @@ _PATTERN_MEANINGS: Final = {
     DURATION_PATTERN: "must be a duration such as 30s, 2m, 1h30m or 500ms",
     DNS_LABEL_PATTERN: "must be a DNS label: lowercase letters, digits and '-', alphanumeric at both ends",
     PERCENT_PATTERN: 'must be a percentage such as "25%"',
+    PERCENT_UP_TO_100_PATTERN: 'must be a percentage from "0%" to "100%"',
     HTTP_URL_PATTERN: "must be an http:// or https:// URL",
     LABEL_VALUE_PATTERN: "must be a label value: letters, digits, '-', '_', '.', alphanumeric at both ends",
 }
 
+_NOT_A_STRING: Final = "must be a string"
 _TYPE_MESSAGES: Final = {
     "missing": "required",
-    "extra_forbidden": "unknown field",
     "int_type": "must be an integer",
     "int_parsing": "must be an integer",
     "int_from_float": "must be an integer",
     "float_type": "must be a number",
     "finite_number": "must be a finite number",
-    "string_type": "must be a string",
+    "string_type": _NOT_A_STRING,
     "bool_type": "must be true or false",
     "dict_type": "must be an object",
     "model_type": "must be an object",
@@ -134,6 +147,8 @@ def _message(error: ErrorDetails) -> str:
         return _TYPE_MESSAGES[kind]
     if kind == FIELD_ERROR_TYPE:
         return str(context["message"])
+    if kind == "extra_forbidden":
+        return _unknown_field(error["loc"])
     comparisons = {
         "greater_than_equal": (">=", "ge"),
         "greater_than": (">", "gt"),
@@ -144,9 +159,13 @@ def _message(error: ErrorDetails) -> str:
         operator, key = comparisons[kind]
         return f"must be {operator} {context[key]}"
     if kind == "too_short":
-        return f"must have at least {context['min_length']} item(s)"
+        return (
+            "must not be empty"
+            if context["min_length"] == 1
+            else f"must have at least {context['min_length']} items"
+        )
     if kind == "too_long":
-        return f"must have at most {context['max_length']} item(s)"
+        return f"must have at most {context['max_length']} items"
     if kind == "string_too_short":
         return (
             "must not be empty"
@@ -160,3 +179,40 @@ def _message(error: ErrorDetails) -> str:
     if kind == "literal_error":
         return f"must be one of {context['expected']}"
     return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _unknown_field(loc: tuple[str | int, ...]) -> str:
+    """ "unknown field", with the nearest known name (a typo) or the names allowed there."""
+    model = _model_at(loc[:-1])
+    if model is None:
+        return "unknown field"
+    known = [info.alias or name for name, info in model.model_fields.items()]
+    typo = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if typo:
+        return f"unknown field; did you mean {typo[0]}?"
+    return f"unknown field; allowed here: {', '.join(known)}"
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model that validates the object at `loc` in a Release (None below free-form objects)."""
+    model: type[BaseModel] | None = Release
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue  # an item of a list: the field's model already is the item's
+        field = next((info for name, info in model.model_fields.items() if part in (name, info.alias)), None)
+        model = _model_in(field.annotation) if field is not None else None
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside a field's type (Foo, Foo | None, list[Foo]); None for other types."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (list, Union, types.UnionType):
+        for argument in get_args(annotation):
+            model = _model_in(argument)
+            if model is not None:
+                return model
+    return None
