@@ -519,5 +519,16 @@ def test_a_service_gets_endpoints_naming_each_pod_and_its_port(dev_cluster: DevC
     assert ready == ports
     table = dev_cluster.kubectl("get", "endpoints", "web").stdout
     assert all(f"127.0.0.1:{port}" in table for port in ports.values())
+    # kubectl 1.32 describes a Service's endpoints from its EndpointSlices
+    described = dev_cluster.kubectl("describe", "service", "web").stdout
+    (line,) = [line for line in described.splitlines() if line.startswith("Endpoints:")]
+    assert sorted(line.split()[1].split(",")) == sorted(f"127.0.0.1:{port}" for port in ports.values())
+    slices = dev_cluster.kubectl_json("get", "endpointslices", "-l", "kubernetes.io/service-name=web")[
+        "items"
+    ]
+    assert sorted(
+        (s["ports"][0]["port"], s["endpoints"][0]["conditions"]["ready"]) for s in slices
+    ) == sorted((port, True) for port in ports.values())
     dev_cluster.kubectl("delete", "service", "web")
     dev_cluster.kubectl("wait", "--for=delete", "endpoints/web", "--timeout=20s")
+    assert dev_cluster.kubectl("get", "endpointslices", "-o", "name").stdout == ""

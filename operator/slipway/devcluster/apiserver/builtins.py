@@ -41,6 +41,7 @@ BUILTIN_TYPES: list[ResourceType] = [
     ),
     ResourceType("batch", "v1", "jobs", "job", "Job", True, (), ("all",), True),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
+    ResourceType("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", True, ("ev",)),
     ResourceType("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", True, ("ing",), (), True),
     # Stored so that charts and manifests apply; the dev cluster authorizes every request.

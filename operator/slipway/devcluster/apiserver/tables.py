@@ -191,7 +191,24 @@ def _endpoints(obj: dict[str, Any], now: float) -> str:
         ports = [p.get("port") for p in subset.get("ports") or []] or [None]
         for address in subset.get("addresses") or []:
             addresses += [f"{address.get('ip')}:{p}" if p else str(address.get("ip")) for p in ports]
-    return _joined(addresses)
+    return _first_three(addresses) if addresses else "<none>"
+
+
+def _slice_ports(obj: dict[str, Any], now: float) -> str:
+    ports = [p.get("port", "<unset>") for p in obj.get("ports") or [] if isinstance(p, dict)]
+    return _first_three(ports) if ports else "<unset>"
+
+
+def _slice_endpoints(obj: dict[str, Any], now: float) -> str:
+    addresses = [
+        a for e in obj.get("endpoints") or [] if isinstance(e, dict) for a in e.get("addresses") or []
+    ]
+    return _first_three(addresses) if addresses else "<unset>"
+
+
+def _first_three(values: list[Any]) -> str:
+    shown = ",".join(str(v) for v in values[:3])
+    return f"{shown} + {len(values) - 3} more..." if len(values) > 3 else shown
 
 
 def _job_status(obj: dict[str, Any], now: float) -> str:
@@ -311,6 +328,13 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         _AGE,
     ],
     ("", "Endpoints"): [_NAME, Column("Endpoints", "string", _endpoints), _AGE],
+    ("discovery.k8s.io", "EndpointSlice"): [
+        _NAME,
+        Column("AddressType", "string", _field("addressType")),
+        Column("Ports", "string", _slice_ports),
+        Column("Endpoints", "string", _slice_endpoints),
+        _AGE,
+    ],
     ("", "ServiceAccount"): [
         _NAME,
         Column("Secrets", "integer", lambda obj, now: len(obj.get("secrets") or [])),

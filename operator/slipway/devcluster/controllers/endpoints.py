@@ -1,18 +1,22 @@
-"""The endpoints controller: each Service with a selector gets an Endpoints object naming its pods.
+"""The endpoints controller: each Service with a selector gets an Endpoints object and EndpointSlices
+naming its pods.
 
-All simulated pods share 127.0.0.1, so each pod is a subset of its own, with the port its server
-listens on (annotation slipway.dev/sim-port): `kubectl get endpoints` and `kubectl describe service`
-then show where the Service's traffic really goes. Pods not ready are `notReadyAddresses`, as
-upstream; pods whose server is not up yet are left out. Services without a selector keep the
-Endpoints their owner writes.
+All simulated pods share 127.0.0.1, so each pod is an Endpoints subset of its own, and an
+EndpointSlice of its own (a slice has one port list for all its endpoints), with the port its server
+listens on (annotation slipway.dev/sim-port): `kubectl get endpoints`, `kubectl get endpointslices`
+and `kubectl describe service` (which reads the slices) then show where the Service's traffic really
+goes. Pods not ready are `notReadyAddresses` and slice endpoints with `ready: false`, as upstream;
+pods whose server is not up yet are left out. Services without a selector keep the Endpoints their
+owner writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from slipway.devcluster.controllers.client import ENDPOINTS, PODS, SERVICES, JsonObject
-from slipway.devcluster.controllers.runtime import Controller, Informers, Key, key_of
+from slipway.devcluster.controllers.client import ENDPOINT_SLICES, ENDPOINTS, PODS, SERVICES, JsonObject
+from slipway.devcluster.controllers.runtime import Controller, Informers, Key, create_all, key_of
 from slipway.devcluster.controllers.workloads import is_deleting, pod_is_ready
 from slipway.devcluster.pods import SIM_PORT_ANNOTATION
 
@@ -20,14 +24,28 @@ POD_IP = "127.0.0.1"
 # An Endpoints object lists every pod (1,000 pods: 150 KB): rewrite it at most once a second while
 # pods churn, as upstream batches endpoint updates too. Nothing in the world routes by it.
 GATHER_SECONDS = 1.0
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+MANAGED_BY = "endpointslice-controller.k8s.io"
 
 
-def endpoint_subsets(service: JsonObject, pods: Sequence[JsonObject]) -> list[JsonObject]:
+@dataclass(frozen=True)
+class PodEndpoint:
+    """A pod a Service selects, with the port its simulated server listens on."""
+
+    name: str
+    uid: str
+    port: int
+    ready: bool
+
+    def target_ref(self, namespace: str) -> JsonObject:
+        return {"kind": "Pod", "namespace": namespace, "name": self.name, "uid": self.uid}
+
+
+def pod_endpoints(service: JsonObject, pods: Sequence[JsonObject]) -> list[PodEndpoint]:
     selector = service.get("spec", {}).get("selector") or {}
     namespace = service["metadata"].get("namespace")
-    service_ports = service.get("spec", {}).get("ports") or []
-    port_name = service_ports[0].get("name") if len(service_ports) == 1 else None
-    subsets = []
+    found = []
     for pod in sorted(pods, key=lambda pod: str(pod["metadata"]["name"])):
         meta = pod["metadata"]
         port = (meta.get("annotations") or {}).get(SIM_PORT_ANNOTATION)
@@ -35,21 +53,71 @@ def endpoint_subsets(service: JsonObject, pods: Sequence[JsonObject]) -> list[Js
             continue
         if not selector.items() <= (meta.get("labels") or {}).items():
             continue
-        address = {
-            "ip": POD_IP,
-            "targetRef": {
-                "kind": "Pod",
-                "namespace": namespace,
-                "name": meta["name"],
-                "uid": meta.get("uid"),
-            },
-        }
-        endpoint_port: JsonObject = {"port": int(port), "protocol": "TCP"}
+        found.append(PodEndpoint(str(meta["name"]), str(meta.get("uid")), int(port), pod_is_ready(pod)))
+    return found
+
+
+def _port_name(service: JsonObject) -> str:
+    service_ports = service.get("spec", {}).get("ports") or []
+    return str(service_ports[0].get("name") or "") if len(service_ports) == 1 else ""
+
+
+def endpoint_subsets(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> list[JsonObject]:
+    namespace = str(service["metadata"].get("namespace"))
+    port_name = _port_name(service)
+    subsets = []
+    for endpoint in endpoints:
+        endpoint_port: JsonObject = {"port": endpoint.port, "protocol": "TCP"}
         if port_name:
             endpoint_port["name"] = port_name
-        addresses = "addresses" if pod_is_ready(pod) else "notReadyAddresses"
-        subsets.append({addresses: [address], "ports": [endpoint_port]})
+        address = {"ip": POD_IP, "targetRef": endpoint.target_ref(namespace)}
+        subsets.append(
+            {"addresses" if endpoint.ready else "notReadyAddresses": [address], "ports": [endpoint_port]}
+        )
     return subsets
+
+
+def slice_name(service_name: str, endpoint: PodEndpoint) -> str:
+    return f"{service_name}-{endpoint.uid.replace('-', '')[:12]}"
+
+
+def endpoint_slices(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> dict[str, JsonObject]:
+    """One EndpointSlice per pod, by name; upstream's slice fields that kubectl reads."""
+    meta = service["metadata"]
+    namespace, service_name = str(meta.get("namespace")), str(meta["name"])
+    owner = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "name": service_name,
+        "uid": meta.get("uid"),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    # kubectl describe matches slice ports to Service ports by name, "" for an unnamed one.
+    port_name = _port_name(service)
+    slices = {}
+    for endpoint in endpoints:
+        name = slice_name(service_name, endpoint)
+        slices[name] = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {SERVICE_NAME_LABEL: service_name, MANAGED_BY_LABEL: MANAGED_BY},
+                "ownerReferences": [owner],
+            },
+            "addressType": "IPv4",
+            "endpoints": [
+                {
+                    "addresses": [POD_IP],
+                    "conditions": {"ready": endpoint.ready, "serving": endpoint.ready, "terminating": False},
+                    "targetRef": endpoint.target_ref(namespace),
+                }
+            ],
+            "ports": [{"name": port_name, "port": endpoint.port, "protocol": "TCP"}],
+        }
+    return slices
 
 
 class EndpointsController:
@@ -58,6 +126,7 @@ class EndpointsController:
         self.services = informers.get(SERVICES)
         self.pods = informers.get(PODS)
         self.endpoints = informers.get(ENDPOINTS)
+        self.slices = informers.get(ENDPOINT_SLICES)
         self.controller: Controller[Key] = Controller(
             "endpoints", self.reconcile, workers=2, gather_seconds=GATHER_SECONDS
         )
@@ -79,10 +148,18 @@ class EndpointsController:
             if existing is not None:
                 await self.client.delete(ENDPOINTS, namespace, name, existing["metadata"]["uid"])
                 self.endpoints.record_delete(existing)
-            return None
+            return None  # its slices go with it: the server collects them by ownerReference
         if not (service.get("spec", {}).get("selector") or {}):
             return None
-        subsets = endpoint_subsets(service, self.pods.objects())
+        endpoints = pod_endpoints(service, self.pods.objects())
+        await self._write_endpoints(service, existing, endpoint_subsets(service, endpoints))
+        await self._write_slices(namespace, name, endpoint_slices(service, endpoints))
+        return None
+
+    async def _write_endpoints(
+        self, service: JsonObject, existing: JsonObject | None, subsets: list[JsonObject]
+    ) -> None:
+        namespace, name = key_of(service)
         if existing is None:
             body = {
                 "apiVersion": "v1",
@@ -99,4 +176,30 @@ class EndpointsController:
             patched = await self.client.patch(ENDPOINTS, namespace, name, {"subsets": subsets or None})
             if patched is not None:
                 self.endpoints.record_write(patched)
-        return None
+
+    async def _write_slices(self, namespace: str, service_name: str, wanted: dict[str, JsonObject]) -> None:
+        current = {
+            obj["metadata"]["name"]: obj
+            for (slice_namespace, _), obj in list(self.slices.cache.items())
+            if slice_namespace == namespace
+            and (obj["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == service_name
+            and (obj["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+        }
+        for name, obj in current.items():
+            if name not in wanted:
+                await self.client.delete(ENDPOINT_SLICES, namespace, name, obj["metadata"]["uid"])
+                self.slices.record_delete(obj)
+        await create_all(
+            self.slices, namespace, [body for name, body in wanted.items() if name not in current]
+        )
+        for name, body in wanted.items():
+            found = current.get(name)
+            if found is not None and (found.get("endpoints"), found.get("ports")) != (
+                body["endpoints"],
+                body["ports"],
+            ):
+                patched = await self.client.patch(
+                    ENDPOINT_SLICES, namespace, name, {"endpoints": body["endpoints"], "ports": body["ports"]}
+                )
+                if patched is not None:
+                    self.slices.record_write(patched)
