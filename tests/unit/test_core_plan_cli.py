@@ -48,9 +48,14 @@ def test_good_metrics_show_every_step_and_the_promotion(tmp_path: Path) -> None:
         "canary in 5 steps, 4 replicas:",
         "step 1/5: set weight 10% (pods: 1 new, 4 old)",
         "step 2/5: pause 1m",
-        "step 3/5: analysis gate (3 good in a row) of error-rate, measured every 30s",
-        "step 5/5: pause until promoted",
-        "deadline: every step must progress within 600s (plus its planned wait), else roll back",
+        "step 3/5: analysis gate (3 good in a row) of error-rate, measured every 30s: at least 1m30s",
+        "step 5/5: pause until promoted (kubectl slipway promote web)",
+        "then: promotion, the new version gets 4 pods and all traffic; old pods go at once",
+        "deadline: each step must progress within 600s beyond its planned wait, else roll back;"
+        " a pause until promoted waits for a person with no deadline",
+        "failed measurements beyond failureLimit: all traffic back to the old version in one write,"
+        " new pods scaled to 0, Degraded (AnalysisFailed)",
+        "Rehearsal with good metrics (every value within its threshold), times from `kubectl apply`:",
         "error-rate: good when <= 0.001; no data counts as inconclusive",
         "traffic: 2.0.0-previous 90%, 2.0.0 10%",
         "traffic: 2.0.0-previous 50%, 2.0.0 50%",
@@ -71,6 +76,8 @@ def test_bad_metrics_show_the_rollback_right_after_the_failed_measurement(tmp_pa
     back = out.index("traffic: 2.0.0-previous 100%, 2.0.0 0%")
     assert failed < back < out.index("AnalysisFailed: rolling back")
     assert "Ends Degraded (AnalysisFailed)" in out
+    assert "1 failed measurement (failureLimit 0)" in out
+    assert "Then: the old version serves; a new spec or kubectl slipway retry web tries again" in out
     assert "50%" not in out.split("Rehearsal")[1]
 
 
@@ -87,6 +94,8 @@ def test_what_other_metrics_lead_to(tmp_path: Path, metrics: str, ending: str) -
     assert code == 0, out
     assert ending in out
     assert "traffic: 2.0.0-previous 0%, 2.0.0 100%" not in out
+    if ending.startswith("Ends Paused"):
+        assert "Then: a person resumes, promotes or aborts (kubectl slipway resume|promote|abort web)" in out
 
 
 def test_blue_green_and_rolling_plans(tmp_path: Path) -> None:
@@ -98,6 +107,33 @@ def test_blue_green_and_rolling_plans(tmp_path: Path) -> None:
     code, out = plan(manifest(tmp_path, strategy={"rolling": {"maxSurge": 2}}))
     assert code == 0, out
     assert "traffic: 2.0.0-previous 50%, 2.0.0 50%" in out and "Ends Healthy (Promoted)" in out
+
+
+def test_blue_green_says_what_each_wait_is_for(tmp_path: Path) -> None:
+    timed = manifest(tmp_path, strategy={"blueGreen": {"autoPromotionSeconds": 90}})
+    assert "step 2/3: pause 1m30s before switching (autoPromotionSeconds)\n" in plan(timed)[1]
+    manual = manifest(tmp_path, strategy={"blueGreen": {"autoPromotion": False}})
+    assert (
+        "step 2/3: pause until promoted before switching (autoPromotion: false) (kubectl slipway promote web)"
+        in plan(manual)[1]
+    )
+
+
+def test_rolling_with_max_surge_0_shows_old_pods_going_first(tmp_path: Path) -> None:
+    code, out = plan(
+        manifest(tmp_path, replicas=2, strategy={"rolling": {"maxSurge": 0, "maxUnavailable": 1}})
+    )
+    assert code == 0, out
+    for line in (
+        "rolling in 6 steps, 2 replicas:",
+        "step 1/6: remove 1 old pod(s) first (maxUnavailable): 0 new, 1 old",
+        "step 2/6: set weight 50% (pods: 1 new, 1 old)",
+        "step 3/6: analysis gate (1 good in a row) of error-rate, measured every 30s: at least 30s",
+        "failed measurements beyond failureLimit: all traffic back to the old version as soon as it has"
+        " a ready pod, its 2 pods restored, new pods scaled to 0, Degraded (AnalysisFailed)",
+        "Ends Healthy (Promoted)",
+    ):
+        assert line in out
 
 
 def test_an_invalid_release_is_refused_naming_the_field(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import typer
 import yaml
@@ -13,6 +13,18 @@ from slipway.api.validation import InvalidRelease, is_release, parse_release
 from slipway.core.rehearsal import describe_plan, rehearse
 
 Metrics = Literal["good", "bad", "nodata", "flaky", "error"]
+
+MODES: Final[dict[str, str]] = {
+    "good": "every value within its threshold",
+    "bad": "every value beyond its threshold",
+    "nodata": "empty results",
+    "flaky": "every third value beyond its threshold",
+    "error": "the provider unreachable",
+}
+NEXT: Final[dict[str, str]] = {
+    "Paused": "a person resumes, promotes or aborts (kubectl slipway resume|promote|abort {name})",
+    "Degraded": "the old version serves; a new spec or kubectl slipway retry {name} tries again",
+}
 
 
 def _releases(path: Path) -> list[dict[str, Any]]:
@@ -47,15 +59,17 @@ def plan(
             raise typer.Exit(1) from None
         name = release.metadata.get("name", "release")
         typer.echo(f"Release {name}, version {release.spec.version}")
-        for line in describe_plan(release.spec):
+        for line in describe_plan(release.spec, name):
             typer.echo(line)
         rehearsal = rehearse(release.spec, metrics)
-        typer.echo(f"\nRehearsal with {metrics} metrics (times from `kubectl apply`):")
+        typer.echo(f"\nRehearsal with {metrics} metrics ({MODES[metrics]}), times from `kubectl apply`:")
         for moment in rehearsal.moments:
             typer.echo(f"  +{format_duration(moment.after_seconds):>8}  {moment.text}")
         status = rehearsal.status
         ending = f"{status.phase} ({status.reason}): {status.message}"
         typer.echo(f"Ends {ending}" if rehearsal.finished else f"Still {ending} after the simulation limit")
+        if rehearsal.finished and status.phase in NEXT:
+            typer.echo(f"Then: {NEXT[status.phase].format(name=name)}")
         typer.echo("")
 
 

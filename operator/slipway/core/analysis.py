@@ -128,17 +128,21 @@ def verdict(analysis: AnalysisStatus, spec: AnalysisSpec) -> Verdict | None:
             return Verdict(
                 "ProviderErrors",
                 metric.name,
-                f"metric {metric.name}: {counters.consecutive_errors} provider errors in a row "
+                f"metric {metric.name}: {_plural(counters.consecutive_errors, 'provider error')} in a row "
                 f"(consecutiveErrorLimit {metric.consecutive_error_limit})",
             )
         if counters.inconclusive > metric.inconclusive_limit:
             return Verdict(
                 "AnalysisInconclusive",
                 metric.name,
-                f"metric {metric.name}: {counters.inconclusive} inconclusive measurements "
+                f"metric {metric.name}: {_plural(counters.inconclusive, 'inconclusive measurement')} "
                 f"(inconclusiveLimit {metric.inconclusive_limit})",
             )
     return None
+
+
+def _plural(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _failed(metric: Metric, counters: MetricStatus, last: MeasurementRecord | None) -> Verdict:
@@ -148,7 +152,7 @@ def _failed(metric: Metric, counters: MetricStatus, last: MeasurementRecord | No
         "AnalysisFailed",
         metric.name,
         f"metric {metric.name} = {value or '-'} (wanted {threshold}): "
-        f"{counters.failures} failed measurements (failureLimit {metric.failure_limit})",
+        f"{_plural(counters.failures, 'failed measurement')} (failureLimit {metric.failure_limit})",
         value=value,
         threshold=threshold,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from slipway.api.durations import format_duration
+from slipway.api.durations import format_duration, parse_duration
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.core.actions import EmitEvent, SetWeights
@@ -48,7 +48,7 @@ def strategy_name(spec: ReleaseSpec) -> str:
     return "canary" if strategy.canary else "blue-green" if strategy.blue_green else "rolling"
 
 
-def describe_plan(spec: ReleaseSpec) -> list[str]:
+def describe_plan(spec: ReleaseSpec, name: str) -> list[str]:
     """The plan as a reviewer reads it: each step, the promotion, the deadline and the analysis rules."""
     plan = plan_for(spec)
     lines = [f"{strategy_name(spec)} in {len(plan.steps)} steps, {spec.replicas} replicas:"]
@@ -58,27 +58,36 @@ def describe_plan(spec: ReleaseSpec) -> list[str]:
             text += f" (pods: {step.canary_replicas} new, {step.stable_replicas} old)"
         elif isinstance(step, Gate) and spec.analysis is not None:
             names = ", ".join(step.metrics or [m.name for m in spec.analysis.metrics])
-            text += f" of {names}, measured every {spec.analysis.interval}"
+            every = parse_duration(spec.analysis.interval)
+            text += (
+                f" of {names}, measured every {spec.analysis.interval}: "
+                f"at least {format_duration(step.successes * every)}"
+            )
         elif isinstance(step, Hold) and step.seconds is None:
-            text += " (kubectl annotate ... slipway.dev/promote=<any value>)"
+            text += f" (kubectl slipway promote {name})"
         lines.append(f"  step {number}/{len(plan.steps)}: {text}")
-    delay = format_duration(plan.scale_down_delay_seconds)
-    lines.append(
-        f"  then: promotion, the new version gets {spec.replicas} pods and all traffic; "
-        f"old pods go after {delay}"
-    )
+    delay = plan.scale_down_delay_seconds
+    old_pods = f"old pods go after {format_duration(delay)}" if delay else "old pods go at once"
+    lines.append(f"  then: promotion, the new version gets {spec.replicas} pods and all traffic; {old_pods}")
     rollback = spec.rollback
     lines.append(
-        f"deadline: every step must progress within {rollback.progress_deadline_seconds}s "
-        "(plus its planned wait), "
-        f"else {'roll back' if rollback.on_progress_deadline == 'rollback' else 'pause'}"
+        f"deadline: each step must progress within {rollback.progress_deadline_seconds}s beyond its planned"
+        f" wait, else {'roll back' if rollback.on_progress_deadline == 'rollback' else 'pause'};"
+        " a pause until promoted waits for a person with no deadline"
     )
     if spec.analysis is None:
         lines.append("analysis: none; nothing is measured")
-        return lines
-    lines.append(
-        f"analysis: every {spec.analysis.interval} while the new version gets traffic or is at a gate"
-    )
+    else:
+        lines += _describe_analysis(spec)
+    if rollback.alerts is not None:
+        labels = ", ".join(f"{k}={v}" for k, v in rollback.alerts.match_labels.items())
+        lines.append(f"alerts: a firing alert with {labels} rolls back at once")
+    return lines
+
+
+def _describe_analysis(spec: ReleaseSpec) -> list[str]:
+    assert spec.analysis is not None
+    lines = [f"analysis: every {spec.analysis.interval} while the new version gets traffic or is at a gate"]
     for metric in spec.analysis.metrics:
         lines.append(
             f"  {metric.name}: good when {format_range(threshold_of(metric))}; "
@@ -86,19 +95,23 @@ def describe_plan(spec: ReleaseSpec) -> list[str]:
             f"failureLimit {metric.failure_limit}, inconclusiveLimit {metric.inconclusive_limit}, "
             f"consecutiveErrorLimit {metric.consecutive_error_limit}"
         )
+    # A rolling update may have taken the old version's pods: traffic returns once one is ready again.
+    back = (
+        "all traffic back to the old version as soon as it has a ready pod,"
+        f" its {spec.replicas} pods restored"
+        if spec.strategy.rolling is not None
+        else "all traffic back to the old version in one write"
+    )
     on_failure = (
-        "all traffic back to the old version in one write, new pods scaled to 0, Degraded (AnalysisFailed)"
-        if rollback.on_analysis_failure
+        f"{back}, new pods scaled to 0, Degraded (AnalysisFailed)"
+        if spec.rollback.on_analysis_failure
         else "Paused (AnalysisFailed) until a person acts"
     )
-    lines.append(f"  a failed measurement beyond failureLimit: {on_failure}")
+    lines.append(f"  failed measurements beyond failureLimit: {on_failure}")
     lines.append("  inconclusive beyond inconclusiveLimit: Paused until a person resumes, promotes or aborts")
     lines.append(
         "  provider errors beyond consecutiveErrorLimit: Paused; carries on when the provider answers"
     )
-    if rollback.alerts is not None:
-        labels = ", ".join(f"{k}={v}" for k, v in rollback.alerts.match_labels.items())
-        lines.append(f"alerts: a firing alert with {labels} rolls back at once")
     return lines
 
 

@@ -16,9 +16,11 @@ def plan(strategy: BlueGreenStrategy, replicas: int) -> Plan:
     if strategy.pre_promotion_analysis:
         steps.append(Gate(successes=ANALYSIS_MEASUREMENTS, metrics=None))
     if not strategy.auto_promotion:
-        steps.append(Hold(None))
+        steps.append(Hold(None, label="before switching (autoPromotion: false)"))
     elif strategy.auto_promotion_seconds > 0:
-        steps.append(Hold(float(strategy.auto_promotion_seconds)))
+        steps.append(
+            Hold(float(strategy.auto_promotion_seconds), label="before switching (autoPromotionSeconds)")
+        )
     # The switch: all traffic at once, while the old revision keeps all its pods to switch back to.
     steps.append(Shift(100, replicas, replicas, label="switch all traffic"))
     if strategy.post_promotion_analysis:

@@ -29,12 +29,14 @@ class Shift:
 
 @dataclass(frozen=True)
 class Hold:
-    """Wait `seconds`, or (None) until a person promotes."""
+    """Wait `seconds`, or (None) until a person promotes; `label` says what the wait is for."""
 
     seconds: float | None
+    label: str = ""
 
     def describe(self) -> str:
-        return "pause until promoted" if self.seconds is None else f"pause {format_duration(self.seconds)}"
+        wait = "pause until promoted" if self.seconds is None else f"pause {format_duration(self.seconds)}"
+        return f"{wait} {self.label}" if self.label else wait
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def plan(strategy: RollingStrategy, replicas: int, analysed: bool) -> Plan:
                     _pod_ratio(new, old - removed_first),
                     canary_replicas=new,
                     stable_replicas=old - removed_first,
-                    label=f"remove {removed_first} old pod(s) first (maxUnavailable)",
+                    label=f"remove {removed_first} old pod(s) first (maxUnavailable): "
+                    f"{new} new, {old - removed_first} old",
                 )
             )
         new += batch
