@@ -97,6 +97,8 @@ def test_a_deployment_gets_pods_that_become_ready_after_startup(dev_cluster: Dev
     assert conditions == {"Available": "MinimumReplicasAvailable", "Progressing": "NewReplicaSetAvailable"}
     table = dev_cluster.kubectl("get", "pods", "-l", "app=web").stdout
     assert table.count("1/1     Running") == 3
+    described = dev_cluster.kubectl("describe", "pods", "-l", "app=web").stdout
+    assert described.count("Normal  Started") == 3 and "kubelet  Started container app" in described
 
 
 def test_crashing_pods_never_get_ready_and_the_progress_deadline_is_exceeded(dev_cluster: DevCluster) -> None:
@@ -113,6 +115,8 @@ def test_crashing_pods_never_get_ready_and_the_progress_deadline_is_exceeded(dev
         for line in dev_cluster.kubectl("get", "pods", "-l", "app=bad", "--no-headers").stdout.splitlines()
     ]
     assert [row[1:3] for row in rows] == [["0/1", "CrashLoopBackOff"]] * 2
+    described = dev_cluster.kubectl("describe", "pod", crashed[0]["metadata"]["name"]).stdout
+    assert "Warning  BackOff" in described and "kubelet  Back-off restarting failed container app" in described
     progressing = dev_cluster.kubectl(
         "get", "deployment", "bad", "-o", "jsonpath={.status.conditions[?(@.type=='Progressing')].reason}"
     ).stdout

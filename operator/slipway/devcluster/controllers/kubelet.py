@@ -8,14 +8,17 @@ SLIPWAY_DEMO_STARTUP_SECONDS and then succeed, or fail when SLIPWAY_DEMO_EXIT_CO
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from slipway.devcluster.controllers.client import PODS, JsonObject
+from slipway.devcluster.controllers.client import EVENTS, PODS, ApiError, JsonObject
 from slipway.devcluster.controllers.runtime import Controller, Informers, Key, key_of, now, write_status
-from slipway.devcluster.controllers.workloads import is_deleting, timestamp
+from slipway.devcluster.controllers.workloads import event, is_deleting, timestamp
 from slipway.devcluster.pods import SIM_PORT_ANNOTATION, PodBehaviour, SimulatedPod
+
+log = logging.getLogger(__name__)
 
 POD_IP = "127.0.0.1"
 CRASH_BACKOFF_FIRST_SECONDS = 10.0
@@ -196,7 +199,24 @@ class Kubelet:
             await server.start()
         running = RunningPod(pod["metadata"]["uid"], behaviour, now(), server)
         self.running[key] = running
+        await self._post_started(pod, behaviour, running.started)
         return running
+
+    async def _post_started(self, pod: JsonObject, behaviour: PodBehaviour, moment: datetime) -> None:
+        """The Event `kubectl describe pod` lists: the container started, or is crash-looping."""
+        container = str(((pod.get("spec", {}).get("containers") or [{}])[0]).get("name", "main"))
+        if behaviour.crash:
+            message = f"Back-off restarting failed container {container} in pod {pod['metadata']['name']}"
+            posted = event(pod, "v1", "Pod", True, "BackOff", message, "kubelet", moment)
+        else:
+            posted = event(
+                pod, "v1", "Pod", False, "Started", f"Started container {container}", "kubelet", moment
+            )
+        # Events are informative: losing one to an API error must not hold the pod up.
+        try:
+            await self.client.create(EVENTS, pod["metadata"]["namespace"], posted)
+        except ApiError as error:
+            log.debug("event for pod %s not posted: %s", pod["metadata"]["name"], error)
 
     async def _halt(self, key: Key) -> None:
         running = self.running.pop(key, None)

@@ -536,33 +536,50 @@ def _deployment_status(
     return {**counts, "conditions": conditions}, requeue
 
 
-def scaling_event(
-    deployment: JsonObject, replica_set: str, before: int, after: int, now: datetime
+def event(
+    involved: JsonObject,
+    api_version: str,
+    kind: str,
+    warning: bool,
+    reason: str,
+    message: str,
+    source: str,
+    now: datetime,
 ) -> JsonObject:
-    """The Event upstream posts for each scaling, which `kubectl describe deployment` lists."""
-    meta = deployment["metadata"]
+    """A core/v1 Event about `involved`, as the upstream component `source` posts it."""
+    meta = involved["metadata"]
     stamp = timestamp(now)
-    direction = "up" if after > before else "down"
     return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace")},
         "involvedObject": {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
+            "apiVersion": api_version,
+            "kind": kind,
             "name": meta["name"],
             "namespace": meta.get("namespace"),
             "uid": meta.get("uid"),
         },
-        "type": "Normal",
-        "reason": "ScalingReplicaSet",
-        "message": f"Scaled {direction} replica set {replica_set} from {before} to {after}",
-        "source": {"component": "deployment-controller"},
-        "reportingComponent": "deployment-controller",
+        "type": "Warning" if warning else "Normal",
+        "reason": reason,
+        "message": message,
+        "source": {"component": source},
+        "reportingComponent": source,
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
         "count": 1,
     }
+
+
+def scaling_event(
+    deployment: JsonObject, replica_set: str, before: int, after: int, now: datetime
+) -> JsonObject:
+    """The Event upstream posts for each scaling, which `kubectl describe deployment` lists."""
+    direction = "up" if after > before else "down"
+    message = f"Scaled {direction} replica set {replica_set} from {before} to {after}"
+    return event(
+        deployment, "apps/v1", "Deployment", False, "ScalingReplicaSet", message, "deployment-controller", now
+    )
 
 
 # ---------------------------------------------------------------------------------------------- jobs
