@@ -6,15 +6,20 @@ process group, so a test can SIGKILL it and start it again.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -213,6 +218,93 @@ class Cluster:
             return wait_for(reached, timeout, f"{name} {phase} on version {version}")
         except AssertionError as timeout_error:
             raise AssertionError(f"{timeout_error}; status: {json.dumps(seen[0], indent=1)}") from None
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def job_metric(exit_code: int = 0, name: str = "smoke") -> dict[str, Any]:
+    """A smoke-test Job as a metric: its pod ends with `exit_code` after a fraction of a second."""
+    env = [
+        {"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0.2"},
+        {"name": "SLIPWAY_DEMO_EXIT_CODE", "value": str(exit_code)},
+    ]
+    container = {"name": "check", "image": "demo/smoke", "env": env}
+    template = {
+        "backoffLimit": 0,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [container]}},
+    }
+    return {"name": name, "job": {"template": template}}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object change seen by a watch; `rv` orders changes across every collection."""
+
+    rv: int
+    kind: str
+    name: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+
+class ChangeLog:
+    """Watches opened on some collections of one namespace; `changes()` lists what changed, in the API
+    server's order, from the moment the log started."""
+
+    def __init__(self, api_url: str, collections: dict[str, str]) -> None:
+        """`collections`: kind -> collection path (`/api/v1/namespaces/default/services`)."""
+        self._api_url = api_url
+        self._collections = collections
+        self._lock = threading.Lock()
+        self._changes: list[Change] = []
+        self._sockets: list[socket.socket] = []
+        self._readers: list[threading.Thread] = []
+
+    def __enter__(self) -> ChangeLog:
+        address = urllib.parse.urlsplit(self._api_url)
+        assert address.hostname is not None and address.port is not None
+        for kind, path in self._collections.items():
+            with urllib.request.urlopen(self._api_url + path, timeout=10) as listing:
+                rv = json.load(listing)["metadata"]["resourceVersion"]
+            # Our own socket: shutting it down is what ends a blocked read at once.
+            connection = http.client.HTTPConnection(address.hostname, address.port)
+            connection.sock = socket.create_connection((address.hostname, address.port), timeout=120)
+            self._sockets.append(connection.sock)
+            connection.request("GET", f"{path}?watch=1&resourceVersion={rv}")
+            reader = threading.Thread(target=self._follow, args=(kind, connection.getresponse()), daemon=True)
+            reader.start()
+            self._readers.append(reader)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for watch in self._sockets:
+            watch.shutdown(socket.SHUT_RDWR)
+            watch.close()
+        for reader in self._readers:
+            reader.join(timeout=5)
+
+    def _follow(self, kind: str, answer: http.client.HTTPResponse) -> None:
+        last: dict[str, dict[str, Any]] = {}
+        try:
+            for line in answer:
+                obj = json.loads(line)["object"]
+                name = obj["metadata"]["name"]
+                change = Change(int(obj["metadata"]["resourceVersion"]), kind, name, last.get(name), obj)
+                last[name] = obj
+                with self._lock:
+                    self._changes.append(change)
+        except (OSError, ValueError, http.client.HTTPException):
+            pass  # the socket was shut down by __exit__
+
+    def changes(self) -> list[Change]:
+        with self._lock:
+            return sorted(self._changes, key=lambda change: change.rv)
 
 
 def write_operator_config(dev_cluster: DevCluster, path: Path, **overrides: Any) -> Path:

@@ -4,14 +4,13 @@ mid-canary, and the operator SIGKILLed mid-rollout."""
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from e2e_support import E2E, Cluster, Operator, first_release, release_manifest, wait_for
+from e2e_support import E2E, Cluster, Operator, closed_port, first_release, release_manifest, wait_for
 
 from slipway.devcluster.alertmanager import AlertmanagerProcess
 from slipway.devcluster.apiserver.faults import FaultConfig
@@ -27,14 +26,6 @@ def canary_at(cluster: Cluster, weight: int) -> dict[str, Any]:
         return status if (status.get("canary") or {}).get("weight") == weight else None
 
     return wait_for(reached, 30, f"canary at weight {weight}")
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def test_firing_alert_rolls_the_canary_back(

@@ -36,16 +36,10 @@ class Alerts:
         self._config = config
 
     async def firing(self, release: ReleaseRef, match_labels: Mapping[str, str]) -> tuple[FiringAlert, ...]:
-        try:
-            found = await alerting.firing_alerts(
-                self._session, self._config.alertmanager, release.namespace, release.name, match_labels
-            )
-        except alerting.AlertmanagerUnavailable as unavailable:
-            # Unknown is not firing: analysis still guards the rollout, and the log says why.
-            _log.warning(
-                "alerts unknown", namespace=release.namespace, release=release.name, error=str(unavailable)
-            )
-            return ()
+        """Raises alerting.AlertmanagerUnavailable when it cannot tell: unknown is not "none firing"."""
+        found = await alerting.firing_alerts(
+            self._session, self._config.alertmanager, release.namespace, release.name, match_labels
+        )
         return tuple(FiringAlert(name=alert.name, summary=alert.labels.get("summary", "")) for alert in found)
 
 

@@ -22,12 +22,14 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import ValidationError
 
-from slipway.api.annotations import MANUAL_ACTIONS
+from slipway.alerting import AlertmanagerUnavailable
+from slipway.api.annotations import MANUAL_ACTIONS, PREFIX
 from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.config import OperatorConfig
 from slipway.controller.queue import ReleaseKey
+from slipway.controller.refusal import invalid_spec, newly_refused, refused_status
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
@@ -47,11 +49,13 @@ from slipway.kube.objects import Obj, ReleaseRef, ready_replicas, release_ref
 from slipway.observability.logging import bind_release
 from slipway.observability.metrics import OperatorMetrics
 from slipway.providers.base import MeasurementContext
+from slipway.providers.preflight import Obstacle, preflight
 from slipway.routers.base import Router, ServicePorts, TrafficSplit
 from slipway.routers.selection import router_for
 
 Measure = Callable[[Metric, MeasurementContext], Awaitable[RawMeasurement]]
 FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAlert, ...]]]
+"""The firing alerts that match; raises AlertmanagerUnavailable when that cannot be known."""
 
 _log = structlog.get_logger("slipway.reconcile")
 
@@ -101,6 +105,29 @@ def observations_of(body: Obj, state: ClusterState, alerts: tuple[FiringAlert, .
     )
 
 
+def already_carried_out(body: Obj, status: ReleaseStatus | None) -> tuple[AcknowledgeAction, ...]:
+    """Manual-action annotations set again to a value status records as carried out: the core rightly
+    ignores them, and they are removed so that the Release does not keep showing a pending request."""
+    done = {record.action: record.value for record in status.manual_actions} if status else {}
+    annotations: dict[str, str] = body["metadata"].get("annotations") or {}
+    return tuple(
+        AcknowledgeAction(key.removeprefix(PREFIX), value)
+        for key, value in annotations.items()
+        if key in MANUAL_ACTIONS and done.get(key.removeprefix(PREFIX)) == value
+    )
+
+
+def unjudgeable(measurements: tuple[RawMeasurement, ...], why: str) -> tuple[RawMeasurement, ...]:
+    """The measurements as provider errors: while the alert state is unknown none of them may pass a
+    gate, so they count toward consecutiveErrorLimit (then Paused) like any provider that cannot answer."""
+    error = f"alert state unknown, so no measurement counts as good: {why}"
+    return tuple(replace(measurement, values=(), error=error) for measurement in measurements)
+
+
+def rolled_back(old: ReleaseStatus | None, new: ReleaseStatus) -> bool:
+    return new.last_rollback is not None and (old is None or old.last_rollback != new.last_rollback)
+
+
 def _with_alert_polling(requeue: float | None, spec: ReleaseSpec, status: ReleaseStatus) -> float | None:
     """Alertmanager sends no watch events: while a rollout it guards is in flight, ask it again at
     least once per analysis interval (or every ALERT_POLL_SECONDS), even while the core waits."""
@@ -137,27 +164,39 @@ class Reconciler:
             self._metrics.forget_release(key.namespace, key.name)
             return None
         release = release_ref(body)
+        old_status = ReleaseStatus.from_api(body.get("status"))
         try:
             spec = ReleaseSpec.model_validate(body.get("spec") or {})
         except ValidationError as invalid:
-            _log.error("invalid spec; fix the Release", errors=invalid.errors(include_url=False))
-            return None
+            return await self._refuse(release, body, old_status, invalid_spec(invalid))
+        obstacles = preflight(spec, self._config)
+        if obstacles:
+            return await self._refuse(release, body, old_status, obstacles)
         router = router_for(spec.traffic_routing)
-        old_status = ReleaseStatus.from_api(body.get("status"))
         state = await asyncio.to_thread(observe, self._api, release)
-        alerts = (
-            await self._find_alerts(release, spec.rollback.alerts.match_labels)
-            if spec.rollback.alerts
-            else ()
-        )
+        alerts: tuple[FiringAlert, ...] = ()
+        alerts_unknown = None
+        if spec.rollback.alerts is not None:
+            try:
+                alerts = await self._find_alerts(release, spec.rollback.alerts.match_labels)
+            except AlertmanagerUnavailable as unavailable:
+                alerts_unknown = str(unavailable)
+                _log.warning("alerts unknown", error=alerts_unknown)
         observations = observations_of(body, state, alerts)
         decision = decide(spec, old_status, observations, datetime.now(UTC))
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
             # Measurements go to a second decide at once: they are observations, not state to keep.
             measured = await self._take(spec, release, analyses, old_status)
-            observations = replace(observations, measurements=measured)
-            decision = decide(spec, old_status, observations, datetime.now(UTC))
+            decision = decide(
+                spec, old_status, replace(observations, measurements=measured), datetime.now(UTC)
+            )
+            if alerts_unknown is not None and not rolled_back(old_status, decision.status):
+                # A failed measurement still rolls back; nothing else may count while alerts are unknown.
+                unknown = replace(observations, measurements=unjudgeable(measured, alerts_unknown))
+                decision = decide(spec, old_status, unknown, datetime.now(UTC))
+        repeated = [ack for ack in already_carried_out(body, old_status) if ack not in decision.actions]
+        decision = replace(decision, actions=(*decision.actions, *repeated))
         try:
             writes = await asyncio.to_thread(self._carry_out, router, release, spec, body, state, decision)
         except StaleViewError:
@@ -182,6 +221,28 @@ class Reconciler:
             _log.info(status.message or status.phase, writes=writes)
         self._record(release, old_status, status, time.monotonic() - started)
         return _with_alert_polling(decision.requeue_after_seconds, spec, status)
+
+    async def _refuse(
+        self, release: ReleaseRef, body: Obj, old: ReleaseStatus | None, obstacles: tuple[Obstacle, ...]
+    ) -> float | None:
+        """Degraded with the obstacles as the message; nothing but the status and an Event is written."""
+        generation = int(body["metadata"].get("generation") or 1)
+        status = refused_status(old, generation, obstacles, datetime.now(UTC))
+        _log.warning(status.message, reason=status.reason)
+
+        def write() -> None:
+            writer = ClusterWriter(self._api, release, ClusterState())
+            observed = old.to_api() if old is not None else None
+            written = writer.write_status(body["metadata"]["resourceVersion"], observed, status.to_api())
+            if written and newly_refused(old, status):
+                writer.emit_event("Warning", status.reason, status.message)
+
+        try:
+            await asyncio.to_thread(write)
+        except StaleViewError:
+            return _RETRY_STALE_SECONDS
+        self._record(release, old, status, 0.0)
+        return None
 
     def _record(
         self, release: ReleaseRef, old: ReleaseStatus | None, new: ReleaseStatus, seconds: float
