@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from e2e_support import E2E, Cluster, Operator, closed_port, first_release, release_manifest, wait_for
+from e2e_support import (
+    E2E,
+    STOP_SECONDS,
+    Cluster,
+    Operator,
+    closed_port,
+    first_release,
+    release_manifest,
+    wait_for,
+)
 
 from slipway.devcluster.alertmanager import AlertmanagerProcess
 from slipway.devcluster.apiserver.faults import FaultConfig
@@ -85,6 +94,13 @@ def test_unreachable_prometheus_pauses_and_never_promotes(
     assert status["stable"]["version"] == "1"
     assert [entry["version"] for entry in status["history"] if entry["outcome"] == "Promoted"] == ["1"]
     assert status["analysis"]["errors"] >= 3
+
+
+def test_sigterm_stops_the_operator_mid_rollout_without_waiting(cluster: Cluster, operator: Operator) -> None:
+    first_release(cluster)
+    cluster.apply(release_manifest("2", steps=HOLD))
+    canary_at(cluster, 50)
+    assert operator.stop(), f"still running {STOP_SECONDS}s after SIGTERM"
 
 
 def test_release_deleted_mid_canary_leaves_nothing_behind(cluster: Cluster, operator: Operator) -> None:
