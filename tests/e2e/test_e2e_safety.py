@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from e2e_support import (
+    CRDS,
     E2E,
     ROOT,
     Change,
@@ -194,3 +196,21 @@ def test_a_manual_action_repeated_with_the_same_value_is_acknowledged_not_repeat
         e for e in cluster.events() if e["reason"] == "ManualAction" and e["message"].startswith("pause:")
     ]
     assert len(pauses) == 1
+
+
+def test_a_spec_only_the_models_reject_is_refused_naming_the_field(
+    cluster: Cluster, operator: Operator
+) -> None:
+    # A cluster whose CRD lags behind the operator (here: no schema for spec at all) stores what the
+    # models refuse; the operator must still refuse it rather than act on part of it.
+    crd = yaml.safe_load((CRDS / "releases.slipway.dev.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    schema["spec"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    cluster.write("replace", "-f", "-", input=yaml.safe_dump(crd))
+    cluster.apply(release_manifest("1", steps=[{"setWeight": 150}]))
+
+    cluster.kubectl("wait", "--for=condition=Stalled", "release/web", "--timeout=30s")
+    stalled = cluster.condition("Stalled")
+    assert (stalled["reason"], stalled["observedGeneration"]) == ("InvalidSpec", 1)
+    assert "spec.strategy.canary.steps[0].setWeight: " in stalled["message"], stalled["message"]
+    assert cluster.deployments() == []
