@@ -9,6 +9,7 @@ Service has no ready pod get no traffic (the weights of the others are renormali
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -103,6 +104,30 @@ class RoutingSource(Protocol):
     def entry_points(self, objects: Sequence[JsonObject], view: ClusterView) -> list[EntryPoint]: ...
 
     def services_of(self, obj: JsonObject) -> set[ServiceKey]: ...
+
+
+class WeightedRouteSource(ABC):
+    """Routing objects that each name their Services with weights (HTTPRoute, VirtualService): one
+    entry point per object, named `<prefix>/<namespace>/<name>`."""
+
+    resource: Resource
+    prefix: str
+
+    @abstractmethod
+    def weighted_services(self, obj: JsonObject) -> list[tuple[ServiceKey, int]]: ...
+
+    def entry_points(self, objects: Sequence[JsonObject], view: ClusterView) -> list[EntryPoint]:
+        found = []
+        for obj in objects:
+            meta = obj["metadata"]
+            name = f"{self.prefix}/{meta.get('namespace', '')}/{meta['name']}"
+            entry = weighted_entry_point(name, self.weighted_services(obj), view)
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def services_of(self, obj: JsonObject) -> set[ServiceKey]:
+        return {service for service, _ in self.weighted_services(obj)}
 
 
 def plan_entry_points(

@@ -7,10 +7,8 @@ and no weight sends it everything, as Istio does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from slipway.devcluster.controllers.client import VIRTUALSERVICES, JsonObject, Resource
-from slipway.devcluster.traffic import ClusterView, EntryPoint, ServiceKey, weighted_entry_point
+from slipway.devcluster.controllers.client import VIRTUALSERVICES, JsonObject
+from slipway.devcluster.traffic import ServiceKey, WeightedRouteSource
 
 
 def _service(host: str, namespace: str) -> ServiceKey:
@@ -18,31 +16,18 @@ def _service(host: str, namespace: str) -> ServiceKey:
     return (rest.split(".")[0] if rest else namespace), name
 
 
-def _destinations(virtual_service: JsonObject) -> list[tuple[ServiceKey, int]]:
-    namespace = virtual_service["metadata"].get("namespace", "")
-    for http in virtual_service.get("spec", {}).get("http") or []:
-        routes = [route for route in http.get("route") or [] if route.get("destination", {}).get("host")]
-        if routes:
-            default = 100 if len(routes) == 1 else 0
-            return [
-                (_service(route["destination"]["host"], namespace), int(route.get("weight", default)))
-                for route in routes
-            ]
-    return []
+class VirtualServiceSource(WeightedRouteSource):
+    resource = VIRTUALSERVICES
+    prefix = "virtualservice"
 
-
-class VirtualServiceSource:
-    resource: Resource = VIRTUALSERVICES
-
-    def entry_points(self, objects: Sequence[JsonObject], view: ClusterView) -> list[EntryPoint]:
-        found = []
-        for virtual_service in objects:
-            meta = virtual_service["metadata"]
-            name = f"virtualservice/{meta.get('namespace', '')}/{meta['name']}"
-            entry = weighted_entry_point(name, _destinations(virtual_service), view)
-            if entry is not None:
-                found.append(entry)
-        return found
-
-    def services_of(self, obj: JsonObject) -> set[ServiceKey]:
-        return {service for service, _ in _destinations(obj)}
+    def weighted_services(self, obj: JsonObject) -> list[tuple[ServiceKey, int]]:
+        namespace = obj["metadata"].get("namespace", "")
+        for http in obj.get("spec", {}).get("http") or []:
+            routes = [route for route in http.get("route") or [] if route.get("destination", {}).get("host")]
+            if routes:
+                default = 100 if len(routes) == 1 else 0
+                return [
+                    (_service(route["destination"]["host"], namespace), int(route.get("weight", default)))
+                    for route in routes
+                ]
+        return []
