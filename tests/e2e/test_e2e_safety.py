@@ -74,22 +74,34 @@ def test_a_release_calling_a_host_outside_the_allow_list_is_refused_until_fixed(
 def test_unknown_alert_state_pauses_the_canary_and_never_promotes(
     cluster: Cluster, operator_factory: Callable[..., Operator]
 ) -> None:
-    operator_factory(alertmanager={"url": f"http://127.0.0.1:{closed_port()}", "timeoutSeconds": 1})
+    operator = operator_factory(
+        alertmanager={"url": f"http://127.0.0.1:{closed_port()}", "timeoutSeconds": 1}
+    )
     first_release(cluster)
     rollback = {"alerts": {"matchLabels": {"severity": "critical"}}, "progressDeadlineSeconds": 60}
-    metrics = [{**job_metric(), "consecutiveErrorLimit": 1}]
-    cluster.apply(release_manifest("2", steps=GATED, metrics=metrics, rollback=rollback))
+    # Alerts are the only guard: no analysis step, a pause that would be over in a second.
+    steps = [{"setWeight": 50}, {"pause": {"duration": "1s"}}]
+    cluster.apply(release_manifest("2", steps=steps, rollback=rollback))
 
     def paused() -> dict[str, Any] | None:
         status = cluster.status()
-        return status if (status.get("phase"), status.get("reason")) == ("Paused", "ProviderErrors") else None
+        return status if (status.get("phase"), status.get("reason")) == ("Paused", "AlertsUnknown") else None
 
     status = wait_for(paused, 30, "Paused while the alert state is unknown")
-    assert status["stable"]["version"] == "1"
-    assert [entry["version"] for entry in status["history"] if entry["outcome"] == "Promoted"] == ["1"]
-    measurements = status["analysis"]["measurements"]
-    assert measurements and all(m["result"] == "Error" for m in measurements)
-    assert all("alert state unknown" in m["message"] for m in measurements), measurements
+    assert "alert state unknown: Alertmanager at http://127.0.0.1:" in status["message"]
+    assert cluster.condition("Paused")["status"] == "True"
+    assert any((e["type"], e["reason"]) == ("Warning", "AlertsUnknown") for e in cluster.events())
+
+    def asked() -> int:
+        return sum(line.get("event") == "alerts unknown" for line in operator.log_lines())
+
+    # Still held after several more passes, each asking Alertmanager again, past the 1 s pause.
+    seen = asked()
+    wait_for(lambda: asked() >= seen + 3, 30, "three more passes asking Alertmanager")
+    held = cluster.status()
+    assert (held["phase"], held["reason"], held["stable"]["version"]) == ("Paused", "AlertsUnknown", "1")
+    assert held["canary"]["weight"] < 100
+    assert [entry["version"] for entry in held["history"] if entry["outcome"] == "Promoted"] == ["1"]
 
 
 def test_a_smoke_test_job_that_succeeds_lets_the_canary_pass(cluster: Cluster, operator: Operator) -> None:

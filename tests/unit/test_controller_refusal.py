@@ -1,9 +1,8 @@
-"""What the operator refuses before writing anything, what it acknowledges again, and how an unknown
-alert state reaches the core: the pure pieces of the reconciler."""
+"""What the operator refuses before writing anything, and what it acknowledges again: the pure pieces
+of the reconciler."""
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from typing import Any
 
@@ -14,11 +13,10 @@ from pydantic import ValidationError
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import ManualActionRecord, ReleaseStatus, RevisionStatus
 from slipway.config import parse_config
-from slipway.controller.reconciler import already_carried_out, rolled_back, unjudgeable
+from slipway.controller.reconciler import already_carried_out
 from slipway.controller.refusal import invalid_spec, newly_refused, refused_status
 from slipway.core.actions import AcknowledgeAction, EnsureRevision
 from slipway.core.machine import decide
-from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import Observations
 from slipway.providers.preflight import Obstacle, preflight
 
@@ -124,24 +122,3 @@ def test_annotations_already_carried_out_are_acknowledged_again() -> None:
     body = {"metadata": {"annotations": annotations}}
     assert already_carried_out(body, status) == (AcknowledgeAction("pause", "1"),)
     assert already_carried_out(body, None) == ()
-
-
-def test_unknown_alerts_make_every_measurement_a_provider_error() -> None:
-    taken = (
-        RawMeasurement(metric="a", revision="r", at=T0, values=(0.0,)),
-        RawMeasurement(metric="b", revision="r", at=T0, values=(math.nan,)),
-    )
-    errors = unjudgeable(taken, "Alertmanager at http://127.0.0.1:1: refused")
-    assert [(m.metric, m.at, m.values) for m in errors] == [("a", T0, ()), ("b", T0, ())]
-    assert all(m.error and "alert state unknown" in m.error and "127.0.0.1:1" in m.error for m in errors)
-
-
-def test_rolled_back_means_a_new_rollback_record() -> None:
-    spec = release_spec(metrics=[metric(failureLimit=0)])
-    stable = RevisionStatus(revision="s", version="1", replicas=4, ready_replicas=4, weight=100)
-    before = ReleaseStatus(phase="Healthy", stable=stable, observed_generation=1)
-    assert not rolled_back(before, before)
-    started = decide(spec, before, Observations(generation=2), T0).status
-    assert not rolled_back(before, started)
-    aborted = decide(spec, started, Observations(generation=2, annotations={"slipway.dev/abort": "1"}), T0)
-    assert rolled_back(started, aborted.status)

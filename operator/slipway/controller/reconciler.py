@@ -89,7 +89,9 @@ def standing_split(status: ReleaseStatus) -> TrafficSplit | None:
     )
 
 
-def observations_of(body: Obj, state: ClusterState, alerts: tuple[FiringAlert, ...]) -> Observations:
+def observations_of(
+    body: Obj, state: ClusterState, alerts: tuple[FiringAlert, ...], alerts_unknown: str | None
+) -> Observations:
     annotations: dict[str, str] = body["metadata"].get("annotations") or {}
     return Observations(
         generation=int(body["metadata"].get("generation") or 1),
@@ -102,6 +104,7 @@ def observations_of(body: Obj, state: ClusterState, alerts: tuple[FiringAlert, .
             for revision, deployment in state.deployments.items()
         },
         alerts=alerts,
+        alerts_unknown=alerts_unknown,
     )
 
 
@@ -115,17 +118,6 @@ def already_carried_out(body: Obj, status: ReleaseStatus | None) -> tuple[Acknow
         for key, value in annotations.items()
         if key in MANUAL_ACTIONS and done.get(key.removeprefix(PREFIX)) == value
     )
-
-
-def unjudgeable(measurements: tuple[RawMeasurement, ...], why: str) -> tuple[RawMeasurement, ...]:
-    """The measurements as provider errors: while the alert state is unknown none of them may pass a
-    gate, so they count toward consecutiveErrorLimit (then Paused) like any provider that cannot answer."""
-    error = f"alert state unknown, so no measurement counts as good: {why}"
-    return tuple(replace(measurement, values=(), error=error) for measurement in measurements)
-
-
-def rolled_back(old: ReleaseStatus | None, new: ReleaseStatus) -> bool:
-    return new.last_rollback is not None and (old is None or old.last_rollback != new.last_rollback)
 
 
 def _with_alert_polling(requeue: float | None, spec: ReleaseSpec, status: ReleaseStatus) -> float | None:
@@ -182,19 +174,14 @@ class Reconciler:
             except AlertmanagerUnavailable as unavailable:
                 alerts_unknown = str(unavailable)
                 _log.warning("alerts unknown", error=alerts_unknown)
-        observations = observations_of(body, state, alerts)
+        observations = observations_of(body, state, alerts, alerts_unknown)
         decision = decide(spec, old_status, observations, datetime.now(UTC))
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
             # Measurements go to a second decide at once: they are observations, not state to keep.
             measured = await self._take(spec, release, analyses, old_status)
-            decision = decide(
-                spec, old_status, replace(observations, measurements=measured), datetime.now(UTC)
-            )
-            if alerts_unknown is not None and not rolled_back(old_status, decision.status):
-                # A failed measurement still rolls back; nothing else may count while alerts are unknown.
-                unknown = replace(observations, measurements=unjudgeable(measured, alerts_unknown))
-                decision = decide(spec, old_status, unknown, datetime.now(UTC))
+            observations = replace(observations, measurements=measured)
+            decision = decide(spec, old_status, observations, datetime.now(UTC))
         repeated = [ack for ack in already_carried_out(body, old_status) if ack not in decision.actions]
         decision = replace(decision, actions=(*decision.actions, *repeated))
         try:

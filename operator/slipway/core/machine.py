@@ -57,6 +57,7 @@ MANUAL_ACTION_ORDER: Final = (ABORT, RETRY, PAUSE, RESUME, PROMOTE_FULL, PROMOTE
 
 ANALYSIS_PAUSES: Final = frozenset({"AnalysisFailed", "ProviderErrors", "AnalysisInconclusive"})
 WAITING_FOR_PROMOTE: Final = "WaitingForPromote"
+ALERTS_UNKNOWN: Final = "AlertsUnknown"
 RETURNING: Final = "ReturningToStable"
 
 EventType = Literal["Normal", "Warning"]
@@ -353,6 +354,12 @@ class _Pass:
             detail = f": {alert.summary}" if alert.summary else ""
             self._rollback("AlertFiring", f"alert {alert.name} is firing{detail}", metric=alert.name)
             return
+        self._judge_analysis()
+        self._hold_while_alerts_unknown()
+
+    def _judge_analysis(self) -> None:
+        s = self.status
+        spec_analysis = self.spec.analysis
         if s.analysis is None or spec_analysis is None:
             return
         verdict = analysis.verdict(s.analysis, spec_analysis)
@@ -375,6 +382,17 @@ class _Pass:
             )
         else:
             self._set_phase("Paused", verdict.reason, f"{self._step_label()}: {verdict.message}")
+
+    def _hold_while_alerts_unknown(self) -> None:
+        """Unknown is not "nothing fires": a rollout its alerts guard holds its shape, Paused, until
+        Alertmanager answers again, then carries on by itself. A failed analysis still rolls back."""
+        s = self.status
+        unknown = self.obs.alerts_unknown
+        if unknown is not None and s.phase == "Progressing":
+            self._set_phase("Paused", ALERTS_UNKNOWN, f"{self._step_label()}: alert state unknown: {unknown}")
+        elif unknown is None and s.phase == "Paused" and s.reason == ALERTS_UNKNOWN:
+            self._leave_pause(by_person=False)
+            self._event("Normal", "AlertsKnown", f"alerts answer again; {self._step_label()} carries on")
 
     def _rollback(
         self,

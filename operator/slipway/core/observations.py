@@ -37,6 +37,7 @@ class Observations:
     - `revisions`: the Deployments the Release owns, by revision hash (label slipway.dev/revision).
     - `measurements`: raw measurements taken since the last call (older or repeated ones are ignored).
     - `alerts`: firing alerts for this Release that match its rollback.alerts selector.
+    - `alerts_unknown`: why the alerts could not be asked (Alertmanager unreachable); None when known.
     """
 
     generation: int
@@ -44,3 +45,4 @@ class Observations:
     revisions: Mapping[str, ObservedRevision] = field(default_factory=dict)
     measurements: tuple[RawMeasurement, ...] = ()
     alerts: tuple[FiringAlert, ...] = ()
+    alerts_unknown: str | None = None

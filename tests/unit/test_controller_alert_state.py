@@ -1,0 +1,93 @@
+"""Alertmanager unreachable while a canary it guards is in flight: the shell reports the alert state as
+unknown (Observations.alerts_unknown) and the core holds the rollout, Paused, until it is known again.
+Unknown is never taken for "nothing fires", whatever the steps: a canary without analysis gates is
+guarded by its alerts alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core_support import healthy_on, release_spec, run_until, stable_simulation
+
+from slipway.api.models import ReleaseSpec
+from slipway.core.actions import EmitEvent, RunAnalysis, SetWeights
+from slipway.core.machine import Decision, decide
+from slipway.core.measurement import RawMeasurement
+from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
+
+ALERTS = {"alerts": {"matchLabels": {"severity": "critical"}}}
+NO_GATES = {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "30s"}}]}}
+UNREACHABLE = "Alertmanager at http://127.0.0.1:1: Connection refused"
+
+
+def spec(version: str) -> ReleaseSpec:
+    return release_spec(version, strategy=NO_GATES, rollback=ALERTS, interval="10s")
+
+
+def tick(sim: Simulation, alerts_unknown: str | None) -> list[Decision]:
+    """One operator pass, as Simulation.tick, with the alert state the shell reports."""
+    sim.cluster.settle()
+    decisions = []
+    measurements: tuple[RawMeasurement, ...] = ()
+    for _ in range(2):
+        observations = replace(sim.cluster.observe(measurements), alerts_unknown=alerts_unknown)
+        decision = decide(sim.spec, sim.status, observations, sim.now)
+        sim.cluster.apply(decision.actions)
+        sim.status = decision.status
+        decisions.append(decision)
+        reads = [a for a in decision.actions if isinstance(a, RunAnalysis)]
+        if not reads or sim.spec.analysis is None:
+            break
+        measurements = tuple(
+            m for read in reads for m in sim.metrics.measure(sim.spec.analysis, read, sim.now)
+        )
+    sim.wait(decisions[-1])
+    return decisions
+
+
+def canary_at_half(metrics: MetricsMode = "good") -> Simulation:
+    sim = stable_simulation(spec("1"))
+    sim.metrics = SimulatedMetrics(metrics)
+    sim.change_spec(spec("2"))
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight == 50)
+    return sim
+
+
+def test_unknown_alerts_pause_a_canary_without_gates_until_they_are_known_again() -> None:
+    sim = canary_at_half()
+    decisions = [d for _ in range(30) for d in tick(sim, UNREACHABLE)]  # well past the 30 s pause
+    assert sim.status is not None and sim.status.stable is not None
+    assert (sim.status.phase, sim.status.reason, sim.status.stable.version) == (
+        "Paused",
+        "AlertsUnknown",
+        "1",
+    )
+    assert sim.status.message == f"step 2/2: alert state unknown: {UNREACHABLE}"
+    assert not any(isinstance(a, SetWeights) for d in decisions for a in d.actions)
+    warnings = [a for d in decisions for a in d.actions if isinstance(a, EmitEvent) and a.type == "Warning"]
+    assert [w.reason for w in warnings] == ["AlertsUnknown"]
+
+    known = tick(sim, None)
+    events = [a.reason for d in known for a in d.actions if isinstance(a, EmitEvent)]
+    assert events[0] == "AlertsKnown"
+    run_until(sim, healthy_on("2"))  # the pause has run its time meanwhile: promoted once alerts are known
+
+
+def test_a_failed_measurement_still_rolls_back_while_alerts_are_unknown() -> None:
+    sim = canary_at_half(metrics="bad")
+    for _ in range(10):
+        tick(sim, UNREACHABLE)
+        assert sim.status is not None
+        if sim.status.last_rollback is not None:
+            break
+    assert sim.status is not None and sim.status.last_rollback is not None
+    assert sim.status.last_rollback.reason == "AnalysisFailed"
+    assert sim.status.phase in ("RollingBack", "Degraded")
+
+
+def test_a_person_paused_release_keeps_its_reason_while_alerts_are_unknown() -> None:
+    sim = canary_at_half()
+    sim.cluster.annotate("pause", "1")
+    tick(sim, UNREACHABLE)
+    tick(sim, None)
+    assert sim.status is not None and (sim.status.phase, sim.status.reason) == ("Paused", "ManualPause")
