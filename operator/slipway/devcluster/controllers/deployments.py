@@ -10,9 +10,9 @@ from slipway.devcluster.controllers.runtime import (
     Controller,
     Informers,
     Key,
+    enqueue_owner,
     key_of,
     now,
-    owner_key,
     write_status,
 )
 from slipway.devcluster.controllers.workloads import (
@@ -34,19 +34,14 @@ class DeploymentController:
         self.replica_sets = informers.get(REPLICASETS)
         self.controller: Controller[Key] = Controller("deployments", self.reconcile, workers=4)
         self.deployments.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
-        self.replica_sets.subscribe(self._on_replica_set)
-
-    def _on_replica_set(self, _kind: str, replica_set: JsonObject) -> None:
-        owner = owner_key(replica_set, "Deployment")
-        if owner is not None:
-            self.controller.enqueue(owner)
+        self.replica_sets.subscribe(enqueue_owner(self.controller, "Deployment"))
 
     async def reconcile(self, key: Key) -> float | None:
         deployment = self.deployments.cache.get(key)
         if deployment is None or is_deleting(deployment):
             return None
         namespace = key[0]
-        sets = [rs for rs in self.replica_sets.objects() if rs["metadata"].get("namespace") == namespace]
+        sets = self.replica_sets.in_namespace(namespace)
         moment = now()
         plan = plan_deployment(deployment, sets, moment)
         if plan.create is not None:

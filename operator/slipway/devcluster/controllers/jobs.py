@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from slipway.devcluster.controllers.client import JOBS, PODS, JsonObject
+from slipway.devcluster.controllers.client import JOBS, PODS
 from slipway.devcluster.controllers.runtime import (
     Controller,
     Informers,
     Key,
     create_all,
+    enqueue_owner,
     key_of,
     now,
-    owner_key,
     write_status,
 )
 from slipway.devcluster.controllers.workloads import is_deleting, plan_job
@@ -22,18 +22,13 @@ class JobController:
         self.pods = informers.get(PODS)
         self.controller: Controller[Key] = Controller("jobs", self.reconcile, workers=2)
         self.jobs.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
-        self.pods.subscribe(self._on_pod)
-
-    def _on_pod(self, _kind: str, pod: JsonObject) -> None:
-        owner = owner_key(pod, "Job")
-        if owner is not None:
-            self.controller.enqueue(owner)
+        self.pods.subscribe(enqueue_owner(self.controller, "Job"))
 
     async def reconcile(self, key: Key) -> float | None:
         job = self.jobs.cache.get(key)
         if job is None or is_deleting(job):
             return None
-        pods = [pod for pod in self.pods.objects() if pod["metadata"].get("namespace") == key[0]]
+        pods = self.pods.in_namespace(key[0])
         plan = plan_job(job, pods, now())
         await create_all(self.pods, key[0], plan.create)
         await write_status(self.jobs, job, plan.status)

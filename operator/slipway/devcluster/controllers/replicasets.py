@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from slipway.devcluster.controllers.client import PODS, REPLICASETS, JsonObject
+from slipway.devcluster.controllers.client import PODS, REPLICASETS
 from slipway.devcluster.controllers.runtime import (
     Controller,
     Informers,
     Key,
     create_all,
+    enqueue_owner,
     key_of,
     now,
-    owner_key,
     write_status,
 )
 from slipway.devcluster.controllers.workloads import is_deleting, plan_replica_set
@@ -28,19 +28,14 @@ class ReplicaSetController:
             "replicasets", self.reconcile, workers=4, gather_seconds=GATHER_SECONDS
         )
         self.replica_sets.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
-        self.pods.subscribe(self._on_pod)
-
-    def _on_pod(self, _kind: str, pod: JsonObject) -> None:
-        owner = owner_key(pod, "ReplicaSet")
-        if owner is not None:
-            self.controller.enqueue(owner)
+        self.pods.subscribe(enqueue_owner(self.controller, "ReplicaSet"))
 
     async def reconcile(self, key: Key) -> float | None:
         replica_set = self.replica_sets.cache.get(key)
         if replica_set is None or is_deleting(replica_set):
             return None
         namespace = key[0]
-        pods = [pod for pod in self.pods.objects() if pod["metadata"].get("namespace") == namespace]
+        pods = self.pods.in_namespace(namespace)
         plan = plan_replica_set(replica_set, pods, now())
         await create_all(self.pods, namespace, plan.create)
         for pod in plan.delete:

@@ -58,6 +58,9 @@ class Informer:
     def objects(self) -> list[JsonObject]:
         return list(self.cache.values())
 
+    def in_namespace(self, namespace: str) -> list[JsonObject]:
+        return [obj for (found, _), obj in self.cache.items() if found == namespace]
+
     def record_write(self, obj: JsonObject) -> None:
         """Put an object returned by our own write in the cache now, so the next reconcile sees it."""
         current = self.cache.get(key_of(obj))
@@ -251,6 +254,18 @@ def owner_key(obj: JsonObject, kind: str) -> Key | None:
         if reference.get("controller") and reference.get("kind") == kind:
             return str(obj["metadata"].get("namespace") or ""), str(reference["name"])
     return None
+
+
+def enqueue_owner(controller: Controller[Key], owner_kind: str) -> Subscriber:
+    """A subscriber that has `controller` reconcile the controlling owner, of `owner_kind`, of each
+    object that changes (a pod wakes its ReplicaSet)."""
+
+    def on_change(_kind: str, obj: JsonObject) -> None:
+        owner = owner_key(obj, owner_kind)
+        if owner is not None:
+            controller.enqueue(owner)
+
+    return on_change
 
 
 # Bounds the burst of creates one reconcile sends, as upstream's batched pod creation does.
