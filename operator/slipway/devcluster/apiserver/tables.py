@@ -272,6 +272,13 @@ _SUBJECTS = [
     Column("ServiceAccounts", "string", _subjects("ServiceAccount"), 1),
 ]
 
+# The wide columns of every kind that runs pods from a template.
+_POD_TEMPLATE_WIDE = [
+    Column("Containers", "string", _containers("name", "spec", "template", "spec"), 1),
+    Column("Images", "string", _containers("image", "spec", "template", "spec"), 1),
+    Column("Selector", "string", _selector("spec", "selector"), 1),
+]
+
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("apps", "Deployment"): [
         _NAME,
@@ -279,9 +286,7 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         Column("Up-to-date", "integer", _count("status", "updatedReplicas")),
         Column("Available", "integer", _count("status", "availableReplicas")),
         _AGE,
-        Column("Containers", "string", _containers("name", "spec", "template", "spec"), 1),
-        Column("Images", "string", _containers("image", "spec", "template", "spec"), 1),
-        Column("Selector", "string", _selector("spec", "selector"), 1),
+        *_POD_TEMPLATE_WIDE,
     ],
     ("apps", "ReplicaSet"): [
         _NAME,
@@ -289,9 +294,7 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         Column("Current", "integer", _count("status", "replicas")),
         Column("Ready", "integer", _count("status", "readyReplicas")),
         _AGE,
-        Column("Containers", "string", _containers("name", "spec", "template", "spec"), 1),
-        Column("Images", "string", _containers("image", "spec", "template", "spec"), 1),
-        Column("Selector", "string", _selector("spec", "selector"), 1),
+        *_POD_TEMPLATE_WIDE,
     ],
     ("", "Pod"): [
         _NAME,
@@ -366,6 +369,7 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         ),
         Column("Duration", "string", _job_duration),
         _AGE,
+        *_POD_TEMPLATE_WIDE,
     ],
     ("coordination.k8s.io", "Lease"): [
         _NAME,
