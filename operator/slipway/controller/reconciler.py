@@ -160,10 +160,10 @@ class Reconciler:
         try:
             spec = ReleaseSpec.model_validate(body.get("spec") or {})
         except ValidationError as invalid:
-            return await self._refuse(release, body, old_status, invalid_spec(invalid))
+            return await self._refuse(release, body, old_status, invalid_spec(invalid), started)
         obstacles = preflight(spec, self._config)
         if obstacles:
-            return await self._refuse(release, body, old_status, obstacles)
+            return await self._refuse(release, body, old_status, obstacles, started)
         router = router_for(spec.traffic_routing)
         state = await asyncio.to_thread(observe, self._api, release)
         alerts: tuple[FiringAlert, ...] = ()
@@ -210,7 +210,12 @@ class Reconciler:
         return _with_alert_polling(decision.requeue_after_seconds, spec, status)
 
     async def _refuse(
-        self, release: ReleaseRef, body: Obj, old: ReleaseStatus | None, obstacles: tuple[Obstacle, ...]
+        self,
+        release: ReleaseRef,
+        body: Obj,
+        old: ReleaseStatus | None,
+        obstacles: tuple[Obstacle, ...],
+        started: float,
     ) -> float | None:
         """Degraded with the obstacles as the message; nothing but the status and an Event is written."""
         generation = int(body["metadata"].get("generation") or 1)
@@ -228,7 +233,7 @@ class Reconciler:
             await asyncio.to_thread(write)
         except StaleViewError:
             return _RETRY_STALE_SECONDS
-        self._record(release, old, status, 0.0)
+        self._record(release, old, status, time.monotonic() - started)
         return None
 
     def _record(
