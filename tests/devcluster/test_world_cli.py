@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,77 @@ def test_slipway_dev_says_why_it_cannot_start_on_a_busy_port(tmp_path: Path) -> 
         )
     assert result.returncode == 1
     assert "slipway dev: cannot start:" in result.stderr and "Traceback" not in result.stderr
+
+
+def _started(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`slipway dev` with these options, once it says it is ready, and the environment for kubectl."""
+    process = subprocess.Popen(
+        [str(SLIPWAY), "dev", "--prometheus", "off", "--rps", "0", *options],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 30
+    for line in process.stdout:
+        if line.startswith("ready"):
+            break
+        assert time.monotonic() < deadline
+    assert process.poll() is None, process.communicate()
+    return process, {**os.environ, "KUBECONFIG": str(tmp_path / ".slipway" / "kubeconfig")}
+
+
+@pytest.mark.parametrize(
+    ("option", "refusal"),
+    [
+        ("--fault-write-error-rate", "Internal error occurred: injected fault (write_error_rate)"),
+        (
+            "--fault-write-conflict-rate",
+            "Operation cannot be fulfilled: injected fault (write_conflict_rate)",
+        ),
+    ],
+)
+def test_slipway_dev_starts_even_when_every_write_fails_and_kubectl_sees_the_faults(
+    tmp_path: Path, option: str, refusal: str
+) -> None:
+    process, env = _started(tmp_path, option, "1", "--fault-latency-ms", "300")
+    try:
+        started = time.monotonic()
+        read = subprocess.run(
+            ["kubectl", "get", "crd", "-o", "name"], env=env, capture_output=True, text=True, timeout=30
+        )
+        assert read.stdout.strip() == "customresourcedefinition.apiextensions.k8s.io/releases.slipway.dev"
+        # discovery, then the list: each request waits the added 300 ms
+        assert time.monotonic() - started >= 0.6
+        write = subprocess.run(
+            ["kubectl", "create", "configmap", "settings"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert write.returncode != 0 and refusal in write.stderr
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+
+
+def test_slipway_dev_drops_watches_and_forgets_history_as_asked(tmp_path: Path) -> None:
+    process, env = _started(tmp_path, "--fault-watch-drop-seconds", "1", "--fault-watch-history", "2")
+    try:
+        url = (tmp_path / ".slipway" / "api-url").read_text().strip()
+        namespaces = f"{url}/api/v1/namespaces"
+        with urllib.request.urlopen(namespaces) as answer:
+            start = json.load(answer)["metadata"]["resourceVersion"]
+        for name in ("a", "b", "c"):
+            subprocess.run(["kubectl", "create", "namespace", name], env=env, check=True, timeout=30)
+        with urllib.request.urlopen(f"{namespaces}?watch=true&resourceVersion={start}", timeout=30) as stream:
+            assert b'"code":410' in stream.readline()
+        began = time.monotonic()
+        with urllib.request.urlopen(f"{namespaces}?watch=true", timeout=30) as stream:
+            stream.read()  # ends when the server drops it
+        assert 0.9 < time.monotonic() - began < 10
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)

@@ -35,7 +35,7 @@ from slipway.api.crd import build_crd
 from slipway.config import parse_config
 from slipway.devcluster.apiserver import ApiServer, write_kubeconfig
 from slipway.devcluster.apiserver.faults import FaultConfig
-from slipway.devcluster.controllers.client import CUSTOM_RESOURCE_DEFINITIONS, ApiError, KubeClient
+from slipway.devcluster.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
 from slipway.devcluster.gateway import EntryStats
 from slipway.devcluster.prometheus import PrometheusProcess
 from slipway.devcluster.world import SimulatedWorld
@@ -45,7 +45,6 @@ START_TIMEOUT_SECONDS = 30.0
 # Kopf takes about 5 s to wind down on SIGTERM; a dev cluster's operator holds nothing worth that wait
 # (it resumes from status, SPEC invariant 5), so it gets this long before SIGKILL.
 OPERATOR_GRACE_SECONDS = 1.0
-CRD_ATTEMPTS = 20
 Result = TypeVar("Result")
 
 
@@ -131,18 +130,12 @@ class DevCluster:
         self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=targets)
         await self._world.start()
         if self.release_crd:
-            await self._install_release_crd(self._world.client)
-
-    async def _install_release_crd(self, client: KubeClient) -> None:
-        # Injected write faults apply to this write too: retry them like any client would.
-        for attempt in range(CRD_ATTEMPTS):
-            try:
-                await client.create(CUSTOM_RESOURCE_DEFINITIONS, None, build_crd())
-                return
-            except ApiError as error:
-                if attempt == CRD_ATTEMPTS - 1 or error.status not in (409, 500):
-                    raise
-            await asyncio.sleep(0.05)
+            # Stored in-process: the cluster's own set-up is not a client's write, so injected write
+            # faults (even a rate of 1) cannot keep it from starting.
+            crd = CUSTOM_RESOURCE_DEFINITIONS
+            crds = self._server.cluster.registry.lookup(crd.group, crd.version, crd.plural)
+            assert crds is not None  # a built-in type
+            self._server.cluster.create(crds, "", build_crd())
 
     def _wants_prometheus(self) -> bool:
         return self.prometheus_mode == "on" or (
