@@ -69,6 +69,8 @@ def test_a_release_calling_a_host_outside_the_allow_list_is_refused_until_fixed(
     assert healthy["observedGeneration"] == 2
     assert cluster.condition("Stalled")["status"] == "False"
     assert len(cluster.deployments()) == 1
+    refusals = [e for e in cluster.events() if e["reason"] == "HostNotAllowed"]
+    assert len(refusals) == 1, "the refusal was told once, not on every pass"
 
 
 def test_unknown_alert_state_pauses_the_canary_and_never_promotes(
