@@ -116,7 +116,8 @@ def test_crashing_pods_never_get_ready_and_the_progress_deadline_is_exceeded(dev
     ]
     assert [row[1:3] for row in rows] == [["0/1", "CrashLoopBackOff"]] * 2
     described = dev_cluster.kubectl("describe", "pod", crashed[0]["metadata"]["name"]).stdout
-    assert "Warning  BackOff" in described and "kubelet  Back-off restarting failed container app" in described
+    assert "Warning  BackOff" in described
+    assert "kubelet  Back-off restarting failed container app" in described
     progressing = dev_cluster.kubectl(
         "get", "deployment", "bad", "-o", "jsonpath={.status.conditions[?(@.type=='Progressing')].reason}"
     ).stdout
@@ -232,6 +233,9 @@ def test_a_job_runs_its_pod_and_reports_complete_or_failed(
     assert pod["status"]["phase"] == phase
     row = dev_cluster.kubectl("get", "pods", "-l", "job-name=smoke", "--no-headers").stdout.split()
     assert row[1:4] == ["0/1", printed, "0"]
+    uid = dev_cluster.kubectl_json("get", "job", "smoke")["metadata"]["uid"]
+    job_row = dev_cluster.kubectl("get", "job", "smoke", "-o", "wide", "--no-headers").stdout.split()
+    assert job_row[-3:] == ["smoke", "smoke:1", f"batch.kubernetes.io/controller-uid={uid}"]
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == exit_code
     status = dev_cluster.kubectl_json("get", "job", "smoke")["status"]
     assert (status.get("succeeded", 0), status.get("failed", 0)) == ((1, 0) if exit_code == 0 else (0, 1))

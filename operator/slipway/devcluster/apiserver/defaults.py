@@ -21,6 +21,22 @@ def _replica_set(obj: dict[str, Any]) -> None:
     obj.setdefault("spec", {}).setdefault("replicas", 1)
 
 
+def _job(obj: dict[str, Any]) -> None:
+    # The selector a real server generates from the uid, and the labels it puts on the template to match.
+    meta, spec = obj["metadata"], obj.setdefault("spec", {})
+    if spec.get("manualSelector") or not meta.get("uid"):
+        return
+    generated = {
+        "batch.kubernetes.io/controller-uid": meta["uid"],
+        "batch.kubernetes.io/job-name": meta["name"],
+        "controller-uid": meta["uid"],
+        "job-name": meta["name"],
+    }
+    spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": meta["uid"]}})
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    template_meta["labels"] = {**(template_meta.get("labels") or {}), **generated}
+
+
 def _service(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
@@ -48,6 +64,7 @@ def _secret(obj: dict[str, Any]) -> None:
 _DEFAULTERS = {
     ("apps", "Deployment"): _deployment,
     ("apps", "ReplicaSet"): _replica_set,
+    ("batch", "Job"): _job,
     ("", "Service"): _service,
     ("", "Namespace"): _namespace,
     ("", "Secret"): _secret,
