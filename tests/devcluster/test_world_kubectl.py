@@ -540,3 +540,34 @@ def test_a_service_gets_endpoints_naming_each_pod_and_its_port(dev_cluster: DevC
     dev_cluster.kubectl("delete", "service", "web")
     dev_cluster.kubectl("wait", "--for=delete", "endpoints/web", "--timeout=20s")
     assert dev_cluster.kubectl("get", "endpointslices", "-o", "name").stdout == ""
+
+
+def test_deleting_a_namespace_empties_it_of_everything_the_world_made(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("create", "namespace", "shop")
+    dev_cluster.kubectl("apply", "-n", "shop", "-f", "-", input=deployment("web", 2) + "---\n" + WEB_SERVICE)
+    dev_cluster.kubectl("-n", "shop", "rollout", "status", "deployment/web", "--timeout=20s")
+    kinds = "deployments,replicasets,pods,services,endpoints,endpointslices,events"
+
+    def made() -> set[str]:
+        names = dev_cluster.kubectl("get", kinds, "-n", "shop", "-o", "name").stdout.split()
+        return {name.split("/")[0] for name in names}
+
+    wait_until(lambda: len(made()) == 7, "an object of every kind")
+    listed = dev_cluster.kubectl_json("get", "pods", "-n", "shop")["items"]
+    ports = [int(p["metadata"]["annotations"]["slipway.dev/sim-port"]) for p in listed]
+    assert len(ports) == 2 and all(_answers(port) for port in ports)
+    # kubectl waits for the namespace to be gone, as it does on a real cluster
+    dev_cluster.kubectl("delete", "namespace", "shop", "--timeout=20s")
+    assert dev_cluster.kubectl("get", kinds, "-n", "shop", "-o", "name").stdout == ""
+    assert dev_cluster.kubectl("get", "namespace", "shop", check=False).returncode != 0
+    # the pods' servers are stopped too
+    for port in ports:
+        wait_until(lambda port=port: not _answers(port), f"pod server on {port} stopped")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+            return True
+    except OSError:
+        return False
