@@ -148,7 +148,10 @@ class EndpointsController:
             if existing is not None:
                 await self.client.delete(ENDPOINTS, namespace, name, existing["metadata"]["uid"])
                 self.endpoints.record_delete(existing)
-            return None  # its slices go with it: the server collects them by ownerReference
+            # The server collects its slices by ownerReference; one this controller created while the
+            # Service was going would escape that, so what is left is deleted here.
+            await self._write_slices(namespace, name, {})
+            return None
         if not (service.get("spec", {}).get("selector") or {}):
             return None
         endpoints = pod_endpoints(service, self.pods.objects())
