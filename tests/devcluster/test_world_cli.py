@@ -41,6 +41,38 @@ def _children(pid: int) -> dict[int, str]:
     return found
 
 
+def _started(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`slipway dev` with these options once it says it is ready, and what it printed, by label."""
+    process = subprocess.Popen(
+        [str(SLIPWAY), "dev", *options],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    printed: dict[str, str] = {}
+    deadline = time.monotonic() + 30
+    for line in process.stdout:
+        if line.startswith("ready"):
+            break
+        label, _, value = line.partition(":")
+        printed[label] = value.strip()
+        assert time.monotonic() < deadline, printed
+    assert process.poll() is None, process.communicate()
+    return process, printed
+
+
+def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", *args],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 @pytest.mark.parametrize(("stop_signal", "prometheus"), [(signal.SIGINT, "on"), (signal.SIGTERM, "off")])
 def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
     tmp_path: Path, stop_signal: signal.Signals, prometheus: str
@@ -48,26 +80,9 @@ def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
     if prometheus == "on" and shutil.which("prometheus") is None:
         pytest.skip("no prometheus binary on PATH")
     kubeconfig = tmp_path / "elsewhere" / "config"
-    process = subprocess.Popen(
-        [
-            *(str(SLIPWAY), "dev", "--operator", "--prometheus", prometheus, "--rps", "5"),
-            *("--kubeconfig", str(kubeconfig)),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    options = ("--operator", "--prometheus", prometheus, "--rps", "5", "--kubeconfig", str(kubeconfig))
+    process, printed = _started(tmp_path, *options)
     try:
-        assert process.stdout is not None
-        printed: dict[str, str] = {}
-        deadline = time.monotonic() + 30
-        for line in process.stdout:
-            if line.startswith("ready"):
-                break
-            label, _, value = line.partition(":")
-            printed[label] = value.strip()
-            assert time.monotonic() < deadline, printed
         assert printed["API server"].startswith("http://127.0.0.1:")
         assert printed["kubeconfig"].startswith(str(kubeconfig))
         assert printed["Prometheus"].startswith("http://127.0.0.1:") == (prometheus == "on")
@@ -75,15 +90,7 @@ def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
         children = _children(process.pid)
         assert operator_pid in children
         assert any("prometheus" in command for command in children.values()) == (prometheus == "on")
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-        crd = subprocess.run(
-            ["kubectl", "get", "crd", "releases.slipway.dev", "-o", "name"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
+        crd = _kubectl(kubeconfig, "get", "crd", "releases.slipway.dev", "-o", "name")
         assert crd.stdout.strip() == "customresourcedefinition.apiextensions.k8s.io/releases.slipway.dev"
 
         asked = time.monotonic()
@@ -94,13 +101,7 @@ def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
         assert process.returncode == 0, errors
         assert remaining.strip().splitlines()[-1] == "stopped"
         assert [pid for pid in children if _alive(pid)] == []
-        gone = subprocess.run(
-            ["kubectl", "get", "ns", "--request-timeout=2s"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        gone = _kubectl(kubeconfig, "get", "ns", "--request-timeout=2s")
         assert gone.returncode != 0
     finally:
         if process.poll() is None:
@@ -124,25 +125,6 @@ def test_slipway_dev_says_why_it_cannot_start_on_a_busy_port(tmp_path: Path) -> 
     assert "slipway dev: cannot start:" in result.stderr and "Traceback" not in result.stderr
 
 
-def _started(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """`slipway dev` with these options, once it says it is ready, and the environment for kubectl."""
-    process = subprocess.Popen(
-        [str(SLIPWAY), "dev", "--prometheus", "off", "--rps", "0", *options],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    for line in process.stdout:
-        if line.startswith("ready"):
-            break
-        assert time.monotonic() < deadline
-    assert process.poll() is None, process.communicate()
-    return process, {**os.environ, "KUBECONFIG": str(tmp_path / ".slipway" / "kubeconfig")}
-
-
 @pytest.mark.parametrize(
     ("option", "refusal"),
     [
@@ -156,22 +138,17 @@ def _started(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], dict
 def test_slipway_dev_starts_even_when_every_write_fails_and_kubectl_sees_the_faults(
     tmp_path: Path, option: str, refusal: str
 ) -> None:
-    process, env = _started(tmp_path, option, "1", "--fault-latency-ms", "300")
+    process, _ = _started(
+        tmp_path, "--prometheus", "off", "--rps", "0", option, "1", "--fault-latency-ms", "300"
+    )
+    kubeconfig = tmp_path / ".slipway" / "kubeconfig"
     try:
         started = time.monotonic()
-        read = subprocess.run(
-            ["kubectl", "get", "crd", "-o", "name"], env=env, capture_output=True, text=True, timeout=30
-        )
+        read = _kubectl(kubeconfig, "get", "crd", "-o", "name")
         assert read.stdout.strip() == "customresourcedefinition.apiextensions.k8s.io/releases.slipway.dev"
         # discovery, then the list: each request waits the added 300 ms
         assert time.monotonic() - started >= 0.6
-        write = subprocess.run(
-            ["kubectl", "create", "configmap", "settings"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        write = _kubectl(kubeconfig, "create", "configmap", "settings")
         assert write.returncode != 0 and refusal in write.stderr
     finally:
         process.send_signal(signal.SIGINT)
@@ -179,14 +156,25 @@ def test_slipway_dev_starts_even_when_every_write_fails_and_kubectl_sees_the_fau
 
 
 def test_slipway_dev_drops_watches_and_forgets_history_as_asked(tmp_path: Path) -> None:
-    process, env = _started(tmp_path, "--fault-watch-drop-seconds", "1", "--fault-watch-history", "2")
+    options = (
+        "--prometheus",
+        "off",
+        "--rps",
+        "0",
+        "--fault-watch-drop-seconds",
+        "1",
+        "--fault-watch-history",
+        "2",
+    )
+    process, _ = _started(tmp_path, *options)
+    kubeconfig = tmp_path / ".slipway" / "kubeconfig"
     try:
         url = (tmp_path / ".slipway" / "api-url").read_text().strip()
         namespaces = f"{url}/api/v1/namespaces"
         with urllib.request.urlopen(namespaces) as answer:
             start = json.load(answer)["metadata"]["resourceVersion"]
         for name in ("a", "b", "c"):
-            subprocess.run(["kubectl", "create", "namespace", name], env=env, check=True, timeout=30)
+            assert _kubectl(kubeconfig, "create", "namespace", name).returncode == 0
         with urllib.request.urlopen(f"{namespaces}?watch=true&resourceVersion={start}", timeout=30) as stream:
             assert b'"code":410' in stream.readline()
         began = time.monotonic()
