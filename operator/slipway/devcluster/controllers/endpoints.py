@@ -57,23 +57,24 @@ def pod_endpoints(service: JsonObject, pods: Sequence[JsonObject]) -> list[PodEn
     return found
 
 
-def _port_name(service: JsonObject) -> str:
-    service_ports = service.get("spec", {}).get("ports") or []
-    return str(service_ports[0].get("name") or "") if len(service_ports) == 1 else ""
+def _ports(service: JsonObject, pod_port: int) -> list[JsonObject]:
+    """An endpoint port for each Service port, all on the pod's one server; named as the Service
+    port is ("" when unnamed), since kubectl describe matches them by name."""
+    ports = [p for p in service.get("spec", {}).get("ports") or [] if isinstance(p, dict)] or [{}]
+    return [
+        {"name": str(p.get("name") or ""), "port": pod_port, "protocol": str(p.get("protocol") or "TCP")}
+        for p in ports
+    ]
 
 
 def endpoint_subsets(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> list[JsonObject]:
     namespace = str(service["metadata"].get("namespace"))
-    port_name = _port_name(service)
     subsets = []
     for endpoint in endpoints:
-        endpoint_port: JsonObject = {"port": endpoint.port, "protocol": "TCP"}
-        if port_name:
-            endpoint_port["name"] = port_name
+        # an Endpoints port leaves an empty name out
+        ports = [{k: v for k, v in port.items() if v != ""} for port in _ports(service, endpoint.port)]
         address = {"ip": POD_IP, "targetRef": endpoint.target_ref(namespace)}
-        subsets.append(
-            {"addresses" if endpoint.ready else "notReadyAddresses": [address], "ports": [endpoint_port]}
-        )
+        subsets.append({"addresses" if endpoint.ready else "notReadyAddresses": [address], "ports": ports})
     return subsets
 
 
@@ -93,8 +94,6 @@ def endpoint_slices(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> di
         "controller": True,
         "blockOwnerDeletion": True,
     }
-    # kubectl describe matches slice ports to Service ports by name, "" for an unnamed one.
-    port_name = _port_name(service)
     slices = {}
     for endpoint in endpoints:
         name = slice_name(service_name, endpoint)
@@ -115,7 +114,7 @@ def endpoint_slices(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> di
                     "targetRef": endpoint.target_ref(namespace),
                 }
             ],
-            "ports": [{"name": port_name, "port": endpoint.port, "protocol": "TCP"}],
+            "ports": _ports(service, endpoint.port),
         }
     return slices
 
