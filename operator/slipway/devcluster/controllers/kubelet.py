@@ -8,13 +8,22 @@ SLIPWAY_DEMO_STARTUP_SECONDS and then succeed, or fail when SLIPWAY_DEMO_EXIT_CO
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from slipway.devcluster.controllers.client import EVENTS, PODS, ApiError, JsonObject
-from slipway.devcluster.controllers.runtime import Controller, Informers, Key, key_of, now, write_status
+from slipway.devcluster.controllers.client import EVENTS, PODS, JsonObject
+from slipway.devcluster.controllers.runtime import (
+    Controller,
+    Informers,
+    Key,
+    cancel_all,
+    key_of,
+    now,
+    write_status,
+)
 from slipway.devcluster.controllers.workloads import event, is_deleting, timestamp
 from slipway.devcluster.pods import SIM_PORT_ANNOTATION, PodBehaviour, SimulatedPod
 
@@ -153,11 +162,14 @@ class Kubelet:
         self.client = informers.client
         self.pods = informers.get(PODS)
         self.running: dict[Key, RunningPod] = {}
+        # Events are posted beside the pods' lifecycle, never in its way: a pod's status waits for none.
+        self._posting: set[asyncio.Task[None]] = set()
         self.controller: Controller[Key] = Controller("kubelet", self.reconcile, workers=8)
         self.pods.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
 
     async def stop(self) -> None:
         await self.controller.stop()
+        await cancel_all(list(self._posting))
         for running in self.running.values():
             if running.server is not None:
                 await running.server.stop()
@@ -199,7 +211,9 @@ class Kubelet:
             await server.start()
         running = RunningPod(pod["metadata"]["uid"], behaviour, now(), server)
         self.running[key] = running
-        await self._post_started(pod, behaviour, running.started)
+        posting = asyncio.get_running_loop().create_task(self._post_started(pod, behaviour, running.started))
+        self._posting.add(posting)
+        posting.add_done_callback(self._posting.discard)
         return running
 
     async def _post_started(self, pod: JsonObject, behaviour: PodBehaviour, moment: datetime) -> None:
@@ -212,11 +226,11 @@ class Kubelet:
             posted = event(
                 pod, "v1", "Pod", False, "Started", f"Started container {container}", "kubelet", moment
             )
-        # Events are informative: losing one to an API error must not hold the pod up.
+        # Events are informative: losing one to an API error or a dropped connection holds nothing up.
         try:
             await self.client.create(EVENTS, pod["metadata"]["namespace"], posted)
-        except ApiError as error:
-            log.debug("event for pod %s not posted: %s", pod["metadata"]["name"], error)
+        except Exception as error:
+            log.debug("event for pod %s not posted: %r", pod["metadata"]["name"], error)
 
     async def _halt(self, key: Key) -> None:
         running = self.running.pop(key, None)
