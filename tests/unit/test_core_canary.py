@@ -341,3 +341,47 @@ def test_a_provider_coming_back_forgives_nothing_a_person_resuming_does() -> Non
     resumed = measured(5, (0.0,))
     assert resumed.phase == "Progressing"
     assert resumed.analysis is not None and resumed.analysis.metrics[0].failures == 0
+
+
+def test_a_gate_counts_only_distinct_good_results_taken_since_it_began() -> None:
+    strategy = {"canary": {"steps": [{"setWeight": 20}, {"analysis": {"successfulMeasurements": 2}}]}}
+    sim = stable_simulation(release_spec(strategy=strategy))
+    spec = release_spec("2.0.0", strategy=strategy)
+    sim.change_spec(spec)
+    run_until(sim, lambda status: status.current_step == 1)
+    assert sim.status is not None and sim.status.canary is not None and sim.status.step_started_at is not None
+    began, revision = sim.status.step_started_at, sim.status.canary.revision
+
+    def good(after_seconds: float) -> RawMeasurement:
+        return RawMeasurement("error-rate", revision, began + timedelta(seconds=after_seconds), values=(0.0,))
+
+    early = decide(spec, sim.status, sim.cluster.observe([good(-1), good(30)]), began + timedelta(seconds=30))
+    assert early.status.analysis is not None
+    assert [m.at for m in early.status.analysis.measurements][-2:] == [good(-1).at, good(30).at]
+    assert early.status.current_step == 1  # the good result from before the gate does not count
+    again = decide(spec, early.status, sim.cluster.observe([good(30)]), began + timedelta(seconds=31))
+    assert again.status.current_step == 1  # the same measurement handed twice counts once
+    then = decide(spec, again.status, sim.cluster.observe([good(60)]), began + timedelta(seconds=60))
+    assert then.status.current_step == 2
+
+
+def test_good_results_before_a_gate_do_not_count_toward_it() -> None:
+    strategy = {
+        "canary": {
+            "steps": [
+                {"setWeight": 20},
+                {"pause": {"duration": "2m"}},
+                {"analysis": {"successfulMeasurements": 2}},
+            ]
+        }
+    }
+    sim = stable_simulation(release_spec(strategy=strategy))
+    sim.change_spec(release_spec("2.0.0", strategy=strategy))
+    before_gate = run_until(sim, lambda status: (status.current_step or 0) >= 2 or status.phase == "Healthy")
+    assert len(of_type(before_gate, RunAnalysis)) >= 2  # good results were taken during the pause
+    assert sim.status is not None and sim.status.step_started_at is not None
+    assert sim.status.current_step == 2, "the gate passed the moment it began"
+    began = sim.status.step_started_at
+    in_gate = run_until(sim, lambda status: (status.current_step or 0) > 2)
+    assert len(of_type(in_gate, RunAnalysis)) == 2
+    assert (sim.now - began).total_seconds() >= 2 * 30  # two intervals of the gate's own measurements

@@ -21,6 +21,7 @@ from slipway.core.actions import (
     DeleteRevision,
     EmitEvent,
     EnsureRevision,
+    RunAnalysis,
     ScaleRevision,
     SetWeights,
 )
@@ -95,6 +96,7 @@ class ReleaseMachine(RuleBasedStateMachine):
         self.awaiting_before_last_pass = False
         self.last: Decision | None = None
         self.tokens = 0
+        self.last_measurements: tuple[RawMeasurement, ...] = ()
 
     # -- the world moves ------------------------------------------------------------------------------
 
@@ -114,10 +116,23 @@ class ReleaseMachine(RuleBasedStateMachine):
     def reconcile(self) -> None:
         self._pass(())
 
-    @rule(result=st.sampled_from([*RESULTS, "error"]), late=st.booleans())
-    def measure(self, result: str, late: bool) -> None:
+    @rule(result=st.sampled_from(["good", "good", "good", "bad", "empty"]))
+    def time_passes_as_the_operator_asked(self, result: str) -> None:
+        """The requeue comes due, the pods asked for are ready, the measurement asked for is taken: the
+        rule that carries a rollout forward, so that deep states (late steps, rollbacks) are reached."""
+        if self.last is not None and self.last.requeue_after_seconds is not None:
+            self.now += timedelta(seconds=self.last.requeue_after_seconds)
+        self.cluster.settle()
+        self._pass(())
+        assert self.last is not None
+        for read in (action for action in self.last.actions if isinstance(action, RunAnalysis)):
+            self._pass((RawMeasurement("error-rate", read.revision, self.now, values=RESULTS[result]),))
+
+    @rule(result=st.sampled_from([*RESULTS, "error"]), age=st.sampled_from([0, 0, 1, 30, 90]))
+    def measure(self, result: str, age: int) -> None:
+        """One measurement, maybe taken a while ago (a slow provider): `age` seconds before now."""
         analysed = self.status.analysis.revision if self.status and self.status.analysis else "unknown"
-        at = self.now - timedelta(seconds=90 if late else 0)
+        at = self.now - timedelta(seconds=age)
         raw = (
             RawMeasurement("error-rate", analysed, at, error="refused")
             if result == "error"
@@ -141,6 +156,11 @@ class ReleaseMachine(RuleBasedStateMachine):
                 for age in (2, 1, 0)
             )
         )
+
+    @rule()
+    def shell_hands_the_same_measurements_again(self) -> None:
+        """A shell may deliver a measurement twice (after a crash between measuring and writing)."""
+        self._pass(self.last_measurements)
 
     @rule(data=st.data())
     def pods_change(self, data: st.DataObject) -> None:
@@ -187,6 +207,7 @@ class ReleaseMachine(RuleBasedStateMachine):
     # -- one pass and the invariants ------------------------------------------------------------------
 
     def _pass(self, measurements: tuple[RawMeasurement, ...]) -> None:
+        self.last_measurements = measurements or self.last_measurements
         self.awaiting_before_last_pass = self.awaiting_return_to_stable
         observations = self.cluster.observe(measurements, self.alerts)
         spec_before = self.spec.model_dump()
@@ -257,29 +278,37 @@ class ReleaseMachine(RuleBasedStateMachine):
                 assert action.replicas >= self.spec.replicas
 
     def _check_gates(self, decision: Decision) -> None:
-        """5: a gate is never passed without its measurements, unless a person promoted past it."""
+        """5: a gate is never passed without its measurements, unless a person promoted past it.
+
+        Every gate the pass moved beyond counts: the one in progress when the pass began needs its
+        count of Successful results in a row, all taken since it began; one entered during the pass
+        cannot have any yet, so moving beyond it in the same pass is always a skipped gate."""
         before, after = self.status, decision.status
         if before is None or before.canary is None or after.canary is None or after.analysis is None:
             return
         same_attempt = before.canary.revision == after.canary.revision
         if not same_attempt or before.observed_generation != self.cluster.generation:
             return  # a new spec: the steps may mean something else now
-        steps = plan_for(self.spec).steps
-        index = before.current_step or 0
-        gate = steps[index] if index < len(steps) else None
-        if not isinstance(gate, Gate) or (after.current_step or 0) <= index:
-            return
         acted = {(r.action, r.value) for r in after.manual_actions} - {
             (r.action, r.value) for r in before.manual_actions
         }
-        if any(action in ("promote", "promote-full", "resume") for action, _ in acted):
+        people = {action for action, _ in acted}
+        if "promote-full" in people:
             return
-        recent = [m for m in after.analysis.measurements if m.metric == "error-rate"][-gate.successes :]
-        assert [m.result for m in recent] == ["Successful"] * gate.successes, (
-            f"gate {index} passed on {recent}"
-        )
-        assert before.step_started_at is not None
-        assert all(m.at >= before.step_started_at for m in recent), "the gate counted older measurements"
+        steps = plan_for(self.spec).steps
+        begun = before.current_step or 0
+        for index in range(begun, min(after.current_step or 0, len(steps))):
+            gate = steps[index]
+            if not isinstance(gate, Gate) or (index == begun and people & {"promote", "resume"}):
+                continue
+            assert index == begun, f"gate {index} entered and passed in one pass"
+            recent = [m for m in after.analysis.measurements if m.metric == "error-rate"][-gate.successes :]
+            assert [m.result for m in recent] == ["Successful"] * gate.successes, (
+                f"gate {index} passed on {recent}"
+            )
+            assert len({m.at for m in recent}) == gate.successes, f"gate {index} counted one result twice"
+            assert before.step_started_at is not None
+            assert all(m.at >= before.step_started_at for m in recent), "the gate counted older measurements"
 
     def _check_idempotent(self, decision: Decision, observations: Observations) -> None:
         """4: a second pass over the same observations (after the first pass's writes) writes nothing."""
