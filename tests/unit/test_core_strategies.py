@@ -18,6 +18,7 @@ from core_support import (
 
 from slipway.api.models import RollingStrategy
 from slipway.core.actions import DeleteRevision, EnsureRevision, RunAnalysis, ScaleRevision, SetWeights
+from slipway.core.machine import Decision
 from slipway.core.revision import revision_hash
 from slipway.core.simulation import SimulatedMetrics, Simulation
 from slipway.strategies import Gate, Hold, Shift, plan_for
@@ -86,12 +87,24 @@ def test_blue_green_post_promotion_analysis_failure_switches_back() -> None:
     assert sim.cluster.revisions[old].replicas == 4
 
 
+def pods_removed_under_traffic(decisions: list[Decision], weights: dict[str, int]) -> list[str]:
+    """Revisions scaled to 0 while they still had traffic, following the writes in order from `weights`."""
+    removed = []
+    for action in writes(decisions):
+        if isinstance(action, SetWeights):
+            weights = dict(action.weights)
+        elif isinstance(action, EnsureRevision | ScaleRevision) and action.replicas == 0:
+            removed += [action.revision] if weights.get(action.revision, 0) else []
+    return removed
+
+
 def test_rolling_replaces_pods_batch_by_batch_never_below_capacity() -> None:
     strategy = {"rolling": {"maxSurge": 1, "maxUnavailable": 0}}
     sim = stable_simulation(release_spec(strategy=strategy))
     old, new = second_version(sim, strategy)
     decisions = run_until(sim, healthy_on("2.0.0"))
     assert [a.weights[new] for a in of_type(decisions, SetWeights)] == [25, 50, 75, 100]
+    assert pods_removed_under_traffic(decisions, {old: 100}) == []
     assert len(of_type(decisions, RunAnalysis)) >= 4  # each batch waits for a good measurement
     assert old not in sim.cluster.revisions
 
@@ -175,6 +188,7 @@ def test_rolling_with_max_surge_0_removes_old_pods_before_adding_new_ones() -> N
     ]
     assert scaling[:2] == [(old, 3), (new, 1)]
     assert [a.weights[new] for a in of_type(decisions, SetWeights)] == [25, 33, 50, 67, 75, 100]
+    assert pods_removed_under_traffic(decisions, {old: 100}) == []
 
 
 def test_plans() -> None:
