@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from slipway.devcluster.apiserver import ApiServer, running_apiserver, write_kubeconfig
+from slipway.devcluster.apiserver.kubeconfig import KubeconfigInUse
 
 
 def test_servers_take_free_loopback_ports() -> None:
@@ -36,6 +37,21 @@ def test_write_kubeconfig_names_the_server_and_namespace(tmp_path: Path) -> None
     text = path.read_text()
     assert "server: http://127.0.0.1:1234" in text
     assert "namespace: shop" in text
+
+
+def test_write_kubeconfig_replaces_its_own_file_but_never_a_users(tmp_path: Path) -> None:
+    ours = write_kubeconfig(tmp_path / "ours", "http://127.0.0.1:1234")
+    write_kubeconfig(ours, "http://127.0.0.1:5678")
+    assert "server: http://127.0.0.1:5678" in ours.read_text()
+
+    users = tmp_path / "config"
+    original = (
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster: {server: https://prod:6443}\n"
+    )
+    users.write_text(original)
+    with pytest.raises(KubeconfigInUse, match="refusing to overwrite"):
+        write_kubeconfig(users, "http://127.0.0.1:1234")
+    assert users.read_text() == original
 
 
 def test_stop_ends_open_watches_promptly() -> None:
