@@ -53,27 +53,34 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def release(
-    name: str, version: str, error_rate: float, steps: list[dict[str, Any]], replicas: int = 2
+    name: str,
+    version: str,
+    error_rate: float,
+    steps: list[dict[str, Any]],
+    replicas: int = 2,
+    analysis: bool = True,
 ) -> dict[str, Any]:
     env = [
         {"name": "SLIPWAY_DEMO_ERROR_RATE", "value": str(error_rate)},
         {"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0.2"},
     ]
+    spec: dict[str, Any] = {
+        "version": version,
+        "replicas": replicas,
+        "template": {"spec": {"containers": [{"name": "app", "image": f"demo:{version}", "env": env}]}},
+        "service": {"port": 80, "targetPort": 8080},
+        "strategy": {"canary": {"steps": steps}},
+    }
+    if analysis:
+        spec["analysis"] = {
+            "interval": "1s",
+            "metrics": [{"name": "error-rate", "builtin": "error-rate", "inconclusiveLimit": 30}],
+        }
     return {
         "apiVersion": "slipway.dev/v1alpha1",
         "kind": "Release",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "version": version,
-            "replicas": replicas,
-            "template": {"spec": {"containers": [{"name": "app", "image": f"demo:{version}", "env": env}]}},
-            "service": {"port": 80, "targetPort": 8080},
-            "strategy": {"canary": {"steps": steps}},
-            "analysis": {
-                "interval": "1s",
-                "metrics": [{"name": "error-rate", "builtin": "error-rate", "inconclusiveLimit": 30}],
-            },
-        },
+        "spec": spec,
     }
 
 
@@ -261,10 +268,10 @@ def idle_rss(count: int, workdir: Path) -> tuple[float, float]:
         api = KubeApi(str(cluster.kubeconfig))
         for index in range(count):
             # No pods: the operator watches Releases and Deployments, never pods, so pods would only
-            # slow the dev cluster down without changing what the operator holds.
-            api.create(
-                releases_path(NAMESPACE), release(f"idle-{index}", "1", 0.0, [{"setWeight": 50}], replicas=0)
-            )
+            # slow the dev cluster down without changing what the operator holds. No analysis either:
+            # this cluster runs no Prometheus, and the operator rightly refuses metrics it cannot query.
+            idle = release(f"idle-{index}", "1", 0.0, [{"setWeight": 50}], replicas=0, analysis=False)
+            api.create(releases_path(NAMESPACE), idle)
         operator = slipway_operator(cluster, workdir)
         try:
             wait_for(
