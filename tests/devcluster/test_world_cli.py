@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from slipway.devcluster.prometheus import PrometheusProcess
 
 SLIPWAY = Path(sys.executable).with_name("slipway")
 
@@ -78,7 +79,7 @@ def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
     tmp_path: Path, stop_signal: signal.Signals, prometheus: str
 ) -> None:
-    if prometheus == "on" and shutil.which("prometheus") is None:
+    if prometheus == "on" and not PrometheusProcess.available():
         pytest.skip("no prometheus binary on PATH")
     kubeconfig = tmp_path / "elsewhere" / "config"
     options = ("--operator", "--prometheus", prometheus, "--rps", "5", "--kubeconfig", str(kubeconfig))

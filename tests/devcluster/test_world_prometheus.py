@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.parse
 import urllib.request
@@ -12,10 +11,9 @@ from typing import Any
 import pytest
 
 from slipway.devcluster.cluster import DevCluster
+from slipway.devcluster.prometheus import PrometheusProcess
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None, reason="the prometheus binary is not installed"
-)
+pytestmark = pytest.mark.skipif(not PrometheusProcess.available(), reason="prometheus binary not on PATH")
 
 RELEASE_DEPLOYMENT = """
 apiVersion: apps/v1

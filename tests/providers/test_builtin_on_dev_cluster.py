@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 import time
 
 import aiohttp
@@ -15,12 +14,11 @@ from slipway.api.models import Metric
 from slipway.config import load_config
 from slipway.core.measurement import RawMeasurement
 from slipway.devcluster.cluster import DevCluster
+from slipway.devcluster.prometheus import PrometheusProcess
 from slipway.providers.base import MeasurementContext
 from slipway.providers.registry import ProviderRegistry
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None, reason="the prometheus binary is not installed"
-)
+pytestmark = pytest.mark.skipif(not PrometheusProcess.available(), reason="prometheus binary not on PATH")
 
 FAILING_REVISION = """
 apiVersion: apps/v1
