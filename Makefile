@@ -25,6 +25,7 @@ demo: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench
 	$(BIN)/pytest -n 2 --dist loadfile
 
 unit: $(STAMP)
@@ -33,6 +34,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench
 
 crd: $(STAMP)
 	$(BIN)/slipway crd > crds/releases.slipway.dev.yaml

@@ -24,6 +24,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -180,8 +181,15 @@ def apply_version(
     api.patch(releases_path(NAMESPACE, name), {"spec": release(name, version, error_rate, steps)["spec"]})
 
 
+def has_deployment_of(api: KubeApi, name: str, version: str) -> bool:
+    return any(
+        d["metadata"]["labels"].get("app.kubernetes.io/version") == version
+        for d in api.list(deployments_path(NAMESPACE), {"slipway.dev/release": name})
+    )
+
+
 def canary_created(api: KubeApi, name: str, rounds: int) -> list[float]:
-    hold = [{"setWeight": 50}, {"pause": {}}]
+    hold: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
     api.create(releases_path(NAMESPACE), release(name, "0", 0.0, hold))
     wait_for(lambda: healthy(api, name, "0"), 60, "the first release")
     seconds = []
@@ -189,20 +197,13 @@ def canary_created(api: KubeApi, name: str, rounds: int) -> list[float]:
         version = f"{index}"
         started = time.monotonic()
         apply_version(api, name, version, 0.0, hold)
-        wait_for(
-            lambda v=version: any(
-                d["metadata"]["labels"].get("app.kubernetes.io/version") == v
-                for d in api.list(deployments_path(NAMESPACE), {"slipway.dev/release": name})
-            ),
-            30,
-            f"canary of version {version}",
-        )
+        wait_for(partial(has_deployment_of, api, name, version), 30, f"canary of version {version}")
         seconds.append(time.monotonic() - started)
     return seconds
 
 
 def rollback_after_failure(api: KubeApi, name: str, rounds: int) -> list[float]:
-    steps = [{"setWeight": 50}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
     api.create(releases_path(NAMESPACE), release(name, "good", 0.0, steps))
     wait_for(lambda: healthy(api, name, "good"), 60, "the first release", interval=0.1)
     stable = status_of(api, name)["stable"]["revision"]
@@ -245,7 +246,7 @@ def rollback_after_failure(api: KubeApi, name: str, rounds: int) -> list[float]:
 
 
 def writes_per_release(api: KubeApi, operator: Operator, name: str) -> tuple[int, int, int]:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"setWeight": 25},
         {"analysis": {"successfulMeasurements": 1}},
         {"setWeight": 50},
