@@ -11,12 +11,12 @@ import aiohttp
 import pytest
 
 from slipway.api.models import Metric
-from slipway.config import load_config
 from slipway.core.measurement import RawMeasurement
 from slipway.devcluster.cluster import DevCluster
 from slipway.devcluster.prometheus import PrometheusProcess
 from slipway.providers.base import MeasurementContext
 from slipway.providers.registry import ProviderRegistry
+from slipway.runtime.config import load_config
 
 pytestmark = pytest.mark.skipif(not PrometheusProcess.available(), reason="prometheus binary not on PATH")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slipway.config import ConfigError, OperatorConfig, load_config, parse_config
+from slipway.runtime.config import ConfigError, OperatorConfig, load_config, parse_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from slipway.controller.leader import claimed_spec, micro_time
+from slipway.runtime.leader import claimed_spec, micro_time
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 

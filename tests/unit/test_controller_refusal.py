@@ -12,13 +12,13 @@ from pydantic import ValidationError
 
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import ManualActionRecord, ReleaseStatus, RevisionStatus
-from slipway.config import parse_config
 from slipway.controller.reconciler import already_carried_out
 from slipway.controller.refusal import invalid_spec, newly_refused, refused_status
 from slipway.core.actions import AcknowledgeAction, EnsureRevision
 from slipway.core.machine import decide
 from slipway.core.observations import Observations
 from slipway.providers.preflight import Obstacle, preflight
+from slipway.runtime.config import parse_config
 
 WITH_PROMETHEUS = {"prometheus": {"url": "http://127.0.0.1:9090"}}
 

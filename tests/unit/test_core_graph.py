@@ -21,7 +21,7 @@ from core_support import release_spec, stable_simulation
 
 from slipway.api.models import ReleaseSpec
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
-from slipway.strategies import plan_for
+from slipway.core.strategies import plan_for
 
 World = Literal["good", "bad", "nodata", "error", "stuck"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")

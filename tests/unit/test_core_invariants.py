@@ -29,7 +29,7 @@ from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
 from slipway.core.simulation import SimulatedCluster
-from slipway.strategies import Gate, plan_for
+from slipway.core.strategies import Gate, plan_for
 
 STRATEGIES: list[dict[str, Any]] = [
     {"canary": {"steps": [{"setWeight": 20}, {"analysis": {"successfulMeasurements": 2}}, {"pause": {}}]}},

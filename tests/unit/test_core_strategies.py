@@ -21,8 +21,8 @@ from slipway.core.actions import DeleteRevision, EnsureRevision, RunAnalysis, Sc
 from slipway.core.machine import Decision
 from slipway.core.revision import revision_hash
 from slipway.core.simulation import SimulatedMetrics, Simulation
-from slipway.strategies import Gate, Hold, Shift, plan_for
-from slipway.strategies.rolling import pod_bounds
+from slipway.core.strategies import Gate, Hold, Shift, plan_for
+from slipway.core.strategies.rolling import pod_bounds
 
 
 def blue_green(**fields: Any) -> dict[str, Any]:

@@ -13,9 +13,9 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from slipway.observability.logging import bind_release, configure_logging
-from slipway.observability.metrics import PHASES, OperatorMetrics
-from slipway.observability.server import ObservabilityServer
+from slipway.runtime.logging import bind_release, configure_logging
+from slipway.runtime.metrics import PHASES, OperatorMetrics
+from slipway.runtime.server import ObservabilityServer
 
 
 def samples(metrics: OperatorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -28,7 +28,7 @@ from slipway.api.status import HistoryEntry, ReleaseStatus, RevisionStatus, Roll
 from slipway.core.revision import revision_hash
 from slipway.devcluster.apiserver.kubeconfig import write_kubeconfig
 from slipway.devcluster.apiserver.threaded import running_apiserver
-from slipway.kube.objects import ReleaseRef, revision_deployment
+from slipway.manifests import ReleaseRef, revision_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = yaml.safe_load((ROOT / "examples" / "canary.yaml").read_text())

@@ -18,7 +18,7 @@ from slipway.cli._plugin_undo import (
     undo_patch,
 )
 from slipway.core.revision import revision_hash
-from slipway.kube.objects import ReleaseRef, revision_deployment
+from slipway.manifests import ReleaseRef, revision_deployment
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

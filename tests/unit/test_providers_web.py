@@ -15,10 +15,10 @@ from aiohttp import web
 from yarl import URL
 
 from slipway.api.models import Metric
-from slipway.config import WebConfig, parse_config
 from slipway.core.measurement import RawMeasurement
 from slipway.providers.base import MeasurementContext
 from slipway.providers.web import JsonPathError, WebProvider, host_allowed, json_path_values
+from slipway.runtime.config import WebConfig, parse_config
 
 ANSWER = {
     "data": {"errorRate": 0.004, "ok": True, "text": "NaN", "none": None, "series": [{"v": 1}, {"v": "2.5"}]}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.kube.objects import LABEL_RELEASE, LABEL_REVISION, ReleaseRef
+from slipway.core.strategies.canary import canary_pods_for_weight, realised_weight
+from slipway.manifests import LABEL_RELEASE, LABEL_REVISION, ReleaseRef
 from slipway.routers.base import ServicePorts, TrafficSplit
-from slipway.routers.replicas import ReplicaRouter, canary_pods_for_weight, realised_weight
+from slipway.routers.replicas import ReplicaRouter
 
 RELEASE = ReleaseRef(namespace="shop", name="web", uid="u-1")
 PORTS = ServicePorts(port=80, target_port=8080)

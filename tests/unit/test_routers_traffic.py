@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slipway.api.models import GatewayAPIRouting, TrafficRouting
-from slipway.kube.objects import LABEL_REVISION, ReleaseRef
+from slipway.manifests import LABEL_REVISION, ReleaseRef
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.gatewayapi import GatewayApiRouter
 from slipway.routers.replicas import ReplicaRouter

@@ -10,7 +10,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from slipway.cli._plugin_view import Obj
-from slipway.kube.objects import GROUP, PLURAL, VERSION
+from slipway.manifests import GROUP, PLURAL, VERSION
 
 # The kubernetes package types its generated API but not its config and watch helpers.
 kubeconfig_loader: Any = config

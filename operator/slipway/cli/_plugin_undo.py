@@ -9,7 +9,7 @@ from typing import Any
 
 from slipway.cli._plugin_view import Obj, history
 from slipway.core.revision import revision_hash
-from slipway.kube.objects import LABEL_RELEASE, LABEL_REVISION, LABEL_VERSION, ReleaseRef, revision_labels
+from slipway.manifests import LABEL_RELEASE, LABEL_REVISION, LABEL_VERSION, ReleaseRef, revision_labels
 
 
 class UndoError(Exception):

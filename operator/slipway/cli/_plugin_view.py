@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from slipway.api.models import ReleaseSpec
-from slipway.strategies import plan_for
+from slipway.core.strategies import plan_for
 
 Obj = Mapping[str, Any]
 

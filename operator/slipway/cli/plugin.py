@@ -31,7 +31,7 @@ from slipway.cli._plugin_view import (
     rollback_report,
     text_of,
 )
-from slipway.kube.objects import ReleaseRef
+from slipway.manifests import ReleaseRef
 
 app = typer.Typer(
     name="kubectl slipway",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.config import ConfigError, OperatorConfig, load_config
+from slipway.runtime.config import ConfigError, OperatorConfig, load_config
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
-from slipway.kube.objects import GROUP, LABEL_RELEASE, PLURAL, VERSION
+from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
 
 
 def build_registry(queue: ReconcileQueue) -> kopf.OperatorRegistry:

@@ -7,40 +7,24 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
 
 import aiohttp
 import kopf
 import structlog
 
-from slipway import alerting
-from slipway.config import OperatorConfig
+from slipway.alerts.alertmanager import AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
-from slipway.controller.leader import LeaderElection
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
-from slipway.core.observations import FiringAlert
 from slipway.kube.api import KubeApi
-from slipway.kube.objects import ReleaseRef
-from slipway.observability.logging import configure_logging
-from slipway.observability.metrics import OperatorMetrics
-from slipway.observability.server import ObservabilityServer
 from slipway.providers.registry import ProviderRegistry
+from slipway.runtime.config import OperatorConfig
+from slipway.runtime.leader import LeaderElection
+from slipway.runtime.logging import configure_logging
+from slipway.runtime.metrics import OperatorMetrics
+from slipway.runtime.server import ObservabilityServer
 
 _log = structlog.get_logger("slipway.operator")
-
-
-class Alerts:
-    def __init__(self, session: aiohttp.ClientSession, config: OperatorConfig) -> None:
-        self._session = session
-        self._config = config
-
-    async def firing(self, release: ReleaseRef, match_labels: Mapping[str, str]) -> tuple[FiringAlert, ...]:
-        """Raises alerting.AlertmanagerUnavailable when it cannot tell: unknown is not "none firing"."""
-        found = await alerting.firing_alerts(
-            self._session, self._config.alertmanager, release.namespace, release.name, match_labels
-        )
-        return tuple(FiringAlert(name=alert.name, summary=alert.labels.get("summary", "")) for alert in found)
 
 
 class LeadershipLost(RuntimeError):
@@ -81,7 +65,7 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
         reconciler = Reconciler(
             api=api,
             measure=ProviderRegistry(session, api).measure,
-            find_alerts=Alerts(session, config).firing,
+            find_alerts=AlertmanagerSource(session, config.alertmanager).firing,
             config=config,
             metrics=metrics,
         )

@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import ValidationError
 
-from slipway.alerting import AlertmanagerUnavailable
+from slipway.alerts.alertmanager import AlertmanagerUnavailable
 from slipway.api.annotations import MANUAL_ACTIONS, PREFIX
 from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
-from slipway.config import OperatorConfig
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.refusal import invalid_spec, newly_refused, refused_status
 from slipway.core.actions import (
@@ -45,13 +44,14 @@ from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
 from slipway.kube.api import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
-from slipway.kube.objects import Obj, ReleaseRef, ready_replicas, release_ref
-from slipway.observability.logging import bind_release
-from slipway.observability.metrics import OperatorMetrics
+from slipway.manifests import Obj, ReleaseRef, ready_replicas, release_ref
 from slipway.providers.base import MeasurementContext
 from slipway.providers.preflight import Obstacle, preflight
 from slipway.routers.base import Router, ServicePorts, TrafficSplit
 from slipway.routers.selection import router_for
+from slipway.runtime.config import OperatorConfig
+from slipway.runtime.logging import bind_release
+from slipway.runtime.metrics import OperatorMetrics
 
 Measure = Callable[[Metric, MeasurementContext], Awaitable[RawMeasurement]]
 FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAlert, ...]]]

@@ -21,7 +21,7 @@ from slipway.api.models import AnalysisSpec, Metric
 from slipway.api.status import MAX_MEASUREMENTS, AnalysisStatus, MeasurementRecord, MetricStatus
 from slipway.core.judge import format_range, judge, threshold_of
 from slipway.core.measurement import RawMeasurement
-from slipway.strategies import Gate
+from slipway.core.strategies import Gate
 
 VerdictReason = Literal["AnalysisFailed", "ProviderErrors", "AnalysisInconclusive"]
 

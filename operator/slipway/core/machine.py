@@ -47,7 +47,7 @@ from slipway.core.actions import (
 from slipway.core.conditions import conditions
 from slipway.core.observations import Observations
 from slipway.core.revision import revision_hash
-from slipway.strategies import Gate, Hold, Plan, PlanStep, Shift, plan_for
+from slipway.core.strategies import Gate, Hold, Plan, PlanStep, Shift, plan_for
 
 POLL_SECONDS: Final = 5.0
 """How soon to look again while waiting for pods, in case the shell is not woken by Deployment events."""

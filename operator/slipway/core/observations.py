@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from slipway.core.measurement import RawMeasurement
 
@@ -22,10 +23,12 @@ class ObservedRevision:
 
 @dataclass(frozen=True)
 class FiringAlert:
-    """An Alertmanager alert that is firing and matches the Release's rollback.alerts selector."""
+    """An alert that is firing and matches the Release's rollback.alerts selector (from an alert
+    source such as Alertmanager): its name, its summary annotation and when it started."""
 
     name: str
     summary: str = ""
+    starts_at: datetime | None = None
 
 
 @dataclass(frozen=True)

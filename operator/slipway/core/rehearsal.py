@@ -19,7 +19,7 @@ from slipway.core.actions import EmitEvent, SetWeights
 from slipway.core.judge import format_range, threshold_of
 from slipway.core.machine import WAITING_FOR_PROMOTE, Decision
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
-from slipway.strategies import Gate, Hold, Shift, plan_for
+from slipway.core.strategies import Gate, Hold, Shift, plan_for
 
 START: Final = datetime(2000, 1, 1, tzinfo=UTC)
 """The simulated clock starts here; only times relative to the new version's apply are shown."""

@@ -32,13 +32,13 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 from slipway.api.crd import build_crd
-from slipway.config import parse_config
 from slipway.devcluster.apiserver import ApiServer, write_kubeconfig
 from slipway.devcluster.apiserver.faults import FaultConfig
 from slipway.devcluster.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
 from slipway.devcluster.gateway import EntryStats
 from slipway.devcluster.prometheus import PrometheusProcess
 from slipway.devcluster.world import SimulatedWorld
+from slipway.runtime.config import parse_config
 
 PrometheusMode = Literal["auto", "on", "off"]
 START_TIMEOUT_SECONDS = 30.0

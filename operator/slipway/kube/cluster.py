@@ -23,7 +23,7 @@ from slipway.kube.api import (
     object_path,
     releases_path,
 )
-from slipway.kube.objects import (
+from slipway.manifests import (
     GROUP,
     KIND,
     VERSION,

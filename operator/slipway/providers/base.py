@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from slipway.api.models import Metric
-from slipway.config import OperatorConfig
 from slipway.core.measurement import RawMeasurement
+from slipway.runtime.config import OperatorConfig
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
 

@@ -7,10 +7,10 @@ labels Prometheus puts on the pods' series; the label and metric names come from
 from __future__ import annotations
 
 from slipway.api.models import BuiltinMetric, Metric
-from slipway.config import BuiltinMetricsConfig
 from slipway.core.measurement import RawMeasurement
 from slipway.providers.base import MeasurementContext, wrong_provider
 from slipway.providers.prometheus import PrometheusProvider, escape_label_value
+from slipway.runtime.config import BuiltinMetricsConfig
 
 
 def builtin_query(builtin: BuiltinMetric, names: BuiltinMetricsConfig, interval_seconds: int) -> str:

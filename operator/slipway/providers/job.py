@@ -16,10 +16,10 @@ from typing import Any
 import structlog
 
 from slipway.api.models import Metric
-from slipway.config import JobConfig
 from slipway.core.measurement import RawMeasurement
 from slipway.kube.api import ApiError, KubeApi
 from slipway.providers.base import MeasurementContext, failed, measured, wrong_provider
+from slipway.runtime.config import JobConfig
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RELEASE_LABEL = "slipway.dev/release"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from yarl import URL
 
 from slipway.api.models import Metric, ReleaseSpec
-from slipway.config import OperatorConfig
 from slipway.providers.web import host_allowed
+from slipway.runtime.config import OperatorConfig
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import aiohttp
 from yarl import URL
 
 from slipway.api.models import Metric
-from slipway.config import WebConfig
 from slipway.core.measurement import RawMeasurement
 from slipway.providers.base import MeasurementContext, TemplateError, failed, measured, render, wrong_provider
+from slipway.runtime.config import WebConfig
 
 _MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from slipway.kube.objects import ReleaseRef, revision_selector, service
+from slipway.manifests import ReleaseRef, revision_selector, service
 
 
 @dataclass(frozen=True)

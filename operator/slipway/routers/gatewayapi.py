@@ -8,7 +8,7 @@ replica ratio, the weight is exact whatever the pod counts; a rollback is one wr
 from __future__ import annotations
 
 from slipway.api.models import GatewayAPIRouting
-from slipway.kube.objects import Obj, ReleaseRef, owned_metadata
+from slipway.manifests import Obj, ReleaseRef, owned_metadata
 from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
 
 GROUP_VERSION = "gateway.networking.k8s.io/v1"

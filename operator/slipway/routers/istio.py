@@ -8,7 +8,7 @@ none) has one HTTP route with two destinations: the Service `<name>` (stable rev
 from __future__ import annotations
 
 from slipway.api.models import IstioRouting
-from slipway.kube.objects import Obj, ReleaseRef, owned_metadata
+from slipway.manifests import Obj, ReleaseRef, owned_metadata
 from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
 
 API_VERSION = "networking.istio.io/v1"

@@ -9,7 +9,7 @@ gives the canary w percent of the host's requests.
 from __future__ import annotations
 
 from slipway.api.models import NginxRouting
-from slipway.kube.objects import Obj, ReleaseRef, owned_metadata
+from slipway.manifests import Obj, ReleaseRef, owned_metadata
 from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
 
 CANARY = "nginx.ingress.kubernetes.io/canary"

@@ -6,7 +6,8 @@ How the split is realised, honestly:
   both revisions: the canary's share is canary pods / all ready pods.
 - Stable keeps its full replica count until promotion (invariant 3), so a canary weight w is realised
   by k canary pods with k/(N+k) as close to w as whole pods allow: k = round(N*w/(100-w)), at least
-  1 and at most N (`canary_pods_for_weight`, which the canary strategy uses to size the canary).
+  1 and at most N (the canary strategy's `canary_pods_for_weight` sizes the canary: pod counts are the
+  core's business).
   A weight of 100 switches the stable Service's selector to the canary revision: one write; the same
   single write sends everything back to stable on rollback.
 - The realised share is therefore a step function of the weight (N=4: 10% -> 1 pod = 20%, 50% -> 4
@@ -16,23 +17,8 @@ How the split is realised, honestly:
 
 from __future__ import annotations
 
-from slipway.kube.objects import Obj, ReleaseRef, release_selector, revision_selector
+from slipway.manifests import Obj, ReleaseRef, release_selector, revision_selector
 from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
-
-
-def canary_pods_for_weight(weight: int, replicas: int) -> int:
-    """Canary pods that, next to `replicas` stable pods, come closest to `weight` percent."""
-    if weight <= 0 or replicas <= 0:
-        return 0
-    if weight >= 100:
-        return replicas
-    return max(1, min(replicas, round(replicas * weight / (100 - weight))))
-
-
-def realised_weight(canary_pods: int, stable_pods: int) -> int:
-    """The percentage of requests the canary actually gets when a Service spreads over both."""
-    total = canary_pods + stable_pods
-    return round(100 * canary_pods / total) if total else 0
 
 
 class ReplicaRouter:

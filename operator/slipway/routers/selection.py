@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slipway.api.models import TrafficRouting
-from slipway.kube.objects import Obj, ReleaseRef
+from slipway.manifests import Obj, ReleaseRef
 from slipway.routers.base import Router, ServicePorts, TrafficSplit
 from slipway.routers.gatewayapi import GatewayApiRouter
 from slipway.routers.istio import IstioRouter

@@ -15,10 +15,12 @@ import aiohttp
 import pytest
 import yaml
 
-from slipway.alerting import AlertmanagerUnavailable, FiringAlert, firing_alerts
-from slipway.config import AlertmanagerConfig
+from slipway.alerts.alertmanager import AlertmanagerSource, AlertmanagerUnavailable
+from slipway.core.observations import FiringAlert
 from slipway.devcluster.alertmanager import AlertmanagerProcess
 from slipway.devcluster.prometheus import PrometheusProcess, free_port
+from slipway.manifests import ReleaseRef
+from slipway.runtime.config import AlertmanagerConfig
 
 pytestmark = pytest.mark.skipif(
     not AlertmanagerProcess.available(), reason="prometheus-alertmanager binary not on PATH"
@@ -40,7 +42,10 @@ def post(url: str, body: Any) -> None:
 
 
 def alert(name: str, release: str, *, ended: bool = False, **labels: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"labels": {"alertname": name, "namespace": "shop", "release": release, **labels}}
+    body: dict[str, Any] = {
+        "labels": {"alertname": name, "namespace": "shop", "release": release, **labels},
+        "annotations": {"summary": f"{name} for {release}"},
+    }
     if ended:
         body["endsAt"] = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     return body
@@ -49,7 +54,8 @@ def alert(name: str, release: str, *, ended: bool = False, **labels: str) -> dic
 def ask(config: AlertmanagerConfig, release: str, match_labels: dict[str, str]) -> list[FiringAlert]:
     async def scenario() -> list[FiringAlert]:
         async with aiohttp.ClientSession() as session:
-            return await firing_alerts(session, config, "shop", release, match_labels)
+            source = AlertmanagerSource(session, config)
+            return list(await source.firing(ReleaseRef("shop", release, "uid"), match_labels))
 
     return asyncio.run(scenario())
 
@@ -90,7 +96,8 @@ def test_only_active_unsilenced_alerts_of_the_release_with_matching_labels_fire(
     config = AlertmanagerConfig(url=alertmanager.url)
     firing = ask_until_firing(config, "web", {"severity": "critical"})
     assert [a.name for a in firing] == ["HighErrors"]
-    assert firing[0].labels["severity"] == "critical"
+    assert firing[0].summary == "HighErrors for web"
+    assert firing[0].starts_at is not None
     assert abs(firing[0].starts_at - now) < timedelta(minutes=1)
     assert sorted(a.name for a in ask(config, "web", {})) == ["HighErrors", "SlowCheckout"]
     assert ask(config, "web", {"severity": "page"}) == []

@@ -12,7 +12,7 @@ from typing import Self
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from slipway.observability.metrics import OperatorMetrics
+from slipway.runtime.metrics import OperatorMetrics
 
 
 class ObservabilityServer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from slipway.api.models import BlueGreenStrategy
-from slipway.strategies.plan import Gate, Hold, Plan, PlanStep, Shift
+from slipway.core.strategies.plan import Gate, Hold, Plan, PlanStep, Shift
 
 ANALYSIS_MEASUREMENTS: Final = 3
 """Good measurements in a row that pre- and post-promotion analysis need (blueGreen has no count field)."""

@@ -6,8 +6,22 @@ import math
 
 from slipway.api.durations import parse_duration
 from slipway.api.models import CanaryStep, CanaryStrategy
-from slipway.routers.replicas import canary_pods_for_weight
-from slipway.strategies.plan import Gate, Hold, Plan, PlanStep, Shift
+from slipway.core.strategies.plan import Gate, Hold, Plan, PlanStep, Shift
+
+
+def canary_pods_for_weight(weight: int, replicas: int) -> int:
+    """Canary pods that, next to `replicas` stable pods, come closest to `weight` percent."""
+    if weight <= 0 or replicas <= 0:
+        return 0
+    if weight >= 100:
+        return replicas
+    return max(1, min(replicas, round(replicas * weight / (100 - weight))))
+
+
+def realised_weight(canary_pods: int, stable_pods: int) -> int:
+    """The percentage of requests the canary actually gets when a Service spreads over both."""
+    total = canary_pods + stable_pods
+    return round(100 * canary_pods / total) if total else 0
 
 
 def canary_replicas(weight: int, replicas: int, traffic_routing: bool) -> int:

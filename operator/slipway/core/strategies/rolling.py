@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from slipway.api.models import RollingStrategy
-from slipway.strategies.plan import Gate, Plan, PlanStep, Shift
+from slipway.core.strategies.plan import Gate, Plan, PlanStep, Shift
 
 
 def _resolve(value: int | str, replicas: int, round_up: bool) -> int:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from slipway.api.models import ReleaseSpec
-from slipway.strategies import bluegreen, canary, rolling
-from slipway.strategies.plan import Gate, Hold, Plan, PlanStep, Shift
+from slipway.core.strategies import bluegreen, canary, rolling
+from slipway.core.strategies.plan import Gate, Hold, Plan, PlanStep, Shift
 
 __all__ = ["Gate", "Hold", "Plan", "PlanStep", "Shift", "plan_for"]
 

@@ -1,1 +1,0 @@
-"""What people watch the operator by: Prometheus metrics, JSON logs, health endpoints."""
