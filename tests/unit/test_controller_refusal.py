@@ -17,7 +17,8 @@ from slipway.controller.refusal import invalid_spec, newly_refused, refused_stat
 from slipway.core.actions import AcknowledgeAction, EnsureRevision
 from slipway.core.machine import decide
 from slipway.core.observations import Observations
-from slipway.providers.preflight import Obstacle, preflight
+from slipway.core.obstacles import Obstacle
+from slipway.providers.preflight import preflight
 from slipway.runtime.config import parse_config
 
 WITH_PROMETHEUS = {"prometheus": {"url": "http://127.0.0.1:9090"}}

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
 from slipway.core.conditions import conditions
-from slipway.providers.preflight import Obstacle
+from slipway.core.obstacles import Obstacle
 
 INVALID_SPEC: Final = "InvalidSpec"
 

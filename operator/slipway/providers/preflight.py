@@ -9,26 +9,13 @@ obstacles out (empty when the operator can carry it out).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from yarl import URL
 
 from slipway.api.models import Metric, ReleaseSpec
+from slipway.core.obstacles import Obstacle
 from slipway.providers.web import host_allowed
 from slipway.runtime.config import OperatorConfig
-
-
-@dataclass(frozen=True)
-class Obstacle:
-    """One reason the operator cannot carry out a spec: the Stalled condition's reason, the field at
-    fault (API server notation) and what is wrong, in a sentence."""
-
-    reason: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 def preflight(spec: ReleaseSpec, config: OperatorConfig) -> tuple[Obstacle, ...]:
