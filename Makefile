@@ -22,10 +22,7 @@ system-deps:
 demo: $(STAMP) system-deps
 	$(BIN)/slipway demo
 
-test: $(STAMP) system-deps
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/mypy
-	$(BIN)/mypy --strict bench
+test: $(STAMP) system-deps lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
 unit: $(STAMP)
@@ -35,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy --strict bench
+	$(BIN)/lint-imports
 
 crd: $(STAMP)
 	$(BIN)/slipway crd > crds/releases.slipway.dev.yaml
