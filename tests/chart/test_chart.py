@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from slipway.config import parse_config
-from slipway.devcluster.apiserver.kubeconfig import write_kubeconfig
-from slipway.devcluster.apiserver.threaded import running_apiserver
+from slipway_dev.apiserver.kubeconfig import write_kubeconfig
+from slipway_dev.apiserver.threaded import running_apiserver
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "slipway"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.apiserver.errors import ApiError
-from slipway.devcluster.apiserver.patching import PatchTestFailed, json_patch, merge_patch
-from slipway.devcluster.apiserver.strategic import strategic_merge
+from slipway_dev.apiserver.errors import ApiError
+from slipway_dev.apiserver.patching import PatchTestFailed, json_patch, merge_patch
+from slipway_dev.apiserver.strategic import strategic_merge
 
 
 def _pod_spec(*containers: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from slipway.config import load_config, parse_config
-from slipway.devcluster.cluster import DevCluster
+from slipway_dev.cluster import DevCluster
 
 E2E = [pytest.mark.e2e, pytest.mark.dev_cluster(prometheus="on", rps=40)]
 """Marks of every story: each gets its own dev cluster with Prometheus scraping the pods."""

@@ -17,8 +17,8 @@ import yaml
 
 from slipway.alerting import AlertmanagerUnavailable, FiringAlert, firing_alerts
 from slipway.config import AlertmanagerConfig
-from slipway.devcluster.alertmanager import AlertmanagerProcess
-from slipway.devcluster.prometheus import PrometheusProcess, free_port
+from slipway_dev.alertmanager import AlertmanagerProcess
+from slipway_dev.prometheus import PrometheusProcess, free_port
 
 pytestmark = pytest.mark.skipif(
     not AlertmanagerProcess.available(), reason="prometheus-alertmanager binary not on PATH"

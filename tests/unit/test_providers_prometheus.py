@@ -23,10 +23,10 @@ from prometheus_client.registry import Collector
 from slipway.api.models import Metric
 from slipway.config import OperatorConfig, parse_config
 from slipway.core.measurement import RawMeasurement
-from slipway.devcluster.prometheus import PrometheusProcess, free_port
 from slipway.providers.base import MeasurementContext
 from slipway.providers.builtin import BuiltinProvider
 from slipway.providers.prometheus import PrometheusProvider
+from slipway_dev.prometheus import PrometheusProcess, free_port
 
 pytestmark = pytest.mark.skipif(not PrometheusProcess.available(), reason="prometheus binary not on PATH")
 
