@@ -140,9 +140,12 @@ def test_json_patch_operations() -> None:
         ([{"op": "test", "path": "/missing", "value": 2}], 422),
         ([{"op": "remove", "path": "/missing"}], 422),
         ([{"op": "add", "path": "/a/b/c", "value": 1}], 422),
+        ([{"op": "move", "from": "/missing", "path": "/b"}], 422),
+        ([{"op": "add", "path": "no-slash", "value": 1}], 422),
         ([{"op": "frobnicate", "path": "/a"}], 400),
         ([{"op": "add", "path": "/a"}], 400),
         ({"op": "add"}, 400),
+        ([{"op": "move", "path": "/b"}], 400),
     ],
 )
 def test_json_patch_failures(operations: Any, code: int) -> None:
