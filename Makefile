@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test unit lint crd bench system-deps clean
 
-$(STAMP): pyproject.toml
+# Both distributions: the operator (slipway) and the dev cluster (slipway-dev, in devcluster/).
+$(STAMP): pyproject.toml devcluster/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test]' -e ./devcluster
 	touch $(STAMP)
 
 # Prometheus and Alertmanager from Debian; the tests start them as plain processes.
@@ -29,7 +30,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff check operator devcluster tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy --strict bench
 	$(BIN)/lint-imports

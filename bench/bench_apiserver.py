@@ -29,7 +29,7 @@ FANOUT_EVENTS = 200
 
 def _serve() -> None:
     """Child process: one API server on a free port, pinned to CPU 0; prints its URL."""
-    from slipway.devcluster.apiserver import ApiServer
+    from slipway_dev.apiserver import ApiServer
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})

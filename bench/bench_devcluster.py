@@ -11,7 +11,7 @@ from __future__ import annotations
 import resource
 import time
 
-from slipway.devcluster.cluster import DevCluster
+from slipway_dev.cluster import DevCluster
 
 PODS = 1000
 

@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 import yaml
 
 from slipway.api.crd import render_crd
-from slipway.devcluster.cluster import DevCluster
 from slipway.kube.api import KubeApi, deployments_path, releases_path, services_path
+from slipway_dev.cluster import DevCluster
 
 T = TypeVar("T")
 NAMESPACE = "default"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.devcluster.cluster import DevCluster
+from slipway_dev.cluster import DevCluster
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -17,10 +17,10 @@ import yaml
 
 from slipway.alerts.alertmanager import AlertmanagerSource, AlertmanagerUnavailable
 from slipway.core.observations import FiringAlert
-from slipway.devcluster.alertmanager import AlertmanagerProcess
-from slipway.devcluster.prometheus import PrometheusProcess, free_port
 from slipway.manifests import ReleaseRef
 from slipway.runtime.config import AlertmanagerConfig
+from slipway_dev.alertmanager import AlertmanagerProcess
+from slipway_dev.prometheus import PrometheusProcess, free_port
 
 pytestmark = pytest.mark.skipif(
     not AlertmanagerProcess.available(), reason="prometheus-alertmanager binary not on PATH"

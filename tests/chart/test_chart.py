@@ -25,9 +25,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from slipway.devcluster.apiserver.kubeconfig import write_kubeconfig
-from slipway.devcluster.apiserver.threaded import running_apiserver
 from slipway.runtime.config import parse_config
+from slipway_dev.apiserver.kubeconfig import write_kubeconfig
+from slipway_dev.apiserver.threaded import running_apiserver
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "slipway"

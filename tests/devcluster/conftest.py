@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.apiserver import ApiServer, FaultConfig, running_apiserver, write_kubeconfig
+from slipway_dev.apiserver import ApiServer, FaultConfig, running_apiserver, write_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_CRD = REPO / "crds" / "releases.slipway.dev.yaml"

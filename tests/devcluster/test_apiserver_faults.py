@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import Http
-from slipway.devcluster.apiserver import ApiServer, FaultConfig
+from slipway_dev.apiserver import ApiServer, FaultConfig
 
 CMS = "/api/v1/namespaces/default/configmaps"
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import RELEASE_CRD
-from slipway.devcluster.apiserver.cluster import (
+from slipway_dev.apiserver.cluster import (
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_PATCH,
@@ -20,8 +20,8 @@ from slipway.devcluster.apiserver.cluster import (
     DeleteOptions,
     WriteOptions,
 )
-from slipway.devcluster.apiserver.errors import ApiError
-from slipway.devcluster.apiserver.tables import table
+from slipway_dev.apiserver.errors import ApiError
+from slipway_dev.apiserver.tables import table
 
 KEYS = (
     "metadata",

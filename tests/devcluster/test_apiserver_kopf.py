@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import Http, Kubectl, kubectl_for, wait_for
-from slipway.devcluster.apiserver import ApiServer
+from slipway_dev.apiserver import ApiServer
 
 WIDGETS = "/apis/test.slipway.dev/v1/namespaces/default/widgets"
 

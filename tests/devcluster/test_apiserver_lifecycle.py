@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from slipway.devcluster.apiserver import ApiServer, running_apiserver, write_kubeconfig
-from slipway.devcluster.apiserver.kubeconfig import KubeconfigInUse
+from slipway_dev.apiserver import ApiServer, running_apiserver, write_kubeconfig
+from slipway_dev.apiserver.kubeconfig import KubeconfigInUse
 
 
 def test_servers_take_free_loopback_ports() -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.apiserver.errors import ApiError
-from slipway.devcluster.apiserver.patching import PatchTestFailed, json_patch, merge_patch
-from slipway.devcluster.apiserver.strategic import strategic_merge
+from slipway_dev.apiserver.errors import ApiError
+from slipway_dev.apiserver.patching import PatchTestFailed, json_patch, merge_patch
+from slipway_dev.apiserver.strategic import strategic_merge
 
 
 def _pod_spec(*containers: dict[str, Any]) -> dict[str, Any]:
@@ -140,9 +140,12 @@ def test_json_patch_operations() -> None:
         ([{"op": "test", "path": "/missing", "value": 2}], 422),
         ([{"op": "remove", "path": "/missing"}], 422),
         ([{"op": "add", "path": "/a/b/c", "value": 1}], 422),
+        ([{"op": "move", "from": "/missing", "path": "/b"}], 422),
+        ([{"op": "add", "path": "no-slash", "value": 1}], 422),
         ([{"op": "frobnicate", "path": "/a"}], 400),
         ([{"op": "add", "path": "/a"}], 400),
         ({"op": "add"}, 400),
+        ([{"op": "move", "path": "/b"}], 400),
     ],
 )
 def test_json_patch_failures(operations: Any, code: int) -> None:

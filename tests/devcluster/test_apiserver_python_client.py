@@ -9,7 +9,7 @@ import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
 
-from slipway.devcluster.apiserver import ApiServer, FaultConfig, write_kubeconfig
+from slipway_dev.apiserver import ApiServer, FaultConfig, write_kubeconfig
 
 
 def _core(server: ApiServer, tmp_path: Path) -> kubernetes.client.CoreV1Api:

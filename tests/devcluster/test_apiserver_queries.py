@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.apiserver.errors import ApiError
-from slipway.devcluster.apiserver.jsonpath import JsonPathError, evaluate
-from slipway.devcluster.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
-from slipway.devcluster.apiserver.tables import PodSummary, human_duration, pod_summary
+from slipway_dev.apiserver.errors import ApiError
+from slipway_dev.apiserver.jsonpath import JsonPathError, evaluate
+from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
+from slipway_dev.apiserver.tables import PodSummary, human_duration, pod_summary
 
 RELEASE = {
     "metadata": {

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import RELEASE_CRD, Http, wait_for
-from slipway.devcluster.apiserver import ApiServer
+from slipway_dev.apiserver import ApiServer
 
 CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"

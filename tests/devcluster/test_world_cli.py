@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.devcluster.prometheus import PrometheusProcess
+from slipway_dev.prometheus import PrometheusProcess
 
 SLIPWAY = Path(sys.executable).with_name("slipway")
 

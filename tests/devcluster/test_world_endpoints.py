@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.devcluster.controllers.endpoints import endpoint_slices, endpoint_subsets, pod_endpoints
+from slipway_dev.controllers.endpoints import endpoint_slices, endpoint_subsets, pod_endpoints
 
 SERVICE = {
     "metadata": {"name": "web", "namespace": "shop", "uid": "s-1"},

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.apiserver.faults import FaultConfig
-from slipway.devcluster.cluster import DevCluster
+from slipway_dev.apiserver.faults import FaultConfig
+from slipway_dev.cluster import DevCluster
 
 DEADLINE_SECONDS = 30.0
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from slipway.devcluster.controllers.kubelet import crash_restarts, pod_status
-from slipway.devcluster.pods import ErrorSchedule, PodBehaviour, SimulatedPod
+from slipway_dev.controllers.kubelet import crash_restarts, pod_status
+from slipway_dev.pods import ErrorSchedule, PodBehaviour, SimulatedPod
 
 
 def test_behaviour_comes_from_env_with_documented_defaults() -> None:

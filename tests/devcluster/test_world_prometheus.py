@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.cluster import DevCluster
-from slipway.devcluster.prometheus import PrometheusProcess
+from slipway_dev.cluster import DevCluster
+from slipway_dev.prometheus import PrometheusProcess
 
 pytestmark = pytest.mark.skipif(not PrometheusProcess.available(), reason="prometheus binary not on PATH")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.controllers.workloads import (
+from slipway_dev.controllers.workloads import (
     HASH_LABEL,
     REVISION_ANNOTATION,
     plan_deployment,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from slipway.devcluster.gateway import WeightedPicker
-from slipway.devcluster.traffic import ClusterView, EntryPoint, plan_entry_points
-from slipway.devcluster.traffic.httproute import HTTPRouteSource
-from slipway.devcluster.traffic.ingress import CanaryIngressSource
-from slipway.devcluster.traffic.virtualservice import VirtualServiceSource
+from slipway_dev.gateway import WeightedPicker
+from slipway_dev.traffic import ClusterView, EntryPoint, plan_entry_points
+from slipway_dev.traffic.httproute import HTTPRouteSource
+from slipway_dev.traffic.ingress import CanaryIngressSource
+from slipway_dev.traffic.virtualservice import VirtualServiceSource
 
 JsonObject = dict[str, Any]
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from e2e_support import CRDS, Cluster, Operator, write_operator_config
 
-from slipway.devcluster.cluster import DevCluster
-from slipway.devcluster.prometheus import PrometheusProcess
+from slipway_dev.cluster import DevCluster
+from slipway_dev.prometheus import PrometheusProcess
 
 
 @pytest.fixture(autouse=True)

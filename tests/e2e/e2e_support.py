@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from slipway.devcluster.cluster import DevCluster
 from slipway.runtime.config import load_config, parse_config
+from slipway_dev.cluster import DevCluster
 
 E2E = [pytest.mark.e2e, pytest.mark.dev_cluster(prometheus="on", rps=40)]
 """Marks of every story: each gets its own dev cluster with Prometheus scraping the pods."""

@@ -21,8 +21,8 @@ from e2e_support import (
     wait_for,
 )
 
-from slipway.devcluster.alertmanager import AlertmanagerProcess
-from slipway.devcluster.apiserver.faults import FaultConfig
+from slipway_dev.alertmanager import AlertmanagerProcess
+from slipway_dev.apiserver.faults import FaultConfig
 
 pytestmark = E2E
 

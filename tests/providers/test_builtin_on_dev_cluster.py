@@ -12,11 +12,11 @@ import pytest
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.devcluster.cluster import DevCluster
-from slipway.devcluster.prometheus import PrometheusProcess
 from slipway.providers.base import MeasurementContext
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import load_config
+from slipway_dev.cluster import DevCluster
+from slipway_dev.prometheus import PrometheusProcess
 
 pytestmark = pytest.mark.skipif(not PrometheusProcess.available(), reason="prometheus binary not on PATH")
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster import prometheus as launcher
-from slipway.devcluster.alertmanager import AlertmanagerProcess
-from slipway.devcluster.prometheus import BinaryServerProcess, PrometheusProcess
+from slipway_dev import prometheus as launcher
+from slipway_dev.alertmanager import AlertmanagerProcess
+from slipway_dev.prometheus import BinaryServerProcess, PrometheusProcess
 
 pytestmark = pytest.mark.skipif(
     not (PrometheusProcess.available() and AlertmanagerProcess.available()), reason="binaries not on PATH"

@@ -12,7 +12,7 @@ from slipway.api import annotations
 from slipway.api.crd import release_schema
 from slipway.api.models import Metric, Release, ThresholdRange, seed_threshold
 from slipway.api.validation import InvalidRelease, parse_release
-from slipway.devcluster.schema import validate_custom_resource
+from slipway_dev.schema import validate_custom_resource
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.devcluster.schema import (
+from slipway_dev.schema import (
     FieldCause,
     find_unknown_fields,
     invalid_message,

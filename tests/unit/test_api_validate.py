@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from slipway.api.crd import build_crd
 from slipway.api.validation import release_problems
 from slipway.cli import build_app
-from slipway.devcluster.schema import find_unknown_fields, validate_custom_resource
+from slipway_dev.schema import find_unknown_fields, validate_custom_resource
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 SCHEMA: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]

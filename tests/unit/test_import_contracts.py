@@ -40,6 +40,7 @@ def test_the_contracts_hold() -> None:
         ("core/judge.py", "import kopf", "The core is pure"),
         ("api/models.py", "import kopf", "The API models import neither kopf"),
         ("kube/cluster.py", "import slipway.core.machine", "The Kubernetes adapters carry out decisions"),
+        ("controller/reconciler.py", "import slipway_dev.cluster", "Nothing in the operator imports the dev"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

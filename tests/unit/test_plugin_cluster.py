@@ -26,9 +26,9 @@ import yaml
 
 from slipway.api.status import HistoryEntry, ReleaseStatus, RevisionStatus, RollbackRecord
 from slipway.core.revision import revision_hash
-from slipway.devcluster.apiserver.kubeconfig import write_kubeconfig
-from slipway.devcluster.apiserver.threaded import running_apiserver
 from slipway.manifests import ReleaseRef, revision_deployment
+from slipway_dev.apiserver.kubeconfig import write_kubeconfig
+from slipway_dev.apiserver.threaded import running_apiserver
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = yaml.safe_load((ROOT / "examples" / "canary.yaml").read_text())

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from slipway.devcluster.cluster import DevCluster
+from slipway_dev.cluster import DevCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.dev_cluster(operator=True)]
 

@@ -10,12 +10,12 @@ import pytest
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.devcluster.cluster import DevCluster
 from slipway.kube.api import KubeApi
 from slipway.providers.base import MeasurementContext
 from slipway.providers.job import job_manifest, job_outcome
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import parse_config
+from slipway_dev.cluster import DevCluster
 
 
 def smoke_metric(run_seconds: float = 0.2, exit_code: int = 0, name: str = "smoke") -> Metric:

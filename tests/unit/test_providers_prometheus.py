@@ -22,11 +22,11 @@ from prometheus_client.registry import Collector
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.devcluster.prometheus import PrometheusProcess, free_port
 from slipway.providers.base import MeasurementContext
 from slipway.providers.builtin import BuiltinProvider
 from slipway.providers.prometheus import PrometheusProvider
 from slipway.runtime.config import OperatorConfig, parse_config
+from slipway_dev.prometheus import PrometheusProcess, free_port
 
 pytestmark = pytest.mark.skipif(not PrometheusProcess.available(), reason="prometheus binary not on PATH")
 

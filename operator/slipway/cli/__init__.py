@@ -2,13 +2,15 @@
 
 Each sub-command lives in its own module in this package and defines `register(app)`; modules are
 found here by name, so adding a command never edits this file. `plugin` is the separate
-`kubectl-slipway` entry point.
+`kubectl-slipway` entry point. Other installed distributions add sub-commands by declaring their
+`register(app)` functions in the `slipway.commands` entry-point group (slipway-dev adds `dev` and `demo`).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from importlib.metadata import entry_points
 
 import typer
 
@@ -17,6 +19,7 @@ app = typer.Typer(
 )
 
 _NOT_SUBCOMMANDS = {"plugin"}
+COMMANDS_GROUP = "slipway.commands"
 
 
 def build_app() -> typer.Typer:
@@ -24,6 +27,8 @@ def build_app() -> typer.Typer:
         if info.name.startswith("_") or info.name in _NOT_SUBCOMMANDS:
             continue
         importlib.import_module(f"{__name__}.{info.name}").register(app)
+    for entry_point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        entry_point.load()(app)
     return app
 
 

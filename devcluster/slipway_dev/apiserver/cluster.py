@@ -1,0 +1,620 @@
+"""The API server's behaviour without HTTP: object semantics on top of the store.
+
+Create, update, patch, delete and the subresources, with the rules of a real server: generation and
+resourceVersion bookkeeping, no-op writes that change nothing, finalizers, namespace termination,
+garbage collection of dependents, CRDs that register their resources at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slipway_dev.apiserver import crds
+from slipway_dev.apiserver.builtins import BUILTIN_TYPES
+from slipway_dev.apiserver.defaults import apply_defaults, initial_status
+from slipway_dev.apiserver.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    field_cause,
+    invalid,
+    not_found,
+    unsupported_media_type,
+)
+from slipway_dev.apiserver.jsonpath import evaluate, set_value
+from slipway_dev.apiserver.patching import json_patch, merge_patch
+from slipway_dev.apiserver.resources import Registry, ResourceType
+from slipway_dev.apiserver.selectors import format_requirements, selector_from_match
+from slipway_dev.apiserver.shapes import normalized
+from slipway_dev.apiserver.storage import Store, Stored
+from slipway_dev.apiserver.strategic import strategic_merge
+from slipway_dev.apiserver.validation import metadata_causes, name_causes
+from slipway_dev.schema import validate_custom_resource
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
+
+NAMESPACES = ("", "namespaces")
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _without_bookkeeping(obj: dict[str, Any]) -> dict[str, Any]:
+    """What `generation` counts: everything but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    propagation: str = "Background"  # Background | Foreground | Orphan
+    uid: str | None = None
+    resource_version: str | None = None
+
+    @classmethod
+    def parse(cls, body: Any, query_propagation: str | None) -> DeleteOptions:
+        if body is not None and not isinstance(body, dict):
+            raise bad_request("DeleteOptions must be a JSON object")
+        body = body or {}
+        propagation = query_propagation or body.get("propagationPolicy") or "Background"
+        if body.get("orphanDependents") is True:
+            propagation = "Orphan"
+        if propagation not in ("Background", "Foreground", "Orphan"):
+            raise bad_request(f"unknown propagationPolicy {propagation!r}")
+        preconditions = body.get("preconditions") or {}
+        if not isinstance(preconditions, dict):
+            raise bad_request("DeleteOptions.preconditions must be a JSON object")
+        return cls(propagation, preconditions.get("uid"), preconditions.get("resourceVersion"))
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    dry_run: bool = False  # compute and answer, store nothing
+    # Unknown fields of custom resources: Strict refuses them (400), Warn reports them, Ignore drops them.
+    field_validation: str = "Ignore"
+
+
+def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
+    """Paths of fields in `sent` that schema pruning removed from `kept`."""
+    if isinstance(sent, dict) and isinstance(kept, dict):
+        dropped = []
+        for key, value in sent.items():
+            child = f"{path}.{key}" if path else key
+            if key not in kept:
+                if value is not None:
+                    dropped.append(child)
+            else:
+                dropped += _dropped_fields(value, kept[key], child)
+        return dropped
+    if isinstance(sent, list) and isinstance(kept, list) and len(sent) == len(kept):
+        return [
+            p
+            for i, (a, b) in enumerate(zip(sent, kept, strict=True))
+            for p in _dropped_fields(a, b, f"{path}[{i}]")
+        ]
+    return []
+
+
+class Cluster:
+    def __init__(self, history_size: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self.registry = Registry(BUILTIN_TYPES)
+        self.store = Store(history_size)
+        self._clock = clock
+        # Warnings for the current request (unknown fields under fieldValidation=Warn); the HTTP shell
+        # takes them after each write.
+        self.warnings: list[str] = []
+        # Namespaces being deleted whose contents the namespace "controller" has yet to delete.
+        self.terminating: set[str] = set()
+        for name in INITIAL_NAMESPACES:
+            self.create(self._type(*NAMESPACES), "", {"metadata": {"name": name}})
+
+    def _type(self, group: str, plural: str) -> ResourceType:
+        resource = next((r for r in self.registry if r.group == group and r.plural == plural), None)
+        assert resource is not None, f"{plural}.{group} is always served"
+        return resource
+
+    def now(self) -> str:
+        return _timestamp(self._clock())
+
+    # -- reads
+
+    def get(self, resource: ResourceType, namespace: str, name: str) -> Stored:
+        stored = self.store.get(resource.storage_key, namespace, name)
+        if stored is None:
+            raise not_found(resource.plural, resource.group, name)
+        return stored
+
+    # -- create
+
+    def create(
+        self, resource: ResourceType, namespace: str, body: Any, options: WriteOptions = WriteOptions()
+    ) -> Stored:
+        obj = self._checked_body(resource, namespace, body)
+        if not resource.custom:
+            obj = normalized(resource.group, resource.kind, obj)
+        meta = obj["metadata"]
+        if not meta.get("name") and isinstance(meta.get("generateName"), str):
+            meta["name"] = self._generated_name(resource, namespace, meta["generateName"])
+        causes = name_causes(resource.group, resource.plural, meta.get("name")) + metadata_causes(meta)
+        if causes:
+            raise invalid(resource.kind, resource.group, str(meta.get("name") or ""), causes)
+        name = meta["name"]
+        if resource.namespaced:
+            self._check_namespace_open(namespace)
+        if self.store.get(resource.storage_key, namespace, name) is not None:
+            raise already_exists(resource.plural, resource.group, name)
+        for key in (
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "managedFields",
+            "selfLink",
+        ):
+            meta.pop(key, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = self.now()
+        meta["generation"] = 1
+        if resource.status_subresource:
+            obj.pop("status", None)
+            status = initial_status(resource.group, resource.kind)
+            if status is not None:
+                obj["status"] = status
+        apply_defaults(resource.group, resource.kind, obj)
+        obj = self._validated(resource, obj, None, options)
+        if (resource.group, resource.plural) == CRDS:
+            crds.check_crd(obj)
+            clash = crds.conflicting_names(obj, list(self.registry))
+            if clash is not None:
+                raise clash
+            obj["status"] = crds.established_status(obj, self.now())
+        if options.dry_run:
+            return Stored.of(obj)
+        stored = self.store.write(resource.storage_key, obj, None)
+        if (resource.group, resource.plural) == CRDS:
+            self._serve_crd(obj)
+        return stored
+
+    def _checked_body(self, resource: ResourceType, namespace: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be a JSON object")
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if api_version is not None and api_version != resource.api_version:
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({resource.api_version})"
+            )
+        if kind is not None and kind != resource.kind:
+            raise bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({resource.kind})"
+            )
+        meta = body.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise invalid(
+                resource.kind,
+                resource.group,
+                "",
+                [field_cause("metadata", "Invalid value: must be an object")],
+            )
+        if resource.namespaced:
+            if meta.get("namespace") not in (None, "", namespace):
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        body["apiVersion"], body["kind"] = resource.api_version, resource.kind
+        return body
+
+    def _generated_name(self, resource: ResourceType, namespace: str, prefix: str) -> str:
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        while True:
+            name = prefix[:58] + "".join(secrets.choice(alphabet) for _ in range(5))
+            if self.store.get(resource.storage_key, namespace, name) is None:
+                return name
+
+    def _check_namespace_open(self, namespace: str) -> None:
+        ns = self.store.get(self._type(*NAMESPACES).storage_key, "", namespace)
+        if ns is None:
+            raise not_found("namespaces", "", namespace)
+        if ns.obj["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+            )
+
+    def _validated(
+        self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, options: WriteOptions
+    ) -> dict[str, Any]:
+        """Custom resources pruned, defaulted and checked against the CRD schema, CEL rules included."""
+        if not resource.custom or resource.schema is None:
+            return obj
+        result, causes = validate_custom_resource(resource.schema, obj, old)
+        if causes:
+            raise invalid(
+                resource.kind,
+                resource.group,
+                obj["metadata"].get("name", ""),
+                [cause.as_status_cause() for cause in causes],
+            )
+        unknown = [f'unknown field "{path}"' for path in _dropped_fields(obj, result)]
+        if unknown and options.field_validation == "Strict":
+            raise bad_request(
+                f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
+                f"strict decoding error: {', '.join(unknown)}"
+            )
+        if options.field_validation == "Warn":
+            self.warnings += unknown
+        return result
+
+    # -- update and patch
+
+    def update(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        subresource: str | None,
+        options: WriteOptions = WriteOptions(),
+    ) -> Stored:
+        old = self.get(resource, namespace, name)
+        new = self._checked_body(resource, namespace, body)
+        if new["metadata"].get("name") != name:
+            raise bad_request(
+                f"the name of the object ({new['metadata'].get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        return self._commit_update(resource, old, new, subresource, options)
+
+    def patch(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: Any,
+        subresource: str | None,
+        options: WriteOptions = WriteOptions(),
+    ) -> Stored:
+        old = self.get(resource, namespace, name)
+        new = self._checked_body(resource, namespace, apply_patch(resource, content_type, old.copy(), patch))
+        if new["metadata"].get("name") != name:
+            raise bad_request("a patch may not change metadata.name")
+        return self._commit_update(resource, old, new, subresource, options)
+
+    def _commit_update(
+        self,
+        resource: ResourceType,
+        old: Stored,
+        new: dict[str, Any],
+        subresource: str | None,
+        options: WriteOptions,
+    ) -> Stored:
+        old_meta = old.obj["metadata"]
+        sent_rv = new["metadata"].get("resourceVersion")
+        if sent_rv not in (None, "") and sent_rv != old_meta["resourceVersion"]:
+            raise conflict(
+                resource.plural,
+                resource.group,
+                old_meta["name"],
+                "the object has been modified; please apply your changes to the latest version and try again",
+            )
+        if not resource.custom:
+            new = normalized(resource.group, resource.kind, new)
+        if subresource == "status":
+            result = old.copy()
+            if "status" in new:
+                result["status"] = new["status"]
+            else:
+                result.pop("status", None)
+            result = self._validated(resource, result, old.obj, options)
+        else:
+            result = new
+            causes = metadata_causes(result["metadata"])
+            if causes:
+                raise invalid(resource.kind, resource.group, old_meta["name"], causes)
+            meta = result["metadata"]
+            for key in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ):
+                if key in old_meta:
+                    meta[key] = old_meta[key]
+                else:
+                    meta.pop(key, None)
+            meta.pop("managedFields", None)
+            if resource.status_subresource:
+                if "status" in old.obj:
+                    result["status"] = old.obj["status"]
+                else:
+                    result.pop("status", None)
+            apply_defaults(resource.group, resource.kind, result)
+            result = self._validated(resource, result, old.obj, options)
+            if (resource.group, resource.plural) == CRDS:
+                crds.check_crd(result)
+                if crds.crd_group_plural(result) != crds.crd_group_plural(old.obj):
+                    raise invalid(
+                        resource.kind,
+                        resource.group,
+                        old_meta["name"],
+                        [field_cause("spec", "Invalid value: group and plural are immutable")],
+                    )
+                result["status"] = crds.established_status(result, self.now())
+                result["status"]["conditions"] = old.obj["status"]["conditions"]
+            if _without_bookkeeping(result) != _without_bookkeeping(old.obj):
+                result["metadata"]["generation"] = old_meta.get("generation", 1) + 1
+        result["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
+        if old_meta.get("deletionTimestamp"):
+            added = set(result["metadata"].get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
+            if added:
+                raise invalid(
+                    resource.kind,
+                    resource.group,
+                    old_meta["name"],
+                    [
+                        field_cause(
+                            "metadata.finalizers",
+                            f"Forbidden: no new finalizers can be added if the object is being "
+                            f"deleted, found new finalizers {sorted(added)}",
+                            "FieldValueForbidden",
+                        )
+                    ],
+                )
+        if result == old.obj:
+            return old
+        if options.dry_run:
+            return Stored.of(result)
+        if old_meta.get("deletionTimestamp") and not result["metadata"].get("finalizers"):
+            return self._remove(resource, old.namespace, old.name, result)
+        stored = self.store.write(resource.storage_key, result, old)
+        if (resource.group, resource.plural) == CRDS:
+            self._serve_crd(result)
+        return stored
+
+    # -- scale
+
+    def get_scale(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        stored = self.get(resource, namespace, name)
+        return self._scale_of(resource, stored.obj)
+
+    def _scale_of(self, resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        assert resource.scale is not None
+        meta = obj["metadata"]
+        spec_replicas = evaluate(obj, resource.scale.spec_replicas_path)
+        status_replicas = evaluate(obj, resource.scale.status_replicas_path)
+        status: dict[str, Any] = {"replicas": status_replicas[0] if status_replicas else 0}
+        if resource.custom:
+            selector = (
+                evaluate(obj, resource.scale.label_selector_path)
+                if resource.scale.label_selector_path
+                else []
+            )
+            if selector:
+                status["selector"] = selector[0]
+        elif isinstance((obj.get("spec") or {}).get("selector"), dict):
+            status["selector"] = format_requirements(selector_from_match(obj["spec"]["selector"]))
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
+            "spec": {"replicas": spec_replicas[0] if spec_replicas else 0},
+            "status": status,
+        }
+
+    def update_scale(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        scale: Any,
+        options: WriteOptions = WriteOptions(),
+    ) -> dict[str, Any]:
+        assert resource.scale is not None
+        old = self.get(resource, namespace, name)
+        if not isinstance(scale, dict) or not isinstance(scale.get("spec"), dict):
+            raise bad_request("a Scale needs a spec")
+        replicas = scale["spec"].get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                [
+                    field_cause(
+                        "spec.replicas", f"Invalid value: {replicas!r}: must be a non-negative integer"
+                    )
+                ],
+            )
+        new = old.copy()
+        new["metadata"]["resourceVersion"] = (scale.get("metadata") or {}).get("resourceVersion") or None
+        set_value(new, resource.scale.spec_replicas_path, replicas)
+        stored = self._commit_update(resource, old, new, None, options)
+        return self._scale_of(resource, stored.obj)
+
+    def patch_scale(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: Any,
+        options: WriteOptions = WriteOptions(),
+    ) -> dict[str, Any]:
+        current = self.get_scale(resource, namespace, name)
+        patched = apply_patch(resource, content_type, current, patch, scale=True)
+        return self.update_scale(resource, namespace, name, patched, options)
+
+    # -- delete
+
+    def delete(
+        self, resource: ResourceType, namespace: str, name: str, options: DeleteOptions, dry_run: bool = False
+    ) -> Stored:
+        stored = self.get(resource, namespace, name)
+        meta = stored.obj["metadata"]
+        if options.uid is not None and options.uid != meta["uid"]:
+            raise conflict(
+                resource.plural,
+                resource.group,
+                name,
+                f"Precondition failed: UID in precondition: {options.uid}, UID in object meta: {meta['uid']}",
+            )
+        if options.resource_version is not None and options.resource_version != meta["resourceVersion"]:
+            raise conflict(
+                resource.plural,
+                resource.group,
+                name,
+                "Precondition failed: ResourceVersion in "
+                f"precondition: {options.resource_version}, ResourceVersion in object meta: "
+                f"{meta['resourceVersion']}",
+            )
+        if dry_run:
+            return stored
+        if options.propagation == "Foreground":
+            self._delete_dependents(meta["uid"])
+        elif options.propagation == "Orphan":
+            self._orphan_dependents(meta["uid"])
+        if (resource.group, resource.plural) == NAMESPACES:
+            return self._terminate_namespace(stored)
+        if meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                return stored
+            obj = stored.copy()
+            obj["metadata"]["deletionTimestamp"] = self.now()
+            obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            return self.store.write(resource.storage_key, obj, stored)
+        return self._remove(resource, namespace, name)
+
+    def _remove(
+        self, resource: ResourceType, namespace: str, name: str, final: dict[str, Any] | None = None
+    ) -> Stored:
+        removed = self.store.remove(resource.storage_key, namespace, name, final)
+        if (resource.group, resource.plural) == CRDS:
+            self._unserve_crd(removed.obj)
+        self._collect_orphans(removed.obj["metadata"]["uid"])
+        if namespace:
+            self._finish_namespace_if_empty(namespace)
+        return removed
+
+    def _delete_key(self, storage_key: str, namespace: str, name: str) -> None:
+        resource = self.registry.by_storage_key(storage_key)
+        if resource is not None and self.store.get(storage_key, namespace, name) is not None:
+            self.delete(resource, namespace, name, DeleteOptions())
+
+    def _collect_orphans(self, owner_uid: str) -> None:
+        """Background garbage collection: dependents whose owners are all gone are deleted too."""
+        for storage_key, namespace, name in self.store.dependents(owner_uid):
+            dependent = self.store.get(storage_key, namespace, name)
+            if dependent is None:
+                continue
+            owners = dependent.obj["metadata"].get("ownerReferences") or []
+            if not any(self.store.exists_uid(ref["uid"]) for ref in owners):
+                self._delete_key(storage_key, namespace, name)
+
+    def _delete_dependents(self, owner_uid: str) -> None:
+        for storage_key, namespace, name in self.store.dependents(owner_uid):
+            self._delete_key(storage_key, namespace, name)
+
+    def _orphan_dependents(self, owner_uid: str) -> None:
+        for storage_key, namespace, name in self.store.dependents(owner_uid):
+            dependent = self.store.get(storage_key, namespace, name)
+            if dependent is None:
+                continue
+            obj = dependent.copy()
+            refs = [r for r in obj["metadata"]["ownerReferences"] if r.get("uid") != owner_uid]
+            if refs:
+                obj["metadata"]["ownerReferences"] = refs
+            else:
+                del obj["metadata"]["ownerReferences"]
+            self.store.write(storage_key, obj, dependent)
+
+    # -- namespaces
+
+    def _terminate_namespace(self, stored: Stored) -> Stored:
+        name = stored.name
+        namespaces = self._type(*NAMESPACES)
+        if not stored.obj["metadata"].get("deletionTimestamp"):
+            obj = stored.copy()
+            obj["metadata"]["deletionTimestamp"] = self.now()
+            obj["status"] = {"phase": "Terminating"}
+            stored = self.store.write(namespaces.storage_key, obj, stored)
+        self.terminating.add(name)
+        return stored
+
+    def empty_terminating_namespaces(self) -> None:
+        """What the namespace controller does a moment after a namespace is deleted: delete its contents,
+        and the namespace itself once nothing is left (objects with finalizers may keep it a while)."""
+        for name in sorted(self.terminating):
+            self.terminating.discard(name)
+            for storage_key in self.store.collections():
+                for item in list(self.store.items(storage_key, name)):
+                    self._delete_key(storage_key, name, item.name)
+            self._finish_namespace_if_empty(name)
+
+    def _finish_namespace_if_empty(self, namespace: str) -> Stored | None:
+        namespaces = self._type(*NAMESPACES)
+        ns = self.store.get(namespaces.storage_key, "", namespace)
+        if ns is None or not ns.obj["metadata"].get("deletionTimestamp"):
+            return None
+        if any(self.store.count(key, namespace) for key in self.store.collections()):
+            return None
+        return self.store.remove(namespaces.storage_key, "", namespace)
+
+    # -- CRDs
+
+    def _serve_crd(self, crd: dict[str, Any]) -> None:
+        group, plural = crds.crd_group_plural(crd)
+        self.registry.remove(group, plural)
+        for resource in crds.crd_resource_types(crd):
+            self.registry.add(resource)
+
+    def _unserve_crd(self, crd: dict[str, Any]) -> None:
+        """Deleting a CRD deletes its objects (finalizers notwithstanding) and stops serving them."""
+        group, plural = crds.crd_group_plural(crd)
+        storage_key = f"{plural}.{group}"
+        removed = [
+            self.store.remove(storage_key, item.namespace, item.name)
+            for item in list(self.store.items(storage_key, None))
+        ]
+        self.registry.remove(group, plural)
+        self.store.close_subscribers(storage_key)
+        for item in removed:
+            self._collect_orphans(item.obj["metadata"]["uid"])
+
+
+def apply_patch(
+    resource: ResourceType, content_type: str, target: dict[str, Any], patch: Any, scale: bool = False
+) -> Any:
+    """The patched object; strategic merge is refused on custom resources, like a real server does."""
+    if content_type == JSON_PATCH:
+        return json_patch(target, patch)
+    if content_type == MERGE_PATCH:
+        if not isinstance(patch, dict):
+            raise bad_request("a merge patch must be a JSON object")
+        return merge_patch(target, patch)
+    if content_type == STRATEGIC_PATCH:
+        if resource.custom and not scale:
+            raise unsupported_media_type(content_type, (JSON_PATCH, MERGE_PATCH, APPLY_PATCH))
+        return strategic_merge(target, patch)
+    raise unsupported_media_type(content_type, PATCH_TYPES)

@@ -1,0 +1,477 @@
+"""The HTTP shell: aiohttp handlers that parse requests, call the Cluster and stream watches."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import ipaddress
+import json
+import logging
+import time
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from slipway_dev.apiserver import discovery, openapi
+from slipway_dev.apiserver.cluster import (
+    APPLY_PATCH,
+    PATCH_TYPES,
+    Cluster,
+    DeleteOptions,
+    WriteOptions,
+)
+from slipway_dev.apiserver.errors import (
+    ApiError,
+    bad_request,
+    gone,
+    method_not_allowed,
+    unsupported_media_type,
+)
+from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
+from slipway_dev.apiserver.protobuf import decode_object
+from slipway_dev.apiserver.routing import Target, resolve
+from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
+from slipway_dev.apiserver.storage import Event, Stored, encode
+from slipway_dev.apiserver.tables import partial_metadata, table
+from slipway_dev.apiserver.watch import Matcher, Watcher
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # the real server's limit
+DEFAULT_WATCH_SECONDS = 1800
+# Like the real namespace controller, contents go shortly after the namespace turns Terminating.
+NAMESPACE_CLEANUP_DELAY = 0.05
+_JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+BODY_TYPES = (_JSON, "application/yaml")
+OBJECT_BODY_TYPES = (*BODY_TYPES, PROTOBUF)  # typed `kubectl create <kind>` sends protobuf
+
+
+def _json_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=_JSON)
+
+
+def _error_response(error: ApiError) -> web.Response:
+    return _json_response(encode(error.status()), error.code)
+
+
+def _media_type(request: web.Request) -> str:
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def _wants_table(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return any("as=Table" in part for part in accept.split(",")) and "g=meta.k8s.io" in accept
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1")
+
+
+def _encode_continue(rv: int, namespace: str, name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([rv, namespace, name]).encode()).decode()
+
+
+def _decode_continue(token: str) -> tuple[str, str]:
+    try:
+        _, namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error, TypeError) as error:
+        raise bad_request("invalid continue token") from error
+    return str(namespace), str(name)
+
+
+class ApiServer:
+    """A Kubernetes API server for kubectl, kopf and the Python client, on a loopback address."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultConfig | None = None,
+        bookmark_seconds: float = 30.0,
+    ) -> None:
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"the dev API server only listens on loopback addresses, not {host}")
+        self.host = host
+        self.port = port
+        self.faults = faults or FaultConfig()
+        self.bookmark_seconds = bookmark_seconds
+        self.cluster = Cluster(history_size=self.faults.watch_history_size)
+        self._injector = FaultInjector(self.faults)
+        self._runner: web.AppRunner | None = None
+        self._watchers: set[Watcher] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._errors])
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for watcher in list(self._watchers):
+            watcher.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            if self.faults.latency_ms:
+                await asyncio.sleep(self.faults.latency_ms / 1000)
+            response: web.StreamResponse = await handler(request)
+            return response
+        except ApiError as error:
+            return _error_response(error)
+        except web.HTTPRequestEntityTooLarge:
+            return _error_response(
+                ApiError(
+                    413, "RequestEntityTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes"
+                )
+            )
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("internal error handling %s %s", request.method, request.path)
+            return _error_response(ApiError(500, "InternalError", "an internal error occurred"))
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        target = resolve(self.cluster.registry, path)
+        if target is None:
+            if request.method != "GET":
+                raise method_not_allowed(request.method)
+            return self._meta(path)
+        if request.method == "GET":
+            if target.name is None:
+                if _flag(request, "watch"):
+                    return await self._watch(request, target)
+                return self._list(request, target)
+            if target.subresource == "scale":
+                return _json_response(
+                    encode(self.cluster.get_scale(target.resource, target.namespace or "", target.name))
+                )
+            return self._object(
+                request, target, self.cluster.get(target.resource, target.namespace or "", target.name)
+            )
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            return await self._write(request, target)
+        raise method_not_allowed(request.method)
+
+    # -- discovery and openapi
+
+    def _meta(self, path: str) -> web.StreamResponse:
+        registry = self.cluster.registry
+        document: dict[str, Any] | None = None
+        parts = [p for p in path.split("/") if p]
+        if path == "/version":
+            document = discovery.VERSION_INFO
+        elif path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok")
+        elif path == "/api":
+            document = discovery.api_versions()
+        elif path == "/apis":
+            document = discovery.api_group_list(registry)
+        elif parts[0] == "api" and len(parts) == 2:
+            document = discovery.api_resource_list(registry, "", parts[1])
+        elif parts[0] == "apis" and len(parts) == 2:
+            document = discovery.api_group(registry, parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            document = discovery.api_resource_list(registry, parts[1], parts[2])
+        elif path == "/openapi/v3":
+            document = openapi.root_document(registry)
+        elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group, version = (
+                (parts[3], parts[4]) if parts[2] == "apis" and len(parts) == 5 else ("", parts[3])
+            )
+            document = openapi.group_version_document(registry, group, version)
+        if document is None:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+        return _json_response(encode(document))
+
+    # -- reads
+
+    def _object(self, request: web.Request, target: Target, stored: Stored) -> web.StreamResponse:
+        if _wants_table(request):
+            body = table(
+                target.resource,
+                [stored.obj],
+                time.time(),
+                request.query.get("includeObject", "Metadata"),
+                {"resourceVersion": stored.obj["metadata"]["resourceVersion"]},
+            )
+            return _json_response(encode(body))
+        return _json_response(stored.raw)
+
+    def _matcher(self, request: web.Request) -> Matcher:
+        labels = parse_label_selector(request.query.get("labelSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        return lambda obj: labels_match(labels, obj) and fields(obj)
+
+    def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
+        matches = self._matcher(request)
+        store = self.cluster.store
+        rv = store.rv
+        items = [s for s in store.items(target.resource.storage_key, target.namespace) if matches(s.obj)]
+        token = request.query.get("continue")
+        if token:
+            start = _decode_continue(token)
+            items = [s for s in items if (s.namespace, s.name) > start]
+        limit = request.query.get("limit", "")
+        next_token = None
+        if limit.isdigit() and 0 < int(limit) < len(items):
+            items = items[: int(limit)]
+            next_token = _encode_continue(rv, items[-1].namespace, items[-1].name)
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if next_token:
+            meta["continue"] = next_token
+        if _wants_table(request):
+            body = table(
+                target.resource,
+                [s.obj for s in items],
+                time.time(),
+                request.query.get("includeObject", "Metadata"),
+                meta,
+            )
+            return _json_response(encode(body))
+        resource = target.resource
+        head = encode({"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": meta})
+        return _json_response(head[:-1] + b',"items":[' + b",".join(s.raw for s in items) + b"]}")
+
+    # -- watches
+
+    async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        store = self.cluster.store
+        storage_key = target.resource.storage_key
+        watcher = Watcher(target.namespace, self._matcher(request))
+        since = request.query.get("resourceVersion", "")
+        # sendInitialEvents (the "watch list" protocol): the current objects, then a bookmark marking
+        # their end, whatever resourceVersion was asked for.
+        initial_events = _flag(request, "sendInitialEvents")
+        initial: list[Stored] = []
+        expired = False
+        if initial_events or since in ("", "0"):
+            initial = [s for s in store.items(storage_key, target.namespace) if watcher.matches(s.obj)]
+        elif not since.isdigit():
+            raise bad_request(f"invalid resourceVersion {since!r}")
+        else:
+            events = store.events_after(int(since), storage_key)
+            expired = events is None
+            for event in events or ():
+                watcher.offer(event)
+        snapshot_rv = store.rv
+        # Subscribing in the same step as the snapshot: no event can fall between them.
+        store.subscribe(storage_key, watcher)
+        self._watchers.add(watcher)
+        response = web.StreamResponse(headers={"Content-Type": _JSON, "Cache-Control": "no-cache"})
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            if expired:
+                error = gone(f"too old resource version: {since} ({snapshot_rv})")
+                await response.write(b'{"type":"ERROR","object":' + encode(error.status()) + b"}\n")
+                return response
+            stream = _WatchStream(
+                response, target, _wants_table(request), request.query.get("includeObject", "Metadata")
+            )
+            for stored in initial:
+                await stream.send_object("ADDED", stored)
+            if initial_events and _flag(request, "allowWatchBookmarks"):
+                await stream.send_bookmark(snapshot_rv, initial_events_end=True)
+            await self._pump(request, watcher, stream)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            store.unsubscribe(storage_key, watcher)
+            self._watchers.discard(watcher)
+        return response
+
+    async def _pump(self, request: web.Request, watcher: Watcher, stream: _WatchStream) -> None:
+        timeout = request.query.get("timeoutSeconds", "")
+        lifetime = float(timeout) if timeout.isdigit() and int(timeout) > 0 else DEFAULT_WATCH_SECONDS
+        if self.faults.watch_drop_seconds is not None:
+            lifetime = min(lifetime, self.faults.watch_drop_seconds)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + lifetime
+        bookmarks = _flag(request, "allowWatchBookmarks")
+        while not self._stopping.is_set():
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            wait = min(left, self.bookmark_seconds) if bookmarks else left
+            try:
+                item = await asyncio.wait_for(watcher.queue.get(), wait)
+            except TimeoutError:
+                if bookmarks and deadline - loop.time() > 0:
+                    await stream.send_bookmark(self.cluster.store.rv)
+                continue
+            # Everything already queued goes out in one write.
+            batch = [item]
+            while not watcher.queue.empty():
+                batch.append(watcher.queue.get_nowait())
+            events = [entry for entry in batch if entry is not None]
+            if events:
+                await stream.send_events(events)
+            if len(events) < len(batch):
+                return
+
+    # -- writes
+
+    async def _body(self, request: web.Request, allowed: tuple[str, ...]) -> Any:
+        raw = await request.read()
+        media_type = _media_type(request)
+        if not raw:
+            return None
+        if media_type == PROTOBUF and PROTOBUF in allowed:
+            return decode_object(raw)
+        if media_type not in allowed and not (media_type == "" and _JSON in allowed):
+            raise unsupported_media_type(media_type, allowed)
+        try:
+            if media_type == "application/yaml":
+                return yaml.safe_load(raw)
+            return json.loads(raw)
+        except (ValueError, yaml.YAMLError) as error:
+            raise bad_request(
+                f"the request body is not valid {'YAML' if 'yaml' in media_type else 'JSON'}: "
+                f"{str(error).splitlines()[0]}"
+            ) from error
+
+    async def _write(self, request: web.Request, target: Target) -> web.StreamResponse:
+        cluster, resource = self.cluster, target.resource
+        namespace, name, subresource = target.namespace or "", target.name, target.subresource
+        cluster.warnings.clear()
+        dry_run = request.query.get("dryRun") == "All"
+        # A real server warns by default; kubectl asks for Strict.
+        validation = request.query.get("fieldValidation", "Warn")
+        if validation not in ("Strict", "Warn", "Ignore"):
+            raise bad_request(f"fieldValidation must be Strict, Warn or Ignore, not {validation!r}")
+        options = WriteOptions(dry_run, validation)
+        method = request.method
+        if method == "PATCH":
+            if _media_type(request) == APPLY_PATCH:
+                raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
+            body = await self._body(request, PATCH_TYPES)
+        elif method == "DELETE":
+            body = await self._body(request, BODY_TYPES)
+        else:
+            body = await self._body(request, OBJECT_BODY_TYPES)
+            if body is None:
+                raise bad_request("the request has no body")
+        if method == "POST" and (name is not None or (resource.namespaced and target.namespace is None)):
+            raise method_not_allowed(method)
+        if method != "POST" and name is None and method != "DELETE":
+            raise method_not_allowed(method)
+        fault = None if dry_run else self._injector.write_fault()
+        if fault is not None:
+            raise fault
+        if method == "POST":
+            return self._answer(cluster.create(resource, namespace, body, options).raw, 201)
+        if method == "DELETE":
+            deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
+            if name is None:
+                return self._delete_collection(request, target, deletion, dry_run)
+            deleted = cluster.delete(resource, namespace, name, deletion, dry_run)
+            if cluster.terminating:
+                asyncio.get_running_loop().call_later(
+                    NAMESPACE_CLEANUP_DELAY, cluster.empty_terminating_namespaces
+                )
+            return _json_response(deleted.raw)
+        assert name is not None
+        if subresource == "scale":
+            if method == "PUT":
+                scale = cluster.update_scale(resource, namespace, name, body, options)
+            else:
+                scale = cluster.patch_scale(resource, namespace, name, _media_type(request), body, options)
+            return self._answer(encode(scale))
+        if method == "PUT":
+            return self._answer(cluster.update(resource, namespace, name, body, subresource, options).raw)
+        stored = cluster.patch(resource, namespace, name, _media_type(request), body, subresource, options)
+        return self._answer(stored.raw)
+
+    def _answer(self, body: bytes, status: int = 200) -> web.Response:
+        """A write's response, with the warnings it raised as `Warning` headers (kubectl prints them)."""
+        response = _json_response(body, status)
+        for warning in self.cluster.warnings:
+            response.headers.add("Warning", f"299 - {json.dumps(warning)}")
+        self.cluster.warnings.clear()
+        return response
+
+    def _delete_collection(
+        self, request: web.Request, target: Target, options: DeleteOptions, dry_run: bool
+    ) -> web.StreamResponse:
+        matches = self._matcher(request)
+        resource = target.resource
+        doomed = [
+            s for s in self.cluster.store.items(resource.storage_key, target.namespace) if matches(s.obj)
+        ]
+        deleted = []
+        for stored in doomed:
+            if self.cluster.store.get(resource.storage_key, stored.namespace, stored.name) is not None:
+                deleted.append(self.cluster.delete(resource, stored.namespace, stored.name, options, dry_run))
+        head = encode(
+            {
+                "kind": resource.list_kind,
+                "apiVersion": resource.api_version,
+                "metadata": {"resourceVersion": str(self.cluster.store.rv)},
+            }
+        )
+        return _json_response(head[:-1] + b',"items":[' + b",".join(s.raw for s in deleted) + b"]}")
+
+
+class _WatchStream:
+    """Writes watch events to one client, as JSON lines or as one-row Tables (`kubectl get --watch`)."""
+
+    def __init__(self, response: web.StreamResponse, target: Target, as_table: bool, include_object: str):
+        self._response = response
+        self._target = target
+        self._as_table = as_table
+        self._include_object = include_object
+        self._headers_sent = False
+
+    def _table_line(self, type_: str, obj: dict[str, Any]) -> bytes:
+        rows = table(
+            self._target.resource,
+            [obj],
+            time.time(),
+            self._include_object,
+            {"resourceVersion": obj["metadata"]["resourceVersion"]},
+            headers=not self._headers_sent,
+        )
+        self._headers_sent = True
+        return encode({"type": type_, "object": rows}) + b"\n"
+
+    async def send_object(self, type_: str, stored: Stored) -> None:
+        if self._as_table:
+            await self._response.write(self._table_line(type_, stored.obj))
+        else:
+            await self._response.write(b'{"type":"' + type_.encode() + b'","object":' + stored.raw + b"}\n")
+
+    async def send_events(self, batch: list[tuple[Event, str]]) -> None:
+        if self._as_table:
+            lines = [self._table_line(type_, event.stored.obj) for event, type_ in batch]
+        else:
+            lines = [event.line(type_) for event, type_ in batch]
+        await self._response.write(b"".join(lines))
+
+    async def send_bookmark(self, rv: int, initial_events_end: bool = False) -> None:
+        resource = self._target.resource
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if initial_events_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": meta}
+        if self._as_table:
+            obj = partial_metadata(obj)
+        await self._response.write(encode({"type": "BOOKMARK", "object": obj}) + b"\n")

@@ -1,0 +1,264 @@
+"""`DevCluster`: the API server, the simulated world and (optionally) Prometheus, as one object.
+
+The asyncio parts run on an event loop in a background thread, so the class is a plain synchronous
+context manager usable from tests, the CLI and the demo alike:
+
+    with DevCluster(state_dir=tmp) as cluster:
+        cluster.kubectl("apply", "-f", "deploy.yaml")
+
+The Release CRD is installed at start (release_crd=False leaves the cluster bare), so Releases can
+be applied at once and `operator=True` has something to watch.
+
+Files written into `state_dir` (the CLI uses .slipway/): `kubeconfig`, `api-url`, `operator.yaml`
+(an operator config naming this cluster's Prometheus); with Prometheus `scrape-targets.json` and
+`prometheus-url`; with `operator=True` the operator's log `operator.log`. The operator runs as
+`slipway run --config operator.yaml` in its own process group, exactly as a user would start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+
+from slipway.api.crd import build_crd
+from slipway.runtime.config import parse_config
+from slipway_dev.apiserver import ApiServer, write_kubeconfig
+from slipway_dev.apiserver.faults import FaultConfig
+from slipway_dev.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
+from slipway_dev.gateway import EntryStats
+from slipway_dev.prometheus import PrometheusProcess
+from slipway_dev.world import SimulatedWorld
+
+PrometheusMode = Literal["auto", "on", "off"]
+START_TIMEOUT_SECONDS = 30.0
+# Kopf takes about 5 s to wind down on SIGTERM; a dev cluster's operator holds nothing worth that wait
+# (it resumes from status, SPEC invariant 5), so it gets this long before SIGKILL.
+OPERATOR_GRACE_SECONDS = 1.0
+Result = TypeVar("Result")
+
+
+class KubectlFailed(RuntimeError):
+    """kubectl exited non-zero; the message carries its stderr."""
+
+
+class DevCluster:
+    """API server + simulated world (+ Prometheus, + operator) on 127.0.0.1; see the module docstring.
+
+    `state_dir` defaults to a temporary directory removed on stop; `prometheus` is "auto" (when the
+    binary is on PATH), "on" (required) or "off"; `faults` go to the API server.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        state_dir: Path | None = None,
+        kubeconfig: Path | None = None,
+        rps: float = 20.0,
+        prometheus: PrometheusMode = "auto",
+        faults: FaultConfig | None = None,
+        operator: bool = False,
+        release_crd: bool = True,
+    ) -> None:
+        self.port = port
+        self._own_state_dir = state_dir is None
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="slipway-dev-"))
+        self.kubeconfig = kubeconfig or self.state_dir / "kubeconfig"
+        self.rps = rps
+        self.prometheus_mode = prometheus
+        self.faults = faults
+        self.with_operator = operator
+        self.release_crd = release_crd
+        self._operator: subprocess.Popen[bytes] | None = None
+        self.prometheus_url: str | None = None
+        self._server: ApiServer | None = None
+        self._world: SimulatedWorld | None = None
+        self._prometheus: PrometheusProcess | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the dev cluster is not running")
+        return str(self._server.url)
+
+    @property
+    def operator_config(self) -> Path:
+        return self.state_dir / "operator.yaml"
+
+    @property
+    def scrape_targets(self) -> Path:
+        return self.state_dir / "scrape-targets.json"
+
+    def start(self) -> Self:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="slipway-dev-cluster", daemon=True
+        )
+        self._thread.start()
+        try:
+            self.call(self._start_world())
+            write_kubeconfig(self.kubeconfig, self.url)
+            (self.state_dir / "api-url").write_text(self.url + "\n")
+            self._start_prometheus()
+            self.operator_config.write_text(self._operator_config())
+            if self.with_operator:
+                self._start_operator()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _start_world(self) -> None:
+        self._server = ApiServer("127.0.0.1", port=self.port, faults=self.faults)
+        await self._server.start()
+        targets = self.scrape_targets if self._wants_prometheus() else None
+        self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=targets)
+        await self._world.start()
+        if self.release_crd:
+            # Stored in-process: the cluster's own set-up is not a client's write, so injected write
+            # faults (even a rate of 1) cannot keep it from starting.
+            crd = CUSTOM_RESOURCE_DEFINITIONS
+            crds = self._server.cluster.registry.lookup(crd.group, crd.version, crd.plural)
+            assert crds is not None  # a built-in type
+            self._server.cluster.create(crds, "", build_crd())
+
+    def _wants_prometheus(self) -> bool:
+        return self.prometheus_mode == "on" or (
+            self.prometheus_mode == "auto" and PrometheusProcess.available()
+        )
+
+    def _start_prometheus(self) -> None:
+        if not self._wants_prometheus():
+            return
+        self._prometheus = PrometheusProcess(file_sd_path=self.scrape_targets.resolve()).start()
+        self.prometheus_url = self._prometheus.url
+        (self.state_dir / "prometheus-url").write_text(self.prometheus_url + "\n")
+
+    def _operator_config(self) -> str:
+        settings: dict[str, Any] = {"allNamespaces": True, "server": {"port": 0}}
+        if self.prometheus_url is not None:
+            settings["prometheus"] = {"url": self.prometheus_url}
+        return parse_config(settings, "dev cluster").to_yaml()
+
+    def _start_operator(self) -> None:
+        with (self.state_dir / "operator.log").open("ab") as log:
+            self._operator = subprocess.Popen(
+                [sys.executable, "-m", "slipway", "run", "--config", str(self.operator_config)],
+                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def operator_pid(self) -> int | None:
+        return self._operator.pid if self._operator is not None else None
+
+    def _stop_operator(self) -> None:
+        if self._operator is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._operator.pid, sig)
+                self._operator.wait(timeout=OPERATOR_GRACE_SECONDS)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._operator.wait()
+        self._operator = None
+
+    def stop(self) -> None:
+        self._stop_operator()
+        if self._prometheus is not None:
+            self._prometheus.stop()
+            self._prometheus = None
+            self.prometheus_url = None
+            (self.state_dir / "prometheus-url").unlink(missing_ok=True)
+        if self._loop is not None and self._thread is not None:
+            if self._loop.is_running():
+                self.call(self._stop_world())
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=START_TIMEOUT_SECONDS)
+            self._loop.close()
+        self._loop = self._thread = None
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    async def _stop_world(self) -> None:
+        if self._world is not None:
+            await self._world.stop()
+            self._world = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+    def call(self, coroutine: Coroutine[Any, Any, Result], timeout: float = START_TIMEOUT_SECONDS) -> Result:
+        """Run a coroutine on the cluster's event loop and wait for its result."""
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("the dev cluster is not running")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def gateway_stats(self) -> dict[str, EntryStats]:
+        """A snapshot of what the gateway's requests got, by entry point."""
+
+        async def snapshot() -> dict[str, EntryStats]:
+            assert self._world is not None
+            return {
+                name: EntryStats(dict(stats.by_code), stats.connection_errors)
+                for name, stats in self._world.gateway.stats.items()
+            }
+
+        return self.call(snapshot())
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster; with check, a failure raises with kubectl's stderr."""
+        completed = subprocess.run(
+            ["kubectl", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            # A private discovery cache: ports are reused, and another cluster's resources must not linger.
+            env={
+                **os.environ,
+                "KUBECONFIG": str(self.kubeconfig),
+                "KUBECACHEDIR": str(self.state_dir / "kube-cache"),
+            },
+        )
+        if check and completed.returncode != 0:
+            raise KubectlFailed(
+                f"kubectl {' '.join(args)} failed ({completed.returncode}):\n{completed.stderr}"
+            )
+        return completed
+
+    def kubectl_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,98 @@
+"""`slipway dev`: a local cluster (API server, simulated pods, gateway, Prometheus) in the foreground."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+STATE_DIR = Path(".slipway")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def dev(
+        port: Annotated[int, typer.Option(help="API server port on 127.0.0.1; 0 picks a free one.")] = 0,
+        kubeconfig: Annotated[
+            Path, typer.Option(help="Where to write the kubeconfig kubectl and the operator use.")
+        ] = STATE_DIR / "kubeconfig",
+        operator: Annotated[bool, typer.Option("--operator", help="Also run the Slipway operator.")] = False,
+        prometheus: Annotated[
+            str, typer.Option(help="auto: run Prometheus when the binary is on PATH; on: require it; off.")
+        ] = "auto",
+        rps: Annotated[float, typer.Option(help="Gateway requests per second for each entry point.")] = 20.0,
+        fault_write_error_rate: Annotated[
+            float, typer.Option(help="Share of API writes answered 500.")
+        ] = 0.0,
+        fault_write_conflict_rate: Annotated[
+            float, typer.Option(help="Share of API writes answered 409.")
+        ] = 0.0,
+        fault_watch_drop_seconds: Annotated[
+            float | None, typer.Option(help="End every watch stream after this many seconds.")
+        ] = None,
+        fault_watch_history: Annotated[
+            int, typer.Option(help="Watch events kept for resuming; small values force 410 Gone.")
+        ] = 10_000,
+        fault_latency_ms: Annotated[float, typer.Option(help="Latency added to every API request.")] = 0.0,
+    ) -> None:
+        """Run the dev cluster until Ctrl-C (SIGINT) or SIGTERM, then stop everything it started."""
+        from slipway_dev.apiserver.faults import FaultConfig
+        from slipway_dev.cluster import DevCluster, PrometheusMode
+        from slipway_dev.prometheus import ProcessStartError
+
+        modes: dict[str, PrometheusMode] = {"auto": "auto", "on": "on", "off": "off"}
+        if prometheus not in modes:
+            raise typer.BadParameter("must be auto, on or off", param_hint="--prometheus")
+        try:
+            faults = FaultConfig(
+                write_error_rate=fault_write_error_rate,
+                write_conflict_rate=fault_write_conflict_rate,
+                watch_drop_seconds=fault_watch_drop_seconds,
+                watch_history_size=fault_watch_history,
+                latency_ms=fault_latency_ms,
+            )
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+        stop = threading.Event()
+
+        def request_stop(_signal: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, request_stop)
+        cluster = DevCluster(
+            port=port,
+            state_dir=STATE_DIR,
+            kubeconfig=kubeconfig,
+            rps=rps,
+            prometheus=modes[prometheus],
+            faults=faults,
+            operator=operator,
+        )
+        try:
+            cluster.start()
+        except (OSError, ProcessStartError) as error:
+            typer.echo(f"slipway dev: cannot start: {error}", err=True)
+            raise typer.Exit(1) from None
+        try:
+            typer.echo(f"API server:   {cluster.url}")
+            typer.echo(
+                f"kubeconfig:   {cluster.kubeconfig}   (export KUBECONFIG={cluster.kubeconfig.resolve()})"
+            )
+            typer.echo(f"Prometheus:   {cluster.prometheus_url or 'off'}")
+            running = f"running (pid {cluster.operator_pid}), log {STATE_DIR / 'operator.log'}"
+            typer.echo(f"operator:     {running if operator else 'off'}")
+            typer.echo(
+                f"config:       {cluster.operator_config}   (slipway run --config {cluster.operator_config})"
+            )
+            typer.echo(f"gateway:      {rps:g} requests/s per Service or route")
+            typer.echo("ready; Ctrl-C to stop")
+            stop.wait()
+            typer.echo("stopping ...")
+        finally:
+            cluster.stop()
+        typer.echo("stopped")

@@ -1,0 +1,238 @@
+"""The simulated kubelet: runs every pod it sees (an HTTP server, or a timed run for Job pods).
+
+Long-running pods (restartPolicy Always) get a SimulatedPod listening on 127.0.0.1; the port is
+published in the annotation `slipway.dev/sim-port` before the pod is reported Ready, so the gateway
+and the Prometheus targets can find it. Pods with restartPolicy Never/OnFailure "run" for
+SLIPWAY_DEMO_STARTUP_SECONDS and then succeed, or fail when SLIPWAY_DEMO_EXIT_CODE is not 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slipway_dev.controllers.client import EVENTS, PODS, JsonObject
+from slipway_dev.controllers.runtime import (
+    Controller,
+    Informers,
+    Key,
+    cancel_all,
+    key_of,
+    now,
+    write_status,
+)
+from slipway_dev.controllers.workloads import event, is_deleting, timestamp
+from slipway_dev.pods import SIM_PORT_ANNOTATION, PodBehaviour, SimulatedPod
+
+log = logging.getLogger(__name__)
+
+POD_IP = "127.0.0.1"
+CRASH_BACKOFF_FIRST_SECONDS = 10.0
+CRASH_BACKOFF_MAX_SECONDS = 300.0
+
+
+def runs_to_completion(pod: JsonObject) -> bool:
+    # A Job's pod runs to completion even if its template forgot the restartPolicy a real server demands.
+    owned_by_job = any(
+        ref.get("kind") == "Job" and ref.get("controller")
+        for ref in pod["metadata"].get("ownerReferences") or []
+    )
+    return owned_by_job or pod.get("spec", {}).get("restartPolicy", "Always") in ("Never", "OnFailure")
+
+
+def _condition(kind: str, ok: bool, since: datetime, reason: str | None = None) -> JsonObject:
+    found: JsonObject = {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": timestamp(since),
+    }
+    if reason is not None:
+        found["reason"] = reason
+    return found
+
+
+def crash_restarts(elapsed: float) -> tuple[int, float, float]:
+    """Restarts of a crash-looping container so far, when it last crashed (seconds after the pod
+    started) and seconds to the next restart, with the kubelet's back-off: 10 s, doubling, at most
+    5 minutes apart. The container crashes as soon as it starts, so each restart is also a crash."""
+    count, at = 0, 0.0
+    while True:
+        following = at + min(CRASH_BACKOFF_FIRST_SECONDS * 2**count, CRASH_BACKOFF_MAX_SECONDS)
+        if following > elapsed:
+            return count, at, following - elapsed
+        count, at = count + 1, following
+
+
+def pod_status(
+    pod: JsonObject, behaviour: PodBehaviour, started: datetime, moment: datetime
+) -> tuple[JsonObject, float | None]:
+    """The status a kubelet reports at `moment` for a pod started at `started`, and when it next changes."""
+    containers = pod.get("spec", {}).get("containers") or [{"name": "main", "image": ""}]
+    done_at = started + timedelta(seconds=behaviour.startup_seconds)
+    finished = moment >= done_at
+    remaining = None if finished else (done_at - moment).total_seconds()
+    state: dict[str, Any]
+    last_state: dict[str, Any] = {}
+    restarts = 0
+    if runs_to_completion(pod):
+        failed = behaviour.exit_code != 0
+        phase = ("Failed" if failed else "Succeeded") if finished else "Running"
+        state = (
+            {
+                "terminated": {
+                    "exitCode": behaviour.exit_code,
+                    "reason": "Error" if failed else "Completed",
+                    "startedAt": timestamp(started),
+                    "finishedAt": timestamp(done_at),
+                }
+            }
+            if finished
+            else {"running": {"startedAt": timestamp(started)}}
+        )
+        ready, ready_since, reason = (
+            not finished,
+            done_at if finished else started,
+            "PodCompleted" if finished else None,
+        )
+    elif behaviour.crash:
+        restarts, crashed_after, remaining = crash_restarts((moment - started).total_seconds())
+        phase, ready, ready_since, reason = "Running", False, started, "ContainersNotReady"
+        crashed = timestamp(started + timedelta(seconds=crashed_after))
+        state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": "back-off restarting failed container (SLIPWAY_DEMO_CRASH=1)",
+            }
+        }
+        last_state = {
+            "terminated": {"exitCode": 1, "reason": "Error", "startedAt": crashed, "finishedAt": crashed}
+        }
+    else:
+        phase, ready = "Running", finished
+        ready_since, reason = (done_at, None) if finished else (started, "ContainersNotReady")
+        state = {"running": {"startedAt": timestamp(started)}}
+    statuses = [
+        {
+            "name": container.get("name", "main"),
+            "image": container.get("image", ""),
+            "imageID": "",
+            "containerID": f"sim://{pod['metadata'].get('uid', '')}/{index}",
+            "ready": ready,
+            "started": "running" in state,
+            "restartCount": restarts,
+            "state": state,
+            "lastState": last_state,
+        }
+        for index, container in enumerate(containers)
+    ]
+    status = {
+        "phase": phase,
+        "hostIP": POD_IP,
+        "podIP": POD_IP,
+        "podIPs": [{"ip": POD_IP}],
+        "startTime": timestamp(started),
+        "qosClass": "BestEffort",
+        "conditions": [
+            _condition("PodScheduled", True, started),
+            _condition("Initialized", True, started),
+            _condition("ContainersReady", ready, ready_since, reason),
+            _condition("Ready", ready, ready_since, reason),
+        ],
+        "containerStatuses": statuses,
+    }
+    return status, remaining
+
+
+@dataclass
+class RunningPod:
+    uid: str
+    behaviour: PodBehaviour
+    started: datetime
+    server: SimulatedPod | None
+
+
+class Kubelet:
+    """Starts and stops simulated pods as Pod objects come and go, and reports their status."""
+
+    def __init__(self, informers: Informers) -> None:
+        self.client = informers.client
+        self.pods = informers.get(PODS)
+        self.running: dict[Key, RunningPod] = {}
+        # Events are posted beside the pods' lifecycle, never in its way: a pod's status waits for none.
+        self._posting: set[asyncio.Task[None]] = set()
+        self.controller: Controller[Key] = Controller("kubelet", self.reconcile, workers=8)
+        self.pods.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
+
+    async def stop(self) -> None:
+        await self.controller.stop()
+        await cancel_all(list(self._posting))
+        for running in self.running.values():
+            if running.server is not None:
+                await running.server.stop()
+        self.running.clear()
+
+    async def reconcile(self, key: Key) -> float | None:
+        pod = self.pods.cache.get(key)
+        running = self.running.get(key)
+        if running is not None and (pod is None or is_deleting(pod) or pod["metadata"]["uid"] != running.uid):
+            await self._halt(key)
+            running = None
+        if pod is None or is_deleting(pod):
+            return None
+        if running is None:
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                return None  # a finished run is never restarted
+            running = await self._launch(key, pod)
+        if running.server is not None:
+            port = str(running.server.port)
+            if (pod["metadata"].get("annotations") or {}).get(SIM_PORT_ANNOTATION) != port:
+                annotated = await self.client.patch(
+                    PODS, key[0], key[1], {"metadata": {"annotations": {SIM_PORT_ANNOTATION: port}}}
+                )
+                if annotated is None:
+                    return None
+                self.pods.record_write(annotated)
+                pod = annotated
+        status, next_change = pod_status(pod, running.behaviour, running.started, now())
+        await write_status(self.pods, pod, status)
+        if status["phase"] in ("Succeeded", "Failed"):
+            await self._halt(key)
+        return next_change
+
+    async def _launch(self, key: Key, pod: JsonObject) -> RunningPod:
+        behaviour = PodBehaviour.from_pod(pod)
+        server = None
+        if not runs_to_completion(pod) and not behaviour.crash:
+            server = SimulatedPod(behaviour)
+            await server.start()
+        running = RunningPod(pod["metadata"]["uid"], behaviour, now(), server)
+        self.running[key] = running
+        posting = asyncio.get_running_loop().create_task(self._post_started(pod, behaviour, running.started))
+        self._posting.add(posting)
+        posting.add_done_callback(self._posting.discard)
+        return running
+
+    async def _post_started(self, pod: JsonObject, behaviour: PodBehaviour, moment: datetime) -> None:
+        """The Event `kubectl describe pod` lists: the container started, or is crash-looping."""
+        container = str(((pod.get("spec", {}).get("containers") or [{}])[0]).get("name", "main"))
+        if behaviour.crash:
+            message = f"Back-off restarting failed container {container} in pod {pod['metadata']['name']}"
+            posted = event(pod, "v1", "Pod", True, "BackOff", message, "kubelet", moment)
+        else:
+            posted = event(
+                pod, "v1", "Pod", False, "Started", f"Started container {container}", "kubelet", moment
+            )
+        # Events are informative: losing one to an API error or a dropped connection holds nothing up.
+        try:
+            await self.client.create(EVENTS, pod["metadata"]["namespace"], posted)
+        except Exception as error:
+            log.debug("event for pod %s not posted: %r", pod["metadata"]["name"], error)
+
+    async def _halt(self, key: Key) -> None:
+        running = self.running.pop(key, None)
+        if running is not None and running.server is not None:
+            await running.server.stop()

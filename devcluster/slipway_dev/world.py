@@ -1,0 +1,66 @@
+"""The simulated world around the dev API server: workload and endpoints controllers, kubelet, gateway,
+scrape targets.
+
+Everything here is a client of the API server's REST API (list + watch, create, patch, delete), so
+the world can run against any server that speaks it and nothing bypasses what kubectl can see.
+ownerReference garbage collection and namespace cleanup happen inside the API server itself
+(slipway_dev.apiserver.cluster), synchronously with the owner's deletion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slipway_dev.controllers.client import KubeClient
+from slipway_dev.controllers.deployments import DeploymentController
+from slipway_dev.controllers.endpoints import EndpointsController
+from slipway_dev.controllers.jobs import JobController
+from slipway_dev.controllers.kubelet import Kubelet
+from slipway_dev.controllers.replicasets import ReplicaSetController
+from slipway_dev.controllers.runtime import Informers
+from slipway_dev.gateway import Gateway
+from slipway_dev.scrape import ScrapeTargetsWriter
+
+
+class SimulatedWorld:
+    """Start inside a running event loop with `await start()`; `stop()` stops every pod server too."""
+
+    def __init__(self, api_url: str, *, rps: float = 20.0, scrape_targets_path: Path | None = None) -> None:
+        self.api_url = api_url
+        self.rps = rps
+        self.scrape_targets_path = scrape_targets_path
+        self._started = False
+
+    async def start(self) -> None:
+        self.client = KubeClient(self.api_url)
+        self.informers = Informers(self.client)
+        self.deployments = DeploymentController(self.informers)
+        self.replica_sets = ReplicaSetController(self.informers)
+        self.jobs = JobController(self.informers)
+        self.kubelet = Kubelet(self.informers)
+        self.endpoints = EndpointsController(self.informers)
+        self.gateway = Gateway(self.informers, self.rps)
+        self.scrape_targets = (
+            ScrapeTargetsWriter(self.informers, self.scrape_targets_path)
+            if self.scrape_targets_path
+            else None
+        )
+        for controller in (self.deployments, self.replica_sets, self.jobs, self.kubelet, self.endpoints):
+            controller.controller.start()
+        self.gateway.start()
+        if self.scrape_targets is not None:
+            self.scrape_targets.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.gateway.stop()
+        if self.scrape_targets is not None:
+            await self.scrape_targets.stop()
+        for controller in (self.deployments, self.replica_sets, self.jobs, self.endpoints):
+            await controller.controller.stop()
+        await self.kubelet.stop()
+        await self.informers.stop()
+        await self.client.close()
