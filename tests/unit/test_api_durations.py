@@ -28,16 +28,30 @@ def test_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "30", "-5s", "1d", "2 minutes", "1h 30m", "s", ".5s", "1H"])
+# durationpy (Go's grammar) reads "0", "-5s", "1d" and ".5s"; a Release may not.
+@pytest.mark.parametrize("text", ["", "0", "30", "-5s", "1d", "2 minutes", "1h 30m", "s", ".5s", "1H"])
 def test_parse_refuses_what_the_crd_pattern_refuses(text: str) -> None:
     assert not re.search(DURATION_PATTERN, text)
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
 
 
+def test_parse_refuses_a_duration_longer_than_python_can_hold() -> None:
+    with pytest.raises(ValueError, match="not a duration Slipway can wait"):
+        parse_duration("9" * 30 + "h")
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (0.5, "500ms"), (30, "30s"), (90, "1m30s"), (5400, "1h30m"), (1.25, "1.25s")],
+    [
+        (0, "0s"),
+        (0.5, "500ms"),
+        (30, "30s"),
+        (90, "1m30s"),
+        (5400, "1h30m"),
+        (1.25, "1.25s"),
+        (2_000_000 * 3600, "2000000h"),  # where durationpy.to_str would write 2e+06h
+    ],
 )
 def test_format(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -129,7 +130,7 @@ def test_a_redirect_to_another_host_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("path", "error"),
-    [("/broken", "answered HTTP 500"), ("/html", "did not answer JSON"), ("/value", "no key 'missing'")],
+    [("/broken", "answered HTTP 500"), ("/html", "did not answer JSON"), ("/value", "nothing there")],
 )
 def test_bad_answers_are_errors(path: str, error: str) -> None:
     result, _ = measure(path, json_path="$.data.missing")
@@ -158,15 +159,34 @@ def test_an_unreachable_host_is_an_error() -> None:
         ("data.series[*].v", (1.0, 2.5)),
         ("$.data.series[-1]['v']", (2.5,)),
         ("$['data'].none", ()),
-        ("$.data.series[5:]", None),
+        (".data['series'][0].v", (1.0,)),
+        ("{.data.series[*].v}", (1.0, 2.5)),
+        ("$.data.series[1:].v", (2.5,)),
+        ("$..v", (1.0, 2.5)),
+        # a path that may name many values may name none: no data, not an error
+        ("$.data.series[5:]", ()),
+        ("$.data.series[*].missing", ()),
     ],
 )
-def test_json_paths(path: str, values: tuple[float, ...] | None) -> None:
-    if values is None:
-        with pytest.raises(JsonPathError, match="cannot read"):
-            json_path_values(ANSWER, path)
-    else:
-        assert json_path_values(ANSWER, path) == values
+def test_json_paths(path: str, values: tuple[float, ...]) -> None:
+    assert json_path_values(ANSWER, path) == values
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("$.data[", "cannot read it"),
+        ("$.data.errorRate)", "cannot read it"),
+        ("$.data.missing", "nothing there"),
+        ("$.data.series[5].v", "nothing there"),
+        ("$.data.errorRate.v", "nothing there"),
+        ("$.data.series", "{'v': 1} is not a number"),
+        ("{$.data.series[0]}", "{'v': 1} is not a number"),
+    ],
+)
+def test_json_path_errors(path: str, error: str) -> None:
+    with pytest.raises(JsonPathError, match=re.escape(error)):
+        json_path_values(ANSWER, path)
 
 
 def test_nan_strings_pass_through_as_nan() -> None:

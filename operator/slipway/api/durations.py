@@ -1,7 +1,8 @@
 """Durations as users write them in a Release: 30s, 2m, 1h, 1h30m, 500ms, 1.5h.
 
 The same grammar is enforced by the CRD schema (DURATION_PATTERN) and by `parse_duration`; it is the
-subset of Go's time.ParseDuration that a Release needs, without signs (no negative durations).
+subset of Go's time.ParseDuration that a Release needs, without signs (no negative durations). durationpy
+reads it; the pattern comes first because durationpy also takes what the CRD refuses ("-5s", "1d", "0").
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Final
 
+import durationpy
+
 DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
-_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_COMPONENT: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _WHOLE: Final = re.compile(DURATION_PATTERN)
 
 
@@ -20,11 +21,18 @@ def parse_duration(text: str) -> float:
     """Seconds in `text`; ValueError when it does not follow the duration grammar."""
     if not _WHOLE.fullmatch(text):
         raise ValueError(f"{text!r} is not a duration such as 30s, 2m, 1h30m or 500ms")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _COMPONENT.findall(text))
+    try:
+        return durationpy.from_str(text).total_seconds()
+    except durationpy.DurationError as too_long:  # past Python's timedelta, some 2.7 million years
+        raise ValueError(f"{text!r} is not a duration Slipway can wait: {too_long}") from None
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest duration text for `seconds`, e.g. 5400 -> "1h30m", 0.5 -> "500ms"."""
+    """The shortest duration text for `seconds`, e.g. 5400 -> "1h30m", 0.5 -> "500ms".
+
+    Not durationpy.to_str: it writes hours with "%g" (2e+06h), microseconds and nanoseconds ("1ms500us")
+    and "0" for zero, none of which the duration grammar reads back.
+    """
     if seconds < 0:
         raise ValueError(f"durations are never negative, got {seconds}")
     total_ms = round(seconds * 1000)

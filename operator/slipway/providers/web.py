@@ -6,11 +6,13 @@ within the same scheme, host and port: a Release author cannot make the operator
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from jsonpath_ng import jsonpath
+from jsonpath_ng.exceptions import JSONPathError
+from jsonpath_ng.parser import parse as parse_json_path
 from yarl import URL
 
 from slipway.api.models import Metric
@@ -20,9 +22,6 @@ from slipway.runtime.config import WebConfig
 
 _MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_PATH_STEP = re.compile(
-    r"\.(?P<key>[^.\[\]]+)|\[(?P<index>-?\d+)\]|\[(?P<quote>['\"])(?P<quoted>.*?)(?P=quote)\]|\[\*\]"
-)
 
 
 class JsonPathError(ValueError):
@@ -42,39 +41,32 @@ def host_allowed(url: URL, config: WebConfig) -> bool:
 
 
 def json_path_values(document: Any, path: str) -> tuple[float, ...]:
-    """The numbers at `path` (`$.data.rate`, `$.items[0].v`, `$.items[*].v`, `$['a b']`; `{...}` braces
-    and the leading `$` are optional). Numbers, numeric strings ("NaN" too) and booleans (1/0) count;
-    null or an empty list is no data."""
+    """The numbers at `path`, JSONPath as jsonpath-ng reads it (`$.data.rate`, `$.items[-1].v`,
+    `$.items[*].v`, `$['a b']`); Argo-style `{...}` braces and the leading `$` are optional.
+
+    A path naming one value (keys and indexes only) that finds nothing is an error, as a typo should be;
+    a path that may name many (`[*]`, slices, `..`) may find none, which is no data. Numbers, numeric
+    strings ("NaN" too) and booleans (1/0) count; null or an empty list is no data."""
     steps = path.strip().removeprefix("{").removesuffix("}").strip().removeprefix("$")
-    if steps and steps[0] not in ".[":
-        steps = "." + steps
-    nodes = [document]
-    position = 0
-    while position < len(steps):
-        step = _PATH_STEP.match(steps, position)
-        if step is None:
-            raise JsonPathError(f"json path {path!r}: cannot read {steps[position:]!r}")
-        nodes = [child for node in nodes for child in _children(node, step, path)]
-        position = step.end()
+    try:
+        query = parse_json_path("$" + (steps if steps[:1] in ("", ".", "[") else "." + steps))
+    except JSONPathError as malformed:
+        raise JsonPathError(f"json path {path!r}: cannot read it: {malformed}") from None
+    nodes = [match.value for match in query.find(document)]
+    if not nodes and _names_one_value(query):
+        raise JsonPathError(f"json path {path!r}: nothing there in the answer")
     return tuple(number for node in nodes for number in _numbers(node, path))
 
 
-def _children(node: Any, step: re.Match[str], path: str) -> list[Any]:
-    key = step.group("key") if step.group("key") is not None else step.group("quoted")
-    if key is not None:
-        if isinstance(node, dict) and key in node:
-            return [node[key]]
-        raise JsonPathError(f"json path {path!r}: no key {key!r} in the answer")
-    if step.group("index") is not None:
-        index = int(step.group("index"))
-        if isinstance(node, list) and -len(node) <= index < len(node):
-            return [node[index]]
-        raise JsonPathError(f"json path {path!r}: no item [{index}] in the answer")
-    if isinstance(node, list):
-        return list(node)
-    if isinstance(node, dict):
-        return list(node.values())
-    raise JsonPathError(f"json path {path!r}: [*] on a {type(node).__name__}")
+def _names_one_value(query: jsonpath.JSONPath) -> bool:
+    """Whether `query` is keys and single indexes only (what RFC 9535 calls a singular query)."""
+    if isinstance(query, jsonpath.Child):
+        return _names_one_value(query.left) and _names_one_value(query.right)
+    if isinstance(query, jsonpath.Fields):
+        return len(query.fields) == 1
+    if isinstance(query, jsonpath.Index):
+        return len(query.indices) == 1
+    return isinstance(query, jsonpath.Root)
 
 
 def _numbers(node: Any, path: str) -> list[float]:
