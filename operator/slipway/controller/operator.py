@@ -16,7 +16,7 @@ from slipway.alerts.alertmanager import AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
-from slipway.kube.api import KubeApi
+from slipway.kube.client import connect
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.leader import LeaderElection
@@ -39,7 +39,7 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
     # Kopf logs a line per handled watch event; with many Releases that is noise, not news.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     metrics = OperatorMetrics()
-    api = KubeApi(on_response=metrics.api_request)
+    api = connect(on_response=metrics.api_request)
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     async with (
