@@ -195,9 +195,11 @@ class KubeApi:
                     timeout=timeout,
                     preload_content=False,
                 )
-            except urllib3.exceptions.SSLError as error:  # a wrong CA or certificate never heals by itself
-                raise ApiError(0, "TLSError", str(error)) from error
             except (urllib3.exceptions.HTTPError, OSError) as error:
+                # urllib3 wraps the error that ended its own retries; a wrong CA never heals by itself.
+                cause = getattr(error, "reason", error)
+                if isinstance(cause, urllib3.exceptions.SSLError):
+                    raise ApiError(0, "TLSError", str(cause)) from error
                 if last:
                     raise ApiError(0, "ConnectionError", str(error)) from error
                 time.sleep(backoff)
