@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from slipway.controller.handlers import connection_info
 from slipway.devcluster.apiserver import FaultConfig, running_apiserver, write_kubeconfig
 from slipway.kube.client import ApiError, CredentialsNotFound, KubeApi, connect, load_credentials
 
@@ -183,6 +184,10 @@ def test_in_cluster_credentials_send_the_token_over_tls_checked_by_the_ca(
     finally:
         api.close()
     assert Recorder.seen == [("/api/v1/namespaces/team/configmaps/seen", "bearer pod-token")]
+    # Kopf's watches log in with the very same credentials.
+    login = connection_info(credentials)
+    assert (login.server, login.scheme, login.token) == (f"https://127.0.0.1:{port}", "bearer", "pod-token")
+    assert login.ca_path == str(account / "ca.crt") and not login.insecure
 
 
 def test_in_cluster_with_the_wrong_ca_is_refused_not_retried(
