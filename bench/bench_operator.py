@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import yaml
 
 from slipway.api.crd import render_crd
-from slipway.kube.api import KubeApi, deployments_path, releases_path, services_path
+from slipway.kube.client import KubeApi, connect, deployments_path, releases_path, services_path
 from slipway_dev.cluster import DevCluster
 
 T = TypeVar("T")
@@ -266,7 +266,7 @@ def writes_per_release(api: KubeApi, operator: Operator, name: str) -> tuple[int
 def idle_rss(count: int, workdir: Path) -> tuple[float, float]:
     with DevCluster(prometheus="off", rps=1) as cluster:
         cluster.kubectl("apply", "-f", "-", input=render_crd())
-        api = KubeApi(str(cluster.kubeconfig))
+        api = connect(str(cluster.kubeconfig))
         for index in range(count):
             # No pods: the operator watches Releases and Deployments, never pods, so pods would only
             # slow the dev cluster down without changing what the operator holds. No analysis either:
@@ -310,7 +310,7 @@ def main() -> None:
         workdir = Path(scratch)
         with DevCluster(prometheus="on", rps=40) as cluster:
             cluster.kubectl("apply", "-f", "-", input=render_crd())
-            api = KubeApi(str(cluster.kubeconfig))
+            api = connect(str(cluster.kubeconfig))
             operator = slipway_operator(cluster, workdir)
             try:
                 created = canary_created(api, "created", args.rounds)

@@ -10,7 +10,7 @@ import pytest
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.kube.api import KubeApi
+from slipway.kube.client import connect
 from slipway.providers.base import MeasurementContext
 from slipway.providers.job import job_manifest, job_outcome
 from slipway.providers.registry import ProviderRegistry
@@ -98,7 +98,7 @@ def measure_on(
     cluster: DevCluster, metric: Metric, measurement_context: MeasurementContext
 ) -> RawMeasurement:
     async def scenario() -> RawMeasurement:
-        api = KubeApi(kubeconfig=str(cluster.kubeconfig))
+        api = connect(str(cluster.kubeconfig))
         try:
             async with aiohttp.ClientSession() as session:
                 return await ProviderRegistry(session, api).measure(metric, measurement_context)

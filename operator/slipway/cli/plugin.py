@@ -1,7 +1,8 @@
 """`kubectl slipway`: the kubectl plugin (entry point `kubectl-slipway`).
 
 Manual actions are annotation patches on metadata only, so they never change spec (no GitOps drift).
-Only `undo` writes spec, and it says so. Rendering lives in _plugin_view (pure); calls in _plugin_kube.
+Only `undo` writes spec, and it says so. Rendering lives in _plugin_view (pure); API calls go through
+the operator's own client (slipway.kube.client), with the same credentials rules as kubectl.
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-import urllib3
-from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 from rich.live import Live
 
 from slipway.api import annotations as manual
-from slipway.cli import _plugin_kube as kube
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
 from slipway.cli._plugin_view import (
     acknowledgement,
@@ -30,6 +29,17 @@ from slipway.cli._plugin_view import (
     release_view,
     rollback_report,
     text_of,
+)
+from slipway.kube import client
+from slipway.kube.client import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    ApiError,
+    CredentialsNotFound,
+    KubeApi,
+    deployments_path,
+    events_path,
+    releases_path,
 )
 from slipway.manifests import ReleaseRef
 
@@ -78,20 +88,46 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> kube.Cluster:
+@dataclass(frozen=True)
+class Cluster:
+    """The client and the namespace a command acts in: -n, else the context's (as kubectl chooses)."""
+
+    api: KubeApi
+    namespace: str
+
+
+def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Cluster:
     try:
-        return kube.connect(kubeconfig, context, namespace)
-    # A bad kubeconfig raises ConfigException, OSError or yaml errors, with no common base but Exception.
-    except Exception as error:
-        raise fail(f"cannot load kubeconfig: {error}") from error
+        api = client.connect(kubeconfig, context)
+    except CredentialsNotFound as error:
+        raise fail(str(error)) from error
+    return Cluster(api, namespace or api.namespace)
 
 
-def annotate(key: str, name: str, cluster: kube.Cluster, wait: bool, timeout: int) -> None:
+class Refused(Exception):
+    """The cluster turned a request down (no such object, or a conflicting change), in a user's words."""
+
+
+def _patch_release(
+    cluster: Cluster, name: str, body: dict[str, Any] | list[dict[str, Any]], content_type: str
+) -> dict[str, Any]:
+    what = f"Release {cluster.namespace}/{name}"
+    try:
+        return cluster.api.patch(releases_path(cluster.namespace, name), body, content_type)
+    except ApiError as error:
+        if error.not_found:
+            raise Refused(f"{what} not found") from error
+        if error.conflict:
+            raise Refused(f"{what} changed or was refused: {error.reason}") from error
+        raise
+
+
+def annotate(key: str, name: str, cluster: Cluster, wait: bool, timeout: int) -> None:
     value = rfc3339(now())
     body = {"metadata": {"annotations": {key: value}}}
     try:
-        release = kube.patch_release(cluster, cluster.namespace, name, body, kube.MERGE_PATCH)
-    except (kube.NotFound, kube.Conflict) as error:
+        release = _patch_release(cluster, name, body, MERGE_PATCH)
+    except Refused as error:
         raise fail(str(error)) from error
     phase = text_of(release.get("status", {}).get("phase"))
     action = key.removeprefix(manual.PREFIX)
@@ -107,7 +143,7 @@ def annotate(key: str, name: str, cluster: kube.Cluster, wait: bool, timeout: in
     console.print(f"{where}: {action} carried out: {result}", highlight=False)
 
 
-def _acknowledged(cluster: kube.Cluster, name: str, action: str, value: str, deadline: float) -> str | None:
+def _acknowledged(cluster: Cluster, name: str, action: str, value: str, deadline: float) -> str | None:
     """The operator's result for this very request, once status records it; None past the deadline."""
     for release in _follow(cluster, name, deadline):
         result = acknowledgement(release, action, value)
@@ -146,7 +182,7 @@ def list_command(
 ) -> None:
     """Releases with version, phase, canary weight, step and age."""
     cluster = connect(kubeconfig, context, namespace)
-    releases = kube.list_releases(cluster, None if all_namespaces else cluster.namespace)
+    releases = cluster.api.list(releases_path(None if all_namespaces else cluster.namespace))
     if not releases:
         where = "any namespace" if all_namespaces else f"namespace {cluster.namespace}"
         console.print(f"No Releases found in {where}.")
@@ -154,11 +190,11 @@ def list_command(
     console.print(list_table(releases, now(), with_namespace=all_namespaces))
 
 
-def _read(cluster: kube.Cluster, name: str) -> dict[str, Any]:
-    try:
-        return kube.get_release(cluster, cluster.namespace, name)
-    except kube.NotFound as error:
-        raise fail(str(error)) from error
+def _read(cluster: Cluster, name: str) -> dict[str, Any]:
+    release = cluster.api.get(releases_path(cluster.namespace, name))
+    if release is None:
+        raise fail(f"Release {cluster.namespace}/{name} not found")
+    return release
 
 
 @app.command("get")
@@ -189,8 +225,6 @@ def get_command(
             for release in releases:
                 console.print(release_view(release, now()))
                 console.print("---")
-    except kube.NotFound as error:
-        raise fail(str(error)) from error
     except KeyboardInterrupt:
         return
 
@@ -198,7 +232,7 @@ def get_command(
 WATCH_SECONDS = 30  # each watch ends after this; reading afresh then also recovers from any gap
 
 
-def _follow(cluster: kube.Cluster, name: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
+def _follow(cluster: Cluster, name: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
     """The Release now and at every change, until the deadline (`time.monotonic()`; None: forever)."""
     shown = None
     while True:
@@ -209,16 +243,26 @@ def _follow(cluster: kube.Cluster, name: str, deadline: float | None = None) -> 
         seconds = WATCH_SECONDS if remaining is None else min(WATCH_SECONDS, math.ceil(remaining))
         current = _read(cluster, name)
         try:
-            for release in itertools.chain(
-                [current], kube.watch_release(cluster, cluster.namespace, name, seconds)
-            ):
+            for release in itertools.chain([current], _changes(cluster, name, seconds)):
                 version = release.get("metadata", {}).get("resourceVersion")
                 if version != shown:
                     shown = version
                     yield release
-        except ApiException as error:
+        except ApiError as error:
+            if error.status == 0:  # unreachable: main() says so
+                raise
             if error.status != 410:  # 410 Gone: our place in the history expired; read afresh
                 raise fail(f"watch failed: {error.status} {error.reason}") from error
+
+
+def _changes(cluster: Cluster, name: str, seconds: int) -> Iterator[dict[str, Any]]:
+    """The Release as it changes until the server ends the watch."""
+    path = releases_path(cluster.namespace)
+    for event in cluster.api.watch(path, seconds, field_selector=f"metadata.name={name}"):
+        if event["type"] == "DELETED":
+            raise fail(f"Release {cluster.namespace}/{name} was deleted")
+        if event["type"] in ("ADDED", "MODIFIED"):
+            yield event["object"]
 
 
 @app.command("history")
@@ -245,16 +289,13 @@ def undo_command(
     release = _read(cluster, name)
     try:
         target = choose_target(release, to_revision)
-        deployment = kube.get_deployment(
-            cluster,
-            cluster.namespace,
-            ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision),
-        )
+        deployment_name = ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision)
+        deployment = cluster.api.get(deployments_path(cluster.namespace, deployment_name))
+        if deployment is None:
+            raise UndoError(f"Deployment {cluster.namespace}/{deployment_name} not found")
         template, exact = recover_template(deployment, target)
-        kube.patch_release(
-            cluster, cluster.namespace, name, undo_patch(release, target.version, template), kube.JSON_PATCH
-        )
-    except (UndoError, kube.NotFound, kube.Conflict) as error:
+        _patch_release(cluster, name, undo_patch(release, target.version, template), JSON_PATCH)
+    except (UndoError, Refused) as error:
         raise fail(f"cannot undo {cluster.namespace}/{name}: {error}") from error
     before = text_of(release.get("spec", {}).get("version"))
     console.print(
@@ -278,17 +319,17 @@ def report_command(
     """The timeline of the last rollback: what failed, when, and what was done."""
     cluster = connect(kubeconfig, context, namespace)
     release = _read(cluster, name)
-    console.print(rollback_report(release, kube.list_events(cluster, cluster.namespace), now()))
+    console.print(rollback_report(release, cluster.api.list(events_path(cluster.namespace)), now()))
 
 
 def main() -> None:
     try:
         app(prog_name="kubectl slipway")
-    except ApiException as error:
+    except ApiError as error:
+        if error.status == 0:
+            errors.print(f"error: cannot reach the API server: {error.message}", highlight=False)
+            sys.exit(1)
         # Missing Releases are reported by each command; a 404 reaching here means no such resource type.
-        hint = ": is the Release CRD installed? (kubectl apply -f crds/)" if error.status == 404 else ""
+        hint = ": is the Release CRD installed? (kubectl apply -f crds/)" if error.not_found else ""
         errors.print(f"error: the API server answered {error.status} {error.reason}{hint}", highlight=False)
-        sys.exit(1)
-    except urllib3.exceptions.HTTPError as error:
-        errors.print(f"error: cannot reach the API server: {error}", highlight=False)
         sys.exit(1)

@@ -1,4 +1,4 @@
-"""`slipway run`: the operator against the current kube context (KUBECONFIG or in-cluster)."""
+"""`slipway run`: the operator against the current kube context (kubeconfig, else in-cluster)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the Slipway operator until interrupted."""
         from slipway.controller.operator import LeadershipLost, run_operator
+        from slipway.kube.client import CredentialsNotFound
 
         if namespace and all_namespaces:
             raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
@@ -41,6 +42,6 @@ def register(app: typer.Typer) -> None:
             )
         try:
             asyncio.run(run_operator(settings))
-        except LeadershipLost as lost:
-            typer.echo(f"slipway run: {lost}", err=True)
+        except (LeadershipLost, CredentialsNotFound) as stopped:
+            typer.echo(f"slipway run: {stopped}", err=True)
             raise typer.Exit(1) from None

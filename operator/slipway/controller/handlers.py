@@ -14,15 +14,18 @@ from typing import Any
 import kopf
 
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.kube.client import Credentials
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
 
 
-def build_registry(queue: ReconcileQueue) -> kopf.OperatorRegistry:
+def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
+    # Kopf's watches use the credentials the operator's client found, not a search order of their own.
+    # Kopf asks again when the server rejects them, which picks up a rotated service-account token.
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_via_client(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info(credentials)
 
     # Async handlers run on the operator's loop (sync ones would run in threads), where the queue lives.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
@@ -50,3 +53,19 @@ def build_settings() -> kopf.OperatorSettings:
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 70
     return settings
+
+
+def connection_info(credentials: Credentials) -> kopf.ConnectionInfo:
+    config = credentials.configuration
+    # "Bearer <token>" (kubeconfig), "bearer <token>" (service account) or "Basic <user:password>".
+    header = config.get_api_key_with_prefix("BearerToken", alias="authorization") or ""
+    scheme, _, token = header.rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )

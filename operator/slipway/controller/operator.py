@@ -16,7 +16,7 @@ from slipway.alerts.alertmanager import AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
-from slipway.kube.api import KubeApi
+from slipway.kube.client import KubeApi, load_credentials
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.leader import LeaderElection
@@ -39,7 +39,8 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
     # Kopf logs a line per handled watch event; with many Releases that is noise, not news.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     metrics = OperatorMetrics()
-    api = KubeApi(on_response=metrics.api_request)
+    credentials = load_credentials()
+    api = KubeApi(credentials, on_response=metrics.api_request)
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     async with (
@@ -76,7 +77,7 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
-                registry=build_registry(queue),
+                registry=build_registry(queue, credentials),
                 settings=build_settings(),
                 standalone=True,
                 clusterwide=config.cluster_wide,

@@ -43,7 +43,7 @@ from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
 from slipway.core.obstacles import Obstacle
-from slipway.kube.api import ApiError, KubeApi, releases_path
+from slipway.kube.client import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
 from slipway.manifests import Obj, ReleaseRef, ready_replicas, release_ref
 from slipway.providers.base import MeasurementContext

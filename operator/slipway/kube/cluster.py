@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from slipway.kube.api import (
+from slipway.kube.client import (
     JSON_PATCH,
     MERGE_PATCH,
     ApiError,

@@ -17,7 +17,7 @@ import structlog
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.kube.api import ApiError, KubeApi
+from slipway.kube.client import ApiError, KubeApi
 from slipway.providers.base import MeasurementContext, failed, measured, wrong_provider
 from slipway.runtime.config import JobConfig
 

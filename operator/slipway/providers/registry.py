@@ -6,7 +6,7 @@ import aiohttp
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.kube.api import KubeApi
+from slipway.kube.client import KubeApi
 from slipway.providers.base import MeasurementContext, MetricProvider, failed
 from slipway.providers.builtin import BuiltinProvider
 from slipway.providers.job import JobProvider

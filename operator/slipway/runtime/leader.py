@@ -13,7 +13,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slipway.kube.api import JSON_PATCH, ApiError, KubeApi
+from slipway.kube.client import JSON_PATCH, ApiError, KubeApi
 
 Obj = dict[str, Any]
 

@@ -90,7 +90,7 @@ class OperatorMetrics:
         self._reconcile.observe(seconds)
 
     def api_request(self, verb: str, code: int) -> None:
-        """Matches `slipway.kube.api.ResponseHook`, so KubeApi can report every response here."""
+        """Matches `slipway.kube.client.ResponseHook`, so KubeApi can report every response here."""
         self._api_requests.labels(verb, str(code)).inc()
 
     def exposition(self) -> bytes:
