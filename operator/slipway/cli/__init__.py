@@ -12,6 +12,8 @@ import pkgutil
 
 import typer
 
+from slipway import plugins
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Slipway: progressive delivery for Kubernetes."
 )
@@ -28,4 +30,5 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    plugins.load()  # every command may read a Release, whose models the plug-ins complete
     build_app()()

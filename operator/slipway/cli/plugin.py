@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 from rich.live import Live
 
+from slipway import plugins
 from slipway.api import annotations as manual
 from slipway.cli import _plugin_kube as kube
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
@@ -282,6 +283,7 @@ def report_command(
 
 
 def main() -> None:
+    plugins.load()
     try:
         app(prog_name="kubectl slipway")
     except ApiException as error:
