@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit lint crd bench system-deps clean
+.PHONY: demo test unit lint crd rbac bench system-deps clean
 
 # Both distributions: the operator (slipway) and the dev cluster (slipway-dev, in devcluster/).
 $(STAMP): pyproject.toml devcluster/pyproject.toml
@@ -38,6 +38,10 @@ lint: $(STAMP)
 crd: $(STAMP)
 	$(BIN)/slipway crd > crds/releases.slipway.dev.yaml
 	cp crds/releases.slipway.dev.yaml charts/slipway/crds/  # the Helm chart ships the same CRD
+
+# The chart's RBAC rules, from what the operator and each plug-in declare they call.
+rbac: $(STAMP)
+	$(BIN)/slipway rbac > charts/slipway/templates/_rules.tpl
 
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from slipway import plugins
 from slipway_dev.cluster import DevCluster
+
+plugins.load()  # before any test module reads a Release: the plug-ins complete the models
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 

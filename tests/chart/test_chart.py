@@ -25,6 +25,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from slipway.plugins import workload_rules
+from slipway.rbac import chart_rules
 from slipway.runtime.config import parse_config
 from slipway_dev.apiserver.kubeconfig import write_kubeconfig
 from slipway_dev.apiserver.threaded import running_apiserver
@@ -82,13 +84,11 @@ WORKLOAD_RESOURCES = {
     ("slipway.dev", "releases/status"),
     ("apps", "deployments"),
     ("", "services"),
-    ("", "configmaps"),
     ("gateway.networking.k8s.io", "httproutes"),
     ("networking.istio.io", "virtualservices"),
     ("networking.k8s.io", "ingresses"),
     ("batch", "jobs"),
     ("", "events"),
-    ("events.k8s.io", "events"),
 }
 DISCOVERY_RESOURCES = {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces")}
 
@@ -377,3 +377,9 @@ def _poll(probe: Callable[[], Any], process: subprocess.Popen[bytes], what: str,
         assert time.monotonic() < deadline, f"no {what} within {seconds}s"
         time.sleep(0.1)  # polling a log file and an HTTP endpoint under a deadline
     return result
+
+
+def test_chart_rules_are_the_ones_the_code_declares() -> None:
+    """Like the CRD: _rules.tpl is generated (`make rbac`) from what the operator and its plug-ins call."""
+    committed = (CHART / "templates" / "_rules.tpl").read_text()
+    assert committed == chart_rules(workload_rules()), "run `make rbac`"

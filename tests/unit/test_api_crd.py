@@ -121,7 +121,7 @@ def test_the_cel_rules_cover_what_openapi_cannot_say() -> None:
     for expected in (
         "exactly one of canary, blueGreen, rolling must be set",
         "each step must set exactly one of setWeight, pause, analysis",
-        "exactly one of builtin, prometheus, web, job must be set",
+        "exactly one of builtin, job, prometheus, web must be set",  # providers in module order
         "min must be <= max",
         "analysis steps need spec.analysis",
     ):

@@ -10,8 +10,9 @@ from invalid_releases import valid_release
 
 from slipway.api import annotations
 from slipway.api.crd import release_schema
-from slipway.api.models import Metric, Release, ThresholdRange, seed_threshold
+from slipway.api.models import Metric, Release, ThresholdRange
 from slipway.api.validation import InvalidRelease, parse_release
+from slipway.providers.builtin import seed_threshold
 from slipway_dev.schema import validate_custom_resource
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
@@ -66,7 +67,7 @@ def test_builtin_metrics_get_seed_thresholds_unless_the_release_sets_one() -> No
             "job": {"template": {"template": {"spec": {"containers": [{"name": "t", "image": "t"}]}}}},
         }
     )
-    assert smoke.effective_threshold() is None
+    assert smoke.effective_threshold() == ThresholdRange(min=1.0)  # the Job succeeded
 
 
 def test_python_names_are_snake_case_and_manifests_camel_case() -> None:

@@ -18,7 +18,7 @@ from slipway.core.actions import AcknowledgeAction, EnsureRevision
 from slipway.core.machine import decide
 from slipway.core.observations import Observations
 from slipway.core.obstacles import Obstacle
-from slipway.providers.preflight import preflight
+from slipway.plugins import readiness as preflight
 from slipway.runtime.config import parse_config
 
 WITH_PROMETHEUS = {"prometheus": {"url": "http://127.0.0.1:9090"}}

@@ -44,37 +44,3 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
     "server" (dict "host" "0.0.0.0" "port" (int .Values.port)) -}}
 {{- toYaml (mergeOverwrite (deepCopy .Values.config) $chart) -}}
 {{- end -}}
-
-{{/* The rules the operator needs where Releases live, as a ClusterRole or as a Role per namespace. */}}
-{{- define "slipway.workloadRules" -}}
-- apiGroups: [slipway.dev]
-  resources: [releases]
-  verbs: [get, list, watch, patch, update]
-- apiGroups: [slipway.dev]
-  resources: [releases/status]
-  verbs: [get, patch, update]
-- apiGroups: [apps]
-  resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [services]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [configmaps]
-  verbs: [get, list, watch]
-- apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [networking.istio.io]
-  resources: [virtualservices]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [networking.k8s.io]
-  resources: [ingresses]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [batch]
-  resources: [jobs]
-  verbs: [get, list, watch, create, delete]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
-{{- end -}}

@@ -13,9 +13,11 @@ from typing import Any
 
 import aiohttp
 
+from slipway.api.models import ReleaseSpec
 from slipway.core.observations import FiringAlert
+from slipway.core.obstacles import Obstacle
 from slipway.manifests import ReleaseRef
-from slipway.runtime.config import AlertmanagerConfig
+from slipway.runtime.config import AlertmanagerConfig, OperatorConfig
 
 
 class AlertmanagerUnavailable(RuntimeError):
@@ -77,3 +79,16 @@ class AlertmanagerSource:
         except _UNANSWERED as failure:
             reason = str(failure) or type(failure).__name__
             raise AlertmanagerUnavailable(f"Alertmanager at {config.url}: {reason}") from failure
+
+
+def ready(spec: ReleaseSpec, config: OperatorConfig) -> tuple[Obstacle, ...]:
+    """Rollback on alerts needs an Alertmanager to ask."""
+    if spec.rollback.alerts is None or config.alertmanager.url is not None:
+        return ()
+    return (
+        Obstacle(
+            "AlertmanagerNotConfigured",
+            "spec.rollback.alerts",
+            "alerts need Alertmanager, and the operator config sets no alertmanager.url",
+        ),
+    )

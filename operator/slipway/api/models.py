@@ -14,21 +14,24 @@ model's docstring, other fields by their `description`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self, TypeVar, cast
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    PydanticUndefinedAnnotation,
     StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic.alias_generators import to_camel, to_snake
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from slipway.api.durations import DURATION_PATTERN, parse_duration
+from slipway.api.sections import close, metric_sources, routing_sections
 from slipway.api.status import ReleaseStatus
 
 GROUP: Final = "slipway.dev"
@@ -123,6 +126,78 @@ def _without_nulls(data: Any) -> Any:
     return data
 
 
+_S = TypeVar("_S")
+# Each Sectioned model, and each assembled model, to its assembled model.
+_ASSEMBLED: Final[dict[type[ApiModel], type[ApiModel]]] = {}
+
+
+class Sectioned(ApiModel):
+    """A spec object whose keys plug-ins own (spec.trafficRouting, a metric): see slipway.api.sections.
+
+    Wherever this class is a field's type, pydantic validates with `assembled()`: this class plus one
+    optional field per registered section, and the CEL rules that depend on which sections exist.
+    """
+
+    # Built on first use: by then the plug-ins have registered their sections.
+    model_config = ConfigDict(defer_build=True)
+
+    @classmethod
+    def _section_fields(cls) -> dict[str, tuple[Any, Any]]:
+        """The registered sections: key -> (type, field description or None)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _rules(cls) -> tuple[CelRule, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def _order(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        return properties
+
+    @classmethod
+    def assembled(cls) -> type[Self]:
+        model = _ASSEMBLED.get(cls)
+        if model is None:
+            sections = cls._section_fields()
+            if not sections:
+                raise PydanticUndefinedAnnotation(
+                    cls.__name__, f"no {cls.__name__} sections registered: call slipway.plugins.load() first"
+                )
+            close()
+            model = _assemble(cls, sections)
+            _ASSEMBLED[cls] = _ASSEMBLED[model] = model
+        return cast(type[Self], model)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler, /) -> CoreSchema:
+        if _ASSEMBLED.get(cls) is cls:
+            return handler(source)
+        return handler(cls.assembled())
+
+    def sections(self) -> dict[str, Any]:
+        """The sections set, by key."""
+        values = {key: getattr(self, to_snake(key), None) for key in self._section_fields()}
+        return {key: value for key, value in values.items() if value is not None}
+
+
+def _assemble(base: type[Sectioned], sections: dict[str, tuple[Any, Any]]) -> type[Sectioned]:
+    def schema_extra(schema: dict[str, Any]) -> None:
+        schema["properties"] = base._order(schema["properties"])
+        schema.update(cel_rules(*base._rules()))
+
+    namespace: dict[str, Any] = {
+        "__module__": base.__module__,
+        "__qualname__": base.__qualname__,
+        "__doc__": base.__doc__,
+        "__annotations__": {to_snake(key): kind | None for key, (kind, _) in sections.items()},
+        "model_config": ConfigDict(json_schema_extra=schema_extra),
+    }
+    for key, (_, description) in sections.items():
+        namespace[to_snake(key)] = Field(default=None, alias=key, description=description)
+    metaclass: Any = type(base)  # pydantic's, which turns the namespace into fields
+    return cast(type[Sectioned], metaclass(base.__name__, (base,), namespace))
+
+
 _POSITIVE_DURATION: Final = CelRule("duration(self) > duration('0s')", "must be longer than 0s")
 
 
@@ -147,7 +222,7 @@ DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, min_lengt
 NonEmptyName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
 
-def _embedded_object(
+def embedded_object(
     description: str, properties: dict[str, Any] | None = None, required: list[str] | None = None
 ) -> dict[str, Any]:
     """Schema of a Kubernetes object kept as-is (unknown fields preserved), with a few checked fields."""
@@ -164,18 +239,18 @@ def _embedded_object(
 
 
 POD_TEMPLATE_SCHEMA: Final[dict[str, Any]] = {
-    **_embedded_object(
+    **embedded_object(
         "A PodTemplateSpec (metadata and spec), as in a Deployment.",
         properties={
-            "metadata": _embedded_object("Labels and annotations for the pods."),
-            "spec": _embedded_object(
+            "metadata": embedded_object("Labels and annotations for the pods."),
+            "spec": embedded_object(
                 "A PodSpec.",
                 properties={
                     "containers": {
                         "type": "array",
                         "description": "The pod's containers; at least one.",
                         "minItems": 1,
-                        "items": _embedded_object(
+                        "items": embedded_object(
                             "A Container.",
                             properties={
                                 "name": {"type": "string", "minLength": 1, "description": "Container name."},
@@ -193,14 +268,7 @@ POD_TEMPLATE_SCHEMA: Final[dict[str, Any]] = {
     "x-kubernetes-embedded-resource": False,
 }
 
-JOB_SPEC_SCHEMA: Final[dict[str, Any]] = _embedded_object(
-    "A JobSpec (batch/v1); its pod template runs the check, success means the metric passed.",
-    properties={"template": POD_TEMPLATE_SCHEMA},
-    required=["template"],
-)
-
-
-def _check_pod_template(template: Any, at: str = "") -> dict[str, Any]:
+def check_pod_template(template: Any, at: str = "") -> dict[str, Any]:
     """The Python side of POD_TEMPLATE_SCHEMA: a pod spec with named containers that have images.
 
     `at` is where the template sits below the field being validated.
@@ -225,7 +293,6 @@ def _check_pod_template(template: Any, at: str = "") -> dict[str, Any]:
 
 
 PodTemplate = Annotated[dict[str, Any], WithJsonSchema(POD_TEMPLATE_SCHEMA)]
-JobSpec = Annotated[dict[str, Any], WithJsonSchema(JOB_SPEC_SCHEMA)]
 
 
 # --- service -------------------------------------------------------------------------------------------
@@ -376,75 +443,39 @@ class Strategy(ApiModel):
 # --- traffic routing -----------------------------------------------------------------------------------
 
 
-class ParentReference(ApiModel):
-    """A Gateway (or a listener of one) the HTTPRoute attaches to."""
-
-    name: NonEmptyName = Field(description="Name of the Gateway.")
-    namespace: DnsLabel | None = Field(
-        default=None, description="Namespace of the Gateway; default: the Release's."
-    )
-    section_name: DnsLabel | None = Field(default=None, description="Listener of the Gateway to attach to.")
-    port: Port | None = Field(default=None, description="Port of the Gateway to attach to.")
-
-
 Hostname = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
 
-class GatewayAPIRouting(ApiModel):
-    """Split traffic with weights on an HTTPRoute (gateway.networking.k8s.io) the operator owns."""
-
-    parent_refs: list[ParentReference] = Field(
-        min_length=1, max_length=32, description="Gateways the HTTPRoute attaches to."
-    )
-    hostnames: list[Hostname] = Field(
-        default_factory=list, max_length=16, description="Hostnames the HTTPRoute matches; empty: all."
-    )
-
-
-class IstioRouting(ApiModel):
-    """Split traffic with weights on an Istio VirtualService the operator owns."""
-
-    hosts: list[Hostname] = Field(min_length=1, max_length=MAX_NAMES, description="VirtualService hosts.")
-    gateways: list[NonEmptyName] = Field(
-        default_factory=list, max_length=MAX_NAMES, description="Istio Gateways; empty: the mesh only."
-    )
-
-
-class NginxRouting(ApiModel):
-    """Split traffic with a canary Ingress (ingress-nginx canary-weight annotation) the operator owns."""
-
-    ingress_class_name: NonEmptyName = Field(default="nginx", description="IngressClass of both Ingresses.")
-    host: Hostname = Field(description="Host the Ingresses serve.")
-
-
-_SOME_ROUTER: Final = CelRule(
-    "has(self.gatewayAPI) || has(self.istio) || has(self.nginx)",
-    "set at least one of gatewayAPI, istio, nginx (or omit trafficRouting to split by replica ratio)",
-)
-
-
-class TrafficRouting(ApiModel):
+class TrafficRouting(Sectioned):
     """Routers whose weights follow the rollout; several at once are kept in step.
 
     Omitted, traffic follows the ratio of ready pods behind the stable Service.
     """
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(_SOME_ROUTER))
+    @classmethod
+    def _section_fields(cls) -> dict[str, tuple[Any, Any]]:
+        return {key: (section.model, None) for key, section in routing_sections().items()}
 
-    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
-    istio: IstioRouting | None = None
-    nginx: NginxRouting | None = None
+    @classmethod
+    def _rules(cls) -> tuple[CelRule, ...]:
+        return (_some_router(),)
 
     @model_validator(mode="after")
     def _some_router(self) -> Self:
-        if _count_set(self, "gateway_api", "istio", "nginx") == 0:
-            raise _SOME_ROUTER.violation()
+        if not self.sections():
+            raise _some_router().violation()
         return self
 
 
-# --- analysis ------------------------------------------------------------------------------------------
+def _some_router() -> CelRule:
+    keys = list(routing_sections())
+    return CelRule(
+        " || ".join(f"has(self.{key})" for key in keys),
+        f"set at least one of {', '.join(keys)} (or omit trafficRouting to split by replica ratio)",
+    )
 
-BuiltinMetric = Literal["error-rate", "latency-p95"]
+
+# --- analysis ------------------------------------------------------------------------------------------
 
 _THRESHOLD_BOUNDS: Final = CelRule("has(self.min) || has(self.max)", "set min, max or both")
 _THRESHOLD_ORDER: Final = CelRule(
@@ -472,80 +503,10 @@ class ThresholdRange(ApiModel):
         return self
 
 
-_SEED_THRESHOLDS: Final[dict[str, ThresholdRange]] = {
-    "error-rate": ThresholdRange(max=0.001),
-    "latency-p95": ThresholdRange(max=0.5),
-}
-
-
-def seed_threshold(builtin: BuiltinMetric) -> ThresholdRange:
-    """The threshold a builtin metric gets when the Release sets none: error rate 0.1 %, p95 500 ms."""
-    return _SEED_THRESHOLDS[builtin]
-
-
-class PrometheusMetric(ApiModel):
-    """A PromQL query, run against the Prometheus named in the operator's config.
-
-    `{{namespace}}`, `{{release}}`, `{{revision}}` and `{{version}}` in the query are replaced before it runs.
-    """
-
-    query: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
-        description="PromQL query returning one number (the first sample is used)."
-    )
-
-
-class WebMetric(ApiModel):
-    """An HTTP GET returning JSON; only hosts allowed in the operator's config may be called."""
-
-    url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)] = Field(
-        description="http(s) URL; the same {{...}} placeholders as a PromQL query are replaced."
-    )
-    json_path: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
-        description="JSONPath of the number in the response, e.g. `$.data.errorRate`."
-    )
-    headers: dict[str, str] = Field(default_factory=dict, description="Request headers.")
-    timeout_seconds: int = Field(
-        default=10, ge=1, le=300, description="Seconds before the request counts as an error."
-    )
-
-
-class JobMetric(ApiModel):
-    """A Kubernetes Job run as a smoke test: it passes when the Job succeeds."""
-
-    template: JobSpec = Field(description="The JobSpec to run (its pod template is required).")
-
-    @field_validator("template")
-    @classmethod
-    def _has_pod_template(cls, template: dict[str, Any]) -> dict[str, Any]:
-        if "template" not in template:
-            raise field_error("required: a JobSpec needs a pod template", ".template")
-        _check_pod_template(template["template"], ".template")
-        return template
-
-
-_PROVIDERS: Final = ("builtin", "prometheus", "web", "job")
-_ONE_PROVIDER: Final = CelRule(
-    _one_of(*_PROVIDERS), "exactly one of builtin, prometheus, web, job must be set"
-)
-_THRESHOLD_NEEDED: Final = CelRule(
-    "has(self.builtin) || has(self.job) || has(self.thresholdRange)",
-    "prometheus and web metrics need a thresholdRange",
-    ".thresholdRange",
-)
-
-
-class Metric(ApiModel):
+class Metric(Sectioned):
     """One measurement taken every analysis interval: exactly one provider and how to judge it."""
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_PROVIDER, _THRESHOLD_NEEDED))
-
     name: DnsLabel = Field(description="Unique name of the metric (a DNS label); analysis steps refer to it.")
-    builtin: BuiltinMetric | None = Field(
-        default=None, description="A metric Slipway knows: error-rate (ratio 0-1) or latency-p95 (seconds)."
-    )
-    prometheus: PrometheusMetric | None = None
-    web: WebMetric | None = None
-    job: JobMetric | None = None
     threshold_range: ThresholdRange | None = None
     failure_limit: int = Field(
         default=0, ge=0, description="Failed measurements tolerated in one attempt; one more rolls back."
@@ -562,21 +523,69 @@ class Metric(ApiModel):
         " Infinite values are numbers: they are judged against thresholdRange.",
     )
 
+    @classmethod
+    def _section_fields(cls) -> dict[str, tuple[Any, Any]]:
+        return {key: (source.schema, source.description) for key, source in metric_sources().items()}
+
+    @classmethod
+    def _rules(cls) -> tuple[CelRule, ...]:
+        return _one_provider(), _threshold_needed()
+
+    @classmethod
+    def _order(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        # The provider comes right after the name, as a reader of a manifest expects it.
+        sources = {key: properties[key] for key in metric_sources()}
+        return {"name": properties["name"], **sources, **properties}
+
     @model_validator(mode="after")
     def _provider_and_threshold(self) -> Self:
-        if _count_set(self, *_PROVIDERS) != 1:
-            raise _ONE_PROVIDER.violation()
-        if self.threshold_range is None and self.builtin is None and self.job is None:
-            raise _THRESHOLD_NEEDED.violation()
+        if len(self.sections()) != 1:
+            raise _one_provider().violation()
+        if self.threshold_range is None and metric_sources()[self.kind].default_threshold is None:
+            raise _threshold_needed().violation()
         return self
 
-    def effective_threshold(self) -> ThresholdRange | None:
-        """The range a value is judged by; None for a job metric, judged by the Job's outcome."""
+    @property
+    def kind(self) -> str:
+        """The provider's key: builtin, prometheus, ..."""
+        (kind,) = self.sections()
+        return kind
+
+    def spec_of(self, schema: type[_S]) -> _S:
+        """What the metric's provider section holds, as the provider's own type."""
+        section = self.sections()[self.kind]
+        if not isinstance(section, schema):
+            raise TypeError(f"metric {self.name!r} has no {schema.__name__} section")
+        return section
+
+    def effective_threshold(self) -> ThresholdRange:
+        """The range a value is judged by: the metric's own, or its provider's default."""
         if self.threshold_range is not None:
             return self.threshold_range
-        if self.builtin is not None:
-            return seed_threshold(self.builtin)
-        return None
+        default = metric_sources()[self.kind].default_threshold
+        if default is None:
+            raise AssertionError("validation requires a thresholdRange for this provider")
+        return default(self.sections()[self.kind])
+
+
+def _one_provider() -> CelRule:
+    keys = list(metric_sources())
+    return CelRule(_one_of(*keys), f"exactly one of {', '.join(keys)} must be set")
+
+
+def _threshold_needed() -> CelRule:
+    sources = metric_sources()
+    judged_alone = [key for key, source in sources.items() if source.default_threshold is not None]
+    needing = [key for key, source in sources.items() if source.default_threshold is None]
+    return CelRule(
+        " || ".join(f"has(self.{key})" for key in [*judged_alone, "thresholdRange"]),
+        f"{_and(needing)} metrics need a thresholdRange",
+        ".thresholdRange",
+    )
+
+
+def _and(names: list[str]) -> str:
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 class AnalysisSpec(ApiModel):
@@ -681,7 +690,7 @@ class ReleaseSpec(ApiModel):
     analysis: AnalysisSpec | None = None
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, json_schema_extra={"default": {}})
 
-    _check_template = field_validator("template")(_check_pod_template)
+    _check_template = field_validator("template")(check_pod_template)
 
     @model_validator(mode="after")
     def _analysis_references(self) -> Self:

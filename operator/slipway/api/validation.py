@@ -26,6 +26,7 @@ from slipway.api.models import (
     PERCENT_PATTERN,
     PERCENT_UP_TO_100_PATTERN,
     Release,
+    Sectioned,
 )
 
 
@@ -208,6 +209,8 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The model inside a field's type (Foo, Foo | None, list[Foo]); None for other types."""
+    if isinstance(annotation, type) and issubclass(annotation, Sectioned):
+        return annotation.assembled()  # its fields include the plug-ins' sections
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if get_origin(annotation) in (list, Union, types.UnionType):

@@ -14,6 +14,8 @@ from importlib.metadata import entry_points
 
 import typer
 
+from slipway import plugins
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Slipway: progressive delivery for Kubernetes."
 )
@@ -33,4 +35,5 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    plugins.load()  # every command may read a Release, whose models the plug-ins complete
     build_app()()

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from slipway import plugins
 from slipway.api import annotations as manual
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
 from slipway.cli._plugin_view import (
@@ -323,6 +324,7 @@ def report_command(
 
 
 def main() -> None:
+    plugins.load()
     try:
         app(prog_name="kubectl slipway")
     except ApiError as error:

@@ -46,10 +46,10 @@ from slipway.core.obstacles import Obstacle
 from slipway.kube.client import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
 from slipway.manifests import Obj, ReleaseRef, ready_replicas, release_ref
+from slipway.plugins import readiness
 from slipway.providers.base import MeasurementContext
-from slipway.providers.preflight import preflight
 from slipway.routers.base import Router, ServicePorts, TrafficSplit
-from slipway.routers.selection import router_for
+from slipway.routers.registry import router_for
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.logging import bind_release
 from slipway.runtime.metrics import OperatorMetrics
@@ -162,7 +162,7 @@ class Reconciler:
             spec = ReleaseSpec.model_validate(body.get("spec") or {})
         except ValidationError as invalid:
             return await self._refuse(release, body, old_status, invalid_spec(invalid), started)
-        obstacles = preflight(spec, self._config)
+        obstacles = readiness(spec, self._config)
         if obstacles:
             return await self._refuse(release, body, old_status, obstacles, started)
         router = router_for(spec.traffic_routing)

@@ -2,7 +2,7 @@
 
 Two kinds of spec are refused before any write: one the models reject (the API server's schema lets
 through what only the models check) and one this operator cannot carry out with its config (see
-`slipway.providers.preflight`). The Release becomes Degraded with Stalled=True, the reason and a message
+`slipway.plugins.readiness`). The Release becomes Degraded with Stalled=True, the reason and a message
 naming each field at fault; whatever already runs for it is left as it is. A new generation that fixes
 the spec leaves Degraded through the state machine, like any other Degraded release.
 """

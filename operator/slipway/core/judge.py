@@ -8,7 +8,8 @@ The rules, the same for every provider:
   Successful);
 - every remaining value, infinities included, must lie in the threshold range (bounds inclusive):
   +Inf is above any max (a p95 beyond the last histogram bucket is too slow), -Inf below any min.
-  One value out of range fails the measurement. A job metric has no range: 1 means the Job succeeded.
+  One value out of range fails the measurement. A metric without a range is judged by its
+  provider's default (a job metric's: 1, the Job succeeded).
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import math
 from slipway.api.models import Metric, ThresholdRange
 from slipway.api.status import MeasurementRecord, MeasurementResult
 from slipway.core.measurement import RawMeasurement
-
-JOB_SUCCEEDED = ThresholdRange(min=1.0)
-"""A job metric's implicit range: its provider reports 1 when the Job succeeded, 0 when it failed."""
 
 _NO_DATA_RESULT: dict[str, MeasurementResult] = {
     "inconclusive": "Inconclusive",
@@ -48,7 +46,7 @@ def format_range(threshold: ThresholdRange) -> str:
 
 
 def threshold_of(metric: Metric) -> ThresholdRange:
-    return metric.effective_threshold() or JOB_SUCCEEDED
+    return metric.effective_threshold()
 
 
 def _in_range(value: float, threshold: ThresholdRange) -> bool:

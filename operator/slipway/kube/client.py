@@ -326,16 +326,18 @@ def services_path(namespace: str, name: str | None = None) -> str:
     return object_path("Service", namespace, name)
 
 
-_ROUTING_COLLECTIONS = {
-    "Service": "/api/v1/namespaces/{namespace}/services",
-    "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes",
-    "VirtualService": "/apis/networking.istio.io/v1/namespaces/{namespace}/virtualservices",
-    "Ingress": "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses",
-}
+# The Services every router splits between; each router's own kinds are added when the plug-ins are
+# loaded (slipway.plugins.load), so kube names no router.
+_ROUTING_COLLECTIONS = {"Service": "/api/v1/namespaces/{namespace}/services"}
+
+
+def add_routing_collections(collections: Mapping[str, str]) -> None:
+    """Kinds of routing objects (kind -> API path with `{namespace}`) that `object_path` can address."""
+    _ROUTING_COLLECTIONS.update(collections)
 
 
 def object_path(kind: str, namespace: str, name: str | None = None) -> str:
-    """Path of a routing object (Service, HTTPRoute, VirtualService, Ingress), or of its collection."""
+    """Path of a routing object (a Service, or a kind a router declares), or of its collection."""
     base = _ROUTING_COLLECTIONS[kind].format(namespace=namespace)
     return f"{base}/{name}" if name else base
 

@@ -11,10 +11,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from slipway.api.models import Metric
+import aiohttp
+
+from slipway.api.models import Metric, ThresholdRange
 from slipway.core.measurement import RawMeasurement
+from slipway.core.obstacles import Obstacle
+from slipway.kube.client import KubeApi
+from slipway.rbac import Rule
 from slipway.runtime.config import OperatorConfig
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
@@ -74,6 +79,32 @@ def failed(metric: Metric, context: MeasurementContext, error: str) -> RawMeasur
     return RawMeasurement(metric=metric.name, revision=context.revision, at=datetime.now(UTC), error=error)
 
 
-def wrong_provider(metric: Metric, provider: str) -> TypeError:
-    """Raised when a metric reaches a provider it does not name: a bug in the caller, not in the metric."""
-    return TypeError(f"metric {metric.name!r} has no {provider} section")
+@dataclass(frozen=True)
+class Resources:
+    """What the operator lends its providers: one HTTP session, and the Kubernetes API when it has one."""
+
+    session: aiohttp.ClientSession
+    kube_api: KubeApi | None
+
+
+@dataclass(frozen=True)
+class ProviderPlugin:
+    """What a provider module declares in `PLUGIN`; `slipway.providers.registry` finds it.
+
+    - `key`: its key in a metric; `spec`: the type of what that key holds (a model, or a constrained
+      type), `description` for the CRD when that type has no docstring;
+    - `default_threshold`: the range its values are judged by when the metric sets none (None: the
+      metric must set a thresholdRange);
+    - `build`: the provider, from the operator's resources;
+    - `readiness`: what keeps this operator from measuring a metric (at the given field), with this
+      config: checked before anything is created for a Release, like Flagger's IsOnline;
+    - `rules`: the Kubernetes permissions it needs (the chart's RBAC rules are generated from them).
+    """
+
+    key: str
+    spec: Any
+    build: Callable[[Resources], MetricProvider | None]
+    description: str | None = None
+    default_threshold: Callable[[Any], ThresholdRange] | None = None
+    readiness: Callable[[Metric, str, OperatorConfig], tuple[Obstacle, ...]] = lambda metric, at, config: ()
+    rules: tuple[Rule, ...] = ()

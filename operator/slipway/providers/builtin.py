@@ -6,14 +6,30 @@ labels Prometheus puts on the pods' series; the label and metric names come from
 
 from __future__ import annotations
 
-from slipway.api.models import BuiltinMetric, Metric
+from typing import Final, Literal, get_args
+
+import aiohttp
+
+from slipway.api.models import Metric, ThresholdRange
 from slipway.core.measurement import RawMeasurement
-from slipway.providers.base import MeasurementContext, wrong_provider
-from slipway.providers.prometheus import PrometheusProvider, escape_label_value
+from slipway.providers._promql import escape_label_value, instant_query, prometheus_ready
+from slipway.providers.base import MeasurementContext, ProviderPlugin
 from slipway.runtime.config import BuiltinMetricsConfig
 
+BuiltinMetric = Literal["error-rate", "latency-p95"]
 
-def builtin_query(builtin: BuiltinMetric, names: BuiltinMetricsConfig, interval_seconds: int) -> str:
+_SEED_THRESHOLDS: Final[dict[str, ThresholdRange]] = {
+    "error-rate": ThresholdRange(max=0.001),
+    "latency-p95": ThresholdRange(max=0.5),
+}
+
+
+def seed_threshold(builtin: str) -> ThresholdRange:
+    """The threshold a builtin metric gets when the Release sets none: error rate 0.1 %, p95 500 ms."""
+    return _SEED_THRESHOLDS[builtin]
+
+
+def builtin_query(builtin: str, names: BuiltinMetricsConfig, interval_seconds: int) -> str:
     """The PromQL template for a builtin metric; `{{...}}` placeholders are left for the renderer.
 
     The rate window is at least `minimum_window_seconds`, since rate() needs two scrapes inside it.
@@ -38,11 +54,22 @@ def builtin_query(builtin: BuiltinMetric, names: BuiltinMetricsConfig, interval_
 
 
 class BuiltinProvider:
-    def __init__(self, prometheus: PrometheusProvider) -> None:
-        self._prometheus = prometheus
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
-        if metric.builtin is None:
-            raise wrong_provider(metric, "builtin")
-        template = builtin_query(metric.builtin, context.config.builtin, context.interval_seconds)
-        return await self._prometheus.query(metric, template, context)
+        builtin = metric.spec_of(str)
+        if builtin not in get_args(BuiltinMetric):
+            raise TypeError(f"metric {metric.name!r} names no builtin metric")
+        template = builtin_query(builtin, context.config.builtin, context.interval_seconds)
+        return await instant_query(self._session, metric, template, context)
+
+
+PLUGIN = ProviderPlugin(
+    key="builtin",
+    spec=BuiltinMetric,
+    description="A metric Slipway knows: error-rate (ratio 0-1) or latency-p95 (seconds).",
+    default_threshold=seed_threshold,
+    build=lambda lent: BuiltinProvider(lent.session),
+    readiness=prometheus_ready,
+)

@@ -11,14 +11,24 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
+from pydantic import Field, WithJsonSchema, field_validator
 
-from slipway.api.models import Metric
+from slipway.api.models import (
+    POD_TEMPLATE_SCHEMA,
+    ApiModel,
+    Metric,
+    ThresholdRange,
+    check_pod_template,
+    embedded_object,
+    field_error,
+)
 from slipway.core.measurement import RawMeasurement
 from slipway.kube.client import ApiError, KubeApi
-from slipway.providers.base import MeasurementContext, failed, measured, wrong_provider
+from slipway.providers.base import MeasurementContext, ProviderPlugin, failed, measured
+from slipway.rbac import Rule
 from slipway.runtime.config import JobConfig
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -30,6 +40,29 @@ _NAME_PREFIX_LIMIT = 57
 
 _log = structlog.get_logger("slipway.providers.job")
 
+JOB_SPEC_SCHEMA = embedded_object(
+    "A JobSpec (batch/v1); its pod template runs the check, success means the metric passed.",
+    properties={"template": POD_TEMPLATE_SCHEMA},
+    required=["template"],
+)
+JobSpec = Annotated[dict[str, Any], WithJsonSchema(JOB_SPEC_SCHEMA)]
+JOB_SUCCEEDED = ThresholdRange(min=1.0)
+"""A job metric's range: the provider reports 1 when the Job succeeded, 0 when it failed."""
+
+
+class JobMetric(ApiModel):
+    """A Kubernetes Job run as a smoke test: it passes when the Job succeeds."""
+
+    template: JobSpec = Field(description="The JobSpec to run (its pod template is required).")
+
+    @field_validator("template")
+    @classmethod
+    def _has_pod_template(cls, template: dict[str, Any]) -> dict[str, Any]:
+        if "template" not in template:
+            raise field_error("required: a JobSpec needs a pod template", ".template")
+        check_pod_template(template["template"], ".template")
+        return template
+
 
 def jobs_path(namespace: str, name: str | None = None) -> str:
     base = f"/apis/batch/v1/namespaces/{namespace}/jobs"
@@ -38,15 +71,13 @@ def jobs_path(namespace: str, name: str | None = None) -> str:
 
 def job_manifest(metric: Metric, context: MeasurementContext) -> dict[str, Any]:
     """The Job to create for one measurement of `metric`."""
-    if metric.job is None:
-        raise wrong_provider(metric, "job")
     labels = {
         MANAGED_BY: "slipway",
         RELEASE_LABEL: context.release,
         REVISION_LABEL: context.revision,
         METRIC_LABEL: metric.name,
     }
-    spec = copy.deepcopy(metric.job.template)
+    spec = copy.deepcopy(metric.spec_of(JobMetric).template)
     pod_metadata = spec["template"].setdefault("metadata", {})
     pod_metadata["labels"] = {**pod_metadata.get("labels", {}), **labels}
     identity = {
@@ -124,3 +155,13 @@ class JobProvider:
             self._api.delete(jobs_path(namespace, name))
         except ApiError as refused:
             _log.warning("finished Job not deleted", namespace=namespace, job=name, error=str(refused))
+
+
+PLUGIN = ProviderPlugin(
+    key="job",
+    spec=JobMetric,
+    default_threshold=lambda _: JOB_SUCCEEDED,
+    # Only with the Kubernetes API: without it a job metric fails with a clear error.
+    build=lambda lent: JobProvider(lent.kube_api) if lent.kube_api is not None else None,
+    rules=(Rule("batch", "jobs", ("get", "list", "create", "delete")),),
+)

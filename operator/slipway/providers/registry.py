@@ -1,43 +1,61 @@
-"""Which provider measures a metric: the one its spec names."""
+"""The metric providers: every module of this package that declares a `PLUGIN`, found by name, so
+adding a provider never edits this file; and which provider measures a metric: the one it names."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from functools import cache
+
 import aiohttp
 
+import slipway.providers
 from slipway.api.models import Metric
+from slipway.api.sections import MetricSource, register_metric_source
 from slipway.core.measurement import RawMeasurement
 from slipway.kube.client import KubeApi
-from slipway.providers.base import MeasurementContext, MetricProvider, failed
-from slipway.providers.builtin import BuiltinProvider
-from slipway.providers.job import JobProvider
-from slipway.providers.prometheus import PrometheusProvider
-from slipway.providers.web import WebProvider
+from slipway.providers.base import MeasurementContext, MetricProvider, ProviderPlugin, Resources, failed
+from slipway.rbac import Rule
 
-PROVIDER_KINDS = ("builtin", "prometheus", "web", "job")
+# Modules of the package that are not providers.
+NOT_PROVIDERS = frozenset({"base", "registry"})
+
+
+@cache
+def plugins() -> dict[str, ProviderPlugin]:
+    """Every provider by module name; their spec sections are registered with slipway.api."""
+    found: dict[str, ProviderPlugin] = {}
+    for info in sorted(pkgutil.iter_modules(slipway.providers.__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name in NOT_PROVIDERS:
+            continue
+        plugin = importlib.import_module(f"slipway.providers.{info.name}").PLUGIN
+        if not isinstance(plugin, ProviderPlugin):
+            raise TypeError(f"slipway.providers.{info.name}.PLUGIN is not a ProviderPlugin")
+        found[info.name] = plugin
+    for plugin in found.values():
+        register_metric_source(
+            MetricSource(plugin.key, plugin.spec, plugin.description, plugin.default_threshold)
+        )
+    return found
+
+
+def rules() -> tuple[Rule, ...]:
+    return tuple(rule for plugin in plugins().values() for rule in plugin.rules)
 
 
 class ProviderRegistry:
-    """Every provider, sharing one HTTP session (and the Kubernetes API, for job metrics)."""
+    """Every provider, sharing one HTTP session (and the Kubernetes API, for those that need it)."""
 
     def __init__(self, session: aiohttp.ClientSession, kube_api: KubeApi | None = None) -> None:
-        prometheus = PrometheusProvider(session)
-        self._providers: dict[str, MetricProvider] = {
-            "builtin": BuiltinProvider(prometheus),
-            "prometheus": prometheus,
-            "web": WebProvider(session),
+        lent = Resources(session, kube_api)
+        self._providers: dict[str, MetricProvider | None] = {
+            plugin.key: plugin.build(lent) for plugin in plugins().values()
         }
-        if kube_api is not None:
-            self._providers["job"] = JobProvider(kube_api)
-
-    @staticmethod
-    def kind_of(metric: Metric) -> str:
-        return next(kind for kind in PROVIDER_KINDS if getattr(metric, kind) is not None)
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
-        kind = self.kind_of(metric)
-        provider = self._providers.get(kind)
+        provider = self._providers.get(metric.kind)
         if provider is None:
             return failed(
-                metric, context, f"{kind} metrics need the Kubernetes API, which this operator lacks"
+                metric, context, f"{metric.kind} metrics need the Kubernetes API, which this operator lacks"
             )
         return await provider.measure(metric, context)

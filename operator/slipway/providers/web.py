@@ -6,22 +6,47 @@ within the same scheme, host and port: a Release author cannot make the operator
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import aiohttp
 from jsonpath_ng import jsonpath
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.parser import parse as parse_json_path
+from pydantic import Field, StringConstraints
 from yarl import URL
 
-from slipway.api.models import Metric
+from slipway.api.models import HTTP_URL_PATTERN, ApiModel, Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.providers.base import MeasurementContext, TemplateError, failed, measured, render, wrong_provider
-from slipway.runtime.config import WebConfig
+from slipway.core.obstacles import Obstacle
+from slipway.providers.base import (
+    MeasurementContext,
+    ProviderPlugin,
+    TemplateError,
+    failed,
+    measured,
+    render,
+)
+from slipway.runtime.config import OperatorConfig, WebConfig
 
 _MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class WebMetric(ApiModel):
+    """An HTTP GET returning JSON; only hosts allowed in the operator's config may be called."""
+
+    url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)] = Field(
+        description="http(s) URL; the same {{...}} placeholders as a PromQL query are replaced."
+    )
+    json_path: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
+        description="JSONPath of the number in the response, e.g. `$.data.errorRate`."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers.")
+    timeout_seconds: int = Field(
+        default=10, ge=1, le=300, description="Seconds before the request counts as an error."
+    )
 
 
 class JsonPathError(ValueError):
@@ -91,9 +116,7 @@ class WebProvider:
         self._session = session
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
-        if metric.web is None:
-            raise wrong_provider(metric, "web")
-        spec, settings = metric.web, context.config.web
+        spec, settings = metric.spec_of(WebMetric), context.config.web
         try:
             url = URL(
                 render(spec.url, context.placeholders(), lambda value: quote(value, safe="")), encoded=True
@@ -134,3 +157,29 @@ class WebProvider:
             return failed(metric, context, str(missing))
         except ValueError as not_json:
             return failed(metric, context, f"{url} did not answer JSON: {not_json}")
+
+
+def ready(metric: Metric, at: str, config: OperatorConfig) -> tuple[Obstacle, ...]:
+    """A web metric's host must be in the allow-list, when the Release names it outright."""
+    spec = metric.spec_of(WebMetric)
+    authority = re.split(r"[/?#]", spec.url.split("//", 1)[-1], maxsplit=1)[0]
+    # A host made of placeholders is only known at measurement time, where the provider checks it.
+    if "{{" in authority:
+        return ()
+    url = URL(spec.url)
+    if host_allowed(url, config.web):
+        return ()
+    allowed = ", ".join(config.web.allowed_hosts) or "none"
+    return (
+        Obstacle(
+            "HostNotAllowed",
+            f"{at}.web.url",
+            f"host {url.host!r} is not in the operator config's web.allowedHosts ({allowed}); "
+            "the operator calls no other address",
+        ),
+    )
+
+
+PLUGIN = ProviderPlugin(
+    key="web", spec=WebMetric, build=lambda lent: WebProvider(lent.session), readiness=ready
+)

@@ -7,10 +7,13 @@ replica-ratio routing), so a router never scales anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from slipway.api.models import ApiModel
 from slipway.manifests import ReleaseRef, revision_selector, service
+from slipway.rbac import Rule
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,21 @@ class Router(Protocol):
     ) -> tuple[dict[str, Any], ...]:
         """The routing objects (owned by the Release) that realise `split`."""
         ...
+
+
+@dataclass(frozen=True)
+class RouterPlugin:
+    """What a router module declares in `PLUGIN`; `slipway.routers.registry` finds it.
+
+    - `key`: its key in spec.trafficRouting, None for the router used when trafficRouting is omitted;
+    - `spec`: the model of what that key holds (the CRD's schema for it is generated from it);
+    - `build`: the router, from the Release's section;
+    - `collections`: the API path (with `{namespace}`) of each kind of object it writes;
+    - `rules`: the permissions writing them needs (the chart's RBAC rules are generated from them).
+    """
+
+    key: str | None
+    spec: type[ApiModel] | None
+    build: Callable[[Any], Router]
+    collections: Mapping[str, str]
+    rules: tuple[Rule, ...]

@@ -7,11 +7,37 @@ replica ratio, the weight is exact whatever the pod counts; a rollback is one wr
 
 from __future__ import annotations
 
-from slipway.api.models import GatewayAPIRouting
-from slipway.manifests import Obj, ReleaseRef, owned_metadata
-from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
+from pydantic import Field
 
-GROUP_VERSION = "gateway.networking.k8s.io/v1"
+from slipway.api.models import ApiModel, DnsLabel, Hostname, NonEmptyName, Port
+from slipway.manifests import Obj, ReleaseRef, owned_metadata
+from slipway.rbac import Rule
+from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
+
+GROUP = "gateway.networking.k8s.io"
+GROUP_VERSION = f"{GROUP}/v1"
+
+
+class ParentReference(ApiModel):
+    """A Gateway (or a listener of one) the HTTPRoute attaches to."""
+
+    name: NonEmptyName = Field(description="Name of the Gateway.")
+    namespace: DnsLabel | None = Field(
+        default=None, description="Namespace of the Gateway; default: the Release's."
+    )
+    section_name: DnsLabel | None = Field(default=None, description="Listener of the Gateway to attach to.")
+    port: Port | None = Field(default=None, description="Port of the Gateway to attach to.")
+
+
+class GatewayAPIRouting(ApiModel):
+    """Split traffic with weights on an HTTPRoute (gateway.networking.k8s.io) the operator owns."""
+
+    parent_refs: list[ParentReference] = Field(
+        min_length=1, max_length=32, description="Gateways the HTTPRoute attaches to."
+    )
+    hostnames: list[Hostname] = Field(
+        default_factory=list, max_length=16, description="Hostnames the HTTPRoute matches; empty: all."
+    )
 
 
 class GatewayApiRouter:
@@ -51,3 +77,12 @@ class GatewayApiRouter:
             },
         }
         return (*revision_services(release, split, ports), route)
+
+
+PLUGIN = RouterPlugin(
+    key="gatewayAPI",
+    spec=GatewayAPIRouting,
+    build=GatewayApiRouter,
+    collections={"HTTPRoute": f"/apis/{GROUP_VERSION}/namespaces/{{namespace}}/httproutes"},
+    rules=(Rule(GROUP, "httproutes", ("get", "create", "patch")),),
+)

@@ -7,11 +7,24 @@ none) has one HTTP route with two destinations: the Service `<name>` (stable rev
 
 from __future__ import annotations
 
-from slipway.api.models import IstioRouting
-from slipway.manifests import Obj, ReleaseRef, owned_metadata
-from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
+from pydantic import Field
 
-API_VERSION = "networking.istio.io/v1"
+from slipway.api.models import MAX_NAMES, ApiModel, Hostname, NonEmptyName
+from slipway.manifests import Obj, ReleaseRef, owned_metadata
+from slipway.rbac import Rule
+from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
+
+GROUP = "networking.istio.io"
+API_VERSION = f"{GROUP}/v1"
+
+
+class IstioRouting(ApiModel):
+    """Split traffic with weights on an Istio VirtualService the operator owns."""
+
+    hosts: list[Hostname] = Field(min_length=1, max_length=MAX_NAMES, description="VirtualService hosts.")
+    gateways: list[NonEmptyName] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="Istio Gateways; empty: the mesh only."
+    )
 
 
 class IstioRouter:
@@ -46,3 +59,12 @@ class IstioRouter:
             "spec": spec,
         }
         return (*revision_services(release, split, ports), virtual_service)
+
+
+PLUGIN = RouterPlugin(
+    key="istio",
+    spec=IstioRouting,
+    build=IstioRouter,
+    collections={"VirtualService": f"/apis/{API_VERSION}/namespaces/{{namespace}}/virtualservices"},
+    rules=(Rule(GROUP, "virtualservices", ("get", "create", "patch")),),
+)

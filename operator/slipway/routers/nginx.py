@@ -8,9 +8,21 @@ gives the canary w percent of the host's requests.
 
 from __future__ import annotations
 
-from slipway.api.models import NginxRouting
+from pydantic import Field
+
+from slipway.api.models import ApiModel, Hostname, NonEmptyName
 from slipway.manifests import Obj, ReleaseRef, owned_metadata
-from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
+from slipway.rbac import Rule
+from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
+
+GROUP = "networking.k8s.io"
+
+
+class NginxRouting(ApiModel):
+    """Split traffic with a canary Ingress (ingress-nginx canary-weight annotation) the operator owns."""
+
+    ingress_class_name: NonEmptyName = Field(default="nginx", description="IngressClass of both Ingresses.")
+    host: Hostname = Field(description="Host the Ingresses serve.")
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
@@ -25,7 +37,7 @@ class NginxRouter:
     def _ingress(self, release: ReleaseRef, name: str, service: str, port: int) -> Obj:
         backend = {"service": {"name": service, "port": {"number": port}}}
         return {
-            "apiVersion": "networking.k8s.io/v1",
+            "apiVersion": f"{GROUP}/v1",
             "kind": "Ingress",
             "metadata": owned_metadata(release, name),
             "spec": {
@@ -45,3 +57,12 @@ class NginxRouter:
         canary = self._ingress(release, release.canary_service, release.canary_service, ports.port)
         canary["metadata"]["annotations"] = {CANARY: "true", CANARY_WEIGHT: str(canary_weight)}
         return (*revision_services(release, split, ports), main, canary)
+
+
+PLUGIN = RouterPlugin(
+    key="nginx",
+    spec=NginxRouting,
+    build=NginxRouter,
+    collections={"Ingress": f"/apis/{GROUP}/v1/namespaces/{{namespace}}/ingresses"},
+    rules=(Rule(GROUP, "ingresses", ("get", "create", "patch")),),
+)

@@ -18,7 +18,7 @@ How the split is realised, honestly:
 from __future__ import annotations
 
 from slipway.manifests import Obj, ReleaseRef, release_selector, revision_selector
-from slipway.routers.base import ServicePorts, TrafficSplit, revision_services
+from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
 
 
 class ReplicaRouter:
@@ -31,3 +31,7 @@ class ReplicaRouter:
         elif split.canary is not None and split.canary_weight > 0:
             stable["spec"]["selector"] = release_selector(release)
         return stable, canary
+
+
+# Used when spec.trafficRouting is omitted; it writes only the Services, which the core's rules cover.
+PLUGIN = RouterPlugin(key=None, spec=None, build=lambda _: ReplicaRouter(), collections={}, rules=())

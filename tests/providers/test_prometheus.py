@@ -121,7 +121,7 @@ async def measure(metric: Metric, measurement_context: MeasurementContext) -> Ra
     async with aiohttp.ClientSession() as session:
         prometheus = PrometheusProvider(session)
         if metric.builtin is not None:
-            return await BuiltinProvider(prometheus).measure(metric, measurement_context)
+            return await BuiltinProvider(session).measure(metric, measurement_context)
         return await prometheus.measure(metric, measurement_context)
 
 

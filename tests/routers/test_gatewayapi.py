@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from slipway.api.models import GatewayAPIRouting, TrafficRouting
+from slipway.api.models import TrafficRouting
 from slipway.manifests import LABEL_REVISION, ReleaseRef
 from slipway.routers.base import ServicePorts, TrafficSplit
-from slipway.routers.gatewayapi import GatewayApiRouter
+from slipway.routers.gatewayapi import GatewayApiRouter, GatewayAPIRouting
+from slipway.routers.registry import router_for
 from slipway.routers.replicas import ReplicaRouter
-from slipway.routers.selection import router_for
 
 RELEASE = ReleaseRef(namespace="shop", name="web", uid="u-1")
 PORTS = ServicePorts(port=80, target_port=8080)

@@ -1,0 +1,44 @@
+"""Loading the plug-ins: the routers, the metric providers and the alert source.
+
+Every entry point of the product (the controller, `slipway validate`/`plan`/`crd`, the tests) calls
+`load()` before it reads a Release: loading registers each plug-in's spec section with slipway.api
+(the Release models and the CRD are assembled from them) and each router's kinds with the kube client.
+"""
+
+from __future__ import annotations
+
+from slipway.alerts import alertmanager
+from slipway.api.models import ReleaseSpec
+from slipway.core.obstacles import Obstacle
+from slipway.kube.client import add_routing_collections
+from slipway.providers import registry as providers
+from slipway.rbac import OPERATOR_RULES, Rule
+from slipway.routers import registry as routers
+from slipway.runtime.config import OperatorConfig
+
+
+def load() -> None:
+    """Idempotent."""
+    routers.plugins()
+    providers.plugins()
+    add_routing_collections(routers.collections())
+
+
+def workload_rules() -> tuple[Rule, ...]:
+    """Everything the operator may do where Releases live: its own needs and every plug-in's."""
+    return (*OPERATOR_RULES, *routers.rules(), *providers.rules())
+
+
+def readiness(spec: ReleaseSpec, config: OperatorConfig) -> tuple[Obstacle, ...]:
+    """Everything in a valid `spec` this operator cannot carry out with `config`: each metric's
+    provider and the alert source check their own part. Empty when the operator can carry it out."""
+    by_key = {plugin.key: plugin for plugin in providers.plugins().values()}
+    metrics = spec.analysis.metrics if spec.analysis else []
+    return (
+        *(
+            obstacle
+            for index, metric in enumerate(metrics)
+            for obstacle in by_key[metric.kind].readiness(metric, f"spec.analysis.metrics[{index}]", config)
+        ),
+        *alertmanager.ready(spec, config),
+    )

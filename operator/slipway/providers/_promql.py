@@ -1,0 +1,80 @@
+"""The Prometheus HTTP API as the prometheus and builtin providers both use it: one instant query.
+
+A module of its own (not a provider) so that neither provider imports the other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from slipway.api.models import Metric
+from slipway.core.measurement import RawMeasurement
+from slipway.core.obstacles import Obstacle
+from slipway.providers.base import MeasurementContext, TemplateError, failed, measured, render
+from slipway.runtime.config import OperatorConfig
+
+
+def prometheus_ready(metric: Metric, at: str, config: OperatorConfig) -> tuple[Obstacle, ...]:
+    """A metric measured by PromQL needs the operator config's prometheus.url."""
+    if config.prometheus.url is not None:
+        return ()
+    return (
+        Obstacle(
+            "PrometheusNotConfigured",
+            f"{at}.{metric.kind}",
+            f"metric {metric.name!r} needs Prometheus, and the operator config sets no prometheus.url",
+        ),
+    )
+
+
+def escape_label_value(value: str) -> str:
+    """Make `value` safe inside a double-quoted PromQL string, so a name cannot end the string early."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def values_of(data: Any) -> tuple[float, ...]:
+    """The sample values of a query result: one per series of a vector, one for a scalar.
+
+    Prometheus writes numbers as strings, NaN and infinities included ("NaN", "+Inf"); float() reads
+    them all. A range vector or a string is not a measurement.
+    """
+    result_type = data.get("resultType")
+    result = data.get("result")
+    if result_type == "vector":
+        return tuple(float(sample["value"][1]) for sample in result)
+    if result_type == "scalar":
+        return (float(result[1]),)
+    raise ValueError(f"query returns a {result_type}, not a number; an instant vector or scalar is needed")
+
+
+async def instant_query(
+    session: aiohttp.ClientSession, metric: Metric, template: str, context: MeasurementContext
+) -> RawMeasurement:
+    """Run the PromQL `template` (placeholders filled in, escaped) as an instant query."""
+    settings = context.config.prometheus
+    if settings.url is None:
+        return failed(metric, context, "no Prometheus configured (prometheus.url in the operator config)")
+    try:
+        promql = render(template, context.placeholders(), escape_label_value)
+    except TemplateError as unknown:
+        return failed(metric, context, str(unknown))
+    try:
+        async with session.get(
+            f"{settings.url}/api/v1/query",
+            params={"query": promql},
+            timeout=aiohttp.ClientTimeout(total=settings.timeout_seconds),
+        ) as response:
+            status = response.status
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as unreachable:
+        reason = str(unreachable) or type(unreachable).__name__
+        return failed(metric, context, f"Prometheus at {settings.url} did not answer: {reason}")
+    if not isinstance(body, dict) or body.get("status") != "success":
+        detail = body.get("error", body) if isinstance(body, dict) else body
+        return failed(metric, context, f"Prometheus refused the query (HTTP {status}): {detail}")
+    try:
+        return measured(metric, context, values_of(body["data"]))
+    except (KeyError, TypeError, IndexError, ValueError) as unreadable:
+        return failed(metric, context, f"unreadable Prometheus answer: {unreadable}")

@@ -1,0 +1,72 @@
+"""The routers: every module of this package that declares a `PLUGIN`, found by name, so adding a
+router never edits this file; and which of them realises a Release's traffic split."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+import slipway.routers
+from slipway.api.models import TrafficRouting
+from slipway.api.sections import RoutingSection, register_routing
+from slipway.manifests import Obj, ReleaseRef
+from slipway.rbac import Rule
+from slipway.routers.base import Router, RouterPlugin, ServicePorts, TrafficSplit
+
+# Modules of the package that are not routers.
+NOT_ROUTERS = frozenset({"base", "registry"})
+
+
+@cache
+def plugins() -> dict[str, RouterPlugin]:
+    """Every router by module name; their spec sections are registered with slipway.api."""
+    found: dict[str, RouterPlugin] = {}
+    for info in sorted(pkgutil.iter_modules(slipway.routers.__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name in NOT_ROUTERS:
+            continue
+        plugin = importlib.import_module(f"slipway.routers.{info.name}").PLUGIN
+        if not isinstance(plugin, RouterPlugin):
+            raise TypeError(f"slipway.routers.{info.name}.PLUGIN is not a RouterPlugin")
+        found[info.name] = plugin
+    defaults = [name for name, plugin in found.items() if plugin.key is None]
+    if len(defaults) != 1:
+        raise TypeError(f"exactly one router must serve Releases without trafficRouting, not {defaults}")
+    for plugin in found.values():
+        if plugin.key is not None and plugin.spec is not None:
+            register_routing(RoutingSection(plugin.key, plugin.spec))
+    return found
+
+
+def collections() -> dict[str, str]:
+    """The API path (with `{namespace}`) of every kind of routing object a router writes."""
+    return {kind: path for plugin in plugins().values() for kind, path in plugin.collections.items()}
+
+
+def rules() -> tuple[Rule, ...]:
+    return tuple(rule for plugin in plugins().values() for rule in plugin.rules)
+
+
+class CombinedRouter:
+    """Several traffic routers kept in step (`trafficRouting` may name more than one); the Services
+    they all route to appear once."""
+
+    name = "combined"
+
+    def __init__(self, routers: list[Router]) -> None:
+        self._routers = routers
+
+    def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
+        objects: dict[tuple[str, str], Obj] = {}
+        for router in self._routers:
+            for obj in router.plan(release, split, ports):
+                objects[(obj["kind"], obj["metadata"]["name"])] = obj
+        return tuple(objects.values())
+
+
+def router_for(routing: TrafficRouting | None) -> Router:
+    by_key = {plugin.key: plugin for plugin in plugins().values()}
+    if routing is None:
+        return by_key[None].build(None)
+    routers = [by_key[key].build(section) for key, section in routing.sections().items()]
+    return routers[0] if len(routers) == 1 else CombinedRouter(routers)
