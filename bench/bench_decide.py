@@ -14,6 +14,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from slipway import plugins
 from slipway.api.models import ReleaseSpec
 from slipway.core.machine import decide
 from slipway.core.simulation import DecideInputs, Simulation
@@ -71,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200, help="times each recorded pass is decided again")
     rounds = parser.parse_args().rounds
+    plugins.load()  # the Release models are completed by the routers and providers
     inputs = recorded_inputs()
     wall: list[float] = []
     cpu: list[float] = []

@@ -21,7 +21,6 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
-    PydanticUndefinedAnnotation,
     StringConstraints,
     WithJsonSchema,
     field_validator,
@@ -110,6 +109,8 @@ class ApiModel(BaseModel):
         extra="forbid",
         frozen=True,
         strict=True,
+        # Built on first use, not at import: models holding a Sectioned one need the plug-ins loaded.
+        defer_build=True,
     )
 
     @model_validator(mode="before")
@@ -129,6 +130,10 @@ def _without_nulls(data: Any) -> Any:
 _S = TypeVar("_S")
 # Each Sectioned model, and each assembled model, to its assembled model.
 _ASSEMBLED: Final[dict[type[ApiModel], type[ApiModel]]] = {}
+
+
+class PluginsNotLoaded(RuntimeError):
+    """A Release was read before the plug-ins that complete its models were loaded."""
 
 
 class Sectioned(ApiModel):
@@ -160,8 +165,9 @@ class Sectioned(ApiModel):
         if model is None:
             sections = cls._section_fields()
             if not sections:
-                raise PydanticUndefinedAnnotation(
-                    cls.__name__, f"no {cls.__name__} sections registered: call slipway.plugins.load() first"
+                raise PluginsNotLoaded(
+                    f"no {cls.__name__} sections registered: "
+                    "call slipway.plugins.load() before reading a Release"
                 )
             close()
             model = _assemble(cls, sections)
@@ -721,7 +727,9 @@ class ReleaseSpec(ApiModel):
 class Release(BaseModel):
     """A Release: one workload, the version it should run, and how to get there safely."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+    )
 
     api_version: Literal["slipway.dev/v1alpha1"] = Field(
         default="slipway.dev/v1alpha1", description="slipway.dev/v1alpha1."
