@@ -41,6 +41,9 @@ def test_the_contracts_hold() -> None:
         ("api/models.py", "import kopf", "The API models import neither kopf"),
         ("kube/cluster.py", "import slipway.core.machine", "The Kubernetes adapters carry out decisions"),
         ("controller/reconciler.py", "import slipway_dev.cluster", "Nothing in the operator imports the dev"),
+        ("routers/istio.py", "import slipway.routers.nginx", "Routers never import one another"),
+        ("providers/web.py", "import slipway.providers.job", "Metric providers never import one another"),
+        ("routers/nginx.py", "import slipway.providers.web", "Routers and metric providers never import"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(
