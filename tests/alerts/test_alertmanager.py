@@ -15,10 +15,9 @@ import aiohttp
 import pytest
 import yaml
 
-from slipway.alerts.alertmanager import AlertmanagerSource, AlertmanagerUnavailable
+from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource, AlertmanagerUnavailable
 from slipway.core.observations import FiringAlert
 from slipway.manifests import ReleaseRef
-from slipway.runtime.config import AlertmanagerConfig
 from slipway_dev.alertmanager import AlertmanagerProcess
 from slipway_dev.prometheus import PrometheusProcess, free_port
 

@@ -26,6 +26,8 @@ import pytest
 import yaml
 
 from slipway.plugins import workload_rules
+from slipway.providers._promql import PrometheusConfig
+from slipway.providers.web import WebConfig
 from slipway.rbac import chart_rules
 from slipway.runtime.config import parse_config
 from slipway_dev.apiserver.kubeconfig import write_kubeconfig
@@ -213,7 +215,8 @@ def test_user_config_is_kept_and_a_config_change_rolls_the_pods() -> None:
     url = "http://prometheus.monitoring:9090"
     objects = render({"config": {"prometheus": {"url": url}, "web": {"allowedHosts": ["*.shop.svc"]}}})
     config = operator_config(objects)
-    assert config.prometheus.url == url and config.web.allowed_hosts == ["*.shop.svc"]
+    assert config.section(PrometheusConfig).url == url
+    assert config.section(WebConfig).allowed_hosts == ["*.shop.svc"]
 
     def checksum(objs: list[Obj]) -> str:
         annotations: dict[str, str] = one(objs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
@@ -313,8 +316,8 @@ def test_the_config_example_in_the_install_guide_is_accepted_by_the_operator() -
     blocks = [block.split("```", 1)[0] for block in guide.split("```yaml\n")[1:]]
     example = next(yaml.safe_load(block) for block in blocks if block.startswith("config:"))
     config = operator_config(render(example))
-    assert config.prometheus.url == example["config"]["prometheus"]["url"]
-    assert config.web.allowed_hosts == example["config"]["web"]["allowedHosts"]
+    assert config.section(PrometheusConfig).url == example["config"]["prometheus"]["url"]
+    assert config.section(WebConfig).allowed_hosts == example["config"]["web"]["allowedHosts"]
 
 
 @needs_kubectl

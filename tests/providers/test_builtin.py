@@ -54,13 +54,12 @@ def measure_until_numbers(cluster: DevCluster, builtin: str) -> RawMeasurement:
         version="3",
         stable_revision=None,
         interval_seconds=5,
-        config=load_config(cluster.operator_config),
     )
     metric = Metric.model_validate({"name": builtin, "builtin": builtin})
 
     async def poll() -> RawMeasurement:
         async with aiohttp.ClientSession() as session:
-            registry = ProviderRegistry(session)
+            registry = ProviderRegistry(session, load_config(cluster.operator_config))
             deadline = time.monotonic() + 40
             while True:
                 result = await registry.measure(metric, context)

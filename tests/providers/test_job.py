@@ -14,7 +14,7 @@ from slipway.kube.client import connect
 from slipway.providers.base import MeasurementContext
 from slipway.providers.job import job_manifest, job_outcome
 from slipway.providers.registry import ProviderRegistry
-from slipway.runtime.config import parse_config
+from slipway.runtime.config import OperatorConfig, parse_config
 from slipway_dev.cluster import DevCluster
 
 
@@ -37,7 +37,11 @@ def smoke_metric(run_seconds: float = 0.2, exit_code: int = 0, name: str = "smok
     return Metric.model_validate({"name": name, "job": {"template": template}})
 
 
-def context(namespace: str = "smoke", release: str = "web", job_timeout: float = 60) -> MeasurementContext:
+def config(job_timeout: float = 60) -> OperatorConfig:
+    return parse_config({"job": {"timeoutSeconds": job_timeout, "pollSeconds": 0.1}})
+
+
+def context(namespace: str = "smoke", release: str = "web") -> MeasurementContext:
     return MeasurementContext(
         namespace=namespace,
         release=release,
@@ -45,7 +49,6 @@ def context(namespace: str = "smoke", release: str = "web", job_timeout: float =
         version="2.4.1",
         stable_revision="def456",
         interval_seconds=30,
-        config=parse_config({"job": {"timeoutSeconds": job_timeout, "pollSeconds": 0.1}}),
     )
 
 
@@ -95,13 +98,17 @@ def test_job_outcome(conditions: list[dict[str, str]], outcome: float | None) ->
 
 
 def measure_on(
-    cluster: DevCluster, metric: Metric, measurement_context: MeasurementContext
+    cluster: DevCluster,
+    metric: Metric,
+    measurement_context: MeasurementContext,
+    operator_config: OperatorConfig | None = None,
 ) -> RawMeasurement:
     async def scenario() -> RawMeasurement:
         api = connect(str(cluster.kubeconfig))
         try:
             async with aiohttp.ClientSession() as session:
-                return await ProviderRegistry(session, api).measure(metric, measurement_context)
+                registry = ProviderRegistry(session, operator_config or config(), api)
+                return await registry.measure(metric, measurement_context)
         finally:
             api.close()
 
@@ -123,7 +130,7 @@ def test_jobs_on_the_dev_cluster(dev_cluster: DevCluster) -> None:
     failing = measure_on(dev_cluster, smoke_metric(exit_code=1), context())
     assert (failing.error, failing.values) == (None, (0.0,))
 
-    too_slow = measure_on(dev_cluster, smoke_metric(run_seconds=60), context(job_timeout=0.5))
+    too_slow = measure_on(dev_cluster, smoke_metric(run_seconds=60), context(), config(job_timeout=0.5))
     assert (
         too_slow.values == ()
         and too_slow.error is not None
@@ -180,7 +187,7 @@ def test_a_job_that_cannot_be_created_is_an_error(dev_cluster: DevCluster) -> No
 def test_job_metrics_without_the_kubernetes_api_are_errors() -> None:
     async def scenario() -> RawMeasurement:
         async with aiohttp.ClientSession() as session:
-            return await ProviderRegistry(session).measure(smoke_metric(), context())
+            return await ProviderRegistry(session, config()).measure(smoke_metric(), context())
 
     result = asyncio.run(scenario())
     assert result.values == () and result.error is not None and "need the Kubernetes API" in result.error

@@ -10,7 +10,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -22,8 +22,9 @@ from prometheus_client.registry import Collector
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
+from slipway.providers._promql import PrometheusConfig
 from slipway.providers.base import MeasurementContext
-from slipway.providers.builtin import BuiltinProvider
+from slipway.providers.builtin import BuiltinMetricsConfig, BuiltinProvider
 from slipway.providers.prometheus import PrometheusProvider
 from slipway.runtime.config import OperatorConfig, parse_config
 from slipway_dev.prometheus import PrometheusProcess, free_port
@@ -95,15 +96,25 @@ def config_for(url: str | None) -> OperatorConfig:
     )
 
 
-def context(config: OperatorConfig, revision: str = "good") -> MeasurementContext:
-    return MeasurementContext(
-        namespace="shop",
-        release="web",
-        revision=revision,
-        version="1",
-        stable_revision=None,
-        interval_seconds=5,
-        config=config,
+@dataclass(frozen=True)
+class Measured:
+    """A metric of one revision, measured by providers built from `config`."""
+
+    config: OperatorConfig
+    context: MeasurementContext
+
+
+def context(config: OperatorConfig, revision: str = "good") -> Measured:
+    return Measured(
+        config,
+        MeasurementContext(
+            namespace="shop",
+            release="web",
+            revision=revision,
+            version="1",
+            stable_revision=None,
+            interval_seconds=5,
+        ),
     )
 
 
@@ -117,17 +128,18 @@ def builtin_metric(name: str) -> Metric:
     return Metric.model_validate({"name": name, "builtin": name})
 
 
-async def measure(metric: Metric, measurement_context: MeasurementContext) -> RawMeasurement:
+async def measure(metric: Metric, measured: Measured) -> RawMeasurement:
+    prometheus = measured.config.section(PrometheusConfig)
     async with aiohttp.ClientSession() as session:
-        prometheus = PrometheusProvider(session)
         if metric.builtin is not None:
-            return await BuiltinProvider(session).measure(metric, measurement_context)
-        return await prometheus.measure(metric, measurement_context)
+            names = measured.config.section(BuiltinMetricsConfig)
+            return await BuiltinProvider(session, prometheus, names).measure(metric, measured.context)
+        return await PrometheusProvider(session, prometheus).measure(metric, measured.context)
 
 
 def measure_until_data(
     metric: Metric,
-    measurement_context: MeasurementContext,
+    measurement_context: Measured,
     enough: Callable[[tuple[float, ...]], bool] = bool,
 ) -> RawMeasurement:
     """Poll until Prometheus has scraped enough to answer (two scrapes of each target in the window)."""
@@ -196,7 +208,8 @@ def test_custom_query_placeholders_are_substituted(prometheus: PrometheusProcess
 
 def test_the_stable_revision_placeholder(prometheus: PrometheusProcess) -> None:
     comparison = promql_metric('count(up{revision=~"{{revision}}|{{stableRevision}}"})')
-    with_stable = replace(context(config_for(prometheus.url), "good"), stable_revision="clean")
+    good = context(config_for(prometheus.url), "good")
+    with_stable = replace(good, context=replace(good.context, stable_revision="clean"))
     assert measure_until_data(comparison, with_stable, lambda values: values == (2.0,)).values == (2.0,)
     # No stable revision: the placeholder is empty, which matches no revision label here.
     first_release = asyncio.run(measure(comparison, context(config_for(prometheus.url), "good")))

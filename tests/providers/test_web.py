@@ -18,8 +18,9 @@ from yarl import URL
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
 from slipway.providers.base import MeasurementContext
-from slipway.providers.web import JsonPathError, WebProvider, host_allowed, json_path_values
-from slipway.runtime.config import WebConfig, parse_config
+from slipway.providers.registry import ProviderRegistry
+from slipway.providers.web import JsonPathError, WebConfig, WebProvider, host_allowed, json_path_values
+from slipway.runtime.config import parse_config
 
 ANSWER = {
     "data": {"errorRate": 0.004, "ok": True, "text": "NaN", "none": None, "series": [{"v": 1}, {"v": "2.5"}]}
@@ -67,7 +68,7 @@ def web_metric(url: str, json_path: str = "$.data.errorRate", **extra: Any) -> M
     return Metric.model_validate({"name": "checkout", "web": spec, "thresholdRange": {"max": 0.01}})
 
 
-def context(allowed_hosts: list[str], version: str = "2.4.1") -> MeasurementContext:
+def context(version: str = "2.4.1") -> MeasurementContext:
     return MeasurementContext(
         namespace="shop",
         release="web",
@@ -75,7 +76,6 @@ def context(allowed_hosts: list[str], version: str = "2.4.1") -> MeasurementCont
         version=version,
         stable_revision=None,
         interval_seconds=30,
-        config=parse_config({"web": {"allowedHosts": allowed_hosts}}),
     )
 
 
@@ -86,7 +86,8 @@ def measure(
         async with Server().running() as server, aiohttp.ClientSession() as session:
             metric = web_metric(f"http://127.0.0.1:{server.port}{path}", json_path, headers={"X-Check": "1"})
             hosts = ["127.0.0.1"] if allowed is None else allowed
-            return await WebProvider(session).measure(metric, context(hosts, version)), server
+            provider = WebProvider(session, WebConfig(allowed_hosts=hosts))
+            return await provider.measure(metric, context(version)), server
 
     return asyncio.run(scenario())
 
@@ -116,6 +117,20 @@ def test_a_host_not_allowed_is_refused_without_a_request(allowed: list[str]) -> 
     assert not server.requests
 
 
+@pytest.mark.parametrize(("allowed", "called"), [(["127.0.0.1"], True), ([], False)])
+def test_the_registry_builds_the_provider_with_the_web_section_of_the_operator_config(
+    allowed: list[str], called: bool
+) -> None:
+    async def scenario() -> tuple[RawMeasurement, Server]:
+        config = parse_config({"web": {"allowedHosts": allowed}, "job": {"timeoutSeconds": 1}})
+        async with Server().running() as server, aiohttp.ClientSession() as session:
+            metric = web_metric(f"http://127.0.0.1:{server.port}/value")
+            return await ProviderRegistry(session, config).measure(metric, context()), server
+
+    result, server = asyncio.run(scenario())
+    assert (result.values == (0.004,)) is called and bool(server.requests) is called
+
+
 def test_a_redirect_on_the_same_host_is_followed() -> None:
     result, server = measure("/redirect-same")
     assert result.values == (0.004,)
@@ -143,8 +158,8 @@ def test_an_unreachable_host_is_an_error() -> None:
         async with Server().running() as server:
             port = server.port
         async with aiohttp.ClientSession() as session:
-            return await WebProvider(session).measure(
-                web_metric(f"http://127.0.0.1:{port}/"), context(["127.0.0.1"])
+            return await WebProvider(session, WebConfig(allowed_hosts=["127.0.0.1"])).measure(
+                web_metric(f"http://127.0.0.1:{port}/"), context()
             )
 
     result = asyncio.run(scenario())

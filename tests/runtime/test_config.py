@@ -1,13 +1,29 @@
-"""The operator config: YAML in, a validated OperatorConfig out, and errors that name the field."""
+"""The operator config: YAML in, a validated OperatorConfig out, and errors that name the field; each
+plug-in's section validated by the plug-in's own model and handed to that plug-in alone."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from slipway.runtime.config import ConfigError, OperatorConfig, load_config, parse_config
+from slipway.alerts.alertmanager import AlertmanagerConfig
+from slipway.providers import registry as providers
+from slipway.providers._promql import PrometheusConfig
+from slipway.providers.builtin import BuiltinMetricsConfig
+from slipway.providers.job import JobConfig
+from slipway.providers.web import WebConfig
+from slipway.runtime.config import (
+    ConfigError,
+    OperatorConfig,
+    PluginConfig,
+    load_config,
+    parse_config,
+    plugin_sections,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -32,11 +48,12 @@ server: {port: 0}
 """,
         )
     )
-    assert config.prometheus.url == "http://127.0.0.1:9090"
-    assert config.prometheus.timeout_seconds == 3
-    assert config.alertmanager.release_label == "app"
-    assert config.web.allowed_hosts == ["checks.example.com", "127.0.0.1:8000", "*.svc.cluster.local"]
-    assert config.builtin.revision_label == "pod_template_hash"
+    assert config.section(PrometheusConfig).url == "http://127.0.0.1:9090"
+    assert config.section(PrometheusConfig).timeout_seconds == 3
+    assert config.section(AlertmanagerConfig).release_label == "app"
+    allowed = ["checks.example.com", "127.0.0.1:8000", "*.svc.cluster.local"]
+    assert config.section(WebConfig).allowed_hosts == allowed
+    assert config.section(BuiltinMetricsConfig).revision_label == "pod_template_hash"
     assert config.defaults.analysis_interval_seconds == 15
     assert config.namespaces == ["shop", "payments"]
     assert not config.cluster_wide
@@ -46,10 +63,10 @@ server: {port: 0}
 
 def test_an_empty_file_means_every_default(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ""))
-    assert config == OperatorConfig()
-    assert config.prometheus.url is None
-    assert config.web.allowed_hosts == []
-    assert config.builtin.requests_metric == "http_requests_total"
+    assert config == parse_config({}) == parse_config(None)
+    assert config.section(PrometheusConfig).url is None
+    assert config.section(WebConfig).allowed_hosts == []
+    assert config.section(BuiltinMetricsConfig).requests_metric == "http_requests_total"
     assert config.cluster_wide
     assert config.server.host == "127.0.0.1"
 
@@ -66,6 +83,7 @@ def test_to_yaml_round_trips() -> None:
         ("prometheus: {url: 'http://'}", "prometheus.url", "host"),
         ("prometheus: {timeoutSeconds: 0}", "prometheus.timeoutSeconds", "greater than 0"),
         ("prometheus: {adress: http://x}", "prometheus.adress", "Extra inputs"),
+        ("prometheus: [http://x]", "prometheus", "valid dictionary"),
         ("alertmanager: {namespaceLabel: 'name space'}", "alertmanager.namespaceLabel", "pattern"),
         ("web: {allowedHosts: ['https://evil.example/']}", "web.allowedHosts[0]", "not a URL"),
         ("web: {allowedHosts: checks.example.com}", "web.allowedHosts", "valid list"),
@@ -100,3 +118,70 @@ def test_malformed_yaml_and_missing_files_are_config_errors(tmp_path: Path) -> N
         load_config(write(tmp_path, "prometheus: {url: [unclosed"))
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_each_plugin_section_is_owned_by_its_plugin_module() -> None:
+    assert {key: model.__module__ for key, model in plugin_sections().items()} == {
+        "prometheus": "slipway.providers._promql",
+        "builtin": "slipway.providers.builtin",
+        "web": "slipway.providers.web",
+        "job": "slipway.providers.job",
+        "alertmanager": "slipway.alerts.alertmanager",
+    }
+
+
+def test_an_unknown_top_level_key_is_refused_naming_it_and_every_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, "promethues: {url: http://x}"))
+    (problem,) = str(refused.value).split(": ", 1)[1:]
+    assert problem.startswith("promethues: no such section")
+    for key in (*plugin_sections(), "defaults", "leaderElection", "server", "namespaces"):
+        assert key in problem
+
+
+def test_a_section_the_file_omits_is_its_plugins_defaults() -> None:
+    config = parse_config({"web": {"allowedHosts": ["checks.example.com"]}})
+    assert config.section(WebConfig) == WebConfig(allowed_hosts=["checks.example.com"])
+    assert config.section(JobConfig) == JobConfig() and config.section(JobConfig).timeout_seconds == 300
+
+
+def test_a_config_built_without_the_file_gives_every_plugin_its_defaults() -> None:
+    assert OperatorConfig().section(AlertmanagerConfig) == AlertmanagerConfig()
+
+
+def test_a_provider_is_given_only_the_sections_it_declared() -> None:
+    config = parse_config(
+        {
+            "prometheus": {"url": "http://127.0.0.1:9090"},
+            "builtin": {"revisionLabel": "version"},
+            "web": {"allowedHosts": ["checks.example.com"]},
+        }
+    )
+    declared = {name: plugin.config for name, plugin in providers.plugins().items()}
+    assert declared == {
+        "builtin": (PrometheusConfig, BuiltinMetricsConfig),
+        "job": (JobConfig,),
+        "prometheus": (PrometheusConfig,),
+        "web": (WebConfig,),
+    }
+    given = config.sections(declared["builtin"])
+    assert given == PluginConfig(
+        (PrometheusConfig(url="http://127.0.0.1:9090"), BuiltinMetricsConfig(revision_label="version"))
+    )
+    with pytest.raises(KeyError, match="'web' is not a config section this plug-in declared"):
+        given.section(WebConfig)
+
+
+def test_an_unregistered_section_is_a_programming_error() -> None:
+    class Stray(WebConfig):
+        key = "stray"
+
+    with pytest.raises(KeyError, match="Stray is not a registered config section"):
+        parse_config({}).section(Stray)
+
+
+def test_reading_a_config_before_the_plugins_are_loaded_says_to_load_them() -> None:
+    program = "from slipway.runtime.config import parse_config; parse_config({})"
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert run.returncode != 0
+    assert "no plug-in config sections registered: call slipway.plugins.load() first" in run.stderr

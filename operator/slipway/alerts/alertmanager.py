@@ -9,15 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
+from pydantic import Field
 
 from slipway.api.models import ReleaseSpec
 from slipway.core.observations import FiringAlert
 from slipway.core.obstacles import Obstacle
 from slipway.manifests import ReleaseRef
-from slipway.runtime.config import AlertmanagerConfig, OperatorConfig
+from slipway.runtime.config import HttpUrl, LabelName, PluginSection
+
+
+class AlertmanagerConfig(PluginSection):
+    """Which Alertmanager to ask, and the alert labels that name a Release."""
+
+    key: ClassVar[str] = "alertmanager"
+
+    url: HttpUrl | None = Field(None, description="Base URL of Alertmanager; unset = alerts never checked.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one request.")
+    namespace_label: LabelName = Field("namespace", description="Alert label that names the namespace.")
+    release_label: LabelName = Field("release", description="Alert label that names the Release.")
 
 
 class AlertmanagerUnavailable(RuntimeError):
@@ -81,9 +93,9 @@ class AlertmanagerSource:
             raise AlertmanagerUnavailable(f"Alertmanager at {config.url}: {reason}") from failure
 
 
-def ready(spec: ReleaseSpec, config: OperatorConfig) -> tuple[Obstacle, ...]:
+def ready(spec: ReleaseSpec, config: AlertmanagerConfig) -> tuple[Obstacle, ...]:
     """Rollback on alerts needs an Alertmanager to ask."""
-    if spec.rollback.alerts is None or config.alertmanager.url is not None:
+    if spec.rollback.alerts is None or config.url is not None:
         return ()
     return (
         Obstacle(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.runtime.config import ConfigError, OperatorConfig, load_config
+from slipway.runtime.config import ConfigError, load_config, parse_config
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         if namespace and all_namespaces:
             raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
         try:
-            settings = load_config(config) if config else OperatorConfig()
+            settings = load_config(config) if config else parse_config({})
         except ConfigError as error:
             typer.echo(f"slipway run: {error}", err=True)
             raise typer.Exit(2) from None

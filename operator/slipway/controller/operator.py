@@ -12,7 +12,7 @@ import aiohttp
 import kopf
 import structlog
 
-from slipway.alerts.alertmanager import AlertmanagerSource
+from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
@@ -65,8 +65,8 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
             lost.add_done_callback(lambda _: stopping.set())
         reconciler = Reconciler(
             api=api,
-            measure=ProviderRegistry(session, api).measure,
-            find_alerts=AlertmanagerSource(session, config.alertmanager).firing,
+            measure=ProviderRegistry(session, config, api).measure,
+            find_alerts=AlertmanagerSource(session, config.section(AlertmanagerConfig)).firing,
             config=config,
             metrics=metrics,
         )

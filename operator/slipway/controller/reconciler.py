@@ -284,7 +284,6 @@ class Reconciler:
             version=version,
             stable_revision=stable.revision if stable else None,
             interval_seconds=max(1, round(interval)),
-            config=self._config,
         )
 
     def _carry_out(

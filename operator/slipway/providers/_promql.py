@@ -5,20 +5,30 @@ A module of its own (not a provider) so that neither provider imports the other.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
+from pydantic import Field
 
 from slipway.api.models import Metric
 from slipway.core.measurement import RawMeasurement
 from slipway.core.obstacles import Obstacle
 from slipway.providers.base import MeasurementContext, TemplateError, failed, measured, render
-from slipway.runtime.config import OperatorConfig
+from slipway.runtime.config import HttpUrl, PluginConfig, PluginSection
 
 
-def prometheus_ready(metric: Metric, at: str, config: OperatorConfig) -> tuple[Obstacle, ...]:
+class PrometheusConfig(PluginSection):
+    """Where the Prometheus is that PromQL metrics (prometheus and builtin) are queried from."""
+
+    key: ClassVar[str] = "prometheus"
+
+    url: HttpUrl | None = Field(None, description="Prometheus HTTP API base URL; unset = none.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one query.")
+
+
+def prometheus_ready(metric: Metric, at: str, config: PluginConfig) -> tuple[Obstacle, ...]:
     """A metric measured by PromQL needs the operator config's prometheus.url."""
-    if config.prometheus.url is not None:
+    if config.section(PrometheusConfig).url is not None:
         return ()
     return (
         Obstacle(
@@ -50,10 +60,13 @@ def values_of(data: Any) -> tuple[float, ...]:
 
 
 async def instant_query(
-    session: aiohttp.ClientSession, metric: Metric, template: str, context: MeasurementContext
+    session: aiohttp.ClientSession,
+    settings: PrometheusConfig,
+    metric: Metric,
+    template: str,
+    context: MeasurementContext,
 ) -> RawMeasurement:
     """Run the PromQL `template` (placeholders filled in, escaped) as an instant query."""
-    settings = context.config.prometheus
     if settings.url is None:
         return failed(metric, context, "no Prometheus configured (prometheus.url in the operator config)")
     try:

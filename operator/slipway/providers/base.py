@@ -20,14 +20,14 @@ from slipway.core.measurement import RawMeasurement
 from slipway.core.obstacles import Obstacle
 from slipway.kube.client import KubeApi
 from slipway.rbac import Rule
-from slipway.runtime.config import OperatorConfig
+from slipway.runtime.config import PluginConfig, PluginSection
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
 class MeasurementContext:
-    """Who is measured, and with which operator config."""
+    """Who is measured (what a provider may read of the operator config it got when it was built)."""
 
     namespace: str
     release: str
@@ -35,7 +35,6 @@ class MeasurementContext:
     version: str
     stable_revision: str | None
     interval_seconds: int
-    config: OperatorConfig
 
     def placeholders(self) -> dict[str, str]:
         """The values `{{name}}` in a query or URL stands for."""
@@ -95,16 +94,19 @@ class ProviderPlugin:
       type), `description` for the CRD when that type has no docstring;
     - `default_threshold`: the range its values are judged by when the metric sets none (None: the
       metric must set a thresholdRange);
-    - `build`: the provider, from the operator's resources;
-    - `readiness`: what keeps this operator from measuring a metric (at the given field), with this
-      config: checked before anything is created for a Release, like Flagger's IsOnline;
+    - `config`: the operator-config sections it reads (each under its own top-level key; the file is
+      validated against them): it is given those and no other part of the config;
+    - `build`: the provider, from the operator's resources and its config sections;
+    - `readiness`: what keeps this operator from measuring a metric (at the given field), with its
+      config sections: checked before anything is created for a Release, like Flagger's IsOnline;
     - `rules`: the Kubernetes permissions it needs (the chart's RBAC rules are generated from them).
     """
 
     key: str
     spec: Any
-    build: Callable[[Resources], MetricProvider | None]
+    build: Callable[[Resources, PluginConfig], MetricProvider | None]
+    config: tuple[type[PluginSection], ...] = ()
     description: str | None = None
     default_threshold: Callable[[Any], ThresholdRange] | None = None
-    readiness: Callable[[Metric, str, OperatorConfig], tuple[Obstacle, ...]] = lambda metric, at, config: ()
+    readiness: Callable[[Metric, str, PluginConfig], tuple[Obstacle, ...]] = lambda metric, at, config: ()
     rules: tuple[Rule, ...] = ()

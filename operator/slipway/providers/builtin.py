@@ -6,17 +6,39 @@ labels Prometheus puts on the pods' series; the label and metric names come from
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+from typing import ClassVar, Final, Literal, get_args
 
 import aiohttp
+from pydantic import Field
 
 from slipway.api.models import Metric, ThresholdRange
 from slipway.core.measurement import RawMeasurement
-from slipway.providers._promql import escape_label_value, instant_query, prometheus_ready
+from slipway.providers._promql import PrometheusConfig, escape_label_value, instant_query, prometheus_ready
 from slipway.providers.base import MeasurementContext, ProviderPlugin
-from slipway.runtime.config import BuiltinMetricsConfig
+from slipway.runtime.config import LabelName, MetricName, PluginSection
 
 BuiltinMetric = Literal["error-rate", "latency-p95"]
+
+
+
+class BuiltinMetricsConfig(PluginSection):
+    """How the built-in error-rate and latency-p95 metrics find the workload's series in Prometheus."""
+
+    key: ClassVar[str] = "builtin"
+
+    namespace_label: LabelName = "namespace"
+    release_label: LabelName = "release"
+    revision_label: LabelName = "revision"
+    requests_metric: MetricName = Field("http_requests_total", description="Counter of requests.")
+    status_code_label: LabelName = Field("code", description="Label of requests_metric with the HTTP status.")
+    error_code_regex: str = Field("5..", description="Status codes that count as errors (a PromQL regex).")
+    duration_metric: MetricName = Field(
+        "http_request_duration_seconds", description="Histogram of request durations in seconds."
+    )
+    minimum_window_seconds: int = Field(
+        10, ge=1, description="Shortest rate window; rate() needs at least two scrapes inside it."
+    )
+
 
 _SEED_THRESHOLDS: Final[dict[str, ThresholdRange]] = {
     "error-rate": ThresholdRange(max=0.001),
@@ -54,15 +76,19 @@ def builtin_query(builtin: str, names: BuiltinMetricsConfig, interval_seconds: i
 
 
 class BuiltinProvider:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, prometheus: PrometheusConfig, names: BuiltinMetricsConfig
+    ) -> None:
         self._session = session
+        self._prometheus = prometheus
+        self._names = names
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
         builtin = metric.spec_of(str)
         if builtin not in get_args(BuiltinMetric):
             raise TypeError(f"metric {metric.name!r} names no builtin metric")
-        template = builtin_query(builtin, context.config.builtin, context.interval_seconds)
-        return await instant_query(self._session, metric, template, context)
+        template = builtin_query(builtin, self._names, context.interval_seconds)
+        return await instant_query(self._session, self._prometheus, metric, template, context)
 
 
 PLUGIN = ProviderPlugin(
@@ -70,6 +96,9 @@ PLUGIN = ProviderPlugin(
     spec=BuiltinMetric,
     description="A metric Slipway knows: error-rate (ratio 0-1) or latency-p95 (seconds).",
     default_threshold=seed_threshold,
-    build=lambda lent: BuiltinProvider(lent.session),
+    config=(PrometheusConfig, BuiltinMetricsConfig),
+    build=lambda lent, config: BuiltinProvider(
+        lent.session, config.section(PrometheusConfig), config.section(BuiltinMetricsConfig)
+    ),
     readiness=prometheus_ready,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import structlog
 from pydantic import Field, WithJsonSchema, field_validator
@@ -29,7 +29,7 @@ from slipway.core.measurement import RawMeasurement
 from slipway.kube.client import ApiError, KubeApi
 from slipway.providers.base import MeasurementContext, ProviderPlugin, failed, measured
 from slipway.rbac import Rule
-from slipway.runtime.config import JobConfig
+from slipway.runtime.config import PluginSection
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RELEASE_LABEL = "slipway.dev/release"
@@ -48,6 +48,15 @@ JOB_SPEC_SCHEMA = embedded_object(
 JobSpec = Annotated[dict[str, Any], WithJsonSchema(JOB_SPEC_SCHEMA)]
 JOB_SUCCEEDED = ThresholdRange(min=1.0)
 """A job metric's range: the provider reports 1 when the Job succeeded, 0 when it failed."""
+
+
+class JobConfig(PluginSection):
+    """How long a job metric may run, and how often its Job is looked at."""
+
+    key: ClassVar[str] = "job"
+
+    timeout_seconds: float = Field(300.0, gt=0, description="Longest run of a job metric.")
+    poll_seconds: float = Field(1.0, gt=0, description="How often the Job's status is read.")
 
 
 class JobMetric(ApiModel):
@@ -108,8 +117,9 @@ def job_outcome(job: dict[str, Any]) -> float | None:
 
 
 class JobProvider:
-    def __init__(self, api: KubeApi) -> None:
+    def __init__(self, api: KubeApi, settings: JobConfig) -> None:
         self._api = api
+        self._settings = settings
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
         manifest = job_manifest(metric, context)
@@ -120,18 +130,19 @@ class JobProvider:
             return failed(metric, context, f"could not start the Job: {refused}")
         name = created["metadata"]["name"]
         try:
-            outcome = await self._outcome(context.namespace, name, context.config.job)
+            outcome = await self._outcome(context.namespace, name)
         except ApiError as unreadable:
             return failed(metric, context, f"could not read Job {name}: {unreadable}")
         finally:
             await asyncio.to_thread(self._delete_quietly, context.namespace, name)
         if outcome is None:
             return failed(
-                metric, context, f"Job {name} did not finish within {context.config.job.timeout_seconds:g}s"
+                metric, context, f"Job {name} did not finish within {self._settings.timeout_seconds:g}s"
             )
         return measured(metric, context, (outcome,))
 
-    async def _outcome(self, namespace: str, name: str, settings: JobConfig) -> float | None:
+    async def _outcome(self, namespace: str, name: str) -> float | None:
+        settings = self._settings
         deadline = time.monotonic() + settings.timeout_seconds
         while True:
             job = await asyncio.to_thread(self._api.get, jobs_path(namespace, name))
@@ -161,7 +172,10 @@ PLUGIN = ProviderPlugin(
     key="job",
     spec=JobMetric,
     default_threshold=lambda _: JOB_SUCCEEDED,
+    config=(JobConfig,),
     # Only with the Kubernetes API: without it a job metric fails with a clear error.
-    build=lambda lent: JobProvider(lent.kube_api) if lent.kube_api is not None else None,
+    build=lambda lent, config: (
+        JobProvider(lent.kube_api, config.section(JobConfig)) if lent.kube_api is not None else None
+    ),
     rules=(Rule("batch", "jobs", ("get", "list", "create", "delete")),),
 )

@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from slipway.api.models import ApiModel, Metric
 from slipway.core.measurement import RawMeasurement
-from slipway.providers._promql import instant_query, prometheus_ready
+from slipway.providers._promql import PrometheusConfig, instant_query, prometheus_ready
 from slipway.providers.base import MeasurementContext, ProviderPlugin
 
 
@@ -25,16 +25,19 @@ class PrometheusMetric(ApiModel):
 
 
 class PrometheusProvider:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, settings: PrometheusConfig) -> None:
         self._session = session
+        self._settings = settings
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
-        return await instant_query(self._session, metric, metric.spec_of(PrometheusMetric).query, context)
+        query = metric.spec_of(PrometheusMetric).query
+        return await instant_query(self._session, self._settings, metric, query, context)
 
 
 PLUGIN = ProviderPlugin(
     key="prometheus",
     spec=PrometheusMetric,
-    build=lambda lent: PrometheusProvider(lent.session),
+    config=(PrometheusConfig,),
+    build=lambda lent, config: PrometheusProvider(lent.session, config.section(PrometheusConfig)),
     readiness=prometheus_ready,
 )

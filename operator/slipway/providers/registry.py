@@ -16,6 +16,7 @@ from slipway.core.measurement import RawMeasurement
 from slipway.kube.client import KubeApi
 from slipway.providers.base import MeasurementContext, MetricProvider, ProviderPlugin, Resources, failed
 from slipway.rbac import Rule
+from slipway.runtime.config import OperatorConfig
 
 # Modules of the package that are not providers.
 NOT_PROVIDERS = frozenset({"base", "registry"})
@@ -44,12 +45,15 @@ def rules() -> tuple[Rule, ...]:
 
 
 class ProviderRegistry:
-    """Every provider, sharing one HTTP session (and the Kubernetes API, for those that need it)."""
+    """Every provider, sharing one HTTP session (and the Kubernetes API, for those that need it); each
+    built with the config sections it declared."""
 
-    def __init__(self, session: aiohttp.ClientSession, kube_api: KubeApi | None = None) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, config: OperatorConfig, kube_api: KubeApi | None = None
+    ) -> None:
         lent = Resources(session, kube_api)
         self._providers: dict[str, MetricProvider | None] = {
-            plugin.key: plugin.build(lent) for plugin in plugins().values()
+            plugin.key: plugin.build(lent, config.sections(plugin.config)) for plugin in plugins().values()
         }
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:

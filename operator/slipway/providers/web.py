@@ -7,7 +7,7 @@ within the same scheme, host and port: a Release author cannot make the operator
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
@@ -28,10 +28,22 @@ from slipway.providers.base import (
     measured,
     render,
 )
-from slipway.runtime.config import OperatorConfig, WebConfig
+from slipway.runtime.config import HostPattern, PluginConfig, PluginSection
 
 _MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class WebConfig(PluginSection):
+    """Which hosts web metrics may call: a Release alone never decides an address."""
+
+    key: ClassVar[str] = "web"
+
+    allowed_hosts: list[HostPattern] = Field(
+        default_factory=list,
+        description="Hosts a web metric may call: 'host' (any port), 'host:port' or '*.domain'.",
+    )
+    timeout_seconds: float = Field(10.0, gt=0, description="Upper bound on a web metric's own timeout.")
 
 
 class WebMetric(ApiModel):
@@ -112,11 +124,12 @@ def _numbers(node: Any, path: str) -> list[float]:
 
 
 class WebProvider:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, settings: WebConfig) -> None:
         self._session = session
+        self._settings = settings
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
-        spec, settings = metric.spec_of(WebMetric), context.config.web
+        spec, settings = metric.spec_of(WebMetric), self._settings
         try:
             url = URL(
                 render(spec.url, context.placeholders(), lambda value: quote(value, safe="")), encoded=True
@@ -159,17 +172,17 @@ class WebProvider:
             return failed(metric, context, f"{url} did not answer JSON: {not_json}")
 
 
-def ready(metric: Metric, at: str, config: OperatorConfig) -> tuple[Obstacle, ...]:
+def ready(metric: Metric, at: str, config: PluginConfig) -> tuple[Obstacle, ...]:
     """A web metric's host must be in the allow-list, when the Release names it outright."""
     spec = metric.spec_of(WebMetric)
     authority = re.split(r"[/?#]", spec.url.split("//", 1)[-1], maxsplit=1)[0]
     # A host made of placeholders is only known at measurement time, where the provider checks it.
     if "{{" in authority:
         return ()
-    url = URL(spec.url)
-    if host_allowed(url, config.web):
+    url, settings = URL(spec.url), config.section(WebConfig)
+    if host_allowed(url, settings):
         return ()
-    allowed = ", ".join(config.web.allowed_hosts) or "none"
+    allowed = ", ".join(settings.allowed_hosts) or "none"
     return (
         Obstacle(
             "HostNotAllowed",
@@ -181,5 +194,9 @@ def ready(metric: Metric, at: str, config: OperatorConfig) -> tuple[Obstacle, ..
 
 
 PLUGIN = ProviderPlugin(
-    key="web", spec=WebMetric, build=lambda lent: WebProvider(lent.session), readiness=ready
+    key="web",
+    spec=WebMetric,
+    config=(WebConfig,),
+    build=lambda lent, config: WebProvider(lent.session, config.section(WebConfig)),
+    readiness=ready,
 )

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from slipway.api.models import ApiModel
 from slipway.manifests import ReleaseRef, revision_selector, service
 from slipway.rbac import Rule
+from slipway.runtime.config import PluginSection
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class RouterPlugin:
     - `spec`: the model of what that key holds (the CRD's schema for it is generated from it);
     - `build`: the router, from the Release's section;
     - `collections`: the API path (with `{namespace}`) of each kind of object it writes;
-    - `rules`: the permissions writing them needs (the chart's RBAC rules are generated from them).
+    - `rules`: the permissions writing them needs (the chart's RBAC rules are generated from them);
+    - `config`: the operator-config sections it reads, each under its own top-level key (none today).
     """
 
     key: str | None
@@ -95,3 +97,4 @@ class RouterPlugin:
     build: Callable[[Any], Router]
     collections: Mapping[str, str]
     rules: tuple[Rule, ...]
+    config: tuple[type[PluginSection], ...] = ()

@@ -1,18 +1,27 @@
-"""The operator's own configuration: where the metric back-ends are and what the operator may call.
+"""The operator's configuration: where the metric back-ends are and what the operator may call.
 
 It is read from YAML (`slipway run --config FILE`). Addresses come from here and never from a Release
 alone: a Release author must not be able to make the operator reach an arbitrary host. Keys are
 camelCase like Kubernetes objects; unknown keys are errors, so a typo never silently means a default.
+
+This module holds the operator's own sections (defaults, namespaces, leader election, the server).
+Every other top-level key belongs to a plug-in (a router, a metric provider, the alert source): its
+module defines a `PluginSection` with its `key`, and `slipway.plugins.load()` registers it here, as
+slipway.api learns the plug-ins' spec sections. The file's model is assembled from what is registered,
+so this module names no plug-in; a plug-in reads its section with `config.section(ItsSection)`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self, TypeVar, cast
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
+from pydantic_core import ErrorDetails
 
 _LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 _METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
@@ -38,76 +47,43 @@ LabelName = Annotated[str, Field(pattern=_LABEL_NAME_PATTERN)]
 MetricName = Annotated[str, Field(pattern=_METRIC_NAME_PATTERN)]
 
 
-class _Section(BaseModel):
+class ConfigSection(BaseModel):
+    """A part of the config: camelCase keys, unknown keys refused, every value checked."""
+
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, validate_default=True
     )
 
 
-class PrometheusConfig(_Section):
-    url: HttpUrl | None = Field(None, description="Prometheus HTTP API base URL; unset = none.")
-    timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one query.")
+class PluginSection(ConfigSection):
+    """A plug-in's part of the config, under the top-level `key` it declares."""
+
+    key: ClassVar[str]
 
 
-class AlertmanagerConfig(_Section):
-    url: HttpUrl | None = Field(None, description="Base URL of Alertmanager; unset = alerts never checked.")
-    timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one request.")
-    namespace_label: LabelName = Field("namespace", description="Alert label that names the namespace.")
-    release_label: LabelName = Field("release", description="Alert label that names the Release.")
+S = TypeVar("S", bound=PluginSection)
 
 
-class WebConfig(_Section):
-    allowed_hosts: list[HostPattern] = Field(
-        default_factory=list,
-        description="Hosts a web metric may call: 'host' (any port), 'host:port' or '*.domain'.",
-    )
-    timeout_seconds: float = Field(10.0, gt=0, description="Upper bound on a web metric's own timeout.")
-
-
-class BuiltinMetricsConfig(_Section):
-    """How the built-in error-rate and latency-p95 metrics find the workload's series in Prometheus."""
-
-    namespace_label: LabelName = "namespace"
-    release_label: LabelName = "release"
-    revision_label: LabelName = "revision"
-    requests_metric: MetricName = Field("http_requests_total", description="Counter of requests.")
-    status_code_label: LabelName = Field("code", description="Label of requests_metric with the HTTP status.")
-    error_code_regex: str = Field("5..", description="Status codes that count as errors (a PromQL regex).")
-    duration_metric: MetricName = Field(
-        "http_request_duration_seconds", description="Histogram of request durations in seconds."
-    )
-    minimum_window_seconds: int = Field(
-        10, ge=1, description="Shortest rate window; rate() needs at least two scrapes inside it."
-    )
-
-
-class JobConfig(_Section):
-    timeout_seconds: float = Field(300.0, gt=0, description="Longest run of a job metric.")
-    poll_seconds: float = Field(1.0, gt=0, description="How often the Job's status is read.")
-
-
-class DefaultsConfig(_Section):
+class DefaultsConfig(ConfigSection):
     analysis_interval_seconds: int = Field(30, ge=1, description="When a Release sets none.")
     progress_deadline_seconds: int = Field(600, ge=1, description="When a Release sets none.")
 
 
-class LeaderElectionConfig(_Section):
+class LeaderElectionConfig(ConfigSection):
     enabled: bool = False
     lease_name: str = Field("slipway-operator", min_length=1)
     namespace: str = Field("slipway-system", min_length=1)
 
 
-class ServerConfig(_Section):
+class ServerConfig(ConfigSection):
     host: str = Field("127.0.0.1", description="Address of the /metrics, /healthz and /readyz server.")
     port: int = Field(8080, ge=0, le=65535, description="Port of that server; 0 picks a free one.")
 
 
-class OperatorConfig(_Section):
-    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
-    alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
-    web: WebConfig = Field(default_factory=WebConfig)
-    builtin: BuiltinMetricsConfig = Field(default_factory=BuiltinMetricsConfig)
-    job: JobConfig = Field(default_factory=JobConfig)
+class OperatorConfig(ConfigSection):
+    """The whole config. `parse_config` and `load_config` build it with the plug-ins' sections; one
+    built directly has only the operator's own, and `section` gives each plug-in's default."""
+
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     namespaces: list[str] = Field(default_factory=list, description="Namespaces to watch.")
     all_namespaces: bool = Field(False, description="Watch every namespace.")
@@ -125,8 +101,100 @@ class OperatorConfig(_Section):
         """True when every namespace is watched: asked for, or no namespace listed."""
         return self.all_namespaces or not self.namespaces
 
+    def section(self, model: type[S]) -> S:
+        """The plug-in section `model` as the file sets it, its defaults when the file omits it."""
+        _registry.check(model)
+        value = getattr(self, to_snake(model.key), None)
+        return value if isinstance(value, model) else model()
+
+    def sections(self, models: Iterable[type[PluginSection]]) -> PluginConfig:
+        """Only the sections `models`: what one plug-in declared, for that plug-in."""
+        return PluginConfig(tuple(self.section(model) for model in models))
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(by_alias=True, mode="json"), sort_keys=False)
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """The sections of the config one plug-in declared, and nothing else of it."""
+
+    sections: tuple[PluginSection, ...] = ()
+
+    def section(self, model: type[S]) -> S:
+        for section in self.sections:
+            if isinstance(section, model):
+                return section
+        declared = ", ".join(section.key for section in self.sections) or "none"
+        raise KeyError(f"{model.key!r} is not a config section this plug-in declared ({declared})")
+
+
+class SectionsNotLoaded(RuntimeError):
+    """The config was read before the plug-ins registered their sections."""
+
+
+class SectionsClosed(RuntimeError):
+    """A section registered after the config's model was assembled from the others."""
+
+
+class _Registry:
+    def __init__(self) -> None:
+        self.sections: dict[str, type[PluginSection]] = {}
+        self.model: type[OperatorConfig] | None = None
+
+    def add(self, model: type[PluginSection]) -> None:
+        key = getattr(model, "key", None)
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{model.__name__} declares no key")
+        known = self.sections.get(key)
+        if known is model:
+            return
+        if known is not None:
+            raise ValueError(
+                f"two plug-ins declare the config key {key!r}: {known.__name__} and {model.__name__}"
+            )
+        if key in _OWN_KEYS or hasattr(OperatorConfig, to_snake(key)):
+            raise ValueError(f"the config key {key!r} is the operator's own")
+        if self.model is not None:
+            raise SectionsClosed(f"config section {key!r} registered after the config model was assembled")
+        self.sections[key] = model
+
+    def check(self, model: type[PluginSection]) -> None:
+        if self.sections.get(getattr(model, "key", "")) is not model:
+            raise KeyError(f"{model.__name__} is not a registered config section")
+
+    def assembled(self) -> type[OperatorConfig]:
+        """OperatorConfig with one field per registered section; nothing registers after this."""
+        if self.model is None:
+            if not self.sections:
+                raise SectionsNotLoaded(
+                    "no plug-in config sections registered: call slipway.plugins.load() first"
+                )
+            namespace: dict[str, Any] = {
+                "__module__": OperatorConfig.__module__,
+                "__qualname__": OperatorConfig.__qualname__,
+                "__doc__": OperatorConfig.__doc__,
+                "__annotations__": {to_snake(key): model for key, model in self.sections.items()},
+            }
+            for key, model in self.sections.items():
+                namespace[to_snake(key)] = Field(default_factory=model, alias=key)
+            metaclass: Any = type(OperatorConfig)  # pydantic's, which turns the namespace into fields
+            self.model = cast(type[OperatorConfig], metaclass("OperatorConfig", (OperatorConfig,), namespace))
+        return self.model
+
+
+_OWN_KEYS = frozenset(field.alias or name for name, field in OperatorConfig.model_fields.items())
+_registry = _Registry()
+
+
+def register_section(model: type[PluginSection]) -> None:
+    """Add a plug-in's section (idempotent); `slipway.plugins.load()` does it for every plug-in."""
+    _registry.add(model)
+
+
+def plugin_sections() -> Mapping[str, type[PluginSection]]:
+    """The registered plug-in sections by key."""
+    return dict(_registry.sections)
 
 
 class ConfigError(ValueError):
@@ -134,12 +202,18 @@ class ConfigError(ValueError):
 
 
 def parse_config(data: Any, source: str = "config") -> OperatorConfig:
+    model = _registry.assembled()
     if data is None:
         data = {}
     try:
-        return OperatorConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as invalid:
-        problems = [f"{_field_path(error['loc'])}: {error['msg']}" for error in invalid.errors()]
+        known = ", ".join(sorted(field.alias or name for name, field in model.model_fields.items()))
+        problems = [
+            f"{_field_path(error['loc'])}: "
+            + (f"no such section (known: {known})" if _unknown_key(error) else error["msg"])
+            for error in invalid.errors()
+        ]
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
 
 
@@ -154,6 +228,10 @@ def load_config(path: Path | str) -> OperatorConfig:
     except yaml.YAMLError as malformed:
         raise ConfigError(f"{path}: not valid YAML: {malformed}") from None
     return parse_config(data, str(path))
+
+
+def _unknown_key(error: ErrorDetails) -> bool:
+    return error["type"] == "extra_forbidden" and len(error["loc"]) == 1
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:
