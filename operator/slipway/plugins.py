@@ -24,7 +24,6 @@ from slipway.runtime.config import OperatorConfig, PluginSection, register_secti
 def load() -> None:
     """Idempotent."""
     declared: list[tuple[type[PluginSection], ...]] = [
-        *(plugin.config for plugin in routers.plugins().values()),
         *(plugin.config for plugin in providers.plugins().values()),
         (AlertmanagerConfig,),
     ]

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 from slipway.api.models import ApiModel
 from slipway.manifests import ReleaseRef, revision_selector, service
 from slipway.rbac import Rule
-from slipway.runtime.config import PluginSection
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,10 @@ class RouterPlugin:
     - `spec`: the model of what that key holds (the CRD's schema for it is generated from it);
     - `build`: the router, from the Release's section;
     - `collections`: the API path (with `{namespace}`) of each kind of object it writes;
-    - `rules`: the permissions writing them needs (the chart's RBAC rules are generated from them);
-    - `config`: the operator-config sections it reads, each under its own top-level key (none today).
+    - `rules`: the permissions writing them needs (the chart's RBAC rules are generated from them).
+
+    No router reads the operator config today, so none declares a config section; the first that
+    needs settings adds `config` here and is built with its sections, as providers are.
     """
 
     key: str | None
@@ -97,4 +98,3 @@ class RouterPlugin:
     build: Callable[[Any], Router]
     collections: Mapping[str, str]
     rules: tuple[Rule, ...]
-    config: tuple[type[PluginSection], ...] = ()
