@@ -50,7 +50,7 @@ def test_first_release_goes_straight_to_healthy() -> None:
     decisions = run_until(sim, phase_is("Healthy"))
     assert sim.status is not None and sim.status.stable is not None
     revision = sim.status.stable.revision
-    assert of_type(decisions, SetWeights) == [SetWeights({revision: 100})]
+    assert of_type(decisions, SetWeights) == [SetWeights(revision, None, 0)]
     assert sim.status.canary is None and sim.status.current_step is None
     assert sim.status.history[-1].outcome == "Promoted"
     assert conditions_of(sim)["Ready"] == ("True", "Ready")
@@ -80,7 +80,7 @@ def test_good_canary_walks_the_steps_then_waits_for_promote() -> None:
 
     sim.cluster.annotate("promote", "2026-01-01T12:30:00Z")
     decisions = run_until(sim, healthy_on("2.0.0"))
-    assert of_type(decisions, SetWeights)[0].weights == {stable: 0, canary: 100}
+    assert of_type(decisions, SetWeights)[0] == SetWeights(canary, None, 0)  # all on the new stable
     assert DeleteRevision(stable) in actions(decisions)
     assert stable not in sim.cluster.revisions
     assert sim.status.history[-1].outcome == "Promoted"
@@ -98,7 +98,7 @@ def test_failed_analysis_returns_traffic_to_stable_before_any_scaling() -> None:
     stable = sim.status.stable.revision
     rollback_pass = next(d for d in decisions if d.status.phase == "RollingBack")
     first_write = next(a for a in rollback_pass.actions if not isinstance(a, RunAnalysis | EmitEvent))
-    assert first_write == SetWeights({stable: 100, canary: 0})
+    assert first_write == SetWeights(stable, canary, 0)
     assert sim.cluster.revisions[canary].replicas == 0
     assert sim.cluster.revisions[stable].replicas == 4
     last = sim.status.last_rollback
@@ -246,10 +246,29 @@ def test_each_manual_action_value_is_carried_out_once() -> None:
     first = decide(sim.spec, sim.status, observations, sim.now)
     again = decide(sim.spec, first.status, observations, sim.now)
     assert first.status.current_step == 5
-    assert again.status.current_step == 5 and not [
-        a for a in again.actions if isinstance(a, AcknowledgeAction)
-    ]
+    assert again.status.current_step == 5
     assert [(r.action, r.value) for r in again.status.manual_actions] == [("promote", "x")]
+    # Not carried out again, but removed again, so the Release shows no request that will not happen.
+    assert of_type([again], AcknowledgeAction) == [AcknowledgeAction("promote", "x")]
+    assert not [a for a in of_type([again], EmitEvent) if a.reason == "ManualAction"]
+
+
+def test_an_annotation_set_again_to_a_value_carried_out_is_removed_without_acting() -> None:
+    sim = stable_simulation()
+    sim.cluster.annotate("pause", "1")
+    sim.tick()
+    assert sim.status is not None and not sim.cluster.annotations
+    sim.cluster.annotate("pause", "1")  # the same value again: status records it as carried out
+    sim.cluster.annotate("promote", "2")
+    decisions = sim.tick()
+    assert set(of_type(decisions, AcknowledgeAction)) == {
+        AcknowledgeAction("pause", "1"),
+        AcknowledgeAction("promote", "2"),
+    }
+    assert [a.message for a in of_type(decisions, EmitEvent) if a.reason == "ManualAction"] == [
+        "promote: no effect: no rollout in progress"
+    ]
+    assert not sim.cluster.annotations
 
 
 def test_manual_actions_with_nothing_to_act_on_are_acknowledged_without_effect() -> None:

@@ -2,10 +2,13 @@
 
 - from every state in Progressing or RollingBack, the machine alone, whatever the pods and metrics do,
   reaches Healthy, Degraded or an explicit pause;
-- from every Paused state, a person's promote leaves the pause and a person's abort rolls back.
+- from every Paused state, a person's promote leaves the pause and a person's abort rolls back;
+- from every refused state (a generation the operator cannot carry out), a new generation it can carry
+  out leaves Degraded at once.
 
 States are explored breadth-first from "v1 Healthy, v2 just applied", over every input the world, a
-person or a spec change can give; two states are the same when everything but timestamps is the same.
+person or a spec change (refused ones included) can give; two states are the same when everything but
+timestamps is the same.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 from core_support import release_spec, stable_simulation
 
 from slipway.api.models import ReleaseSpec
+from slipway.core.obstacles import Obstacle
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 from slipway.core.strategies import plan_for
 
@@ -54,11 +58,12 @@ STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
                 "scaleDownDelaySeconds": 20,
             }
         },
-        250,
+        450,
     ),
     "rolling": ({"rolling": {"maxSurge": 1}}, 250),
     "rolling-remove-first": ({"rolling": {"maxSurge": 0, "maxUnavailable": 1}}, 250),
 }
+NO_PROMETHEUS = Obstacle("PrometheusNotConfigured", "spec.analysis.metrics[0].builtin", "no prometheus.url")
 PASSES_TO_SETTLE = 60
 TOKENS = itertools.count()
 """Annotation values: each person's action is a new one."""
@@ -108,6 +113,7 @@ def key(sim: Simulation) -> Hashable:
         tuple(sorted(sim.cluster.revisions.items())),
         tuple(sorted(sim.cluster.annotations.items())),
         tuple(sorted(sim.cluster.broken)),
+        sim.cluster.obstacles,
     )
 
 
@@ -127,15 +133,28 @@ def person_step(sim: Simulation, action: str) -> None:
 
 
 def spec_change(sim: Simulation, version: str, strategy: dict[str, Any]) -> None:
-    """Someone pushes the spec: a newer version, or back to the one that serves."""
+    """Someone pushes the spec: a newer version, or back to the one that serves (a fix, if refused)."""
     sim.change_spec(spec(version, strategy))
+    sim.cluster.obstacles = ()
     sim.tick()
+
+
+def refused_change(sim: Simulation, strategy: dict[str, Any]) -> None:
+    """Someone pushes a spec the operator cannot carry out (its metric needs a Prometheus it lacks)."""
+    sim.change_spec(spec("4.0.0", strategy))
+    sim.cluster.obstacles = (NO_PROMETHEUS,)
+    sim.tick()
+
+
+def refused(sim: Simulation) -> bool:
+    return sim.cluster.obstacles != () and sim.status is not None and sim.status.phase == "Degraded"
 
 
 def successors(sim: Simulation, strategy: dict[str, Any]) -> list[Simulation]:
     moves: list[Callable[[Simulation], None]] = [partial(world_step, world=world) for world in WORLDS]
     moves += [partial(person_step, action=action) for action in PEOPLE]
     moves += [partial(spec_change, version=version, strategy=strategy) for version in VERSIONS]
+    moves.append(partial(refused_change, strategy=strategy))
     result = []
     for move in moves:
         child = sim.fork()
@@ -186,6 +205,13 @@ def test_no_dead_ends(strategy: str) -> None:
         assert status is not None
         if status.phase in ("Progressing", "RollingBack"):
             endings |= {runs_alone(sim, world) for world in WORLDS}
+        elif refused(sim):
+            for version in VERSIONS:
+                fixed = sim.fork()
+                spec_change(fixed, version, STRATEGIES[strategy][0])
+                assert fixed.status is not None and fixed.status.reason != NO_PROMETHEUS.reason
+                # A person's request left pending while refused (abort) may act on the new attempt.
+                assert fixed.status.phase != "Degraded" or sim.cluster.annotations, fixed.status
         elif status.phase == "Paused":
             promoted = sim.fork()
             person_step(promoted, "promote")
@@ -204,7 +230,7 @@ def test_the_walk_reaches_every_phase_and_step(strategy: str) -> None:
     states = reachable(strategy)
     phases = {sim.status.phase for sim in states if sim.status is not None}
     assert phases == {"Healthy", "Progressing", "Paused", "RollingBack", "Degraded"}
-    assert {sim.spec.version for sim in states} == {"1.0.0", "2.0.0", "3.0.0"}
+    assert {sim.spec.version for sim in states} == {"1.0.0", "2.0.0", "3.0.0", "4.0.0"}
     steps = {sim.status.current_step for sim in states if sim.status is not None and sim.status.canary}
     assert steps >= set(range(len(plan_for(spec("2.0.0", STRATEGIES[strategy][0])).steps) + 1))
 
@@ -212,4 +238,5 @@ def test_the_walk_reaches_every_phase_and_step(strategy: str) -> None:
 def test_the_walk_reaches_every_outcome() -> None:
     reasons = {sim.status.reason for sim in reachable("canary") if sim.status is not None}
     expected = {"Promoted", "AnalysisFailed", "Aborted", "WaitingForPromote", "ManualPause", "Reverted"}
+    expected.add(NO_PROMETHEUS.reason)
     assert expected | {"ProviderErrors", "AnalysisInconclusive"} <= reasons

@@ -1,5 +1,8 @@
 """SPEC invariants 1-7, checked after every pass over random sequences of observations, manual
-actions, spec changes, clock jumps, lost status writes and pods that come and go (hypothesis)."""
+actions, spec changes (refused ones too), alerts and Alertmanager outages, clock jumps, lost status
+writes and pods that come and go (hypothesis); and the core's own promises: every pass restates the
+routing its status records, a refusal writes nothing and ends with a fixed generation, a rollout guarded
+by alerts is looked at once per analysis interval, and a manual action's repeated value is removed."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from slipway.core.actions import (
     DeleteRevision,
     EmitEvent,
     EnsureRevision,
+    Route,
     RunAnalysis,
     ScaleRevision,
     SetWeights,
@@ -28,6 +32,7 @@ from slipway.core.actions import (
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+from slipway.core.obstacles import INVALID_SPEC, Obstacle
 from slipway.core.simulation import SimulatedCluster
 from slipway.core.strategies import Gate, plan_for
 
@@ -40,6 +45,11 @@ STRATEGIES: list[dict[str, Any]] = [
     {"rolling": {"maxSurge": 0, "maxUnavailable": 1}},
 ]
 MANUAL = ["promote", "promote-full", "pause", "resume", "abort", "retry"]
+REFUSALS = {
+    "invalid": Obstacle(INVALID_SPEC, "spec.strategy.canary.steps[0].setWeight", "must be <= 100"),
+    "unsupported": Obstacle("PrometheusNotConfigured", "spec.analysis.metrics[0].builtin", "no Prometheus"),
+}
+ANALYSIS_INTERVAL = 30  # seconds, release_spec's default
 RESULTS = {
     "good": (0.0,),
     "bad": (0.5,),
@@ -49,14 +59,22 @@ RESULTS = {
 }
 
 
-def spec_for(version: str, strategy: int, replicas: int) -> ReleaseSpec:
+def spec_for(version: str, strategy: int, replicas: int, guarded: bool = False) -> ReleaseSpec:
+    alerts = {"alerts": {"matchLabels": {"severity": "critical"}}} if guarded else {}
     return release_spec(
         version,
         replicas=replicas,
         strategy=STRATEGIES[strategy],
         metrics=[metric(failureLimit=1, inconclusiveLimit=2, consecutiveErrorLimit=1)],
-        rollback={"progressDeadlineSeconds": 120},
+        rollback={"progressDeadlineSeconds": 120, **alerts},
     )
+
+
+def routing_of(status: ReleaseStatus) -> Route:
+    """The routing a status records, as the Route that restates it."""
+    assert status.stable is not None
+    canary = status.canary
+    return Route(status.stable.revision, canary.revision if canary else None, canary.weight if canary else 0)
 
 
 def weights_of(status: ReleaseStatus | None) -> dict[str, int]:
@@ -86,7 +104,9 @@ def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Obs
 class ReleaseMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.spec = spec_for("1", 0, 3)
+        self.spec: ReleaseSpec | None = spec_for("1", 0, 3)
+        self.obstacles: tuple[Obstacle, ...] = ()
+        self.alerts_unknown: str | None = None
         self.cluster = SimulatedCluster()
         self.status: ReleaseStatus | None = None
         self.previous: ReleaseStatus | None = None
@@ -183,6 +203,10 @@ class ReleaseMachine(RuleBasedStateMachine):
     def alert(self, firing: bool) -> None:
         self.alerts = (FiringAlert("HighErrorRate"),) if firing else ()
 
+    @rule(reachable=st.sampled_from([True, True, False]))
+    def alertmanager(self, reachable: bool) -> None:
+        self.alerts_unknown = None if reachable else "Alertmanager at http://127.0.0.1:1: refused"
+
     @rule(action=st.sampled_from(MANUAL), repeat=st.booleans())
     def person_annotates(self, action: str, repeat: bool) -> None:
         if not repeat:
@@ -193,9 +217,19 @@ class ReleaseMachine(RuleBasedStateMachine):
         version=st.sampled_from(["1", "2", "3"]),
         strategy=st.integers(0, len(STRATEGIES) - 1),
         replicas=st.integers(1, 4),
+        guarded=st.booleans(),
     )
-    def spec_changes(self, version: str, strategy: int, replicas: int) -> None:
-        self.spec = spec_for(version, strategy, replicas)
+    def spec_changes(self, version: str, strategy: int, replicas: int, guarded: bool) -> None:
+        """A new generation the operator can carry out (which fixes a refused one)."""
+        self.spec = spec_for(version, strategy, replicas, guarded)
+        self.obstacles = ()
+        self.cluster.generation += 1
+
+    @rule(kind=st.sampled_from(sorted(REFUSALS)), version=st.sampled_from(["1", "2", "3"]))
+    def spec_is_refused(self, kind: str, version: str) -> None:
+        """A new generation the models reject (no spec at all) or this operator cannot carry out."""
+        self.spec = None if kind == "invalid" else spec_for(version, 0, 3)
+        self.obstacles = (REFUSALS[kind],)
         self.cluster.generation += 1
 
     @rule()
@@ -206,24 +240,95 @@ class ReleaseMachine(RuleBasedStateMachine):
 
     # -- one pass and the invariants ------------------------------------------------------------------
 
+    def _observe(self, measurements: tuple[RawMeasurement, ...] = ()) -> Observations:
+        return replace(
+            self.cluster.observe(measurements, self.alerts),
+            alerts_unknown=self.alerts_unknown,
+            obstacles=self.obstacles,
+        )
+
     def _pass(self, measurements: tuple[RawMeasurement, ...]) -> None:
         self.last_measurements = measurements or self.last_measurements
         self.awaiting_before_last_pass = self.awaiting_return_to_stable
-        observations = self.cluster.observe(measurements, self.alerts)
-        spec_before = self.spec.model_dump()
+        observations = self._observe(measurements)
+        spec_before = self.spec.model_dump() if self.spec is not None else None
         status_before = self.status.to_api() if self.status is not None else None
         decision = decide(self.spec, self.status, observations, self.now)
-        assert self.spec.model_dump() == spec_before  # 7: nothing, manual actions included, edits spec
+        # 7: nothing, manual actions included, edits spec
+        assert (self.spec.model_dump() if self.spec is not None else None) == spec_before
         assert (self.status.to_api() if self.status is not None else None) == status_before  # pure
-        self._check_traffic(decision, observations)
-        self._check_rollback_order(decision)
-        self._check_scaling(decision)
-        self._check_gates(decision)
+        if self.obstacles:
+            self._check_refusal(decision, observations)
+        else:
+            self._check_traffic(decision, observations)
+            self._check_rollback_order(decision)
+            self._check_scaling(decision)
+            self._check_gates(decision)
+            self._check_routing_restated(decision)
+            self._check_refusal_ends(decision)
+            self._check_alert_polling(decision)
+            self._check_repeats_acknowledged(decision, observations)
         if self.status is not None and decision.status.phase != self.status.phase:
             assert any(isinstance(a, EmitEvent) for a in decision.actions), "a transition without an Event"
         self.cluster.apply(decision.actions)
         self._check_idempotent(decision, observations)
         self.previous, self.status, self.last = self.status, decision.status, decision
+
+    def _check_refusal(self, decision: Decision, observations: Observations) -> None:
+        """A refused generation: Degraded and Stalled, nothing written to the cluster, no requeue, and a
+        Warning Event only when the refusal is news."""
+        status = decision.status
+        assert (status.phase, status.reason) == ("Degraded", self.obstacles[0].reason)
+        assert status.observed_generation == observations.generation
+        assert ("Stalled", "True") in {(c.type, c.status) for c in status.conditions}
+        assert decision.requeue_after_seconds is None
+        assert all(isinstance(a, EmitEvent) and a.type == "Warning" for a in decision.actions)
+        before = self.status
+        told = before is not None and (
+            before.phase,
+            before.reason,
+            before.message,
+            before.observed_generation,
+        ) == (status.phase, status.reason, status.message, status.observed_generation)
+        assert len(decision.actions) == (0 if told else 1)
+
+    def _check_routing_restated(self, decision: Decision) -> None:
+        """Every pass with a stable revision ends its cluster writes with the routing its status records
+        (the shell writes it only where the routing objects differ)."""
+        status = decision.status
+        cluster = [
+            a
+            for a in decision.actions
+            if isinstance(a, (*WRITES, Route)) and not isinstance(a, AcknowledgeAction)
+        ]
+        if status.stable is not None:
+            assert cluster[-1] == routing_of(status), f"the pass ended its writes with {cluster[-1]}"
+
+    def _check_refusal_ends(self, decision: Decision) -> None:
+        """A new generation the operator can carry out leaves a refusal (and its Degraded)."""
+        before, status = self.status, decision.status
+        if before is None or not before.message.startswith("cannot carry out"):
+            return
+        if before.observed_generation != self.cluster.generation:
+            assert status.phase != "Degraded" or status.reason != before.reason, (
+                f"a fixed generation stayed refused: {status.message}"
+            )
+
+    def _check_alert_polling(self, decision: Decision) -> None:
+        """Alertmanager sends no events: a rollout it guards is looked at once per analysis interval."""
+        status = decision.status
+        in_flight = status.canary is not None and status.phase in ("Progressing", "Paused")
+        if self.spec is not None and self.spec.rollback.alerts is not None and in_flight:
+            assert decision.requeue_after_seconds is not None
+            assert decision.requeue_after_seconds <= ANALYSIS_INTERVAL
+
+    def _check_repeats_acknowledged(self, decision: Decision, observations: Observations) -> None:
+        """An annotation set again to a value status records as carried out is removed again."""
+        done = {(r.action, r.value) for r in self.status.manual_actions} if self.status else set()
+        acks = {(a.action, a.value) for a in decision.actions if isinstance(a, AcknowledgeAction)}
+        for key, value in observations.annotations.items():
+            if (key.removeprefix("slipway.dev/"), value) in done:
+                assert (key.removeprefix("slipway.dev/"), value) in acks, f"{key}={value} left behind"
 
     def _check_traffic(self, decision: Decision, observations: Observations) -> None:
         """1: weights sum to 100 and never reach a revision without a ready pod."""
@@ -260,6 +365,7 @@ class ReleaseMachine(RuleBasedStateMachine):
         weights = weights_of(self.status)
         status = decision.status
         in_flight = status.canary is not None and status.phase in ("Progressing", "Paused")
+        assert self.spec is not None
         rolling = self.spec.strategy.rolling is not None
         for action in decision.actions:
             if isinstance(action, SetWeights):
@@ -295,6 +401,7 @@ class ReleaseMachine(RuleBasedStateMachine):
         people = {action for action, _ in acted}
         if "promote-full" in people:
             return
+        assert self.spec is not None
         steps = plan_for(self.spec).steps
         begun = before.current_step or 0
         for index in range(begun, min(after.current_step or 0, len(steps))):
@@ -315,6 +422,8 @@ class ReleaseMachine(RuleBasedStateMachine):
         again = decide(self.spec, decision.status, after_writes(observations, decision.actions), self.now)
         rewrites: list[Action] = [a for a in again.actions if isinstance(a, (*WRITES, EmitEvent))]
         assert rewrites == [], f"second pass wrote {rewrites}"
+        first, second = ([a for a in d.actions if isinstance(a, Route)][-1:] for d in (decision, again))
+        assert second == first, "the second pass restates other routing"
         # Only readiness may differ: scaling down removed ready pods the first pass had counted.
         assert (again.status.phase, again.status.current_step) == (
             decision.status.phase,
@@ -333,10 +442,7 @@ class ReleaseMachine(RuleBasedStateMachine):
             assert self.last.requeue_after_seconds is not None
             assert self.last.requeue_after_seconds <= 120 + 600  # deadline plus the longest planned wait
         if phase == "Paused" and self.status.observed_generation == self.cluster.generation:
-            observations = self.cluster.observe()
-            abort = Observations(
-                observations.generation, {"slipway.dev/abort": "exit-check"}, observations.revisions
-            )
+            abort = replace(self._observe(), annotations={"slipway.dev/abort": "exit-check"})
             exited = decide(self.spec, self.status, abort, self.now)
             assert exited.status.phase in ("RollingBack", "Degraded")
 

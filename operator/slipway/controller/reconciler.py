@@ -1,5 +1,10 @@
 """One reconcile pass for one Release: observe, call the core, carry out what it decided.
 
+Every choice about the rollout is the core's (`slipway.core.decide`), refusing a spec included: the
+pass only translates what it found (the spec the models accept, the obstacles the models and the
+operator's config put in its way, the Deployments, the alerts) into Observations, and the actions
+into Kubernetes writes.
+
 The order of writes is what makes the operator safe to kill at any instant (invariant 5):
 1. the cluster actions, in the core's order (after a rollback decision the first of them returns all
    traffic to stable, invariant 2); each is idempotent, so repeating them after a crash is harmless;
@@ -23,32 +28,32 @@ import structlog
 from pydantic import ValidationError
 
 from slipway.alerts.alertmanager import AlertmanagerUnavailable
-from slipway.api.annotations import MANUAL_ACTIONS, PREFIX
+from slipway.api.annotations import MANUAL_ACTIONS
 from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
+from slipway.api.validation import problems_from
 from slipway.controller.queue import ReleaseKey
-from slipway.controller.refusal import invalid_spec, newly_refused, refused_status
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
     DeleteRevision,
     EmitEvent,
     EnsureRevision,
+    Route,
     RunAnalysis,
     ScaleRevision,
-    SetWeights,
 )
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
-from slipway.core.obstacles import Obstacle
+from slipway.core.obstacles import INVALID_SPEC, Obstacle
 from slipway.kube.client import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
 from slipway.manifests import Obj, ReleaseRef, ready_replicas, release_ref
 from slipway.plugins import readiness
 from slipway.providers.base import MeasurementContext
-from slipway.routers.base import Router, ServicePorts, TrafficSplit
+from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.registry import router_for
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.logging import bind_release
@@ -63,35 +68,14 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
-ALERT_POLL_SECONDS = 10.0
-
-
-def split_for(weights: Mapping[str, int], status: ReleaseStatus) -> TrafficSplit:
-    """The core's weights as a split between the status's stable and canary revisions."""
-    stable = status.stable.revision if status.stable else None
-    canary = status.canary.revision if status.canary else None
-    if canary is not None and canary == stable:
-        canary = None
-    if canary is not None and canary in weights:
-        return TrafficSplit(stable=stable or canary, canary=canary, canary_weight=weights[canary])
-    serving = max(weights, key=lambda revision: weights[revision])
-    return TrafficSplit(stable=serving, canary=canary if canary != serving else None, canary_weight=0)
-
-
-def standing_split(status: ReleaseStatus) -> TrafficSplit | None:
-    """The split the status says is in place (None before there is a stable revision)."""
-    if status.stable is None:
-        return None
-    canary = status.canary if status.canary and status.canary.revision != status.stable.revision else None
-    return TrafficSplit(
-        stable=status.stable.revision,
-        canary=canary.revision if canary else None,
-        canary_weight=canary.weight if canary else 0,
-    )
 
 
 def observations_of(
-    body: Obj, state: ClusterState, alerts: tuple[FiringAlert, ...], alerts_unknown: str | None
+    body: Obj,
+    state: ClusterState,
+    alerts: tuple[FiringAlert, ...],
+    alerts_unknown: str | None,
+    obstacles: tuple[Obstacle, ...],
 ) -> Observations:
     annotations: dict[str, str] = body["metadata"].get("annotations") or {}
     return Observations(
@@ -106,29 +90,16 @@ def observations_of(
         },
         alerts=alerts,
         alerts_unknown=alerts_unknown,
+        obstacles=obstacles,
     )
 
 
-def already_carried_out(body: Obj, status: ReleaseStatus | None) -> tuple[AcknowledgeAction, ...]:
-    """Manual-action annotations set again to a value status records as carried out: the core rightly
-    ignores them, and they are removed so that the Release does not keep showing a pending request."""
-    done = {record.action: record.value for record in status.manual_actions} if status else {}
-    annotations: dict[str, str] = body["metadata"].get("annotations") or {}
+def invalid_spec(invalid: ValidationError) -> tuple[Obstacle, ...]:
+    """The models' complaints about a Release's spec, each naming its field from `spec` down."""
     return tuple(
-        AcknowledgeAction(key.removeprefix(PREFIX), value)
-        for key, value in annotations.items()
-        if key in MANUAL_ACTIONS and done.get(key.removeprefix(PREFIX)) == value
+        Obstacle(INVALID_SPEC, f"spec.{problem.field}" if problem.field else "spec", problem.message)
+        for problem in problems_from(invalid)
     )
-
-
-def _with_alert_polling(requeue: float | None, spec: ReleaseSpec, status: ReleaseStatus) -> float | None:
-    """Alertmanager sends no watch events: while a rollout it guards is in flight, ask it again at
-    least once per analysis interval (or every ALERT_POLL_SECONDS), even while the core waits."""
-    in_flight = status.canary is not None and status.phase in ("Progressing", "Paused")
-    if spec.rollback.alerts is None or not in_flight:
-        return requeue
-    poll = parse_duration(spec.analysis.interval) if spec.analysis else ALERT_POLL_SECONDS
-    return poll if requeue is None else min(requeue, poll)
 
 
 class Reconciler:
@@ -158,35 +129,19 @@ class Reconciler:
             return None
         release = release_ref(body)
         old_status = ReleaseStatus.from_api(body.get("status"))
-        try:
-            spec = ReleaseSpec.model_validate(body.get("spec") or {})
-        except ValidationError as invalid:
-            return await self._refuse(release, body, old_status, invalid_spec(invalid), started)
-        obstacles = readiness(spec, self._config)
-        if obstacles:
-            return await self._refuse(release, body, old_status, obstacles, started)
-        router = router_for(spec.traffic_routing)
+        spec, obstacles = self._read_spec(body)
         state = await asyncio.to_thread(observe, self._api, release)
-        alerts: tuple[FiringAlert, ...] = ()
-        alerts_unknown = None
-        if spec.rollback.alerts is not None:
-            try:
-                alerts = await self._find_alerts(release, spec.rollback.alerts.match_labels)
-            except AlertmanagerUnavailable as unavailable:
-                alerts_unknown = str(unavailable)
-                _log.warning("alerts unknown", error=alerts_unknown)
-        observations = observations_of(body, state, alerts, alerts_unknown)
+        alerts, alerts_unknown = await self._alerts(release, spec)
+        observations = observations_of(body, state, alerts, alerts_unknown, obstacles)
         decision = decide(spec, old_status, observations, datetime.now(UTC))
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
             # Measurements go to a second decide at once: they are observations, not state to keep.
-            measured = await self._take(spec, release, analyses, old_status)
+            measured = await self._take(_valid(spec), release, analyses, old_status)
             observations = replace(observations, measurements=measured)
             decision = decide(spec, old_status, observations, datetime.now(UTC))
-        repeated = [ack for ack in already_carried_out(body, old_status) if ack not in decision.actions]
-        decision = replace(decision, actions=(*decision.actions, *repeated))
         try:
-            writes = await asyncio.to_thread(self._carry_out, router, release, spec, body, state, decision)
+            writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision)
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -206,36 +161,30 @@ class Reconciler:
             phase=status.phase,
             step=status.current_step,
         ):
-            _log.info(status.message or status.phase, writes=writes)
+            _log.info(status.message or status.phase, reason=status.reason, writes=writes)
         self._record(release, old_status, status, time.monotonic() - started)
-        return _with_alert_polling(decision.requeue_after_seconds, spec, status)
+        return decision.requeue_after_seconds
 
-    async def _refuse(
-        self,
-        release: ReleaseRef,
-        body: Obj,
-        old: ReleaseStatus | None,
-        obstacles: tuple[Obstacle, ...],
-        started: float,
-    ) -> float | None:
-        """Degraded with the obstacles as the message; nothing but the status and an Event is written."""
-        generation = int(body["metadata"].get("generation") or 1)
-        status = refused_status(old, generation, obstacles, datetime.now(UTC))
-        _log.warning(status.message, reason=status.reason)
-
-        def write() -> None:
-            writer = ClusterWriter(self._api, release, ClusterState())
-            observed = old.to_api() if old is not None else None
-            written = writer.write_status(body["metadata"]["resourceVersion"], observed, status.to_api())
-            if written and newly_refused(old, status):
-                writer.emit_event("Warning", status.reason, status.message)
-
+    def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
+        """The spec as the models read it (None when they reject it), and what stands in its way: the
+        models' complaints, or what this operator cannot carry out with its config."""
         try:
-            await asyncio.to_thread(write)
-        except StaleViewError:
-            return _RETRY_STALE_SECONDS
-        self._record(release, old, status, time.monotonic() - started)
-        return None
+            spec = ReleaseSpec.model_validate(body.get("spec") or {})
+        except ValidationError as invalid:
+            return None, invalid_spec(invalid)
+        return spec, readiness(spec, self._config)
+
+    async def _alerts(
+        self, release: ReleaseRef, spec: ReleaseSpec | None
+    ) -> tuple[tuple[FiringAlert, ...], str | None]:
+        """The firing alerts the spec's rollback.alerts selects, or why they are unknown."""
+        if spec is None or spec.rollback.alerts is None:
+            return (), None
+        try:
+            return await self._find_alerts(release, spec.rollback.alerts.match_labels), None
+        except AlertmanagerUnavailable as unavailable:
+            _log.warning("alerts unknown", error=str(unavailable))
+            return (), str(unavailable)
 
     def _record(
         self, release: ReleaseRef, old: ReleaseStatus | None, new: ReleaseStatus, seconds: float
@@ -288,42 +237,33 @@ class Reconciler:
 
     def _carry_out(
         self,
-        router: Router,
         release: ReleaseRef,
-        spec: ReleaseSpec,
+        spec: ReleaseSpec | None,
         body: Obj,
         state: ClusterState,
         decision: Decision,
     ) -> int:
         writer = ClusterWriter(self._api, release, state)
         deferred: list[Action] = []
-        ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
-        routed = False
-
-        def route(split: TrafficSplit) -> None:
-            for routing_object in router.plan(release, split, ports):
-                writer.ensure_routing_object(routing_object)
-
         for action in decision.actions:
             match action:
                 case EnsureRevision(revision=revision, version=version, replicas=replicas):
-                    writer.ensure_revision(revision, version, replicas, spec.template)
+                    writer.ensure_revision(revision, version, replicas, _valid(spec).template)
                 case ScaleRevision(revision=revision, replicas=replicas):
                     writer.scale_revision(revision, replicas)
-                case SetWeights(weights=weights):
-                    route(split_for(weights, decision.status))
-                    routed = True
+                case Route(stable=stable, canary=canary, canary_weight=weight):
+                    # SetWeights included. The writer compares: routing that matches is not written.
+                    valid = _valid(spec)
+                    ports = ServicePorts(valid.service.port, valid.service.target_port or valid.service.port)
+                    split = TrafficSplit(stable, canary, weight)
+                    for routing_object in router_for(valid.traffic_routing).plan(release, split, ports):
+                        writer.ensure_routing_object(routing_object)
                 case DeleteRevision(revision=revision):
                     writer.delete_revision(revision)
                 case EmitEvent() | AcknowledgeAction():
                     deferred.append(action)
                 case RunAnalysis():
                     pass  # already measured before this decision was made
-        standing = None if routed else standing_split(decision.status)
-        if standing is not None:
-            # No new weights, but a new canary (a blue-green preview) must become reachable through
-            # its Service, and routing objects someone changed are put back. Usually writes nothing.
-            route(standing)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
         writer.write_status(
@@ -337,3 +277,11 @@ class Reconciler:
             elif isinstance(action, AcknowledgeAction):
                 writer.acknowledge(action.annotation, action.value)
         return writer.writes
+
+
+def _valid(spec: ReleaseSpec | None) -> ReleaseSpec:
+    """The spec an action is carried out from. The core asks for none when the models rejected the
+    spec (it refuses it), so None here is a broken contract, not a case to handle."""
+    if spec is None:
+        raise RuntimeError("the core asked for an action on a spec the models rejected")
+    return spec

@@ -33,10 +33,31 @@ class ScaleRevision:
 
 
 @dataclass(frozen=True)
-class SetWeights:
-    """Route traffic: percentage per revision, always summing to 100, never >0 to an unready revision."""
+class Route:
+    """Make the routing objects send `canary_weight` percent to `canary` and the rest to `stable` (all
+    of it when `canary` is None); `<name>-canary` reaches `canary`, or `stable` when there is none.
 
-    weights: Mapping[str, int]
+    Ends the writes of every pass that has a stable revision, stating the routing the status records.
+    The shell compares it with the routing objects and usually writes nothing: it puts back routing
+    someone changed, and makes a new canary (a blue-green preview) reachable through `<name>-canary`.
+    """
+
+    stable: str
+    canary: str | None
+    canary_weight: int
+
+    @property
+    def weights(self) -> Mapping[str, int]:
+        """Percentage per revision; always sums to 100."""
+        if self.canary is None:
+            return {self.stable: 100}
+        return {self.stable: 100 - self.canary_weight, self.canary: self.canary_weight}
+
+
+@dataclass(frozen=True)
+class SetWeights(Route):
+    """A Route that moves traffic, where it moves in the order of writes: never more than 0 to a
+    revision without a ready pod, and after a rollback decision the first write (invariants 1, 2)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +97,15 @@ class EmitEvent:
 
 
 Action = (
-    EnsureRevision | ScaleRevision | SetWeights | DeleteRevision | RunAnalysis | AcknowledgeAction | EmitEvent
+    EnsureRevision
+    | ScaleRevision
+    | Route
+    | SetWeights
+    | DeleteRevision
+    | RunAnalysis
+    | AcknowledgeAction
+    | EmitEvent
 )
 WRITES = (EnsureRevision, ScaleRevision, SetWeights, DeleteRevision, AcknowledgeAction)
-"""Actions that change the cluster (as opposed to reading metrics or reporting)."""
+"""Actions that change the cluster (as opposed to reading metrics or reporting). A plain Route is not
+one: it restates the routing the status records, and writes only where someone changed it."""

@@ -5,8 +5,11 @@ time, and returns the next status and the actions that move the cluster toward i
 reads no clock and draws no random numbers, so the same inputs always give the same answer.
 
 The shell's contract:
-- carry out `actions` in order (workload and traffic writes come first, then metric requests, then
-  Events, then the acknowledgement of manual actions), then write `status`;
+- put what stands in the way of the spec into `observations.obstacles`, and pass spec None when the
+  models reject it: the core refuses that generation (`slipway.core.refusal`);
+- carry out `actions` in order (workload and traffic writes come first, ending with the routing the
+  status records, then metric requests, then Events, then the acknowledgement of manual actions), then
+  write `status`;
 - every action states an end, not a change, so repeating a list after a crash is safe;
 - call again after `requeue_after_seconds` (None: only when something changes), whenever the Release
   or one of its Deployments changes, and right after a RunAnalysis with the measurements it took.
@@ -33,13 +36,14 @@ from slipway.api.status import (
     RevisionStatus,
     RollbackRecord,
 )
-from slipway.core import analysis
+from slipway.core import analysis, refusal
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
     DeleteRevision,
     EmitEvent,
     EnsureRevision,
+    Route,
     RunAnalysis,
     ScaleRevision,
     SetWeights,
@@ -51,6 +55,10 @@ from slipway.core.strategies import Gate, Hold, Plan, PlanStep, Shift, plan_for
 
 POLL_SECONDS: Final = 5.0
 """How soon to look again while waiting for pods, in case the shell is not woken by Deployment events."""
+
+ALERT_POLL: Final = timedelta(seconds=10)
+"""How often a rollout guarded by alerts asks Alertmanager again when the Release has no analysis
+interval: Alertmanager sends no events, so only a pass can notice an alert."""
 
 MANUAL_ACTION_ORDER: Final = (ABORT, RETRY, PAUSE, RESUME, PROMOTE_FULL, PROMOTE)
 """When several annotations arrive at once, the safest is carried out first."""
@@ -73,12 +81,17 @@ class Decision:
 
 
 def decide(
-    spec: ReleaseSpec, status: ReleaseStatus | None, observations: Observations, now: datetime
+    spec: ReleaseSpec | None, status: ReleaseStatus | None, observations: Observations, now: datetime
 ) -> Decision:
     """One reconcile pass of the Release whose spec is `spec` and last written status is `status`.
 
+    `spec` is None when the models rejected it; `observations.obstacles` then says why. A generation
+    with any obstacle is refused: Degraded, no cluster action, a Warning Event when that is news.
     `status` is None before the operator has written one. `now` must be timezone-aware (UTC).
     """
+    if spec is None or observations.obstacles:
+        refused, events = refusal.refuse(status, observations.generation, observations.obstacles, now)
+        return Decision(status=refused, actions=events, requeue_after_seconds=None)
     return _Pass(spec, status, observations, now).run()
 
 
@@ -119,6 +132,7 @@ class _Pass:
             self.settled = self._follow_spec(new_generation)
         s.observed_generation = self.obs.generation
         self._observe_readiness()  # again, for the revisions the spec just brought in
+        self._acknowledge_repeats()
         if self.settled:
             self._manual_actions()
             if self._in_flight():
@@ -205,9 +219,10 @@ class _Pass:
             return True
         if s.canary is not None:
             if not self._return_to_stable():
-                if s.phase in ("Progressing", "Paused") and s.reason != RETURNING:
-                    # A wait like any other, bounded by the progress deadline (which then rolls back;
-                    # a rollback or Degraded in progress keeps its phase).
+                if s.phase in ("Progressing", "Paused", "Degraded") and s.reason != RETURNING:
+                    # A wait like any other, bounded by the progress deadline (which then rolls back; a
+                    # rollback in progress keeps its phase). A new generation leaves Degraded, even one
+                    # refused while a canary held traffic.
                     s.progress_at = self.now
                     waiting = (
                         f"returning all traffic to version {s.stable.version} before {self.spec.version}"
@@ -284,6 +299,16 @@ class _Pass:
             self._event("Normal", "ManualAction", f"{action}: {result}")
             self.acks.append(AcknowledgeAction(action, value))
         s.manual_actions = sorted(done.values(), key=lambda record: record.action)
+
+    def _acknowledge_repeats(self) -> None:
+        """An annotation set again to a value status records as carried out is not carried out again
+        (each distinct value acts once), but it is removed, so the Release shows no request that will
+        not happen. Status is unchanged so far in this pass: these are the values of earlier passes."""
+        done = {record.action: record.value for record in self.status.manual_actions}
+        for key in MANUAL_ACTION_ORDER:
+            action, value = key.removeprefix(PREFIX), self.obs.annotations.get(key)
+            if value is not None and done.get(action) == value:
+                self.acks.append(AcknowledgeAction(action, value))
 
     def _abort(self) -> str:
         if not self._in_flight():
@@ -493,13 +518,17 @@ class _Pass:
             canary is not None and canary_weight > 0 and canary.ready_replicas == 0
         ):
             return False
-        weights = {s.stable.revision: stable_weight}
         s.stable.weight = stable_weight
         if canary is not None:
-            weights[canary.revision] = canary_weight
             canary.weight = canary_weight
-        self.writes.append(SetWeights(weights))
+        self.writes.append(SetWeights(*self._routing()))
         return True
+
+    def _routing(self) -> tuple[str, str | None, int]:
+        """The routing the status records: stable, canary (None without one) and the canary's weight."""
+        s = self.status
+        assert s.stable is not None
+        return s.stable.revision, s.canary.revision if s.canary else None, s.canary.weight if s.canary else 0
 
     def _first_release(self) -> None:
         s = self.status
@@ -591,7 +620,7 @@ class _Pass:
         assert s.stable is not None and s.canary is not None
         replicas = self.spec.replicas
         self._ensure(s.canary, replicas)
-        if replicas > 0 and (s.canary.ready_replicas < replicas or not self._route(0, 100)):
+        if s.canary.ready_replicas < replicas:
             self._poll()
             return
         old, new = s.stable, s.canary
@@ -602,6 +631,8 @@ class _Pass:
             RetiringRevision(revision=old.revision, version=old.version, scale_down_at=self.now + delay),
         ]
         s.stable, s.canary = new, None
+        # All traffic to the new stable, its pods all ready (with replicas: 0 there is none to route).
+        self._route(100, 0)
         self._set_phase("Healthy", "Promoted", f"version {new.version} serves all traffic")
 
     def _hold_shape(self) -> None:
@@ -724,6 +755,13 @@ class _Pass:
         deadline = self._deadline()
         if deadline is not None:
             self._wake(deadline)
+        if self.spec.rollback.alerts is not None and self._in_flight():
+            # Alertmanager sends no events: while alerts guard a rollout, look at least once per
+            # analysis interval, even when nothing else is due.
+            every = analysis.interval(self.spec.analysis) if self.spec.analysis else ALERT_POLL
+            self._wake(self.now + every)
+        if s.stable is not None:
+            self.writes.append(Route(*self._routing()))
         requeue = None
         if self.wakeups:
             requeue = max(0.0, (min(self.wakeups) - self.now).total_seconds())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from slipway.core.measurement import RawMeasurement
+from slipway.core.obstacles import Obstacle
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Observations:
     - `measurements`: raw measurements taken since the last call (older or repeated ones are ignored).
     - `alerts`: firing alerts for this Release that match its rollback.alerts selector.
     - `alerts_unknown`: why the alerts could not be asked (Alertmanager unreachable); None when known.
+    - `obstacles`: what stands in the way of carrying out the spec (the models' complaints, or what this
+      operator's config cannot do); any obstacle refuses the generation.
     """
 
     generation: int
@@ -49,3 +52,4 @@ class Observations:
     measurements: tuple[RawMeasurement, ...] = ()
     alerts: tuple[FiringAlert, ...] = ()
     alerts_unknown: str | None = None
+    obstacles: tuple[Obstacle, ...] = ()

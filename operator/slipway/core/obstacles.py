@@ -9,6 +9,10 @@ source's own readiness check. The core turns them into a refusal; it never looks
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+INVALID_SPEC: Final = "InvalidSpec"
+"""The reason of an obstacle the models found: a spec the API server's schema let through."""
 
 
 @dataclass(frozen=True)

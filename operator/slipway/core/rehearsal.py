@@ -129,7 +129,9 @@ def _moments(
             moments.append(Moment(after_seconds, f"measured {record.metric}{value}: {record.result}"))
     for action in decision.actions:
         if isinstance(action, SetWeights):
-            split = ", ".join(f"{versions.get(rev, rev)} {weight}%" for rev, weight in action.weights.items())
+            # Every revision of the rehearsal, so the one a promotion leaves shows its 0%.
+            weights = {revision: 0 for revision in versions} | dict(action.weights)
+            split = ", ".join(f"{versions.get(rev, rev)} {weight}%" for rev, weight in weights.items())
             moments.append(Moment(after_seconds, f"traffic: {split}"))
         elif isinstance(action, EmitEvent):
             moments.append(Moment(after_seconds, f"{action.reason}: {action.message}"))

@@ -27,6 +27,7 @@ from slipway.core.judge import threshold_of
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+from slipway.core.obstacles import Obstacle
 
 DecideInputs = tuple[ReleaseSpec, ReleaseStatus | None, Observations, datetime]
 MetricsMode = Literal["good", "bad", "nodata", "flaky", "error"]
@@ -87,6 +88,8 @@ class SimulatedCluster:
     annotations: dict[str, str] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
     """Revisions whose pods never become ready."""
+    obstacles: tuple[Obstacle, ...] = ()
+    """What stands in the way of the current spec (the operator refuses it while there are any)."""
 
     def apply(self, actions: Iterable[Action]) -> None:
         """Carry out the writes (reads and Events are the caller's business)."""
@@ -124,6 +127,7 @@ class SimulatedCluster:
             revisions=dict(self.revisions),
             measurements=tuple(measurements),
             alerts=tuple(alerts),
+            obstacles=self.obstacles,
         )
 
 
@@ -181,6 +185,7 @@ class Simulation:
             dict(self.cluster.revisions),
             dict(self.cluster.annotations),
             set(self.cluster.broken),
+            self.cluster.obstacles,
         )
         return replace(
             self, cluster=cluster, metrics=SimulatedMetrics(self.metrics.mode, dict(self.metrics.taken))

@@ -1,17 +1,19 @@
-"""Alertmanager unreachable while a canary it guards is in flight: the shell reports the alert state as
-unknown (Observations.alerts_unknown) and the core holds the rollout, Paused, until it is known again.
-Unknown is never taken for "nothing fires", whatever the steps: a canary without analysis gates is
-guarded by its alerts alone."""
+"""Alerts guarding a rollout. Alertmanager sends no events, so the core asks to be called once per
+analysis interval (ALERT_POLL without analysis) while a rollout it guards is in flight. When it cannot
+be asked, the shell reports the alert state as unknown (Observations.alerts_unknown) and the core holds
+the rollout, Paused, until it is known again. Unknown is never taken for "nothing fires", whatever the
+steps: a canary without analysis gates is guarded by its alerts alone."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from core_support import healthy_on, release_spec, run_until, stable_simulation
+from core_support import healthy_on, phase_is, release_spec, run_until, stable_simulation
 
 from slipway.api.models import ReleaseSpec
 from slipway.core.actions import EmitEvent, RunAnalysis, SetWeights
-from slipway.core.machine import Decision, decide
+from slipway.core.machine import ALERT_POLL, Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 
@@ -91,3 +93,29 @@ def test_a_person_paused_release_keeps_its_reason_while_alerts_are_unknown() -> 
     tick(sim, UNREACHABLE)
     tick(sim, None)
     assert sim.status is not None and (sim.status.phase, sim.status.reason) == ("Paused", "ManualPause")
+
+
+def test_a_rollout_guarded_by_alerts_is_looked_at_once_per_analysis_interval() -> None:
+    """A blue-green preview waiting for a person measures nothing and has no deadline: only the alerts
+    make the core ask to be called again."""
+    preview = {"blueGreen": {"autoPromotion": False}}
+    sim = stable_simulation(release_spec("1", strategy=preview, rollback=ALERTS, interval="20s"))
+    sim.change_spec(release_spec("2", strategy=preview, rollback=ALERTS, interval="20s"))
+    decisions = run_until(sim, phase_is("Paused"))
+    assert decisions[-1].requeue_after_seconds == 20
+
+
+def test_without_analysis_alerts_are_asked_every_alert_poll() -> None:
+    strategy: dict[str, Any] = {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}}
+    body = release_spec("1", strategy=strategy, rollback=ALERTS).model_dump(by_alias=True, exclude_none=True)
+    del body["analysis"]
+    sim = stable_simulation(ReleaseSpec.model_validate(body))
+    sim.change_spec(ReleaseSpec.model_validate({**body, "version": "2"}))
+    decisions = run_until(sim, phase_is("Paused"))  # until promoted: nothing else is due
+    assert decisions[-1].requeue_after_seconds == ALERT_POLL.total_seconds()
+
+
+def test_no_polling_once_the_rollout_is_over() -> None:
+    sim = canary_at_half()
+    decisions = run_until(sim, healthy_on("2"))
+    assert decisions[-1].requeue_after_seconds is None

@@ -1,0 +1,187 @@
+"""The reconciler on the real dev cluster: the order of its writes (cluster actions, then the status
+guarded by resourceVersion, then Events and acknowledgements), a pass over a matching cluster writing
+nothing (invariant 4), a rollback's first write returning traffic to stable (invariant 2), and a
+refused Release getting its status and one Event, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from slipway.api.models import Metric, ReleaseSpec
+from slipway.controller.queue import ReleaseKey
+from slipway.controller.reconciler import Reconciler, invalid_spec
+from slipway.core.measurement import RawMeasurement
+from slipway.core.observations import FiringAlert
+from slipway.kube.client import KubeApi, load_credentials, releases_path
+from slipway.manifests import Obj, ReleaseRef
+from slipway.providers.base import MeasurementContext
+from slipway.runtime.config import parse_config
+from slipway.runtime.metrics import OperatorMetrics
+from slipway_dev.cluster import DevCluster
+
+NAMESPACE = "shop"
+
+
+def release(version: str, extra: str = "") -> str:
+    return f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NAMESPACE}}}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: Release
+metadata: {{name: web, namespace: {NAMESPACE}}}
+spec:
+  version: "{version}"
+  replicas: 2
+  template: {{spec: {{containers: [{{name: web, image: "example/web:{version}"}}]}}}}
+  service: {{port: 80}}
+  strategy: {{canary: {{steps: [{{setWeight: 50}}, {{pause: {{}}}}]}}}}
+{extra}"""
+
+
+class RecordingApi(KubeApi):
+    """The real client, noting each write it sends, in order."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        super().__init__(load_credentials(kubeconfig))
+        self.sent: list[tuple[str, str]] = []
+
+    def create(self, path: str, body: Obj) -> Obj:
+        self.sent.append(("create", path))
+        return super().create(path, body)
+
+    def patch(self, path: str, body: Any, content_type: str = "application/merge-patch+json") -> Obj:
+        self.sent.append(("patch", path))
+        return super().patch(path, body, content_type)
+
+    def delete(self, path: str) -> bool:
+        self.sent.append(("delete", path))
+        return super().delete(path)
+
+    def kinds(self) -> list[str]:
+        """What each write since the last call was about."""
+        sent, self.sent = self.sent, []
+        return [_kind(verb, path) for verb, path in sent]
+
+
+def _kind(verb: str, path: str) -> str:
+    if path.endswith("/status"):
+        return "status"
+    if "/releases/" in path:
+        return "acknowledge"
+    for kind in ("deployments", "services", "events"):
+        if f"/{kind}" in path:
+            return f"{verb} {kind}"
+    raise AssertionError(f"unexpected write {verb} {path}")
+
+
+async def _no_measurements(metric: Metric, context: MeasurementContext) -> RawMeasurement:
+    raise AssertionError("these Releases have no analysis")
+
+
+async def _no_alerts(release: ReleaseRef, labels: Any) -> tuple[FiringAlert, ...]:
+    raise AssertionError("these Releases have no rollback.alerts")
+
+
+@pytest.fixture
+def api(dev_cluster: DevCluster) -> Iterator[RecordingApi]:
+    client = RecordingApi(str(dev_cluster.kubeconfig))
+    yield client
+    client.close()
+
+
+def reconcile(api: RecordingApi) -> list[str]:
+    """One pass; what it wrote, in order."""
+    reconciler = Reconciler(api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics())
+    asyncio.run(reconciler(ReleaseKey(NAMESPACE, "web")))
+    return api.kinds()
+
+
+def phase(api: KubeApi) -> tuple[str | None, int | None]:
+    body = api.get(releases_path(NAMESPACE, "web"))
+    assert body is not None
+    status = body.get("status") or {}
+    return status.get("phase"), status.get("currentStep")
+
+
+def reconcile_until(api: RecordingApi, wanted: tuple[str, int | None], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while phase(api) != wanted:
+        assert time.monotonic() < deadline, f"still {phase(api)}"
+        reconcile(api)
+        time.sleep(0.2)
+
+
+def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events(
+    api: RecordingApi, dev_cluster: DevCluster
+) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    assert reconcile(api) == [
+        "create deployments",
+        "create services",
+        "create services",
+        "status",
+        "create events",
+    ]
+    reconcile_until(api, ("Healthy", None))
+    assert reconcile(api) == []  # the cluster matches: nothing is written (invariant 4)
+
+
+def test_routing_someone_changed_is_put_back(api: RecordingApi, dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    reconcile_until(api, ("Healthy", None))
+    dev_cluster.kubectl(
+        "patch", "service", "web", "-n", NAMESPACE, "--type=merge",
+        "-p", '{"spec": {"selector": {"slipway.dev/revision": "elsewhere"}}}',
+    )  # fmt: skip
+    assert reconcile(api) == ["patch services"]
+    assert reconcile(api) == []
+
+
+def test_a_rollback_returns_traffic_first_and_acknowledges_last(
+    api: RecordingApi, dev_cluster: DevCluster
+) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    reconcile_until(api, ("Healthy", None))
+    dev_cluster.kubectl("apply", "-f", "-", input=release("2"))
+    reconcile_until(api, ("Paused", 1))  # 50% on the canary, waiting for a person
+    dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/abort=1")
+    assert reconcile(api) == [
+        "patch services",  # all traffic back to stable before anything else (invariant 2)
+        "patch deployments",  # then the canary goes to 0 pods
+        "status",  # then the status that records the abort, guarded by resourceVersion
+        "create events",  # ManualAction
+        "create events",  # RollingBack
+        "acknowledge",  # and only then is the annotation removed
+    ]
+
+
+def test_a_refused_release_gets_its_status_and_one_event_and_nothing_else(
+    api: RecordingApi, dev_cluster: DevCluster
+) -> None:
+    needs_prometheus = """  analysis:
+    interval: 10s
+    metrics: [{name: error-rate, builtin: error-rate}]
+"""
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1", needs_prometheus))
+    assert reconcile(api) == ["status", "create events"]
+    assert phase(api) == ("Degraded", None)
+    assert reconcile(api) == []  # told once
+
+
+def test_the_models_complaints_name_each_field_from_spec_down() -> None:
+    body: dict[str, Any] = {"version": "1", "service": {"port": 80}}
+    body["template"] = {"spec": {"containers": [{"name": "web", "image": "example/web:1"}]}}
+    body["strategy"] = {"canary": {"steps": [{"setWeight": 150}]}}
+    with pytest.raises(ValidationError) as invalid:
+        ReleaseSpec.model_validate(body)
+    assert [(o.reason, o.field) for o in invalid_spec(invalid.value)] == [
+        ("InvalidSpec", "spec.strategy.canary.steps[0].setWeight")
+    ]

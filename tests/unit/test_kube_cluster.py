@@ -1,0 +1,140 @@
+"""ClusterWriter against the real dev cluster: every write is preceded by a comparison, so a second
+identical request writes nothing (invariant 4); it never touches what the Release does not own; the
+status is written only at the resourceVersion read, and an acknowledgement only removes the value
+that was carried out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from slipway.kube.client import KubeApi, connect, deployments_path, object_path, releases_path
+from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
+from slipway.manifests import Obj, ReleaseRef, release_ref
+from slipway.routers.base import ServicePorts, TrafficSplit
+from slipway.routers.replicas import ReplicaRouter
+from slipway_dev.cluster import DevCluster
+
+NAMESPACE = "shop"
+TEMPLATE: Obj = {"spec": {"containers": [{"name": "web", "image": "example/web:1"}]}}
+RELEASE = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NAMESPACE}}}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: Release
+metadata: {{name: web, namespace: {NAMESPACE}}}
+spec:
+  version: "1"
+  replicas: 2
+  template: {{spec: {{containers: [{{name: web, image: example/web:1}}]}}}}
+  service: {{port: 80}}
+  strategy: {{canary: {{steps: [{{setWeight: 50}}]}}}}
+"""
+
+
+@pytest.fixture
+def api(dev_cluster: DevCluster) -> Iterator[KubeApi]:
+    dev_cluster.kubectl("apply", "-f", "-", input=RELEASE)
+    client = connect(str(dev_cluster.kubeconfig))
+    yield client
+    client.close()
+
+
+def release_body(api: KubeApi) -> Obj:
+    body = api.get(releases_path(NAMESPACE, "web"))
+    assert body is not None
+    return body
+
+
+def writer(api: KubeApi) -> tuple[ClusterWriter, ReleaseRef]:
+    """A writer over a fresh observation, as each pass makes one."""
+    release = release_ref(release_body(api))
+    return ClusterWriter(api, release, observe(api, release)), release
+
+
+def routing(release: ReleaseRef, split: TrafficSplit) -> tuple[dict[str, Any], ...]:
+    return ReplicaRouter().plan(release, split, ServicePorts(80, 80))
+
+
+def test_a_revision_is_created_once_and_scaled_only_when_it_differs(api: KubeApi) -> None:
+    first, _ = writer(api)
+    first.ensure_revision("aaa", "1", 2, TEMPLATE)
+    first.ensure_revision("aaa", "1", 2, TEMPLATE)
+    assert first.writes == 1
+
+    again, _ = writer(api)
+    again.ensure_revision("aaa", "1", 2, TEMPLATE)
+    again.scale_revision("aaa", 2)
+    assert again.writes == 0
+    again.scale_revision("aaa", 3)
+    assert again.writes == 1
+    deployment = api.get(deployments_path(NAMESPACE, "web-aaa"))
+    assert deployment is not None and deployment["spec"]["replicas"] == 3
+
+    last, _ = writer(api)
+    last.delete_revision("aaa")
+    last.delete_revision("aaa")
+    assert last.writes == 1
+    assert api.get(deployments_path(NAMESPACE, "web-aaa")) is None
+
+
+def test_routing_is_written_only_where_it_differs_and_someones_edit_is_put_back(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    first, release = writer(api)
+    for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+        first.ensure_routing_object(routing_object)
+    assert first.writes == 2  # the two Services
+
+    unchanged, _ = writer(api)
+    for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+        unchanged.ensure_routing_object(routing_object)
+    assert unchanged.writes == 0
+
+    dev_cluster.kubectl(
+        "patch", "service", "web", "-n", NAMESPACE, "--type=merge",
+        "-p", '{"spec": {"selector": {"slipway.dev/revision": "zzz"}}}',
+    )  # fmt: skip
+    restated, _ = writer(api)
+    for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+        restated.ensure_routing_object(routing_object)
+    assert restated.writes == 1
+    service = api.get(object_path("Service", NAMESPACE, "web"))
+    assert service is not None and service["spec"]["selector"]["slipway.dev/revision"] == "aaa"
+
+
+def test_an_object_someone_else_owns_is_left_alone(api: KubeApi, dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("create", "service", "clusterip", "web", "-n", NAMESPACE, "--tcp=80:8080")
+    theirs, release = writer(api)
+    with pytest.raises(NotOwnedError):
+        for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+            theirs.ensure_routing_object(routing_object)
+    assert theirs.writes == 0
+    service = api.get(object_path("Service", NAMESPACE, "web"))
+    assert service is not None and "slipway.dev/revision" not in (service["spec"].get("selector") or {})
+
+
+def test_status_is_written_only_when_it_differs_and_only_at_the_version_read(api: KubeApi) -> None:
+    body = release_body(api)
+    status_writer, _ = writer(api)
+    status = {"phase": "Healthy", "observedGeneration": 1}
+    assert status_writer.write_status(body["metadata"]["resourceVersion"], None, status)
+    assert not status_writer.write_status("whatever", status, status)  # equal: nothing sent
+    assert status_writer.writes == 1
+    with pytest.raises(StaleViewError):  # a decision made on the body read before that write
+        status_writer.write_status(body["metadata"]["resourceVersion"], status, {"phase": "Degraded"})
+    assert release_body(api)["status"]["phase"] == "Healthy"
+
+
+def test_an_acknowledgement_removes_only_the_value_carried_out(api: KubeApi, dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/promote=2")
+    ack, _ = writer(api)
+    ack.acknowledge("slipway.dev/promote", "1")  # a newer value was set meanwhile: a new request
+    assert release_body(api)["metadata"]["annotations"]["slipway.dev/promote"] == "2"
+    ack.acknowledge("slipway.dev/promote", "2")
+    assert "slipway.dev/promote" not in (release_body(api)["metadata"].get("annotations") or {})
+    assert release_body(api)["spec"]["version"] == "1"  # only metadata is ever patched
