@@ -3,8 +3,6 @@ adding a provider never edits this file; and which provider measures a metric: t
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 
 import aiohttp
@@ -13,6 +11,7 @@ import slipway.providers
 from slipway.api.models import Metric
 from slipway.api.sections import MetricSource, register_metric_source
 from slipway.core.measurement import RawMeasurement
+from slipway.discovery import discover
 from slipway.kube.client import KubeApi
 from slipway.providers.base import MeasurementContext, MetricProvider, ProviderPlugin, Resources, failed
 from slipway.rbac import Rule
@@ -25,14 +24,7 @@ NOT_PROVIDERS = frozenset({"base", "registry"})
 @cache
 def plugins() -> dict[str, ProviderPlugin]:
     """Every provider by module name; their spec sections are registered with slipway.api."""
-    found: dict[str, ProviderPlugin] = {}
-    for info in sorted(pkgutil.iter_modules(slipway.providers.__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in NOT_PROVIDERS:
-            continue
-        plugin = importlib.import_module(f"slipway.providers.{info.name}").PLUGIN
-        if not isinstance(plugin, ProviderPlugin):
-            raise TypeError(f"slipway.providers.{info.name}.PLUGIN is not a ProviderPlugin")
-        found[info.name] = plugin
+    found = discover(slipway.providers, ProviderPlugin, NOT_PROVIDERS)
     for plugin in found.values():
         register_metric_source(
             MetricSource(plugin.key, plugin.spec, plugin.description, plugin.default_threshold)

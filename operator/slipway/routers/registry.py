@@ -3,13 +3,12 @@ router never edits this file; and which of them realises a Release's traffic spl
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 
 import slipway.routers
 from slipway.api.models import TrafficRouting
 from slipway.api.sections import RoutingSection, register_routing
+from slipway.discovery import discover
 from slipway.manifests import Obj, ReleaseRef
 from slipway.rbac import Rule
 from slipway.routers.base import Router, RouterPlugin, ServicePorts, TrafficSplit
@@ -21,14 +20,7 @@ NOT_ROUTERS = frozenset({"base", "registry"})
 @cache
 def plugins() -> dict[str, RouterPlugin]:
     """Every router by module name; their spec sections are registered with slipway.api."""
-    found: dict[str, RouterPlugin] = {}
-    for info in sorted(pkgutil.iter_modules(slipway.routers.__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in NOT_ROUTERS:
-            continue
-        plugin = importlib.import_module(f"slipway.routers.{info.name}").PLUGIN
-        if not isinstance(plugin, RouterPlugin):
-            raise TypeError(f"slipway.routers.{info.name}.PLUGIN is not a RouterPlugin")
-        found[info.name] = plugin
+    found = discover(slipway.routers, RouterPlugin, NOT_ROUTERS)
     defaults = [name for name, plugin in found.items() if plugin.key is None]
     if len(defaults) != 1:
         raise TypeError(f"exactly one router must serve Releases without trafficRouting, not {defaults}")
