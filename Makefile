@@ -26,8 +26,9 @@ demo: $(STAMP) system-deps
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
+# The pure parts only (no dev cluster, no processes), for a quick edit-test loop.
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -n 2 tests/api tests/core tests/routers tests/plugins tests/architecture
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator devcluster tests bench

@@ -4,7 +4,7 @@ These models are the single source of the schema: the CRD (`slipway.api.crd.buil
 from them, and `slipway validate` checks manifests with them. Every rule that the OpenAPI part of a CRD
 cannot say is written twice on purpose, side by side: once as a Python check (for offline validation and
 for the operator) and once as a CEL rule (`x-kubernetes-validations`, for the API server). Both report
-the same message on the same field, and tests/unit/test_api_validate.py holds them to it.
+the same message on the same field, and tests/api/test_api_validate.py holds them to it.
 
 Python attributes are snake_case; the manifest uses camelCase (`set_weight` <-> `setWeight`). Every
 field has a description, for `kubectl explain`: a field whose type is a model is described by the

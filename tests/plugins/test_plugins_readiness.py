@@ -1,6 +1,6 @@
 """What this operator cannot carry out with its config (`slipway.plugins.readiness`: each provider and
 the alert source check their own part): each obstacle names the field at fault, and the core refuses the
-generation (tests/unit/test_core_refusal.py)."""
+generation (tests/core/test_core_refusal.py)."""
 
 from __future__ import annotations
 

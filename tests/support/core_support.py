@@ -1,4 +1,4 @@
-"""Builders shared by the tests of the core (tests/unit/test_core_*.py): Releases and simulation runs."""
+"""Builders shared by the tests of the core (tests/core/): Releases and simulation runs."""
 
 from __future__ import annotations
 
