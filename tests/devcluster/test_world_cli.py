@@ -85,7 +85,7 @@ def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
     options = ("--operator", "--prometheus", prometheus, "--rps", "5", "--kubeconfig", str(kubeconfig))
     process, printed = _started(tmp_path, *options)
     try:
-        assert printed["API server"].startswith("http://127.0.0.1:")
+        assert printed["API server"].startswith("https://127.0.0.1:")
         assert printed["kubeconfig"].startswith(str(kubeconfig))
         assert printed["Prometheus"].startswith("http://127.0.0.1:") == (prometheus == "on")
         operator_pid = int(printed["operator"].split("pid ")[1].split(")")[0])

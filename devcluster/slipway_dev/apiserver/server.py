@@ -15,6 +15,7 @@ import yaml
 from aiohttp import web
 
 from slipway_dev.apiserver import discovery, openapi
+from slipway_dev.apiserver.access import CURRENT_USER, Access
 from slipway_dev.apiserver.authn import Authenticator
 from slipway_dev.apiserver.cluster import (
     APPLY_PATCH,
@@ -115,6 +116,7 @@ class ApiServer:
         self._plain_http = _plain_http
         self.pki = Pki.generate()
         self.authn = Authenticator()
+        self.access = Access(self.cluster, self.authn)
 
     @property
     def url(self) -> str:
@@ -159,7 +161,16 @@ class ApiServer:
         try:
             if self.faults.latency_ms:
                 await asyncio.sleep(self.faults.latency_ms / 1000)
-            response: web.StreamResponse = await handler(request)
+            # kube-apiserver's filter order: authentication, impersonation, authorization, handlers.
+            user = self.access.authenticate(request)
+            self.access.authorize(request, user)
+            token = CURRENT_USER.set(user)
+            try:
+                response: web.StreamResponse | None = await self.access.serve(request, user)
+                if response is None:
+                    response = await handler(request)
+            finally:
+                CURRENT_USER.reset(token)
             return response
         except ApiError as error:
             return _error_response(error)
