@@ -9,6 +9,10 @@ context manager usable from tests, the CLI and the demo alike:
 The Release CRD is installed at start (release_crd=False leaves the cluster bare), so Releases can
 be applied at once and `operator=True` has something to watch.
 
+The API server speaks HTTPS only; the kubeconfig carries its CA and the admin's bearer token
+(user `kubernetes-admin`, group `system:masters`). The simulated world acts as its own user,
+`system:slipway-dev:world`, also in `system:masters`.
+
 Files written into `state_dir` (the CLI uses .slipway/): `kubeconfig`, `api-url`, `operator.yaml`
 (an operator config naming this cluster's Prometheus); with Prometheus `scrape-targets.json` and
 `prometheus-url`; with `operator=True` the operator's log `operator.log`. The operator runs as
@@ -34,6 +38,7 @@ from typing import Any, Literal, Self, TypeVar
 from slipway.api.crd import build_crd
 from slipway.runtime.config import parse_config
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
+from slipway_dev.apiserver.credentials import Credentials
 from slipway_dev.apiserver.faults import FaultConfig
 from slipway_dev.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
 from slipway_dev.gateway import EntryStats
@@ -95,6 +100,19 @@ class DevCluster:
         return str(self._server.url)
 
     @property
+    def credentials(self) -> Credentials:
+        """The admin's: URL, CA and token, for raw requests (the kubeconfig holds the same)."""
+        if self._server is None:
+            raise RuntimeError("the dev cluster is not running")
+        return self._server.credentials()
+
+    @property
+    def server(self) -> ApiServer:
+        if self._server is None:
+            raise RuntimeError("the dev cluster is not running")
+        return self._server
+
+    @property
     def operator_config(self) -> Path:
         return self.state_dir / "operator.yaml"
 
@@ -112,7 +130,7 @@ class DevCluster:
         self._thread.start()
         try:
             self.call(self._start_world())
-            write_kubeconfig(self.kubeconfig, self.url)
+            write_kubeconfig(self.kubeconfig, self.credentials)
             (self.state_dir / "api-url").write_text(self.url + "\n")
             self._start_prometheus()
             self.operator_config.write_text(self._operator_config())
@@ -127,7 +145,9 @@ class DevCluster:
         self._server = ApiServer("127.0.0.1", port=self.port, faults=self.faults)
         await self._server.start()
         targets = self.scrape_targets if self._wants_prometheus() else None
-        self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=targets)
+        self._world = SimulatedWorld(
+            self._server.world_credentials(), rps=self.rps, scrape_targets_path=targets
+        )
         await self._world.start()
         if self.release_crd:
             # Stored in-process: the cluster's own set-up is not a client's write, so injected write

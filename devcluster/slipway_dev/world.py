@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slipway_dev.apiserver.credentials import Credentials
 from slipway_dev.controllers.client import KubeClient
 from slipway_dev.controllers.deployments import DeploymentController
 from slipway_dev.controllers.endpoints import EndpointsController
@@ -25,14 +26,16 @@ from slipway_dev.scrape import ScrapeTargetsWriter
 class SimulatedWorld:
     """Start inside a running event loop with `await start()`; `stop()` stops every pod server too."""
 
-    def __init__(self, api_url: str, *, rps: float = 20.0, scrape_targets_path: Path | None = None) -> None:
-        self.api_url = api_url
+    def __init__(
+        self, credentials: Credentials, *, rps: float = 20.0, scrape_targets_path: Path | None = None
+    ) -> None:
+        self.credentials = credentials
         self.rps = rps
         self.scrape_targets_path = scrape_targets_path
         self._started = False
 
     async def start(self) -> None:
-        self.client = KubeClient(self.api_url)
+        self.client = KubeClient(self.credentials)
         self.informers = Informers(self.client)
         self.deployments = DeploymentController(self.informers)
         self.replica_sets = ReplicaSetController(self.informers)

@@ -269,7 +269,7 @@ NOT_SERVED_BY_THE_DEV_CLUSTER = {
 @pytest.fixture(scope="module")
 def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with running_apiserver() as server:
-        yield write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server.url)
+        yield write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server.credentials())
 
 
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

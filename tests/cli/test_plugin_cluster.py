@@ -27,8 +27,10 @@ import yaml
 from slipway.api.status import HistoryEntry, ReleaseStatus, RevisionStatus, RollbackRecord
 from slipway.core.revision import revision_hash
 from slipway.manifests import ReleaseRef, revision_deployment
-from slipway_dev.apiserver.kubeconfig import write_kubeconfig
+from slipway_dev.apiserver import Credentials
+from slipway_dev.apiserver.kubeconfig import read_credentials, write_kubeconfig
 from slipway_dev.apiserver.threaded import running_apiserver
+from slipway_dev.apiserver.tls import Pki
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = yaml.safe_load((ROOT / "examples" / "canary.yaml").read_text())
@@ -69,7 +71,7 @@ class Kubectl:
 @pytest.fixture(scope="module")
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     with running_apiserver() as server:
-        kubeconfig = write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server.url)
+        kubeconfig = write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server.credentials())
         # kubectl finds the plugin as `kubectl-slipway` on PATH: the one installed beside this Python.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         tool = Kubectl(kubeconfig, {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": path})
@@ -148,8 +150,7 @@ def test_namespace_defaults_to_the_contexts_and_flags_pick_the_kubeconfig(
     kube: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     release(namespace, kube)
-    server = yaml.safe_load(kube.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-    own = write_kubeconfig(tmp_path / "config", server, namespace=namespace)
+    own = write_kubeconfig(tmp_path / "config", read_credentials(kube.kubeconfig), namespace=namespace)
     env = {key: value for key, value in kube.env.items() if key != "KUBECONFIG"}
     # No KUBECONFIG and no -n: the --kubeconfig file and its context's namespace decide.
     done = subprocess.run(
@@ -329,8 +330,8 @@ def test_undo_without_the_revisions_deployment_changes_nothing(kube: Kubectl, na
 def test_an_unreachable_api_server_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     with socket.socket() as bound:  # bound, never listening: connections are refused
         bound.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{bound.getsockname()[1]}"
-        kubeconfig = write_kubeconfig(tmp_path / "config", url)
+        url = f"https://127.0.0.1:{bound.getsockname()[1]}"
+        kubeconfig = write_kubeconfig(tmp_path / "config", Credentials(url, Pki.generate().ca_pem))
         done = subprocess.run(
             [str(Path(sys.executable).parent / "kubectl-slipway"), "list", "--kubeconfig", str(kubeconfig)],
             capture_output=True,

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from slipway_dev.apiserver import ApiServer, FaultConfig, running_apiserver, write_kubeconfig
+from slipway_dev.apiserver import ApiServer, Credentials, FaultConfig, running_apiserver, write_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_CRD = REPO / "crds" / "releases.slipway.dev.yaml"
@@ -68,9 +68,18 @@ class Response:
 
 @dataclass
 class Http:
-    """Raw requests to the server, for what kubectl never sends (bad bodies, stale writes, ...)."""
+    """Raw requests to the server, for what kubectl never sends (bad bodies, stale writes, ...): over
+    HTTPS verified against the server's CA, with the credentials' token (the admin's by default)."""
 
-    url: str
+    credentials: Credentials
+
+    @property
+    def url(self) -> str:
+        return self.credentials.url
+
+    def as_token(self, token: str | None) -> Http:
+        """The same server with another bearer token (None: no Authorization header at all)."""
+        return Http(self.credentials.with_token(token))
 
     def __call__(
         self,
@@ -83,12 +92,16 @@ class Http:
     ) -> Response:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
+        for key, value in self.credentials.headers().items():
+            request.add_header(key, value)
         if data is not None:
             request.add_header("Content-Type", content_type)
         for key, value in (headers or {}).items():
             request.add_header(key, value)
         try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
+            with urllib.request.urlopen(
+                request, timeout=30, context=self.credentials.ssl_context()
+            ) as answer:
                 return Response(answer.status, _decode(answer.read()), answer.headers.get("Content-Type", ""))
         except urllib.error.HTTPError as error:
             return Response(error.code, _decode(error.read()), error.headers.get("Content-Type", ""))
@@ -136,7 +149,7 @@ def make_apiserver() -> Iterator[Callable[..., ApiServer]]:
 
 
 def kubectl_for(server: ApiServer, directory: Path) -> Kubectl:
-    kubeconfig = write_kubeconfig(directory / "kubeconfig", server.url)
+    kubeconfig = write_kubeconfig(directory / "kubeconfig", server.credentials())
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(directory),
@@ -153,4 +166,4 @@ def kubectl(apiserver: ApiServer, tmp_path: Path) -> Kubectl:
 
 @pytest.fixture
 def http(apiserver: ApiServer) -> Http:
-    return Http(apiserver.url)
+    return Http(apiserver.credentials())

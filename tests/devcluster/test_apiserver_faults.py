@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -19,7 +18,7 @@ def _writes(http: Http, count: int) -> list[int]:
 
 
 def test_write_errors_are_500_and_store_nothing(make_apiserver: Callable[..., ApiServer]) -> None:
-    http = Http(make_apiserver(faults=FaultConfig(write_error_rate=1.0)).url)
+    http = Http(make_apiserver(faults=FaultConfig(write_error_rate=1.0)).credentials())
     failed = http("POST", CMS, {"metadata": {"name": "c"}})
     assert (failed.status, failed.body["reason"]) == (500, "InternalError")
     assert http("GET", CMS).body["items"] == []
@@ -28,7 +27,7 @@ def test_write_errors_are_500_and_store_nothing(make_apiserver: Callable[..., Ap
 
 
 def test_write_conflicts_are_409(make_apiserver: Callable[..., ApiServer]) -> None:
-    http = Http(make_apiserver(faults=FaultConfig(write_conflict_rate=1.0)).url)
+    http = Http(make_apiserver(faults=FaultConfig(write_conflict_rate=1.0)).credentials())
     failed = http("POST", CMS, {"metadata": {"name": "c"}})
     assert (failed.status, failed.body["reason"]) == (409, "Conflict")
     assert http("GET", CMS).body["items"] == []
@@ -38,8 +37,8 @@ def test_fault_rates_are_shares_of_writes_reproducible_with_a_seed(
     make_apiserver: Callable[..., ApiServer],
 ) -> None:
     faults = FaultConfig(write_error_rate=0.2, write_conflict_rate=0.3, seed=7)
-    first = _writes(Http(make_apiserver(faults=faults).url), 200)
-    second = _writes(Http(make_apiserver(faults=faults).url), 200)
+    first = _writes(Http(make_apiserver(faults=faults).credentials()), 200)
+    second = _writes(Http(make_apiserver(faults=faults).credentials()), 200)
     assert first == second
     assert 20 <= first.count(500) <= 60
     assert 40 <= first.count(409) <= 80
@@ -49,7 +48,7 @@ def test_fault_rates_are_shares_of_writes_reproducible_with_a_seed(
 def test_watches_are_dropped_after_the_configured_time(make_apiserver: Callable[..., ApiServer]) -> None:
     server = make_apiserver(faults=FaultConfig(watch_drop_seconds=0.5))
     started = time.monotonic()
-    with urllib.request.urlopen(f"{server.url}{CMS}?watch=true&resourceVersion=1", timeout=30) as stream:
+    with server.credentials().urlopen(f"{CMS}?watch=true&resourceVersion=1", timeout=30) as stream:
         assert stream.read() == b""
     assert 0.4 < time.monotonic() - started < 10
 
@@ -58,25 +57,23 @@ def test_a_short_history_answers_old_resource_versions_with_410(
     make_apiserver: Callable[..., ApiServer],
 ) -> None:
     server = make_apiserver(faults=FaultConfig(watch_history_size=2))
-    http = Http(server.url)
+    http = Http(server.credentials())
     start = http("GET", CMS).body["metadata"]["resourceVersion"]
     _writes(http, 3)
-    with urllib.request.urlopen(
-        f"{server.url}{CMS}?watch=true&resourceVersion={start}", timeout=30
-    ) as stream:
+    with server.credentials().urlopen(f"{CMS}?watch=true&resourceVersion={start}", timeout=30) as stream:
         lines = stream.read().splitlines()
     assert len(lines) == 1
     assert b'"type":"ERROR"' in lines[0]
     assert b'"code":410' in lines[0]
     recent = http("GET", CMS).body["metadata"]["resourceVersion"]
-    with urllib.request.urlopen(
-        f"{server.url}{CMS}?watch=true&resourceVersion={int(recent) - 1}&timeoutSeconds=1", timeout=30
+    with server.credentials().urlopen(
+        f"{CMS}?watch=true&resourceVersion={int(recent) - 1}&timeoutSeconds=1", timeout=30
     ) as stream:
         assert b'"name":"c2"' in stream.readline()
 
 
 def test_latency_is_added_to_every_request(make_apiserver: Callable[..., ApiServer]) -> None:
-    http = Http(make_apiserver(faults=FaultConfig(latency_ms=150)).url)
+    http = Http(make_apiserver(faults=FaultConfig(latency_ms=150)).credentials())
     started = time.monotonic()
     assert http("GET", "/api/v1/namespaces").status == 200
     assert time.monotonic() - started >= 0.15

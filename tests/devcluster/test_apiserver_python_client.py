@@ -13,7 +13,7 @@ from slipway_dev.apiserver import ApiServer, FaultConfig, write_kubeconfig
 
 
 def _core(server: ApiServer, tmp_path: Path) -> kubernetes.client.CoreV1Api:
-    path = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+    path = write_kubeconfig(tmp_path / "kubeconfig", server.credentials())
     client = kubernetes.config.new_client_from_config(config_file=str(path))
     return kubernetes.client.CoreV1Api(client)
 

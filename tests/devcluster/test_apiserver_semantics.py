@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from typing import Any
 
 import pytest
 import yaml
 
 from conftest import RELEASE_CRD, Http, wait_for
-from slipway_dev.apiserver import ApiServer
+from slipway_dev.apiserver import ApiServer, Credentials
 
 CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
@@ -58,11 +57,11 @@ def _release(http: Http) -> dict[str, Any]:
 
 
 def watch_events(
-    url: str, path: str, count: int | None = None, events: list[dict[str, Any]] | None = None
+    credentials: Credentials, path: str, count: int | None = None, events: list[dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
     """Read a watch stream into `events`: `count` events, or until the server ends it (use timeoutSeconds)."""
     events = [] if events is None else events
-    with urllib.request.urlopen(url + path, timeout=30) as stream:
+    with credentials.urlopen(path, timeout=30) as stream:
         while count is None or len(events) < count:
             line = stream.readline()
             if not line:
@@ -124,7 +123,9 @@ def test_a_no_op_write_keeps_the_resource_version_and_emits_no_event(
     assert same.body["metadata"]["resourceVersion"] == rv
     put = http("PUT", f"{CMS}/c", created.body)
     assert put.body["metadata"]["resourceVersion"] == rv
-    assert watch_events(apiserver.url, f"{CMS}?watch=true&resourceVersion={rv}&timeoutSeconds=1") == []
+    assert (
+        watch_events(apiserver.credentials(), f"{CMS}?watch=true&resourceVersion={rv}&timeoutSeconds=1") == []
+    )
 
 
 def test_stale_put_conflicts_and_every_write_emits_its_resource_version(
@@ -137,7 +138,7 @@ def test_stale_put_conflicts_and_every_write_emits_its_resource_version(
     assert (stale.status, stale.body["reason"]) == (409, "Conflict")
     assert "the object has been modified" in stale.body["message"]
     start = created.body["metadata"]["resourceVersion"]
-    events = watch_events(apiserver.url, f"{CMS}?watch=true&resourceVersion={start}", count=1)
+    events = watch_events(apiserver.credentials(), f"{CMS}?watch=true&resourceVersion={start}", count=1)
     assert events[0]["type"] == "MODIFIED"
     assert events[0]["object"]["metadata"]["resourceVersion"] == first.body["metadata"]["resourceVersion"]
     assert events[0]["object"]["data"] == {"k": "2"}
@@ -183,7 +184,7 @@ def test_finalizers_hold_deletion_until_the_last_is_removed(apiserver: ApiServer
     assert last.status == 200
     assert http("GET", f"{CMS}/c").status == 404
     since = created.body["metadata"]["resourceVersion"]
-    events = watch_events(apiserver.url, f"{CMS}?watch=true&resourceVersion={since}", count=3)
+    events = watch_events(apiserver.credentials(), f"{CMS}?watch=true&resourceVersion={since}", count=3)
     assert [e["type"] for e in events] == ["MODIFIED", "MODIFIED", "DELETED"]
     assert events[-1]["object"]["metadata"]["resourceVersion"] == last.body["metadata"]["resourceVersion"]
 
@@ -252,7 +253,7 @@ def test_watch_without_resource_version_lists_first_then_streams(apiserver: ApiS
     events: list[dict[str, Any]] = []
     reader = threading.Thread(
         target=watch_events,
-        args=(apiserver.url, f"{CMS}?watch=1&labelSelector=app%3Dx", 3, events),
+        args=(apiserver.credentials(), f"{CMS}?watch=1&labelSelector=app%3Dx", 3, events),
         daemon=True,
     )
     reader.start()
@@ -296,7 +297,7 @@ def test_watch_list_sends_initial_events_then_a_marked_bookmark(apiserver: ApiSe
     http("POST", CMS, {"metadata": {"name": "a"}})
     rv = http("GET", CMS).body["metadata"]["resourceVersion"]
     query = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
-    events = watch_events(apiserver.url, f"{CMS}?{query}", count=2)
+    events = watch_events(apiserver.credentials(), f"{CMS}?{query}", count=2)
     assert [(e["type"], e["object"]["metadata"].get("name")) for e in events] == [
         ("ADDED", "a"),
         ("BOOKMARK", None),
@@ -310,14 +311,16 @@ def test_watch_list_sends_initial_events_then_a_marked_bookmark(apiserver: ApiSe
 def test_watch_ends_after_timeout_seconds(apiserver: ApiServer, http: Http) -> None:
     rv = http("GET", CMS).body["metadata"]["resourceVersion"]
     started = time.monotonic()
-    assert watch_events(apiserver.url, f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1") == []
+    assert watch_events(apiserver.credentials(), f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1") == []
     assert 0.9 < time.monotonic() - started < 10
 
 
 def test_deleting_a_crd_ends_the_watches_of_its_resources(apiserver: ApiServer, http: Http) -> None:
     _release(http)
     events: list[dict[str, Any]] = []
-    reader = threading.Thread(target=watch_events, args=(apiserver.url, f"{RELEASES}?watch=1", None, events))
+    reader = threading.Thread(
+        target=watch_events, args=(apiserver.credentials(), f"{RELEASES}?watch=1", None, events)
+    )
     reader.start()
     wait_for(lambda: events, timeout=10)
     http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/releases.slipway.dev")

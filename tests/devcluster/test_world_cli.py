@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from slipway_dev.apiserver import read_credentials
 from slipway_dev.prometheus import PrometheusProcess
 
 SLIPWAY = Path(sys.executable).with_name("slipway")
@@ -85,7 +85,7 @@ def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
     options = ("--operator", "--prometheus", prometheus, "--rps", "5", "--kubeconfig", str(kubeconfig))
     process, printed = _started(tmp_path, *options)
     try:
-        assert printed["API server"].startswith("http://127.0.0.1:")
+        assert printed["API server"].startswith("https://127.0.0.1:")
         assert printed["kubeconfig"].startswith(str(kubeconfig))
         assert printed["Prometheus"].startswith("http://127.0.0.1:") == (prometheus == "on")
         operator_pid = int(printed["operator"].split("pid ")[1].split(")")[0])
@@ -172,16 +172,17 @@ def test_slipway_dev_drops_watches_and_forgets_history_as_asked(tmp_path: Path) 
     process, _ = _started(tmp_path, *options)
     kubeconfig = tmp_path / ".slipway" / "kubeconfig"
     try:
-        url = (tmp_path / ".slipway" / "api-url").read_text().strip()
-        namespaces = f"{url}/api/v1/namespaces"
-        with urllib.request.urlopen(namespaces) as answer:
+        credentials = read_credentials(kubeconfig)
+        assert credentials.url == (tmp_path / ".slipway" / "api-url").read_text().strip()
+        namespaces = "/api/v1/namespaces"
+        with credentials.urlopen(namespaces) as answer:
             start = json.load(answer)["metadata"]["resourceVersion"]
         for name in ("a", "b", "c"):
             assert _kubectl(kubeconfig, "create", "namespace", name).returncode == 0
-        with urllib.request.urlopen(f"{namespaces}?watch=true&resourceVersion={start}", timeout=30) as stream:
+        with credentials.urlopen(f"{namespaces}?watch=true&resourceVersion={start}", timeout=30) as stream:
             assert b'"code":410' in stream.readline()
         began = time.monotonic()
-        with urllib.request.urlopen(f"{namespaces}?watch=true", timeout=30) as stream:
+        with credentials.urlopen(f"{namespaces}?watch=true", timeout=30) as stream:
             stream.read()  # ends when the server drops it
         assert 0.9 < time.monotonic() - began < 10
     finally:

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from slipway.runtime.config import load_config, parse_config
+from slipway_dev.apiserver import Credentials
 from slipway_dev.cluster import DevCluster
 
 E2E = [pytest.mark.e2e, pytest.mark.dev_cluster(prometheus="on", rps=40)]
@@ -261,9 +262,9 @@ class ChangeLog:
     """Watches opened on some collections of one namespace; `changes()` lists what changed, in the API
     server's order, from the moment the log started."""
 
-    def __init__(self, api_url: str, collections: dict[str, str]) -> None:
+    def __init__(self, credentials: Credentials, collections: dict[str, str]) -> None:
         """`collections`: kind -> collection path (`/api/v1/namespaces/default/services`)."""
-        self._api_url = api_url
+        self._credentials = credentials
         self._collections = collections
         self._lock = threading.Lock()
         self._changes: list[Change] = []
@@ -271,16 +272,22 @@ class ChangeLog:
         self._readers: list[threading.Thread] = []
 
     def __enter__(self) -> ChangeLog:
-        address = urllib.parse.urlsplit(self._api_url)
+        address = urllib.parse.urlsplit(self._credentials.url)
         assert address.hostname is not None and address.port is not None
+        tls = self._credentials.ssl_context()
         for kind, path in self._collections.items():
-            with urllib.request.urlopen(self._api_url + path, timeout=10) as listing:
+            with self._credentials.urlopen(path, timeout=10) as listing:
                 rv = json.load(listing)["metadata"]["resourceVersion"]
             # Our own socket: shutting it down is what ends a blocked read at once.
-            connection = http.client.HTTPConnection(address.hostname, address.port)
-            connection.sock = socket.create_connection((address.hostname, address.port), timeout=120)
+            connection = http.client.HTTPSConnection(address.hostname, address.port, context=tls)
+            connection.sock = tls.wrap_socket(
+                socket.create_connection((address.hostname, address.port), timeout=120),
+                server_hostname=address.hostname,
+            )
             self._sockets.append(connection.sock)
-            connection.request("GET", f"{path}?watch=1&resourceVersion={rv}")
+            connection.request(
+                "GET", f"{path}?watch=1&resourceVersion={rv}", headers=self._credentials.headers()
+            )
             reader = threading.Thread(target=self._follow, args=(kind, connection.getresponse()), daemon=True)
             reader.start()
             self._readers.append(reader)

@@ -145,7 +145,7 @@ def test_after_a_rollback_decision_the_first_write_returns_all_traffic_to_stable
     cluster.apply(manifest("1"))
     v1 = cluster.wait_phase("Healthy", "1", timeout=30)["stable"]["revision"]
     watched = COLLECTIONS if routing is None else {**COLLECTIONS, **HTTP_ROUTES}
-    with ChangeLog(cluster.dev.url, watched) as log:
+    with ChangeLog(cluster.dev.credentials, watched) as log:
         # The smoke test fails: the first measurement beyond failureLimit 0 decides the rollback.
         cluster.apply(manifest("2", steps=GATED, metrics=[job_metric(exit_code=1)]))
         degraded = cluster.wait_phase("Degraded", "1", timeout=60)

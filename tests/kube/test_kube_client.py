@@ -25,7 +25,8 @@ import yaml
 
 from slipway.controller.handlers import connection_info
 from slipway.kube.client import ApiError, CredentialsNotFound, KubeApi, connect, load_credentials
-from slipway_dev.apiserver import FaultConfig, running_apiserver, write_kubeconfig
+from slipway_dev.apiserver import Credentials, FaultConfig, running_apiserver, write_kubeconfig
+from slipway_dev.apiserver.tls import Pki
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 
@@ -240,7 +241,7 @@ def test_errors_retries_and_counting_against_a_faulty_api_server(tmp_path: Path)
     faults = FaultConfig(write_error_rate=0.4, seed=7)
     counted: Counter[tuple[str, int]] = Counter()
     with running_apiserver(faults=faults) as server:
-        path = write_kubeconfig(tmp_path / "config", server.url)
+        path = write_kubeconfig(tmp_path / "config", server.credentials())
         api = connect(str(path), on_response=lambda verb, status: counted.update([(verb, status)]))
         try:
             for index in range(12):
@@ -262,7 +263,7 @@ def test_a_conflict_is_raised_at_once(tmp_path: Path) -> None:
     counted: list[tuple[str, int]] = []
     with running_apiserver(faults=FaultConfig(write_conflict_rate=1.0)) as server:
         api = connect(
-            str(write_kubeconfig(tmp_path / "config", server.url)),
+            str(write_kubeconfig(tmp_path / "config", server.credentials())),
             on_response=lambda verb, status: counted.append((verb, status)),
         )
         with pytest.raises(ApiError) as conflict:
@@ -277,7 +278,8 @@ def test_an_unreachable_server_is_an_api_error_with_status_0(tmp_path: Path) -> 
 
     with socket.socket() as bound:  # bound, never listening: connections are refused
         bound.bind(("127.0.0.1", 0))
-        path = write_kubeconfig(tmp_path / "config", f"http://127.0.0.1:{bound.getsockname()[1]}")
+        unreachable_at = Credentials(f"https://127.0.0.1:{bound.getsockname()[1]}", Pki.generate().ca_pem)
+        path = write_kubeconfig(tmp_path / "config", unreachable_at)
         api = connect(str(path))
         with pytest.raises(ApiError) as unreachable:
             api.list(CONFIGMAPS)
@@ -287,7 +289,7 @@ def test_an_unreachable_server_is_an_api_error_with_status_0(tmp_path: Path) -> 
 
 def test_watch_streams_events_until_the_server_ends_it(tmp_path: Path) -> None:
     with running_apiserver() as server:
-        api = connect(str(write_kubeconfig(tmp_path / "config", server.url)))
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
         try:
             api.create(CONFIGMAPS, configmap("a"))
             api.create(CONFIGMAPS, configmap("b"))
@@ -299,7 +301,7 @@ def test_watch_streams_events_until_the_server_ends_it(tmp_path: Path) -> None:
 
 def test_one_client_serves_many_threads(tmp_path: Path) -> None:
     with running_apiserver() as server:
-        api = connect(str(write_kubeconfig(tmp_path / "config", server.url)))
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
         try:
             threads = [
                 threading.Thread(target=api.create, args=(CONFIGMAPS, configmap(f"t{i}"))) for i in range(16)

@@ -118,6 +118,10 @@ class Cluster:
         self.warnings: list[str] = []
         # Namespaces being deleted whose contents the namespace "controller" has yet to delete.
         self.terminating: set[str] = set()
+        # Validating admission (the owner-reference permission check of slipway_dev.apiserver.access):
+        # called with the type, the old object (None on create) and the new one, before anything is
+        # stored, dry runs included; it raises an ApiError to refuse the write.
+        self.admission: Callable[[ResourceType, dict[str, Any] | None, dict[str, Any]], None] | None = None
         for name in INITIAL_NAMESPACES:
             self.create(self._type(*NAMESPACES), "", {"metadata": {"name": name}})
 
@@ -180,6 +184,8 @@ class Cluster:
             if clash is not None:
                 raise clash
             obj["status"] = crds.established_status(obj, self.now())
+        if self.admission is not None:
+            self.admission(resource, None, obj)
         if options.dry_run:
             return Stored.of(obj)
         stored = self.store.write(resource.storage_key, obj, None)
@@ -380,6 +386,8 @@ class Cluster:
                 )
         if result == old.obj:
             return old
+        if self.admission is not None:
+            self.admission(resource, old.obj, result)
         if options.dry_run:
             return Stored.of(result)
         if old_meta.get("deletionTimestamp") and not result["metadata"].get("finalizers"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway_dev.apiserver.resources import ALL_VERBS, Registry, ResourceType
+from slipway_dev.apiserver.resources import Registry, ResourceType
 
 VERSION_INFO = {
     "major": "1",
@@ -45,7 +45,7 @@ def _entries(resource: ResourceType) -> list[dict[str, Any]]:
         "singularName": resource.singular,
         "namespaced": resource.namespaced,
         "kind": resource.kind,
-        "verbs": list(ALL_VERBS),
+        "verbs": list(resource.verbs),
     }
     if resource.short_names:
         main["shortNames"] = list(resource.short_names)
@@ -72,6 +72,18 @@ def _entries(resource: ResourceType) -> list[dict[str, Any]]:
                 "version": "v1",
                 "kind": "Scale",
                 "verbs": ["get", "patch", "update"],
+            }
+        )
+    for name, group, version, kind, verbs in resource.extra_subresources:
+        entries.append(
+            {
+                "name": f"{resource.plural}/{name}",
+                "singularName": "",
+                "namespaced": resource.namespaced,
+                "group": group,
+                "version": version,
+                "kind": kind,
+                "verbs": list(verbs),
             }
         )
     return entries

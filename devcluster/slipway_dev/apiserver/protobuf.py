@@ -180,6 +180,86 @@ _SCHEMA: dict[str, dict[int, _F]] = {
     "IngressServiceBackend": {1: _F("name"), 2: _msg("port", "ServiceBackendPort")},
     "ServiceBackendPort": {1: _F("name"), 2: _int("number")},
     "IngressTLS": {1: _F("hosts", repeated=True), 2: _F("secretName")},
+    # rbac.authorization.k8s.io/v1 (`kubectl create role|clusterrole|rolebinding|clusterrolebinding`)
+    "Role": {1: _msg("metadata", "ObjectMeta"), 2: _msg("rules", "PolicyRule", repeated=True)},
+    "ClusterRole": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("rules", "PolicyRule", repeated=True),
+        3: _msg("aggregationRule", "AggregationRule"),
+    },
+    "AggregationRule": {1: _msg("clusterRoleSelectors", "LabelSelector", repeated=True)},
+    "PolicyRule": {
+        1: _F("verbs", repeated=True),
+        2: _F("apiGroups", repeated=True),
+        3: _F("resources", repeated=True),
+        4: _F("resourceNames", repeated=True),
+        5: _F("nonResourceURLs", repeated=True),
+    },
+    "RoleBinding": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("subjects", "Subject", repeated=True),
+        3: _msg("roleRef", "RoleRef"),
+    },
+    "Subject": {1: _F("kind"), 2: _F("apiGroup"), 3: _F("name"), 4: _F("namespace")},
+    "RoleRef": {1: _F("apiGroup"), 2: _F("kind"), 3: _F("name")},
+    # authentication.k8s.io/v1 and authorization.k8s.io/v1 (`kubectl create token`, `kubectl auth ...`)
+    "TokenRequest": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("spec", "TokenRequestSpec"),
+        3: _msg("status", _STATUS),
+    },
+    "TokenRequestSpec": {
+        1: _F("audiences", repeated=True),
+        3: _msg("boundObjectRef", "BoundObjectReference"),
+        4: _int("expirationSeconds", pointer=True),
+    },
+    "BoundObjectReference": {1: _F("kind"), 2: _F("apiVersion"), 3: _F("name"), 4: _F("uid")},
+    "SelfSubjectReview": {1: _msg("metadata", "ObjectMeta"), 2: _msg("status", "SelfSubjectReviewStatus")},
+    "SelfSubjectReviewStatus": {1: _msg("userInfo", "UserInfo")},
+    "UserInfo": {1: _F("username"), 2: _F("uid"), 3: _F("groups", repeated=True)},
+    "TokenReview": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("spec", "TokenReviewSpec"),
+        3: _msg("status", _STATUS),
+    },
+    "TokenReviewSpec": {1: _F("token"), 2: _F("audiences", repeated=True)},
+    "SelfSubjectAccessReview": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("spec", "SelfSubjectAccessReviewSpec"),
+        3: _msg("status", _STATUS),
+    },
+    "SelfSubjectAccessReviewSpec": {
+        1: _msg("resourceAttributes", "ResourceAttributes"),
+        2: _msg("nonResourceAttributes", "NonResourceAttributes"),
+    },
+    "ResourceAttributes": {
+        1: _F("namespace"),
+        2: _F("verb"),
+        3: _F("group"),
+        4: _F("version"),
+        5: _F("resource"),
+        6: _F("subresource"),
+        7: _F("name"),
+    },
+    "NonResourceAttributes": {1: _F("path"), 2: _F("verb")},
+    "SubjectAccessReview": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("spec", "SubjectAccessReviewSpec"),
+        3: _msg("status", _STATUS),
+    },
+    "SubjectAccessReviewSpec": {
+        1: _msg("resourceAttributes", "ResourceAttributes"),
+        2: _msg("nonResourceAttributes", "NonResourceAttributes"),
+        3: _F("user"),
+        4: _F("groups", repeated=True),
+        6: _F("uid"),
+    },
+    "SelfSubjectRulesReview": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("spec", "SelfSubjectRulesReviewSpec"),
+        3: _msg("status", _STATUS),
+    },
+    "SelfSubjectRulesReviewSpec": {1: _F("namespace")},
     "Unknown": {1: _msg("typeMeta", "TypeMeta"), 2: _F("raw", "bytes")},
     "TypeMeta": {1: _F("apiVersion"), 2: _F("kind")},
 }
@@ -193,6 +273,17 @@ _ROOTS = {
     ("apps/v1", "Deployment"): "Deployment",
     ("batch/v1", "Job"): "Job",
     ("networking.k8s.io/v1", "Ingress"): "Ingress",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "RoleBinding",  # the same fields
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
+    ("authentication.k8s.io/v1", "TokenReview"): "TokenReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
 }
 
 

@@ -45,6 +45,10 @@ class ResourceType:
     custom: bool = False
     printer_columns: tuple[ColumnSpec, ...] = ()
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    verbs: tuple[str, ...] = ALL_VERBS
+    # Discovery entries of subresources served outside the generic handlers (serviceaccounts/token):
+    # (name, group, version, kind, verbs).
+    extra_subresources: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = ()
 
     @property
     def api_version(self) -> str:

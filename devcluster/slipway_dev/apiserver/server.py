@@ -15,6 +15,8 @@ import yaml
 from aiohttp import web
 
 from slipway_dev.apiserver import discovery, openapi
+from slipway_dev.apiserver.access import CURRENT_USER, Access
+from slipway_dev.apiserver.authn import Authenticator
 from slipway_dev.apiserver.cluster import (
     APPLY_PATCH,
     PATCH_TYPES,
@@ -22,6 +24,7 @@ from slipway_dev.apiserver.cluster import (
     DeleteOptions,
     WriteOptions,
 )
+from slipway_dev.apiserver.credentials import Credentials
 from slipway_dev.apiserver.errors import (
     ApiError,
     bad_request,
@@ -35,6 +38,7 @@ from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
 from slipway_dev.apiserver.storage import Event, Stored, encode
 from slipway_dev.apiserver.tables import partial_metadata, table
+from slipway_dev.apiserver.tls import Pki
 from slipway_dev.apiserver.watch import Matcher, Watcher
 
 log = logging.getLogger(__name__)
@@ -83,7 +87,11 @@ def _decode_continue(token: str) -> tuple[str, str]:
 
 
 class ApiServer:
-    """A Kubernetes API server for kubectl, kopf and the Python client, on a loopback address."""
+    """A Kubernetes API server for kubectl, kopf and the Python client, on a loopback address, HTTPS
+    only: a CA and a serving certificate are made at every start (`credentials()` carries the CA).
+
+    `_plain_http` exists only so bench/bench_apiserver.py can show what TLS costs; nothing else may set
+    it, and no command or option exposes it."""
 
     def __init__(
         self,
@@ -91,6 +99,8 @@ class ApiServer:
         port: int = 0,
         faults: FaultConfig | None = None,
         bookmark_seconds: float = 30.0,
+        *,
+        _plain_http: bool = False,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the dev API server only listens on loopback addresses, not {host}")
@@ -103,17 +113,36 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._watchers: set[Watcher] = set()
         self._stopping = asyncio.Event()
+        self._plain_http = _plain_http
+        self.pki = Pki.generate()
+        self.authn = Authenticator()
+        self.access = Access(self.cluster, self.authn)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'http' if self._plain_http else 'https'}://{host}:{self.port}"
+
+    def credentials(self, token: str | None = None) -> Credentials:
+        """How to reach this server: its URL, its CA and a token (the admin's unless another is given)."""
+        return Credentials(self.url, self.pki.ca_pem, token or self.authn.admin_token)
+
+    def world_credentials(self) -> Credentials:
+        """The simulated world's controllers: their own identity, in group system:masters."""
+        return self.credentials(self.authn.world_token)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._errors])
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner,
+            self.host,
+            self.port,
+            reuse_address=True,
+            ssl_context=None if self._plain_http else self.pki.server_context(),
+        )
         await site.start()
         server = site._server
         assert isinstance(server, asyncio.base_events.Server)
@@ -132,7 +161,16 @@ class ApiServer:
         try:
             if self.faults.latency_ms:
                 await asyncio.sleep(self.faults.latency_ms / 1000)
-            response: web.StreamResponse = await handler(request)
+            # kube-apiserver's filter order: authentication, impersonation, authorization, handlers.
+            user = self.access.authenticate(request)
+            self.access.authorize(request, user)
+            token = CURRENT_USER.set(user)
+            try:
+                response: web.StreamResponse | None = await self.access.serve(request, user)
+                if response is None:
+                    response = await handler(request)
+            finally:
+                CURRENT_USER.reset(token)
             return response
         except ApiError as error:
             return _error_response(error)

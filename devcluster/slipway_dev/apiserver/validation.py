@@ -25,6 +25,14 @@ def name_causes(group: str, plural: str, name: Any) -> list[dict[str, str]]:
                 "metadata.name", "Required value: name or generateName is required", "FieldValueRequired"
             )
         ]
+    if group == "rbac.authorization.k8s.io":
+        # RBAC names are path segments (`system:discovery`), as kube-apiserver's ValidateRBACName checks.
+        why = (
+            f"may not be '{name}'"
+            if name in (".", "..")
+            else next((f"may not contain '{c}'" for c in ("/", "%") if c in name), None)
+        )
+        return [] if why is None else [field_cause("metadata.name", f'Invalid value: "{name}": {why}')]
     if (group, plural) in _LABEL_NAMED:
         ok = len(name) <= 63 and _DNS_LABEL.match(name) is not None
         rule = "a lowercase RFC 1123 label (at most 63 characters, lower case alphanumerics or '-')"

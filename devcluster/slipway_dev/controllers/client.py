@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from slipway_dev.apiserver.credentials import Credentials
+
 JsonObject = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -77,15 +79,18 @@ class WatchExpired(Exception):
 
 
 class KubeClient:
-    """JSON over HTTP to one API server; create it inside the event loop that uses it."""
+    """JSON over HTTPS to one API server, verified against its CA and with its bearer token; create it
+    inside the event loop that uses it. Connections are kept alive and reused, so the TLS handshake is
+    paid once per connection, not per request."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, credentials: Credentials) -> None:
+        self.base_url = credentials.url.rstrip("/")
         # Watch lines can carry big objects; the default 64 KiB line limit is too small for them.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             read_bufsize=1 << 22,
-            connector=aiohttp.TCPConnector(limit=64),
+            connector=aiohttp.TCPConnector(limit=64, ssl=credentials.ssl_context(), keepalive_timeout=60),
+            headers=credentials.headers(),
         )
 
     async def close(self) -> None:

@@ -1,0 +1,347 @@
+"""RBAC as kube-apiserver evaluates it, the real 403 messages, `kubectl auth can-i` and the access
+reviews, and owner-reference permission (OwnerReferencesPermissionEnforcement)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Http, Kubectl
+
+SA = "system:serviceaccount:default:bot"
+DEPLOY = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web"},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "w", "image": "x"}]},
+        },
+    },
+}
+
+
+def _bot(kubectl: Kubectl, http: Http) -> Http:
+    kubectl("create", "serviceaccount", "bot")
+    return http.as_token(kubectl("create", "token", "bot").strip())
+
+
+def _can(kubectl: Kubectl, *args: str) -> bool:
+    result = kubectl.run("auth", "can-i", *args, f"--as={SA}")
+    assert result.stdout.strip() in ("yes", "no"), result.stderr
+    return result.stdout.strip() == "yes"
+
+
+def test_denials_carry_the_real_message_for_each_kind_of_request(kubectl: Kubectl, http: Http) -> None:
+    bot = _bot(kubectl, http)
+    assert http("POST", "/apis/apps/v1/namespaces/default/deployments", DEPLOY).status == 201
+    cases: list[tuple[str, str, Any, str, dict[str, Any]]] = [
+        (
+            "PATCH",
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            {"spec": {"replicas": 2}},
+            f'deployments.apps "web" is forbidden: User "{SA}" cannot patch resource "deployments" '
+            'in API group "apps" in the namespace "default"',
+            {"name": "web", "group": "apps", "kind": "deployments"},
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments",
+            None,
+            f'deployments.apps is forbidden: User "{SA}" cannot list resource "deployments" '
+            'in API group "apps" in the namespace "default"',
+            {"group": "apps", "kind": "deployments"},
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+            None,
+            f'deployments.apps "web" is forbidden: User "{SA}" cannot get resource "deployments/scale" '
+            'in API group "apps" in the namespace "default"',
+            {"name": "web", "group": "apps", "kind": "deployments"},
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces",
+            None,
+            f'namespaces is forbidden: User "{SA}" cannot list resource "namespaces" in API group "" at the '
+            "cluster scope",
+            {"kind": "namespaces"},
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps",
+            None,
+            f'configmaps is forbidden: User "{SA}" cannot deletecollection resource "configmaps" '
+            'in API group "" in the namespace "default"',
+            {"kind": "configmaps"},
+        ),
+        (
+            "GET",
+            "/metrics",
+            None,
+            f'forbidden: User "{SA}" cannot get path "/metrics"',
+            {},
+        ),
+    ]
+    for method, path, body, message, details in cases:
+        answer = bot(method, path, body, content_type="application/merge-patch+json")
+        assert answer.status == 403, (path, answer.body)
+        assert answer.body["message"] == message
+        assert (answer.body["reason"], answer.body["code"], answer.body["details"]) == (
+            "Forbidden",
+            403,
+            details,
+        )
+    watch = bot("GET", "/api/v1/namespaces/default/pods?watch=true")
+    assert "cannot watch resource" in watch.body["message"]
+
+
+def test_role_rules_match_groups_resources_subresources_names_and_verbs(kubectl: Kubectl, http: Http) -> None:
+    bot = _bot(kubectl, http)
+    http("POST", "/apis/apps/v1/namespaces/default/deployments", DEPLOY)
+    kubectl(
+        "create",
+        "role",
+        "scaler",
+        "--verb=get,update,patch",
+        "--resource=deployments/scale",
+        "--resource-name=web",
+    )
+    kubectl("create", "rolebinding", "bot-scaler", "--role=scaler", "--serviceaccount=default:bot")
+    assert _can(kubectl, "patch", "deployments/web", "--subresource=scale")
+    assert not _can(kubectl, "patch", "deployments/other", "--subresource=scale")
+    assert not _can(kubectl, "patch", "deployments/web")  # the subresource grants nothing on the object
+    assert not _can(kubectl, "get", "deployments/web", "--subresource=scale", "-n", "kube-system")
+    scaled = bot(
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        {"spec": {"replicas": 3}},
+        content_type="application/merge-patch+json",
+    )
+    assert scaled.status == 200 and scaled.body["spec"]["replicas"] == 3
+    # `*` verbs and resources; */status matches every status subresource.
+    status_role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "status-reader"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*/status"], "verbs": ["*"]}],
+    }
+    assert (
+        http("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", status_role).status == 201
+    )
+    kubectl("create", "rolebinding", "bot-status", "--role=status-reader", "--serviceaccount=default:bot")
+    assert _can(kubectl, "update", "deployments", "--subresource=status")
+    assert _can(kubectl, "delete", "pods", "--subresource=status")
+    assert not _can(kubectl, "update", "deployments", "--subresource=finalizers")
+    # A ClusterRole bound by a RoleBinding applies in that namespace only; by a ClusterRoleBinding everywhere.
+    kubectl("create", "clusterrole", "cm-reader", "--verb=get,list,watch", "--resource=configmaps")
+    kubectl("create", "rolebinding", "bot-cm", "--clusterrole=cm-reader", "--serviceaccount=default:bot")
+    assert _can(kubectl, "list", "configmaps") and not _can(
+        kubectl, "list", "configmaps", "-n", "kube-system"
+    )
+    assert not _can(kubectl, "list", "configmaps", "-A")
+    kubectl(
+        "create", "clusterrolebinding", "bot-cm", "--clusterrole=cm-reader", "--serviceaccount=default:bot"
+    )
+    assert _can(kubectl, "list", "configmaps", "-A")
+    assert bot("GET", "/api/v1/configmaps").status == 200
+    # Deleting the binding takes the permission away at once.
+    kubectl("delete", "clusterrolebinding", "bot-cm")
+    assert bot("GET", "/api/v1/configmaps").status == 403
+
+
+def test_groups_users_and_non_resource_urls(kubectl: Kubectl) -> None:
+    kubectl(
+        "create",
+        "clusterrole",
+        "metrics",
+        "--verb=get",
+        "--non-resource-url=/metrics",
+        "--non-resource-url=/logs/*",
+    )
+    kubectl("create", "clusterrolebinding", "devs-metrics", "--clusterrole=metrics", "--group=devs")
+    assert (
+        kubectl.run("auth", "can-i", "get", "/metrics", "--as=alice", "--as-group=devs").stdout.strip()
+        == "yes"
+    )
+    assert (
+        kubectl.run("auth", "can-i", "get", "/logs/x/y", "--as=alice", "--as-group=devs").stdout.strip()
+        == "yes"
+    )
+    assert kubectl.run("auth", "can-i", "get", "/metrics", "--as=alice").stdout.strip() == "no"
+    assert (
+        kubectl.run("auth", "can-i", "post", "/metrics", "--as=alice", "--as-group=devs").stdout.strip()
+        == "no"
+    )
+    kubectl("create", "clusterrolebinding", "alice-view", "--clusterrole=view", "--user=alice")
+    assert kubectl.run("get", "pods", "-A", "--as=alice").returncode == 0
+    # Discovery and /version are open to every authenticated user (system:discovery).
+    assert kubectl.run("get", "--raw", "/apis", "--as=nobody").returncode == 0
+    assert kubectl.run("api-resources", "--as=nobody").returncode == 0
+
+
+def test_clusterrole_aggregation_and_the_default_roles(kubectl: Kubectl, http: Http) -> None:
+    bot = _bot(kubectl, http)
+    kubectl("create", "rolebinding", "bot-edit", "--clusterrole=edit", "--serviceaccount=default:bot")
+    assert _can(kubectl, "create", "deployments") and _can(kubectl, "get", "secrets")
+    assert not _can(kubectl, "create", "endpointslices.discovery.k8s.io")
+    assert not _can(kubectl, "create", "roles")  # admin has it, edit does not
+    # A ClusterRole labelled to aggregate into edit extends it, as for a CRD's own roles.
+    aggregated = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "endpointslices-edit",
+            "labels": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
+        },
+        "rules": [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["*"]}],
+    }
+    assert http("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", aggregated).status == 201
+    assert _can(kubectl, "create", "endpointslices.discovery.k8s.io")
+    assert not _can(kubectl, "create", "endpointslices.discovery.k8s.io", "-n", "kube-system")
+    assert bot("GET", "/apis/apps/v1/namespaces/default/deployments").status == 200
+    defaults = kubectl("get", "clusterroles", "-o", "name").split()
+    for name in ("cluster-admin", "admin", "edit", "view", "system:discovery", "system:basic-user"):
+        assert f"clusterrole.rbac.authorization.k8s.io/{name}" in defaults
+
+
+def test_roles_take_any_verb_string_as_a_real_server_does(kubectl: Kubectl, http: Http) -> None:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "odd"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["frobnicate", "get"]}],
+    }
+    created = http("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", role)
+    assert created.status == 201 and created.body["rules"][0]["verbs"] == ["frobnicate", "get"]
+    kubectl("create", "serviceaccount", "bot")
+    kubectl("create", "rolebinding", "bot-odd", "--role=odd", "--serviceaccount=default:bot")
+    assert _can(kubectl, "get", "pods") and not _can(kubectl, "list", "pods")
+    assert http("GET", "/api/v1/namespaces").status == 200  # and the server keeps serving
+
+
+def test_subject_access_reviews_for_another_user(http: Http, kubectl: Kubectl) -> None:
+    kubectl("create", "clusterrolebinding", "alice-view", "--clusterrole=view", "--user=alice")
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": "alice",
+            "resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "x"},
+        },
+    }
+    answer = http("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    assert answer.status == 201 and answer.body["status"]["allowed"] is True
+    assert 'ClusterRoleBinding "alice-view"' in answer.body["status"]["reason"]
+    review["spec"]["resourceAttributes"]["verb"] = "delete"
+    assert http("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review).body["status"] == {
+        "allowed": False
+    }
+    masters = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": "x",
+            "groups": ["system:masters"],
+            "nonResourceAttributes": {"verb": "get", "path": "/anything"},
+        },
+    }
+    assert http("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", masters).body["status"][
+        "allowed"
+    ]
+    assert http("GET", "/apis/authorization.k8s.io/v1/subjectaccessreviews").status == 405
+    # A ServiceAccount may review itself (system:basic-user), not others.
+    bot = _bot(kubectl, http)
+    assert bot("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review).status == 403
+    own = {
+        "kind": "SelfSubjectAccessReview",
+        "apiVersion": "authorization.k8s.io/v1",
+        "spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "default"}},
+    }
+    assert bot("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", own).body["status"] == {
+        "allowed": False
+    }
+
+
+OWNED = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "owned", "ownerReferences": []},
+}
+
+
+def test_block_owner_deletion_needs_update_on_the_owners_finalizers(kubectl: Kubectl, http: Http) -> None:
+    owner = http("POST", "/apis/apps/v1/namespaces/default/deployments", DEPLOY).body
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": owner["metadata"]["uid"]}
+    bot = _bot(kubectl, http)
+    kubectl("create", "role", "cm", "--verb=*", "--resource=configmaps")
+    kubectl("create", "rolebinding", "bot-cm", "--role=cm", "--serviceaccount=default:bot")
+    blocking = {
+        **OWNED,
+        "metadata": {"name": "owned", "ownerReferences": [{**ref, "blockOwnerDeletion": True}]},
+    }
+    refused = bot("POST", "/api/v1/namespaces/default/configmaps", blocking)
+    assert refused.status == 403
+    assert refused.body["message"] == (
+        'configmaps "owned" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a '
+        "resource you can't set finalizers on: , <nil>"
+    )
+    # So does a dry run; an owner reference that does not block is fine.
+    assert bot("POST", "/api/v1/namespaces/default/configmaps?dryRun=All", blocking).status == 403
+    plain = {**OWNED, "metadata": {"name": "owned", "ownerReferences": [ref]}}
+    assert bot("POST", "/api/v1/namespaces/default/configmaps", plain).status == 201
+    # Turning blockOwnerDeletion on later is the same check (here through a merge patch).
+    patch = {"metadata": {"ownerReferences": [{**ref, "blockOwnerDeletion": True}]}}
+    answer = bot(
+        "PATCH", "/api/v1/namespaces/default/configmaps/owned", patch, "application/merge-patch+json"
+    )
+    assert answer.status == 403 and "can't set finalizers on" in answer.body["message"]
+    kubectl(
+        "create", "role", "fin", "--verb=update", "--resource=deployments/finalizers", "--resource-name=web"
+    )
+    kubectl("create", "rolebinding", "bot-fin", "--role=fin", "--serviceaccount=default:bot")
+    answer = bot(
+        "PATCH", "/api/v1/namespaces/default/configmaps/owned", patch, "application/merge-patch+json"
+    )
+    assert (
+        answer.status == 200 and answer.body["metadata"]["ownerReferences"][0]["blockOwnerDeletion"] is True
+    )
+    # The admin (system:masters) is never asked.
+    assert (
+        http(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            {**blocking, "metadata": {**blocking["metadata"], "name": "by-admin"}},
+        ).status
+        == 201
+    )
+
+
+def test_changing_owner_references_needs_delete_on_the_object(kubectl: Kubectl, http: Http) -> None:
+    owner = http("POST", "/apis/apps/v1/namespaces/default/deployments", DEPLOY).body
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": owner["metadata"]["uid"]}
+    bot = _bot(kubectl, http)
+    kubectl("create", "role", "cm", "--verb=create,get,patch,update", "--resource=configmaps")
+    kubectl("create", "rolebinding", "bot-cm", "--role=cm", "--serviceaccount=default:bot")
+    assert bot("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "c"}}).status == 201
+    answer = bot(
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/c",
+        {"metadata": {"ownerReferences": [ref]}},
+        "application/merge-patch+json",
+    )
+    assert answer.status == 403
+    assert answer.body["message"] == (
+        'configmaps "c" is forbidden: cannot set an ownerRef on a resource you can\'t delete: , <nil>'
+    )
+    # Other changes need no delete permission.
+    labelled = bot(
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/c",
+        {"data": {"a": "b"}},
+        "application/merge-patch+json",
+    )
+    assert labelled.status == 200
