@@ -7,6 +7,7 @@ garbage collection of dependents, CRDs that register their resources at once.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -29,6 +30,7 @@ from slipway_dev.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway_dev.apiserver.jsonpath import evaluate, set_value
+from slipway_dev.apiserver.namespaces import INITIAL_NAMESPACES, check_deletable, kubernetes_service
 from slipway_dev.apiserver.patching import json_patch, merge_patch
 from slipway_dev.apiserver.resources import Registry, ResourceType
 from slipway_dev.apiserver.selectors import format_requirements, selector_from_match
@@ -46,7 +48,6 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
-INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 def _timestamp(seconds: float) -> str:
@@ -63,6 +64,9 @@ class DeleteOptions:
     propagation: str = "Background"  # Background | Foreground | Orphan
     uid: str | None = None
     resource_version: str | None = None
+    # kubectl's `--dry-run=server` sends `dryRun: ["All"]` in the body; a real server honours it there
+    # as well as in the query.
+    dry_run: bool = False
 
     @classmethod
     def parse(cls, body: Any, query_propagation: str | None) -> DeleteOptions:
@@ -77,7 +81,24 @@ class DeleteOptions:
         preconditions = body.get("preconditions") or {}
         if not isinstance(preconditions, dict):
             raise bad_request("DeleteOptions.preconditions must be a JSON object")
-        return cls(propagation, preconditions.get("uid"), preconditions.get("resourceVersion"))
+        return cls(
+            propagation,
+            preconditions.get("uid"),
+            preconditions.get("resourceVersion"),
+            dry_run_requested(body.get("dryRun")),
+        )
+
+
+def dry_run_requested(values: Any) -> bool:
+    """Whether `dryRun` (query values or a DeleteOptions field) asks for a dry run; "All" is the only
+    value a real server accepts, anything else is a 400."""
+    if values is None:
+        return False
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or any(v != "All" for v in values):
+        raise bad_request(f'Invalid dryRun: {json.dumps(values)}: supported values: "All"')
+    return bool(values)
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,7 @@ class Cluster:
         self.terminating: set[str] = set()
         for name in INITIAL_NAMESPACES:
             self.create(self._type(*NAMESPACES), "", {"metadata": {"name": name}})
+        self.create(self._type("", "services"), "default", kubernetes_service())
 
     def _type(self, group: str, plural: str) -> ResourceType:
         resource = next((r for r in self.registry if r.group == group and r.plural == plural), None)
@@ -473,6 +495,8 @@ class Cluster:
     ) -> Stored:
         stored = self.get(resource, namespace, name)
         meta = stored.obj["metadata"]
+        if (resource.group, resource.plural) == NAMESPACES:
+            check_deletable(name)
         if options.uid is not None and options.uid != meta["uid"]:
             raise conflict(
                 resource.plural,

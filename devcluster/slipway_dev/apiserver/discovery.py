@@ -45,7 +45,11 @@ def _entries(resource: ResourceType) -> list[dict[str, Any]]:
         "singularName": resource.singular,
         "namespaced": resource.namespaced,
         "kind": resource.kind,
-        "verbs": list(ALL_VERBS),
+        "verbs": [
+            verb
+            for verb in ALL_VERBS
+            if not (verb == "deletecollection" and (resource.group, resource.plural) == ("", "namespaces"))
+        ],
     }
     if resource.short_names:
         main["shortNames"] = list(resource.short_names)

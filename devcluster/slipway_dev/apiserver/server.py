@@ -21,6 +21,7 @@ from slipway_dev.apiserver.cluster import (
     Cluster,
     DeleteOptions,
     WriteOptions,
+    dry_run_requested,
 )
 from slipway_dev.apiserver.errors import (
     ApiError,
@@ -353,7 +354,7 @@ class ApiServer:
         cluster, resource = self.cluster, target.resource
         namespace, name, subresource = target.namespace or "", target.name, target.subresource
         cluster.warnings.clear()
-        dry_run = request.query.get("dryRun") == "All"
+        dry_run = dry_run_requested(request.query.getall("dryRun", None))
         # A real server warns by default; kubectl asks for Strict.
         validation = request.query.get("fieldValidation", "Warn")
         if validation not in ("Strict", "Warn", "Ignore"):
@@ -366,6 +367,8 @@ class ApiServer:
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
             body = await self._body(request, BODY_TYPES)
+            deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
+            dry_run = dry_run or deletion.dry_run
         else:
             body = await self._body(request, OBJECT_BODY_TYPES)
             if body is None:
@@ -380,7 +383,6 @@ class ApiServer:
         if method == "POST":
             return self._answer(cluster.create(resource, namespace, body, options).raw, 201)
         if method == "DELETE":
-            deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
             if name is None:
                 return self._delete_collection(request, target, deletion, dry_run)
             deleted = cluster.delete(resource, namespace, name, deletion, dry_run)
@@ -414,6 +416,8 @@ class ApiServer:
     ) -> web.StreamResponse:
         matches = self._matcher(request)
         resource = target.resource
+        if (resource.group, resource.plural) == ("", "namespaces"):
+            raise method_not_allowed("DELETE")  # a real server serves no deletecollection of namespaces
         doomed = [
             s for s in self.cluster.store.items(resource.storage_key, target.namespace) if matches(s.obj)
         ]
