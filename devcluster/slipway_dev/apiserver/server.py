@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from slipway_dev.apiserver import discovery, openapi
+from slipway_dev.apiserver import discovery, openapi, openapi_v2
 from slipway_dev.apiserver.cluster import (
     APPLY_PATCH,
     PATCH_TYPES,
@@ -155,7 +155,7 @@ class ApiServer:
         if target is None:
             if request.method != "GET":
                 raise method_not_allowed(request.method)
-            return self._meta(path)
+            return self._meta(path, request)
         if request.method == "GET":
             if target.name is None:
                 if _flag(request, "watch"):
@@ -174,7 +174,7 @@ class ApiServer:
 
     # -- discovery and openapi
 
-    def _meta(self, path: str) -> web.StreamResponse:
+    def _meta(self, path: str, request: web.Request) -> web.StreamResponse:
         registry = self.cluster.registry
         document: dict[str, Any] | None = None
         parts = [p for p in path.split("/") if p]
@@ -192,6 +192,8 @@ class ApiServer:
             document = discovery.api_group(registry, parts[1])
         elif parts[0] == "apis" and len(parts) == 3:
             document = discovery.api_resource_list(registry, parts[1], parts[2])
+        elif path == "/openapi/v2":
+            return self._openapi_v2(request)
         elif path == "/openapi/v3":
             document = openapi.root_document(registry)
         elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
@@ -201,6 +203,16 @@ class ApiServer:
             document = openapi.group_version_document(registry, group, version)
         if document is None:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+        return _json_response(encode(document))
+
+    def _openapi_v2(self, request: web.Request) -> web.StreamResponse:
+        document = openapi_v2.document(self.cluster.registry)
+        accept = request.headers.get("Accept", "")
+        if "protobuf" in accept and "application/json" not in accept:
+            return web.Response(
+                body=openapi_v2.encode_protobuf(document),
+                headers={"Content-Type": openapi_v2.PROTOBUF_V2},
+            )
         return _json_response(encode(document))
 
     # -- reads
