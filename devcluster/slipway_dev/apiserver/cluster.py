@@ -32,8 +32,10 @@ from slipway_dev.apiserver.errors import (
 from slipway_dev.apiserver.jsonpath import evaluate, set_value
 from slipway_dev.apiserver.namespaces import INITIAL_NAMESPACES, check_deletable, kubernetes_service
 from slipway_dev.apiserver.patching import json_patch, merge_patch
+from slipway_dev.apiserver.podspecs import default_pod_spec, pod_spec_causes
 from slipway_dev.apiserver.resources import Registry, ResourceType
 from slipway_dev.apiserver.selectors import format_requirements, selector_from_match
+from slipway_dev.apiserver.services import ServiceIPs
 from slipway_dev.apiserver.shapes import normalized
 from slipway_dev.apiserver.storage import Store, Stored
 from slipway_dev.apiserver.strategic import strategic_merge
@@ -48,6 +50,7 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+SERVICES = ("", "services")
 
 
 def _timestamp(seconds: float) -> str:
@@ -139,6 +142,7 @@ class Cluster:
         self.warnings: list[str] = []
         # Namespaces being deleted whose contents the namespace "controller" has yet to delete.
         self.terminating: set[str] = set()
+        self.service_ips = ServiceIPs()
         for name in INITIAL_NAMESPACES:
             self.create(self._type(*NAMESPACES), "", {"metadata": {"name": name}})
         self.create(self._type("", "services"), "default", kubernetes_service())
@@ -195,6 +199,7 @@ class Cluster:
             if status is not None:
                 obj["status"] = status
         apply_defaults(resource.group, resource.kind, obj)
+        self._builtin_rules(resource, obj, None, options)
         obj = self._validated(resource, obj, None, options)
         if (resource.group, resource.plural) == CRDS:
             crds.check_crd(obj)
@@ -258,6 +263,22 @@ class Cluster:
                 "Forbidden",
                 f"unable to create new content in namespace {namespace} because it is being terminated",
             )
+
+    def _builtin_rules(
+        self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, options: WriteOptions
+    ) -> None:
+        """Defaulting and validation of built-in kinds beyond their metadata: pod specs, cluster IPs."""
+        if resource.custom:
+            return
+        default_pod_spec(resource.group, resource.kind, obj)
+        causes = pod_spec_causes(resource.group, resource.kind, obj)
+        if not causes and (resource.group, resource.plural) == SERVICES:
+            if old is None:
+                causes = self.service_ips.assign(obj, options.dry_run)
+            else:
+                causes = self.service_ips.keep_on_update(old, obj)
+        if causes:
+            raise invalid(resource.kind, resource.group, str(obj["metadata"].get("name") or ""), causes)
 
     def _validated(
         self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, options: WriteOptions
@@ -369,6 +390,7 @@ class Cluster:
                 else:
                     result.pop("status", None)
             apply_defaults(resource.group, resource.kind, result)
+            self._builtin_rules(resource, result, old.obj, options)
             result = self._validated(resource, result, old.obj, options)
             if (resource.group, resource.plural) == CRDS:
                 crds.check_crd(result)
@@ -534,6 +556,8 @@ class Cluster:
         self, resource: ResourceType, namespace: str, name: str, final: dict[str, Any] | None = None
     ) -> Stored:
         removed = self.store.remove(resource.storage_key, namespace, name, final)
+        if (resource.group, resource.plural) == SERVICES:
+            self.service_ips.release(removed.obj)
         if (resource.group, resource.plural) == CRDS:
             self._unserve_crd(removed.obj)
         self._collect_orphans(removed.obj["metadata"]["uid"])
