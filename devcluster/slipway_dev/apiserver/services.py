@@ -9,7 +9,7 @@ from typing import Any
 
 from slipway_dev.apiserver.errors import field_cause
 
-SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/12")
+SERVICE_RANGE = ipaddress.IPv4Network("10.96.0.0/12")
 
 
 def _go_strings(values: list[Any]) -> str:
@@ -18,7 +18,7 @@ def _go_strings(values: list[Any]) -> str:
 
 
 def _needs_cluster_ip(spec: dict[str, Any]) -> bool:
-    return spec.get("type", "ClusterIP") != "ExternalName"
+    return bool(spec.get("type", "ClusterIP") != "ExternalName")
 
 
 class ServiceIPs:
@@ -67,7 +67,8 @@ class ServiceIPs:
             return [
                 field_cause(
                     "spec.clusterIPs[0]",
-                    f'Invalid value: "{requested}": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+                    f'Invalid value: "{requested}": must be a valid IP address, '
+                    "(e.g. 10.9.8.7 or 2001:db8::ffff)",
                 )
             ]
         if address not in self.network or address in (
@@ -85,7 +86,8 @@ class ServiceIPs:
             return [
                 field_cause(
                     "spec.clusterIPs",
-                    f"Invalid value: {shown}: failed to allocate IP {requested}: provided IP is already allocated",
+                    f"Invalid value: {shown}: failed to allocate IP {requested}: "
+                    "provided IP is already allocated",
                 )
             ]
         return []
