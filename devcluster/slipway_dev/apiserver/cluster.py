@@ -39,6 +39,7 @@ from slipway_dev.apiserver.services import ServiceIPs
 from slipway_dev.apiserver.shapes import normalized
 from slipway_dev.apiserver.storage import Store, Stored
 from slipway_dev.apiserver.strategic import strategic_merge
+from slipway_dev.apiserver.typed import check_patched_metadata
 from slipway_dev.apiserver.validation import metadata_causes, name_causes
 from slipway_dev.schema import validate_custom_resource
 
@@ -335,7 +336,9 @@ class Cluster:
         options: WriteOptions = WriteOptions(),
     ) -> Stored:
         old = self.get(resource, namespace, name)
-        new = self._checked_body(resource, namespace, apply_patch(resource, content_type, old.copy(), patch))
+        patched = apply_patch(resource, content_type, old.copy(), patch)
+        check_patched_metadata(patch, patched)
+        new = self._checked_body(resource, namespace, patched)
         if new["metadata"].get("name") != name:
             raise bad_request("a patch may not change metadata.name")
         return self._commit_update(resource, old, new, subresource, options)

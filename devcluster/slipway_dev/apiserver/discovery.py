@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from slipway_dev.apiserver.resources import ALL_VERBS, Registry, ResourceType
@@ -39,6 +41,12 @@ def api_group(registry: Registry, group: str) -> dict[str, Any] | None:
     return next((g for g in api_group_list(registry)["groups"] if g["name"] == group), None)
 
 
+def storage_version_hash(resource: ResourceType) -> str:
+    """What a real server publishes: the first 8 bytes of sha256("group/version/kind"), base64."""
+    digest = hashlib.sha256(f"{resource.group}/{resource.version}/{resource.kind}".encode()).digest()
+    return base64.b64encode(digest[:8]).decode()
+
+
 def _entries(resource: ResourceType) -> list[dict[str, Any]]:
     main: dict[str, Any] = {
         "name": resource.plural,
@@ -51,6 +59,7 @@ def _entries(resource: ResourceType) -> list[dict[str, Any]]:
             if not (verb == "deletecollection" and (resource.group, resource.plural) == ("", "namespaces"))
         ],
     }
+    main["storageVersionHash"] = storage_version_hash(resource)
     if resource.short_names:
         main["shortNames"] = list(resource.short_names)
     if resource.categories:

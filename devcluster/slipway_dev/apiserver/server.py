@@ -111,7 +111,9 @@ class ApiServer:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._errors])
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # `[\s\S]`, not `.`: a path may hold a newline (an escaped one in a name), and must still reach
+        # the API rather than fall through the router.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -145,6 +147,8 @@ class ApiServer:
             )
         except (ConnectionResetError, asyncio.CancelledError):
             raise
+        except web.HTTPException as error:
+            return _error_response(ApiError(error.status, error.reason.replace(" ", ""), error.reason))
         except Exception:
             log.exception("internal error handling %s %s", request.method, request.path)
             return _error_response(ApiError(500, "InternalError", "an internal error occurred"))
@@ -343,7 +347,7 @@ class ApiServer:
 
     # -- writes
 
-    async def _body(self, request: web.Request, allowed: tuple[str, ...]) -> Any:
+    async def _body(self, request: web.Request, allowed: tuple[str, ...], kind: str | None = None) -> Any:
         raw = await request.read()
         media_type = _media_type(request)
         if not raw:
@@ -357,6 +361,13 @@ class ApiServer:
                 return yaml.safe_load(raw)
             return json.loads(raw)
         except (ValueError, yaml.YAMLError) as error:
+            if kind is not None and media_type != "application/yaml":
+                # An object body that is not JSON (a YAML file sent as JSON): the real decoder cannot
+                # tell its kind.
+                raise bad_request(
+                    f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+                    f"version/kind; json parse error: {str(error).splitlines()[0]}"
+                ) from error
             raise bad_request(
                 f"the request body is not valid {'YAML' if 'yaml' in media_type else 'JSON'}: "
                 f"{str(error).splitlines()[0]}"
@@ -382,7 +393,7 @@ class ApiServer:
             deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
             dry_run = dry_run or deletion.dry_run
         else:
-            body = await self._body(request, OBJECT_BODY_TYPES)
+            body = await self._body(request, OBJECT_BODY_TYPES, resource.kind)
             if body is None:
                 raise bad_request("the request has no body")
         if method == "POST" and (name is not None or (resource.namespaced and target.namespace is None)):
