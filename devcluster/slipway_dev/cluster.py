@@ -129,6 +129,7 @@ class DevCluster:
         targets = self.scrape_targets if self._wants_prometheus() else None
         self._world = SimulatedWorld(self._server.url, rps=self.rps, scrape_targets_path=targets)
         await self._world.start()
+        self._server.log_source = self._world.kubelet  # pods/log reads what the kubelet's pods print
         if self.release_crd:
             # Stored in-process: the cluster's own set-up is not a client's write, so injected write
             # faults (even a rate of 1) cannot keep it from starting.

@@ -31,12 +31,14 @@ from slipway_dev.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
+from slipway_dev.apiserver.logs import pod_logs
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
 from slipway_dev.apiserver.storage import Event, Stored, encode
 from slipway_dev.apiserver.tables import partial_metadata, table
 from slipway_dev.apiserver.watch import Matcher, Watcher
+from slipway_dev.logs import LogSource
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._watchers: set[Watcher] = set()
         self._stopping = asyncio.Event()
+        # Where pods/log reads container logs (the simulated kubelet); without one, no pod has logs.
+        self.log_source: LogSource | None = None
 
     @property
     def url(self) -> str:
@@ -165,6 +169,10 @@ class ApiServer:
                 if _flag(request, "watch"):
                     return await self._watch(request, target)
                 return self._list(request, target)
+            if target.subresource == "log":
+                return await pod_logs(
+                    request, self.cluster, self.log_source, target.namespace or "", target.name
+                )
             if target.subresource == "scale":
                 return _json_response(
                     encode(self.cluster.get_scale(target.resource, target.namespace or "", target.name))
