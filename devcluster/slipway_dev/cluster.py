@@ -149,6 +149,7 @@ class DevCluster:
             self._server.world_credentials(), rps=self.rps, scrape_targets_path=targets
         )
         await self._world.start()
+        self._server.log_source = self._world.kubelet  # pods/log reads what the kubelet's pods print
         if self.release_crd:
             # Stored in-process: the cluster's own set-up is not a client's write, so injected write
             # faults (even a rate of 1) cannot keep it from starting.

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from slipway_dev.logs import LogBuffer
+
 ENV_ERROR_RATE = "SLIPWAY_DEMO_ERROR_RATE"
 ENV_LATENCY_MS = "SLIPWAY_DEMO_LATENCY_MS"
 ENV_STARTUP_SECONDS = "SLIPWAY_DEMO_STARTUP_SECONDS"
@@ -156,11 +158,14 @@ class SimulatedPod:
         self._server: asyncio.Server | None = None
         self._handler = web.Server(self._handle, access_log=None)
         self.port = 0
+        # What `kubectl logs` shows of the pod's first container: a line at start, one per request.
+        self.log = LogBuffer()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._handler, host="127.0.0.1", port=0, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
+        self.log.write(f"listening on 127.0.0.1:{self.port}")
 
     async def stop(self) -> None:
         """Stop listening and drop open connections: a deleted pod answers nothing more."""
@@ -177,4 +182,8 @@ class SimulatedPod:
             await asyncio.sleep(self.behaviour.latency_seconds)
         code = 500 if self._errors.next_fails() else 200
         self.metrics.observe(code, time.monotonic() - started)
+        stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+        self.log.write(
+            f'{request.remote} - - [{stamp}] "{request.method} {request.path_qs} HTTP/1.1" {code} 3'
+        )
         return web.Response(status=code, text="error\n" if code == 500 else "ok\n")

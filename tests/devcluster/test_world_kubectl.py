@@ -475,6 +475,37 @@ def test_rollout_undo_brings_back_the_previous_replica_set_as_the_newest_revisio
     )
 
 
+def test_a_reused_replica_set_records_its_earlier_revisions(dev_cluster: DevCluster) -> None:
+    # Follows test/cmd/apps.sh run_deployment_tests (rollout undo, undo, pause/resume, undo): the
+    # real deployment controller keeps a reused replica set's earlier revisions in revision-history.
+    dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 1))
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    dev_cluster.kubectl("set", "image", "deployment/web", "app=demo:2")
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    for _ in range(2):
+        dev_cluster.kubectl("rollout", "undo", "deployment/web")
+        dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    dev_cluster.kubectl("rollout", "pause", "deployment/web")
+    dev_cluster.kubectl("rollout", "resume", "deployment/web")
+    dev_cluster.kubectl("rollout", "undo", "deployment/web")
+    dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+
+    def annotations() -> dict[str, dict[str, str]]:
+        items = dev_cluster.kubectl_json("get", "replicasets", "-l", "app=web")["items"]
+        return {
+            rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs["metadata"]["annotations"]
+            for rs in items
+        }
+
+    found = wait_until(
+        lambda: (a := annotations())["demo:1"].get("deployment.kubernetes.io/revision") == "5" and a,
+        "demo:1 at revision 5",
+    )
+    assert found["demo:1"]["deployment.kubernetes.io/revision-history"] == "1,3"
+    assert found["demo:2"]["deployment.kubernetes.io/revision"] == "4"
+    assert found["demo:2"]["deployment.kubernetes.io/revision-history"] == "2"
+
+
 def test_rollout_pause_holds_a_template_change_until_resume(dev_cluster: DevCluster) -> None:
     dev_cluster.kubectl("apply", "-f", "-", input=deployment("web", 2))
     dev_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=20s")

@@ -7,6 +7,7 @@ garbage collection of dependents, CRDs that register their resources at once.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -29,12 +30,16 @@ from slipway_dev.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway_dev.apiserver.jsonpath import evaluate, set_value
+from slipway_dev.apiserver.namespaces import INITIAL_NAMESPACES, check_deletable, kubernetes_service
 from slipway_dev.apiserver.patching import json_patch, merge_patch
+from slipway_dev.apiserver.podspecs import default_pod_spec, pod_spec_causes
 from slipway_dev.apiserver.resources import Registry, ResourceType
 from slipway_dev.apiserver.selectors import format_requirements, selector_from_match
+from slipway_dev.apiserver.services import ServiceIPs
 from slipway_dev.apiserver.shapes import normalized
 from slipway_dev.apiserver.storage import Store, Stored
 from slipway_dev.apiserver.strategic import strategic_merge
+from slipway_dev.apiserver.typed import check_patched_metadata
 from slipway_dev.apiserver.validation import metadata_causes, name_causes
 from slipway_dev.schema import validate_custom_resource
 
@@ -46,7 +51,7 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
-INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SERVICES = ("", "services")
 
 
 def _timestamp(seconds: float) -> str:
@@ -63,6 +68,9 @@ class DeleteOptions:
     propagation: str = "Background"  # Background | Foreground | Orphan
     uid: str | None = None
     resource_version: str | None = None
+    # kubectl's `--dry-run=server` sends `dryRun: ["All"]` in the body; a real server honours it there
+    # as well as in the query.
+    dry_run: bool = False
 
     @classmethod
     def parse(cls, body: Any, query_propagation: str | None) -> DeleteOptions:
@@ -77,7 +85,24 @@ class DeleteOptions:
         preconditions = body.get("preconditions") or {}
         if not isinstance(preconditions, dict):
             raise bad_request("DeleteOptions.preconditions must be a JSON object")
-        return cls(propagation, preconditions.get("uid"), preconditions.get("resourceVersion"))
+        return cls(
+            propagation,
+            preconditions.get("uid"),
+            preconditions.get("resourceVersion"),
+            dry_run_requested(body.get("dryRun")),
+        )
+
+
+def dry_run_requested(values: Any) -> bool:
+    """Whether `dryRun` (query values or a DeleteOptions field) asks for a dry run; "All" is the only
+    value a real server accepts, anything else is a 400."""
+    if values is None:
+        return False
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or any(v != "All" for v in values):
+        raise bad_request(f'Invalid dryRun: {json.dumps(values)}: supported values: "All"')
+    return bool(values)
 
 
 @dataclass(frozen=True)
@@ -122,8 +147,10 @@ class Cluster:
         # called with the type, the old object (None on create) and the new one, before anything is
         # stored, dry runs included; it raises an ApiError to refuse the write.
         self.admission: Callable[[ResourceType, dict[str, Any] | None, dict[str, Any]], None] | None = None
+        self.service_ips = ServiceIPs()
         for name in INITIAL_NAMESPACES:
             self.create(self._type(*NAMESPACES), "", {"metadata": {"name": name}})
+        self.create(self._type("", "services"), "default", kubernetes_service())
 
     def _type(self, group: str, plural: str) -> ResourceType:
         resource = next((r for r in self.registry if r.group == group and r.plural == plural), None)
@@ -177,6 +204,7 @@ class Cluster:
             if status is not None:
                 obj["status"] = status
         apply_defaults(resource.group, resource.kind, obj)
+        self._builtin_rules(resource, obj, None, options)
         obj = self._validated(resource, obj, None, options)
         if (resource.group, resource.plural) == CRDS:
             crds.check_crd(obj)
@@ -243,6 +271,22 @@ class Cluster:
                 f"unable to create new content in namespace {namespace} because it is being terminated",
             )
 
+    def _builtin_rules(
+        self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, options: WriteOptions
+    ) -> None:
+        """Defaulting and validation of built-in kinds beyond their metadata: pod specs, cluster IPs."""
+        if resource.custom:
+            return
+        default_pod_spec(resource.group, resource.kind, obj)
+        causes = pod_spec_causes(resource.group, resource.kind, obj)
+        if not causes and (resource.group, resource.plural) == SERVICES:
+            if old is None:
+                causes = self.service_ips.assign(obj, options.dry_run)
+            else:
+                causes = self.service_ips.keep_on_update(old, obj)
+        if causes:
+            raise invalid(resource.kind, resource.group, str(obj["metadata"].get("name") or ""), causes)
+
     def _validated(
         self, resource: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, options: WriteOptions
     ) -> dict[str, Any]:
@@ -298,7 +342,9 @@ class Cluster:
         options: WriteOptions = WriteOptions(),
     ) -> Stored:
         old = self.get(resource, namespace, name)
-        new = self._checked_body(resource, namespace, apply_patch(resource, content_type, old.copy(), patch))
+        patched = apply_patch(resource, content_type, old.copy(), patch)
+        check_patched_metadata(patch, patched)
+        new = self._checked_body(resource, namespace, patched)
         if new["metadata"].get("name") != name:
             raise bad_request("a patch may not change metadata.name")
         return self._commit_update(resource, old, new, subresource, options)
@@ -353,6 +399,7 @@ class Cluster:
                 else:
                     result.pop("status", None)
             apply_defaults(resource.group, resource.kind, result)
+            self._builtin_rules(resource, result, old.obj, options)
             result = self._validated(resource, result, old.obj, options)
             if (resource.group, resource.plural) == CRDS:
                 crds.check_crd(result)
@@ -481,6 +528,8 @@ class Cluster:
     ) -> Stored:
         stored = self.get(resource, namespace, name)
         meta = stored.obj["metadata"]
+        if (resource.group, resource.plural) == NAMESPACES:
+            check_deletable(name)
         if options.uid is not None and options.uid != meta["uid"]:
             raise conflict(
                 resource.plural,
@@ -518,6 +567,8 @@ class Cluster:
         self, resource: ResourceType, namespace: str, name: str, final: dict[str, Any] | None = None
     ) -> Stored:
         removed = self.store.remove(resource.storage_key, namespace, name, final)
+        if (resource.group, resource.plural) == SERVICES:
+            self.service_ips.release(removed.obj)
         if (resource.group, resource.plural) == CRDS:
             self._unserve_crd(removed.obj)
         self._collect_orphans(removed.obj["metadata"]["uid"])

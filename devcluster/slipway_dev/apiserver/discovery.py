@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from slipway_dev.apiserver.resources import Registry, ResourceType
@@ -39,14 +41,25 @@ def api_group(registry: Registry, group: str) -> dict[str, Any] | None:
     return next((g for g in api_group_list(registry)["groups"] if g["name"] == group), None)
 
 
+def storage_version_hash(resource: ResourceType) -> str:
+    """What a real server publishes: the first 8 bytes of sha256("group/version/kind"), base64."""
+    digest = hashlib.sha256(f"{resource.group}/{resource.version}/{resource.kind}".encode()).digest()
+    return base64.b64encode(digest[:8]).decode()
+
+
 def _entries(resource: ResourceType) -> list[dict[str, Any]]:
     main: dict[str, Any] = {
         "name": resource.plural,
         "singularName": resource.singular,
         "namespaced": resource.namespaced,
         "kind": resource.kind,
-        "verbs": list(resource.verbs),
+        "verbs": [
+            verb
+            for verb in resource.verbs
+            if not (verb == "deletecollection" and (resource.group, resource.plural) == ("", "namespaces"))
+        ],
     }
+    main["storageVersionHash"] = storage_version_hash(resource)
     if resource.short_names:
         main["shortNames"] = list(resource.short_names)
     if resource.categories:

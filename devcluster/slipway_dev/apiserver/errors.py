@@ -66,6 +66,8 @@ def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> A
     """422 Invalid; each cause names a field, as clients show them to the user."""
     qualified_kind = f"{kind}.{group}" if group else kind
     summary = ", ".join(f"{c['field']}: {c['message']}" for c in causes)
+    if len(causes) > 1:
+        summary = f"[{summary}]"  # as Go prints an aggregate of field errors
     return ApiError(
         422,
         "Invalid",

@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+from slipway_dev.apiserver.builtin_schemas import INT_OR_STRING, INT_OR_STRING_SCHEMA, builtin_properties
 from slipway_dev.apiserver.resources import Registry, ResourceType
 
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -101,10 +102,13 @@ def _schema(resource: ResourceType) -> dict[str, Any]:
     if resource.custom and resource.schema:
         schema = copy.deepcopy(resource.schema)
     else:
+        described = builtin_properties(resource.group, resource.kind)
         schema = {
             "type": "object",
             "description": f"{resource.kind} served by the Slipway dev cluster.",
-            "properties": {"spec": {"type": "object"}, "status": {"type": "object"}},
+            "properties": copy.deepcopy(described)
+            if described is not None
+            else {"spec": {"type": "object"}, "status": {"type": "object"}},
         }
     properties = schema.setdefault("properties", {})
     properties.update(copy.deepcopy(_TYPE_FIELDS))
@@ -166,7 +170,10 @@ def group_version_document(registry: Registry, group: str, version: str) -> dict
     if not resources:
         return None
     paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {_OBJECT_META: copy.deepcopy(_META_SCHEMA)}
+    schemas: dict[str, Any] = {
+        _OBJECT_META: copy.deepcopy(_META_SCHEMA),
+        INT_OR_STRING: copy.deepcopy(INT_OR_STRING_SCHEMA),
+    }
     for resource in resources:
         paths.update(_paths(resource))
         schemas[schema_name(resource)] = _schema(resource)

@@ -51,6 +51,7 @@ def resolve(registry: Registry, path: str) -> Target | None:
     if subresource is not None and not (
         (subresource == "status" and resource.status_subresource)
         or (subresource == "scale" and resource.scale is not None)
+        or (subresource == "log" and (resource.group, resource.plural) == ("", "pods"))
     ):
         raise _unknown(path)
     if resource.namespaced and namespace is None and name is not None:

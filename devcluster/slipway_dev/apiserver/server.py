@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from slipway_dev.apiserver import discovery, openapi
+from slipway_dev.apiserver import discovery, openapi, openapi_v2
 from slipway_dev.apiserver.access import CURRENT_USER, Access
 from slipway_dev.apiserver.authn import Authenticator
 from slipway_dev.apiserver.cluster import (
@@ -23,6 +23,7 @@ from slipway_dev.apiserver.cluster import (
     Cluster,
     DeleteOptions,
     WriteOptions,
+    dry_run_requested,
 )
 from slipway_dev.apiserver.credentials import Credentials
 from slipway_dev.apiserver.errors import (
@@ -33,6 +34,7 @@ from slipway_dev.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
+from slipway_dev.apiserver.logs import pod_logs
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
@@ -40,6 +42,7 @@ from slipway_dev.apiserver.storage import Event, Stored, encode
 from slipway_dev.apiserver.tables import partial_metadata, table
 from slipway_dev.apiserver.tls import Pki
 from slipway_dev.apiserver.watch import Matcher, Watcher
+from slipway_dev.logs import LogSource
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,8 @@ class ApiServer:
         self.pki = Pki.generate()
         self.authn = Authenticator()
         self.access = Access(self.cluster, self.authn)
+        # Where pods/log reads container logs (the simulated kubelet); without one, no pod has logs.
+        self.log_source: LogSource | None = None
 
     @property
     def url(self) -> str:
@@ -133,7 +138,9 @@ class ApiServer:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._errors])
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # `[\s\S]`, not `.`: a path may hold a newline (an escaped one in a name), and must still reach
+        # the API rather than fall through the router.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(
@@ -182,6 +189,8 @@ class ApiServer:
             )
         except (ConnectionResetError, asyncio.CancelledError):
             raise
+        except web.HTTPException as error:
+            return _error_response(ApiError(error.status, error.reason.replace(" ", ""), error.reason))
         except Exception:
             log.exception("internal error handling %s %s", request.method, request.path)
             return _error_response(ApiError(500, "InternalError", "an internal error occurred"))
@@ -192,12 +201,16 @@ class ApiServer:
         if target is None:
             if request.method != "GET":
                 raise method_not_allowed(request.method)
-            return self._meta(path)
+            return self._meta(path, request)
         if request.method == "GET":
             if target.name is None:
                 if _flag(request, "watch"):
                     return await self._watch(request, target)
                 return self._list(request, target)
+            if target.subresource == "log":
+                return await pod_logs(
+                    request, self.cluster, self.log_source, target.namespace or "", target.name
+                )
             if target.subresource == "scale":
                 return _json_response(
                     encode(self.cluster.get_scale(target.resource, target.namespace or "", target.name))
@@ -211,7 +224,7 @@ class ApiServer:
 
     # -- discovery and openapi
 
-    def _meta(self, path: str) -> web.StreamResponse:
+    def _meta(self, path: str, request: web.Request) -> web.StreamResponse:
         registry = self.cluster.registry
         document: dict[str, Any] | None = None
         parts = [p for p in path.split("/") if p]
@@ -229,6 +242,8 @@ class ApiServer:
             document = discovery.api_group(registry, parts[1])
         elif parts[0] == "apis" and len(parts) == 3:
             document = discovery.api_resource_list(registry, parts[1], parts[2])
+        elif path == "/openapi/v2":
+            return self._openapi_v2(request)
         elif path == "/openapi/v3":
             document = openapi.root_document(registry)
         elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
@@ -238,6 +253,16 @@ class ApiServer:
             document = openapi.group_version_document(registry, group, version)
         if document is None:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+        return _json_response(encode(document))
+
+    def _openapi_v2(self, request: web.Request) -> web.StreamResponse:
+        document = openapi_v2.document(self.cluster.registry)
+        accept = request.headers.get("Accept", "")
+        if "protobuf" in accept and "application/json" not in accept:
+            return web.Response(
+                body=openapi_v2.encode_protobuf(document),
+                headers={"Content-Type": openapi_v2.PROTOBUF_V2},
+            )
         return _json_response(encode(document))
 
     # -- reads
@@ -368,7 +393,7 @@ class ApiServer:
 
     # -- writes
 
-    async def _body(self, request: web.Request, allowed: tuple[str, ...]) -> Any:
+    async def _body(self, request: web.Request, allowed: tuple[str, ...], kind: str | None = None) -> Any:
         raw = await request.read()
         media_type = _media_type(request)
         if not raw:
@@ -382,6 +407,13 @@ class ApiServer:
                 return yaml.safe_load(raw)
             return json.loads(raw)
         except (ValueError, yaml.YAMLError) as error:
+            if kind is not None and media_type != "application/yaml":
+                # An object body that is not JSON (a YAML file sent as JSON): the real decoder cannot
+                # tell its kind.
+                raise bad_request(
+                    f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+                    f"version/kind; json parse error: {str(error).splitlines()[0]}"
+                ) from error
             raise bad_request(
                 f"the request body is not valid {'YAML' if 'yaml' in media_type else 'JSON'}: "
                 f"{str(error).splitlines()[0]}"
@@ -391,7 +423,7 @@ class ApiServer:
         cluster, resource = self.cluster, target.resource
         namespace, name, subresource = target.namespace or "", target.name, target.subresource
         cluster.warnings.clear()
-        dry_run = request.query.get("dryRun") == "All"
+        dry_run = dry_run_requested(request.query.getall("dryRun", None))
         # A real server warns by default; kubectl asks for Strict.
         validation = request.query.get("fieldValidation", "Warn")
         if validation not in ("Strict", "Warn", "Ignore"):
@@ -404,8 +436,10 @@ class ApiServer:
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
             body = await self._body(request, BODY_TYPES)
+            deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
+            dry_run = dry_run or deletion.dry_run
         else:
-            body = await self._body(request, OBJECT_BODY_TYPES)
+            body = await self._body(request, OBJECT_BODY_TYPES, resource.kind)
             if body is None:
                 raise bad_request("the request has no body")
         if method == "POST" and (name is not None or (resource.namespaced and target.namespace is None)):
@@ -418,7 +452,6 @@ class ApiServer:
         if method == "POST":
             return self._answer(cluster.create(resource, namespace, body, options).raw, 201)
         if method == "DELETE":
-            deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
             if name is None:
                 return self._delete_collection(request, target, deletion, dry_run)
             deleted = cluster.delete(resource, namespace, name, deletion, dry_run)
@@ -452,6 +485,8 @@ class ApiServer:
     ) -> web.StreamResponse:
         matches = self._matcher(request)
         resource = target.resource
+        if (resource.group, resource.plural) == ("", "namespaces"):
+            raise method_not_allowed("DELETE")  # a real server serves no deletecollection of namespaces
         doomed = [
             s for s in self.cluster.store.items(resource.storage_key, target.namespace) if matches(s.obj)
         ]

@@ -68,12 +68,9 @@ class DeploymentController:
             )
             self.replica_sets.record_delete(replica_set)
         if plan.renumber is not None:
-            renumbered_name, revision = plan.renumber
+            renumbered_name, annotations = plan.renumber
             renumbered = await self.client.patch(
-                REPLICASETS,
-                namespace,
-                renumbered_name,
-                {"metadata": {"annotations": {REVISION_ANNOTATION: revision}}},
+                REPLICASETS, namespace, renumbered_name, {"metadata": {"annotations": annotations}}
             )
             if renumbered is not None:
                 self.replica_sets.record_write(renumbered)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from slipway_dev.controllers.runtime import (
     write_status,
 )
 from slipway_dev.controllers.workloads import event, is_deleting, timestamp
+from slipway_dev.logs import LogBuffer
 from slipway_dev.pods import SIM_PORT_ANNOTATION, PodBehaviour, SimulatedPod
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class RunningPod:
     behaviour: PodBehaviour
     started: datetime
     server: SimulatedPod | None
+    logs: dict[str, LogBuffer] = field(default_factory=dict)
 
 
 class Kubelet:
@@ -171,6 +173,8 @@ class Kubelet:
         await self.controller.stop()
         await cancel_all(list(self._posting))
         for running in self.running.values():
+            for buffer in running.logs.values():
+                buffer.close()
             if running.server is not None:
                 await running.server.stop()
         self.running.clear()
@@ -210,6 +214,14 @@ class Kubelet:
             server = SimulatedPod(behaviour)
             await server.start()
         running = RunningPod(pod["metadata"]["uid"], behaviour, now(), server)
+        names = [str(c.get("name", "main")) for c in pod.get("spec", {}).get("containers") or [{}]]
+        running.logs = {name: LogBuffer() for name in names}
+        if server is not None:
+            running.logs[names[0]] = server.log  # the HTTP server is the first container's process
+        elif behaviour.crash:
+            running.logs[names[0]].write("crashing at start (SLIPWAY_DEMO_CRASH=1)")
+        else:
+            running.logs[names[0]].write(f"running to completion, exit code {behaviour.exit_code}")
         self.running[key] = running
         posting = asyncio.get_running_loop().create_task(self._post_started(pod, behaviour, running.started))
         self._posting.add(posting)
@@ -232,7 +244,13 @@ class Kubelet:
         except Exception as error:
             log.debug("event for pod %s not posted: %r", pod["metadata"]["name"], error)
 
+    def container_logs(self, namespace: str, pod: str) -> dict[str, LogBuffer] | None:
+        running = self.running.get((namespace, pod))
+        return running.logs if running is not None else None
+
     async def _halt(self, key: Key) -> None:
         running = self.running.pop(key, None)
+        for buffer in running.logs.values() if running is not None else ():
+            buffer.close()
         if running is not None and running.server is not None:
             await running.server.stop()

@@ -19,6 +19,9 @@ JsonObject = dict[str, Any]
 
 HASH_LABEL = "pod-template-hash"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# The revisions a reused replica set had before (comma-separated, oldest first), as the real deployment
+# controller records them when `rollout undo` brings a template back.
+REVISION_HISTORY_ANNOTATION = "deployment.kubernetes.io/revision-history"
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 DEFAULT_REVISION_HISTORY_LIMIT = 10
 DEFAULT_BACKOFF_LIMIT = 6
@@ -215,7 +218,8 @@ class DeploymentPlan:
     scale: dict[str, int] = field(default_factory=dict)
     delete: list[JsonObject] = field(default_factory=list)
     revision: str | None = None
-    renumber: tuple[str, str] | None = None  # (replica set, its new revision)
+    # (replica set, the annotations that renumber it: its new revision and its revision history)
+    renumber: tuple[str, dict[str, str]] | None = None
     status: JsonObject = field(default_factory=dict)
     requeue_after: float | None = None
 
@@ -355,6 +359,16 @@ def _set_condition(
     }
 
 
+def _renumbered(replica_set: JsonObject, revision: int) -> dict[str, str]:
+    annotations = replica_set["metadata"].get("annotations") or {}
+    changes = {REVISION_ANNOTATION: str(revision)}
+    previous = annotations.get(REVISION_ANNOTATION)
+    if previous:
+        history = [r for r in (annotations.get(REVISION_HISTORY_ANNOTATION) or "").split(",") if r]
+        changes[REVISION_HISTORY_ANNOTATION] = ",".join([*history, previous])
+    return changes
+
+
 def plan_deployment(
     deployment: JsonObject, replica_sets: Sequence[JsonObject], now: datetime
 ) -> DeploymentPlan:
@@ -395,7 +409,7 @@ def plan_deployment(
         newest_old = max((_revision(rs) for rs in old), default=0)
         if new_revision <= newest_old:  # an earlier template is back (rollout undo): it is the newest now
             new_revision = newest_old + 1
-            renumber = (str(new["metadata"]["name"]), str(new_revision))
+            renumber = (str(new["metadata"]["name"]), _renumbered(new, new_revision))
         if (meta.get("annotations") or {}).get(REVISION_ANNOTATION) != str(new_revision):
             revision = str(new_revision)
     history_limit = int(spec.get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT))
