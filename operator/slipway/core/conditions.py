@@ -1,4 +1,5 @@
-"""kstatus conditions from the phase: what `kubectl wait`, Flux and Argo CD read.
+"""kstatus conditions from the phase: what `kubectl wait` and Flux read (Argo CD reads the phase,
+through the health check in gitops/argocd/).
 
 Ready is True only when the desired version serves all traffic (Healthy). Reconciling is True while the
 operator is moving toward it (Progressing, RollingBack, Paused). Stalled is True when a person must act
