@@ -28,7 +28,7 @@ test: $(STAMP) system-deps lint
 
 # The pure parts only (no dev cluster, no processes), for a quick edit-test loop.
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 tests/api tests/core tests/routers tests/plugins tests/architecture
+	$(BIN)/pytest -n 2 tests/api tests/core tests/routers tests/plugins tests/gitops tests/architecture
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator devcluster tests bench
