@@ -81,6 +81,30 @@ def granted(objects: list[Obj], kind: str) -> set[tuple[str, str, str]]:
     }
 
 
+EVERY_EXTRA: Obj = {
+    "logLevel": "debug",
+    "logFormat": "console",
+    "extraArgs": ["--namespace=shop"],
+    "extraEnv": [
+        {"name": "HTTPS_PROXY", "value": "http://proxy.internal:3128"},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ],
+    "extraVolumes": [{"name": "ca", "configMap": {"name": "corporate-ca"}}],
+    "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/corporate", "readOnly": True}],
+    "terminationGracePeriodSeconds": 120,
+    "topologySpreadConstraints": [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"team": "platform"}},
+        }
+    ],
+    "podDisruptionBudget": {"maxUnavailable": None, "minAvailable": 1},
+    "serviceAccount": {"create": True, "name": "delivery", "annotations": {"iam.example.com/role": "x"}},
+    "metrics": {"serviceMonitor": {"enabled": True, "namespace": "monitoring", "relabelings": []}},
+}
+
 WORKLOAD_RESOURCES = {
     ("slipway.dev", "releases"),
     ("slipway.dev", "releases/status"),
@@ -95,10 +119,20 @@ WORKLOAD_RESOURCES = {
 DISCOVERY_RESOURCES = {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces")}
 
 
-def test_lint_finds_nothing_worse_than_info() -> None:
-    result = helm.lint(str(CHART))
+@pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["shop"], "rbac": {"create": False}}])
+def test_strict_lint_finds_nothing_worse_than_info(values: Obj) -> None:
+    result = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE)
     assert result["errors"] == []
     assert [m for m in result["messages"] if m["severity"] > 1] == []
+
+
+def test_every_value_is_described_in_the_schema() -> None:
+    """docs/install.md points to these descriptions; a value without one is undocumented."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values) == set(schema["properties"])
+    undescribed = [key for key, spec in schema["properties"].items() if not spec.get("description")]
+    assert undescribed == []
 
 
 def test_values_yaml_matches_its_schema() -> None:
@@ -108,8 +142,30 @@ def test_values_yaml_matches_its_schema() -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [{"replicaCount": "two"}, {"watchNamespaces": ["Not_A_Namespace"]}, {"imag": {}}, {"port": 0}],
-    ids=["wrong-type", "bad-namespace", "unknown-key", "port-range"],
+    [
+        {"replicaCount": "two"},
+        {"watchNamespaces": ["Not_A_Namespace"]},
+        {"imag": {}},
+        {"port": 0},
+        {"logFormat": "xml"},
+        {"logLevel": "verbose"},
+        {"extraEnv": {"A": "b"}},
+        {"podDisruptionBudget": {"maxUnavailable": "half"}},
+        {"metrics": {"serviceMonitor": {"relabeling": []}}},
+        {"rbac": {"create": "yes"}},
+    ],
+    ids=[
+        "wrong-type",
+        "bad-namespace",
+        "unknown-key",
+        "port-range",
+        "log-format",
+        "log-level",
+        "env-not-a-list",
+        "pdb-not-int-or-percent",
+        "servicemonitor-typo",
+        "rbac-not-bool",
+    ],
 )
 def test_schema_refuses_wrong_values(values: Obj) -> None:
     with pytest.raises(helm.HelmValuesError):
@@ -122,8 +178,10 @@ def test_schema_refuses_wrong_values(values: Obj) -> None:
         {},
         {"replicaCount": 3, "metrics": {"serviceMonitor": {"enabled": True}}},
         {"watchNamespaces": ["shop", "payments"], "serviceAccount": {"name": "ops"}},
+        EVERY_EXTRA,
+        {"replicaCount": 1, "leaderElection": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
     ],
-    ids=["defaults", "ha-with-servicemonitor", "namespaced"],
+    ids=["defaults", "ha-with-servicemonitor", "namespaced", "every-extra", "single-without-election"],
 )
 def test_every_builtin_object_is_valid_kubernetes(values: Obj) -> None:
     objects = render(values)
@@ -139,12 +197,33 @@ def test_every_builtin_object_is_valid_kubernetes(values: Obj) -> None:
     }
 
 
-def test_defaults_watch_every_namespace_with_one_leaderless_pod() -> None:
+def test_defaults_watch_every_namespace_with_two_pods_electing_a_leader() -> None:
     objects = render()
     config = operator_config(objects)
-    assert config.cluster_wide and not config.leader_election.enabled
-    assert one(objects, "Deployment")["spec"]["replicas"] == 1
-    assert granted(objects, "Role") == set()
+    assert config.cluster_wide and config.leader_election.enabled
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    # An upgrade adds a new pod (a standby) before it stops an old one; the Lease lets one reconcile.
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    budget = one(objects, "PodDisruptionBudget")
+    assert budget["spec"] == {
+        "maxUnavailable": 1,
+        "selector": deployment["spec"]["selector"],
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 30
+    assert pod["topologySpreadConstraints"] == [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": deployment["spec"]["selector"],
+        }
+    ]
+    assert {r for _, r, _ in granted(objects, "Role")} == {"leases"}
     assert {(g, r) for g, r, _ in granted(objects, "ClusterRole")} == WORKLOAD_RESOURCES | DISCOVERY_RESOURCES
     assert not [o for o in objects if o["kind"] == "ServiceMonitor"]
 
@@ -161,6 +240,33 @@ def test_least_privilege_no_wildcards_no_secrets_discovery_read_only() -> None:
         assert not {v for g, r, v in rules if r == "releases"} & {"create", "delete", "deletecollection"}
 
 
+def test_one_pod_without_leader_election_is_recreated_never_doubled() -> None:
+    objects = render({"replicaCount": 1, "leaderElection": {"enabled": False}})
+    assert not operator_config(objects).leader_election.enabled
+    assert one(objects, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert not [o for o in objects if o["kind"] == "Role"]
+
+
+def test_several_pods_without_leader_election_are_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"replicaCount above 1 needs leaderElection\.enabled"):
+        render({"replicaCount": 2, "leaderElection": {"enabled": False}})
+
+
+def test_the_disruption_budget_takes_one_bound() -> None:
+    budget = one(
+        render({"podDisruptionBudget": {"minAvailable": "50%", "maxUnavailable": None}}),
+        "PodDisruptionBudget",
+    )
+    assert budget["spec"]["minAvailable"] == "50%" and "maxUnavailable" not in budget["spec"]
+    zero = one(render({"podDisruptionBudget": {"maxUnavailable": 0}}), "PodDisruptionBudget")
+    assert zero["spec"]["maxUnavailable"] == 0
+    with pytest.raises(helm.HelmError, match="either maxUnavailable or minAvailable"):
+        render({"podDisruptionBudget": {"minAvailable": 1}})
+    assert not [
+        o for o in render({"podDisruptionBudget": {"enabled": False}}) if o["kind"] == "PodDisruptionBudget"
+    ]
+
+
 def test_several_replicas_elect_a_leader_with_a_lease_role() -> None:
     objects = render({"replicaCount": 3})
     config = operator_config(objects)
@@ -171,19 +277,21 @@ def test_several_replicas_elect_a_leader_with_a_lease_role() -> None:
     assert {r for _, r, _ in granted([role], "Role")} == {"leases"}
     binding = one(objects, "RoleBinding", "slipway-leader-election")
     assert binding["subjects"][0]["name"] == one(objects, "ServiceAccount")["metadata"]["name"]
-    assert operator_config(render({"leaderElection": {"enabled": True}})).leader_election.enabled
+    single = render({"replicaCount": 1, "leaderElection": {"enabled": True}})
+    assert operator_config(single).leader_election.enabled
+    assert one(single, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def test_watch_namespaces_get_a_role_each_and_nothing_cluster_wide_but_discovery() -> None:
     objects = render({"watchNamespaces": ["shop", "payments"]})
     config = operator_config(objects)
     assert config.namespaces == ["shop", "payments"] and not config.cluster_wide
-    roles = {o["metadata"]["namespace"] for o in objects if o["kind"] == "Role"}
-    assert roles == {"shop", "payments"}
-    bindings = [o for o in objects if o["kind"] == "RoleBinding"]
+    workload = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "slipway"]
+    assert {o["metadata"]["namespace"] for o in workload} == {"shop", "payments"}
+    bindings = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "slipway"]
     assert {b["metadata"]["namespace"] for b in bindings} == {"shop", "payments"}
     assert all(b["subjects"][0]["namespace"] == NAMESPACE for b in bindings)
-    assert {(g, r) for g, r, _ in granted(objects, "Role")} == WORKLOAD_RESOURCES
+    assert {(g, r) for g, r, _ in granted(workload, "Role")} == WORKLOAD_RESOURCES
     assert {(g, r) for g, r, _ in granted(objects, "ClusterRole")} == DISCOVERY_RESOURCES
 
 
@@ -193,7 +301,12 @@ def test_probes_and_metrics_use_the_port_the_operator_serves_on() -> None:
     )
     config = operator_config(objects)
     container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["run", "--config", "/etc/slipway/config.yaml"]
+    assert container["args"] == [
+        "run",
+        "--config=/etc/slipway/config.yaml",
+        "--log-level=info",
+        "--log-format=json",
+    ]
     assert container["ports"] == [{"name": "http", "containerPort": 9100, "protocol": "TCP"}]
     assert config.server.port == 9100
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -204,6 +317,32 @@ def test_probes_and_metrics_use_the_port_the_operator_serves_on() -> None:
     assert monitor["metadata"]["labels"]["release"] == "kps"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+
+def test_service_monitor_elsewhere_with_relabelings_still_selects_the_release_namespace() -> None:
+    relabel = [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}]
+    drop = [{"sourceLabels": ["__name__"], "regex": "go_.*", "action": "drop"}]
+    monitor = one(
+        render(
+            {
+                "metrics": {
+                    "serviceMonitor": {
+                        "enabled": True,
+                        "namespace": "monitoring",
+                        "relabelings": relabel,
+                        "metricRelabelings": drop,
+                    }
+                }
+            }
+        ),
+        "ServiceMonitor",
+    )
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert (endpoint["relabelings"], endpoint["metricRelabelings"]) == (relabel, drop)
+    plain = one(render({"metrics": {"serviceMonitor": {"enabled": True}}}), "ServiceMonitor")
+    assert plain["metadata"]["namespace"] == NAMESPACE and "relabelings" not in plain["spec"]["endpoints"][0]
 
 
 def test_service_monitor_without_its_service_is_refused() -> None:
@@ -235,10 +374,41 @@ def test_pods_run_unprivileged() -> None:
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
 
 
-def test_names_follow_the_helm_release() -> None:
+def test_names_follow_the_helm_release_and_the_overrides() -> None:
     assert {name for _, name, _ in kinds(render(name="slipway"))} >= {"slipway", "slipway-discovery"}
     names = {name for _, name, _ in kinds(render(name="prod"))}
     assert "prod-slipway" in names and "slipway" not in names
+    renamed = render({"nameOverride": "delivery"}, name="prod")
+    assert {name for _, name, _ in kinds(renamed)} >= {"prod-delivery", "prod-delivery-discovery"}
+    assert (
+        one(renamed, "Deployment")["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "delivery"
+    )
+    fixed = render({"fullnameOverride": "ops-slipway"}, name="prod")
+    assert {name for _, name, _ in kinds(fixed)} >= {
+        "ops-slipway",
+        "ops-slipway-discovery",
+        "ops-slipway-metrics",
+    }
+    assert operator_config(fixed).leader_election.lease_name == "ops-slipway"
+    assert one(fixed, "ConfigMap")["metadata"]["name"] == "ops-slipway"
+
+
+def test_the_extras_reach_the_operator_container() -> None:
+    pod = one(render(EVERY_EXTRA), "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"][-3:] == ["--log-level=debug", "--log-format=console", "--namespace=shop"]
+    assert container["env"] == EVERY_EXTRA["extraEnv"]
+    assert container["volumeMounts"][-1] == EVERY_EXTRA["extraVolumeMounts"][0]
+    assert pod["volumes"][-1] == EVERY_EXTRA["extraVolumes"][0]
+    assert pod["terminationGracePeriodSeconds"] == 120
+    assert pod["topologySpreadConstraints"] == EVERY_EXTRA["topologySpreadConstraints"]
+
+
+def test_without_rbac_create_no_role_or_binding_is_rendered() -> None:
+    for values in ({}, {"watchNamespaces": ["shop"]}):
+        objects = render({**values, "rbac": {"create": False}})
+        assert not [o for o in objects if o["apiVersion"].startswith("rbac.authorization.k8s.io")]
+        assert one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "slipway"
 
 
 def test_chart_ships_the_generated_crd_unchanged() -> None:
@@ -253,15 +423,12 @@ def test_chart_ships_the_generated_crd_unchanged() -> None:
 
 
 # --- applied to an API server: `kubectl apply --dry-run=server` against the dev API server --------------
-# The dev cluster serves no rbac.authorization.k8s.io (it has no authorization) and no Prometheus Operator
-# CRDs; those objects are checked offline above, and are named here so any other kind it refuses fails.
+# The dev cluster serves no policy/v1 (PodDisruptionBudgets) and no Prometheus Operator CRDs; those
+# objects are checked offline above, and are named here so any other kind it refuses fails.
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs the real kubectl")
 NOT_SERVED_BY_THE_DEV_CLUSTER = {
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("policy/v1", "PodDisruptionBudget"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
 }
 
@@ -297,11 +464,21 @@ def test_the_chart_crd_is_accepted(kubeconfig: Path) -> None:
     ids=["cluster-wide-ha", "namespaced"],
 )
 def test_rendered_objects_apply_with_server_side_dry_run(kubeconfig: Path, values: Obj) -> None:
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-    assert kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(namespace)).returncode == 0
+    for name in (NAMESPACE, *values.get("watchNamespaces", [])):
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        assert kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(namespace)).returncode == 0
     objects = render(values)
     applicable = [o for o in objects if (o["apiVersion"], o["kind"]) not in NOT_SERVED_BY_THE_DEV_CLUSTER]
-    assert {o["kind"] for o in applicable} == {"ServiceAccount", "ConfigMap", "Deployment", "Service"}
+    assert {o["kind"] for o in applicable} >= {
+        "ServiceAccount",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    }
     done = kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(applicable))
     assert done.returncode == 0, done.stderr
     created = [line for line in done.stdout.splitlines() if line.endswith("created (server dry run)")]
@@ -322,21 +499,26 @@ def test_the_config_example_in_the_install_guide_is_accepted_by_the_operator() -
 
 @needs_kubectl
 def test_the_operator_runs_with_the_config_the_chart_writes(kubeconfig: Path, tmp_path: Path) -> None:
-    """`slipway run --config` on the chart's ConfigMap, until /readyz answers 200 and /metrics serves.
+    """`slipway` with the chart's container args and ConfigMap (defaults: leader election on), until it
+    leads, /readyz answers 200 and /metrics serves.
 
     The one change: the server listens on loopback at a port it picks (tests use 127.0.0.1 only); in a
     pod the chart has it listen on the pod's addresses so that the kubelet's probes reach it.
     """
     assert kubectl(kubeconfig, "apply", "-f", str(CHART / "crds")).returncode == 0
-    config = yaml.safe_load(one(render({"replicaCount": 1}), "ConfigMap")["data"]["config.yaml"])
+    assert kubectl(kubeconfig, "create", "namespace", NAMESPACE).returncode in (0, 1)  # the Lease's
+    objects = render()
+    config = yaml.safe_load(one(objects, "ConfigMap")["data"]["config.yaml"])
     assert config["server"] == {"host": "0.0.0.0", "port": 8080}
     config["server"] = {"host": "127.0.0.1", "port": 0}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = [f"--config={path}" if arg.startswith("--config=") else arg for arg in args]
     log = tmp_path / "operator.log"
     with log.open("wb") as out:
         operator = subprocess.Popen(
-            [sys.executable, "-m", "slipway", "run", "--config", str(path)],
+            [sys.executable, "-m", "slipway", *args],
             env={**os.environ, "KUBECONFIG": str(kubeconfig)},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -345,6 +527,7 @@ def test_the_operator_runs_with_the_config_the_chart_writes(kubeconfig: Path, tm
         url = _poll(lambda: _observability_url(log), operator, "the operator's start-up log line")
         _poll(lambda: _status_of(f"{url}/readyz") == 200, operator, "/readyz to answer 200")
         assert _status_of(f"{url}/healthz") == 200
+        assert any('"event": "leading"' in line for line in log.read_text().splitlines())
         with DIRECT.open(f"{url}/metrics", timeout=10) as answer:
             assert b"slipway" in answer.read()
     finally:

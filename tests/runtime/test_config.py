@@ -185,3 +185,11 @@ def test_reading_a_config_before_the_plugins_are_loaded_says_to_load_them() -> N
     run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
     assert run.returncode != 0
     assert "no plug-in config sections registered: call slipway.plugins.load() first" in run.stderr
+
+
+def test_log_settings_default_to_json_at_info_and_accept_any_case() -> None:
+    assert (parse_config({}).log.level, parse_config({}).log.format) == ("info", "json")
+    config = parse_config({"log": {"level": "DEBUG", "format": "Console"}})
+    assert (config.log.level, config.log.format) == ("debug", "console")
+    with pytest.raises(ConfigError, match=r"log\.format: Input should be 'json' or 'console'"):
+        parse_config({"log": {"format": "xml"}})

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from slipway.runtime.leader import claimed_spec, micro_time
+from slipway.kube.client import connect
+from slipway.runtime.leader import LeaderElection, claimed_spec, micro_time
+from slipway_dev.apiserver import running_apiserver, write_kubeconfig
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 
@@ -45,3 +50,33 @@ def test_an_expired_lease_is_taken_over_and_counted() -> None:
         3,
         micro_time(NOW),
     )
+
+
+# --- against an API server: standing by, and handing the Lease over on a deliberate stop ---------------
+
+
+def test_a_standby_knows_it_and_a_released_lease_is_taken_at_once(tmp_path: Path) -> None:
+    with running_apiserver() as server:
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
+        leader = LeaderElection(api, "default", "slipway", "a")
+        standby = LeaderElection(api, "default", "slipway", "b")
+        assert leader.claim() and not standby.claim()
+
+        async def stand_by() -> list[str]:
+            calls: list[str] = []
+            waiting = asyncio.create_task(standby.acquire(on_standby=lambda: calls.append("standby")))
+            await asyncio.sleep(0.5)
+            assert not waiting.done() and calls == ["standby"]
+            assert not standby.release()  # not its Lease: nothing written
+            assert await asyncio.to_thread(leader.release)
+            await asyncio.wait_for(waiting, timeout=standby.duration_seconds)
+            return calls
+
+        started = time.monotonic()
+        assert asyncio.run(stand_by()) == ["standby"]
+        # Taken at the next try (every third of the duration), not after the Lease expired.
+        assert time.monotonic() - started < standby.duration_seconds * 2 / 3 + 2
+        lease = api.get("/apis/coordination.k8s.io/v1/namespaces/default/leases/slipway")
+        assert lease is not None and lease["spec"]["holderIdentity"] == "b"
+        assert not leader.release()
+        api.close()

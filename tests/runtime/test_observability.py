@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from slipway.runtime.logging import bind_release, configure_logging
 from slipway.runtime.metrics import PHASES, OperatorMetrics
-from slipway.runtime.server import ObservabilityServer
+from slipway.runtime.server import CannotListen, ObservabilityServer
 
 
 def samples(metrics: OperatorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -125,6 +125,57 @@ def test_binding_reaches_threads_started_with_to_thread(log_lines: Any) -> None:
     asyncio.run(scenario())
     (line,) = [line for line in log_lines() if line["event"] == "in a worker thread"]
     assert line["release"] == "web" and line["phase"] == "RollingBack"
+
+
+def test_the_console_format_is_one_plain_line_per_record_with_its_fields() -> None:
+    stream = io.StringIO()
+    configure_logging("warning", stream, format="console")
+    try:
+        log = structlog.get_logger("slipway.test")
+        log.info("below the level")
+        with bind_release("shop", "web", phase="Paused"):
+            log.warning("paused for a person", step=3)
+        logging.getLogger("kopf.objects").error("from a library")
+        try:
+            raise ValueError("broken")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    paused, library, failed, *trace = stream.getvalue().splitlines()
+    assert not any(line.startswith("{") for line in (paused, library, failed))
+    assert "[warning" in paused and "paused for a person [slipway.test]" in paused
+    assert all(field in paused for field in ("namespace=shop", "release=web", "phase=Paused", "step=3"))
+    assert "[error" in library and "from a library [kopf.objects]" in library
+    assert trace[0] == "Traceback (most recent call last):" and trace[-1] == "ValueError: broken"
+    assert "below the level" not in stream.getvalue()
+
+
+def test_an_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="json, console"):
+        configure_logging(format="xml")
+
+
+def test_a_standby_is_ready_with_a_note() -> None:
+    async def scenario() -> None:
+        async with ObservabilityServer(OperatorMetrics()) as server, aiohttp.ClientSession() as session:
+            server.set_ready("standby, waiting to lead")
+            async with session.get(f"{server.url}/readyz") as readiness:
+                assert readiness.status == 200
+                assert await readiness.text() == "ready: standby, waiting to lead\n"
+
+    asyncio.run(scenario())
+
+
+def test_a_port_in_use_is_one_error_naming_it_and_what_to_set() -> None:
+    async def scenario() -> None:
+        async with ObservabilityServer(OperatorMetrics()) as first:
+            with pytest.raises(CannotListen) as taken:
+                await ObservabilityServer(OperatorMetrics(), "127.0.0.1", first.port).start()
+            assert f"127.0.0.1:{first.port}" in str(taken.value) and "server.port" in str(taken.value)
+
+    asyncio.run(scenario())
 
 
 def test_metrics_health_and_readiness_endpoints() -> None:

@@ -1,14 +1,25 @@
-{{/* Name of every object: the release name, with "-slipway" unless it already says slipway. */}}
+{{/* The chart's name, or nameOverride. */}}
+{{- define "slipway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of every object: fullnameOverride, else the release name, with "-<name>" unless it already
+says it. */}}
 {{- define "slipway.fullname" -}}
-{{- if contains "slipway" .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "slipway.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-slipway" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "slipway.selectorLabels" -}}
-app.kubernetes.io/name: slipway
+app.kubernetes.io/name: {{ include "slipway.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
@@ -27,9 +38,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* "true" when several operator pods must agree on one leader. */}}
+{{/* "true" when the operator pods agree on one leader; several pods without it are refused. */}}
 {{- define "slipway.leaderElection" -}}
-{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) -}}true{{- end -}}
+{{- if and (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) -}}
+{{- fail "replicaCount above 1 needs leaderElection.enabled: several operators would reconcile at once" -}}
+{{- end -}}
+{{- if .Values.leaderElection.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* The operator config file: the user's `config` under what the chart itself decides. */}}

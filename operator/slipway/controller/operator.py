@@ -16,7 +16,7 @@ from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
-from slipway.kube.client import KubeApi, load_credentials
+from slipway.kube.client import Credentials, KubeApi, load_credentials
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.leader import LeaderElection
@@ -31,15 +31,20 @@ class LeadershipLost(RuntimeError):
     """Another replica may lead now: this one stopped reconciling."""
 
 
-async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM when in the main thread).
+async def run_operator(
+    config: OperatorConfig, stop: asyncio.Event | None = None, credentials: Credentials | None = None
+) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM when in the main thread), with `credentials` (else
+    found as kubectl finds them).
 
-    With leader election on, wait to lead first; raise LeadershipLost if the Lease is lost."""
-    configure_logging()
+    With leader election on, wait to lead first, ready meanwhile as a standby (so a Deployment of
+    several replicas, its rolling updates and its PodDisruptionBudget see every healthy pod available);
+    raise LeadershipLost if the Lease is lost."""
+    configure_logging(config.log.level, format=config.log.format)
     # Kopf logs a line per handled watch event; with many Releases that is noise, not news.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     metrics = OperatorMetrics()
-    credentials = load_credentials()
+    credentials = credentials or load_credentials()
     api = KubeApi(credentials, on_response=metrics.api_request)
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
@@ -51,6 +56,7 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
         if stop is not None:
             background.append(asyncio.create_task(_relay(stop, stopping)))
         lost: asyncio.Task[None] | None = None
+        election: LeaderElection | None = None
         if config.leader_election.enabled:
             election = LeaderElection(
                 api,
@@ -59,7 +65,12 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
                 identity=f"{socket.gethostname()}-{os.getpid()}",
             )
             server.set_not_ready("waiting to lead")
-            await election.acquire()
+
+            def standing_by() -> None:
+                _log.info("standing by", lease=config.leader_election.lease_name)
+                server.set_ready("standby, waiting to lead")
+
+            await election.acquire(on_standby=standing_by)
             _log.info("leading", lease=config.leader_election.lease_name, identity=election.identity)
             lost = asyncio.create_task(election.keep())
             lost.add_done_callback(lambda _: stopping.set())
@@ -93,11 +104,23 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
                 task.cancel()
             with contextlib.suppress(Exception):
                 await queue.drain()
+            # Stopped on purpose while leading (e.g. a rolling upgrade): hand over now, not at expiry.
+            if election is not None and lost is not None and not lost.done():
+                lost.cancel()
+                if await asyncio.to_thread(_released, election):
+                    _log.info("released the lease", lease=config.leader_election.lease_name)
             api.close()
-        if lost is not None and lost.done():
+        if lost is not None and lost.done() and not lost.cancelled():
             raise LeadershipLost(f"lost the Lease {config.leader_election.lease_name}; stopped reconciling")
         if lost is not None:
             lost.cancel()
+
+
+def _released(election: LeaderElection) -> bool:
+    try:
+        return election.release()
+    except Exception:  # an unreachable API server: the Lease then expires, as it would after a crash
+        return False
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:

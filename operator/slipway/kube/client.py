@@ -31,8 +31,10 @@ _ATTEMPTS = 6
 _FIRST_BACKOFF_SECONDS = 0.05
 _REQUEST_SECONDS = 30
 
-# Where Kubernetes mounts a pod's service-account token, CA and namespace.
+# Where Kubernetes mounts a pod's service-account token, CA and namespace; the variable moves it (a pod
+# run as a local process, whose token is projected elsewhere).
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+SERVICE_ACCOUNT_DIR_VARIABLE = "SLIPWAY_SERVICE_ACCOUNT_DIR"
 
 # The package types its generated API but not its config loaders.
 _config: Any = kubernetes.config
@@ -74,10 +76,13 @@ def load_credentials(
     kubeconfig: str | None = None,
     context: str | None = None,
     environ: Mapping[str, str] = os.environ,
-    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    service_account_dir: Path | None = None,
 ) -> Credentials:
     """kubectl's order: `kubeconfig` (--kubeconfig), else $KUBECONFIG, else ~/.kube/config when it
-    exists, else the pod's service account when KUBERNETES_SERVICE_HOST says we run in a cluster."""
+    exists, else the pod's service account when KUBERNETES_SERVICE_HOST says we run in a cluster.
+
+    The service account's files are read from `service_account_dir`, else $SLIPWAY_SERVICE_ACCOUNT_DIR,
+    else where Kubernetes mounts them."""
     if kubeconfig:
         return _from_kubeconfig(kubeconfig, context, "--kubeconfig")
     if environ.get("KUBECONFIG"):
@@ -91,7 +96,10 @@ def load_credentials(
             "set --kubeconfig or KUBECONFIG, or create ~/.kube/config"
         )
     if environ.get("KUBERNETES_SERVICE_HOST"):
-        return _in_cluster(environ, service_account_dir)
+        directory = service_account_dir or Path(
+            environ.get(SERVICE_ACCOUNT_DIR_VARIABLE) or SERVICE_ACCOUNT_DIR
+        )
+        return _in_cluster(environ, directory)
     raise CredentialsNotFound(
         "no Kubernetes credentials: no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and not "
         "in a pod (KUBERNETES_SERVICE_HOST is unset); set KUBECONFIG to a kubeconfig file, or run in a "
@@ -128,7 +136,8 @@ def _in_cluster(environ: Mapping[str, str], directory: Path) -> Credentials:
     except (_config.ConfigException, OSError) as error:
         raise CredentialsNotFound(
             f"in-cluster credentials unusable: {error} (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT, "
-            f"{directory}/token and {directory}/ca.crt are needed; or set KUBECONFIG)"
+            f"{directory}/token and {directory}/ca.crt are needed, the directory moved by "
+            f"{SERVICE_ACCOUNT_DIR_VARIABLE}; or set KUBECONFIG)"
         ) from error
     namespace_file = directory / "namespace"
     namespace = namespace_file.read_text().strip() if namespace_file.is_file() else "default"

@@ -4,7 +4,7 @@ It is read from YAML (`slipway run --config FILE`). Addresses come from here and
 alone: a Release author must not be able to make the operator reach an arbitrary host. Keys are
 camelCase like Kubernetes objects; unknown keys are errors, so a typo never silently means a default.
 
-This module holds the operator's own sections (defaults, namespaces, leader election, the server).
+This module holds the operator's own sections (defaults, namespaces, leader election, the server, logs).
 Every other top-level key belongs to a plug-in (a router, a metric provider, the alert source): its
 module defines a `PluginSection` with its `key`, and `slipway.plugins.load()` registers it here, as
 slipway.api learns the plug-ins' spec sections. The file's model is assembled from what is registered,
@@ -16,10 +16,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, cast
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import ErrorDetails
 
@@ -80,6 +88,21 @@ class ServerConfig(ConfigSection):
     port: int = Field(8080, ge=0, le=65535, description="Port of that server; 0 picks a free one.")
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class LogConfig(ConfigSection):
+    """`slipway run --log-level/--log-format` (or SLIPWAY_LOG_LEVEL/SLIPWAY_LOG_FORMAT) override these."""
+
+    level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = Field(
+        "info", description="The least severe lines written."
+    )
+    format: Annotated[Literal["json", "console"], BeforeValidator(_lower)] = Field(
+        "json", description="json: one object a line; console: plain text."
+    )
+
+
 class OperatorConfig(ConfigSection):
     """The whole config. `parse_config` and `load_config` build it with the plug-ins' sections; one
     built directly has only the operator's own, and `section` gives each plug-in's default."""
@@ -89,6 +112,7 @@ class OperatorConfig(ConfigSection):
     all_namespaces: bool = Field(False, description="Watch every namespace.")
     leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
 
     @model_validator(mode="after")
     def _one_namespace_scope(self) -> Self:

@@ -4,12 +4,15 @@ The rules are those of client-go's leader election: the holder renews the Lease 
 duration; anyone may take it over once `renewTime + leaseDurationSeconds` has passed. Each write is
 a JSON patch that first tests the resourceVersion that was read, so two candidates can never both win.
 A replica that fails to renew in time stops reconciling at once (the process exits; Kubernetes
-restarts it as a candidate).
+restarts it as a candidate). A leader that stops on purpose (SIGTERM, e.g. a rolling upgrade) releases
+the Lease after its last reconcile, so a standby takes over at its next try instead of waiting for
+the Lease to expire.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,6 +53,7 @@ class LeaderElection:
         self.duration_seconds = duration_seconds
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         self._name = name
+        self.last_claim_answered = False  # whether the last claim got an answer (won or lost), not an error
 
     def claim(self) -> bool:
         """Acquire or renew the Lease now; False when another replica holds it (or won the race)."""
@@ -89,9 +93,38 @@ class LeaderElection:
             raise
         return True
 
-    async def acquire(self) -> None:
-        """Wait until this replica leads."""
+    def release(self) -> bool:
+        """Give the Lease up if this replica holds it: no holder and an expired renewTime, so anyone
+        may take it at once. False when it is not ours (any more) or the write failed."""
+        lease = self.api.get(f"{self._collection}/{self._name}")
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return False
+        patch = [
+            {
+                "op": "test",
+                "path": "/metadata/resourceVersion",
+                "value": lease["metadata"]["resourceVersion"],
+            },
+            {"op": "replace", "path": "/spec/holderIdentity", "value": ""},
+            {
+                "op": "replace",
+                "path": "/spec/renewTime",
+                "value": micro_time(datetime(1970, 1, 1, tzinfo=UTC)),
+            },
+        ]
+        try:
+            self.api.patch(f"{self._collection}/{self._name}", patch, JSON_PATCH)
+        except ApiError:
+            return False
+        return True
+
+    async def acquire(self, on_standby: Callable[[], None] | None = None) -> None:
+        """Wait until this replica leads. `on_standby` is called once, the first time the API server
+        answers that another replica holds the Lease: this one is then a working standby."""
         while not await self._claim():
+            if on_standby is not None and self.last_claim_answered:
+                on_standby()
+                on_standby = None
             await asyncio.sleep(self.duration_seconds / 3)
 
     async def keep(self) -> None:
@@ -108,6 +141,9 @@ class LeaderElection:
 
     async def _claim(self) -> bool:
         try:
-            return await asyncio.to_thread(self.claim)
+            claimed = await asyncio.to_thread(self.claim)
         except ApiError:
+            self.last_claim_answered = False
             return False
+        self.last_claim_answered = True
+        return claimed

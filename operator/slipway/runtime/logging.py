@@ -1,4 +1,4 @@
-"""JSON logs through structlog, with the Release being worked on in every line.
+"""Logs through structlog, one JSON object a line (or plain text), with the Release in every line.
 
 `bind_release(...)` puts namespace, release, revision, phase and step into the context of the current
 task (and of threads it starts with asyncio.to_thread), so every line logged inside it carries them,
@@ -16,6 +16,12 @@ from typing import TextIO
 import structlog
 from structlog.typing import Processor
 
+# The operator's own names for the standard library's levels, and its two line formats: "json" (one
+# object a line, for log collectors; the default) and "console" (plain `timestamp [level] event key=value`
+# text for a person reading a terminal or `kubectl logs`).
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "console")
+
 _SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_logger_name,
@@ -24,8 +30,20 @@ _SHARED: list[Processor] = [
 ]
 
 
-def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Send every log line, structlog's and the standard library's, to `stream` as one JSON object."""
+def configure_logging(level: str = "INFO", stream: TextIO | None = None, format: str = "json") -> None:
+    """Send every log line, structlog's and the standard library's, to `stream` (stderr by default):
+    as one JSON object, or with `format="console"` as one line of plain text."""
+    if format not in LOG_FORMATS:
+        raise ValueError(f"log format {format!r} is none of {', '.join(LOG_FORMATS)}")
+    renderer: list[Processor] = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        if format == "json"
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
+    )
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -36,11 +54,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(),
-            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
         )
     )
     root = logging.getLogger()

@@ -6,6 +6,7 @@ should catch). /readyz answers 200 only after the operator says it is ready, 503
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import Self
 
@@ -15,6 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slipway.runtime.metrics import OperatorMetrics
 
 
+class CannotListen(Exception):
+    """The server's address is taken or not ours; the message says which and what to set."""
+
+
 class ObservabilityServer:
     def __init__(self, metrics: OperatorMetrics, host: str = "127.0.0.1", port: int = 0) -> None:
         self._metrics = metrics
@@ -22,6 +27,7 @@ class ObservabilityServer:
         self._requested_port = port
         self._runner: web.AppRunner | None = None
         self._not_ready_reason: str | None = "starting"
+        self._ready_note = ""
 
     @property
     def port(self) -> int:
@@ -39,8 +45,10 @@ class ObservabilityServer:
     def ready(self) -> bool:
         return self._not_ready_reason is None
 
-    def set_ready(self) -> None:
+    def set_ready(self, note: str = "") -> None:
+        """Ready from now on; `note` (e.g. that this replica stands by) is added to /readyz's answer."""
         self._not_ready_reason = None
+        self._ready_note = note
 
     def set_not_ready(self, reason: str) -> None:
         self._not_ready_reason = reason
@@ -52,7 +60,16 @@ class ObservabilityServer:
         app.router.add_get("/readyz", self._serve_readiness)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, self._host, self._requested_port).start()
+        try:
+            await web.TCPSite(runner, self._host, self._requested_port).start()
+        except OSError as refused:
+            await runner.cleanup()
+            reason = os.strerror(refused.errno) if refused.errno else str(refused)
+            raise CannotListen(
+                f"cannot listen on {self._host}:{self._requested_port} for /metrics, /healthz and "
+                f"/readyz: {reason}; set server.port in the config (the chart's `port` value) to a free "
+                "port, or 0 for any"
+            ) from None
         self._runner = runner
 
     async def stop(self) -> None:
@@ -81,4 +98,4 @@ class ObservabilityServer:
     async def _serve_readiness(self, _: web.Request) -> web.Response:
         if self._not_ready_reason is not None:
             return web.Response(status=503, text=f"not ready: {self._not_ready_reason}\n")
-        return web.Response(text="ready\n")
+        return web.Response(text=f"ready: {self._ready_note}\n" if self._ready_note else "ready\n")
