@@ -29,6 +29,7 @@ from slipway_dev.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway_dev.apiserver.jsonpath import evaluate, set_value
+from slipway_dev.apiserver.managedfields import SERVER_MANAGER, ManagerInfo, on_create, on_update
 from slipway_dev.apiserver.patching import json_patch, merge_patch
 from slipway_dev.apiserver.resources import Registry, ResourceType
 from slipway_dev.apiserver.selectors import format_requirements, selector_from_match
@@ -85,6 +86,8 @@ class WriteOptions:
     dry_run: bool = False  # compute and answer, store nothing
     # Unknown fields of custom resources: Strict refuses them (400), Warn reports them, Ignore drops them.
     field_validation: str = "Ignore"
+    # Who writes: recorded in managedFields (the server itself for writes of its own).
+    manager: ManagerInfo = SERVER_MANAGER
 
 
 def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
@@ -180,6 +183,7 @@ class Cluster:
             if clash is not None:
                 raise clash
             obj["status"] = crds.established_status(obj, self.now())
+        on_create(resource, obj, options.manager, self.now())
         if options.dry_run:
             return Stored.of(obj)
         stored = self.store.write(resource.storage_key, obj, None)
@@ -340,7 +344,6 @@ class Cluster:
                     meta[key] = old_meta[key]
                 else:
                     meta.pop(key, None)
-            meta.pop("managedFields", None)
             if resource.status_subresource:
                 if "status" in old.obj:
                     result["status"] = old.obj["status"]
@@ -378,6 +381,7 @@ class Cluster:
                         )
                     ],
                 )
+        on_update(resource, old.obj, result, subresource, options.manager, self.now())
         if result == old.obj:
             return old
         if options.dry_run:

@@ -30,6 +30,7 @@ from slipway_dev.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
+from slipway_dev.apiserver.managedfields import ManagerInfo, write_manager
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
@@ -358,11 +359,15 @@ class ApiServer:
         validation = request.query.get("fieldValidation", "Warn")
         if validation not in ("Strict", "Warn", "Ignore"):
             raise bad_request(f"fieldValidation must be Strict, Warn or Ignore, not {validation!r}")
-        options = WriteOptions(dry_run, validation)
         method = request.method
+        applying = method == "PATCH" and _media_type(request) == APPLY_PATCH
+        if applying:
+            raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
+        manager = write_manager(method, request.query, request.headers.get("User-Agent", ""), applying)
+        if subresource == "scale":
+            manager = ManagerInfo(manager.name, subresource="scale")
+        options = WriteOptions(dry_run, validation, manager)
         if method == "PATCH":
-            if _media_type(request) == APPLY_PATCH:
-                raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
             body = await self._body(request, BODY_TYPES)
