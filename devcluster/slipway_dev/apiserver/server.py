@@ -15,6 +15,7 @@ import yaml
 from aiohttp import web
 
 from slipway_dev.apiserver import discovery, openapi
+from slipway_dev.apiserver.apply import server_side_apply
 from slipway_dev.apiserver.cluster import (
     APPLY_PATCH,
     PATCH_TYPES,
@@ -361,12 +362,29 @@ class ApiServer:
             raise bad_request(f"fieldValidation must be Strict, Warn or Ignore, not {validation!r}")
         method = request.method
         applying = method == "PATCH" and _media_type(request) == APPLY_PATCH
-        if applying:
-            raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
         manager = write_manager(method, request.query, request.headers.get("User-Agent", ""), applying)
         if subresource == "scale":
             manager = ManagerInfo(manager.name, subresource="scale")
         options = WriteOptions(dry_run, validation, manager)
+        if applying:
+            if name is None:
+                raise method_not_allowed(method)
+            if subresource == "scale":
+                raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
+            fault = None if dry_run else self._injector.write_fault()
+            if fault is not None:
+                raise fault
+            stored, created = server_side_apply(
+                cluster,
+                resource,
+                namespace,
+                name,
+                await request.read(),
+                subresource,
+                options,
+                _flag(request, "force"),
+            )
+            return self._answer(stored.raw, 201 if created else 200)
         if method == "PATCH":
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
