@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from conftest import RELEASE_CRD, REPO, Kubectl
+from conftest import RELEASE_CRD, REPO, Kubectl, wait_for
+from slipway_dev.cluster import DevCluster
 
 POD = """
 apiVersion: v1
@@ -256,3 +257,27 @@ def test_release_custom_resource_lists_merge_by_declared_keys(kubectl: Kubectl, 
     release = kubectl.json("get", "release", "web")
     assert release["spec"]["replicas"] == 6
     assert [m["name"] for m in release["spec"]["analysis"]["metrics"]] == ["latency-p95"]
+
+
+def test_server_side_apply_in_the_simulated_world(dev_cluster: DevCluster) -> None:
+    """The whole dev cluster: controllers write status under their own manager, so re-applying a
+    Deployment server-side never conflicts with them, and scaling by apply rolls pods as usual."""
+    kubectl = dev_cluster.kubectl
+    manifest = DEPLOYMENT.replace("example/app:1", "demo:1")
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", input=manifest).stdout
+
+    def ready(replicas: int) -> bool:
+        status = dev_cluster.kubectl_json("get", "deployment", "web").get("status", {})
+        return status.get("readyReplicas") == replicas and status.get("updatedReplicas") == replicas
+
+    wait_for(lambda: ready(2), timeout=30)
+    deployment = dev_cluster.kubectl_json("get", "deployment", "web", "--show-managed-fields")
+    managers = {
+        (e["manager"], e["operation"], e.get("subresource")) for e in deployment["metadata"]["managedFields"]
+    }
+    assert ("kubectl", "Apply", None) in managers
+    assert ("slipway-dev-world", "Update", "status") in managers
+    pod = dev_cluster.kubectl_json("get", "pods", "-l", "app=web", "--show-managed-fields")["items"][0]
+    assert {e["manager"] for e in pod["metadata"]["managedFields"]} == {"slipway-dev-world"}
+    kubectl("apply", "--server-side", "-f", "-", input=manifest.replace("replicas: 2", "replicas: 3"))
+    wait_for(lambda: ready(3), timeout=30)

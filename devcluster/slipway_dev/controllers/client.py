@@ -79,13 +79,15 @@ class WatchExpired(Exception):
 class KubeClient:
     """JSON over HTTP to one API server; create it inside the event loop that uses it."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, user_agent: str = "slipway-dev-world/1 (controllers, kubelet)") -> None:
         self.base_url = base_url.rstrip("/")
         # Watch lines can carry big objects; the default 64 KiB line limit is too small for them.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             read_bufsize=1 << 22,
             connector=aiohttp.TCPConnector(limit=64),
+            # The server records writes without a fieldManager under the User-Agent's product name.
+            headers={"User-Agent": user_agent},
         )
 
     async def close(self) -> None:
