@@ -342,3 +342,42 @@ def test_official_client_server_side_apply(apiserver: ApiServer, tmp_path: Path)
         body=body, namespace="default", field_manager="py-apply", force_conflicts=True
     )
     assert forced.data.a == "1"
+
+
+def test_apply_to_the_status_subresource_owns_status_only(http: Http) -> None:
+    assert (
+        http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _status_crd()).status == 201
+    )
+    wait_for(lambda: http("GET", WIDGETS).status == 200)
+    assert _apply(http, f"{WIDGETS}/w", _widget({"settings": {"a": "1"}}), manager="owner").status == 201
+    status = {**_widget({"settings": {"a": "changed"}}), "status": {"phase": "Ready"}}
+    answer = _apply(http, f"{WIDGETS}/w/status", status, manager="controller")
+    assert answer.status == 200
+    assert answer.body["status"] == {"phase": "Ready"} and answer.body["spec"]["settings"] == {"a": "1"}
+    entry = _entries(answer.body)[("controller", "Apply")]
+    assert entry["subresource"] == "status" and entry["fieldsV1"] == {"f:status": {"f:phase": {}}}
+    missing = {**status, "metadata": {"name": "missing"}}
+    assert _apply(http, f"{WIDGETS}/missing/status", missing, manager="controller").status == 404
+
+
+def _status_crd() -> dict[str, Any]:
+    crd = json.loads(json.dumps(WIDGET_CRD))
+    version = crd["spec"]["versions"][0]
+    version["subresources"] = {"status": {}}
+    version["schema"]["openAPIV3Schema"]["properties"]["status"] = {
+        "type": "object",
+        "properties": {"phase": {"type": "string"}},
+    }
+    return dict(crd)
+
+
+def test_more_than_ten_updaters_are_capped_into_ancient_changes(http: Http) -> None:
+    http("POST", f"{CMS}?fieldManager=m0", _configmap({"k0": "v"}))
+    for i in range(1, 13):
+        patch = {"data": {f"k{i}": "v"}}
+        http("PATCH", f"{CMS}/settings?fieldManager=m{i}", patch, content_type="application/merge-patch+json")
+    entries = http("GET", f"{CMS}/settings").body["metadata"]["managedFields"]
+    assert len(entries) == 10
+    ancient = next(e for e in entries if e["manager"] == "ancient-changes")
+    assert {"f:k0", "f:k1", "f:k2"} <= set(ancient["fieldsV1"]["f:data"])
+    assert "m12" in {e["manager"] for e in entries}

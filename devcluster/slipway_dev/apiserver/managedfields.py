@@ -502,7 +502,33 @@ def _record(
         _owned_by_change(change, tree)
     mine["fieldsV1"] = tree
     mine["time"] = now
-    return [e for e in entries if entry_tree(e)]
+    return _capped([e for e in entries if entry_tree(e)])
+
+
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
+
+
+def _capped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most ten Update entries: the oldest are merged into one `ancient-changes` entry, as upstream
+    keeps an object with many updaters from growing without end."""
+    updates = [e for e in entries if e.get("operation") == UPDATE]
+    if len(updates) <= MAX_UPDATE_MANAGERS:
+        return entries
+    bucket = next((e for e in updates if e.get("manager") == ANCIENT_CHANGES), None)
+    oldest = sorted((e for e in updates if e is not bucket), key=lambda e: str(e.get("time", "")))
+    excess = len(updates) - MAX_UPDATE_MANAGERS + (0 if bucket is not None else 1)
+    merged = oldest[:excess]
+    if bucket is None:
+        bucket = new_entry(ManagerInfo(ANCIENT_CHANGES), merged[0].get("apiVersion", ""), "", {})
+        entries = [*entries, bucket]
+    tree = entry_tree(bucket)
+    for entry in merged:
+        for path in members(entry_tree(entry)):
+            mark(tree, path)
+        bucket["time"] = max(str(bucket.get("time") or ""), str(entry.get("time", "")))
+    bucket["fieldsV1"] = tree
+    return [e for e in entries if all(e is not m for m in merged)]
 
 
 _OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
