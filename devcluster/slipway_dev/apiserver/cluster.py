@@ -7,6 +7,7 @@ garbage collection of dependents, CRDs that register their resources at once.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 import uuid
@@ -51,6 +52,12 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 
 
 def _timestamp(seconds: float) -> str:
+    return _second(int(seconds))
+
+
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    # Every write stamps managedFields; formatting each second once keeps that off the hot path.
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

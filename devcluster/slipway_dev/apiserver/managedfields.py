@@ -471,7 +471,11 @@ def on_update(
         label = manager.subresource or subresource
         changes = compare_objects(old, new, root_node(resource), ignored_roots(resource, subresource))
         if changes:
-            entries = _record(entries, changes, manager, label, resource.api_version, now)
+            # Entries this write leaves alone stay the stored (never mutated) ones: versions of an
+            # object then share them, in the store and in the watch history.
+            origin = dict(zip(map(id, entries), old_entries, strict=False)) if entries == old_entries else {}
+            entries, touched = _record(entries, changes, manager, label, resource.api_version, now)
+            entries = [e if id(e) in touched else origin.get(id(e), e) for e in entries]
     if entries:
         meta["managedFields"] = entries
     else:
@@ -485,24 +489,31 @@ def _record(
     subresource: str | None,
     api_version: str,
     now: str,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """The entries after an Update's changes, and the ids of those it changed."""
     mine = None
+    touched = set()
     for entry in entries:
         if same_manager(entry, manager.name, UPDATE, api_version, subresource):
             mine = entry
             continue
         tree = entry_tree(entry)
-        for _, path, _, _ in changes:
-            unmark_subtree(tree, path)
+        if [path for _, path, _, _ in changes if unmark_subtree(tree, path)]:
+            touched.add(id(entry))
     if mine is None:
         mine = new_entry(ManagerInfo(manager.name, UPDATE, subresource), api_version, now, {})
         entries.append(mine)
+    touched.add(id(mine))
     tree = entry_tree(mine)
     for change in changes:
         _owned_by_change(change, tree)
     mine["fieldsV1"] = tree
     mine["time"] = now
-    return _capped([e for e in entries if entry_tree(e)])
+    kept = [e for e in entries if entry_tree(e)]
+    capped = _capped(kept)
+    if capped is not kept:
+        touched.update(map(id, capped))
+    return capped, touched
 
 
 MAX_UPDATE_MANAGERS = 10
