@@ -68,7 +68,6 @@ def test_unknown_resources_are_404(http: Http, path: str) -> None:
         ("POST", "text/plain"),
         ("POST", "application/vnd.kubernetes.protobuf"),
         ("PATCH", "application/json"),
-        ("PATCH", "application/apply-patch+yaml"),
         ("PATCH", "text/plain"),
     ],
 )

@@ -7,6 +7,7 @@ garbage collection of dependents, CRDs that register their resources at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -30,6 +31,7 @@ from slipway_dev.apiserver.errors import (
     unsupported_media_type,
 )
 from slipway_dev.apiserver.jsonpath import evaluate, set_value
+from slipway_dev.apiserver.managedfields import SERVER_MANAGER, ManagerInfo, on_create, on_update
 from slipway_dev.apiserver.namespaces import INITIAL_NAMESPACES, check_deletable, kubernetes_service
 from slipway_dev.apiserver.patching import json_patch, merge_patch
 from slipway_dev.apiserver.podspecs import default_pod_spec, pod_spec_causes
@@ -55,6 +57,12 @@ SERVICES = ("", "services")
 
 
 def _timestamp(seconds: float) -> str:
+    return _second(int(seconds))
+
+
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    # Every write stamps managedFields; formatting each second once keeps that off the hot path.
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -110,6 +118,8 @@ class WriteOptions:
     dry_run: bool = False  # compute and answer, store nothing
     # Unknown fields of custom resources: Strict refuses them (400), Warn reports them, Ignore drops them.
     field_validation: str = "Ignore"
+    # Who writes: recorded in managedFields (the server itself for writes of its own).
+    manager: ManagerInfo = SERVER_MANAGER
 
 
 def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
@@ -214,6 +224,7 @@ class Cluster:
             obj["status"] = crds.established_status(obj, self.now())
         if self.admission is not None:
             self.admission(resource, None, obj)
+        on_create(resource, obj, options.manager, self.now())
         if options.dry_run:
             return Stored.of(obj)
         stored = self.store.write(resource.storage_key, obj, None)
@@ -392,7 +403,6 @@ class Cluster:
                     meta[key] = old_meta[key]
                 else:
                     meta.pop(key, None)
-            meta.pop("managedFields", None)
             if resource.status_subresource:
                 if "status" in old.obj:
                     result["status"] = old.obj["status"]
@@ -431,6 +441,7 @@ class Cluster:
                         )
                     ],
                 )
+        on_update(resource, old.obj, result, subresource, options.manager, self.now())
         if result == old.obj:
             return old
         if self.admission is not None:

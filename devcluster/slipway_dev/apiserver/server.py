@@ -16,6 +16,7 @@ from aiohttp import web
 
 from slipway_dev.apiserver import discovery, openapi, openapi_v2
 from slipway_dev.apiserver.access import CURRENT_USER, Access
+from slipway_dev.apiserver.apply import server_side_apply
 from slipway_dev.apiserver.authn import Authenticator
 from slipway_dev.apiserver.cluster import (
     APPLY_PATCH,
@@ -35,6 +36,7 @@ from slipway_dev.apiserver.errors import (
 )
 from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
 from slipway_dev.apiserver.logs import pod_logs
+from slipway_dev.apiserver.managedfields import ManagerInfo, write_manager
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
@@ -428,11 +430,32 @@ class ApiServer:
         validation = request.query.get("fieldValidation", "Warn")
         if validation not in ("Strict", "Warn", "Ignore"):
             raise bad_request(f"fieldValidation must be Strict, Warn or Ignore, not {validation!r}")
-        options = WriteOptions(dry_run, validation)
         method = request.method
-        if method == "PATCH":
-            if _media_type(request) == APPLY_PATCH:
+        applying = method == "PATCH" and _media_type(request) == APPLY_PATCH
+        manager = write_manager(method, request.query, request.headers.get("User-Agent", ""), applying)
+        if subresource == "scale":
+            manager = ManagerInfo(manager.name, subresource="scale")
+        options = WriteOptions(dry_run, validation, manager)
+        if applying:
+            if name is None:
+                raise method_not_allowed(method)
+            if subresource == "scale":
                 raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
+            fault = None if dry_run else self._injector.write_fault()
+            if fault is not None:
+                raise fault
+            stored, created = server_side_apply(
+                cluster,
+                resource,
+                namespace,
+                name,
+                await request.read(),
+                subresource,
+                options,
+                _flag(request, "force"),
+            )
+            return self._answer(stored.raw, 201 if created else 200)
+        if method == "PATCH":
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
             body = await self._body(request, BODY_TYPES)

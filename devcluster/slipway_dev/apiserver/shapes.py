@@ -139,7 +139,11 @@ def _without_nulls(value: Any) -> Any:
 
 def normalized(group: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     """`obj` with nulls dropped, after checking the types the server reads; 400 on a mismatch."""
+    meta = obj.get("metadata")
+    managed = meta.pop("managedFields", None) if isinstance(meta, dict) else None
     result: dict[str, Any] = _without_nulls(obj)
+    if managed is not None:  # field sets hold no nulls: no need to walk them
+        result["metadata"]["managedFields"] = managed
     for field in ("spec", "status"):
         if field in result and not isinstance(result[field], dict):
             raise _mismatch(kind, field, "object")

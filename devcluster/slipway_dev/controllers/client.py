@@ -83,14 +83,17 @@ class KubeClient:
     inside the event loop that uses it. Connections are kept alive and reused, so the TLS handshake is
     paid once per connection, not per request."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(
+        self, credentials: Credentials, user_agent: str = "slipway-dev-world/1 (controllers, kubelet)"
+    ) -> None:
         self.base_url = credentials.url.rstrip("/")
         # Watch lines can carry big objects; the default 64 KiB line limit is too small for them.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             read_bufsize=1 << 22,
             connector=aiohttp.TCPConnector(limit=64, ssl=credentials.ssl_context(), keepalive_timeout=60),
-            headers=credentials.headers(),
+            # The server records writes without a fieldManager under the User-Agent's product name.
+            headers={**credentials.headers(), "User-Agent": user_agent},
         )
 
     async def close(self) -> None:

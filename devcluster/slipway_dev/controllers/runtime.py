@@ -65,6 +65,7 @@ class Informer:
         """Put an object returned by our own write in the cache now, so the next reconcile sees it."""
         current = self.cache.get(key_of(obj))
         if current is None or _version_number(obj) >= _version_number(current):
+            obj["metadata"].pop("managedFields", None)
             self.cache[key_of(obj)] = obj
 
     def record_delete(self, obj: JsonObject) -> None:
@@ -76,6 +77,8 @@ class Informer:
             del self.cache[key_of(obj)]
 
     def _apply(self, kind: str, obj: JsonObject) -> None:
+        # No controller reads field ownership: the cache drops it, as client-go informers commonly do.
+        obj["metadata"].pop("managedFields", None)
         key = key_of(obj)
         uid = str(obj["metadata"].get("uid") or "")
         if kind == "DELETED":
