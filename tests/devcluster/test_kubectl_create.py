@@ -27,7 +27,17 @@ COMMANDS = [
     ("job", ["create", "job", "once", "--image=busybox", "--", "echo", "hello"]),
     (
         "cronjob",
-        ["create", "cronjob", "pi", "--schedule=59 23 31 2 *", "--image=perl", "--", "perl", "-wle", "print 1"],
+        [
+            "create",
+            "cronjob",
+            "pi",
+            "--schedule=59 23 31 2 *",
+            "--image=perl",
+            "--",
+            "perl",
+            "-wle",
+            "print 1",
+        ],
     ),
     (
         "ingress",

@@ -5,9 +5,9 @@ small equivalents of upstream's hack/testdata files."""
 from __future__ import annotations
 
 import pytest
+from upstream_cases import fails, get, names
 
 from conftest import Kubectl
-from upstream_cases import fails, get, names
 
 POD = """
 apiVersion: v1
@@ -165,7 +165,9 @@ def test_apply_creates_dry_runs_and_set_last_applied(kubectl: Kubectl) -> None:
     assert names(kubectl, "pods") == ""
     kubectl("apply", "-f", "-", input=POD)
     assert get(kubectl, "pods test-pod", "{{.metadata.labels.name}}") == "test-pod-label"
-    assert "kubectl.kubernetes.io/last-applied-configuration" in kubectl("get", "pods", "test-pod", "-o", "yaml")
+    assert "kubectl.kubernetes.io/last-applied-configuration" in kubectl(
+        "get", "pods", "test-pod", "-o", "yaml"
+    )
     kubectl("delete", "pods", "test-pod")
 
     # apply.sh run_kubectl_apply_tests: "set-last-applied" (client and server dry runs change nothing)
@@ -209,7 +211,12 @@ def test_apply_records_the_client_side_apply_field_manager(kubectl: Kubectl) -> 
     # apply.sh run_kubectl_apply_tests: "pod has field manager for kubectl client-side apply"
     kubectl("apply", "-f", "-", input=POD)
     managers = kubectl(
-        "get", "--show-managed-fields", "pods", "test-pod", "-o", "jsonpath={.metadata.managedFields[*].manager}"
+        "get",
+        "--show-managed-fields",
+        "pods",
+        "test-pod",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
     )
     assert "kubectl-client-side-apply" in managers
 
@@ -226,7 +233,8 @@ def test_apply_clears_defaulted_fields_and_filters_by_label(kubectl: Kubectl) ->
     assert "RollingUpdate" not in after and "emptyDir" not in after
     kubectl("delete", "deployments", "test-deployment-retainkeys")
 
-    # apply.sh run_kubectl_apply_tests: "kubectl apply -f with label selector should only apply matching objects"
+    # apply.sh run_kubectl_apply_tests:
+    # "kubectl apply -f with label selector should only apply matching objects"
     kubectl("apply", "-l", "unique-label=bingbang", "-f", "-", input=FILTERED)
     assert get(kubectl, "pods selector-test-pod", "{{.metadata.labels.name}}") == "selector-test-pod"
     assert 'pods "selector-test-pod-dont-apply" not found' in fails(
@@ -266,7 +274,14 @@ def test_apply_prune(kubectl: Kubectl, tmp_path: object) -> None:
     # apply.sh run_kubectl_apply_tests: "kubectl apply --prune --prune-allowlist" (formerly whitelist)
     kubectl("apply", "--prune", "-l", "prune-group=true", "-f", "-", input=PRUNE_A)
     kubectl(
-        "apply", "--prune", "-l", "prune-group=true", "-f", "-", "--prune-allowlist", "core/v1/Service",
+        "apply",
+        "--prune",
+        "-l",
+        "prune-group=true",
+        "-f",
+        "-",
+        "--prune-allowlist",
+        "core/v1/Service",
         input=PRUNE_SVC,
     )
     assert get(kubectl, "service prune-svc", "{{.metadata.name}}") == "prune-svc"
@@ -276,7 +291,8 @@ def test_apply_prune(kubectl: Kubectl, tmp_path: object) -> None:
     assert names(kubectl, "pods") == ""
     kubectl("delete", "svc", "prune-svc")
 
-    # apply.sh run_kubectl_apply_tests: "kubectl apply --prune can prune resources not in the defaulted namespace"
+    # apply.sh run_kubectl_apply_tests:
+    # "kubectl apply --prune can prune resources not in the defaulted namespace"
     kubectl("apply", "--namespace", "nsb", "-f", "-", input=PRUNE_A)
     kubectl("apply", "--namespace", "nsb", "-f", "-", input=PRUNE_B)
     kubectl("apply", "--prune", "--all", "-f", "-", input=PRUNE_B)
@@ -299,8 +315,12 @@ def test_apply_force_and_multi_resource_failures(kubectl: Kubectl) -> None:
     kubectl("delete", "-f", "-", input=SERVICE_REVISION2)
 
     # apply.sh run_kubectl_apply_tests: "kubectl apply multiple resources with one failure during apply phase"
-    assert 'namespaces "multi-resource-ns" not found' in fails(kubectl, "get", "namespace", "multi-resource-ns")
-    assert 'namespaces "multi-resource-ns" not found' in fails(kubectl, "apply", "-f", "-", input=MULTI_RESOURCE_1)
+    assert 'namespaces "multi-resource-ns" not found' in fails(
+        kubectl, "get", "namespace", "multi-resource-ns"
+    )
+    assert 'namespaces "multi-resource-ns" not found' in fails(
+        kubectl, "apply", "-f", "-", input=MULTI_RESOURCE_1
+    )
     assert 'pods "test-pod" not found' in fails(kubectl, "get", "pods", "test-pod", "-n", "multi-resource-ns")
     kubectl("apply", "-f", "-", input=MULTI_RESOURCE_1)
     assert get(kubectl, "pods test-pod -n multi-resource-ns", "{{.metadata.name}}") == "test-pod"

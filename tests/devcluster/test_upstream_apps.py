@@ -8,8 +8,9 @@ from __future__ import annotations
 import threading
 import time
 
-from slipway_dev.cluster import DevCluster
 from upstream_cases import ClusterKubectl, both, eventually, fails, get, names
+
+from slipway_dev.cluster import DevCluster
 
 NGINX = "registry.k8s.io/nginx:test-cmd"
 IMAGES = "{{range .spec.template.spec.containers}}{{.image}}:{{end}}"
@@ -39,11 +40,16 @@ def test_deployments_create_set_image_and_rollout(dev_cluster: DevCluster) -> No
     kubectl = ClusterKubectl(dev_cluster)
     # apps.sh run_deployment_tests: "Test kubectl create deployment" (apps/v1 defaults)
     kubectl("create", "deployment", "test-nginx-apps", f"--image={NGINX}")
-    assert get(kubectl, "deployment test-nginx-apps", "{{(index .spec.template.spec.containers 0).name}}") == "nginx"
+    assert (
+        get(kubectl, "deployment test-nginx-apps", "{{(index .spec.template.spec.containers 0).name}}")
+        == "nginx"
+    )
     assert get(kubectl, "deployment test-nginx-apps", "{{.spec.revisionHistoryLimit}}") == "10"
     # apps.sh run_deployment_tests: "describe rs": the ReplicaSet names its controlling Deployment
-    eventually(lambda: names(kubectl, "rs -l app=test-nginx-apps").count(":") == 1 and "1" or "", "1")
-    assert "Controlled By:  Deployment/test-nginx-apps" in kubectl("describe", "rs", "-l", "app=test-nginx-apps")
+    eventually(lambda: (names(kubectl, "rs -l app=test-nginx-apps").count(":") == 1 and "1") or "", "1")
+    assert "Controlled By:  Deployment/test-nginx-apps" in kubectl(
+        "describe", "rs", "-l", "app=test-nginx-apps"
+    )
     kubectl("delete", "deployment", "test-nginx-apps")
     # apps.sh run_deployment_tests: "Test kubectl create deployment with command"
     kubectl("create", "deployment", "nginx-with-command", f"--image={NGINX}", "--", "/bin/sleep", "infinity")
@@ -59,7 +65,9 @@ def test_deployments_create_set_image_and_rollout(dev_cluster: DevCluster) -> No
     eventually(lambda: get(kubectl, "deployment nginx", REVISION), "2")
     history = kubectl("rollout", "history", "deployment", "nginx")
     assert "REVISION" in history and "1 " in history and "2 " in history
-    assert "registry.k8s.io/nginx:1.7.9" in kubectl("rollout", "history", "deployment", "nginx", "--revision=2")
+    assert "registry.k8s.io/nginx:1.7.9" in kubectl(
+        "rollout", "history", "deployment", "nginx", "--revision=2"
+    )
     # apps.sh run_deployment_tests: a dry-run undo changes nothing
     kubectl("rollout", "undo", "deployment", "nginx", "--to-revision=1", "--dry-run=server")
     assert get(kubectl, "deployment nginx", IMAGES) == "registry.k8s.io/nginx:1.7.9:"
@@ -89,7 +97,8 @@ def test_deployments_create_set_image_and_rollout(dev_cluster: DevCluster) -> No
         lambda: get(
             kubectl,
             "rs -l name=nginx-undo",
-            '{{range .items}}{{if eq (index .spec.template.spec.containers 0).image "registry.k8s.io/nginx:test-cmd"}}'
+            "{{range .items}}"
+            '{{if eq (index .spec.template.spec.containers 0).image "registry.k8s.io/nginx:test-cmd"}}'
             '{{index .metadata.annotations "deployment.kubernetes.io/revision-history"}}{{end}}{{end}}',
         ),
         "1,3",
@@ -114,7 +123,9 @@ def test_deployments_create_set_image_and_rollout(dev_cluster: DevCluster) -> No
     kubectl("create", "secret", "generic", "test-set-env-secret", "--from-literal=key-1=value1")
     kubectl("set", "env", "deployment", "nginx", "--from=configmap/test-set-env-config")
     kubectl("set", "env", "deployment", "nginx", "--from=secret/test-set-env-secret")
-    env = get(kubectl, "deployment nginx", "{{range (index .spec.template.spec.containers 0).env}}{{.name}}:{{end}}")
+    env = get(
+        kubectl, "deployment nginx", "{{range (index .spec.template.spec.containers 0).env}}{{.name}}:{{end}}"
+    )
     assert "KEY_2:" in env and "KEY_1:" in env
     kubectl("delete", "deployment", "nginx")
     assert names(kubectl, "deployments") == ""
@@ -132,15 +143,22 @@ def test_scale(dev_cluster: DevCluster) -> None:
     assert get(kubectl, "deployment test-scale-deploy", "{{.spec.replicas}}") == "1"
     # (the same for the server dry run: kubectl 1.32 prints the object it read before the dry-run PATCH of
     # /scale, so the server's answer, spec.replicas 3, is checked in kubectl's log instead)
-    output = both(kubectl, "scale", "deployment", "test-scale-deploy", "--replicas=3", "--dry-run=server", "-v=8")
+    output = both(
+        kubectl, "scale", "deployment", "test-scale-deploy", "--replicas=3", "--dry-run=server", "-v=8"
+    )
     assert "/scale?dryRun=All" in output and '\\"spec\\":{\\"replicas\\":3}' in output
     assert get(kubectl, "deployment test-scale-deploy", "{{.spec.replicas}}") == "1"
-    kubectl("scale", "deployment", "test-scale-deploy", "--replicas=2", "-o", "yaml")  # (prints the old object)
+    kubectl(
+        "scale", "deployment", "test-scale-deploy", "--replicas=2", "-o", "yaml"
+    )  # (prints the old object)
     assert get(kubectl, "deployment test-scale-deploy", "{{.spec.replicas}}") == "2"
     # core.sh run_rc_tests / apps.sh: "scale with current-replicas" precondition
-    assert "expected replicas to be 5, was 2" in fails(
-        kubectl, "scale", "--current-replicas=5", "--replicas=1", "deployment/test-scale-deploy"
-    ).lower()
+    assert (
+        "expected replicas to be 5, was 2"
+        in fails(
+            kubectl, "scale", "--current-replicas=5", "--replicas=1", "deployment/test-scale-deploy"
+        ).lower()
+    )
     kubectl("scale", "--current-replicas=2", "--replicas=1", "deployment/test-scale-deploy")
     assert get(kubectl, "deployment test-scale-deploy", "{{.spec.replicas}}") == "1"
     kubectl("delete", "deployment", "test-scale-deploy")
@@ -162,7 +180,9 @@ spec:
     kubectl("delete", "rs", "frontend")
     # scale.sh run_kubectl_scale_tests: "output for ReplicationController" and "for StatefulSet"
     kubectl(
-        "create", "-f", "-",
+        "create",
+        "-f",
+        "-",
         input="""
 apiVersion: v1
 kind: ReplicationController
@@ -179,7 +199,9 @@ spec:
     assert get(kubectl, "rc frontend", "{{.spec.replicas}}") == "3"
     kubectl("delete", "rc", "frontend")
     kubectl(
-        "create", "-f", "-",
+        "create",
+        "-f",
+        "-",
         input="""
 apiVersion: apps/v1
 kind: StatefulSet
@@ -205,16 +227,25 @@ def test_wait(dev_cluster: DevCluster) -> None:
     # cluster's way of a container that never gets Ready)
     crashing = kubectl("create", "deployment", "test-1", "--image=busybox", "--dry-run=client", "-o", "json")
     kubectl(
-        "apply", "-f", "-",
-        input=crashing.replace('"resources": {}', '"resources": {}, "env": [{"name": "SLIPWAY_DEMO_CRASH", "value": "1"}]'),
+        "apply",
+        "-f",
+        "-",
+        input=crashing.replace(
+            '"resources": {}', '"resources": {}, "env": [{"name": "SLIPWAY_DEMO_CRASH", "value": "1"}]'
+        ),
     )
     kubectl("create", "deployment", "test-2", "--image=busybox")
     assert get(kubectl, "deployments", "{{range .items}}{{.metadata.name}},{{end}}") == "test-1,test-2,"
     # wait.sh: "Wait with jsonpath support fields not exist in the first place" times out
-    assert "SLIPWAY_DEMO_CRASH" in get(kubectl, "deployment test-1", "{{(index .spec.template.spec.containers 0).env}}")
-    assert "timed out" in fails(kubectl, "wait", "--for=jsonpath=.status.readyReplicas=1", "deploy/test-1", "--timeout=1s")
+    assert "SLIPWAY_DEMO_CRASH" in get(
+        kubectl, "deployment test-1", "{{(index .spec.template.spec.containers 0).env}}"
+    )
+    assert "timed out" in fails(
+        kubectl, "wait", "--for=jsonpath=.status.readyReplicas=1", "deploy/test-1", "--timeout=1s"
+    )
     waiter = dev_cluster.kubectl  # the wait runs while a deletion happens 2 s later, as upstream
     started = time.monotonic()
+
     def delete_later() -> None:
         time.sleep(2)
         waiter("delete", "deployment", "--all", "--wait=false")
@@ -228,7 +259,9 @@ def test_wait(dev_cluster: DevCluster) -> None:
 
     # wait.sh: "wait timeout error because condition is invalid" - after about the timeout
     kubectl(
-        "apply", "-f", "-",
+        "apply",
+        "-f",
+        "-",
         input="""
 apiVersion: apps/v1
 kind: Deployment
@@ -243,7 +276,9 @@ spec:
     )
     eventually(lambda: str(names(kubectl, "pods -l app=dtest").count(":")), "3")
     started = time.monotonic()
-    output = fails(kubectl, "wait", "pod", "--selector=app=dtest", "--for=condition=InvalidCondition", "--timeout=1s")
+    output = fails(
+        kubectl, "wait", "pod", "--selector=app=dtest", "--for=condition=InvalidCondition", "--timeout=1s"
+    )
     assert "timed out waiting for the condition " in output
     assert 1 <= time.monotonic() - started <= 4
     kubectl("delete", "deployment", "dtest")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import Kubectl
 from upstream_cases import both, fails, get, names
+
+from conftest import Kubectl
 
 VALID_POD = """
 apiVersion: v1
@@ -56,9 +57,22 @@ def test_pod_labels_annotations_patch_replace_and_delete(kubectl: Kubectl) -> No
     assert "description" not in get(kubectl, "pod valid-pod", "{{.metadata.annotations}}")
 
     # core.sh run_pod_tests: "Patch a pod" (strategic merge, merge, JSON patch)
-    kubectl("patch", "pod", "valid-pod", "-p", '{"spec":{"containers":[{"name":"kubernetes-serve-hostname","image":"nginx"}]}}')
+    kubectl(
+        "patch",
+        "pod",
+        "valid-pod",
+        "-p",
+        '{"spec":{"containers":[{"name":"kubernetes-serve-hostname","image":"nginx"}]}}',
+    )
     assert get(kubectl, "pod valid-pod", IMAGE) == "nginx:"
-    kubectl("patch", "pod", "valid-pod", "--type=json", "-p", '[{"op":"replace","path":"/spec/containers/0/image","value":"nginx2"}]')
+    kubectl(
+        "patch",
+        "pod",
+        "valid-pod",
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/containers/0/image","value":"nginx2"}]',
+    )
     assert get(kubectl, "pod valid-pod", IMAGE) == "nginx2:"
     kubectl("patch", "pod", "valid-pod", "--type=merge", "-p", '{"metadata":{"labels":{"patched":"yes"}}}')
     assert get(kubectl, "pod valid-pod", "{{.metadata.labels.patched}}") == "yes"
@@ -66,7 +80,9 @@ def test_pod_labels_annotations_patch_replace_and_delete(kubectl: Kubectl) -> No
     assert "patched (no change)" in kubectl("patch", "pod", "valid-pod", "-p", "{}")
     # core.sh run_pod_tests: a patch with an outdated resourceVersion is a conflict
     rv = int(get(kubectl, "pod valid-pod", "{{.metadata.resourceVersion}}"))
-    output = fails(kubectl, "patch", "pod", "valid-pod", "-p", json.dumps({"metadata": {"resourceVersion": str(rv - 1)}}))
+    output = fails(
+        kubectl, "patch", "pod", "valid-pod", "-p", json.dumps({"metadata": {"resourceVersion": str(rv - 1)}})
+    )
     assert "please apply your changes to the latest version and try again" in output
     # core.sh run_pod_tests: a badly typed patch of labels
     assert "cannot restore map from string" in fails(
@@ -91,9 +107,17 @@ def test_pod_labels_annotations_patch_replace_and_delete(kubectl: Kubectl) -> No
     assert 'pods "abc" not found' in fails(kubectl, "delete", "pods", "abc")
     assert both(kubectl, "delete", "pods", "abc", "--ignore-not-found") == ""
     # core.sh run_pod_tests: "Delete POD valid-pod with label" and --grace-period=0 --force
-    kubectl("create", "-f", "-", input=VALID_POD.replace("valid-pod}", "other-pod}").replace("name: valid-pod,", "name: other-pod,"))
+    kubectl(
+        "create",
+        "-f",
+        "-",
+        input=VALID_POD.replace("valid-pod}", "other-pod}").replace("name: valid-pod,", "name: other-pod,"),
+    )
     output = both(kubectl, "delete", "pod", "other-pod", "--grace-period=0", "--force")
-    assert "Immediate deletion does not wait for confirmation" in output and 'pod "other-pod" force deleted' in output
+    assert (
+        "Immediate deletion does not wait for confirmation" in output
+        and 'pod "other-pod" force deleted' in output
+    )
     kubectl("delete", "pods", "-l", "name in (valid-pod)")  # replace --force restored the labels
     assert names(kubectl, "pods") == ""
 
@@ -148,23 +172,48 @@ def test_namespaces(kubectl: Kubectl) -> None:
 def test_configmaps(kubectl: Kubectl, tmp_path: object) -> None:
     # core.sh run_configmap_tests: create from a file, then in a namespace from literals and binary data
     kubectl(
-        "create", "-f", "-",
+        "create",
+        "-f",
+        "-",
         input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: test-configmap}\ndata: {key-1: value-1}\n",
     )
-    assert kubectl("get", "configmap", "test-configmap", "-o", "jsonpath={.metadata.name}") == "test-configmap"
+    assert (
+        kubectl("get", "configmap", "test-configmap", "-o", "jsonpath={.metadata.name}") == "test-configmap"
+    )
     kubectl("delete", "configmap", "test-configmap")
     assert "test-configmap" not in names(kubectl, "configmaps")
     kubectl("create", "namespace", "test-configmaps")
     for dry_run in ("--dry-run=client", "--dry-run=server"):
-        kubectl("create", "configmap", "test-configmap", "--from-literal=key1=value1", "--namespace=test-configmaps", dry_run)
+        kubectl(
+            "create",
+            "configmap",
+            "test-configmap",
+            "--from-literal=key1=value1",
+            "--namespace=test-configmaps",
+            dry_run,
+        )
     assert "test-configmap" not in names(kubectl, "configmaps --namespace=test-configmaps")
-    kubectl("create", "configmap", "test-configmap", "--from-literal=key1=value1", "--namespace=test-configmaps")
+    kubectl(
+        "create", "configmap", "test-configmap", "--from-literal=key1=value1", "--namespace=test-configmaps"
+    )
     binary = tmp_path / "binary"  # type: ignore[operator]
     binary.write_bytes(bytes(range(256)))
-    kubectl("create", "configmap", "test-binary-configmap", f"--from-file=b={binary}", "--namespace=test-configmaps")
-    assert get(kubectl, "configmap/test-configmap --namespace=test-configmaps", "{{.metadata.name}}") == "test-configmap"
+    kubectl(
+        "create",
+        "configmap",
+        "test-binary-configmap",
+        f"--from-file=b={binary}",
+        "--namespace=test-configmaps",
+    )
+    assert (
+        get(kubectl, "configmap/test-configmap --namespace=test-configmaps", "{{.metadata.name}}")
+        == "test-configmap"
+    )
     assert get(kubectl, "configmap/test-configmap --namespace=test-configmaps", "{{.data.key1}}") == "value1"
-    assert get(kubectl, "configmap/test-binary-configmap --namespace=test-configmaps", "{{len .binaryData.b}}") == "344"
+    assert (
+        get(kubectl, "configmap/test-binary-configmap --namespace=test-configmaps", "{{len .binaryData.b}}")
+        == "344"
+    )
     kubectl("delete", "configmap", "test-configmap", "test-binary-configmap", "--namespace=test-configmaps")
 
 
@@ -173,27 +222,56 @@ def test_secrets(kubectl: Kubectl) -> None:
     ns = "--namespace=test-secrets"
     # core.sh run_secrets_test: "Create a generic secret in a specific namespace" (dry runs first)
     for dry_run in ("--dry-run=client", "--dry-run=server"):
-        kubectl("create", "secret", "generic", "test-secret", "--from-literal=key1=value1", "--type=test-type", ns, dry_run)
+        kubectl(
+            "create",
+            "secret",
+            "generic",
+            "test-secret",
+            "--from-literal=key1=value1",
+            "--type=test-type",
+            ns,
+            dry_run,
+        )
     assert names(kubectl, f"secrets {ns}") == ""
-    kubectl("create", "secret", "generic", "test-secret", "--from-literal=key1=value1", "--type=test-type", ns)
+    kubectl(
+        "create", "secret", "generic", "test-secret", "--from-literal=key1=value1", "--type=test-type", ns
+    )
     assert get(kubectl, f"secret/test-secret {ns}", "{{.metadata.name}}") == "test-secret"
     assert get(kubectl, f"secret/test-secret {ns}", "{{.type}}") == "test-type"
     assert get(kubectl, f"secret/test-secret {ns}", "{{.data.key1}}") == "dmFsdWUx"
     kubectl("delete", "secret", "test-secret", ns)
     # core.sh run_secrets_test: "Create a docker-registry secret in a specific namespace"
     kubectl(
-        "create", "secret", "docker-registry", "test-secret", "--docker-username=test-user",
-        "--docker-password=test-password", "--docker-email=test-user@test.com", ns,
+        "create",
+        "secret",
+        "docker-registry",
+        "test-secret",
+        "--docker-username=test-user",
+        "--docker-password=test-password",
+        "--docker-email=test-user@test.com",
+        ns,
     )
     assert get(kubectl, f"secret/test-secret {ns}", "{{.type}}") == "kubernetes.io/dockerconfigjson"
     assert ".dockerconfigjson" in get(kubectl, f"secret/test-secret {ns}", "{{.data}}")
     kubectl("delete", "secret", "test-secret", ns)
     # core.sh run_secrets_test: "Create a secret using output flags"
-    output = kubectl("create", "secret", "generic", "test-secret", "--from-literal=key1=value1", ns, "-o", "jsonpath={.metadata.name}")
+    output = kubectl(
+        "create",
+        "secret",
+        "generic",
+        "test-secret",
+        "--from-literal=key1=value1",
+        ns,
+        "-o",
+        "jsonpath={.metadata.name}",
+    )
     assert output == "test-secret"
     # core.sh run_secrets_test: "Create a secret using stringData" (merged into data, not stored)
     kubectl(
-        "create", "-f", "-", ns,
+        "create",
+        "-f",
+        "-",
+        ns,
         input="apiVersion: v1\nkind: Secret\nmetadata: {name: secret-string-data}\n"
         "data: {k1: djE=}\nstringData: {k2: v2}\n",
     )
@@ -235,7 +313,7 @@ spec:
     )
     # core.sh run_service_tests: label a service
     kubectl("label", "services", "redis-master", "service-label=true")
-    assert get(kubectl, "services redis-master", "{{index .metadata.labels \"service-label\"}}") == "true"
+    assert get(kubectl, "services redis-master", '{{index .metadata.labels "service-label"}}') == "true"
     # core.sh run_service_tests: `kubectl create service` kinds
     kubectl("create", "service", "clusterip", "beep-boop", "--tcp=8080:8080")
     assert get(kubectl, "service beep-boop", "{{.spec.type}}") == "ClusterIP"

@@ -3,8 +3,9 @@ against a fresh dev API server."""
 
 from __future__ import annotations
 
-from conftest import Kubectl
 from upstream_cases import both, fails, get, names
+
+from conftest import Kubectl
 
 FOO_CRD = """
 apiVersion: apiextensions.k8s.io/v1
@@ -78,10 +79,17 @@ def test_custom_resources(kubectl: Kubectl) -> None:
     assert get(kubectl, "foos/test", "{{.someField}}") == "field1"
     kubectl("apply", "-f", "-", input=FOO.replace("someField: field1", "someField: modifiedField"))
     assert get(kubectl, "foos/test", "{{.someField}}") == "modifiedField"
-    bar = "apiVersion: company.com/v1\nkind: Bar\nmetadata: {name: test, labels: {pruneGroup: \"true\"}}\n"
+    bar = 'apiVersion: company.com/v1\nkind: Bar\nmetadata: {name: test, labels: {pruneGroup: "true"}}\n'
     kubectl(
-        "apply", "--prune", "-l", "pruneGroup=true", "-f", "-",
-        "--prune-allowlist=company.com/v1/Foo", "--prune-allowlist=company.com/v1/Bar", input=bar,
+        "apply",
+        "--prune",
+        "-l",
+        "pruneGroup=true",
+        "-f",
+        "-",
+        "--prune-allowlist=company.com/v1/Foo",
+        "--prune-allowlist=company.com/v1/Bar",
+        input=bar,
     )
     assert names(kubectl, "foos") == "" and names(kubectl, "bars") == "test:"
     # crd.sh run_non_native_resource_tests: "Test deleting" by kind and a missing one

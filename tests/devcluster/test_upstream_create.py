@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Kubectl
 from upstream_cases import both, fails, get, names
+
+from conftest import Kubectl
 
 POD = """
 apiVersion: v1
@@ -26,8 +27,10 @@ metadata: {name: selector-test-pod-dont-apply, labels: {name: selector-test-pod-
 spec: {containers: [{name: c, image: pause}]}
 """
 KUSTOMIZATION = {
-    "kustomization.yaml": "resources: [configmap.yaml, deployment.yaml, service.yaml]\nnamePrefix: test-the-\n",
-    "configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: map}\ndata: {altGreeting: Good Morning!}\n",
+    "kustomization.yaml": "resources: [configmap.yaml, deployment.yaml, service.yaml]\n"
+    "namePrefix: test-the-\n",
+    "configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: map}\n"
+    "data: {altGreeting: Good Morning!}\n",
     "deployment.yaml": """apiVersion: apps/v1
 kind: Deployment
 metadata: {name: deployment}
@@ -72,13 +75,31 @@ def test_create_jobs_and_cronjobs(kubectl: Kubectl) -> None:
     image = "{{(index .spec.template.spec.containers 0).image}}"
     assert get(kubectl, "job test-job", image) == "registry.k8s.io/nginx:test-cmd"
     kubectl("delete", "job", "test-job")
-    kubectl("create", "job", "test-job-pi", f"--image={PERL}", "--", "perl", "-Mbignum=bpi", "-wle", "print bpi(20)")
+    kubectl(
+        "create",
+        "job",
+        "test-job-pi",
+        f"--image={PERL}",
+        "--",
+        "perl",
+        "-Mbignum=bpi",
+        "-wle",
+        "print bpi(20)",
+    )
     assert get(kubectl, "job test-job-pi", image) == PERL
     kubectl("delete", "job", "test-job-pi")
     # create.sh run_create_job_tests: "Test kubectl create job from cronjob"
     kubectl(
-        "create", "cronjob", "test-pi", "--schedule=* */5 * * *", f"--image={PERL}",
-        "--", "perl", "-Mbignum=bpi", "-wle", "print bpi(10)",
+        "create",
+        "cronjob",
+        "test-pi",
+        "--schedule=* */5 * * *",
+        f"--image={PERL}",
+        "--",
+        "perl",
+        "-Mbignum=bpi",
+        "-wle",
+        "print bpi(10)",
     )
     kubectl("create", "job", "my-pi", "--from=cronjob/test-pi")
     command = get(kubectl, "job my-pi", "{{(index .spec.template.spec.containers 0).command}}")
@@ -89,7 +110,14 @@ def test_create_jobs_and_cronjobs(kubectl: Kubectl) -> None:
     # batch.sh run_job_tests: a CronJob in a namespace, dry runs first
     kubectl("create", "namespace", "test-jobs")
     assert get(kubectl, "namespaces/test-jobs", "{{.metadata.name}}") == "test-jobs"
-    cronjob = ("create", "cronjob", "pi", "--schedule=59 23 31 2 *", "--namespace=test-jobs", f"--image={PERL}")
+    cronjob = (
+        "create",
+        "cronjob",
+        "pi",
+        "--schedule=59 23 31 2 *",
+        "--namespace=test-jobs",
+        f"--image={PERL}",
+    )
     perl = ("--", "perl", "-Mbignum=bpi", "-wle", "print bpi(20)")
     kubectl(*cronjob, "--dry-run=client", *perl)
     kubectl(*cronjob, "--dry-run=server", *perl)
@@ -99,7 +127,9 @@ def test_create_jobs_and_cronjobs(kubectl: Kubectl) -> None:
     kubectl("get", "cronjob/pi", "--namespace=test-jobs")
     assert "Schedule:" in kubectl("describe", "cronjob/pi", "--namespace=test-jobs")
     # batch.sh run_job_tests: "Create a job in dry-run mode" (-o name, nothing stored)
-    output = kubectl("create", "job", "test-job", "--from=cronjob/pi", "--dry-run=client", "-n", "test-jobs", "-o", "name")
+    output = kubectl(
+        "create", "job", "test-job", "--from=cronjob/pi", "--dry-run=client", "-n", "test-jobs", "-o", "name"
+    )
     assert "job.batch/test-job" in output
     kubectl("create", "job", "test-job", "--from=cronjob/pi", "--namespace=test-jobs", "--dry-run=server")
     assert names(kubectl, "jobs --namespace=test-jobs") == ""
@@ -110,7 +140,9 @@ def test_create_jobs_and_cronjobs(kubectl: Kubectl) -> None:
     # batch.sh run_job_tests: clean up
     kubectl("delete", "job", "test-job", "--namespace=test-jobs")
     kubectl("delete", "cronjob", "pi", "--namespace=test-jobs")
-    assert 'namespace "test-jobs" deleted' in both(kubectl, "delete", "namespace", "test-jobs", "--wait=false")
+    assert 'namespace "test-jobs" deleted' in both(
+        kubectl, "delete", "namespace", "test-jobs", "--wait=false"
+    )
 
 
 def test_create_apply_get_and_delete_a_kustomization(kubectl: Kubectl, tmp_path: Path) -> None:

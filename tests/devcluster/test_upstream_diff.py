@@ -4,9 +4,9 @@ server (the server-side apply half waits for server-side apply)."""
 from __future__ import annotations
 
 import pytest
+from upstream_cases import get, names
 
 from conftest import Kubectl
-from upstream_cases import get, names
 
 POD = """
 apiVersion: v1
@@ -29,7 +29,9 @@ def test_diff(kubectl: Kubectl) -> None:
     # diff.sh run_kubectl_diff_tests: "it works when the live object doesn't exist" (exit 1, nothing stored)
     result = kubectl.run("diff", "-f", "-", input=POD)
     assert result.returncode == 1 and "test-pod" in result.stdout
-    assert get(kubectl, "pod", '{{range.items}}{{ if eq .metadata.name "test-pod" }}found{{end}}{{end}}:') == ":"
+    assert (
+        get(kubectl, "pod", '{{range.items}}{{ if eq .metadata.name "test-pod" }}found{{end}}{{end}}:') == ":"
+    )
     kubectl("apply", "-f", "-", input=POD)
     initial = get(kubectl, "pod test-pod", "{{.metadata.resourceVersion}}")
     # diff.sh: "diffing the resource right after returns nothing (0 exit code)"

@@ -3,8 +3,9 @@ run_kubectl_sort_by_tests) against a fresh dev API server."""
 
 from __future__ import annotations
 
-from conftest import Kubectl
 from upstream_cases import both, fails, get, names
+
+from conftest import Kubectl
 
 VALID_POD = """
 apiVersion: v1
@@ -41,7 +42,12 @@ def test_get_missing_objects_and_empty_lists(kubectl: Kubectl) -> None:
 
     # get.sh run_kubectl_get_tests: no "No resources found" with non-human-readable formats
     for output_format in (
-        "json", "yaml", "name", "jsonpath={.items}", "go-template={{.items}}", "custom-columns=NAME:.metadata.name"
+        "json",
+        "yaml",
+        "name",
+        "jsonpath={.items}",
+        "go-template={{.items}}",
+        "custom-columns=NAME:.metadata.name",
     ):
         assert "No resources found" not in both(kubectl, "get", "pods", "-o", output_format)
 
@@ -87,8 +93,8 @@ def test_get_all_and_chunking(kubectl: Kubectl) -> None:
     for name in ("one", "two", "three"):
         kubectl("create", "cm", name)
     for watch in ("--watch", "--watch-only"):
-        output = kubectl.run("get", "configmap", "--chunk-size=1", watch, "--request-timeout=1s")
-        assert "watch is only supported on individual resources" not in output.stdout + output.stderr
+        watched = kubectl.run("get", "configmap", "--chunk-size=1", watch, "--request-timeout=1s")
+        assert "watch is only supported on individual resources" not in watched.stdout + watched.stderr
 
 
 def test_get_templates_subresources_and_watch(kubectl: Kubectl) -> None:
@@ -102,7 +108,13 @@ def test_get_templates_subresources_and_watch(kubectl: Kubectl) -> None:
         kubectl, "get", "pod", "valid-pod", "--allow-missing-template-keys=false", "-o", "jsonpath={.missing}"
     )
     assert 'map has no entry for key "missing"' in fails(
-        kubectl, "get", "pod", "valid-pod", "--allow-missing-template-keys=false", "-o", "go-template={{.missing}}"
+        kubectl,
+        "get",
+        "pod",
+        "valid-pod",
+        "--allow-missing-template-keys=false",
+        "-o",
+        "go-template={{.missing}}",
     )
 
     # get.sh run_kubectl_get_tests: "check --subresource=status works" / scale is not served for pods
@@ -123,13 +135,15 @@ def test_get_templates_subresources_and_watch(kubectl: Kubectl) -> None:
 
     # get.sh run_kubectl_get_tests: "kubectl get -f <file> -o <non default printer>" prints every item
     kubectl("create", "-f", "-", input=MULTI_POD)
-    assert "redis-master valid-pod" in kubectl("get", "-f", "-", "-o", "jsonpath={..metadata.name}", input=MULTI_POD)
+    assert "redis-master valid-pod" in kubectl(
+        "get", "-f", "-", "-o", "jsonpath={..metadata.name}", input=MULTI_POD
+    )
     kubectl("delete", "pods", "redis-master", "valid-pod")
 
     # get.sh run_retrieve_multiple_tests (without the node): two kinds in one get
-    assert get(kubectl, "service/kubernetes namespace/default", "{{range.items}}{{.metadata.name}}:{{end}}") == (
-        "kubernetes:default:"
-    )
+    assert get(
+        kubectl, "service/kubernetes namespace/default", "{{range.items}}{{.metadata.name}}:{{end}}"
+    ) == ("kubernetes:default:")
 
 
 def test_get_sort_by(kubectl: Kubectl) -> None:

@@ -11,7 +11,9 @@ from typing import Any, Protocol
 
 
 class Runs(Protocol):
-    def run(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]: ...
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]: ...
 
 
 def get(kubectl: Any, what: str, template: str) -> str:
@@ -55,7 +57,9 @@ class ClusterKubectl:
     def __call__(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
         return str(self.cluster.kubectl(*args, input=input, timeout=timeout).stdout)
 
-    def run(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         result: subprocess.CompletedProcess[str] = self.cluster.kubectl(
             *args, input=input, check=False, timeout=timeout
         )

@@ -135,7 +135,11 @@ _SCHEMA: dict[str, dict[int, _F]] = {
         7: _int("backoffLimit", pointer=True),
         8: _int("ttlSecondsAfterFinished", pointer=True),
     },
-    "CronJob": {1: _msg("metadata", "ObjectMeta"), 2: _msg("spec", "CronJobSpec"), 3: _msg("status", _STATUS)},
+    "CronJob": {
+        1: _msg("metadata", "ObjectMeta"),
+        2: _msg("spec", "CronJobSpec"),
+        3: _msg("status", _STATUS),
+    },
     "CronJobSpec": {
         1: _F("schedule"),
         2: _int("startingDeadlineSeconds", pointer=True),
