@@ -26,6 +26,20 @@ COMMANDS = [
     ("service", ["create", "service", "nodeport", "edge", "--tcp=80:8080", "--node-port=30080"]),
     ("job", ["create", "job", "once", "--image=busybox", "--", "echo", "hello"]),
     (
+        "cronjob",
+        [
+            "create",
+            "cronjob",
+            "pi",
+            "--schedule=59 23 31 2 *",
+            "--image=perl",
+            "--",
+            "perl",
+            "-wle",
+            "print 1",
+        ],
+    ),
+    (
         "ingress",
         ["create", "ingress", "web", "--class=nginx", "--rule=shop.example.com/cart*=web:80,tls=cert"],
     ),

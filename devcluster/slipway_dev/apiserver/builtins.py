@@ -81,6 +81,18 @@ BUILTIN_TYPES: list[ResourceType] = [
         _DEPLOYMENT_SCALE,
     ),
     ResourceType("batch", "v1", "cronjobs", "cronjob", "CronJob", True, ("cj",), ("all",), True),
+    # In the `all` category on a real server (`kubectl get all` lists it): stored, no autoscaler runs.
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("all",),
+        True,
+    ),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", True, ("ev",)),
