@@ -4,7 +4,6 @@ small equivalents of upstream's hack/testdata files."""
 
 from __future__ import annotations
 
-import pytest
 from upstream_cases import fails, get, names
 
 from conftest import Kubectl
@@ -202,11 +201,6 @@ def test_apply_creates_dry_runs_and_set_last_applied(kubectl: Kubectl) -> None:
     kubectl("delete", "customresourcedefinition", "resources.mygroup.example.com")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no managedFields yet: client-side apply records no kubectl-client-side-apply manager "
-    "(server-side apply and managedFields are another helper's work)",
-)
 def test_apply_records_the_client_side_apply_field_manager(kubectl: Kubectl) -> None:
     # apply.sh run_kubectl_apply_tests: "pod has field manager for kubectl client-side apply"
     kubectl("apply", "-f", "-", input=POD)

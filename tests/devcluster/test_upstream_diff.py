@@ -3,7 +3,6 @@ server (the server-side apply half waits for server-side apply)."""
 
 from __future__ import annotations
 
-import pytest
 from upstream_cases import get, names
 
 from conftest import Kubectl
@@ -57,9 +56,6 @@ def test_diff(kubectl: Kubectl) -> None:
     assert kubectl.run("diff", "--prune", "-l", "prune-group=true", "-f", "-", input=PRUNE_B).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="no server-side apply yet (apply-patch+yaml is 415; another helper is building it)"
-)
 def test_diff_server_side(kubectl: Kubectl) -> None:
     # diff.sh run_kubectl_diff_tests: "Testing kubectl diff with server-side apply"
     result = kubectl.run("diff", "--server-side", "-f", "-", input=POD)
