@@ -35,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
+from slipway import plugins
 from slipway.api.crd import build_crd
 from slipway.runtime.config import parse_config
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
@@ -121,6 +122,8 @@ class DevCluster:
         return self.state_dir / "scrape-targets.json"
 
     def start(self) -> Self:
+        # The Release CRD and the operator config it serves are completed by the operator's plug-ins.
+        plugins.load()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.new_event_loop()
