@@ -1,13 +1,15 @@
 """The Kubernetes objects a Release owns, built as plain dicts, and the patches that bring them in line.
 
 Pure functions only: no API calls. The executor decides when to call the API; this module decides what
-the objects must look like and which fields differ, so that a pass over objects that already match
-writes nothing (invariant 4).
+the objects must look like (the configurations the operator server-side applies as `slipway`) and
+whether what is observed differs from them, so that a pass over objects that already match writes
+nothing (invariant 4).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,49 +141,88 @@ def service(
     }
 
 
-def service_patch(desired: Obj, observed: Obj) -> Obj | None:
-    """The merge patch that makes an owned Service match `desired`, or None when it already does.
-
-    Only the fields Slipway manages are compared; whatever the API server defaulted is left alone.
-    """
-    patch: Obj = {}
-    if observed.get("spec", {}).get("selector") != desired["spec"]["selector"]:
-        # A merge patch merges maps, so a key that must disappear is written as null.
-        old = observed.get("spec", {}).get("selector") or {}
-        patch.setdefault("spec", {})["selector"] = {
-            **{key: None for key in old if key not in desired["spec"]["selector"]},
-            **desired["spec"]["selector"],
-        }
-    want_ports = [(p["port"], p["targetPort"]) for p in desired["spec"]["ports"]]
-    have_ports = [(p.get("port"), p.get("targetPort")) for p in observed.get("spec", {}).get("ports") or []]
-    if want_ports != have_ports:
-        patch.setdefault("spec", {})["ports"] = desired["spec"]["ports"]
-    return patch or None
+def service_differs(desired: Obj, observed: Obj) -> bool:
+    """Whether applying `desired` would change an owned Service: its selector is not exactly the one
+    wanted (a Service's selector is an atomic map: an apply replaces it whole), or one of the wanted
+    ports is missing or points elsewhere. Ports someone else added stay (an apply leaves them too),
+    so they never make a difference; neither does what the API server defaulted."""
+    have = observed.get("spec") or {}
+    if (have.get("selector") or {}) != desired["spec"]["selector"]:
+        return True
+    ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in have.get("ports") or []}
+    for want in desired["spec"]["ports"]:
+        port = ports.get((want["port"], want.get("protocol", "TCP")))
+        if port is None or any(port.get(key) != value for key, value in want.items()):
+            return True
+    return False
 
 
-def routing_patch(desired: Obj, observed: Obj) -> Obj | None:
-    """The merge patch setting each top-level spec field and each annotation of `desired` that
-    `observed` lacks or differs in (fields others added are left alone)."""
+def routing_differs(desired: Obj, observed: Obj) -> bool:
+    """Whether a top-level spec field or an annotation of `desired` is missing or different in
+    `observed` (fields others added are left alone, by the comparison and by the apply)."""
     have_spec = observed.get("spec") or {}
     have_annotations = observed["metadata"].get("annotations") or {}
-    spec = {key: value for key, value in desired["spec"].items() if have_spec.get(key) != value}
-    annotations = {
-        key: value
+    return any(have_spec.get(key) != value for key, value in desired["spec"].items()) or any(
+        have_annotations.get(key) != value
         for key, value in (desired["metadata"].get("annotations") or {}).items()
-        if have_annotations.get(key) != value
+    )
+
+
+def applied_config(observed: Obj, manager: str = MANAGER) -> Obj:
+    """What `manager` last server-side applied to `observed`, read back from its managedFields (as
+    client-go's Extract* functions do): the object filtered to the fields of its Apply entry.
+
+    Changing one field of an object by applying this configuration with that field changed leaves the
+    rest as they are, where applying the field alone would remove every other field the manager
+    applied before. An object the manager never applied gives only its identity."""
+    meta = observed["metadata"]
+    config: Obj = {
+        "apiVersion": observed["apiVersion"],
+        "kind": observed["kind"],
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
     }
-    patch: Obj = {}
-    if spec:
-        patch["spec"] = spec
-    if annotations:
-        patch["metadata"] = {"annotations": annotations}
-    return patch or None
+    for entry in meta.get("managedFields") or []:
+        if (
+            entry.get("manager") == manager
+            and entry.get("operation") == "Apply"
+            and not entry.get("subresource")
+        ):
+            extracted = _extract(observed, entry.get("fieldsV1") or {})
+            extracted.pop("status", None)
+            for key, value in extracted.items():
+                if key == "metadata":
+                    config["metadata"].update(value)
+                elif key not in ("apiVersion", "kind"):
+                    config[key] = value
+    return config
 
 
-def replicas_patch(desired_replicas: int, observed: Obj) -> Obj | None:
-    if observed.get("spec", {}).get("replicas") == desired_replicas:
-        return None
-    return {"spec": {"replicas": desired_replicas}}
+def _extract(value: Any, fields: Obj) -> Any:
+    """`value` reduced to the FieldsV1 set `fields`: `f:` fields of maps, `k:` (by key) and `v:` (by
+    value) items of lists; a field with nothing under it (or only ".") is owned whole."""
+    members = {key: sub for key, sub in fields.items() if key != "."}
+    if not members:
+        return copy.deepcopy(value)
+    if isinstance(value, dict):
+        return {
+            key[2:]: _extract(value[key[2:]], sub)
+            for key, sub in members.items()
+            if key.startswith("f:") and key[2:] in value
+        }
+    if isinstance(value, list):
+        items: list[Any] = []
+        for item in value:
+            for key, sub in members.items():
+                if key.startswith("k:") and isinstance(item, dict):
+                    wanted = json.loads(key[2:])
+                    if all(item.get(k) == v for k, v in wanted.items()):
+                        items.append({**wanted, **_extract(item, sub)})
+                        break
+                elif key.startswith("v:") and json.loads(key[2:]) == item:
+                    items.append(copy.deepcopy(item))
+                    break
+        return items
+    return copy.deepcopy(value)
 
 
 def ready_replicas(deployment: Obj) -> int:

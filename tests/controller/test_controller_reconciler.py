@@ -50,7 +50,7 @@ class RecordingApi(KubeApi):
     """The real client, noting each write it sends, in order."""
 
     def __init__(self, kubeconfig: str) -> None:
-        super().__init__(load_credentials(kubeconfig))
+        super().__init__(load_credentials(kubeconfig), field_manager="slipway")
         self.sent: list[tuple[str, str]] = []
 
     def create(self, path: str, body: Obj) -> Obj:
@@ -60,6 +60,10 @@ class RecordingApi(KubeApi):
     def patch(self, path: str, body: Any, content_type: str = "application/merge-patch+json") -> Obj:
         self.sent.append(("patch", path))
         return super().patch(path, body, content_type)
+
+    def apply(self, path: str, config: Obj, force: bool = True) -> Obj:
+        self.sent.append(("apply", path))
+        return super().apply(path, config, force)
 
     def delete(self, path: str) -> bool:
         self.sent.append(("delete", path))
@@ -124,9 +128,9 @@ def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events(
 ) -> None:
     dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
     assert reconcile(api) == [
-        "create deployments",
-        "create services",
-        "create services",
+        "apply deployments",
+        "apply services",
+        "apply services",
         "status",
         "create events",
     ]
@@ -141,7 +145,7 @@ def test_routing_someone_changed_is_put_back(api: RecordingApi, dev_cluster: Dev
         "patch", "service", "web", "-n", NAMESPACE, "--type=merge",
         "-p", '{"spec": {"selector": {"slipway.dev/revision": "elsewhere"}}}',
     )  # fmt: skip
-    assert reconcile(api) == ["patch services"]
+    assert reconcile(api) == ["apply services"]
     assert reconcile(api) == []
 
 
@@ -154,8 +158,8 @@ def test_a_rollback_returns_traffic_first_and_acknowledges_last(
     reconcile_until(api, ("Paused", 1))  # 50% on the canary, waiting for a person
     dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/abort=1")
     assert reconcile(api) == [
-        "patch services",  # all traffic back to stable before anything else (invariant 2)
-        "patch deployments",  # then the canary goes to 0 pods
+        "apply services",  # all traffic back to stable before anything else (invariant 2)
+        "apply deployments",  # then the canary goes to 0 pods
         "status",  # then the status that records the abort, guarded by resourceVersion
         "create events",  # ManualAction
         "create events",  # RollingBack

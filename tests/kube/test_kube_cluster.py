@@ -1,7 +1,8 @@
 """ClusterWriter against the real dev cluster: every write is preceded by a comparison, so a second
 identical request writes nothing (invariant 4); it never touches what the Release does not own; the
 status is written only at the resourceVersion read, and an acknowledgement only removes the value
-that was carried out."""
+that was carried out. The objects it owns are server-side applied as `slipway` (with force: an edit of
+an owned field is taken back, fields others added stay); on the Release it owns status fields only."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from slipway.kube.client import KubeApi, connect, deployments_path, object_path, releases_path
 from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
-from slipway.manifests import Obj, ReleaseRef, release_ref
+from slipway.manifests import Obj, ReleaseRef, applied_config, release_ref
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.replicas import ReplicaRouter
 from slipway_dev.cluster import DevCluster
@@ -39,7 +40,7 @@ spec:
 @pytest.fixture
 def api(dev_cluster: DevCluster) -> Iterator[KubeApi]:
     dev_cluster.kubectl("apply", "-f", "-", input=RELEASE)
-    client = connect(str(dev_cluster.kubeconfig))
+    client = connect(str(dev_cluster.kubeconfig), field_manager="slipway")
     yield client
     client.close()
 
@@ -138,3 +139,83 @@ def test_an_acknowledgement_removes_only_the_value_carried_out(api: KubeApi, dev
     ack.acknowledge("slipway.dev/promote", "2")
     assert "slipway.dev/promote" not in (release_body(api)["metadata"].get("annotations") or {})
     assert release_body(api)["spec"]["version"] == "1"  # only metadata is ever patched
+
+
+def managers(obj: Obj) -> dict[tuple[str, str, str], Obj]:
+    """(manager, operation, subresource) -> the fields it owns."""
+    return {
+        (e["manager"], e["operation"], e.get("subresource", "")): e["fieldsV1"]
+        for e in obj["metadata"].get("managedFields") or []
+    }
+
+
+def test_owned_objects_are_applied_as_slipway_and_a_scale_keeps_what_was_applied(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    first, release = writer(api)
+    first.ensure_revision("aaa", "1", 2, TEMPLATE)
+    for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+        first.ensure_routing_object(routing_object)
+    deployment = api.get(deployments_path(NAMESPACE, "web-aaa"))
+    assert deployment is not None
+    owned = managers(deployment)[("slipway", "Apply", "")]
+    assert {"f:replicas", "f:selector", "f:template"} <= owned["f:spec"].keys()
+    for name in ("web", "web-canary"):
+        service = api.get(object_path("Service", NAMESPACE, name))
+        assert service is not None and ("slipway", "Apply", "") in managers(service)
+
+    # Someone labels it (a field Slipway never set) and scales it (a field Slipway owns).
+    dev_cluster.kubectl("label", "deployment", "web-aaa", "-n", NAMESPACE, "team=shop")
+    dev_cluster.kubectl("scale", "deployment", "web-aaa", "-n", NAMESPACE, "--replicas=5")
+    again, _ = writer(api)
+    again.ensure_revision("aaa", "1", 2, TEMPLATE)
+    assert again.writes == 1  # the count is taken back, with force
+    deployment = api.get(deployments_path(NAMESPACE, "web-aaa"))
+    assert deployment is not None
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["metadata"]["labels"]["team"] == "shop"  # theirs, left alone
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "example/web:1"
+    assert applied_config(deployment)["spec"]["template"]["spec"]["containers"] == [
+        {"name": "web", "image": "example/web:1"}
+    ]
+    # The scale applied what was applied before: no field of the first apply was dropped.
+    assert managers(deployment)[("slipway", "Apply", "")] == owned
+
+
+def test_a_port_someone_added_stays_and_causes_no_write(api: KubeApi, dev_cluster: DevCluster) -> None:
+    first, release = writer(api)
+    for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+        first.ensure_routing_object(routing_object)
+    dev_cluster.kubectl(
+        "patch", "service", "web", "-n", NAMESPACE, "--type=json",
+        "-p", '[{"op": "add", "path": "/spec/ports/-", "value": {"name": "debug", "port": 9090}}]',
+    )  # fmt: skip
+    again, _ = writer(api)
+    for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+        again.ensure_routing_object(routing_object)
+    assert again.writes == 0  # an apply would leave it too: no difference, no write (invariant 4)
+
+
+def test_a_deployment_of_that_name_someone_else_owns_is_left_alone(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    dev_cluster.kubectl("create", "deployment", "web-aaa", "-n", NAMESPACE, "--image=theirs:1")
+    theirs, _ = writer(api)
+    with pytest.raises(NotOwnedError):
+        theirs.ensure_revision("aaa", "1", 2, TEMPLATE)
+    assert theirs.writes == 0
+    deployment = api.get(deployments_path(NAMESPACE, "web-aaa"))
+    assert deployment is not None and "ownerReferences" not in deployment["metadata"]
+
+
+def test_on_the_release_slipway_owns_status_fields_only(api: KubeApi, dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/promote=1")
+    body = release_body(api)
+    status_writer, _ = writer(api)
+    assert status_writer.write_status(body["metadata"]["resourceVersion"], None, {"phase": "Healthy"})
+    status_writer.acknowledge("slipway.dev/promote", "1")
+    body = release_body(api)
+    assert "slipway.dev/promote" not in (body["metadata"].get("annotations") or {})
+    slipways = {key: fields for key, fields in managers(body).items() if key[0] == "slipway"}
+    assert list(slipways) == [("slipway", "Update", "status")]  # no Apply, no write of spec or metadata
+    assert list(slipways["slipway", "Update", "status"]) == ["f:status"]

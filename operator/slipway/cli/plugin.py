@@ -64,6 +64,9 @@ Name = Annotated[str, typer.Argument(help="The Release name.")]
 Wait = Annotated[bool, typer.Option("--wait", help="Wait until the operator has carried the action out.")]
 Timeout = Annotated[int, typer.Option("--timeout", min=1, help="Seconds --wait waits at most.")]
 
+# The plugin's writes in managedFields: a person's requests, never the operator's (`slipway`) nor git's.
+PLUGIN_MANAGER = "kubectl-slipway"
+
 # Each manual action is one annotation; the operator carries each distinct value out once and removes it.
 ACTIONS: dict[str, str] = {
     manual.PROMOTE: "Move past the current pause or analysis gate.",
@@ -99,7 +102,7 @@ class Cluster:
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Cluster:
     try:
-        api = client.connect(kubeconfig, context)
+        api = client.connect(kubeconfig, context, field_manager=PLUGIN_MANAGER)
     except CredentialsNotFound as error:
         raise fail(str(error)) from error
     return Cluster(api, namespace or api.namespace)

@@ -17,6 +17,7 @@ from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.kube.client import Credentials, KubeApi, load_credentials
+from slipway.manifests import MANAGER
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.leader import LeaderElection
@@ -45,7 +46,8 @@ async def run_operator(
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     metrics = OperatorMetrics()
     credentials = credentials or load_credentials()
-    api = KubeApi(credentials, on_response=metrics.api_request)
+    # Every write is named `slipway` in managedFields; the objects it owns are server-side applied.
+    api = KubeApi(credentials, on_response=metrics.api_request, field_manager=MANAGER)
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     async with (

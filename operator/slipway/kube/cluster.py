@@ -5,6 +5,13 @@ changes against that snapshot: it writes only when the snapshot differs from wha
 refuses to touch an object the Release does not own (the operator never modifies what lives in git
 and never scales what a user owns). The snapshot is updated after every write, so a second identical
 request in the same pass, or the next pass over the same cluster, writes nothing (invariant 4).
+
+The objects a Release owns (revision Deployments, Services, routing objects) are written by
+server-side apply as the field manager `slipway`, with force: the operator owns them, so a field
+someone else set is taken back. On the Release itself the operator writes only its status (the status
+subresource, guarded by resourceVersion) and removes the manual-action annotations it carried out: a
+Release's spec and the metadata git gives it are never written (docs/operator.md, "How the operator
+writes").
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ from typing import Any
 
 from slipway.kube.client import (
     JSON_PATCH,
-    MERGE_PATCH,
     ApiError,
     KubeApi,
     deployments_path,
@@ -29,13 +35,13 @@ from slipway.manifests import (
     VERSION,
     Obj,
     ReleaseRef,
+    applied_config,
     is_owned_by,
     release_selector,
-    replicas_patch,
     revision_deployment,
     revision_of,
-    routing_patch,
-    service_patch,
+    routing_differs,
+    service_differs,
 )
 
 
@@ -82,7 +88,11 @@ class ClusterWriter:
         self.writes += 1
         return self.api.create(path, body)
 
-    def _patch(self, path: str, body: Any, content_type: str = MERGE_PATCH) -> Obj:
+    def _apply(self, path: str, config: Obj) -> Obj:
+        self.writes += 1
+        return self.api.apply(path, config, force=True)
+
+    def _patch(self, path: str, body: Any, content_type: str) -> Obj:
         self.writes += 1
         return self.api.patch(path, body, content_type)
 
@@ -91,38 +101,33 @@ class ClusterWriter:
         return self.api.delete(path)
 
     def ensure_revision(self, revision: str, version: str, replicas: int, template: Obj) -> None:
-        observed = self.state.deployments.get(revision)
-        if observed is None:
-            desired = revision_deployment(self.release, revision, version, replicas, template)
-            path = deployments_path(self.release.namespace)
-            try:
-                self.state.deployments[revision] = self._create(path, desired)
-            except ApiError as error:
-                if error.status != 409:
-                    raise
-                # Created by an earlier pass that died before it could see the result, or by someone else.
-                existing = self.api.get(deployments_path(self.release.namespace, desired["metadata"]["name"]))
-                if existing is None:
-                    raise StaleViewError(f"creating {desired['metadata']['name']}: {error}") from None
-                if not is_owned_by(existing, self.release):
-                    raise NotOwnedError(
-                        f"Deployment {desired['metadata']['name']} exists and is not ours"
-                    ) from None
-                self.state.deployments[revision] = existing
-                self.scale_revision(revision, replicas)
+        if revision in self.state.deployments:
+            self.scale_revision(revision, replicas)
             return
+        desired = revision_deployment(self.release, revision, version, replicas, template)
+        path = deployments_path(self.release.namespace, desired["metadata"]["name"])
+        # The snapshot lists the Release's Deployments by label; an apply would merge into an object of
+        # that name that is not in it, so the name is looked up first: only a missing one is created.
+        existing = self.api.get(path)
+        if existing is None:
+            self.state.deployments[revision] = self._apply(path, desired)
+            return
+        if not is_owned_by(existing, self.release):
+            raise NotOwnedError(f"Deployment {desired['metadata']['name']} exists and is not ours")
+        # Created by an earlier pass that died before it could see the result.
+        self.state.deployments[revision] = existing
         self.scale_revision(revision, replicas)
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         observed = self.state.deployments.get(revision)
-        if observed is None:
+        if observed is None or observed.get("spec", {}).get("replicas") == replicas:
             return
-        patch = replicas_patch(replicas, observed)
-        if patch is not None:
-            name = observed["metadata"]["name"]
-            self.state.deployments[revision] = self._patch(
-                deployments_path(self.release.namespace, name), patch
-            )
+        # What `slipway` applied before, with the new count: the template and labels stay as applied.
+        config = applied_config(observed)
+        config.setdefault("spec", {})["replicas"] = replicas
+        self.state.deployments[revision] = self._apply(
+            deployments_path(self.release.namespace, observed["metadata"]["name"]), config
+        )
 
     def delete_revision(self, revision: str) -> None:
         observed = self.state.deployments.pop(revision, None)
@@ -136,23 +141,18 @@ class ClusterWriter:
         observed = self.state.routing.get((kind, name)) or self.api.get(
             object_path(kind, self.release.namespace, name)
         )
-        if observed is None:
-            try:
-                created = self._create(object_path(kind, self.release.namespace), desired)
-            except ApiError as error:
-                if error.status != 409:
-                    raise
-                raise StaleViewError(f"creating {kind} {name}: {error}") from None
-            self.state.routing[(kind, name)] = created
-            return
-        self.state.routing[(kind, name)] = observed
-        if not is_owned_by(observed, self.release):
-            raise NotOwnedError(f"{kind} {name} exists and is not owned by Release {self.release.name}")
-        patch = service_patch(desired, observed) if kind == "Service" else routing_patch(desired, observed)
-        if patch is not None:
-            self.state.routing[(kind, name)] = self._patch(
-                object_path(kind, self.release.namespace, name), patch
-            )
+        if observed is not None:
+            self.state.routing[(kind, name)] = observed
+            if not is_owned_by(observed, self.release):
+                raise NotOwnedError(f"{kind} {name} exists and is not owned by Release {self.release.name}")
+            differs = service_differs if kind == "Service" else routing_differs
+            if not differs(desired, observed):
+                return
+        # The whole configuration, every time: an apply drops what `slipway` applied before and no
+        # longer applies, and takes back what someone changed.
+        self.state.routing[(kind, name)] = self._apply(
+            object_path(kind, self.release.namespace, name), desired
+        )
 
     def emit_event(self, event_type: str, reason: str, message: str) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
