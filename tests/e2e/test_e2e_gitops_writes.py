@@ -88,7 +88,7 @@ class Story:
         self.cluster, self.name, self.apply, self.diff = cluster, name, apply, diff
         self.manifest = ""
         self.generation = 0
-        self.steps: list[tuple[str, int]] = []  # (canary revision, currentStep) after each re-apply
+        self.steps: list[tuple[str, int]] = []  # (canary revision, currentStep) as each read saw it
         self.reapplied = 0
 
     def release(self) -> dict[str, Any]:
@@ -120,6 +120,10 @@ class Story:
                 "status",
                 ["f:status"],
             ), entry
+        self.note_step(release)
+
+    def note_step(self, release: dict[str, Any]) -> None:
+        """Record the canary's step as this read of the Release shows it."""
         status = release.get("status") or {}
         canary = (status.get("canary") or {}).get("revision")
         if canary and status.get("currentStep") is not None:
@@ -152,7 +156,10 @@ def test_flux_and_argo_cd_reapplying_git_during_a_whole_canary_change_nothing(
         assert time.monotonic() < deadline, [(story.name, story.release().get("status")) for story in stories]
         for story in stories:
             story.resync()
-            status = story.release().get("status") or {}
+            release = story.release()
+            # The manual pause waits for this loop, so its step is always seen, however slow a sync is.
+            story.note_step(release)
+            status = release.get("status") or {}
             waiting = (status.get("phase"), status.get("currentStep")) == ("Paused", 3)
             if waiting and story.name not in promoted:
                 kubectl_slipway(cluster, "promote", story.name)  # annotation set by a person, not by git
