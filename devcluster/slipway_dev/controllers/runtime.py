@@ -67,6 +67,18 @@ class Informer:
         if current is None or _version_number(obj) >= _version_number(current):
             self.cache[key_of(obj)] = obj
 
+    def record_deletion(self, obj: JsonObject, answer: JsonObject | None) -> None:
+        """Record what a DELETE of `obj` did: `answer` still carrying a deletionTimestamp means the
+        object stays a while (a terminating pod) and its further events matter."""
+        meta = (answer or {}).get("metadata") or {}
+        if meta.get("deletionTimestamp") and (
+            meta.get("deletionGracePeriodSeconds") or meta.get("finalizers")
+        ):
+            assert answer is not None
+            self.record_write(answer)
+        else:
+            self.record_delete(obj)
+
     def record_delete(self, obj: JsonObject) -> None:
         uid = obj["metadata"].get("uid")
         if uid:
