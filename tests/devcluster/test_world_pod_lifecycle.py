@@ -283,6 +283,14 @@ def test_deleting_a_namespace_waits_for_its_terminating_pods(dev_cluster: DevClu
     assert time.monotonic() - started >= 2.0
 
 
+def test_a_pod_deleted_while_its_containers_are_created_goes_at_once(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=pod("early", creating_ms="10000", shutdown_seconds="60"))
+    wait_for(lambda: (p := get_pod(dev_cluster, "early")) and "containerStatuses" in p["status"], timeout=30)
+    started = time.monotonic()
+    dev_cluster.kubectl("delete", "pod", "early", "--timeout=20s")  # grace period 30 s: nothing runs yet
+    assert time.monotonic() - started < 10
+
+
 # -- the API server alone: no kubelet binds or runs anything
 
 

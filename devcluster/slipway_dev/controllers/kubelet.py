@@ -296,7 +296,10 @@ class Kubelet:
                 running.terminating_since = time.monotonic()
                 if running.server is not None:
                     running.server.stop_listening()
-            exits_in = min(running.behaviour.shutdown_seconds, float(grace))
+            # containers still being created have no process to wait for
+            exits_in = (
+                0.0 if running.started is None else min(running.behaviour.shutdown_seconds, float(grace))
+            )
             left = running.terminating_since + exits_in - time.monotonic()
             if left > 0:
                 return left
