@@ -24,6 +24,8 @@ ENV_LATENCY_MS = "SLIPWAY_DEMO_LATENCY_MS"
 ENV_STARTUP_SECONDS = "SLIPWAY_DEMO_STARTUP_SECONDS"
 ENV_CRASH = "SLIPWAY_DEMO_CRASH"
 ENV_EXIT_CODE = "SLIPWAY_DEMO_EXIT_CODE"
+ENV_CREATING_MS = "SLIPWAY_DEMO_CREATING_MS"
+ENV_SHUTDOWN_SECONDS = "SLIPWAY_DEMO_SHUTDOWN_SECONDS"
 # Where a pod's simulated server listens (all pods share podIP 127.0.0.1, so the port tells them apart).
 SIM_PORT_ANNOTATION = "slipway.dev/sim-port"
 
@@ -54,6 +56,10 @@ class PodBehaviour:
     startup_seconds: float = 1.0
     crash: bool = False
     exit_code: int = 0
+    # ContainerCreating lasts this long before the container runs (image pull, sandbox, start).
+    creating_seconds: float = 0.030
+    # After SIGTERM (the pod deleted), the process takes this long to exit; the grace period caps it.
+    shutdown_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PodBehaviour:
@@ -63,6 +69,8 @@ class PodBehaviour:
             startup_seconds=max(0.0, _number(env.get(ENV_STARTUP_SECONDS), 1.0)),
             crash=env.get(ENV_CRASH, "").strip().lower() in {"1", "true", "yes"},
             exit_code=int(_number(env.get(ENV_EXIT_CODE), 0.0)),
+            creating_seconds=max(0.0, _number(env.get(ENV_CREATING_MS), 30.0)) / 1000.0,
+            shutdown_seconds=max(0.0, _number(env.get(ENV_SHUTDOWN_SECONDS), 0.0)),
         )
 
     @classmethod
@@ -167,12 +175,19 @@ class SimulatedPod:
         self.port = self._server.sockets[0].getsockname()[1]
         self.log.write(f"listening on 127.0.0.1:{self.port}")
 
+    def stop_listening(self) -> None:
+        """SIGTERM: accept no new connection (requests in flight still finish)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            self.log.write("received SIGTERM: no new connections, shutting down")
+
     async def stop(self) -> None:
         """Stop listening and drop open connections: a deleted pod answers nothing more."""
         if self._server is not None:
             self._server.close()
             self._server = None
-            await self._handler.shutdown(timeout=0.1)
+        await self._handler.shutdown(timeout=0.1)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path == "/metrics":

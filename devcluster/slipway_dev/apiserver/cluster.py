@@ -54,6 +54,9 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 SERVICES = ("", "services")
+PODS = ("", "pods")
+# A pod's spec.terminationGracePeriodSeconds when it names none, as the API's defaulting sets it.
+DEFAULT_TERMINATION_GRACE_SECONDS = 30
 
 
 def _timestamp(seconds: float) -> str:
@@ -64,6 +67,18 @@ def _timestamp(seconds: float) -> str:
 def _second(seconds: int) -> str:
     # Every write stamps managedFields; formatting each second once keeps that off the hot path.
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pod_is_bound(pod: dict[str, Any]) -> bool:
+    """Whether a node runs the pod, so that it deletes gracefully: upstream asks for spec.nodeName. The
+    dev cluster has no scheduler and one implicit node whose kubelet takes every pod and reports it
+    scheduled, so a PodScheduled condition counts as well."""
+    if (pod.get("spec") or {}).get("nodeName"):
+        return True
+    return any(
+        isinstance(c, dict) and c.get("type") == "PodScheduled" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or ()
+    )
 
 
 def _without_bookkeeping(obj: dict[str, Any]) -> dict[str, Any]:
@@ -79,9 +94,13 @@ class DeleteOptions:
     # kubectl's `--dry-run=server` sends `dryRun: ["All"]` in the body; a real server honours it there
     # as well as in the query.
     dry_run: bool = False
+    # `gracePeriodSeconds` (query or body; kubectl's --grace-period, --now, --force): only pods use it.
+    grace_period_seconds: int | None = None
 
     @classmethod
-    def parse(cls, body: Any, query_propagation: str | None) -> DeleteOptions:
+    def parse(
+        cls, body: Any, query_propagation: str | None, query_grace_period: str | None = None
+    ) -> DeleteOptions:
         if body is not None and not isinstance(body, dict):
             raise bad_request("DeleteOptions must be a JSON object")
         body = body or {}
@@ -93,11 +112,23 @@ class DeleteOptions:
         preconditions = body.get("preconditions") or {}
         if not isinstance(preconditions, dict):
             raise bad_request("DeleteOptions.preconditions must be a JSON object")
+        grace: Any = body.get("gracePeriodSeconds")
+        if query_grace_period is not None:
+            try:
+                grace = int(query_grace_period)
+            except ValueError:
+                raise bad_request(
+                    f"gracePeriodSeconds must be an integer, not {query_grace_period!r}"
+                ) from None
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+            raise bad_request("DeleteOptions.gracePeriodSeconds must be an integer")
         return cls(
             propagation,
             preconditions.get("uid"),
             preconditions.get("resourceVersion"),
             dry_run_requested(body.get("dryRun")),
+            # Negative values are treated as 1 s on the delete path, as upstream.
+            None if grace is None else max(grace, 1) if grace < 0 else grace,
         )
 
 
@@ -448,7 +479,13 @@ class Cluster:
             self.admission(resource, old.obj, result)
         if options.dry_run:
             return Stored.of(result)
-        if old_meta.get("deletionTimestamp") and not result["metadata"].get("finalizers"):
+        if (
+            old_meta.get("deletionTimestamp")
+            and not result["metadata"].get("finalizers")
+            and not old_meta.get("deletionGracePeriodSeconds")
+        ):
+            # Removing the last finalizer deletes the object, unless a pod's grace period still runs:
+            # then its kubelet deletes it when its containers have stopped.
             return self._remove(resource, old.namespace, old.name, result)
         stored = self.store.write(resource.storage_key, result, old)
         if (resource.group, resource.plural) == CRDS:
@@ -565,6 +602,8 @@ class Cluster:
             self._orphan_dependents(meta["uid"])
         if (resource.group, resource.plural) == NAMESPACES:
             return self._terminate_namespace(stored)
+        if (resource.group, resource.plural) == PODS:
+            return self._delete_pod(resource, stored, options)
         if meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
                 return stored
@@ -573,6 +612,43 @@ class Cluster:
             obj["metadata"]["deletionGracePeriodSeconds"] = 0
             return self.store.write(resource.storage_key, obj, stored)
         return self._remove(resource, namespace, name)
+
+    def _delete_pod(self, resource: ResourceType, stored: Stored, options: DeleteOptions) -> Stored:
+        """Graceful deletion, as upstream's pod strategy and rest.BeforeDelete: a bound, unfinished pod
+        gets `deletionTimestamp` (now + its grace period) and `deletionGracePeriodSeconds`, and stays,
+        Terminating, until its kubelet, its containers stopped, deletes it with a grace period of 0. A
+        later delete may only shorten the period; 0 (`--force --grace-period=0`) removes it at once."""
+        meta = stored.obj["metadata"]
+        pending = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp"):
+            if not pending:  # no grace left, only finalizers hold it
+                return (
+                    stored
+                    if meta.get("finalizers")
+                    else self._remove(resource, stored.namespace, stored.name)
+                )
+            period = options.grace_period_seconds
+            if period is None or period >= pending:
+                return stored  # a graceful deletion under way may only be shortened
+        else:
+            if options.grace_period_seconds is not None:
+                period = options.grace_period_seconds
+            else:
+                spec_period = (stored.obj.get("spec") or {}).get("terminationGracePeriodSeconds")
+                period = spec_period if isinstance(spec_period, int) else DEFAULT_TERMINATION_GRACE_SECONDS
+            phase = (stored.obj.get("status") or {}).get("phase")
+            if not _pod_is_bound(stored.obj) or phase in ("Succeeded", "Failed"):
+                period = 0  # nothing runs it, or nothing runs any more
+            if period == 0 and not meta.get("finalizers"):
+                return self._remove(resource, stored.namespace, stored.name)
+        period = max(period, 1) if period < 0 else period
+        obj = stored.copy()
+        obj["metadata"]["deletionTimestamp"] = _timestamp(self._clock() + period)
+        obj["metadata"]["deletionGracePeriodSeconds"] = period
+        if period == 0 and not meta.get("finalizers"):
+            # the end of a graceful deletion: gone, as it last was (no grace left)
+            return self._remove(resource, stored.namespace, stored.name, obj)
+        return self.store.write(resource.storage_key, obj, stored)
 
     def _remove(
         self, resource: ResourceType, namespace: str, name: str, final: dict[str, Any] | None = None

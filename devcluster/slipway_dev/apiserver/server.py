@@ -459,7 +459,9 @@ class ApiServer:
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
             body = await self._body(request, BODY_TYPES)
-            deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
+            deletion = DeleteOptions.parse(
+                body, request.query.get("propagationPolicy"), request.query.get("gracePeriodSeconds")
+            )
             dry_run = dry_run or deletion.dry_run
         else:
             body = await self._body(request, OBJECT_BODY_TYPES, resource.kind)

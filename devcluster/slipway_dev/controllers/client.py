@@ -195,9 +195,16 @@ class KubeClient:
         return patched
 
     async def delete(
-        self, resource: Resource, namespace: str | None, name: str, uid: str | None = None
-    ) -> bool:
-        """Delete with background propagation of dependents; False when already gone.
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        uid: str | None = None,
+        grace_period_seconds: int | None = None,
+    ) -> JsonObject | None:
+        """Delete with background propagation of dependents; None when already gone, else the server's
+        answer: the object as it was removed, or as it now is when its deletion is pending (a pod in
+        its grace period, finalizers).
 
         With `uid` the delete is conditional on it, so an object recreated under the same name survives
         (the server then answers 409, raised like any other failure for the caller to retry).
@@ -205,10 +212,12 @@ class KubeClient:
         options: JsonObject = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid is not None:
             options["preconditions"] = {"uid": uid}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
         try:
-            await self._request("DELETE", resource.path(namespace, name), body=options)
+            answer: JsonObject = await self._request("DELETE", resource.path(namespace, name), body=options)
         except ApiError as error:
             if error.status == 404:
-                return False
+                return None
             raise
-        return True
+        return answer

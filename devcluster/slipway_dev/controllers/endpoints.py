@@ -6,6 +6,7 @@ EndpointSlice of its own (a slice has one port list for all its endpoints), with
 listens on (annotation slipway.dev/sim-port): `kubectl get endpoints`, `kubectl get endpointslices`
 and `kubectl describe service` (which reads the slices) then show where the Service's traffic really
 goes. Pods not ready are `notReadyAddresses` and slice endpoints with `ready: false`, as upstream;
+terminating pods leave the Endpoints and stay in their slice with `ready: false, terminating: true`;
 pods whose server is not up yet are left out. Services without a selector keep the Endpoints their
 owner writes.
 """
@@ -22,7 +23,9 @@ from slipway_dev.pods import SIM_PORT_ANNOTATION
 
 POD_IP = "127.0.0.1"
 # An Endpoints object lists every pod (1,000 pods: 150 KB): rewrite it at most once a second while
-# pods churn, as upstream batches endpoint updates too. Nothing in the world routes by it.
+# pods churn, as upstream batches endpoint updates too. Nothing in the world routes by it. The first
+# change after a quiet second is written at once, so a lone pod turning ready or terminating shows
+# without delay.
 GATHER_SECONDS = 1.0
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
@@ -37,6 +40,7 @@ class PodEndpoint:
     uid: str
     port: int
     ready: bool
+    terminating: bool = False
 
     def target_ref(self, namespace: str) -> JsonObject:
         return {"kind": "Pod", "namespace": namespace, "name": self.name, "uid": self.uid}
@@ -49,11 +53,15 @@ def pod_endpoints(service: JsonObject, pods: Sequence[JsonObject]) -> list[PodEn
     for pod in sorted(pods, key=lambda pod: str(pod["metadata"]["name"])):
         meta = pod["metadata"]
         port = (meta.get("annotations") or {}).get(SIM_PORT_ANNOTATION)
-        if meta.get("namespace") != namespace or is_deleting(pod) or not port:
+        if meta.get("namespace") != namespace or not port:
             continue
         if not selector.items() <= (meta.get("labels") or {}).items():
             continue
-        found.append(PodEndpoint(str(meta["name"]), str(meta.get("uid")), int(port), pod_is_ready(pod)))
+        found.append(
+            PodEndpoint(
+                str(meta["name"]), str(meta.get("uid")), int(port), pod_is_ready(pod), is_deleting(pod)
+            )
+        )
     return found
 
 
@@ -71,6 +79,8 @@ def endpoint_subsets(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> l
     namespace = str(service["metadata"].get("namespace"))
     subsets = []
     for endpoint in endpoints:
+        if endpoint.terminating:
+            continue  # Endpoints name no terminating pod (unless publishNotReadyAddresses), as upstream
         # an Endpoints port leaves an empty name out
         ports = [{k: v for k, v in port.items() if v != ""} for port in _ports(service, endpoint.port)]
         address = {"ip": POD_IP, "targetRef": endpoint.target_ref(namespace)}
@@ -110,7 +120,12 @@ def endpoint_slices(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> di
             "endpoints": [
                 {
                     "addresses": [POD_IP],
-                    "conditions": {"ready": endpoint.ready, "serving": endpoint.ready, "terminating": False},
+                    # a terminating pod stays in its slice, not ready, serving as long as it is ready
+                    "conditions": {
+                        "ready": endpoint.ready and not endpoint.terminating,
+                        "serving": endpoint.ready,
+                        "terminating": endpoint.terminating,
+                    },
                     "targetRef": endpoint.target_ref(namespace),
                 }
             ],
@@ -127,7 +142,7 @@ class EndpointsController:
         self.endpoints = informers.get(ENDPOINTS)
         self.slices = informers.get(ENDPOINT_SLICES)
         self.controller: Controller[Key] = Controller(
-            "endpoints", self.reconcile, workers=2, gather_seconds=GATHER_SECONDS
+            "endpoints", self.reconcile, workers=2, gather_seconds=GATHER_SECONDS, leading_edge=True
         )
         self.services.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
         self.pods.subscribe(self._on_pod)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,10 +69,49 @@ def crash_restarts(elapsed: float) -> tuple[int, float, float]:
         count, at = count + 1, following
 
 
+def creating_status(pod: JsonObject, admitted: datetime) -> JsonObject:
+    """The status while the containers are being created: Pending, scheduled and initialized, the
+    containers waiting with reason ContainerCreating (no pod IP yet: the sandbox is not up)."""
+    containers = pod.get("spec", {}).get("containers") or [{"name": "main", "image": ""}]
+    names = [str(container.get("name", "main")) for container in containers]
+    not_ready = f"containers with unready status: [{' '.join(names)}]"
+    return {
+        "phase": "Pending",
+        "hostIP": POD_IP,
+        "startTime": timestamp(admitted),
+        "qosClass": "BestEffort",
+        "conditions": [
+            _condition("PodScheduled", True, admitted),
+            _condition("Initialized", True, admitted),
+            {**_condition("ContainersReady", False, admitted, "ContainersNotReady"), "message": not_ready},
+            {**_condition("Ready", False, admitted, "ContainersNotReady"), "message": not_ready},
+        ],
+        "containerStatuses": [
+            {
+                "name": name,
+                "image": container.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": "ContainerCreating"}},
+                "lastState": {},
+            }
+            for name, container in zip(names, containers, strict=True)
+        ],
+    }
+
+
 def pod_status(
-    pod: JsonObject, behaviour: PodBehaviour, started: datetime, moment: datetime
+    pod: JsonObject,
+    behaviour: PodBehaviour,
+    started: datetime,
+    moment: datetime,
+    admitted: datetime | None = None,
 ) -> tuple[JsonObject, float | None]:
-    """The status a kubelet reports at `moment` for a pod started at `started`, and when it next changes."""
+    """The status a kubelet reports at `moment` for a pod admitted at `admitted` whose containers
+    started at `started`, and when it next changes."""
+    admitted = admitted or started
     containers = pod.get("spec", {}).get("containers") or [{"name": "main", "image": ""}]
     done_at = started + timedelta(seconds=behaviour.startup_seconds)
     finished = moment >= done_at
@@ -135,11 +175,11 @@ def pod_status(
         "hostIP": POD_IP,
         "podIP": POD_IP,
         "podIPs": [{"ip": POD_IP}],
-        "startTime": timestamp(started),
+        "startTime": timestamp(admitted),
         "qosClass": "BestEffort",
         "conditions": [
-            _condition("PodScheduled", True, started),
-            _condition("Initialized", True, started),
+            _condition("PodScheduled", True, admitted),
+            _condition("Initialized", True, admitted),
             _condition("ContainersReady", ready, ready_since, reason),
             _condition("Ready", ready, ready_since, reason),
         ],
@@ -150,11 +190,16 @@ def pod_status(
 
 @dataclass
 class RunningPod:
+    """A pod this kubelet took: admitted (ContainerCreating), then its containers started, then maybe
+    terminating (SIGTERM sent at `terminating_since`, a monotonic time)."""
+
     uid: str
     behaviour: PodBehaviour
-    started: datetime
-    server: SimulatedPod | None
+    admitted: datetime
+    started: datetime | None = None
+    server: SimulatedPod | None = None
     logs: dict[str, LogBuffer] = field(default_factory=dict)
+    terminating_since: float | None = None
 
 
 class Kubelet:
@@ -182,15 +227,23 @@ class Kubelet:
     async def reconcile(self, key: Key) -> float | None:
         pod = self.pods.cache.get(key)
         running = self.running.get(key)
-        if running is not None and (pod is None or is_deleting(pod) or pod["metadata"]["uid"] != running.uid):
+        if running is not None and (pod is None or pod["metadata"]["uid"] != running.uid):
             await self._halt(key)
             running = None
-        if pod is None or is_deleting(pod):
+        if pod is None:
             return None
+        if is_deleting(pod):
+            return await self._terminate(key, pod, running)
         if running is None:
             if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
                 return None  # a finished run is never restarted
-            running = await self._launch(key, pod)
+            running = self._admit(key, pod)
+        if running.started is None:
+            creating_for = running.behaviour.creating_seconds - (now() - running.admitted).total_seconds()
+            if creating_for > 0:
+                await write_status(self.pods, pod, creating_status(pod, running.admitted))
+                return creating_for
+            await self._start(pod, running)
         if running.server is not None:
             port = str(running.server.port)
             if (pod["metadata"].get("annotations") or {}).get(SIM_PORT_ANNOTATION) != port:
@@ -201,32 +254,62 @@ class Kubelet:
                     return None
                 self.pods.record_write(annotated)
                 pod = annotated
-        status, next_change = pod_status(pod, running.behaviour, running.started, now())
+        assert running.started is not None
+        status, next_change = pod_status(pod, running.behaviour, running.started, now(), running.admitted)
         await write_status(self.pods, pod, status)
         if status["phase"] in ("Succeeded", "Failed"):
             await self._halt(key)
         return next_change
 
-    async def _launch(self, key: Key, pod: JsonObject) -> RunningPod:
-        behaviour = PodBehaviour.from_pod(pod)
-        server = None
-        if not runs_to_completion(pod) and not behaviour.crash:
-            server = SimulatedPod(behaviour)
-            await server.start()
-        running = RunningPod(pod["metadata"]["uid"], behaviour, now(), server)
+    def _admit(self, key: Key, pod: JsonObject) -> RunningPod:
+        """Take the pod: its containers are created (ContainerCreating) before they run."""
         names = [str(c.get("name", "main")) for c in pod.get("spec", {}).get("containers") or [{}]]
+        running = RunningPod(pod["metadata"]["uid"], PodBehaviour.from_pod(pod), now())
         running.logs = {name: LogBuffer() for name in names}
-        if server is not None:
-            running.logs[names[0]] = server.log  # the HTTP server is the first container's process
+        self.running[key] = running
+        return running
+
+    async def _start(self, pod: JsonObject, running: RunningPod) -> None:
+        """The containers start: a serving pod's HTTP server listens from now on."""
+        behaviour = running.behaviour
+        names = list(running.logs)
+        if not runs_to_completion(pod) and not behaviour.crash:
+            running.server = SimulatedPod(behaviour)
+            await running.server.start()
+            running.logs[names[0]] = running.server.log  # the HTTP server is the first container's process
         elif behaviour.crash:
             running.logs[names[0]].write("crashing at start (SLIPWAY_DEMO_CRASH=1)")
         else:
             running.logs[names[0]].write(f"running to completion, exit code {behaviour.exit_code}")
-        self.running[key] = running
+        running.started = now()
         posting = asyncio.get_running_loop().create_task(self._post_started(pod, behaviour, running.started))
         self._posting.add(posting)
         posting.add_done_callback(self._posting.discard)
-        return running
+
+    async def _terminate(self, key: Key, pod: JsonObject, running: RunningPod | None) -> float | None:
+        """A deleted pod: SIGTERM at once (its server takes no new connection), the process exits after
+        SLIPWAY_DEMO_SHUTDOWN_SECONDS or is killed when the grace period ends, whichever is first; then
+        the kubelet deletes the pod object for good (grace period 0), as a real kubelet does."""
+        grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
+        if running is not None and grace:
+            if running.terminating_since is None:
+                running.terminating_since = time.monotonic()
+                if running.server is not None:
+                    running.server.stop_listening()
+            # containers still being created have no process to wait for
+            exits_in = (
+                0.0 if running.started is None else min(running.behaviour.shutdown_seconds, float(grace))
+            )
+            left = running.terminating_since + exits_in - time.monotonic()
+            if left > 0:
+                return left
+        await self._halt(key)
+        if grace:
+            answer = await self.client.delete(
+                PODS, key[0], key[1], pod["metadata"]["uid"], grace_period_seconds=0
+            )
+            self.pods.record_deletion(pod, answer)
+        return None
 
     async def _post_started(self, pod: JsonObject, behaviour: PodBehaviour, moment: datetime) -> None:
         """The Event `kubectl describe pod` lists: the container started, or is crash-looping."""

@@ -39,7 +39,10 @@ class ReplicaSetController:
         plan = plan_replica_set(replica_set, pods, now())
         await create_all(self.pods, namespace, plan.create)
         for pod in plan.delete:
-            await self.client.delete(PODS, namespace, pod["metadata"]["name"], pod["metadata"]["uid"])
-            self.pods.record_delete(pod)
+            # graceful: the pod is Terminating until its kubelet has stopped it
+            answer = await self.client.delete(
+                PODS, namespace, pod["metadata"]["name"], pod["metadata"]["uid"]
+            )
+            self.pods.record_deletion(pod, answer)
         await write_status(self.replica_sets, replica_set, plan.status)
         return plan.requeue_after

@@ -167,7 +167,15 @@ def _deletion_order(pods: Sequence[JsonObject]) -> list[JsonObject]:
 def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: datetime) -> ReplicaSetPlan:
     spec = replica_set["spec"]
     wanted = int(spec.get("replicas", 1))
-    active = [pod for pod in owned_by(replica_set, pods) if pod_is_active(pod)]
+    owned = owned_by(replica_set, pods)
+    active = [pod for pod in owned if pod_is_active(pod)]
+    # Terminating pods are neither replicas nor ready nor available; upstream counts them apart
+    # (terminatingReplicas, KEP-3973, on by default since 1.35) and Recreate waits for them.
+    terminating = sum(
+        1
+        for pod in owned
+        if is_deleting(pod) and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+    )
     create = [
         pod_from_template(replica_set, "apps/v1", "ReplicaSet", spec.get("template") or {})
         for _ in range(max(0, wanted - len(active)))
@@ -202,6 +210,7 @@ def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: d
         ),
         "readyReplicas": ready,
         "availableReplicas": available,
+        "terminatingReplicas": terminating,
         "observedGeneration": replica_set["metadata"].get("generation", 1),
     }
     return ReplicaSetPlan(create, delete, status, requeue)
@@ -391,8 +400,12 @@ def plan_deployment(
             scale = {active[0]["metadata"]["name"]: replicas}
     elif recreate and any(_spec_replicas(rs) for rs in old):
         scale = {rs["metadata"]["name"]: 0 for rs in old if _spec_replicas(rs)}
-    elif recreate and any(int(rs.get("status", {}).get("replicas") or 0) for rs in old):
-        pass  # old pods are still terminating: Recreate waits for them
+    elif recreate and any(
+        int(rs.get("status", {}).get("replicas") or 0)
+        + int(rs.get("status", {}).get("terminatingReplicas") or 0)
+        for rs in old
+    ):
+        pass  # old pods are still there or terminating: Recreate waits for them to be gone
     elif new is None:
         room = replicas if recreate else replicas + surge - sum(_spec_replicas(rs) for rs in old)
         create = _new_replica_set(deployment, old, max(0, min(replicas, room)))
@@ -444,6 +457,7 @@ def _deployment_status(
         "readyReplicas": total("readyReplicas"),
         "availableReplicas": total("availableReplicas"),
         "unavailableReplicas": max(0, sum(_spec_replicas(rs) for rs in owned) - total("availableReplicas")),
+        "terminatingReplicas": total("terminatingReplicas"),
     }
     if "collisionCount" in previous:
         counts["collisionCount"] = previous["collisionCount"]
