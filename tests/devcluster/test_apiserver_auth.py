@@ -190,3 +190,33 @@ def test_the_admin_may_impersonate_and_others_may_not(kubectl: Kubectl) -> None:
     whoami = json.loads(kubectl("auth", "whoami", "-o", "json", "--as=alice", f"--token={token}"))
     assert whoami["status"]["userInfo"]["username"] == "alice"
     assert kubectl.run("auth", "whoami", "--as=bob", f"--token={token}").returncode != 0
+
+
+def test_a_verified_token_is_cached_only_until_it_expires_and_while_its_account_lives() -> None:
+    """The signature is checked once per token; the cache still refuses it from its expiry on, and as
+    soon as its ServiceAccount is gone or made again with another uid."""
+    from slipway_dev.apiserver.authn import Authenticator
+
+    now = [1_000_000.0]
+    authn = Authenticator(clock=lambda: now[0])
+    accounts = {("default", "bot"): "uid-1"}
+
+    def lookup(namespace: str, name: str) -> str | None:
+        return accounts.get((namespace, name))
+
+    token = authn.issue("default", "bot", "uid-1", seconds=600).token
+    header = f"Bearer {token}"
+    user = authn.authenticate(header, lookup)
+    assert user is not None and user.name == "system:serviceaccount:default:bot"
+    assert authn.authenticate(header, lookup) == user  # from the cache
+    accounts[("default", "bot")] = "uid-2"  # deleted and made again
+    assert authn.authenticate(header, lookup) is None
+    accounts[("default", "bot")] = "uid-1"
+    assert authn.authenticate(header, lookup) == user
+    del accounts[("default", "bot")]
+    assert authn.authenticate(header, lookup) is None
+    accounts[("default", "bot")] = "uid-1"
+    now[0] += 599
+    assert authn.authenticate(header, lookup) == user
+    now[0] += 1
+    assert authn.authenticate(header, lookup) is None

@@ -345,3 +345,63 @@ def test_changing_owner_references_needs_delete_on_the_object(kubectl: Kubectl, 
         "application/merge-patch+json",
     )
     assert labelled.status == 200
+
+
+def test_cached_decisions_follow_every_rbac_change_at_once(kubectl: Kubectl, http: Http) -> None:
+    """Decisions are cached per user and namespace; each kind of RBAC change must reach the very next
+    request: a revoked or re-made binding, a Role's rules, a ClusterRole's aggregation labels."""
+    bot = _bot(kubectl, http)
+    cms = "/api/v1/namespaces/default/configmaps"
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    kubectl("create", "role", "cm", "--verb=get,list", "--resource=configmaps")
+    kubectl("create", "rolebinding", "bot-cm", "--role=cm", "--serviceaccount=default:bot")
+    for _ in range(3):  # decided once, then answered from the cache
+        assert bot("GET", cms).status == 200
+    kubectl("delete", "rolebinding", "bot-cm")
+    assert bot("GET", cms).status == 403
+    kubectl("create", "rolebinding", "bot-cm", "--role=cm", "--serviceaccount=default:bot")
+    assert bot("GET", cms).status == 200
+    # The Role loses the verb: denied; the binding names another subject: denied.
+    role = http("GET", f"{rbac}/namespaces/default/roles/cm").body
+    role["rules"][0]["verbs"] = ["get"]
+    assert http("PUT", f"{rbac}/namespaces/default/roles/cm", role).status == 200
+    assert bot("GET", cms).status == 403
+    role["rules"][0]["verbs"] = ["list"]
+    role["metadata"].pop("resourceVersion")
+    assert http("PUT", f"{rbac}/namespaces/default/roles/cm", role).status == 200
+    assert bot("GET", cms).status == 200
+    binding = http("GET", f"{rbac}/namespaces/default/rolebindings/bot-cm").body
+    binding["subjects"] = [{"kind": "ServiceAccount", "name": "other", "namespace": "default"}]
+    assert http("PUT", f"{rbac}/namespaces/default/rolebindings/bot-cm", binding).status == 200
+    assert bot("GET", cms).status == 403
+    # Aggregation: a ClusterRole's rules reach a binding of the aggregating role through its labels.
+    kubectl("create", "clusterrolebinding", "bot-view", "--clusterrole=view", "--serviceaccount=default:bot")
+    assert bot("GET", "/api/v1/namespaces/default/secrets").status == 403
+    kubectl("create", "clusterrole", "secrets-view", "--verb=list", "--resource=secrets")
+    kubectl("label", "clusterrole", "secrets-view", "rbac.authorization.k8s.io/aggregate-to-view=true")
+    assert bot("GET", "/api/v1/namespaces/default/secrets").status == 200
+    kubectl("label", "clusterrole", "secrets-view", "rbac.authorization.k8s.io/aggregate-to-view-")
+    assert bot("GET", "/api/v1/namespaces/default/secrets").status == 403
+
+
+def test_cached_decisions_tell_resource_names_apart(kubectl: Kubectl, http: Http) -> None:
+    """With a rule that names resources, the decision for one name is not reused for another."""
+    bot = _bot(kubectl, http)
+    for name in ("a", "b"):
+        assert (
+            http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": name}}).status == 201
+        )
+    kubectl("create", "role", "only-a", "--verb=get", "--resource=configmaps", "--resource-name=a")
+    kubectl("create", "rolebinding", "bot-a", "--role=only-a", "--serviceaccount=default:bot")
+    for _ in range(2):
+        assert bot("GET", "/api/v1/namespaces/default/configmaps/a").status == 200
+        assert bot("GET", "/api/v1/namespaces/default/configmaps/b").status == 403
+    # Without names in any rule, one decision serves every name; adding a named rule changes that.
+    kubectl("delete", "rolebinding", "bot-a")
+    kubectl("create", "role", "all", "--verb=get", "--resource=configmaps")
+    kubectl("create", "rolebinding", "bot-all", "--role=all", "--serviceaccount=default:bot")
+    assert bot("GET", "/api/v1/namespaces/default/configmaps/b").status == 200
+    kubectl("delete", "rolebinding", "bot-all")
+    kubectl("create", "rolebinding", "bot-a", "--role=only-a", "--serviceaccount=default:bot")
+    assert bot("GET", "/api/v1/namespaces/default/configmaps/a").status == 200
+    assert bot("GET", "/api/v1/namespaces/default/configmaps/b").status == 403

@@ -116,22 +116,34 @@ def _subject_text(subject: dict[str, Any], binding_namespace: str) -> str:
 
 
 class _Invalidator:
-    """Subscribed to the RBAC collections: any change drops the cached rules."""
+    """Subscribed to the RBAC collections: any change (a Role's rules, a binding's subjects, a
+    ClusterRole's labels that aggregation selects on) drops every cached rule set and decision, in the
+    same step as the write, so the next request is judged by the new rules."""
 
     def __init__(self, rbac: Rbac) -> None:
         self._rbac = rbac
 
     def offer(self, event: Event) -> None:
-        self._rbac.cache.clear()
+        self._rbac.clear()
 
     def close(self) -> None:
-        self._rbac.cache.clear()
+        self._rbac.clear()
+
+
+# A decision as cached: the request's verb, group, resource, subresource, and its name only when some
+# rule of the user's names resources (else every name is judged alike); or, for a non-resource URL,
+# the verb and the path.
+_DecisionKey = tuple[str, ...]
+_DECISIONS_LIMIT = 1024
 
 
 class Rbac:
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Per (user, namespace): the rules that apply, and the decisions made from them.
         self.cache: dict[tuple[UserInfo, str], list[Grant]] = {}
+        self.decisions: dict[tuple[UserInfo, str], dict[_DecisionKey, tuple[bool, str]]] = {}
+        self._names: dict[tuple[UserInfo, str], bool] = {}
         invalidator = _Invalidator(self)
         for key in _STORAGE_KEYS:
             store.subscribe(key, invalidator)
@@ -199,11 +211,49 @@ class Rbac:
         self.cache[key] = grants
         return grants
 
+    def clear(self) -> None:
+        self.cache.clear()
+        self.decisions.clear()
+        self._names.clear()
+
     def authorize(self, attributes: Attributes) -> tuple[bool, str]:
-        """(allowed, reason); the reason names the binding that allowed it, empty on a denial."""
-        if attributes.user.is_master:
+        """(allowed, reason); the reason names the binding that allowed it, empty on a denial.
+
+        Decisions are cached per (user, namespace) until any RBAC object changes: a request then costs
+        two dict lookups instead of a walk through every rule the user has."""
+        user = attributes.user
+        if user.is_master:
             return True, ""
         namespace = attributes.namespace if attributes.resource_request else ""
+        scope = (user, namespace)
+        decisions = self.decisions.get(scope)
+        if decisions is None:
+            grants = self.grants(user, namespace)
+            self._names[scope] = any(grant.rule.get("resourceNames") for grant in grants)
+            if len(self.decisions) > 4096:
+                self.decisions.clear()
+                self._names.clear()
+            decisions = self.decisions[scope] = {}
+        if attributes.resource_request:
+            key: _DecisionKey = (
+                attributes.verb,
+                attributes.group,
+                attributes.resource,
+                attributes.subresource,
+            )
+            if self._names.get(scope, True):
+                key = (*key, attributes.name)
+        else:
+            key = (attributes.verb, attributes.path)
+        decision = decisions.get(key)
+        if decision is None:
+            decision = self._decide(attributes, namespace)
+            if len(decisions) >= _DECISIONS_LIMIT:
+                decisions.clear()
+            decisions[key] = decision
+        return decision
+
+    def _decide(self, attributes: Attributes, namespace: str) -> tuple[bool, str]:
         for grant in self.grants(attributes.user, namespace):
             if rule_allows(grant.rule, attributes):
                 return True, f"RBAC: allowed by {grant.source}"

@@ -377,16 +377,12 @@ class ApiServer:
             if left <= 0:
                 return
             wait = min(left, self.bookmark_seconds) if bookmarks else left
-            try:
-                item = await asyncio.wait_for(watcher.queue.get(), wait)
-            except TimeoutError:
+            # Everything already queued goes out in one write.
+            batch = await watcher.take(wait)
+            if not batch:
                 if bookmarks and deadline - loop.time() > 0:
                     await stream.send_bookmark(self.cluster.store.rv)
                 continue
-            # Everything already queued goes out in one write.
-            batch = [item]
-            while not watcher.queue.empty():
-                batch.append(watcher.queue.get_nowait())
             events = [entry for entry in batch if entry is not None]
             if events:
                 await stream.send_events(events)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from slipway_dev.apiserver.storage import Event
 
 Matcher = Callable[[dict[str, Any]], bool]
+Item = tuple[Event, str] | None
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Watcher:
@@ -20,11 +27,35 @@ class Watcher:
     def __init__(self, namespace: str | None, matches: Matcher) -> None:
         self.namespace = namespace
         self.matches = matches
-        # None ends the stream (server shutdown).
-        self.queue: asyncio.Queue[tuple[Event, str] | None] = asyncio.Queue()
+        # None ends the stream (server shutdown). A deque and one future rather than an asyncio.Queue
+        # read through wait_for: that made a task and a timer per event per watcher, the largest part
+        # of a fan-out's cost.
+        self._pending: deque[Item] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _put(self, item: Item) -> None:
+        self._pending.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self) -> None:
-        self.queue.put_nowait(None)
+        self._put(None)
+
+    async def take(self, timeout: float) -> list[Item]:
+        """Everything queued, waiting up to `timeout` seconds for something; [] when the time ran out."""
+        if not self._pending:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        batch = list(self._pending)
+        self._pending.clear()
+        return batch
 
     def offer(self, event: Event) -> None:
         if self.namespace is not None and event.namespace != self.namespace:
@@ -33,13 +64,13 @@ class Watcher:
         if event.type == "MODIFIED" and event.previous is not None:
             before = self.matches(event.previous)
             if now and not before:
-                self.queue.put_nowait((event, "ADDED"))
+                self._put((event, "ADDED"))
             elif before and not now:
-                self.queue.put_nowait((event, "DELETED"))
+                self._put((event, "DELETED"))
             elif now:
-                self.queue.put_nowait((event, "MODIFIED"))
+                self._put((event, "MODIFIED"))
         elif event.type == "DELETED":
             if event.previous is not None and self.matches(event.previous):
-                self.queue.put_nowait((event, "DELETED"))
+                self._put((event, "DELETED"))
         elif now:
-            self.queue.put_nowait((event, event.type))
+            self._put((event, event.type))
