@@ -24,9 +24,13 @@ class Rule:
 # What the core operator itself calls where Releases live: Kopf lists and watches Releases and the
 # Deployments it owns; the reconciler reads a Release, removes handled annotations, writes its status,
 # creates, scales and deletes revisions, writes the Services every router splits between, and records Events.
+# Every object it creates names its Release as owner with blockOwnerDeletion (manifests.owner_reference),
+# which the API server allows only to who may update the Release's finalizers (OwnerReferencesPermission-
+# Enforcement); Slipway never sets a finalizer itself.
 OPERATOR_RULES = (
     Rule(GROUP, "releases", ("get", "list", "watch", "patch")),
     Rule(GROUP, "releases/status", ("patch",)),
+    Rule(GROUP, "releases/finalizers", ("update",)),
     Rule("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     Rule("", "services", ("get", "create", "patch")),
     Rule("", "events", ("create",)),
