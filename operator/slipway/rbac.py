@@ -35,10 +35,12 @@ OPERATOR_RULES = (
     Rule("", "services", ("get", "create", "patch")),
     Rule("", "events", ("create",)),
 )
-# Cluster-wide and read-only in every mode: Kopf discovers resources through CRDs and namespaces.
+# Cluster-wide and read-only in every mode: Kopf lists then watches CRDs to notice resources added or
+# changed after start, and in namespaced mode lists then watches namespaces to notice a watched one
+# created later (kopf/_core/reactor/observation.py). It never gets either by name.
 DISCOVERY_RULES = (
-    Rule("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch")),
-    Rule("", "namespaces", ("get", "list", "watch")),
+    Rule("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")),
+    Rule("", "namespaces", ("list", "watch")),
 )
 # One Lease in the operator's own namespace (runtime/leader.py).
 LEADER_ELECTION_RULES = (Rule("coordination.k8s.io", "leases", ("get", "create", "patch")),)

@@ -34,10 +34,10 @@
 {{- define "slipway.discoveryRules" -}}
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [""]
   resources: [namespaces]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 {{- end -}}
 {{- define "slipway.leaderElectionRules" -}}
 - apiGroups: [coordination.k8s.io]
