@@ -24,17 +24,23 @@ class Rule:
 # What the core operator itself calls where Releases live: Kopf lists and watches Releases and the
 # Deployments it owns; the reconciler reads a Release, removes handled annotations, writes its status,
 # creates, scales and deletes revisions, writes the Services every router splits between, and records Events.
+# Every object it creates names its Release as owner with blockOwnerDeletion (manifests.owner_reference),
+# which the API server allows only to who may update the Release's finalizers (OwnerReferencesPermission-
+# Enforcement); Slipway never sets a finalizer itself.
 OPERATOR_RULES = (
     Rule(GROUP, "releases", ("get", "list", "watch", "patch")),
     Rule(GROUP, "releases/status", ("patch",)),
+    Rule(GROUP, "releases/finalizers", ("update",)),
     Rule("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     Rule("", "services", ("get", "create", "patch")),
     Rule("", "events", ("create",)),
 )
-# Cluster-wide and read-only in every mode: Kopf discovers resources through CRDs and namespaces.
+# Cluster-wide and read-only in every mode: Kopf lists then watches CRDs to notice resources added or
+# changed after start, and in namespaced mode lists then watches namespaces to notice a watched one
+# created later (kopf/_core/reactor/observation.py). It never gets either by name.
 DISCOVERY_RULES = (
-    Rule("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch")),
-    Rule("", "namespaces", ("get", "list", "watch")),
+    Rule("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")),
+    Rule("", "namespaces", ("list", "watch")),
 )
 # One Lease in the operator's own namespace (runtime/leader.py).
 LEADER_ELECTION_RULES = (Rule("coordination.k8s.io", "leases", ("get", "create", "patch")),)

@@ -108,6 +108,7 @@ EVERY_EXTRA: Obj = {
 WORKLOAD_RESOURCES = {
     ("slipway.dev", "releases"),
     ("slipway.dev", "releases/status"),
+    ("slipway.dev", "releases/finalizers"),
     ("apps", "deployments"),
     ("", "services"),
     ("gateway.networking.k8s.io", "httproutes"),
@@ -235,7 +236,7 @@ def test_least_privilege_no_wildcards_no_secrets_discovery_read_only() -> None:
         assert not [rule for rule in rules if "*" in rule]
         assert not [rule for rule in rules if rule[1] in ("secrets", "pods", "roles", "clusterroles")]
         discovery = one(objects, "ClusterRole", "slipway-discovery")
-        assert {v for rule in discovery["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+        assert {v for rule in discovery["rules"] for v in rule["verbs"]} == {"list", "watch"}
         # Manual actions and status are the only writes to Releases; nothing may create or delete them.
         assert not {v for g, r, v in rules if r == "releases"} & {"create", "delete", "deletecollection"}
 

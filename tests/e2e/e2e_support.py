@@ -1,7 +1,10 @@
 """Helpers of the end-to-end stories: Release manifests, the operator as a process, polling.
 
 The operator runs exactly as a user starts it (`slipway run --config FILE`, KUBECONFIG set) in its own
-process group, so a test can SIGKILL it and start it again.
+process group, so a test can SIGKILL it and start it again. It never runs as the admin: its kubeconfig
+holds a TokenRequest token of a ServiceAccount bound to the RBAC objects the chart renders
+(`operator_identity`), so a grant the chart lacks is a 403 in the operator's log, which every story
+refuses (`forbidden_lines`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import helm_python as helm
 import pytest
 import yaml
 
 from slipway.runtime.config import load_config, parse_config
 from slipway_dev.apiserver import Credentials
+from slipway_dev.apiserver.kubeconfig import write_kubeconfig
 from slipway_dev.cluster import DevCluster
 
 E2E = [pytest.mark.e2e, pytest.mark.dev_cluster(prometheus="on", rps=40)]
@@ -35,6 +41,13 @@ E2E = [pytest.mark.e2e, pytest.mark.dev_cluster(prometheus="on", rps=40)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
+CHART = ROOT / "charts" / "slipway"
+OPERATOR_NAMESPACE = "slipway-system"
+"""Where the operator's ServiceAccount (and its leader-election Lease) lives, as the chart installs it."""
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+TOKEN_DURATION = "4h"
+"""Longer than any story or suite: the operator must never meet an expired token mid-test."""
+FORBIDDEN = re.compile(r"forbidden|(?<![\w.:-])403(?![\w.:-])", re.IGNORECASE)
 WARM_UP_MEASUREMENTS = 15
 """Rates need two scrapes of a new pod: until then a builtin metric has no data (inconclusive)."""
 STOP_SECONDS = 2.0
@@ -92,20 +105,130 @@ def release_manifest(
     return {"apiVersion": "slipway.dev/v1alpha1", "kind": "Release", "metadata": {"name": name}, "spec": spec}
 
 
-class Operator:
-    """`slipway run` as a child process; start, stop (SIGTERM), kill (SIGKILL) and start again."""
+Obj = dict[str, Any]
 
-    def __init__(self, cluster: DevCluster, config: Path, log: Path) -> None:
+
+def chart_rbac(
+    values: Obj | None = None, name: str = "slipway", namespace: str = OPERATOR_NAMESPACE
+) -> list[Obj]:
+    """The ServiceAccount, roles and bindings `charts/slipway` renders with `values` (the real Helm
+    engine, as tests/chart renders it), installed as Helm release `name` into `namespace`."""
+    with helm.Chart.load(str(CHART)) as chart:
+        manifests = chart.render(values or {}, name=name, namespace=namespace)
+    objects = [
+        doc
+        for path, text in sorted(manifests.items())
+        if path.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc and doc.get("kind") in RBAC_KINDS
+    ]
+    for obj in objects:
+        if obj["kind"] == "ServiceAccount":
+            obj["metadata"].setdefault("namespace", namespace)
+    return objects
+
+
+def chart_values(overrides: Obj) -> Obj:
+    """The chart values matching an operator config's overrides: its namespaces (namespaced mode) and
+    whether it elects a leader (the chart always does with its default two replicas)."""
+    values: Obj = {}
+    if overrides.get("namespaces"):
+        values["watchNamespaces"] = list(overrides["namespaces"])
+    return values
+
+
+def rule_grants(objects: list[Obj]) -> list[tuple[str, str, str, str]]:
+    """(role kind/name, apiGroup, resource, verb) for every verb every rendered role grants."""
+    return [
+        (f"{role['kind']}/{role['metadata']['name']}", group, resource, verb)
+        for role in objects
+        if role["kind"] in ("ClusterRole", "Role")
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    ]
+
+
+def without_grant(objects: list[Obj], group: str, resource: str, verb: str | None = None) -> list[Obj]:
+    """The same objects with `verb` (every verb when None) on `resource` of `group` out of every role."""
+    kept: list[Obj] = []
+    for obj in objects:
+        if obj["kind"] not in ("ClusterRole", "Role"):
+            kept.append(obj)
+            continue
+        rules = []
+        for rule in obj["rules"]:
+            if group in rule["apiGroups"] and resource in rule["resources"]:
+                verbs = [v for v in rule["verbs"] if verb is not None and v != verb]
+                if not verbs:
+                    continue
+                rule = {**rule, "verbs": verbs}
+            rules.append(rule)
+        kept.append({**obj, "rules": rules})
+    return kept
+
+
+def operator_identity(
+    cluster: DevCluster, kubeconfig: Path, rbac: list[Obj], namespace: str = OPERATOR_NAMESPACE
+) -> Path:
+    """Apply `rbac` (chart_rbac's objects) as the admin, mint a token for its ServiceAccount with
+    TokenRequest, and write a kubeconfig with that token and the cluster's CA: the operator's identity."""
+
+    def apply(objects: list[Obj]) -> None:  # repeated through injected write faults, as Cluster.write
+        text = yaml.safe_dump_all(objects)
+        wait_for(
+            lambda: cluster.kubectl("apply", "-f", "-", input=text, check=False).returncode == 0,
+            30,
+            "the operator's RBAC objects to apply",
+        )
+
+    names = {obj["metadata"].get("namespace") for obj in rbac} - {None}
+    apply(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+            for n in sorted(names | {namespace})
+        ]
+    )
+    apply(rbac)
+    account = next(obj["metadata"]["name"] for obj in rbac if obj["kind"] == "ServiceAccount")
+    token: list[str] = []
+
+    def minted() -> bool:
+        answer = cluster.kubectl(
+            "create", "token", account, "-n", namespace, f"--duration={TOKEN_DURATION}", check=False
+        )
+        if answer.returncode == 0:
+            token.append(answer.stdout.strip())
+        return answer.returncode == 0
+
+    wait_for(minted, 30, f"a token for ServiceAccount {namespace}/{account}")
+    return write_kubeconfig(kubeconfig, cluster.credentials.with_token(token[0]))
+
+
+def forbidden_lines(log: Path) -> list[str]:
+    """Lines of an operator log that report a 403: a grant the chart's RBAC lacks."""
+    return [line for line in log.read_text().splitlines() if FORBIDDEN.search(line)]
+
+
+class Operator:
+    """`slipway run` as a child process; start, stop (SIGTERM), kill (SIGKILL) and start again.
+
+    `kubeconfig` is the operator's identity (operator_identity); only scripts outside the suite may
+    leave it to the admin's."""
+
+    def __init__(self, cluster: DevCluster, config: Path, log: Path, kubeconfig: Path | None = None) -> None:
         self.cluster = cluster
         self.config = config
         self.log = log
+        self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "slipway", "run", "--config", str(self.config)],
-                env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)},
+                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from e2e_support import E2E, Cluster, Operator, first_release, release_manifest, wait_for
@@ -17,7 +18,11 @@ def with_strategy(version: str, strategy: dict[str, Any], **options: Any) -> dic
     return manifest
 
 
-def test_blue_green_previews_then_switches_at_once(cluster: Cluster, operator: Operator) -> None:
+def test_blue_green_previews_then_switches_at_once(
+    cluster: Cluster, operator_factory: Callable[..., Operator]
+) -> None:
+    # Namespaced mode: the operator watches `default` only, with the chart's Role there, not a ClusterRole.
+    operator_factory(namespaces=["default"])
     blue_green = {
         "blueGreen": {
             "autoPromotion": True,

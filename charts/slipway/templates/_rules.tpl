@@ -6,6 +6,9 @@
 - apiGroups: [slipway.dev]
   resources: [releases/status]
   verbs: [patch]
+- apiGroups: [slipway.dev]
+  resources: [releases/finalizers]
+  verbs: [update]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, delete]
@@ -31,10 +34,10 @@
 {{- define "slipway.discoveryRules" -}}
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [""]
   resources: [namespaces]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 {{- end -}}
 {{- define "slipway.leaderElectionRules" -}}
 - apiGroups: [coordination.k8s.io]

@@ -16,7 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from slipway.kube.client import JSON_PATCH, ApiError, KubeApi
+
+_log = structlog.get_logger("slipway.leader")
 
 Obj = dict[str, Any]
 
@@ -142,7 +146,10 @@ class LeaderElection:
     async def _claim(self) -> bool:
         try:
             claimed = await asyncio.to_thread(self.claim)
-        except ApiError:
+        except ApiError as error:
+            # Said, not swallowed: a refused Lease (403: the RBAC lacks it) would otherwise look like
+            # a standby that never leads.
+            _log.warning("lease claim failed", lease=self._name, status=error.status, error=str(error))
             self.last_claim_answered = False
             return False
         self.last_claim_answered = True

@@ -1,0 +1,369 @@
+"""Least privilege, the other way round: every verb the chart grants is needed by some scenario.
+
+For each (apiGroup, resource, verb) of the chart's roles, the operator runs as a ServiceAccount bound to
+the chart's RBAC minus that one verb, and the smallest scenario that reaches the call shows it failing:
+the real 403 message naming the verb and resource (`cannot VERB resource "RESOURCE"`, or the
+blockOwnerDeletion refusal) in the operator's log, in the Release's status or in its Events. A grant
+no scenario can show missing must leave the code and the chart (operator/slipway/rbac.py, the plug-ins'
+`rules`, `make rbac`); test_every_grant_of_the_chart_has_a_scenario keeps the two lists equal.
+
+To stay fast, one dev cluster per worker serves every case. The workload grants share one operator in
+namespaced mode, watching a namespace per case whose chart Role lacks that case's verb (RBAC is asked
+on every request, so each namespace fails alone); discovery and leader-election grants, which a Role
+per namespace cannot take away, get their own operator, ServiceAccount and namespace each. Every
+scenario starts at once when the cluster comes up; each test then waits for its own evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from e2e_support import (
+    CRDS,
+    ROOT,
+    Operator,
+    chart_rbac,
+    job_metric,
+    operator_identity,
+    release_manifest,
+    rule_grants,
+    wait_for,
+    without_grant,
+    write_operator_config,
+)
+
+from slipway.core.revision import revision_hash
+from slipway_dev.cluster import DevCluster
+
+pytestmark = [pytest.mark.e2e]
+
+ROUTING_CRDS = ROOT / "tests" / "e2e" / "routing-crds.yaml"
+Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
+Obj = dict[str, Any]
+
+PAUSED = [{"setWeight": 50}, {"pause": {}}]
+JOB_STEPS = [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 1}}]
+PROMOTED = [{"setWeight": 50}, {"pause": {"duration": "1s"}}]
+GATEWAY_API = {"gatewayAPI": {"parentRefs": [{"name": "public"}], "hostnames": ["web.example.com"]}}
+ISTIO = {"istio": {"hosts": ["web"]}}
+NGINX = {"nginx": {"host": "web.example.com"}}
+
+
+def release(version: str, steps: list[Obj] | None = None, routing: Obj | None = None, **options: Any) -> Obj:
+    """A Release needing nothing but the API: no analysis unless a Job metric is asked for."""
+    options.setdefault("replicas", 1)
+    manifest = release_manifest(version, steps=steps or PROMOTED, **options)
+    if "metrics" not in options:
+        del manifest["spec"]["analysis"]
+    if routing is not None:
+        manifest["spec"]["trafficRouting"] = routing
+    return manifest
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What to do in a namespace to reach the call, and the evidence that the call was refused."""
+
+    name: str
+    run: Callable[[DevCluster, str], None]
+    evidence: str | None = None
+    """A regex over the operator's log lines (and the Release's status and Events) for that namespace;
+    None: the real 403 message, `cannot VERB resource "RESOURCE"`."""
+    own_operator: bool = False
+    """Discovery and leader election: not a namespaced Role, so the case needs an operator of its own."""
+
+
+def apply(dev: DevCluster, namespace: str, manifest: Obj) -> None:
+    text = yaml.safe_dump(manifest)
+    wait_for(
+        lambda: dev.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=False).returncode == 0,
+        30,
+        f"a Release applied in {namespace}",
+    )
+
+
+def read(dev: DevCluster, path: str) -> Obj:
+    """A GET as the admin, without a kubectl process: dozens of scenarios poll at once on two cores."""
+    try:
+        with dev.credentials.urlopen(path, timeout=10) as answer:
+            found: Obj = json.load(answer)
+            return found
+    except urllib.error.HTTPError:
+        return {}
+
+
+def status_of(dev: DevCluster, namespace: str) -> Obj:
+    found: Obj = (
+        read(dev, f"/apis/slipway.dev/v1alpha1/namespaces/{namespace}/releases/web").get("status") or {}
+    )
+    return found
+
+
+def healthy(dev: DevCluster, namespace: str, version: str) -> None:
+    def reached() -> bool:
+        status = status_of(dev, namespace)
+        return status.get("phase") == "Healthy" and (status.get("stable") or {}).get("version") == version
+
+    wait_for(reached, 60, f"web Healthy on {version} in {namespace}", interval=0.5)
+
+
+def first(**options: Any) -> Callable[[DevCluster, str], None]:
+    """A first version: the operator's first reads and writes (Release, Deployment, Services, status,
+    Event)."""
+    return lambda dev, namespace: apply(dev, namespace, release("1", **options))
+
+
+def second(steps: list[Obj] | None = None, **options: Any) -> Callable[[DevCluster, str], None]:
+    """A first version that must succeed, then a canary: what only a rollout calls (scaling, routing
+    changes, analysis, deleting the old revision)."""
+
+    def run(dev: DevCluster, namespace: str) -> None:
+        apply(dev, namespace, release("1", **options))
+        healthy(dev, namespace, "1")
+        apply(dev, namespace, release("2", steps=steps, **options))
+
+    return run
+
+
+def rescaled(dev: DevCluster, namespace: str) -> None:
+    """The same version with more replicas: its Deployment is scaled, not replaced."""
+    apply(dev, namespace, release("1"))
+    healthy(dev, namespace, "1")
+    apply(dev, namespace, release("1", replicas=2))
+
+
+def manual_promote(dev: DevCluster, namespace: str) -> None:
+    """A canary waiting for a person, then `kubectl annotate ... promote`: the operator removes it."""
+    second(PAUSED)(dev, namespace)
+    wait_for(
+        lambda: (
+            (dev.kubectl_json("get", "release", "web", "-n", namespace).get("status") or {}).get("phase")
+            == "Paused"
+        ),
+        60,
+        f"the canary in {namespace} to wait for a person",
+    )
+    dev.kubectl("annotate", "release", "web", "-n", namespace, "slipway.dev/promote=now")
+
+
+def name_taken(dev: DevCluster, namespace: str) -> None:
+    """The revision's Deployment name already taken by someone else's Deployment: creating it answers
+    409, and the operator reads the one in the way to decide whether it is its own."""
+    manifest = release("1")
+    stored = json.loads(
+        dev.kubectl(
+            "create", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-", input=json.dumps(manifest)
+        ).stdout
+    )
+    revision = revision_hash(stored["spec"]["template"], "1")
+    squatter = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"web-{revision}", "namespace": namespace},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "squatter"}},
+            "template": {
+                "metadata": {"labels": {"app": "squatter"}},
+                "spec": {"containers": [{"name": "app", "image": "demo/web:0"}]},
+            },
+        },
+    }
+    dev.kubectl("apply", "-f", "-", input=json.dumps(squatter))
+    apply(dev, namespace, manifest)
+
+
+def nothing(dev: DevCluster, namespace: str) -> None:
+    """The operator's start alone reaches the call."""
+
+
+LATE_RBAC: dict[str, list[Obj]] = {}
+"""The chart's Role and RoleBinding in a namespace that must not exist yet when the operator starts."""
+
+
+def late_namespace(dev: DevCluster, namespace: str) -> None:
+    """The watched namespace is created after the operator started: only a namespace watch notices."""
+    dev.kubectl("create", "namespace", namespace)
+    dev.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(LATE_RBAC[namespace]))
+    apply(dev, namespace, release("1"))
+
+
+OWNER = r"cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on"
+
+SCENARIOS: dict[Grant, Scenario] = {
+    ("slipway.dev", "releases", "get"): Scenario("first version", first()),
+    ("slipway.dev", "releases", "list"): Scenario("first version", first()),
+    ("slipway.dev", "releases", "watch"): Scenario("first version", first()),
+    ("slipway.dev", "releases", "patch"): Scenario("manual promote acknowledged", manual_promote),
+    ("slipway.dev", "releases/status", "patch"): Scenario("first version", first()),
+    ("slipway.dev", "releases/finalizers", "update"): Scenario("first version", first(), OWNER),
+    ("apps", "deployments", "get"): Scenario("revision name taken", name_taken),
+    ("apps", "deployments", "list"): Scenario("first version", first()),
+    ("apps", "deployments", "watch"): Scenario("first version", first()),
+    ("apps", "deployments", "create"): Scenario("first version", first()),
+    ("apps", "deployments", "patch"): Scenario("replicas changed", rescaled),
+    ("apps", "deployments", "delete"): Scenario("canary promoted", second()),
+    ("", "services", "get"): Scenario("first version", first()),
+    ("", "services", "create"): Scenario("first version", first()),
+    ("", "services", "patch"): Scenario("canary", second()),
+    ("", "events", "create"): Scenario("first version", first()),
+    ("gateway.networking.k8s.io", "httproutes", "get"): Scenario("HTTPRoute", first(routing=GATEWAY_API)),
+    ("gateway.networking.k8s.io", "httproutes", "create"): Scenario("HTTPRoute", first(routing=GATEWAY_API)),
+    ("gateway.networking.k8s.io", "httproutes", "patch"): Scenario(
+        "HTTPRoute canary", second(routing=GATEWAY_API)
+    ),
+    ("networking.istio.io", "virtualservices", "get"): Scenario("VirtualService", first(routing=ISTIO)),
+    ("networking.istio.io", "virtualservices", "create"): Scenario("VirtualService", first(routing=ISTIO)),
+    ("networking.istio.io", "virtualservices", "patch"): Scenario(
+        "VirtualService canary", second(routing=ISTIO)
+    ),
+    ("networking.k8s.io", "ingresses", "get"): Scenario("canary Ingress", first(routing=NGINX)),
+    ("networking.k8s.io", "ingresses", "create"): Scenario("canary Ingress", first(routing=NGINX)),
+    ("networking.k8s.io", "ingresses", "patch"): Scenario("canary Ingress weight", second(routing=NGINX)),
+    ("batch", "jobs", "list"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
+    ("batch", "jobs", "create"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
+    ("batch", "jobs", "get"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
+    ("batch", "jobs", "delete"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "list"): Scenario(
+        "start", nothing, own_operator=True
+    ),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"): Scenario(
+        "start", nothing, own_operator=True
+    ),
+    ("", "namespaces", "list"): Scenario("start, namespaced", nothing, own_operator=True),
+    ("", "namespaces", "watch"): Scenario(
+        "watched namespace created later", late_namespace, own_operator=True
+    ),
+    ("coordination.k8s.io", "leases", "get"): Scenario("leader election", nothing, own_operator=True),
+    ("coordination.k8s.io", "leases", "create"): Scenario("leader election", nothing, own_operator=True),
+    ("coordination.k8s.io", "leases", "patch"): Scenario(
+        "leader election renewal", nothing, own_operator=True
+    ),
+}
+
+
+def chart_grants() -> set[Grant]:
+    """Every verb the chart grants, in both modes."""
+    return {
+        (group, resource, verb)
+        for values in ({}, {"watchNamespaces": ["shop"]})
+        for _, group, resource, verb in rule_grants(chart_rbac(values))
+    }
+
+
+def case_id(grant: Grant) -> str:
+    group, resource, verb = grant
+    return f"{verb}-{resource.replace('/', '-')}.{group or 'core'}"
+
+
+def namespace_of(grant: Grant) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", case_id(grant).lower())[:63].strip("-")
+
+
+@dataclass
+class Environment:
+    dev: DevCluster
+    logs: dict[Grant, Path]
+    failures: dict[Grant, BaseException]
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+    work = tmp_path_factory.mktemp("least-privilege")
+    with DevCluster(state_dir=work / "dev-cluster", prometheus="off", rps=5) as dev:
+        for crds in (CRDS, ROUTING_CRDS):
+            dev.kubectl("apply", "-f", str(crds))
+        operators: list[Operator] = []
+        logs: dict[Grant, Path] = {}
+
+        def start(name: str, rbac: list[Obj], **config: Any) -> Path:
+            kubeconfig = operator_identity(dev, work / f"{name}.kubeconfig", rbac, namespace=f"op-{name}")
+            path = write_operator_config(dev, work / f"{name}.yaml", allNamespaces=False, **config)
+            operator = Operator(dev, path, work / f"{name}.log", kubeconfig)
+            operator.start()
+            operators.append(operator)
+            return operator.log
+
+        shared = {grant: namespace_of(grant) for grant, case in SCENARIOS.items() if not case.own_operator}
+        rbac = chart_rbac({"watchNamespaces": sorted(shared.values())}, name="shared", namespace="op-shared")
+        for grant, namespace in shared.items():
+            narrowed = without_grant([o for o in rbac if o["metadata"].get("namespace") == namespace], *grant)
+            rbac = [o for o in rbac if o["metadata"].get("namespace") != namespace] + narrowed
+        shared_log = start("shared", rbac, namespaces=sorted(shared.values()))
+        logs.update(dict.fromkeys(shared, shared_log))
+
+        for grant, case in SCENARIOS.items():
+            if not case.own_operator:
+                continue
+            name, namespace = namespace_of(grant)[:40], namespace_of(grant)
+            election = grant[1] == "leases"
+            rbac = chart_rbac(
+                {"watchNamespaces": [namespace], "leaderElection": {"enabled": election}, "replicaCount": 1},
+                name=name,
+                namespace=f"op-{name}",
+            )
+            if case.run is late_namespace:  # the namespace must not exist when the operator starts
+                LATE_RBAC[namespace] = [o for o in rbac if o["metadata"].get("namespace") == namespace]
+                rbac = [o for o in rbac if o["metadata"].get("namespace") != namespace]
+            config: Obj = {"namespaces": [namespace]}
+            if election:
+                config["leaderElection"] = {"enabled": True, "leaseName": name, "namespace": f"op-{name}"}
+            logs[grant] = start(name, without_grant(rbac, *grant), **config)
+
+        failures: dict[Grant, BaseException] = {}
+
+        def run(grant: Grant) -> None:
+            try:
+                SCENARIOS[grant].run(dev, namespace_of(grant))
+            except BaseException as failure:  # reported by the case's own test
+                failures[grant] = failure
+
+        threads = [threading.Thread(target=run, args=(grant,), daemon=True) for grant in SCENARIOS]
+        for thread in threads:
+            thread.start()
+        yield Environment(dev, logs, failures)
+        for operator in operators:
+            operator.stop()
+
+
+def refused(environment: Environment, grant: Grant) -> str | None:
+    """The first piece of evidence that `grant` was missing, in the operator's log lines about this
+    case's namespace (or any line of an operator of its own) or in the Release's status and Events."""
+    _, resource, verb = grant
+    case = SCENARIOS[grant]
+    namespace = namespace_of(grant)
+    pattern = re.compile(case.evidence or rf'cannot {verb} resource \\*"{re.escape(resource)}\\*"')
+    lines = environment.logs[grant].read_text().splitlines()
+    if not case.own_operator:
+        lines = [line for line in lines if namespace in line]
+    listing = json.dumps(
+        [
+            read(environment.dev, f"/apis/slipway.dev/v1alpha1/namespaces/{namespace}/releases/web"),
+            read(environment.dev, f"/api/v1/namespaces/{namespace}/events"),
+        ]
+    )
+    return next((line for line in [*lines, listing] if pattern.search(line)), None)
+
+
+def test_every_grant_of_the_chart_has_a_scenario() -> None:
+    assert chart_grants() == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("grant", sorted(SCENARIOS), ids=case_id)
+def test_without_the_grant_its_scenario_fails(environment: Environment, grant: Grant) -> None:
+    try:
+        what = f"{SCENARIOS[grant].name} refused without {grant}"
+        wait_for(lambda: refused(environment, grant), 60, what, interval=0.5)
+    except AssertionError:
+        if grant in environment.failures:
+            raise AssertionError(f"the scenario itself failed: {environment.failures[grant]!r}") from None
+        raise
