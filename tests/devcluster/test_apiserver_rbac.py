@@ -405,3 +405,32 @@ def test_cached_decisions_tell_resource_names_apart(kubectl: Kubectl, http: Http
     kubectl("create", "rolebinding", "bot-a", "--role=only-a", "--serviceaccount=default:bot")
     assert bot("GET", "/api/v1/namespaces/default/configmaps/a").status == 200
     assert bot("GET", "/api/v1/namespaces/default/configmaps/b").status == 403
+
+
+def test_a_server_side_apply_that_creates_needs_create_as_well_as_patch(kubectl: Kubectl, http: Http) -> None:
+    # A PATCH is authorized as `patch`; when an apply creates its object, kube-apiserver also
+    # authorizes it as `create` (api-concepts, "Patch and apply"), so `patch` alone cannot create.
+    bot = _bot(kubectl, http)
+    kubectl("create", "role", "cm-patch", "--verb=get,patch", "--resource=configmaps")
+    kubectl("create", "rolebinding", "bot-cm-patch", "--role=cm-patch", "--serviceaccount=default:bot")
+    path = "/api/v1/namespaces/default/configmaps/applied?fieldManager=bot"
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "1"}}
+    refused = bot("PATCH", path, config, "application/apply-patch+yaml")
+    assert refused.status == 403
+    assert refused.body["message"] == (
+        f'configmaps "applied" is forbidden: User "{SA}" cannot create resource "configmaps" '
+        'in API group "" in the namespace "default"'
+    )
+    assert kubectl.run("get", "configmap", "applied").returncode != 0
+    # An object that exists is changed by the same apply with `patch` alone.
+    kubectl("create", "configmap", "applied", "--from-literal=b=0")
+    assert bot("PATCH", path, config, "application/apply-patch+yaml").status == 200
+    kubectl("create", "role", "cm-create", "--verb=create", "--resource=configmaps")
+    kubectl("create", "rolebinding", "bot-cm-create", "--role=cm-create", "--serviceaccount=default:bot")
+    created = bot(
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/second?fieldManager=bot",
+        {**config, "metadata": {"name": "second"}},
+        "application/apply-patch+yaml",
+    )
+    assert created.status == 201

@@ -407,12 +407,36 @@ class Access:
 
     # -- admission: owner-reference permission
 
+    def _admit_create(self, user: UserInfo, resource: ResourceType, new: dict[str, Any]) -> None:
+        """Whatever the request's verb, storing a new object needs `create`: a server-side apply (a
+        PATCH, authorized as `patch`) that creates its object is authorized as `create` too, as
+        kube-apiserver does. For a POST the check was already made and passes again."""
+        meta = new["metadata"]
+        asked = Attributes(
+            user,
+            "create",
+            True,
+            "",
+            resource.group,
+            resource.version,
+            resource.plural,
+            "",
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+        )
+        allowed, reason = self.rbac.authorize(asked)
+        if not allowed:
+            raise rbac.denied(asked, reason)
+
     def admit(self, resource: ResourceType, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        """OwnerReferencesPermissionEnforcement: changing ownerReferences needs `delete` on the object;
-        a new `blockOwnerDeletion: true` needs `update` on the owner's `finalizers` subresource."""
+        """A new object needs `create` (see _admit_create). OwnerReferencesPermissionEnforcement:
+        changing ownerReferences needs `delete` on the object; a new `blockOwnerDeletion: true` needs
+        `update` on the owner's `finalizers` subresource."""
         user = CURRENT_USER.get()
         if user is None or user.is_master:
             return
+        if old is None:
+            self._admit_create(user, resource, new)
         refs = new["metadata"].get("ownerReferences") or []
         old_refs = (old or {}).get("metadata", {}).get("ownerReferences") or []
         if refs == old_refs or (old is None and not refs):
