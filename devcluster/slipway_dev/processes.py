@@ -367,8 +367,9 @@ class PodProcess:
             SERVICE_ACCOUNT_DIR_VARIABLE: str(account),
             PORT_VARIABLE: str(self.port),
         }
-        env.update(await self._spec_env(env))
-        env = {key: rewrite_paths(value, mounts) for key, value in env.items()}
+        # Only the spec's values name container paths; the dev cluster's own (under $TMPDIR) stay.
+        spec_env = await self._spec_env(env)
+        env.update({key: rewrite_paths(value, mounts) for key, value in spec_env.items()})
         raw = [str(part) for part in self.container.get("command") or DEFAULT_ENTRYPOINT]
         args = [str(part) for part in self.container.get("args") or []]
         command = [rewrite_paths(expand(part, env), mounts) for part in raw]

@@ -27,6 +27,9 @@ class Rule:
 OPERATOR_RULES = (
     Rule(GROUP, "releases", ("get", "list", "watch", "patch")),
     Rule(GROUP, "releases/status", ("patch",)),
+    # The revisions' ownerReferences set blockOwnerDeletion, which the API server allows only to who
+    # may update the owner's finalizers (found when the chart's pod first ran a Release).
+    Rule(GROUP, "releases/finalizers", ("update",)),
     Rule("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     Rule("", "services", ("get", "create", "patch")),
     Rule("", "events", ("create",)),
