@@ -458,7 +458,7 @@ class ApiServer:
         if method == "PATCH":
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
-            body = await self._body(request, BODY_TYPES)
+            body = await self._body(request, OBJECT_BODY_TYPES)
             deletion = DeleteOptions.parse(body, request.query.get("propagationPolicy"))
             dry_run = dry_run or deletion.dry_run
         else:
