@@ -207,6 +207,13 @@ class PodProcess:
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def kill(self) -> None:
+        """SIGKILL now, whatever grace a stop in progress still gives it (the cluster is stopping)."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
     async def _terminate(self, grace: float) -> None:
         process = self._process
         if process is None or process.returncode is not None:

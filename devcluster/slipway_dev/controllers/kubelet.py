@@ -209,7 +209,8 @@ class Kubelet:
     def __init__(self, informers: Informers, processes: ProcessRunner | None = None) -> None:
         self.client = informers.client
         self.processes = processes
-        self._stopping: set[asyncio.Task[None]] = set()
+        # Processes of deleted pods, still within their grace period.
+        self._stopping: dict[asyncio.Task[None], PodProcess] = {}
         self.pods = informers.get(PODS)
         self.running: dict[Key, RunningPod] = {}
         # Events are posted beside the pods' lifecycle, never in its way: a pod's status waits for none.
@@ -227,6 +228,8 @@ class Kubelet:
                 await running.server.stop()
         # The cluster's stop: every process gets a short grace, all at once, and waits for none else.
         stops = [r.process.stop(SHUTDOWN_GRACE_SECONDS) for r in self.running.values() if r.process]
+        for process in self._stopping.values():
+            process.kill()
         await asyncio.gather(*stops, *self._stopping, return_exceptions=True)
         self.running.clear()
         if self.processes is not None:
@@ -321,5 +324,5 @@ class Kubelet:
         if running is not None and running.process is not None:
             # SIGTERM, then up to the pod's grace period before SIGKILL: never in the kubelet's way.
             stopping = asyncio.get_running_loop().create_task(running.process.stop())
-            self._stopping.add(stopping)
-            stopping.add_done_callback(self._stopping.discard)
+            self._stopping[stopping] = running.process
+            stopping.add_done_callback(lambda done: self._stopping.pop(done, None))
