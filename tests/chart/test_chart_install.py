@@ -80,6 +80,11 @@ def phase(cluster: DevCluster, wanted: str, version: str, timeout: float) -> dic
         raise AssertionError(f"{late}\n{status}\noperator log:\n{logs.stdout}") from None
 
 
+def canary_at(cluster: DevCluster, weight: int) -> dict[str, Any] | None:
+    status = cluster.kubectl_json("get", "release", "web").get("status") or {}
+    return dict(status) if (status.get("canary") or {}).get("weight") == weight else None
+
+
 def operator_pod(cluster: DevCluster) -> dict[str, Any] | None:
     pods = cluster.kubectl_json("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=slipway")[
         "items"
@@ -113,10 +118,31 @@ def test_chart_installed_by_helm_runs_a_canary_from_its_pod(dev_cluster: DevClus
 
     dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
     v1 = phase(dev_cluster, "Healthy", "1", 30)
-    dev_cluster.kubectl("apply", "-f", "-", input=release("2"))
+    # v2 in flight when `helm upgrade` changes the config: the checksum restarts the pod, and the new
+    # pod carries the same rollout on to its promotion (no new revision, one history entry).
+    in_flight = [
+        {"setWeight": 50},
+        {"pause": {"duration": "4s"}},
+        {"analysis": {"successfulMeasurements": 2}},
+    ]
+    dev_cluster.kubectl("apply", "-f", "-", input=release("2", steps=in_flight))
+    split = wait_for(lambda: canary_at(dev_cluster, 50), 30, "v2 at weight 50")
+    # (Read now: the pod and its log go as soon as the Deployment's Recreate deletes it.)
+    first_logs = dev_cluster.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"]).stdout
+    values["config"]["defaults"] = {"analysisIntervalSeconds": 20}
+    with helm.Config(kubeconfig_path=str(dev_cluster.kubeconfig), namespace=NAMESPACE) as config:
+        assert config.upgrade(str(CHART), "slipway", values, namespace=NAMESPACE, timeout=60)["revision"] == 2
+    old_name, old_checksum = pod["metadata"]["name"], pod["metadata"]["annotations"]["checksum/config"]
+    pod = wait_for(
+        lambda: (found := operator_pod(dev_cluster)) and found["metadata"]["name"] != old_name and found,
+        40,
+        "the upgraded operator pod Ready",
+    )
+    assert pod["metadata"]["annotations"]["checksum/config"] != old_checksum
     v2 = phase(dev_cluster, "Healthy", "2", 60)
-    assert v2["stable"]["revision"] != v1["stable"]["revision"]
+    assert v2["stable"]["revision"] == split["canary"]["revision"] != v1["stable"]["revision"]
     assert [h["outcome"] for h in v2["history"] if h["revision"] == v2["stable"]["revision"]] == ["Promoted"]
+
     dev_cluster.kubectl("apply", "-f", "-", input=release("3", 0.3, [{"setWeight": 50}, {"pause": {}}]))
     degraded = phase(dev_cluster, "Degraded", "2", 60)
     assert (degraded["lastRollback"]["reason"], degraded["lastRollback"]["metric"]) == (
@@ -124,8 +150,24 @@ def test_chart_installed_by_helm_runs_a_canary_from_its_pod(dev_cluster: DevClus
         "error-rate",
     )
 
-    # All of it done by the pod: its log (kubectl logs) has the reconciles, and no request was refused.
+    # All of it done by the pods: their logs (kubectl logs) have the reconciles, and no request was refused.
     logs = dev_cluster.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"]).stdout
     lines = [yaml.safe_load(line) for line in logs.splitlines() if line.startswith("{")]
     assert any(line.get("release") == "web" and line.get("phase") == "Degraded" for line in lines)
-    assert "403" not in logs and "Forbidden" not in logs
+    for printed in (first_logs, logs):
+        assert "403 Forbidden" not in printed and "forbidden:" not in printed
+
+    # helm uninstall leaves the CRD (Helm never deletes what crds/ installed) and nothing else of the chart.
+    with helm.Config(kubeconfig_path=str(dev_cluster.kubeconfig), namespace=NAMESPACE) as config:
+        config.uninstall("slipway", timeout=60)
+    left = dev_cluster.kubectl(
+        "get",
+        "deploy,svc,sa,cm,role,rolebinding,pdb,clusterrole,clusterrolebinding",
+        "-A",
+        "-l",
+        "app.kubernetes.io/instance=slipway",
+        "-o",
+        "name",
+    ).stdout.split()
+    assert left == []
+    assert dev_cluster.kubectl("get", "crd", "releases.slipway.dev").returncode == 0
