@@ -76,6 +76,7 @@ class DevCluster:
         faults: FaultConfig | None = None,
         operator: bool = False,
         release_crd: bool = True,
+        process_images: list[str] | None = None,
     ) -> None:
         self.port = port
         self._own_state_dir = state_dir is None
@@ -86,6 +87,9 @@ class DevCluster:
         self.faults = faults
         self.with_operator = operator
         self.release_crd = release_crd
+        # Images whose pods run as local processes (slipway_dev.processes); None: $SLIPWAY_DEV_PROCESS_IMAGES
+        # or the chart's default image.
+        self.process_images = process_images
         self._operator: subprocess.Popen[bytes] | None = None
         self.prometheus_url: str | None = None
         self._server: ApiServer | None = None
@@ -149,7 +153,10 @@ class DevCluster:
         await self._server.start()
         targets = self.scrape_targets if self._wants_prometheus() else None
         self._world = SimulatedWorld(
-            self._server.world_credentials(), rps=self.rps, scrape_targets_path=targets
+            self._server.world_credentials(),
+            rps=self.rps,
+            scrape_targets_path=targets,
+            process_images=self.process_images,
         )
         await self._world.start()
         self._server.log_source = self._world.kubelet  # pods/log reads what the kubelet's pods print

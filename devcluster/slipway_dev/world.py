@@ -9,6 +9,7 @@ ownerReference garbage collection and namespace cleanup happen inside the API se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from slipway_dev.apiserver.credentials import Credentials
@@ -20,6 +21,7 @@ from slipway_dev.controllers.kubelet import Kubelet
 from slipway_dev.controllers.replicasets import ReplicaSetController
 from slipway_dev.controllers.runtime import Informers
 from slipway_dev.gateway import Gateway
+from slipway_dev.processes import ProcessRunner
 from slipway_dev.scrape import ScrapeTargetsWriter
 
 
@@ -27,9 +29,15 @@ class SimulatedWorld:
     """Start inside a running event loop with `await start()`; `stop()` stops every pod server too."""
 
     def __init__(
-        self, credentials: Credentials, *, rps: float = 20.0, scrape_targets_path: Path | None = None
+        self,
+        credentials: Credentials,
+        *,
+        rps: float = 20.0,
+        scrape_targets_path: Path | None = None,
+        process_images: Sequence[str] | None = None,
     ) -> None:
         self.credentials = credentials
+        self.process_images = process_images
         self.rps = rps
         self.scrape_targets_path = scrape_targets_path
         self._started = False
@@ -40,7 +48,8 @@ class SimulatedWorld:
         self.deployments = DeploymentController(self.informers)
         self.replica_sets = ReplicaSetController(self.informers)
         self.jobs = JobController(self.informers)
-        self.kubelet = Kubelet(self.informers)
+        # Pods of the Slipway image run the real operator; the world's credentials mint their tokens.
+        self.kubelet = Kubelet(self.informers, ProcessRunner(self.credentials, self.process_images))
         self.endpoints = EndpointsController(self.informers)
         self.gateway = Gateway(self.informers, self.rps)
         self.scrape_targets = (

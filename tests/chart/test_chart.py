@@ -108,7 +108,7 @@ EVERY_EXTRA: Obj = {
 WORKLOAD_RESOURCES = {
     ("slipway.dev", "releases"),
     ("slipway.dev", "releases/status"),
-    ("slipway.dev", "releases/finalizers"),
+    ("slipway.dev", "releases/finalizers"),  # blockOwnerDeletion on the revisions' ownerReferences
     ("apps", "deployments"),
     ("", "services"),
     ("gateway.networking.k8s.io", "httproutes"),

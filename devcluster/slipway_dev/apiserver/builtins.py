@@ -94,6 +94,18 @@ BUILTIN_TYPES: list[ResourceType] = [
         True,
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
+    # Stored (charts ship one, the Slipway chart too); nothing evicts, so nothing consults it.
+    ResourceType(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        True,
+        ("pdb",),
+        (),
+        True,
+    ),
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", True, ("ev",)),
     ResourceType("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", True, ("ing",), (), True),

@@ -278,9 +278,20 @@ _SCHEMA: dict[str, dict[int, _F]] = {
     "SelfSubjectRulesReviewSpec": {1: _F("namespace")},
     "Unknown": {1: _msg("typeMeta", "TypeMeta"), 2: _F("raw", "bytes")},
     "TypeMeta": {1: _F("apiVersion"), 2: _F("kind")},
+    # The body of a typed client's DELETE (Helm's uninstall purges its release Secrets with one).
+    "DeleteOptions": {
+        1: _int("gracePeriodSeconds", pointer=True),
+        2: _msg("preconditions", "Preconditions"),
+        3: _F("orphanDependents", "bool", pointer=True),
+        4: _F("propagationPolicy"),
+        5: _F("dryRun", repeated=True),
+    },
+    "Preconditions": {1: _F("uid"), 2: _F("resourceVersion")},
 }
 
 _ROOTS = {
+    ("v1", "DeleteOptions"): "DeleteOptions",
+    ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions",
     ("v1", "Namespace"): "Namespace",
     ("v1", "ConfigMap"): "ConfigMap",
     ("v1", "Secret"): "Secret",

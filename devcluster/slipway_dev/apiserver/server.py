@@ -454,7 +454,7 @@ class ApiServer:
         if method == "PATCH":
             body = await self._body(request, PATCH_TYPES)
         elif method == "DELETE":
-            body = await self._body(request, BODY_TYPES)
+            body = await self._body(request, OBJECT_BODY_TYPES)
             deletion = DeleteOptions.parse(
                 body, request.query.get("propagationPolicy"), request.query.get("gracePeriodSeconds")
             )

@@ -175,6 +175,11 @@ class KubeClient:
         created: JsonObject = await self._request("POST", resource.path(namespace), body=body)
         return created
 
+    async def post(self, path: str, body: JsonObject) -> JsonObject:
+        """POST to a path the typed methods do not cover, such as a ServiceAccount's token subresource."""
+        answer: JsonObject = await self._request("POST", path, body=body)
+        return answer
+
     async def patch(
         self,
         resource: Resource,

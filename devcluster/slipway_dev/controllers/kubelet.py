@@ -4,6 +4,7 @@ Long-running pods (restartPolicy Always) get a SimulatedPod listening on 127.0.0
 published in the annotation `slipway.dev/sim-port` before the pod is reported Ready, so the gateway
 and the Prometheus targets can find it. Pods with restartPolicy Never/OnFailure "run" for
 SLIPWAY_DEMO_STARTUP_SECONDS and then succeed, or fail when SLIPWAY_DEMO_EXIT_CODE is not 0.
+A pod of the Slipway image runs the real operator as a local process instead (slipway_dev.processes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from slipway_dev.controllers.runtime import (
 from slipway_dev.controllers.workloads import event, is_deleting, timestamp
 from slipway_dev.logs import LogBuffer
 from slipway_dev.pods import SIM_PORT_ANNOTATION, PodBehaviour, SimulatedPod
+from slipway_dev.processes import SHUTDOWN_GRACE_SECONDS, PodProcess, ProcessRunner
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +190,49 @@ def pod_status(
     return status, remaining
 
 
+def process_status(pod: JsonObject, process: PodProcess, started: datetime) -> JsonObject:
+    """The status of a pod whose container is a local process, from what its supervisor saw."""
+    container = process.container
+    state = process.status
+    if process.finished is not None:
+        phase = "Succeeded" if process.finished == 0 else "Failed"
+    elif state.started_at is None:
+        phase = "Pending"  # its volumes or token are not there yet
+    else:
+        phase = "Running"
+    since = state.started_at or started
+    reason = (
+        None if state.ready else ("PodCompleted" if process.finished is not None else "ContainersNotReady")
+    )
+    return {
+        "phase": phase,
+        "hostIP": POD_IP,
+        "podIP": POD_IP,
+        "podIPs": [{"ip": POD_IP}],
+        "startTime": timestamp(started),
+        "qosClass": "Burstable",
+        "conditions": [
+            _condition("PodScheduled", True, started),
+            _condition("Initialized", True, started),
+            _condition("ContainersReady", state.ready, since, reason),
+            _condition("Ready", state.ready, since, reason),
+        ],
+        "containerStatuses": [
+            {
+                "name": container.get("name", "main"),
+                "image": container.get("image", ""),
+                "imageID": "",
+                "containerID": f"process://{pod['metadata'].get('uid', '')}/{state.restarts}",
+                "ready": state.ready,
+                "started": "running" in state.state,
+                "restartCount": state.restarts,
+                "state": state.state,
+                "lastState": state.last_state,
+            }
+        ],
+    }
+
+
 @dataclass
 class RunningPod:
     """A pod this kubelet took: admitted (ContainerCreating), then its containers started, then maybe
@@ -200,13 +245,17 @@ class RunningPod:
     server: SimulatedPod | None = None
     logs: dict[str, LogBuffer] = field(default_factory=dict)
     terminating_since: float | None = None
+    process: PodProcess | None = None
 
 
 class Kubelet:
     """Starts and stops simulated pods as Pod objects come and go, and reports their status."""
 
-    def __init__(self, informers: Informers) -> None:
+    def __init__(self, informers: Informers, processes: ProcessRunner | None = None) -> None:
         self.client = informers.client
+        self.processes = processes
+        # Processes of deleted pods, still within their grace period.
+        self._stopping: dict[asyncio.Task[None], PodProcess] = {}
         self.pods = informers.get(PODS)
         self.running: dict[Key, RunningPod] = {}
         # Events are posted beside the pods' lifecycle, never in its way: a pod's status waits for none.
@@ -222,7 +271,14 @@ class Kubelet:
                 buffer.close()
             if running.server is not None:
                 await running.server.stop()
+        # The cluster's stop: every process gets a short grace, all at once, and waits for none else.
+        stops = [r.process.stop(SHUTDOWN_GRACE_SECONDS) for r in self.running.values() if r.process]
+        for process in self._stopping.values():
+            process.kill()
+        await asyncio.gather(*stops, *self._stopping, return_exceptions=True)
         self.running.clear()
+        if self.processes is not None:
+            self.processes.cleanup()
 
     async def reconcile(self, key: Key) -> float | None:
         pod = self.pods.cache.get(key)
@@ -244,8 +300,9 @@ class Kubelet:
                 await write_status(self.pods, pod, creating_status(pod, running.admitted))
                 return creating_for
             await self._start(pod, running)
-        if running.server is not None:
-            port = str(running.server.port)
+        port_of = running.server or running.process
+        if port_of is not None:
+            port = str(port_of.port)
             if (pod["metadata"].get("annotations") or {}).get(SIM_PORT_ANNOTATION) != port:
                 annotated = await self.client.patch(
                     PODS, key[0], key[1], {"metadata": {"annotations": {SIM_PORT_ANNOTATION: port}}}
@@ -255,14 +312,23 @@ class Kubelet:
                 self.pods.record_write(annotated)
                 pod = annotated
         assert running.started is not None
-        status, next_change = pod_status(pod, running.behaviour, running.started, now(), running.admitted)
+        if running.process is not None:
+            status, next_change = process_status(pod, running.process, running.started), None
+        else:
+            status, next_change = pod_status(pod, running.behaviour, running.started, now(), running.admitted)
         await write_status(self.pods, pod, status)
         if status["phase"] in ("Succeeded", "Failed"):
             await self._halt(key)
         return next_change
 
     def _admit(self, key: Key, pod: JsonObject) -> RunningPod:
-        """Take the pod: its containers are created (ContainerCreating) before they run."""
+        """Take the pod: its containers are created (ContainerCreating) before they run; a pod of the
+        Slipway image starts its process at once (its supervisor reports the phases)."""
+        if self.processes is not None and self.processes.runs(pod):
+            running = RunningPod(pod["metadata"]["uid"], PodBehaviour(), now(), started=now())
+            running.process = self.processes.process(pod, self.client, lambda: self.controller.enqueue(key))
+            self.running[key] = running
+            return running
         names = [str(c.get("name", "main")) for c in pod.get("spec", {}).get("containers") or [{}]]
         running = RunningPod(pod["metadata"]["uid"], PodBehaviour.from_pod(pod), now())
         running.logs = {name: LogBuffer() for name in names}
@@ -329,6 +395,8 @@ class Kubelet:
 
     def container_logs(self, namespace: str, pod: str) -> dict[str, LogBuffer] | None:
         running = self.running.get((namespace, pod))
+        if running is not None and running.process is not None:
+            return {str(running.process.container.get("name", "main")): running.process.log}
         return running.logs if running is not None else None
 
     async def _halt(self, key: Key) -> None:
@@ -337,3 +405,8 @@ class Kubelet:
             buffer.close()
         if running is not None and running.server is not None:
             await running.server.stop()
+        if running is not None and running.process is not None:
+            # SIGTERM, then up to the pod's grace period before SIGKILL: never in the kubelet's way.
+            stopping = asyncio.get_running_loop().create_task(running.process.stop())
+            self._stopping[stopping] = running.process
+            stopping.add_done_callback(lambda done: self._stopping.pop(done, None))
