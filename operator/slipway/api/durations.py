@@ -8,6 +8,7 @@ reads it; the pattern comes first because durationpy also takes what the CRD ref
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 import durationpy
@@ -17,6 +18,8 @@ DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _WHOLE: Final = re.compile(DURATION_PATTERN)
 
 
+# decide() reads the same few durations of a spec on every pass: parse each text once.
+@lru_cache(maxsize=1024)
 def parse_duration(text: str) -> float:
     """Seconds in `text`; ValueError when it does not follow the duration grammar."""
     if not _WHOLE.fullmatch(text):

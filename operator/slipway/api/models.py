@@ -130,6 +130,7 @@ def _without_nulls(data: Any) -> Any:
 _S = TypeVar("_S")
 # Each Sectioned model, and each assembled model, to its assembled model.
 _ASSEMBLED: Final[dict[type[ApiModel], type[ApiModel]]] = {}
+_SECTION_ATTRIBUTES: Final[dict[type[ApiModel], tuple[tuple[str, str], ...]]] = {}
 
 
 class PluginsNotLoaded(RuntimeError):
@@ -182,8 +183,18 @@ class Sectioned(ApiModel):
 
     def sections(self) -> dict[str, Any]:
         """The sections set, by key."""
-        values = {key: getattr(self, to_snake(key), None) for key in self._section_fields()}
+        values = {key: getattr(self, attribute, None) for key, attribute in _section_attributes(type(self))}
         return {key: value for key, value in values.items() if value is not None}
+
+
+def _section_attributes(model: type[Sectioned]) -> tuple[tuple[str, str], ...]:
+    """(key, attribute name) of each section of an assembled model: found once, since the sections are
+    closed when a model is assembled (decide() reads them on every pass)."""
+    found = _SECTION_ATTRIBUTES.get(model)
+    if found is None:
+        found = tuple((key, to_snake(key)) for key in model._section_fields())
+        _SECTION_ATTRIBUTES[model] = found
+    return found
 
 
 def _assemble(base: type[Sectioned], sections: dict[str, tuple[Any, Any]]) -> type[Sectioned]:
