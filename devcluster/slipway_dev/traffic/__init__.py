@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from slipway_dev.controllers.client import JsonObject, Resource
@@ -64,22 +65,24 @@ class ClusterView:
     services: Mapping[ServiceKey, JsonObject]
     pods: Sequence[JsonObject]
 
+    @cached_property
+    def _ready(self) -> tuple[tuple[JsonObject, int], ...]:
+        """Each ready pod with its port, found once per view: every Service's backends are chosen
+        among them (with a thousand pods, reading their conditions again per Service was the cost)."""
+        return tuple((pod, port) for pod in self.pods if (port := _ready_port(pod)) is not None)
+
     def backends(self, service: ServiceKey) -> tuple[Backend, ...]:
         found = self.services.get(service)
         selector = (found or {}).get("spec", {}).get("selector") or {}
         if not selector:
             return ()  # a Service without a selector has no endpoints we could know
-        chosen = []
-        for pod in self.pods:
-            meta = pod["metadata"]
-            if (
-                meta.get("namespace") != service[0]
-                or not selector.items() <= (meta.get("labels") or {}).items()
-            ):
-                continue
-            port = _ready_port(pod)
-            if port is not None:
-                chosen.append(Backend(service[0], meta["name"], port))
+        wanted = selector.items()
+        chosen = [
+            Backend(service[0], pod["metadata"]["name"], port)
+            for pod, port in self._ready
+            if pod["metadata"].get("namespace") == service[0]
+            and wanted <= (pod["metadata"].get("labels") or {}).items()
+        ]
         return tuple(sorted(chosen, key=lambda backend: backend.pod))
 
     def split(self, service: ServiceKey, weight: int) -> Split | None:
