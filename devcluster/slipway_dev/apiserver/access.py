@@ -412,18 +412,8 @@ class Access:
         PATCH, authorized as `patch`) that creates its object is authorized as `create` too, as
         kube-apiserver does. For a POST the check was already made and passes again."""
         meta = new["metadata"]
-        asked = Attributes(
-            user,
-            "create",
-            True,
-            "",
-            resource.group,
-            resource.version,
-            resource.plural,
-            "",
-            str(meta.get("namespace") or ""),
-            str(meta.get("name") or ""),
-        )
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        asked = _on_object(user, "create", resource, namespace, name)
         allowed, reason = self.rbac.authorize(asked)
         if not allowed:
             raise rbac.denied(asked, reason)
@@ -443,31 +433,9 @@ class Access:
             return
         meta = new["metadata"]
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        target = Attributes(
-            user,
-            "update" if old else "create",
-            True,
-            "",
-            resource.group,
-            resource.version,
-            resource.plural,
-            "",
-            namespace,
-            name,
-        )
+        target = _on_object(user, "update" if old else "create", resource, namespace, name)
         if old is not None:
-            check = Attributes(
-                user,
-                "delete",
-                True,
-                "",
-                resource.group,
-                resource.version,
-                resource.plural,
-                "",
-                namespace,
-                name,
-            )
+            check = _on_object(user, "delete", resource, namespace, name)
             allowed, reason = self.rbac.authorize(check)
             if not allowed:
                 raise rbac.forbidden(
@@ -496,18 +464,9 @@ class Access:
                     f'no matches for kind "{kind}" in version "{api_version}"',
                 )
             for owner in owners:
-                check = Attributes(
-                    user,
-                    "update",
-                    True,
-                    "",
-                    owner.group,
-                    owner.version,
-                    owner.plural,
-                    "finalizers",
-                    namespace if owner.namespaced else "",
-                    str(ref.get("name") or ""),
-                )
+                owner_namespace = namespace if owner.namespaced else ""
+                owner_name = str(ref.get("name") or "")
+                check = _on_object(user, "update", owner, owner_namespace, owner_name, "finalizers")
                 allowed, reason = self.rbac.authorize(check)
                 if not allowed:
                     raise rbac.forbidden(
@@ -515,6 +474,15 @@ class Access:
                         "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't "
                         f"set finalizers on: {reason}, <nil>",
                     )
+
+
+def _on_object(
+    user: UserInfo, verb: str, resource: ResourceType, namespace: str, name: str, subresource: str = ""
+) -> Attributes:
+    """What a request does to one object of `resource` (or to its `subresource`)."""
+    return Attributes(
+        user, verb, True, "", resource.group, resource.version, resource.plural, subresource, namespace, name
+    )
 
 
 def _with_token_subresource(serviceaccounts: ResourceType) -> ResourceType:
