@@ -172,22 +172,35 @@ def pod_status(
         }
         for index, container in enumerate(containers)
     ]
-    status = {
+    status = _running_pod_status(phase, admitted, "BestEffort", ready, ready_since, reason, statuses)
+    return status, remaining
+
+
+def _running_pod_status(
+    phase: str,
+    started: datetime,
+    qos_class: str,
+    ready: bool,
+    ready_since: datetime,
+    reason: str | None,
+    statuses: list[JsonObject],
+) -> JsonObject:
+    """A pod's status once its containers were created: what a simulated and a process pod share."""
+    return {
         "phase": phase,
         "hostIP": POD_IP,
         "podIP": POD_IP,
         "podIPs": [{"ip": POD_IP}],
-        "startTime": timestamp(admitted),
-        "qosClass": "BestEffort",
+        "startTime": timestamp(started),
+        "qosClass": qos_class,
         "conditions": [
-            _condition("PodScheduled", True, admitted),
-            _condition("Initialized", True, admitted),
+            _condition("PodScheduled", True, started),
+            _condition("Initialized", True, started),
             _condition("ContainersReady", ready, ready_since, reason),
             _condition("Ready", ready, ready_since, reason),
         ],
         "containerStatuses": statuses,
     }
-    return status, remaining
 
 
 def process_status(pod: JsonObject, process: PodProcess, started: datetime) -> JsonObject:
@@ -204,33 +217,20 @@ def process_status(pod: JsonObject, process: PodProcess, started: datetime) -> J
     reason = (
         None if state.ready else ("PodCompleted" if process.finished is not None else "ContainersNotReady")
     )
-    return {
-        "phase": phase,
-        "hostIP": POD_IP,
-        "podIP": POD_IP,
-        "podIPs": [{"ip": POD_IP}],
-        "startTime": timestamp(started),
-        "qosClass": "Burstable",
-        "conditions": [
-            _condition("PodScheduled", True, started),
-            _condition("Initialized", True, started),
-            _condition("ContainersReady", state.ready, since, reason),
-            _condition("Ready", state.ready, since, reason),
-        ],
-        "containerStatuses": [
-            {
-                "name": container.get("name", "main"),
-                "image": container.get("image", ""),
-                "imageID": "",
-                "containerID": f"process://{pod['metadata'].get('uid', '')}/{state.restarts}",
-                "ready": state.ready,
-                "started": "running" in state.state,
-                "restartCount": state.restarts,
-                "state": state.state,
-                "lastState": state.last_state,
-            }
-        ],
-    }
+    statuses = [
+        {
+            "name": container.get("name", "main"),
+            "image": container.get("image", ""),
+            "imageID": "",
+            "containerID": f"process://{pod['metadata'].get('uid', '')}/{state.restarts}",
+            "ready": state.ready,
+            "started": "running" in state.state,
+            "restartCount": state.restarts,
+            "state": state.state,
+            "lastState": state.last_state,
+        }
+    ]
+    return _running_pod_status(phase, started, "Burstable", state.ready, since, reason, statuses)
 
 
 @dataclass
