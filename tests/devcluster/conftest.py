@@ -7,123 +7,14 @@ project-wide fixture of tests/conftest.py. Tests of the whole simulated cluster 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from apiserver_support import Http, Kubectl, kubectl_for
 
-from slipway_dev.apiserver import ApiServer, Credentials, FaultConfig, running_apiserver, write_kubeconfig
-
-REPO = Path(__file__).resolve().parents[2]
-RELEASE_CRD = REPO / "crds" / "releases.slipway.dev.yaml"
-
-
-class KubectlError(AssertionError):
-    pass
-
-
-@dataclass
-class Kubectl:
-    """Runs the real kubectl against one dev API server."""
-
-    env: dict[str, str]
-    kubeconfig: Path
-
-    def __call__(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60) -> str:
-        result = self.run(*args, input=input, timeout=timeout)
-        if check and result.returncode != 0:
-            raise KubectlError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result.stdout
-
-    def run(
-        self, *args: str, input: str | None = None, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["kubectl", *args], env=self.env, input=input, capture_output=True, text=True, timeout=timeout
-        )
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            ["kubectl", *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "-o", "json"))
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any
-    content_type: str
-
-
-@dataclass
-class Http:
-    """Raw requests to the server, for what kubectl never sends (bad bodies, stale writes, ...): over
-    HTTPS verified against the server's CA, with the credentials' token (the admin's by default)."""
-
-    credentials: Credentials
-
-    @property
-    def url(self) -> str:
-        return self.credentials.url
-
-    def as_token(self, token: str | None) -> Http:
-        """The same server with another bearer token (None: no Authorization header at all)."""
-        return Http(self.credentials.with_token(token))
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        content_type: str = "application/json",
-        raw: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        for key, value in self.credentials.headers().items():
-            request.add_header(key, value)
-        if data is not None:
-            request.add_header("Content-Type", content_type)
-        for key, value in (headers or {}).items():
-            request.add_header(key, value)
-        try:
-            with urllib.request.urlopen(
-                request, timeout=30, context=self.credentials.ssl_context()
-            ) as answer:
-                return Response(answer.status, _decode(answer.read()), answer.headers.get("Content-Type", ""))
-        except urllib.error.HTTPError as error:
-            return Response(error.code, _decode(error.read()), error.headers.get("Content-Type", ""))
-
-
-def _decode(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15, interval: float = 0.05) -> Any:
-    """Poll until `condition()` is truthy; its value is returned. Fails the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+from slipway_dev.apiserver import ApiServer, FaultConfig, running_apiserver
 
 
 @pytest.fixture
@@ -146,17 +37,6 @@ def make_apiserver() -> Iterator[Callable[..., ApiServer]]:
     yield start
     for context in reversed(stack):
         context.__exit__(None, None, None)
-
-
-def kubectl_for(server: ApiServer, directory: Path) -> Kubectl:
-    kubeconfig = write_kubeconfig(directory / "kubeconfig", server.credentials())
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(directory),
-        "KUBECONFIG": str(kubeconfig),
-        "KUBECACHEDIR": str(directory / "cache"),
-    }
-    return Kubectl(env, kubeconfig)
 
 
 @pytest.fixture

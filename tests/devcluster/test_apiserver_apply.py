@@ -11,9 +11,9 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
+from apiserver_support import Http, wait_for
 from kubernetes.dynamic import DynamicClient
 
-from conftest import Http, wait_for
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
 
 APPLY = "application/apply-patch+yaml"

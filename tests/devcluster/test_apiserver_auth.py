@@ -8,8 +8,8 @@ from pathlib import Path
 
 import kubernetes
 import pytest
+from apiserver_support import Http, Kubectl
 
-from conftest import Http, Kubectl
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
 
 UNAUTHORIZED = {

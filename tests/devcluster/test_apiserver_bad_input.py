@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from conftest import Http
+from apiserver_support import Http
 
 CMS = "/api/v1/namespaces/default/configmaps"
 

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from apiserver_support import Http
 
-from conftest import Http
 from slipway_dev.apiserver import ApiServer, FaultConfig
 
 CMS = "/api/v1/namespaces/default/configmaps"

@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import yaml
+from apiserver_support import RELEASE_CRD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RELEASE_CRD
 from slipway_dev.apiserver.cluster import (
     JSON_PATCH,
     MERGE_PATCH,

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apiserver_support import Http, Kubectl, kubectl_for, wait_for
 
-from conftest import Http, Kubectl, kubectl_for, wait_for
 from slipway_dev.apiserver import ApiServer
 
 WIDGETS = "/apis/test.slipway.dev/v1/namespaces/default/widgets"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Http, Kubectl
+from apiserver_support import Http, Kubectl
 
 SA = "system:serviceaccount:default:bot"
 DEPLOY = {

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from apiserver_support import RELEASE_CRD, Http, wait_for
 
-from conftest import RELEASE_CRD, Http, wait_for
 from slipway_dev.apiserver import ApiServer, Credentials
 
 CMS = "/api/v1/namespaces/default/configmaps"

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
-
-from conftest import RELEASE_CRD, REPO, Kubectl
+from apiserver_support import RELEASE_CRD, REPO, Kubectl
 
 DEPLOYMENT = """
 apiVersion: apps/v1

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from conftest import Kubectl
+from apiserver_support import Kubectl
 
 KEPT = """
 apiVersion: v1

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 import yaml
+from apiserver_support import RELEASE_CRD, REPO, Kubectl, wait_for
 
-from conftest import RELEASE_CRD, REPO, Kubectl, wait_for
 from slipway_dev.cluster import DevCluster
 
 POD = """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from conftest import Http, Kubectl
+from apiserver_support import Http, Kubectl
 
 NAMELESS_CONTAINER = """
 apiVersion: v1

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-
-from conftest import Http, Kubectl
+from apiserver_support import Http, Kubectl
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 

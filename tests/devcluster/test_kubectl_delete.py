@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Http, Kubectl
+from apiserver_support import Http, Kubectl
 
 
 def _names(kubectl: Kubectl, *what: str) -> set[str]:

@@ -8,8 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import yaml
-
-from conftest import RELEASE_CRD, REPO, Kubectl, wait_for
+from apiserver_support import RELEASE_CRD, REPO, Kubectl, wait_for
 
 WIDGET_CRD = """
 apiVersion: apiextensions.k8s.io/v1

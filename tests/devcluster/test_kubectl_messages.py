@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 from urllib.parse import quote
 
-from conftest import Http, Kubectl
+from apiserver_support import Http, Kubectl
 
 POD = """apiVersion: v1
 kind: Pod

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Http, Kubectl
+from apiserver_support import Http, Kubectl
 
 BOGUS = """
 apiVersion: example.com/v1

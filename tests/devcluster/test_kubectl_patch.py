@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import RELEASE_CRD, REPO, Kubectl
+from apiserver_support import RELEASE_CRD, REPO, Kubectl
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import RELEASE_CRD, REPO, Kubectl, wait_for
+from apiserver_support import RELEASE_CRD, REPO, Kubectl, wait_for
 
 
 def _release(kubectl: Kubectl) -> None:

@@ -4,9 +4,8 @@ small equivalents of upstream's hack/testdata files."""
 
 from __future__ import annotations
 
+from apiserver_support import Kubectl
 from upstream_cases import fails, get, names
-
-from conftest import Kubectl
 
 POD = """
 apiVersion: v1

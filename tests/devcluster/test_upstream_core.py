@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 
+from apiserver_support import Kubectl
 from upstream_cases import both, fails, get, names
-
-from conftest import Kubectl
 
 VALID_POD = """
 apiVersion: v1

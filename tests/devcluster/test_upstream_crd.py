@@ -3,9 +3,8 @@ against a fresh dev API server."""
 
 from __future__ import annotations
 
+from apiserver_support import Kubectl
 from upstream_cases import both, fails, get, names
-
-from conftest import Kubectl
 
 FOO_CRD = """
 apiVersion: apiextensions.k8s.io/v1

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from apiserver_support import Kubectl
 from upstream_cases import both, fails, get, names
-
-from conftest import Kubectl
 
 POD = """
 apiVersion: v1

@@ -3,9 +3,8 @@ server (the server-side apply half waits for server-side apply)."""
 
 from __future__ import annotations
 
+from apiserver_support import Kubectl
 from upstream_cases import get, names
-
-from conftest import Kubectl
 
 POD = """
 apiVersion: v1

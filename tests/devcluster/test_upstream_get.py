@@ -3,9 +3,8 @@ run_kubectl_sort_by_tests) against a fresh dev API server."""
 
 from __future__ import annotations
 
+from apiserver_support import Kubectl
 from upstream_cases import both, fails, get, names
-
-from conftest import Kubectl
 
 VALID_POD = """
 apiVersion: v1

@@ -14,8 +14,8 @@ import urllib.request
 from typing import Any
 
 import pytest
+from apiserver_support import Http, Kubectl, wait_for
 
-from conftest import Http, Kubectl, wait_for
 from slipway_dev.cluster import DevCluster
 
 
