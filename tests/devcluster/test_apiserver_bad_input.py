@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Http
+from conftest import ROOT_CA, Http, names
 
 CMS = "/api/v1/namespaces/default/configmaps"
 
@@ -20,7 +20,7 @@ def _assert_status(response: Any, code: int, reason: str) -> None:
 
 def _nothing_stored(http: Http, rv_before: str) -> None:
     listed = http("GET", CMS).body
-    assert listed["items"] == []
+    assert names(listed["items"]) == [ROOT_CA]
     assert listed["metadata"]["resourceVersion"] == rv_before
 
 

@@ -113,13 +113,13 @@ class ApiServer:
         self.port = port
         self.faults = faults or FaultConfig()
         self.bookmark_seconds = bookmark_seconds
-        self.cluster = Cluster(history_size=self.faults.watch_history_size)
         self._injector = FaultInjector(self.faults)
         self._runner: web.AppRunner | None = None
         self._watchers: set[Watcher] = set()
         self._stopping = asyncio.Event()
         self._plain_http = _plain_http
         self.pki = Pki.generate()
+        self.cluster = Cluster(self.pki.ca_pem.decode(), history_size=self.faults.watch_history_size)
         self.authn = Authenticator()
         self.access = Access(self.cluster, self.authn)
         # Where pods/log reads container logs (the simulated kubelet); without one, no pod has logs.
