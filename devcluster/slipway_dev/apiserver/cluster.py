@@ -526,9 +526,9 @@ class Cluster:
 
     def get_scale(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         stored = self.get(resource, namespace, name)
-        return self._scale_of(resource, stored.obj)
+        return self.scale_of(resource, stored.obj)
 
-    def _scale_of(self, resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    def scale_of(self, resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         assert resource.scale is not None
         meta = obj["metadata"]
         spec_replicas = evaluate(obj, resource.scale.spec_replicas_path)
@@ -584,7 +584,7 @@ class Cluster:
         new["metadata"]["resourceVersion"] = (scale.get("metadata") or {}).get("resourceVersion") or None
         set_value(new, resource.scale.spec_replicas_path, replicas)
         stored = self._commit_update(resource, old, new, None, options)
-        return self._scale_of(resource, stored.obj)
+        return self.scale_of(resource, stored.obj)
 
     def patch_scale(
         self,

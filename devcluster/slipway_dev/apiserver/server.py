@@ -16,7 +16,7 @@ from aiohttp import web
 
 from slipway_dev.apiserver import discovery, openapi, openapi_v2
 from slipway_dev.apiserver.access import CURRENT_USER, Access
-from slipway_dev.apiserver.apply import server_side_apply
+from slipway_dev.apiserver.apply import server_side_apply, server_side_apply_scale
 from slipway_dev.apiserver.authn import Authenticator
 from slipway_dev.apiserver.cluster import (
     APPLY_PATCH,
@@ -435,11 +435,14 @@ class ApiServer:
         if applying:
             if name is None:
                 raise method_not_allowed(method)
-            if subresource == "scale":
-                raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
             fault = None if dry_run else self._injector.write_fault()
             if fault is not None:
                 raise fault
+            if subresource == "scale":
+                scale = server_side_apply_scale(
+                    cluster, resource, namespace, name, await request.read(), options, _flag(request, "force")
+                )
+                return self._answer(encode(scale))
             stored, created = server_side_apply(
                 cluster,
                 resource,
