@@ -1,7 +1,7 @@
 """Who may do what: the checks kube-apiserver's filter chain makes before a request reaches storage.
 
-For every request, in the real server's order: authentication (no or a bad token: 401), impersonation
-(`Impersonate-User` / `Impersonate-Group`, itself authorized with the verb `impersonate`), RBAC
+For every request, in the real server's order: authentication (a bad token: 401; none: anonymous),
+impersonation (`Impersonate-User` / `Impersonate-Group`, itself authorized with the verb `impersonate`), RBAC
 authorization (403 with the real message), then the handlers. The authorization and authentication
 APIs live here too: TokenRequest (`serviceaccounts/token`, `kubectl create token`), SelfSubjectAccessReview
 (`kubectl auth can-i`), SubjectAccessReview, LocalSubjectAccessReview, SelfSubjectRulesReview
@@ -305,7 +305,7 @@ class Access:
         return API_AUDIENCE
 
     def _token_review(self, body: dict[str, Any]) -> dict[str, Any]:
-        token = str((body.get("spec") or {}).get("token") or "")
+        token = str((body.get("spec") or {}).get("token") or "").strip()
         user = self.authn.authenticate(f"Bearer {token}", self.service_account_uid) if token else None
         if user is None:
             return {"authenticated": False, "user": {}, "error": "invalid bearer token"}

@@ -462,5 +462,10 @@ CLUSTER_ROLE_BINDINGS_AT_START = [
     _binding("cluster-admin", "cluster-admin", ["system:masters"]),
     _binding("system:discovery", "system:discovery", ["system:authenticated"]),
     _binding("system:basic-user", "system:basic-user", ["system:authenticated"]),
-    _binding("system:public-info-viewer", "system:public-info-viewer", ["system:authenticated"]),
+    # The one default role anonymous requests (group system:unauthenticated) get: /version, health.
+    _binding(
+        "system:public-info-viewer",
+        "system:public-info-viewer",
+        ["system:authenticated", "system:unauthenticated"],
+    ),
 ]
