@@ -434,11 +434,7 @@ class Access:
             if self.rbac.authorize(asked)[0]:
                 return
             self._confirm_held(target, namespace, new.get("rules"))
-            aggregated = [
-                role
-                for role in (old, new)
-                if role and (role.get("aggregationRule") or {}).get("clusterRoleSelectors")
-            ]
+            aggregated = any(escalation.has_aggregation_rule(role) for role in (old, new) if role)
             if resource.plural == "clusterroles" and aggregated:
                 owned = [grant.rule for grant in self.rbac.grants(user, namespace)]
                 if escalation.missing_rules(owned, escalation.FULL_AUTHORITY):
@@ -468,7 +464,7 @@ class Access:
             missing = (
                 not_found(role_plural, rbac.GROUP, role_name).message
                 if role_plural
-                else f"unsupported role reference kind: {json.dumps(kind)}"
+                else f"unsupported role reference kind: {json.dumps(str(kind or ''))}"
             )
             raise rbac.forbidden(target, missing)
         self._confirm_held(target, namespace, rules)

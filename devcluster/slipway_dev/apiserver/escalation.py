@@ -122,6 +122,11 @@ def escalation_message(user: UserInfo, missing: list[Rule]) -> str:
     )
 
 
+def has_aggregation_rule(role: dict[str, Any]) -> bool:
+    rule = role.get("aggregationRule")
+    return isinstance(rule, dict) and bool(rule.get("clusterRoleSelectors"))
+
+
 def only_gc_fields_differ(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether a write changes nothing but what garbage collection needs (owner references, finalizers):
     such writes are never judged for escalation."""
