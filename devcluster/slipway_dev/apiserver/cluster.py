@@ -2,7 +2,8 @@
 
 Create, update, patch, delete and the subresources, with the rules of a real server: generation and
 resourceVersion bookkeeping, no-op writes that change nothing, finalizers, namespace termination,
-garbage collection of dependents, CRDs that register their resources at once.
+garbage collection of dependents, CRDs that register their resources at once, and what
+kube-controller-manager keeps in every namespace (slipway_dev.apiserver.serviceaccounts).
 """
 
 from __future__ import annotations
