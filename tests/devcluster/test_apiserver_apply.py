@@ -170,6 +170,70 @@ def test_status_and_scale_writes_record_their_subresource(http: Http) -> None:
     assert "f:status" not in _entries(applied.body)[("deployer", "Apply")]["fieldsV1"]
 
 
+def test_apply_to_the_scale_subresource_owns_replicas_through_scale(http: Http) -> None:
+    """A Scale applied to /scale, as client-go's ApplyScale sends it: the parent's owners of replicas
+    are the Scale's, the applier's entry lands on the Deployment with `subresource: scale`."""
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
+            },
+        },
+    }
+    assert _apply(http, f"{DEPLOYS}/web", deployment, manager="deployer").status == 201
+    scale = {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3},
+    }
+    refused = _apply(http, f"{DEPLOYS}/web/scale", scale, manager="autoscaler")
+    assert refused.status == 409
+    assert refused.body["message"] == 'Apply failed with 1 conflict: conflict with "deployer": .spec.replicas'
+    # The value already there is shared without conflict.
+    same = _apply(http, f"{DEPLOYS}/web/scale", {**scale, "spec": {"replicas": 1}}, manager="autoscaler")
+    assert (same.status, same.body["kind"], same.body["spec"]) == (200, "Scale", {"replicas": 1})
+    entries = _entries(http("GET", f"{DEPLOYS}/web").body)
+    assert entries[("autoscaler", "Apply")]["subresource"] == "scale"
+    assert entries[("autoscaler", "Apply")]["apiVersion"] == "apps/v1"
+    assert entries[("autoscaler", "Apply")]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    assert "f:replicas" in entries[("deployer", "Apply")]["fieldsV1"]["f:spec"]
+    # Forced, the change takes replicas from the deployer; a dry run changes nothing first.
+    dry = _apply(http, f"{DEPLOYS}/web/scale", scale, manager="autoscaler", force="true", dryRun="All")
+    assert dry.body["spec"] == {"replicas": 3}
+    assert http("GET", f"{DEPLOYS}/web").body["spec"]["replicas"] == 1
+    forced = _apply(http, f"{DEPLOYS}/web/scale", scale, manager="autoscaler", force="true")
+    assert (forced.status, forced.body["spec"]) == (200, {"replicas": 3})
+    obj = http("GET", f"{DEPLOYS}/web").body
+    assert obj["spec"]["replicas"] == 3
+    assert "f:replicas" not in _entries(obj)[("deployer", "Apply")]["fieldsV1"]["f:spec"]
+    # Now the deployer changing replicas meets the autoscaler, named with its subresource.
+    again = _apply(
+        http,
+        f"{DEPLOYS}/web",
+        {**deployment, "spec": {**deployment["spec"], "replicas": 2}},
+        manager="deployer",
+    )
+    assert again.status == 409
+    assert 'conflict with "autoscaler" with subresource "scale": .spec.replicas' in again.body["message"]
+    # A body that is not a Scale, or for another object, is refused.
+    wrong_kind = _apply(http, f"{DEPLOYS}/web/scale", {**scale, "kind": "Deployment"}, manager="autoscaler")
+    assert (wrong_kind.status, wrong_kind.body["message"]) == (
+        400,
+        "the kind in the data (Deployment) does not match the expected kind (Scale)",
+    )
+    other = _apply(http, f"{DEPLOYS}/web/scale", {**scale, "metadata": {"name": "db"}}, manager="autoscaler")
+    assert other.status == 400
+    missing = {**scale, "metadata": {"name": "nope"}}
+    assert _apply(http, f"{DEPLOYS}/nope/scale", missing, manager="autoscaler").status == 404
+
+
 def test_shared_field_stays_when_one_applier_stops_applying_it(http: Http) -> None:
     _apply(http, f"{CMS}/settings", _configmap({"a": "1", "b": "2"}), manager="alice")
     # bob applies the same value for b: no conflict, both own it.

@@ -31,23 +31,59 @@ def _service_account(kubectl: Kubectl, name: str = "bot", namespace: str = "defa
 @pytest.mark.parametrize(
     "authorization",
     [
-        None,  # no credentials at all
         "Bearer not-a-token",
         "Bearer a.b.c",  # the shape of a JWT, nothing more
         "Bearer eyJhbGciOiJFUzI1NiJ9.e30.AAAA",  # a JWT header, an empty payload, a short signature
-        "Bearer ",
-        "Basic YWRtaW46YWRtaW4=",  # basic auth is not accepted
     ],
 )
-def test_requests_without_valid_credentials_get_the_real_401_status(
-    http: Http, authorization: str | None
-) -> None:
-    headers = {"Authorization": authorization} if authorization else {}
+def test_requests_with_a_bad_token_get_the_real_401_status(http: Http, authorization: str) -> None:
     for path in ("/api/v1/namespaces", "/version", "/apis", "/api/v1/namespaces/default/configmaps/x"):
-        answer = http.as_token(None)("GET", path, headers=headers)
+        answer = http.as_token(None)("GET", path, headers={"Authorization": authorization})
         assert (answer.status, answer.body) == (401, UNAUTHORIZED)
     # And the server keeps serving.
     assert http("GET", "/api/v1/namespaces").status == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,  # no credentials at all
+        "Bearer ",  # an empty token is no token
+        "Basic YWRtaW46YWRtaW4=",  # basic auth is not a scheme the server reads: no credentials
+    ],
+)
+def test_requests_without_a_token_are_anonymous_as_with_the_default_flags(
+    http: Http, authorization: str | None
+) -> None:
+    """kube-apiserver's default --anonymous-auth=true (kubeadm keeps it): `system:anonymous` in group
+    `system:unauthenticated`, which only system:public-info-viewer is bound to."""
+    headers = {"Authorization": authorization} if authorization else {}
+    anonymous = http.as_token(None)
+    for path in ("/version", "/healthz", "/livez", "/readyz"):
+        assert anonymous("GET", path, headers=headers).status == 200, path
+    for path, message in (
+        ("/api", 'forbidden: User "system:anonymous" cannot get path "/api"'),
+        ("/apis", 'forbidden: User "system:anonymous" cannot get path "/apis"'),
+        (
+            "/api/v1/namespaces",
+            'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API '
+            'group "" at the cluster scope',
+        ),
+        (
+            "/api/v1/namespaces/default/configmaps/x",
+            'configmaps "x" is forbidden: User "system:anonymous" cannot get resource "configmaps" in API '
+            'group "" in the namespace "default"',
+        ),
+    ):
+        answer = anonymous("GET", path, headers=headers)
+        assert (answer.status, answer.body["reason"], answer.body["message"]) == (403, "Forbidden", message)
+    review = anonymous(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        headers=headers,
+    )
+    assert review.status == 403  # system:basic-user is for authenticated users only
 
 
 def test_kubectl_create_token_gives_a_serviceaccount_identity(kubectl: Kubectl) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from apiserver_support import Http
+from apiserver_support import ROOT_CA, Http, names
 
 CMS = "/api/v1/namespaces/default/configmaps"
 
@@ -19,7 +19,7 @@ def _assert_status(response: Any, code: int, reason: str) -> None:
 
 def _nothing_stored(http: Http, rv_before: str) -> None:
     listed = http("GET", CMS).body
-    assert listed["items"] == []
+    assert names(listed["items"]) == [ROOT_CA]
     assert listed["metadata"]["resourceVersion"] == rv_before
 
 

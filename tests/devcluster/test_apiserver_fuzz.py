@@ -142,7 +142,7 @@ def _read_everything(cluster: Cluster) -> None:
     )
 )
 def test_arbitrary_writes_never_fail_internally(actions: list[tuple[str, Any, int]]) -> None:
-    cluster = Cluster()
+    cluster = Cluster(root_ca="")
     crds = cluster.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
     configmaps = cluster.registry.lookup("", "v1", "configmaps")
     assert crds is not None and configmaps is not None

@@ -69,7 +69,7 @@ def test_watch_recovers_from_410_gone_by_relisting(
     assert expired.value.status == 410
     # The documented recovery: relist, then watch from the list's resourceVersion.
     listed = core.list_namespaced_config_map("default")
-    assert len(listed.items) == 6
+    assert len(listed.items) == 7  # and the root-CA publisher's ConfigMap, as on a real cluster
     core.create_namespaced_config_map("default", _configmap("after"))
     stream = watch.stream(
         core.list_namespaced_config_map,

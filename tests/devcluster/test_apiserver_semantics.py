@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from apiserver_support import RELEASE_CRD, Http, wait_for
+from apiserver_support import RELEASE_CRD, ROOT_CA, Http, names, wait_for
 
 from slipway_dev.apiserver import ApiServer, Credentials
 
@@ -243,7 +243,8 @@ def test_list_pages_with_limit_and_continue(http: Http) -> None:
     assert [i["metadata"]["name"] for i in first["items"]] == ["c0", "c1"]
     second = http("GET", f"{CMS}?limit=2&continue={first['metadata']['continue']}").body
     third = http("GET", f"{CMS}?limit=2&continue={second['metadata']['continue']}").body
-    assert [i["metadata"]["name"] for i in second["items"] + third["items"]] == ["c2", "c3", "c4"]
+    # The page after c4 also holds the root-CA publisher's ConfigMap, as on a real cluster.
+    assert names(second["items"] + third["items"]) == ["c2", "c3", "c4", ROOT_CA]
     assert "continue" not in third["metadata"]
 
 
@@ -297,12 +298,13 @@ def test_watch_list_sends_initial_events_then_a_marked_bookmark(apiserver: ApiSe
     http("POST", CMS, {"metadata": {"name": "a"}})
     rv = http("GET", CMS).body["metadata"]["resourceVersion"]
     query = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
-    events = watch_events(apiserver.credentials(), f"{CMS}?{query}", count=2)
+    events = watch_events(apiserver.credentials(), f"{CMS}?{query}", count=3)
     assert [(e["type"], e["object"]["metadata"].get("name")) for e in events] == [
         ("ADDED", "a"),
+        ("ADDED", ROOT_CA),
         ("BOOKMARK", None),
     ]
-    assert events[1]["object"]["metadata"] == {
+    assert events[2]["object"]["metadata"] == {
         "resourceVersion": rv,
         "annotations": {"k8s.io/initial-events-end": "true"},
     }

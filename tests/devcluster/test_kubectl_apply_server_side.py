@@ -125,8 +125,8 @@ def test_conflict_names_manager_and_field_and_force_moves_ownership(kubectl: Kub
     refused = kubectl.run("apply", "--server-side", "--field-manager=ci", "-f", "-", input=three)
     assert refused.returncode != 0
     assert (
-        f'Apply failed with 1 conflict: conflict with "{scaler["manager"]}" using apps/v1: .spec.replicas'
-        in (refused.stderr)
+        f'Apply failed with 1 conflict: conflict with "{scaler["manager"]}" with subresource "scale" '
+        "using apps/v1: .spec.replicas" in (refused.stderr)
     )
     assert kubectl.json("get", "deployment", "web")["spec"]["replicas"] == 5
     kubectl("apply", "--server-side", "--field-manager=ci", "--force-conflicts", "-f", "-", input=three)

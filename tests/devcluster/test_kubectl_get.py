@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import yaml
-from apiserver_support import RELEASE_CRD, REPO, Kubectl, wait_for
+from apiserver_support import RELEASE_CRD, REPO, ROOT_CA, Kubectl, wait_for
 
 WIDGET_CRD = """
 apiVersion: apiextensions.k8s.io/v1
@@ -174,10 +174,14 @@ def test_output_formats(kubectl: Kubectl) -> None:
     assert as_json == as_yaml
     assert as_json["data"] == {"colour": "blue"}
     assert as_json["metadata"]["uid"]
-    assert kubectl("get", "configmaps", "-o", "name").split() == ["configmap/settings"]
+    # The namespace also holds the root-CA publisher's ConfigMap, as on a real cluster.
+    assert kubectl("get", "configmaps", "-o", "name").split() == [
+        f"configmap/{ROOT_CA}",
+        "configmap/settings",
+    ]
     listed = json.loads(kubectl("get", "configmaps", "-o", "json"))
     assert listed["kind"] == "List"
-    assert [item["metadata"]["name"] for item in listed["items"]] == ["settings"]
+    assert [item["metadata"]["name"] for item in listed["items"]] == [ROOT_CA, "settings"]
     assert kubectl("get", "configmap", "settings", "-o", "jsonpath={.data.colour}") == "blue"
 
 
@@ -189,7 +193,7 @@ def test_label_selectors_equality_and_set_based(kubectl: Kubectl) -> None:
 
     assert names("tier=web") == ["blue", "red"]
     assert names("tier==web,env=prod") == ["red"]
-    assert names("tier!=web") == ["green"]
+    assert names("tier!=web") == ["green", ROOT_CA]  # no tier label at all matches too
     assert names("env in (prod,staging)") == ["green", "red"]
     assert names("tier notin (db),env") == ["red"]
     assert names("!env,tier") == ["blue"]
@@ -204,7 +208,15 @@ def test_field_selector_and_all_namespaces(kubectl: Kubectl) -> None:
     assert rows[0][:3] == ["NAMESPACE", "NAME", "DATA"]
     assert ["other", "elsewhere"] in [row[:2] for row in rows[1:]]
     assert ["default", "red"] in [row[:2] for row in rows[1:]]
-    not_default = kubectl("get", "cm", "-A", "--field-selector", "metadata.namespace!=default", "-o", "name")
+    not_default = kubectl(
+        "get",
+        "cm",
+        "-A",
+        "--field-selector",
+        f"metadata.namespace!=default,metadata.name!={ROOT_CA}",
+        "-o",
+        "name",
+    )
     assert not_default.split() == ["configmap/elsewhere"]
 
 

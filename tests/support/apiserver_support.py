@@ -19,6 +19,14 @@ from slipway_dev.apiserver import ApiServer, Credentials, write_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_CRD = REPO / "crds" / "releases.slipway.dev.yaml"
+# The ConfigMap the root-CA publisher keeps in every namespace, as on a real cluster: a namespace's
+# ConfigMaps always include it.
+ROOT_CA = "kube-root-ca.crt"
+
+
+def names(items: list[dict[str, Any]]) -> list[str]:
+    """The names of listed objects."""
+    return [item["metadata"]["name"] for item in items]
 
 
 class KubectlError(AssertionError):

@@ -1,12 +1,13 @@
 """Who may do what: the checks kube-apiserver's filter chain makes before a request reaches storage.
 
-For every request, in the real server's order: authentication (no or a bad token: 401), impersonation
-(`Impersonate-User` / `Impersonate-Group`, itself authorized with the verb `impersonate`), RBAC
+For every request, in the real server's order: authentication (a bad token: 401; none: anonymous),
+impersonation (`Impersonate-User` / `Impersonate-Group`, itself authorized with the verb `impersonate`), RBAC
 authorization (403 with the real message), then the handlers. The authorization and authentication
 APIs live here too: TokenRequest (`serviceaccounts/token`, `kubectl create token`), SelfSubjectAccessReview
 (`kubectl auth can-i`), SubjectAccessReview, LocalSubjectAccessReview, SelfSubjectRulesReview
 (`kubectl auth can-i --list`), SelfSubjectReview (`kubectl auth whoami`) and TokenReview.
-Owner-reference permission (OwnerReferencesPermissionEnforcement) runs as admission inside writes.
+Owner-reference permission (OwnerReferencesPermissionEnforcement) and RBAC's privilege-escalation
+prevention run as admission inside writes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from slipway_dev.apiserver import rbac
+from slipway_dev.apiserver import escalation, rbac
 from slipway_dev.apiserver.authn import (
     AUTHENTICATED,
     DEFAULT_TOKEN_SECONDS,
@@ -304,7 +305,7 @@ class Access:
         return API_AUDIENCE
 
     def _token_review(self, body: dict[str, Any]) -> dict[str, Any]:
-        token = str((body.get("spec") or {}).get("token") or "")
+        token = str((body.get("spec") or {}).get("token") or "").strip()
         user = self.authn.authenticate(f"Bearer {token}", self.service_account_uid) if token else None
         if user is None:
             return {"authenticated": False, "user": {}, "error": "invalid bearer token"}
@@ -418,8 +419,65 @@ class Access:
         if not allowed:
             raise rbac.denied(asked, reason)
 
+    def _confirm_no_escalation(
+        self, user: UserInfo, resource: ResourceType, old: dict[str, Any] | None, new: dict[str, Any]
+    ) -> None:
+        """RBAC's own storage rules (see slipway_dev.apiserver.escalation): a role's rules, or the rules
+        of the role a binding refers to, must all be held by the writer unless they may `escalate` that
+        role or `bind` the referenced one. The escalate check names the object only when the request
+        does (an update): a create is asked about the collection, as the real server asks it."""
+        meta = new["metadata"]
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        target = _on_object(user, "update" if old else "create", resource, namespace, name)
+        if resource.plural in ("roles", "clusterroles"):
+            asked = _on_object(user, "escalate", resource, namespace, name if old else "")
+            if self.rbac.authorize(asked)[0]:
+                return
+            self._confirm_held(target, namespace, new.get("rules"))
+            aggregated = any(escalation.has_aggregation_rule(role) for role in (old, new) if role)
+            if resource.plural == "clusterroles" and aggregated:
+                owned = [grant.rule for grant in self.rbac.grants(user, namespace)]
+                if escalation.missing_rules(owned, escalation.FULL_AUTHORITY):
+                    raise rbac.forbidden(target, escalation.AGGREGATION_REFUSED)
+            return
+        ref = new.get("roleRef")
+        ref = ref if isinstance(ref, dict) else {}
+        kind, role_name = ref.get("kind"), str(ref.get("name") or "")
+        role_plural = {"ClusterRole": "clusterroles", "Role": "roles"}.get(str(kind))
+        if role_plural is not None:
+            bind = Attributes(
+                user,
+                "bind",
+                True,
+                "",
+                str(ref.get("apiGroup") or ""),
+                "",
+                role_plural,
+                "",
+                namespace,
+                role_name,
+            )
+            if self.rbac.authorize(bind)[0]:
+                return
+        rules = self.rbac.referenced_rules(ref, namespace)
+        if rules is None:
+            missing = (
+                not_found(role_plural, rbac.GROUP, role_name).message
+                if role_plural
+                else f"unsupported role reference kind: {json.dumps(str(kind or ''))}"
+            )
+            raise rbac.forbidden(target, missing)
+        self._confirm_held(target, namespace, rules)
+
+    def _confirm_held(self, target: Attributes, namespace: str, rules: Any) -> None:
+        owned = [grant.rule for grant in self.rbac.grants(target.user, namespace)]
+        missing = escalation.missing_rules(owned, rules if isinstance(rules, list) else [])
+        if missing:
+            raise rbac.forbidden(target, escalation.escalation_message(target.user, missing))
+
     def admit(self, resource: ResourceType, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        """A new object needs `create` (see _admit_create). OwnerReferencesPermissionEnforcement:
+        """A new object needs `create` (see _admit_create); RBAC writes must not escalate (see
+        _confirm_no_escalation). OwnerReferencesPermissionEnforcement:
         changing ownerReferences needs `delete` on the object; a new `blockOwnerDeletion: true` needs
         `update` on the owner's `finalizers` subresource."""
         user = CURRENT_USER.get()
@@ -427,6 +485,8 @@ class Access:
             return
         if old is None:
             self._admit_create(user, resource, new)
+        if resource.group == rbac.GROUP and (old is None or not escalation.only_gc_fields_differ(old, new)):
+            self._confirm_no_escalation(user, resource, old, new)
         refs = new["metadata"].get("ownerReferences") or []
         old_refs = (old or {}).get("metadata", {}).get("ownerReferences") or []
         if refs == old_refs or (old is None and not refs):

@@ -344,3 +344,72 @@ def _value_at(obj: Any, path: Path) -> Any:
 
 
 _ABSENT = object()
+
+
+# -- the /scale subresource
+
+
+def server_side_apply_scale(
+    cluster: Cluster,
+    resource: ResourceType,
+    namespace: str,
+    name: str,
+    raw: bytes,
+    options: WriteOptions,
+    force: bool,
+) -> dict[str, Any]:
+    """Apply a Scale (autoscaling/v1) to an object's /scale, as the real server's scale handler does:
+    the parent's managers of its replicas field are seen as managers of the Scale's `spec.replicas`;
+    the applier's entry is kept on the parent (with `subresource: scale`) owning the replicas field.
+    A change of replicas owned by another manager is a conflict unless forced, which takes the field
+    from them; applying the value already there shares it. The Scale is answered."""
+    assert resource.scale is not None
+    config = decode_configuration(raw)
+    for field, label, expected in (
+        ("apiVersion", "API version", "autoscaling/v1"),
+        ("kind", "kind", "Scale"),
+    ):
+        if config.get(field) not in (None, expected):
+            raise bad_request(
+                f"the {label} in the data ({config[field]}) does not match the expected {label} ({expected})"
+            )
+    meta = config.get("metadata") or {}
+    if not isinstance(meta, dict) or meta.get("name") not in (None, name):
+        raise bad_request(
+            f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+        )
+    if meta.get("managedFields") is not None:
+        raise bad_request("metadata.managedFields must be nil")
+    spec = config.get("spec") or {}
+    live = cluster.get(resource, namespace, name)
+    replicas_path: Path = tuple(
+        f"f:{part}" for part in resource.scale.spec_replicas_path.strip(".").split(".")
+    )
+    entries: list[dict[str, Any]] = live.copy()["metadata"].get("managedFields") or []
+    manager = options.manager
+    mine = next((e for e in entries if same_manager(e, manager.name, APPLY, "", "scale")), None)
+    current = cluster.scale_of(resource, live.obj)["spec"]["replicas"]
+    applies = isinstance(spec, dict) and "replicas" in spec
+    if applies and spec["replicas"] != current:
+        owners = [e for e in entries if e is not mine and subtree(entry_tree(e), replicas_path) is not None]
+        if owners and not force:
+            raise _conflict_error([(owner, ("f:spec", "f:replicas")) for owner in owners])
+        for owner in owners:
+            unmark_subtree(entry_tree(owner), replicas_path)
+    if mine is None and applies:
+        mine = new_entry(ManagerInfo(manager.name, APPLY, "scale"), resource.api_version, "", {})
+        entries.append(mine)
+    if mine is not None:
+        tree: Tree = {}
+        if applies:
+            node = tree
+            for element in replicas_path:
+                node = node.setdefault(element, {})
+        mine.update(apiVersion=resource.api_version, time=cluster.now(), fieldsV1=tree)
+    kept = [e for e in entries if entry_tree(e)]
+    scale = {
+        "metadata": {"resourceVersion": meta.get("resourceVersion")},
+        "spec": {"replicas": spec["replicas"] if applies else current},
+    }
+    applying = replace(options, manager=replace(manager, operation=APPLY, subresource="scale", applied=kept))
+    return cluster.update_scale(resource, namespace, name, scale, applying)

@@ -1,7 +1,10 @@
 """Authentication: who a request comes from, as kube-apiserver decides it from a bearer token.
 
-Two kinds of token are accepted (anonymous requests are not: every request needs a credential, as on
-a server started with --anonymous-auth=false):
+A request without a bearer token (no Authorization header, another scheme, an empty token) is
+anonymous, as with kube-apiserver's default `--anonymous-auth=true` (which kubeadm keeps): user
+`system:anonymous` in group `system:unauthenticated`, which the default roles let read /version and
+the health endpoints only. A bearer token that fails is 401, never anonymous. Two kinds of token are
+accepted:
 
 - static tokens made at start, like a token-auth file: the admin of the written kubeconfig
   (`kubernetes-admin`, group `system:masters`) and the simulated world's controllers
@@ -31,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 MASTERS = "system:masters"
 AUTHENTICATED = "system:authenticated"
+UNAUTHENTICATED = "system:unauthenticated"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 SERVICE_ACCOUNTS_GROUP = "system:serviceaccounts"
 ADMIN_USER = "kubernetes-admin"
@@ -63,6 +67,16 @@ class UserInfo:
         if self.extra:
             info["extra"] = {key: list(values) for key, values in self.extra}
         return info
+
+
+ANONYMOUS = UserInfo("system:anonymous", (UNAUTHENTICATED,))
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of a `Bearer` Authorization header; None when the request presents none."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def service_account_user(namespace: str, name: str) -> str:
@@ -154,13 +168,11 @@ class Authenticator:
     def authenticate(
         self, authorization: str | None, service_accounts: ServiceAccountLookup
     ) -> UserInfo | None:
-        """The user an Authorization header names, or None (no, malformed, bad or expired credentials)."""
-        if not authorization:
-            return None
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return None
+        """The user an Authorization header names: ANONYMOUS when it presents no bearer token, None
+        when the token is malformed, bad or expired."""
+        token = bearer_token(authorization)
+        if token is None:
+            return ANONYMOUS
         static = self._static.get(token)
         if static is not None:
             return static

@@ -2,7 +2,8 @@
 
 Create, update, patch, delete and the subresources, with the rules of a real server: generation and
 resourceVersion bookkeeping, no-op writes that change nothing, finalizers, namespace termination,
-garbage collection of dependents, CRDs that register their resources at once.
+garbage collection of dependents, CRDs that register their resources at once, and what
+kube-controller-manager keeps in every namespace (slipway_dev.apiserver.serviceaccounts).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ from slipway_dev.apiserver.patching import json_patch, merge_patch
 from slipway_dev.apiserver.podspecs import default_pod_spec, pod_spec_causes
 from slipway_dev.apiserver.resources import Registry, ResourceType
 from slipway_dev.apiserver.selectors import format_requirements, selector_from_match
+from slipway_dev.apiserver.serviceaccounts import (
+    DEFAULT_SERVICE_ACCOUNT,
+    ROOT_CA_CONFIG_MAP,
+    admit_pod,
+    default_service_account,
+    republished_root_ca,
+    root_ca_config_map,
+)
 from slipway_dev.apiserver.services import ServiceIPs
 from slipway_dev.apiserver.shapes import normalized
 from slipway_dev.apiserver.storage import Store, Stored
@@ -55,6 +64,8 @@ NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 SERVICES = ("", "services")
 PODS = ("", "pods")
+SERVICE_ACCOUNTS = ("", "serviceaccounts")
+CONFIG_MAPS = ("", "configmaps")
 # A pod's spec.terminationGracePeriodSeconds when it names none, as the API's defaulting sets it.
 DEFAULT_TERMINATION_GRACE_SECONDS = 30
 
@@ -151,6 +162,13 @@ class WriteOptions:
     field_validation: str = "Ignore"
     # Who writes: recorded in managedFields (the server itself for writes of its own).
     manager: ManagerInfo = SERVER_MANAGER
+    # A write of the controllers the server plays (see slipway_dev.apiserver.serviceaccounts), made
+    # inside someone's request: the admission that judges the requesting user does not apply to it.
+    by_controller: bool = False
+
+
+# How the controllers the server plays write.
+_CONTROLLER = WriteOptions(manager=ManagerInfo(name="kube-controller-manager"), by_controller=True)
 
 
 def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
@@ -175,7 +193,11 @@ def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
 
 
 class Cluster:
-    def __init__(self, history_size: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, root_ca: str, history_size: int = 10_000, clock: Callable[[], float] = time.time
+    ) -> None:
+        # The cluster CA (PEM) that every namespace's kube-root-ca.crt ConfigMap publishes.
+        self.root_ca = root_ca
         self.registry = Registry(BUILTIN_TYPES)
         self.store = Store(history_size)
         self._clock = clock
@@ -245,6 +267,11 @@ class Cluster:
             if status is not None:
                 obj["status"] = status
         apply_defaults(resource.group, resource.kind, obj)
+        if (resource.group, resource.plural) == PODS:
+            accounts = self._type(*SERVICE_ACCOUNTS).storage_key
+            admit_pod(
+                obj, namespace, lambda account: self.store.get(accounts, namespace, account) is not None
+            )
         self._builtin_rules(resource, obj, None, options)
         obj = self._validated(resource, obj, None, options)
         if (resource.group, resource.plural) == CRDS:
@@ -253,7 +280,7 @@ class Cluster:
             if clash is not None:
                 raise clash
             obj["status"] = crds.established_status(obj, self.now())
-        if self.admission is not None:
+        if self.admission is not None and not options.by_controller:
             self.admission(resource, None, obj)
         on_create(resource, obj, options.manager, self.now())
         if options.dry_run:
@@ -261,6 +288,8 @@ class Cluster:
         stored = self.store.write(resource.storage_key, obj, None)
         if (resource.group, resource.plural) == CRDS:
             self._serve_crd(obj)
+        if (resource.group, resource.plural) == NAMESPACES:
+            self._sync_namespace_objects(name)
         return stored
 
     def _checked_body(self, resource: ResourceType, namespace: str, body: Any) -> dict[str, Any]:
@@ -475,7 +504,7 @@ class Cluster:
         on_update(resource, old.obj, result, subresource, options.manager, self.now())
         if result == old.obj:
             return old
-        if self.admission is not None:
+        if self.admission is not None and not options.by_controller:
             self.admission(resource, old.obj, result)
         if options.dry_run:
             return Stored.of(result)
@@ -490,15 +519,17 @@ class Cluster:
         stored = self.store.write(resource.storage_key, result, old)
         if (resource.group, resource.plural) == CRDS:
             self._serve_crd(result)
+        if (resource.group, resource.plural) == CONFIG_MAPS and old.name == ROOT_CA_CONFIG_MAP:
+            self._sync_namespace_objects(old.namespace)
         return stored
 
     # -- scale
 
     def get_scale(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         stored = self.get(resource, namespace, name)
-        return self._scale_of(resource, stored.obj)
+        return self.scale_of(resource, stored.obj)
 
-    def _scale_of(self, resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    def scale_of(self, resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         assert resource.scale is not None
         meta = obj["metadata"]
         spec_replicas = evaluate(obj, resource.scale.spec_replicas_path)
@@ -554,7 +585,7 @@ class Cluster:
         new["metadata"]["resourceVersion"] = (scale.get("metadata") or {}).get("resourceVersion") or None
         set_value(new, resource.scale.spec_replicas_path, replicas)
         stored = self._commit_update(resource, old, new, None, options)
-        return self._scale_of(resource, stored.obj)
+        return self.scale_of(resource, stored.obj)
 
     def patch_scale(
         self,
@@ -660,6 +691,11 @@ class Cluster:
             self._unserve_crd(removed.obj)
         self._collect_orphans(removed.obj["metadata"]["uid"])
         if namespace:
+            if (resource.group, resource.plural, name) in (
+                (*SERVICE_ACCOUNTS, DEFAULT_SERVICE_ACCOUNT),
+                (*CONFIG_MAPS, ROOT_CA_CONFIG_MAP),
+            ):
+                self._sync_namespace_objects(namespace)
             self._finish_namespace_if_empty(namespace)
         return removed
 
@@ -717,6 +753,24 @@ class Cluster:
                 for item in list(self.store.items(storage_key, name)):
                     self._delete_key(storage_key, name, item.name)
             self._finish_namespace_if_empty(name)
+
+    def _sync_namespace_objects(self, namespace: str) -> None:
+        """The serviceaccount controller's and the root-CA publisher's sync of one namespace: while it is
+        active, its `default` ServiceAccount and its `kube-root-ca.crt` ConfigMap exist, the latter
+        holding the cluster's CA."""
+        ns = self.store.get(self._type(*NAMESPACES).storage_key, "", namespace)
+        if ns is None or ns.obj["metadata"].get("deletionTimestamp"):
+            return
+        accounts, config_maps = self._type(*SERVICE_ACCOUNTS), self._type(*CONFIG_MAPS)
+        if self.store.get(accounts.storage_key, namespace, DEFAULT_SERVICE_ACCOUNT) is None:
+            self.create(accounts, namespace, default_service_account(), _CONTROLLER)
+        published = self.store.get(config_maps.storage_key, namespace, ROOT_CA_CONFIG_MAP)
+        if published is None:
+            self.create(config_maps, namespace, root_ca_config_map(self.root_ca), _CONTROLLER)
+            return
+        rewritten = republished_root_ca(published.copy(), self.root_ca)
+        if rewritten is not None:
+            self.update(config_maps, namespace, ROOT_CA_CONFIG_MAP, rewritten, None, _CONTROLLER)
 
     def _finish_namespace_if_empty(self, namespace: str) -> Stored | None:
         namespaces = self._type(*NAMESPACES)

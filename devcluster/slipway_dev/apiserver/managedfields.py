@@ -416,8 +416,11 @@ def valid_entries(value: Any) -> bool:
 
 
 def manager_label(entry: dict[str, Any]) -> str:
-    """How a conflict names a manager: updaters with the API version they wrote with."""
+    """How a conflict names a manager: with the subresource it wrote through, and updaters with the API
+    version they wrote with."""
     name = json.dumps(entry.get("manager", ""))
+    if entry.get("subresource"):
+        name += f" with subresource {json.dumps(entry['subresource'])}"
     if entry.get("operation") == UPDATE:
         return f"{name} using {entry.get('apiVersion', '')}"
     return name

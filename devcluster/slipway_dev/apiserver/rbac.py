@@ -168,13 +168,20 @@ class Rbac:
                     rules += self._cluster_role_rules(other.name, seen)
         return rules
 
-    def _role_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    def referenced_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]] | None:
+        """The rules of the role a binding in `namespace` refers to; None when there is no such role."""
+        name = str(ref.get("name"))
         if ref.get("kind") == "ClusterRole":
-            return self._cluster_role_rules(str(ref.get("name")))
+            if self.store.get(CLUSTER_ROLES, "", name) is None:
+                return None
+            return self._cluster_role_rules(name)
         if ref.get("kind") == "Role" and namespace:
-            stored = self.store.get(ROLES, namespace, str(ref.get("name")))
-            return [r for r in (stored.obj.get("rules") or ()) if isinstance(r, dict)] if stored else []
-        return []
+            stored = self.store.get(ROLES, namespace, name)
+            return [r for r in (stored.obj.get("rules") or ()) if isinstance(r, dict)] if stored else None
+        return None
+
+    def _role_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+        return self.referenced_rules(ref, namespace) or []
 
     def grants(self, user: UserInfo, namespace: str) -> list[Grant]:
         """Every rule that applies to `user` in `namespace` ("" = cluster-wide rules only)."""
@@ -455,5 +462,10 @@ CLUSTER_ROLE_BINDINGS_AT_START = [
     _binding("cluster-admin", "cluster-admin", ["system:masters"]),
     _binding("system:discovery", "system:discovery", ["system:authenticated"]),
     _binding("system:basic-user", "system:basic-user", ["system:authenticated"]),
-    _binding("system:public-info-viewer", "system:public-info-viewer", ["system:authenticated"]),
+    # The one default role anonymous requests (group system:unauthenticated) get: /version, health.
+    _binding(
+        "system:public-info-viewer",
+        "system:public-info-viewer",
+        ["system:authenticated", "system:unauthenticated"],
+    ),
 ]

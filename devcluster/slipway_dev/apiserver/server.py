@@ -16,7 +16,7 @@ from aiohttp import web
 
 from slipway_dev.apiserver import discovery, openapi, openapi_v2
 from slipway_dev.apiserver.access import CURRENT_USER, Access
-from slipway_dev.apiserver.apply import server_side_apply
+from slipway_dev.apiserver.apply import server_side_apply, server_side_apply_scale
 from slipway_dev.apiserver.authn import Authenticator
 from slipway_dev.apiserver.cluster import (
     APPLY_PATCH,
@@ -113,13 +113,13 @@ class ApiServer:
         self.port = port
         self.faults = faults or FaultConfig()
         self.bookmark_seconds = bookmark_seconds
-        self.cluster = Cluster(history_size=self.faults.watch_history_size)
         self._injector = FaultInjector(self.faults)
         self._runner: web.AppRunner | None = None
         self._watchers: set[Watcher] = set()
         self._stopping = asyncio.Event()
         self._plain_http = _plain_http
         self.pki = Pki.generate()
+        self.cluster = Cluster(self.pki.ca_pem.decode(), history_size=self.faults.watch_history_size)
         self.authn = Authenticator()
         self.access = Access(self.cluster, self.authn)
         # Where pods/log reads container logs (the simulated kubelet); without one, no pod has logs.
@@ -435,11 +435,14 @@ class ApiServer:
         if applying:
             if name is None:
                 raise method_not_allowed(method)
-            if subresource == "scale":
-                raise unsupported_media_type(APPLY_PATCH, PATCH_TYPES)
             fault = None if dry_run else self._injector.write_fault()
             if fault is not None:
                 raise fault
+            if subresource == "scale":
+                scale = server_side_apply_scale(
+                    cluster, resource, namespace, name, await request.read(), options, _flag(request, "force")
+                )
+                return self._answer(encode(scale))
             stored, created = server_side_apply(
                 cluster,
                 resource,
