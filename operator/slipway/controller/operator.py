@@ -91,7 +91,7 @@ async def run_operator(
         try:
             await kopf.operator(
                 registry=build_registry(queue, credentials),
-                settings=build_settings(),
+                settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,
                 namespaces=namespaces,
