@@ -16,7 +16,7 @@ from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
-from slipway.kube.client import Credentials, KubeApi, load_credentials
+from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
@@ -127,7 +127,11 @@ async def run_operator(
 
 def _require_release_crd(api: KubeApi) -> None:
     # Discovery, which every authenticated identity may read (system:discovery): no extra grant.
-    served = api.get(f"/apis/{GROUP}/{VERSION}") or {}
+    try:
+        served = api.get(f"/apis/{GROUP}/{VERSION}") or {}
+    except ApiError as error:  # no answer (yet): Kopf retries its own requests; only an answer decides
+        _log.warning("could not check that the Release CRD is installed", error=str(error))
+        return
     if not any(resource.get("name") == PLURAL for resource in served.get("resources") or []):
         raise ReleaseCrdMissing(
             f"the Release CRD ({PLURAL}.{GROUP}, {VERSION}) is not installed: install it (kubectl apply "
