@@ -35,13 +35,10 @@ OPERATOR_RULES = (
     Rule("", "services", ("get", "create", "patch")),
     Rule("", "events", ("create",)),
 )
-# Cluster-wide and read-only in every mode: Kopf lists then watches CRDs to notice resources added or
-# changed after start, and in namespaced mode lists then watches namespaces to notice a watched one
-# created later (kopf/_core/reactor/observation.py). It never gets either by name.
-DISCOVERY_RULES = (
-    Rule("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")),
-    Rule("", "namespaces", ("list", "watch")),
-)
+# Cluster mode only, read-only: Kopf lists then watches CRDs to notice resources added or changed after
+# start (kopf/_core/reactor/observation.py); it never gets one by name. Watching given namespaces, the
+# operator turns that scanning off (controller/handlers.build_settings) and needs nothing cluster-wide.
+DISCOVERY_RULES = (Rule("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")),)
 # One Lease in the operator's own namespace (runtime/leader.py).
 LEADER_ELECTION_RULES = (Rule("coordination.k8s.io", "leases", ("get", "create", "patch")),)
 

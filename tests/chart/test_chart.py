@@ -117,7 +117,7 @@ WORKLOAD_RESOURCES = {
     ("batch", "jobs"),
     ("", "events"),
 }
-DISCOVERY_RESOURCES = {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces")}
+DISCOVERY_RESOURCES = {("apiextensions.k8s.io", "customresourcedefinitions")}
 
 
 @pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["shop"], "rbac": {"create": False}}])
@@ -194,7 +194,7 @@ def test_every_builtin_object_is_valid_kubernetes(values: Obj) -> None:
         "ConfigMap",
         "Deployment",
         "Service",
-        "ClusterRole",
+        "ClusterRole" if not values.get("watchNamespaces") else "Role",
     }
 
 
@@ -235,8 +235,11 @@ def test_least_privilege_no_wildcards_no_secrets_discovery_read_only() -> None:
         rules = granted(objects, "ClusterRole") | granted(objects, "Role")
         assert not [rule for rule in rules if "*" in rule]
         assert not [rule for rule in rules if rule[1] in ("secrets", "pods", "roles", "clusterroles")]
-        discovery = one(objects, "ClusterRole", "slipway-discovery")
-        assert {v for rule in discovery["rules"] for v in rule["verbs"]} == {"list", "watch"}
+        # Cluster-scoped grants beyond the workload's: read-only discovery, in cluster mode only.
+        discovery = [
+            o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith("-discovery")
+        ]
+        assert {v for o in discovery for rule in o["rules"] for v in rule["verbs"]} <= {"list", "watch"}
         # Manual actions and status are the only writes to Releases; nothing may create or delete them.
         assert not {v for g, r, v in rules if r == "releases"} & {"create", "delete", "deletecollection"}
 
@@ -283,7 +286,7 @@ def test_several_replicas_elect_a_leader_with_a_lease_role() -> None:
     assert one(single, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
-def test_watch_namespaces_get_a_role_each_and_nothing_cluster_wide_but_discovery() -> None:
+def test_watch_namespaces_get_a_role_each_and_nothing_cluster_scoped() -> None:
     objects = render({"watchNamespaces": ["shop", "payments"]})
     config = operator_config(objects)
     assert config.namespaces == ["shop", "payments"] and not config.cluster_wide
@@ -293,7 +296,7 @@ def test_watch_namespaces_get_a_role_each_and_nothing_cluster_wide_but_discovery
     assert {b["metadata"]["namespace"] for b in bindings} == {"shop", "payments"}
     assert all(b["subjects"][0]["namespace"] == NAMESPACE for b in bindings)
     assert {(g, r) for g, r, _ in granted(workload, "Role")} == WORKLOAD_RESOURCES
-    assert {(g, r) for g, r, _ in granted(objects, "ClusterRole")} == DISCOVERY_RESOURCES
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
 
 
 def test_probes_and_metrics_use_the_port_the_operator_serves_on() -> None:
@@ -428,10 +431,7 @@ def test_chart_ships_the_generated_crd_unchanged() -> None:
 # objects are checked offline above, and are named here so any other kind it refuses fails.
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs the real kubectl")
-NOT_SERVED_BY_THE_DEV_CLUSTER = {
-    ("policy/v1", "PodDisruptionBudget"),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"),
-}
+NOT_SERVED_BY_THE_DEV_CLUSTER = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 
 @pytest.fixture(scope="module")
@@ -470,15 +470,16 @@ def test_rendered_objects_apply_with_server_side_dry_run(kubeconfig: Path, value
         assert kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(namespace)).returncode == 0
     objects = render(values)
     applicable = [o for o in objects if (o["apiVersion"], o["kind"]) not in NOT_SERVED_BY_THE_DEV_CLUSTER]
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding"} if "watchNamespaces" not in values else set()
     assert {o["kind"] for o in applicable} >= {
         "ServiceAccount",
         "ConfigMap",
         "Deployment",
         "Service",
-        "ClusterRole",
-        "ClusterRoleBinding",
         "Role",
         "RoleBinding",
+        "PodDisruptionBudget",
+        *cluster_scoped,
     }
     done = kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(applicable))
     assert done.returncode == 0, done.stderr

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from slipway_dev.cluster import DevCluster
+
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
 # A kubeconfig that loads without contacting anything: the failures below happen before any request.
 KUBECONFIG = """apiVersion: v1
@@ -131,3 +133,20 @@ def test_the_config_sets_the_log_format_and_the_flag_overrides_it(tmp_path: Path
     assert "[error" in by_config.stderr.splitlines()[1]
     by_flag = run(tmp_path, "--config", str(config), SLIPWAY_LOG_FORMAT="json")
     one_failure(by_flag, 1)
+
+
+@pytest.mark.dev_cluster(release_crd=False)
+def test_watching_namespaces_without_the_crd_says_to_install_it(
+    tmp_path: Path, dev_cluster: DevCluster
+) -> None:
+    # Kopf would serve nothing, ever: with given namespaces it looks for CRDs at start only.
+    config = tmp_path / "config.yaml"
+    config.write_text("server: {port: 0}\n")
+    done = run(
+        tmp_path, "--namespace", "default", "--config", str(config), KUBECONFIG=str(dev_cluster.kubeconfig)
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    human, logged = done.stderr.splitlines()[-2:]
+    assert human.startswith("slipway run: the Release CRD (releases.slipway.dev, v1alpha1) is not installed")
+    assert json.loads(logged)["reason"] == "ReleaseCrdMissing"

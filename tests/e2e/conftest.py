@@ -61,7 +61,7 @@ def operator_factory(cluster: Cluster, tmp_path: Path) -> Iterator[Callable[...,
     yield start
     for operator in started:
         operator.stop()
-    forbidden = {str(operator.log): forbidden_lines(operator.log) for operator in started}
+    forbidden = {str(operator.log): forbidden_lines(operator.log.read_text()) for operator in started}
     assert not any(forbidden.values()), f"the chart's RBAC lacks a grant the operator used: {forbidden}"
 
 

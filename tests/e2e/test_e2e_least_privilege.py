@@ -9,9 +9,11 @@ no scenario can show missing must leave the code and the chart (operator/slipway
 
 To stay fast, one dev cluster per worker serves every case. The workload grants share one operator in
 namespaced mode, watching a namespace per case whose chart Role lacks that case's verb (RBAC is asked
-on every request, so each namespace fails alone); discovery and leader-election grants, which a Role
-per namespace cannot take away, get their own operator, ServiceAccount and namespace each. Every
-scenario starts at once when the cluster comes up; each test then waits for its own evidence.
+on every request, so each namespace fails alone); leader-election grants, which a Role per namespace
+cannot take away, get their own operator, ServiceAccount and namespace each. Discovery grants exist in
+cluster mode only, whose operator would reconcile every other case's Releases too: their operators
+run on a second dev cluster. Every scenario starts at once when the clusters come up; each test then
+waits for its own evidence.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class Scenario:
     None: the real 403 message, `cannot VERB resource "RESOURCE"`."""
     own_operator: bool = False
     """Discovery and leader election: not a namespaced Role, so the case needs an operator of its own."""
+    cluster_wide: bool = False
+    """Discovery: an operator of its own in cluster mode, on the second dev cluster."""
 
 
 def apply(dev: DevCluster, namespace: str, manifest: Obj) -> None:
@@ -186,17 +190,6 @@ def nothing(dev: DevCluster, namespace: str) -> None:
     """The operator's start alone reaches the call."""
 
 
-LATE_RBAC: dict[str, list[Obj]] = {}
-"""The chart's Role and RoleBinding in a namespace that must not exist yet when the operator starts."""
-
-
-def late_namespace(dev: DevCluster, namespace: str) -> None:
-    """The watched namespace is created after the operator started: only a namespace watch notices."""
-    dev.kubectl("create", "namespace", namespace)
-    dev.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(LATE_RBAC[namespace]))
-    apply(dev, namespace, release("1"))
-
-
 OWNER = r"cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on"
 
 SCENARIOS: dict[Grant, Scenario] = {
@@ -234,14 +227,10 @@ SCENARIOS: dict[Grant, Scenario] = {
     ("batch", "jobs", "get"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("batch", "jobs", "delete"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"): Scenario(
-        "start", nothing, own_operator=True
+        "start, cluster-wide", nothing, own_operator=True, cluster_wide=True
     ),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"): Scenario(
-        "start", nothing, own_operator=True
-    ),
-    ("", "namespaces", "list"): Scenario("start, namespaced", nothing, own_operator=True),
-    ("", "namespaces", "watch"): Scenario(
-        "watched namespace created later", late_namespace, own_operator=True
+        "start, cluster-wide", nothing, own_operator=True, cluster_wide=True
     ),
     ("coordination.k8s.io", "leases", "get"): Scenario("leader election", nothing, own_operator=True),
     ("coordination.k8s.io", "leases", "create"): Scenario("leader election", nothing, own_operator=True),
@@ -272,23 +261,32 @@ def namespace_of(grant: Grant) -> str:
 @dataclass
 class Environment:
     dev: DevCluster
+    cluster_wide_dev: DevCluster
     logs: dict[Grant, Path]
     failures: dict[Grant, BaseException]
+
+    def dev_of(self, grant: Grant) -> DevCluster:
+        return self.cluster_wide_dev if SCENARIOS[grant].cluster_wide else self.dev
 
 
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     work = tmp_path_factory.mktemp("least-privilege")
-    with DevCluster(state_dir=work / "dev-cluster", prometheus="off", rps=5) as dev:
+    with (
+        DevCluster(state_dir=work / "dev-cluster", prometheus="off", rps=5) as dev,
+        DevCluster(state_dir=work / "cluster-wide-dev-cluster", prometheus="off", rps=5) as cluster_wide_dev,
+    ):
         for crds in (CRDS, ROUTING_CRDS):
             dev.kubectl("apply", "-f", str(crds))
+        cluster_wide_dev.kubectl("apply", "-f", str(CRDS))
         operators: list[Operator] = []
         logs: dict[Grant, Path] = {}
 
-        def start(name: str, rbac: list[Obj], **config: Any) -> Path:
-            kubeconfig = operator_identity(dev, work / f"{name}.kubeconfig", rbac, namespace=f"op-{name}")
-            path = write_operator_config(dev, work / f"{name}.yaml", allNamespaces=False, **config)
-            operator = Operator(dev, path, work / f"{name}.log", kubeconfig)
+        def start(name: str, rbac: list[Obj], on: DevCluster = dev, **config: Any) -> Path:
+            kubeconfig = operator_identity(on, work / f"{name}.kubeconfig", rbac, namespace=f"op-{name}")
+            config.setdefault("allNamespaces", False)
+            path = write_operator_config(on, work / f"{name}.yaml", **config)
+            operator = Operator(on, path, work / f"{name}.log", kubeconfig)
             operator.start()
             operators.append(operator)
             return operator.log
@@ -306,31 +304,28 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environmen
                 continue
             name, namespace = namespace_of(grant)[:40], namespace_of(grant)
             election = grant[1] == "leases"
-            rbac = chart_rbac(
-                {"watchNamespaces": [namespace], "leaderElection": {"enabled": election}, "replicaCount": 1},
-                name=name,
-                namespace=f"op-{name}",
-            )
-            if case.run is late_namespace:  # the namespace must not exist when the operator starts
-                LATE_RBAC[namespace] = [o for o in rbac if o["metadata"].get("namespace") == namespace]
-                rbac = [o for o in rbac if o["metadata"].get("namespace") != namespace]
-            config: Obj = {"namespaces": [namespace]}
+            values: Obj = {"leaderElection": {"enabled": election}, "replicaCount": 1}
+            config: Obj = {"allNamespaces": True} if case.cluster_wide else {"namespaces": [namespace]}
+            if not case.cluster_wide:
+                values["watchNamespaces"] = [namespace]
             if election:
                 config["leaderElection"] = {"enabled": True, "leaseName": name, "namespace": f"op-{name}"}
-            logs[grant] = start(name, without_grant(rbac, *grant), **config)
+            rbac = without_grant(chart_rbac(values, name=name, namespace=f"op-{name}"), *grant)
+            on = cluster_wide_dev if case.cluster_wide else dev
+            logs[grant] = start(name, rbac, on, **config)
 
-        failures: dict[Grant, BaseException] = {}
+        environment = Environment(dev, cluster_wide_dev, logs, {})
 
         def run(grant: Grant) -> None:
             try:
-                SCENARIOS[grant].run(dev, namespace_of(grant))
+                SCENARIOS[grant].run(environment.dev_of(grant), namespace_of(grant))
             except BaseException as failure:  # reported by the case's own test
-                failures[grant] = failure
+                environment.failures[grant] = failure
 
         threads = [threading.Thread(target=run, args=(grant,), daemon=True) for grant in SCENARIOS]
         for thread in threads:
             thread.start()
-        yield Environment(dev, logs, failures)
+        yield environment
         for operator in operators:
             operator.stop()
 
@@ -347,8 +342,10 @@ def refused(environment: Environment, grant: Grant) -> str | None:
         lines = [line for line in lines if namespace in line]
     listing = json.dumps(
         [
-            read(environment.dev, f"/apis/slipway.dev/v1alpha1/namespaces/{namespace}/releases/web"),
-            read(environment.dev, f"/api/v1/namespaces/{namespace}/events"),
+            read(
+                environment.dev_of(grant), f"/apis/slipway.dev/v1alpha1/namespaces/{namespace}/releases/web"
+            ),
+            read(environment.dev_of(grant), f"/api/v1/namespaces/{namespace}/events"),
         ]
     )
     return next((line for line in [*lines, listing] if pattern.search(line)), None)

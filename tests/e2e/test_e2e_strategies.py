@@ -5,17 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from e2e_support import E2E, Cluster, Operator, first_release, release_manifest, wait_for
+from e2e_support import E2E, Cluster, Operator, wait_for
+from stories import blue_green, with_strategy
 
 pytestmark = E2E
-
-SELECTOR_REVISION = "slipway.dev/revision"
-
-
-def with_strategy(version: str, strategy: dict[str, Any], **options: Any) -> dict[str, Any]:
-    manifest = release_manifest(version, **options)
-    manifest["spec"]["strategy"] = strategy
-    return manifest
 
 
 def test_blue_green_previews_then_switches_at_once(
@@ -23,34 +16,7 @@ def test_blue_green_previews_then_switches_at_once(
 ) -> None:
     # Namespaced mode: the operator watches `default` only, with the chart's Role there, not a ClusterRole.
     operator_factory(namespaces=["default"])
-    blue_green = {
-        "blueGreen": {
-            "autoPromotion": True,
-            "autoPromotionSeconds": 2,
-            "scaleDownDelaySeconds": 1,
-            "prePromotionAnalysis": True,
-        }
-    }
-    blue = first_release(cluster, "1", **{})["stable"]["revision"]
-    cluster.apply(with_strategy("2", blue_green))
-
-    def previewing() -> dict[str, Any] | None:
-        status = cluster.status()
-        canary = status.get("canary") or {}
-        return status if canary.get("readyReplicas") == 2 and canary.get("weight") == 0 else None
-
-    green = wait_for(previewing, 30, "green ready behind the preview Service")["canary"]["revision"]
-    assert cluster.service("web-canary")["spec"]["selector"][SELECTOR_REVISION] == green
-    assert cluster.service("web")["spec"]["selector"][SELECTOR_REVISION] == blue
-
-    cluster.wait_phase("Healthy", "2", timeout=60)
-    assert cluster.service("web")["spec"]["selector"][SELECTOR_REVISION] == green
-
-    def blue_gone() -> bool:
-        old = cluster.deployment_of(blue)
-        return old is None or old["spec"]["replicas"] == 0
-
-    wait_for(blue_gone, 30, "blue scaled down after scaleDownDelaySeconds")
+    blue_green(cluster)
 
 
 def test_rolling_update_replaces_pods_in_batches(cluster: Cluster, operator: Operator) -> None:

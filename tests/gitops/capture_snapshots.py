@@ -28,7 +28,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT / "tests" / "support")]
+sys.path[:0] = [str(ROOT / "tests" / "support")]
 
 from e2e_support import (  # noqa: E402
     CRDS,

@@ -65,14 +65,18 @@ def argocd_health(obj: dict[str, Any], script: str | None = None) -> tuple[str, 
     return str(status), "" if message is None else str(message)
 
 
-def kstatus(obj: dict[str, Any]) -> tuple[str, str]:
+def kstatus(obj: dict[str, Any], ready_fallback: bool = True) -> tuple[str, str]:
     """(status, message) by kstatus' generic rules for a custom resource (sigs.k8s.io/cli-utils,
-    pkg/kstatus/status), the rules Flux's kustomize-controller applies to a kind it has no reader for:
+    pkg/kstatus/status: generic.go `checkGenericProperties`, `checkGeneration`; status.go `Compute`),
+    the rules Flux's kustomize-controller applies to a kind it has no reader for:
 
     1. metadata.deletionTimestamp set: Terminating;
-    2. status.observedGeneration present and not metadata.generation: InProgress;
+    2. status.observedGeneration present and not metadata.generation: InProgress (an absent one is no
+       evidence either way, so a Release with no status at all passes this rule);
     3. the first condition that is Reconciling=True (InProgress) or Stalled=True (Failed), in list order;
-    4. otherwise Current: no status at all, or none of those conditions, counts as Current.
+    4. with `ready_fallback` (the kstatus Flux vendors, fluxcd/cli-utils; older upstream versions lack
+       it): a Ready condition, True Current, False or Unknown InProgress;
+    5. otherwise Current: no status at all, or none of those conditions, counts as Current.
     """
     metadata = obj.get("metadata") or {}
     status = obj.get("status") or {}
@@ -85,9 +89,15 @@ def kstatus(obj: dict[str, Any]) -> tuple[str, str]:
             "InProgress",
             f"{kind} generation is {generation}, but latest observed generation is {observed}",
         )
-    for condition in status.get("conditions") or []:
+    conditions = status.get("conditions") or []
+    for condition in conditions:
         if (condition.get("type"), condition.get("status")) == ("Reconciling", "True"):
             return "InProgress", condition.get("message", "")
         if (condition.get("type"), condition.get("status")) == ("Stalled", "True"):
             return "Failed", condition.get("message", "")
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None) if ready_fallback else None
+    if ready is not None and ready.get("status") in ("False", "Unknown"):
+        return "InProgress", ready.get("message", "")
+    if ready is not None and ready.get("status") == "True":
+        return "Current", "Resource is Ready"
     return "Current", "Resource is current"

@@ -3,8 +3,14 @@ Release for `wait: true` or `healthChecks`, next to Argo CD's verdict; docs/gito
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import get_args
+
 import pytest
 from gitops_support import ROOT, argocd_health, kstatus, snapshots
+
+from slipway.api.status import Phase
+from slipway.core.conditions import conditions
 
 # snapshot -> (what it is, Argo CD with the health check, kstatus / Flux)
 VERDICTS = {
@@ -46,6 +52,29 @@ def test_kstatus_sees_a_new_generation_before_the_stale_conditions() -> None:
     obj = snapshots()["progressing_generationNotObserved"]
     assert obj["status"]["phase"] == "Degraded", "the status still speaks of the refused generation"
     assert kstatus(obj) == ("InProgress", "Release generation is 5, but latest observed generation is 4")
+
+
+def test_every_kstatus_gives_the_same_verdicts() -> None:
+    """The operator writes Reconciling or Stalled whenever Ready is not True, so kstatus' Ready fallback
+    (in the version Flux vendors, not in older upstream ones) never decides: every tool that embeds
+    either version shows the table above."""
+    for name, obj in snapshots().items():
+        assert kstatus(obj, ready_fallback=False)[0] == kstatus(obj)[0], name
+    for phase in get_args(Phase):
+        written = conditions(phase, "Reason", "message", 1, [], datetime(2025, 1, 1, tzinfo=UTC))
+        true = {condition.type for condition in written if condition.status == "True"}
+        assert true & {"Ready", "Reconciling", "Stalled"}, phase
+
+
+def test_a_brand_new_release_is_current_until_its_first_status() -> None:
+    """kstatus reads no observedGeneration and no condition on a Release the operator has not yet
+    seen: Current (docs/gitops.md says so). The operator's first status write, with observedGeneration
+    and Reconciling=True, turns it InProgress."""
+    new, first = snapshots()["progressing_noStatus"], snapshots()["progressing_firstRelease"]
+    assert "status" not in new and new["metadata"]["generation"] == 1
+    assert kstatus(new) == kstatus(new, ready_fallback=False) == ("Current", "Resource is current")
+    assert first["status"]["observedGeneration"] == first["metadata"]["generation"] == 1
+    assert kstatus(first)[0] == "InProgress"
 
 
 def test_docs_show_the_same_table() -> None:

@@ -35,9 +35,6 @@
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
-- apiGroups: [""]
-  resources: [namespaces]
-  verbs: [list, watch]
 {{- end -}}
 {{- define "slipway.leaderElectionRules" -}}
 - apiGroups: [coordination.k8s.io]

@@ -109,7 +109,7 @@ BUILTIN_TYPES: list[ResourceType] = [
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", True, ("ev",)),
     ResourceType("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", True, ("ing",), (), True),
-    # Stored so that charts and manifests apply; the dev cluster authorizes every request.
+    # Stored; the API server's RBAC authorizer reads them on every request.
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", False),

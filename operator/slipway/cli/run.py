@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run the Slipway operator until interrupted."""
-        from slipway.controller.operator import LeadershipLost, run_operator
+        from slipway.controller.operator import LeadershipLost, ReleaseCrdMissing, run_operator
         from slipway.kube.client import CredentialsNotFound, load_credentials
         from slipway.runtime.server import CannotListen
 
@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
             fail(str(taken), "CannotListen", 1)
         except LeadershipLost as lost:
             fail(str(lost), "LeadershipLost", 1)
+        except ReleaseCrdMissing as missing_crd:
+            fail(str(missing_crd), "ReleaseCrdMissing", 1)
 
 
 _FLAGS = {"level": "--log-level (SLIPWAY_LOG_LEVEL)", "format": "--log-format (SLIPWAY_LOG_FORMAT)"}

@@ -44,8 +44,12 @@ def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.Oper
     return registry
 
 
-def build_settings() -> kopf.OperatorSettings:
+def build_settings(cluster_wide: bool) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
+    # Watching given namespaces, the operator needs nothing cluster-wide: Kopf serves the CRDs found at
+    # start and watches the namespaces by name, instead of listing and watching every CRD and namespace.
+    # Cluster-wide, Kopf keeps watching CRDs, so a Release CRD installed after the operator is served.
+    settings.scanning.disabled = not cluster_wide
     # Slipway posts its own Events (one per transition); Kopf's per-log-line Events would only add writes.
     settings.posting.enabled = False
     settings.posting.level = logging.WARNING

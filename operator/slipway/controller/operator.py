@@ -16,8 +16,8 @@ from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
-from slipway.kube.client import Credentials, KubeApi, load_credentials
-from slipway.manifests import MANAGER
+from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
+from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.leader import LeaderElection
@@ -30,6 +30,11 @@ _log = structlog.get_logger("slipway.operator")
 
 class LeadershipLost(RuntimeError):
     """Another replica may lead now: this one stopped reconciling."""
+
+
+class ReleaseCrdMissing(RuntimeError):
+    """Watching given namespaces, Kopf serves only the resources found at start (no cluster-wide CRD
+    watch, so no cluster-scoped grant): without the CRD it would run and serve nothing."""
 
 
 async def run_operator(
@@ -55,6 +60,8 @@ async def run_operator(
         ObservabilityServer(metrics, config.server.host, config.server.port) as server,
     ):
         _log.info("operator starting", observability=server.url)
+        if not config.cluster_wide:
+            await asyncio.to_thread(_require_release_crd, api)
         if stop is not None:
             background.append(asyncio.create_task(_relay(stop, stopping)))
         lost: asyncio.Task[None] | None = None
@@ -91,7 +98,7 @@ async def run_operator(
         try:
             await kopf.operator(
                 registry=build_registry(queue, credentials),
-                settings=build_settings(),
+                settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,
                 namespaces=namespaces,
@@ -116,6 +123,21 @@ async def run_operator(
             raise LeadershipLost(f"lost the Lease {config.leader_election.lease_name}; stopped reconciling")
         if lost is not None:
             lost.cancel()
+
+
+def _require_release_crd(api: KubeApi) -> None:
+    # Discovery, which every authenticated identity may read (system:discovery): no extra grant.
+    try:
+        served = api.get(f"/apis/{GROUP}/{VERSION}") or {}
+    except ApiError as error:  # no answer (yet): Kopf retries its own requests; only an answer decides
+        _log.warning("could not check that the Release CRD is installed", error=str(error))
+        return
+    if not any(resource.get("name") == PLURAL for resource in served.get("resources") or []):
+        raise ReleaseCrdMissing(
+            f"the Release CRD ({PLURAL}.{GROUP}, {VERSION}) is not installed: install it (kubectl apply "
+            "-f crds/) and start the operator again; watching given namespaces, it serves the CRDs found "
+            "at start"
+        )
 
 
 def _released(election: LeaderElection) -> bool:

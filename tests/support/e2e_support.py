@@ -206,9 +206,14 @@ def operator_identity(
     return write_kubeconfig(kubeconfig, cluster.credentials.with_token(token[0]))
 
 
-def forbidden_lines(log: Path) -> list[str]:
+def forbidden_lines(log: str) -> list[str]:
     """Lines of an operator log that report a 403: a grant the chart's RBAC lacks."""
-    return [line for line in log.read_text().splitlines() if FORBIDDEN.search(line)]
+    return [line for line in log.splitlines() if FORBIDDEN.search(line)]
+
+
+def json_lines(log: str) -> list[dict[str, Any]]:
+    """The JSON log lines of an operator log (`--log-format json`), skipping anything else."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
 
 
 class Operator:
@@ -273,23 +278,25 @@ class Operator:
         return any(line.get("event") == event for line in self.log_lines())
 
     def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{"):
-                lines.append(json.loads(line))
-        return lines
+        return json_lines(self.log.read_text())
 
 
 class Cluster:
-    """What a story needs from the dev cluster: kubectl, the Release, its objects and Events."""
+    """What a story needs from the dev cluster: kubectl, the Release, its objects and Events, in one
+    namespace (the kubeconfig's, `default`, unless given)."""
 
-    def __init__(self, dev_cluster: DevCluster) -> None:
+    def __init__(self, dev_cluster: DevCluster, namespace: str | None = None) -> None:
         self.dev = dev_cluster
+        self.namespace = namespace
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        return self.dev.kubectl(*args, input=input, check=check)
+        where = ("-n", self.namespace) if self.namespace else ()
+        return self.dev.kubectl(*where, *args, input=input, check=check)
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
     def write(self, *args: str, input: str | None = None) -> None:
         """A kubectl write, repeated until it succeeds: stories with injected API faults need it,
@@ -304,7 +311,7 @@ class Cluster:
         self.write("apply", "-f", "-", input=yaml.safe_dump(manifest))
 
     def release(self, name: str = "web") -> dict[str, Any]:
-        found: dict[str, Any] = self.dev.kubectl_json("get", "release", name)
+        found: dict[str, Any] = self.json("get", "release", name)
         return found
 
     def status(self, name: str = "web") -> dict[str, Any]:
@@ -314,7 +321,7 @@ class Cluster:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == type_), {})
 
     def deployments(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.dev.kubectl_json("get", "deployments")["items"]
+        items: list[dict[str, Any]] = self.json("get", "deployments")["items"]
         return items
 
     def deployment_of(self, revision: str) -> dict[str, Any] | None:
@@ -324,11 +331,11 @@ class Cluster:
         return matches[0] if matches else None
 
     def service(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.dev.kubectl_json("get", "service", name)
+        found: dict[str, Any] = self.json("get", "service", name)
         return found
 
     def events(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.dev.kubectl_json("get", "events")["items"]
+        items: list[dict[str, Any]] = self.json("get", "events")["items"]
         return items
 
     def wait_phase(
