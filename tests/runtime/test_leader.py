@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from slipway.kube.client import connect
 from slipway.runtime.leader import LeaderElection, claimed_spec, micro_time
@@ -79,4 +81,41 @@ def test_a_standby_knows_it_and_a_released_lease_is_taken_at_once(tmp_path: Path
         lease = api.get("/apis/coordination.k8s.io/v1/namespaces/default/leases/slipway")
         assert lease is not None and lease["spec"]["holderIdentity"] == "b"
         assert not leader.release()
+        api.close()
+
+
+def test_a_release_waits_for_a_renewal_in_flight(tmp_path: Path) -> None:
+    """On SIGTERM the renewal task is cancelled, but its worker thread carries on: the release must
+    follow that write, not race it (a release that read the Lease before the renewal wrote it lost
+    with 409, leaving the Lease held until it expired)."""
+    with running_apiserver() as server:
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
+        leader = LeaderElection(api, "default", "slipway", "a")
+        assert leader.claim()
+        renewal_read = threading.Event()
+        original_get = api.get
+        # After reading, the renewal writes 0.3 s later and the release 0.6 s later: without waiting
+        # for the renewal, the release's read is stale by the time it writes.
+        pause_after_read = {"renewal": 0.3, "release": 0.6}
+
+        def get_then_pause(path: str, *args: Any, **kwargs: Any) -> Any:
+            answer = original_get(path, *args, **kwargs)
+            name = threading.current_thread().name
+            if name == "renewal":
+                renewal_read.set()
+            time.sleep(pause_after_read.get(name, 0.0))
+            return answer
+
+        api.get = get_then_pause  # type: ignore[method-assign]
+        released: list[bool] = []
+        renewal = threading.Thread(target=leader.claim, name="renewal")
+        release = threading.Thread(target=lambda: released.append(leader.release()), name="release")
+        renewal.start()
+        assert renewal_read.wait(5)
+        release.start()
+        renewal.join(5)
+        release.join(5)
+        assert released == [True]
+        lease = original_get("/apis/coordination.k8s.io/v1/namespaces/default/leases/slipway")
+        assert lease is not None and lease["spec"]["holderIdentity"] == ""
         api.close()

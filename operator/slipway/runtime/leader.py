@@ -12,6 +12,7 @@ the Lease to expire.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,9 +59,16 @@ class LeaderElection:
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         self._name = name
         self.last_claim_answered = False  # whether the last claim got an answer (won or lost), not an error
+        # A renewal runs in a worker thread that cancelling its task does not stop: a release must wait
+        # for it, or it reads the Lease before the renewal's write and loses the race (409).
+        self._writing = threading.Lock()
 
     def claim(self) -> bool:
         """Acquire or renew the Lease now; False when another replica holds it (or won the race)."""
+        with self._writing:
+            return self._claim_now()
+
+    def _claim_now(self) -> bool:
         now = datetime.now(UTC)
         lease = self.api.get(f"{self._collection}/{self._name}")
         if lease is None:
@@ -100,6 +108,10 @@ class LeaderElection:
     def release(self) -> bool:
         """Give the Lease up if this replica holds it: no holder and an expired renewTime, so anyone
         may take it at once. False when it is not ours (any more) or the write failed."""
+        with self._writing:
+            return self._release_now()
+
+    def _release_now(self) -> bool:
         lease = self.api.get(f"{self._collection}/{self._name}")
         if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
             return False
