@@ -40,10 +40,10 @@ from slipway_dev.apiserver.managedfields import ManagerInfo, write_manager
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
-from slipway_dev.apiserver.storage import Event, Stored, encode
+from slipway_dev.apiserver.storage import Stored, encode
 from slipway_dev.apiserver.tables import partial_metadata, table
 from slipway_dev.apiserver.tls import Pki
-from slipway_dev.apiserver.watch import Matcher, Watcher
+from slipway_dev.apiserver.watch import Entry, Matcher, Watcher
 from slipway_dev.logs import LogSource
 
 log = logging.getLogger(__name__)
@@ -549,9 +549,14 @@ class _WatchStream:
         self._include_object = include_object
         self._headers_sent = False
 
-    def _write(self, data: bytes) -> None:
+    def _transport(self) -> asyncio.Transport | None:
+        """The connection's transport, None once the client went away."""
         transport = self._request.transport
-        if transport is None or transport.is_closing():
+        return None if transport is None or transport.is_closing() else transport
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport()
+        if transport is None:
             raise ConnectionResetError("the watcher went away")
         transport.write(_chunk(data))
 
@@ -559,19 +564,13 @@ class _WatchStream:
         """Wait while the client is not reading fast enough for the connection's buffer."""
         await self._request.writer.drain()
 
-    def deliver(self, entry: tuple[Event, str]) -> bool:
+    def deliver(self, entry: Entry) -> bool:
         """Write one event now if the connection takes it without waiting; False leaves it queued for
         the stream's task. Table rows are built per watcher, so they stay off the writer's path."""
-        transport = self._request.transport
-        if (
-            self._as_table
-            or self._request.protocol.writing_paused
-            or transport is None
-            or transport.is_closing()
-        ):
+        if self._as_table or self._request.protocol.writing_paused or self._transport() is None:
             return False
         event, type_ = entry
-        transport.write(_chunk(event.line(type_)))
+        self._write(event.line(type_))
         return True
 
     def _table_line(self, type_: str, obj: dict[str, Any]) -> bytes:
@@ -592,7 +591,7 @@ class _WatchStream:
         else:
             self._write(b'{"type":"' + type_.encode() + b'","object":' + stored.raw + b"}\n")
 
-    def send_events(self, batch: list[tuple[Event, str]]) -> None:
+    def send_events(self, batch: list[Entry]) -> None:
         if self._as_table:
             lines = [self._table_line(type_, event.stored.obj) for event, type_ in batch]
         else:
