@@ -294,6 +294,27 @@ def test_events_and_leases_can_be_created(http: Http) -> None:
     assert http("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease).status == 201
 
 
+def test_a_watcher_that_stops_reading_neither_blocks_writers_nor_loses_events(
+    apiserver: ApiServer, http: Http
+) -> None:
+    # Events are written straight to each watcher's connection while it keeps up; once a client stops
+    # reading and its connection's buffers fill, they queue for the watch's own task instead.
+    rv = http("GET", CMS).body["metadata"]["resourceVersion"]
+    big = "x" * 100_000
+    with apiserver.credentials().urlopen(f"{CMS}?watch=1&resourceVersion={rv}", timeout=30) as stream:
+        http("POST", CMS, {"metadata": {"name": "first"}})
+        assert json.loads(stream.readline())["object"]["metadata"]["name"] == "first"
+        names = [f"big{i}" for i in range(300)]  # 30 MB: far more than the socket buffers hold
+        for name in names:
+            assert http("POST", CMS, {"metadata": {"name": name}, "data": {"k": big}}).status == 201
+        http("DELETE", f"{CMS}/first")
+        events = [json.loads(stream.readline()) for _ in range(len(names) + 1)]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        *(("ADDED", name) for name in names),
+        ("DELETED", "first"),
+    ]
+
+
 def test_watch_list_sends_initial_events_then_a_marked_bookmark(apiserver: ApiServer, http: Http) -> None:
     http("POST", CMS, {"metadata": {"name": "a"}})
     rv = http("GET", CMS).body["metadata"]["resourceVersion"]

@@ -40,10 +40,10 @@ from slipway_dev.apiserver.managedfields import ManagerInfo, write_manager
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
-from slipway_dev.apiserver.storage import Event, Stored, encode
+from slipway_dev.apiserver.storage import Stored, encode
 from slipway_dev.apiserver.tables import partial_metadata, table
 from slipway_dev.apiserver.tls import Pki
-from slipway_dev.apiserver.watch import Matcher, Watcher
+from slipway_dev.apiserver.watch import Entry, Matcher, Watcher
 from slipway_dev.logs import LogSource
 
 log = logging.getLogger(__name__)
@@ -345,17 +345,17 @@ class ApiServer:
         response.enable_chunked_encoding()
         try:
             await response.prepare(request)
-            if expired:
-                error = gone(f"too old resource version: {since} ({snapshot_rv})")
-                await response.write(b'{"type":"ERROR","object":' + encode(error.status()) + b"}\n")
-                return response
             stream = _WatchStream(
-                response, target, _wants_table(request), request.query.get("includeObject", "Metadata")
+                request, target, _wants_table(request), request.query.get("includeObject", "Metadata")
             )
+            if expired:
+                stream.send_error(gone(f"too old resource version: {since} ({snapshot_rv})"))
+                return response
             for stored in initial:
-                await stream.send_object("ADDED", stored)
+                stream.send_object("ADDED", stored)
+                await stream.drain()
             if initial_events and _flag(request, "allowWatchBookmarks"):
-                await stream.send_bookmark(snapshot_rv, initial_events_end=True)
+                stream.send_bookmark(snapshot_rv, initial_events_end=True)
             await self._pump(request, watcher, stream)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -372,6 +372,9 @@ class ApiServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lifetime
         bookmarks = _flag(request, "allowWatchBookmarks")
+        # From here on the writer of an event delivers it itself when it can; this task sends what it
+        # could not (a full connection, a Table stream), bookmarks, and ends the stream.
+        watcher.attach(stream.deliver)
         while not self._stopping.is_set():
             left = deadline - loop.time()
             if left <= 0:
@@ -381,11 +384,13 @@ class ApiServer:
             batch = await watcher.take(wait)
             if not batch:
                 if bookmarks and deadline - loop.time() > 0:
-                    await stream.send_bookmark(self.cluster.store.rv)
+                    stream.send_bookmark(self.cluster.store.rv)
+                    await stream.drain()
                 continue
             events = [entry for entry in batch if entry is not None]
             if events:
-                await stream.send_events(events)
+                stream.send_events(events)
+                await stream.drain()
             if len(events) < len(batch):
                 return
 
@@ -528,15 +533,48 @@ class ApiServer:
         return _json_response(head[:-1] + b',"items":[' + b",".join(s.raw for s in deleted) + b"]}")
 
 
-class _WatchStream:
-    """Writes watch events to one client, as JSON lines or as one-row Tables (`kubectl get --watch`)."""
+def _chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk of a chunked response body."""
+    return b"%x\r\n" % len(data) + data + b"\r\n"
 
-    def __init__(self, response: web.StreamResponse, target: Target, as_table: bool, include_object: str):
-        self._response = response
+
+class _WatchStream:
+    """Writes watch events to one client, as JSON lines or as one-row Tables (`kubectl get --watch`).
+
+    Each write is one HTTP chunk put straight on the connection (after the response's headers went
+    out), without the awaits of StreamResponse.write, so that the writer of an event can deliver it
+    to every watcher in its own call: no task wakes per watcher."""
+
+    def __init__(self, request: web.Request, target: Target, as_table: bool, include_object: str):
+        self._request = request
         self._target = target
         self._as_table = as_table
         self._include_object = include_object
         self._headers_sent = False
+
+    def _transport(self) -> asyncio.Transport | None:
+        """The connection's transport, None once the client went away."""
+        transport = self._request.transport
+        return None if transport is None or transport.is_closing() else transport
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport()
+        if transport is None:
+            raise ConnectionResetError("the watcher went away")
+        transport.write(_chunk(data))
+
+    async def drain(self) -> None:
+        """Wait while the client is not reading fast enough for the connection's buffer."""
+        await self._request.writer.drain()
+
+    def deliver(self, entry: Entry) -> bool:
+        """Write one event now if the connection takes it without waiting; False leaves it queued for
+        the stream's task. Table rows are built per watcher, so they stay off the writer's path."""
+        if self._as_table or self._request.protocol.writing_paused or self._transport() is None:
+            return False
+        event, type_ = entry
+        self._write(event.line(type_))
+        return True
 
     def _table_line(self, type_: str, obj: dict[str, Any]) -> bytes:
         rows = table(
@@ -550,20 +588,20 @@ class _WatchStream:
         self._headers_sent = True
         return encode({"type": type_, "object": rows}) + b"\n"
 
-    async def send_object(self, type_: str, stored: Stored) -> None:
+    def send_object(self, type_: str, stored: Stored) -> None:
         if self._as_table:
-            await self._response.write(self._table_line(type_, stored.obj))
+            self._write(self._table_line(type_, stored.obj))
         else:
-            await self._response.write(b'{"type":"' + type_.encode() + b'","object":' + stored.raw + b"}\n")
+            self._write(b'{"type":"' + type_.encode() + b'","object":' + stored.raw + b"}\n")
 
-    async def send_events(self, batch: list[tuple[Event, str]]) -> None:
+    def send_events(self, batch: list[Entry]) -> None:
         if self._as_table:
             lines = [self._table_line(type_, event.stored.obj) for event, type_ in batch]
         else:
             lines = [event.line(type_) for event, type_ in batch]
-        await self._response.write(b"".join(lines))
+        self._write(b"".join(lines))
 
-    async def send_bookmark(self, rv: int, initial_events_end: bool = False) -> None:
+    def send_bookmark(self, rv: int, initial_events_end: bool = False) -> None:
         resource = self._target.resource
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_events_end:
@@ -571,4 +609,7 @@ class _WatchStream:
         obj = {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": meta}
         if self._as_table:
             obj = partial_metadata(obj)
-        await self._response.write(encode({"type": "BOOKMARK", "object": obj}) + b"\n")
+        self._write(encode({"type": "BOOKMARK", "object": obj}) + b"\n")
+
+    def send_error(self, error: ApiError) -> None:
+        self._write(b'{"type":"ERROR","object":' + encode(error.status()) + b"}\n")

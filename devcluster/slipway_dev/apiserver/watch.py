@@ -1,4 +1,5 @@
-"""A watch subscription: filters events for one client and queues them for its response stream."""
+"""A watch subscription: filters events for one client and hands them to its response stream, at once
+when the stream can take them, else through a queue its task drains."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 from slipway_dev.apiserver.storage import Event
 
 Matcher = Callable[[dict[str, Any]], bool]
-Item = tuple[Event, str] | None
+Entry = tuple[Event, str]  # an event and the type this watcher sees it as
+Item = Entry | None
+Sink = Callable[[Entry], bool]
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -32,8 +35,17 @@ class Watcher:
         # of a fan-out's cost.
         self._pending: deque[Item] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._sink: Sink | None = None
+
+    def attach(self, sink: Sink) -> None:
+        """From now on an event with nothing queued before it goes straight to `sink`, in the call that
+        offered it; the sink answers False when it cannot take it now, and the event is queued."""
+        self._sink = sink
 
     def _put(self, item: Item) -> None:
+        sink = self._sink
+        if item is not None and sink is not None and not self._pending and sink(item):
+            return
         self._pending.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
