@@ -14,12 +14,14 @@ from typing import Any
 import kopf
 
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.upstreams import UpstreamIndex, upstream_key
 from slipway.kube.client import Credentials
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
 
 
 def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    upstreams = UpstreamIndex()
 
     # Kopf's watches use the credentials the operator's client found, not a search order of their own.
     # Kopf asks again when the server rejects them, which picks up a rotated service-account token.
@@ -29,12 +31,19 @@ def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.Oper
 
     # Async handlers run on the operator's loop (sync ones would run in threads), where the queue lives.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def release_event(*, type: str, name: str, namespace: str | None, **_: Any) -> None:
+    async def release_event(
+        *, type: str, name: str, namespace: str | None, body: Mapping[str, Any], **_: Any
+    ) -> None:
         key = ReleaseKey(namespace or "", name)
         if type == "DELETED":
             queue.forget(key)
+            upstreams.forget(key)
         else:
+            upstreams.record(key, upstream_key(key, body.get("spec")))
             queue.notify(key)
+        # A change to a Release may open (or close) the promotion gate of those that name it.
+        for downstream in upstreams.downstream_of(key):
+            queue.notify(downstream)
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
     async def revision_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
