@@ -37,7 +37,9 @@ def status(cluster: Cluster, namespace: str) -> dict[str, Any]:
     return found
 
 
-def wait_status(cluster: Cluster, namespace: str, what: str, check: Any, timeout: float = 60) -> dict[str, Any]:
+def wait_status(
+    cluster: Cluster, namespace: str, what: str, check: Any, timeout: float = 60
+) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
         current = status(cluster, namespace)
         return current if check(current) else None
