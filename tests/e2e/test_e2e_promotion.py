@@ -8,9 +8,13 @@ everywhere.
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from e2e_support import E2E, Cluster, Operator, release_manifest, wait_for
 
 pytestmark = E2E
@@ -55,10 +59,18 @@ def waiting(reason: str) -> Any:
     return lambda s: (s.get("phase"), s.get("reason")) == ("Paused", reason)
 
 
+@pytest.fixture
+def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl finds `kubectl-slipway` on PATH: the one installed beside this Python."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def slipway(cluster: Cluster, *args: str) -> str:
+    return cluster.kubectl("slipway", *args).stdout
+
+
 def approve(cluster: Cluster, version: str) -> None:
-    cluster.write(
-        "annotate", "release", "web", "-n", "prod", f"slipway.dev/approve={version} by e2e", "--overwrite"
-    )
+    slipway(cluster, "approve", "web", "-n", "prod", "--version", version, "--wait")
 
 
 def at(text: str) -> datetime:
@@ -75,7 +87,9 @@ def events(cluster: Cluster, namespace: str) -> list[str]:
     return [item["reason"] for item in items]
 
 
-def test_a_version_moves_dev_staging_prod_only_once_verified(cluster: Cluster, operator: Operator) -> None:
+def test_a_version_moves_dev_staging_prod_only_once_verified(
+    cluster: Cluster, operator: Operator, plugin_on_path: None
+) -> None:
     for namespace in ENVIRONMENTS:
         cluster.write("create", "namespace", namespace)
     # The first release waits like any version: staging for dev, prod for staging and a person.
@@ -96,8 +110,14 @@ def test_a_version_moves_dev_staging_prod_only_once_verified(cluster: Cluster, o
     started = at(staging["history"][-1]["startedAt"])
     assert staging["history"][-1]["version"] == "2"
     assert (started - healthy_since(cluster, "dev", "2")).total_seconds() >= 2
-    approve(cluster, "2")
+    pipeline = slipway(cluster, "pipeline", "web", "-n", "staging")
+    assert pipeline.strip() == "dev 2 Healthy → staging 2 Healthy → prod 1 (2 waiting: needs approval)"
+    slipway(cluster, "approve", "web", "-n", "prod", "--wait")  # the version spec.version names
     wait_status(cluster, "prod", "Healthy on 2", healthy_on("2"))
+    approvals = status(cluster, "prod")["promotion"]["approvals"]
+    assert [a["version"] for a in approvals] == ["1", "2"] and approvals[-1]["by"] not in ("", "unknown")
+    again = slipway(cluster, "approve", "web", "-n", "prod", "--version", "2", "--wait")
+    assert "no effect: 2 already approved" in again
     assert {"WaitingForApproval", "PromotionGateOpened"} <= set(events(cluster, "prod"))
 
     # v3 fails analysis in staging: rolled back there, so prod never starts it.
