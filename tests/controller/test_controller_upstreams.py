@@ -3,6 +3,8 @@ reference from a raw spec (as a watch event delivers it)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, upstream_key
 from slipway.runtime.metrics import OperatorMetrics
@@ -44,3 +46,15 @@ def test_the_gauge_counts_releases_waiting_per_reason() -> None:
     text = metrics.exposition().decode()
     assert 'slipway_releases_waiting{reason="Soaking"} 1.0' in text
     assert 'slipway_releases_waiting{reason="WaitingForApproval"} 0.0' in text
+
+
+def test_only_a_change_a_gate_reads_wakes_the_downstream() -> None:
+    index = UpstreamIndex()
+    index.seen(PROD, {"spec": {"promotion": {"from": {"namespace": "staging"}}}})
+    body: dict[str, Any] = {"spec": {}, "status": {"phase": "Progressing", "stable": {"version": "1"}}}
+    assert index.seen(STAGING, body) == {PROD}  # first sight
+    body["status"]["message"] = "step 1/2: setWeight 50"
+    assert index.seen(STAGING, body) == frozenset()  # a rollout's progress: nothing a gate reads
+    body["status"] |= {"phase": "Healthy", "healthyVersions": [{"version": "2", "since": "T"}]}
+    assert index.seen(STAGING, body) == {PROD}
+    assert index.forget(STAGING) == {PROD}

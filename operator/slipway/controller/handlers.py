@@ -14,14 +14,15 @@ from typing import Any
 import kopf
 
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
-from slipway.controller.upstreams import UpstreamIndex, upstream_key
+from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import Credentials
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
 
 
-def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.OperatorRegistry:
+def build_registry(
+    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    upstreams = UpstreamIndex()
 
     # Kopf's watches use the credentials the operator's client found, not a search order of their own.
     # Kopf asks again when the server rejects them, which picks up a rotated service-account token.
@@ -37,12 +38,12 @@ def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.Oper
         key = ReleaseKey(namespace or "", name)
         if type == "DELETED":
             queue.forget(key)
-            upstreams.forget(key)
+            waiting = upstreams.forget(key)
         else:
-            upstreams.record(key, upstream_key(key, body.get("spec")))
+            waiting = upstreams.seen(key, body)
             queue.notify(key)
-        # A change to a Release may open (or close) the promotion gate of those that name it.
-        for downstream in upstreams.downstream_of(key):
+        # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
+        for downstream in waiting:
             queue.notify(downstream)
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)

@@ -34,7 +34,7 @@ from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
 from slipway.controller.queue import ReleaseKey
-from slipway.controller.upstreams import observe_upstream
+from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
@@ -84,9 +84,7 @@ def observations_of(
     return Observations(
         generation=int(body["metadata"].get("generation") or 1),
         annotations={
-            key: value
-            for key, value in annotations.items()
-            if key in MANUAL_ACTIONS or key in GATE_ACTIONS
+            key: value for key, value in annotations.items() if key in MANUAL_ACTIONS or key in GATE_ACTIONS
         },
         revisions={
             revision: ObservedRevision(
@@ -118,8 +116,10 @@ class Reconciler:
         find_alerts: FindAlerts,
         config: OperatorConfig,
         metrics: OperatorMetrics,
+        upstreams: UpstreamIndex | None = None,
     ) -> None:
         self._api = api
+        self._upstreams = upstreams or UpstreamIndex()
         self._measure = measure
         self._find_alerts = find_alerts
         self._config = config
@@ -141,7 +141,7 @@ class Reconciler:
         upstream = None
         if spec is not None:
             upstream, out_of_reach = await asyncio.to_thread(
-                observe_upstream, self._api, key, spec, self._config
+                observe_upstream, self._api, key, spec, self._config, self._upstreams.view_of
             )
             obstacles += out_of_reach
         state = await asyncio.to_thread(observe, self._api, release)

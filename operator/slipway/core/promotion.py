@@ -185,7 +185,7 @@ def _verification(promotion: Promotion, version: str, upstream: Upstream | None,
         if entry is not None and entry.rolled_back_at is not None:
             why = f"{version} was rolled back in {where} at {_at(entry.rolled_back_at)}"
         else:
-            why = f"{version} has not been Healthy in {where} (there: {stable or 'nothing'} {there.phase})"
+            why = f"{version} has not been Healthy in {where} (it runs {stable or 'nothing'} there)"
         return replace(known, message=f"{why}; it must be Healthy there first")
     so_far = max(0.0, (now - entry.since).total_seconds()) if entry.since is not None else 0.0
     if max(so_far, entry.longest_seconds or 0.0) >= soak:
