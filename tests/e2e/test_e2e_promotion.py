@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,19 @@ def test_a_version_moves_dev_staging_prod_only_once_verified(
     wait_status(cluster, "prod", "waiting for approval of 4", waiting("WaitingForApproval"), 120)
     approve(cluster, "4")
     wait_status(cluster, "prod", "Healthy on 4", healthy_on("4"))
+
+
+def test_namespaced_mode_refuses_an_upstream_in_another_namespace(
+    cluster: Cluster, operator_factory: Callable[..., Operator]
+) -> None:
+    """Watching `default` only (the chart's Role there), the operator can neither read nor watch
+    `staging`: it refuses the Release with a reason, rather than waiting for ever, and never 403s."""
+    operator_factory(namespaces=["default"])
+    release = release_manifest("1")
+    release["spec"]["promotion"] = {"from": {"namespace": "staging"}}
+    cluster.apply(release)
+    refused = wait_status(cluster, "default", "refused", lambda s: s.get("phase") == "Degraded")
+    assert refused["reason"] == "InvalidPromotion"
+    assert "spec.promotion.from.namespace: the operator watches only default" in refused["message"]
+    assert {c["type"]: c["status"] for c in refused["conditions"]}["Stalled"] == "True"
+    assert cluster.deployments() == []
