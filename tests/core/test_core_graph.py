@@ -315,6 +315,6 @@ def test_the_walk_reaches_every_outcome() -> None:
     assert expected | {"ProviderErrors", "AnalysisInconclusive"} <= reasons
 
 
-def test_the_gated_walk_reaches_every_wait_of_the_gate() -> None:
+def test_the_gated_walk_reaches_the_waits_of_the_gate() -> None:
     reasons = {sim.status.reason for sim in reachable("canary-gated") if sim.status is not None}
     assert {"WaitingForUpstream", "Soaking", "WaitingForApproval", "Promoted", "Reverted"} <= reasons
