@@ -94,6 +94,7 @@ def decide(
         obstacles += promotion.obstacles(spec, observations.upstream)
     if spec is None or obstacles:
         refused, events = refusal.refuse(status, observations.generation, obstacles, now)
+        promotion.record_health(refused, now)  # Degraded: its stable version no longer counts as Healthy
         return Decision(status=refused, actions=events, requeue_after_seconds=None)
     return _Pass(spec, status, observations, now).run()
 
