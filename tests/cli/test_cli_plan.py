@@ -147,3 +147,15 @@ def test_a_file_without_a_release_is_refused(tmp_path: Path) -> None:
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     code, out = plan(path)
     assert code == 2 and "holds no Release" in out
+
+
+def test_a_promotion_gate_is_described_and_the_rollout_rehearsed_from_its_opening(tmp_path: Path) -> None:
+    gate = {"from": {"namespace": "staging"}, "soak": "30m", "approval": "manual"}
+    code, out = plan(manifest(tmp_path, promotion=gate))
+    assert code == 0
+    assert (
+        "promotion: starts only once staging/web has run the version stable and Healthy for 30m,"
+        " a person approved it (kubectl slipway approve web)" in out
+    )
+    assert "times from the promotion gate opening:" in out
+    assert "Ends Healthy (Promoted)" in out  # the rehearsal promotes its `pause: {}` steps; no gate waits

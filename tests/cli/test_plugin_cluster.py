@@ -349,3 +349,55 @@ def test_wait_without_an_operator_gives_up_at_the_timeout(kube: Kubectl, namespa
     assert done.returncode == 1
     assert "did not carry out pause within 2s (is it running?)" in done.stderr
     assert 2 <= time.monotonic() - started < 30
+
+
+def test_approve_unapprove_and_skip_gate_name_the_version_and_who(kube: Kubectl, namespace: str) -> None:
+    before = release(namespace, kube)
+    version = before["spec"]["version"]
+    for args in (["approve"], ["unapprove", "--version", "0.9.0"], ["approve", "--skip-gate"]):
+        kube.run("slipway", *args, "web", "-n", namespace)
+    after = kube.get(namespace, "release", "web")
+    annotations = after["metadata"]["annotations"]
+    # Who: the API server's answer to a SelfSubjectReview, here the dev cluster's admin.
+    assert annotations["slipway.dev/approve"].startswith(f"{version} by ")
+    assert " by unknown " not in annotations["slipway.dev/approve"]
+    assert annotations["slipway.dev/unapprove"].startswith("0.9.0 by ")
+    assert annotations["slipway.dev/skip-gate"].startswith(f"{version} by ")
+    assert after["spec"] == before["spec"]
+
+
+def test_pipeline_watch_draws_the_chain_again_at_each_change(kube: Kubectl, namespace: str) -> None:
+    upstream = f"{namespace}-up"
+    kube.apply("default", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": upstream}})
+    release(upstream, kube)
+    kube.set_status(upstream, "web", ReleaseStatus(phase="Healthy", stable=canary_in_progress().canary))
+    down = json.loads(json.dumps(CANARY))
+    down["spec"]["promotion"] = {"from": {"namespace": upstream}}
+    kube.apply(namespace, down)
+    waiting = ReleaseStatus.model_validate(
+        {
+            "phase": "Paused",
+            "stable": {"revision": "aaa1", "version": "0.9.0"},
+            "promotion": {"gate": "Closed", "reason": "WaitingForApproval", "version": "1.0.0"},
+        }
+    )
+    kube.set_status(namespace, "web", waiting)
+    watcher = subprocess.Popen(
+        ["kubectl", "slipway", "pipeline", "web", "-n", namespace, "--watch"],
+        env=kube.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output = _lines_of(watcher)
+    try:
+        first = f"{upstream} 1.0.0 Healthy → {namespace} 0.9.0 (1.0.0 waiting: needs approval)"
+        seen = _read_until(output, first, deadline=time.monotonic() + 30)
+        started = waiting.model_copy(update={"phase": "Progressing", "canary": canary_in_progress().canary})
+        kube.set_status(namespace, "web", started)
+        second = f"{upstream} 1.0.0 Healthy → {namespace} 1.0.0 Progressing 10% (from 0.9.0)"
+        seen += _read_until(output, second, deadline=time.monotonic() + 30)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    assert seen.index(first) < seen.index(second)

@@ -2,13 +2,16 @@
 
 - from every state in Progressing or RollingBack, the machine alone, whatever the pods and metrics do,
   reaches Healthy, Degraded or an explicit pause;
-- from every Paused state, a person's promote leaves the pause and a person's abort rolls back;
+- from every Paused state, a person's promote leaves the pause and a person's abort rolls back; from a
+  wait at the promotion gate (nothing started yet), a person's skip-gate starts the version, and so
+  does the upstream verifying it and a person approving it;
 - from every refused state (a generation the operator cannot carry out), a new generation it can carry
   out leaves Degraded at once.
 
 States are explored breadth-first from "v1 Healthy, v2 just applied", over every input the world, a
-person or a spec change (refused ones included) can give; two states are the same when everything but
-timestamps is the same.
+person or a spec change (refused ones included) can give, and for a Release behind a promotion gate
+what its upstream does (verifies every version, or rolls them back); two states are the same when
+everything but timestamps is the same.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Hashable
+from datetime import timedelta
 from functools import cache, partial
 from typing import Any, Literal
 
@@ -23,45 +27,65 @@ import pytest
 from core_support import release_spec, stable_simulation
 
 from slipway.api.models import ReleaseSpec
+from slipway.api.status import ReleaseStatus, VersionHealth
+from slipway.core.observations import Upstream
 from slipway.core.obstacles import Obstacle
+from slipway.core.promotion import GATE_REASONS
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 from slipway.core.strategies import plan_for
 
 World = Literal["good", "bad", "nodata", "error", "stuck"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
 PEOPLE = ("promote", "promote-full", "pause", "resume", "abort", "retry")
+GATE_PEOPLE = ("approve", "unapprove", "skip-gate")
+PROMOTION: dict[str, Any] = {"from": {"namespace": "staging"}, "soak": "1m", "approval": "manual"}
+UPSTREAM_MOVES = ("verifies", "rolls-back")
+SOAK = timedelta(minutes=1)
 VERSIONS = ("1.0.0", "3.0.0")
 """Spec changes explored: back to the first version, or on to a third one."""
 MAX_DEPTH = 14
 STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
-    # name: (spec.strategy, how many states to explore)
+    # name: (spec.strategy, and spec.promotion when gated; how many states to explore)
     "canary": (
         {
-            "canary": {
-                "steps": [
-                    {"setWeight": 25},
-                    {"pause": {"duration": "1m"}},
-                    {"analysis": {"successfulMeasurements": 2}},
-                    {"setWeight": 50},
-                    {"pause": {}},
-                ]
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 25},
+                        {"pause": {"duration": "1m"}},
+                        {"analysis": {"successfulMeasurements": 2}},
+                        {"setWeight": 50},
+                        {"pause": {}},
+                    ]
+                }
             }
         },
         700,
     ),
     "blueGreen": (
         {
-            "blueGreen": {
-                "autoPromotion": False,
-                "prePromotionAnalysis": True,
-                "postPromotionAnalysis": True,
-                "scaleDownDelaySeconds": 20,
+            "strategy": {
+                "blueGreen": {
+                    "autoPromotion": False,
+                    "prePromotionAnalysis": True,
+                    "postPromotionAnalysis": True,
+                    "scaleDownDelaySeconds": 20,
+                }
             }
         },
         450,
     ),
-    "rolling": ({"rolling": {"maxSurge": 1}}, 250),
-    "rolling-remove-first": ({"rolling": {"maxSurge": 0, "maxUnavailable": 1}}, 250),
+    "rolling": ({"strategy": {"rolling": {"maxSurge": 1}}}, 250),
+    "rolling-remove-first": ({"strategy": {"rolling": {"maxSurge": 0, "maxUnavailable": 1}}}, 250),
+    "canary-gated": (
+        {
+            "strategy": {
+                "canary": {"steps": [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 1}}]}
+            },
+            "promotion": PROMOTION,
+        },
+        700,
+    ),
 }
 NO_PROMETHEUS = Obstacle("PrometheusNotConfigured", "spec.analysis.metrics[0].builtin", "no prometheus.url")
 PASSES_TO_SETTLE = 60
@@ -73,7 +97,8 @@ def spec(version: str, strategy: dict[str, Any]) -> ReleaseSpec:
     return release_spec(
         version,
         replicas=2,
-        strategy=strategy,
+        strategy=strategy["strategy"],
+        promotion=strategy.get("promotion"),
         metrics=[
             {
                 "name": "error-rate",
@@ -114,7 +139,34 @@ def key(sim: Simulation) -> Hashable:
         tuple(sorted(sim.cluster.annotations.items())),
         tuple(sorted(sim.cluster.broken)),
         sim.cluster.obstacles,
+        upstream_key(sim),
+        tuple((a.version) for a in status.promotion.approvals) if status.promotion else (),
     )
+
+
+def upstream_key(sim: Simulation) -> Hashable:
+    """What the gate reads of the upstream; with whether the soak is over (time matters there)."""
+    upstream = sim.cluster.upstream
+    if upstream is None or upstream.status is None:
+        return None
+    return tuple(
+        (v.version, v.since is not None and sim.now - v.since >= SOAK, v.rolled_back_at is not None)
+        for v in upstream.status.healthy_versions
+    )
+
+
+def upstream_step(sim: Simulation, move: str) -> None:
+    """The upstream verifies every version (Healthy from now on: the soak starts), or rolls them back."""
+    healthy = [
+        VersionHealth(version=version, since=sim.now)
+        if move == "verifies"
+        else VersionHealth(version=version, rolled_back_at=sim.now)
+        for version in ("1.0.0", "2.0.0", "3.0.0", "4.0.0")
+    ]
+    sim.cluster.upstream = Upstream(
+        "prod/web", "staging/web", ReleaseStatus(phase="Healthy", healthy_versions=healthy)
+    )
+    sim.tick()
 
 
 def world_step(sim: Simulation, world: World) -> None:
@@ -128,7 +180,9 @@ def world_step(sim: Simulation, world: World) -> None:
 
 
 def person_step(sim: Simulation, action: str) -> None:
-    sim.cluster.annotate(action, f"{action}-{next(TOKENS)}")
+    token = next(TOKENS)
+    value = f"{sim.spec.version} by walker at {token}" if action in GATE_PEOPLE else f"{action}-{token}"
+    sim.cluster.annotate(action, value)
     sim.tick()
 
 
@@ -153,6 +207,9 @@ def refused(sim: Simulation) -> bool:
 def successors(sim: Simulation, strategy: dict[str, Any]) -> list[Simulation]:
     moves: list[Callable[[Simulation], None]] = [partial(world_step, world=world) for world in WORLDS]
     moves += [partial(person_step, action=action) for action in PEOPLE]
+    if "promotion" in strategy:
+        moves += [partial(person_step, action=action) for action in GATE_PEOPLE]
+        moves += [partial(upstream_step, move=move) for move in UPSTREAM_MOVES]
     moves += [partial(spec_change, version=version, strategy=strategy) for version in VERSIONS]
     moves.append(partial(refused_change, strategy=strategy))
     result = []
@@ -167,7 +224,9 @@ def successors(sim: Simulation, strategy: dict[str, Any]) -> list[Simulation]:
 def reachable(name: str) -> list[Simulation]:
     """The states reachable under strategy `name` (explored once; callers fork before changing one)."""
     strategy, max_states = STRATEGIES[name]
-    start = stable_simulation(spec("1.0.0", strategy))
+    start = stable_simulation(spec("1.0.0", {"strategy": strategy["strategy"]}))
+    if "promotion" in strategy:
+        upstream_step(start, "rolls-back")
     start.change_spec(spec("2.0.0", strategy))
     start.tick()
     seen = {key(start)}
@@ -212,6 +271,20 @@ def test_no_dead_ends(strategy: str) -> None:
                 assert fixed.status is not None and fixed.status.reason != NO_PROMETHEUS.reason
                 # A person's request left pending while refused (abort) may act on the new attempt.
                 assert fixed.status.phase != "Degraded" or sim.cluster.annotations, fixed.status
+        elif status.phase == "Paused" and status.reason in GATE_REASONS:
+            assert status.canary is None, status
+            skipped = sim.fork()
+            person_step(skipped, "skip-gate")
+            assert skipped.status is not None and skipped.status.reason not in GATE_REASONS, skipped.status
+            opened = sim.fork()
+            upstream_step(opened, "verifies")
+            person_step(opened, "approve")
+            for _ in range(PASSES_TO_SETTLE):
+                world_step(opened, "good")
+                assert opened.status is not None
+                if opened.status.reason not in GATE_REASONS:
+                    break
+            assert opened.status.reason not in GATE_REASONS, f"the gate never opened: {opened.status}"
         elif status.phase == "Paused":
             promoted = sim.fork()
             person_step(promoted, "promote")
@@ -240,3 +313,8 @@ def test_the_walk_reaches_every_outcome() -> None:
     expected = {"Promoted", "AnalysisFailed", "Aborted", "WaitingForPromote", "ManualPause", "Reverted"}
     expected.add(NO_PROMETHEUS.reason)
     assert expected | {"ProviderErrors", "AnalysisInconclusive"} <= reasons
+
+
+def test_the_gated_walk_reaches_the_waits_of_the_gate() -> None:
+    reasons = {sim.status.reason for sim in reachable("canary-gated") if sim.status is not None}
+    assert {"WaitingForUpstream", "Soaking", "WaitingForApproval", "Promoted", "Reverted"} <= reasons

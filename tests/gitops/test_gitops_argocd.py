@@ -14,6 +14,7 @@ from gitops_support import HEALTH_LUA, HEALTH_TEST, RELEASE_CHECK, argocd_health
 from lupa.lua51 import LuaError
 
 from slipway.core.machine import ALERTS_UNKNOWN
+from slipway.core.promotion import GATE_REASONS, WAITING_FOR_APPROVAL
 
 CASES: list[dict[str, Any]] = yaml.safe_load(HEALTH_TEST.read_text())["tests"]
 
@@ -85,9 +86,21 @@ def test_the_pauses_that_end_by_themselves_are_the_core_s() -> None:
     the reasons the core resumes from without a person (docs/state-machine.md, Analysis)."""
     table = re.search(r"RESUMES_BY_ITSELF = \{(.*?)\}", HEALTH_LUA.read_text(), re.S)
     assert table is not None
-    assert set(re.findall(r"(\w+) = true", table.group(1))) == {"ProviderErrors", ALERTS_UNKNOWN}
+    gate_by_itself = GATE_REASONS - {WAITING_FOR_APPROVAL}
+    assert (
+        set(re.findall(r"(\w+) = true", table.group(1)))
+        == {"ProviderErrors", ALERTS_UNKNOWN} | gate_by_itself
+    )
     paused = load_object(RELEASE_CHECK / "testdata" / "progressing_providerErrors.yaml")
     assert (paused["status"]["phase"], paused["status"]["reason"]) == ("Paused", "ProviderErrors")
+
+
+@pytest.mark.parametrize("reason", sorted(GATE_REASONS))
+def test_a_wait_at_the_promotion_gate_is_suspended_only_for_a_person(reason: str) -> None:
+    obj = copy.deepcopy(snapshots()["suspended_manualPause"])
+    obj["status"]["reason"] = reason
+    expected = "Suspended" if reason == WAITING_FOR_APPROVAL else "Progressing"
+    assert argocd_health(obj)[0] == expected
 
 
 def test_the_harness_runs_without_the_string_library_as_argo_cd_does() -> None:

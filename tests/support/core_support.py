@@ -37,6 +37,7 @@ def release_spec(
     interval: str = "30s",
     rollback: dict[str, Any] | None = None,
     traffic_routing: dict[str, Any] | None = None,
+    promotion: dict[str, Any] | None = None,
 ) -> ReleaseSpec:
     """A valid Release spec; by default a 5-step canary with one error-rate metric."""
     body: dict[str, Any] = {
@@ -51,6 +52,8 @@ def release_spec(
         body["rollback"] = rollback
     if traffic_routing is not None:
         body["trafficRouting"] = traffic_routing
+    if promotion is not None:
+        body["promotion"] = promotion
     return ReleaseSpec.model_validate(body)
 
 

@@ -65,6 +65,9 @@ class WrongRelease:
     changes: dict[str, Any] = field(default_factory=dict)
     # The API server prunes unknown fields silently; only strict field validation reports them.
     pruned_by_server: bool = False
+    # What no CRD rule can see (CEL is given metadata.name, never metadata.namespace): only
+    # `slipway validate` and the operator catch it.
+    offline_only: bool = False
 
     def manifest(self) -> dict[str, Any]:
         release = valid_release()
@@ -90,6 +93,7 @@ def _set(document: dict[str, Any], path: str, value: Any) -> None:
 
 STEPS: Final = "spec.strategy.canary.steps"
 METRICS: Final = "spec.analysis.metrics"
+PROMOTION: Final = {"from": {"namespace": "staging"}}
 
 WRONG_RELEASES: Final = [
     WrongRelease("no-spec", "spec", {"spec": REMOVE}),
@@ -256,5 +260,47 @@ WRONG_RELEASES: Final = [
         f"{METRICS}[0].failurelimit",
         {f"{METRICS}[0].failurelimit": 2},
         pruned_by_server=True,
+    ),
+    WrongRelease(
+        "promotion-from-itself",
+        "spec.promotion.from",
+        {"spec.promotion": {"from": {"namespace": "shop"}}},
+        offline_only=True,
+    ),
+    WrongRelease(
+        "promotion-without-namespace", "spec.promotion.from.namespace", {"spec.promotion": {"from": {}}}
+    ),
+    WrongRelease(
+        "promotion-soak-negative", "spec.promotion.soak", {"spec.promotion": {**PROMOTION, "soak": "-5m"}}
+    ),
+    WrongRelease(
+        "promotion-soak-unparsable",
+        "spec.promotion.soak",
+        {"spec.promotion": {**PROMOTION, "soak": "half an hour"}},
+    ),
+    WrongRelease(
+        "promotion-approval-unknown",
+        "spec.promotion.approval",
+        {"spec.promotion": {**PROMOTION, "approval": "maybe"}},
+    ),
+    WrongRelease(
+        "promotion-window-ends-before-start",
+        "spec.promotion.windows[0].end",
+        {"spec.promotion": {**PROMOTION, "windows": [{"days": ["Mon"], "start": "16:00", "end": "08:00"}]}},
+    ),
+    WrongRelease(
+        "promotion-window-unknown-day",
+        "spec.promotion.windows[0].days[1]",
+        {
+            "spec.promotion": {
+                **PROMOTION,
+                "windows": [{"days": ["Mon", "Funday"], "start": "08:00", "end": "16:00"}],
+            }
+        },
+    ),
+    WrongRelease(
+        "promotion-window-bad-time",
+        "spec.promotion.windows[0].start",
+        {"spec.promotion": {**PROMOTION, "windows": [{"days": ["Mon"], "start": "8am", "end": "16:00"}]}},
     ),
 ]

@@ -18,3 +18,11 @@ ABORT: Final = "slipway.dev/abort"
 RETRY: Final = "slipway.dev/retry"
 
 MANUAL_ACTIONS: Final[tuple[str, ...]] = (PROMOTE, PROMOTE_FULL, PAUSE, RESUME, ABORT, RETRY)
+
+# The promotion gate's (spec.promotion): the value is "<version>", optionally followed by
+# " by <who>" and " at <time>", so that approving a version again after unapproving it is a new value.
+APPROVE: Final = "slipway.dev/approve"
+UNAPPROVE: Final = "slipway.dev/unapprove"
+SKIP_GATE: Final = "slipway.dev/skip-gate"
+
+GATE_ACTIONS: Final[tuple[str, ...]] = (APPROVE, UNAPPROVE, SKIP_GATE)

@@ -660,6 +660,64 @@ class RollbackPolicy(ApiModel):
     )
 
 
+# --- promotion -----------------------------------------------------------------------------------------
+
+DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+Day = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+CLOCK_PATTERN: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+Clock = Annotated[str, StringConstraints(pattern=CLOCK_PATTERN)]
+MAX_WINDOWS: Final = 20
+
+# "HH:MM" texts of the same width compare as the times they name, in CEL as in Python.
+_END_AFTER_START: Final = CelRule("self.end > self.start", "end must be after start", ".end")
+
+
+class PromotionWindow(ApiModel):
+    """When a rollout may start here: on `days`, from `start` to `end` (UTC, end excluded)."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_END_AFTER_START))
+
+    days: list[Day] = Field(
+        min_length=1,
+        max_length=len(DAYS),
+        description="Days of the week (UTC): Mon, Tue, Wed, Thu, Fri, Sat, Sun.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    start: Clock = Field(description='Start of the window, "HH:MM" UTC.')
+    end: Clock = Field(description='End of the window, "HH:MM" UTC, after start (not included).')
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Self:
+        if self.end <= self.start:
+            raise _END_AFTER_START.violation()
+        return self
+
+
+class PromotionSource(ApiModel):
+    """The Release that must verify a version before this one runs it."""
+
+    namespace: DnsLabel = Field(description="Namespace of the upstream Release.")
+    name: NonEmptyName | None = Field(default=None, description="Its name. Omitted: this Release's name.")
+
+
+class Promotion(ApiModel):
+    """Run a version only once another Release (the environment before this one) has verified it:
+    stable and Healthy there for `soak`, never rolled back since."""
+
+    from_: PromotionSource = Field(alias="from")
+    soak: Duration = Field(
+        default="0s", description="How long the version must have been stable and Healthy upstream."
+    )
+    approval: Literal["auto", "manual"] = Field(
+        default="auto", description="auto, or manual: also wait for `kubectl slipway approve`."
+    )
+    windows: list[PromotionWindow] | None = Field(
+        default=None,
+        max_length=MAX_WINDOWS,
+        description="When a rollout may start here (UTC). Omitted: any time.",
+    )
+
+
 # --- the Release ---------------------------------------------------------------------------------------
 
 _ANALYSIS_STEPS_NEED_ANALYSIS: Final = CelRule(
@@ -706,6 +764,7 @@ class ReleaseSpec(ApiModel):
     traffic_routing: TrafficRouting | None = None
     analysis: AnalysisSpec | None = None
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, json_schema_extra={"default": {}})
+    promotion: Promotion | None = None
 
     _check_template = field_validator("template")(check_pod_template)
 
@@ -754,3 +813,19 @@ class Release(BaseModel):
     @classmethod
     def _nulls_are_absent(cls, data: Any) -> Any:
         return _without_nulls(data)
+
+    @model_validator(mode="after")
+    def _not_its_own_upstream(self) -> Self:
+        # CEL cannot say this: a rule sees metadata.name but never metadata.namespace. So the CRD lets
+        # it through, this check catches it offline when the manifest names its namespace, and the
+        # operator refuses it (InvalidPromotion) in any case.
+        promotion, name = self.spec.promotion, self.metadata.get("name")
+        namespace = self.metadata.get("namespace")
+        if promotion is None or not isinstance(name, str) or not isinstance(namespace, str):
+            return self
+        source = promotion.from_
+        if source.namespace == namespace and (source.name or name) == name:
+            raise field_error(
+                "must name another Release: a Release cannot wait for itself", ".spec.promotion.from"
+            )
+        return self

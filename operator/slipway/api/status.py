@@ -16,13 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 Phase = Literal["Healthy", "Progressing", "Paused", "RollingBack", "Degraded"]
-ConditionType = Literal["Ready", "Reconciling", "Stalled", "Paused"]
+ConditionType = Literal["Ready", "Reconciling", "Stalled", "Paused", "Promotion"]
+GateState = Literal["Open", "Closed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 MeasurementResult = Literal["Successful", "Failed", "Inconclusive", "Error"]
 Outcome = Literal["Promoted", "RolledBack", "Superseded", "Aborted"]
 
 MAX_MEASUREMENTS: Final = 20
 MAX_HISTORY: Final = 10
+MAX_VERSIONS: Final = 10
 
 
 class StatusModel(BaseModel):
@@ -95,9 +97,9 @@ class AnalysisStatus(StatusModel):
 
 
 class Condition(StatusModel):
-    """A kstatus condition: Ready, Reconciling, Stalled or Paused."""
+    """A kstatus condition (Ready, Reconciling, Stalled, Paused), or Promotion: the gate of spec.promotion."""
 
-    type: ConditionType = Field(description="Ready, Reconciling, Stalled or Paused.")
+    type: ConditionType = Field(description="Ready, Reconciling, Stalled, Paused or Promotion.")
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="One CamelCase word saying why.")
     message: str = Field(default="", description="What a person should know, in a sentence.")
@@ -148,6 +150,69 @@ class RetiringRevision(StatusModel):
     scale_down_at: datetime = Field(description="When it is removed.")
 
 
+class VersionHealth(StatusModel):
+    """How long one version has been stable and Healthy here: what the promotion gate of a Release
+    downstream reads, so that it re-derives "verified" from this status alone after any restart."""
+
+    version: str = Field(description="The spec.version.")
+    since: datetime | None = Field(
+        default=None, description="Start of the Healthy stretch in progress on it; absent when none."
+    )
+    longest_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Longest finished Healthy stretch on it since its last rollback; absent when none.",
+    )
+    rolled_back_at: datetime | None = Field(
+        default=None, description="When a rollout of it was last rolled back (or aborted) here."
+    )
+
+
+class Approval(StatusModel):
+    """A person's `kubectl slipway approve` of one version."""
+
+    version: str = Field(description="The version approved.")
+    by: str = Field(description="Who approved it.")
+    at: datetime = Field(description="When it was recorded.")
+
+
+class GateSkip(StatusModel):
+    """A person's `kubectl slipway approve --skip-gate`: the version starts whatever the gate says."""
+
+    version: str = Field(description="The version let through.")
+    by: str = Field(description="Who skipped the gate.")
+    at: datetime = Field(description="When it was recorded.")
+    gate: str = Field(description="The gate's reason when it was skipped (e.g. Soaking), or Open.")
+
+
+class PromotionStatus(StatusModel):
+    """The gate of spec.promotion for the desired version, and what persons said about it."""
+
+    gate: GateState | None = Field(
+        default=None, description="Open (the version may start) or Closed; absent until first judged."
+    )
+    reason: str = Field(
+        default="",
+        description="Verified, RanHereBefore, GateSkipped, WaitingForUpstream, Soaking, WaitingForApproval "
+        "or OutsideWindow.",
+    )
+    message: str = Field(default="", description="Why, in a sentence.")
+    version: str = Field(default="", description="The version the gate is about.")
+    upstream: str = Field(default="", description="The upstream Release, namespace/name.")
+    upstream_version: str | None = Field(default=None, description="The upstream's stable version.")
+    upstream_healthy_since: datetime | None = Field(
+        default=None, description="Since when the upstream has been Healthy on `version`."
+    )
+    next_window: datetime | None = Field(default=None, description="Start of the next window, when outside.")
+    since: datetime | None = Field(default=None, description="When the gate took its state and reason.")
+    approvals: list[Approval] = Field(
+        default_factory=list, max_length=MAX_VERSIONS, description="Approved versions, newest last."
+    )
+    skipped: list[GateSkip] = Field(
+        default_factory=list, max_length=MAX_VERSIONS, description="Gates skipped, newest last."
+    )
+
+
 class ReleaseStatus(StatusModel):
     """Observed state of a Release, written by the operator."""
 
@@ -192,6 +257,12 @@ class ReleaseStatus(StatusModel):
     retiring: list[RetiringRevision] = Field(
         default_factory=list, description="Replaced revisions waiting to be scaled down."
     )
+    healthy_versions: list[VersionHealth] = Field(
+        default_factory=list,
+        max_length=MAX_VERSIONS,
+        description=f"Healthy time per version, last touched last (at most {MAX_VERSIONS}).",
+    )
+    promotion: PromotionStatus | None = Field(default=None, description="The gate of spec.promotion.")
 
     def to_api(self) -> dict[str, Any]:
         """The status as the API object holds it: camelCase keys, RFC 3339 times, absent fields left out."""

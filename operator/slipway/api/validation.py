@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from slipway.api.durations import DURATION_PATTERN
 from slipway.api.models import (
+    CLOCK_PATTERN,
     DNS_LABEL_PATTERN,
     FIELD_ERROR_TYPE,
     GROUP,
@@ -121,6 +122,7 @@ _PATTERN_MEANINGS: Final = {
     PERCENT_PATTERN: 'must be a percentage such as "25%"',
     PERCENT_UP_TO_100_PATTERN: 'must be a percentage from "0%" to "100%"',
     HTTP_URL_PATTERN: "must be an http:// or https:// URL",
+    CLOCK_PATTERN: 'must be a time of day "HH:MM" (UTC), from 00:00 to 23:59',
     LABEL_VALUE_PATTERN: "must be a label value: letters, digits, '-', '_', '.', alphanumeric at both ends",
 }
 

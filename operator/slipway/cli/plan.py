@@ -62,7 +62,8 @@ def plan(
         for line in describe_plan(release.spec, name):
             typer.echo(line)
         rehearsal = rehearse(release.spec, metrics)
-        typer.echo(f"\nRehearsal with {metrics} metrics ({MODES[metrics]}), times from `kubectl apply`:")
+        start = "the promotion gate opening" if release.spec.promotion else "`kubectl apply`"
+        typer.echo(f"\nRehearsal with {metrics} metrics ({MODES[metrics]}), times from {start}:")
         for moment in rehearsal.moments:
             typer.echo(f"  +{format_duration(moment.after_seconds):>8}  {moment.text}")
         status = rehearsal.status

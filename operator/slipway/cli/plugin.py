@@ -22,6 +22,7 @@ from rich.live import Live
 
 from slipway import plugins
 from slipway.api import annotations as manual
+from slipway.cli._plugin_pipeline import pipeline_lines
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
 from slipway.cli._plugin_view import (
     acknowledgement,
@@ -126,8 +127,10 @@ def _patch_release(
         raise
 
 
-def annotate(key: str, name: str, cluster: Cluster, wait: bool, timeout: int) -> None:
-    value = rfc3339(now())
+def annotate(
+    key: str, name: str, cluster: Cluster, wait: bool, timeout: int, value: str | None = None
+) -> None:
+    value = value or rfc3339(now())
     body = {"metadata": {"annotations": {key: value}}}
     try:
         release = _patch_release(cluster, name, body, MERGE_PATCH)
@@ -173,6 +176,107 @@ def _action_command(key: str) -> Callable[..., None]:
 
 for _key in manual.MANUAL_ACTIONS:
     app.command(_key.removeprefix(manual.PREFIX))(_action_command(_key))
+
+
+def whoami(cluster: Cluster) -> str:
+    """The user the API server knows this client as (`kubectl auth whoami`); "unknown" if it will not say."""
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        answer = cluster.api.create("/apis/authentication.k8s.io/v1/selfsubjectreviews", review)
+    except ApiError:
+        return "unknown"
+    return str(((answer.get("status") or {}).get("userInfo") or {}).get("username") or "unknown")
+
+
+def _gate_request(
+    key: str, name: str, version: str | None, cluster: Cluster, wait: bool, timeout: int
+) -> None:
+    """A request about one version (spec.version unless given): "<version> by <who> at <time>"."""
+    wanted = version or text_of((_read(cluster, name).get("spec") or {}).get("version"))
+    annotate(key, name, cluster, wait, timeout, f"{wanted} by {whoami(cluster)} at {rfc3339(now())}")
+
+
+Version = Annotated[
+    str | None, typer.Option("--version", help="The version (default: the one spec.version names).")
+]
+
+
+@app.command("approve")
+def approve_command(
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    version: Version = None,
+    skip_gate: Annotated[
+        bool,
+        typer.Option(
+            "--skip-gate", help="Emergency: start the version whatever the promotion gate says (recorded)."
+        ),
+    ] = False,
+    wait: Wait = False,
+    timeout: Timeout = 60,
+) -> None:
+    """Approve a version for a promotion gate with `approval: manual` (once per version)."""
+    key = manual.SKIP_GATE if skip_gate else manual.APPROVE
+    _gate_request(key, name, version, connect(kubeconfig, context, namespace), wait, timeout)
+
+
+@app.command("unapprove")
+def unapprove_command(
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    version: Version = None,
+    wait: Wait = False,
+    timeout: Timeout = 60,
+) -> None:
+    """Withdraw the approval of a version that has not started yet."""
+    _gate_request(manual.UNAPPROVE, name, version, connect(kubeconfig, context, namespace), wait, timeout)
+
+
+@app.command("pipeline")
+def pipeline_command(
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Print the chain again at every change.")
+    ] = False,
+) -> None:
+    """The chain of environments (spec.promotion) this Release belongs to: versions, phases, gates."""
+    cluster = connect(kubeconfig, context, namespace)
+    releases = {_key_of(r): r for r in cluster.api.list(releases_path(None))}
+    shown: list[list[str]] = [[]]
+
+    def draw() -> None:
+        lines = pipeline_lines(releases.values(), cluster.namespace, name, now())
+        if lines != shown[0]:
+            for line in lines:
+                console.print(line, highlight=False)
+            shown[0] = lines
+
+    if not pipeline_lines(releases.values(), cluster.namespace, name, now()):
+        raise fail(f"Release {cluster.namespace}/{name} not found")
+    draw()
+    try:
+        while watch:
+            # A new watch starts with every Release (ADDED), which also recovers from any gap.
+            for event in cluster.api.watch(releases_path(None), WATCH_SECONDS):
+                if event["type"] == "DELETED":
+                    releases.pop(_key_of(event["object"]), None)
+                elif event["type"] in ("ADDED", "MODIFIED"):
+                    releases[_key_of(event["object"])] = event["object"]
+                draw()
+    except KeyboardInterrupt:
+        return
+
+
+def _key_of(release: dict[str, Any]) -> tuple[str, str]:
+    meta = release.get("metadata") or {}
+    return str(meta.get("namespace")), str(meta.get("name"))
 
 
 @app.command("list")

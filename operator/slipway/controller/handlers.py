@@ -14,11 +14,14 @@ from typing import Any
 import kopf
 
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import Credentials
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
 
 
-def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.OperatorRegistry:
+def build_registry(
+    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     # Kopf's watches use the credentials the operator's client found, not a search order of their own.
@@ -29,12 +32,19 @@ def build_registry(queue: ReconcileQueue, credentials: Credentials) -> kopf.Oper
 
     # Async handlers run on the operator's loop (sync ones would run in threads), where the queue lives.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def release_event(*, type: str, name: str, namespace: str | None, **_: Any) -> None:
+    async def release_event(
+        *, type: str, name: str, namespace: str | None, body: Mapping[str, Any], **_: Any
+    ) -> None:
         key = ReleaseKey(namespace or "", name)
         if type == "DELETED":
             queue.forget(key)
+            waiting = upstreams.forget(key)
         else:
+            waiting = upstreams.seen(key, body)
             queue.notify(key)
+        # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
+        for downstream in waiting:
+            queue.notify(downstream)
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
     async def revision_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:

@@ -16,6 +16,7 @@ from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import ReconcileQueue
 from slipway.controller.reconciler import Reconciler
+from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
@@ -83,12 +84,15 @@ async def run_operator(
             _log.info("leading", lease=config.leader_election.lease_name, identity=election.identity)
             lost = asyncio.create_task(election.keep())
             lost.add_done_callback(lambda _: stopping.set())
+        # Filled from the Release watch, read by each pass: who waits for whom, what the upstreams show.
+        upstreams = UpstreamIndex()
         reconciler = Reconciler(
             api=api,
             measure=ProviderRegistry(session, config, api).measure,
             find_alerts=AlertmanagerSource(session, config.section(AlertmanagerConfig)).firing,
             config=config,
             metrics=metrics,
+            upstreams=upstreams,
         )
         queue = ReconcileQueue(reconciler)
         namespaces = [] if config.cluster_wide else config.namespaces
@@ -97,7 +101,7 @@ async def run_operator(
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
-                registry=build_registry(queue, credentials),
+                registry=build_registry(queue, credentials, upstreams),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,

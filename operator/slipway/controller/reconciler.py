@@ -28,12 +28,13 @@ import structlog
 from pydantic import ValidationError
 
 from slipway.alerts.alertmanager import AlertmanagerUnavailable
-from slipway.api.annotations import MANUAL_ACTIONS
+from slipway.api.annotations import GATE_ACTIONS, MANUAL_ACTIONS
 from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
 from slipway.controller.queue import ReleaseKey
+from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
@@ -46,8 +47,9 @@ from slipway.core.actions import (
 )
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
-from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+from slipway.core.observations import FiringAlert, Observations, ObservedRevision, Upstream
 from slipway.core.obstacles import INVALID_SPEC, Obstacle
+from slipway.core.promotion import GATE_REASONS
 from slipway.kube.client import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
 from slipway.manifests import Obj, ReleaseRef, ready_replicas, release_ref
@@ -76,11 +78,14 @@ def observations_of(
     alerts: tuple[FiringAlert, ...],
     alerts_unknown: str | None,
     obstacles: tuple[Obstacle, ...],
+    upstream: Upstream | None = None,
 ) -> Observations:
     annotations: dict[str, str] = body["metadata"].get("annotations") or {}
     return Observations(
         generation=int(body["metadata"].get("generation") or 1),
-        annotations={key: value for key, value in annotations.items() if key in MANUAL_ACTIONS},
+        annotations={
+            key: value for key, value in annotations.items() if key in MANUAL_ACTIONS or key in GATE_ACTIONS
+        },
         revisions={
             revision: ObservedRevision(
                 replicas=int(deployment.get("spec", {}).get("replicas") or 0),
@@ -91,6 +96,7 @@ def observations_of(
         alerts=alerts,
         alerts_unknown=alerts_unknown,
         obstacles=obstacles,
+        upstream=upstream,
     )
 
 
@@ -110,8 +116,10 @@ class Reconciler:
         find_alerts: FindAlerts,
         config: OperatorConfig,
         metrics: OperatorMetrics,
+        upstreams: UpstreamIndex | None = None,
     ) -> None:
         self._api = api
+        self._upstreams = upstreams or UpstreamIndex()
         self._measure = measure
         self._find_alerts = find_alerts
         self._config = config
@@ -130,9 +138,15 @@ class Reconciler:
         release = release_ref(body)
         old_status = ReleaseStatus.from_api(body.get("status"))
         spec, obstacles = self._read_spec(body)
+        upstream = None
+        if spec is not None:
+            upstream, out_of_reach = await asyncio.to_thread(
+                observe_upstream, self._api, key, spec, self._config, self._upstreams.view_of
+            )
+            obstacles += out_of_reach
         state = await asyncio.to_thread(observe, self._api, release)
         alerts, alerts_unknown = await self._alerts(release, spec)
-        observations = observations_of(body, state, alerts, alerts_unknown, obstacles)
+        observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
         decision = decide(spec, old_status, observations, datetime.now(UTC))
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
@@ -194,6 +208,8 @@ class Reconciler:
         metrics.set_release(
             release.namespace, release.name, new.phase, new.canary.weight if new.canary else 0
         )
+        waiting = new.phase == "Paused" and new.reason in GATE_REASONS
+        metrics.set_waiting(release.namespace, release.name, new.reason if waiting else None)
         if old is None or old.phase != new.phase:
             metrics.transition(old.phase if old else None, new.phase)
         if new.last_rollback is not None and (old is None or old.last_rollback != new.last_rollback):

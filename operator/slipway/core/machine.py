@@ -36,7 +36,7 @@ from slipway.api.status import (
     RevisionStatus,
     RollbackRecord,
 )
-from slipway.core import analysis, refusal
+from slipway.core import analysis, promotion, refusal
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
@@ -89,8 +89,12 @@ def decide(
     with any obstacle is refused: Degraded, no cluster action, a Warning Event when that is news.
     `status` is None before the operator has written one. `now` must be timezone-aware (UTC).
     """
-    if spec is None or observations.obstacles:
-        refused, events = refusal.refuse(status, observations.generation, observations.obstacles, now)
+    obstacles = observations.obstacles
+    if spec is not None:
+        obstacles += promotion.obstacles(spec, observations.upstream)
+    if spec is None or obstacles:
+        refused, events = refusal.refuse(status, observations.generation, obstacles, now)
+        promotion.record_health(refused, now)  # Degraded: its stable version no longer counts as Healthy
         return Decision(status=refused, actions=events, requeue_after_seconds=None)
     return _Pass(spec, status, observations, now).run()
 
@@ -125,9 +129,11 @@ class _Pass:
     def run(self) -> Decision:
         s = self.status
         new_generation = self.obs.generation != s.observed_generation
+        self._gate_actions()
         self._observe_readiness()
         if s.stable is None:
-            self._start_first_release()
+            if self._may_start():
+                self._start_first_release()
         else:
             self.settled = self._follow_spec(new_generation)
         s.observed_generation = self.obs.generation
@@ -210,12 +216,16 @@ class _Pass:
             # The first release never served: nothing to protect, replace it outright.
             self._remember(s.stable, "Superseded", "a newer spec replaced it before it served")
             self.status.stable = None
-            self._start_first_release()
+            if self._may_start():
+                self._start_first_release()
             return True
         target = s.canary.revision if s.canary is not None else s.stable.revision
         if target == self.desired:
             if new_generation and s.phase == "Degraded":
-                self._start_attempt("a new spec generation")
+                self._start_or_wait("a new spec generation")
+            elif s.canary is None and s.phase == "Paused":
+                # Waiting at the promotion gate for another version, and the spec went back to stable.
+                self._set_phase("Healthy", "Reverted", f"version {s.stable.version} serves all traffic")
             return True
         if s.canary is not None:
             if not self._return_to_stable():
@@ -236,7 +246,50 @@ class _Pass:
             s.current_step = None
             self._set_phase("Healthy", "Reverted", f"version {s.stable.version} serves all traffic")
         else:
-            self._start_attempt(f"version {self.spec.version}")
+            self._start_or_wait(f"version {self.spec.version}")
+        return True
+
+    # -- the promotion gate ----------------------------------------------------------------------------------
+
+    def _gate_actions(self) -> None:
+        events, acks = promotion.take_gate_actions(
+            self.status, self.spec.promotion, dict(self.obs.annotations), self.now
+        )
+        self.events += events
+        self.acks += acks
+
+    def _may_start(self) -> bool:
+        """Whether the desired version may start now (always, without spec.promotion). A closed gate
+        leaves stable serving, creates nothing for the desired version and pauses with the reason."""
+        if self.spec.promotion is None:
+            return True
+        upstream = self.obs.upstream
+        gate = promotion.evaluate(self.spec.promotion, self.spec.version, self.status, upstream, self.now)
+        ref = upstream.ref if upstream is not None else self.spec.promotion.from_.namespace
+        self.events += promotion.settle(self.status, gate, self.spec.version, ref, self.now)
+        if gate.open:
+            return True
+        s = self.status
+        if s.canary is not None and s.canary.weight == 0:
+            s.canary, s.analysis = None, None  # a rolled-back attempt: its pods go until the gate opens
+        if s.stable is not None and s.stable.revision == self.desired:
+            s.stable = None  # a first release that never served waits like any first release
+        s.current_step = None
+        if (s.phase, s.reason) != ("Paused", gate.reason):
+            self._set_phase("Paused", gate.reason, gate.message)
+        s.message = gate.message
+        if gate.wake_at is not None:
+            self._wake(gate.wake_at)
+        return False
+
+    def _start_or_wait(self, why: str) -> bool:
+        """Start an attempt at the desired version unless a rollout of it holds traffic already (the
+        gate is asked before a version starts, never after); False when the gate keeps it waiting."""
+        canary = self.status.canary
+        started = canary is not None and canary.revision == self.desired and canary.weight > 0
+        if not started and not self._may_start():
+            return False
+        self._start_attempt(why)
         return True
 
     def _start_attempt(self, why: str) -> None:
@@ -319,7 +372,8 @@ class _Pass:
     def _retry(self) -> str:
         if self.status.phase != "Degraded":
             return "no effect: the release is not Degraded"
-        self._start_attempt(f"version {self.spec.version} again (retry)")
+        if not self._start_or_wait(f"version {self.spec.version} again (retry)"):
+            return f"waiting at the promotion gate: {self.status.message}"
         return "retrying"
 
     def _pause_by_person(self) -> str:
@@ -440,6 +494,7 @@ class _Pass:
             to_version=s.stable.version,
         )
         self._remember(s.canary, "Aborted" if reason == "Aborted" else "RolledBack", message)
+        promotion.rolled_back(s, s.canary.version, self.now)
         s.progress_at = self.now
         self._set_phase("RollingBack", reason, f"rolling back to version {s.stable.version}: {message}")
 
@@ -480,6 +535,8 @@ class _Pass:
 
     def _advance(self) -> None:
         s = self.status
+        if s.stable is None:
+            return  # a first release waiting at the promotion gate: nothing exists yet
         if s.phase == "Progressing":
             if s.canary is None:
                 self._first_release()
@@ -743,15 +800,26 @@ class _Pass:
         s = self.status
         if s.phase == "Progressing" and s.canary is not None and self.settled:
             s.message = self._describe_progress()
-        # Entering Progressing is usually told by a RolloutStarted, Step or ManualAction event already.
-        if s.phase != self.phase_before and (s.phase != "Progressing" or not self.events):
+        # Entering Progressing is usually told by a RolloutStarted, Step or ManualAction event already,
+        # and a wait at the promotion gate by the gate's own Event.
+        if (
+            s.phase != self.phase_before
+            and (s.phase != "Progressing" or not self.events)
+            and s.reason not in promotion.GATE_REASONS
+        ):
             warning = s.phase in ("RollingBack", "Degraded") or (
                 s.phase == "Paused" and s.reason not in (WAITING_FOR_PROMOTE, "ManualPause")
             )
             self._event("Warning" if warning else "Normal", s.reason or s.phase, s.message or s.phase)
+        promotion.record_health(s, self.now)
+        if self.spec.promotion is None:
+            s.promotion = None
+        gate_condition = promotion.condition(s, self.obs.generation, self.now)
         s.conditions = conditions(
             s.phase, s.reason or s.phase, s.message, self.obs.generation, s.conditions, self.now
         )
+        if gate_condition is not None:
+            s.conditions.append(gate_condition)
         deadline = self._deadline()
         if deadline is not None:
             self._wake(deadline)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from slipway.api.status import ReleaseStatus
 from slipway.core.measurement import RawMeasurement
 from slipway.core.obstacles import Obstacle
 
@@ -33,6 +34,24 @@ class FiringAlert:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """The Release that spec.promotion.from names, as the shell found it.
+
+    - `own`, `ref`: this Release and the upstream, as `namespace/name` (the name defaulted already).
+    - `status`: the upstream's status; None when it has written none yet or could not be read.
+    - `unreadable`: why it could not be read (not found, forbidden); None when it was.
+    - `chain`: the Releases further up (the upstream's own upstream, and so on), nearest first, as far as
+      the shell followed them: enough to see a cycle.
+    """
+
+    own: str
+    ref: str
+    status: ReleaseStatus | None = None
+    unreadable: str | None = None
+    chain: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Observations:
     """The inputs of one `decide` call besides spec, status and time.
 
@@ -44,6 +63,8 @@ class Observations:
     - `alerts_unknown`: why the alerts could not be asked (Alertmanager unreachable); None when known.
     - `obstacles`: what stands in the way of carrying out the spec (the models' complaints, or what this
       operator's config cannot do); any obstacle refuses the generation.
+    - `upstream`: the Release spec.promotion.from names; None without spec.promotion (or when the shell
+      could not look: the gate then stays closed).
     """
 
     generation: int
@@ -53,3 +74,4 @@ class Observations:
     alerts: tuple[FiringAlert, ...] = ()
     alerts_unknown: str | None = None
     obstacles: tuple[Obstacle, ...] = ()
+    upstream: Upstream | None = None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from slipway.api.durations import format_duration, parse_duration
-from slipway.api.models import ReleaseSpec
+from slipway.api.models import Promotion, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.core.actions import EmitEvent, SetWeights
 from slipway.core.judge import format_range, threshold_of
@@ -82,7 +82,20 @@ def describe_plan(spec: ReleaseSpec, name: str) -> list[str]:
     if rollback.alerts is not None:
         labels = ", ".join(f"{k}={v}" for k, v in rollback.alerts.match_labels.items())
         lines.append(f"alerts: a firing alert with {labels} rolls back at once")
+    if spec.promotion is not None:
+        lines.append(_describe_promotion(spec.promotion, name))
     return lines
+
+
+def _describe_promotion(promotion: Promotion, name: str) -> str:
+    source = f"{promotion.from_.namespace}/{promotion.from_.name or name}"
+    text = f"promotion: starts only once {source} has run the version stable and Healthy for {promotion.soak}"
+    if promotion.approval == "manual":
+        text += f", a person approved it (kubectl slipway approve {name})"
+    if promotion.windows:
+        spans = "; ".join(f"{','.join(w.days)} {w.start}-{w.end}" for w in promotion.windows)
+        text += f", inside a window (UTC: {spans})"
+    return text + "; going back to a version that ran here is not gated"
 
 
 def _describe_analysis(spec: ReleaseSpec) -> list[str]:
@@ -143,7 +156,10 @@ def _needs_a_person(status: ReleaseStatus) -> bool:
 
 
 def rehearse(spec: ReleaseSpec, metrics: MetricsMode) -> Rehearsal:
-    """Run the real state machine on `spec` replacing a previous version, with simulated metrics."""
+    """Run the real state machine on `spec` replacing a previous version, with simulated metrics.
+
+    The promotion gate is described, not rehearsed: this is the rollout as it runs once the gate opens."""
+    spec = spec.model_copy(update={"promotion": None})
     previous = spec.model_copy(update={"version": spec.version + PREVIOUS_SUFFIX})
     sim = Simulation(spec=previous, now=START, metrics=SimulatedMetrics(metrics))
     for _ in range(MAX_PASSES):

@@ -26,7 +26,7 @@ from slipway.core.actions import (
 from slipway.core.judge import threshold_of
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
-from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+from slipway.core.observations import FiringAlert, Observations, ObservedRevision, Upstream
 from slipway.core.obstacles import Obstacle
 
 DecideInputs = tuple[ReleaseSpec, ReleaseStatus | None, Observations, datetime]
@@ -90,6 +90,8 @@ class SimulatedCluster:
     """Revisions whose pods never become ready."""
     obstacles: tuple[Obstacle, ...] = ()
     """What stands in the way of the current spec (the operator refuses it while there are any)."""
+    upstream: Upstream | None = None
+    """The Release spec.promotion.from names, as the shell would observe it."""
 
     def apply(self, actions: Iterable[Action]) -> None:
         """Carry out the writes (reads and Events are the caller's business)."""
@@ -128,6 +130,7 @@ class SimulatedCluster:
             measurements=tuple(measurements),
             alerts=tuple(alerts),
             obstacles=self.obstacles,
+            upstream=self.upstream,
         )
 
 
@@ -186,6 +189,7 @@ class Simulation:
             dict(self.cluster.annotations),
             set(self.cluster.broken),
             self.cluster.obstacles,
+            self.cluster.upstream,
         )
         return replace(
             self, cluster=cluster, metrics=SimulatedMetrics(self.metrics.mode, dict(self.metrics.taken))

@@ -59,6 +59,13 @@ class OperatorMetrics:
             buckets=_RECONCILE_BUCKETS,
             registry=self.registry,
         )
+        self._waiting = Gauge(
+            "slipway_releases_waiting",
+            "Releases waiting at their promotion gate, by reason (WaitingForUpstream, Soaking, ...).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._waiting_for: dict[tuple[str, str], str] = {}
         self._api_requests = Counter(
             "slipway_api_requests",
             "Requests to the Kubernetes API, by verb and HTTP status code.",
@@ -75,6 +82,16 @@ class OperatorMetrics:
         for each in PHASES:
             self._remove(self._phase, namespace, release, each)
         self._remove(self._weight, namespace, release)
+        self.set_waiting(namespace, release, None)
+
+    def set_waiting(self, namespace: str, release: str, reason: str | None) -> None:
+        """What the Release waits for at its promotion gate; None when it does not wait."""
+        before = self._waiting_for.pop((namespace, release), None)
+        if reason is not None:
+            self._waiting_for[(namespace, release)] = reason
+        for each in {before, reason} - {None}:
+            count = sum(1 for waiting in self._waiting_for.values() if waiting == each)
+            self._waiting.labels(each).set(count)
 
     def transition(self, before: Phase | None, after: Phase) -> None:
         """A phase change; `before` is None for a Release seen for the first time."""

@@ -8,8 +8,10 @@
 --   no status, or a status of an older generation   Progressing  (waiting for the operator)
 --   Healthy                                          Healthy
 --   Progressing, RollingBack (timed pauses too)      Progressing
---   Paused, waiting for a person                     Suspended
+--   Paused, waiting for a person                     Suspended    (an approval at the promotion gate too)
 --   Paused until a provider answers again            Progressing  (it carries on by itself)
+--   Paused at the promotion gate (upstream, soak,    Progressing  (it starts by itself)
+--     window)
 --   Degraded (rolled back, deadline, refused spec)   Degraded
 
 local health = {}
@@ -20,10 +22,14 @@ local function verdict(status, message)
   return health
 end
 
--- Paused for a reason that ends without a person: the operator resumes when the provider answers.
+-- Paused for a reason that ends without a person: the operator resumes when the provider answers,
+-- or starts the version when the upstream verifies it, the soak ends or a window opens.
 local RESUMES_BY_ITSELF = {
   ProviderErrors = true,
   AlertsUnknown = true,
+  WaitingForUpstream = true,
+  Soaking = true,
+  OutsideWindow = true,
 }
 
 local status = obj.status
