@@ -29,10 +29,13 @@ from slipway_dev.apiserver import Credentials, FaultConfig, running_apiserver, w
 from slipway_dev.apiserver.tls import Pki
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+# The tests' own ConfigMaps: a namespace also holds kube-root-ca.crt, as on a real cluster.
+OURS = {"made-by": "test"}
 
 
 def configmap(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": name}}
+    metadata = {"name": name, "labels": OURS}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"k": name}}
 
 
 def kubeconfig_with(path: Path, contexts: dict[str, tuple[str, str]], current: str) -> Path:
@@ -267,7 +270,7 @@ def test_errors_retries_and_counting_against_a_faulty_api_server(tmp_path: Path)
         try:
             for index in range(12):
                 api.create(CONFIGMAPS, configmap(f"c{index}"))
-            assert len(api.list(CONFIGMAPS)) == 12
+            assert len(api.list(CONFIGMAPS, label_selector=OURS)) == 12
             assert api.get(f"{CONFIGMAPS}/missing") is None
             assert api.delete(f"{CONFIGMAPS}/missing") is False
             with pytest.raises(ApiError) as missing:
@@ -331,7 +334,7 @@ def test_one_client_serves_many_threads(tmp_path: Path) -> None:
                 thread.start()
             for thread in threads:
                 thread.join()
-            names = {item["metadata"]["name"] for item in api.list(CONFIGMAPS)}
+            names = {item["metadata"]["name"] for item in api.list(CONFIGMAPS, label_selector=OURS)}
         finally:
             api.close()
     assert names == {f"t{i}" for i in range(16)}
