@@ -19,9 +19,10 @@ from slipway_dev.processes import DEFAULT_IMAGE, image_matches, rewrite_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A container program: reports what it was given, serves the probes, exits 3 on /exit, "bye" on SIGTERM.
+# A container program: reports what it was given, serves the probes, exits 3 on /exit, says "bye" on
+# SIGTERM and exits a second later.
 PROGRAM = r"""
-import http.server, json, os, signal, sys
+import http.server, json, os, signal, sys, time
 account = os.environ["SLIPWAY_SERVICE_ACCOUNT_DIR"]
 print(json.dumps({
     "pod": os.environ.get("POD_NAME"), "ns": os.environ.get("POD_NAMESPACE"), "ip": os.environ.get("POD_IP"),
@@ -31,6 +32,7 @@ print(json.dumps({
 }), flush=True)
 def bye(*_):
     print("bye", flush=True)
+    time.sleep(1)
     sys.exit(0)
 signal.signal(signal.SIGTERM, bye)
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -144,7 +146,7 @@ def test_process_pod_runs_probes_restarts_and_stops(dev_cluster: DevCluster) -> 
     pid = json.loads(dev_cluster.kubectl("logs", "proc").stdout.splitlines()[0])["pid"]
     assert pid != given["pid"]
 
-    # Deleted: SIGTERM, and the process is gone.
+    # Deleted: SIGTERM; the pod stays Terminating while the process shuts down, then both are gone.
     dev_cluster.kubectl("delete", "pod", "proc", "--wait=false")
 
     def gone() -> bool:
@@ -155,7 +157,25 @@ def test_process_pod_runs_probes_restarts_and_stops(dev_cluster: DevCluster) -> 
         # A zombie until the kubelet reaps it counts as stopped too.
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
+    terminating = dev_cluster.kubectl_json("get", "pod", "proc")
+    assert terminating["metadata"]["deletionTimestamp"] and not gone()
+    _wait(lambda: _said_bye_and_still_there(dev_cluster, pid), "SIGTERM seen while the pod is still there")
     _wait(gone, "the process stopped", timeout=10)
+    _wait(
+        lambda: "NotFound" in dev_cluster.kubectl("get", "pod", "proc", check=False).stderr,
+        "the pod object gone",
+    )
+
+
+def _said_bye_and_still_there(cluster: DevCluster, pid: int) -> bool:
+    """The process got SIGTERM (its stdout says bye) and has not exited, and its pod object is still
+    listed: the kubelet waits for the process before it deletes the pod for good."""
+    said_bye = "bye" in cluster.kubectl("logs", "proc").stdout
+    return (
+        said_bye
+        and Path(f"/proc/{pid}").exists()
+        and cluster.kubectl("get", "pod", "proc", check=False).returncode == 0
+    )
 
 
 def test_slipway_image_runs_the_operator_in_cluster(dev_cluster: DevCluster) -> None:

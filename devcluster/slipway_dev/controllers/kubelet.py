@@ -246,6 +246,7 @@ class RunningPod:
     logs: dict[str, LogBuffer] = field(default_factory=dict)
     terminating_since: float | None = None
     process: PodProcess | None = None
+    stopping: asyncio.Task[None] | None = None  # the process's SIGTERM-to-exit, once the pod is deleted
 
 
 class Kubelet:
@@ -355,13 +356,21 @@ class Kubelet:
     async def _terminate(self, key: Key, pod: JsonObject, running: RunningPod | None) -> float | None:
         """A deleted pod: SIGTERM at once (its server takes no new connection), the process exits after
         SLIPWAY_DEMO_SHUTDOWN_SECONDS or is killed when the grace period ends, whichever is first; then
-        the kubelet deletes the pod object for good (grace period 0), as a real kubelet does."""
+        the kubelet deletes the pod object for good (grace period 0), as a real kubelet does. A real
+        process is waited for: its pod stays Terminating until it has exited (or was killed)."""
         grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
         if running is not None and grace:
             if running.terminating_since is None:
                 running.terminating_since = time.monotonic()
                 if running.server is not None:
                     running.server.stop_listening()
+                if running.process is not None:
+                    running.stopping = self._stop_process(running.process, float(grace))
+                    running.stopping.add_done_callback(lambda _: self.controller.enqueue(key))
+            if running.stopping is not None:
+                if not running.stopping.done():
+                    return None  # enqueued again when the process has exited
+                return await self._delete_for_good(key, pod)
             # containers still being created have no process to wait for
             exits_in = (
                 0.0 if running.started is None else min(running.behaviour.shutdown_seconds, float(grace))
@@ -371,11 +380,15 @@ class Kubelet:
                 return left
         await self._halt(key)
         if grace:
-            answer = await self.client.delete(
-                PODS, key[0], key[1], pod["metadata"]["uid"], grace_period_seconds=0
-            )
-            self.pods.record_deletion(pod, answer)
+            return await self._delete_for_good(key, pod)
         return None
+
+    async def _delete_for_good(self, key: Key, pod: JsonObject) -> None:
+        await self._halt(key)
+        answer = await self.client.delete(
+            PODS, key[0], key[1], pod["metadata"]["uid"], grace_period_seconds=0
+        )
+        self.pods.record_deletion(pod, answer)
 
     async def _post_started(self, pod: JsonObject, behaviour: PodBehaviour, moment: datetime) -> None:
         """The Event `kubectl describe pod` lists: the container started, or is crash-looping."""
@@ -405,8 +418,12 @@ class Kubelet:
             buffer.close()
         if running is not None and running.server is not None:
             await running.server.stop()
-        if running is not None and running.process is not None:
+        if running is not None and running.process is not None and running.stopping is None:
             # SIGTERM, then up to the pod's grace period before SIGKILL: never in the kubelet's way.
-            stopping = asyncio.get_running_loop().create_task(running.process.stop())
-            self._stopping[stopping] = running.process
-            stopping.add_done_callback(lambda done: self._stopping.pop(done, None))
+            self._stop_process(running.process)
+
+    def _stop_process(self, process: PodProcess, grace: float | None = None) -> asyncio.Task[None]:
+        stopping = asyncio.get_running_loop().create_task(process.stop(grace))
+        self._stopping[stopping] = process
+        stopping.add_done_callback(lambda done: self._stopping.pop(done, None))
+        return stopping
