@@ -368,9 +368,9 @@ class Kubelet:
                     running.stopping = self._stop_process(running.process, float(grace))
                     running.stopping.add_done_callback(lambda _: self.controller.enqueue(key))
             if running.stopping is not None:
-                if not running.stopping.done():
-                    return None  # enqueued again when the process has exited
-                return await self._delete_for_good(key, pod)
+                if running.stopping.done():
+                    await self._delete_for_good(key, pod)
+                return None  # not done: enqueued again when the process has exited
             # containers still being created have no process to wait for
             exits_in = (
                 0.0 if running.started is None else min(running.behaviour.shutdown_seconds, float(grace))
@@ -378,12 +378,14 @@ class Kubelet:
             left = running.terminating_since + exits_in - time.monotonic()
             if left > 0:
                 return left
-        await self._halt(key)
         if grace:
-            return await self._delete_for_good(key, pod)
+            await self._delete_for_good(key, pod)
+        else:
+            await self._halt(key)
         return None
 
     async def _delete_for_good(self, key: Key, pod: JsonObject) -> None:
+        """The containers have stopped: the pod object goes (grace period 0), as a real kubelet ends it."""
         await self._halt(key)
         answer = await self.client.delete(
             PODS, key[0], key[1], pod["metadata"]["uid"], grace_period_seconds=0
