@@ -4,6 +4,7 @@ mid-canary, and the operator SIGKILLed mid-rollout."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -203,6 +204,24 @@ def test_only_the_leader_reconciles_and_a_standby_takes_over(
     assert standby.said("leading")
     lease = cluster.dev.kubectl_json("get", "lease", "slipway", "-n", "slipway-system")
     assert lease["spec"]["leaseTransitions"] == 1
+
+
+def test_a_leader_stopped_on_purpose_hands_the_lease_over_at_once(
+    cluster: Cluster, operator_factory: Callable[..., Operator]
+) -> None:
+    """A rolling upgrade SIGTERMs the leader: it stops within STOP_SECONDS, releases the Lease, and the
+    standby leads at its next try (every third of the Lease's 15 s), not when the Lease expires."""
+    cluster.write("create", "namespace", "slipway-system")
+    election = {"enabled": True, "leaseName": "slipway", "namespace": "slipway-system"}
+    leader = operator_factory(leaderElection=election)
+    wait_for(lambda: leader.said("leading"), 30, "the first operator to lead")
+    standby = operator_factory(leaderElection=election)
+    wait_for(lambda: standby.said("standing by"), 30, "the second operator to stand by")
+    assert leader.stop(), f"the leader still ran {STOP_SECONDS}s after SIGTERM"
+    assert leader.said("released the lease")
+    stopped = time.monotonic()
+    wait_for(lambda: standby.said("leading"), 10, "the standby to lead")
+    assert time.monotonic() - stopped < 15 * 2 / 3
 
 
 @pytest.mark.dev_cluster(

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
 
 import aiohttp
 import kopf
@@ -97,7 +99,10 @@ async def run_operator(
         queue = ReconcileQueue(reconciler)
         namespaces = [] if config.cluster_wide else config.namespaces
         ready = asyncio.Event()
-        background.append(asyncio.create_task(_mark_ready(ready, server)))
+        # Kopf stops on SIGINT/SIGTERM by itself; a flag it never sees set would cost 5 s of waiting at
+        # exit, so it gets one only when something else can stop it.
+        stop_flag = stopping if stop is not None or lost is not None else None
+        background.append(asyncio.create_task(_mark_ready(ready, server, stop_flag)))
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
@@ -106,9 +111,7 @@ async def run_operator(
                 standalone=True,
                 clusterwide=config.cluster_wide,
                 namespaces=namespaces,
-                # Kopf stops on SIGINT/SIGTERM by itself; a flag it never sees set would cost 5 s of
-                # waiting at exit, so it gets one only when something else can stop it.
-                stop_flag=stopping if stop is not None or lost is not None else None,
+                stop_flag=stop_flag,
                 ready_flag=ready,
             )
         finally:
@@ -156,6 +159,15 @@ async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     target.set()
 
 
-async def _mark_ready(ready: asyncio.Event, server: ObservabilityServer) -> None:
+async def _mark_ready(
+    ready: asyncio.Event, server: ObservabilityServer, stop_flag: asyncio.Event | None
+) -> None:
     await ready.wait()
     server.set_ready()
+    if stop_flag is not None and threading.current_thread() is threading.main_thread():
+        # Kopf, stopped by a signal, waits 5 s for its waiter of our flag, which nobody sets (a rolling
+        # upgrade's handover would lose them). Kopf has installed its handlers by now; ours replace
+        # them and stop it through the flag instead.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop_flag.set)
