@@ -30,6 +30,12 @@ class Stored:
         copied: dict[str, Any] = json.loads(self.raw)
         return copied
 
+    def draft(self) -> dict[str, Any]:
+        """A private top level and metadata over the stored values, for a change that only replaces
+        fields (a merge patch, a status write) and never edits a nested value in place. Versions then
+        share what they did not change, and a pod's status write no longer parses the whole pod."""
+        return {**self.obj, "metadata": dict(self.obj["metadata"])}
+
     @property
     def name(self) -> str:
         name: str = self.obj["metadata"]["name"]
