@@ -11,6 +11,7 @@ Only the changed part of an object is walked, so a write costs in proportion to 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,20 @@ def manager_from_request(query_manager: str | None, user_agent: str, options_kin
 
 
 def key_element(item: dict[str, Any], keys: tuple[str, ...]) -> str:
-    values = {k: item.get(k, KEY_DEFAULTS.get(k)) for k in keys}
-    return "k:" + json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values = tuple(item.get(k, KEY_DEFAULTS.get(k)) for k in keys)
+    # The types too: 1, 1.0 and true are equal keys to a cache, not in JSON.
+    types = tuple(map(type, values))
+    try:
+        return _key_element(keys, values, types)
+    except TypeError:  # a key whose value is a map or a list: rare, and not cached
+        return _key_element.__wrapped__(keys, values, types)
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_element(keys: tuple[str, ...], values: tuple[Any, ...], _types: tuple[type, ...]) -> str:
+    # Cached: the same items (a pod's conditions, a container's name) recur in every write.
+    mapping = dict(zip(keys, values, strict=True))
+    return "k:" + json.dumps(mapping, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def value_element(value: Any) -> str:

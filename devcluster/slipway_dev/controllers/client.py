@@ -121,7 +121,7 @@ class KubeClient:
         content_type: str = "application/json",
         params: Mapping[str, str] | None = None,
     ) -> Any:
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else json.dumps(body).encode()  # bytes: no str payload to encode
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = content_type
