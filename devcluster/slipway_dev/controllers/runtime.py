@@ -285,16 +285,18 @@ def is_subset(wanted: JsonObject, current: JsonObject) -> bool:
     return all(current.get(name) == value for name, value in wanted.items())
 
 
-async def write_status(informer: Informer, obj: JsonObject, status: JsonObject) -> None:
-    """Patch the status subresource unless it already says this; the answer goes into the cache."""
+async def write_status(informer: Informer, obj: JsonObject, status: JsonObject) -> JsonObject | None:
+    """Patch the status subresource unless it already says this; the answer goes into the cache and
+    is returned (None when nothing was written)."""
     if is_subset(status, obj.get("status") or {}):
-        return
+        return None
     namespace, name = key_of(obj)
     patched = await informer.client.patch(
         informer.resource, namespace or None, name, {"status": status}, subresource="status"
     )
     if patched is not None:
         informer.record_write(patched)
+    return patched
 
 
 def now() -> datetime:
