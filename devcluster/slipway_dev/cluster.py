@@ -157,6 +157,7 @@ class DevCluster:
             rps=self.rps,
             scrape_targets_path=targets,
             process_images=self.process_images,
+            local_socket=self._server.local_socket,
         )
         await self._world.start()
         self._server.log_source = self._world.kubelet  # pods/log reads what the kubelet's pods print

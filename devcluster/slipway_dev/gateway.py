@@ -18,8 +18,16 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from slipway_dev.controllers.client import PODS, SERVICES, JsonObject
-from slipway_dev.controllers.runtime import Informers, key_of
-from slipway_dev.traffic import Backend, ClusterView, EntryPoint, RoutingSource, plan_entry_points
+from slipway_dev.controllers.runtime import Informers, Key, key_of
+from slipway_dev.traffic import (
+    Backend,
+    ClusterView,
+    EntryPoint,
+    ReadyPod,
+    RoutingSource,
+    plan_entry_points,
+    ready_pod,
+)
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.virtualservice import VirtualServiceSource
@@ -73,8 +81,11 @@ class Gateway:
         self.sources = {source: informers.get(source.resource) for source in sources}
         # Entry points are recomputed only after a change: with many pods that is real work.
         self._changed = True
-        for informer in (self.services, self.pods, *self.sources.values()):
+        # The ready pods, kept pod by pod as their events come: a change costs one pod's check.
+        self._ready: dict[Key, ReadyPod] = {}
+        for informer in (self.services, *self.sources.values()):
             informer.subscribe(self._mark_changed)
+        self.pods.subscribe(self._pod_changed)
         self.stats: dict[str, EntryStats] = {}
         self._pickers: dict[str, WeightedPicker] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -82,7 +93,7 @@ class Gateway:
 
     def entry_points(self) -> list[EntryPoint]:
         view = ClusterView(
-            {key_of(service): service for service in self.services.objects()}, self.pods.objects()
+            {key_of(service): service for service in self.services.objects()}, list(self._ready.values())
         )
         return plan_entry_points(
             view, {source: informer.objects() for source, informer in self.sources.items()}
@@ -90,6 +101,19 @@ class Gateway:
 
     def _mark_changed(self, _kind: str, _obj: JsonObject) -> None:
         self._changed = True
+
+    def _pod_changed(self, kind: str, pod: JsonObject) -> None:
+        key = key_of(pod)
+        ready = None if kind == "DELETED" else ready_pod(pod)
+        known = self._ready.get(key)
+        if ready is not None:
+            # A new status of a pod that stays ready changes no route.
+            if ready != known:
+                self._ready[key] = ready
+                self._changed = True
+        elif known is not None:
+            del self._ready[key]
+            self._changed = True
 
     def start(self) -> None:
         if self.rps > 0:

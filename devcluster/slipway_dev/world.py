@@ -35,15 +35,17 @@ class SimulatedWorld:
         rps: float = 20.0,
         scrape_targets_path: Path | None = None,
         process_images: Sequence[str] | None = None,
+        local_socket: Path | None = None,
     ) -> None:
         self.credentials = credentials
+        self.local_socket = local_socket
         self.process_images = process_images
         self.rps = rps
         self.scrape_targets_path = scrape_targets_path
         self._started = False
 
     async def start(self) -> None:
-        self.client = KubeClient(self.credentials)
+        self.client = KubeClient(self.credentials, unix_socket=self.local_socket)
         self.informers = Informers(self.client)
         self.deployments = DeploymentController(self.informers)
         self.replica_sets = ReplicaSetController(self.informers)

@@ -16,6 +16,7 @@ import pytest
 from slipway_dev.controllers.workloads import (
     HASH_LABEL,
     REVISION_ANNOTATION,
+    owned_by,
     plan_deployment,
     plan_job,
     plan_replica_set,
@@ -79,7 +80,7 @@ class FakeCluster:
             self.deployment["metadata"].setdefault("annotations", {})[REVISION_ANNOTATION] = plan.revision
         self.deployment["status"] = plan.status
         for replica_set in self.replica_sets.values():
-            rs_plan = plan_replica_set(replica_set, list(self.pods.values()), self.now)
+            rs_plan = plan_replica_set(replica_set, owned_by(replica_set, list(self.pods.values())), self.now)
             for body in rs_plan.create:
                 name = f"{body['metadata']['generateName']}{next(self.names)}"
                 body["metadata"].update(name=name, uid=f"pod-{name}", creationTimestamp=timestamp(self.now))

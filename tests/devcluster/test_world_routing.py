@@ -26,19 +26,20 @@ def pod(name: str, labels: dict[str, str], port: int | None, ready: bool = True)
     }
 
 
-VIEW = ClusterView(
+PODS = [
+    pod("stable-a", {"app": "web", "track": "stable"}, 1001),
+    pod("stable-b", {"app": "web", "track": "stable"}, 1002),
+    pod("canary-a", {"app": "web", "track": "canary"}, 2001),
+    pod("canary-starting", {"app": "web", "track": "canary"}, 2002, ready=False),
+    pod("idle-no-port", {"app": "idle"}, None),
+]
+VIEW = ClusterView.of(
     {
         ("shop", "web"): service("web", {"app": "web", "track": "stable"}),
         ("shop", "web-canary"): service("web-canary", {"app": "web", "track": "canary"}),
         ("shop", "idle"): service("idle", {"app": "idle"}),
     },
-    [
-        pod("stable-a", {"app": "web", "track": "stable"}, 1001),
-        pod("stable-b", {"app": "web", "track": "stable"}, 1002),
-        pod("canary-a", {"app": "web", "track": "canary"}, 2001),
-        pod("canary-starting", {"app": "web", "track": "canary"}, 2002, ready=False),
-        pod("idle-no-port", {"app": "idle"}, None),
-    ],
+    PODS,
 )
 
 
@@ -79,7 +80,7 @@ def test_an_httproute_claims_its_services_and_splits_by_weight() -> None:
 def test_a_zero_weight_or_an_unready_service_gets_no_traffic() -> None:
     (entry,) = plan_entry_points(VIEW, {HTTPRouteSource(): [route(100, 0)]})
     assert [split.service for split in entry.splits] == [("shop", "web")]
-    no_ready = ClusterView(VIEW.services, [p for p in VIEW.pods if p["metadata"]["name"] != "canary-a"])
+    no_ready = ClusterView.of(VIEW.services, [p for p in PODS if p["metadata"]["name"] != "canary-a"])
     (entry,) = plan_entry_points(no_ready, {HTTPRouteSource(): [route(50, 50)]})
     assert [split.service for split in entry.splits] == [("shop", "web")]
 

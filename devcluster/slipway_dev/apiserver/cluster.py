@@ -413,7 +413,9 @@ class Cluster:
         options: WriteOptions = WriteOptions(),
     ) -> Stored:
         old = self.get(resource, namespace, name)
-        patched = apply_patch(resource, content_type, old.copy(), patch)
+        # A merge patch builds new maps along its paths and edits nothing in place.
+        target = old.draft() if content_type == MERGE_PATCH else old.copy()
+        patched = apply_patch(resource, content_type, target, patch)
         check_patched_metadata(patch, patched)
         new = self._checked_body(resource, namespace, patched)
         if new["metadata"].get("name") != name:
@@ -440,7 +442,7 @@ class Cluster:
         if not resource.custom:
             new = normalized(resource.group, resource.kind, new)
         if subresource == "status":
-            result = old.copy()
+            result = old.draft()
             if "status" in new:
                 result["status"] = new["status"]
             else:

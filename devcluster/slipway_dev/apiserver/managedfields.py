@@ -11,6 +11,7 @@ Only the changed part of an object is walked, so a write costs in proportion to 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,20 @@ def manager_from_request(query_manager: str | None, user_agent: str, options_kin
 
 
 def key_element(item: dict[str, Any], keys: tuple[str, ...]) -> str:
-    values = {k: item.get(k, KEY_DEFAULTS.get(k)) for k in keys}
-    return "k:" + json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values = tuple(item.get(k, KEY_DEFAULTS.get(k)) for k in keys)
+    # The types too: 1, 1.0 and true are equal keys to a cache, not in JSON.
+    types = tuple(map(type, values))
+    try:
+        return _key_element(keys, values, types)
+    except TypeError:  # a key whose value is a map or a list: rare, and not cached
+        return _key_element.__wrapped__(keys, values, types)
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_element(keys: tuple[str, ...], values: tuple[Any, ...], _types: tuple[type, ...]) -> str:
+    # Cached: the same items (a pod's conditions, a container's name) recur in every write.
+    mapping = dict(zip(keys, values, strict=True))
+    return "k:" + json.dumps(mapping, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def value_element(value: Any) -> str:
@@ -467,22 +480,26 @@ def on_update(
         sent = meta.get("managedFields")
         if sent == [{}]:
             entries = []  # the documented way to reset ownership
-        elif sent and valid_entries(sent) and sent is not old_entries:
+        elif sent and valid_entries(sent) and sent != old_entries:
             entries = sent
         else:
-            entries = json.loads(json.dumps(old_entries)) if old_entries else []
+            # The stored entries themselves, never changed in place: _record copies those it changes,
+            # so versions of an object share the others, in the store and in the watch history.
+            entries = old_entries
         label = manager.subresource or subresource
         changes = compare_objects(old, new, root_node(resource), ignored_roots(resource, subresource))
         if changes:
-            # Entries this write leaves alone stay the stored (never mutated) ones: versions of an
-            # object then share them, in the store and in the watch history.
-            origin = dict(zip(map(id, entries), old_entries, strict=False)) if entries == old_entries else {}
-            entries, touched = _record(entries, changes, manager, label, resource.api_version, now)
-            entries = [e if id(e) in touched else origin.get(id(e), e) for e in entries]
+            entries = _record(entries, changes, manager, label, resource.api_version, now)
     if entries:
         meta["managedFields"] = entries
     else:
         meta.pop("managedFields", None)
+
+
+def _own(entry: dict[str, Any]) -> dict[str, Any]:
+    """A private deep copy of an entry, to change."""
+    copied: dict[str, Any] = json.loads(json.dumps(entry))
+    return copied
 
 
 def _record(
@@ -492,31 +509,33 @@ def _record(
     subresource: str | None,
     api_version: str,
     now: str,
-) -> tuple[list[dict[str, Any]], set[int]]:
-    """The entries after an Update's changes, and the ids of those it changed."""
+) -> list[dict[str, Any]]:
+    """The entries after an Update's changes; those it changes are copies, the rest are `entries`'."""
     mine = None
-    touched = set()
+    recorded = []
+    paths = [path for _, path, _, _ in changes]
     for entry in entries:
         if same_manager(entry, manager.name, UPDATE, api_version, subresource):
-            mine = entry
+            mine = _own(entry)
+            recorded.append(mine)
             continue
         tree = entry_tree(entry)
-        if [path for _, path, _, _ in changes if unmark_subtree(tree, path)]:
-            touched.add(id(entry))
+        if any(subtree(tree, path) is not None for path in paths):
+            entry = _own(entry)
+            tree = entry_tree(entry)
+            for path in paths:
+                unmark_subtree(tree, path)
+            entry["fieldsV1"] = tree
+        recorded.append(entry)
     if mine is None:
         mine = new_entry(ManagerInfo(manager.name, UPDATE, subresource), api_version, now, {})
-        entries.append(mine)
-    touched.add(id(mine))
+        recorded.append(mine)
     tree = entry_tree(mine)
     for change in changes:
         _owned_by_change(change, tree)
     mine["fieldsV1"] = tree
     mine["time"] = now
-    kept = [e for e in entries if entry_tree(e)]
-    capped = _capped(kept)
-    if capped is not kept:
-        touched.update(map(id, capped))
-    return capped, touched
+    return _capped([e for e in recorded if entry_tree(e)])
 
 
 MAX_UPDATE_MANAGERS = 10
@@ -529,13 +548,16 @@ def _capped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     updates = [e for e in entries if e.get("operation") == UPDATE]
     if len(updates) <= MAX_UPDATE_MANAGERS:
         return entries
-    bucket = next((e for e in updates if e.get("manager") == ANCIENT_CHANGES), None)
-    oldest = sorted((e for e in updates if e is not bucket), key=lambda e: str(e.get("time", "")))
-    excess = len(updates) - MAX_UPDATE_MANAGERS + (0 if bucket is not None else 1)
+    found = next((e for e in updates if e.get("manager") == ANCIENT_CHANGES), None)
+    oldest = sorted((e for e in updates if e is not found), key=lambda e: str(e.get("time", "")))
+    excess = len(updates) - MAX_UPDATE_MANAGERS + (0 if found is not None else 1)
     merged = oldest[:excess]
-    if bucket is None:
+    if found is None:
         bucket = new_entry(ManagerInfo(ANCIENT_CHANGES), merged[0].get("apiVersion", ""), "", {})
         entries = [*entries, bucket]
+    else:
+        bucket = _own(found)
+        entries = [bucket if e is found else e for e in entries]
     tree = entry_tree(bucket)
     for entry in merged:
         for path in members(entry_tree(entry)):

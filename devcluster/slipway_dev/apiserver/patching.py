@@ -21,9 +21,11 @@ class PatchTestFailed(ApiError):
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: maps merge, null deletes, anything else replaces."""
+    """RFC 7386: maps merge, null deletes, anything else replaces. `target` is left as it is (the
+    result has new maps along the patch's paths); the patch's values go into the result as they are,
+    so the caller hands over a patch it no longer changes."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return patch
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:

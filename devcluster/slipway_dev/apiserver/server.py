@@ -8,7 +8,10 @@ import binascii
 import ipaddress
 import json
 import logging
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -96,7 +99,13 @@ class ApiServer:
     only: a CA and a serving certificate are made at every start (`credentials()` carries the CA).
 
     `_plain_http` exists only so bench/bench_apiserver.py can show what TLS costs; nothing else may set
-    it, and no command or option exposes it."""
+    it, and no command or option exposes it.
+
+    The same API (same authentication, same RBAC) is also served on `local_socket`, a Unix socket in a
+    directory only this user can enter: the control plane's own way in, for the simulated world that
+    runs in this process (as kube-controller-manager is a privileged local client of kube-apiserver).
+    It speaks plain HTTP, so the world's thousands of requests pay no TLS on either side of one
+    process; every other client meets HTTPS on the TCP port."""
 
     def __init__(
         self,
@@ -124,6 +133,7 @@ class ApiServer:
         self.access = Access(self.cluster, self.authn)
         # Where pods/log reads container logs (the simulated kubelet); without one, no pod has logs.
         self.log_source: LogSource | None = None
+        self._socket_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -156,6 +166,16 @@ class ApiServer:
         server = site._server
         assert isinstance(server, asyncio.base_events.Server)
         self.port = server.sockets[0].getsockname()[1]
+        # mkdtemp makes the directory 0700: only this user can reach the socket inside.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="slipway-apiserver-"))
+        await web.UnixSite(self._runner, str(self.local_socket)).start()
+
+    @property
+    def local_socket(self) -> Path:
+        """The Unix socket serving the API in plain HTTP to this user's local control plane."""
+        if self._socket_dir is None:
+            raise RuntimeError("the API server is not running")
+        return self._socket_dir / "api.sock"
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -164,6 +184,9 @@ class ApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:

@@ -30,6 +30,12 @@ class Stored:
         copied: dict[str, Any] = json.loads(self.raw)
         return copied
 
+    def draft(self) -> dict[str, Any]:
+        """A private top level and metadata over the stored values, for a change that only replaces
+        fields (a merge patch, a status write) and never edits a nested value in place. Versions then
+        share what they did not change, and a pod's status write no longer parses the whole pod."""
+        return {**self.obj, "metadata": dict(self.obj["metadata"])}
+
     @property
     def name(self) -> str:
         name: str = self.obj["metadata"]["name"]
@@ -42,28 +48,60 @@ class Stored:
 
 
 class Event:
-    """One change; its JSON line is built at most once per event type, however many watchers get it."""
+    """One change. While it is being published it holds the objects; once every watcher has been
+    offered it (`settle`), the watch history keeps only its bytes and parses them again on the rare
+    late read (a watch resumed with a selector, a Table stream): with a thousand pods changing, the
+    history's parsed objects and ready-made lines were most of the server's memory."""
 
-    __slots__ = ("_lines", "namespace", "previous", "rv", "storage_key", "stored", "type")
+    __slots__ = (
+        "_line",
+        "_obj",
+        "_previous",
+        "_previous_raw",
+        "namespace",
+        "raw",
+        "rv",
+        "storage_key",
+        "type",
+    )
 
-    def __init__(
-        self, rv: int, storage_key: str, type_: str, stored: Stored, previous: dict[str, Any] | None
-    ):
+    def __init__(self, rv: int, storage_key: str, type_: str, stored: Stored, previous: Stored | None):
         self.rv = rv
         self.storage_key = storage_key
         self.type = type_
-        self.stored = stored
-        self.previous = previous
+        self.raw = stored.raw
         self.namespace = stored.namespace
-        self._lines: dict[str, bytes] = {}
+        self._obj: dict[str, Any] | None = stored.obj
+        self._previous = None if previous is None else previous.obj
+        self._previous_raw = None if previous is None else previous.raw
+        self._line: bytes | None = None
+
+    @property
+    def stored(self) -> Stored:
+        obj = self._obj
+        return Stored(json.loads(self.raw) if obj is None else obj, self.raw)
+
+    @property
+    def previous(self) -> dict[str, Any] | None:
+        """The object before this change (None for a creation)."""
+        if self._previous is not None or self._previous_raw is None:
+            return self._previous
+        previous: dict[str, Any] = json.loads(self._previous_raw)
+        return previous
 
     def line(self, type_: str | None = None) -> bytes:
+        """The event as a JSON watch line; built once for the watchers it goes to while it is new."""
         type_ = type_ or self.type
-        line = self._lines.get(type_)
-        if line is None:
-            line = b'{"type":"' + type_.encode() + b'","object":' + self.stored.raw + b"}\n"
-            self._lines[type_] = line
+        if self._line is not None and type_ == self.type:
+            return self._line
+        line = b'{"type":"' + type_.encode() + b'","object":' + self.raw + b"}\n"
+        if type_ == self.type and self._obj is not None:  # not yet settled
+            self._line = line
         return line
+
+    def settle(self) -> None:
+        """Every current watcher has been offered this event: keep only what the history needs."""
+        self._obj = self._previous = self._line = None
 
 
 class Subscriber(Protocol):
@@ -122,15 +160,7 @@ class Store:
         namespace, name = stored.namespace, stored.name
         self._collections.setdefault(storage_key, {}).setdefault(namespace, {})[name] = stored
         self._index(storage_key, previous.obj if previous else None, obj)
-        self._publish(
-            Event(
-                self.rv,
-                storage_key,
-                "MODIFIED" if previous else "ADDED",
-                stored,
-                previous.obj if previous else None,
-            )
-        )
+        self._publish(Event(self.rv, storage_key, "MODIFIED" if previous else "ADDED", stored, previous))
         return stored
 
     def remove(
@@ -147,7 +177,7 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self.rv)
         stored = Stored.of(obj)
         self._index(storage_key, previous.obj, None)
-        self._publish(Event(self.rv, storage_key, "DELETED", stored, previous.obj))
+        self._publish(Event(self.rv, storage_key, "DELETED", stored, previous))
         return stored
 
     def _index(self, storage_key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
@@ -178,6 +208,7 @@ class Store:
         self._history.append(event)
         for subscriber in list(self._subscribers.get(event.storage_key, ())):
             subscriber.offer(event)
+        event.settle()
 
     def subscribe(self, storage_key: str, subscriber: Subscriber) -> None:
         self._subscribers.setdefault(storage_key, set()).add(subscriber)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -81,17 +82,29 @@ class WatchExpired(Exception):
 class KubeClient:
     """JSON over HTTPS to one API server, verified against its CA and with its bearer token; create it
     inside the event loop that uses it. Connections are kept alive and reused, so the TLS handshake is
-    paid once per connection, not per request."""
+    paid once per connection, not per request.
+
+    With `unix_socket` (the server's ApiServer.local_socket, when the client runs beside it) the
+    requests go over that socket in plain HTTP instead, still with the bearer token."""
 
     def __init__(
-        self, credentials: Credentials, user_agent: str = "slipway-dev-world/1 (controllers, kubelet)"
+        self,
+        credentials: Credentials,
+        user_agent: str = "slipway-dev-world/1 (controllers, kubelet)",
+        unix_socket: Path | None = None,
     ) -> None:
-        self.base_url = credentials.url.rstrip("/")
+        connector: aiohttp.BaseConnector
+        if unix_socket is None:
+            self.base_url = credentials.url.rstrip("/")
+            connector = aiohttp.TCPConnector(limit=64, ssl=credentials.ssl_context(), keepalive_timeout=60)
+        else:
+            self.base_url = "http://localhost"  # the socket is the address; the host is only a header
+            connector = aiohttp.UnixConnector(str(unix_socket), limit=64, keepalive_timeout=60)
         # Watch lines can carry big objects; the default 64 KiB line limit is too small for them.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             read_bufsize=1 << 22,
-            connector=aiohttp.TCPConnector(limit=64, ssl=credentials.ssl_context(), keepalive_timeout=60),
+            connector=connector,
             # The server records writes without a fieldManager under the User-Agent's product name.
             headers={**credentials.headers(), "User-Agent": user_agent},
         )
@@ -108,7 +121,7 @@ class KubeClient:
         content_type: str = "application/json",
         params: Mapping[str, str] | None = None,
     ) -> Any:
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else json.dumps(body).encode()  # bytes: no str payload to encode
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = content_type

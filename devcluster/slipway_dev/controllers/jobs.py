@@ -28,7 +28,7 @@ class JobController:
         job = self.jobs.cache.get(key)
         if job is None or is_deleting(job):
             return None
-        pods = self.pods.in_namespace(key[0])
+        pods = self.pods.controlled_by(job["metadata"]["uid"])
         plan = plan_job(job, pods, now())
         await create_all(self.pods, key[0], plan.create)
         await write_status(self.jobs, job, plan.status)

@@ -35,7 +35,7 @@ class ReplicaSetController:
         if replica_set is None or is_deleting(replica_set):
             return None
         namespace = key[0]
-        pods = self.pods.in_namespace(namespace)
+        pods = self.pods.controlled_by(replica_set["metadata"]["uid"])
         plan = plan_replica_set(replica_set, pods, now())
         await create_all(self.pods, namespace, plan.create)
         for pod in plan.delete:

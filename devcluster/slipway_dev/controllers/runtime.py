@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from slipway_dev.controllers.client import ApiError, JsonObject, KubeClient, Resource, WatchExpired
+from slipway_dev.controllers.workloads import controller_uid
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,17 @@ def _version_number(obj: JsonObject) -> int:
 
 
 class Informer:
-    """The watched cache of one resource across all namespaces."""
+    """The watched cache of one resource across all namespaces, indexed by controlling owner.
+
+    Only `_put` and `_drop` change the cache, so the index always agrees with it."""
 
     def __init__(self, client: KubeClient, resource: Resource) -> None:
         self.client = client
         self.resource = resource
         self.cache: dict[Key, JsonObject] = {}
+        # controller uid -> the keys of the objects it controls: a ReplicaSet finds its thousand pods
+        # without reading every pod of its namespace, many times a second during a rollout.
+        self._controlled: dict[str, set[Key]] = {}
         self._subscribers: list[Subscriber] = []
         # uids this process deleted itself: late events about them must not resurrect the cache entry.
         self._deleted_uids: set[str] = set()
@@ -62,12 +68,32 @@ class Informer:
     def in_namespace(self, namespace: str) -> list[JsonObject]:
         return [obj for (found, _), obj in self.cache.items() if found == namespace]
 
+    def controlled_by(self, uid: str) -> list[JsonObject]:
+        """The cached objects whose controlling owner reference names `uid`."""
+        return [self.cache[key] for key in self._controlled.get(uid, ())]
+
+    def _put(self, key: Key, obj: JsonObject) -> None:
+        self._drop(key)
+        self.cache[key] = obj
+        owner = controller_uid(obj)
+        if owner is not None:
+            self._controlled.setdefault(owner, set()).add(key)
+
+    def _drop(self, key: Key) -> None:
+        old = self.cache.pop(key, None)
+        owner = None if old is None else controller_uid(old)
+        if owner is not None:
+            keys = self._controlled[owner]
+            keys.discard(key)
+            if not keys:
+                del self._controlled[owner]
+
     def record_write(self, obj: JsonObject) -> None:
         """Put an object returned by our own write in the cache now, so the next reconcile sees it."""
         current = self.cache.get(key_of(obj))
         if current is None or _version_number(obj) >= _version_number(current):
             obj["metadata"].pop("managedFields", None)
-            self.cache[key_of(obj)] = obj
+            self._put(key_of(obj), obj)
 
     def record_deletion(self, obj: JsonObject, answer: JsonObject | None) -> None:
         """Record what a DELETE of `obj` did: `answer` still carrying a deletionTimestamp means the
@@ -87,7 +113,7 @@ class Informer:
             self._deleted_uids.add(str(uid))
         current = self.cache.get(key_of(obj))
         if current is not None and current["metadata"].get("uid") == uid:
-            del self.cache[key_of(obj)]
+            self._drop(key_of(obj))
 
     def _apply(self, kind: str, obj: JsonObject) -> None:
         # No controller reads field ownership: the cache drops it, as client-go informers commonly do.
@@ -98,11 +124,11 @@ class Informer:
             self._deleted_uids.discard(uid)
             current = self.cache.get(key)
             if current is not None and current["metadata"].get("uid") == uid:
-                del self.cache[key]
+                self._drop(key)
         elif uid in self._deleted_uids:
             return
         else:
-            self.cache[key] = obj
+            self._put(key, obj)
         for subscriber in self._subscribers:
             subscriber(kind, obj)
 
@@ -259,16 +285,18 @@ def is_subset(wanted: JsonObject, current: JsonObject) -> bool:
     return all(current.get(name) == value for name, value in wanted.items())
 
 
-async def write_status(informer: Informer, obj: JsonObject, status: JsonObject) -> None:
-    """Patch the status subresource unless it already says this; the answer goes into the cache."""
+async def write_status(informer: Informer, obj: JsonObject, status: JsonObject) -> JsonObject | None:
+    """Patch the status subresource unless it already says this; the answer goes into the cache and
+    is returned (None when nothing was written)."""
     if is_subset(status, obj.get("status") or {}):
-        return
+        return None
     namespace, name = key_of(obj)
     patched = await informer.client.patch(
         informer.resource, namespace or None, name, {"status": status}, subresource="status"
     )
     if patched is not None:
         informer.record_write(patched)
+    return patched
 
 
 def now() -> datetime:

@@ -67,9 +67,10 @@ def is_deleting(obj: JsonObject) -> bool:
 
 
 def condition(obj: JsonObject, kind: str) -> JsonObject | None:
+    """The condition of that type, as the object holds it: read it, never change it."""
     for found in obj.get("status", {}).get("conditions") or []:
         if found.get("type") == kind:
-            return dict(found)
+            return found  # type: ignore[no-any-return]
     return None
 
 
@@ -156,64 +157,74 @@ def pod_from_template(
     }
 
 
-def _deletion_order(pods: Sequence[JsonObject]) -> list[JsonObject]:
+ActivePod = tuple[JsonObject, JsonObject | None]  # a pod and its Ready condition when that is True
+
+
+def _deletion_order(pods: Sequence[ActivePod]) -> list[ActivePod]:
     """Not-ready pods first, then the youngest, as upstream prefers to keep long-serving pods."""
     youngest_first = sorted(
-        pods, key=lambda pod: str(pod["metadata"].get("creationTimestamp") or ""), reverse=True
+        pods, key=lambda entry: str(entry[0]["metadata"].get("creationTimestamp") or ""), reverse=True
     )
-    return sorted(youngest_first, key=pod_is_ready)
+    return sorted(youngest_first, key=lambda entry: entry[1] is not None)
 
 
 def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: datetime) -> ReplicaSetPlan:
+    """What a ReplicaSet's controller does next, given the pods it controls (see owned_by)."""
     spec = replica_set["spec"]
     wanted = int(spec.get("replicas", 1))
-    owned = owned_by(replica_set, pods)
-    active = [pod for pod in owned if pod_is_active(pod)]
-    # Terminating pods are neither replicas nor ready nor available; upstream counts them apart
-    # (terminatingReplicas, KEP-3973, on by default since 1.35) and Recreate waits for them.
-    terminating = sum(
-        1
-        for pod in owned
-        if is_deleting(pod) and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-    )
+    labels_wanted = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    # One pass over the pods, with the checks written out: a ReplicaSet of a thousand is planned many
+    # times a second in a rollout.
+    active: list[ActivePod] = []
+    fully_labeled = terminating = 0
+    for pod in pods:
+        meta = pod["metadata"]
+        status = pod.get("status") or {}
+        finished = status.get("phase") in ("Succeeded", "Failed")
+        if meta.get("deletionTimestamp"):
+            # Terminating pods are neither replicas nor ready nor available; upstream counts them apart
+            # (terminatingReplicas, KEP-3973, on by default since 1.35) and Recreate waits for them.
+            terminating += not finished
+            continue
+        if finished:
+            continue
+        ready = None
+        for found in status.get("conditions") or ():
+            if found.get("type") == "Ready":
+                ready = found if found.get("status") == "True" else None
+                break
+        active.append((pod, ready))
+        fully_labeled += labels_wanted.items() <= (meta.get("labels") or {}).items()
     create = [
         pod_from_template(replica_set, "apps/v1", "ReplicaSet", spec.get("template") or {})
         for _ in range(max(0, wanted - len(active)))
     ]
     surplus = len(active) - wanted
-    delete = _deletion_order(active)[:surplus] if surplus > 0 else []
-    leaving = {pod["metadata"]["uid"] for pod in delete}
+    leaving = _deletion_order(active)[:surplus] if surplus > 0 else []
+    staying = [ready for _, ready in active if ready is not None]
+    if leaving:
+        gone = {id(pod) for pod, _ in leaving}
+        staying = [ready for pod, ready in active if ready is not None and id(pod) not in gone]
     min_ready = float(spec.get("minReadySeconds") or 0)
-    ready = available = 0
+    available = 0
     requeue: float | None = None
-    for pod in active:
-        ready_condition = condition(pod, "Ready")
-        if (
-            pod["metadata"]["uid"] in leaving
-            or ready_condition is None
-            or ready_condition.get("status") != "True"
-        ):
-            continue
-        ready += 1
+    for ready in staying:
         # Timestamps are parsed only when minReadySeconds asks for them: this loop runs over every pod.
-        since = ready_condition.get("lastTransitionTime") if min_ready else None
+        since = ready.get("lastTransitionTime") if min_ready else None
         waited = (now - parse_timestamp(str(since))).total_seconds() if since else math.inf
         if waited >= min_ready:
             available += 1
         else:
             requeue = min(requeue or math.inf, min_ready - waited)
-    labels_wanted = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
     status = {
         "replicas": len(active),
-        "fullyLabeledReplicas": sum(
-            1 for pod in active if labels_wanted.items() <= (pod["metadata"].get("labels") or {}).items()
-        ),
-        "readyReplicas": ready,
+        "fullyLabeledReplicas": fully_labeled,
+        "readyReplicas": len(staying),
         "availableReplicas": available,
         "terminatingReplicas": terminating,
         "observedGeneration": replica_set["metadata"].get("generation", 1),
     }
-    return ReplicaSetPlan(create, delete, status, requeue)
+    return ReplicaSetPlan(create, [pod for pod, _ in leaving], status, requeue)
 
 
 # ---------------------------------------------------------------------------------------------- deployments

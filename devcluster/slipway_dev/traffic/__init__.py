@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from operator import attrgetter
 from typing import Protocol
 
 from slipway_dev.controllers.client import JsonObject, Resource
@@ -45,7 +45,16 @@ class EntryPoint:
     splits: tuple[Split, ...]
 
 
-def _ready_port(pod: JsonObject) -> int | None:
+@dataclass(frozen=True)
+class ReadyPod:
+    """A pod that can take traffic: its labels (what Services select) and where it listens."""
+
+    labels: Mapping[str, str]
+    backend: Backend
+
+
+def ready_pod(pod: JsonObject) -> ReadyPod | None:
+    """The pod as a backend when it is Ready, not terminating and has published its port, else None."""
     meta = pod["metadata"]
     if meta.get("deletionTimestamp"):
         return None
@@ -55,21 +64,22 @@ def _ready_port(pod: JsonObject) -> int | None:
     ):
         return None
     port = (meta.get("annotations") or {}).get(SIM_PORT_ANNOTATION)
-    return int(port) if port and port.isdigit() else None
+    if not (port and port.isdigit()):
+        return None
+    return ReadyPod(meta.get("labels") or {}, Backend(meta.get("namespace", ""), meta["name"], int(port)))
 
 
 @dataclass(frozen=True)
 class ClusterView:
-    """What routing reads: Services by key and the ready pods with their ports."""
+    """What routing reads: Services by key and the ready pods (the gateway keeps those up to date pod
+    by pod: with a thousand pods, reading every pod's conditions again at each change was the cost)."""
 
     services: Mapping[ServiceKey, JsonObject]
-    pods: Sequence[JsonObject]
+    ready: Sequence[ReadyPod]
 
-    @cached_property
-    def _ready(self) -> tuple[tuple[JsonObject, int], ...]:
-        """Each ready pod with its port, found once per view: every Service's backends are chosen
-        among them (with a thousand pods, reading their conditions again per Service was the cost)."""
-        return tuple((pod, port) for pod in self.pods if (port := _ready_port(pod)) is not None)
+    @classmethod
+    def of(cls, services: Mapping[ServiceKey, JsonObject], pods: Sequence[JsonObject]) -> ClusterView:
+        return cls(services, [ready for pod in pods if (ready := ready_pod(pod)) is not None])
 
     def backends(self, service: ServiceKey) -> tuple[Backend, ...]:
         found = self.services.get(service)
@@ -78,12 +88,11 @@ class ClusterView:
             return ()  # a Service without a selector has no endpoints we could know
         wanted = selector.items()
         chosen = [
-            Backend(service[0], pod["metadata"]["name"], port)
-            for pod, port in self._ready
-            if pod["metadata"].get("namespace") == service[0]
-            and wanted <= (pod["metadata"].get("labels") or {}).items()
+            ready.backend
+            for ready in self.ready
+            if ready.backend.namespace == service[0] and wanted <= ready.labels.items()
         ]
-        return tuple(sorted(chosen, key=lambda backend: backend.pod))
+        return tuple(sorted(chosen, key=attrgetter("pod")))
 
     def split(self, service: ServiceKey, weight: int) -> Split | None:
         """A split for `service`, or None when it has no weight or no ready pod."""
