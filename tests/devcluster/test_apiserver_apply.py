@@ -19,6 +19,19 @@ from slipway_dev.apiserver import ApiServer, write_kubeconfig
 APPLY = "application/apply-patch+yaml"
 CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
+WEB = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web"},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
+        },
+    },
+}
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
 
 
@@ -127,20 +140,7 @@ def test_every_write_records_its_manager(http: Http) -> None:
 
 
 def test_status_and_scale_writes_record_their_subresource(http: Http) -> None:
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
-            },
-        },
-    }
-    assert _apply(http, f"{DEPLOYS}/web", deployment, manager="deployer").status == 201
+    assert _apply(http, f"{DEPLOYS}/web", WEB, manager="deployer").status == 201
     http(
         "PATCH",
         f"{DEPLOYS}/web/status?fieldManager=controller",
@@ -164,7 +164,7 @@ def test_status_and_scale_writes_record_their_subresource(http: Http) -> None:
     assert "subresource" not in entries[("deployer", "Apply")]
     # The main resource cannot own status: an apply that sends status does not claim it.
     applied = _apply(
-        http, f"{DEPLOYS}/web", {**deployment, "status": {"replicas": 7}}, manager="deployer", force="true"
+        http, f"{DEPLOYS}/web", {**WEB, "status": {"replicas": 7}}, manager="deployer", force="true"
     )
     assert applied.body["status"]["replicas"] == 1
     assert "f:status" not in _entries(applied.body)[("deployer", "Apply")]["fieldsV1"]
@@ -173,20 +173,7 @@ def test_status_and_scale_writes_record_their_subresource(http: Http) -> None:
 def test_apply_to_the_scale_subresource_owns_replicas_through_scale(http: Http) -> None:
     """A Scale applied to /scale, as client-go's ApplyScale sends it: the parent's owners of replicas
     are the Scale's, the applier's entry lands on the Deployment with `subresource: scale`."""
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
-            },
-        },
-    }
-    assert _apply(http, f"{DEPLOYS}/web", deployment, manager="deployer").status == 201
+    assert _apply(http, f"{DEPLOYS}/web", WEB, manager="deployer").status == 201
     scale = {
         "apiVersion": "autoscaling/v1",
         "kind": "Scale",
@@ -217,7 +204,7 @@ def test_apply_to_the_scale_subresource_owns_replicas_through_scale(http: Http) 
     again = _apply(
         http,
         f"{DEPLOYS}/web",
-        {**deployment, "spec": {**deployment["spec"], "replicas": 2}},
+        {**WEB, "spec": {**WEB["spec"], "replicas": 2}},
         manager="deployer",
     )
     assert again.status == 409
