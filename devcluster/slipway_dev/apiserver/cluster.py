@@ -439,17 +439,20 @@ class Cluster:
                 old_meta["name"],
                 "the object has been modified; please apply your changes to the latest version and try again",
             )
-        if not resource.custom:
-            new = normalized(resource.group, resource.kind, new)
         if subresource == "status":
             result = old.draft()
-            if "status" in new:
-                result["status"] = new["status"]
+            # Only the status is kept from a status write, so only it is checked and cleaned: the rest
+            # is the stored object (a pod's status write no longer walks the whole pod).
+            sent = {"status": new["status"]} if "status" in new else {}
+            if not resource.custom:
+                sent = normalized(resource.group, resource.kind, sent)
+            if "status" in sent:
+                result["status"] = sent["status"]
             else:
                 result.pop("status", None)
             result = self._validated(resource, result, old.obj, options)
         else:
-            result = new
+            result = new if resource.custom else normalized(resource.group, resource.kind, new)
             causes = metadata_causes(result["metadata"])
             if causes:
                 raise invalid(resource.kind, resource.group, old_meta["name"], causes)
