@@ -114,6 +114,34 @@ def test_generation_counts_spec_changes_and_status_is_kept(http: Http) -> None:
     assert replaced.body["spec"]["replicas"] == 3
 
 
+def test_a_pod_status_write_may_carry_labels_and_annotations_as_on_a_real_server(http: Http) -> None:
+    # kube-apiserver's pod status strategy resets only spec, deletionTimestamp and ownerReferences;
+    # other kinds' status writes keep none of the metadata sent.
+    pods = "/api/v1/namespaces/default/pods"
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    assert http("POST", pods, pod).status == 201
+    patch = {
+        "metadata": {"annotations": {"a": "b"}, "labels": {"l": "v"}, "ownerReferences": []},
+        "spec": {"containers": [{"name": "c", "image": "y"}]},
+        "status": {"phase": "Running"},
+    }
+    written = http("PATCH", f"{pods}/p/status", patch, "application/merge-patch+json").body
+    assert written["metadata"]["annotations"] == {"a": "b"}
+    assert written["metadata"]["labels"] == {"l": "v"}
+    assert (written["status"]["phase"], written["spec"]["containers"][0]["image"]) == ("Running", "x")
+    bad = {"metadata": {"labels": {"l": "not a label value!"}}}
+    rejected = http("PATCH", f"{pods}/p/status", bad, "application/merge-patch+json")
+    assert (rejected.status, rejected.body["reason"]) == (422, "Invalid")
+    http("POST", DEPLOYS, _deployment())
+    status = http(
+        "PATCH",
+        f"{DEPLOYS}/web/status",
+        {"metadata": {"annotations": {"a": "b"}}, "status": {"replicas": 1}},
+        "application/merge-patch+json",
+    )
+    assert "annotations" not in status.body["metadata"]
+
+
 def test_a_no_op_write_keeps_the_resource_version_and_emits_no_event(
     apiserver: ApiServer, http: Http
 ) -> None:

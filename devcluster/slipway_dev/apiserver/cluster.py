@@ -92,6 +92,12 @@ def _pod_is_bound(pod: dict[str, Any]) -> bool:
     )
 
 
+# The metadata a status write may change, by kind: kube-apiserver's pod status strategy resets only
+# spec, deletionTimestamp and ownerReferences, so a kubelet's status write can carry annotations (the
+# simulated kubelet publishes its pod's port with the Running status, in one write).
+_STATUS_WRITE_METADATA: dict[tuple[str, str], tuple[str, ...]] = {("", "Pod"): ("labels", "annotations")}
+
+
 def _without_bookkeeping(obj: dict[str, Any]) -> dict[str, Any]:
     """What `generation` counts: everything but metadata and status."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
@@ -439,17 +445,33 @@ class Cluster:
                 old_meta["name"],
                 "the object has been modified; please apply your changes to the latest version and try again",
             )
-        if not resource.custom:
-            new = normalized(resource.group, resource.kind, new)
         if subresource == "status":
             result = old.draft()
-            if "status" in new:
-                result["status"] = new["status"]
+            # Only what a status write keeps is checked and cleaned: the rest is the stored object (a
+            # pod's status write no longer walks the whole pod).
+            sent: dict[str, Any] = {"status": new["status"]} if "status" in new else {}
+            kept_metadata = _STATUS_WRITE_METADATA.get((resource.group, resource.kind), ())
+            if kept_metadata:
+                sent["metadata"] = {
+                    key: new["metadata"][key] for key in kept_metadata if key in new["metadata"]
+                }
+            if not resource.custom:
+                sent = normalized(resource.group, resource.kind, sent)
+            if "status" in sent:
+                result["status"] = sent["status"]
             else:
                 result.pop("status", None)
+            for key in kept_metadata:
+                if key in sent["metadata"]:
+                    result["metadata"][key] = sent["metadata"][key]
+                else:
+                    result["metadata"].pop(key, None)
+            causes = metadata_causes(result["metadata"]) if kept_metadata else []
+            if causes:
+                raise invalid(resource.kind, resource.group, old_meta["name"], causes)
             result = self._validated(resource, result, old.obj, options)
         else:
-            result = new
+            result = new if resource.custom else normalized(resource.group, resource.kind, new)
             causes = metadata_causes(result["metadata"])
             if causes:
                 raise invalid(resource.kind, resource.group, old_meta["name"], causes)

@@ -1,7 +1,7 @@
 """The simulated kubelet: runs every pod it sees (an HTTP server, or a timed run for Job pods).
 
 Long-running pods (restartPolicy Always) get a SimulatedPod listening on 127.0.0.1; the port is
-published in the annotation `slipway.dev/sim-port` before the pod is reported Ready, so the gateway
+published in the annotation `slipway.dev/sim-port` with the Running status (one write), so the gateway
 and the Prometheus targets can find it. Pods with restartPolicy Never/OnFailure "run" for
 SLIPWAY_DEMO_STARTUP_SECONDS and then succeed, or fail when SLIPWAY_DEMO_EXIT_CODE is not 0.
 A pod of the Slipway image runs the real operator as a local process instead (slipway_dev.processes).
@@ -318,24 +318,18 @@ class Kubelet:
                 self._wrote(key, await write_status(self.pods, pod, creating_status(pod, running.admitted)))
                 return creating_for
             await self._start(pod, running)
+        # The port goes out with the status (a pod's status write may carry annotations, as on a real
+        # server): one write, not two, for each pod that starts.
         port_of = running.server or running.process
-        if port_of is not None:
-            port = str(port_of.port)
-            if (pod["metadata"].get("annotations") or {}).get(SIM_PORT_ANNOTATION) != port:
-                annotated = await self.client.patch(
-                    PODS, key[0], key[1], {"metadata": {"annotations": {SIM_PORT_ANNOTATION: port}}}
-                )
-                if annotated is None:
-                    return None
-                self.pods.record_write(annotated)
-                self._wrote(key, annotated)
-                pod = annotated
+        port = None if port_of is None else str(port_of.port)
+        unpublished = (pod["metadata"].get("annotations") or {}).get(SIM_PORT_ANNOTATION) != port
+        annotations = {SIM_PORT_ANNOTATION: port} if port is not None and unpublished else None
         assert running.started is not None
         if running.process is not None:
             status, next_change = process_status(pod, running.process, running.started), None
         else:
             status, next_change = pod_status(pod, running.behaviour, running.started, now(), running.admitted)
-        self._wrote(key, await write_status(self.pods, pod, status))
+        self._wrote(key, await write_status(self.pods, pod, status, annotations))
         if status["phase"] in ("Succeeded", "Failed"):
             await self._halt(key)
         return next_change

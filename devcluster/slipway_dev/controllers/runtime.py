@@ -285,14 +285,20 @@ def is_subset(wanted: JsonObject, current: JsonObject) -> bool:
     return all(current.get(name) == value for name, value in wanted.items())
 
 
-async def write_status(informer: Informer, obj: JsonObject, status: JsonObject) -> JsonObject | None:
-    """Patch the status subresource unless it already says this; the answer goes into the cache and
-    is returned (None when nothing was written)."""
-    if is_subset(status, obj.get("status") or {}):
+async def write_status(
+    informer: Informer, obj: JsonObject, status: JsonObject, annotations: dict[str, str] | None = None
+) -> JsonObject | None:
+    """Patch the status subresource (with `annotations`, which a pod's status write may carry) unless
+    it already says this; the answer goes into the cache and is returned (None when nothing was
+    written)."""
+    if is_subset(status, obj.get("status") or {}) and not annotations:
         return None
     namespace, name = key_of(obj)
+    body: JsonObject = {"status": status}
+    if annotations:
+        body["metadata"] = {"annotations": annotations}
     patched = await informer.client.patch(
-        informer.resource, namespace or None, name, {"status": status}, subresource="status"
+        informer.resource, namespace or None, name, body, subresource="status"
     )
     if patched is not None:
         informer.record_write(patched)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -168,33 +168,52 @@ def _deletion_order(pods: Sequence[ActivePod]) -> list[ActivePod]:
     return sorted(youngest_first, key=lambda entry: entry[1] is not None)
 
 
-def plan_replica_set(replica_set: JsonObject, pods: Sequence[JsonObject], now: datetime) -> ReplicaSetPlan:
-    """What a ReplicaSet's controller does next, given the pods it controls (see owned_by)."""
+@dataclass(frozen=True, slots=True)
+class PodStanding:
+    """What a ReplicaSet counts of one of its pods."""
+
+    terminating: bool  # being deleted and not finished: counted apart
+    active: bool  # neither being deleted nor finished: a replica
+    ready: JsonObject | None  # its Ready condition when that is True
+    labels: dict[str, str]
+
+
+def pod_standing(pod: JsonObject) -> PodStanding:
+    meta = pod["metadata"]
+    status = pod.get("status") or {}
+    finished = status.get("phase") in ("Succeeded", "Failed")
+    deleting = bool(meta.get("deletionTimestamp"))
+    ready = None
+    for found in status.get("conditions") or ():
+        if found.get("type") == "Ready":
+            ready = found if found.get("status") == "True" else None
+            break
+    # Terminating pods are neither replicas nor ready nor available; upstream counts them apart
+    # (terminatingReplicas, KEP-3973, on by default since 1.35) and Recreate waits for them.
+    labels = meta.get("labels") or {}
+    return PodStanding(deleting and not finished, not deleting and not finished, ready, labels)
+
+
+def plan_replica_set(
+    replica_set: JsonObject,
+    pods: Sequence[JsonObject],
+    now: datetime,
+    standing: Callable[[JsonObject], PodStanding] = pod_standing,
+) -> ReplicaSetPlan:
+    """What a ReplicaSet's controller does next, given the pods it controls (see owned_by). `standing`
+    reads each pod; a controller passes one that remembers pods it has read before."""
     spec = replica_set["spec"]
     wanted = int(spec.get("replicas", 1))
     labels_wanted = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    # One pass over the pods, with the checks written out: a ReplicaSet of a thousand is planned many
-    # times a second in a rollout.
+    # One pass over the pods: a ReplicaSet of a thousand is planned many times a second in a rollout.
     active: list[ActivePod] = []
     fully_labeled = terminating = 0
     for pod in pods:
-        meta = pod["metadata"]
-        status = pod.get("status") or {}
-        finished = status.get("phase") in ("Succeeded", "Failed")
-        if meta.get("deletionTimestamp"):
-            # Terminating pods are neither replicas nor ready nor available; upstream counts them apart
-            # (terminatingReplicas, KEP-3973, on by default since 1.35) and Recreate waits for them.
-            terminating += not finished
-            continue
-        if finished:
-            continue
-        ready = None
-        for found in status.get("conditions") or ():
-            if found.get("type") == "Ready":
-                ready = found if found.get("status") == "True" else None
-                break
-        active.append((pod, ready))
-        fully_labeled += labels_wanted.items() <= (meta.get("labels") or {}).items()
+        found = standing(pod)
+        terminating += found.terminating
+        if found.active:
+            active.append((pod, found.ready))
+            fully_labeled += labels_wanted.items() <= found.labels.items()
     create = [
         pod_from_template(replica_set, "apps/v1", "ReplicaSet", spec.get("template") or {})
         for _ in range(max(0, wanted - len(active)))
