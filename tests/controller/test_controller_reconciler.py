@@ -189,3 +189,19 @@ def test_the_models_complaints_name_each_field_from_spec_down() -> None:
     assert [(o.reason, o.field) for o in invalid_spec(invalid.value)] == [
         ("InvalidSpec", "spec.strategy.canary.steps[0].setWeight")
     ]
+
+
+def test_the_watch_event_of_a_passs_own_status_write_is_its_echo(
+    api: RecordingApi, dev_cluster: DevCluster
+) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    key = ReleaseKey(NAMESPACE, "web")
+    reconciler = Reconciler(api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics())
+    asyncio.run(reconciler(key))
+    assert "status" in api.kinds()
+    written = api.get(releases_path(NAMESPACE, "web"))
+    assert written is not None
+    version = written["metadata"]["resourceVersion"]
+    assert not reconciler.echo(key, "an older one")
+    assert reconciler.echo(key, version)  # the pass that wrote it needs no second pass for it
+    assert not reconciler.echo(key, version)  # once: the record is used up

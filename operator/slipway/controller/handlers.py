@@ -8,7 +8,7 @@ alone and a Release can be deleted even while the operator is down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -18,9 +18,12 @@ from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import Credentials
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
 
+Echo = Callable[[ReleaseKey, str], bool]
+"""Whether a Release at this resourceVersion is what the operator's own last status write made it."""
+
 
 def build_registry(
-    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex
+    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex, echo: Echo
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -41,7 +44,8 @@ def build_registry(
             waiting = upstreams.forget(key)
         else:
             waiting = upstreams.seen(key, body)
-            queue.notify(key)
+            if not echo(key, str(body.get("metadata", {}).get("resourceVersion", ""))):
+                queue.notify(key)
         # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
         for downstream in waiting:
             queue.notify(downstream)

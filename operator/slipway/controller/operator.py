@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import kopf
@@ -14,7 +15,7 @@ import structlog
 
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.handlers import build_registry, build_settings
-from slipway.controller.queue import ReconcileQueue
+from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
@@ -54,6 +55,12 @@ async def run_operator(
     credentials = credentials or load_credentials()
     # Every write is named `slipway` in managedFields; the objects it owns are server-side applied.
     api = KubeApi(credentials, on_response=metrics.api_request, field_manager=MANAGER)
+    # A pass sends its requests from a worker thread (asyncio.to_thread). The loop's default pool has
+    # cores + 4 threads, 6 on two cores: fewer than the passes that may run at once, which then wait
+    # for a thread. One per pass, and two for the Lease renewal and measurements (Jobs).
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(MAX_CONCURRENT_PASSES + 2, thread_name_prefix="slipway")
+    )
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     async with (
@@ -101,7 +108,7 @@ async def run_operator(
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
-                registry=build_registry(queue, credentials, upstreams),
+                registry=build_registry(queue, credentials, upstreams, reconciler.echo),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,

@@ -28,7 +28,7 @@ Reconcile = Callable[[ReleaseKey], Awaitable[float | None]]
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # Passes at once: enough to keep the API busy, few enough that a burst (start-up with a thousand
 # Releases) does not hold a thousand Release bodies in memory at the same time.
-_MAX_CONCURRENT_PASSES = 8
+MAX_CONCURRENT_PASSES = 8
 
 
 class ReconcileQueue:
@@ -36,7 +36,7 @@ class ReconcileQueue:
         self,
         reconcile: Reconcile,
         retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS,
-        max_concurrent_passes: int = _MAX_CONCURRENT_PASSES,
+        max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
     ) -> None:
         self._reconcile = reconcile
         self._retry_after_error = retry_after_error_seconds

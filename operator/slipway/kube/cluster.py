@@ -1,10 +1,12 @@
 """What the cluster holds for one Release, and the writes that change it, each idempotent.
 
-`observe` reads a Release's revision Deployments and Services once per pass. `ClusterWriter` applies
-changes against that snapshot: it writes only when the snapshot differs from what is wanted, and
-refuses to touch an object the Release does not own (the operator never modifies what lives in git
-and never scales what a user owns). The snapshot is updated after every write, so a second identical
-request in the same pass, or the next pass over the same cluster, writes nothing (invariant 4).
+`observe` reads a Release's revision Deployments once per pass; its Services and routing objects are
+read when a write needs them, after the Deployments are written (a pass that opens a promotion gate
+writes its new Deployment first). `ClusterWriter` applies changes against that snapshot: it writes
+only when the snapshot differs from what is wanted, and refuses to touch an object the Release does
+not own (the operator never modifies what lives in git and never scales what a user owns). The
+snapshot is updated after every write, so a second identical request in the same pass, or the next
+pass over the same cluster, writes nothing (invariant 4).
 
 The objects a Release owns (revision Deployments, Services, routing objects) are written by
 server-side apply as the field manager `slipway`, with force: the operator owns them, so a field
@@ -69,10 +71,6 @@ def observe(api: KubeApi, release: ReleaseRef) -> ClusterState:
         revision = revision_of(deployment)
         if revision is not None and is_owned_by(deployment, release):
             state.deployments[revision] = deployment
-    for name in (release.stable_service, release.canary_service):
-        observed = api.get(object_path("Service", release.namespace, name))
-        if observed is not None:
-            state.routing[("Service", name)] = observed
     return state
 
 
@@ -137,7 +135,7 @@ class ClusterWriter:
     def ensure_routing_object(self, desired: Obj) -> None:
         """Create or correct a Service or route the Release owns; leave anyone else's alone."""
         kind, name = desired["kind"], desired["metadata"]["name"]
-        # Services were observed with the Deployments; other kinds are read when first needed.
+        # Read when first needed (the Deployments are written first), then kept in the snapshot.
         observed = self.state.routing.get((kind, name)) or self.api.get(
             object_path(kind, self.release.namespace, name)
         )
@@ -194,22 +192,23 @@ class ClusterWriter:
             if error.status not in (404, 409, 422):
                 raise
 
-    def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> bool:
-        """Replace the status if it differs, only if the Release is still at `resource_version`.
+    def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> str | None:
+        """Replace the status if it differs, only if the Release is still at `resource_version`; the
+        Release's resourceVersion after the write (None: nothing written).
 
         The guard makes a status computed from an old read fail instead of overwriting newer facts.
         """
         if observed == status:
-            return False
+            return None
         patch = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
             {"op": "add", "path": "/status", "value": status},
         ]
         path = releases_path(self.release.namespace, self.release.name) + "/status"
         try:
-            self._patch(path, patch, JSON_PATCH)
+            written = self._patch(path, patch, JSON_PATCH)
         except ApiError as error:
             if error.status in (404, 409, 422):
                 raise StaleViewError(str(error)) from None
             raise
-        return True
+        return str(written["metadata"]["resourceVersion"])
