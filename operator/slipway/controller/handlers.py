@@ -8,22 +8,20 @@ alone and a Release can be deleted even while the operator is down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
+from slipway.controller.echoes import OwnWrites
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex
-from slipway.kube.client import Credentials
+from slipway.kube.client import Credentials, deployments_path, releases_path
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
-
-Echo = Callable[[ReleaseKey, str], bool]
-"""Whether a Release at this resourceVersion is what the operator's own last status write made it."""
 
 
 def build_registry(
-    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex, echo: Echo
+    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex, own_writes: OwnWrites
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -39,19 +37,34 @@ def build_registry(
         *, type: str, name: str, namespace: str | None, body: Mapping[str, Any], **_: Any
     ) -> None:
         key = ReleaseKey(namespace or "", name)
+        path = releases_path(key.namespace, key.name)
         if type == "DELETED":
             queue.forget(key)
+            own_writes.forget(path)
             waiting = upstreams.forget(key)
         else:
             waiting = upstreams.seen(key, body)
-            if not echo(key, str(body.get("metadata", {}).get("resourceVersion", ""))):
+            if not own_writes.echo(path, str(body["metadata"].get("resourceVersion"))):
                 queue.notify(key)
         # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
         for downstream in waiting:
             queue.notify(downstream)
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
-    async def revision_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    async def revision_event(
+        *,
+        type: str,
+        name: str,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        body: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        path = deployments_path(namespace or "", name)
+        if type == "DELETED":
+            own_writes.forget(path)
+        elif own_writes.echo(path, str(body["metadata"].get("resourceVersion"))):
+            return
         # Readiness of a revision moves a rollout on: wake the Release that owns it.
         queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
 

@@ -14,6 +14,7 @@ import kopf
 import structlog
 
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
+from slipway.controller.echoes import OwnWrites
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
@@ -93,6 +94,7 @@ async def run_operator(
             lost.add_done_callback(lambda _: stopping.set())
         # Filled from the Release watch, read by each pass: who waits for whom, what the upstreams show.
         upstreams = UpstreamIndex()
+        own_writes = OwnWrites()
         reconciler = Reconciler(
             api=api,
             measure=ProviderRegistry(session, config, api).measure,
@@ -100,6 +102,7 @@ async def run_operator(
             config=config,
             metrics=metrics,
             upstreams=upstreams,
+            own_writes=own_writes,
         )
         queue = ReconcileQueue(reconciler)
         namespaces = [] if config.cluster_wide else config.namespaces
@@ -108,7 +111,7 @@ async def run_operator(
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
-                registry=build_registry(queue, credentials, upstreams, reconciler.echo),
+                registry=build_registry(queue, credentials, upstreams, own_writes),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,

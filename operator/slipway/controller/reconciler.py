@@ -33,6 +33,7 @@ from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
+from slipway.controller.echoes import OwnWrites
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
@@ -117,6 +118,7 @@ class Reconciler:
         config: OperatorConfig,
         metrics: OperatorMetrics,
         upstreams: UpstreamIndex | None = None,
+        own_writes: OwnWrites | None = None,
     ) -> None:
         self._api = api
         self._upstreams = upstreams or UpstreamIndex()
@@ -124,17 +126,7 @@ class Reconciler:
         self._find_alerts = find_alerts
         self._config = config
         self._metrics = metrics
-        # Per Release, the resourceVersion its last status write produced (until the watch shows it).
-        self._written: dict[ReleaseKey, str] = {}
-
-    def echo(self, key: ReleaseKey, resource_version: str) -> bool:
-        """Whether a watch event shows the Release as the last pass's status write left it. That pass
-        decided on everything this version holds (the write is guarded by the resourceVersion it read),
-        so the event needs no pass of its own: without this, every status write costs a second pass."""
-        if self._written.get(key) != resource_version:
-            return False
-        del self._written[key]
-        return True
+        self._own_writes = own_writes or OwnWrites()
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -145,7 +137,6 @@ class Reconciler:
         body = await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._metrics.forget_release(key.namespace, key.name)
-            self._written.pop(key, None)
             return None
         release = release_ref(body)
         old_status = ReleaseStatus.from_api(body.get("status"))
@@ -271,7 +262,7 @@ class Reconciler:
         state: ClusterState,
         decision: Decision,
     ) -> int:
-        writer = ClusterWriter(self._api, release, state)
+        writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         deferred: list[Action] = []
         for action in decision.actions:
             match action:
@@ -294,14 +285,11 @@ class Reconciler:
                     pass  # already measured before this decision was made
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
-        written = writer.write_status(
+        writer.write_status(
             body["metadata"]["resourceVersion"],
             observed.to_api() if observed else None,
             decision.status.to_api(),
         )
-        if written is not None:
-            # Recorded at once, in this thread: the watch event of the write may come any moment.
-            self._written[ReleaseKey(release.namespace, release.name)] = written
         for action in deferred:
             if isinstance(action, EmitEvent):
                 writer.emit_event(action.type, action.reason, action.message)

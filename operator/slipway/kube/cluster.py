@@ -18,6 +18,7 @@ writes").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,13 +75,20 @@ def observe(api: KubeApi, release: ReleaseRef) -> ClusterState:
     return state
 
 
+Written = Callable[[str, str], None]
+"""Told the path and the new resourceVersion of each Deployment and Release status written."""
+
+
 class ClusterWriter:
-    def __init__(self, api: KubeApi, release: ReleaseRef, state: ClusterState) -> None:
+    def __init__(
+        self, api: KubeApi, release: ReleaseRef, state: ClusterState, written: Written | None = None
+    ) -> None:
         self.api = api
         self.release = release
         self.state = state
         self.writes = 0
         """Write requests this writer sent (successful or not), for the pass's log line."""
+        self._written = written or (lambda path, resource_version: None)
 
     def _create(self, path: str, body: Obj) -> Obj:
         self.writes += 1
@@ -89,6 +97,12 @@ class ClusterWriter:
     def _apply(self, path: str, config: Obj) -> Obj:
         self.writes += 1
         return self.api.apply(path, config, force=True)
+
+    def _apply_deployment(self, path: str, config: Obj) -> Obj:
+        applied = self._apply(path, config)
+        # Told at once, in this thread: the watch event of the write may come any moment.
+        self._written(path, str(applied["metadata"]["resourceVersion"]))
+        return applied
 
     def _patch(self, path: str, body: Any, content_type: str) -> Obj:
         self.writes += 1
@@ -108,7 +122,7 @@ class ClusterWriter:
         # that name that is not in it, so the name is looked up first: only a missing one is created.
         existing = self.api.get(path)
         if existing is None:
-            self.state.deployments[revision] = self._apply(path, desired)
+            self.state.deployments[revision] = self._apply_deployment(path, desired)
             return
         if not is_owned_by(existing, self.release):
             raise NotOwnedError(f"Deployment {desired['metadata']['name']} exists and is not ours")
@@ -123,7 +137,7 @@ class ClusterWriter:
         # What `slipway` applied before, with the new count: the template and labels stay as applied.
         config = applied_config(observed)
         config.setdefault("spec", {})["replicas"] = replicas
-        self.state.deployments[revision] = self._apply(
+        self.state.deployments[revision] = self._apply_deployment(
             deployments_path(self.release.namespace, observed["metadata"]["name"]), config
         )
 
@@ -192,23 +206,23 @@ class ClusterWriter:
             if error.status not in (404, 409, 422):
                 raise
 
-    def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> str | None:
-        """Replace the status if it differs, only if the Release is still at `resource_version`; the
-        Release's resourceVersion after the write (None: nothing written).
+    def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> bool:
+        """Replace the status if it differs, only if the Release is still at `resource_version`.
 
         The guard makes a status computed from an old read fail instead of overwriting newer facts.
         """
         if observed == status:
-            return None
+            return False
         patch = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
             {"op": "add", "path": "/status", "value": status},
         ]
-        path = releases_path(self.release.namespace, self.release.name) + "/status"
+        path = releases_path(self.release.namespace, self.release.name)
         try:
-            written = self._patch(path, patch, JSON_PATCH)
+            written = self._patch(path + "/status", patch, JSON_PATCH)
         except ApiError as error:
             if error.status in (404, 409, 422):
                 raise StaleViewError(str(error)) from None
             raise
-        return str(written["metadata"]["resourceVersion"])
+        self._written(path, str(written["metadata"]["resourceVersion"]))
+        return True
