@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import kopf
@@ -44,8 +45,7 @@ def build_registry(
             waiting = upstreams.forget(key)
         else:
             waiting = upstreams.seen(key, body)
-            if not own_writes.echo(path, str(body["metadata"].get("resourceVersion"))):
-                queue.notify(key)
+            queue.notify(key, partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion"))))
         # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
         for downstream in waiting:
             queue.notify(downstream)
@@ -61,12 +61,13 @@ def build_registry(
         **_: Any,
     ) -> None:
         path = deployments_path(namespace or "", name)
+        echo = None
         if type == "DELETED":
             own_writes.forget(path)
-        elif own_writes.echo(path, str(body["metadata"].get("resourceVersion"))):
-            return
+        else:
+            echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
         # Readiness of a revision moves a rollout on: wake the Release that owns it.
-        queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
+        queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]), echo)
 
     return registry
 
