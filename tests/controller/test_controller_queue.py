@@ -114,3 +114,40 @@ def test_passes_of_different_releases_share_a_bounded_number_of_slots() -> None:
         assert most_at_once == 3
 
     asyncio.run(scenario())
+
+
+def test_an_event_that_only_echoes_the_passs_own_write_makes_no_second_pass() -> None:
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+        written: set[str] = set()
+        release = asyncio.Event()
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            await release.wait()
+            written.add("7")  # the write's response comes after its watch event
+            return None
+
+        def echo(version: str) -> bool:
+            return version in written
+
+        queue = ReconcileQueue(reconcile)
+        queue.notify(WEB)
+        await wait_until(lambda: passes == [WEB])
+        queue.notify(WEB, lambda: echo("7"))  # the event of the pass's own write, still in flight
+        release.set()
+        await wait_until(lambda: queue.busy == 0)
+        assert passes == [WEB]
+        queue.notify(WEB, lambda: echo("7"))  # after the pass: judged at once
+        await asyncio.sleep(0.01)
+        assert passes == [WEB]
+
+        release.clear()
+        queue.notify(WEB)
+        await wait_until(lambda: passes == [WEB, WEB])
+        queue.notify(WEB, lambda: echo("8"))  # someone else's change during the pass
+        release.set()
+        await wait_until(lambda: queue.busy == 0)
+        assert passes == [WEB, WEB, WEB]
+
+    asyncio.run(scenario())

@@ -14,11 +14,12 @@ import pytest
 from pydantic import ValidationError
 
 from slipway.api.models import Metric, ReleaseSpec
+from slipway.controller.echoes import OwnWrites
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.reconciler import Reconciler, invalid_spec
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert
-from slipway.kube.client import KubeApi, load_credentials, releases_path
+from slipway.kube.client import KubeApi, deployments_path, load_credentials, releases_path
 from slipway.manifests import Obj, ReleaseRef
 from slipway.providers.base import MeasurementContext
 from slipway.runtime.config import parse_config
@@ -189,3 +190,34 @@ def test_the_models_complaints_name_each_field_from_spec_down() -> None:
     assert [(o.reason, o.field) for o in invalid_spec(invalid.value)] == [
         ("InvalidSpec", "spec.strategy.canary.steps[0].setWeight")
     ]
+
+
+class NotedWrites(OwnWrites):
+    def __init__(self) -> None:
+        super().__init__()
+        self.noted: list[str] = []
+
+    def wrote(self, path: str, resource_version: str) -> None:
+        self.noted.append(path)
+        super().wrote(path, resource_version)
+
+
+def test_what_a_pass_wrote_is_recorded_so_that_its_watch_events_wake_nothing(
+    api: RecordingApi, dev_cluster: DevCluster
+) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    own_writes = NotedWrites()
+    reconciler = Reconciler(
+        api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics(), own_writes=own_writes
+    )
+    asyncio.run(reconciler(ReleaseKey(NAMESPACE, "web")))
+    (deployment,) = api.list(deployments_path(NAMESPACE), {"slipway.dev/release": "web"})
+    release_path = releases_path(NAMESPACE, "web")
+    # The Deployment and the status; not the Services, which the operator does not watch.
+    assert own_writes.noted == [deployments_path(NAMESPACE, deployment["metadata"]["name"]), release_path]
+    written = api.get(release_path)
+    assert written is not None
+    version = written["metadata"]["resourceVersion"]
+    assert not own_writes.echo(release_path, "an older one")
+    assert own_writes.echo(release_path, version)  # the pass that wrote it needs no second pass for it
+    assert not own_writes.echo(release_path, version)  # once: the record is used up

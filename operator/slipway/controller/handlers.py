@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import kopf
 
+from slipway.controller.echoes import OwnWrites
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex
-from slipway.kube.client import Credentials
+from slipway.kube.client import Credentials, deployments_path, releases_path
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
 
 
 def build_registry(
-    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex
+    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex, own_writes: OwnWrites
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -36,20 +38,36 @@ def build_registry(
         *, type: str, name: str, namespace: str | None, body: Mapping[str, Any], **_: Any
     ) -> None:
         key = ReleaseKey(namespace or "", name)
+        path = releases_path(key.namespace, key.name)
         if type == "DELETED":
             queue.forget(key)
+            own_writes.forget(path)
             waiting = upstreams.forget(key)
         else:
             waiting = upstreams.seen(key, body)
-            queue.notify(key)
+            queue.notify(key, partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion"))))
         # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
         for downstream in waiting:
             queue.notify(downstream)
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
-    async def revision_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    async def revision_event(
+        *,
+        type: str,
+        name: str,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        body: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        path = deployments_path(namespace or "", name)
+        echo = None
+        if type == "DELETED":
+            own_writes.forget(path)
+        else:
+            echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
         # Readiness of a revision moves a rollout on: wake the Release that owns it.
-        queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
+        queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]), echo)
 
     return registry
 

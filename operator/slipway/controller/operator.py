@@ -9,14 +9,16 @@ import os
 import signal
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import kopf
 import structlog
 
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
+from slipway.controller.echoes import OwnWrites
 from slipway.controller.handlers import build_registry, build_settings
-from slipway.controller.queue import ReconcileQueue
+from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
@@ -56,6 +58,12 @@ async def run_operator(
     credentials = credentials or load_credentials()
     # Every write is named `slipway` in managedFields; the objects it owns are server-side applied.
     api = KubeApi(credentials, on_response=metrics.api_request, field_manager=MANAGER)
+    # A pass sends its requests from a worker thread (asyncio.to_thread). The loop's default pool has
+    # cores + 4 threads, 6 on two cores: fewer than the passes that may run at once, which then wait
+    # for a thread. One per pass, and two for the Lease renewal and measurements (Jobs).
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(MAX_CONCURRENT_PASSES + 2, thread_name_prefix="slipway")
+    )
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     async with (
@@ -88,6 +96,7 @@ async def run_operator(
             lost.add_done_callback(lambda _: stopping.set())
         # Filled from the Release watch, read by each pass: who waits for whom, what the upstreams show.
         upstreams = UpstreamIndex()
+        own_writes = OwnWrites()
         reconciler = Reconciler(
             api=api,
             measure=ProviderRegistry(session, config, api).measure,
@@ -95,6 +104,7 @@ async def run_operator(
             config=config,
             metrics=metrics,
             upstreams=upstreams,
+            own_writes=own_writes,
         )
         queue = ReconcileQueue(reconciler)
         namespaces = [] if config.cluster_wide else config.namespaces
@@ -106,7 +116,7 @@ async def run_operator(
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
-                registry=build_registry(queue, credentials, upstreams),
+                registry=build_registry(queue, credentials, upstreams, own_writes),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,

@@ -3,7 +3,8 @@
 Kopf's daemons and timers would put a finalizer on every Release (a Release could then not be deleted
 while the operator is down) and hold a task per object even when idle. This queue holds nothing for an
 idle Release but a timer handle: a watch event or the requeue delay the core asked for starts a pass;
-events that arrive during a pass make it run once more afterwards, never twice at once.
+events that arrive during a pass make it run once more afterwards, never twice at once, unless they
+only showed back what that pass wrote.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ class ReleaseKey:
 Reconcile = Callable[[ReleaseKey], Awaitable[float | None]]
 """Runs one pass for a Release; returns seconds until the next pass is due (None: only on events)."""
 
+Echo = Callable[[], bool]
+"""Whether an event only showed back the operator's own write (`OwnWrites.echo`)."""
+
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # Passes at once: enough to keep the API busy, few enough that a burst (start-up with a thousand
 # Releases) does not hold a thousand Release bodies in memory at the same time.
-_MAX_CONCURRENT_PASSES = 8
+MAX_CONCURRENT_PASSES = 8
 
 
 class ReconcileQueue:
@@ -36,23 +40,34 @@ class ReconcileQueue:
         self,
         reconcile: Reconcile,
         retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS,
-        max_concurrent_passes: int = _MAX_CONCURRENT_PASSES,
+        max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
     ) -> None:
         self._reconcile = reconcile
         self._retry_after_error = retry_after_error_seconds
         self._slots = asyncio.Semaphore(max_concurrent_passes)
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
+        # Events during a pass that may be echoes of its own writes: judged when it ends.
+        self._echoes: dict[ReleaseKey, list[Echo]] = {}
         self._timers: dict[ReleaseKey, asyncio.TimerHandle] = {}
 
-    def notify(self, key: ReleaseKey) -> None:
-        """Something about this Release changed: reconcile it now, or right after the pass in flight."""
+    def notify(self, key: ReleaseKey, echo: Echo | None = None) -> None:
+        """Something about this Release changed: reconcile it now, or right after the pass in flight.
+
+        Unless `echo` says the change was the operator's own write: asked at once, or, during a pass,
+        when the pass ends (the API server sends a write's watch event before its response, so the
+        pass may not know yet what it wrote)."""
+        if key in self._running:
+            if echo is None:
+                self._dirty.add(key)
+            else:
+                self._echoes.setdefault(key, []).append(echo)
+            return
+        if echo is not None and echo():
+            return
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        if key in self._running:
-            self._dirty.add(key)
-            return
         self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
 
     def forget(self, key: ReleaseKey) -> None:
@@ -61,6 +76,7 @@ class ReconcileQueue:
         if timer is not None:
             timer.cancel()
         self._dirty.discard(key)
+        self._echoes.pop(key, None)
 
     @property
     def busy(self) -> int:
@@ -78,13 +94,15 @@ class ReconcileQueue:
                 async with self._slots:
                     # Events that came while waiting for a slot are covered by this pass.
                     self._dirty.discard(key)
+                    self._echoes.pop(key, None)
                     try:
                         delay = await self._reconcile(key)
                     except Exception:
                         # One Release failing must not stop the others; try it again shortly.
                         _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
                         delay = self._retry_after_error
-                if key not in self._dirty:
+                echoes = self._echoes.pop(key, [])
+                if key not in self._dirty and all([echo() for echo in echoes]):  # each record used up
                     break
         finally:
             del self._running[key]

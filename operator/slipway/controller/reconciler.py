@@ -33,6 +33,7 @@ from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
+from slipway.controller.echoes import OwnWrites
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
@@ -117,6 +118,7 @@ class Reconciler:
         config: OperatorConfig,
         metrics: OperatorMetrics,
         upstreams: UpstreamIndex | None = None,
+        own_writes: OwnWrites | None = None,
     ) -> None:
         self._api = api
         self._upstreams = upstreams or UpstreamIndex()
@@ -124,6 +126,7 @@ class Reconciler:
         self._find_alerts = find_alerts
         self._config = config
         self._metrics = metrics
+        self._own_writes = own_writes or OwnWrites()
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -259,7 +262,7 @@ class Reconciler:
         state: ClusterState,
         decision: Decision,
     ) -> int:
-        writer = ClusterWriter(self._api, release, state)
+        writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         deferred: list[Action] = []
         for action in decision.actions:
             match action:

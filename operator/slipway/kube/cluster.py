@@ -1,10 +1,12 @@
 """What the cluster holds for one Release, and the writes that change it, each idempotent.
 
-`observe` reads a Release's revision Deployments and Services once per pass. `ClusterWriter` applies
-changes against that snapshot: it writes only when the snapshot differs from what is wanted, and
-refuses to touch an object the Release does not own (the operator never modifies what lives in git
-and never scales what a user owns). The snapshot is updated after every write, so a second identical
-request in the same pass, or the next pass over the same cluster, writes nothing (invariant 4).
+`observe` reads a Release's revision Deployments once per pass; its Services and routing objects are
+read when a write needs them, after the Deployments are written (a pass that opens a promotion gate
+writes its new Deployment first). `ClusterWriter` applies changes against that snapshot: it writes
+only when the snapshot differs from what is wanted, and refuses to touch an object the Release does
+not own (the operator never modifies what lives in git and never scales what a user owns). The
+snapshot is updated after every write, so a second identical request in the same pass, or the next
+pass over the same cluster, writes nothing (invariant 4).
 
 The objects a Release owns (revision Deployments, Services, routing objects) are written by
 server-side apply as the field manager `slipway`, with force: the operator owns them, so a field
@@ -16,6 +18,7 @@ writes").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -69,20 +72,23 @@ def observe(api: KubeApi, release: ReleaseRef) -> ClusterState:
         revision = revision_of(deployment)
         if revision is not None and is_owned_by(deployment, release):
             state.deployments[revision] = deployment
-    for name in (release.stable_service, release.canary_service):
-        observed = api.get(object_path("Service", release.namespace, name))
-        if observed is not None:
-            state.routing[("Service", name)] = observed
     return state
 
 
+Written = Callable[[str, str], None]
+"""Told the path and the new resourceVersion of each Deployment and Release status written."""
+
+
 class ClusterWriter:
-    def __init__(self, api: KubeApi, release: ReleaseRef, state: ClusterState) -> None:
+    def __init__(
+        self, api: KubeApi, release: ReleaseRef, state: ClusterState, written: Written | None = None
+    ) -> None:
         self.api = api
         self.release = release
         self.state = state
         self.writes = 0
         """Write requests this writer sent (successful or not), for the pass's log line."""
+        self._written = written or (lambda path, resource_version: None)
 
     def _create(self, path: str, body: Obj) -> Obj:
         self.writes += 1
@@ -91,6 +97,12 @@ class ClusterWriter:
     def _apply(self, path: str, config: Obj) -> Obj:
         self.writes += 1
         return self.api.apply(path, config, force=True)
+
+    def _apply_deployment(self, path: str, config: Obj) -> Obj:
+        applied = self._apply(path, config)
+        # Told at once, in this thread: the watch event of the write may come any moment.
+        self._written(path, str(applied["metadata"]["resourceVersion"]))
+        return applied
 
     def _patch(self, path: str, body: Any, content_type: str) -> Obj:
         self.writes += 1
@@ -110,7 +122,7 @@ class ClusterWriter:
         # that name that is not in it, so the name is looked up first: only a missing one is created.
         existing = self.api.get(path)
         if existing is None:
-            self.state.deployments[revision] = self._apply(path, desired)
+            self.state.deployments[revision] = self._apply_deployment(path, desired)
             return
         if not is_owned_by(existing, self.release):
             raise NotOwnedError(f"Deployment {desired['metadata']['name']} exists and is not ours")
@@ -125,7 +137,7 @@ class ClusterWriter:
         # What `slipway` applied before, with the new count: the template and labels stay as applied.
         config = applied_config(observed)
         config.setdefault("spec", {})["replicas"] = replicas
-        self.state.deployments[revision] = self._apply(
+        self.state.deployments[revision] = self._apply_deployment(
             deployments_path(self.release.namespace, observed["metadata"]["name"]), config
         )
 
@@ -137,7 +149,7 @@ class ClusterWriter:
     def ensure_routing_object(self, desired: Obj) -> None:
         """Create or correct a Service or route the Release owns; leave anyone else's alone."""
         kind, name = desired["kind"], desired["metadata"]["name"]
-        # Services were observed with the Deployments; other kinds are read when first needed.
+        # Read when first needed (the Deployments are written first), then kept in the snapshot.
         observed = self.state.routing.get((kind, name)) or self.api.get(
             object_path(kind, self.release.namespace, name)
         )
@@ -205,11 +217,12 @@ class ClusterWriter:
             {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
             {"op": "add", "path": "/status", "value": status},
         ]
-        path = releases_path(self.release.namespace, self.release.name) + "/status"
+        path = releases_path(self.release.namespace, self.release.name)
         try:
-            self._patch(path, patch, JSON_PATCH)
+            written = self._patch(path + "/status", patch, JSON_PATCH)
         except ApiError as error:
             if error.status in (404, 409, 422):
                 raise StaleViewError(str(error)) from None
             raise
+        self._written(path, str(written["metadata"]["resourceVersion"]))
         return True
