@@ -30,9 +30,10 @@ Echo = Callable[[], bool]
 """Whether an event only showed back the operator's own write (`OwnWrites.echo`)."""
 
 _RETRY_AFTER_ERROR_SECONDS = 2.0
-# Passes at once: enough to keep the API busy, few enough that a burst (start-up with a thousand
-# Releases) does not hold a thousand Release bodies in memory at the same time.
-MAX_CONCURRENT_PASSES = 8
+# Passes at once: enough to keep the API busy (100 gates opening at once: 8 left p99 near 2.5 s, 32
+# about 1.1 s), few enough that a burst (start-up with a thousand Releases) does not hold a thousand
+# Release bodies in memory at the same time (32 cost about 12 MiB more than 8 at 1,000 Releases).
+MAX_CONCURRENT_PASSES = 32
 
 
 class ReconcileQueue:
