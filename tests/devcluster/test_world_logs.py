@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
-from typing import Any
+
+from e2e_support import wait_for
 
 from slipway_dev.cluster import DevCluster
 from slipway_dev.pods import SIM_PORT_ANNOTATION
@@ -29,23 +29,12 @@ POD = {
 }
 
 
-def _wait(check: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
-        time.sleep(0.05)
-
-
 def _port(cluster: DevCluster) -> int:
     def found() -> str | None:
         pod = cluster.kubectl_json("get", "pod", "web")
         return (pod["metadata"].get("annotations") or {}).get(SIM_PORT_ANNOTATION)
 
-    return int(_wait(found, "the pod's server port"))
+    return int(wait_for(found, 20, "the pod's server port", interval=0.05))
 
 
 def _hit(port: int, path: str) -> None:

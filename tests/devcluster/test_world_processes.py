@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from e2e_support import wait_for
 
 from slipway import __version__
 from slipway_dev.cluster import DevCluster
@@ -46,17 +46,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(("127.0.0.1", int(os.environ["SLIPWAY_DEV_POD_PORT"])), Handler).serve_forever()
 """
-
-
-def _wait(check: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
-        time.sleep(0.1)
 
 
 def _pod(image: str, **container: Any) -> dict[str, Any]:
@@ -113,10 +102,12 @@ def test_process_pod_runs_probes_restarts_and_stops(dev_cluster: DevCluster) -> 
         ports=[{"containerPort": 8080}],
     )
     dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
-    ready = _wait(lambda: _ready(dev_cluster, "proc"), "the process pod Ready")
+    ready = wait_for(lambda: _ready(dev_cluster, "proc"), 20, "the process pod Ready", interval=0.1)
     assert ready["status"]["containerStatuses"][0]["restartCount"] == 0
     given = json.loads(
-        _wait(lambda: dev_cluster.kubectl("logs", "proc").stdout, "its first line").splitlines()[0]
+        wait_for(
+            lambda: dev_cluster.kubectl("logs", "proc").stdout, 20, "its first line", interval=0.1
+        ).splitlines()[0]
     )
     assert given | {"token": 0, "pid": 0} == {
         "pod": "proc",
@@ -141,7 +132,7 @@ def test_process_pod_runs_probes_restarts_and_stops(dev_cluster: DevCluster) -> 
         status = pod and pod["status"]["containerStatuses"][0]
         return status if status and status["restartCount"] == 1 else None
 
-    status = _wait(restarted, "a restart")
+    status = wait_for(restarted, 20, "a restart", interval=0.1)
     assert status["lastState"]["terminated"]["exitCode"] == 3
     pid = json.loads(dev_cluster.kubectl("logs", "proc").stdout.splitlines()[0])["pid"]
     assert pid != given["pid"]
@@ -159,11 +150,18 @@ def test_process_pod_runs_probes_restarts_and_stops(dev_cluster: DevCluster) -> 
 
     terminating = dev_cluster.kubectl_json("get", "pod", "proc")
     assert terminating["metadata"]["deletionTimestamp"] and not gone()
-    _wait(lambda: _said_bye_and_still_there(dev_cluster, pid), "SIGTERM seen while the pod is still there")
-    _wait(gone, "the process stopped", timeout=10)
-    _wait(
+    wait_for(
+        lambda: _said_bye_and_still_there(dev_cluster, pid),
+        20,
+        "SIGTERM seen while the pod is still there",
+        interval=0.1,
+    )
+    wait_for(gone, 10, "the process stopped", interval=0.1)
+    wait_for(
         lambda: "NotFound" in dev_cluster.kubectl("get", "pod", "proc", check=False).stderr,
+        20,
         "the pod object gone",
+        interval=0.1,
     )
 
 
@@ -199,7 +197,7 @@ def test_slipway_image_runs_the_operator_in_cluster(dev_cluster: DevCluster) -> 
         ports=[{"name": "http", "containerPort": 8080}],
     )
     dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
-    _wait(lambda: _ready(dev_cluster, "proc"), "the operator pod Ready", timeout=40)
+    wait_for(lambda: _ready(dev_cluster, "proc"), 40, "the operator pod Ready", interval=0.1)
     lines = [
         json.loads(line)
         for line in dev_cluster.kubectl("logs", "proc").stdout.splitlines()
