@@ -221,3 +221,32 @@ def test_what_a_pass_wrote_is_recorded_so_that_its_watch_events_wake_nothing(
     assert not own_writes.echo(release_path, "an older one")
     assert own_writes.echo(release_path, version)  # the pass that wrote it needs no second pass for it
     assert not own_writes.echo(release_path, version)  # once: the record is used up
+
+
+class SlowStatusApi(RecordingApi):
+    """Status writes that take half a second, as they may when a hundred passes write at once."""
+
+    def patch(self, path: str, body: Any, content_type: str = "application/merge-patch+json") -> Obj:
+        if path.endswith("/status"):
+            time.sleep(0.5)
+        return super().patch(path, body, content_type)
+
+
+def test_the_next_pass_is_due_when_the_core_said_not_later_by_the_time_spent_writing(
+    dev_cluster: DevCluster,
+) -> None:
+    timed_pause = release("1").replace("{pause: {}}", "{pause: {duration: 10s}}")
+    dev_cluster.kubectl("apply", "-f", "-", input=timed_pause)
+    api = SlowStatusApi(str(dev_cluster.kubeconfig))
+    try:
+        reconcile_until(api, ("Healthy", None))
+        dev_cluster.kubectl("apply", "-f", "-", input=timed_pause.replace('"1"', '"2"').replace(":1", ":2"))
+        reconciler = Reconciler(api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics())
+        deadline = time.monotonic() + 30
+        while phase(api) != ("Progressing", 1):  # a timed pause is progress, not Paused
+            assert time.monotonic() < deadline, f"still {phase(api)}"
+            delay = asyncio.run(reconciler(ReleaseKey(NAMESPACE, "web")))
+        # The pass that paused decided "10 s from now", then spent 0.5 s writing the status.
+        assert delay is not None and 8.0 < delay <= 9.5
+    finally:
+        api.close()

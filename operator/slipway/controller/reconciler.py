@@ -150,12 +150,14 @@ class Reconciler:
         state = await asyncio.to_thread(observe, self._api, release)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
+        decided = time.monotonic()
         decision = decide(spec, old_status, observations, datetime.now(UTC))
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
             # Measurements go to a second decide at once: they are observations, not state to keep.
             measured = await self._take(_valid(spec), release, analyses, old_status)
             observations = replace(observations, measurements=measured)
+            decided = time.monotonic()
             decision = decide(spec, old_status, observations, datetime.now(UTC))
         try:
             writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision)
@@ -180,7 +182,11 @@ class Reconciler:
         ):
             _log.info(status.message or status.phase, reason=status.reason, writes=writes)
         self._record(release, old_status, status, time.monotonic() - started)
-        return decision.requeue_after_seconds
+        if decision.requeue_after_seconds is None:
+            return None
+        # The core counted from the moment it decided; the writes since then are already part of the wait
+        # (100 soaks ending at once were otherwise looked at again ~0.5 s late).
+        return max(0.0, decision.requeue_after_seconds - (time.monotonic() - decided))
 
     def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
         """The spec as the models read it (None when they reject it), and what stands in its way: the
