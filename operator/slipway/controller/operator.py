@@ -56,14 +56,14 @@ async def run_operator(
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     metrics = OperatorMetrics()
     credentials = credentials or load_credentials()
-    # Every write is named `slipway` in managedFields; the objects it owns are server-side applied.
-    api = KubeApi(credentials, on_response=metrics.api_request, field_manager=MANAGER)
     # A pass sends its requests from a worker thread (asyncio.to_thread). The loop's default pool has
     # cores + 4 threads, 6 on two cores: fewer than the passes that may run at once, which then wait
     # for a thread. One per pass, and two for the Lease renewal and measurements (Jobs).
-    asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(MAX_CONCURRENT_PASSES + 2, thread_name_prefix="slipway")
-    )
+    threads = MAX_CONCURRENT_PASSES + 2
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="slipway"))
+    # Every write is named `slipway` in managedFields; the objects it owns are server-side applied.
+    # One kept connection per thread: with fewer, every request beyond them paid a TLS handshake.
+    api = KubeApi(credentials, on_response=metrics.api_request, field_manager=MANAGER, connections=threads)
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     async with (

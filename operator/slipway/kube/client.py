@@ -169,10 +169,15 @@ class KubeApi:
         credentials: Credentials,
         on_response: ResponseHook | None = None,
         field_manager: str | None = None,
+        connections: int | None = None,
     ) -> None:
         """`field_manager` names every write in the objects' managedFields (without it the server takes
-        the User-Agent's product name) and is required by `apply`."""
+        the User-Agent's product name) and is required by `apply`. `connections`: how many requests
+        may be in flight at once (threads calling); without it the official client keeps 5 per core,
+        and a request beyond those opens a TLS connection of its own and throws it away afterwards."""
         self.field_manager = field_manager
+        if connections is not None:
+            credentials.configuration.connection_pool_maxsize = connections
         self._client: Any = kubernetes.client.ApiClient(credentials.configuration)  # untyped close()
         self._config = credentials.configuration
         self._pool: urllib3.PoolManager = self._client.rest_client.pool_manager
