@@ -228,7 +228,7 @@ def _hook_lines(hooks: Obj, results: Obj) -> list[Line]:
                 text_of(c.get("image"))
                 for c in _items(_map(_map(hook.get("template")).get("spec")).get("containers"))
             )
-            last = _map(results.get(str(hook.get("name")))) if isinstance(results, Mapping) else {}
+            last = _map(results.get(str(hook.get("name"))))
             outcome = f"; last result: {text_of(last.get('result') or last.get('phase'))}" if last else ""
             lines.append(
                 (
@@ -389,7 +389,7 @@ def _interval_seconds(text: str) -> int:
         return 30
 
 
-def key_metrics(release: Obj, now: datetime) -> Section:
+def key_metrics(release: Obj) -> Section:
     analysis = _map(_spec(release).get("analysis"))
     metrics = _items(analysis.get("metrics"))
     if not metrics:
@@ -638,7 +638,7 @@ def runbook(
             overview(release),
             deployment_process(release, chain, now),
             health_checks(release),
-            key_metrics(release, now),
+            key_metrics(release),
             alert_conditions(release, rule),
             logs(release),
             troubleshooting(release, events, actions),
