@@ -50,7 +50,8 @@ app = typer.Typer(
     name="kubectl slipway",
     no_args_is_help=True,
     add_completion=False,
-    help="Watch and steer Slipway Releases: manual actions, live views, history, undo and rollback reports.",
+    help="Watch and steer Slipway Releases: manual actions, live views, history, undo, rollback reports"
+    " and runbooks.",
 )
 
 # Piped output is never wrapped: scripts and grep see one line per row, as with kubectl.
