@@ -165,7 +165,8 @@ def test_canary_burning_cpu_is_rolled_back_on_the_default_threshold(
         {"name": name, "builtin": name, "inconclusiveLimit": WARM_UP_MEASUREMENTS}
         for name in ("cpu-usage", "memory-usage")
     ]
-    steps = [{"setWeight": 50}, {"pause": {}}]
+    # A gate right after the shift: the canary's first seconds must not pass it on a low reading.
+    steps = [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 2}}]
     v1 = first_release(cluster)["stable"]["revision"]
     cluster.apply(with_resources(release_manifest("2", steps=steps, metrics=metrics), cpu_cores=0.95))
 

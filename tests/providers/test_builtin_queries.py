@@ -13,9 +13,11 @@ KEYS = "sum by (namespace, pod, container)"
 
 def test_cpu_usage_divides_each_containers_cpu_rate_by_its_cpu_limit() -> None:
     queries = resource_queries("cpu-usage", BuiltinMetricsConfig(), interval_seconds=30)
-    usage = f'{KEYS} (rate(container_cpu_usage_seconds_total{{{PODS},container!~"|POD"}}[30s]))'
+    counter = f'container_cpu_usage_seconds_total{{{PODS},container!~"|POD"}}'
+    usage = f"{KEYS} (rate({counter}[30s]))"
     limit = f'{KEYS} (kube_pod_container_resource_limits{{{PODS},resource="cpu"}})'
-    assert queries.fraction == f"{usage} / {limit}"
+    # Only containers whose counter had a sample a whole window ago: a younger one would read low.
+    assert queries.fraction == f"({usage} and {KEYS} ({counter} offset 30s)) / {limit}"
     assert queries.unlimited == f"{usage} unless {limit}"
 
 

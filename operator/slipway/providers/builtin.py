@@ -79,16 +79,12 @@ def seed_threshold(builtin: str) -> ThresholdRange:
     return _SEED_THRESHOLDS[builtin]
 
 
-def _window(names: BuiltinMetricsConfig, interval_seconds: int) -> str:
-    return f"[{max(interval_seconds, names.minimum_window_seconds)}s]"
-
-
 def builtin_query(builtin: str, names: BuiltinMetricsConfig, interval_seconds: int) -> str:
     """The PromQL template for a builtin metric; `{{...}}` placeholders are left for the renderer.
 
     The rate window is at least `minimum_window_seconds`, since rate() needs two scrapes inside it.
     """
-    window = _window(names, interval_seconds)
+    window = f"[{max(interval_seconds, names.minimum_window_seconds)}s]"
     selector = (
         f'{names.namespace_label}="{{{{namespace}}}}",'
         f'{names.release_label}="{{{{release}}}}",'
@@ -133,13 +129,18 @@ def resource_queries(builtin: str, names: BuiltinMetricsConfig, interval_seconds
     # Without the empty container (the pod's own cgroup) and POD (the pause container) of cAdvisor.
     containers = f'{names.container_label}!~"|POD"'
     keys = f"{names.namespace_label}, {names.pod_label}, {names.container_label}"
-    if builtin == "cpu-usage":
-        used = f"rate({names.cpu_usage_metric}{{{selector},{containers}}}{_window(names, interval_seconds)})"
-    else:
-        used = f"{names.memory_usage_metric}{{{selector},{containers}}}"
-    usage = f"sum by ({keys}) ({used})"
     limit = f'sum by ({keys}) ({names.limits_metric}{{{selector},{names.resource_label}="{resource}"}})'
-    return ResourceQueries(fraction=f"{usage} / {limit}", unlimited=f"{usage} unless {limit}")
+    if builtin == "memory-usage":
+        usage = f"sum by ({keys}) ({names.memory_usage_metric}{{{selector},{containers}}})"
+        return ResourceQueries(fraction=f"{usage} / {limit}", unlimited=f"{usage} unless {limit}")
+    window = max(interval_seconds, names.minimum_window_seconds)
+    counter = f"{names.cpu_usage_metric}{{{selector},{containers}}}"
+    usage = f"sum by ({keys}) (rate({counter}[{window}s]))"
+    # rate() reads low while a series is younger than its window (Prometheus extrapolates little
+    # past a first sample), which would pass a burning canary in its first seconds: a container is
+    # measured once its counter has a sample a whole window ago; until then it has no data.
+    covered = f"sum by ({keys}) ({counter} offset {window}s)"
+    return ResourceQueries(fraction=f"({usage} and {covered}) / {limit}", unlimited=f"{usage} unless {limit}")
 
 
 def no_limit_reason(builtin: str, names: BuiltinMetricsConfig, series: list[dict[str, str]]) -> str:
