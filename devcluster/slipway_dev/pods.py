@@ -9,7 +9,9 @@ One low-level aiohttp server per pod keeps a pod to a listening socket and a few
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ ENV_CRASH = "SLIPWAY_DEMO_CRASH"
 ENV_EXIT_CODE = "SLIPWAY_DEMO_EXIT_CODE"
 ENV_CREATING_MS = "SLIPWAY_DEMO_CREATING_MS"
 ENV_SHUTDOWN_SECONDS = "SLIPWAY_DEMO_SHUTDOWN_SECONDS"
+ENV_CPU = "SLIPWAY_DEMO_CPU"
+ENV_MEMORY_MB = "SLIPWAY_DEMO_MEMORY_MB"
 # Where a pod's simulated server listens (all pods share podIP 127.0.0.1, so the port tells them apart).
 SIM_PORT_ANNOTATION = "slipway.dev/sim-port"
 
@@ -60,6 +64,12 @@ class PodBehaviour:
     creating_seconds: float = 0.030
     # After SIGTERM (the pod deleted), the process takes this long to exit; the grace period caps it.
     shutdown_seconds: float = 0.0
+    # What the first container uses (cores, bytes) and its resources.limits (None: no limit set).
+    cpu_cores: float = 0.02
+    memory_bytes: float = 48e6
+    container: str = "app"
+    cpu_limit_cores: float | None = None
+    memory_limit_bytes: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PodBehaviour:
@@ -71,11 +81,20 @@ class PodBehaviour:
             exit_code=int(_number(env.get(ENV_EXIT_CODE), 0.0)),
             creating_seconds=max(0.0, _number(env.get(ENV_CREATING_MS), 30.0)) / 1000.0,
             shutdown_seconds=max(0.0, _number(env.get(ENV_SHUTDOWN_SECONDS), 0.0)),
+            cpu_cores=max(0.0, _number(env.get(ENV_CPU), 0.02)),
+            memory_bytes=max(0.0, _number(env.get(ENV_MEMORY_MB), 48.0)) * 1e6,
         )
 
     @classmethod
     def from_pod(cls, pod: Mapping[str, Any]) -> PodBehaviour:
-        return cls.from_env(container_env(pod))
+        containers: Sequence[Mapping[str, Any]] = pod.get("spec", {}).get("containers") or [{}]
+        limits = (containers[0].get("resources") or {}).get("limits") or {}
+        return dataclasses.replace(
+            cls.from_env(container_env(pod)),
+            container=str(containers[0].get("name", "app")),
+            cpu_limit_cores=parse_quantity(limits.get("cpu")),
+            memory_limit_bytes=parse_quantity(limits.get("memory")),
+        )
 
 
 def container_env(pod: Mapping[str, Any]) -> dict[str, str]:
@@ -88,6 +107,24 @@ def container_env(pod: Mapping[str, Any]) -> dict[str, str]:
         for item in containers[0].get("env") or []
         if "name" in item
     }
+
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIXES = {
+    None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+
+
+def parse_quantity(value: object) -> float | None:
+    """A Kubernetes quantity (`500m`, `1`, `256Mi`, `1e9`) as a number; None when unset or unreadable."""
+    match = _QUANTITY.match(str(value).strip()) if value is not None else None
+    if match is None:
+        return None
+    try:
+        return float(match.group(1)) * _SUFFIXES[match.group(2)]
+    except ValueError:
+        return None
 
 
 def _number(text: str | None, default: float) -> float:
@@ -143,6 +180,34 @@ class PodMetrics:
         return "\n".join(lines) + "\n"
 
 
+def resource_series(behaviour: PodBehaviour, running_seconds: float) -> str:
+    """The first container's usage as the kubelet's cAdvisor exports it, and its limits as
+    kube-state-metrics does; on a real cluster those come from the node and a cluster exporter, here
+    from the pod itself (Prometheus adds namespace and pod, as a real scrape of either does)."""
+    container = f'container="{behaviour.container}"'
+    lines = [
+        "# TYPE container_cpu_usage_seconds_total counter",
+        f"container_cpu_usage_seconds_total{{{container}}} {behaviour.cpu_cores * running_seconds}",
+        "# TYPE container_memory_working_set_bytes gauge",
+        f"container_memory_working_set_bytes{{{container}}} {behaviour.memory_bytes}",
+    ]
+    limits = [
+        (resource, unit, limit)
+        for resource, unit, limit in (
+            ("cpu", "core", behaviour.cpu_limit_cores),
+            ("memory", "byte", behaviour.memory_limit_bytes),
+        )
+        if limit is not None
+    ]
+    if limits:
+        lines.append("# TYPE kube_pod_container_resource_limits gauge")
+    lines += [
+        f'kube_pod_container_resource_limits{{{container},resource="{resource}",unit="{unit}"}} {limit}'
+        for resource, unit, limit in limits
+    ]
+    return "\n".join(lines) + "\n"
+
+
 class ErrorSchedule:
     """Fails exactly `rate` of the calls, evenly spread: call n fails when floor(n*rate) steps up."""
 
@@ -166,6 +231,7 @@ class SimulatedPod:
         self._server: asyncio.Server | None = None
         self._handler = web.Server(self._handle, access_log=None)
         self.port = 0
+        self._started = time.monotonic()
         # What `kubectl logs` shows of the pod's first container: a line at start, one per request.
         self.log = LogBuffer()
 
@@ -191,7 +257,10 @@ class SimulatedPod:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path == "/metrics":
-            return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
+            usage = resource_series(self.behaviour, time.monotonic() - self._started)
+            return web.Response(
+                text=self.metrics.render() + usage, content_type="text/plain", charset="utf-8"
+            )
         started = time.monotonic()
         if self.behaviour.latency_seconds:
             await asyncio.sleep(self.behaviour.latency_seconds)

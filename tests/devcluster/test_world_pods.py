@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from slipway_dev.controllers.kubelet import crash_restarts, pod_status
-from slipway_dev.pods import ErrorSchedule, PodBehaviour, SimulatedPod
+from slipway_dev.pods import ErrorSchedule, PodBehaviour, SimulatedPod, parse_quantity, resource_series
 
 
 def test_behaviour_comes_from_env_with_documented_defaults() -> None:
@@ -31,7 +31,7 @@ def test_behaviour_comes_from_env_with_documented_defaults() -> None:
             ]
         }
     }
-    assert PodBehaviour.from_pod(pod) == PodBehaviour(0.3, 0.005, 0.0, True, 3)
+    assert PodBehaviour.from_pod(pod) == PodBehaviour(0.3, 0.005, 0.0, True, 3, container="c")
 
 
 def test_nonsense_env_values_fall_back_or_are_clamped() -> None:
@@ -164,3 +164,40 @@ def test_a_jobs_pod_runs_to_completion_whatever_its_restart_policy() -> None:
     pod["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "smoke", "uid": "j", "controller": True}]
     done, wait = pod_status(pod, PodBehaviour(startup_seconds=1), START, START + timedelta(seconds=2))
     assert (done["phase"], wait) == ("Succeeded", None)
+
+
+def test_a_pod_exports_its_cpu_and_memory_use_against_its_limits() -> None:
+    pod = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "web",
+                    "env": [
+                        {"name": "SLIPWAY_DEMO_CPU", "value": "0.95"},
+                        {"name": "SLIPWAY_DEMO_MEMORY_MB", "value": "300"},
+                    ],
+                    "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}},
+                }
+            ]
+        }
+    }
+    behaviour = PodBehaviour.from_pod(pod)
+    assert (behaviour.cpu_limit_cores, behaviour.memory_limit_bytes) == (0.5, 512 * 2**20)
+    series = resource_series(behaviour, running_seconds=10)
+    assert _sample(series, 'container_cpu_usage_seconds_total{container="web"}') == 9.5
+    assert _sample(series, 'container_memory_working_set_bytes{container="web"}') == 300e6
+    assert (
+        _sample(series, 'kube_pod_container_resource_limits{container="web",resource="cpu",unit="core"}')
+        == 0.5
+    )
+    # No limit set: no limit series (kube-state-metrics exports none either).
+    assert "kube_pod_container_resource_limits" not in resource_series(PodBehaviour(), 10)
+    assert [parse_quantity(q) for q in ("2", "100m", "1Gi", "1e3", "1.5k", None, "lots")] == [
+        2.0,
+        0.1,
+        2.0**30,
+        1000.0,
+        1500.0,
+        None,
+        None,
+    ]

@@ -147,3 +147,35 @@ def test_never_ready_canary_is_rolled_back_at_the_progress_deadline(
     assert degraded["lastRollback"]["reason"] == "ProgressDeadlineExceeded"
     assert cluster.condition("Stalled")["reason"] == "ProgressDeadlineExceeded"
     assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v3}
+
+
+def with_resources(release: dict[str, Any], cpu_cores: float) -> dict[str, Any]:
+    """The release's container burning `cpu_cores` of its 1-core limit."""
+    container = release["spec"]["template"]["spec"]["containers"][0]
+    container["env"].append({"name": "SLIPWAY_DEMO_CPU", "value": str(cpu_cores)})
+    container["resources"] = {"limits": {"cpu": "1", "memory": "256Mi"}}
+    return release
+
+
+def test_canary_burning_cpu_is_rolled_back_on_the_default_threshold(
+    cluster: Cluster, operator: Operator
+) -> None:
+    # Named without a threshold: the guide's defaults, CPU <= 0.8 and memory <= 0.85 of the limits.
+    metrics = [
+        {"name": name, "builtin": name, "inconclusiveLimit": WARM_UP_MEASUREMENTS}
+        for name in ("cpu-usage", "memory-usage")
+    ]
+    # A gate right after the shift: the canary's first seconds must not pass it on a low reading.
+    steps = [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 2}}]
+    v1 = first_release(cluster)["stable"]["revision"]
+    cluster.apply(with_resources(release_manifest("2", steps=steps, metrics=metrics), cpu_cores=0.95))
+
+    degraded = cluster.wait_phase("Degraded", "1", timeout=60)
+    rollback = degraded["lastRollback"]
+    assert (rollback["reason"], rollback["metric"]) == ("AnalysisFailed", "cpu-usage")
+    assert 0.8 < float(rollback["value"]) <= 1.0
+    assert rollback["threshold"] == "<= 0.8"
+    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v1}
+    # memory-usage (48 MB of 256 Mi) was measured and good all along.
+    memory = [m for m in degraded["analysis"]["measurements"] if m["metric"] == "memory-usage"]
+    assert memory and all(m["result"] in ("Successful", "Inconclusive") for m in memory), memory

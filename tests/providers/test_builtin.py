@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -46,11 +47,14 @@ spec: {selector: {slipway.dev/release: web}, ports: [{port: 80}]}
 """
 
 
-def measure_until_numbers(cluster: DevCluster, builtin: str) -> RawMeasurement:
+def measure_until(
+    cluster: DevCluster, builtin: str, revision: str, done: Callable[[RawMeasurement], bool]
+) -> RawMeasurement:
+    """Measure `builtin` for `revision` of release web until `done` (or 40 s have passed)."""
     context = MeasurementContext(
         namespace="default",
         release="web",
-        revision="bad",
+        revision=revision,
         version="3",
         stable_revision=None,
         interval_seconds=5,
@@ -63,12 +67,80 @@ def measure_until_numbers(cluster: DevCluster, builtin: str) -> RawMeasurement:
             deadline = time.monotonic() + 40
             while True:
                 result = await registry.measure(metric, context)
-                assert result.error is None, result.error
-                if any(not math.isnan(v) for v in result.values) or time.monotonic() > deadline:
+                if done(result) or time.monotonic() > deadline:
                     return result
                 await asyncio.sleep(0.5)
 
     return asyncio.run(poll())
+
+
+def measure_until_numbers(cluster: DevCluster, builtin: str, revision: str = "bad") -> RawMeasurement:
+    def numbers(result: RawMeasurement) -> bool:
+        assert result.error is None, result.error
+        return any(not math.isnan(v) for v in result.values)
+
+    return measure_until(cluster, builtin, revision, numbers)
+
+
+def measure_until_error(cluster: DevCluster, builtin: str, revision: str) -> str:
+    result = measure_until(cluster, builtin, revision, lambda result: result.error is not None)
+    assert result.error is not None and not result.values, result
+    return result.error
+
+
+RESOURCE_REVISIONS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web-hot}
+spec:
+  replicas: 2
+  selector: {matchLabels: {slipway.dev/revision: hot}}
+  template:
+    metadata: {labels: {slipway.dev/release: web, slipway.dev/revision: hot}}
+    spec:
+      containers:
+      - name: app
+        image: demo:4
+        env:
+        - {name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}
+        - {name: SLIPWAY_DEMO_CPU, value: "0.95"}
+        - {name: SLIPWAY_DEMO_MEMORY_MB, value: "100"}
+        resources: {limits: {cpu: "1", memory: 200Mi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web-free}
+spec:
+  replicas: 1
+  selector: {matchLabels: {slipway.dev/revision: free}}
+  template:
+    metadata: {labels: {slipway.dev/release: web, slipway.dev/revision: free}}
+    spec:
+      containers:
+      - name: app
+        image: demo:4
+        env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]
+"""
+
+
+@pytest.mark.dev_cluster(prometheus="on", rps=0)
+def test_resource_metrics_are_the_fraction_of_each_containers_limit(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=RESOURCE_REVISIONS)
+    # One value per container (two pods), each judged: 0.95 cores of 1; 100 MB of 200 MiB. A pod
+    # younger than the rate window has no value rather than a low one (rate() would read low): the
+    # first values there are are already right.
+    first = measure_until_numbers(dev_cluster, "cpu-usage", revision="hot")
+    assert all(value == pytest.approx(0.95, abs=0.05) for value in first.values), first.values
+    cpu = measure_until(dev_cluster, "cpu-usage", "hot", lambda r: len(r.values) == 2)
+    assert cpu.values == pytest.approx((0.95, 0.95), abs=0.05)
+    memory = measure_until(dev_cluster, "memory-usage", "hot", lambda r: len(r.values) == 2)
+    assert memory.values == pytest.approx((100e6 / 200 / 2**20,) * 2, rel=1e-6)
+
+    # A container with no limit has no fraction: an error that says so, never a value or "no data"
+    # (onNoData: pass would let it through). It waits for the pod's usage series to be scraped.
+    unlimited = measure_until_error(dev_cluster, "memory-usage", revision="free")
+    assert "container(s) app of pod(s) web-free-" in unlimited
+    assert "set resources.limits.memory in spec.template" in unlimited
 
 
 @pytest.mark.dev_cluster(prometheus="on", rps=50)

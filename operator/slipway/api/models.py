@@ -503,7 +503,8 @@ _THRESHOLD_ORDER: Final = CelRule(
 class ThresholdRange(ApiModel):
     """Good values: min <= value <= max (either bound may be omitted, not both).
 
-    Omitted on a builtin metric, its seed threshold applies: error-rate max 0.001, latency-p95 max 0.5.
+    Omitted on a builtin metric, its seed threshold applies: error-rate max 0.001, latency-p95 max 0.5,
+    cpu-usage max 0.8, memory-usage max 0.85.
     """
 
     model_config = ConfigDict(json_schema_extra=cel_rules(_THRESHOLD_BOUNDS, _THRESHOLD_ORDER))

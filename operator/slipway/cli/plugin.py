@@ -23,6 +23,7 @@ from rich.live import Live
 from slipway import plugins
 from slipway.api import annotations as manual
 from slipway.cli._plugin_pipeline import pipeline_lines
+from slipway.cli._plugin_runbook import FORMATS, Format, render, runbook
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
 from slipway.cli._plugin_view import (
     acknowledgement,
@@ -49,7 +50,8 @@ app = typer.Typer(
     name="kubectl slipway",
     no_args_is_help=True,
     add_completion=False,
-    help="Watch and steer Slipway Releases: manual actions, live views, history, undo and rollback reports.",
+    help="Watch and steer Slipway Releases: manual actions, live views, history, undo, rollback reports"
+    " and runbooks.",
 )
 
 # Piped output is never wrapped: scripts and grep see one line per row, as with kubectl.
@@ -428,6 +430,51 @@ def report_command(
     cluster = connect(kubeconfig, context, namespace)
     release = _read(cluster, name)
     console.print(rollback_report(release, cluster.api.list(events_path(cluster.namespace)), now()))
+
+
+# The PrometheusRule the operator keeps per Release, named after it (docs/alert-rules.md).
+PROMETHEUS_RULES = "/apis/monitoring.coreos.com/v1/namespaces/{namespace}/prometheusrules/{name}"
+
+
+def _readable(read: Callable[[], Any], otherwise: Any) -> Any:
+    """What `read` returns, or `otherwise` when the API server refuses it (a CRD not installed, no
+    right to read it): a runbook shows what it may read and says where it has no data."""
+    try:
+        return read()
+    except ApiError as error:
+        if error.status == 0:
+            raise
+        return otherwise
+
+
+@app.command("runbook")
+def runbook_command(
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help=f"Format: {' or '.join(FORMATS)}.")
+    ] = "markdown",
+) -> None:
+    """The service's runbook, filled from the cluster: overview, deployment, health checks, metrics,
+    alerts, logs, troubleshooting and contacts."""
+    if output not in FORMATS:
+        raise typer.BadParameter(f"{output!r}: use one of {', '.join(FORMATS)}", param_hint="--output")
+    chosen: Format = "html" if output == "html" else "markdown"
+    cluster = connect(kubeconfig, context, namespace)
+    release = _read(cluster, name)
+    events = _readable(lambda: cluster.api.list(events_path(cluster.namespace)), [])
+    rule = _readable(
+        lambda: cluster.api.get(PROMETHEUS_RULES.format(namespace=cluster.namespace, name=name)),
+        None,
+    )
+    chain: list[dict[str, Any]] = []
+    if (release.get("spec") or {}).get("promotion"):
+        chain = _readable(lambda: cluster.api.list(releases_path(None)), [])
+    document = runbook(release, events, rule, chain, ACTIONS, now())
+    # Written as is: rich would read [brackets] in it as markup.
+    sys.stdout.write(render(document, chosen))
 
 
 def main() -> None:

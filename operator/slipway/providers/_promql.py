@@ -59,20 +59,20 @@ def values_of(data: Any) -> tuple[float, ...]:
     raise ValueError(f"query returns a {result_type}, not a number; an instant vector or scalar is needed")
 
 
-async def instant_query(
-    session: aiohttp.ClientSession,
-    settings: PrometheusConfig,
-    metric: Metric,
-    template: str,
-    context: MeasurementContext,
-) -> RawMeasurement:
-    """Run the PromQL `template` (placeholders filled in, escaped) as an instant query."""
+class QueryFailed(Exception):
+    """Prometheus gave no usable answer; the message says why, for the measurement's error."""
+
+
+async def query(
+    session: aiohttp.ClientSession, settings: PrometheusConfig, template: str, context: MeasurementContext
+) -> Any:
+    """The `data` of the instant query `template` (placeholders filled in, escaped)."""
     if settings.url is None:
-        return failed(metric, context, "no Prometheus configured (prometheus.url in the operator config)")
+        raise QueryFailed("no Prometheus configured (prometheus.url in the operator config)")
     try:
         promql = render(template, context.placeholders(), escape_label_value)
     except TemplateError as unknown:
-        return failed(metric, context, str(unknown))
+        raise QueryFailed(str(unknown)) from unknown
     try:
         async with session.get(
             f"{settings.url}/api/v1/query",
@@ -83,11 +83,28 @@ async def instant_query(
             body = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as unreachable:
         reason = str(unreachable) or type(unreachable).__name__
-        return failed(metric, context, f"Prometheus at {settings.url} did not answer: {reason}")
+        raise QueryFailed(f"Prometheus at {settings.url} did not answer: {reason}") from unreachable
     if not isinstance(body, dict) or body.get("status") != "success":
         detail = body.get("error", body) if isinstance(body, dict) else body
-        return failed(metric, context, f"Prometheus refused the query (HTTP {status}): {detail}")
+        raise QueryFailed(f"Prometheus refused the query (HTTP {status}): {detail}")
+    if "data" not in body:
+        raise QueryFailed("unreadable Prometheus answer: no data field")
+    return body["data"]
+
+
+async def instant_query(
+    session: aiohttp.ClientSession,
+    settings: PrometheusConfig,
+    metric: Metric,
+    template: str,
+    context: MeasurementContext,
+) -> RawMeasurement:
+    """Run the PromQL `template` as an instant query: its values, or the reason there are none."""
     try:
-        return measured(metric, context, values_of(body["data"]))
+        data = await query(session, settings, template, context)
+    except QueryFailed as failure:
+        return failed(metric, context, str(failure))
+    try:
+        return measured(metric, context, values_of(data))
     except (KeyError, TypeError, IndexError, ValueError) as unreadable:
         return failed(metric, context, f"unreadable Prometheus answer: {unreadable}")

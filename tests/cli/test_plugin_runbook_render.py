@@ -1,0 +1,130 @@
+"""The runbook as a pure function of API objects: the parts a dev-cluster Release cannot show yet
+(hooks, alertRules, a PrometheusRule, a promotion chain), sections with no data, and escaping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from slipway.cli._plugin_runbook import render, runbook
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+ACTIONS = {"slipway.dev/abort": "Roll back to the stable revision now."}
+
+
+def bare(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "version": "2",
+            "replicas": 2,
+            "template": {"spec": {"containers": [{"name": "app", "image": "shop/web:2"}]}},
+            "strategy": {"canary": {"steps": [{"setWeight": 20}]}},
+            **spec,
+        },
+    }
+
+
+def markdown_of(release: dict[str, Any], rule: dict[str, Any] | None = None, chain: Any = ()) -> str:
+    return render(runbook(release, [], rule, chain or [release], ACTIONS, NOW), "markdown")
+
+
+def test_a_release_without_the_data_says_so_in_every_section() -> None:
+    text = markdown_of(bare())
+    for missing in (
+        "No data: no slipway.dev/description annotation describes this service.",
+        "No data: no slipway.dev/dependencies annotation lists",
+        "No data: the Release has no labels.",
+        "No data: spec.hooks sets no deploy hooks.",
+        "No data: spec.promotion is not set",
+        "No data: no container of spec.template defines a probe",
+        "No data: spec.analysis sets no metrics",
+        "No data: this Release has no rollback on record.",
+        "No data: none of the annotations slipway.dev/owner, slipway.dev/oncall, slipway.dev/escalation",
+    ):
+        assert missing in text
+    assert "Owner: none (slipway.dev/owner is not set)" in text
+
+
+def test_hooks_alert_rules_and_the_promotion_chain_are_read_from_the_raw_spec() -> None:
+    job = {"spec": {"containers": [{"name": "m", "image": "shop/migrate:2"}]}}
+    release = bare(
+        hooks={"preDeploy": [{"name": "migrate", "template": job, "timeout": "10m"}]},
+        alertRules={"highErrorRate": {"max": 0.05, "for": "2m", "severity": "critical"}},
+        rollback={"alerts": {"matchLabels": {"severity": "critical"}}},
+        promotion={"from": {"namespace": "staging"}, "soak": "30m", "approval": "manual"},
+    )
+    release["status"] = {"hooks": [{"name": "migrate", "result": "Succeeded"}]}
+    upstream = {"metadata": {"name": "web", "namespace": "staging"}, "spec": {"version": "2"}}
+    text = markdown_of(release, chain=[upstream, release])
+    hook = "preDeploy `migrate` (before the new version gets any traffic): Job of shop/migrate:2"
+    assert f"{hook}, timeout 10m; last result: Succeeded" in text
+    assert "Upstream: `staging/web`" in text and "approval: manual" in text
+    assert "staging" in text.split("```sh")[1]  # the chain as `kubectl slipway pipeline` draws it
+    # The error-rate alert as set, the response-time one with the guide's defaults; a critical one
+    # matches rollback.alerts, a warning does not.
+    assert (
+        "| `HighErrorRate` | share of requests answered 5xx above 0.05 for 2m | critical | During a rollout"
+        in text
+    )
+    assert "| `HighResponseTime` | response time above 1 s for 5m | warning | Slipway does not act" in text
+
+    off = markdown_of(bare(alertRules={"enabled": False}))
+    assert "No data: spec.alertRules.enabled is false" in off
+
+
+def test_the_prometheus_rule_on_the_cluster_is_shown_as_it_is() -> None:
+    rule = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "groups": [
+                {
+                    "name": "web",
+                    "rules": [
+                        {"record": "x"},
+                        {
+                            "alert": "HighErrorRate",
+                            "expr": "a | b > 0.01",
+                            "for": "1m",
+                            "labels": {"severity": "critical"},
+                        },
+                    ],
+                }
+            ]
+        },
+    }
+    text = markdown_of(bare(), rule)
+    assert "From the PrometheusRule `web`" in text
+    assert "| `HighErrorRate` | `a \\| b > 0.01` for 1m | critical | Slipway does not act" in text
+
+
+class Checked(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        if tag != "meta":
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open.pop() == tag
+
+
+def test_values_from_the_cluster_are_escaped_in_both_formats() -> None:
+    hostile = "<script>alert(1)</script> [x](http://evil) | `y` *z*"
+    release = bare()
+    release["metadata"]["annotations"] = {"slipway.dev/description": hostile, "slipway.dev/oncall": "a & b"}
+    release["metadata"]["labels"] = {"x": "1|2"}
+    html = render(runbook(release, [], None, [release], ACTIONS, NOW), "html")
+    checked = Checked()
+    checked.feed(html)
+    assert checked.open == [] and "script" not in checked.tags and "a" not in checked.tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "a &amp; b" in html
+
+    markdown = markdown_of(release)
+    assert "\\<script>alert(1)\\</script> \\[x\\](http://evil) \\| \\`y\\` \\*z\\*" in markdown
+    assert "| `x` | 1\\|2 |" in markdown
