@@ -81,7 +81,7 @@ def _kind(verb: str, path: str) -> str:
         return "status"
     if "/releases/" in path:
         return "acknowledge"
-    for kind in ("deployments", "services", "events"):
+    for kind in ("deployments", "services", "prometheusrules", "events"):
         if f"/{kind}" in path:
             return f"{verb} {kind}"
     raise AssertionError(f"unexpected write {verb} {path}")
@@ -132,6 +132,7 @@ def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events(
         "apply deployments",
         "apply services",
         "apply services",
+        "apply prometheusrules",  # the alert rules, watching what now gets traffic
         "status",
         "create events",
     ]
@@ -161,6 +162,7 @@ def test_a_rollback_returns_traffic_first_and_acknowledges_last(
     assert reconcile(api) == [
         "apply services",  # all traffic back to stable before anything else (invariant 2)
         "apply deployments",  # then the canary goes to 0 pods
+        "apply prometheusrules",  # the alert rules watch stable alone again
         "status",  # then the status that records the abort, guarded by resourceVersion
         "create events",  # ManualAction
         "create events",  # RollingBack

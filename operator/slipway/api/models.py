@@ -285,6 +285,7 @@ POD_TEMPLATE_SCHEMA: Final[dict[str, Any]] = {
     "x-kubernetes-embedded-resource": False,
 }
 
+
 def check_pod_template(template: Any, at: str = "") -> dict[str, Any]:
     """The Python side of POD_TEMPLATE_SCHEMA: a pod spec with named containers that have images.
 

@@ -270,6 +270,7 @@ class Reconciler:
     ) -> int:
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         deferred: list[Action] = []
+        routed: Route | None = None
         for action in decision.actions:
             match action:
                 case EnsureRevision(revision=revision, version=version, replicas=replicas):
@@ -283,13 +284,16 @@ class Reconciler:
                     split = TrafficSplit(stable, canary, weight)
                     for routing_object in router_for(valid.traffic_routing).plan(release, split, ports):
                         writer.ensure_routing_object(routing_object)
-                    self._ensure_alert_rule(writer, release, valid, decision.status, action)
+                    routed = action
                 case DeleteRevision(revision=revision):
                     writer.delete_revision(revision)
                 case EmitEvent() | AcknowledgeAction():
                     deferred.append(action)
                 case RunAnalysis():
                     pass  # already measured before this decision was made
+        if routed is not None:
+            # Last of the cluster writes: the alerts follow the routing, and never delay a rollout's writes.
+            self._ensure_alert_rule(writer, release, _valid(spec), decision.status, routed)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
         writer.write_status(
