@@ -73,7 +73,9 @@ def test_a_promotion_moves_the_rule_to_the_new_version(cluster: Cluster, operato
     assert [alert for alert, _, _ in watched(cluster)] == ["HighErrorRate", "HighResponseTime"]
 
     cluster.apply(without_analysis(release_manifest("2", steps=[{"setWeight": 50}, {"pause": {}}])))
-    wait_for(lambda: {version for _, version, _ in watched(cluster)} == {"1", "2"}, 30, "both versions watched")
+    wait_for(
+        lambda: {version for _, version, _ in watched(cluster)} == {"1", "2"}, 30, "both versions watched"
+    )
     cluster.write("annotate", "release", "web", "slipway.dev/promote=1")
     cluster.wait_phase("Healthy", "2", timeout=60)
     wait_for(lambda: {version for _, version, _ in watched(cluster)} == {"2"}, 20, "only version 2 watched")

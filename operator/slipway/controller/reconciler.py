@@ -316,8 +316,9 @@ class Reconciler:
         status: ReleaseStatus,
         route: Route,
     ) -> None:
-        """Keep the Release's PrometheusRule watching the revisions the route sends traffic to. A cluster
-        that serves no PrometheusRule never holds a rollout up: the rules are skipped, said once."""
+        """Keep the Release's PrometheusRule watching the revisions the route sends traffic to. Alert
+        rules never hold a rollout up: a cluster that serves no PrometheusRule gets none (said once,
+        asked again every _RULES_RECHECK_SECONDS), and a refused write is logged and tried next pass."""
         if self._rules_unserved_until is not None and time.monotonic() < self._rules_unserved_until:
             return
         desired = None
@@ -342,7 +343,8 @@ class Reconciler:
             return
         except ApiError as error:
             if not error.not_found:
-                raise
+                _log.warning("the Release's PrometheusRule is not written", error=str(error))
+                return
             if self._rules_unserved_until is None:
                 _log.warning(
                     "the cluster serves no PrometheusRule (monitoring.coreos.com/v1): alert rules are"
