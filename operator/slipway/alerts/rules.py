@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from slipway.alerts.alertmanager import AlertmanagerConfig
+from slipway.alerts.alertmanager import REVISION_LABEL, VERSION_LABEL, AlertmanagerConfig
 from slipway.api.durations import parse_duration
 from slipway.api.models import AlertRules
 from slipway.manifests import Obj, ReleaseRef, owned_metadata
@@ -47,8 +47,8 @@ def rule_groups(
         labels = {
             identity.namespace_label: release.namespace,
             identity.release_label: release.name,
-            "version": version,
-            "revision": revision,
+            VERSION_LABEL: version,
+            REVISION_LABEL: revision,
         }
         where = f"Release {release.namespace}/{release.name} version {version} (revision {revision})"
         error_rate = rules.high_error_rate
