@@ -1,6 +1,7 @@
 """Issue 11 part 3: the PrometheusRule each Release owns, end to end on the dev cluster's real Prometheus
 and Alertmanager. A bad version with no analysis at all fires HighErrorRate, Alertmanager holds it and
-the Release rolls back through `rollback.alerts`; a promotion moves the rule to the new version."""
+the Release rolls back through `rollback.alerts`; a promotion moves the rule to the new version, and
+`alertRules.enabled: false` deletes it."""
 
 from __future__ import annotations
 
@@ -80,3 +81,8 @@ def test_a_promotion_moves_the_rule_to_the_new_version(cluster: Cluster, operato
     cluster.wait_phase("Healthy", "2", timeout=60)
     wait_for(lambda: {version for _, version, _ in watched(cluster)} == {"2"}, 20, "only version 2 watched")
     assert not one & {revision for _, _, revision in watched(cluster)}
+
+    turned_off = without_analysis(release_manifest("2", steps=[{"setWeight": 50}, {"pause": {}}]))
+    turned_off["spec"]["alertRules"] = {"enabled": False}
+    cluster.apply(turned_off)
+    wait_for(lambda: not cluster.dev.kubectl_json("get", "prometheusrules")["items"], 20, "the rule deleted")
