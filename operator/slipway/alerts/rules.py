@@ -41,47 +41,53 @@ def rule_groups(
     identity: AlertmanagerConfig,
 ) -> list[Obj]:
     """The rule groups (Prometheus rule-file form) watching the revisions `live` (revision -> version)."""
-    alerts: list[Obj] = []
-    for revision, version in sorted(live.items()):
-        values = {"namespace": release.namespace, "release": release.name, "revision": revision}
-        labels = {
-            identity.namespace_label: release.namespace,
-            identity.release_label: release.name,
-            VERSION_LABEL: version,
-            REVISION_LABEL: revision,
-        }
-        where = f"Release {release.namespace}/{release.name} version {version} (revision {revision})"
-        error_rate = rules.high_error_rate
-        latency = rules.high_response_time
-        for name, builtin, threshold, for_, severity, summary in (
-            (
-                "HighErrorRate",
-                "error-rate",
-                error_rate.max,
-                error_rate.for_,
-                error_rate.severity,
-                f"error rate above {error_rate.max:g}",
-            ),
-            (
-                "HighResponseTime",
-                "latency-p95",
-                latency.max_seconds,
-                latency.for_,
-                latency.severity,
-                f"p95 response time above {latency.max_seconds:g}s",
-            ),
-        ):
-            query = render(builtin_query(builtin, names, RATE_WINDOW_SECONDS), values, escape_label_value)
-            alerts.append(
-                {
-                    "alert": name,
-                    "expr": f"({query}) > {threshold!r}",
-                    "for": prometheus_duration(for_),
-                    "labels": {**labels, "severity": severity},
-                    "annotations": {"summary": f"{where}: {summary}"},
-                }
-            )
+    alerts = [
+        alert
+        for revision, version in sorted(live.items())
+        for alert in _revision_alerts(release, rules, revision, version, names, identity)
+    ]
     return [{"name": f"slipway.{release.namespace}.{release.name}", "rules": alerts}]
+
+
+def _revision_alerts(
+    release: ReleaseRef,
+    rules: AlertRules,
+    revision: str,
+    version: str,
+    names: BuiltinMetricsConfig,
+    identity: AlertmanagerConfig,
+) -> list[Obj]:
+    values = {"namespace": release.namespace, "release": release.name, "revision": revision}
+    labels = {
+        identity.namespace_label: release.namespace,
+        identity.release_label: release.name,
+        VERSION_LABEL: version,
+        REVISION_LABEL: revision,
+    }
+    where = f"Release {release.namespace}/{release.name} version {version} (revision {revision})"
+
+    def alert(name: str, builtin: str, threshold: float, for_: str, severity: str, what: str) -> Obj:
+        query = render(builtin_query(builtin, names, RATE_WINDOW_SECONDS), values, escape_label_value)
+        return {
+            "alert": name,
+            "expr": f"({query}) > {threshold!r}",
+            "for": prometheus_duration(for_),
+            "labels": {**labels, "severity": severity},
+            "annotations": {"summary": f"{where}: {what} above {threshold:g}"},
+        }
+
+    errors, latency = rules.high_error_rate, rules.high_response_time
+    return [
+        alert("HighErrorRate", "error-rate", errors.max, errors.for_, errors.severity, "error rate"),
+        alert(
+            "HighResponseTime",
+            "latency-p95",
+            latency.max_seconds,
+            latency.for_,
+            latency.severity,
+            "p95 response time (s)",
+        ),
+    ]
 
 
 def prometheus_rule(release: ReleaseRef, groups: list[Obj]) -> Obj:
