@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import yaml
 
 from slipway_dev.controllers.client import JsonObject, Resource
 from slipway_dev.controllers.runtime import Informers
-from slipway_dev.scrape import WRITE_EVERY_SECONDS, write_atomically
+from slipway_dev.scrape import WRITE_EVERY_SECONDS
 
 PROMETHEUS_RULES = Resource("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule")
 RULE_FILE_GLOB = "*.yml"
@@ -44,12 +45,12 @@ def rule_files(rules: list[JsonObject]) -> dict[str, str]:
     return files
 
 
-def promtool_accepts(path: Path) -> bool:
-    """Whether Prometheus would load this rule file; True when promtool is not installed to ask."""
+def promtool_accepts(paths: list[Path]) -> bool:
+    """Whether Prometheus would load all of these rule files; True when promtool is not installed."""
     promtool = shutil.which("promtool")
-    if promtool is None:
+    if promtool is None or not paths:
         return True
-    checked = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, check=False)
+    checked = subprocess.run([promtool, "check", "rules", *map(str, paths)], capture_output=True, check=False)
     return checked.returncode == 0
 
 
@@ -89,14 +90,19 @@ class RuleFilesWriter:
     def _write(self, wanted: dict[str, str], written: dict[str, str]) -> None:
         for name in written.keys() - wanted.keys():
             (self.directory / name).unlink(missing_ok=True)
-        for name, text in wanted.items():
-            if written.get(name) == text:
-                continue
-            # Checked under another suffix, so Prometheus's glob never reads a file promtool refuses.
-            candidate = self.directory / f"{name}.check"
-            candidate.write_text(text)
-            if promtool_accepts(candidate):
-                write_atomically(self.directory / name, text)
+        # Checked under another suffix, so Prometheus's glob never reads a file promtool refuses; all in
+        # one promtool run (a thousand Releases start with a thousand files), one by one only on refusal.
+        changed = {
+            name: self.directory / f"{name}.check"
+            for name, text in wanted.items()
+            if written.get(name) != text
+        }
+        for name, candidate in changed.items():
+            candidate.write_text(wanted[name])
+        all_good = promtool_accepts(list(changed.values()))
+        for name, candidate in changed.items():
+            if all_good or promtool_accepts([candidate]):
+                os.replace(candidate, self.directory / name)
             else:
                 (self.directory / name).unlink(missing_ok=True)
-            candidate.unlink()
+                candidate.unlink()
