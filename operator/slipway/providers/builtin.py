@@ -20,6 +20,7 @@ from slipway.runtime.config import LabelName, MetricName, PluginSection
 BuiltinMetric = Literal["error-rate", "latency-p95"]
 
 
+
 class BuiltinMetricsConfig(PluginSection):
     """How the built-in error-rate and latency-p95 metrics find the workload's series in Prometheus."""
 
