@@ -1,4 +1,5 @@
-"""`DevCluster`: the API server, the simulated world and (optionally) Prometheus, as one object.
+"""`DevCluster`: the API server, the simulated world and (optionally) Prometheus and Alertmanager, as
+one object.
 
 The asyncio parts run on an event loop in a background thread, so the class is a plain synchronous
 context manager usable from tests, the CLI and the demo alike:
@@ -6,17 +7,21 @@ context manager usable from tests, the CLI and the demo alike:
     with DevCluster(state_dir=tmp) as cluster:
         cluster.kubectl("apply", "-f", "deploy.yaml")
 
-The Release CRD is installed at start (release_crd=False leaves the cluster bare), so Releases can
-be applied at once and `operator=True` has something to watch.
+The Release CRD and the upstream PrometheusRule CRD are installed at start (release_crd=False leaves
+the cluster bare), so Releases can be applied at once and `operator=True` has something to watch.
+With Prometheus, each PrometheusRule becomes a rule file it evaluates every second (slipway_dev.rules),
+and its alerts go to the cluster's Alertmanager when that runs (the `prometheus-alertmanager` binary
+is installed and `alertmanager` is not "off").
 
 The API server speaks HTTPS only; the kubeconfig carries its CA and the admin's bearer token
 (user `kubernetes-admin`, group `system:masters`). The simulated world acts as its own user,
 `system:slipway-dev:world`, also in `system:masters`.
 
 Files written into `state_dir` (the CLI uses .slipway/): `kubeconfig`, `api-url`, `operator.yaml`
-(an operator config naming this cluster's Prometheus); with Prometheus `scrape-targets.json` and
-`prometheus-url`; with `operator=True` the operator's log `operator.log`. The operator runs as
-`slipway run --config operator.yaml` in its own process group, exactly as a user would start it.
+(an operator config naming this cluster's Prometheus and Alertmanager); with Prometheus
+`scrape-targets.json`, `rules/` and `prometheus-url`; with Alertmanager `alertmanager-url`; with
+`operator=True` the operator's log `operator.log`. The operator runs as `slipway run --config
+operator.yaml` in its own process group, exactly as a user would start it.
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ from typing import Any, Literal, Self, TypeVar
 from slipway import plugins
 from slipway.api.crd import build_crd
 from slipway.runtime.config import parse_config
+from slipway_dev.alertmanager import AlertmanagerProcess
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
 from slipway_dev.apiserver.credentials import Credentials
 from slipway_dev.apiserver.faults import FaultConfig
 from slipway_dev.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
 from slipway_dev.gateway import EntryStats
 from slipway_dev.prometheus import PrometheusProcess
+from slipway_dev.rules import RULE_FILE_GLOB, prometheus_rule_crd
 from slipway_dev.world import SimulatedWorld
 
 PrometheusMode = Literal["auto", "on", "off"]
@@ -62,7 +69,8 @@ class DevCluster:
     """API server + simulated world (+ Prometheus, + operator) on 127.0.0.1; see the module docstring.
 
     `state_dir` defaults to a temporary directory removed on stop; `prometheus` is "auto" (when the
-    binary is on PATH), "on" (required) or "off"; `faults` go to the API server.
+    binary is on PATH), "on" (required) or "off"; `alertmanager` likewise, and only beside Prometheus
+    (its alerts come from Prometheus's rules); `faults` go to the API server.
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class DevCluster:
         kubeconfig: Path | None = None,
         rps: float = 20.0,
         prometheus: PrometheusMode = "auto",
+        alertmanager: PrometheusMode = "auto",
         faults: FaultConfig | None = None,
         operator: bool = False,
         release_crd: bool = True,
@@ -84,6 +93,7 @@ class DevCluster:
         self.kubeconfig = kubeconfig or self.state_dir / "kubeconfig"
         self.rps = rps
         self.prometheus_mode = prometheus
+        self.alertmanager_mode = alertmanager
         self.faults = faults
         self.with_operator = operator
         self.release_crd = release_crd
@@ -92,9 +102,11 @@ class DevCluster:
         self.process_images = process_images
         self._operator: subprocess.Popen[bytes] | None = None
         self.prometheus_url: str | None = None
+        self.alertmanager_url: str | None = None
         self._server: ApiServer | None = None
         self._world: SimulatedWorld | None = None
         self._prometheus: PrometheusProcess | None = None
+        self._alertmanager: AlertmanagerProcess | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -125,6 +137,11 @@ class DevCluster:
     def scrape_targets(self) -> Path:
         return self.state_dir / "scrape-targets.json"
 
+    @property
+    def rules_dir(self) -> Path:
+        """Where each PrometheusRule is a rule file (with Prometheus)."""
+        return self.state_dir / "rules"
+
     def start(self) -> Self:
         # The Release CRD and the operator config it serves are completed by the operator's plug-ins.
         plugins.load()
@@ -151,40 +168,72 @@ class DevCluster:
     async def _start_world(self) -> None:
         self._server = ApiServer("127.0.0.1", port=self.port, faults=self.faults)
         await self._server.start()
+        if self.release_crd:
+            self._install_crd(prometheus_rule_crd())
         targets = self.scrape_targets if self._wants_prometheus() else None
+        rule_files = (self.rules_dir.resolve(), self._reload_prometheus) if self._wants_prometheus() else None
         self._world = SimulatedWorld(
             self._server.world_credentials(),
             rps=self.rps,
             scrape_targets_path=targets,
             process_images=self.process_images,
             local_socket=self._server.local_socket,
+            rule_files=rule_files,
         )
         await self._world.start()
         self._server.log_source = self._world.kubelet  # pods/log reads what the kubelet's pods print
         if self.release_crd:
-            # Stored in-process: the cluster's own set-up is not a client's write, so injected write
-            # faults (even a rate of 1) cannot keep it from starting.
-            crd = CUSTOM_RESOURCE_DEFINITIONS
-            crds = self._server.cluster.registry.lookup(crd.group, crd.version, crd.plural)
-            assert crds is not None  # a built-in type
-            self._server.cluster.create(crds, "", build_crd())
+            self._install_crd(build_crd())
+
+    def _install_crd(self, body: dict[str, Any]) -> None:
+        # Stored in-process: the cluster's own set-up is not a client's write, so injected write
+        # faults (even a rate of 1) cannot keep it from starting.
+        assert self._server is not None
+        crd = CUSTOM_RESOURCE_DEFINITIONS
+        crds = self._server.cluster.registry.lookup(crd.group, crd.version, crd.plural)
+        assert crds is not None  # a built-in type
+        self._server.cluster.create(crds, "", body)
 
     def _wants_prometheus(self) -> bool:
         return self.prometheus_mode == "on" or (
             self.prometheus_mode == "auto" and PrometheusProcess.available()
         )
 
+    def _wants_alertmanager(self) -> bool:
+        return self._wants_prometheus() and (
+            self.alertmanager_mode == "on"
+            or (self.alertmanager_mode == "auto" and AlertmanagerProcess.available())
+        )
+
     def _start_prometheus(self) -> None:
         if not self._wants_prometheus():
             return
-        self._prometheus = PrometheusProcess(file_sd_path=self.scrape_targets.resolve()).start()
+        if self._wants_alertmanager():
+            self._alertmanager = AlertmanagerProcess().start()
+            self.alertmanager_url = self._alertmanager.url
+            (self.state_dir / "alertmanager-url").write_text(self.alertmanager_url + "\n")
+        self.rules_dir.mkdir(parents=True, exist_ok=True)
+        self._prometheus = PrometheusProcess(
+            file_sd_path=self.scrape_targets.resolve(),
+            rule_files=[self.rules_dir.resolve() / RULE_FILE_GLOB],
+            alertmanager_url=self.alertmanager_url,
+        ).start()
         self.prometheus_url = self._prometheus.url
         (self.state_dir / "prometheus-url").write_text(self.prometheus_url + "\n")
+        self._reload_prometheus()  # rule files written while it started
+
+    def _reload_prometheus(self) -> None:
+        """SIGHUP: Prometheus re-reads its config and rule files (called from the world's thread)."""
+        running = self._prometheus
+        if running is not None:
+            os.kill(running.pid, signal.SIGHUP)
 
     def _operator_config(self) -> str:
         settings: dict[str, Any] = {"allNamespaces": True, "server": {"port": 0}}
         if self.prometheus_url is not None:
             settings["prometheus"] = {"url": self.prometheus_url}
+        if self.alertmanager_url is not None:
+            settings["alertmanager"] = {"url": self.alertmanager_url}
         return parse_config(settings, "dev cluster").to_yaml()
 
     def _start_operator(self) -> None:
@@ -224,6 +273,11 @@ class DevCluster:
             self._prometheus = None
             self.prometheus_url = None
             (self.state_dir / "prometheus-url").unlink(missing_ok=True)
+        if self._alertmanager is not None:
+            self._alertmanager.stop()
+            self._alertmanager = None
+            self.alertmanager_url = None
+            (self.state_dir / "alertmanager-url").unlink(missing_ok=True)
         if self._loop is not None and self._thread is not None:
             if self._loop.is_running():
                 self.call(self._stop_world())

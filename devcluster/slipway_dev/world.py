@@ -1,5 +1,5 @@
 """The simulated world around the dev API server: workload and endpoints controllers, kubelet, gateway,
-scrape targets.
+scrape targets, rule files.
 
 Everything here is a client of the API server's REST API (list + watch, create, patch, delete), so
 the world can run against any server that speaks it and nothing bypasses what kubectl can see.
@@ -9,7 +9,7 @@ ownerReference garbage collection and namespace cleanup happen inside the API se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from slipway_dev.apiserver.credentials import Credentials
@@ -22,6 +22,7 @@ from slipway_dev.controllers.replicasets import ReplicaSetController
 from slipway_dev.controllers.runtime import Informers
 from slipway_dev.gateway import Gateway
 from slipway_dev.processes import ProcessRunner
+from slipway_dev.rules import RuleFilesWriter
 from slipway_dev.scrape import ScrapeTargetsWriter
 
 
@@ -36,12 +37,15 @@ class SimulatedWorld:
         scrape_targets_path: Path | None = None,
         process_images: Sequence[str] | None = None,
         local_socket: Path | None = None,
+        rule_files: tuple[Path, Callable[[], None]] | None = None,
     ) -> None:
         self.credentials = credentials
         self.local_socket = local_socket
         self.process_images = process_images
         self.rps = rps
         self.scrape_targets_path = scrape_targets_path
+        # Where PrometheusRules become rule files, and what tells Prometheus to reload them.
+        self.rule_files_target = rule_files
         self._started = False
 
     async def start(self) -> None:
@@ -59,11 +63,16 @@ class SimulatedWorld:
             if self.scrape_targets_path
             else None
         )
+        self.rule_files = (
+            RuleFilesWriter(self.informers, *self.rule_files_target) if self.rule_files_target else None
+        )
         for controller in (self.deployments, self.replica_sets, self.jobs, self.kubelet, self.endpoints):
             controller.controller.start()
         self.gateway.start()
         if self.scrape_targets is not None:
             self.scrape_targets.start()
+        if self.rule_files is not None:
+            self.rule_files.start()
         self._started = True
 
     async def stop(self) -> None:
@@ -73,6 +82,8 @@ class SimulatedWorld:
         await self.gateway.stop()
         if self.scrape_targets is not None:
             await self.scrape_targets.stop()
+        if self.rule_files is not None:
+            await self.rule_files.stop()
         for controller in (self.deployments, self.replica_sets, self.jobs, self.endpoints):
             await controller.controller.stop()
         await self.kubelet.stop()

@@ -85,7 +85,7 @@ def test_only_active_unsilenced_alerts_of_the_release_with_matching_labels_fire(
     post(
         f"{alertmanager.url}/api/v2/alerts",
         [
-            alert("HighErrors", "web", severity="critical"),
+            alert("HighErrors", "web", severity="critical", revision="abc123"),
             alert("SlowCheckout", "web", severity="warning"),
             alert("OtherRelease", "api", severity="critical"),
             alert("Resolved", "web", ended=True, severity="critical"),
@@ -95,7 +95,7 @@ def test_only_active_unsilenced_alerts_of_the_release_with_matching_labels_fire(
     config = AlertmanagerConfig(url=alertmanager.url)
     firing = ask_until_firing(config, "web", {"severity": "critical"})
     assert [a.name for a in firing] == ["HighErrors"]
-    assert firing[0].summary == "HighErrors for web"
+    assert (firing[0].summary, firing[0].revision) == ("HighErrors for web", "abc123")
     assert firing[0].starts_at is not None
     assert abs(firing[0].starts_at - now) < timedelta(minutes=1)
     assert sorted(a.name for a in ask(config, "web", {})) == ["HighErrors", "SlowCheckout"]

@@ -116,6 +116,7 @@ WORKLOAD_RESOURCES = {
     ("networking.k8s.io", "ingresses"),
     ("batch", "jobs"),
     ("", "events"),
+    ("monitoring.coreos.com", "prometheusrules"),  # each Release's alert rules
 }
 DISCOVERY_RESOURCES = {("apiextensions.k8s.io", "customresourcedefinitions")}
 

@@ -81,7 +81,7 @@ def _kind(verb: str, path: str) -> str:
         return "status"
     if "/releases/" in path:
         return "acknowledge"
-    for kind in ("deployments", "services", "events"):
+    for kind in ("deployments", "services", "prometheusrules", "events"):
         if f"/{kind}" in path:
             return f"{verb} {kind}"
     raise AssertionError(f"unexpected write {verb} {path}")
@@ -132,11 +132,30 @@ def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events(
         "apply deployments",
         "apply services",
         "apply services",
+        "apply prometheusrules",  # the alert rules, watching what now gets traffic
         "status",
         "create events",
     ]
     reconcile_until(api, ("Healthy", None))
     assert reconcile(api) == []  # the cluster matches: nothing is written (invariant 4)
+
+
+def test_without_the_prometheus_rule_crd_a_release_goes_on_and_the_rules_are_skipped_after_one_try(
+    api: RecordingApi, dev_cluster: DevCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev_cluster.kubectl("delete", "crd", "prometheusrules.monitoring.coreos.com")
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    reconciler = Reconciler(api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics())
+    deadline = time.monotonic() + 30
+    while phase(api) != ("Healthy", None):
+        assert time.monotonic() < deadline, f"still {phase(api)}"
+        asyncio.run(reconciler(ReleaseKey(NAMESPACE, "web")))
+        time.sleep(0.2)
+    tried = [path for verb, path in api.sent if "prometheusrules" in path]
+    assert tried == [
+        "/apis/monitoring.coreos.com/v1/namespaces/shop/prometheusrules/web"
+    ]  # once, answered 404
+    assert capsys.readouterr().out.count("the cluster serves no PrometheusRule") == 1
 
 
 def test_routing_someone_changed_is_put_back(api: RecordingApi, dev_cluster: DevCluster) -> None:
@@ -161,6 +180,7 @@ def test_a_rollback_returns_traffic_first_and_acknowledges_last(
     assert reconcile(api) == [
         "apply services",  # all traffic back to stable before anything else (invariant 2)
         "apply deployments",  # then the canary goes to 0 pods
+        "apply prometheusrules",  # the alert rules watch stable alone again
         "status",  # then the status that records the abort, guarded by resourceVersion
         "create events",  # ManualAction
         "create events",  # RollingBack

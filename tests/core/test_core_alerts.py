@@ -15,6 +15,7 @@ from slipway.api.models import ReleaseSpec
 from slipway.core.actions import EmitEvent, RunAnalysis, SetWeights
 from slipway.core.machine import ALERT_POLL, Decision, decide
 from slipway.core.measurement import RawMeasurement
+from slipway.core.observations import FiringAlert
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 
 ALERTS = {"alerts": {"matchLabels": {"severity": "critical"}}}
@@ -85,6 +86,23 @@ def test_a_failed_measurement_still_rolls_back_while_alerts_are_unknown() -> Non
     assert sim.status is not None and sim.status.last_rollback is not None
     assert sim.status.last_rollback.reason == "AnalysisFailed"
     assert sim.status.phase in ("RollingBack", "Degraded")
+
+
+def test_an_alert_about_a_revision_that_serves_no_more_is_ignored() -> None:
+    """Alertmanager holds an earlier canary's alert until it expires (minutes on a real cluster): it
+    must not roll back the next attempt. The generated rules name their revision (docs/alert-rules.md)."""
+    sim = canary_at_half()
+    sim.alerts = (FiringAlert("HighErrorRate", revision="an-earlier-canary"),)
+    run_until(sim, healthy_on("2"))
+    assert sim.status is not None and sim.status.last_rollback is None
+
+
+def test_an_alert_about_the_canary_rolls_it_back() -> None:
+    sim = canary_at_half()
+    assert sim.status is not None and sim.status.canary is not None
+    sim.alerts = (FiringAlert("HighErrorRate", revision=sim.status.canary.revision),)
+    run_until(sim, phase_is("Degraded"))
+    assert sim.status.last_rollback is not None and sim.status.last_rollback.metric == "HighErrorRate"
 
 
 def test_a_person_paused_release_keeps_its_reason_while_alerts_are_unknown() -> None:

@@ -1,6 +1,7 @@
 """A DevCluster started by a script that loaded nothing else (a benchmark, a user's notebook) serves the
-Release CRD: the cluster loads the operator's plug-ins itself, which complete the CRD. Run in a fresh
-interpreter, since this test session's conftest has loaded them already."""
+Release CRD (and the PrometheusRule CRD): the cluster loads the operator's plug-ins itself, which
+complete the CRD. Run in a fresh interpreter, since this test session's conftest has loaded them
+already."""
 
 from __future__ import annotations
 
@@ -22,4 +23,7 @@ def test_a_dev_cluster_started_alone_serves_the_release_crd(tmp_path: Path) -> N
         [sys.executable, "-c", _SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "customresourcedefinition.apiextensions.k8s.io/releases.slipway.dev"
+    assert result.stdout.split() == [
+        "customresourcedefinition.apiextensions.k8s.io/prometheusrules.monitoring.coreos.com",
+        "customresourcedefinition.apiextensions.k8s.io/releases.slipway.dev",
+    ]

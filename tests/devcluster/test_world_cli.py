@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from slipway_dev.alertmanager import AlertmanagerProcess
 from slipway_dev.apiserver import read_credentials
 from slipway_dev.prometheus import PrometheusProcess
 
@@ -88,6 +89,8 @@ def test_slipway_dev_starts_with_the_operator_and_stops_everything_on_a_signal(
         assert printed["API server"].startswith("https://127.0.0.1:")
         assert printed["kubeconfig"].startswith(str(kubeconfig))
         assert printed["Prometheus"].startswith("http://127.0.0.1:") == (prometheus == "on")
+        alertmanager = prometheus == "on" and AlertmanagerProcess.available()
+        assert printed["Alertmanager"].startswith("http://127.0.0.1:") == alertmanager
         operator_pid = int(printed["operator"].split("pid ")[1].split(")")[0])
         children = _children(process.pid)
         assert operator_pid in children
@@ -149,7 +152,8 @@ def test_slipway_dev_starts_even_when_every_write_fails_and_kubectl_sees_the_fau
         read = _kubectl(kubeconfig, "get", "--raw", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
         assert time.monotonic() - started >= 0.3  # one request, delayed by the added 300 ms
         assert [crd["metadata"]["name"] for crd in json.loads(read.stdout)["items"]] == [
-            "releases.slipway.dev"
+            "prometheusrules.monitoring.coreos.com",
+            "releases.slipway.dev",
         ]
         write = _kubectl(kubeconfig, "create", "configmap", "settings")
         assert write.returncode != 0 and refusal in write.stderr

@@ -145,6 +145,15 @@ def rescaled(dev: DevCluster, namespace: str) -> None:
     apply(dev, namespace, release("1", replicas=2))
 
 
+def rules_turned_off(dev: DevCluster, namespace: str) -> None:
+    """A first version with its alert rules, then `alertRules.enabled: false`: its PrometheusRule goes."""
+    apply(dev, namespace, release("1"))
+    healthy(dev, namespace, "1")
+    manifest = release("1")
+    manifest["spec"]["alertRules"] = {"enabled": False}
+    apply(dev, namespace, manifest)
+
+
 def manual_promote(dev: DevCluster, namespace: str) -> None:
     """A canary waiting for a person, then `kubectl annotate ... promote`: the operator removes it."""
     second(PAUSED)(dev, namespace)
@@ -222,6 +231,10 @@ SCENARIOS: dict[Grant, Scenario] = {
     ("networking.k8s.io", "ingresses", "get"): Scenario("canary Ingress", first(routing=NGINX)),
     ("networking.k8s.io", "ingresses", "create"): Scenario("canary Ingress", first(routing=NGINX)),
     ("networking.k8s.io", "ingresses", "patch"): Scenario("canary Ingress weight", second(routing=NGINX)),
+    ("monitoring.coreos.com", "prometheusrules", "get"): Scenario("alert rules", first()),
+    ("monitoring.coreos.com", "prometheusrules", "create"): Scenario("alert rules", first()),
+    ("monitoring.coreos.com", "prometheusrules", "patch"): Scenario("alert rules", first()),
+    ("monitoring.coreos.com", "prometheusrules", "delete"): Scenario("alert rules off", rules_turned_off),
     ("batch", "jobs", "list"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("batch", "jobs", "create"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("batch", "jobs", "get"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),

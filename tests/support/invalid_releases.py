@@ -303,4 +303,19 @@ WRONG_RELEASES: Final = [
         "spec.promotion.windows[0].start",
         {"spec.promotion": {**PROMOTION, "windows": [{"days": ["Mon"], "start": "8am", "end": "16:00"}]}},
     ),
+    WrongRelease(
+        "alert-rule-threshold-not-a-number",
+        "spec.alertRules.highErrorRate.max",
+        {"spec.alertRules": {"highErrorRate": {"max": "1%"}}},
+    ),
+    WrongRelease(
+        "alert-rule-seconds-not-a-number",
+        "spec.alertRules.highResponseTime.maxSeconds",
+        {"spec.alertRules": {"highResponseTime": {"maxSeconds": "slow"}}},
+    ),
+    WrongRelease(
+        "alert-rule-for-unparsable",
+        "spec.alertRules.highResponseTime.for",
+        {"spec.alertRules": {"highResponseTime": {"for": "five minutes"}}},
+    ),
 ]

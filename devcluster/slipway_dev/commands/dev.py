@@ -1,4 +1,5 @@
-"""`slipway dev`: a local cluster (API server, simulated pods, gateway, Prometheus) in the foreground."""
+"""`slipway dev`: a local cluster (API server, simulated pods, gateway, Prometheus, Alertmanager) in the
+foreground."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ def register(app: typer.Typer) -> None:
         prometheus: Annotated[
             str, typer.Option(help="auto: run Prometheus when the binary is on PATH; on: require it; off.")
         ] = "auto",
+        alertmanager: Annotated[
+            str,
+            typer.Option(
+                help="auto: run Alertmanager beside Prometheus when the binary is on PATH; on; off."
+            ),
+        ] = "auto",
         rps: Annotated[float, typer.Option(help="Gateway requests per second for each entry point.")] = 20.0,
         fault_write_error_rate: Annotated[
             float, typer.Option(help="Share of API writes answered 500.")
@@ -47,6 +54,8 @@ def register(app: typer.Typer) -> None:
         modes: dict[str, PrometheusMode] = {"auto": "auto", "on": "on", "off": "off"}
         if prometheus not in modes:
             raise typer.BadParameter("must be auto, on or off", param_hint="--prometheus")
+        if alertmanager not in modes:
+            raise typer.BadParameter("must be auto, on or off", param_hint="--alertmanager")
         try:
             faults = FaultConfig(
                 write_error_rate=fault_write_error_rate,
@@ -70,6 +79,7 @@ def register(app: typer.Typer) -> None:
             kubeconfig=kubeconfig,
             rps=rps,
             prometheus=modes[prometheus],
+            alertmanager=modes[alertmanager],
             faults=faults,
             operator=operator,
         )
@@ -84,6 +94,7 @@ def register(app: typer.Typer) -> None:
                 f"kubeconfig:   {cluster.kubeconfig}   (export KUBECONFIG={cluster.kubeconfig.resolve()})"
             )
             typer.echo(f"Prometheus:   {cluster.prometheus_url or 'off'}")
+            typer.echo(f"Alertmanager: {cluster.alertmanager_url or 'off'}")
             running = f"running (pid {cluster.operator_pid}), log {STATE_DIR / 'operator.log'}"
             typer.echo(f"operator:     {running if operator else 'off'}")
             typer.echo(

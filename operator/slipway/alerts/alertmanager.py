@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import aiohttp
 from pydantic import Field
@@ -19,6 +19,10 @@ from slipway.core.observations import FiringAlert
 from slipway.core.obstacles import Obstacle
 from slipway.manifests import ReleaseRef
 from slipway.runtime.config import HttpUrl, LabelName, PluginSection
+
+REVISION_LABEL: Final = "revision"
+"""The alert label naming the revision an alert is about (the generated rules set it, alerts/rules.py)."""
+VERSION_LABEL: Final = "version"
 
 
 class AlertmanagerConfig(PluginSection):
@@ -60,6 +64,7 @@ def alerts_for_release(
                     name=labels.get("alertname", ""),
                     summary=(alert.get("annotations") or {}).get("summary", ""),
                     starts_at=datetime.fromisoformat(alert["startsAt"]),
+                    revision=labels.get(REVISION_LABEL),
                 )
             )
     return tuple(sorted(firing, key=lambda alert: (alert.starts_at, alert.name)))

@@ -285,6 +285,7 @@ POD_TEMPLATE_SCHEMA: Final[dict[str, Any]] = {
     "x-kubernetes-embedded-resource": False,
 }
 
+
 def check_pod_template(template: Any, at: str = "") -> dict[str, Any]:
     """The Python side of POD_TEMPLATE_SCHEMA: a pod spec with named containers that have images.
 
@@ -661,6 +662,49 @@ class RollbackPolicy(ApiModel):
     )
 
 
+# --- alert rules ---------------------------------------------------------------------------------------
+
+Severity = Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN, min_length=1, max_length=63)]
+
+
+class HighErrorRateRule(ApiModel):
+    """HighErrorRate: the share of requests answered 5xx by a live revision's pods stays above `max`."""
+
+    max: float = Field(
+        default=0.01, ge=0, le=1, allow_inf_nan=False, description="Highest good error rate (0-1)."
+    )
+    for_: PositiveDuration = Field(
+        default="1m", alias="for", description="How long it must stay above before the alert fires."
+    )
+    severity: Severity = Field(default="critical", description="The alert's severity label.")
+
+
+class HighResponseTimeRule(ApiModel):
+    """HighResponseTime: the 95th percentile of a live revision's request durations stays above
+    `maxSeconds`."""
+
+    max_seconds: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False, description="Highest good p95 response time in seconds."
+    )
+    for_: PositiveDuration = Field(
+        default="5m", alias="for", description="How long it must stay above before the alert fires."
+    )
+    severity: Severity = Field(default="warning", description="The alert's severity label.")
+
+
+class AlertRules(ApiModel):
+    """A PrometheusRule the operator keeps for this Release, watching the revisions that serve
+    traffic. Omitted: the guide's two alerts with their defaults."""
+
+    enabled: bool = Field(default=True, description="false: no PrometheusRule (an existing one is deleted).")
+    high_error_rate: HighErrorRateRule = Field(
+        default_factory=HighErrorRateRule, json_schema_extra={"default": {}}
+    )
+    high_response_time: HighResponseTimeRule = Field(
+        default_factory=HighResponseTimeRule, json_schema_extra={"default": {}}
+    )
+
+
 # --- promotion -----------------------------------------------------------------------------------------
 
 DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -766,6 +810,7 @@ class ReleaseSpec(ApiModel):
     analysis: AnalysisSpec | None = None
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, json_schema_extra={"default": {}})
     promotion: Promotion | None = None
+    alert_rules: AlertRules = Field(default_factory=AlertRules, json_schema_extra={"default": {}})
 
     _check_template = field_validator("template")(check_pod_template)
 

@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import ValidationError
 
-from slipway.alerts.alertmanager import AlertmanagerUnavailable
+from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerUnavailable
+from slipway.alerts.rules import prometheus_rule, rule_groups
 from slipway.api.annotations import GATE_ACTIONS, MANUAL_ACTIONS
 from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
@@ -56,6 +57,7 @@ from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, Sta
 from slipway.manifests import Obj, ReleaseRef, ready_replicas, release_ref
 from slipway.plugins import readiness
 from slipway.providers.base import MeasurementContext
+from slipway.providers.builtin import BuiltinMetricsConfig
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.registry import router_for
 from slipway.runtime.config import OperatorConfig
@@ -71,6 +73,8 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
+# A cluster without the PrometheusRule CRD is asked again this often (it may be installed later).
+_RULES_RECHECK_SECONDS = 300.0
 
 
 def observations_of(
@@ -127,6 +131,8 @@ class Reconciler:
         self._config = config
         self._metrics = metrics
         self._own_writes = own_writes or OwnWrites()
+        # Until when (monotonic) alert rules are skipped because the cluster serves no PrometheusRule.
+        self._rules_unserved_until: float | None = None
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -270,6 +276,7 @@ class Reconciler:
     ) -> int:
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         deferred: list[Action] = []
+        routed: Route | None = None
         for action in decision.actions:
             match action:
                 case EnsureRevision(revision=revision, version=version, replicas=replicas):
@@ -283,12 +290,16 @@ class Reconciler:
                     split = TrafficSplit(stable, canary, weight)
                     for routing_object in router_for(valid.traffic_routing).plan(release, split, ports):
                         writer.ensure_routing_object(routing_object)
+                    routed = action
                 case DeleteRevision(revision=revision):
                     writer.delete_revision(revision)
                 case EmitEvent() | AcknowledgeAction():
                     deferred.append(action)
                 case RunAnalysis():
                     pass  # already measured before this decision was made
+        if routed is not None:
+            # Last of the cluster writes: the alerts follow the routing, and never delay a rollout's writes.
+            self._ensure_alert_rule(writer, release, _valid(spec), decision.status, routed)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
         writer.write_status(
@@ -302,6 +313,55 @@ class Reconciler:
             elif isinstance(action, AcknowledgeAction):
                 writer.acknowledge(action.annotation, action.value)
         return writer.writes
+
+    def _ensure_alert_rule(
+        self,
+        writer: ClusterWriter,
+        release: ReleaseRef,
+        spec: ReleaseSpec,
+        status: ReleaseStatus,
+        route: Route,
+    ) -> None:
+        """Keep the Release's PrometheusRule watching the revisions the route sends traffic to. Alert
+        rules never hold a rollout up: a cluster that serves no PrometheusRule gets none (said once,
+        asked again every _RULES_RECHECK_SECONDS), and a refused write is logged and tried next pass."""
+        if self._rules_unserved_until is not None and time.monotonic() < self._rules_unserved_until:
+            return
+        desired = None
+        if spec.alert_rules.enabled:
+            versions = {
+                revision.revision: revision.version for revision in (status.stable, status.canary) if revision
+            }
+            live = {revision: versions[revision] for revision, weight in route.weights.items() if weight > 0}
+            config = self._config
+            groups = rule_groups(
+                release,
+                spec.alert_rules,
+                live,
+                config.section(BuiltinMetricsConfig),
+                config.section(AlertmanagerConfig),
+            )
+            desired = prometheus_rule(release, groups)
+        try:
+            writer.ensure_alert_rule(desired)
+        except NotOwnedError as conflict:
+            _log.error("leaving a PrometheusRule the Release does not own alone", error=str(conflict))
+            return
+        except ApiError as error:
+            if not error.not_found:
+                _log.warning("the Release's PrometheusRule is not written", error=str(error))
+                return
+            if self._rules_unserved_until is None:
+                _log.warning(
+                    "the cluster serves no PrometheusRule (monitoring.coreos.com/v1): alert rules are"
+                    " skipped, every rollout carries on; asked again every"
+                    f" {_RULES_RECHECK_SECONDS:.0f} s"
+                )
+            self._rules_unserved_until = time.monotonic() + _RULES_RECHECK_SECONDS
+            return
+        if self._rules_unserved_until is not None:
+            _log.info("the cluster serves PrometheusRule again: alert rules are written")
+            self._rules_unserved_until = None
 
 
 def _valid(spec: ReleaseSpec | None) -> ReleaseSpec:

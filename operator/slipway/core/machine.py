@@ -428,8 +428,12 @@ class _Pass:
         if s.analysis is not None and spec_analysis is not None:
             gate_began = s.step_started_at if isinstance(self._current(), Gate) else None
             analysis.record(s.analysis, spec_analysis, self.obs.measurements, gate_began)
-        if self.obs.alerts:
-            alert = self.obs.alerts[0]
+        # An alert about a revision that serves no more (an earlier canary's, which Alertmanager holds
+        # until it expires: minutes on a real cluster) says nothing about this attempt.
+        serving = {revision.revision for revision in (s.stable, s.canary) if revision is not None}
+        alerts = [alert for alert in self.obs.alerts if alert.revision is None or alert.revision in serving]
+        if alerts:
+            alert = alerts[0]
             detail = f": {alert.summary}" if alert.summary else ""
             self._rollback("AlertFiring", f"alert {alert.name} is firing{detail}", metric=alert.name)
             return

@@ -26,11 +26,13 @@ class ObservedRevision:
 @dataclass(frozen=True)
 class FiringAlert:
     """An alert that is firing and matches the Release's rollback.alerts selector (from an alert
-    source such as Alertmanager): its name, its summary annotation and when it started."""
+    source such as Alertmanager): its name, its summary annotation, when it started, and the revision
+    it is about when it names one (its `revision` label, as the generated alert rules set)."""
 
     name: str
     summary: str = ""
     starts_at: datetime | None = None
+    revision: str | None = None
 
 
 @dataclass(frozen=True)

@@ -382,6 +382,11 @@ def object_path(kind: str, namespace: str, name: str | None = None) -> str:
     return f"{base}/{name}" if name else base
 
 
+def prometheus_rules_path(namespace: str, name: str) -> str:
+    """A PrometheusRule (prometheus-operator's CRD, which a cluster may not serve)."""
+    return f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/prometheusrules/{name}"
+
+
 def events_path(namespace: str) -> str:
     return f"/api/v1/namespaces/{namespace}/events"
 

@@ -30,6 +30,7 @@ from slipway.kube.client import (
     deployments_path,
     events_path,
     object_path,
+    prometheus_rules_path,
     releases_path,
 )
 from slipway.manifests import (
@@ -165,6 +166,19 @@ class ClusterWriter:
         self.state.routing[(kind, name)] = self._apply(
             object_path(kind, self.release.namespace, name), desired
         )
+
+    def ensure_alert_rule(self, desired: Obj | None) -> None:
+        """Create or correct the Release's PrometheusRule; None deletes it, if it is the Release's.
+        An ApiError 404 from the write means the cluster serves no PrometheusRule (the CRD is absent)."""
+        path = prometheus_rules_path(self.release.namespace, self.release.name)
+        observed = self.api.get(path)
+        if observed is not None and not is_owned_by(observed, self.release):
+            raise NotOwnedError(f"PrometheusRule {self.release.name} exists and is not owned by the Release")
+        if desired is None:
+            if observed is not None:
+                self._delete(path)
+        elif observed is None or routing_differs(desired, observed):
+            self._apply(path, desired)
 
     def emit_event(self, event_type: str, reason: str, message: str) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,108 @@
+"""PrometheusRule objects as rule files for the dev cluster's Prometheus, as prometheus-operator does.
+
+The cluster serves the upstream PrometheusRule CRD (`data/`, installed at start); each object becomes
+one file `<namespace>_<name>.yml` holding its `spec.groups` (a PrometheusRule's spec is a rule file).
+A file Prometheus would reject (`promtool check rules`) is left out, so one bad object cannot stop the
+others from loading; Prometheus is told to reload (`reload`, a SIGHUP) whenever the files change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slipway_dev.controllers.client import JsonObject, Resource
+from slipway_dev.controllers.runtime import Informers
+from slipway_dev.scrape import WRITE_EVERY_SECONDS
+
+PROMETHEUS_RULES = Resource("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule")
+RULE_FILE_GLOB = "*.yml"
+
+
+def prometheus_rule_crd() -> dict[str, Any]:
+    """The upstream PrometheusRule CustomResourceDefinition, kept as data in this package."""
+    text = resources.files("slipway_dev").joinpath("data/prometheusrules.monitoring.coreos.com.yaml")
+    crd: dict[str, Any] = yaml.safe_load(text.read_text())
+    return crd
+
+
+def rule_files(rules: list[JsonObject]) -> dict[str, str]:
+    """File name -> rule file text, one per PrometheusRule."""
+    files = {}
+    for rule in rules:
+        meta = rule["metadata"]
+        groups = (rule.get("spec") or {}).get("groups") or []
+        files[f"{meta['namespace']}_{meta['name']}.yml"] = yaml.safe_dump({"groups": groups}, sort_keys=False)
+    return files
+
+
+def promtool_accepts(paths: list[Path]) -> bool:
+    """Whether Prometheus would load all of these rule files; True when promtool is not installed."""
+    promtool = shutil.which("promtool")
+    if promtool is None or not paths:
+        return True
+    checked = subprocess.run([promtool, "check", "rules", *map(str, paths)], capture_output=True, check=False)
+    return checked.returncode == 0
+
+
+class RuleFilesWriter:
+    """Keeps `directory` holding one rule file per PrometheusRule, and calls `reload` after a change."""
+
+    def __init__(self, informers: Informers, directory: Path, reload: Callable[[], None]) -> None:
+        self.directory = directory
+        self.rules = informers.get(PROMETHEUS_RULES)
+        self._reload = reload
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.rules.subscribe(lambda _kind, _rule: self._changed.set())
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        written: dict[str, str] = {}
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            wanted = rule_files(self.rules.objects())
+            if wanted != written:
+                await asyncio.to_thread(self._write, wanted, written)
+                written = wanted
+                self._reload()
+            await asyncio.sleep(WRITE_EVERY_SECONDS)
+
+    def _write(self, wanted: dict[str, str], written: dict[str, str]) -> None:
+        for name in written.keys() - wanted.keys():
+            (self.directory / name).unlink(missing_ok=True)
+        # Checked under another suffix, so Prometheus's glob never reads a file promtool refuses; all in
+        # one promtool run (a thousand Releases start with a thousand files), one by one only on refusal.
+        changed = {
+            name: self.directory / f"{name}.check"
+            for name, text in wanted.items()
+            if written.get(name) != text
+        }
+        for name, candidate in changed.items():
+            candidate.write_text(wanted[name])
+        all_good = promtool_accepts(list(changed.values()))
+        for name, candidate in changed.items():
+            if all_good or promtool_accepts([candidate]):
+                os.replace(candidate, self.directory / name)
+            else:
+                (self.directory / name).unlink(missing_ok=True)
+                candidate.unlink()
