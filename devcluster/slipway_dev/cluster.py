@@ -8,7 +8,9 @@ context manager usable from tests, the CLI and the demo alike:
         cluster.kubectl("apply", "-f", "deploy.yaml")
 
 The Release CRD and the upstream PrometheusRule CRD are installed at start (release_crd=False leaves
-the cluster bare), so Releases can be applied at once and `operator=True` has something to watch.
+the cluster bare), so Releases can be applied at once and `operator=True` has something to watch;
+`routing_crds=True` (what `slipway dev` does) also serves HTTPRoute and VirtualService, open schemas
+(slipway_dev.packaged), as a cluster with Gateway API and Istio installed would.
 With Prometheus, each PrometheusRule becomes a rule file it evaluates every second (slipway_dev.rules),
 and its alerts go to the cluster's Alertmanager when that runs (the `prometheus-alertmanager` binary
 is installed and `alertmanager` is not "off").
@@ -49,6 +51,7 @@ from slipway_dev.apiserver.credentials import Credentials
 from slipway_dev.apiserver.faults import FaultConfig
 from slipway_dev.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
 from slipway_dev.gateway import EntryStats
+from slipway_dev.packaged import routing_crds
 from slipway_dev.prometheus import PrometheusProcess
 from slipway_dev.rules import RULE_FILE_GLOB, prometheus_rule_crd
 from slipway_dev.world import SimulatedWorld
@@ -85,6 +88,7 @@ class DevCluster:
         faults: FaultConfig | None = None,
         operator: bool = False,
         release_crd: bool = True,
+        routing_crds: bool = False,
         process_images: list[str] | None = None,
     ) -> None:
         self.port = port
@@ -97,6 +101,7 @@ class DevCluster:
         self.faults = faults
         self.with_operator = operator
         self.release_crd = release_crd
+        self.serve_routing_crds = routing_crds
         # Images whose pods run as local processes (slipway_dev.processes); None: $SLIPWAY_DEV_PROCESS_IMAGES
         # or the chart's default image.
         self.process_images = process_images
@@ -170,6 +175,8 @@ class DevCluster:
         await self._server.start()
         if self.release_crd:
             self._install_crd(prometheus_rule_crd())
+        for crd in routing_crds() if self.serve_routing_crds else []:
+            self._install_crd(crd)
         targets = self.scrape_targets if self._wants_prometheus() else None
         rule_files = (self.rules_dir.resolve(), self._reload_prometheus) if self._wants_prometheus() else None
         self._world = SimulatedWorld(

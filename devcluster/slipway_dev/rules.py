@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 
 from slipway_dev.controllers.client import JsonObject, Resource
 from slipway_dev.controllers.runtime import Informers
+from slipway_dev.packaged import packaged_objects
 from slipway_dev.scrape import WRITE_EVERY_SECONDS
 
 PROMETHEUS_RULES = Resource("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule")
@@ -30,8 +30,7 @@ RULE_FILE_GLOB = "*.yml"
 
 def prometheus_rule_crd() -> dict[str, Any]:
     """The upstream PrometheusRule CustomResourceDefinition, kept as data in this package."""
-    text = resources.files("slipway_dev").joinpath("data/prometheusrules.monitoring.coreos.com.yaml")
-    crd: dict[str, Any] = yaml.safe_load(text.read_text())
+    (crd,) = packaged_objects("prometheusrules.monitoring.coreos.com.yaml")
     return crd
 
 

@@ -48,7 +48,7 @@ from slipway_dev.cluster import DevCluster
 
 pytestmark = [pytest.mark.e2e]
 
-ROUTING_CRDS = ROOT / "tests" / "e2e" / "routing-crds.yaml"
+ROUTING_CRDS = ROOT / "devcluster" / "slipway_dev" / "data" / "routing-crds.yaml"
 Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 Obj = dict[str, Any]
 

@@ -29,7 +29,7 @@ pytestmark = E2E
 
 GATED = [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 1}}]
 GATEWAY_API = {"gatewayAPI": {"parentRefs": [{"name": "public"}], "hostnames": ["web.example.com"]}}
-ROUTING_CRDS = ROOT / "tests" / "e2e" / "routing-crds.yaml"
+ROUTING_CRDS = ROOT / "devcluster" / "slipway_dev" / "data" / "routing-crds.yaml"
 COLLECTIONS = {
     "Deployment": "/apis/apps/v1/namespaces/default/deployments",
     "Service": "/api/v1/namespaces/default/services",

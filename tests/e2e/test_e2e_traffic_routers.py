@@ -12,7 +12,7 @@ CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
 GATEWAY_API = {"gatewayAPI": {"parentRefs": [{"name": "public"}], "hostnames": ["web.example.com"]}}
 MESH_AND_INGRESS = {"istio": {"hosts": ["web"]}, "nginx": {"host": "web.example.com"}}
-ROUTING_CRDS = ROOT / "tests" / "e2e" / "routing-crds.yaml"
+ROUTING_CRDS = ROOT / "devcluster" / "slipway_dev" / "data" / "routing-crds.yaml"
 
 
 def routed(

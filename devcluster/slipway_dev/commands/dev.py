@@ -32,6 +32,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "auto",
         rps: Annotated[float, typer.Option(help="Gateway requests per second for each entry point.")] = 20.0,
+        routing_crds: Annotated[
+            bool,
+            typer.Option(
+                help="Serve the HTTPRoute and VirtualService CRDs (open schemas), as a cluster "
+                "with Gateway API and Istio installed does."
+            ),
+        ] = True,
         fault_write_error_rate: Annotated[
             float, typer.Option(help="Share of API writes answered 500.")
         ] = 0.0,
@@ -82,6 +89,7 @@ def register(app: typer.Typer) -> None:
             alertmanager=modes[alertmanager],
             faults=faults,
             operator=operator,
+            routing_crds=routing_crds,
         )
         try:
             cluster.start()
