@@ -153,8 +153,10 @@ def test_slipway_dev_starts_even_when_every_write_fails_and_kubectl_sees_the_fau
         read = _kubectl(kubeconfig, "get", "--raw", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
         assert time.monotonic() - started >= 0.3  # one request, delayed by the added 300 ms
         assert [crd["metadata"]["name"] for crd in json.loads(read.stdout)["items"]] == [
+            "httproutes.gateway.networking.k8s.io",
             "prometheusrules.monitoring.coreos.com",
             "releases.slipway.dev",
+            "virtualservices.networking.istio.io",
         ]
         write = _kubectl(kubeconfig, "create", "configmap", "settings")
         assert write.returncode != 0 and refusal in write.stderr
