@@ -285,6 +285,7 @@ POD_TEMPLATE_SCHEMA: Final[dict[str, Any]] = {
     "x-kubernetes-embedded-resource": False,
 }
 
+
 def check_pod_template(template: Any, at: str = "") -> dict[str, Any]:
     """The Python side of POD_TEMPLATE_SCHEMA: a pod spec with named containers that have images.
 
@@ -718,6 +719,29 @@ class Promotion(ApiModel):
     )
 
 
+# --- notifications -------------------------------------------------------------------------------------
+
+MAX_SUBSCRIPTIONS: Final = 10
+TRANSITION_NAME_PATTERN: Final = r"^[A-Z][A-Za-z0-9]*$"
+TransitionName = Annotated[str, StringConstraints(pattern=TRANSITION_NAME_PATTERN, max_length=63)]
+
+
+class NotifySubscription(ApiModel):
+    """Tell a notifier of the operator config about some transitions of this Release."""
+
+    notifier: DnsLabel = Field(
+        description="A notifier the operator config names (notifications.notifiers); the address is there."
+    )
+    on: list[TransitionName] = Field(
+        min_length=1,
+        max_length=MAX_NAMES,
+        description="Transitions to tell: a phase entered (Paused, Degraded, ...), a status or Event "
+        "reason (Promoted, WaitingForApproval, AnalysisFailed, HookFailed, ...) or an outcome "
+        "(RolledBack, Aborted).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
 # --- the Release ---------------------------------------------------------------------------------------
 
 _ANALYSIS_STEPS_NEED_ANALYSIS: Final = CelRule(
@@ -765,6 +789,11 @@ class ReleaseSpec(ApiModel):
     analysis: AnalysisSpec | None = None
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, json_schema_extra={"default": {}})
     promotion: Promotion | None = None
+    notify: list[NotifySubscription] | None = Field(
+        default=None,
+        max_length=MAX_SUBSCRIPTIONS,
+        description="Notifiers of the operator config told about this Release's transitions.",
+    )
 
     _check_template = field_validator("template")(check_pod_template)
 

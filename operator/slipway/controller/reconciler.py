@@ -33,7 +33,9 @@ from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
+from slipway.controller import notifications
 from slipway.controller.echoes import OwnWrites
+from slipway.controller.notifications import Notifier, Transition, transition_names, version_of
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
@@ -119,6 +121,7 @@ class Reconciler:
         metrics: OperatorMetrics,
         upstreams: UpstreamIndex | None = None,
         own_writes: OwnWrites | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._api = api
         self._upstreams = upstreams or UpstreamIndex()
@@ -127,6 +130,7 @@ class Reconciler:
         self._config = config
         self._metrics = metrics
         self._own_writes = own_writes or OwnWrites()
+        self._notifier = notifier
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -150,15 +154,19 @@ class Reconciler:
         state = await asyncio.to_thread(observe, self._api, release)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
-        decision = decide(spec, old_status, observations, datetime.now(UTC))
+        now = datetime.now(UTC)
+        decision = decide(spec, old_status, observations, now)
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
             # Measurements go to a second decide at once: they are observations, not state to keep.
             measured = await self._take(_valid(spec), release, analyses, old_status)
             observations = replace(observations, measurements=measured)
-            decision = decide(spec, old_status, observations, datetime.now(UTC))
+            now = datetime.now(UTC)
+            decision = decide(spec, old_status, observations, now)
         try:
-            writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision)
+            writes, status_version = await asyncio.to_thread(
+                self._carry_out, release, spec, body, state, decision
+            )
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -180,6 +188,20 @@ class Reconciler:
         ):
             _log.info(status.message or status.phase, reason=status.reason, writes=writes)
         self._record(release, old_status, status, time.monotonic() - started)
+        if status_version is not None and spec is not None and spec.notify and self._notifier is not None:
+            # Only now: the status write landed, so the transition is recorded and never told twice.
+            events = [action.reason for action in decision.actions if isinstance(action, EmitEvent)]
+            transition = Transition(
+                release=release,
+                generation=observations.generation,
+                status_version=status_version,
+                names=transition_names(old_status, status, events),
+                before=old_status,
+                after=status,
+                version=version_of(status, spec),
+                at=now,
+            )
+            self._notifier.tell(spec, transition)
         return decision.requeue_after_seconds
 
     def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
@@ -189,7 +211,7 @@ class Reconciler:
             spec = ReleaseSpec.model_validate(body.get("spec") or {})
         except ValidationError as invalid:
             return None, invalid_spec(invalid)
-        return spec, readiness(spec, self._config)
+        return spec, readiness(spec, self._config) + notifications.obstacles(spec, self._config.notifications)
 
     async def _alerts(
         self, release: ReleaseRef, spec: ReleaseSpec | None
@@ -261,7 +283,8 @@ class Reconciler:
         body: Obj,
         state: ClusterState,
         decision: Decision,
-    ) -> int:
+    ) -> tuple[int, str | None]:
+        """The number of writes, and the resourceVersion of the status write (None: none was needed)."""
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         deferred: list[Action] = []
         for action in decision.actions:
@@ -285,7 +308,7 @@ class Reconciler:
                     pass  # already measured before this decision was made
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
-        writer.write_status(
+        status_version = writer.write_status(
             body["metadata"]["resourceVersion"],
             observed.to_api() if observed else None,
             decision.status.to_api(),
@@ -295,7 +318,7 @@ class Reconciler:
                 writer.emit_event(action.type, action.reason, action.message)
             elif isinstance(action, AcknowledgeAction):
                 writer.acknowledge(action.annotation, action.value)
-        return writer.writes
+        return writer.writes, status_version
 
 
 def _valid(spec: ReleaseSpec | None) -> ReleaseSpec:
