@@ -172,12 +172,7 @@ def test_a_notifier_the_config_lacks_refuses_only_that_release(
         operator_factory(notifications=notifications(tmp_path, {"audit": ("webhook", audit.url())}))
         cluster.apply(release_manifest("1", name="other"))
         cluster.wait_phase("Healthy", "1", timeout=30, name="other")
-        # Unquoted, as people write it: YAML 1.1 readers take `on` for true, so say what kubectl does.
-        cluster.kubectl(
-            "apply",
-            "-f",
-            "-",
-            input=f"""
+        manifest = f"""
 apiVersion: slipway.dev/v1alpha1
 kind: Release
 metadata: {{name: web}}
@@ -191,8 +186,11 @@ spec:
     "on": [Healthy]
   - notifier: pager
     "on": [RolledBack]
-""",
-        )
+"""
+        # A bare `on` is YAML 1.1's true to kubectl: the Release is refused, naming the field.
+        unquoted = cluster.kubectl("apply", "-f", "-", input=manifest.replace('"on"', "on"), check=False)
+        assert unquoted.returncode != 0 and "spec.notify[0].on: Required value" in unquoted.stderr
+        cluster.kubectl("apply", "-f", "-", input=manifest)
         status = wait_for(
             lambda: (s := cluster.status()).get("phase") == "Degraded" and s, 30, "the Release refused"
         )
