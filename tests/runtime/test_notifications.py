@@ -79,7 +79,9 @@ def test_a_receiver_answering_500_three_times_gets_the_message_once(tmp_path: Pa
         config = settings(tmp_path, receiver.url())
 
         async def scenario(queue: NotificationQueue) -> None:
-            assert queue.offer(Notification("chat", "key-1", {"hello": "world"}, failures))
+            assert queue.offer(
+                Notification("chat", config.notifiers["chat"], "key-1", {"hello": "world"}, failures)
+            )
             await until(lambda: count(metrics, "delivered") == 1, 10)
 
         deliver(config, metrics, scenario)
@@ -104,7 +106,7 @@ def test_a_receiver_that_never_answers_costs_the_caller_nothing_and_ends_in_a_fa
         async def scenario(queue: NotificationQueue) -> None:
             started = time.monotonic()
             for index in range(12):
-                queue.offer(Notification("chat", f"key-{index}", {}, failures))
+                queue.offer(Notification("chat", config.notifiers["chat"], f"key-{index}", {}, failures))
             offering = time.monotonic() - started
             assert offering < 0.05, f"offering 12 notifications took {offering:.3f}s"
             # Four workers, two bounded attempts each: every one of them is given up, none hangs.
@@ -121,7 +123,10 @@ def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
         config = settings(tmp_path, receiver.url(), queueSize=2, workers=1, timeoutSeconds=0.2, maxAttempts=1)
 
         async def scenario(queue: NotificationQueue) -> None:
-            accepted = [queue.offer(Notification("chat", f"k{index}", {}, failures)) for index in range(4)]
+            accepted = [
+                queue.offer(Notification("chat", config.notifiers["chat"], f"k{index}", {}, failures))
+                for index in range(4)
+            ]
             assert accepted == [True, True, False, False]
             assert count(metrics, "dropped") == 2
 
@@ -134,7 +139,7 @@ def test_a_4xx_is_not_retried(tmp_path: Path) -> None:
         config = settings(tmp_path, receiver.url())
 
         async def scenario(queue: NotificationQueue) -> None:
-            queue.offer(Notification("chat", "k", {}, failures))
+            queue.offer(Notification("chat", config.notifiers["chat"], "k", {}, failures))
             await until(lambda: count(metrics, "failed") == 1, 10)
 
         deliver(config, metrics, scenario)
@@ -149,7 +154,7 @@ def test_a_rotated_secret_naming_a_host_not_allowed_is_refused_without_a_request
         (tmp_path / "url").write_text(f"http://localhost:{receiver.port}/hook")  # rotated after start
 
         async def scenario(queue: NotificationQueue) -> None:
-            queue.offer(Notification("chat", "k", {}, failures))
+            queue.offer(Notification("chat", config.notifiers["chat"], "k", {}, failures))
             await until(lambda: count(metrics, "failed") == 1, 10)
 
         deliver(config, metrics, scenario)
@@ -175,7 +180,7 @@ def test_the_url_and_token_never_show_in_logs_or_failures(
         )
 
         async def scenario(queue: NotificationQueue) -> None:
-            queue.offer(Notification("chat", "k", {}, failures))
+            queue.offer(Notification("chat", config.notifiers["chat"], "k", {}, failures))
             await until(lambda: count(metrics, "failed") == 1, 10)
 
         deliver(config, metrics, scenario)

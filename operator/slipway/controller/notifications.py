@@ -95,6 +95,7 @@ def version_of(status: ReleaseStatus, spec: ReleaseSpec) -> str:
 
 
 def link(notifier: NotifierConfig, transition: Transition) -> str | None:
+    """The notifier's linkTemplate filled in (each value URL-escaped); None without a template."""
     if notifier.link_template is None:
         return None
     values = {
@@ -204,7 +205,7 @@ class Notifier:
                 else webhook_body(transition, subscription.notifier, on, key, url)
             )
             failed = _reporter(self._api, transition.release, subscription.notifier, on)
-            queued += self._queue.offer(Notification(subscription.notifier, key, body, failed))
+            queued += self._queue.offer(Notification(subscription.notifier, notifier, key, body, failed))
         return queued
 
 

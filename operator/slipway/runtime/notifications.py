@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from slipway.runtime.config import NotificationsConfig, host_allowed, read_secret, url_host
+from slipway.runtime.config import NotificationsConfig, NotifierConfig, host_allowed, read_secret, url_host
 from slipway.runtime.metrics import OperatorMetrics
 
 _log = structlog.get_logger("slipway.notifications")
@@ -27,10 +27,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 @dataclass(frozen=True)
 class Notification:
-    """One message for one notifier. `key` is the same for every attempt, so a receiver can tell a
-    retry of a message it already has; `failed` is told why, once, when delivery gives up."""
+    """One message for one notifier (`notifier` its name, `target` its settings). `key` is the same
+    for every attempt, so a receiver can tell a retry of a message it already has; `failed` is told
+    why, once, when delivery gives up."""
 
     notifier: str
+    target: NotifierConfig
     key: str
     body: dict[str, Any]
     failed: Callable[[str], Awaitable[None]]
@@ -49,7 +51,7 @@ class NotificationQueue:
 
     def __init__(
         self, session: aiohttp.ClientSession, settings: NotificationsConfig, metrics: OperatorMetrics
-    ):
+    ) -> None:
         self._session = session
         self._settings = settings
         self._metrics = metrics
@@ -118,9 +120,7 @@ class NotificationQueue:
         await notification.failed(reason)
 
     async def _attempt(self, notification: Notification) -> None:
-        notifier = self._settings.notifiers.get(notification.notifier)
-        if notifier is None:
-            raise Undeliverable("no such notifier in the operator config", retry=False)
+        notifier = notification.target
         try:
             url = read_secret(notifier.url_file)
             token = read_secret(notifier.token_file) if notifier.token_file else None
