@@ -5,6 +5,7 @@ landed, once per transition, and never again after a restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,7 +28,8 @@ from slipway.controller.notifications import (
 )
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.reconciler import Reconciler
-from slipway.manifests import ReleaseRef
+from slipway.kube.client import ApiError
+from slipway.manifests import Obj, ReleaseRef
 from slipway.runtime.config import NotificationsConfig, parse_config
 from slipway.runtime.metrics import OperatorMetrics
 from slipway.runtime.notifications import Notification, NotificationQueue
@@ -233,3 +235,31 @@ def test_the_reconciler_queues_once_per_recorded_transition_and_a_restart_sends_
     (paused,) = restarted.offered
     assert paused.body["on"] == ["Paused", "WaitingForPromote"] and paused.body["version"] == "2"
     assert paused.key != healthy.key
+
+
+class EventsFail(RecordingApi):
+    """The real client, except that posting an Event fails as an API server under load might."""
+
+    def create(self, path: str, body: Obj) -> Obj:
+        if "/events" in path:
+            raise ApiError(503, "ServiceUnavailable", "try again")
+        return super().create(path, body)
+
+
+def test_a_write_after_the_status_that_fails_loses_no_notification(
+    dev_cluster: DevCluster, tmp_path: Path
+) -> None:
+    config = settings(tmp_path, chat="webhook")
+    subscribed = '  notify: [{notifier: chat, "on": [FirstRelease]}]\n'
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1", subscribed))
+    api, queue = EventsFail(str(dev_cluster.kubeconfig)), RecordingQueue(config)
+    try:
+        with pytest.raises(ApiError):
+            reconcile(api, config, queue)  # the status lands, then its Event fails
+        (told,) = queue.offered
+        assert (told.body["reason"], told.body["on"]) == ("FirstRelease", ["FirstRelease"])
+        with contextlib.suppress(ApiError):  # an Event of a later transition may fail as well
+            reconcile(api, config, queue)  # the next pass finds this transition recorded: not again
+        assert len(queue.offered) == 1
+    finally:
+        api.close()

@@ -27,6 +27,8 @@ import structlog
 
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import ReleaseStatus
+from slipway.core.actions import EmitEvent
+from slipway.core.machine import Decision
 from slipway.core.obstacles import Obstacle
 from slipway.kube.client import ApiError, KubeApi
 from slipway.kube.cluster import post_event
@@ -180,6 +182,10 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+Landed = Callable[[str], None]
+"""Told, in the pass's worker thread, the resourceVersion of a status write the moment it landed."""
+
+
 class Notifier:
     """Queues the messages a transition owes the Release's subscribers; a delivery that fails for
     good is a Warning Event on the Release (the metric is the queue's), never a rollout error."""
@@ -188,6 +194,37 @@ class Notifier:
         self._api = api
         self._queue = queue
         self._settings = settings
+
+    def landed(
+        self,
+        release: ReleaseRef,
+        spec: ReleaseSpec,
+        before: ReleaseStatus | None,
+        decision: Decision,
+        generation: int,
+        at: datetime,
+    ) -> Landed:
+        """What to call once the status write of `decision` landed: from then on the transition is
+        recorded, so it is told even if a later write of the pass (an Event) fails."""
+        loop = asyncio.get_running_loop()
+        events = [action.reason for action in decision.actions if isinstance(action, EmitEvent)]
+        after = decision.status
+
+        def landed(status_version: str) -> None:
+            transition = Transition(
+                release=release,
+                generation=generation,
+                status_version=status_version,
+                names=transition_names(before, after, events),
+                before=before,
+                after=after,
+                version=version_of(after, spec),
+                at=at,
+            )
+            # The queue belongs to the event loop; the write landed in a worker thread.
+            loop.call_soon_threadsafe(self.tell, spec, transition)
+
+        return landed
 
     def tell(self, spec: ReleaseSpec, transition: Transition) -> int:
         """Queue a message for each subscription `transition` matches; how many were queued."""

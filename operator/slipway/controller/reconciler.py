@@ -10,7 +10,8 @@ The order of writes is what makes the operator safe to kill at any instant (inva
    traffic to stable, invariant 2); each is idempotent, so repeating them after a crash is harmless;
 2. the status, guarded by the resourceVersion that was read, so a decision made on stale data fails
    and is made again instead of overwriting newer facts. Until it lands, a restarted operator decides
-   again from the old status and the cluster as it now is, and reaches the same decision;
+   again from the old status and the cluster as it now is, and reaches the same decision. Once it
+   lands, the notifications the transition owes are queued (never awaited: controller/notifications.py);
 3. then Events and the acknowledgement of manual actions (removing their annotations), so that an
    action is never acknowledged before status records that it was carried out.
 A pass over a Release whose cluster already matches writes nothing (invariant 4).
@@ -35,7 +36,7 @@ from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
 from slipway.controller import notifications
 from slipway.controller.echoes import OwnWrites
-from slipway.controller.notifications import Notifier, Transition, transition_names, version_of
+from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
@@ -163,10 +164,11 @@ class Reconciler:
             observations = replace(observations, measurements=measured)
             now = datetime.now(UTC)
             decision = decide(spec, old_status, observations, now)
+        landed = None
+        if spec is not None and spec.notify and self._notifier is not None:
+            landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
-            writes, status_version = await asyncio.to_thread(
-                self._carry_out, release, spec, body, state, decision
-            )
+            writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision, landed)
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -188,20 +190,6 @@ class Reconciler:
         ):
             _log.info(status.message or status.phase, reason=status.reason, writes=writes)
         self._record(release, old_status, status, time.monotonic() - started)
-        if status_version is not None and spec is not None and spec.notify and self._notifier is not None:
-            # Only now: the status write landed, so the transition is recorded and never told twice.
-            events = [action.reason for action in decision.actions if isinstance(action, EmitEvent)]
-            transition = Transition(
-                release=release,
-                generation=observations.generation,
-                status_version=status_version,
-                names=transition_names(old_status, status, events),
-                before=old_status,
-                after=status,
-                version=version_of(status, spec),
-                at=now,
-            )
-            self._notifier.tell(spec, transition)
         return decision.requeue_after_seconds
 
     def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
@@ -283,8 +271,8 @@ class Reconciler:
         body: Obj,
         state: ClusterState,
         decision: Decision,
-    ) -> tuple[int, str | None]:
-        """The number of writes, and the resourceVersion of the status write (None: none was needed)."""
+        landed: Landed | None = None,
+    ) -> int:
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         deferred: list[Action] = []
         for action in decision.actions:
@@ -313,12 +301,14 @@ class Reconciler:
             observed.to_api() if observed else None,
             decision.status.to_api(),
         )
+        if status_version is not None and landed is not None:
+            landed(status_version)  # the transition is recorded: its notifications are owed
         for action in deferred:
             if isinstance(action, EmitEvent):
                 writer.emit_event(action.type, action.reason, action.message)
             elif isinstance(action, AcknowledgeAction):
                 writer.acknowledge(action.annotation, action.value)
-        return writer.writes, status_version
+        return writer.writes
 
 
 def _valid(spec: ReleaseSpec | None) -> ReleaseSpec:
