@@ -64,11 +64,11 @@ def deliver(
     async def run() -> None:
         async with aiohttp.ClientSession() as session:
             queue = NotificationQueue(session, config, metrics)
-            worker = asyncio.create_task(queue.run())
+            queue.start()
             try:
                 await scenario(queue)
             finally:
-                worker.cancel()
+                await queue.stop(0)
 
     asyncio.run(run())
 

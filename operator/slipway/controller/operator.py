@@ -104,7 +104,7 @@ async def run_operator(
         own_writes = OwnWrites()
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
-        delivering = asyncio.create_task(notification_queue.run())
+        notification_queue.start()
         reconciler = Reconciler(
             api=api,
             measure=ProviderRegistry(session, config, api).measure,
@@ -139,10 +139,7 @@ async def run_operator(
                 task.cancel()
             with contextlib.suppress(Exception):
                 await queue.drain()
-            await notification_queue.drain(_NOTIFICATION_GRACE_SECONDS)
-            delivering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivering
+            await notification_queue.stop(_NOTIFICATION_GRACE_SECONDS)
             # Stopped on purpose while leading (e.g. a rolling upgrade): hand over now, not at expiry.
             if election is not None and lost is not None and not lost.done():
                 lost.cancel()

@@ -47,7 +47,7 @@ class Undeliverable(Exception):
 
 
 class NotificationQueue:
-    """`offer` from the event loop; `run` (a task) delivers until cancelled."""
+    """`offer` from the event loop; between `start` and `stop`, workers deliver."""
 
     def __init__(
         self, session: aiohttp.ClientSession, settings: NotificationsConfig, metrics: OperatorMetrics
@@ -56,6 +56,7 @@ class NotificationQueue:
         self._settings = settings
         self._metrics = metrics
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=settings.queue_size)
+        self._workers: list[asyncio.Task[None]] = []
 
     def offer(self, notification: Notification) -> bool:
         """Queue it without waiting; False (and counted as dropped) when the queue is full."""
@@ -67,21 +68,21 @@ class NotificationQueue:
             return False
         return True
 
-    async def run(self) -> None:
-        workers = [asyncio.create_task(self._work()) for _ in range(self._settings.workers)]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
-            left = self._queue.qsize()
-            if left:
-                _log.warning("notifications not delivered: the operator stopped", count=left)
+    def start(self) -> None:
+        """Start the workers now (not at the loop's next turn: Kopf, started right after, treats tasks
+        that appear while it runs as its own and waits for them when it stops)."""
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self._settings.workers)]
 
-    async def drain(self, timeout: float) -> None:
-        """Wait up to `timeout` seconds for what is queued to be delivered (or given up)."""
+    async def stop(self, grace: float) -> None:
+        """Give what is queued up to `grace` seconds to be delivered (or given up), then stop."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
+            await asyncio.wait_for(self._queue.join(), grace)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        left = self._queue.qsize()
+        if left:
+            _log.warning("notifications not delivered: the operator stopped", count=left)
 
     async def _work(self) -> None:
         while True:
