@@ -35,7 +35,7 @@ from slipway.runtime.server import ObservabilityServer
 _log = structlog.get_logger("slipway.operator")
 
 # At a stop, how long queued notifications may still take; what is left then is lost (and logged).
-_NOTIFICATION_GRACE_SECONDS = 5.0
+_NOTIFICATION_GRACE_SECONDS = 2.0
 
 
 class LeadershipLost(RuntimeError):
@@ -139,12 +139,13 @@ async def run_operator(
                 task.cancel()
             with contextlib.suppress(Exception):
                 await queue.drain()
-            await notification_queue.stop(_NOTIFICATION_GRACE_SECONDS)
             # Stopped on purpose while leading (e.g. a rolling upgrade): hand over now, not at expiry.
             if election is not None and lost is not None and not lost.done():
                 lost.cancel()
                 if await asyncio.to_thread(_released, election):
                     _log.info("released the lease", lease=config.leader_election.lease_name)
+            # After the handover: the next leader tells only transitions it records itself.
+            await notification_queue.stop(_NOTIFICATION_GRACE_SECONDS)
             api.close()
         if lost is not None and lost.done() and not lost.cancelled():
             raise LeadershipLost(f"lost the Lease {config.leader_election.lease_name}; stopped reconciling")
