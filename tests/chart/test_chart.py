@@ -103,6 +103,17 @@ EVERY_EXTRA: Obj = {
     "podDisruptionBudget": {"maxUnavailable": None, "minAvailable": 1},
     "serviceAccount": {"create": True, "name": "delivery", "annotations": {"iam.example.com/role": "x"}},
     "metrics": {"serviceMonitor": {"enabled": True, "namespace": "monitoring", "relabelings": []}},
+    "notifications": {
+        "allowedHosts": ["hooks.slack.com", "audit.internal:8443"],
+        "notifiers": {
+            "team-chat": {
+                "type": "slack",
+                "secretName": "slack-webhook",
+                "linkTemplate": "https://g/{{release}}",
+            },
+            "audit": {"type": "webhook", "secretName": "audit", "urlKey": "endpoint", "tokenKey": "token"},
+        },
+    },
 }
 
 WORKLOAD_RESOURCES = {
@@ -155,6 +166,8 @@ def test_values_yaml_matches_its_schema() -> None:
         {"podDisruptionBudget": {"maxUnavailable": "half"}},
         {"metrics": {"serviceMonitor": {"relabeling": []}}},
         {"rbac": {"create": "yes"}},
+        {"notifications": {"notifiers": {"chat": {"type": "slack"}}}},
+        {"notifications": {"notifiers": {"Chat": {"type": "slack", "secretName": "s"}}}},
     ],
     ids=[
         "wrong-type",
@@ -167,6 +180,8 @@ def test_values_yaml_matches_its_schema() -> None:
         "pdb-not-int-or-percent",
         "servicemonitor-typo",
         "rbac-not-bool",
+        "notifier-without-secret",
+        "notifier-name-not-a-dns-label",
     ],
 )
 def test_schema_refuses_wrong_values(values: Obj) -> None:
@@ -407,6 +422,32 @@ def test_the_extras_reach_the_operator_container() -> None:
     assert pod["volumes"][-1] == EVERY_EXTRA["extraVolumes"][0]
     assert pod["terminationGracePeriodSeconds"] == 120
     assert pod["topologySpreadConstraints"] == EVERY_EXTRA["topologySpreadConstraints"]
+
+
+def test_notifiers_read_their_urls_from_mounted_secrets_never_from_the_config_map() -> None:
+    objects = render({**EVERY_EXTRA, "config": {"notifications": {"maxAttempts": 3}}})
+    config = operator_config(objects).notifications
+    assert config.allowed_hosts == ["hooks.slack.com", "audit.internal:8443"]
+    assert config.max_attempts == 3  # the delivery settings under config.notifications are kept
+    chat, audit = config.notifiers["team-chat"], config.notifiers["audit"]
+    assert (chat.type, chat.url_file, chat.token_file, chat.link_template) == (
+        "slack",
+        "/var/run/slipway/notifiers/team-chat/url",
+        None,
+        "https://g/{{release}}",
+    )
+    assert (audit.url_file, audit.token_file) == (
+        "/var/run/slipway/notifiers/audit/endpoint",
+        "/var/run/slipway/notifiers/audit/token",
+    )
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert {"name": "notifier-audit", "secret": {"secretName": "audit"}} in pod["volumes"]
+    assert {
+        "name": "notifier-team-chat",
+        "mountPath": "/var/run/slipway/notifiers/team-chat",
+        "readOnly": True,
+    } in pod["containers"][0]["volumeMounts"]
+    assert "notifications" not in operator_config(render()).model_dump(exclude_defaults=True)
 
 
 def test_without_rbac_create_no_role_or_binding_is_rendered() -> None:

@@ -98,6 +98,20 @@ def test_an_invalid_config_names_the_file_and_field(tmp_path: Path, kubeconfig: 
     assert line["reason"] == "ConfigError"
 
 
+def test_a_notifier_url_outside_the_allow_list_stops_the_start_without_showing_the_url(
+    tmp_path: Path, kubeconfig: Path
+) -> None:
+    secret = tmp_path / "url"
+    secret.write_text("https://hooks.example.net/services/s3cr3t")
+    config = tmp_path / "slipway.yaml"
+    chat = f"{{type: slack, urlFile: {secret}}}"
+    config.write_text(f"notifications: {{allowedHosts: [hooks.slack.com], notifiers: {{chat: {chat}}}}}\n")
+    done = run(tmp_path, "--config", str(config), KUBECONFIG=str(kubeconfig))
+    human, line = one_failure(done, 2)
+    assert "notifications.notifiers.chat.urlFile: host 'hooks.example.net' is not in" in human
+    assert line["reason"] == "ConfigError" and "s3cr3t" not in done.stderr + done.stdout
+
+
 def test_a_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     human, _ = one_failure(run(tmp_path, "--config", str(tmp_path / "absent.yaml")), 2)
     assert "absent.yaml: cannot read" in human

@@ -56,5 +56,19 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
       "leaseName" (include "slipway.fullname" .)
       "namespace" .Release.Namespace)
     "server" (dict "host" "0.0.0.0" "port" (int .Values.port)) -}}
+{{- $notifiers := dict -}}
+{{- range $name, $notifier := .Values.notifications.notifiers -}}
+{{- $dir := printf "%s/%s" (include "slipway.notifiersDir" $) $name -}}
+{{- $entry := dict "type" $notifier.type "urlFile" (printf "%s/%s" $dir ($notifier.urlKey | default "url")) -}}
+{{- with $notifier.tokenKey }}{{- $_ := set $entry "tokenFile" (printf "%s/%s" $dir .) -}}{{- end -}}
+{{- with $notifier.linkTemplate }}{{- $_ := set $entry "linkTemplate" . -}}{{- end -}}
+{{- $_ := set $notifiers $name $entry -}}
+{{- end -}}
+{{- if or .Values.notifications.allowedHosts $notifiers -}}
+{{- $_ := set $chart "notifications" (dict "allowedHosts" .Values.notifications.allowedHosts "notifiers" $notifiers) -}}
+{{- end -}}
 {{- toYaml (mergeOverwrite (deepCopy .Values.config) $chart) -}}
 {{- end -}}
+
+{{/* Where each notifier's Secret is mounted: outside /etc/slipway, the ConfigMap's read-only volume. */}}
+{{- define "slipway.notifiersDir" -}}/var/run/slipway/notifiers{{- end -}}

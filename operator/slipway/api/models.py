@@ -763,6 +763,29 @@ class Promotion(ApiModel):
     )
 
 
+# --- notifications -------------------------------------------------------------------------------------
+
+MAX_SUBSCRIPTIONS: Final = 10
+TRANSITION_NAME_PATTERN: Final = r"^[A-Z][A-Za-z0-9]*$"
+TransitionName = Annotated[str, StringConstraints(pattern=TRANSITION_NAME_PATTERN, max_length=63)]
+
+
+class NotifySubscription(ApiModel):
+    """Tell a notifier of the operator config about some transitions of this Release."""
+
+    notifier: DnsLabel = Field(
+        description="A notifier the operator config names (notifications.notifiers); the address is there."
+    )
+    on: list[TransitionName] = Field(
+        min_length=1,
+        max_length=MAX_NAMES,
+        description="Transitions to tell: a phase entered (Paused, Degraded, ...), a status or Event "
+        "reason (Promoted, WaitingForApproval, AnalysisFailed, HookFailed, ...) or an outcome "
+        "(RolledBack, Aborted).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
 # --- the Release ---------------------------------------------------------------------------------------
 
 _ANALYSIS_STEPS_NEED_ANALYSIS: Final = CelRule(
@@ -811,6 +834,11 @@ class ReleaseSpec(ApiModel):
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, json_schema_extra={"default": {}})
     promotion: Promotion | None = None
     alert_rules: AlertRules = Field(default_factory=AlertRules, json_schema_extra={"default": {}})
+    notify: list[NotifySubscription] | None = Field(
+        default=None,
+        max_length=MAX_SUBSCRIPTIONS,
+        description="Notifiers of the operator config told about this Release's transitions.",
+    )
 
     _check_template = field_validator("template")(check_pod_template)
 

@@ -18,6 +18,7 @@ import structlog
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.handlers import build_registry, build_settings
+from slipway.controller.notifications import Notifier
 from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
@@ -28,9 +29,13 @@ from slipway.runtime.config import OperatorConfig
 from slipway.runtime.leader import LeaderElection
 from slipway.runtime.logging import configure_logging
 from slipway.runtime.metrics import OperatorMetrics
+from slipway.runtime.notifications import NotificationQueue
 from slipway.runtime.server import ObservabilityServer
 
 _log = structlog.get_logger("slipway.operator")
+
+# At a stop, how long queued notifications may still take; what is left then is lost (and logged).
+_NOTIFICATION_GRACE_SECONDS = 2.0
 
 
 class LeadershipLost(RuntimeError):
@@ -97,6 +102,9 @@ async def run_operator(
         # Filled from the Release watch, read by each pass: who waits for whom, what the upstreams show.
         upstreams = UpstreamIndex()
         own_writes = OwnWrites()
+        # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
+        notification_queue = NotificationQueue(session, config.notifications, metrics)
+        notification_queue.start()
         reconciler = Reconciler(
             api=api,
             measure=ProviderRegistry(session, config, api).measure,
@@ -105,6 +113,7 @@ async def run_operator(
             metrics=metrics,
             upstreams=upstreams,
             own_writes=own_writes,
+            notifier=Notifier(api, notification_queue, config.notifications),
         )
         queue = ReconcileQueue(reconciler)
         namespaces = [] if config.cluster_wide else config.namespaces
@@ -135,6 +144,8 @@ async def run_operator(
                 lost.cancel()
                 if await asyncio.to_thread(_released, election):
                     _log.info("released the lease", lease=config.leader_election.lease_name)
+            # After the handover: the next leader tells only transitions it records itself.
+            await notification_queue.stop(_NOTIFICATION_GRACE_SECONDS)
             api.close()
         if lost is not None and lost.done() and not lost.cancelled():
             raise LeadershipLost(f"lost the Lease {config.leader_election.lease_name}; stopped reconciling")

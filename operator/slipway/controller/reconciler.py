@@ -10,7 +10,8 @@ The order of writes is what makes the operator safe to kill at any instant (inva
    traffic to stable, invariant 2); each is idempotent, so repeating them after a crash is harmless;
 2. the status, guarded by the resourceVersion that was read, so a decision made on stale data fails
    and is made again instead of overwriting newer facts. Until it lands, a restarted operator decides
-   again from the old status and the cluster as it now is, and reaches the same decision;
+   again from the old status and the cluster as it now is, and reaches the same decision. Once it
+   lands, the notifications the transition owes are queued (never awaited: controller/notifications.py);
 3. then Events and the acknowledgement of manual actions (removing their annotations), so that an
    action is never acknowledged before status records that it was carried out.
 A pass over a Release whose cluster already matches writes nothing (invariant 4).
@@ -34,7 +35,9 @@ from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.api.validation import problems_from
+from slipway.controller import notifications
 from slipway.controller.echoes import OwnWrites
+from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
@@ -123,6 +126,7 @@ class Reconciler:
         metrics: OperatorMetrics,
         upstreams: UpstreamIndex | None = None,
         own_writes: OwnWrites | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._api = api
         self._upstreams = upstreams or UpstreamIndex()
@@ -133,6 +137,7 @@ class Reconciler:
         self._own_writes = own_writes or OwnWrites()
         # Until when (monotonic) alert rules are skipped because the cluster serves no PrometheusRule.
         self._rules_unserved_until: float | None = None
+        self._notifier = notifier
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -156,17 +161,20 @@ class Reconciler:
         state = await asyncio.to_thread(observe, self._api, release)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
-        decided = time.monotonic()
-        decision = decide(spec, old_status, observations, datetime.now(UTC))
+        decided, now = time.monotonic(), datetime.now(UTC)
+        decision = decide(spec, old_status, observations, now)
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
             # Measurements go to a second decide at once: they are observations, not state to keep.
             measured = await self._take(_valid(spec), release, analyses, old_status)
             observations = replace(observations, measurements=measured)
-            decided = time.monotonic()
-            decision = decide(spec, old_status, observations, datetime.now(UTC))
+            decided, now = time.monotonic(), datetime.now(UTC)
+            decision = decide(spec, old_status, observations, now)
+        landed = None
+        if spec is not None and spec.notify and self._notifier is not None:
+            landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
-            writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision)
+            writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision, landed)
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -201,7 +209,7 @@ class Reconciler:
             spec = ReleaseSpec.model_validate(body.get("spec") or {})
         except ValidationError as invalid:
             return None, invalid_spec(invalid)
-        return spec, readiness(spec, self._config)
+        return spec, readiness(spec, self._config) + notifications.obstacles(spec, self._config.notifications)
 
     async def _alerts(
         self, release: ReleaseRef, spec: ReleaseSpec | None
@@ -273,6 +281,7 @@ class Reconciler:
         body: Obj,
         state: ClusterState,
         decision: Decision,
+        landed: Landed | None = None,
     ) -> int:
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         deferred: list[Action] = []
@@ -302,11 +311,13 @@ class Reconciler:
             self._ensure_alert_rule(writer, release, _valid(spec), decision.status, routed)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
-        writer.write_status(
+        status_version = writer.write_status(
             body["metadata"]["resourceVersion"],
             observed.to_api() if observed else None,
             decision.status.to_api(),
         )
+        if status_version is not None and landed is not None:
+            landed(status_version)  # the transition is recorded: its notifications are owed
         for action in deferred:
             if isinstance(action, EmitEvent):
                 writer.emit_event(action.type, action.reason, action.message)

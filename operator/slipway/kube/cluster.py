@@ -80,6 +80,34 @@ Written = Callable[[str, str], None]
 """Told the path and the new resourceVersion of each Deployment and Release status written."""
 
 
+def post_event(api: KubeApi, release: ReleaseRef, event_type: str, reason: str, message: str) -> None:
+    """Post an Event about the Release."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    api.create(
+        events_path(release.namespace),
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{release.name}.", "namespace": release.namespace},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": release.name,
+                "namespace": release.namespace,
+                "uid": release.uid,
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message,
+            "source": {"component": "slipway"},
+            "reportingComponent": "slipway",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        },
+    )
+
+
 class ClusterWriter:
     def __init__(
         self, api: KubeApi, release: ReleaseRef, state: ClusterState, written: Written | None = None
@@ -181,30 +209,8 @@ class ClusterWriter:
             self._apply(path, desired)
 
     def emit_event(self, event_type: str, reason: str, message: str) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._create(
-            events_path(self.release.namespace),
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"generateName": f"{self.release.name}.", "namespace": self.release.namespace},
-                "involvedObject": {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": KIND,
-                    "name": self.release.name,
-                    "namespace": self.release.namespace,
-                    "uid": self.release.uid,
-                },
-                "type": event_type,
-                "reason": reason,
-                "message": message,
-                "source": {"component": "slipway"},
-                "reportingComponent": "slipway",
-                "firstTimestamp": now,
-                "lastTimestamp": now,
-                "count": 1,
-            },
-        )
+        self.writes += 1
+        post_event(self.api, self.release, event_type, reason, message)
 
     def acknowledge(self, annotation: str, value: str) -> None:
         """Remove a manual action's annotation (metadata only, never spec: no GitOps drift), but only
@@ -220,13 +226,14 @@ class ClusterWriter:
             if error.status not in (404, 409, 422):
                 raise
 
-    def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> bool:
-        """Replace the status if it differs, only if the Release is still at `resource_version`.
+    def write_status(self, resource_version: str, observed: Obj | None, status: Obj) -> str | None:
+        """Replace the status if it differs, only if the Release is still at `resource_version`; the
+        resourceVersion the write gave the Release, None when nothing was written.
 
         The guard makes a status computed from an old read fail instead of overwriting newer facts.
         """
         if observed == status:
-            return False
+            return None
         patch = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
             {"op": "add", "path": "/status", "value": status},
@@ -238,5 +245,6 @@ class ClusterWriter:
             if error.status in (404, 409, 422):
                 raise StaleViewError(str(error)) from None
             raise
-        self._written(path, str(written["metadata"]["resourceVersion"]))
-        return True
+        version = str(written["metadata"]["resourceVersion"])
+        self._written(path, version)
+        return version

@@ -29,6 +29,7 @@ from slipway.providers.base import (
     render,
 )
 from slipway.runtime.config import HostPattern, PluginConfig, PluginSection
+from slipway.runtime.config import host_allowed as allowed_host
 
 _MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -67,14 +68,7 @@ class JsonPathError(ValueError):
 
 def host_allowed(url: URL, config: WebConfig) -> bool:
     """Whether `url`'s host is in the allow-list: 'host' (any port), 'host:port' or '*.domain'."""
-    host = (url.host or "").lower()
-    for pattern in config.allowed_hosts:
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]):
-                return True
-        elif pattern == host or pattern == f"{host}:{url.port}":
-            return True
-    return False
+    return allowed_host(url.host, url.port, config.allowed_hosts)
 
 
 def json_path_values(document: Any, path: str) -> tuple[float, ...]:

@@ -13,10 +13,12 @@ so this module names no plug-in; a plug-in reads its section with `config.sectio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeVar, cast
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -53,6 +55,20 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 HostPattern = Annotated[str, AfterValidator(_host_pattern)]
 LabelName = Annotated[str, Field(pattern=_LABEL_NAME_PATTERN)]
 MetricName = Annotated[str, Field(pattern=_METRIC_NAME_PATTERN)]
+NotifierName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+
+
+def host_allowed(host: str | None, port: int | None, allowed_hosts: Iterable[str]) -> bool:
+    """Whether `host` (on `port`) is in an allow-list of 'host' (any port), 'host:port' or '*.domain'
+    (any subdomain, not the domain itself)."""
+    host = (host or "").lower()
+    for pattern in allowed_hosts:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif pattern == host or pattern == f"{host}:{port}":
+            return True
+    return False
 
 
 class ConfigSection(BaseModel):
@@ -103,6 +119,102 @@ class LogConfig(ConfigSection):
     )
 
 
+LINK_PLACEHOLDERS: Final = ("namespace", "release", "version", "phase", "reason")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
+
+
+class NotifierConfig(ConfigSection):
+    """One named notifier a Release may subscribe to. Its address is a secret: it is read from a file
+    (a mounted Secret's key) at start and at each delivery, and never logged or written anywhere."""
+
+    type: Literal["webhook", "slack"] = Field(
+        description="webhook: Slipway's JSON body; slack: a Slack incoming-webhook message with blocks."
+    )
+    url_file: str = Field(min_length=1, description="File holding the URL to POST to.")
+    token_file: str | None = Field(
+        None, description="File holding a token sent as `Authorization: Bearer` (webhook only)."
+    )
+    link_template: str | None = Field(
+        None,
+        description="A link in each message; {{namespace}}, {{release}}, {{version}}, {{phase}} and "
+        "{{reason}} are replaced.",
+    )
+
+    @model_validator(mode="after")
+    def _token_for_webhooks(self) -> Self:
+        if self.token_file is not None and self.type != "webhook":
+            raise ValueError("tokenFile is for webhook notifiers (a Slack URL carries its own secret)")
+        unknown = set(_PLACEHOLDER.findall(self.link_template or "")) - set(LINK_PLACEHOLDERS)
+        if unknown:
+            known = ", ".join("{{" + name + "}}" for name in LINK_PLACEHOLDERS)
+            raise ValueError(f"linkTemplate: unknown placeholder {{{{{min(unknown)}}}}}; known: {known}")
+        return self
+
+
+class NotificationsConfig(ConfigSection):
+    """Where Releases' notifications go: the notifiers by name, the hosts they may reach, and how hard
+    delivery tries. Delivery runs beside the rollouts and never holds one up."""
+
+    allowed_hosts: list[HostPattern] = Field(
+        default_factory=list,
+        description="Hosts a notifier's URL may name: 'host' (any port), 'host:port' or '*.domain'.",
+    )
+    notifiers: dict[NotifierName, NotifierConfig] = Field(
+        default_factory=dict, description="Notifiers by the name a Release's spec.notify uses."
+    )
+    queue_size: int = Field(1000, ge=1, description="Notifications waiting at most; more are dropped.")
+    workers: int = Field(4, ge=1, le=64, description="Deliveries in flight at once.")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per notification, the first included.")
+    backoff_seconds: float = Field(1.0, gt=0, description="Wait before the first retry; doubled each time.")
+    max_backoff_seconds: float = Field(60.0, gt=0, description="Longest wait between two attempts.")
+    timeout_seconds: float = Field(5.0, gt=0, le=60, description="One attempt, connection included.")
+
+    def check_files(self) -> list[str]:
+        """Problems with the notifiers' secret files (unreadable, not a URL, a host not allowed), each
+        naming its field; the URL itself is never in a message."""
+        problems = []
+        for name, notifier in self.notifiers.items():
+            at = f"notifications.notifiers.{name}"
+            try:
+                url = read_secret(notifier.url_file)
+                _http_url(url)
+            except (OSError, ValueError) as bad:
+                problems.append(f"{at}.urlFile: {_secret_problem(bad)}")
+                continue
+            host, port = url_host(url)
+            if not host_allowed(host, port, self.allowed_hosts):
+                allowed = ", ".join(self.allowed_hosts) or "none"
+                problems.append(
+                    f"{at}.urlFile: host {host!r} is not in notifications.allowedHosts ({allowed});"
+                    " the operator calls no other address"
+                )
+            if notifier.token_file is not None:
+                try:
+                    read_secret(notifier.token_file)
+                except (OSError, ValueError) as bad:
+                    problems.append(f"{at}.tokenFile: {_secret_problem(bad)}")
+        return problems
+
+
+def read_secret(path: str) -> str:
+    """A secret file's text without surrounding whitespace; ValueError when empty."""
+    text = Path(path).read_text().strip()
+    if not text:
+        raise ValueError("the file is empty")
+    return text
+
+
+def url_host(url: str) -> tuple[str, int]:
+    """The host and port an http(s) URL names (the scheme's default port when it names none)."""
+    split = urlsplit(url)
+    return (split.hostname or ""), (split.port or (443 if split.scheme == "https" else 80))
+
+
+def _secret_problem(bad: OSError | ValueError) -> str:
+    # Never the content: an OSError names the file only, a ValueError ours says what is wrong.
+    return f"cannot read it: {bad.strerror}" if isinstance(bad, OSError) else str(bad)
+
+
 class OperatorConfig(ConfigSection):
     """The whole config. `parse_config` and `load_config` build it with the plug-ins' sections; one
     built directly has only the operator's own, and `section` gives each plug-in's default."""
@@ -113,6 +225,7 @@ class OperatorConfig(ConfigSection):
     leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
     @model_validator(mode="after")
     def _one_namespace_scope(self) -> Self:
@@ -251,7 +364,13 @@ def load_config(path: Path | str) -> OperatorConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as malformed:
         raise ConfigError(f"{path}: not valid YAML: {malformed}") from None
-    return parse_config(data, str(path))
+    config = parse_config(data, str(path))
+    # The notifiers' URLs are secrets in files (mounted Secrets): read now, so a URL outside the
+    # allow-list stops the operator at start, as any other config error does.
+    problems = config.notifications.check_files()
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return config
 
 
 def _unknown_key(error: ErrorDetails) -> bool:

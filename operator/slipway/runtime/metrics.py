@@ -66,6 +66,13 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self._waiting_for: dict[tuple[str, str], str] = {}
+        self._notifications = Counter(
+            "slipway_notifications",
+            "Notifications, by notifier and result: delivered, failed (attempts used up, or refused) "
+            "or dropped (the queue was full).",
+            ["notifier", "result"],
+            registry=self.registry,
+        )
         self._api_requests = Counter(
             "slipway_api_requests",
             "Requests to the Kubernetes API, by verb and HTTP status code.",
@@ -102,6 +109,9 @@ class OperatorMetrics:
 
     def measurement(self, metric: str, outcome: str) -> None:
         self._measurements.labels(metric, outcome).inc()
+
+    def notification(self, notifier: str, result: str) -> None:
+        self._notifications.labels(notifier, result).inc()
 
     def reconciled(self, seconds: float) -> None:
         self._reconcile.observe(seconds)
