@@ -18,6 +18,9 @@
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, create, delete]
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, create, patch]
@@ -27,9 +30,6 @@
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, create, patch]
-- apiGroups: [batch]
-  resources: [jobs]
-  verbs: [get, list, create, delete]
 {{- end -}}
 {{- define "slipway.discoveryRules" -}}
 - apiGroups: [apiextensions.k8s.io]
