@@ -33,8 +33,10 @@ class StageProgress:
     failed: HookStatus | None = None
     asks: list[RunHook] = field(default_factory=list)
     wake_at: datetime | None = None
-    started: bool = False
-    """A hook's Job was asked for the first time in this pass (progress, for the deadline)."""
+    moved: bool = False
+    """A hook was asked for the first time, or succeeded, in this pass (progress, for the deadline)."""
+    news: bool = False
+    """The failure was found in this pass (not already recorded): worth telling."""
 
     @property
     def done(self) -> bool:
@@ -71,7 +73,9 @@ def run_stage(
     progress = StageProgress()
     for hook in hooks_of(spec, stage):
         entry = _entry(status, stage, hook.name, revision)
-        _observe(entry, jobs, now)
+        took = _observe(entry, jobs, now)
+        progress.moved |= took == "Succeeded"
+        progress.news = took == "Failed"
         if entry.result == "Succeeded":
             continue
         if entry.result == "Failed":
@@ -79,12 +83,12 @@ def run_stage(
             return progress
         if entry.started_at is None:
             entry.started_at, entry.result = now, "Running"
-            progress.started = True
+            progress.moved = True
         ends = entry.started_at + timeout_of(hook)
         if now >= ends:
             entry.result, entry.finished_at = "Failed", now
             entry.message = f"did not finish within {hook.timeout}"
-            progress.failed = entry
+            progress.failed, progress.news = entry, True
             return progress
         if not any(_is_run_of(job, entry) for job in jobs):
             progress.asks.append(RunHook(stage, hook.name, revision, version, entry.attempt))
@@ -93,11 +97,41 @@ def run_stage(
     return progress
 
 
-def new_attempt(status: ReleaseStatus, revision: str) -> None:
+def stage_succeeded(status: ReleaseStatus, spec: ReleaseSpec, stage: HookStage, revision: str) -> bool:
+    """Whether every hook of the stage has succeeded for `revision` (as status records it)."""
+    succeeded = {
+        entry.name
+        for entry in status.hooks
+        if (entry.stage, entry.revision, entry.result) == (stage, revision, "Succeeded")
+    }
+    return all(hook.name in succeeded for hook in hooks_of(spec, stage))
+
+
+def new_attempt(
+    status: ReleaseStatus, revision: str, jobs: tuple[ObservedHookJob, ...], now: datetime
+) -> None:
     """A new attempt at `revision`: its failed hooks run again (as the next attempt), and so do its
-    postRollback hooks, which belong to one rollback; hooks that succeeded never run again."""
+    postRollback hooks, which belong to one rollback; hooks that succeeded never run again, even one
+    whose Job succeeded only after it was judged too slow. Jobs that finished while nobody looked
+    (the spec refused meanwhile) count as they ended."""
     for entry in status.hooks:
-        if entry.revision == revision and (entry.result == "Failed" or entry.stage == "postRollback"):
+        if entry.revision != revision:
+            continue
+        _observe(entry, jobs, now)
+        if entry.result == "Succeeded":
+            continue
+        late = next(
+            (
+                job
+                for job in jobs
+                if (job.stage, job.hook, job.revision, job.outcome)
+                == (entry.stage, entry.name, revision, "Succeeded")
+            ),
+            None,
+        )
+        if late is not None and entry.stage != "postRollback":
+            entry.result, entry.job, entry.message = "Succeeded", late.job, ""
+        elif entry.result == "Failed" or entry.stage == "postRollback":
             entry.attempt += 1
             entry.result, entry.job, entry.message = "Pending", "", ""
             entry.started_at = entry.finished_at = None
@@ -126,15 +160,18 @@ def _is_run_of(job: ObservedHookJob, entry: HookStatus) -> bool:
     )
 
 
-def _observe(entry: HookStatus, jobs: tuple[ObservedHookJob, ...], now: datetime) -> None:
+def _observe(entry: HookStatus, jobs: tuple[ObservedHookJob, ...], now: datetime) -> str | None:
+    """Record what the entry's Job shows; the result it took in this pass, if any."""
     if entry.result in ("Succeeded", "Failed"):
-        return
+        return None
     job = next((job for job in jobs if _is_run_of(job, entry)), None)
     if job is None:
-        return
+        return None
     entry.job = job.job
     if entry.started_at is None:
         # Asked for by a pass whose status never landed: its clock starts now.
         entry.started_at, entry.result = now, "Running"
-    if job.outcome != "Running":
-        entry.result, entry.finished_at, entry.message = job.outcome, now, job.message
+    if job.outcome == "Running":
+        return None
+    entry.result, entry.finished_at, entry.message = job.outcome, now, job.message
+    return entry.result

@@ -300,7 +300,7 @@ class _Pass:
         """Begin (again) rolling out the desired revision, from the first step."""
         s = self.status
         s.attempt_started_at = s.progress_at = s.step_started_at = self.now
-        hooks.new_attempt(s, self.desired)
+        hooks.new_attempt(s, self.desired, self.obs.hook_jobs, self.now)
         if s.stable is not None and s.stable.revision == self.desired:
             # A first release that never served is tried again as a first release.
             s.current_step = None
@@ -574,8 +574,8 @@ class _Pass:
             self._roll_back()
         else:
             self._keep_stable()
-            if s.phase == "Degraded":
-                self._post_rollback()
+        if s.phase == "Degraded":
+            self._post_rollback()  # in the pass that ends a rollback too
         if self._in_flight():
             self._schedule_analysis()
 
@@ -585,6 +585,13 @@ class _Pass:
         observed = self.obs.revisions.get(revision.revision)
         asked = self.asked.get(revision.revision, observed.replicas if observed is not None else None)
         if asked == replicas or (asked is None and replicas == 0):
+            return
+        if asked is None and not hooks.stage_succeeded(
+            self.status, self.spec, "preDeploy", revision.revision
+        ):
+            # Whatever the phase (a first release Degraded at its deadline keeps stable at full size),
+            # a revision is never created before its preDeploy hooks succeeded.
+            revision.replicas = 0
             return
         self.asked[revision.revision] = replicas
         if revision.revision == self.desired:
@@ -632,6 +639,7 @@ class _Pass:
         if post.failed is not None:
             # Nothing to go back to: the first release stays, and a person decides.
             self._set_phase("Degraded", HOOK_FAILED, self._hook_failure(post))
+            self._keep_stable()  # as every Degraded pass does, from this one on
             return
         if not post.done:
             s.message = f"first release of version {s.stable.version}: {self.hook_wait}"
@@ -751,7 +759,7 @@ class _Pass:
             self.status, self.spec, stage, revision.revision, revision.version, self.obs.hook_jobs, self.now
         )
         self.writes += progress.asks
-        if progress.started:
+        if progress.moved:
             self.status.progress_at = self.now
         if progress.running is not None:
             self.hook_wait = f"waiting for {hooks.describe(progress.running)}"
@@ -774,6 +782,7 @@ class _Pass:
         if self.status.canary is None:
             why = self._hook_failure(progress)
             self._set_phase("Degraded", HOOK_FAILED, f"version {revision.version} not deployed: {why}")
+            self._keep_stable()  # as every Degraded pass does, from this one on (it creates nothing)
         else:
             self._roll_back_for(progress)
         return False
@@ -791,8 +800,7 @@ class _Pass:
         if s.canary is None or s.canary.weight > 0 or not hooks.hooks_of(self.spec, "postRollback"):
             return
         progress = self._run_hooks("postRollback", s.canary)
-        failed = progress.failed
-        if failed is not None and failed.finished_at == self.now:
+        if progress.failed is not None and progress.news:
             self._event("Warning", "PostRollbackHookFailed", self._hook_failure(progress))
 
     def _hold_shape(self) -> None:
