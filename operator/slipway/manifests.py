@@ -9,7 +9,9 @@ nothing (invariant 4).
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,3 +229,89 @@ def _extract(value: Any, fields: Obj) -> Any:
 
 def ready_replicas(deployment: Obj) -> int:
     return int(deployment.get("status", {}).get("readyReplicas") or 0)
+
+
+# --- Jobs: the job metric's and the deploy hooks' ------------------------------------------------------
+
+LABEL_HOOK = "slipway.dev/hook"
+LABEL_HOOK_STAGE = "slipway.dev/hook-stage"
+LABEL_HOOK_ATTEMPT = "slipway.dev/hook-attempt"
+_HOOK_STAGES = {"preDeploy": "pre", "postDeploy": "post", "postRollback": "rb"}
+_NAME_LIMIT = 63  # a Job's name becomes its pods' job-name label, a label value
+
+
+def job_pod_template(template: Obj, labels: dict[str, str], env: dict[str, str]) -> Obj:
+    """A copy of a Job's pod template with `labels` added and `env` in every container (a variable the
+    template sets itself wins), restarting Never unless it says otherwise (a Job refuses Always)."""
+    pod = copy.deepcopy(template)
+    pod_metadata = pod.setdefault("metadata", {})
+    pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **labels}
+    pod["spec"].setdefault("restartPolicy", "Never")
+    for container in pod["spec"]["containers"]:
+        variables = container.setdefault("env", [])
+        named = {variable.get("name") for variable in variables}
+        variables.extend({"name": name, "value": value} for name, value in env.items() if name not in named)
+    return pod
+
+
+def job_finished(job: Obj) -> tuple[bool, str] | None:
+    """(True, "") for a Complete Job, (False, why) for a Failed one, None while it runs."""
+    for condition in job.get("status", {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            if condition["type"] == "Complete":
+                return True, ""
+            return False, condition.get("message") or condition.get("reason") or "the Job failed"
+    return None
+
+
+def hook_job_name(release: ReleaseRef, revision: str, stage: str, hook: str, attempt: int) -> str:
+    """`<release>-<revision>-<pre|post|rb>-<hook>-<attempt>`, shortened (with a digest of the whole, so
+    names stay distinct) when longer than a DNS label. The same inputs always give the same name: a
+    hook asked for twice runs once."""
+    full = f"{release.name}-{revision}-{_HOOK_STAGES[stage]}-{hook}-{attempt}"
+    if len(full) <= _NAME_LIMIT:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    head = f"{release.name[:16].rstrip('-.')}-{revision}-{_HOOK_STAGES[stage]}-"
+    tail = f"-{attempt}-{digest}"
+    return head + hook[: _NAME_LIMIT - len(head) - len(tail)].rstrip("-") + tail
+
+
+def hook_job(
+    release: ReleaseRef,
+    stage: str,
+    hook: str,
+    revision: str,
+    version: str,
+    attempt: int,
+    template: Obj,
+    backoff_limit: int,
+    timeout_seconds: float,
+) -> Obj:
+    """The Job of one run of a hook. Its pods carry the release label but not the revision's selector,
+    so no Service of the Release ever sends them traffic."""
+    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: release.name}
+    hook_labels = {LABEL_HOOK_STAGE: stage, LABEL_HOOK: hook, LABEL_HOOK_ATTEMPT: str(attempt)}
+    identity = {
+        "SLIPWAY_NAMESPACE": release.namespace,
+        "SLIPWAY_RELEASE": release.name,
+        "SLIPWAY_REVISION": revision,
+        "SLIPWAY_VERSION": version,
+        "SLIPWAY_HOOK": hook,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": hook_job_name(release, revision, stage, hook, attempt),
+            "namespace": release.namespace,
+            "labels": {**labels, **hook_labels, LABEL_REVISION: revision},
+            "ownerReferences": [owner_reference(release)],
+        },
+        "spec": {
+            "backoffLimit": backoff_limit,
+            # The core judges the timeout; this stops the Job's pods when it does.
+            "activeDeadlineSeconds": max(1, math.ceil(timeout_seconds)),
+            "template": job_pod_template(template, {**labels, **hook_labels}, identity),
+        },
+    }

@@ -24,7 +24,7 @@ class Rule:
 # What the core operator itself calls where Releases live: Kopf lists and watches Releases and the
 # Deployments it owns; the reconciler reads a Release, removes handled annotations, writes its status,
 # creates, scales and deletes revisions, writes the Services every router splits between and the
-# Release's PrometheusRule, and records Events.
+# Release's PrometheusRule, runs hook Jobs, and records Events.
 # Every object it creates names its Release as owner with blockOwnerDeletion (manifests.owner_reference),
 # which the API server allows only to who may update the Release's finalizers (OwnerReferencesPermission-
 # Enforcement); Slipway never sets a finalizer itself.
@@ -37,6 +37,9 @@ OPERATOR_RULES = (
     Rule("", "events", ("create",)),
     # The Release's PrometheusRule (alerts/rules.py): kept in line, deleted when alertRules.enabled is false.
     Rule("monitoring.coreos.com", "prometheusrules", ("get", "create", "patch", "delete")),
+    # Deploy hooks (spec.hooks): their Jobs are created, listed each pass, read and deleted with their
+    # revision. The same verbs as the job metric provider's, declared here because hooks are no plug-in.
+    Rule("batch", "jobs", ("get", "list", "create", "delete")),
 )
 # Cluster mode only, read-only: Kopf lists then watches CRDs to notice resources added or changed after
 # start (kopf/_core/reactor/observation.py); it never gets one by name. Watching given namespaces, the

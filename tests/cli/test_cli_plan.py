@@ -159,3 +159,20 @@ def test_a_promotion_gate_is_described_and_the_rollout_rehearsed_from_its_openin
     )
     assert "times from the promotion gate opening:" in out
     assert "Ends Healthy (Promoted)" in out  # the rehearsal promotes its `pause: {}` steps; no gate waits
+
+
+def test_hooks_are_listed_with_when_they_run_and_the_rehearsal_promotes(tmp_path: Path) -> None:
+    job = {"spec": {"containers": [{"name": "job", "image": "example/job"}]}}
+    hooks = {
+        "preDeploy": [
+            {"name": "migrate", "template": job, "timeout": "5m"},
+            {"name": "seed", "template": job},
+        ],
+        "postDeploy": [{"name": "smoke", "template": job, "timeout": "1m"}],
+    }
+    code, out = plan(manifest(tmp_path, hooks=hooks), "--metrics", "good")
+    assert code == 0, out
+    assert "preDeploy hooks, in order, before the new revision gets a pod" in out
+    assert "migrate (timeout 5m), seed (timeout 10m)" in out
+    assert "postDeploy hooks, in order, with all traffic on the new revision" in out and "smoke" in out
+    assert "Ends Healthy (Promoted)" in out

@@ -15,6 +15,7 @@ from slipway.api.status import (
     AnalysisStatus,
     Condition,
     HistoryEntry,
+    HookStatus,
     ManualActionRecord,
     MeasurementRecord,
     ReleaseStatus,
@@ -151,6 +152,34 @@ def test_get_shows_weights_measurements_conditions_and_actions() -> None:
     assert line_with(text, "Reconciling").split()[:3] == ["Reconciling", "True", "Canary"]
     assert "resumed at step 2" in line_with(text, "resume ")
     assert "step 3/5: weight 10%, analysis 2/3 good" in text
+
+
+def test_get_shows_the_last_run_of_each_hook() -> None:
+    status = progressing_status().model_copy(
+        update={
+            "hooks": [
+                HookStatus(
+                    stage="preDeploy",
+                    name="migrate",
+                    revision="bbb222",
+                    job="web-bbb222-pre-migrate-1",
+                    result="Succeeded",
+                    started_at=NOW - timedelta(minutes=3),
+                )
+            ]
+        }
+    )
+    text = render(release_view(canary_release(status), NOW))
+    assert line_with(text, "migrate").split() == [
+        "preDeploy",
+        "migrate",
+        "bbb222",
+        "Succeeded",
+        "web-bbb222-pre-migrate-1",
+        "3m",
+        "-",
+    ]
+    assert "Hooks" not in render(release_view(canary_release(progressing_status()), NOW))
 
 
 def test_a_release_without_status_says_the_operator_has_not_seen_it() -> None:

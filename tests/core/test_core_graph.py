@@ -6,7 +6,9 @@
   wait at the promotion gate (nothing started yet), a person's skip-gate starts the version, and so
   does the upstream verifying it and a person approving it;
 - from every refused state (a generation the operator cannot carry out), a new generation it can carry
-  out leaves Degraded at once.
+  out leaves Degraded at once;
+- with deploy hooks whose Jobs succeed, fail or hang, the same holds, and the walk reaches each hook's
+  success and failure.
 
 States are explored breadth-first from "v1 Healthy, v2 just applied", over every input the world, a
 person or a spec change (refused ones included) can give, and for a Release behind a promotion gate
@@ -34,8 +36,15 @@ from slipway.core.promotion import GATE_REASONS
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 from slipway.core.strategies import plan_for
 
-World = Literal["good", "bad", "nodata", "error", "stuck"]
+World = Literal["good", "bad", "nodata", "error", "stuck", "hooks-fail", "hooks-hang"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
+HOOK_WORLDS: tuple[World, ...] = ("hooks-fail", "hooks-hang")
+"""What hook Jobs do besides succeeding, explored for the strategies with hooks."""
+HOOK_TEMPLATE = {"spec": {"containers": [{"name": "job", "image": "example/job"}]}}
+HOOKS = {
+    stage: [{"name": name, "template": HOOK_TEMPLATE, "timeout": "1m"}]
+    for stage, name in (("preDeploy", "migrate"), ("postDeploy", "smoke"), ("postRollback", "cleanup"))
+}
 PEOPLE = ("promote", "promote-full", "pause", "resume", "abort", "retry")
 GATE_PEOPLE = ("approve", "unapprove", "skip-gate")
 PROMOTION: dict[str, Any] = {"from": {"namespace": "staging"}, "soak": "1m", "approval": "manual"}
@@ -77,6 +86,15 @@ STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
     ),
     "rolling": ({"strategy": {"rolling": {"maxSurge": 1}}}, 250),
     "rolling-remove-first": ({"strategy": {"rolling": {"maxSurge": 0, "maxUnavailable": 1}}}, 250),
+    "canary-hooked": (
+        {
+            "strategy": {
+                "canary": {"steps": [{"setWeight": 50}, {"analysis": {"successfulMeasurements": 1}}]}
+            },
+            "hooks": HOOKS,
+        },
+        700,
+    ),
     "canary-gated": (
         {
             "strategy": {
@@ -94,7 +112,7 @@ TOKENS = itertools.count()
 
 
 def spec(version: str, strategy: dict[str, Any]) -> ReleaseSpec:
-    return release_spec(
+    plain = release_spec(
         version,
         replicas=2,
         strategy=strategy["strategy"],
@@ -110,6 +128,15 @@ def spec(version: str, strategy: dict[str, Any]) -> ReleaseSpec:
         ],
         rollback={"progressDeadlineSeconds": 60},
     )
+    if "hooks" not in strategy:
+        return plain
+    return ReleaseSpec.model_validate(
+        {**plain.model_dump(by_alias=True, exclude_none=True), "hooks": strategy["hooks"]}
+    )
+
+
+def worlds(strategy: dict[str, Any]) -> tuple[World, ...]:
+    return WORLDS + HOOK_WORLDS if "hooks" in strategy else WORLDS
 
 
 def key(sim: Simulation) -> Hashable:
@@ -141,6 +168,9 @@ def key(sim: Simulation) -> Hashable:
         sim.cluster.obstacles,
         upstream_key(sim),
         tuple((a.version) for a in status.promotion.approvals) if status.promotion else (),
+        tuple((h.stage, h.revision, h.attempt, h.result) for h in status.hooks),
+        tuple(sorted((k, job.outcome) for k, job in sim.cluster.hook_jobs.items())),
+        tuple(sorted(sim.cluster.failing_hooks | sim.cluster.hanging_hooks)),
     )
 
 
@@ -173,7 +203,10 @@ def world_step(sim: Simulation, world: World) -> None:
     """The world acts for one pass: pods (maybe) come up, metrics answer, the clock moves on."""
     if world == "stuck" and sim.status is not None and sim.status.canary is not None:
         sim.cluster.broken.add(sim.status.canary.revision)
-    mode: MetricsMode = "good" if world == "stuck" else world
+    every_hook = {"migrate", "smoke", "cleanup"}
+    sim.cluster.failing_hooks = every_hook if world == "hooks-fail" else set()
+    sim.cluster.hanging_hooks = every_hook if world == "hooks-hang" else set()
+    mode: MetricsMode = "good" if world in ("stuck", *HOOK_WORLDS) else world
     sim.metrics = SimulatedMetrics(mode)
     decisions = sim.tick()
     sim.wait(decisions[-1])
@@ -205,7 +238,9 @@ def refused(sim: Simulation) -> bool:
 
 
 def successors(sim: Simulation, strategy: dict[str, Any]) -> list[Simulation]:
-    moves: list[Callable[[Simulation], None]] = [partial(world_step, world=world) for world in WORLDS]
+    moves: list[Callable[[Simulation], None]] = [
+        partial(world_step, world=world) for world in worlds(strategy)
+    ]
     moves += [partial(person_step, action=action) for action in PEOPLE]
     if "promotion" in strategy:
         moves += [partial(person_step, action=action) for action in GATE_PEOPLE]
@@ -263,7 +298,7 @@ def test_no_dead_ends(strategy: str) -> None:
         status = sim.status
         assert status is not None
         if status.phase in ("Progressing", "RollingBack"):
-            endings |= {runs_alone(sim, world) for world in WORLDS}
+            endings |= {runs_alone(sim, world) for world in worlds(STRATEGIES[strategy][0])}
         elif refused(sim):
             for version in VERSIONS:
                 fixed = sim.fork()
@@ -313,6 +348,14 @@ def test_the_walk_reaches_every_outcome() -> None:
     expected = {"Promoted", "AnalysisFailed", "Aborted", "WaitingForPromote", "ManualPause", "Reverted"}
     expected.add(NO_PROMETHEUS.reason)
     assert expected | {"ProviderErrors", "AnalysisInconclusive"} <= reasons
+
+
+def test_the_hooked_walk_reaches_every_hook_outcome() -> None:
+    states = [sim.status for sim in reachable("canary-hooked") if sim.status is not None]
+    assert {"HookFailed", "Promoted", "AnalysisFailed"} <= {status.reason for status in states}
+    results = {(h.stage, h.result) for status in states for h in status.hooks}
+    for stage in ("preDeploy", "postDeploy", "postRollback"):
+        assert {(stage, "Running"), (stage, "Succeeded"), (stage, "Failed")} <= results, stage
 
 
 def test_the_gated_walk_reaches_the_waits_of_the_gate() -> None:

@@ -1,6 +1,7 @@
 """SPEC invariants 1-7, checked after every pass over random sequences of observations, manual
 actions, spec changes (refused ones too), alerts and Alertmanager outages, clock jumps, lost status
-writes and pods that come and go (hypothesis); and the core's own promises: every pass restates the
+writes, pods that come and go and deploy hooks whose Jobs succeed, fail or hang (hypothesis); and the
+core's own promises: every pass restates the
 routing its status records, a refusal writes nothing and ends with a fixed generation, a rollout guarded
 by alerts is looked at once per analysis interval, and a manual action's repeated value is removed."""
 
@@ -21,17 +22,19 @@ from slipway.core.actions import (
     WRITES,
     AcknowledgeAction,
     Action,
+    DeleteHookJobs,
     DeleteRevision,
     EmitEvent,
     EnsureRevision,
     Route,
     RunAnalysis,
+    RunHook,
     ScaleRevision,
     SetWeights,
 )
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
-from slipway.core.observations import FiringAlert, Observations, ObservedRevision
+from slipway.core.observations import FiringAlert, Observations, ObservedHookJob, ObservedRevision
 from slipway.core.obstacles import INVALID_SPEC, Obstacle
 from slipway.core.simulation import SimulatedCluster
 from slipway.core.strategies import Gate, plan_for
@@ -59,15 +62,37 @@ RESULTS = {
 }
 
 
-def spec_for(version: str, strategy: int, replicas: int, guarded: bool = False) -> ReleaseSpec:
+HOOK_TEMPLATE = {"spec": {"containers": [{"name": "job", "image": "example/job"}]}}
+HOOKS = {
+    "preDeploy": [{"name": "migrate", "template": HOOK_TEMPLATE, "timeout": "1m"}],
+    "postDeploy": [{"name": "smoke", "template": HOOK_TEMPLATE, "timeout": "1m"}],
+    "postRollback": [{"name": "cleanup", "template": HOOK_TEMPLATE, "timeout": "1m"}],
+}
+
+
+def spec_for(
+    version: str, strategy: int, replicas: int, guarded: bool = False, hooked: bool = False
+) -> ReleaseSpec:
     alerts = {"alerts": {"matchLabels": {"severity": "critical"}}} if guarded else {}
-    return release_spec(
+    spec = release_spec(
         version,
         replicas=replicas,
         strategy=STRATEGIES[strategy],
         metrics=[metric(failureLimit=1, inconclusiveLimit=2, consecutiveErrorLimit=1)],
         rollback={"progressDeadlineSeconds": 120, **alerts},
     )
+    if not hooked:
+        return spec
+    return ReleaseSpec.model_validate({**spec.model_dump(by_alias=True, exclude_none=True), "hooks": HOOKS})
+
+
+def hook_runs(observations: Observations, revision: str, stage: str, outcome: str) -> set[str]:
+    """Names of the hooks of `stage` with a Job for `revision` observed in `outcome`."""
+    return {
+        job.hook
+        for job in observations.hook_jobs
+        if (job.revision, job.stage, job.outcome) == (revision, stage, outcome)
+    }
 
 
 def routing_of(status: ReleaseStatus) -> Route:
@@ -88,7 +113,15 @@ def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Obs
     come or gone yet), acknowledged annotations removed, measurements consumed."""
     revisions = dict(observations.revisions)
     annotations = dict(observations.annotations)
+    jobs = list(observations.hook_jobs)
     for action in actions:
+        if isinstance(action, RunHook):
+            job = f"{action.revision}-{action.hook}-{action.attempt}"
+            jobs.append(
+                ObservedHookJob(action.stage, action.hook, action.revision, action.attempt, job, "Running")
+            )
+        elif isinstance(action, DeleteHookJobs):
+            jobs = [job for job in jobs if job.revision != action.revision]
         if isinstance(action, EnsureRevision | ScaleRevision):
             before = revisions.get(action.revision)
             revisions[action.revision] = ObservedRevision(
@@ -98,7 +131,9 @@ def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Obs
             revisions.pop(action.revision, None)
         elif isinstance(action, AcknowledgeAction) and annotations.get(action.annotation) == action.value:
             del annotations[action.annotation]
-    return replace(observations, annotations=annotations, revisions=revisions, measurements=())
+    return replace(
+        observations, annotations=annotations, revisions=revisions, measurements=(), hook_jobs=tuple(jobs)
+    )
 
 
 class ReleaseMachine(RuleBasedStateMachine):
@@ -148,6 +183,12 @@ class ReleaseMachine(RuleBasedStateMachine):
         for read in (action for action in self.last.actions if isinstance(action, RunAnalysis)):
             self._pass((RawMeasurement("error-rate", read.revision, self.now, values=RESULTS[result]),))
 
+    @rule(result=st.sampled_from(["good", "good", "bad"]))
+    def the_operator_runs_a_while(self, result: str) -> None:
+        """Ten requeues come due in a row: what carries a rollout (and its hooks) to promotion."""
+        for _ in range(10):
+            self.time_passes_as_the_operator_asked(result)
+
     @rule(result=st.sampled_from([*RESULTS, "error"]), age=st.sampled_from([0, 0, 1, 30, 90]))
     def measure(self, result: str, age: int) -> None:
         """One measurement, maybe taken a while ago (a slow provider): `age` seconds before now."""
@@ -195,6 +236,14 @@ class ReleaseMachine(RuleBasedStateMachine):
     def pods_settle(self) -> None:
         self.cluster.settle()
 
+    @rule(hook=st.sampled_from(["migrate", "smoke", "cleanup"]), fate=st.sampled_from(["ok", "fail", "hang"]))
+    def hook_jobs_behave(self, hook: str, fate: str) -> None:
+        """From now on this hook's Jobs succeed, fail or never finish (when the pods settle)."""
+        for fates in (self.cluster.failing_hooks, self.cluster.hanging_hooks):
+            fates.discard(hook)
+        if fate != "ok":
+            (self.cluster.failing_hooks if fate == "fail" else self.cluster.hanging_hooks).add(hook)
+
     @rule(seconds=st.sampled_from([1, 10, 31, 65, 121, 600]))
     def clock_jumps(self, seconds: int) -> None:
         self.now += timedelta(seconds=seconds)
@@ -218,10 +267,11 @@ class ReleaseMachine(RuleBasedStateMachine):
         strategy=st.integers(0, len(STRATEGIES) - 1),
         replicas=st.integers(1, 4),
         guarded=st.booleans(),
+        hooked=st.booleans(),
     )
-    def spec_changes(self, version: str, strategy: int, replicas: int, guarded: bool) -> None:
+    def spec_changes(self, version: str, strategy: int, replicas: int, guarded: bool, hooked: bool) -> None:
         """A new generation the operator can carry out (which fixes a refused one)."""
-        self.spec = spec_for(version, strategy, replicas, guarded)
+        self.spec = spec_for(version, strategy, replicas, guarded, hooked)
         self.obstacles = ()
         self.cluster.generation += 1
 
@@ -268,6 +318,7 @@ class ReleaseMachine(RuleBasedStateMachine):
             self._check_refusal_ends(decision)
             self._check_alert_polling(decision)
             self._check_repeats_acknowledged(decision, observations)
+            self._check_hooks(decision, observations)
         if self.status is not None and decision.status.phase != self.status.phase:
             assert any(isinstance(a, EmitEvent) for a in decision.actions), "a transition without an Event"
         self.cluster.apply(decision.actions)
@@ -416,6 +467,45 @@ class ReleaseMachine(RuleBasedStateMachine):
             assert len({m.at for m in recent}) == gate.successes, f"gate {index} counted one result twice"
             assert before.step_started_at is not None
             assert all(m.at >= before.step_started_at for m in recent), "the gate counted older measurements"
+
+    def _check_hooks(self, decision: Decision, observations: Observations) -> None:
+        """Deploy hooks: a revision's Deployment is created only once its preDeploy hooks succeeded; a
+        canary is promoted only once its postDeploy hooks succeeded; a Job seen is never asked for
+        again, and a preDeploy or postDeploy hook that succeeded for a revision never runs again."""
+        assert self.spec is not None
+        wanted = {stage: {hook.name for hook in hooks} for stage, hooks in self._hooks().items()}
+        recorded = {
+            (entry.revision, entry.name)
+            for entry in (self.status.hooks if self.status else [])
+            if (entry.stage, entry.result) == ("preDeploy", "Succeeded")
+        }
+        for action in decision.actions:
+            if isinstance(action, EnsureRevision) and action.revision not in observations.revisions:
+                # Seen succeeded now, or earlier (a revision whose Jobs went with it when it was
+                # replaced, and that the spec asks for again).
+                done = hook_runs(observations, action.revision, "preDeploy", "Succeeded") | {
+                    name for revision, name in recorded if revision == action.revision
+                }
+                assert wanted["preDeploy"] <= done, f"{action} before its preDeploy hooks succeeded"
+            if isinstance(action, RunHook):
+                key = (action.stage, action.hook, action.revision, action.attempt)
+                seen = {(job.stage, job.hook, job.revision, job.attempt) for job in observations.hook_jobs}
+                assert key not in seen, f"{action} although its Job exists"
+                if action.stage != "postRollback":
+                    done = hook_runs(observations, action.revision, action.stage, "Succeeded")
+                    assert action.hook not in done, f"{action} although it succeeded"
+        before, after = self.status, decision.status
+        canary = before.canary if before is not None else None
+        if canary is not None and after.stable is not None and after.stable.revision == canary.revision:
+            done = hook_runs(observations, canary.revision, "postDeploy", "Succeeded")
+            assert wanted["postDeploy"] <= done, "promoted before its postDeploy hooks succeeded"
+
+    def _hooks(self) -> dict[str, list[Any]]:
+        hooks = self.spec.hooks if self.spec is not None else None
+        return {
+            "preDeploy": hooks.pre_deploy if hooks else [],
+            "postDeploy": hooks.post_deploy if hooks else [],
+        }
 
     def _check_idempotent(self, decision: Decision, observations: Observations) -> None:
         """4: a second pass over the same observations (after the first pass's writes) writes nothing."""

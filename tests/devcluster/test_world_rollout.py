@@ -234,6 +234,18 @@ def test_a_job_retries_failed_pods_up_to_its_backoff_limit_then_fails() -> None:
     assert [c["reason"] for c in failed["conditions"] if c["type"] == "Failed"] == ["BackoffLimitExceeded"]
 
 
+def test_a_job_past_its_active_deadline_fails_and_stops_its_pods() -> None:
+    limited = job(0)
+    limited["spec"]["activeDeadlineSeconds"] = 30
+    running = [job_pod("Running", 0)]
+    early = plan_job(limited, running, START)
+    assert early.deadline_in == 30 and early.stop == []
+    limited["status"] = early.status
+    late = plan_job(limited, running, START + timedelta(seconds=31))
+    assert [c["reason"] for c in late.status["conditions"] if c["type"] == "Failed"] == ["DeadlineExceeded"]
+    assert late.stop == running and late.create == []
+
+
 def test_recreate_removes_every_old_pod_before_the_new_template_starts() -> None:
     recreate = deployment(3, "v1")
     recreate["spec"]["strategy"] = {"type": "Recreate"}

@@ -6,14 +6,15 @@ an owned field is taken back, fields others added stay); on the Release it owns 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from slipway.kube.client import KubeApi, connect, deployments_path, object_path, releases_path
+from slipway.kube.client import KubeApi, connect, deployments_path, jobs_path, object_path, releases_path
 from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
-from slipway.manifests import Obj, ReleaseRef, applied_config, release_ref
+from slipway.manifests import Obj, ReleaseRef, applied_config, hook_job, hook_job_name, release_ref
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.replicas import ReplicaRouter
 from slipway_dev.cluster import DevCluster
@@ -219,3 +220,45 @@ def test_on_the_release_slipway_owns_status_fields_only(api: KubeApi, dev_cluste
     slipways = {key: fields for key, fields in managers(body).items() if key[0] == "slipway"}
     assert list(slipways) == [("slipway", "Update", "status")]  # no Apply, no write of spec or metadata
     assert list(slipways["slipway", "Update", "status"]) == ["f:status"]
+
+
+def hook_job_for(release: ReleaseRef, hook: str = "migrate", attempt: int = 1) -> Obj:
+    return hook_job(release, "preDeploy", hook, "aaa", "1", attempt, TEMPLATE, 0, 60)
+
+
+def test_a_hook_job_is_created_once_even_when_the_pass_did_not_see_it(api: KubeApi) -> None:
+    first, release = writer(api)
+    first.run_hook(hook_job_for(release))
+    first.run_hook(hook_job_for(release))
+    assert first.writes == 1
+    # A pass that listed before the Job existed (the operator died after creating it): no second Job.
+    stale = ClusterWriter(api, release, observe(api, release))  # hooks not listed: it sees no Job
+    stale.run_hook(hook_job_for(release))
+    jobs = api.list(jobs_path(NAMESPACE), {"slipway.dev/release": "web"})
+    assert [job["metadata"]["name"] for job in jobs] == ["web-aaa-pre-migrate-1"]
+    seen = observe(api, release, hooks=True)
+    assert list(seen.hook_jobs) == ["web-aaa-pre-migrate-1"]
+    job = seen.hook_jobs["web-aaa-pre-migrate-1"]
+    assert job["spec"]["activeDeadlineSeconds"] == 60 and job["spec"]["backoffLimit"] == 0
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert "slipway.dev/revision" not in pod_labels  # no revision Service selects a hook's pods
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+    last = ClusterWriter(api, release, seen)
+    last.delete_hook_jobs("bbb")
+    assert last.writes == 0
+    last.delete_hook_jobs("aaa")
+    assert last.writes == 1 and api.get(jobs_path(NAMESPACE, "web-aaa-pre-migrate-1")) is None
+
+
+def test_a_hook_job_name_is_a_dns_label_that_keeps_revision_hook_and_attempt() -> None:
+    short = ReleaseRef("shop", "web", "uid")
+    assert hook_job_name(short, "abcdef1234", "postRollback", "page-cleanup", 2) == (
+        "web-abcdef1234-rb-page-cleanup-2"
+    )
+    long = ReleaseRef("shop", "a-very-long-release-name-" * 8 + "x", "uid")
+    names = {hook_job_name(long, "abcdef1234", "preDeploy", "m" * 63, attempt) for attempt in (1, 2, 10)}
+    assert len(names) == 3
+    for name in names:
+        assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+        assert "-abcdef1234-pre-mmm" in name

@@ -94,6 +94,7 @@ def _set(document: dict[str, Any], path: str, value: Any) -> None:
 STEPS: Final = "spec.strategy.canary.steps"
 METRICS: Final = "spec.analysis.metrics"
 PROMOTION: Final = {"from": {"namespace": "staging"}}
+HOOK: Final = {"name": "migrate", "template": {"spec": {"containers": [{"name": "m", "image": "example/m"}]}}}
 
 WRONG_RELEASES: Final = [
     WrongRelease("no-spec", "spec", {"spec": REMOVE}),
@@ -266,6 +267,24 @@ WRONG_RELEASES: Final = [
         "spec.promotion.from",
         {"spec.promotion": {"from": {"namespace": "shop"}}},
         offline_only=True,
+    ),
+    WrongRelease(
+        "hook-without-template",
+        "spec.hooks.preDeploy[0].template",
+        {"spec.hooks": {"preDeploy": [{"name": "migrate"}]}},
+    ),
+    WrongRelease(
+        "hook-duplicate-names", "spec.hooks.postDeploy[1]", {"spec.hooks": {"postDeploy": [HOOK, HOOK]}}
+    ),
+    WrongRelease(
+        "hook-timeout-unparsable",
+        "spec.hooks.preDeploy[0].timeout",
+        {"spec.hooks": {"preDeploy": [{**HOOK, "timeout": "ten minutes"}]}},
+    ),
+    WrongRelease(
+        "hook-timeout-zero",
+        "spec.hooks.postRollback[0].timeout",
+        {"spec.hooks": {"postRollback": [{**HOOK, "timeout": "0s"}]}},
     ),
     WrongRelease(
         "promotion-without-namespace", "spec.promotion.from.namespace", {"spec.promotion": {"from": {}}}

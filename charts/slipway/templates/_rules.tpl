@@ -21,6 +21,9 @@
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
   verbs: [get, create, patch, delete]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, create, delete]
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, create, patch]
@@ -30,9 +33,6 @@
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, create, patch]
-- apiGroups: [batch]
-  resources: [jobs]
-  verbs: [get, list, create, delete]
 {{- end -}}
 {{- define "slipway.discoveryRules" -}}
 - apiGroups: [apiextensions.k8s.io]

@@ -31,9 +31,11 @@ class JobController:
         pods = self.pods.controlled_by(job["metadata"]["uid"])
         plan = plan_job(job, pods, now())
         await create_all(self.pods, key[0], plan.create)
+        for pod in plan.stop:  # activeDeadlineSeconds passed: the Job's running pods are terminated
+            await self.pods.client.delete(PODS, key[0], pod["metadata"]["name"], pod["metadata"].get("uid"))
         await write_status(self.jobs, job, plan.status)
         if plan.expires_in is not None and plan.expires_in <= 0:
             # ttlSecondsAfterFinished: the Job goes once its outcome is written; the server collects its pods.
             await self.jobs.client.delete(JOBS, key[0], key[1], job["metadata"]["uid"])
             return None
-        return plan.expires_in
+        return plan.expires_in if plan.expires_in is not None else plan.deadline_in

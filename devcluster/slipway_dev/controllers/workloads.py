@@ -661,11 +661,14 @@ def _finished_conditions(kinds: tuple[str, str], reason: str, message: str, stam
 @dataclass(frozen=True)
 class JobPlan:
     """Pods to create, the status to write, and for a finished Job with ttlSecondsAfterFinished the
-    seconds until it is deleted (0 or less: delete it now)."""
+    seconds until it is deleted (0 or less: delete it now); for a running Job with
+    activeDeadlineSeconds, the seconds until it runs out; the active pods to stop when it has."""
 
     create: list[JsonObject]
     status: JsonObject
     expires_in: float | None = None
+    deadline_in: float | None = None
+    stop: list[JsonObject] = field(default_factory=list)
 
 
 def _expires_in(job: JsonObject, finished_at: str, now: datetime) -> float | None:
@@ -714,6 +717,20 @@ def plan_job(job: JsonObject, pods: Sequence[JsonObject], now: datetime) -> JobP
             stamp,
         )
         return JobPlan([], status, _expires_in(job, stamp, now))
+    deadline = spec.get("activeDeadlineSeconds")
+    deadline_in = None
+    if deadline is not None:
+        deadline_in = float(deadline) - (now - parse_timestamp(status["startTime"])).total_seconds()
+        if deadline_in <= 0:
+            status["conditions"] = _finished_conditions(
+                ("FailureTarget", "Failed"),
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+                stamp,
+            )
+            status["active"] = 0
+            stop = [pod for pod in owned if pod_is_active(pod)]
+            return JobPlan([], status, _expires_in(job, stamp, now), stop=stop)
     wanted = max(0, min(parallelism, completions - succeeded) - active)
     template = spec.get("template") or {}
     job_labels = {
@@ -723,4 +740,4 @@ def plan_job(job: JsonObject, pods: Sequence[JsonObject], now: datetime) -> JobP
         "controller-uid": job["metadata"]["uid"],
     }
     create = [pod_from_template(job, "batch/v1", "Job", template, job_labels) for _ in range(wanted)]
-    return JobPlan(create, status)
+    return JobPlan(create, status, deadline_in=deadline_in)

@@ -786,6 +786,64 @@ class NotifySubscription(ApiModel):
     )
 
 
+# --- hooks ---------------------------------------------------------------------------------------------
+
+MAX_HOOKS: Final = 10
+
+
+class Hook(ApiModel):
+    """A Job run at one moment of a rollout (a migration before, a smoke test after): it must succeed."""
+
+    name: DnsLabel = Field(
+        description="Unique name of the hook in its list (a DNS label); part of the Job's name."
+    )
+    template: PodTemplate = Field(description="The Job's pod template (a Job's spec.template).")
+    timeout: PositiveDuration = Field(
+        default="10m", description="Longest run; a hook still running then has failed."
+    )
+    backoff_limit: int = Field(
+        default=0, ge=0, le=10, description="Pod failures the Job retries before it fails (its backoffLimit)."
+    )
+
+    _check_template = field_validator("template")(check_pod_template)
+    _check_timeout = field_validator("timeout")(_is_positive_duration)
+
+
+def _unique_hook_names(hooks: list[Hook]) -> list[Hook]:
+    seen: set[str] = set()
+    for index, hook in enumerate(hooks):
+        if hook.name in seen:
+            raise field_error(f"duplicate hook name {hook.name!r}", f"[{index}].name")
+        seen.add(hook.name)
+    return hooks
+
+
+def _hook_list(description: str) -> Any:
+    return Field(
+        default_factory=list,
+        max_length=MAX_HOOKS,
+        description=description,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class Hooks(ApiModel):
+    """Jobs run around a rollout, each once per revision, one after the other in list order."""
+
+    pre_deploy: list[Hook] = _hook_list(
+        "Before the new revision gets any pod or traffic; a failure leaves stable serving"
+        " (Degraded HookFailed)."
+    )
+    post_deploy: list[Hook] = _hook_list(
+        "Once the new revision serves all traffic, before it is promoted; a failure rolls back (HookFailed)."
+    )
+    post_rollback: list[Hook] = _hook_list(
+        "After a rollback has finished; best effort, a failure only warns."
+    )
+
+    _check_names = field_validator("pre_deploy", "post_deploy", "post_rollback")(_unique_hook_names)
+
+
 # --- the Release ---------------------------------------------------------------------------------------
 
 _ANALYSIS_STEPS_NEED_ANALYSIS: Final = CelRule(
@@ -839,6 +897,7 @@ class ReleaseSpec(ApiModel):
         max_length=MAX_SUBSCRIPTIONS,
         description="Notifiers of the operator config told about this Release's transitions.",
     )
+    hooks: Hooks | None = None
 
     _check_template = field_validator("template")(check_pod_template)
 

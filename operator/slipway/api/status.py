@@ -21,10 +21,13 @@ GateState = Literal["Open", "Closed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 MeasurementResult = Literal["Successful", "Failed", "Inconclusive", "Error"]
 Outcome = Literal["Promoted", "RolledBack", "Superseded", "Aborted"]
+HookStage = Literal["preDeploy", "postDeploy", "postRollback"]
+HookResult = Literal["Pending", "Running", "Succeeded", "Failed"]
 
 MAX_MEASUREMENTS: Final = 20
 MAX_HISTORY: Final = 10
 MAX_VERSIONS: Final = 10
+MAX_HOOK_RESULTS: Final = 30
 
 
 class StatusModel(BaseModel):
@@ -213,6 +216,24 @@ class PromotionStatus(StatusModel):
     )
 
 
+class HookStatus(StatusModel):
+    """The last run of one hook (spec.hooks): its Job, for which revision, and how it ended."""
+
+    stage: HookStage = Field(description="preDeploy, postDeploy or postRollback.")
+    name: str = Field(description="The hook's name in its list.")
+    revision: str = Field(description="The revision it ran for.")
+    attempt: int = Field(
+        default=1,
+        ge=1,
+        description="Run of this hook for this revision (a retry after a failure is the next).",
+    )
+    job: str = Field(default="", description="Name of its Job, once seen.")
+    result: HookResult = Field(default="Pending", description="Pending, Running, Succeeded or Failed.")
+    started_at: datetime | None = Field(default=None, description="When its Job was asked for.")
+    finished_at: datetime | None = Field(default=None, description="When it succeeded or failed.")
+    message: str = Field(default="", description="Why it failed, when it did.")
+
+
 class ReleaseStatus(StatusModel):
     """Observed state of a Release, written by the operator."""
 
@@ -263,6 +284,11 @@ class ReleaseStatus(StatusModel):
         description=f"Healthy time per version, last touched last (at most {MAX_VERSIONS}).",
     )
     promotion: PromotionStatus | None = Field(default=None, description="The gate of spec.promotion.")
+    hooks: list[HookStatus] = Field(
+        default_factory=list,
+        max_length=MAX_HOOK_RESULTS,
+        description="The last run of each hook of spec.hooks.",
+    )
 
     def to_api(self) -> dict[str, Any]:
         """The status as the API object holds it: camelCase keys, RFC 3339 times, absent fields left out."""

@@ -308,8 +308,26 @@ def manual_actions_table(release: Obj, now: datetime) -> Table:
     return table
 
 
+def hooks_table(release: Obj, now: datetime) -> Table:
+    """The last run of each deploy hook (status.hooks)."""
+    table = Table(title="Hooks", title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in ("STAGE", "HOOK", "REVISION", "RESULT", "JOB", "AGE", "MESSAGE"):
+        table.add_column(column)
+    for entry in _list(_status(release).get("hooks")):
+        table.add_row(
+            text_of(entry.get("stage")),
+            text_of(entry.get("name")),
+            text_of(entry.get("revision")),
+            text_of(entry.get("result")),
+            text_of(entry.get("job")),
+            age(entry.get("startedAt"), now),
+            text_of(entry.get("message")),
+        )
+    return table
+
+
 def release_view(release: Obj, now: datetime) -> RenderableType:
-    """The `kubectl slipway get` view: header, revisions and weights, steps, analysis, conditions."""
+    """The `kubectl slipway get` view: header, revisions and weights, steps, analysis, hooks, conditions."""
     meta, status = _meta(release), _status(release)
     header = Text.assemble(
         ("Release ", "bold"),
@@ -328,6 +346,8 @@ def release_view(release: Obj, now: datetime) -> RenderableType:
         parts += ["", steps_table(release)]
     if status.get("analysis"):
         parts += ["", analysis_table(release, now)]
+    if status.get("hooks"):
+        parts += ["", hooks_table(release, now)]
     if status.get("conditions"):
         parts += ["", conditions_table(release, now)]
     if status.get("manualActions"):

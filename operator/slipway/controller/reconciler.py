@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Literal
 
 import structlog
 from pydantic import ValidationError
@@ -43,21 +44,41 @@ from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
+    DeleteHookJobs,
     DeleteRevision,
     EmitEvent,
     EnsureRevision,
     Route,
     RunAnalysis,
+    RunHook,
     ScaleRevision,
 )
+from slipway.core.hooks import hooks_of, timeout_of
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
-from slipway.core.observations import FiringAlert, Observations, ObservedRevision, Upstream
+from slipway.core.observations import (
+    FiringAlert,
+    Observations,
+    ObservedHookJob,
+    ObservedRevision,
+    Upstream,
+)
 from slipway.core.obstacles import INVALID_SPEC, Obstacle
 from slipway.core.promotion import GATE_REASONS
 from slipway.kube.client import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
-from slipway.manifests import Obj, ReleaseRef, ready_replicas, release_ref
+from slipway.manifests import (
+    LABEL_HOOK,
+    LABEL_HOOK_ATTEMPT,
+    LABEL_HOOK_STAGE,
+    Obj,
+    ReleaseRef,
+    hook_job,
+    job_finished,
+    ready_replicas,
+    release_ref,
+    revision_of,
+)
 from slipway.plugins import readiness
 from slipway.providers.base import MeasurementContext
 from slipway.providers.builtin import BuiltinMetricsConfig
@@ -105,6 +126,34 @@ def observations_of(
         alerts_unknown=alerts_unknown,
         obstacles=obstacles,
         upstream=upstream,
+        hook_jobs=tuple(
+            observed for observed in map(observed_hook_job, state.hook_jobs.values()) if observed is not None
+        ),
+    )
+
+
+def observed_hook_job(job: Obj) -> ObservedHookJob | None:
+    """A hook Job as the core reads it; None for one whose labels someone broke (it is left alone)."""
+    labels = job["metadata"].get("labels") or {}
+    stage, attempt, revision = (
+        labels.get(LABEL_HOOK_STAGE),
+        labels.get(LABEL_HOOK_ATTEMPT, ""),
+        revision_of(job),
+    )
+    if stage not in ("preDeploy", "postDeploy", "postRollback") or not attempt.isdigit() or revision is None:
+        return None
+    finished = job_finished(job)
+    outcome: Literal["Running", "Succeeded", "Failed"] = (
+        "Running" if finished is None else "Succeeded" if finished[0] else "Failed"
+    )
+    return ObservedHookJob(
+        stage=stage,
+        hook=labels.get(LABEL_HOOK, ""),
+        revision=revision,
+        attempt=int(attempt),
+        job=job["metadata"]["name"],
+        outcome=outcome,
+        message=finished[1] if finished is not None else "",
     )
 
 
@@ -158,7 +207,9 @@ class Reconciler:
                 observe_upstream, self._api, key, spec, self._config, self._upstreams.view_of
             )
             obstacles += out_of_reach
-        state = await asyncio.to_thread(observe, self._api, release)
+        # Hook Jobs are looked for only where there are (or were) hooks.
+        hooks = (spec is not None and spec.hooks is not None) or bool(old_status and old_status.hooks)
+        state = await asyncio.to_thread(observe, self._api, release, hooks)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
         decided, now = time.monotonic(), datetime.now(UTC)
@@ -302,6 +353,10 @@ class Reconciler:
                     routed = action
                 case DeleteRevision(revision=revision):
                     writer.delete_revision(revision)
+                case RunHook():
+                    writer.run_hook(_hook_job(release, _valid(spec), action))
+                case DeleteHookJobs(revision=revision):
+                    writer.delete_hook_jobs(revision)
                 case EmitEvent() | AcknowledgeAction():
                     deferred.append(action)
                 case RunAnalysis():
@@ -373,6 +428,22 @@ class Reconciler:
         if self._rules_unserved_until is not None:
             _log.info("the cluster serves PrometheusRule again: alert rules are written")
             self._rules_unserved_until = None
+
+
+def _hook_job(release: ReleaseRef, spec: ReleaseSpec, run: RunHook) -> Obj:
+    """The Job the core asked for, from the hook the spec names (the core asks only for those)."""
+    hook = next(hook for hook in hooks_of(spec, run.stage) if hook.name == run.hook)
+    return hook_job(
+        release,
+        run.stage,
+        run.hook,
+        run.revision,
+        run.version,
+        run.attempt,
+        hook.template,
+        hook.backoff_limit,
+        timeout_of(hook).total_seconds(),
+    )
 
 
 def _valid(spec: ReleaseSpec | None) -> ReleaseSpec:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from slipway.api.annotations import PREFIX
+from slipway.api.status import HookStage
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,25 @@ class DeleteRevision:
 
 
 @dataclass(frozen=True)
+class RunHook:
+    """Create the Job of one hook (spec.hooks) for this revision and attempt, unless it exists: the
+    shell names it from them, so asking twice runs it once."""
+
+    stage: HookStage
+    hook: str
+    revision: str
+    version: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeleteHookJobs:
+    """Delete the hook Jobs of a revision the Release no longer keeps."""
+
+    revision: str
+
+
+@dataclass(frozen=True)
 class RunAnalysis:
     """Measure these metrics for this revision now, and pass the results to the next `decide` call."""
 
@@ -102,10 +122,20 @@ Action = (
     | Route
     | SetWeights
     | DeleteRevision
+    | RunHook
+    | DeleteHookJobs
     | RunAnalysis
     | AcknowledgeAction
     | EmitEvent
 )
-WRITES = (EnsureRevision, ScaleRevision, SetWeights, DeleteRevision, AcknowledgeAction)
+WRITES = (
+    EnsureRevision,
+    ScaleRevision,
+    SetWeights,
+    DeleteRevision,
+    RunHook,
+    DeleteHookJobs,
+    AcknowledgeAction,
+)
 """Actions that change the cluster (as opposed to reading metrics or reporting). A plain Route is not
 one: it restates the routing the status records, and writes only where someone changed it."""

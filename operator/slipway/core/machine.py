@@ -24,10 +24,11 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from slipway.api.annotations import ABORT, PAUSE, PREFIX, PROMOTE, PROMOTE_FULL, RESUME, RETRY
-from slipway.api.models import ReleaseSpec
+from slipway.api.models import Hook, ReleaseSpec
 from slipway.api.status import (
     MAX_HISTORY,
     HistoryEntry,
+    HookStage,
     ManualActionRecord,
     Outcome,
     Phase,
@@ -36,10 +37,11 @@ from slipway.api.status import (
     RevisionStatus,
     RollbackRecord,
 )
-from slipway.core import analysis, promotion, refusal
+from slipway.core import analysis, hooks, promotion, refusal
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
+    DeleteHookJobs,
     DeleteRevision,
     EmitEvent,
     EnsureRevision,
@@ -49,6 +51,7 @@ from slipway.core.actions import (
     SetWeights,
 )
 from slipway.core.conditions import conditions
+from slipway.core.hooks import HOOK_FAILED, StageProgress
 from slipway.core.observations import Observations
 from slipway.core.revision import revision_hash
 from slipway.core.strategies import Gate, Hold, Plan, PlanStep, Shift, plan_for
@@ -123,6 +126,7 @@ class _Pass:
         self.settled = True  # False while a canary the spec no longer wants still holds traffic
         # Replicas asked for in this pass, by revision: the observations predate them.
         self.asked: dict[str, int] = {}
+        self.hook_wait = ""  # the hook this pass waits for, told in the message
 
     # -- the pass --------------------------------------------------------------------------------------------
 
@@ -296,6 +300,7 @@ class _Pass:
         """Begin (again) rolling out the desired revision, from the first step."""
         s = self.status
         s.attempt_started_at = s.progress_at = s.step_started_at = self.now
+        hooks.new_attempt(s, self.desired, self.obs.hook_jobs, self.now)
         if s.stable is not None and s.stable.revision == self.desired:
             # A first release that never served is tried again as a first release.
             s.current_step = None
@@ -503,15 +508,36 @@ class _Pass:
         self._set_phase("RollingBack", reason, f"rolling back to version {s.stable.version}: {message}")
 
     def _expected_seconds(self) -> float:
-        """Planned waiting in the current step, which the progress deadline does not count."""
+        """Planned waiting in the current step, which the progress deadline does not count: a running
+        hook's timeout, a timed pause's duration, a gate's measurements."""
+        if self.status.phase != "Progressing":
+            return 0.0
+        running = self._running_hook()
+        if running is not None:
+            return hooks.timeout_of(running).total_seconds()
         step = self._current()
-        if self.status.phase != "Progressing" or self.status.canary is None:
+        if self.status.canary is None:
             return 0.0
         if isinstance(step, Hold) and step.seconds is not None:
             return step.seconds
         if isinstance(step, Gate) and self.spec.analysis is not None:
             return step.successes * analysis.interval(self.spec.analysis).total_seconds()
         return 0.0
+
+    def _running_hook(self) -> Hook | None:
+        """The hook of spec.hooks running now for the revision being rolled out, if any."""
+        s = self.status
+        rolling_out = s.canary or s.stable
+        for entry in s.hooks:
+            if (
+                entry.result == "Running"
+                and rolling_out is not None
+                and entry.revision == rolling_out.revision
+            ):
+                return next(
+                    (hook for hook in hooks.hooks_of(self.spec, entry.stage) if hook.name == entry.name), None
+                )
+        return None
 
     def _deadline(self) -> datetime | None:
         """When the current phase runs out of time; None in phases that wait for a person or are done."""
@@ -552,6 +578,8 @@ class _Pass:
             self._roll_back()
         else:
             self._keep_stable()
+        if s.phase == "Degraded":
+            self._post_rollback()  # in the pass that ends a rollback too
         if self._in_flight():
             self._schedule_analysis()
 
@@ -561,6 +589,13 @@ class _Pass:
         observed = self.obs.revisions.get(revision.revision)
         asked = self.asked.get(revision.revision, observed.replicas if observed is not None else None)
         if asked == replicas or (asked is None and replicas == 0):
+            return
+        if asked is None and not hooks.stage_succeeded(
+            self.status, self.spec, "preDeploy", revision.revision
+        ):
+            # Whatever the phase (a first release Degraded at its deadline keeps stable at full size),
+            # a revision is never created before its preDeploy hooks succeeded.
+            revision.replicas = 0
             return
         self.asked[revision.revision] = replicas
         if revision.revision == self.desired:
@@ -594,6 +629,8 @@ class _Pass:
     def _first_release(self) -> None:
         s = self.status
         assert s.stable is not None
+        if not self._pre_deploy(s.stable):
+            return
         replicas = self.spec.replicas
         self._ensure(s.stable, replicas)
         # With no pods asked for there is nothing to route; routing waits until pods are ready.
@@ -601,6 +638,15 @@ class _Pass:
             self._poll()
             ready = f"{s.stable.ready_replicas}/{replicas} pods ready"
             s.message = f"first release of version {s.stable.version}: {ready}"
+            return
+        post = self._run_hooks("postDeploy", s.stable)
+        if post.failed is not None:
+            # Nothing to go back to: the first release stays, and a person decides.
+            self._set_phase("Degraded", HOOK_FAILED, self._hook_failure(post))
+            self._keep_stable()  # as every Degraded pass does, from this one on
+            return
+        if not post.done:
+            s.message = f"first release of version {s.stable.version}: {self.hook_wait}"
             return
         self._remember(s.stable, "Promoted", "first release")
         self._set_phase("Healthy", "Ready", f"version {s.stable.version} serves all traffic")
@@ -621,6 +667,9 @@ class _Pass:
 
     def _run_steps(self) -> None:
         s = self.status
+        assert s.canary is not None
+        if not self._pre_deploy(s.canary):
+            return
         steps = self._steps()
         for _ in range(len(steps) + 1):
             index = s.current_step or 0
@@ -684,6 +733,18 @@ class _Pass:
         if s.canary.ready_replicas < replicas:
             self._poll()
             return
+        if hooks.hooks_of(self.spec, "postDeploy"):
+            # postDeploy hooks test the new revision serving all traffic; stable keeps its pods until
+            # they pass, so that a failure can still roll back.
+            if not self._route(0, 100):
+                self._poll()
+                return
+            post = self._run_hooks("postDeploy", s.canary)
+            if post.failed is not None:
+                self._roll_back_for(post)
+                return
+            if not post.done:
+                return
         old, new = s.stable, s.canary
         self._remember(new, "Promoted", f"replaced version {old.version}")
         delay = timedelta(seconds=self.plan.scale_down_delay_seconds)
@@ -695,6 +756,56 @@ class _Pass:
         # All traffic to the new stable, its pods all ready (with replicas: 0 there is none to route).
         self._route(100, 0)
         self._set_phase("Healthy", "Promoted", f"version {new.version} serves all traffic")
+
+    def _run_hooks(self, stage: HookStage, revision: RevisionStatus) -> StageProgress:
+        """Move a stage of hooks for `revision` on; while one runs, look again soon and say so."""
+        progress = hooks.run_stage(
+            self.status, self.spec, stage, revision.revision, revision.version, self.obs.hook_jobs, self.now
+        )
+        self.writes += progress.asks
+        if progress.moved:
+            self.status.progress_at = self.now
+        if progress.running is not None:
+            self.hook_wait = f"waiting for {hooks.describe(progress.running)}"
+            self._poll()
+        if progress.wake_at is not None:
+            self._wake(progress.wake_at)
+        return progress
+
+    def _hook_failure(self, progress: StageProgress) -> str:
+        failed = progress.failed
+        assert failed is not None
+        return f"{hooks.describe(failed)} failed: {failed.message or 'its Job failed'}"
+
+    def _pre_deploy(self, revision: RevisionStatus) -> bool:
+        """Whether every preDeploy hook succeeded for `revision`: until then it gets no pod and no
+        traffic. A failure leaves stable serving: the attempt ends Degraded `HookFailed`."""
+        progress = self._run_hooks("preDeploy", revision)
+        if progress.failed is None:
+            return progress.done
+        if self.status.canary is None:
+            why = self._hook_failure(progress)
+            self._set_phase("Degraded", HOOK_FAILED, f"version {revision.version} not deployed: {why}")
+            self._keep_stable()  # as every Degraded pass does, from this one on (it creates nothing)
+        else:
+            self._roll_back_for(progress)
+        return False
+
+    def _roll_back_for(self, progress: StageProgress) -> None:
+        """A failed hook rolls back like a failed analysis; decided while moving, so the rollback's
+        first writes (traffic to stable) follow in this very pass."""
+        assert progress.failed is not None
+        self._rollback(HOOK_FAILED, self._hook_failure(progress), metric=progress.failed.name)
+        self._roll_back()
+
+    def _post_rollback(self) -> None:
+        """Best effort after a rollback: run the postRollback hooks once; a failure only warns."""
+        s = self.status
+        if s.canary is None or s.canary.weight > 0 or not hooks.hooks_of(self.spec, "postRollback"):
+            return
+        progress = self._run_hooks("postRollback", s.canary)
+        if progress.failed is not None and progress.news:
+            self._event("Warning", "PostRollbackHookFailed", self._hook_failure(progress))
 
     def _hold_shape(self) -> None:
         """Paused: move nothing; keep the pods (re-creating a Deployment deleted by hand), and stable at
@@ -779,12 +890,16 @@ class _Pass:
         for revision in sorted(self.obs.revisions):
             if revision not in kept:
                 self.writes.append(DeleteRevision(revision))
+        for revision in sorted({job.revision for job in self.obs.hook_jobs} - kept):
+            self.writes.append(DeleteHookJobs(revision))
 
     # -- reporting -------------------------------------------------------------------------------------------
 
     def _describe_progress(self) -> str:
         s = self.status
         assert s.canary is not None
+        if self.hook_wait:
+            return f"{self._step_label()}: {self.hook_wait}; canary weight {s.canary.weight}%"
         step = self._current()
         if step is None:
             return (

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
-from slipway.api.status import ReleaseStatus
+from slipway.api.status import HookStage, ReleaseStatus
 from slipway.core.measurement import RawMeasurement
 from slipway.core.obstacles import Obstacle
 
@@ -21,6 +22,20 @@ class ObservedRevision:
 
     replicas: int
     ready_replicas: int
+
+
+@dataclass(frozen=True)
+class ObservedHookJob:
+    """One hook Job of the Release (spec.hooks), as the API server reports it: which hook, revision and
+    attempt it runs, its name, and whether it is Running, Succeeded or Failed (with why)."""
+
+    stage: HookStage
+    hook: str
+    revision: str
+    attempt: int
+    job: str
+    outcome: Literal["Running", "Succeeded", "Failed"]
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class Observations:
       operator's config cannot do); any obstacle refuses the generation.
     - `upstream`: the Release spec.promotion.from names; None without spec.promotion (or when the shell
       could not look: the gate then stays closed).
+    - `hook_jobs`: the hook Jobs the Release owns (spec.hooks), whatever their revision.
     """
 
     generation: int
@@ -77,3 +93,4 @@ class Observations:
     alerts_unknown: str | None = None
     obstacles: tuple[Obstacle, ...] = ()
     upstream: Upstream | None = None
+    hook_jobs: tuple[ObservedHookJob, ...] = ()

@@ -14,8 +14,9 @@ from typing import Final
 
 from slipway.api.durations import format_duration, parse_duration
 from slipway.api.models import Promotion, ReleaseSpec
-from slipway.api.status import ReleaseStatus
+from slipway.api.status import HookStage, ReleaseStatus
 from slipway.core.actions import EmitEvent, SetWeights
+from slipway.core.hooks import hooks_of
 from slipway.core.judge import format_range, threshold_of
 from slipway.core.machine import WAITING_FOR_PROMOTE, Decision
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
@@ -84,6 +85,22 @@ def describe_plan(spec: ReleaseSpec, name: str) -> list[str]:
         lines.append(f"alerts: a firing alert with {labels} rolls back at once")
     if spec.promotion is not None:
         lines.append(_describe_promotion(spec.promotion, name))
+    lines += _describe_hooks(spec)
+    return lines
+
+
+def _describe_hooks(spec: ReleaseSpec) -> list[str]:
+    when: dict[HookStage, str] = {
+        "preDeploy": "before the new revision gets a pod; a failure leaves stable serving (Degraded)",
+        "postDeploy": "with all traffic on the new revision, before promotion; a failure rolls back",
+        "postRollback": "after a rollback; best effort",
+    }
+    lines = []
+    for stage, meaning in when.items():
+        hooks = hooks_of(spec, stage)
+        if hooks:
+            jobs = ", ".join(f"{hook.name} (timeout {hook.timeout})" for hook in hooks)
+            lines.append(f"{stage} hooks, in order, {meaning}: {jobs}")
     return lines
 
 

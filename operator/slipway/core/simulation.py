@@ -18,15 +18,23 @@ from slipway.api.status import ReleaseStatus
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
+    DeleteHookJobs,
     DeleteRevision,
     EnsureRevision,
     RunAnalysis,
+    RunHook,
     ScaleRevision,
 )
 from slipway.core.judge import threshold_of
 from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
-from slipway.core.observations import FiringAlert, Observations, ObservedRevision, Upstream
+from slipway.core.observations import (
+    FiringAlert,
+    Observations,
+    ObservedHookJob,
+    ObservedRevision,
+    Upstream,
+)
 from slipway.core.obstacles import Obstacle
 
 DecideInputs = tuple[ReleaseSpec, ReleaseStatus | None, Observations, datetime]
@@ -92,6 +100,12 @@ class SimulatedCluster:
     """What stands in the way of the current spec (the operator refuses it while there are any)."""
     upstream: Upstream | None = None
     """The Release spec.promotion.from names, as the shell would observe it."""
+    hook_jobs: dict[tuple[str, str, str, int], ObservedHookJob] = field(default_factory=dict)
+    """Hook Jobs by (stage, hook, revision, attempt); they finish on `settle`."""
+    failing_hooks: set[str] = field(default_factory=set)
+    """Names of hooks whose Jobs fail."""
+    hanging_hooks: set[str] = field(default_factory=set)
+    """Names of hooks whose Jobs never finish."""
 
     def apply(self, actions: Iterable[Action]) -> None:
         """Carry out the writes (reads and Events are the caller's business)."""
@@ -105,6 +119,19 @@ class SimulatedCluster:
                 )
             elif isinstance(action, DeleteRevision):
                 self.revisions.pop(action.revision, None)
+            elif isinstance(action, RunHook):
+                key = (action.stage, action.hook, action.revision, action.attempt)
+                job = f"{action.revision}-{action.hook}-{action.attempt}"
+                self.hook_jobs.setdefault(
+                    key,
+                    ObservedHookJob(
+                        action.stage, action.hook, action.revision, action.attempt, job, "Running"
+                    ),
+                )
+            elif isinstance(action, DeleteHookJobs):
+                self.hook_jobs = {
+                    key: job for key, job in self.hook_jobs.items() if job.revision != action.revision
+                }
             elif (
                 isinstance(action, AcknowledgeAction)
                 and self.annotations.get(action.annotation) == action.value
@@ -116,6 +143,11 @@ class SimulatedCluster:
         for name, observed in self.revisions.items():
             ready = 0 if name in self.broken else observed.replicas
             self.revisions[name] = ObservedRevision(observed.replicas, ready)
+        for key, job in self.hook_jobs.items():
+            if job.outcome == "Running" and job.hook not in self.hanging_hooks:
+                failed = job.hook in self.failing_hooks
+                outcome: Literal["Succeeded", "Failed"] = "Failed" if failed else "Succeeded"
+                self.hook_jobs[key] = replace(job, outcome=outcome, message="exit code 1" if failed else "")
 
     def annotate(self, action: str, value: str) -> None:
         self.annotations[f"{PREFIX}{action}"] = value
@@ -131,6 +163,7 @@ class SimulatedCluster:
             alerts=tuple(alerts),
             obstacles=self.obstacles,
             upstream=self.upstream,
+            hook_jobs=tuple(self.hook_jobs.values()),
         )
 
 
@@ -190,6 +223,9 @@ class Simulation:
             set(self.cluster.broken),
             self.cluster.obstacles,
             self.cluster.upstream,
+            dict(self.cluster.hook_jobs),
+            set(self.cluster.failing_hooks),
+            set(self.cluster.hanging_hooks),
         )
         return replace(
             self, cluster=cluster, metrics=SimulatedMetrics(self.metrics.mode, dict(self.metrics.taken))

@@ -362,6 +362,11 @@ def deployments_path(namespace: str, name: str | None = None) -> str:
     return f"{base}/{name}" if name else base
 
 
+def jobs_path(namespace: str, name: str | None = None) -> str:
+    base = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    return f"{base}/{name}" if name else base
+
+
 def services_path(namespace: str, name: str | None = None) -> str:
     return object_path("Service", namespace, name)
 

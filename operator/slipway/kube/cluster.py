@@ -29,6 +29,7 @@ from slipway.kube.client import (
     KubeApi,
     deployments_path,
     events_path,
+    jobs_path,
     object_path,
     prometheus_rules_path,
     releases_path,
@@ -36,6 +37,10 @@ from slipway.kube.client import (
 from slipway.manifests import (
     GROUP,
     KIND,
+    LABEL_HOOK_STAGE,
+    LABEL_MANAGED_BY,
+    LABEL_RELEASE,
+    MANAGER,
     VERSION,
     Obj,
     ReleaseRef,
@@ -61,18 +66,27 @@ class StaleViewError(Exception):
 @dataclass
 class ClusterState:
     """One Release's objects as last seen: revision Deployments by revision, routing objects (Services,
-    HTTPRoutes) by (kind, name)."""
+    HTTPRoutes) by (kind, name), hook Jobs (spec.hooks) by name."""
 
     deployments: dict[str, Obj] = field(default_factory=dict)
     routing: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    hook_jobs: dict[str, Obj] = field(default_factory=dict)
 
 
-def observe(api: KubeApi, release: ReleaseRef) -> ClusterState:
+def observe(api: KubeApi, release: ReleaseRef, hooks: bool = False) -> ClusterState:
+    """The Release's Deployments; its hook Jobs too when `hooks` (it has hooks, or had: one list less
+    per pass for the Releases that never had any)."""
     state = ClusterState()
     for deployment in api.list(deployments_path(release.namespace), release_selector(release)):
         revision = revision_of(deployment)
         if revision is not None and is_owned_by(deployment, release):
             state.deployments[revision] = deployment
+    if hooks:
+        selector = {LABEL_RELEASE: release.name, LABEL_MANAGED_BY: MANAGER}
+        for job in api.list(jobs_path(release.namespace), selector):
+            labels = job["metadata"].get("labels") or {}
+            if LABEL_HOOK_STAGE in labels and revision_of(job) is not None and is_owned_by(job, release):
+                state.hook_jobs[job["metadata"]["name"]] = job
     return state
 
 
@@ -174,6 +188,33 @@ class ClusterWriter:
         observed = self.state.deployments.pop(revision, None)
         if observed is not None:
             self._delete(deployments_path(self.release.namespace, observed["metadata"]["name"]))
+
+    def run_hook(self, job: Obj) -> None:
+        """Create a hook's Job unless it exists. Its name says which run it is, so one that exists
+        (finished or not) is that run: it is never started again."""
+        name = job["metadata"]["name"]
+        if name in self.state.hook_jobs:
+            return
+        try:
+            self.state.hook_jobs[name] = self._create(jobs_path(self.release.namespace), job)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            existing = self.api.get(jobs_path(self.release.namespace, name))
+            if existing is None:
+                raise StaleViewError(f"Job {name} exists and is gone again") from None
+            if not is_owned_by(existing, self.release):
+                raise NotOwnedError(
+                    f"Job {name} exists and is not owned by Release {self.release.name}"
+                ) from None
+            self.state.hook_jobs[name] = existing
+
+    def delete_hook_jobs(self, revision: str) -> None:
+        """Delete the hook Jobs of a revision (their pods go with them)."""
+        for name, job in list(self.state.hook_jobs.items()):
+            if revision_of(job) == revision:
+                del self.state.hook_jobs[name]
+                self._delete(jobs_path(self.release.namespace, name))
 
     def ensure_routing_object(self, desired: Obj) -> None:
         """Create or correct a Service or route the Release owns; leave anyone else's alone."""

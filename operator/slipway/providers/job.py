@@ -9,7 +9,6 @@ naming what is being tested, so one image can test any revision.
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from typing import Annotated, Any, ClassVar
 
@@ -26,7 +25,8 @@ from slipway.api.models import (
     field_error,
 )
 from slipway.core.measurement import RawMeasurement
-from slipway.kube.client import ApiError, KubeApi
+from slipway.kube.client import ApiError, KubeApi, jobs_path
+from slipway.manifests import job_finished, job_pod_template
 from slipway.providers.base import MeasurementContext, ProviderPlugin, failed, measured
 from slipway.rbac import Rule
 from slipway.runtime.config import PluginSection
@@ -73,11 +73,6 @@ class JobMetric(ApiModel):
         return template
 
 
-def jobs_path(namespace: str, name: str | None = None) -> str:
-    base = f"/apis/batch/v1/namespaces/{namespace}/jobs"
-    return f"{base}/{name}" if name else base
-
-
 def job_manifest(metric: Metric, context: MeasurementContext) -> dict[str, Any]:
     """The Job to create for one measurement of `metric`."""
     labels = {
@@ -86,19 +81,14 @@ def job_manifest(metric: Metric, context: MeasurementContext) -> dict[str, Any]:
         REVISION_LABEL: context.revision,
         METRIC_LABEL: metric.name,
     }
-    spec = copy.deepcopy(metric.spec_of(JobMetric).template)
-    pod_metadata = spec["template"].setdefault("metadata", {})
-    pod_metadata["labels"] = {**pod_metadata.get("labels", {}), **labels}
+    spec = dict(metric.spec_of(JobMetric).template)
     identity = {
         "SLIPWAY_NAMESPACE": context.namespace,
         "SLIPWAY_RELEASE": context.release,
         "SLIPWAY_REVISION": context.revision,
         "SLIPWAY_VERSION": context.version,
     }
-    for container in spec["template"]["spec"]["containers"]:
-        env = container.setdefault("env", [])
-        named = {variable.get("name") for variable in env}
-        env.extend({"name": name, "value": value} for name, value in identity.items() if name not in named)
+    spec["template"] = job_pod_template(spec["template"], labels, identity)
     prefix = f"{context.release}-{metric.name}"[: _NAME_PREFIX_LIMIT - 1].rstrip("-")
     return {
         "apiVersion": "batch/v1",
@@ -110,10 +100,8 @@ def job_manifest(metric: Metric, context: MeasurementContext) -> dict[str, Any]:
 
 def job_outcome(job: dict[str, Any]) -> float | None:
     """1.0 for a Complete Job, 0.0 for a Failed one, None while it runs."""
-    for condition in job.get("status", {}).get("conditions") or []:
-        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
-            return 1.0 if condition["type"] == "Complete" else 0.0
-    return None
+    finished = job_finished(job)
+    return None if finished is None else float(finished[0])
 
 
 class JobProvider:
