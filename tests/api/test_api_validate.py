@@ -235,3 +235,16 @@ def test_slipway_validate_and_the_crd_agree_on_what_is_valid(data: st.DataObject
     _, causes = validate_custom_resource(SCHEMA, manifest)
     accepted_by_server = not causes and not find_unknown_fields(SCHEMA, manifest)
     assert accepted_offline == accepted_by_server, (changes, release_problems(manifest), causes)
+
+
+def test_a_bare_on_key_is_explained_not_only_reported_missing(tmp_path: Path) -> None:
+    path = tmp_path / "web.yaml"
+    manifest = valid_release()
+    path.write_text(yaml.safe_dump(manifest) + "  notify:\n  - notifier: team-chat\n    on: [Promoted]\n")
+    exit_code, lines = run_validate(path)
+    assert exit_code == 1
+    assert lines == [
+        f'{path}: web: spec.notify[0].on: YAML read the key on as the boolean true: quote it, "on":'
+    ]
+    path.write_text(path.read_text().replace("on: [", '"on": ['))
+    assert run_validate(path) == (0, [f"{path}: web: valid"])

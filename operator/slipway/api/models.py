@@ -785,6 +785,14 @@ class NotifySubscription(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _on_read_as_true(cls, data: Any) -> Any:
+        # YAML 1.1 (kubectl's reader, PyYAML) reads a bare `on:` key as the boolean true.
+        if isinstance(data, dict) and "on" not in data and (True in data or "true" in data):
+            raise field_error('YAML read the key on as the boolean true: quote it, "on":', ".on")
+        return data
+
 
 # --- hooks ---------------------------------------------------------------------------------------------
 
