@@ -4,13 +4,15 @@ never answers, a full queue, the allow-list, and secrets that never show."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 from receiver import Receiver
 
 from slipway.runtime.config import ConfigError, NotificationsConfig, load_config
@@ -162,10 +164,22 @@ def test_a_rotated_secret_naming_a_host_not_allowed_is_refused_without_a_request
     assert failures.reasons == ["host 'localhost' is not in notifications.allowedHosts"]
 
 
+@pytest.fixture
+def debug_logging(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """The operator's logging at debug, to the stderr capfd reads; put back afterwards, or the later
+    tests of this worker would log at debug to a stream capfd has closed."""
+    configure_logging("debug", format="json")
+    yield
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.WARNING)
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("debug_logging")
 def test_the_url_and_token_never_show_in_logs_or_failures(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("debug", format="json")
     metrics, failures = OperatorMetrics(), Failures()
     token = tmp_path / "token"
     token.write_text("tok-s3cr3t")
