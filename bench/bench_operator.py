@@ -53,6 +53,25 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def side_by_side(script: str, argv: list[str], baseline: Path, runs: int) -> None:
+    """Run `script` with `argv` alternately against the operator (and dev cluster) of another checkout
+    and of this tree, `runs` times each, printing each run's figures under its label: the machine is
+    shared and noisy, so a figure is only compared with one measured in the same stretch of time."""
+    here = Path(__file__).resolve().parents[1]
+    for run in range(1, runs + 1):
+        for label, tree in ((f"baseline {baseline}", baseline.resolve()), ("this tree", here)):
+            path = os.pathsep.join(str(tree / part) for part in ("operator", "devcluster", "bench"))
+            finished = subprocess.run(
+                [sys.executable, script, *argv],
+                env={**os.environ, "PYTHONPATH": path},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            figures = finished.stdout.strip() or finished.stderr.strip()[-2000:]
+            print(f"-- {label}, run {run}\n{textwrap.indent(figures, '   ')}", flush=True)
+
+
 def release(
     name: str,
     version: str,

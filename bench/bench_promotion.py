@@ -7,6 +7,7 @@ Two openings are timed, each over all the waiting Releases at once:
 - the soak's end (soak 5s): from the upstream's recorded Healthy-since + 5 s (wall clock, the same
   machine) to our watch seeing each downstream Deployment.
 The operator runs cluster-wide against the dev cluster over HTTPS. Prints the figures; not a test.
+With --baseline DIR (another checkout), runs alternate between it and this tree, both printed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_operator import Operator, percentile, wait_for
+from bench_operator import Operator, percentile, side_by_side, wait_for
 from slipway.api.crd import render_crd
 from slipway.kube.client import KubeApi, connect, deployments_path, releases_path
 from slipway_dev.cluster import DevCluster
@@ -119,7 +120,16 @@ def round_trip(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--downstream", type=int, default=100, help="Releases waiting on one upstream")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another commit (git worktree add): alternate runs of it and of this tree",
+    )
+    parser.add_argument("--runs", type=int, default=2, help="runs of each side with --baseline")
     args = parser.parse_args()
+    if args.baseline is not None:
+        side_by_side(__file__, ["--downstream", str(args.downstream)], args.baseline, args.runs)
+        return
     names = [f"web-{index}" for index in range(args.downstream)]
     with tempfile.TemporaryDirectory() as scratch, DevCluster(prometheus="off", rps=1) as cluster:
         cluster.kubectl("apply", "-f", "-", input=render_crd())
