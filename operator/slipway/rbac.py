@@ -38,8 +38,8 @@ OPERATOR_RULES = (
     # The Release's PrometheusRule (alerts/rules.py): kept in line, deleted when alertRules.enabled is false.
     Rule("monitoring.coreos.com", "prometheusrules", ("get", "create", "patch", "delete")),
     # Deploy hooks (spec.hooks): their Jobs are created, listed each pass, read and deleted with their
-    # revision. The same verbs as the job metric provider's, declared here because hooks are no plug-in.
-    Rule("batch", "jobs", ("get", "list", "create", "delete")),
+    # revision, and watched (labelled ones), so a finished hook moves its rollout on at once.
+    Rule("batch", "jobs", ("get", "list", "watch", "create", "delete")),
 )
 # Cluster mode only, read-only: Kopf lists then watches CRDs to notice resources added or changed after
 # start (kopf/_core/reactor/observation.py); it never gets one by name. Watching given namespaces, the

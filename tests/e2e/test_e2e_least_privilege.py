@@ -238,6 +238,7 @@ SCENARIOS: dict[Grant, Scenario] = {
     ("batch", "jobs", "list"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("batch", "jobs", "create"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("batch", "jobs", "get"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
+    ("batch", "jobs", "watch"): Scenario("first version", first()),
     ("batch", "jobs", "delete"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"): Scenario(
         "start, cluster-wide", nothing, own_operator=True, cluster_wide=True

@@ -69,6 +69,12 @@ def build_registry(
         # Readiness of a revision moves a rollout on: wake the Release that owns it.
         queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]), echo)
 
+    @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
+    async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+        # A deploy hook or a job metric finishing moves a rollout on: without this, the next look
+        # would be the core's poll, up to 5 s later.
+        queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
+
     return registry
 
 
