@@ -121,3 +121,20 @@ def test_first_release_runs_pre_deploy_first_and_a_failure_is_degraded() -> None
     assert sim.status is not None and sim.status.reason == "HookFailed"
     assert of_type(decisions, EnsureRevision) == []
     assert any(isinstance(a, EmitEvent) and a.reason == "HookFailed" for d in decisions for a in d.actions)
+
+
+def test_post_rollback_hooks_run_again_at_each_rollback_of_the_same_revision() -> None:
+    sim = stable_simulation(with_hooks("1.0.0"))
+    sim.cluster.failing_hooks.add("migrate")
+    revision = start(sim, with_hooks("2.0.0", preDeploy=["migrate"], postRollback=["cleanup"]))
+    cleaned = lambda status: any(  # noqa: E731
+        (h.stage, h.result) == ("postRollback", "Succeeded") for h in status.hooks
+    )
+    decisions = run_until(sim, cleaned)
+    sim.cluster.annotate("retry", "1")  # the migration fails again: a second rollback of the revision
+    decisions += run_until(sim, lambda status: phase_is("Degraded")(status) and cleaned(status))
+    runs = [a for a in of_type(decisions, RunHook) if a.stage == "postRollback"]
+    assert runs == [
+        RunHook("postRollback", "cleanup", revision, "2.0.0", 1),
+        RunHook("postRollback", "cleanup", revision, "2.0.0", 2),
+    ]

@@ -118,6 +118,9 @@ def new_attempt(
         if entry.revision != revision:
             continue
         _observe(entry, jobs, now)
+        if entry.stage == "postRollback":  # belongs to one rollback: the next one runs it again
+            _run_again(entry)
+            continue
         if entry.result == "Succeeded":
             continue
         late = next(
@@ -129,12 +132,17 @@ def new_attempt(
             ),
             None,
         )
-        if late is not None and entry.stage != "postRollback":
+        if late is not None:
             entry.result, entry.job, entry.message = "Succeeded", late.job, ""
-        elif entry.result == "Failed" or entry.stage == "postRollback":
-            entry.attempt += 1
-            entry.result, entry.job, entry.message = "Pending", "", ""
-            entry.started_at = entry.finished_at = None
+        elif entry.result == "Failed":
+            _run_again(entry)
+
+
+def _run_again(entry: HookStatus) -> None:
+    """The hook runs anew, as the next attempt (a Job of a new name)."""
+    entry.attempt += 1
+    entry.result, entry.job, entry.message = "Pending", "", ""
+    entry.started_at = entry.finished_at = None
 
 
 def _entry(status: ReleaseStatus, stage: HookStage, name: str, revision: str) -> HookStatus:
