@@ -138,3 +138,12 @@ def test_post_rollback_hooks_run_again_at_each_rollback_of_the_same_revision() -
         RunHook("postRollback", "cleanup", revision, "2.0.0", 1),
         RunHook("postRollback", "cleanup", revision, "2.0.0", 2),
     ]
+
+
+def test_a_first_release_waiting_for_its_migration_says_so() -> None:
+    sim = Simulation(spec=with_hooks("1.0.0", preDeploy=["migrate"]), now=T0)
+    sim.cluster.hanging_hooks.add("migrate")
+    sim.tick()  # asks for the Job
+    sim.tick()  # sees it running
+    assert sim.status is not None and sim.status.phase == "Progressing"
+    assert sim.status.message.startswith("first release of version 1.0.0: waiting for preDeploy hook migrate")

@@ -630,6 +630,8 @@ class _Pass:
         s = self.status
         assert s.stable is not None
         if not self._pre_deploy(s.stable):
+            if self.hook_wait:
+                s.message = f"first release of version {s.stable.version}: {self.hook_wait}"
             return
         replicas = self.spec.replicas
         self._ensure(s.stable, replicas)
