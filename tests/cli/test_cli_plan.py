@@ -175,4 +175,10 @@ def test_hooks_are_listed_with_when_they_run_and_the_rehearsal_promotes(tmp_path
     assert "preDeploy hooks, in order, before the new revision gets a pod" in out
     assert "migrate (timeout 5m), seed (timeout 10m)" in out
     assert "postDeploy hooks, in order, with all traffic on the new revision" in out and "smoke" in out
+    ran = [line.split("  ")[-1] for line in out.splitlines() if "hook: " in line]
+    assert ran == [f"hook: {hook} runs (a Job; it succeeds here)" for hook in HOOKS_IN_ORDER]
+    assert out.index("hook: postDeploy smoke") < out.index("Promoting:")
     assert "Ends Healthy (Promoted)" in out
+
+
+HOOKS_IN_ORDER = ("preDeploy migrate", "preDeploy seed", "postDeploy smoke")

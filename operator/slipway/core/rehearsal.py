@@ -15,7 +15,7 @@ from typing import Final
 from slipway.api.durations import format_duration, parse_duration
 from slipway.api.models import Promotion, ReleaseSpec
 from slipway.api.status import HookStage, ReleaseStatus
-from slipway.core.actions import EmitEvent, SetWeights
+from slipway.core.actions import EmitEvent, RunHook, SetWeights
 from slipway.core.hooks import hooks_of
 from slipway.core.judge import format_range, threshold_of
 from slipway.core.machine import WAITING_FOR_PROMOTE, Decision
@@ -165,6 +165,10 @@ def _moments(
             moments.append(Moment(after_seconds, f"traffic: {split}"))
         elif isinstance(action, EmitEvent):
             moments.append(Moment(after_seconds, f"{action.reason}: {action.message}"))
+        elif isinstance(action, RunHook):
+            moments.append(
+                Moment(after_seconds, f"hook: {action.stage} {action.hook} runs (a Job; it succeeds here)")
+            )
     return moments
 
 
