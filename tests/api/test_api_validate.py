@@ -248,3 +248,15 @@ def test_a_bare_on_key_is_explained_not_only_reported_missing(tmp_path: Path) ->
     ]
     path.write_text(path.read_text().replace("on: [", '"on": ['))
     assert run_validate(path) == (0, [f"{path}: web: valid"])
+
+
+@pytest.mark.parametrize(("value", "message"), [("soon", "should match"), ("0s", "must be longer than 0s")])
+def test_a_bad_duration_gets_one_clear_message_from_the_crd(value: str, message: str) -> None:
+    """The API server runs CEL rules even where a pattern failed: the rule must not add an evaluation
+    error of its own to the pattern's message."""
+    release = valid_release()
+    release["spec"]["alertRules"] = {"highErrorRate": {"for": value}}
+    _, causes = validate_custom_resource(SCHEMA, release)
+    assert [(cause.field, message in cause.message) for cause in causes] == [
+        ("spec.alertRules.highErrorRate.for", True)
+    ]

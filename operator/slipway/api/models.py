@@ -13,6 +13,7 @@ model's docstring, other fields by their `description`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Self, TypeVar, cast
 
@@ -215,7 +216,12 @@ def _assemble(base: type[Sectioned], sections: dict[str, tuple[Any, Any]]) -> ty
     return cast(type[Sectioned], metaclass(base.__name__, (base,), namespace))
 
 
-_POSITIVE_DURATION: Final = CelRule("duration(self) > duration('0s')", "must be longer than 0s")
+# Guarded by the pattern: the API server runs CEL rules even on a value its pattern refused, and
+# duration() of one would add an evaluation error to the pattern's clear message.
+_POSITIVE_DURATION: Final = CelRule(
+    f"!self.matches({json.dumps(DURATION_PATTERN)}) || duration(self) > duration('0s')",
+    "must be longer than 0s",
+)
 
 
 def _is_positive_duration(text: str) -> str:
