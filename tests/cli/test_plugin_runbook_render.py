@@ -68,7 +68,7 @@ def test_hooks_alert_rules_and_the_promotion_chain_are_read_from_the_raw_spec() 
         rollback={"alerts": {"matchLabels": {"severity": "critical"}}},
         promotion={"from": {"namespace": "staging"}, "soak": "30m", "approval": "manual"},
     )
-    release["status"] = {"hooks": [{"name": "migrate", "result": "Succeeded"}]}
+    release["status"] = {"hooks": [{"stage": "preDeploy", "name": "migrate", "result": "Succeeded"}]}
     upstream = {"metadata": {"name": "web", "namespace": "staging"}, "spec": {"version": "2"}}
     text = markdown_of(release, chain=[upstream, release])
     hook = "preDeploy `migrate` (before the new version gets any traffic): Job of shop/migrate:2"
@@ -147,14 +147,22 @@ def test_values_from_the_cluster_are_escaped_in_both_formats() -> None:
 
 def test_a_hooks_last_result_names_its_revision_and_post_deploy_runs_before_promotion() -> None:
     job = {"spec": {"containers": [{"name": "s", "image": "shop/smoke:2"}]}}
-    release = bare(hooks={"postDeploy": [{"name": "smoke", "template": job, "timeout": "5m"}]})
+    hooks = {
+        "preDeploy": [{"name": "smoke", "template": job, "timeout": "1m"}],
+        "postDeploy": [{"name": "smoke", "template": job, "timeout": "5m"}],
+    }
+    release = bare(hooks=hooks)
     old = {"stage": "postDeploy", "name": "smoke", "revision": "0ld0ld", "result": "Failed"}
-    release["status"] = {"stable": {"revision": "5tab1e", "version": "1"}, "hooks": [old]}
+    pre = {"stage": "preDeploy", "name": "smoke", "revision": "5tab1e", "result": "Succeeded"}
+    release["status"] = {"stable": {"revision": "5tab1e", "version": "1"}, "hooks": [old, pre]}
     text = markdown_of(release)
     assert (
         "postDeploy `smoke` (once the new version serves all traffic, before it is promoted; failure rolls"
         " back): Job of shop/smoke:2, timeout 5m;"
         " last result: Failed, for revision 0ld0ld (an older revision, no longer running)"
     ) in text
-    release["status"]["hooks"] = [{**old, "revision": "5tab1e", "result": "Succeeded"}]
-    assert "last result: Succeeded, for revision 5tab1e (the stable revision)" in markdown_of(release)
+    # A preDeploy hook of the same name has its own result.
+    assert (
+        "preDeploy `smoke` (before the new version gets any traffic): Job of shop/smoke:2, timeout 1m;"
+        " last result: Succeeded, for revision 5tab1e (the stable revision)"
+    ) in text

@@ -216,7 +216,7 @@ def overview(release: Obj) -> Section:
     return Section("Overview", tuple(blocks))
 
 
-def _hook_lines(hooks: Obj, results: Obj, status: Obj) -> list[Line]:
+def _hook_lines(hooks: Obj, results: Mapping[tuple[str, str], Obj], status: Obj) -> list[Line]:
     lines: list[Line] = []
     for phase, when in (
         ("preDeploy", "before the new version gets any traffic"),
@@ -228,7 +228,8 @@ def _hook_lines(hooks: Obj, results: Obj, status: Obj) -> list[Line]:
                 text_of(c.get("image"))
                 for c in _items(_map(_map(hook.get("template")).get("spec")).get("containers"))
             )
-            last = _map(results.get(str(hook.get("name"))))
+            name = str(hook.get("name"))
+            last = _map(results.get((phase, name)))
             outcome = f"; {_last_result(last, status)}" if last else ""
             lines.append(
                 (
@@ -252,12 +253,12 @@ def _last_result(last: Obj, status: Obj) -> str:
     return f"last result: {result}, for revision {text_of(revision)} ({which})"
 
 
-def _status_hooks(release: Obj) -> Obj:
-    """status.hooks by hook name, whether recorded as a list of entries or a map."""
-    recorded = _status(release).get("hooks")
-    if isinstance(recorded, Mapping):
-        return recorded
-    return {str(entry.get("name")): entry for entry in _items(recorded)}
+def _status_hooks(release: Obj) -> dict[tuple[str, str], Obj]:
+    """status.hooks by (stage, name): a preDeploy and a postDeploy hook may share a name."""
+    return {
+        (str(entry.get("stage")), str(entry.get("name"))): entry
+        for entry in _items(_status(release).get("hooks"))
+    }
 
 
 def _alert_rollback(rollback: Obj) -> str:
