@@ -23,7 +23,10 @@ Files written into `state_dir` (the CLI uses .slipway/): `kubeconfig`, `api-url`
 (an operator config naming this cluster's Prometheus and Alertmanager); with Prometheus
 `scrape-targets.json`, `rules/` and `prometheus-url`; with Alertmanager `alertmanager-url`; with
 `operator=True` the operator's log `operator.log`. The operator runs as `slipway run --config
-operator.yaml` in its own process group, exactly as a user would start it.
+operator.yaml` in its own process group, exactly as a user would start it. `operator_config` names a
+YAML file of operator config sections (`notifications:`, `web:`, ...) merged over the generated ones
+before the operator starts (a mapping merged key by key, anything else replaced), so a feature
+configured only in the operator config can be tried on the dev cluster too.
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
+import yaml
+
 from slipway import plugins
 from slipway.api.crd import build_crd
-from slipway.runtime.config import parse_config
+from slipway.runtime.config import ConfigError, load_config, parse_config
 from slipway_dev.alertmanager import AlertmanagerProcess
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
 from slipway_dev.apiserver.credentials import Credentials
@@ -90,6 +95,7 @@ class DevCluster:
         release_crd: bool = True,
         routing_crds: bool = False,
         process_images: list[str] | None = None,
+        operator_config: Path | None = None,
     ) -> None:
         self.port = port
         self._own_state_dir = state_dir is None
@@ -105,6 +111,7 @@ class DevCluster:
         # Images whose pods run as local processes (slipway_dev.processes); None: $SLIPWAY_DEV_PROCESS_IMAGES
         # or the chart's default image.
         self.process_images = process_images
+        self.extra_operator_config = operator_config
         self._operator: subprocess.Popen[bytes] | None = None
         self.prometheus_url: str | None = None
         self.alertmanager_url: str | None = None
@@ -150,6 +157,7 @@ class DevCluster:
     def start(self) -> Self:
         # The Release CRD and the operator config it serves are completed by the operator's plug-ins.
         plugins.load()
+        extra = self._extra_operator_settings()  # a bad file stops the start before anything runs
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.new_event_loop()
@@ -162,7 +170,11 @@ class DevCluster:
             write_kubeconfig(self.kubeconfig, self.credentials)
             (self.state_dir / "api-url").write_text(self.url + "\n")
             self._start_prometheus()
-            self.operator_config.write_text(self._operator_config())
+            self.operator_config.write_text(self._operator_config(extra))
+            if extra:
+                # What `slipway run` would refuse (a notifier's URL file, a host not allowed) is
+                # refused here, by the same code, rather than by an operator that exits in the background.
+                load_config(self.operator_config)
             if self.with_operator:
                 self._start_operator()
         except BaseException:
@@ -235,13 +247,30 @@ class DevCluster:
         if running is not None:
             os.kill(running.pid, signal.SIGHUP)
 
-    def _operator_config(self) -> str:
+    def _extra_operator_settings(self) -> dict[str, Any]:
+        path = self.extra_operator_config
+        if path is None:
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as unreadable:
+            raise ConfigError(f"{path}: cannot read: {unreadable.strerror}") from None
+        except yaml.YAMLError as malformed:
+            raise ConfigError(f"{path}: not valid YAML: {malformed}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: must be a mapping of operator config sections")
+        return data
+
+    def _operator_config(self, extra: dict[str, Any]) -> str:
         settings: dict[str, Any] = {"allNamespaces": True, "server": {"port": 0}}
         if self.prometheus_url is not None:
             settings["prometheus"] = {"url": self.prometheus_url}
         if self.alertmanager_url is not None:
             settings["alertmanager"] = {"url": self.alertmanager_url}
-        return parse_config(settings, "dev cluster").to_yaml()
+        source = f"dev cluster + {self.extra_operator_config}" if extra else "dev cluster"
+        return parse_config(_merged(settings, extra), source).to_yaml()
 
     def _start_operator(self) -> None:
         with (self.state_dir / "operator.log").open("ab") as log:
@@ -355,3 +384,13 @@ class DevCluster:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on `base`: mappings merged key by key (so `prometheus: {timeoutSeconds: 5}` keeps the
+    generated URL), any other value replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        below = merged.get(key)
+        merged[key] = _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged

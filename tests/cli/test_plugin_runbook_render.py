@@ -41,10 +41,23 @@ def test_a_release_without_the_data_says_so_in_every_section() -> None:
         "No data: no container of spec.template defines a probe",
         "No data: spec.analysis sets no metrics",
         "No data: this Release has no rollback on record.",
-        "No data: none of the annotations slipway.dev/owner, slipway.dev/oncall, slipway.dev/escalation",
+        "No data: the slipway.dev/owner annotation is not set on the Release.",
+        "No data: the slipway.dev/oncall annotation is not set on the Release.",
+        "No data: the slipway.dev/escalation annotation is not set on the Release.",
+        "on a firing alert no (spec.rollback.alerts is not set).",
     ):
         assert missing in text
     assert "Owner: none (slipway.dev/owner is not set)" in text
+
+
+def test_each_missing_contact_annotation_is_its_own_no_data_line() -> None:
+    release = bare()
+    release["metadata"]["annotations"] = {"slipway.dev/owner": "team-pay", "slipway.dev/oncall": "pay-oncall"}
+    contacts = markdown_of(release).split("Emergency contacts and escalation")[-1]
+    assert "| `slipway.dev/owner` | team-pay |" in contacts
+    assert "| `slipway.dev/oncall` | pay-oncall |" in contacts
+    assert "No data: the slipway.dev/escalation annotation is not set on the Release." in contacts
+    assert contacts.count("No data") == 1
 
 
 def test_hooks_alert_rules_and_the_promotion_chain_are_read_from_the_raw_spec() -> None:
@@ -55,7 +68,7 @@ def test_hooks_alert_rules_and_the_promotion_chain_are_read_from_the_raw_spec() 
         rollback={"alerts": {"matchLabels": {"severity": "critical"}}},
         promotion={"from": {"namespace": "staging"}, "soak": "30m", "approval": "manual"},
     )
-    release["status"] = {"hooks": [{"name": "migrate", "result": "Succeeded"}]}
+    release["status"] = {"hooks": [{"stage": "preDeploy", "name": "migrate", "result": "Succeeded"}]}
     upstream = {"metadata": {"name": "web", "namespace": "staging"}, "spec": {"version": "2"}}
     text = markdown_of(release, chain=[upstream, release])
     hook = "preDeploy `migrate` (before the new version gets any traffic): Job of shop/migrate:2"
@@ -69,6 +82,8 @@ def test_hooks_alert_rules_and_the_promotion_chain_are_read_from_the_raw_spec() 
         in text
     )
     assert "| `HighResponseTime` | response time above 1 s for 5m | warning | Slipway does not act" in text
+
+    assert "on a firing alert yes, during a rollout, when the alert's labels match severity=critical" in text
 
     off = markdown_of(bare(alertRules={"enabled": False}))
     assert "No data: spec.alertRules.enabled is false" in off
@@ -128,3 +143,26 @@ def test_values_from_the_cluster_are_escaped_in_both_formats() -> None:
     markdown = markdown_of(release)
     assert "\\<script>alert(1)\\</script> \\[x\\](http://evil) \\| \\`y\\` \\*z\\*" in markdown
     assert "| `x` | 1\\|2 |" in markdown
+
+
+def test_a_hooks_last_result_names_its_revision_and_post_deploy_runs_before_promotion() -> None:
+    job = {"spec": {"containers": [{"name": "s", "image": "shop/smoke:2"}]}}
+    hooks = {
+        "preDeploy": [{"name": "smoke", "template": job, "timeout": "1m"}],
+        "postDeploy": [{"name": "smoke", "template": job, "timeout": "5m"}],
+    }
+    release = bare(hooks=hooks)
+    old = {"stage": "postDeploy", "name": "smoke", "revision": "0ld0ld", "result": "Failed"}
+    pre = {"stage": "preDeploy", "name": "smoke", "revision": "5tab1e", "result": "Succeeded"}
+    release["status"] = {"stable": {"revision": "5tab1e", "version": "1"}, "hooks": [old, pre]}
+    text = markdown_of(release)
+    assert (
+        "postDeploy `smoke` (once the new version serves all traffic, before it is promoted; failure rolls"
+        " back): Job of shop/smoke:2, timeout 5m;"
+        " last result: Failed, for revision 0ld0ld (an older revision, no longer running)"
+    ) in text
+    # A preDeploy hook of the same name has its own result.
+    assert (
+        "preDeploy `smoke` (before the new version gets any traffic): Job of shop/smoke:2, timeout 1m;"
+        " last result: Succeeded, for revision 5tab1e (the stable revision)"
+    ) in text

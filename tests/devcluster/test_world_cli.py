@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from receiver import Receiver
 
 from slipway_dev.alertmanager import AlertmanagerProcess
 from slipway_dev.apiserver import read_credentials
@@ -228,3 +229,67 @@ def test_every_example_runs_on_slipway_dev_as_it_is(tmp_path: Path) -> None:
 
 def yaml_name(example: Path) -> str:
     return str(yaml.safe_load(example.read_text())["metadata"]["name"])
+
+
+def _notify_config(tmp_path: Path, url: str) -> Path:
+    (tmp_path / "team-chat.url").write_text(url)
+    path = tmp_path / "notify.yaml"
+    path.write_text(
+        "notifications:\n"
+        "  allowedHosts: [127.0.0.1]\n"
+        f"  notifiers: {{team-chat: {{type: webhook, urlFile: {tmp_path / 'team-chat.url'}}}}}\n"
+    )
+    return path
+
+
+def test_slipway_dev_merges_an_operator_config_file_so_notifications_can_be_tried(tmp_path: Path) -> None:
+    release = {
+        "apiVersion": "slipway.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": "web"},
+        "spec": {
+            "version": "1",
+            "replicas": 1,
+            "template": {"spec": {"containers": [{"name": "app", "image": "demo/web:1"}]}},
+            "service": {"port": 80, "targetPort": 8080},
+            "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+            "notify": [{"notifier": "team-chat", "on": ["Promoted"]}],
+        },
+    }
+    with Receiver() as receiver:
+        config = _notify_config(tmp_path, receiver.url())
+        options = ("--operator", "--prometheus", "off", "--rps", "0", "--operator-config", config.name)
+        process, _ = _started(tmp_path, *options)
+        kubeconfig = tmp_path / ".slipway" / "kubeconfig"
+        try:
+            written = yaml.safe_load((tmp_path / ".slipway" / "operator.yaml").read_text())
+            assert written["allNamespaces"] is True  # the generated sections are kept
+            assert written["notifications"]["notifiers"]["team-chat"]["type"] == "webhook"
+            (tmp_path / "web.yaml").write_text(json.dumps(release))
+            applied = _kubectl(kubeconfig, "apply", "-f", str(tmp_path / "web.yaml"))
+            assert applied.returncode == 0, applied.stderr
+            deadline = time.monotonic() + 60
+            while not receiver.accepted():
+                status = _kubectl(kubeconfig, "get", "release", "web", "-o", "jsonpath={.status}").stdout
+                assert "NotifierNotConfigured" not in status
+                assert time.monotonic() < deadline, status
+                time.sleep(0.2)
+            body = receiver.accepted()[0].body
+            assert (body["notifier"], body["on"], body["version"]) == ("team-chat", ["Promoted"], "1")
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=20)
+
+
+def test_slipway_dev_refuses_an_operator_config_the_operator_would_refuse(tmp_path: Path) -> None:
+    config = _notify_config(tmp_path, "http://evil.example.com/hook")
+    result = subprocess.run(
+        [str(SLIPWAY), "dev", "--prometheus", "off", "--operator-config", config.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "slipway dev: cannot start:" in result.stderr and "Traceback" not in result.stderr
+    assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in result.stderr

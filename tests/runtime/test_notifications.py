@@ -244,3 +244,16 @@ def test_bad_notifier_settings_name_the_field(tmp_path: Path, extra: str, expect
     with pytest.raises(ConfigError, match=r"notifications\.notifiers\.team-chat") as refused:
         load_config(write_config(tmp_path, "https://hooks.slack.com/x", extra=extra))
     assert expected in str(refused.value)
+
+
+def test_a_bad_link_and_a_host_not_allowed_are_reported_together(tmp_path: Path) -> None:
+    extra = ", linkTemplate: 'https://x/{{nmespace}}'"
+    path = write_config(tmp_path, f"https://evil.example.com/{SECRET}", extra=extra)
+    path.write_text(path.read_text() + "server: {port: -1}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert "server.port: Input should be greater than or equal to 0" in message
+    assert "team-chat.linkTemplate: unknown placeholder {{nmespace}}" in message
+    assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in message
+    assert SECRET not in message

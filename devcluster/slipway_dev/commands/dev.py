@@ -22,6 +22,13 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option(help="Where to write the kubeconfig kubectl and the operator use.")
         ] = STATE_DIR / "kubeconfig",
         operator: Annotated[bool, typer.Option("--operator", help="Also run the Slipway operator.")] = False,
+        operator_config: Annotated[
+            Path | None,
+            typer.Option(
+                help="A YAML file of operator config sections (e.g. notifications:) merged over the "
+                "config the dev cluster writes to .slipway/operator.yaml, before the operator starts."
+            ),
+        ] = None,
         prometheus: Annotated[
             str, typer.Option(help="auto: run Prometheus when the binary is on PATH; on: require it; off.")
         ] = "auto",
@@ -54,6 +61,7 @@ def register(app: typer.Typer) -> None:
         fault_latency_ms: Annotated[float, typer.Option(help="Latency added to every API request.")] = 0.0,
     ) -> None:
         """Run the dev cluster until Ctrl-C (SIGINT) or SIGTERM, then stop everything it started."""
+        from slipway.runtime.config import ConfigError
         from slipway_dev.apiserver.faults import FaultConfig
         from slipway_dev.cluster import DevCluster, PrometheusMode
         from slipway_dev.prometheus import ProcessStartError
@@ -90,10 +98,11 @@ def register(app: typer.Typer) -> None:
             faults=faults,
             operator=operator,
             routing_crds=routing_crds,
+            operator_config=operator_config,
         )
         try:
             cluster.start()
-        except (OSError, ProcessStartError) as error:
+        except (OSError, ProcessStartError, ConfigError) as error:
             typer.echo(f"slipway dev: cannot start: {error}", err=True)
             raise typer.Exit(1) from None
         try:

@@ -216,11 +216,11 @@ def overview(release: Obj) -> Section:
     return Section("Overview", tuple(blocks))
 
 
-def _hook_lines(hooks: Obj, results: Obj) -> list[Line]:
+def _hook_lines(hooks: Obj, results: Mapping[tuple[str, str], Obj], status: Obj) -> list[Line]:
     lines: list[Line] = []
     for phase, when in (
         ("preDeploy", "before the new version gets any traffic"),
-        ("postDeploy", "after full promotion; failure rolls back"),
+        ("postDeploy", "once the new version serves all traffic, before it is promoted; failure rolls back"),
         ("postRollback", "after a rollback, best effort"),
     ):
         for hook in _items(hooks.get(phase)):
@@ -228,8 +228,9 @@ def _hook_lines(hooks: Obj, results: Obj) -> list[Line]:
                 text_of(c.get("image"))
                 for c in _items(_map(_map(hook.get("template")).get("spec")).get("containers"))
             )
-            last = _map(results.get(str(hook.get("name"))))
-            outcome = f"; last result: {text_of(last.get('result') or last.get('phase'))}" if last else ""
+            name = str(hook.get("name"))
+            last = _map(results.get((phase, name)))
+            outcome = f"; {_last_result(last, status)}" if last else ""
             lines.append(
                 (
                     f"{phase} ",
@@ -241,12 +242,31 @@ def _hook_lines(hooks: Obj, results: Obj) -> list[Line]:
     return lines
 
 
-def _status_hooks(release: Obj) -> Obj:
-    """status.hooks by hook name, whether recorded as a list of entries or a map."""
-    recorded = _status(release).get("hooks")
-    if isinstance(recorded, Mapping):
-        return recorded
-    return {str(entry.get("name")): entry for entry in _items(recorded)}
+def _last_result(last: Obj, status: Obj) -> str:
+    """A hook's last result and the revision it is for: an old Failed must not read as today's."""
+    result = text_of(last.get("result") or last.get("phase"))
+    revision = last.get("revision")
+    if not revision:
+        return f"last result: {result}"
+    roles = [role for role in ("canary", "stable") if _map(status.get(role)).get("revision") == revision]
+    which = f"the {roles[0]} revision" if roles else "an older revision, no longer running"
+    return f"last result: {result}, for revision {text_of(revision)} ({which})"
+
+
+def _status_hooks(release: Obj) -> dict[tuple[str, str], Obj]:
+    """status.hooks by (stage, name): a preDeploy and a postDeploy hook may share a name."""
+    return {
+        (str(entry.get("stage")), str(entry.get("name"))): entry
+        for entry in _items(_status(release).get("hooks"))
+    }
+
+
+def _alert_rollback(rollback: Obj) -> str:
+    selector = rollback.get("alerts")
+    if not isinstance(selector, Mapping):
+        return "no (spec.rollback.alerts is not set)"
+    wanted = ", ".join(f"{k}={v}" for k, v in _map(selector.get("matchLabels")).items()) or "any labels"
+    return f"yes, during a rollout, when the alert's labels match {wanted} (reason AlertFiring)"
 
 
 def deployment_process(release: Obj, chain: Iterable[Obj], now: datetime) -> Section:
@@ -263,10 +283,11 @@ def deployment_process(release: Obj, chain: Iterable[Obj], now: datetime) -> Sec
         para(
             f"Rollback: on a failed analysis {'yes' if rollback.get('onAnalysisFailure', True) else 'no'};"
             f" progress deadline {text_of(rollback.get('progressDeadlineSeconds'))} s"
-            f" (then {text_of(rollback.get('onProgressDeadline') or 'rollback')})."
+            f" (then {text_of(rollback.get('onProgressDeadline') or 'rollback')});"
+            f" on a firing alert {_alert_rollback(rollback)}."
         )
     )
-    hooks = _hook_lines(_map(spec.get("hooks")), _status_hooks(release))
+    hooks = _hook_lines(_map(spec.get("hooks")), _status_hooks(release), _status(release))
     blocks.append(Bullets(tuple(hooks)) if hooks else no_data("spec.hooks sets no deploy hooks"))
     promotion = _map(spec.get("promotion"))
     if not promotion:
@@ -607,17 +628,13 @@ def troubleshooting(release: Obj, events: Sequence[Obj], actions: Mapping[str, s
 
 def contacts(release: Obj) -> Section:
     annotations = _map(_meta(release).get("annotations"))
-    rows = tuple(
-        ((Mono(key),), (str(annotations[key]),))
-        for key in (OWNER, ONCALL, ESCALATION)
-        if annotations.get(key)
-    )
-    if not rows:
-        return Section(
-            "Emergency contacts and escalation",
-            (no_data(f"none of the annotations {OWNER}, {ONCALL}, {ESCALATION} is set on the Release"),),
-        )
-    return Section("Emergency contacts and escalation", (Grid(("ANNOTATION", "CONTACT"), rows),))
+    keys = (OWNER, ONCALL, ESCALATION)
+    rows = tuple(((Mono(key),), (str(annotations[key]),)) for key in keys if annotations.get(key))
+    blocks: list[Block] = [Grid(("ANNOTATION", "CONTACT"), rows)] if rows else []
+    blocks += [
+        no_data(f"the {key} annotation is not set on the Release") for key in keys if not annotations.get(key)
+    ]
+    return Section("Emergency contacts and escalation", tuple(blocks))
 
 
 def runbook(

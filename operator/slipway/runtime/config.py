@@ -144,11 +144,16 @@ class NotifierConfig(ConfigSection):
     def _token_for_webhooks(self) -> Self:
         if self.token_file is not None and self.type != "webhook":
             raise ValueError("tokenFile is for webhook notifiers (a Slack URL carries its own secret)")
-        unknown = set(_PLACEHOLDER.findall(self.link_template or "")) - set(LINK_PLACEHOLDERS)
-        if unknown:
-            known = ", ".join("{{" + name + "}}" for name in LINK_PLACEHOLDERS)
-            raise ValueError(f"linkTemplate: unknown placeholder {{{{{min(unknown)}}}}}; known: {known}")
         return self
+
+    def link_problem(self) -> str | None:
+        """What is wrong with the link template, if anything. Checked after the model is built (not by
+        a validator), so a notifier with a bad link still has its files checked in the same run."""
+        unknown = set(_PLACEHOLDER.findall(self.link_template or "")) - set(LINK_PLACEHOLDERS)
+        if not unknown:
+            return None
+        known = ", ".join("{{" + name + "}}" for name in LINK_PLACEHOLDERS)
+        return f"linkTemplate: unknown placeholder {{{{{min(unknown)}}}}}; known: {known}"
 
 
 class NotificationsConfig(ConfigSection):
@@ -169,12 +174,17 @@ class NotificationsConfig(ConfigSection):
     max_backoff_seconds: float = Field(60.0, gt=0, description="Longest wait between two attempts.")
     timeout_seconds: float = Field(5.0, gt=0, le=60, description="One attempt, connection included.")
 
-    def check_files(self) -> list[str]:
-        """Problems with the notifiers' secret files (unreadable, not a URL, a host not allowed), each
-        naming its field; the URL itself is never in a message."""
+    def problems(self, *, read_files: bool) -> list[str]:
+        """Problems with the notifiers, each naming its field: bad link templates and, with read_files,
+        their secret files (unreadable, not a URL, a host not allowed); a URL is never in a message."""
         problems = []
         for name, notifier in self.notifiers.items():
             at = f"notifications.notifiers.{name}"
+            link_problem = notifier.link_problem()
+            if link_problem is not None:
+                problems.append(f"{at}.{link_problem}")
+            if not read_files:
+                continue
             try:
                 url = read_secret(notifier.url_file)
                 _http_url(url)
@@ -339,22 +349,14 @@ class ConfigError(ValueError):
 
 
 def parse_config(data: Any, source: str = "config") -> OperatorConfig:
-    model = _registry.assembled()
-    if data is None:
-        data = {}
-    try:
-        return model.model_validate(data)
-    except ValidationError as invalid:
-        known = ", ".join(sorted(field.alias or name for name, field in model.model_fields.items()))
-        problems = [
-            f"{_field_path(error['loc'])}: "
-            + (f"no such section (known: {known})" if _unknown_key(error) else error["msg"])
-            for error in invalid.errors()
-        ]
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+    """The config from parsed YAML; the files it names are not read."""
+    return _checked(data, source, read_files=False)
 
 
 def load_config(path: Path | str) -> OperatorConfig:
+    """The config in the file `path`, with the notifiers' secret files read: their URLs are secrets in
+    files (mounted Secrets), read now so that a URL outside the allow-list stops the operator at start,
+    as any other config error does."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -364,13 +366,41 @@ def load_config(path: Path | str) -> OperatorConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as malformed:
         raise ConfigError(f"{path}: not valid YAML: {malformed}") from None
-    config = parse_config(data, str(path))
-    # The notifiers' URLs are secrets in files (mounted Secrets): read now, so a URL outside the
-    # allow-list stops the operator at start, as any other config error does.
-    problems = config.notifications.check_files()
+    return _checked(data, str(path), read_files=True)
+
+
+def _checked(data: Any, source: str, *, read_files: bool) -> OperatorConfig:
+    model = _registry.assembled()
+    if data is None:
+        data = {}
+    try:
+        config = model.model_validate(data)
+    except ValidationError as invalid:
+        known = ", ".join(sorted(field.alias or name for name, field in model.model_fields.items()))
+        problems = [
+            f"{_field_path(error['loc'])}: "
+            + (f"no such section (known: {known})" if _unknown_key(error) else error["msg"])
+            for error in invalid.errors()
+        ]
+        # Every problem at once: the notifiers are checked too when their own section is well formed.
+        notifications = _notifications_alone(data)
+        if notifications is not None:
+            problems += notifications.problems(read_files=read_files)
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+    problems = config.notifications.problems(read_files=read_files)
     if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
+        raise ConfigError(f"{source}: " + "; ".join(problems))
     return config
+
+
+def _notifications_alone(data: Any) -> NotificationsConfig | None:
+    """The notifications section when it is valid on its own (its errors are already reported if not)."""
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return NotificationsConfig.model_validate(data.get("notifications") or {})
+    except ValidationError:
+        return None
 
 
 def _unknown_key(error: ErrorDetails) -> bool:
