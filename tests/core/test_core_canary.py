@@ -235,6 +235,35 @@ def test_abort_rolls_back_and_retry_tries_again_without_a_spec_change() -> None:
     assert sim.status.canary is not None and sim.status.canary.revision == canary
 
 
+def test_retry_after_a_rollback_that_could_not_return_traffic_returns_it_first() -> None:
+    """The deadline ended a rollback while stable had no ready pod, so the rolled-back canary still
+    holds its traffic: retry waits for stable (moving nothing else), gives it all traffic back, and
+    only then tries the version again."""
+    sim = stable_simulation()
+    assert sim.status is not None and sim.status.stable is not None
+    stable = sim.status.stable.revision
+    canary = start_v2(sim)
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight > 0)
+    sim.cluster.broken.add(stable)
+    sim.metrics = SimulatedMetrics("bad")
+    run_until(sim, phase_is("Degraded"))
+    assert sim.status.reason == "ProgressDeadlineExceeded"
+    assert sim.status.canary is not None and sim.status.canary.weight > 0
+
+    sim.cluster.annotate("retry", "1")
+    waiting = sim.tick()
+    assert (sim.status.phase, sim.status.reason) == ("Progressing", "ReturningToStable")
+    scaled = [a for a in writes(waiting) if isinstance(a, EnsureRevision | ScaleRevision | DeleteRevision)]
+    assert [a.revision for a in scaled] in ([], [stable])  # only stable's pods may be asked for again
+    assert not of_type(waiting, SetWeights)
+    sim.cluster.broken.clear()
+    sim.metrics = SimulatedMetrics("good")
+    decisions = sim.tick()
+    assert writes(decisions)[:1] == [SetWeights(stable, canary, 0)]
+    assert [e.reason for e in of_type(decisions, EmitEvent)][:1] == ["RolloutStarted"]
+    run_until(sim, lambda status: status.reason == "WaitingForPromote")
+
+
 def test_each_manual_action_value_is_carried_out_once() -> None:
     sim = stable_simulation()
     start_v2(sim)
