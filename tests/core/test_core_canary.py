@@ -433,3 +433,25 @@ def test_good_results_before_a_gate_do_not_count_toward_it() -> None:
     in_gate = run_until(sim, lambda status: (status.current_step or 0) > 2)
     assert len(of_type(in_gate, RunAnalysis)) == 2
     assert (sim.now - began).total_seconds() >= 2 * 30  # two intervals of the gate's own measurements
+
+
+def test_a_new_generation_that_puts_a_gate_at_the_current_step_starts_its_count() -> None:
+    """Good results taken during a timed pause, then a new generation of the same revision whose plan
+    has a gate at that step: the gate counts from the new generation, not from the old results."""
+    pause = {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "5m"}}, {"pause": {}}]}}
+    one_good = {"analysis": {"successfulMeasurements": 1}}
+    gate = {"canary": {"steps": [{"setWeight": 20}, one_good, {"pause": {}}]}}
+    sim = stable_simulation(release_spec(strategy=pause))
+    sim.change_spec(release_spec("2.0.0", strategy=pause))
+    run_until(
+        sim,
+        lambda status: status.analysis is not None
+        and status.current_step == 1
+        and status.analysis.metrics[0].consecutive_successful >= 1,
+    )
+    sim.change_spec(release_spec("2.0.0", strategy=gate))
+    sim.tick()
+    assert sim.status is not None
+    assert (sim.status.current_step, sim.status.step_started_at) == (1, sim.now)
+    decisions = run_until(sim, lambda status: status.current_step == 2)
+    assert len(of_type(decisions, RunAnalysis)) == 1  # the gate's own measurement, an interval later

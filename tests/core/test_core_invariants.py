@@ -592,6 +592,20 @@ def test_a_restart_of_the_canary_in_flight_never_scales_it_to_zero_with_traffic(
     replayed(steps)
 
 
+def test_a_gate_a_promote_enters_never_counts_the_measurement_handed_in_that_pass() -> None:
+    """Found by the machine (a gate entered and passed in one pass): a promote past a rolling batch
+    entered its gate in the pass that also handed a good measurement taken that instant."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        machine.spec_changes(version="2", strategy=4, replicas=2, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        machine.pods_settle()
+        machine.person_annotates(action="promote", repeat=False)
+        machine.measure(result="good", age=0)
+
+    replayed(steps)
+
+
 ReleaseMachine.TestCase.settings = settings(
     max_examples=150,
     stateful_step_count=50,

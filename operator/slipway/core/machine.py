@@ -234,6 +234,10 @@ class _Pass:
             elif s.canary is None and s.phase == "Paused":
                 # Waiting at the promotion gate for another version, and the spec went back to stable.
                 self._set_phase("Healthy", "Reverted", f"version {s.stable.version} serves all traffic")
+            elif new_generation and self._in_flight() and isinstance(self._current(), Gate):
+                # The new plan may put a gate (or another gate) at this step: its count starts now, so
+                # results taken under the old plan never pass it.
+                self._entered_step()
             return
         if s.canary is not None:
             if not self._return_to_stable():
