@@ -606,6 +606,26 @@ def test_a_gate_a_promote_enters_never_counts_the_measurement_handed_in_that_pas
     replayed(steps)
 
 
+def test_a_rollback_the_deadline_ends_while_the_spec_reverts_stays_degraded() -> None:
+    """Found by the machine (invariant 4): reverted to stable while an abort's rollback could not
+    return traffic, the deadline ended the rollback (Degraded) in that pass, and the next pass over the
+    same cluster turned it into Progressing ReturningToStable, with a new Event."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        machine.spec_changes(version="2", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        machine.spec_changes(version="2", strategy=4, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle()
+        machine.measurements_in_a_row(result="good")
+        machine.person_annotates(action="abort", repeat=False)
+        machine.time_passes_as_the_operator_asked(result="good")
+        machine.clock_jumps(seconds=121)
+        machine.spec_changes(version="1", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.reconcile()
+
+    replayed(steps)
+
+
 ReleaseMachine.TestCase.settings = settings(
     max_examples=150,
     stateful_step_count=50,

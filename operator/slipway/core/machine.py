@@ -241,7 +241,7 @@ class _Pass:
             return
         if s.canary is not None:
             if not self._return_to_stable():
-                self._wait_for_stable()
+                self._wait_for_stable(leave_degraded=new_generation)
                 return
             if self._in_flight():
                 self._remember(s.canary, "Superseded", f"superseded by version {self.spec.version}")
@@ -252,16 +252,17 @@ class _Pass:
         else:
             self._start_or_wait(f"version {self.spec.version}")
 
-    def _wait_for_stable(self) -> None:
+    def _wait_for_stable(self, leave_degraded: bool) -> None:
         """A canary's traffic must go back to stable, which has no ready pod yet (a rolling update took
         them, or they failed): stable's pods are asked for again, and nothing else moves meanwhile."""
         s = self.status
         assert s.stable is not None
         self.settled = False
-        if s.phase in ("Progressing", "Paused", "Degraded") and s.reason != RETURNING:
+        waits = s.phase in ("Progressing", "Paused") or (s.phase == "Degraded" and leave_degraded)
+        if waits and s.reason != RETURNING:
             # A wait like any other, bounded by the progress deadline (which then rolls back; a rollback
-            # in progress keeps its phase). A new generation leaves Degraded, even one refused while a
-            # canary held traffic.
+            # in progress keeps its phase). Only a new generation or a retry leaves Degraded (one refused
+            # while a canary held traffic too): a Degraded the deadline ended stays so, and keeps trying.
             s.progress_at = self.now
             waiting = f"returning all traffic to version {s.stable.version} before {self.spec.version}"
             self._set_phase("Progressing", RETURNING, waiting)
@@ -313,7 +314,7 @@ class _Pass:
         if not started and not self._may_start():
             return False
         if canary is not None and not self._return_to_stable():
-            self._wait_for_stable()
+            self._wait_for_stable(leave_degraded=True)  # asked by a new generation or a retry
             return False
         self._start_attempt(why)
         return True
