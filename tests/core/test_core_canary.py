@@ -235,6 +235,35 @@ def test_abort_rolls_back_and_retry_tries_again_without_a_spec_change() -> None:
     assert sim.status.canary is not None and sim.status.canary.revision == canary
 
 
+def test_retry_after_a_rollback_that_could_not_return_traffic_returns_it_first() -> None:
+    """The deadline ended a rollback while stable had no ready pod, so the rolled-back canary still
+    holds its traffic: retry waits for stable (moving nothing else), gives it all traffic back, and
+    only then tries the version again."""
+    sim = stable_simulation()
+    assert sim.status is not None and sim.status.stable is not None
+    stable = sim.status.stable.revision
+    canary = start_v2(sim)
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight > 0)
+    sim.cluster.broken.add(stable)
+    sim.metrics = SimulatedMetrics("bad")
+    run_until(sim, phase_is("Degraded"))
+    assert sim.status.reason == "ProgressDeadlineExceeded"
+    assert sim.status.canary is not None and sim.status.canary.weight > 0
+
+    sim.cluster.annotate("retry", "1")
+    waiting = sim.tick()
+    assert (sim.status.phase, sim.status.reason) == ("Progressing", "ReturningToStable")
+    scaled = [a for a in writes(waiting) if isinstance(a, EnsureRevision | ScaleRevision | DeleteRevision)]
+    assert [a.revision for a in scaled] in ([], [stable])  # only stable's pods may be asked for again
+    assert not of_type(waiting, SetWeights)
+    sim.cluster.broken.clear()
+    sim.metrics = SimulatedMetrics("good")
+    decisions = sim.tick()
+    assert writes(decisions)[:1] == [SetWeights(stable, canary, 0)]
+    assert [e.reason for e in of_type(decisions, EmitEvent)][:1] == ["RolloutStarted"]
+    run_until(sim, lambda status: status.reason == "WaitingForPromote")
+
+
 def test_each_manual_action_value_is_carried_out_once() -> None:
     sim = stable_simulation()
     start_v2(sim)
@@ -404,3 +433,25 @@ def test_good_results_before_a_gate_do_not_count_toward_it() -> None:
     in_gate = run_until(sim, lambda status: (status.current_step or 0) > 2)
     assert len(of_type(in_gate, RunAnalysis)) == 2
     assert (sim.now - began).total_seconds() >= 2 * 30  # two intervals of the gate's own measurements
+
+
+def test_a_new_generation_that_puts_a_gate_at_the_current_step_starts_its_count() -> None:
+    """Good results taken during a timed pause, then a new generation of the same revision whose plan
+    has a gate at that step: the gate counts from the new generation, not from the old results."""
+    pause = {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "5m"}}, {"pause": {}}]}}
+    one_good = {"analysis": {"successfulMeasurements": 1}}
+    gate = {"canary": {"steps": [{"setWeight": 20}, one_good, {"pause": {}}]}}
+    sim = stable_simulation(release_spec(strategy=pause))
+    sim.change_spec(release_spec("2.0.0", strategy=pause))
+    run_until(
+        sim,
+        lambda status: status.analysis is not None
+        and status.current_step == 1
+        and status.analysis.metrics[0].consecutive_successful >= 1,
+    )
+    sim.change_spec(release_spec("2.0.0", strategy=gate))
+    sim.tick()
+    assert sim.status is not None
+    assert (sim.status.current_step, sim.status.step_started_at) == (1, sim.now)
+    decisions = run_until(sim, lambda status: status.current_step == 2)
+    assert len(of_type(decisions, RunAnalysis)) == 1  # the gate's own measurement, an interval later

@@ -7,6 +7,7 @@ by alerts is looked at once per analysis interval, and a manual action's repeate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -535,6 +536,94 @@ class ReleaseMachine(RuleBasedStateMachine):
             abort = replace(self._observe(), annotations={"slipway.dev/abort": "exit-check"})
             exited = decide(self.spec, self.status, abort, self.now)
             assert exited.status.phase in ("RollingBack", "Degraded")
+
+
+def replayed(steps: Callable[[ReleaseMachine], None]) -> None:
+    """Play `steps` on a machine whose first release is Healthy, checking every invariant as it goes."""
+    machine = ReleaseMachine()
+    machine.first_release_is_healthy()
+    steps(machine)
+    machine.status_is_valid_and_nothing_is_stuck()
+
+
+def stable_pods_go(machine: ReleaseMachine) -> None:
+    """pods_change drawing the stable revision and 0 ready pods."""
+    assert machine.status is not None and machine.status.stable is not None
+    revision = machine.status.stable.revision
+    machine.cluster.revisions[revision] = ObservedRevision(machine.cluster.revisions[revision].replicas, 0)
+
+
+def test_a_rollback_cut_short_by_a_refusal_is_finished_before_the_version_starts_again() -> None:
+    """Found by the machine (invariant 2): a rollback that could not return traffic (stable had no ready
+    pod) was refused, the next generation (reverted to stable) lost its status write, and the one after
+    asked for the rolled-back version again: its first write scaled the canary instead of returning
+    all traffic to stable."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        machine.spec_changes(version="2", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        machine.time_passes_as_the_operator_asked(result="good")
+        stable_pods_go(machine)
+        machine.measurements_in_a_row(result="bad")
+        machine.spec_is_refused(kind="invalid", version="1")
+        machine.pods_settle_then_reconcile()
+        machine.spec_changes(version="1", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        machine.operator_crashes_before_writing_status()
+        machine.spec_changes(version="2", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.measurements_in_a_row(result="good")
+
+    replayed(steps)
+
+
+def test_a_restart_of_the_canary_in_flight_never_scales_it_to_zero_with_traffic() -> None:
+    """Found by the machine (invariant 3): a canary at 20% refused, then the same revision under a
+    rolling update whose first step runs no new pod: the canary was scaled to 0 still holding 20%."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        machine.spec_changes(version="2", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        machine.pods_settle_then_reconcile()
+        machine.spec_is_refused(kind="invalid", version="1")
+        machine.pods_settle_then_reconcile()
+        machine.spec_changes(version="2", strategy=5, replicas=2, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+
+    replayed(steps)
+
+
+def test_a_gate_a_promote_enters_never_counts_the_measurement_handed_in_that_pass() -> None:
+    """Found by the machine (a gate entered and passed in one pass): a promote past a rolling batch
+    entered its gate in the pass that also handed a good measurement taken that instant."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        machine.spec_changes(version="2", strategy=4, replicas=2, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        machine.pods_settle()
+        machine.person_annotates(action="promote", repeat=False)
+        machine.measure(result="good", age=0)
+
+    replayed(steps)
+
+
+def test_a_rollback_the_deadline_ends_while_the_spec_reverts_stays_degraded() -> None:
+    """Found by the machine (invariant 4): reverted to stable while an abort's rollback could not
+    return traffic, the deadline ended the rollback (Degraded) in that pass, and the next pass over the
+    same cluster turned it into Progressing ReturningToStable, with a new Event."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        machine.spec_changes(version="2", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        machine.spec_changes(version="2", strategy=4, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle()
+        machine.measurements_in_a_row(result="good")
+        machine.person_annotates(action="abort", repeat=False)
+        machine.time_passes_as_the_operator_asked(result="good")
+        machine.clock_jumps(seconds=121)
+        machine.spec_changes(version="1", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.reconcile()
+
+    replayed(steps)
 
 
 ReleaseMachine.TestCase.settings = settings(

@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from core_support import T0, healthy_on, release_spec, run_until, stable_simulation
+from core_support import (
+    T0,
+    healthy_on,
+    of_type,
+    phase_is,
+    release_spec,
+    run_until,
+    stable_simulation,
+    writes,
+)
 
 from slipway.api.status import ReleaseStatus, RevisionStatus
 from slipway.core.actions import EmitEvent, EnsureRevision, SetWeights
@@ -104,3 +113,59 @@ def test_a_fixed_generation_leaves_degraded_even_while_stable_cannot_take_the_tr
     assert not [a for a in decision.actions if isinstance(a, SetWeights)]
     sim.cluster.broken.clear()
     run_until(sim, healthy_on("1.0.0"))
+
+
+def test_a_rollback_cut_short_by_a_refusal_returns_traffic_before_the_version_is_tried_again() -> None:
+    """Rolling back while stable had no ready pod (traffic stays on the canary), refused, then fixed by
+    asking for the rolled-back version again: the new attempt's first write is all traffic to stable."""
+    sim = stable_simulation()
+    assert sim.status is not None and sim.status.stable is not None
+    stable = sim.status.stable.revision
+    sim.change_spec(release_spec("2.0.0"))
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight > 0)
+    sim.cluster.broken.add(stable)
+    sim.metrics.mode = "bad"
+    run_until(sim, phase_is("RollingBack"))
+    assert sim.status.canary is not None and sim.status.canary.weight > 0
+    canary = sim.status.canary.revision
+    sim.change_spec(release_spec("3.0.0"))
+    sim.cluster.obstacles = (NO_PROMETHEUS,)
+    sim.tick()
+    assert (sim.status.phase, sim.status.reason) == ("Degraded", "PrometheusNotConfigured")
+
+    sim.cluster.broken.clear()
+    sim.metrics.mode = "good"
+    sim.change_spec(release_spec("2.0.0"))
+    sim.cluster.obstacles = ()
+    decisions = sim.tick()
+    assert writes(decisions)[:1] == [SetWeights(stable, canary, 0)]
+    assert sim.status.phase == "Progressing"
+    assert [e.reason for e in of_type(decisions, EmitEvent)][:1] == ["RolloutStarted"]
+    run_until(sim, phase_is("Paused"))  # through every step again, up to the last one's pause {}
+    assert (sim.status.reason, sim.status.current_step) == ("WaitingForPromote", 4)
+
+
+def test_a_fixed_generation_restarting_the_canary_in_flight_moves_its_traffic_before_its_pods() -> None:
+    """Refused while a canary held traffic, then fixed with the same revision under a rolling update
+    that removes old pods first (its first step runs no new pod): the canary's traffic goes back to
+    stable before its pods go to 0, and the rollout starts again from step 1."""
+    sim = stable_simulation()
+    assert sim.status is not None and sim.status.stable is not None
+    stable = sim.status.stable.revision
+    sim.change_spec(release_spec("2.0.0"))
+    run_until(sim, lambda status: status.canary is not None and status.canary.weight > 0)
+    assert sim.status.canary is not None
+    canary = sim.status.canary.revision
+    sim.change_spec(release_spec("2.0.0"))
+    sim.cluster.obstacles = (TOO_HEAVY,)
+    sim.tick()
+    assert (sim.status.phase, sim.status.reason) == ("Degraded", "InvalidSpec")
+
+    sim.change_spec(release_spec("2.0.0", strategy={"rolling": {"maxSurge": 0, "maxUnavailable": 1}}))
+    sim.cluster.obstacles = ()
+    decisions = sim.tick()
+    moved = writes(decisions)
+    assert moved[:2] == [SetWeights(stable, canary, 0), EnsureRevision(canary, "2.0.0", 0)]
+    assert sim.status.phase == "Progressing"
+    assert [e.reason for e in of_type(decisions, EmitEvent)][:1] == ["RolloutStarted"]
+    run_until(sim, healthy_on("2.0.0"))

@@ -70,7 +70,9 @@ def _count(
     counters.consecutive_errors = 0
     if judged.result == "Successful":
         counters.successful += 1
-        if runs_since is None or judged.at >= runs_since:
+        # Strictly after: a result taken the instant a gate began was asked for before it (its own
+        # first request comes an interval later), e.g. handed in the pass whose promote entered it.
+        if runs_since is None or judged.at > runs_since:
             counters.consecutive_successful += 1
         analysis.successful += 1
         return
@@ -88,7 +90,8 @@ def record(
 ) -> int:
     """Judge and count new measurements of the analysed revision; returns how many were counted.
 
-    Good results taken before `runs_since` (when the current gate began) do not count toward the gate.
+    Good results taken before `runs_since` (when the current gate began), or at that very instant, do
+    not count toward the gate.
 
     Measurements of another revision, of an unknown metric, or not newer than the last one counted for
     their metric are ignored, so the shell may hand the same measurement twice (after a crash) safely.

@@ -123,7 +123,7 @@ class _Pass:
         self.events: list[Action] = []
         self.acks: list[Action] = []
         self.wakeups: list[datetime] = []
-        self.settled = True  # False while a canary the spec no longer wants still holds traffic
+        self.settled = True  # False while a canary's traffic must go back to stable, which cannot take it yet
         # Replicas asked for in this pass, by revision: the observations predate them.
         self.asked: dict[str, int] = {}
         self.hook_wait = ""  # the hook this pass waits for, told in the message
@@ -139,14 +139,14 @@ class _Pass:
             if self._may_start():
                 self._start_first_release()
         else:
-            self.settled = self._follow_spec(new_generation)
+            self._follow_spec(new_generation)
         s.observed_generation = self.obs.generation
         self._observe_readiness()  # again, for the revisions the spec just brought in
         self._acknowledge_repeats()
         if self.settled:
             self._manual_actions()
-            if self._in_flight():
-                self._check_triggers()
+        if self.settled and self._in_flight():  # a retry may have to wait for stable first
+            self._check_triggers()
         self._check_deadline()
         if self.settled:
             self._advance()
@@ -209,11 +209,12 @@ class _Pass:
             "Normal", "FirstRelease", f"deploying version {self.spec.version} (revision {self.desired})"
         )
 
-    def _follow_spec(self, new_generation: bool) -> bool:
+    def _follow_spec(self, new_generation: bool) -> None:
         """Start, restart or abandon a rollout when the spec asks for another revision.
 
-        False while a canary the spec no longer wants still holds traffic that stable cannot take yet;
-        nothing else happens until it can (the progress deadline still runs)."""
+        A canary's traffic goes back to stable first, whether the spec no longer wants it or a new
+        attempt restarts it; while stable cannot take it yet, `settled` is False and nothing else
+        happens until it can (the progress deadline still runs)."""
         s = self.status
         assert s.stable is not None
         if s.canary is None and s.stable.weight == 0 and s.stable.revision != self.desired:
@@ -222,27 +223,26 @@ class _Pass:
             self.status.stable = None
             if self._may_start():
                 self._start_first_release()
-            return True
+            return
         target = s.canary.revision if s.canary is not None else s.stable.revision
         if target == self.desired:
             if new_generation and s.phase == "Degraded":
                 self._start_or_wait("a new spec generation")
+            elif s.reason == RETURNING:
+                # A restart (or the spec back at the canary it abandoned) waited for stable's pods.
+                self._start_or_wait(f"version {self.spec.version}")
             elif s.canary is None and s.phase == "Paused":
                 # Waiting at the promotion gate for another version, and the spec went back to stable.
                 self._set_phase("Healthy", "Reverted", f"version {s.stable.version} serves all traffic")
-            return True
+            elif new_generation and self._in_flight() and isinstance(self._current(), Gate):
+                # The new plan may put a gate (or another gate) at this step: its count starts now, so
+                # results taken under the old plan never pass it.
+                self._entered_step()
+            return
         if s.canary is not None:
             if not self._return_to_stable():
-                if s.phase in ("Progressing", "Paused", "Degraded") and s.reason != RETURNING:
-                    # A wait like any other, bounded by the progress deadline (which then rolls back; a
-                    # rollback in progress keeps its phase). A new generation leaves Degraded, even one
-                    # refused while a canary held traffic.
-                    s.progress_at = self.now
-                    waiting = (
-                        f"returning all traffic to version {s.stable.version} before {self.spec.version}"
-                    )
-                    self._set_phase("Progressing", RETURNING, waiting)
-                return False
+                self._wait_for_stable(leave_degraded=new_generation)
+                return
             if self._in_flight():
                 self._remember(s.canary, "Superseded", f"superseded by version {self.spec.version}")
             s.canary = None
@@ -251,7 +251,21 @@ class _Pass:
             self._set_phase("Healthy", "Reverted", f"version {s.stable.version} serves all traffic")
         else:
             self._start_or_wait(f"version {self.spec.version}")
-        return True
+
+    def _wait_for_stable(self, leave_degraded: bool) -> None:
+        """A canary's traffic must go back to stable, which has no ready pod yet (a rolling update took
+        them, or they failed): stable's pods are asked for again, and nothing else moves meanwhile."""
+        s = self.status
+        assert s.stable is not None
+        self.settled = False
+        waits = s.phase in ("Progressing", "Paused") or (s.phase == "Degraded" and leave_degraded)
+        if waits and s.reason != RETURNING:
+            # A wait like any other, bounded by the progress deadline (which then rolls back; a rollback
+            # in progress keeps its phase). Only a new generation or a retry leaves Degraded (one refused
+            # while a canary held traffic too): a Degraded the deadline ended stays so, and keeps trying.
+            s.progress_at = self.now
+            waiting = f"returning all traffic to version {s.stable.version} before {self.spec.version}"
+            self._set_phase("Progressing", RETURNING, waiting)
 
     # -- the promotion gate ----------------------------------------------------------------------------------
 
@@ -288,10 +302,19 @@ class _Pass:
 
     def _start_or_wait(self, why: str) -> bool:
         """Start an attempt at the desired version unless a rollout of it holds traffic already (the
-        gate is asked before a version starts, never after); False when the gate keeps it waiting."""
+        gate is asked before a version starts, never after); False when the gate keeps it waiting, or
+        while stable cannot take back the traffic a canary still holds.
+
+        Every attempt starts with all traffic on stable. A canary of the desired revision may still
+        hold some when a refusal or the deadline cut its rollout or rollback short: it goes back
+        before any pod moves, so a rolled-back canary is never served again unchecked, and a first
+        step with fewer canary pods never removes pods that serve."""
         canary = self.status.canary
         started = canary is not None and canary.revision == self.desired and canary.weight > 0
         if not started and not self._may_start():
+            return False
+        if canary is not None and not self._return_to_stable():
+            self._wait_for_stable(leave_degraded=True)  # asked by a new generation or a retry
             return False
         self._start_attempt(why)
         return True
@@ -378,7 +401,7 @@ class _Pass:
         if self.status.phase != "Degraded":
             return "no effect: the release is not Degraded"
         if not self._start_or_wait(f"version {self.spec.version} again (retry)"):
-            return f"waiting at the promotion gate: {self.status.message}"
+            return f"waiting: {self.status.message}"
         return "retrying"
 
     def _pause_by_person(self) -> str:
