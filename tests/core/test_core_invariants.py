@@ -475,17 +475,19 @@ class ReleaseMachine(RuleBasedStateMachine):
         again, and a preDeploy or postDeploy hook that succeeded for a revision never runs again."""
         assert self.spec is not None
         wanted = {stage: {hook.name for hook in hooks} for stage, hooks in self._hooks().items()}
+        # Succeeded earlier, as status recorded it: a revision's Jobs go with it when it is replaced, and a
+        # revision the spec asks for again (going back to a version) does not run its hooks again.
         recorded = {
-            (entry.revision, entry.name)
+            (entry.stage, entry.revision, entry.name)
             for entry in (self.status.hooks if self.status else [])
-            if (entry.stage, entry.result) == ("preDeploy", "Succeeded")
+            if entry.result == "Succeeded"
         }
         for action in decision.actions:
             if isinstance(action, EnsureRevision) and action.revision not in observations.revisions:
-                # Seen succeeded now, or earlier (a revision whose Jobs went with it when it was
-                # replaced, and that the spec asks for again).
                 done = hook_runs(observations, action.revision, "preDeploy", "Succeeded") | {
-                    name for revision, name in recorded if revision == action.revision
+                    name
+                    for stage, revision, name in recorded
+                    if (stage, revision) == ("preDeploy", action.revision)
                 }
                 assert wanted["preDeploy"] <= done, f"{action} before its preDeploy hooks succeeded"
             if isinstance(action, RunHook):
@@ -498,7 +500,11 @@ class ReleaseMachine(RuleBasedStateMachine):
         before, after = self.status, decision.status
         canary = before.canary if before is not None else None
         if canary is not None and after.stable is not None and after.stable.revision == canary.revision:
-            done = hook_runs(observations, canary.revision, "postDeploy", "Succeeded")
+            done = hook_runs(observations, canary.revision, "postDeploy", "Succeeded") | {
+                name
+                for stage, revision, name in recorded
+                if (stage, revision) == ("postDeploy", canary.revision)
+            }
             assert wanted["postDeploy"] <= done, "promoted before its postDeploy hooks succeeded"
 
     def _hooks(self) -> dict[str, list[Any]]:
