@@ -10,7 +10,6 @@ other client of the dev API server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from slipway_dev.controllers.client import PODS, SERVICES, JsonObject
-from slipway_dev.controllers.runtime import Informers, Key, key_of
+from slipway_dev.controllers.runtime import Informers, Key, cancel_all, key_of
 from slipway_dev.traffic import (
     Backend,
     ClusterView,
@@ -121,9 +120,7 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_all([self._task])
         for request in list(self._in_flight):
             request.cancel()
 

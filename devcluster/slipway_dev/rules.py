@@ -9,7 +9,6 @@ others from loading; Prometheus is told to reload (`reload`, a SIGHUP) whenever 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from typing import Any
 import yaml
 
 from slipway_dev.controllers.client import JsonObject, Resource
-from slipway_dev.controllers.runtime import Informers
+from slipway_dev.controllers.runtime import Informers, cancel_all
 from slipway_dev.packaged import packaged_objects
 from slipway_dev.scrape import WRITE_EVERY_SECONDS
 
@@ -70,9 +69,7 @@ class RuleFilesWriter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_all([self._task])
 
     async def _run(self) -> None:
         written: dict[str, str] = {}

@@ -8,14 +8,13 @@ release (label slipway.dev/release), revision (slipway.dev/revision) and version
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from slipway_dev.controllers.client import PODS, JsonObject
-from slipway_dev.controllers.runtime import Informers
+from slipway_dev.controllers.runtime import Informers, cancel_all
 from slipway_dev.pods import SIM_PORT_ANNOTATION
 
 POD_LABELS_AS_TARGET_LABELS = {
@@ -67,9 +66,7 @@ class ScrapeTargetsWriter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_all([self._task])
 
     async def _run(self) -> None:
         written: list[JsonObject] = []

@@ -7,13 +7,10 @@ it back to the serving version; every wait is `kubectl wait` with a deadline.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_support import plugin, wait_release_phase
 
 from slipway_dev.cluster import DevCluster
 
@@ -33,25 +30,6 @@ RELEASE: dict[str, Any] = {
 }
 
 
-def plugin(cluster: DevCluster, *args: str) -> str:
-    """`kubectl slipway ARGS` as a user types it, with the plugin found on PATH."""
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    done = subprocess.run(["kubectl", "slipway", *args], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def wait_phase(cluster: DevCluster, phase: str, version: str) -> None:
-    for path, value in ((".spec.version", version), (".status.phase", phase)):
-        cluster.kubectl(
-            "wait", "release/web", f"--for=jsonpath={{{path}}}={value}", "--timeout=90s", timeout=120
-        )
-
-
 def set_version(cluster: DevCluster, version: str) -> None:
     cluster.kubectl(
         "patch", "release", "web", "--type=merge", "-p", json.dumps({"spec": {"version": version}})
@@ -60,35 +38,35 @@ def set_version(cluster: DevCluster, version: str) -> None:
 
 def test_promote_abort_retry_report_and_undo_against_the_operator(dev_cluster: DevCluster) -> None:
     dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(RELEASE))
-    wait_phase(dev_cluster, "Healthy", "1")
+    wait_release_phase(dev_cluster, "Healthy", "1")
 
     set_version(dev_cluster, "2")
-    wait_phase(dev_cluster, "Paused", "2")
+    wait_release_phase(dev_cluster, "Paused", "2")
     assert "▶  2  pause until promoted" in plugin(dev_cluster, "get", "web")
     said = plugin(dev_cluster, "promote", "web", "--wait")
     assert "promote requested" in said and "promote carried out: promoted past step 2/2" in said
-    wait_phase(dev_cluster, "Healthy", "2")
+    wait_release_phase(dev_cluster, "Healthy", "2")
     stable = dev_cluster.kubectl_json("get", "release", "web")["status"]["stable"]
     assert stable["version"] == "2"
     history = plugin(dev_cluster, "history", "web").splitlines()
     assert [line.split()[2:4] for line in history[1:]] == [["1", "Promoted"], ["2", "Promoted"]]
 
     set_version(dev_cluster, "3")
-    wait_phase(dev_cluster, "Paused", "3")
+    wait_release_phase(dev_cluster, "Paused", "3")
     plugin(dev_cluster, "abort", "web")
-    wait_phase(dev_cluster, "Degraded", "3")
+    wait_release_phase(dev_cluster, "Degraded", "3")
     report = plugin(dev_cluster, "report", "web")
     assert "rolled back 3 -> 2" in report.splitlines()[0]
     assert "Degraded" in report.splitlines()[-1]
 
     plugin(dev_cluster, "retry", "web")
-    wait_phase(dev_cluster, "Paused", "3")  # the same spec, attempted again
+    wait_release_phase(dev_cluster, "Paused", "3")  # the same spec, attempted again
     plugin(dev_cluster, "abort", "web")  # a new value: carried out again
-    wait_phase(dev_cluster, "Degraded", "3")
+    wait_release_phase(dev_cluster, "Degraded", "3")
 
     said = plugin(dev_cluster, "undo", "web")
     assert "CHANGED SPEC: version 3 -> 2" in said and "note:" not in said
-    wait_phase(dev_cluster, "Healthy", "2")
+    wait_release_phase(dev_cluster, "Healthy", "2")
     after = dev_cluster.kubectl_json("get", "release", "web")
     assert after["status"]["stable"]["revision"] == stable["revision"]  # back on the very same revision
     actions = {record["action"] for record in after["status"]["manualActions"]}

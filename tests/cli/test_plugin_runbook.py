@@ -5,15 +5,12 @@ section of the runbook is checked against that Release."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_support import plugin, wait_release_phase
 
 from slipway_dev.cluster import DevCluster
 from slipway_dev.prometheus import PrometheusProcess
@@ -72,25 +69,6 @@ def release(version: str, error_rate: float) -> dict[str, Any]:
     }
 
 
-def plugin(cluster: DevCluster, *args: str) -> str:
-    """`kubectl slipway ARGS` as a user types it, with the plugin found on PATH."""
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    done = subprocess.run(["kubectl", "slipway", *args], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def wait_phase(cluster: DevCluster, phase: str, version: str) -> None:
-    for path, value in ((".spec.version", version), (".status.phase", phase)):
-        cluster.kubectl(
-            "wait", "release/web", f"--for=jsonpath={{{path}}}={value}", "--timeout=90s", timeout=120
-        )
-
-
 def sections(markdown: str) -> dict[str, str]:
     """The runbook's `## ` sections by title."""
     found: dict[str, str] = {}
@@ -127,9 +105,9 @@ class Elements(HTMLParser):
 
 def test_runbook_of_a_release_with_a_rollback(dev_cluster: DevCluster) -> None:
     dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(release("1", 0.0)))
-    wait_phase(dev_cluster, "Healthy", "1")
+    wait_release_phase(dev_cluster, "Healthy", "1")
     dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(release("2", 0.5)))
-    wait_phase(dev_cluster, "Degraded", "2")
+    wait_release_phase(dev_cluster, "Degraded", "2")
     status = dev_cluster.kubectl_json("get", "release", "web")["status"]
     stable, rollback = status["stable"]["revision"], status["lastRollback"]
     assert (rollback["reason"], rollback["metric"]) == ("AnalysisFailed", "error-rate")

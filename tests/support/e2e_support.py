@@ -459,3 +459,23 @@ def first_release(cluster: Cluster, version: str = "1", **options: Any) -> dict[
     """Apply a first version and wait until it serves: the baseline of every rollout story."""
     cluster.apply(release_manifest(version, **options))
     return cluster.wait_phase("Healthy", version, timeout=30)
+
+
+def plugin(cluster: DevCluster, *args: str) -> str:
+    """`kubectl slipway ARGS` as a user types it, with the plugin found on PATH; its output."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    done = subprocess.run(["kubectl", "slipway", *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def wait_release_phase(cluster: DevCluster, phase: str, version: str, name: str = "web") -> None:
+    """Until Release `name` (default namespace) is in `phase` on `version`, as `kubectl wait` sees it."""
+    for path, value in ((".spec.version", version), (".status.phase", phase)):
+        cluster.kubectl(
+            "wait", f"release/{name}", f"--for=jsonpath={{{path}}}={value}", "--timeout=90s", timeout=120
+        )
