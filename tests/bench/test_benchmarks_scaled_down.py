@@ -1,0 +1,49 @@
+"""`make bench` scaled down: each benchmark runs as a user runs it, with small sizes, and prints every
+figure it is there for. Not a test of the figures (the machine is shared and noisy): of the benchmarks,
+so that none rots between the runs that measure."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+NUMBER = r"[0-9.]+"
+OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "figures"),
+    [
+        (
+            "bench_promotion.py",
+            ["--downstream", "5"],
+            [
+                rf"gate opened by the upstream verifying {OPENING}",
+                rf"gate opened by the soak's end {OPENING}",
+            ],
+        ),
+        ("bench_decide.py", ["--rounds", "1"], [rf"wall: median {NUMBER} us\s+p99 {NUMBER} us"]),
+        (
+            "bench_operator.py",
+            ["--rounds", "1", "--rollbacks", "1", "--idle", "10"],
+            [
+                rf"apply -> canary Deployment created: p50 {NUMBER} ms, p99 {NUMBER} ms",
+                rf"failing measurement -> all traffic on stable: p50 {NUMBER} ms, max {NUMBER} ms",
+                rf"API writes for one 6-step canary release: [0-9]+ \({NUMBER} per step",
+                rf"RSS with 10 idle Releases: slipway {NUMBER} MiB, bare Kopf {NUMBER} MiB",
+            ],
+        ),
+    ],
+)
+def test_the_benchmark_prints_its_figures(script: str, args: list[str], figures: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for figure in figures:
+        assert re.search(figure, done.stdout), (figure, done.stdout)
