@@ -148,6 +148,14 @@ def current_step_number(release: Obj) -> int | None:
     return current + 1
 
 
+def _table(title: str | None, columns: Iterable[str]) -> Table:
+    """A borderless table with bold column headers (and a title on the left), as every view prints."""
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
 def steps_table(release: Obj) -> Table:
     """The rollout plan; during a rollout, the steps done and the one in progress are marked."""
     current = current_step_number(release)
@@ -187,17 +195,8 @@ def release_version(release: Obj) -> str:
 
 def list_table(releases: Iterable[Obj], now: datetime, *, with_namespace: bool) -> Table:
     """The `kubectl slipway list` table: one row per Release, sorted by namespace and name."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    columns = (["NAMESPACE"] if with_namespace else []) + [
-        "NAME",
-        "VERSION",
-        "PHASE",
-        "WEIGHT",
-        "STEP",
-        "AGE",
-    ]
-    for column in columns:
-        table.add_column(column)
+    namespace = ["NAMESPACE"] if with_namespace else []
+    table = _table(None, [*namespace, "NAME", "VERSION", "PHASE", "WEIGHT", "STEP", "AGE"])
     ordered = sorted(
         releases, key=lambda r: (text_of(_meta(r).get("namespace")), text_of(_meta(r).get("name")))
     )
@@ -220,9 +219,7 @@ def list_table(releases: Iterable[Obj], now: datetime, *, with_namespace: bool) 
 
 
 def revisions_table(release: Obj) -> Table:
-    table = Table(title="Revisions", title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for column in ("ROLE", "REVISION", "VERSION", "READY", "WEIGHT"):
-        table.add_column(column)
+    table = _table("Revisions", ("ROLE", "REVISION", "VERSION", "READY", "WEIGHT"))
     status = _status(release)
     for role in ("stable", "canary"):
         revision = status.get(role)
@@ -252,9 +249,7 @@ def analysis_table(release: Obj, now: datetime) -> RenderableType:
         for key in ("successful", "failures", "inconclusive", "errors")
         if isinstance(analysis.get(key), int)
     )
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("METRIC", "VALUE", "RESULT", "AGE", "MESSAGE"):
-        table.add_column(column)
+    table = _table(None, ("METRIC", "VALUE", "RESULT", "AGE", "MESSAGE"))
     for measurement in measurements(release):
         result = text_of(measurement.get("result"))
         table.add_row(
@@ -269,9 +264,7 @@ def analysis_table(release: Obj, now: datetime) -> RenderableType:
 
 
 def conditions_table(release: Obj, now: datetime) -> Table:
-    table = Table(title="Conditions", title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for column in ("TYPE", "STATUS", "REASON", "AGE", "MESSAGE"):
-        table.add_column(column)
+    table = _table("Conditions", ("TYPE", "STATUS", "REASON", "AGE", "MESSAGE"))
     for condition in _list(_status(release).get("conditions")):
         table.add_row(
             text_of(condition.get("type")),
@@ -292,15 +285,7 @@ def acknowledgement(release: Obj, action: str, value: str) -> str | None:
 
 
 def manual_actions_table(release: Obj, now: datetime) -> Table:
-    table = Table(
-        title="Manual actions carried out",
-        title_justify="left",
-        box=None,
-        pad_edge=False,
-        header_style="bold",
-    )
-    for column in ("ACTION", "AGE", "RESULT"):
-        table.add_column(column)
+    table = _table("Manual actions carried out", ("ACTION", "AGE", "RESULT"))
     for record in _list(_status(release).get("manualActions")):
         table.add_row(
             text_of(record.get("action")), age(record.get("at"), now), text_of(record.get("result"))
@@ -310,9 +295,7 @@ def manual_actions_table(release: Obj, now: datetime) -> Table:
 
 def hooks_table(release: Obj, now: datetime) -> Table:
     """The last run of each deploy hook (status.hooks)."""
-    table = Table(title="Hooks", title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for column in ("STAGE", "HOOK", "REVISION", "RESULT", "JOB", "AGE", "MESSAGE"):
-        table.add_column(column)
+    table = _table("Hooks", ("STAGE", "HOOK", "REVISION", "RESULT", "JOB", "AGE", "MESSAGE"))
     for entry in _list(_status(release).get("hooks")):
         table.add_row(
             text_of(entry.get("stage")),
@@ -365,9 +348,7 @@ def history(release: Obj) -> list[Obj]:
 
 def history_table(release: Obj) -> Table:
     """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED"):
-        table.add_column(column)
+    table = _table(None, ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED"))
     for number, entry in enumerate(history(release), start=1):
         table.add_row(
             str(number),
@@ -485,9 +466,7 @@ def rollback_report(release: Obj, events: Sequence[Obj], now: datetime) -> Rende
         ago = f" {human_duration((now - when).total_seconds())} ago" if when else ""
         headline = Text(f"Release {name} {rollback_summary(last)}{ago}.", style="bold red")
     title = f"Timeline since {format_time(since)}" if since else "Timeline"
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for column in ("TIME (UTC)", "SOURCE", "WHAT"):
-        table.add_column(column)
+    table = _table(title, ("TIME (UTC)", "SOURCE", "WHAT"))
     for entry in rollback_timeline(release, events):
         if since is None or (entry.at is not None and entry.at >= since):
             table.add_row(format_time(entry.at), entry.source, entry.text)
