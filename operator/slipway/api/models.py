@@ -14,8 +14,9 @@ model's docstring, other fields by their `description`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, Self, TypeVar, cast
+from typing import Annotated, Any, Final, Literal, Protocol, Self, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -228,6 +229,28 @@ def _is_positive_duration(text: str) -> str:
     if parse_duration(text) <= 0:
         raise _POSITIVE_DURATION.violation()
     return text
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _names_unique(what: str) -> Callable[[list[_N]], list[_N]]:
+    """A list validator refusing two items of one name, naming the second (`[i].name`)."""
+
+    def check(items: list[_N]) -> list[_N]:
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if item.name in seen:
+                raise field_error(f"duplicate {what} name {item.name!r}", f"[{index}].name")
+            seen.add(item.name)
+        return items
+
+    return check
 
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
@@ -628,15 +651,7 @@ class AnalysisSpec(ApiModel):
 
     _check_interval = field_validator("interval")(_is_positive_duration)
 
-    @field_validator("metrics")
-    @classmethod
-    def _unique_names(cls, metrics: list[Metric]) -> list[Metric]:
-        seen: set[str] = set()
-        for index, metric in enumerate(metrics):
-            if metric.name in seen:
-                raise field_error(f"duplicate metric name {metric.name!r}", f"[{index}].name")
-            seen.add(metric.name)
-        return metrics
+    _check_names = field_validator("metrics")(_names_unique("metric"))
 
     def metric_names(self) -> list[str]:
         return [metric.name for metric in self.metrics]
@@ -823,15 +838,6 @@ class Hook(ApiModel):
     _check_timeout = field_validator("timeout")(_is_positive_duration)
 
 
-def _unique_hook_names(hooks: list[Hook]) -> list[Hook]:
-    seen: set[str] = set()
-    for index, hook in enumerate(hooks):
-        if hook.name in seen:
-            raise field_error(f"duplicate hook name {hook.name!r}", f"[{index}].name")
-        seen.add(hook.name)
-    return hooks
-
-
 def _hook_list(description: str) -> Any:
     return Field(
         default_factory=list,
@@ -855,7 +861,7 @@ class Hooks(ApiModel):
         "After a rollback has finished; best effort, a failure only warns."
     )
 
-    _check_names = field_validator("pre_deploy", "post_deploy", "post_rollback")(_unique_hook_names)
+    _check_names = field_validator("pre_deploy", "post_deploy", "post_rollback")(_names_unique("hook"))
 
 
 # --- the Release ---------------------------------------------------------------------------------------
