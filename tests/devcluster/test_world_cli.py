@@ -67,6 +67,16 @@ def _started(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], dict
     return process, printed
 
 
+def _refused_start(tmp_path: Path, *options: str) -> str:
+    """`slipway dev` with these options, which must refuse to start with one line, no traceback: it."""
+    result = subprocess.run(
+        [str(SLIPWAY), "dev", *options], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "slipway dev: cannot start:" in result.stderr and "Traceback" not in result.stderr
+    return result.stderr
+
+
 def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # A discovery cache of its own: another test's server may have had this port before.
     return subprocess.run(
@@ -121,15 +131,7 @@ def test_slipway_dev_says_why_it_cannot_start_on_a_busy_port(tmp_path: Path) -> 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [str(SLIPWAY), "dev", "--port", str(port), "--prometheus", "off"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert result.returncode == 1
-    assert "slipway dev: cannot start:" in result.stderr and "Traceback" not in result.stderr
+        _refused_start(tmp_path, "--port", str(port), "--prometheus", "off")
 
 
 @pytest.mark.parametrize(
@@ -283,13 +285,5 @@ def test_slipway_dev_merges_an_operator_config_file_so_notifications_can_be_trie
 
 def test_slipway_dev_refuses_an_operator_config_the_operator_would_refuse(tmp_path: Path) -> None:
     config = _notify_config(tmp_path, "http://evil.example.com/hook")
-    result = subprocess.run(
-        [str(SLIPWAY), "dev", "--prometheus", "off", "--operator-config", config.name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert "slipway dev: cannot start:" in result.stderr and "Traceback" not in result.stderr
-    assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in result.stderr
+    refusal = _refused_start(tmp_path, "--prometheus", "off", "--operator-config", config.name)
+    assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in refusal
