@@ -127,6 +127,10 @@ class _Pass:
         # Replicas asked for in this pass, by revision: the observations predate them.
         self.asked: dict[str, int] = {}
         self.hook_wait = ""  # the hook this pass waits for, told in the message
+        # How far the plan moved in this pass, told by one Event at its end (_plan_event).
+        self.started = ""  # an attempt began: what it rolls out
+        self.entered: list[tuple[str, str]] = []  # (reason, message) of each step, or the promotion, entered
+        self.promoted = False
 
     # -- the pass --------------------------------------------------------------------------------------------
 
@@ -338,11 +342,8 @@ class _Pass:
             else None
         )
         self._set_phase("Progressing", "Progressing", "")
-        self._event(
-            "Normal",
-            "RolloutStarted",
-            f"rolling out {why} (revision {self.desired}) in {len(self._steps())} steps",
-        )
+        self.started = f"rolling out {why} (revision {self.desired}) in {len(self._steps())} steps"
+        self.entered.clear()
         self._entered_step()
 
     def _remember(self, revision: RevisionStatus, outcome: Outcome, reason: str) -> None:
@@ -742,13 +743,13 @@ class _Pass:
         s.step_started_at = s.progress_at = self.now
         step = self._current()
         if step is None:
-            self._event("Normal", "Promoting", f"all steps done: promoting version {self.spec.version}")
+            self.entered.append(("Promoting", f"all steps done: promoting version {self.spec.version}"))
             return
         if isinstance(step, Gate) and s.analysis is not None and self.spec.analysis is not None:
             # Only measurements of the state this gate guards count: the first one is an interval away.
             analysis.restart_runs(s.analysis)
             s.analysis.next_measurement_at = self.now + analysis.interval(self.spec.analysis)
-        self._event("Normal", "Step", f"{self._step_label()}: {step.describe()}")
+        self.entered.append(("Step", f"{self._step_label()}: {step.describe()}"))
 
     def _promote_canary(self) -> None:
         s = self.status
@@ -778,6 +779,7 @@ class _Pass:
             RetiringRevision(revision=old.revision, version=old.version, scale_down_at=self.now + delay),
         ]
         s.stable, s.canary = new, None
+        self.promoted = True
         # All traffic to the new stable, its pods all ready (with replicas: 0 there is none to route).
         self._route(100, 0)
         self._set_phase("Healthy", "Promoted", f"version {new.version} serves all traffic")
@@ -940,8 +942,21 @@ class _Pass:
             text += f", until {until.isoformat(timespec='seconds')}"
         return text
 
+    def _plan_event(self) -> None:
+        """One Event for how far the plan moved in this pass (an attempt started, each step entered, the
+        promotion begun), named after the first: together they are one transition, and each Event is
+        a write. A promotion begun and done in the same pass is told by its Promoted Event alone."""
+        parts = [
+            (reason, text) for reason, text in self.entered if not (self.promoted and reason == "Promoting")
+        ]
+        if self.started:
+            parts.insert(0, ("RolloutStarted", self.started))
+        if parts:
+            self._event("Normal", parts[0][0], "; ".join(text for _, text in parts))
+
     def _finish(self) -> Decision:
         s = self.status
+        self._plan_event()
         if s.phase == "Progressing" and s.canary is not None and self.settled:
             s.message = self._describe_progress()
         # Entering Progressing is usually told by a RolloutStarted, Step or ManualAction event already,
