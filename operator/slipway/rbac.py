@@ -34,7 +34,7 @@ OPERATOR_RULES = (
     Rule(GROUP, "releases/finalizers", ("update",)),
     Rule("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     Rule("", "services", ("get", "create", "patch")),
-    Rule("", "events", ("create",)),
+    Rule("", "events", ("get", "create")),
     # The Release's PrometheusRule (alerts/rules.py): kept in line, deleted when alertRules.enabled is false.
     Rule("monitoring.coreos.com", "prometheusrules", ("get", "create", "patch", "delete")),
     # Deploy hooks (spec.hooks): their Jobs are created, listed each pass, read and deleted with their

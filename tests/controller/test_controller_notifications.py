@@ -5,7 +5,6 @@ landed, once per transition, and never again after a restart."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -254,12 +253,10 @@ def test_a_write_after_the_status_that_fails_loses_no_notification(
     dev_cluster.kubectl("apply", "-f", "-", input=release("1", subscribed))
     api, queue = EventsFail(str(dev_cluster.kubeconfig)), RecordingQueue(config)
     try:
-        with pytest.raises(ApiError):
-            reconcile(api, config, queue)  # the status lands, then its Event fails
+        reconcile(api, config, queue)  # the status lands, then its Event fails (owed, posted later)
         (told,) = queue.offered
         assert (told.body["reason"], told.body["on"]) == ("FirstRelease", ["FirstRelease"])
-        with contextlib.suppress(ApiError):  # an Event of a later transition may fail as well
-            reconcile(api, config, queue)  # the next pass finds this transition recorded: not again
+        reconcile(api, config, queue)  # the next pass finds this transition recorded: not again
         assert len(queue.offered) == 1
     finally:
         api.close()

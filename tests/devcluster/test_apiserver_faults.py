@@ -26,6 +26,17 @@ def test_write_errors_are_500_and_store_nothing(make_apiserver: Callable[..., Ap
     assert http("GET", "/api/v1/namespaces/default").body["status"]["phase"] == "Active"
 
 
+def test_faults_limited_to_some_resources_leave_the_others_alone(
+    make_apiserver: Callable[..., ApiServer],
+) -> None:
+    http = Http(
+        make_apiserver(faults=FaultConfig(write_conflict_rate=1.0, resources=("events",))).credentials()
+    )
+    assert http("POST", CMS, {"metadata": {"name": "c"}}).status == 201
+    event = {"metadata": {"name": "e"}, "involvedObject": {"kind": "ConfigMap", "name": "c"}}
+    assert http("POST", "/api/v1/namespaces/default/events", event).status == 409
+
+
 def test_write_conflicts_are_409(make_apiserver: Callable[..., ApiServer]) -> None:
     http = Http(make_apiserver(faults=FaultConfig(write_conflict_rate=1.0)).credentials())
     failed = http("POST", CMS, {"metadata": {"name": "c"}})

@@ -17,7 +17,7 @@
   verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [get, create]
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
   verbs: [get, create, patch, delete]

@@ -17,6 +17,8 @@ class FaultConfig:
     watch_history_size: int = 10_000  # events kept for resuming watches; fewer means earlier 410 Gone
     latency_ms: float = 0.0  # added to every request
     seed: int | None = None  # makes the injected failures reproducible
+    # Only writes to these resources (plural names, e.g. "events") meet the write faults; empty: all.
+    resources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("write_error_rate", "write_conflict_rate"):
@@ -38,8 +40,11 @@ class FaultInjector:
         self.config = config
         self._random = random.Random(config.seed)
 
-    def write_fault(self) -> ApiError | None:
-        """The error an injected fault turns this write into, if any (decided before anything is stored)."""
+    def write_fault(self, plural: str) -> ApiError | None:
+        """The error an injected fault turns this write to a `plural` resource into, if any (decided
+        before anything is stored)."""
+        if self.config.resources and plural not in self.config.resources:
+            return None
         draw = self._random.random()
         if draw < self.config.write_error_rate:
             return ApiError(

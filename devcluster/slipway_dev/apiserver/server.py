@@ -466,7 +466,7 @@ class ApiServer:
         if applying:
             if name is None:
                 raise method_not_allowed(method)
-            fault = None if dry_run else self._injector.write_fault()
+            fault = None if dry_run else self._injector.write_fault(resource.plural)
             if fault is not None:
                 raise fault
             if subresource == "scale":
@@ -501,7 +501,7 @@ class ApiServer:
             raise method_not_allowed(method)
         if method != "POST" and name is None and method != "DELETE":
             raise method_not_allowed(method)
-        fault = None if dry_run else self._injector.write_fault()
+        fault = None if dry_run else self._injector.write_fault(resource.plural)
         if fault is not None:
             raise fault
         if method == "POST":

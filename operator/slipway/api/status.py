@@ -28,6 +28,7 @@ MAX_MEASUREMENTS: Final = 20
 MAX_HISTORY: Final = 10
 MAX_VERSIONS: Final = 10
 MAX_HOOK_RESULTS: Final = 30
+MAX_TRANSITION_EVENTS: Final = 10
 
 
 class StatusModel(BaseModel):
@@ -234,6 +235,21 @@ class HookStatus(StatusModel):
     message: str = Field(default="", description="Why it failed, when it did.")
 
 
+class TransitionEvent(StatusModel):
+    """An Event a transition this status records owes, written with it so that it is posted exactly once:
+    the pass posts it once the status has landed, and a later pass posts one it did not see posted (a
+    failed post, a restart between the two writes). Its name makes a second post harmless."""
+
+    name: str = Field(
+        description="Name of the Event object: the Release's name and a hash of its uid and "
+        "the resourceVersion the transition was decided on."
+    )
+    type: Literal["Normal", "Warning"] = Field(description="Normal or Warning.")
+    reason: str = Field(description="One CamelCase word, as the Event's reason.")
+    message: str = Field(default="", description="The Event's message.")
+    at: datetime = Field(description="When the transition was decided.")
+
+
 class ReleaseStatus(StatusModel):
     """Observed state of a Release, written by the operator."""
 
@@ -288,6 +304,12 @@ class ReleaseStatus(StatusModel):
         default_factory=list,
         max_length=MAX_HOOK_RESULTS,
         description="The last run of each hook of spec.hooks.",
+    )
+    transition_events: list[TransitionEvent] = Field(
+        default_factory=list,
+        max_length=MAX_TRANSITION_EVENTS,
+        description="The Events of the last transition that had any, and any earlier one not yet seen "
+        "posted; kept until a later status write (the operator's, never the state machine's).",
     )
 
     def to_api(self) -> dict[str, Any]:

@@ -13,7 +13,8 @@ The order of writes is what makes the operator safe to kill at any instant (inva
    again from the old status and the cluster as it now is, and reaches the same decision. Once it
    lands, the notifications the transition owes are queued (never awaited: controller/notifications.py);
 3. then Events and the acknowledgement of manual actions (removing their annotations), so that an
-   action is never acknowledged before status records that it was carried out.
+   action is never acknowledged before status records that it was carried out. The Events are owed
+   in the status written in step 2, so each is posted exactly once (controller/events.py).
 A pass over a Release whose cluster already matches writes nothing (invariant 4).
 """
 
@@ -34,16 +35,16 @@ from slipway.alerts.rules import prometheus_rule, rule_groups
 from slipway.api.annotations import GATE_ACTIONS, MANUAL_ACTIONS
 from slipway.api.durations import parse_duration
 from slipway.api.models import Metric, ReleaseSpec
-from slipway.api.status import ReleaseStatus
+from slipway.api.status import MAX_TRANSITION_EVENTS, ReleaseStatus
 from slipway.api.validation import problems_from
-from slipway.controller import notifications
+from slipway.controller import events, notifications
 from slipway.controller.echoes import OwnWrites
+from slipway.controller.events import EventLedger
 from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.core.actions import (
     AcknowledgeAction,
-    Action,
     DeleteHookJobs,
     DeleteRevision,
     EmitEvent,
@@ -97,6 +98,8 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
+# An Event whose post failed is tried again this soon (the pass that failed recorded its transition).
+_RETRY_EVENTS_SECONDS = 1.0
 # A cluster without the PrometheusRule CRD is asked again this often (it may be installed later).
 _RULES_RECHECK_SECONDS = 300.0
 
@@ -187,6 +190,7 @@ class Reconciler:
         # Until when (monotonic) alert rules are skipped because the cluster serves no PrometheusRule.
         self._rules_unserved_until: float | None = None
         self._notifier = notifier
+        self._events = EventLedger(api)
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -197,6 +201,7 @@ class Reconciler:
         body = await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._metrics.forget_release(key.namespace, key.name)
+            self._events.forget(key.namespace, key.name)
             return None
         release = release_ref(body)
         old_status = ReleaseStatus.from_api(body.get("status"))
@@ -225,7 +230,9 @@ class Reconciler:
         if spec is not None and spec.notify and self._notifier is not None:
             landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
-            writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision, landed)
+            writes, events_owed = await asyncio.to_thread(
+                self._carry_out, release, spec, body, state, decision, now, landed
+            )
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -247,11 +254,14 @@ class Reconciler:
         ):
             _log.info(status.message or status.phase, reason=status.reason, writes=writes)
         self._record(release, old_status, status, time.monotonic() - started)
-        if decision.requeue_after_seconds is None:
-            return None
-        # The core counted from the moment it decided; the writes since then are already part of the wait
-        # (100 soaks ending at once were otherwise looked at again ~0.5 s late).
-        return max(0.0, decision.requeue_after_seconds - (time.monotonic() - decided))
+        requeue = decision.requeue_after_seconds
+        if requeue is not None:
+            # The core counted from the moment it decided; the writes since then are already part of the
+            # wait (100 soaks ending at once were otherwise looked at again ~0.5 s late).
+            requeue = max(0.0, requeue - (time.monotonic() - decided))
+        if events_owed:
+            requeue = min(requeue, _RETRY_EVENTS_SECONDS) if requeue is not None else _RETRY_EVENTS_SECONDS
+        return requeue
 
     def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
         """The spec as the models read it (None when they reject it), and what stands in its way: the
@@ -332,10 +342,18 @@ class Reconciler:
         body: Obj,
         state: ClusterState,
         decision: Decision,
+        now: datetime,
         landed: Landed | None = None,
-    ) -> int:
+    ) -> tuple[int, bool]:
+        """Carry out `decision`: the writes sent, and whether Events are still owed (a post failed)."""
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
-        deferred: list[Action] = []
+        # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
+        observed = ReleaseStatus.from_api(body.get("status"))
+        # Events an earlier transition owes that this process has not seen posted: their status landed.
+        carried = observed.transition_events if observed else []
+        unposted, sent = self._events.post(release, carried, now, look_first=True)
+        deferred: list[AcknowledgeAction] = []
+        emitted: list[EmitEvent] = []
         routed: Route | None = None
         for action in decision.actions:
             match action:
@@ -357,28 +375,33 @@ class Reconciler:
                     writer.run_hook(_hook_job(release, _valid(spec), action))
                 case DeleteHookJobs(revision=revision):
                     writer.delete_hook_jobs(revision)
-                case EmitEvent() | AcknowledgeAction():
+                case AcknowledgeAction():
                     deferred.append(action)
+                case EmitEvent():
+                    emitted.append(action)
                 case RunAnalysis():
                     pass  # already measured before this decision was made
         if routed is not None:
             # Last of the cluster writes: the alerts follow the routing, and never delay a rollout's writes.
             self._ensure_alert_rule(writer, release, _valid(spec), decision.status, routed)
-        # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
-        observed = ReleaseStatus.from_api(body.get("status"))
-        status_version = writer.write_status(
-            body["metadata"]["resourceVersion"],
-            observed.to_api() if observed else None,
-            decision.status.to_api(),
-        )
-        if status_version is not None and landed is not None:
-            landed(status_version)  # the transition is recorded: its notifications are owed
+        resource_version = body["metadata"]["resourceVersion"]
+        owed = events.named(release, resource_version, emitted, now)
+        observed_api = observed.to_api() if observed else None
+        status = decision.status.model_copy(update={"transition_events": carried})
+        if owed or status.to_api() != observed_api:
+            # Written anyway: it drops the Events seen posted, and owes this transition's.
+            kept = [*unposted, *owed][-MAX_TRANSITION_EVENTS:]
+            status = status.model_copy(update={"transition_events": kept})
+        status_version = writer.write_status(resource_version, observed_api, status.to_api())
+        if status_version is not None:
+            self._events.keep(release, status.transition_events)
+            if landed is not None:
+                landed(status_version)  # the transition is recorded: its notifications are owed
+            left, posts = self._events.post(release, owed, now, look_first=False)
+            unposted, sent = [*unposted, *left], sent + posts
         for action in deferred:
-            if isinstance(action, EmitEvent):
-                writer.emit_event(action.type, action.reason, action.message)
-            elif isinstance(action, AcknowledgeAction):
-                writer.acknowledge(action.annotation, action.value)
-        return writer.writes
+            writer.acknowledge(action.annotation, action.value)
+        return writer.writes + sent, bool(unposted)
 
     def _ensure_alert_rule(
         self,

@@ -392,8 +392,9 @@ def prometheus_rules_path(namespace: str, name: str) -> str:
     return f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/prometheusrules/{name}"
 
 
-def events_path(namespace: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/events"
+def events_path(namespace: str, name: str | None = None) -> str:
+    base = f"/api/v1/namespaces/{namespace}/events"
+    return f"{base}/{name}" if name else base
 
 
 def releases_path(namespace: str | None = None, name: str | None = None) -> str:

@@ -94,15 +94,25 @@ Written = Callable[[str, str], None]
 """Told the path and the new resourceVersion of each Deployment and Release status written."""
 
 
-def post_event(api: KubeApi, release: ReleaseRef, event_type: str, reason: str, message: str) -> None:
-    """Post an Event about the Release."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def post_event(
+    api: KubeApi,
+    release: ReleaseRef,
+    event_type: str,
+    reason: str,
+    message: str,
+    name: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Post an Event about the Release: named `name` (a second post is then AlreadyExists), else a name
+    the server makes up; `at` is when it happened (now by default)."""
+    now = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    metadata = {"name": name} if name else {"generateName": f"{release.name}."}
     api.create(
         events_path(release.namespace),
         {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{release.name}.", "namespace": release.namespace},
+            "metadata": {**metadata, "namespace": release.namespace},
             "involvedObject": {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": KIND,
@@ -248,10 +258,6 @@ class ClusterWriter:
                 self._delete(path)
         elif observed is None or routing_differs(desired, observed):
             self._apply(path, desired)
-
-    def emit_event(self, event_type: str, reason: str, message: str) -> None:
-        self.writes += 1
-        post_event(self.api, self.release, event_type, reason, message)
 
     def acknowledge(self, annotation: str, value: str) -> None:
         """Remove a manual action's annotation (metadata only, never spec: no GitOps drift), but only

@@ -1,0 +1,119 @@
+"""Transition Events, each posted exactly once, however the posts fail or the operator dies.
+
+The Events a pass decides are named (`named`) and written into the status they describe
+(`status.transitionEvents`), in the same write, so they are owed the moment the transition lands:
+- the pass posts them right after that write; a post that fails (a 409 Conflict, a 5xx once the
+  client's retries are spent, a dropped connection) is logged and tried again in the next pass, soon;
+  it never ends the pass, which has recorded its transition already;
+- a pass that finds in status Events this process has not seen posted (a failed post, or a restart
+  between the status write and the post) posts them before anything else, after a GET: they may
+  have gone out before a crash;
+- the name is the Release's uid and the resourceVersion the transition was decided on, hashed: a
+  transition lands at most once per resourceVersion (the status write is guarded by it), so every
+  transition's Events have names of their own, and a second post of one is answered AlreadyExists,
+  which means it was posted.
+The next status write (whatever it is for) drops the Events seen posted, so owing costs no write of its
+own. Events older than Kubernetes' default Event TTL are not posted again: they would be gone anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import structlog
+
+from slipway.api.status import TransitionEvent
+from slipway.core.actions import EmitEvent
+from slipway.kube.client import ApiError, KubeApi, events_path
+from slipway.kube.cluster import post_event
+from slipway.manifests import ReleaseRef
+
+_log = structlog.get_logger("slipway.events")
+
+EVENT_TTL = timedelta(hours=1)
+"""kube-apiserver's default --event-ttl: an owed Event older than this is not posted again."""
+
+
+def named(
+    release: ReleaseRef, resource_version: str, events: Sequence[EmitEvent], at: datetime
+) -> list[TransitionEvent]:
+    """The Events of one transition, decided on the Release at `resource_version`, with their names."""
+    return [
+        TransitionEvent(
+            name=f"{release.name}.{_digest(release.uid, resource_version, index)}",
+            type=event.type,
+            reason=event.reason,
+            message=event.message,
+            at=at,
+        )
+        for index, event in enumerate(events)
+    ]
+
+
+def _digest(uid: str, resource_version: str, index: int) -> str:
+    return hashlib.sha256(f"{uid}/{resource_version}/{index}".encode()).hexdigest()[:16]
+
+
+class EventLedger:
+    """Which owed Events this process has seen posted, per Release (names in its latest status only).
+    Called from the passes' worker threads."""
+
+    def __init__(self, api: KubeApi) -> None:
+        self._api = api
+        self._posted: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
+
+    def post(
+        self, release: ReleaseRef, owed: Sequence[TransitionEvent], now: datetime, look_first: bool
+    ) -> tuple[list[TransitionEvent], int]:
+        """Post the owed Events not seen posted yet: the ones still unposted, and the posts sent.
+        `look_first`: they were owed before this pass (posted, perhaps, before a crash), so a GET,
+        not a write, tells first."""
+        key = (release.namespace, release.name)
+        with self._lock:
+            posted = set(self._posted.get(key, ()))
+        left, sent = [], 0
+        for event in owed:
+            if event.name in posted or now - event.at > EVENT_TTL:
+                continue
+            if look_first and self._exists(release, event):
+                posted.add(event.name)
+                continue
+            sent += 1
+            try:
+                post_event(self._api, release, event.type, event.reason, event.message, event.name, event.at)
+            except ApiError as error:
+                if error.status == 409 and error.reason == "AlreadyExists":
+                    posted.add(event.name)
+                    continue
+                _log.warning(
+                    "an Event is not posted yet; it is tried again", reason=event.reason, error=str(error)
+                )
+                left.append(event)
+                continue
+            posted.add(event.name)
+        with self._lock:
+            self._posted[key] = posted
+        return left, sent
+
+    def _exists(self, release: ReleaseRef, event: TransitionEvent) -> bool:
+        """Whether the Event is there; when that cannot be known, a post will tell."""
+        try:
+            return self._api.get(events_path(release.namespace, event.name)) is not None
+        except ApiError:
+            return False
+
+    def keep(self, release: ReleaseRef, written: Sequence[TransitionEvent]) -> None:
+        """The status now owes `written`: remember only those names."""
+        key = (release.namespace, release.name)
+        names = {event.name for event in written}
+        with self._lock:
+            self._posted[key] = self._posted.get(key, set()) & names
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The Release is gone."""
+        with self._lock:
+            self._posted.pop((namespace, name), None)
