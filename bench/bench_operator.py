@@ -2,9 +2,14 @@
 
 1. time from a new version applied to its canary Deployment created (p50 / p99);
 2. time from a failing measurement to all traffic on stable (the stable Service selecting stable only);
-3. Kubernetes API writes per canary step and per full release (from the operator's own /metrics);
+3. Kubernetes API writes per canary step and per full release (from the operator's own /metrics), with
+   analysis (a count that varies with how many measurements each gate takes) and without (timed
+   pauses instead of gates: the same count every run);
 4. operator RSS with 100 and 1,000 idle Releases (Healthy, each with its Deployment scaled to 0 pods),
    next to a bare Kopf operator watching the same objects.
+
+With --baseline DIR (another checkout), runs alternate between it and this tree, both printed;
+--writes prints only figure 3.
 
 New versions are applied with a merge patch of spec through the API (what `kubectl apply` sends, without
 kubectl's own start-up time, which is not the operator's).
@@ -195,9 +200,15 @@ def healthy(api: KubeApi, name: str, version: str) -> bool:
 
 
 def apply_version(
-    api: KubeApi, name: str, version: str, error_rate: float, steps: list[dict[str, Any]]
+    api: KubeApi,
+    name: str,
+    version: str,
+    error_rate: float,
+    steps: list[dict[str, Any]],
+    analysis: bool = True,
 ) -> None:
-    api.patch(releases_path(NAMESPACE, name), {"spec": release(name, version, error_rate, steps)["spec"]})
+    spec = release(name, version, error_rate, steps, analysis=analysis)["spec"]
+    api.patch(releases_path(NAMESPACE, name), {"spec": spec})
 
 
 def has_deployment_of(api: KubeApi, name: str, version: str) -> bool:
@@ -264,19 +275,26 @@ def rollback_after_failure(api: KubeApi, name: str, rounds: int) -> list[float]:
     return seconds
 
 
-def writes_per_release(api: KubeApi, operator: Operator, name: str) -> tuple[int, int, int]:
+def writes_per_release(
+    api: KubeApi, operator: Operator, name: str, analysis: bool = True
+) -> tuple[int, int, int]:
+    """Writes for one 6-step canary release of version 2 (weights, each followed by an analysis gate,
+    or by a 1 s pause without analysis), the steps, and the history entries."""
+    between: dict[str, Any] = (
+        {"analysis": {"successfulMeasurements": 1}} if analysis else {"pause": {"duration": "1s"}}
+    )
     steps: list[dict[str, Any]] = [
         {"setWeight": 25},
-        {"analysis": {"successfulMeasurements": 1}},
+        between,
         {"setWeight": 50},
-        {"analysis": {"successfulMeasurements": 1}},
+        between,
         {"setWeight": 75},
-        {"analysis": {"successfulMeasurements": 1}},
+        between,
     ]
-    api.create(releases_path(NAMESPACE), release(name, "1", 0.0, steps))
+    api.create(releases_path(NAMESPACE), release(name, "1", 0.0, steps, analysis=analysis))
     wait_for(lambda: healthy(api, name, "1"), 60, "the first release", interval=0.1)
     before = operator.writes()
-    apply_version(api, name, "2", 0.0, steps)
+    apply_version(api, name, "2", 0.0, steps, analysis)
     wait_for(lambda: healthy(api, name, "2"), 120, "version 2 promoted", interval=0.1)
     time.sleep(2)  # let the passes that follow promotion finish, so their writes (if any) count too
     return operator.writes() - before, len(steps), len(status_of(api, name).get("history", []))
@@ -317,6 +335,29 @@ def idle_rss(count: int, workdir: Path) -> tuple[float, float]:
     return slipway_rss, bare_rss
 
 
+def print_writes(api: KubeApi | None = None, operator: Operator | None = None) -> None:
+    """Figure 3, on the given operator, else on a dev cluster and operator of its own."""
+    if api is None or operator is None:
+        with tempfile.TemporaryDirectory() as scratch, DevCluster(prometheus="on", rps=40) as cluster:
+            cluster.kubectl("apply", "-f", "-", input=render_crd())
+            api = connect(str(cluster.kubeconfig))
+            operator = slipway_operator(cluster, Path(scratch))
+            try:
+                print_writes(api, operator)
+            finally:
+                operator.stop()
+                api.close()
+        return
+    for analysis in (True, False):
+        writes, steps, _ = writes_per_release(api, operator, f"writes-{analysis}".lower(), analysis)
+        gates = "an analysis gate" if analysis else "a 1s pause, no analysis"
+        print(
+            f"API writes for one {steps}-step canary release (weights 25/50/75, each then {gates}):"
+            f" {writes} ({writes / steps:.1f} per step, status and Events included)",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20, help="new versions applied for figure 1")
@@ -324,7 +365,28 @@ def main() -> None:
     parser.add_argument(
         "--idle", type=int, nargs="*", default=[100, 1000], help="Release counts for figure 4"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another commit (git worktree add): alternate runs of it and of this tree",
+    )
+    parser.add_argument("--runs", type=int, default=2, help="runs of each side with --baseline")
+    parser.add_argument("--writes", action="store_true", help="figure 3 only")
     args = parser.parse_args()
+    if args.baseline is not None:
+        argv = [
+            "--rounds",
+            str(args.rounds),
+            "--rollbacks",
+            str(args.rollbacks),
+            "--idle",
+            *map(str, args.idle),
+        ]
+        side_by_side(__file__, ["--writes"] if args.writes else argv, args.baseline, args.runs)
+        return
+    if args.writes:
+        print_writes()
+        return
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
         with DevCluster(prometheus="on", rps=40) as cluster:
@@ -343,11 +405,7 @@ def main() -> None:
                     f"failing measurement -> all traffic on stable: p50 {median_ms:.0f} ms,"
                     f" max {max_ms:.0f} ms ({len(restored)} rollbacks)"
                 )
-                writes, steps, _ = writes_per_release(api, operator, "writes")
-                print(
-                    f"API writes for one {steps}-step canary release: {writes}"
-                    f" ({writes / steps:.1f} per step, status and Events included)"
-                )
+                print_writes(api, operator)
             finally:
                 operator.stop()
                 api.close()

@@ -34,7 +34,8 @@ OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
             [
                 rf"apply -> canary Deployment created: p50 {NUMBER} ms, p99 {NUMBER} ms",
                 rf"failing measurement -> all traffic on stable: p50 {NUMBER} ms, max {NUMBER} ms",
-                rf"API writes for one 6-step canary release: [0-9]+ \({NUMBER} per step",
+                rf"API writes for one 6-step canary release \(.*analysis gate\): [0-9]+ \({NUMBER} per step",
+                rf"API writes for one 6-step canary release \(.*no analysis\): [0-9]+ \({NUMBER} per step",
                 rf"RSS with 10 idle Releases: slipway {NUMBER} MiB, bare Kopf {NUMBER} MiB",
             ],
         ),

@@ -179,3 +179,44 @@ def test_canary_burning_cpu_is_rolled_back_on_the_default_threshold(
     # memory-usage (48 MB of 256 Mi) was measured and good all along.
     memory = [m for m in degraded["analysis"]["measurements"] if m["metric"] == "memory-usage"]
     assert memory and all(m["result"] in ("Successful", "Inconclusive") for m in memory), memory
+
+
+def api_writes(operator: Operator) -> float:
+    """Every request but reads the operator sent, from its own /metrics."""
+    _, metrics = operator.get("/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("slipway_api_requests_total")
+        and not any(f'verb="{verb}"' in line for verb in ("GET", "LIST", "WATCH"))
+    )
+
+
+def test_a_six_step_canary_takes_at_most_three_api_writes_per_step(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """Issue 12: API writes per canary step, status and Events included, at most 3. Timed pauses, not
+    analysis gates, so that the count is the same every run (each measurement is a status write)."""
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 25},
+        {"pause": {"duration": "1s"}},
+        {"setWeight": 50},
+        {"pause": {"duration": "1s"}},
+        {"setWeight": 75},
+        {"pause": {"duration": "1s"}},
+    ]
+
+    def manifest(version: str) -> dict[str, Any]:
+        body = release_manifest(version, steps=steps)
+        del body["spec"]["analysis"]
+        return body
+
+    cluster.apply(manifest("1"))
+    cluster.wait_phase("Healthy", "1", timeout=30)
+    wait_for(lambda: [e for e in cluster.events() if e["reason"] == "Ready"], 10, "the first release's Event")
+    before = api_writes(operator)
+    cluster.apply(manifest("2"))
+    cluster.wait_phase("Healthy", "2", timeout=60)
+    wait_for(lambda: [e for e in cluster.events() if e["reason"] == "Promoted"], 10, "the Promoted Event")
+    writes = api_writes(operator) - before
+    assert writes <= 3 * len(steps), f"{writes:.0f} API writes for {len(steps)} steps"

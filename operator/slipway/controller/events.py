@@ -21,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
 
 from slipway.api.status import TransitionEvent
 from slipway.core.actions import EmitEvent
+from slipway.core.machine import PLAN_REASONS
 from slipway.kube.client import ApiError, KubeApi, events_path
 from slipway.kube.cluster import post_event
 from slipway.manifests import ReleaseRef
@@ -40,7 +42,15 @@ EVENT_TTL = timedelta(hours=1)
 def named(
     release: ReleaseRef, resource_version: str, events: Sequence[EmitEvent], at: datetime
 ) -> list[TransitionEvent]:
-    """The Events of one transition, decided on the Release at `resource_version`, with their names."""
+    """The Events of one transition, decided on the Release at `resource_version`, with their names.
+    Those of the same type and reason are one Event (their messages joined), and so are those telling
+    how far the plan moved (named after the first): a status that waited for pods is written with the
+    next pass's, and each pass may have moved the plan, but together they are one transition."""
+    joined: dict[tuple[str, str], EmitEvent] = {}
+    for event in events:
+        key = (event.type, "plan" if event.reason in PLAN_REASONS else event.reason)
+        first = joined.get(key)
+        joined[key] = event if first is None else replace(first, message=f"{first.message}; {event.message}")
     return [
         TransitionEvent(
             name=f"{release.name}.{_digest(release.uid, resource_version, index)}",
@@ -49,7 +59,7 @@ def named(
             message=event.message,
             at=at,
         )
-        for index, event in enumerate(events)
+        for index, event in enumerate(joined.values())
     ]
 
 

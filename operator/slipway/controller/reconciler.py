@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -55,7 +55,7 @@ from slipway.core.actions import (
     ScaleRevision,
 )
 from slipway.core.hooks import hooks_of, timeout_of
-from slipway.core.machine import Decision, decide
+from slipway.core.machine import POLL_SECONDS, Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import (
     FiringAlert,
@@ -100,6 +100,9 @@ _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
 # An Event whose post failed is tried again this soon (the pass that failed recorded its transition).
 _RETRY_EVENTS_SECONDS = 1.0
+# A status the core let wait for the pods its pass asked for is written this soon at the latest: the
+# core's own poll while it waits for pods.
+_HOLD_SECONDS = POLL_SECONDS
 # A cluster without the PrometheusRule CRD is asked again this often (it may be installed later).
 _RULES_RECHECK_SECONDS = 300.0
 
@@ -168,6 +171,17 @@ def invalid_spec(invalid: ValidationError) -> tuple[Obstacle, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A status the core let wait for the next pass (Decision.status_may_wait), and its Events; good
+    only while the Release is still at the resourceVersion it was decided on."""
+
+    resource_version: str
+    status: ReleaseStatus
+    events: tuple[EmitEvent, ...]
+    until: float  # monotonic: written by the pass at this time at the latest
+
+
 class Reconciler:
     def __init__(
         self,
@@ -191,6 +205,7 @@ class Reconciler:
         self._rules_unserved_until: float | None = None
         self._notifier = notifier
         self._events = EventLedger(api)
+        self._held: dict[ReleaseKey, _Held] = {}
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -202,9 +217,14 @@ class Reconciler:
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._metrics.forget_release(key.namespace, key.name)
             self._events.forget(key.namespace, key.name)
+            self._held.pop(key, None)
             return None
         release = release_ref(body)
         old_status = ReleaseStatus.from_api(body.get("status"))
+        held = self._held.pop(key, None)
+        if held is not None and held.resource_version != body["metadata"]["resourceVersion"]:
+            held = None  # the Release changed meanwhile: decide from what it holds now
+        base = held.status if held is not None else old_status
         spec, obstacles = self._read_spec(body)
         upstream = None
         if spec is not None:
@@ -213,25 +233,36 @@ class Reconciler:
             )
             obstacles += out_of_reach
         # Hook Jobs are looked for only where there are (or were) hooks.
-        hooks = (spec is not None and spec.hooks is not None) or bool(old_status and old_status.hooks)
+        hooks = (spec is not None and spec.hooks is not None) or bool(base and base.hooks)
         state = await asyncio.to_thread(observe, self._api, release, hooks)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
         decided, now = time.monotonic(), datetime.now(UTC)
-        decision = decide(spec, old_status, observations, now)
+        decision = decide(spec, base, observations, now)
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
         if analyses:
             # Measurements go to a second decide at once: they are observations, not state to keep.
-            measured = await self._take(_valid(spec), release, analyses, old_status)
+            measured = await self._take(_valid(spec), release, analyses, base)
             observations = replace(observations, measurements=measured)
             decided, now = time.monotonic(), datetime.now(UTC)
-            decision = decide(spec, old_status, observations, now)
+            decision = decide(spec, base, observations, now)
+        # A pass that only asked for pods leaves its status to the pass their readiness wakes, which
+        # writes both in one; passes that find nothing new meanwhile (the Deployment's own status
+        # moving) keep waiting, _HOLD_SECONDS at most (docs/operator.md, "A status that waits for pods").
+        if held is None:
+            hold = decision.status_may_wait
+            until = time.monotonic() + _HOLD_SECONDS
+        else:
+            told = any(isinstance(action, EmitEvent) for action in decision.actions)
+            unchanged = not told and decision.status.to_api() == held.status.to_api()
+            hold, until = unchanged and time.monotonic() < held.until, held.until
+            decision = replace(decision, actions=(*held.events, *decision.actions))
         landed = None
-        if spec is not None and spec.notify and self._notifier is not None:
+        if spec is not None and spec.notify and self._notifier is not None and not hold:
             landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
             writes, events_owed = await asyncio.to_thread(
-                self._carry_out, release, spec, body, state, decision, now, landed
+                self._carry_out, release, spec, body, state, decision, now, landed, hold
             )
         except StaleViewError:
             return _RETRY_STALE_SECONDS
@@ -253,14 +284,18 @@ class Reconciler:
             step=status.current_step,
         ):
             _log.info(status.message or status.phase, reason=status.reason, writes=writes)
-        self._record(release, old_status, status, time.monotonic() - started)
+        if hold:
+            emitted = tuple(action for action in decision.actions if isinstance(action, EmitEvent))
+            self._held[key] = _Held(body["metadata"]["resourceVersion"], status, emitted, until)
+        self._record(release, base, status, time.monotonic() - started)
         requeue = decision.requeue_after_seconds
         if requeue is not None:
             # The core counted from the moment it decided; the writes since then are already part of the
             # wait (100 soaks ending at once were otherwise looked at again ~0.5 s late).
             requeue = max(0.0, requeue - (time.monotonic() - decided))
-        if events_owed:
-            requeue = min(requeue, _RETRY_EVENTS_SECONDS) if requeue is not None else _RETRY_EVENTS_SECONDS
+        soon = _RETRY_EVENTS_SECONDS if events_owed else (until - time.monotonic() if hold else None)
+        if soon is not None:
+            requeue = min(requeue, soon) if requeue is not None else soon
         return requeue
 
     def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
@@ -344,8 +379,10 @@ class Reconciler:
         decision: Decision,
         now: datetime,
         landed: Landed | None = None,
+        hold: bool = False,
     ) -> tuple[int, bool]:
-        """Carry out `decision`: the writes sent, and whether Events are still owed (a post failed)."""
+        """Carry out `decision` (its status and Events not yet when `hold`): the writes sent, and
+        whether Events are still owed (a post failed)."""
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
@@ -384,6 +421,8 @@ class Reconciler:
         if routed is not None:
             # Last of the cluster writes: the alerts follow the routing, and never delay a rollout's writes.
             self._ensure_alert_rule(writer, release, _valid(spec), decision.status, routed)
+        if hold:
+            return writer.writes + sent, bool(unposted)
         resource_version = body["metadata"]["resourceVersion"]
         owed = events.named(release, resource_version, emitted, now)
         observed_api = observed.to_api() if observed else None

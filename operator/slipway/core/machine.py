@@ -47,6 +47,7 @@ from slipway.core.actions import (
     EnsureRevision,
     Route,
     RunAnalysis,
+    RunHook,
     ScaleRevision,
     SetWeights,
 )
@@ -70,6 +71,8 @@ ANALYSIS_PAUSES: Final = frozenset({"AnalysisFailed", "ProviderErrors", "Analysi
 WAITING_FOR_PROMOTE: Final = "WaitingForPromote"
 ALERTS_UNKNOWN: Final = "AlertsUnknown"
 RETURNING: Final = "ReturningToStable"
+PLAN_REASONS: Final = frozenset({"RolloutStarted", "Step", "Promoting"})
+"""The reasons of the Event that tells how far the plan moved in a transition (`_Pass._plan_event`)."""
 
 EventType = Literal["Normal", "Warning"]
 
@@ -81,6 +84,10 @@ class Decision:
     status: ReleaseStatus
     actions: tuple[Action, ...]
     requeue_after_seconds: float | None
+    status_may_wait: bool = False
+    """The status (with its Events) may be written by the next pass instead, together with what that
+    one decides: losing it to a crash loses only what a pass redoes from the last written status and
+    the cluster (see `_Pass._status_may_wait`)."""
 
 
 def decide(
@@ -115,6 +122,7 @@ class _Pass:
         self.status = (
             ReleaseStatus.model_validate(status.model_dump()) if status is not None else ReleaseStatus()
         )
+        self.before = status
         self.phase_before: Phase | None = status.phase if status is not None else None
         self.plan: Plan = plan_for(spec)
         self.desired = revision_hash(spec.template, spec.version)
@@ -993,4 +1001,37 @@ class _Pass:
         if self.wakeups:
             requeue = max(0.0, (min(self.wakeups) - self.now).total_seconds())
         actions = (*self.writes, *self.reads, *self.events, *self.acks)
-        return Decision(status=s, actions=actions, requeue_after_seconds=requeue)
+        return Decision(
+            status=s, actions=actions, requeue_after_seconds=requeue, status_may_wait=self._status_may_wait()
+        )
+
+    def _status_may_wait(self) -> bool:
+        """Whether this pass only asked for pods and waits for them, so that its status may be written by
+        the next pass (the one their readiness wakes) together with what that one decides. A crash
+        before then costs only work a pass redoes from the last written status and the cluster: the
+        rollout is Progressing (kept on the same canary, or an attempt started from Healthy or Degraded,
+        which a restarted operator starts again the same way), no traffic moved, nothing was deleted, no
+        hook started, no manual action or attempt ended, and every new measurement is Successful (a
+        lost success only makes a gate ask again; a lost failure, error or inconclusive result would
+        loosen a limit, or join two runs of successes)."""
+        s, before = self.status, self.before
+        if before is None or (s.phase, s.reason) != ("Progressing", "Progressing"):
+            return False
+        started = bool(self.started) and before.phase in ("Healthy", "Degraded")
+        same_canary = before.phase == "Progressing" and _revision(s.canary) == _revision(before.canary)
+        if not (started or same_canary):
+            return False
+        asked = any(isinstance(action, EnsureRevision | ScaleRevision) for action in self.writes)
+        moved = (SetWeights, DeleteRevision, RunHook, DeleteHookJobs)
+        if self.acks or not asked or any(isinstance(action, moved) for action in self.writes):
+            return False
+        kept = ("history", "last_rollback", "manual_actions", "hooks", "retiring", "promotion")
+        if any(getattr(s, name) != getattr(before, name) for name in kept):
+            return False
+        seen = {(m.metric, m.at) for m in before.analysis.measurements} if before.analysis else set()
+        new = [m for m in s.analysis.measurements if (m.metric, m.at) not in seen] if s.analysis else []
+        return all(m.result == "Successful" for m in new)
+
+
+def _revision(revision: RevisionStatus | None) -> str | None:
+    return revision.revision if revision is not None else None
