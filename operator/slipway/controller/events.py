@@ -113,7 +113,8 @@ class EventLedger:
         """Whether the Event is there; when that cannot be known, a post will tell."""
         try:
             return self._api.get(events_path(release.namespace, event.name)) is not None
-        except ApiError:
+        except ApiError as error:
+            _log.warning("an owed Event could not be looked up; it is posted", error=str(error))
             return False
 
     def keep(self, release: ReleaseRef, written: Sequence[TransitionEvent]) -> None:
