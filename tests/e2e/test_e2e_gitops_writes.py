@@ -28,6 +28,9 @@ STEPS: list[dict[str, Any]] = [
     {"setWeight": 25},
     {"pause": {"duration": "8s"}},  # long enough for several syncs at one step
     {"analysis": {"successfulMeasurements": 2}},
+    # A third step long enough to be synced at: the first step's start is written once its pods are
+    # ready, together with the step after (docs/operator.md, "A status that waits for pods").
+    {"pause": {"duration": "8s"}},
     {"pause": {}},  # a person promotes with `kubectl slipway promote`
     {"setWeight": 50},
     {"analysis": {"successfulMeasurements": 1}},
@@ -160,7 +163,7 @@ def test_flux_and_argo_cd_reapplying_git_during_a_whole_canary_change_nothing(
             # The manual pause waits for this loop, so its step is always seen, however slow a sync is.
             story.note_step(release)
             status = release.get("status") or {}
-            waiting = (status.get("phase"), status.get("currentStep")) == ("Paused", 3)
+            waiting = (status.get("phase"), status.get("currentStep")) == ("Paused", 4)
             if waiting and story.name not in promoted:
                 kubectl_slipway(cluster, "promote", story.name)  # annotation set by a person, not by git
                 promoted.add(story.name)

@@ -35,6 +35,9 @@ from slipway.manifests import ReleaseRef
 
 _log = structlog.get_logger("slipway.events")
 
+RETRY_SECONDS = (1.0, 300.0)
+"""A Release whose Event posts failed is passed again after the first, doubling up to the second (a
+cluster that refuses every post, such as one without the grant, gets no tight loop)."""
 EVENT_TTL = timedelta(hours=1)
 """kube-apiserver's default --event-ttl: an owed Event older than this is not posted again."""
 
@@ -74,6 +77,7 @@ class EventLedger:
     def __init__(self, api: KubeApi) -> None:
         self._api = api
         self._posted: dict[tuple[str, str], set[str]] = {}
+        self._failures: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def post(
@@ -107,7 +111,18 @@ class EventLedger:
             posted.add(event.name)
         with self._lock:
             self._posted[key] = posted
+            if left:
+                self._failures[key] = self._failures.get(key, 0) + 1
+            elif sent:
+                self._failures.pop(key, None)
         return left, sent
+
+    def retry_after(self, release: ReleaseRef) -> float:
+        """How soon to pass the Release again for the Events it still owes."""
+        with self._lock:
+            failures = self._failures.get((release.namespace, release.name), 1)
+        first, most = RETRY_SECONDS
+        return min(most, first * float(1 << min(failures - 1, 16)))
 
     def _exists(self, release: ReleaseRef, event: TransitionEvent) -> bool:
         """Whether the Event is there; when that cannot be known, a post will tell."""
@@ -128,3 +143,4 @@ class EventLedger:
         """The Release is gone."""
         with self._lock:
             self._posted.pop((namespace, name), None)
+            self._failures.pop((namespace, name), None)

@@ -98,8 +98,6 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
-# An Event whose post failed is tried again this soon (the pass that failed recorded its transition).
-_RETRY_EVENTS_SECONDS = 1.0
 # A status the core let wait for the pods its pass asked for is written this soon at the latest: the
 # core's own poll while it waits for pods.
 _HOLD_SECONDS = POLL_SECONDS
@@ -293,7 +291,9 @@ class Reconciler:
             # The core counted from the moment it decided; the writes since then are already part of the
             # wait (100 soaks ending at once were otherwise looked at again ~0.5 s late).
             requeue = max(0.0, requeue - (time.monotonic() - decided))
-        soon = _RETRY_EVENTS_SECONDS if events_owed else (until - time.monotonic() if hold else None)
+        soon = (
+            self._events.retry_after(release) if events_owed else (until - time.monotonic() if hold else None)
+        )
         if soon is not None:
             requeue = min(requeue, soon) if requeue is not None else soon
         return requeue
