@@ -481,7 +481,10 @@ class BlueGreenStrategy(ApiModel):
         description="Seconds to wait, once the preview is ready and analysed, before switching.",
     )
     scale_down_delay_seconds: int = Field(
-        default=30, ge=0, le=MAX_SECONDS, description="Seconds the old revision keeps running after the switch."
+        default=30,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Seconds the old revision keeps running after the switch.",
     )
     pre_promotion_analysis: bool = Field(
         default=False, description="Run spec.analysis against the preview before switching."
@@ -609,13 +612,22 @@ class Metric(Sectioned):
     name: DnsLabel = Field(description="Unique name of the metric (a DNS label); analysis steps refer to it.")
     threshold_range: ThresholdRange | None = None
     failure_limit: int = Field(
-        default=0, ge=0, le=MAX_LIMIT, description="Failed measurements tolerated in one attempt; one more rolls back."
+        default=0,
+        ge=0,
+        le=MAX_LIMIT,
+        description="Failed measurements tolerated in one attempt; one more rolls back.",
     )
     consecutive_error_limit: int = Field(
-        default=4, ge=0, le=MAX_LIMIT, description="Provider errors in a row tolerated; one more pauses the release."
+        default=4,
+        ge=0,
+        le=MAX_LIMIT,
+        description="Provider errors in a row tolerated; one more pauses the release.",
     )
     inconclusive_limit: int = Field(
-        default=3, ge=0, le=MAX_LIMIT, description="Inconclusive measurements tolerated in one attempt; one more pauses."
+        default=3,
+        ge=0,
+        le=MAX_LIMIT,
+        description="Inconclusive measurements tolerated in one attempt; one more pauses.",
     )
     on_no_data: Literal["inconclusive", "fail", "pass"] = Field(
         default="inconclusive",
