@@ -17,6 +17,7 @@ from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert
+from slipway.core.revision import revision_hash
 from slipway.kube.client import KubeApi, load_credentials, releases_path
 from slipway.manifests import ReleaseRef
 from slipway.providers.base import MeasurementContext
@@ -130,24 +131,39 @@ def test_a_pass_that_raises_is_told_once_and_retried_later_each_time_until_a_new
     assert len(deployments(dev_cluster)) == 1
 
 
+# The first release's revision Deployment: the hash of its template and version.
+REVISION = revision_hash({"spec": {"containers": [{"name": "web", "image": "example/web:1"}]}}, "1")
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "create"),
+    [
+        ("Service", "web", ["service", "clusterip", "web", "--tcp=80"]),
+        ("Deployment", f"web-{REVISION}", ["deployment", f"web-{REVISION}", "--image=example/other"]),
+    ],
+)
 def test_a_name_someone_else_holds_is_refused_before_anything_is_created(
-    api: KubeApi, dev_cluster: DevCluster
+    api: KubeApi, dev_cluster: DevCluster, kind: str, name: str, create: list[str]
 ) -> None:
-    dev_cluster.kubectl("create", "service", "clusterip", "web", "--tcp=80", "-n", NAMESPACE)
+    dev_cluster.kubectl("create", *create, "-n", NAMESPACE)
+    before = deployments(dev_cluster)
     dev_cluster.kubectl("apply", "-f", "-", input=release())
-    with pytest.raises(Exception, match="Service web exists and is not owned by Release web"):
+    with pytest.raises(Exception, match=f"{kind} {name} exists and is not owned by Release web"):
         asyncio.run(reconciler(api)(KEY))
     told = status(api)
     assert (told["phase"], told["reason"]) == ("Degraded", "NameConflict")
-    assert told["message"] == (
-        "cannot carry out generation 1: metadata.name: Service web exists and is not owned by Release web:"
-        " it has no owner (written by kubectl-create)"
+    # The simulated Deployment controller may have written the Deployment's status too (", ...").
+    assert told["message"].startswith(
+        f"cannot carry out generation 1: metadata.name: {kind} {name} exists and is not owned by Release"
+        " web: it has no owner (written by kubectl-create"
     )
     assert warnings(dev_cluster) == [("NameConflict", told["message"])]
-    assert deployments(dev_cluster) == []
+    assert deployments(dev_cluster) == before  # nothing created
+    services = dev_cluster.kubectl_json("get", "services", "-n", NAMESPACE)["items"]
+    assert [item["metadata"]["name"] for item in services] == (["web"] if kind == "Service" else [])
 
     # Once the name is free, the next try (the queue's backoff, or any change) goes ahead.
-    dev_cluster.kubectl("delete", "service", "web", "-n", NAMESPACE)
+    dev_cluster.kubectl("delete", kind.lower(), name, "-n", NAMESPACE)
     asyncio.run(reconciler(api)(KEY))
     assert status(api)["reason"] == "FirstRelease"
-    assert len(deployments(dev_cluster)) == 1
+    assert deployments(dev_cluster) == [f"web-{REVISION}"]
