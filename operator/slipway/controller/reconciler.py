@@ -380,7 +380,7 @@ class Reconciler:
         landed: Landed | None = None,
     ) -> int:
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
-        writer.check_owned(_planned(release, spec, decision))
+        writer.check_owned(_planned(release, spec, decision, first_writes=not state.deployments))
         deferred: list[Action] = []
         routed: Route | None = None
         for action in decision.actions:
@@ -480,8 +480,13 @@ def _routing(release: ReleaseRef, spec: ReleaseSpec, route: Route) -> tuple[Obj,
     return tuple(router_for(spec.traffic_routing).plan(release, split, ports))
 
 
-def _planned(release: ReleaseRef, spec: ReleaseSpec | None, decision: Decision) -> list[Obj]:
-    """The objects a decision's actions create or change, by name (checked before the first write)."""
+def _planned(
+    release: ReleaseRef, spec: ReleaseSpec | None, decision: Decision, first_writes: bool
+) -> list[Obj]:
+    """The objects a decision's actions create, by name, to check before the first write. The Services
+    and routes only before the Release's first writes (it owns no Deployment yet), when they are
+    created: later they are read after the Deployments are written, so a pass opening a promotion gate
+    writes its Deployment early (a route added later and taken is refused all the same, by the writer)."""
     planned: list[Obj] = []
     for action in decision.actions:
         match action:
@@ -489,7 +494,7 @@ def _planned(release: ReleaseRef, spec: ReleaseSpec | None, decision: Decision) 
                 planned.append(
                     revision_deployment(release, revision, version, replicas, _valid(spec).template)
                 )
-            case Route():
+            case Route() if first_writes:
                 planned += _routing(release, _valid(spec), action)
             case RunHook():
                 planned.append(_hook_job(release, _valid(spec), action))

@@ -146,6 +146,8 @@ class ClusterWriter:
         self.writes = 0
         """Write requests this writer sent (successful or not), for the pass's log line."""
         self._written = written or (lambda path, resource_version: None)
+        # Deployments check_owned found absent (None) or the Release's, by path: not read twice.
+        self._checked: dict[str, Obj | None] = {}
 
     def _create(self, path: str, body: Obj) -> Obj:
         self.writes += 1
@@ -189,11 +191,11 @@ class ClusterWriter:
             else:
                 path = object_path(kind, self.release.namespace, name)
             existing = self.api.get(path)
-            if existing is None:
-                continue
-            if not is_owned_by(existing, self.release):
+            if existing is not None and not is_owned_by(existing, self.release):
                 raise NotOwnedError(kind, existing, self.release)
-            if kind not in ("Deployment", "Job"):
+            if kind == "Deployment":
+                self._checked[path] = existing
+            elif existing is not None and kind != "Job":
                 self.state.routing[(kind, name)] = existing
 
     def ensure_revision(self, revision: str, version: str, replicas: int, template: Obj) -> None:
@@ -204,7 +206,7 @@ class ClusterWriter:
         path = deployments_path(self.release.namespace, desired["metadata"]["name"])
         # The snapshot lists the Release's Deployments by label; an apply would merge into an object of
         # that name that is not in it, so the name is looked up first: only a missing one is created.
-        existing = self.api.get(path)
+        existing = self._checked.pop(path) if path in self._checked else self.api.get(path)
         if existing is None:
             self.state.deployments[revision] = self._apply_deployment(path, desired)
             return
