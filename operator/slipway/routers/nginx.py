@@ -24,7 +24,6 @@ class NginxRouting(ApiModel):
     ingress_class_name: NonEmptyName = Field(default="nginx", description="IngressClass of both Ingresses.")
     host: Hostname = Field(description="Host the Ingresses serve.")
 
-
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
