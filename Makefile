@@ -44,8 +44,10 @@ crd: $(STAMP)
 rbac: $(STAMP)
 	$(BIN)/slipway rbac > charts/slipway/templates/_rules.tpl
 
+# The property test of tests/cli/test_cli_crd_manifests.py at nightly size too.
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	SLIPWAY_CRD_EXAMPLES=10000 $(BIN)/pytest -q -n 0 -p no:cacheprovider tests/cli/test_cli_crd_manifests.py
 
 clean:
 	rm -rf $(VENV) .slipway .pytest_cache .mypy_cache .ruff_cache

@@ -457,9 +457,28 @@ def _correlated_items(schema: dict[str, Any], value: list[Any], old: Any) -> lis
 _CEL: Final = celpy.Environment()
 
 
+def _has_value(optional: Any) -> Any:
+    return celtypes.BoolType(optional is not None)
+
+
+def _value(optional: Any) -> Any:
+    if optional is None:
+        raise ValueError("optional.none() dereference")
+    return optional
+
+
+# With optionalOldSelf, oldSelf is a CEL optional: here None (optional.none(), on create) or the old
+# value itself, which these two functions read as an optional.
+_OPTIONALS: Final = {"hasValue": _has_value, "value": _value}
+
+
 @functools.lru_cache(maxsize=1024)
 def _cel_program(rule: str) -> Any:
-    return _CEL.program(_CEL.compile(rule))
+    return _CEL.program(_CEL.compile(rule), functions=_OPTIONALS)
+
+
+# At the root, a rule sees only these of the object's metadata (as on a real API server).
+_RULE_METADATA: Final = ("name", "generateName")
 
 
 def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Iterator[FieldCause]:
@@ -469,9 +488,9 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
         # Transition rules only apply on update, when there is an old value to compare with.
         if uses_old and old is _MISSING and not rule.get("optionalOldSelf"):
             continue
-        activation = {"self": to_cel(schema, value)}
+        activation = {"self": to_cel(schema, _as_rules_see(value, path))}
         if uses_old:
-            activation["oldSelf"] = to_cel(schema, None if old is _MISSING else old)
+            activation["oldSelf"] = to_cel(schema, None if old is _MISSING else _as_rules_see(old, path))
         # The API server names the object's root "<nil>" (a nil field path).
         field = ((path + rule["fieldPath"]).lstrip(".") if rule.get("fieldPath") else path) or "<nil>"
         try:
@@ -485,6 +504,14 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
             yield _rule_failure(
                 rule.get("reason", "FieldValueInvalid"), _rule_message(rule, activation), field, value
             )
+
+
+def _as_rules_see(value: Any, path: str) -> Any:
+    """The object at the root with only metadata.name and generateName, the rest of its metadata hidden."""
+    if path or not isinstance(value, dict) or not isinstance(value.get("metadata"), dict):
+        return value
+    metadata = {key: value["metadata"][key] for key in _RULE_METADATA if key in value["metadata"]}
+    return {**value, "metadata": metadata}
 
 
 def _rule_message(rule: dict[str, Any], activation: dict[str, Any]) -> str:

@@ -36,9 +36,15 @@ def test_parse_refuses_what_the_crd_pattern_refuses(text: str) -> None:
         parse_duration(text)
 
 
+def test_parse_refuses_a_number_of_more_than_five_digits() -> None:
+    # Issue 13: 30 nines of hours overflowed; five digits in 32 characters never can.
+    with pytest.raises(ValueError, match="not a duration such as"):
+        parse_duration("9" * 30 + "h")
+
+
 def test_parse_refuses_a_duration_longer_than_python_can_hold() -> None:
     with pytest.raises(ValueError, match="not a duration Slipway can wait"):
-        parse_duration("9" * 30 + "h")
+        parse_duration("99999h" * 300_000)
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ def test_slipway_validate_names_the_field(
     wrong: WrongRelease, cli_report: tuple[int, list[str], Path]
 ) -> None:
     _, lines, path = cli_report
-    prefix = f"{path}: {wrong.case}: "
+    prefix = f"{path}: {wrong.manifest()['metadata']['name']}: "
     fields = [line.removeprefix(prefix).split(": ", 1)[0] for line in lines if line.startswith(prefix)]
     assert fields, f"no problem reported for {wrong.case}"
     assert any(names(field, wrong.field) for field in fields), (wrong.field, lines)

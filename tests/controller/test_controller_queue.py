@@ -151,3 +151,26 @@ def test_an_event_that_only_echoes_the_passs_own_write_makes_no_second_pass() ->
         assert passes == [WEB, WEB, WEB]
 
     asyncio.run(scenario())
+
+
+def test_a_pass_failing_again_and_again_is_retried_ever_later_up_to_a_cap_and_forgiven_by_a_success() -> None:
+    async def scenario() -> None:
+        delays: list[float | None] = []
+        failing = True
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            delays.append(queue.retry_delay(key))
+            if failing and len(delays) < 6:
+                raise RuntimeError("API down")
+            return None
+
+        queue = ReconcileQueue(reconcile, retry_after_error_seconds=0.01, most_between_retries_seconds=0.04)
+        queue.notify(WEB)
+        await wait_until(lambda: len(delays) == 6)
+        # What the pass saw as its own retry delay: none for the first, then doubling, capped.
+        assert delays == [None, 0.01, 0.02, 0.04, 0.04, 0.04]
+        await wait_until(lambda: queue.busy == 0)
+        assert queue.retry_delay(WEB) is None
+        await queue.drain()
+
+    asyncio.run(scenario())

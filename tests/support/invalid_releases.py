@@ -337,4 +337,44 @@ WRONG_RELEASES: Final = [
         "spec.alertRules.highResponseTime.for",
         {"spec.alertRules": {"highResponseTime": {"for": "five minutes"}}},
     ),
+    # Issue 13: each of these was accepted, then every pass raised or the cluster was flooded.
+    WrongRelease("name-too-long", "metadata.name", {"metadata.name": "a" * 53}),
+    WrongRelease("name-with-a-dot", "metadata.name", {"metadata.name": "my.app"}),
+    WrongRelease("name-starting-with-a-digit", "metadata.name", {"metadata.name": "1web"}),
+    WrongRelease("replicas-too-many", "spec.replicas", {"spec.replicas": 1_000_000_000_000}),
+    WrongRelease(
+        "deadline-overflowing",
+        "spec.rollback.progressDeadlineSeconds",
+        {"spec.rollback.progressDeadlineSeconds": 300_000_000_000},
+    ),
+    WrongRelease(
+        "pause-overflowing",
+        f"{STEPS}[1].pause.duration",
+        {f"{STEPS}[1].pause.duration": "99999999999999999999999999999h"},
+    ),
+    WrongRelease("pause-over-a-year", f"{STEPS}[1].pause.duration", {f"{STEPS}[1].pause.duration": "8761h"}),
+    WrongRelease("interval-below-a-second", "spec.analysis.interval", {"spec.analysis.interval": "1ms"}),
+    WrongRelease("interval-over-a-day", "spec.analysis.interval", {"spec.analysis.interval": "25h"}),
+    WrongRelease(
+        "web-url-backslash-authority",
+        f"{METRICS}[1].web.url",
+        {
+            f"{METRICS}[1]": {
+                "name": "web",
+                "web": {"url": "http://127.0.0.1:18290\\@127.0.0.1:18291/", "jsonPath": "$.v"},
+                "thresholdRange": {"max": 1},
+            }
+        },
+    ),
+    WrongRelease(
+        "web-url-port-out-of-range",
+        f"{METRICS}[1].web.url",
+        {
+            f"{METRICS}[1]": {
+                "name": "web",
+                "web": {"url": "http://metrics:99999/", "jsonPath": "$.v"},
+                "thresholdRange": {"max": 1},
+            }
+        },
+    ),
 ]

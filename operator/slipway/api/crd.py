@@ -120,7 +120,8 @@ def release_schema() -> dict[str, Any]:
     # description, never a default; metadata not even a description (ObjectMeta documents itself).
     for name in ("apiVersion", "kind"):
         properties[name] = {"type": "string", "description": properties[name]["description"]}
-    properties["metadata"] = {"type": "object"}
+    # Only name may be described here (and generateName): the root rules on it name its path.
+    properties["metadata"] = {"type": "object", "properties": {"name": {"type": "string"}}}
     return schema
 
 

@@ -13,7 +13,15 @@ from typing import Final
 
 import durationpy
 
-DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+# At most 5 digits before the point: with the 32 characters a duration may have, no text adds up to
+# more than 499995h, which Go's time.ParseDuration (the API server's CEL duration()) and Python's
+# timedelta both hold; the fields' maxima (at most MAX_DURATION) are then checked on a parsed value.
+DURATION_PATTERN: Final = r"^([0-9]{1,5}(\.[0-9]{1,9})?(ms|s|m|h))+$"
+MAX_DURATION: Final = "8760h"
+"""The longest any duration of a Release may be (365 days): waits past it are typos, and with it every
+deadline the core computes (a gate's measurements x interval, 100 steps of them) stays a valid date."""
+MAX_SECONDS: Final = 365 * 24 * 3600
+"""The same bound for the fields that count seconds (progressDeadlineSeconds, ...)."""
 
 _WHOLE: Final = re.compile(DURATION_PATTERN)
 

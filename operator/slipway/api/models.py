@@ -14,11 +14,13 @@ model's docstring, other fields by their `description`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Protocol, Self, TypeVar, cast
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,7 +33,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import CoreSchema, PydanticCustomError
 
-from slipway.api.durations import DURATION_PATTERN, parse_duration
+from slipway.api.durations import DURATION_PATTERN, MAX_DURATION, MAX_SECONDS, parse_duration
 from slipway.api.sections import close, metric_sources, routing_sections
 from slipway.api.status import ReleaseStatus
 
@@ -44,13 +46,22 @@ KIND: Final = "Release"
 MAX_STEPS: Final = 100
 MAX_METRICS: Final = 20
 MAX_NAMES: Final = 50
+# A typo guard far above what one canary rollout runs (issue 13: 10^12 was accepted and created).
+MAX_REPLICAS: Final = 10_000
+MAX_LIMIT: Final = 1000
 
 FIELD_ERROR_TYPE: Final = "slipway_field"
 DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PERCENT_PATTERN: Final = r"^[0-9]+%$"
 PERCENT_UP_TO_100_PATTERN: Final = r"^(100|[1-9]?[0-9])%$"
 LABEL_VALUE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-HTTP_URL_PATTERN: Final = r"^https?://[^\s]+$"
+# scheme://[userinfo@]host[:port][/path?query#fragment]: no space or backslash anywhere (a URL parser
+# reads a backslash in the authority differently from a browser), a port from 0 to 65535.
+HTTP_URL_PATTERN: Final = (
+    r"^https?://([^\s\\/?#@\[\]]+@)?(\[[0-9A-Fa-f:.]+\]|[^\s\\/?#@:\[\]]+)"
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+    r"([/?#][^\s\\]*)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -64,11 +75,15 @@ class CelRule:
     rule: str
     message: str
     field_path: str | None = None
+    optional_old_self: bool = False
+    """Evaluated on create too, with `oldSelf` an optional (none on create): see _RELEASE_NAME_RULES."""
 
-    def schema(self) -> dict[str, str]:
-        entry = {"rule": self.rule, "message": self.message}
+    def schema(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"rule": self.rule, "message": self.message}
         if self.field_path:
             entry["fieldPath"] = self.field_path
+        if self.optional_old_self:
+            entry["optionalOldSelf"] = True
         return entry
 
     def violation(self, field_path: str | None = None) -> PydanticCustomError:
@@ -217,18 +232,40 @@ def _assemble(base: type[Sectioned], sections: dict[str, tuple[Any, Any]]) -> ty
     return cast(type[Sectioned], metaclass(base.__name__, (base,), namespace))
 
 
-# Guarded by the pattern: the API server runs CEL rules even on a value its pattern refused, and
-# duration() of one would add an evaluation error to the pattern's clear message.
-_POSITIVE_DURATION: Final = CelRule(
-    f"!self.matches({json.dumps(DURATION_PATTERN)}) || duration(self) > duration('0s')",
-    "must be longer than 0s",
-)
+@dataclass(frozen=True)
+class _DurationBound:
+    """A bound on a duration field: the CEL rule the API server checks, and the same check in Python."""
+
+    rule: CelRule
+    operator: str
+    limit: str
+
+    def check(self, text: str) -> str:
+        seconds, limit = parse_duration(text), parse_duration(self.limit)
+        holds = {">": seconds > limit, ">=": seconds >= limit, "<=": seconds <= limit}[self.operator]
+        if not holds:
+            raise self.rule.violation()
+        return text
 
 
-def _is_positive_duration(text: str) -> str:
-    if parse_duration(text) <= 0:
-        raise _POSITIVE_DURATION.violation()
-    return text
+def _duration_bound(operator: str, limit: str, message: str) -> _DurationBound:
+    # Guarded by the pattern: the API server runs CEL rules even on a value its pattern refused, and
+    # duration() of one would add an evaluation error to the pattern's clear message.
+    rule = CelRule(
+        f"!self.matches({json.dumps(DURATION_PATTERN)}) || duration(self) {operator} duration('{limit}')",
+        message,
+    )
+    return _DurationBound(rule, operator, limit)
+
+
+_POSITIVE: Final = _duration_bound(">", "0s", "must be longer than 0s")
+_LONGEST: Final = _duration_bound("<=", MAX_DURATION, f"must be at most {MAX_DURATION}")
+# Below a second a metric would be asked every pass (the 1ms interval of issue 13: ~75 queries a
+# second for one Release); above a day a gate of 1000 measurements would outlast any deadline.
+MIN_INTERVAL: Final = "1s"
+MAX_INTERVAL: Final = "24h"
+_INTERVAL_MIN: Final = _duration_bound(">=", MIN_INTERVAL, f"must be at least {MIN_INTERVAL}")
+_INTERVAL_MAX: Final = _duration_bound("<=", MAX_INTERVAL, f"must be at most {MAX_INTERVAL}")
 
 
 class _Named(Protocol):
@@ -253,11 +290,25 @@ def _names_unique(what: str) -> Callable[[list[_N]], list[_N]]:
     return check
 
 
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
+Duration = Annotated[
+    str,
+    StringConstraints(pattern=DURATION_PATTERN, max_length=32),
+    Field(json_schema_extra=cel_rules(_LONGEST.rule)),
+    AfterValidator(_LONGEST.check),
+]
 PositiveDuration = Annotated[
     str,
     StringConstraints(pattern=DURATION_PATTERN, max_length=32),
-    Field(json_schema_extra=cel_rules(_POSITIVE_DURATION)),
+    Field(json_schema_extra=cel_rules(_POSITIVE.rule, _LONGEST.rule)),
+    AfterValidator(_POSITIVE.check),
+    AfterValidator(_LONGEST.check),
+]
+Interval = Annotated[
+    str,
+    StringConstraints(pattern=DURATION_PATTERN, max_length=32),
+    Field(json_schema_extra=cel_rules(_INTERVAL_MIN.rule, _INTERVAL_MAX.rule)),
+    AfterValidator(_INTERVAL_MIN.check),
+    AfterValidator(_INTERVAL_MAX.check),
 ]
 IntOrPercent = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=PERCENT_PATTERN)]
 # Kubernetes refuses a maxUnavailable above 100%: more pods than exist cannot be unavailable.
@@ -426,10 +477,14 @@ class BlueGreenStrategy(ApiModel):
     auto_promotion_seconds: int = Field(
         default=0,
         ge=0,
+        le=MAX_SECONDS,
         description="Seconds to wait, once the preview is ready and analysed, before switching.",
     )
     scale_down_delay_seconds: int = Field(
-        default=30, ge=0, description="Seconds the old revision keeps running after the switch."
+        default=30,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Seconds the old revision keeps running after the switch.",
     )
     pre_promotion_analysis: bool = Field(
         default=False, description="Run spec.analysis against the preview before switching."
@@ -557,13 +612,22 @@ class Metric(Sectioned):
     name: DnsLabel = Field(description="Unique name of the metric (a DNS label); analysis steps refer to it.")
     threshold_range: ThresholdRange | None = None
     failure_limit: int = Field(
-        default=0, ge=0, description="Failed measurements tolerated in one attempt; one more rolls back."
+        default=0,
+        ge=0,
+        le=MAX_LIMIT,
+        description="Failed measurements tolerated in one attempt; one more rolls back.",
     )
     consecutive_error_limit: int = Field(
-        default=4, ge=0, description="Provider errors in a row tolerated; one more pauses the release."
+        default=4,
+        ge=0,
+        le=MAX_LIMIT,
+        description="Provider errors in a row tolerated; one more pauses the release.",
     )
     inconclusive_limit: int = Field(
-        default=3, ge=0, description="Inconclusive measurements tolerated in one attempt; one more pauses."
+        default=3,
+        ge=0,
+        le=MAX_LIMIT,
+        description="Inconclusive measurements tolerated in one attempt; one more pauses.",
     )
     on_no_data: Literal["inconclusive", "fail", "pass"] = Field(
         default="inconclusive",
@@ -639,8 +703,9 @@ def _and(names: list[str]) -> str:
 class AnalysisSpec(ApiModel):
     """The metrics that gate the rollout, checked while a new revision gets traffic."""
 
-    interval: PositiveDuration = Field(
-        default="30s", description="Time between two measurements of a metric."
+    interval: Interval = Field(
+        default="30s",
+        description=f"Time between two measurements of a metric, from {MIN_INTERVAL} to {MAX_INTERVAL}.",
     )
     metrics: list[Metric] = Field(
         min_length=1,
@@ -648,8 +713,6 @@ class AnalysisSpec(ApiModel):
         description="The metrics; names are unique.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-
-    _check_interval = field_validator("interval")(_is_positive_duration)
 
     _check_names = field_validator("metrics")(_names_unique("metric"))
 
@@ -676,7 +739,10 @@ class RollbackPolicy(ApiModel):
     )
     alerts: AlertSelector | None = None
     progress_deadline_seconds: int = Field(
-        default=600, gt=0, description="Seconds any non-paused phase may last without progress."
+        default=600,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Seconds any non-paused phase may last without progress (at most a year).",
     )
     on_progress_deadline: Literal["rollback", "pause"] = Field(
         default="rollback", description="What a missed progress deadline does."
@@ -835,7 +901,6 @@ class Hook(ApiModel):
     )
 
     _check_template = field_validator("template")(check_pod_template)
-    _check_timeout = field_validator("timeout")(_is_positive_duration)
 
 
 def _hook_list(description: str) -> Any:
@@ -903,7 +968,9 @@ class ReleaseSpec(ApiModel):
             description="The desired version; shown in status and set as the app.kubernetes.io/version label."
         )
     )
-    replicas: int = Field(default=1, ge=0, description="Pods of the stable revision.")
+    replicas: int = Field(
+        default=1, ge=0, le=MAX_REPLICAS, description=f"Pods of the stable revision (at most {MAX_REPLICAS})."
+    )
     template: PodTemplate = Field(description="The pods to run: a PodTemplateSpec, as in a Deployment.")
     service: ServiceSpec
     strategy: Strategy
@@ -947,11 +1014,52 @@ class ReleaseSpec(ApiModel):
         return self
 
 
+# The longest Release name every object named after it can take: the revision Deployments are
+# `<name>-<revision>` (HASH_LENGTH 10 + 1 more) and a Kubernetes name that is also a label value (the
+# Deployment's, its pods' slipway.dev/release) is at most 63 characters.
+MAX_RELEASE_NAME: Final = 52
+# DNS-1035: the Release names its Services (`<name>`, `<name>-canary`), and Service names start with a
+# letter and hold no dot.
+RELEASE_NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# Checked when a Release is created (a name never changes): `oldSelf` is none only then. A rule on every
+# write would also refuse the operator's status writes to a Release an older CRD let in.
+_RELEASE_NAME_RULES: Final = (
+    CelRule(
+        f"oldSelf.hasValue() || self.metadata.name.size() <= {MAX_RELEASE_NAME}",
+        f"must be at most {MAX_RELEASE_NAME} characters: the revision Deployments are named"
+        " <name>-<10-character revision>, and a Kubernetes name is at most 63",
+        ".metadata.name",
+        optional_old_self=True,
+    ),
+    CelRule(
+        f"oldSelf.hasValue() || self.metadata.name.matches({json.dumps(RELEASE_NAME_PATTERN)})",
+        "must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter): it names"
+        " the Release's Services",
+        ".metadata.name",
+        optional_old_self=True,
+    ),
+)
+
+
+def release_name_problem(name: str) -> str | None:
+    """What is wrong with `name` as a Release's name (the CRD's rules, in Python); None when it fits."""
+    length, syntax = _RELEASE_NAME_RULES
+    if len(name) > MAX_RELEASE_NAME:
+        return length.message
+    if not re.fullmatch(RELEASE_NAME_PATTERN, name):
+        return syntax.message
+    return None
+
+
 class Release(BaseModel):
     """A Release: one workload, the version it should run, and how to get there safely."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        defer_build=True,
+        json_schema_extra=cel_rules(*_RELEASE_NAME_RULES),
     )
 
     api_version: Literal["slipway.dev/v1alpha1"] = Field(
@@ -966,6 +1074,15 @@ class Release(BaseModel):
     @classmethod
     def _nulls_are_absent(cls, data: Any) -> Any:
         return _without_nulls(data)
+
+    @field_validator("metadata")
+    @classmethod
+    def _name_fits(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        name = metadata.get("name")
+        problem = release_name_problem(name) if isinstance(name, str) else None
+        if problem is not None:
+            raise field_error(problem, ".name")
+        return metadata
 
     @model_validator(mode="after")
     def _not_its_own_upstream(self) -> Self:

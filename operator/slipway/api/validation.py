@@ -121,7 +121,8 @@ _PATTERN_MEANINGS: Final = {
     DNS_LABEL_PATTERN: "must be a DNS label: lowercase letters, digits and '-', alphanumeric at both ends",
     PERCENT_PATTERN: 'must be a percentage such as "25%"',
     PERCENT_UP_TO_100_PATTERN: 'must be a percentage from "0%" to "100%"',
-    HTTP_URL_PATTERN: "must be an http:// or https:// URL",
+    HTTP_URL_PATTERN: "must be an http:// or https:// URL: host, optional port (0-65535), no spaces or"
+    " backslashes",
     CLOCK_PATTERN: 'must be a time of day "HH:MM" (UTC), from 00:00 to 23:59',
     LABEL_VALUE_PATTERN: "must be a label value: letters, digits, '-', '_', '.', alphanumeric at both ends",
 }

@@ -30,6 +30,9 @@ Echo = Callable[[], bool]
 """Whether an event only showed back the operator's own write (`OwnWrites.echo`)."""
 
 _RETRY_AFTER_ERROR_SECONDS = 2.0
+# A pass that keeps failing is tried again after 2, 4, 8, ... seconds, never more than 5 minutes apart:
+# a Release whose every pass raises costs a pass now and then, not a loop (issue 13: one every 2 s).
+_MOST_BETWEEN_RETRIES_SECONDS = 300.0
 # Passes at once: enough that when many gates open together every pass reaches its first write early
 # (the passes share the API server; with 32 at a time the last 68 of 100 openings waited for whole
 # passes to end: p99 1.1-3 s against 0.95 s with 128), few enough that a start-up burst does not hold
@@ -43,9 +46,13 @@ class ReconcileQueue:
         reconcile: Reconcile,
         retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS,
         max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
+        most_between_retries_seconds: float = _MOST_BETWEEN_RETRIES_SECONDS,
     ) -> None:
         self._reconcile = reconcile
         self._retry_after_error = retry_after_error_seconds
+        self._most_between_retries = most_between_retries_seconds
+        # Passes in a row that failed, by Release: the next retry waits twice as long as the last.
+        self._failures: dict[ReleaseKey, int] = {}
         self._slots = asyncio.Semaphore(max_concurrent_passes)
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
@@ -79,6 +86,14 @@ class ReconcileQueue:
             timer.cancel()
         self._dirty.discard(key)
         self._echoes.pop(key, None)
+        self._failures.pop(key, None)
+
+    def retry_delay(self, key: ReleaseKey) -> float | None:
+        """Seconds before the next retry of a Release whose last pass failed; None after a success."""
+        failures = self._failures.get(key)
+        if failures is None:
+            return None
+        return min(self._retry_after_error * 2.0 ** (failures - 1), self._most_between_retries)
 
     @property
     def busy(self) -> int:
@@ -99,12 +114,17 @@ class ReconcileQueue:
                     self._echoes.pop(key, None)
                     try:
                         delay = await self._reconcile(key)
+                        self._failures.pop(key, None)
                     except Exception:
-                        # One Release failing must not stop the others; try it again shortly.
+                        # One Release failing must not stop the others; try it again, later each time.
                         _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
-                        delay = self._retry_after_error
+                        self._failures[key] = self._failures.get(key, 0) + 1
+                        delay = self.retry_delay(key)
                 echoes = self._echoes.pop(key, [])
-                if key not in self._dirty and all([echo() for echo in echoes]):  # each record used up
+                failed = key in self._failures
+                # After a failure the retry waits its turn even if events came meanwhile: the failing
+                # pass's own writes (not all of them echoes) must not make a loop of it.
+                if failed or (key not in self._dirty and all([echo() for echo in echoes])):  # used up
                     break
         finally:
             del self._running[key]

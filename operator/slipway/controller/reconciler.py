@@ -21,6 +21,7 @@ A pass over a Release whose cluster already matches writes nothing (invariant 4)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerUnavaila
 from slipway.alerts.rules import prometheus_rule, rule_groups
 from slipway.api.annotations import GATE_ACTIONS, MANUAL_ACTIONS
 from slipway.api.durations import parse_duration
-from slipway.api.models import Metric, ReleaseSpec
+from slipway.api.models import Metric, ReleaseSpec, release_name_problem
 from slipway.api.status import MAX_TRANSITION_EVENTS, ReleaseStatus
 from slipway.api.validation import problems_from
 from slipway.controller import events, notifications
@@ -64,7 +65,7 @@ from slipway.core.observations import (
     ObservedRevision,
     Upstream,
 )
-from slipway.core.obstacles import INVALID_SPEC, Obstacle
+from slipway.core.obstacles import INVALID_SPEC, NAME_CONFLICT, RECONCILE_ERROR, Obstacle
 from slipway.core.promotion import GATE_REASONS
 from slipway.kube.client import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
@@ -78,6 +79,7 @@ from slipway.manifests import (
     job_finished,
     ready_replicas,
     release_ref,
+    revision_deployment,
     revision_of,
 )
 from slipway.plugins import readiness
@@ -97,7 +99,6 @@ _log = structlog.get_logger("slipway.reconcile")
 
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
-_RETRY_NOT_OWNED_SECONDS = 30.0
 # A status the core let wait for the pods its pass asked for is written this soon at the latest: the
 # core's own poll while it waits for pods.
 _HOLD_SECONDS = POLL_SECONDS
@@ -169,6 +170,25 @@ def invalid_spec(invalid: ValidationError) -> tuple[Obstacle, ...]:
     )
 
 
+def name_obstacles(body: Obj) -> tuple[Obstacle, ...]:
+    """A name an older CRD let in that some object named after the Release could not take."""
+    problem = release_name_problem(body["metadata"]["name"])
+    return (Obstacle(INVALID_SPEC, "metadata.name", problem),) if problem else ()
+
+
+_MAX_ERROR_MESSAGE = 500
+
+
+def obstacle_of(error: Exception) -> Obstacle:
+    """What a failed pass met, as the obstacle its status reports."""
+    if isinstance(error, NotOwnedError):
+        return Obstacle(NAME_CONFLICT, "metadata.name", str(error))
+    message = f"{type(error).__name__}: {error}"
+    if len(message) > _MAX_ERROR_MESSAGE:
+        message = message[: _MAX_ERROR_MESSAGE - 3] + "..."
+    return Obstacle(RECONCILE_ERROR, "", f"a pass failed: {message}")
+
+
 @dataclass(frozen=True)
 class _Held:
     """A status the core let wait for the next pass (Decision.status_may_wait), and its Events; good
@@ -207,7 +227,33 @@ class Reconciler:
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
-            return await self._pass(key)
+            # The one error boundary of a pass: whatever it meets becomes the Release's status.
+            try:
+                return await self._pass(key)
+            except Exception as error:
+                await self._report(key, error)
+                raise  # the queue tries again, later each time
+
+    async def _report(self, key: ReleaseKey, error: Exception) -> None:
+        """Tell a pass's failure in the Release's status and one Warning Event, as the core words it:
+        the error is one more obstacle, so `decide` refuses the generation (Degraded, Stalled, the
+        reason NameConflict or ReconcileError and the message). Refused with spec None, the decision
+        rests on nothing that may have failed; it holds no cluster action."""
+        try:
+            body = await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return
+            obstacles: tuple[Obstacle, ...] = (obstacle_of(error),)
+            with contextlib.suppress(Exception):  # the error may be in reading the spec itself
+                obstacles += self._read_spec(body)[1]
+            observations = observations_of(body, ClusterState(), (), None, obstacles)
+            now = datetime.now(UTC)
+            decision = decide(None, ReleaseStatus.from_api(body.get("status")), observations, now)
+            await asyncio.to_thread(
+                self._carry_out, release_ref(body), None, body, ClusterState(), decision, now
+            )
+        except Exception as unreported:
+            _log.warning("a failed pass could not be told in status", error=str(unreported))
 
     async def _pass(self, key: ReleaseKey) -> float | None:
         started = time.monotonic()
@@ -269,9 +315,6 @@ class Reconciler:
                 raise
             # A write conflicted: what this pass decided may rest on old facts, so decide again.
             return _RETRY_STALE_SECONDS
-        except NotOwnedError as conflict:
-            _log.error("refusing to touch an object the Release does not own", error=str(conflict))
-            return _RETRY_NOT_OWNED_SECONDS
         status = decision.status
         serving = status.canary or status.stable
         with bind_release(
@@ -300,12 +343,15 @@ class Reconciler:
 
     def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
         """The spec as the models read it (None when they reject it), and what stands in its way: the
-        models' complaints, or what this operator cannot carry out with its config."""
+        models' complaints (about the name too), or what this operator cannot carry out with its config."""
+        named = name_obstacles(body)
         try:
             spec = ReleaseSpec.model_validate(body.get("spec") or {})
         except ValidationError as invalid:
-            return None, invalid_spec(invalid)
-        return spec, readiness(spec, self._config) + notifications.obstacles(spec, self._config.notifications)
+            return None, named + invalid_spec(invalid)
+        return spec, named + readiness(spec, self._config) + notifications.obstacles(
+            spec, self._config.notifications
+        )
 
     async def _alerts(
         self, release: ReleaseRef, spec: ReleaseSpec | None
@@ -389,6 +435,7 @@ class Reconciler:
         # Events an earlier transition owes that this process has not seen posted: their status landed.
         carried = observed.transition_events if observed else []
         unposted, sent = self._events.post(release, carried, now, look_first=True)
+        writer.check_owned(_planned(release, spec, decision, first_writes=not state.deployments))
         deferred: list[AcknowledgeAction] = []
         emitted: list[EmitEvent] = []
         routed: Route | None = None
@@ -398,12 +445,9 @@ class Reconciler:
                     writer.ensure_revision(revision, version, replicas, _valid(spec).template)
                 case ScaleRevision(revision=revision, replicas=replicas):
                     writer.scale_revision(revision, replicas)
-                case Route(stable=stable, canary=canary, canary_weight=weight):
+                case Route():
                     # SetWeights included. The writer compares: routing that matches is not written.
-                    valid = _valid(spec)
-                    ports = ServicePorts(valid.service.port, valid.service.target_port or valid.service.port)
-                    split = TrafficSplit(stable, canary, weight)
-                    for routing_object in router_for(valid.traffic_routing).plan(release, split, ports):
+                    for routing_object in _routing(release, _valid(spec), action):
                         writer.ensure_routing_object(routing_object)
                     routed = action
                 case DeleteRevision(revision=revision):
@@ -490,6 +534,34 @@ class Reconciler:
         if self._rules_unserved_until is not None:
             _log.info("the cluster serves PrometheusRule again: alert rules are written")
             self._rules_unserved_until = None
+
+
+def _routing(release: ReleaseRef, spec: ReleaseSpec, route: Route) -> tuple[Obj, ...]:
+    """The Services and routes that realise a Route."""
+    ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
+    split = TrafficSplit(route.stable, route.canary, route.canary_weight)
+    return tuple(router_for(spec.traffic_routing).plan(release, split, ports))
+
+
+def _planned(
+    release: ReleaseRef, spec: ReleaseSpec | None, decision: Decision, first_writes: bool
+) -> list[Obj]:
+    """The objects a decision's actions create, by name, to check before the first write. The Services
+    and routes only before the Release's first writes (it owns no Deployment yet), when they are
+    created: later they are read after the Deployments are written, so a pass opening a promotion gate
+    writes its Deployment early (a route added later and taken is refused all the same, by the writer)."""
+    planned: list[Obj] = []
+    for action in decision.actions:
+        match action:
+            case EnsureRevision(revision=revision, version=version, replicas=replicas):
+                planned.append(
+                    revision_deployment(release, revision, version, replicas, _valid(spec).template)
+                )
+            case Route() if first_writes:
+                planned += _routing(release, _valid(spec), action)
+            case RunHook():
+                planned.append(_hook_job(release, _valid(spec), action))
+    return planned
 
 
 def _hook_job(release: ReleaseRef, spec: ReleaseSpec, run: RunHook) -> Obj:

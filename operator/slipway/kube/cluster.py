@@ -57,6 +57,20 @@ from slipway.manifests import (
 class NotOwnedError(Exception):
     """An object Slipway would manage exists but belongs to someone else; it is left untouched."""
 
+    def __init__(self, kind: str, obj: Obj, release: ReleaseRef) -> None:
+        name = obj.get("metadata", {}).get("name", "")
+        super().__init__(f"{kind} {name} exists and is not owned by Release {release.name}: {_owner(obj)}")
+
+
+def _owner(obj: Obj) -> str:
+    """Whose an object is, as far as its metadata says: its owners, or who last wrote it."""
+    meta = obj.get("metadata", {})
+    owners = [f"{ref.get('kind')} {ref.get('name')}" for ref in meta.get("ownerReferences") or []]
+    if owners:
+        return "owned by " + ", ".join(owners)
+    managers = sorted({entry.get("manager", "") for entry in meta.get("managedFields") or []} - {""})
+    return "it has no owner" + (f" (written by {', '.join(managers)})" if managers else "")
+
 
 class StaleViewError(Exception):
     """What this pass saw is out of date (the Release changed, a write conflicted); the pass is repeated
@@ -142,6 +156,8 @@ class ClusterWriter:
         self.writes = 0
         """Write requests this writer sent (successful or not), for the pass's log line."""
         self._written = written or (lambda path, resource_version: None)
+        # Deployments check_owned found absent (None) or the Release's, by path: not read twice.
+        self._checked: dict[str, Obj | None] = {}
 
     def _create(self, path: str, body: Obj) -> Obj:
         self.writes += 1
@@ -165,6 +181,33 @@ class ClusterWriter:
         self.writes += 1
         return self.api.delete(path)
 
+    def check_owned(self, planned: list[Obj]) -> None:
+        """Before the first write of a pass: NotOwnedError if any object the pass will write (a revision
+        Deployment, a Service or route, a hook Job) exists and is someone else's, so that a name taken
+        leaves nothing half-created. What is read is kept in the snapshot, where the writes find it."""
+        for desired in planned:
+            kind, name = desired["kind"], desired["metadata"]["name"]
+            if kind == "Deployment":
+                revision = revision_of(desired)
+                if revision is None or revision in self.state.deployments:
+                    continue
+                path = deployments_path(self.release.namespace, name)
+            elif kind == "Job":
+                if name in self.state.hook_jobs:
+                    continue
+                path = jobs_path(self.release.namespace, name)
+            elif (kind, name) in self.state.routing:
+                continue
+            else:
+                path = object_path(kind, self.release.namespace, name)
+            existing = self.api.get(path)
+            if existing is not None and not is_owned_by(existing, self.release):
+                raise NotOwnedError(kind, existing, self.release)
+            if kind == "Deployment":
+                self._checked[path] = existing
+            elif existing is not None and kind != "Job":
+                self.state.routing[(kind, name)] = existing
+
     def ensure_revision(self, revision: str, version: str, replicas: int, template: Obj) -> None:
         if revision in self.state.deployments:
             self.scale_revision(revision, replicas)
@@ -173,12 +216,12 @@ class ClusterWriter:
         path = deployments_path(self.release.namespace, desired["metadata"]["name"])
         # The snapshot lists the Release's Deployments by label; an apply would merge into an object of
         # that name that is not in it, so the name is looked up first: only a missing one is created.
-        existing = self.api.get(path)
+        existing = self._checked.pop(path) if path in self._checked else self.api.get(path)
         if existing is None:
             self.state.deployments[revision] = self._apply_deployment(path, desired)
             return
         if not is_owned_by(existing, self.release):
-            raise NotOwnedError(f"Deployment {desired['metadata']['name']} exists and is not ours")
+            raise NotOwnedError("Deployment", existing, self.release)
         # Created by an earlier pass that died before it could see the result.
         self.state.deployments[revision] = existing
         self.scale_revision(revision, replicas)
@@ -214,9 +257,7 @@ class ClusterWriter:
             if existing is None:
                 raise StaleViewError(f"Job {name} exists and is gone again") from None
             if not is_owned_by(existing, self.release):
-                raise NotOwnedError(
-                    f"Job {name} exists and is not owned by Release {self.release.name}"
-                ) from None
+                raise NotOwnedError("Job", existing, self.release) from None
             self.state.hook_jobs[name] = existing
 
     def delete_hook_jobs(self, revision: str) -> None:
@@ -236,7 +277,7 @@ class ClusterWriter:
         if observed is not None:
             self.state.routing[(kind, name)] = observed
             if not is_owned_by(observed, self.release):
-                raise NotOwnedError(f"{kind} {name} exists and is not owned by Release {self.release.name}")
+                raise NotOwnedError(kind, observed, self.release)
             differs = service_differs if kind == "Service" else routing_differs
             if not differs(desired, observed):
                 return
@@ -252,7 +293,7 @@ class ClusterWriter:
         path = prometheus_rules_path(self.release.namespace, self.release.name)
         observed = self.api.get(path)
         if observed is not None and not is_owned_by(observed, self.release):
-            raise NotOwnedError(f"PrometheusRule {self.release.name} exists and is not owned by the Release")
+            raise NotOwnedError("PrometheusRule", observed, self.release)
         if desired is None:
             if observed is not None:
                 self._delete(path)

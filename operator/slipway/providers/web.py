@@ -14,10 +14,10 @@ import aiohttp
 from jsonpath_ng import jsonpath
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.parser import parse as parse_json_path
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 from yarl import URL
 
-from slipway.api.models import HTTP_URL_PATTERN, ApiModel, Metric
+from slipway.api.models import HTTP_URL_PATTERN, ApiModel, Metric, field_error
 from slipway.core.measurement import RawMeasurement
 from slipway.core.obstacles import Obstacle
 from slipway.providers.base import (
@@ -60,6 +60,16 @@ class WebMetric(ApiModel):
     timeout_seconds: int = Field(
         default=10, ge=1, le=300, description="Seconds before the request counts as an error."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, url: str) -> str:
+        # The pattern is the API server's check; the parser that will call the URL has the last word.
+        try:
+            URL(url)
+        except ValueError as refused:
+            raise field_error(f"must be a URL the operator can call: {refused}") from None
+        return url
 
 
 class JsonPathError(ValueError):
