@@ -50,7 +50,7 @@ def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> 
     """bench_load scaled down: it exits non-zero unless every Release is promoted and every failing
     one rolled back; here, that each failing one was seen back on stable and that Prometheus answered
     no more queries than the operator took measurements (one metric per Release)."""
-    printed = run_bench("bench_load.py", ["--releases", "20", "--failing", "0.2"])
+    printed = run_bench("bench_load.py", ["--releases", "20", "--failing", "0.2", "--settle-seconds", "150"])
     assert re.search(rf"step lateness: p50 {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms", printed), printed
     rolled_back = re.search(r"all traffic on stable: .* \(([0-9]+) of ([0-9]+) failing Releases\)", printed)
     assert rolled_back is not None and rolled_back[1] == rolled_back[2] == "4", printed
