@@ -110,12 +110,12 @@ def release(
 
 
 class Operator:
-    def __init__(self, argv: list[str], cluster: DevCluster, log: Path) -> None:
+    def __init__(self, argv: list[str], kubeconfig: Path, log: Path) -> None:
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 argv,
-                env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+                env={**os.environ, "KUBECONFIG": str(kubeconfig)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -159,7 +159,7 @@ class Operator:
 def slipway_operator(cluster: DevCluster, workdir: Path) -> Operator:
     return Operator(
         [sys.executable, "-m", "slipway", "run", "--config", str(cluster.operator_config)],
-        cluster,
+        cluster.kubeconfig,
         workdir / "slipway.log",
     )
 
@@ -184,7 +184,9 @@ def bare_kopf_operator(cluster: DevCluster, workdir: Path) -> Operator:
     script.write_text(BARE_KOPF)
     kopf = Path(sys.executable).with_name("kopf")
     return Operator(
-        [str(kopf), "run", "--standalone", "--all-namespaces", str(script)], cluster, workdir / "kopf.log"
+        [str(kopf), "run", "--standalone", "--all-namespaces", str(script)],
+        cluster.kubeconfig,
+        workdir / "kopf.log",
     )
 
 

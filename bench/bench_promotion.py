@@ -138,7 +138,7 @@ def main() -> None:
         api = connect(str(cluster.kubeconfig))
         operator = Operator(
             [sys.executable, "-m", "slipway", "run", "--config", str(cluster.operator_config)],
-            cluster,
+            cluster.kubeconfig,
             Path(scratch) / "slipway.log",
         )
         watch = DeploymentWatch(api, DOWNSTREAM_NAMESPACE)

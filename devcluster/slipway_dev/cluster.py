@@ -96,6 +96,7 @@ class DevCluster:
         routing_crds: bool = False,
         process_images: list[str] | None = None,
         operator_config: Path | None = None,
+        scrape_interval: str = "1s",
     ) -> None:
         self.port = port
         self._own_state_dir = state_dir is None
@@ -104,6 +105,8 @@ class DevCluster:
         self.rps = rps
         self.prometheus_mode = prometheus
         self.alertmanager_mode = alertmanager
+        # How often Prometheus scrapes each pod and evaluates the rules (a Prometheus duration).
+        self.scrape_interval = scrape_interval
         self.faults = faults
         self.with_operator = operator
         self.release_crd = release_crd
@@ -234,6 +237,7 @@ class DevCluster:
         self.rules_dir.mkdir(parents=True, exist_ok=True)
         self._prometheus = PrometheusProcess(
             file_sd_path=self.scrape_targets.resolve(),
+            scrape_interval=self.scrape_interval,
             rule_files=[self.rules_dir.resolve() / RULE_FILE_GLOB],
             alertmanager_url=self.alertmanager_url,
         ).start()

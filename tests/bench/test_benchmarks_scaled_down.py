@@ -42,9 +42,28 @@ OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
     ],
 )
 def test_the_benchmark_prints_its_figures(script: str, args: list[str], figures: list[str]) -> None:
+    printed = run_bench(script, args)
+    for figure in figures:
+        assert re.search(figure, printed), (figure, printed)
+
+
+def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> None:
+    """bench_load scaled down: it exits non-zero unless every Release is promoted and every failing
+    one rolled back; here, that each failing one was seen back on stable and that Prometheus answered
+    no more queries than the operator took measurements (one metric per Release)."""
+    printed = run_bench("bench_load.py", ["--releases", "20", "--failing", "0.2", "--settle-seconds", "150"])
+    assert re.search(rf"step lateness: p50 {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms", printed), printed
+    rolled_back = re.search(r"all traffic on stable: .* \(([0-9]+) of ([0-9]+) failing Releases\)", printed)
+    assert rolled_back is not None and rolled_back[1] == rolled_back[2] == "4", printed
+    per_measurement = re.search(rf"({NUMBER}) queries per measurement", printed)
+    assert per_measurement is not None and 0 < float(per_measurement[1]) <= 1.0, printed
+    for process in ("operator", "dev cluster", "Prometheus"):
+        assert re.search(rf"{process}: CPU {NUMBER} cores, peak RSS {NUMBER} MiB", printed), printed
+
+
+def run_bench(script: str, args: list[str]) -> str:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=240, check=False
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    for figure in figures:
-        assert re.search(figure, done.stdout), (figure, done.stdout)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    return done.stdout

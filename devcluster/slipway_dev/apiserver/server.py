@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -312,11 +313,20 @@ class ApiServer:
         fields = parse_field_selector(request.query.get("fieldSelector", ""))
         return lambda obj: labels_match(labels, obj) and fields(obj)
 
+    def _candidates(self, request: web.Request, target: Target) -> Iterator[Stored]:
+        """What a LIST filters: with a `label=value` term only the objects carrying that label (from
+        the store's index), else the whole collection."""
+        store, key = self.cluster.store, target.resource.storage_key
+        for requirement in parse_label_selector(request.query.get("labelSelector", "")):
+            if requirement.operator == "=":
+                (value,) = requirement.values
+                return store.labelled(key, target.namespace, requirement.key, value)
+        return store.items(key, target.namespace)
+
     def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         matches = self._matcher(request)
-        store = self.cluster.store
-        rv = store.rv
-        items = [s for s in store.items(target.resource.storage_key, target.namespace) if matches(s.obj)]
+        rv = self.cluster.store.rv
+        items = [s for s in self._candidates(request, target) if matches(s.obj)]
         token = request.query.get("continue")
         if token:
             start = _decode_continue(token)

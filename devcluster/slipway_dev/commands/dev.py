@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "auto",
         rps: Annotated[float, typer.Option(help="Gateway requests per second for each entry point.")] = 20.0,
+        scrape_interval: Annotated[
+            str, typer.Option(help="How often Prometheus scrapes each pod and evaluates rules (e.g. 5s).")
+        ] = "1s",
         routing_crds: Annotated[
             bool,
             typer.Option(
@@ -93,6 +96,7 @@ def register(app: typer.Typer) -> None:
             state_dir=STATE_DIR,
             kubeconfig=kubeconfig,
             rps=rps,
+            scrape_interval=scrape_interval,
             prometheus=modes[prometheus],
             alertmanager=modes[alertmanager],
             faults=faults,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from slipway_dev.controllers.client import DEPLOYMENTS, EVENTS, REPLICASETS, ApiError, JsonObject
 from slipway_dev.controllers.runtime import (
+    BUSY_WORKERS,
     Controller,
     Informers,
     Key,
@@ -32,7 +33,7 @@ class DeploymentController:
         self.client = informers.client
         self.deployments = informers.get(DEPLOYMENTS)
         self.replica_sets = informers.get(REPLICASETS)
-        self.controller: Controller[Key] = Controller("deployments", self.reconcile, workers=4)
+        self.controller: Controller[Key] = Controller("deployments", self.reconcile, workers=BUSY_WORKERS)
         self.deployments.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
         self.replica_sets.subscribe(enqueue_owner(self.controller, "Deployment"))
 

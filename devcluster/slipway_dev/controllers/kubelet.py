@@ -18,6 +18,7 @@ from typing import Any
 
 from slipway_dev.controllers.client import EVENTS, PODS, JsonObject
 from slipway_dev.controllers.runtime import (
+    BUSY_WORKERS,
     Controller,
     Informers,
     Key,
@@ -261,7 +262,7 @@ class Kubelet:
         self.running: dict[Key, RunningPod] = {}
         # Events are posted beside the pods' lifecycle, never in its way: a pod's status waits for none.
         self._posting: set[asyncio.Task[None]] = set()
-        self.controller: Controller[Key] = Controller("kubelet", self.reconcile, workers=8)
+        self.controller: Controller[Key] = Controller("kubelet", self.reconcile, workers=BUSY_WORKERS)
         # resourceVersions of this kubelet's own writes whose watch events have not come back yet
         self._own_writes: dict[Key, set[str]] = {}
         self.pods.subscribe(self._on_pod)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from slipway_dev.controllers.client import PODS, REPLICASETS, JsonObject
 from slipway_dev.controllers.runtime import (
+    BUSY_WORKERS,
     Controller,
     Informers,
     Key,
@@ -27,7 +28,7 @@ class ReplicaSetController:
         self.replica_sets = informers.get(REPLICASETS)
         self.pods = informers.get(PODS)
         self.controller: Controller[Key] = Controller(
-            "replicasets", self.reconcile, workers=4, gather_seconds=GATHER_SECONDS
+            "replicasets", self.reconcile, workers=BUSY_WORKERS, gather_seconds=GATHER_SECONDS
         )
         self.replica_sets.subscribe(lambda _kind, obj: self.controller.enqueue(key_of(obj)))
         self.pods.subscribe(enqueue_owner(self.controller, "ReplicaSet"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from operator import attrgetter
 from typing import Protocol
 
@@ -81,17 +82,25 @@ class ClusterView:
     def of(cls, services: Mapping[ServiceKey, JsonObject], pods: Sequence[JsonObject]) -> ClusterView:
         return cls(services, [ready for pod in pods if (ready := ready_pod(pod)) is not None])
 
+    @cached_property
+    def _by_label(self) -> dict[tuple[str, str, str], list[ReadyPod]]:
+        """Ready pods by (namespace, label, value): a Service's candidates are those carrying one of
+        its selector's labels, not every pod (a thousand Services over two thousand pods otherwise)."""
+        index: dict[tuple[str, str, str], list[ReadyPod]] = {}
+        for ready in self.ready:
+            for label, value in ready.labels.items():
+                index.setdefault((ready.backend.namespace, label, value), []).append(ready)
+        return index
+
     def backends(self, service: ServiceKey) -> tuple[Backend, ...]:
         found = self.services.get(service)
         selector = (found or {}).get("spec", {}).get("selector") or {}
         if not selector:
             return ()  # a Service without a selector has no endpoints we could know
         wanted = selector.items()
-        chosen = [
-            ready.backend
-            for ready in self.ready
-            if ready.backend.namespace == service[0] and wanted <= ready.labels.items()
-        ]
+        label, value = next(iter(wanted))
+        candidates = self._by_label.get((service[0], label, value), ())
+        chosen = [ready.backend for ready in candidates if wanted <= ready.labels.items()]
         return tuple(sorted(chosen, key=attrgetter("pod")))
 
     def split(self, service: ServiceKey, weight: int) -> Split | None:

@@ -1,0 +1,395 @@
+"""Many Releases moving at once (issue 12): N canaries (5 weight steps, each followed by a 10 s pause;
+background analysis every 10 s of the builtin error-rate against the dev cluster's real Prometheus),
+a fraction of them failing. Prints the figures; not a test.
+
+- step lateness: for every pause of every Release, from when it was due (its step's startedAt in the
+  status + 10 s) to our watch seeing the status of the step after it (the write landed, as a client
+  sees it); p50 / p99 / max over all pauses of all Releases;
+- rollback: for the failing Releases, from the failed measurement's time in the status to our watch
+  seeing the Release's Service select the stable revision only (all traffic on stable); p50 / p99;
+- Prometheus queries per analysis interval: Prometheus's own count of /api/v1/query requests over the
+  rollout, per interval, beside the measurements the operator took (one metric per Release);
+- CPU (cores, averaged over the rollout) and peak RSS of the operator, of the dev cluster (API server,
+  simulated pods, gateway: one process) and of Prometheus, each its own process.
+
+The dev cluster runs as `slipway dev` in a process of its own so that its CPU and memory are never
+confused with the operator's or with this script's (which only applies versions and watches).
+With --baseline DIR (another checkout), runs alternate between it and this tree, both printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench_operator import Operator, percentile, side_by_side, wait_for
+from slipway.kube.client import ApiError, KubeApi, connect, releases_path, services_path
+
+NAMESPACE = "default"
+PAUSE_SECONDS = 10
+WEIGHTS = (10, 30, 50, 70, 90)
+INTERVAL_SECONDS = 10
+# Pause steps are the odd indices of the plan: setWeight, pause, setWeight, pause, ...
+PAUSES = tuple(range(1, 2 * len(WEIGHTS), 2))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DEFAULT_SCRAPE_INTERVAL = "1s"
+APPLYING_THREADS = 16
+
+
+def manifest(name: str, version: str, error_rate: float) -> dict[str, Any]:
+    env = [
+        {"name": "SLIPWAY_DEMO_ERROR_RATE", "value": str(error_rate)},
+        {"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0.2"},
+    ]
+    steps: list[dict[str, Any]] = []
+    for weight in WEIGHTS:
+        steps += [{"setWeight": weight}, {"pause": {"duration": f"{PAUSE_SECONDS}s"}}]
+    return {
+        "apiVersion": "slipway.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "version": version,
+            "replicas": 1,
+            "template": {"spec": {"containers": [{"name": "app", "image": f"demo:{version}", "env": env}]}},
+            "service": {"port": 80, "targetPort": 8080},
+            "strategy": {"canary": {"steps": steps}},
+            "analysis": {
+                "interval": f"{INTERVAL_SECONDS}s",
+                "metrics": [{"name": "error-rate", "builtin": "error-rate"}],
+            },
+        },
+    }
+
+
+class Process:
+    """CPU seconds and peak RSS of one process, read from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+
+def child_named(parent: int, name: str) -> int:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if comm == name and int(rest.split()[1]) == parent:
+            return int(stat.parent.name)
+    raise RuntimeError(f"no child {name} of {parent}")
+
+
+class DevClusterProcess:
+    """`slipway dev` in its own process (and process group), its state in `workdir/.slipway`."""
+
+    def __init__(self, workdir: Path, rps: float, scrape_interval: str) -> None:
+        self.state = workdir / ".slipway"
+        self._log = workdir / "dev.log"
+        argv = [sys.executable, "-m", "slipway", "dev", "--prometheus", "on", "--alertmanager", "off"]
+        argv += ["--rps", str(rps)]
+        if scrape_interval != DEFAULT_SCRAPE_INTERVAL:  # an option older dev clusters lack
+            # rate() needs two scrapes inside its window: the builtin metrics' window grows with the interval.
+            extra = workdir / "operator-extra.yaml"
+            window = max(10, 4 * int(scrape_interval.rstrip("s")))
+            extra.write_text(f"builtin:\n  minimumWindowSeconds: {window}\n")
+            argv += ["--scrape-interval", scrape_interval, "--operator-config", str(extra)]
+        with self._log.open("wb") as out:
+            self.process = subprocess.Popen(
+                argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_for(lambda: "ready;" in self._log.read_text(), 60, "the dev cluster", interval=0.1)
+        self.kubeconfig = self.state / "kubeconfig"
+        self.operator_config = self.state / "operator.yaml"
+        self.prometheus_url = (self.state / "prometheus-url").read_text().strip()
+        self.prometheus = Process(child_named(self.process.pid, "prometheus"))
+
+    def queries(self) -> float:
+        """Instant queries Prometheus has answered over its HTTP API (its own counter)."""
+        with urllib.request.urlopen(f"{self.prometheus_url}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("prometheus_http_requests_total") and 'handler="/api/v1/query"' in line
+        )
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@dataclass
+class Seen:
+    """What our watches saw, each with the wall-clock time it arrived."""
+
+    releases: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    services: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+
+
+class Watches:
+    def __init__(self, api: KubeApi) -> None:
+        self.seen = Seen()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(api, releases_path(NAMESPACE), self.seen.releases)),
+            threading.Thread(target=self._run, args=(api, services_path(NAMESPACE), self.seen.services)),
+        ]
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
+
+    def _run(self, api: KubeApi, path: str, into: list[tuple[float, dict[str, Any]]]) -> None:
+        while not self._stop.is_set():
+            try:
+                for event in api.watch(path, 300):
+                    into.append((time.time(), event["object"]))
+            except ApiError:
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def lateness(events: list[tuple[float, dict[str, Any]]], version: str) -> list[float]:
+    """Seconds past due of every pause's end, from the Release events in order of arrival."""
+    due: dict[str, dict[int, float]] = {}  # Release -> pause step -> when its end was due
+    late: dict[tuple[str, int], float] = {}
+    for arrived, release in events:
+        status = release.get("status") or {}
+        canary = status.get("canary") or {}
+        name = release["metadata"]["name"]
+        step = status.get("currentStep")
+        done = status.get("phase") == "Healthy" and (status.get("stable") or {}).get("version") == version
+        pauses = due.setdefault(name, {})
+        if canary.get("version") == version and step in PAUSES and status.get("stepStartedAt"):
+            started = datetime.fromisoformat(status["stepStartedAt"]).timestamp()
+            pauses.setdefault(step, started + PAUSE_SECONDS)
+        for pause, when in pauses.items():
+            if (name, pause) not in late and (done or (step or 0) > pause):
+                late[(name, pause)] = arrived - when
+    return list(late.values())
+
+
+def rollbacks(seen: Seen, failing: set[str], stable: dict[str, str]) -> list[float]:
+    """Seconds from each failing Release's failed measurement to its Service selecting stable only."""
+    failed_at: dict[str, float] = {}
+    for _, release in seen.releases:
+        name = release["metadata"]["name"]
+        measurements = ((release.get("status") or {}).get("analysis") or {}).get("measurements") or []
+        failures = [m for m in measurements if m["result"] == "Failed"]
+        if name in failing and failures and name not in failed_at:
+            failed_at[name] = datetime.fromisoformat(failures[0]["at"]).timestamp()
+    split: set[str] = set()
+    restored: dict[str, float] = {}
+    for arrived, service in seen.services:
+        name = service["metadata"]["name"]
+        selected = (service.get("spec") or {}).get("selector", {}).get("slipway.dev/revision")
+        if name not in failing or name in restored:
+            continue
+        if selected is None:
+            split.add(name)
+        elif name in split and selected == stable[name] and name in failed_at:
+            restored[name] = arrived - failed_at[name]
+    return list(restored.values())
+
+
+def phases(api: KubeApi) -> Iterator[tuple[str, str, str]]:
+    for item in api.list(releases_path(NAMESPACE)):
+        status = item.get("status") or {}
+        yield (
+            item["metadata"]["name"],
+            status.get("phase", ""),
+            (status.get("stable") or {}).get("version", ""),
+        )
+
+
+def in_parallel(call: Callable[[str], object], names: list[str]) -> None:
+    """One request per name, several in flight: a thousand in a row would spread the start out."""
+    with ThreadPoolExecutor(APPLYING_THREADS) as pool:
+        list(pool.map(call, names))
+
+
+def cores(process: Process, before: float, seconds: float) -> float:
+    return (process.cpu_seconds() - before) / seconds
+
+
+def run(count: int, failing_share: float, rps: float, scrape_interval: str, settle_seconds: float) -> bool:
+    """Print the figures; False when some Release did not settle in `settle_seconds`."""
+    names = [f"load-{index}" for index in range(count)]
+    failing = set(names[:: max(1, round(1 / failing_share))]) if failing_share > 0 else set()
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        cluster = DevClusterProcess(workdir, rps, scrape_interval)
+        api = connect(str(cluster.kubeconfig))
+        operator = Operator(
+            [sys.executable, "-m", "slipway", "run", "--config", str(cluster.operator_config)],
+            cluster.kubeconfig,
+            workdir / "slipway.log",
+        )
+        watches: Watches | None = None
+        try:
+            in_parallel(lambda name: api.create(releases_path(NAMESPACE), manifest(name, "1", 0.0)), names)
+            wait_for(
+                lambda: all(p == "Healthy" and v == "1" for _, p, v in phases(api)),
+                1200,
+                f"{count} Releases Healthy on version 1",
+                interval=2.0,
+            )
+            stable = {
+                item["metadata"]["name"]: item["status"]["stable"]["revision"]
+                for item in api.list(releases_path(NAMESPACE))
+            }
+            watches = Watches(api)
+            time.sleep(2)  # both watches have listed what there is
+            dev, prometheus, slipway = (
+                Process(cluster.process.pid),
+                cluster.prometheus,
+                Process(operator.process.pid),
+            )
+            cpu = [process.cpu_seconds() for process in (slipway, dev, prometheus)]
+            queries_before, measured_before = cluster.queries(), measurements(operator)
+            started = time.monotonic()
+            in_parallel(
+                lambda name: api.patch(
+                    releases_path(NAMESPACE, name),
+                    {"spec": manifest(name, "2", 0.5 if name in failing else 0.0)["spec"]},
+                ),
+                names,
+            )
+            applied = time.monotonic() - started
+
+            def settled() -> bool:
+                final = {n: (p, v) for n, p, v in phases(api)}
+                return all(
+                    final[n] == ("Degraded", "1") if n in failing else final[n] == ("Healthy", "2")
+                    for n in names
+                )
+
+            unsettled = ""
+            try:
+                wait_for(settled, settle_seconds, "every Release promoted or rolled back", interval=2.0)
+            except SystemExit:
+                # The figures of what did settle are still worth printing, beside what did not.
+                tally = Counter((p, v) for _, p, v in phases(api))
+                unsettled = (
+                    f"NOT all settled in {settle_seconds:.0f} s; (phase, stable version): {dict(tally)}"
+                )
+            seconds = time.monotonic() - started
+            queries = cluster.queries() - queries_before
+            taken = measurements(operator) - measured_before
+            usage = [
+                (cores(process, before, seconds), process.peak_rss_mib())
+                for process, before in zip((slipway, dev, prometheus), cpu, strict=True)
+            ]
+        finally:
+            if watches is not None:
+                watches.stop()
+            operator.stop()
+            api.close()
+            cluster.stop()
+    assert watches is not None
+    late = lateness(list(watches.seen.releases), "2")
+    back = rollbacks(watches.seen, failing, stable)
+    intervals = seconds / INTERVAL_SECONDS
+    print(
+        f"{count} Releases progressing at once ({len(WEIGHTS)} steps, {PAUSE_SECONDS} s pauses, error-rate"
+        f" every {INTERVAL_SECONDS} s; versions applied over {applied:.1f} s; gateway {rps:g} requests/s"
+        f" per Service, Prometheus scraping every {scrape_interval}): "
+        + (unsettled or f"all settled in {seconds:.0f} s")
+    )
+    if not late:
+        late = [math.nan]  # no pause ended: printed as nan, never as a good figure
+    print(
+        f"step lateness: p50 {statistics.median(late) * 1000:.0f} ms, p99 {percentile(late, 0.99) * 1000:.0f}"
+        f" ms, max {max(late) * 1000:.0f} ms ({len(late)} pauses)"
+    )
+    if back:
+        print(
+            f"failing measurement -> all traffic on stable: p50 {statistics.median(back) * 1000:.0f} ms,"
+            f" p99 {percentile(back, 0.99) * 1000:.0f} ms ({len(back)} of {len(failing)} failing Releases)"
+        )
+    print(
+        f"Prometheus queries per analysis interval: {queries / intervals:.0f} ({queries:.0f} in"
+        f" {intervals:.1f} intervals; {taken:.0f} measurements taken, 1 metric per Release:"
+        f" {queries / max(taken, 1):.2f} queries per measurement)"
+    )
+    for label, (cpu_cores, rss) in zip(("operator", "dev cluster", "Prometheus"), usage, strict=True):
+        print(f"{label}: CPU {cpu_cores:.2f} cores, peak RSS {rss:.0f} MiB")
+    load = os.getloadavg()[0]
+    print(
+        f"({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores shared, load average {load:.1f} at the end)"
+    )
+    return not unsettled
+
+
+def measurements(operator: Operator) -> float:
+    with urllib.request.urlopen(operator.metrics_url(), timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("slipway_analysis_measurements_total")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--releases", type=int, default=1000, help="Releases progressing at once")
+    parser.add_argument("--failing", type=float, default=0.1, help="share of them whose canary fails")
+    parser.add_argument("--rps", type=float, default=1.0, help="gateway requests per second per Service")
+    parser.add_argument(
+        "--scrape-interval", default=DEFAULT_SCRAPE_INTERVAL, help="Prometheus's scrape interval"
+    )
+    parser.add_argument(
+        "--settle-seconds", type=float, default=900, help="how long the rollouts may take to settle"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another commit (git worktree add): alternate runs of it and of this tree",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs of each side with --baseline")
+    args = parser.parse_args()
+    argv = ["--releases", str(args.releases), "--failing", str(args.failing), "--rps", str(args.rps)]
+    argv += ["--scrape-interval", args.scrape_interval, "--settle-seconds", str(args.settle_seconds)]
+    if args.baseline is not None:
+        side_by_side(__file__, argv, args.baseline, args.runs)
+        return
+    if not run(args.releases, args.failing, args.rps, args.scrape_interval, args.settle_seconds):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
