@@ -29,6 +29,9 @@ Reconcile = Callable[[ReleaseKey], Awaitable[float | None]]
 Echo = Callable[[], bool]
 """Whether an event only showed back the operator's own write (`OwnWrites.echo`)."""
 
+Owns = Callable[[ReleaseKey], bool]
+"""Whether this replica handles the Release now (sharding: `Shards.owns`)."""
+
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # Passes at once: enough that when many gates open together every pass reaches its first write early
 # (the passes share the API server; with 32 at a time the last 68 of 100 openings waited for whole
@@ -43,8 +46,12 @@ class ReconcileQueue:
         reconcile: Reconcile,
         retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS,
         max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
+        owns: Owns | None = None,
     ) -> None:
         self._reconcile = reconcile
+        # Sharding: each Release seen, and whether it was this replica's when last looked at.
+        self._owns = owns
+        self._ours: dict[ReleaseKey, bool] = {}
         self._retry_after_error = retry_after_error_seconds
         self._slots = asyncio.Semaphore(max_concurrent_passes)
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
@@ -58,7 +65,14 @@ class ReconcileQueue:
 
         Unless `echo` says the change was the operator's own write: asked at once, or, during a pass,
         when the pass ends (the API server sends a write's watch event before its response, so the
-        pass may not know yet what it wrote)."""
+        pass may not know yet what it wrote).
+
+        With sharding, a Release another replica owns is only remembered, for `reclaim`."""
+        if self._owns is not None:
+            self._ours[key] = self._owns(key)
+            if not self._ours[key]:
+                self._cancel_timer(key)
+                return
         if key in self._running:
             if echo is None:
                 self._dirty.add(key)
@@ -67,18 +81,32 @@ class ReconcileQueue:
             return
         if echo is not None and echo():
             return
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_timer(key)
         self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
 
     def forget(self, key: ReleaseKey) -> None:
         """The Release is gone: drop its timer; a pass in flight finishes (and finds nothing)."""
+        self._cancel_timer(key)
+        self._dirty.discard(key)
+        self._echoes.pop(key, None)
+        self._ours.pop(key, None)
+
+    def reclaim(self) -> None:
+        """What this replica owns changed (sharding): a pass at once for each Release it gained; the
+        ones it lost stop at the end of their pass in flight and their timers wake nothing."""
+        if self._owns is None:
+            return
+        for key, was in list(self._ours.items()):
+            self._ours[key] = self._owns(key)
+            if self._ours[key] and not was:
+                self.notify(key)
+            elif not self._ours[key]:
+                self._cancel_timer(key)
+
+    def _cancel_timer(self, key: ReleaseKey) -> None:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        self._dirty.discard(key)
-        self._echoes.pop(key, None)
 
     @property
     def busy(self) -> int:
@@ -91,8 +119,9 @@ class ReconcileQueue:
         return len(self._timers)
 
     async def _run(self, key: ReleaseKey) -> None:
+        delay = None
         try:
-            while True:
+            while self._owns is None or self._owns(key):
                 async with self._slots:
                     # Events that came while waiting for a slot are covered by this pass.
                     self._dirty.discard(key)

@@ -20,11 +20,13 @@ A pass over a Release whose cluster already matches writes nothing (invariant 4)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
@@ -87,10 +89,14 @@ from slipway.routers.registry import router_for
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.logging import bind_release
 from slipway.runtime.metrics import OperatorMetrics
+from slipway.runtime.shards import ShardMoved
 
 Measure = Callable[[Metric, MeasurementContext], Awaitable[RawMeasurement]]
 FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAlert, ...]]]
 """The firing alerts that match; raises AlertmanagerUnavailable when that cannot be known."""
+Fence = Callable[[ReleaseRef], AbstractContextManager[None]]
+"""Held around a pass's writes; raises ShardMoved when the Release is no longer this replica's
+(sharding: `Shards.fence`)."""
 
 _log = structlog.get_logger("slipway.reconcile")
 
@@ -176,8 +182,10 @@ class Reconciler:
         upstreams: UpstreamIndex | None = None,
         own_writes: OwnWrites | None = None,
         notifier: Notifier | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self._api = api
+        self._fence = fence or (lambda release: contextlib.nullcontext())
         self._upstreams = upstreams or UpstreamIndex()
         self._measure = measure
         self._find_alerts = find_alerts
@@ -225,7 +233,10 @@ class Reconciler:
         if spec is not None and spec.notify and self._notifier is not None:
             landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
-            writes = await asyncio.to_thread(self._carry_out, release, spec, body, state, decision, landed)
+            writes = await asyncio.to_thread(self._fenced, release, spec, body, state, decision, landed)
+        except ShardMoved as moved:
+            _log.info("left to another replica", reason=str(moved))
+            return None
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -324,6 +335,11 @@ class Reconciler:
             stable_revision=stable.revision if stable else None,
             interval_seconds=max(1, round(interval)),
         )
+
+    def _fenced(self, release: ReleaseRef, *decided: Any) -> int:
+        """The pass's writes, all in one batch under the fence (sharding)."""
+        with self._fence(release):
+            return self._carry_out(release, *decided)
 
     def _carry_out(
         self,
