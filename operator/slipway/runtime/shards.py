@@ -224,11 +224,11 @@ class Shards:
                 changed = (view, active) != (self._view, self._active)
                 if changed:
                     await asyncio.to_thread(self._adopt, view, active)
+                    _log.info("shards changed", shard=held.name, view=view, active=active)
                 # Published only now: what moved away from this replica is no longer being written.
                 if await held.attempt(encoded(view)):
                     self._renewed = time.monotonic()
                 if changed:
-                    _log.info("shards changed", shard=held.name, view=view, active=active)
                     on_change()
             if time.monotonic() - self._renewed >= self.duration_seconds * 2 / 3:
                 return
