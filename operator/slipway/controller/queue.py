@@ -121,8 +121,10 @@ class ReconcileQueue:
     async def _run(self, key: ReleaseKey) -> None:
         delay = None
         try:
-            while self._owns is None or self._owns(key):
+            while True:
                 async with self._slots:
+                    if self._owns is not None and not self._owns(key):
+                        break  # it moved to another replica, perhaps while this waited for a slot
                     # Events that came while waiting for a slot are covered by this pass.
                     self._dirty.discard(key)
                     self._echoes.pop(key, None)

@@ -159,9 +159,10 @@ class Shards:
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         self._selector = labels
         self._held: LeaderElection | None = None
-        self._view: dict[str, str] = {}
-        self._active = False
-        self._renewed = float("-inf")  # monotonic time of the last renewal that landed
+        # The view acted under, and whether every other holder has acknowledged this replica: one
+        # tuple, replaced whole, so that no reader sees one half changed.
+        self._state: tuple[dict[str, str], bool] = ({}, False)
+        self._renewed = float("-inf")  # monotonic time a renewal that landed was sent
         self._fence = _Fence()
 
     @property
@@ -172,8 +173,8 @@ class Shards:
     def owns(self, release: Named) -> bool:
         """Whether this replica handles the Release now (cheap: called for every watch event)."""
         shard = self.shard
-        mine = owner(f"{release.namespace}/{release.name}", self._view) == shard
-        return self._active and shard is not None and mine
+        view, active = self._state
+        return active and shard is not None and owner(f"{release.namespace}/{release.name}", view) == shard
 
     @contextmanager
     def fence(self, release: Named) -> Iterator[None]:
@@ -199,8 +200,9 @@ class Shards:
                     joined = {**view, lease.name: self.identity}
                     # The first publication already names the holders this replica saw: each of them
                     # knows at once that it is seen, and keeps writing its own Releases meanwhile.
+                    claiming = time.monotonic()
                     if await lease.attempt(encoded(joined)):
-                        self._held, self._view, self._renewed = lease, joined, time.monotonic()
+                        self._held, self._state, self._renewed = lease, (joined, False), claiming
                         _log.info("joined", shard=lease.name, identity=self.identity, view=joined)
                         return
                 if on_standby is not None:
@@ -215,28 +217,34 @@ class Shards:
         held = self._held
         if held is None:
             raise RuntimeError("keep() before join()")
+        leases: list[Obj] | None = None
+        now = datetime.now(UTC)
         while True:
+            # The first look too: replicas started together then see each other (and the views they
+            # joined with) before any acts alone on every Release.
+            await asyncio.sleep(self._next_look(leases or [], now))
             leases = await self._listed()
             now = datetime.now(UTC)
             if leases is not None:
                 view = {**live_holders(leases, now, self.duration_seconds), held.name: self.identity}
                 active = acknowledged(held.name, self.identity, view, published_views(leases))
-                changed = (view, active) != (self._view, self._active)
+                changed = (view, active) != self._state
                 if changed:
                     await asyncio.to_thread(self._adopt, view, active)
                     _log.info("shards changed", shard=held.name, view=view, active=active)
                 # Published only now: what moved away from this replica is no longer being written.
+                # Counted from before the request: the renewTime others judge expiry by is no later.
+                renewing = time.monotonic()
                 if await held.attempt(encoded(view)):
-                    self._renewed = time.monotonic()
+                    self._renewed = renewing
                 if changed:
                     on_change()
             if time.monotonic() - self._renewed >= self.duration_seconds * 2 / 3:
                 return
-            await asyncio.sleep(self._next_look(leases or [], now))
 
     def _adopt(self, view: dict[str, str], active: bool) -> None:
         with self._fence.change():
-            self._view, self._active = view, active
+            self._state = (view, active)
 
     def _next_look(self, leases: list[Obj], now: datetime) -> float:
         """A third of the duration, or sooner: just after another holder's Lease expires, so that
