@@ -3,9 +3,10 @@ when, and who wrote each Release when. Shared by bench/bench_sharding.py and
 tests/e2e/test_e2e_sharding.py.
 
 A process is an operator (its index) and the `joined` line it started with, so an operator restarted
-is a new process. A process holds a Release from the `shards changed` line whose view gives it the
-Release (logged once the view is adopted, before it is published) to the line whose view takes it away,
-or to its last line. Each pass logs one line after its writes, with their count.
+(into the same log: a new `operator starting` line) is a new process. A process holds a Release from
+the `shards changed` line whose view gives it the Release (logged once the view is adopted, before it
+is published) to the line whose view takes it away, or to its last line. Each pass logs one line after
+its writes, with their count.
 """
 
 from __future__ import annotations
@@ -88,11 +89,14 @@ def history(logs: Sequence[Iterable[Line]]) -> tuple[list[Process], list[Pass]]:
     processes: list[Process] = []
     found = []
     for index, lines in enumerate(logs):
-        # Without sharding, the log's one process holds no shard.
         current = Process(f"{index}:-", "")
         processes.append(current)
         for line in lines:
-            if line.get("event") == "joined":
+            if line.get("event") == "operator starting":
+                # A process (restarted, in the same log) holds no shard until it joins.
+                current = Process(f"{index}:-{len(processes)}", "")
+                processes.append(current)
+            elif line.get("event") == "joined":
                 current = Process(f"{index}:{line['identity']}", line["shard"])
                 processes.append(current)
             current.ended = stamp(line)

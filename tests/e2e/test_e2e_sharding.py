@@ -47,7 +47,14 @@ STEPS = [
 def manifest(name: str, version: str) -> dict[str, Any]:
     # No analysis, and pods only where a rollout needs them (one without pods promotes at once): what
     # is shared is the operators' work, not the dev cluster's.
-    release = release_manifest(version, name=name, replicas=1 if name in MOVING else 0, steps=STEPS)
+    # A dev cluster on a loaded machine may take a minute to start a pod: no progress deadline here.
+    release = release_manifest(
+        version,
+        name=name,
+        replicas=1 if name in MOVING else 0,
+        steps=STEPS,
+        rollback={"progressDeadlineSeconds": 600},
+    )
     del release["spec"]["analysis"]
     return release
 
@@ -125,7 +132,7 @@ def test_three_operators_share_releases_take_over_a_killed_one_and_give_back(
         "the Releases of its shard reconciled by the restarted operator",
     )
     versions = {name: "3" if name in MOVING else "1" for name in NAMES}
-    wait_for(lambda: all_healthy(cluster, versions), 60, "every Release converged", interval=1)
+    wait_for(lambda: all_healthy(cluster, versions), 120, "every Release converged", interval=1)
 
     found = statuses(cluster)
     for name in MOVING:

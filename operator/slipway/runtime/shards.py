@@ -226,21 +226,26 @@ class Shards:
             leases = await self._listed()
             now = datetime.now(UTC)
             if leases is not None:
+                # Renewed first, with the view already acted on: a change below waits for the write
+                # batches in flight, which must never hold the renewal up.
+                await self._renew(encoded(self._state[0]))
                 view = {**live_holders(leases, now, self.duration_seconds), held.name: self.identity}
                 active = acknowledged(held.name, self.identity, view, published_views(leases))
-                changed = (view, active) != self._state
-                if changed:
+                if (view, active) != self._state:
                     await asyncio.to_thread(self._adopt, view, active)
                     _log.info("shards changed", shard=held.name, view=view, active=active)
-                # Published only now: what moved away from this replica is no longer being written.
-                # Counted from before the request: the renewTime others judge expiry by is no later.
-                renewing = time.monotonic()
-                if await held.attempt(encoded(view)):
-                    self._renewed = renewing
-                if changed:
+                    # Published only now: what moved away from this replica is no longer written.
+                    await self._renew(encoded(view))
                     on_change()
             if time.monotonic() - self._renewed >= self.duration_seconds * 2 / 3:
                 return
+
+    async def _renew(self, annotations: dict[str, str]) -> None:
+        held = self._held
+        # Counted from before the request: the renewTime others judge expiry by is no later.
+        renewing = time.monotonic()
+        if held is not None and await held.attempt(annotations):
+            self._renewed = renewing
 
     def _adopt(self, view: dict[str, str], active: bool) -> None:
         with self._fence.change():
