@@ -116,7 +116,12 @@ def test_three_operators_share_releases_take_over_a_killed_one_and_give_back(
     taken = first_pass_after(passes(logs()), killed, victims, victim)
     assert max(taken.values()) <= TAKEOVER_BOUND_SECONDS, sorted(taken.items(), key=lambda item: item[1])[-5:]
 
-    # It comes back: its shard's Releases move back to it, new versions applied meanwhile included.
+    # Every rollout the killed operator left finishes (a version superseding another mid-rollout is not
+    # what this test is about); then it comes back, and its shard's Releases move back to it, with
+    # new versions rolling out meanwhile.
+    wait_for(
+        lambda: all_healthy(cluster, dict.fromkeys(MOVING, "2")), 120, "version 2 everywhere", interval=1
+    )
     operators[victim].start()
     restarted = time.time()
     apply_all(cluster, MOVING, "3")
@@ -137,5 +142,5 @@ def test_three_operators_share_releases_take_over_a_killed_one_and_give_back(
     found = statuses(cluster)
     for name in MOVING:
         promoted = Counter(e["version"] for e in found[name]["history"] if e["outcome"] == "Promoted")
-        assert promoted["3"] == 1 and promoted["2"] <= 1, (name, found[name]["history"])
+        assert promoted["3"] == 1 and promoted["2"] == 1, (name, found[name]["history"])
     assert held_twice(logs()) == {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,6 +77,11 @@ class LeaderElection:
         # A renewal runs in a worker thread that cancelling its task does not stop: a release must wait
         # for it, or it reads the Lease before the renewal's write and loses the race (409).
         self._writing = threading.Lock()
+        # The Lease as this replica's last write left it: a renewal is then one request, not a GET
+        # and a patch (the patch's resourceVersion test fails if anyone wrote since).
+        self._written: Obj | None = None
+        # Its own thread: a renewal never waits behind the passes holding the default executor's.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"lease-{name}")
 
     def claim(self, annotations: dict[str, str] | None = None) -> bool:
         """Acquire or renew the Lease now; False when another replica holds it (or won the race).
@@ -85,7 +91,7 @@ class LeaderElection:
 
     def _claim_now(self, annotations: dict[str, str] | None) -> bool:
         now = datetime.now(UTC)
-        lease = self.api.get(f"{self._collection}/{self.name}")
+        lease, self._written = self._written or self.api.get(f"{self._collection}/{self.name}"), None
         if lease is None:
             spec = claimed_spec(None, self.identity, self.duration_seconds, now)
             body = {
@@ -95,7 +101,7 @@ class LeaderElection:
                 "spec": spec,
             }
             try:
-                self.api.create(self._collection, body)
+                self._written = self.api.create(self._collection, body)
             except ApiError as error:
                 if error.status == 409:
                     return False
@@ -115,7 +121,7 @@ class LeaderElection:
         if annotations is not None:
             patch.append({"op": "add", "path": "/metadata/annotations", "value": annotations})
         try:
-            self.api.patch(f"{self._collection}/{self.name}", patch, JSON_PATCH)
+            self._written = self.api.patch(f"{self._collection}/{self.name}", patch, JSON_PATCH)
         except ApiError as error:
             if error.status in (409, 422):
                 return False
@@ -129,6 +135,7 @@ class LeaderElection:
             return self._release_now()
 
     def _release_now(self) -> bool:
+        self._written = None
         lease = self.api.get(f"{self._collection}/{self.name}")
         if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
             return False
@@ -175,7 +182,7 @@ class LeaderElection:
     async def attempt(self, annotations: dict[str, str] | None = None) -> bool:
         """`claim` from the event loop; an API error is logged and counts as not claimed."""
         try:
-            claimed = await asyncio.to_thread(self.claim, annotations)
+            claimed = await asyncio.get_running_loop().run_in_executor(self._thread, self.claim, annotations)
         except ApiError as error:
             # Said, not swallowed: a refused Lease (403: the RBAC lacks it) would otherwise look like
             # a standby that never leads.

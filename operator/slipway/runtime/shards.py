@@ -24,6 +24,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -164,6 +165,7 @@ class Shards:
         self._state: tuple[dict[str, str], bool] = ({}, False)
         self._renewed = float("-inf")  # monotonic time a renewal that landed was sent
         self._fence = _Fence()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="shards")
 
     @property
     def shard(self) -> str | None:
@@ -223,8 +225,10 @@ class Shards:
             # The first look too: replicas started together then see each other (and the views they
             # joined with) before any acts alone on every Release.
             await asyncio.sleep(self._next_look(leases or [], now))
-            leases = await self._listed()
+            # Judged as of before the request: a Lease the answer shows alive is alive until then at
+            # least, however slow the answer (a slow one must not make live holders look expired).
             now = datetime.now(UTC)
+            leases = await self._listed()
             if leases is not None:
                 # Renewed first, with the view already acted on: a change below waits for the write
                 # batches in flight, which must never hold the renewal up.
@@ -270,8 +274,10 @@ class Shards:
         return self._held.release() if self._held is not None else False
 
     async def _listed(self) -> list[Obj] | None:
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.to_thread(self._api.list, self._collection, self._selector)
+            # On a thread of its own, as the renewals: never behind the passes' threads.
+            return await loop.run_in_executor(self._thread, self._api.list, self._collection, self._selector)
         except ApiError as error:
             _log.warning("listing the shard Leases failed", status=error.status, error=str(error))
             return None
