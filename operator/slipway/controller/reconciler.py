@@ -103,6 +103,7 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_NOT_OWNED_SECONDS = 30.0
+_RETRY_SHARD_SECONDS = 1.0
 # A cluster without the PrometheusRule CRD is asked again this often (it may be installed later).
 _RULES_RECHECK_SECONDS = 300.0
 
@@ -235,8 +236,10 @@ class Reconciler:
         try:
             writes = await asyncio.to_thread(self._fenced, release, spec, body, state, decision, landed)
         except ShardMoved as moved:
+            # Looked at again shortly: if the Release moved, the queue drops that look; if the Lease was
+            # only late in renewing, the pass is made once it is renewed.
             _log.info("left to another replica", reason=str(moved))
-            return None
+            return _RETRY_SHARD_SECONDS
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
