@@ -45,8 +45,9 @@ OPERATOR_RULES = (
 # start (kopf/_core/reactor/observation.py); it never gets one by name. Watching given namespaces, the
 # operator turns that scanning off (controller/handlers.build_settings) and needs nothing cluster-wide.
 DISCOVERY_RULES = (Rule("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")),)
-# One Lease in the operator's own namespace (runtime/leader.py).
-LEADER_ELECTION_RULES = (Rule("coordination.k8s.io", "leases", ("get", "create", "patch")),)
+# Leases in the operator's own namespace: one for leader election (runtime/leader.py), or one per shard,
+# which sharding also lists (by label) to see who holds the others (runtime/shards.py).
+LEASE_RULES = (Rule("coordination.k8s.io", "leases", ("get", "create", "patch", "list")),)
 
 
 def merged(rules: Iterable[Rule]) -> tuple[Rule, ...]:
@@ -76,7 +77,7 @@ def chart_rules(workload: Iterable[Rule]) -> str:
     for name, rules in (
         ("slipway.workloadRules", merged(workload)),
         ("slipway.discoveryRules", DISCOVERY_RULES),
-        ("slipway.leaderElectionRules", LEADER_ELECTION_RULES),
+        ("slipway.leaseRules", LEASE_RULES),
     ):
         parts.append(f'{{{{- define "{name}" -}}}}\n{_yaml(rules)}\n{{{{- end -}}}}')
     return "\n".join(parts) + "\n"

@@ -39,6 +39,18 @@ OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
                 rf"RSS with 10 idle Releases: slipway {NUMBER} MiB, bare Kopf {NUMBER} MiB",
             ],
         ),
+        (
+            "bench_sharding.py",
+            ["--releases", "90", "--progressing", "9"],
+            [
+                rf"start-up: 90 Releases Healthy {NUMBER} s after 3 operators started",
+                rf"takeover after SIGKILL: {NUMBER} s for its [0-9]+ Releases",
+                rf"give-back after restart: {NUMBER} s",
+                rf"convergence: all 9 progressing Releases Healthy on 2, {NUMBER} s after the SIGKILL",
+                r"duplicate promotions: 0; Releases written by two operators at once: 0",
+                rf"RSS with 90 Healthy Releases: per replica {NUMBER}, {NUMBER}, {NUMBER} MiB",
+            ],
+        ),
     ],
 )
 def test_the_benchmark_prints_its_figures(script: str, args: list[str], figures: list[str]) -> None:

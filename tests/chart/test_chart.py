@@ -156,7 +156,7 @@ def test_values_yaml_matches_its_schema() -> None:
 @pytest.mark.parametrize(
     "values",
     [
-        {"replicaCount": "two"},
+        {"replicas": "two"},
         {"watchNamespaces": ["Not_A_Namespace"]},
         {"imag": {}},
         {"port": 0},
@@ -193,10 +193,10 @@ def test_schema_refuses_wrong_values(values: Obj) -> None:
     "values",
     [
         {},
-        {"replicaCount": 3, "metrics": {"serviceMonitor": {"enabled": True}}},
+        {"replicas": 3, "metrics": {"serviceMonitor": {"enabled": True}}},
         {"watchNamespaces": ["shop", "payments"], "serviceAccount": {"name": "ops"}},
         EVERY_EXTRA,
-        {"replicaCount": 1, "leaderElection": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
+        {"replicas": 1, "leaderElection": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
     ],
     ids=["defaults", "ha-with-servicemonitor", "namespaced", "every-extra", "single-without-election"],
 )
@@ -246,7 +246,7 @@ def test_defaults_watch_every_namespace_with_two_pods_electing_a_leader() -> Non
 
 
 def test_least_privilege_no_wildcards_no_secrets_discovery_read_only() -> None:
-    for values in ({}, {"watchNamespaces": ["shop"], "replicaCount": 2}):
+    for values in ({}, {"watchNamespaces": ["shop"], "replicas": 2}):
         objects = render(values)
         rules = granted(objects, "ClusterRole") | granted(objects, "Role")
         assert not [rule for rule in rules if "*" in rule]
@@ -261,15 +261,15 @@ def test_least_privilege_no_wildcards_no_secrets_discovery_read_only() -> None:
 
 
 def test_one_pod_without_leader_election_is_recreated_never_doubled() -> None:
-    objects = render({"replicaCount": 1, "leaderElection": {"enabled": False}})
+    objects = render({"replicas": 1, "leaderElection": {"enabled": False}})
     assert not operator_config(objects).leader_election.enabled
     assert one(objects, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
     assert not [o for o in objects if o["kind"] == "Role"]
 
 
 def test_several_pods_without_leader_election_are_refused() -> None:
-    with pytest.raises(helm.HelmError, match=r"replicaCount above 1 needs leaderElection\.enabled"):
-        render({"replicaCount": 2, "leaderElection": {"enabled": False}})
+    with pytest.raises(helm.HelmError, match=r"replicas above 1 needs leaderElection\.enabled"):
+        render({"replicas": 2, "leaderElection": {"enabled": False}})
 
 
 def test_the_disruption_budget_takes_one_bound() -> None:
@@ -288,18 +288,36 @@ def test_the_disruption_budget_takes_one_bound() -> None:
 
 
 def test_several_replicas_elect_a_leader_with_a_lease_role() -> None:
-    objects = render({"replicaCount": 3})
+    objects = render({"replicas": 3})
     config = operator_config(objects)
     assert config.leader_election.enabled
     assert (config.leader_election.namespace, config.leader_election.lease_name) == (NAMESPACE, "slipway")
-    role = one(objects, "Role", "slipway-leader-election")
+    role = one(objects, "Role", "slipway-leases")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert {r for _, r, _ in granted([role], "Role")} == {"leases"}
-    binding = one(objects, "RoleBinding", "slipway-leader-election")
+    binding = one(objects, "RoleBinding", "slipway-leases")
     assert binding["subjects"][0]["name"] == one(objects, "ServiceAccount")["metadata"]["name"]
-    single = render({"replicaCount": 1, "leaderElection": {"enabled": True}})
+    single = render({"replicas": 1, "leaderElection": {"enabled": True}})
     assert operator_config(single).leader_election.enabled
     assert one(single, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+def test_sharding_gives_each_replica_a_shard_lease_instead_of_a_leader() -> None:
+    objects = render({"replicas": 3, "sharding": {"enabled": True}})
+    config = operator_config(objects)
+    assert config.sharding.enabled and not config.leader_election.enabled
+    sharding = config.sharding
+    assert (sharding.shards, sharding.namespace, sharding.lease_name) == (3, NAMESPACE, "slipway")
+    assert {r for _, r, v in granted([one(objects, "Role", "slipway-leases")], "Role") if v == "list"} == {
+        "leases"
+    }
+    # A surge pod stands by until an old one hands its shard over.
+    assert one(objects, "Deployment")["spec"]["strategy"]["rollingUpdate"] == {
+        "maxSurge": 1,
+        "maxUnavailable": 0,
+    }
+    with pytest.raises(helm.HelmError, match=r"replicas above 1 needs leaderElection\.enabled or sharding"):
+        render({"replicas": 2, "leaderElection": {"enabled": False}})
 
 
 def test_watch_namespaces_get_a_role_each_and_nothing_cluster_scoped() -> None:
@@ -503,7 +521,7 @@ def test_the_chart_crd_is_accepted(kubeconfig: Path) -> None:
 @needs_kubectl
 @pytest.mark.parametrize(
     "values",
-    [{"metrics": {"serviceMonitor": {"enabled": True}}, "replicaCount": 2}, {"watchNamespaces": ["shop"]}],
+    [{"metrics": {"serviceMonitor": {"enabled": True}}, "replicas": 2}, {"watchNamespaces": ["shop"]}],
     ids=["cluster-wide-ha", "namespaced"],
 )
 def test_rendered_objects_apply_with_server_side_dry_run(kubeconfig: Path, values: Obj) -> None:

@@ -257,7 +257,7 @@ def test_namespaced_mode_creates_nothing_cluster_scoped_and_rolls_out(dev_cluste
     before = cluster_scoped(dev_cluster)
     values = {
         "watchNamespaces": ["shop"],
-        "replicaCount": 1,
+        "replicas": 1,
         "leaderElection": {"enabled": False},
         "config": {"prometheus": {"url": dev_cluster.prometheus_url}},
     }

@@ -174,3 +174,33 @@ def test_a_pass_failing_again_and_again_is_retried_ever_later_up_to_a_cap_and_fo
         await queue.drain()
 
     asyncio.run(scenario())
+
+
+def test_with_sharding_only_owned_releases_are_reconciled_and_gained_ones_at_once() -> None:
+    """A Release another replica owns wakes nothing; when ownership changes, each Release this replica
+    gained gets a pass at once (even one idle since it last had one here), and a lost one's timer
+    wakes nothing."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+        mine = {WEB}
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return 0.05 if key == WEB else None
+
+        queue = ReconcileQueue(reconcile, owns=lambda key: key in mine)
+        queue.notify(WEB)
+        queue.notify(API)
+        await wait_until(lambda: passes == [WEB])
+        mine.clear()  # WEB moves away: its timer fires and wakes nothing
+        queue.reclaim()
+        await asyncio.sleep(0.15)
+        assert passes == [WEB] and queue.scheduled == 0
+        mine.update({WEB, API})  # both come (back) to this replica
+        queue.reclaim()
+        await wait_until(lambda: sorted(passes[1:]) == sorted([WEB, API]))
+        queue.forget(WEB)
+        queue.forget(API)
+
+    asyncio.run(scenario())

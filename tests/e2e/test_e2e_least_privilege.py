@@ -9,11 +9,11 @@ no scenario can show missing must leave the code and the chart (operator/slipway
 
 To stay fast, one dev cluster per worker serves every case. The workload grants share one operator in
 namespaced mode, watching a namespace per case whose chart Role lacks that case's verb (RBAC is asked
-on every request, so each namespace fails alone); leader-election grants, which a Role per namespace
-cannot take away, get their own operator, ServiceAccount and namespace each. Discovery grants exist in
-cluster mode only, whose operator would reconcile every other case's Releases too: their operators
-run on a second dev cluster. Every scenario starts at once when the clusters come up; each test then
-waits for its own evidence.
+on every request, so each namespace fails alone); Lease grants (leader election, sharding), which a
+Role per namespace cannot take away, get their own operator, ServiceAccount and namespace each.
+Discovery grants exist in cluster mode only, whose operator would reconcile every other case's Releases
+too: their operators run on a second dev cluster. Every scenario starts at once when the clusters come
+up; each test then waits for its own evidence.
 """
 
 from __future__ import annotations
@@ -266,6 +266,8 @@ SCENARIOS: dict[Grant, Scenario] = {
     ("coordination.k8s.io", "leases", "patch"): Scenario(
         "leader election renewal", nothing, own_operator=True
     ),
+    # Sharding lists the shard Leases to see who holds the others.
+    ("coordination.k8s.io", "leases", "list"): Scenario("sharding", nothing, own_operator=True),
 }
 
 
@@ -333,11 +335,14 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environmen
                 continue
             name, namespace = namespace_of(grant)[:40], namespace_of(grant)
             election = grant[1] == "leases"
-            values: Obj = {"leaderElection": {"enabled": election}, "replicaCount": 1}
+            values: Obj = {"leaderElection": {"enabled": election}, "replicas": 1}
             config: Obj = {"allNamespaces": True} if case.cluster_wide else {"namespaces": [namespace]}
             if not case.cluster_wide:
                 values["watchNamespaces"] = [namespace]
-            if election:
+            if election and grant[2] == "list":
+                values["sharding"] = {"enabled": True}
+                config["sharding"] = {"enabled": True, "leaseName": name, "namespace": f"op-{name}"}
+            elif election:
                 config["leaderElection"] = {"enabled": True, "leaseName": name, "namespace": f"op-{name}"}
             rbac = without_grant(chart_rbac(values, name=name, namespace=f"op-{name}"), *grant)
             on = cluster_wide_dev if case.cluster_wide else dev

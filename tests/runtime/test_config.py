@@ -92,6 +92,17 @@ def test_to_yaml_round_trips() -> None:
         ("leaderElection: {enabled: maybe}", "leaderElection.enabled", "boolean"),
         ("server: {port: 70000}", "server.port", "65535"),
         ("namespaces: [a]\nallNamespaces: true", "namespaces or allNamespaces", "not both"),
+        ("sharding: {shards: 0}", "sharding.shards", "greater than or equal to 1"),
+        (
+            "sharding: {leaseDurationSeconds: 1}",
+            "sharding.leaseDurationSeconds",
+            "greater than or equal to 3",
+        ),
+        (
+            "sharding: {enabled: true}\nleaderElection: {enabled: true}",
+            "leaderElection.enabled (one active replica) or sharding.enabled",
+            "not both",
+        ),
         ("- a list", "(top level)", "dictionary"),
     ],
 )

@@ -93,20 +93,25 @@ def test_a_release_waits_for_a_renewal_in_flight(tmp_path: Path) -> None:
         leader = LeaderElection(api, "default", "slipway", "a")
         assert leader.claim()
         renewal_read = threading.Event()
-        original_get = api.get
-        # After reading, the renewal writes 0.3 s later and the release 0.6 s later: without waiting
-        # for the renewal, the release's read is stale by the time it writes.
-        pause_after_read = {"renewal": 0.3, "release": 0.6}
+        original_get, original_patch = api.get, api.patch
+
+        # The renewal (one patch: the leader knows the Lease as it last wrote it) writes 0.3 s after it
+        # started, the release 0.6 s after its read: without waiting for the renewal, the release's read
+        # is stale by the time it writes.
+        def pause_then_patch(path: str, *args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread().name == "renewal":
+                renewal_read.set()
+                time.sleep(0.3)
+            return original_patch(path, *args, **kwargs)
 
         def get_then_pause(path: str, *args: Any, **kwargs: Any) -> Any:
             answer = original_get(path, *args, **kwargs)
-            name = threading.current_thread().name
-            if name == "renewal":
-                renewal_read.set()
-            time.sleep(pause_after_read.get(name, 0.0))
+            if threading.current_thread().name == "release":
+                time.sleep(0.6)
             return answer
 
         api.get = get_then_pause  # type: ignore[method-assign]
+        api.patch = pause_then_patch  # type: ignore[method-assign]
         released: list[bool] = []
         renewal = threading.Thread(target=leader.claim, name="renewal")
         release = threading.Thread(target=lambda: released.append(leader.release()), name="release")
@@ -118,4 +123,27 @@ def test_a_release_waits_for_a_renewal_in_flight(tmp_path: Path) -> None:
         assert released == [True]
         lease = original_get("/apis/coordination.k8s.io/v1/namespaces/default/leases/slipway")
         assert lease is not None and lease["spec"]["holderIdentity"] == ""
+        api.close()
+
+
+def test_a_renewal_is_one_request_until_someone_else_writes_the_lease(tmp_path: Path) -> None:
+    with running_apiserver() as server:
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
+        leader = LeaderElection(api, "default", "slipway", "a")
+        assert leader.claim()
+        reads: list[str] = []
+        original_get = api.get
+
+        def counted_get(path: str, *args: Any, **kwargs: Any) -> Any:
+            reads.append(path)
+            return original_get(path, *args, **kwargs)
+
+        api.get = counted_get  # type: ignore[method-assign]
+        assert leader.claim() and leader.claim()
+        assert reads == []
+        # Someone else wrote it (here: an annotation): the stale renewal fails, the next reads again.
+        other = LeaderElection(api, "default", "slipway", "a")
+        assert other.claim({"note": "x"})
+        assert not leader.claim()
+        assert leader.claim() and len(reads) == 2  # other's read, then leader's
         api.close()

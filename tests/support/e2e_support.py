@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
 CHART = ROOT / "charts" / "slipway"
 OPERATOR_NAMESPACE = "slipway-system"
-"""Where the operator's ServiceAccount (and its leader-election Lease) lives, as the chart installs it."""
+"""Where the operator's ServiceAccount (and its leader-election or shard Leases) lives, as the chart
+installs it."""
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 TOKEN_DURATION = "4h"
 """Longer than any story or suite: the operator must never meet an expired token mid-test."""
@@ -130,10 +131,12 @@ def chart_rbac(
 
 def chart_values(overrides: Obj) -> Obj:
     """The chart values matching an operator config's overrides: its namespaces (namespaced mode) and
-    whether it elects a leader (the chart always does with its default two replicas)."""
+    whether it shards (else it elects a leader, as the chart does with its default two replicas)."""
     values: Obj = {}
     if overrides.get("namespaces"):
         values["watchNamespaces"] = list(overrides["namespaces"])
+    if (overrides.get("sharding") or {}).get("enabled"):
+        values["sharding"] = {"enabled": True}
     return values
 
 

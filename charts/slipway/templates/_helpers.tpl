@@ -38,12 +38,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* "true" when the operator pods agree on one leader; several pods without it are refused. */}}
+{{/* "true" when the operator pods agree on one leader: leaderElection.enabled, unless sharding is on
+(sharding replaces it). Several pods with neither are refused. */}}
 {{- define "slipway.leaderElection" -}}
-{{- if and (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) -}}
-{{- fail "replicaCount above 1 needs leaderElection.enabled: several operators would reconcile at once" -}}
+{{- if and (not .Values.leaderElection.enabled) (not .Values.sharding.enabled) (gt (int .Values.replicas) 1) -}}
+{{- fail "replicas above 1 needs leaderElection.enabled or sharding.enabled: several operators would reconcile the same Releases at once" -}}
 {{- end -}}
-{{- if .Values.leaderElection.enabled -}}true{{- end -}}
+{{- if and .Values.leaderElection.enabled (not .Values.sharding.enabled) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the pods coordinate through Leases: leader election or sharding. */}}
+{{- define "slipway.leases" -}}
+{{- if or (include "slipway.leaderElection" .) .Values.sharding.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* The operator config file: the user's `config` under what the chart itself decides. */}}
@@ -53,6 +59,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
     "allNamespaces" (empty .Values.watchNamespaces)
     "leaderElection" (dict
       "enabled" (eq (include "slipway.leaderElection" .) "true")
+      "leaseName" (include "slipway.fullname" .)
+      "namespace" .Release.Namespace)
+    "sharding" (dict
+      "enabled" .Values.sharding.enabled
+      "shards" (max 1 (int .Values.replicas))
       "leaseName" (include "slipway.fullname" .)
       "namespace" .Release.Namespace)
     "server" (dict "host" "0.0.0.0" "port" (int .Values.port)) -}}

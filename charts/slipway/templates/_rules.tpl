@@ -39,8 +39,8 @@
   resources: [customresourcedefinitions]
   verbs: [list, watch]
 {{- end -}}
-{{- define "slipway.leaderElectionRules" -}}
+{{- define "slipway.leaseRules" -}}
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
-  verbs: [get, create, patch]
+  verbs: [get, create, patch, list]
 {{- end -}}

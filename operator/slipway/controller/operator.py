@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -31,6 +33,7 @@ from slipway.runtime.logging import configure_logging
 from slipway.runtime.metrics import OperatorMetrics
 from slipway.runtime.notifications import NotificationQueue
 from slipway.runtime.server import ObservabilityServer
+from slipway.runtime.shards import Shards
 
 _log = structlog.get_logger("slipway.operator")
 
@@ -39,7 +42,7 @@ _NOTIFICATION_GRACE_SECONDS = 2.0
 
 
 class LeadershipLost(RuntimeError):
-    """Another replica may lead now: this one stopped reconciling."""
+    """Another replica may lead (or hold this replica's shard) now: this one stopped reconciling."""
 
 
 class ReleaseCrdMissing(RuntimeError):
@@ -55,7 +58,8 @@ async def run_operator(
 
     With leader election on, wait to lead first, ready meanwhile as a standby (so a Deployment of
     several replicas, its rolling updates and its PodDisruptionBudget see every healthy pod available);
-    raise LeadershipLost if the Lease is lost."""
+    raise LeadershipLost if the Lease is lost. With sharding on, wait for a free shard Lease the same
+    way, then reconcile only the Releases this replica owns."""
     configure_logging(config.log.level, format=config.log.format)
     # Kopf logs a line per handled watch event; with many Releases that is noise, not news.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -82,7 +86,30 @@ async def run_operator(
             background.append(asyncio.create_task(_relay(stop, stopping)))
         lost: asyncio.Task[None] | None = None
         election: LeaderElection | None = None
-        if config.leader_election.enabled:
+        shards: Shards | None = None
+        # Stopping on purpose while holding a Lease: hand it over at once, not at expiry.
+        hand_over: Callable[[], bool] | None = None
+        if config.sharding.enabled:
+            sharding = config.sharding
+            # Unique per process: a restarted one (pid 1 again in its container) is a newcomer.
+            identity = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+            shards = Shards(
+                api,
+                sharding.namespace,
+                sharding.lease_name,
+                sharding.shards,
+                identity,
+                sharding.lease_duration_seconds,
+            )
+            server.set_not_ready("waiting for a shard")
+
+            def all_held() -> None:
+                _log.info("standing by: every shard is held", shards=sharding.shards)
+                server.set_ready("standby, waiting for a shard")
+
+            await shards.join(on_standby=all_held)
+            hand_over = shards.release
+        elif config.leader_election.enabled:
             election = LeaderElection(
                 api,
                 config.leader_election.namespace,
@@ -99,6 +126,7 @@ async def run_operator(
             _log.info("leading", lease=config.leader_election.lease_name, identity=election.identity)
             lost = asyncio.create_task(election.keep())
             lost.add_done_callback(lambda _: stopping.set())
+            hand_over = election.release
         # Filled from the Release watch, read by each pass: who waits for whom, what the upstreams show.
         upstreams = UpstreamIndex()
         own_writes = OwnWrites()
@@ -114,8 +142,12 @@ async def run_operator(
             upstreams=upstreams,
             own_writes=own_writes,
             notifier=Notifier(api, notification_queue, config.notifications),
+            fence=shards.fence if shards is not None else None,
         )
-        queue = ReconcileQueue(reconciler)
+        queue = ReconcileQueue(reconciler, owns=shards.owns if shards is not None else None)
+        if shards is not None:
+            lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))
+            lost.add_done_callback(lambda _: stopping.set())
         namespaces = [] if config.cluster_wide else config.namespaces
         ready = asyncio.Event()
         # Kopf stops on SIGINT/SIGTERM by itself; a flag it never sees set would cost 5 s of waiting at
@@ -140,15 +172,15 @@ async def run_operator(
             with contextlib.suppress(Exception):
                 await queue.drain()
             # Stopped on purpose while leading (e.g. a rolling upgrade): hand over now, not at expiry.
-            if election is not None and lost is not None and not lost.done():
+            if hand_over is not None and lost is not None and not lost.done():
                 lost.cancel()
-                if await asyncio.to_thread(_released, election):
-                    _log.info("released the lease", lease=config.leader_election.lease_name)
+                if await asyncio.to_thread(_released, hand_over):
+                    _log.info("released the lease", lease=_lease_name(config, shards))
             # After the handover: the next leader tells only transitions it records itself.
             await notification_queue.stop(_NOTIFICATION_GRACE_SECONDS)
             api.close()
         if lost is not None and lost.done() and not lost.cancelled():
-            raise LeadershipLost(f"lost the Lease {config.leader_election.lease_name}; stopped reconciling")
+            raise LeadershipLost(f"lost the Lease {_lease_name(config, shards)}; stopped reconciling")
         if lost is not None:
             lost.cancel()
 
@@ -168,9 +200,13 @@ def _require_release_crd(api: KubeApi) -> None:
         )
 
 
-def _released(election: LeaderElection) -> bool:
+def _lease_name(config: OperatorConfig, shards: Shards | None) -> str | None:
+    return shards.shard if shards is not None else config.leader_election.lease_name
+
+
+def _released(release: Callable[[], bool]) -> bool:
     try:
-        return election.release()
+        return release()
     except Exception:  # an unreachable API server: the Lease then expires, as it would after a crash
         return False
 

@@ -29,6 +29,9 @@ Reconcile = Callable[[ReleaseKey], Awaitable[float | None]]
 Echo = Callable[[], bool]
 """Whether an event only showed back the operator's own write (`OwnWrites.echo`)."""
 
+Owns = Callable[[ReleaseKey], bool]
+"""Whether this replica handles the Release now (sharding: `Shards.owns`)."""
+
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # A pass that keeps failing is tried again after 2, 4, 8, ... seconds, never more than 5 minutes apart:
 # a Release whose every pass raises costs a pass now and then, not a loop (issue 13: one every 2 s).
@@ -47,8 +50,12 @@ class ReconcileQueue:
         retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS,
         max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
         most_between_retries_seconds: float = _MOST_BETWEEN_RETRIES_SECONDS,
+        owns: Owns | None = None,
     ) -> None:
         self._reconcile = reconcile
+        # Sharding: each Release seen, and whether it was this replica's when last looked at.
+        self._owns = owns
+        self._ours: dict[ReleaseKey, bool] = {}
         self._retry_after_error = retry_after_error_seconds
         self._most_between_retries = most_between_retries_seconds
         # Passes in a row that failed, by Release: the next retry waits twice as long as the last.
@@ -65,7 +72,14 @@ class ReconcileQueue:
 
         Unless `echo` says the change was the operator's own write: asked at once, or, during a pass,
         when the pass ends (the API server sends a write's watch event before its response, so the
-        pass may not know yet what it wrote)."""
+        pass may not know yet what it wrote).
+
+        With sharding, a Release another replica owns is only remembered, for `reclaim`."""
+        if self._owns is not None:
+            self._ours[key] = self._owns(key)
+            if not self._ours[key]:
+                self._cancel_timer(key)
+                return
         if key in self._running:
             if echo is None:
                 self._dirty.add(key)
@@ -74,19 +88,33 @@ class ReconcileQueue:
             return
         if echo is not None and echo():
             return
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_timer(key)
         self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
 
     def forget(self, key: ReleaseKey) -> None:
         """The Release is gone: drop its timer; a pass in flight finishes (and finds nothing)."""
+        self._cancel_timer(key)
+        self._dirty.discard(key)
+        self._echoes.pop(key, None)
+        self._ours.pop(key, None)
+        self._failures.pop(key, None)
+
+    def reclaim(self) -> None:
+        """What this replica owns changed (sharding): a pass at once for each Release it gained; the
+        ones it lost stop at the end of their pass in flight and their timers wake nothing."""
+        if self._owns is None:
+            return
+        for key, was in list(self._ours.items()):
+            self._ours[key] = self._owns(key)
+            if self._ours[key] and not was:
+                self.notify(key)
+            elif not self._ours[key]:
+                self._cancel_timer(key)
+
+    def _cancel_timer(self, key: ReleaseKey) -> None:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        self._dirty.discard(key)
-        self._echoes.pop(key, None)
-        self._failures.pop(key, None)
 
     def retry_delay(self, key: ReleaseKey) -> float | None:
         """Seconds before the next retry of a Release whose last pass failed; None after a success."""
@@ -106,9 +134,12 @@ class ReconcileQueue:
         return len(self._timers)
 
     async def _run(self, key: ReleaseKey) -> None:
+        delay = None
         try:
             while True:
                 async with self._slots:
+                    if self._owns is not None and not self._owns(key):
+                        break  # it moved to another replica, perhaps while this waited for a slot
                     # Events that came while waiting for a slot are covered by this pass.
                     self._dirty.discard(key)
                     self._echoes.pop(key, None)

@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
@@ -90,15 +91,20 @@ from slipway.routers.registry import router_for
 from slipway.runtime.config import OperatorConfig
 from slipway.runtime.logging import bind_release
 from slipway.runtime.metrics import OperatorMetrics
+from slipway.runtime.shards import ShardMoved
 
 Measure = Callable[[Metric, MeasurementContext], Awaitable[RawMeasurement]]
 FindAlerts = Callable[[ReleaseRef, Mapping[str, str]], Awaitable[tuple[FiringAlert, ...]]]
 """The firing alerts that match; raises AlertmanagerUnavailable when that cannot be known."""
+Fence = Callable[[ReleaseRef], AbstractContextManager[None]]
+"""Held around a pass's writes; raises ShardMoved when the Release is no longer this replica's
+(sharding: `Shards.fence`)."""
 
 _log = structlog.get_logger("slipway.reconcile")
 
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
+_RETRY_SHARD_SECONDS = 1.0
 # A status the core let wait for the pods its pass asked for is written this soon at the latest: the
 # core's own poll while it waits for pods.
 _HOLD_SECONDS = POLL_SECONDS
@@ -211,8 +217,10 @@ class Reconciler:
         upstreams: UpstreamIndex | None = None,
         own_writes: OwnWrites | None = None,
         notifier: Notifier | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self._api = api
+        self._fence = fence or (lambda release: contextlib.nullcontext())
         self._upstreams = upstreams or UpstreamIndex()
         self._measure = measure
         self._find_alerts = find_alerts
@@ -250,7 +258,7 @@ class Reconciler:
             now = datetime.now(UTC)
             decision = decide(None, ReleaseStatus.from_api(body.get("status")), observations, now)
             await asyncio.to_thread(
-                self._carry_out, release_ref(body), None, body, ClusterState(), decision, now
+                self._fenced, release_ref(body), None, body, ClusterState(), decision, now
             )
         except Exception as unreported:
             _log.warning("a failed pass could not be told in status", error=str(unreported))
@@ -306,8 +314,13 @@ class Reconciler:
             landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
             writes, events_owed = await asyncio.to_thread(
-                self._carry_out, release, spec, body, state, decision, now, landed, hold
+                self._fenced, release, spec, body, state, decision, now, landed, hold
             )
+        except ShardMoved as moved:
+            # Looked at again shortly: if the Release moved, the queue drops that look; if the Lease was
+            # only late in renewing, the pass is made once it is renewed.
+            _log.info("left to another replica", reason=str(moved))
+            return _RETRY_SHARD_SECONDS
         except StaleViewError:
             return _RETRY_STALE_SECONDS
         except ApiError as error:
@@ -415,6 +428,11 @@ class Reconciler:
             stable_revision=stable.revision if stable else None,
             interval_seconds=max(1, round(interval)),
         )
+
+    def _fenced(self, release: ReleaseRef, *decided: Any) -> tuple[int, bool]:
+        """The pass's writes, all in one batch under the fence (sharding)."""
+        with self._fence(release):
+            return self._carry_out(release, *decided)
 
     def _carry_out(
         self,

@@ -99,6 +99,26 @@ class LeaderElectionConfig(ConfigSection):
     namespace: str = Field("slipway-system", min_length=1)
 
 
+class ShardingConfig(ConfigSection):
+    """Several replicas share the Releases (docs/operator.md, "Sharding"); leader election is the mode
+    for one active replica, so the two are never on together."""
+
+    enabled: bool = False
+    shards: int = Field(
+        3, ge=1, le=64, description="Shard Leases: replicas that reconcile at once; more stand by."
+    )
+    lease_name: str = Field(
+        "slipway-operator", min_length=1, description="The Leases are <leaseName>-shard-<i>."
+    )
+    namespace: str = Field("slipway-system", min_length=1)
+    lease_duration_seconds: int = Field(
+        10,
+        ge=3,
+        le=300,
+        description="A dead replica's Releases are taken over this long after its last renewal.",
+    )
+
+
 class ServerConfig(ConfigSection):
     host: str = Field("127.0.0.1", description="Address of the /metrics, /healthz and /readyz server.")
     port: int = Field(8080, ge=0, le=65535, description="Port of that server; 0 picks a free one.")
@@ -233,6 +253,7 @@ class OperatorConfig(ConfigSection):
     namespaces: list[str] = Field(default_factory=list, description="Namespaces to watch.")
     all_namespaces: bool = Field(False, description="Watch every namespace.")
     leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
+    sharding: ShardingConfig = Field(default_factory=ShardingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
@@ -241,6 +262,11 @@ class OperatorConfig(ConfigSection):
     def _one_namespace_scope(self) -> Self:
         if self.all_namespaces and self.namespaces:
             raise ValueError("set either namespaces or allNamespaces, not both")
+        if self.leader_election.enabled and self.sharding.enabled:
+            raise ValueError(
+                "set either leaderElection.enabled (one active replica) or sharding.enabled (several),"
+                " not both"
+            )
         return self
 
     @property

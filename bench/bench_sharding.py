@@ -1,0 +1,257 @@
+"""Sharding figures (issue 12): operators sharing the Releases, one SIGKILLed mid-rollout then restarted.
+Prints them; not a timed test.
+
+3 operators (sharding on, 3 shard Leases of 10 s) over 3,000 Releases, 300 of them progressing (a canary
+of 3 weights with 5 s pauses; their pods run in the dev cluster, the others have none):
+1. start-up: the operators started after the Releases exist, until every one is Healthy;
+2. takeover: from the SIGKILL to the last of its Releases reconciled by another operator (bound: the
+   Lease duration plus one pass);
+3. give-back: from its restart to the last of its shard's Releases reconciled by it again;
+4. convergence: from the SIGKILL to every progressing Release Healthy on its new version;
+5. duplicate promotions (history entries; must be 0) and Releases written by two operators at once
+   (held by two at the same time by the views they logged, or written by one not holding it: must be 0);
+6. RSS of each replica with every Release Healthy, beside one operator alone over the same Releases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench_operator import Operator, wait_for
+from shard_logs import Line, acting, first_pass_after, held_twice, joined, passes, read
+from slipway import plugins
+from slipway.kube.client import KubeApi, connect, releases_path
+from slipway.runtime.config import load_config, parse_config
+from slipway.runtime.shards import owner
+from slipway_dev.cluster import DevCluster
+
+NAMESPACE = "default"
+MOVING = "bench.slipway.dev/moving"
+"""A label on the progressing Releases: watching them never lists all 3,000 (the dev cluster's API
+server shares a process and two cores with this script; big lists every second slowed the operators'
+Lease renewals past their deadline)."""
+LEASE_SECONDS = 10
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25},
+    {"pause": {"duration": "5s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "5s"}},
+    {"setWeight": 75},
+    {"pause": {"duration": "5s"}},
+]
+
+
+def manifest(name: str, version: str, moving: bool) -> dict[str, Any]:
+    env = [{"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0.2"}]
+    return {
+        "apiVersion": "slipway.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {MOVING: str(moving).lower()}},
+        "spec": {
+            "version": version,
+            # A Release without pods promotes at once: only the progressing ones get a pod.
+            "replicas": 1 if moving else 0,
+            "template": {"spec": {"containers": [{"name": "app", "image": f"demo:{version}", "env": env}]}},
+            "service": {"port": 80, "targetPort": 8080},
+            "strategy": {"canary": {"steps": STEPS}},
+        },
+    }
+
+
+def operator_config(cluster: DevCluster, path: Path, sharding: bool) -> Path:
+    base = load_config(cluster.operator_config).model_dump(by_alias=True, mode="json")
+    if sharding:
+        base["sharding"] = {
+            "enabled": True,
+            "shards": 3,
+            "leaseName": "slipway",
+            "namespace": "slipway-system",
+            "leaseDurationSeconds": LEASE_SECONDS,
+        }
+    path.write_text(parse_config(base).to_yaml())
+    return path
+
+
+def start(cluster: DevCluster, config: Path, log: Path) -> Operator:
+    return Operator([sys.executable, "-m", "slipway", "run", "--config", str(config)], cluster.kubeconfig, log)
+
+
+def kill(operator: Operator) -> None:
+    os.killpg(operator.process.pid, signal.SIGKILL)
+    operator.process.wait()
+
+
+def statuses(api: KubeApi, moving: bool = False) -> dict[str, dict[str, Any]]:
+    listed = api.list(releases_path(NAMESPACE), {MOVING: "true"} if moving else None)
+    return {item["metadata"]["name"]: item.get("status") or {} for item in listed}
+
+
+def healthy_on(api: KubeApi, versions: dict[str, str], moving: bool = False) -> bool:
+    found = statuses(api, moving)
+    return all(
+        found.get(name, {}).get("phase") == "Healthy"
+        and (found[name].get("stable") or {}).get("version") == version
+        for name, version in versions.items()
+    )
+
+
+def duplicate_promotions(api: KubeApi, names: list[str]) -> int:
+    found = statuses(api, True)
+    duplicates = 0
+    for name in names:
+        promoted = Counter(e["version"] for e in found[name].get("history", []) if e["outcome"] == "Promoted")
+        duplicates += sum(count - 1 for count in promoted.values())
+    return duplicates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--releases", type=int, default=3000)
+    parser.add_argument("--progressing", type=int, default=300)
+    parser.add_argument("--logs", type=Path, help="keep the operators' logs here (default: thrown away)")
+    args = parser.parse_args()
+    plugins.load()
+    names = [f"web-{index}" for index in range(args.releases)]
+    moving = names[: args.progressing]
+    every = dict.fromkeys(names, "1")
+    with tempfile.TemporaryDirectory() as scratch, DevCluster(prometheus="off", rps=1) as cluster:
+        workdir = args.logs or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        cluster.kubectl("create", "namespace", "slipway-system")
+        api = connect(str(cluster.kubeconfig))
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda name: api.create(releases_path(NAMESPACE), manifest(name, "1", name in moving)),
+                    names,
+                )
+            )
+        config = operator_config(cluster, workdir / "sharded.yaml", sharding=True)
+        logs = [workdir / f"operator-{index}.log" for index in range(3)]
+        operators = [start(cluster, config, log) for log in logs]
+
+        def lines() -> list[list[Line]]:
+            return [read(log) for log in logs]
+
+        try:
+            started = time.monotonic()
+            wait_for(lambda: all(acting(log, 3) for log in lines()), 120, "three operators sharing", 1.0)
+            wait_for(lambda: healthy_on(api, every), 900, f"{len(names)} Releases Healthy", 10.0)
+            print(
+                f"start-up: {len(names)} Releases Healthy"
+                f" {time.monotonic() - started:.0f} s after 3 operators started"
+            )
+            time.sleep(3)  # idle: nothing left to do
+            sharded_rss = [operator.rss_mib() for operator in operators]
+
+            shards = {index: joined(log) for index, log in enumerate(lines())}
+            owners = {name: owner(f"{NAMESPACE}/{name}", [s for s in shards.values() if s]) for name in names}
+            victim = max(shards, key=lambda index: sum(owners[name] == shards[index] for name in moving))
+            victims = {f"{NAMESPACE}/{name}" for name in names if owners[name] == shards[victim]}
+            with ThreadPoolExecutor(8) as pool:
+                list(
+                    pool.map(
+                        lambda name: api.patch(
+                            releases_path(NAMESPACE, name), {"spec": manifest(name, "2", True)["spec"]}
+                        ),
+                        moving,
+                    )
+                )
+
+            def under_way() -> bool:
+                found = statuses(api, True)
+                canaries = {
+                    name
+                    for name, status in found.items()
+                    if (status.get("canary") or {}).get("version") == "2"
+                }
+                done = {
+                    name
+                    for name, status in found.items()
+                    if (status.get("stable") or {}).get("version") == "2"
+                }
+                return canaries | done == set(moving) and any(
+                    f"{NAMESPACE}/{name}" in victims for name in canaries
+                )
+
+            wait_for(under_way, 300, "every rollout under way, some of the victim's among them", 1.0)
+            kill(operators[victim])
+            killed = time.time()
+            wait_for(
+                lambda: len(first_pass_after(passes(lines()), killed, victims, victim)) == len(victims),
+                120,
+                "the killed operator's Releases taken over",
+                1.0,
+            )
+            takeover = max(first_pass_after(passes(lines()), killed, victims, victim).values())
+            print(
+                f"takeover after SIGKILL: {takeover:.1f} s for its {len(victims)} Releases"
+                f" (Lease {LEASE_SECONDS} s + one pass)"
+            )
+
+            logs.append(workdir / f"operator-{victim}-restarted.log")
+            operators[victim] = start(cluster, config, logs[-1])
+            restarted = time.time()
+            back = len(logs) - 1
+            wait_for(lambda: acting(lines()[back], 3), 120, "the restarted operator acting", 1.0)
+            wait_for(
+                lambda: victims <= {p.release for p in passes(lines()) if p.at > restarted and p.of(back)},
+                120,
+                "its shard's Releases back",
+                1.0,
+            )
+            given_back = max(p.at for p in passes(lines()) if p.of(back) and p.release in victims) - restarted
+            print(f"give-back after restart: {given_back:.1f} s (its shard's {len(victims)} Releases)")
+            wait_for(
+                lambda: healthy_on(api, dict.fromkeys(moving, "2"), True), 600, "every rollout converged", 2.0
+            )
+            converged = time.time() - killed
+            print(
+                f"convergence: all {len(moving)} progressing Releases Healthy on 2,"
+                f" {converged:.0f} s after the SIGKILL"
+            )
+            duplicates = duplicate_promotions(api, moving)
+            overlapping = len(held_twice(lines()))
+            print(
+                f"duplicate promotions: {duplicates};"
+                f" Releases written by two operators at once: {overlapping}"
+            )
+        finally:
+            for operator in operators:
+                operator.stop()
+
+        alone = start(
+            cluster, operator_config(cluster, workdir / "alone.yaml", sharding=False), workdir / "alone.log"
+        )
+        try:
+            wait_for(
+                lambda: len({p.release for p in passes([read(workdir / "alone.log")])}) >= len(names),
+                900,
+                "one operator's first pass over every Release",
+                1.0,
+            )
+            time.sleep(3)
+            alone_rss = alone.rss_mib()
+        finally:
+            alone.stop()
+        api.close()
+    per_replica = ", ".join(f"{rss:.0f}" for rss in sharded_rss)
+    print(
+        f"RSS with {len(names)} Healthy Releases: per replica {per_replica} MiB (3 shards);"
+        f" one operator alone {alone_rss:.0f} MiB ({sum(sharded_rss) / 3 / alone_rss:.2f} x per replica)"
+    )
+    print(f"({datetime.now(UTC):%Y-%m-%d}, dev cluster over HTTPS, {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Sharding: which shard owns a Release (pure, checked for any membership), and the membership protocol
+against an API server: a newcomer acts only once the others have let go, a dead holder's Releases are
+taken over when its Lease expires, a write batch is fenced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from slipway.controller.queue import ReleaseKey
+from slipway.kube.client import connect
+from slipway.runtime.leader import micro_time
+from slipway.runtime.shards import (
+    VIEW_ANNOTATION,
+    ShardMoved,
+    Shards,
+    acknowledged,
+    encoded,
+    live_holders,
+    owner,
+    published_views,
+)
+from slipway_dev.apiserver import running_apiserver, write_kubeconfig
+
+shard_names = st.sets(st.sampled_from([f"slipway-shard-{i}" for i in range(8)]), min_size=1)
+release_names = st.lists(
+    st.from_regex(r"[a-z]{1,8}/[a-z0-9-]{1,20}", fullmatch=True), min_size=1, max_size=50
+)
+
+
+@given(shard_names, release_names)
+def test_each_release_has_exactly_one_owner_for_any_membership(shards: set[str], releases: list[str]) -> None:
+    for release in releases:
+        owners = [shard for shard in shards if owner(release, shards) == shard]
+        assert len(owners) == 1
+
+
+@given(shard_names, st.sampled_from([f"slipway-shard-{i}" for i in range(10)]), release_names)
+def test_a_joining_shard_takes_releases_only_for_itself_and_gives_them_back_when_it_leaves(
+    shards: set[str], newcomer: str, releases: list[str]
+) -> None:
+    grown = shards | {newcomer}
+    for release in releases:
+        before, after = owner(release, shards), owner(release, grown)
+        # Minimal movement: a Release moves only to the newcomer, and back to where it was without it.
+        assert after in (before, newcomer)
+
+
+@given(shard_names, shard_names, release_names)
+def test_two_replicas_that_see_each_other_never_both_own_a_release(
+    first_view: set[str], second_view: set[str], releases: list[str]
+) -> None:
+    """Views differ while membership changes; as long as each holder's view names the other (the
+    acknowledgement the protocol waits for), no Release is owned by both."""
+    first, second = min(first_view), max(second_view)
+    if first == second:
+        return
+    first_view, second_view = first_view | {second}, second_view | {first}
+    for release in releases:
+        assert not (owner(release, first_view) == first and owner(release, second_view) == second)
+
+
+def test_releases_spread_evenly() -> None:
+    shards = [f"slipway-shard-{i}" for i in range(3)]
+    counts = Counter(owner(f"default/web-{i}", shards) for i in range(3000))
+    assert all(850 <= count <= 1150 for count in counts.values()), counts
+
+
+NOW = datetime(2026, 12, 5, 0, 0, tzinfo=UTC)
+
+
+def lease(name: str, holder: str, renewed_seconds_ago: float, view: dict[str, str] | None = None) -> dict:
+    return {
+        "metadata": {"name": name, "annotations": encoded(view) if view is not None else {}},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": 10,
+            "renewTime": micro_time(NOW - timedelta(seconds=renewed_seconds_ago)),
+        },
+    }
+
+
+def test_the_view_holds_the_leases_held_and_not_expired() -> None:
+    leases = [lease("s-0", "a", 1), lease("s-1", "b", 10.5), lease("s-2", "", 1)]
+    assert live_holders(leases, NOW, 10) == {"s-0": "a"}
+
+
+def test_a_newcomer_is_acknowledged_once_every_other_holder_names_it() -> None:
+    view = {"s-0": "a", "s-1": "b", "s-2": "c"}
+    published = published_views(
+        [
+            lease("s-0", "a", 1, view),
+            lease("s-1", "b", 1, {"s-0": "a", "s-1": "b", "s-2": "old-c"}),  # names a former holder
+        ]
+    )
+    assert not acknowledged("s-2", "c", view, published)
+    published["s-1"] = dict(view)
+    assert acknowledged("s-2", "c", view, published)
+    broken = published_views([{"metadata": {"name": "s-0", "annotations": {VIEW_ANNOTATION: "{"}}}])
+    assert broken == {"s-0": {}}
+
+
+# --- the protocol against an API server ---------------------------------------------------------------
+
+DURATION = 3
+KEYS = [ReleaseKey("default", f"web-{i}") for i in range(60)]
+
+
+def owned(*members: Shards) -> list[set[ReleaseKey]]:
+    return [{key for key in KEYS if member.owns(key)} for member in members]
+
+
+async def until(condition: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def test_replicas_share_hand_over_and_take_over(tmp_path: Path) -> None:
+    with running_apiserver() as server:
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
+
+        def member(identity: str) -> Shards:
+            return Shards(api, "default", "slipway", 2, identity, DURATION)
+
+        async def story() -> None:
+            a, b, late = member("a"), member("b"), member("late")
+            changes: Counter[str] = Counter()
+            await a.join()
+            keep_a = asyncio.create_task(a.keep(on_change=lambda: changes.update("a")))
+            await until(lambda: len(owned(a)[0]) == len(KEYS), DURATION, "a to own everything")
+
+            await b.join()
+            # b published its view when it joined; until a names b in its own, b owns nothing.
+            assert owned(b) == [set()]
+            keep_b = asyncio.create_task(b.keep(on_change=lambda: changes.update("b")))
+            await until(
+                lambda: sum(map(len, owned(a, b))) == len(KEYS) and all(owned(a, b)), DURATION, "a share"
+            )
+            first, second = owned(a, b)
+            assert not first & second
+
+            # Every shard is held: a third replica stands by.
+            standing_by: list[bool] = []
+            waiting = asyncio.create_task(late.join(on_standby=lambda: standing_by.append(True)))
+            await until(lambda: standing_by, DURATION, "the third replica to stand by")
+
+            # a dies (no renewal, no release): it stops writing at 2/3 of the duration, and b or the
+            # standby hold its Releases once its Lease has expired, not before.
+            keep_a.cancel()
+            died = time.monotonic()
+            with pytest.raises(ShardMoved):
+                await until(lambda: time.monotonic() - died > DURATION * 2 / 3, DURATION, "the fence")
+                with a.fence(next(iter(first))):
+                    pass
+            await until(lambda: owned(b)[0] == set(KEYS) or waiting.done(), DURATION * 2, "a takeover")
+            assert time.monotonic() - died >= DURATION * 2 / 3
+            await asyncio.wait_for(waiting, DURATION * 2)
+            keep_late = asyncio.create_task(late.keep(on_change=lambda: changes.update("l")))
+            # The standby took a's shard: exactly a's Releases move to it, once b has let go.
+            await until(lambda: owned(late)[0] == first, DURATION * 2, "a's Releases to move to its shard")
+            assert owned(b)[0] == second
+            for task in (keep_b, keep_late):
+                task.cancel()
+
+        asyncio.run(story())
