@@ -83,7 +83,8 @@ def operator_config(cluster: DevCluster, path: Path, sharding: bool) -> Path:
 
 
 def start(cluster: DevCluster, config: Path, log: Path) -> Operator:
-    return Operator([sys.executable, "-m", "slipway", "run", "--config", str(config)], cluster.kubeconfig, log)
+    argv = [sys.executable, "-m", "slipway", "run", "--config", str(config)]
+    return Operator(argv, cluster.kubeconfig, log)
 
 
 def kill(operator: Operator) -> None:
