@@ -21,6 +21,7 @@ from slipway.core.obstacles import Obstacle
 from slipway.kube.client import KubeApi
 from slipway.rbac import Rule
 from slipway.runtime.config import PluginConfig, PluginSection
+from slipway.runtime.redaction import redact
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
 
@@ -75,7 +76,11 @@ def measured(metric: Metric, context: MeasurementContext, values: tuple[float, .
 
 
 def failed(metric: Metric, context: MeasurementContext, error: str) -> RawMeasurement:
-    return RawMeasurement(metric=metric.name, revision=context.revision, at=datetime.now(UTC), error=error)
+    """A measurement that could not be made. Its error goes into the Release's status and Events, and
+    may quote a URL: credentials in it are redacted here, for every provider."""
+    return RawMeasurement(
+        metric=metric.name, revision=context.revision, at=datetime.now(UTC), error=redact(error)
+    )
 
 
 @dataclass(frozen=True)
