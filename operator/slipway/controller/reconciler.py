@@ -75,6 +75,7 @@ from slipway.manifests import (
     ReleaseRef,
     hook_job,
     job_finished,
+    legacy_revisions,
     ready_replicas,
     release_ref,
     revision_of,
@@ -347,7 +348,7 @@ class Reconciler:
                     # SetWeights included. The writer compares: routing that matches is not written.
                     valid = _valid(spec)
                     ports = ServicePorts(valid.service.port, valid.service.target_port or valid.service.port)
-                    split = TrafficSplit(stable, canary, weight)
+                    split = TrafficSplit(stable, canary, weight, legacy_revisions(state.deployments))
                     for routing_object in router_for(valid.traffic_routing).plan(release, split, ports):
                         writer.ensure_routing_object(routing_object)
                     routed = action
