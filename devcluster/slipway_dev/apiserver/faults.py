@@ -37,9 +37,17 @@ class FaultInjector:
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
         self._random = random.Random(config.seed)
+        self.injected: dict[int, int] = {}
+        """Faults injected so far, by HTTP status code."""
 
     def write_fault(self) -> ApiError | None:
         """The error an injected fault turns this write into, if any (decided before anything is stored)."""
+        fault = self._draw()
+        if fault is not None:
+            self.injected[fault.code] = self.injected.get(fault.code, 0) + 1
+        return fault
+
+    def _draw(self) -> ApiError | None:
         draw = self._random.random()
         if draw < self.config.write_error_rate:
             return ApiError(
