@@ -79,3 +79,6 @@ def test_pods_a_controller_makes_are_counted_at_their_owner() -> None:
         declared_pods("jobs.batch", {"metadata": released, "spec": {"parallelism": 5, "completions": 2}}) == 2
     )
     assert declared_pods("services", {"metadata": {}}) == 0
+    finished = {"conditions": [{"type": "Complete", "status": "True"}]}
+    assert declared_pods("jobs.batch", {"metadata": {}, "spec": {}, "status": finished}) == 0
+    assert declared_pods("pods", {"metadata": {}, "status": {"phase": "Succeeded"}}) == 0

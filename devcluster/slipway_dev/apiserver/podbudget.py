@@ -7,7 +7,7 @@ replicas, a Job's parallelism, a Pod of its own) is admitted only while the pods
 declares stay within the limit: past it the write is refused, 403 Forbidden in the words of a quota
 refusal, before anything is stored. Shrinking is always admitted. Pods and ReplicaSets a workload
 controller makes (a Deployment's ReplicaSets, their pods, a Job's pods) are counted through their
-owner, once; a rollout's surge pods are not counted.
+owner, once; a rollout's surge pods are not counted, nor a finished Job or a pod that has ended.
 """
 
 from __future__ import annotations
@@ -47,9 +47,16 @@ def declared_pods(storage_key: str, obj: dict[str, Any]) -> int:
     ):
         return 0
     spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
     if kind == "Pod":
-        return 1
+        # A pod that has ended runs nothing any more.
+        return 0 if status.get("phase") in ("Succeeded", "Failed") else 1
     if kind == "Job":
+        if any(
+            condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True"
+            for condition in status.get("conditions") or []
+        ):
+            return 0
         parallelism = _number(spec.get("parallelism"), 1)
         completions = spec.get("completions")
         return min(parallelism, _number(completions, parallelism))
