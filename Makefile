@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit lint crd rbac bench system-deps clean
+.PHONY: demo test unit lint crd rbac bench soak system-deps clean
 
 # Both distributions: the operator (slipway) and the dev cluster (slipway-dev, in devcluster/).
 $(STAMP): pyproject.toml devcluster/pyproject.toml
@@ -48,6 +48,11 @@ rbac: $(STAMP)
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 	SLIPWAY_CRD_EXAMPLES=10000 $(BIN)/pytest -q -n 0 -p no:cacheprovider tests/cli/test_cli_crd_manifests.py
+
+# Issue 13's soak at full size: 60 Releases x 6 versions, the operator SIGKILLed every ~10 s, API faults.
+# make test runs it scaled down (tests/bench/test_soak_scaled_down.py).
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --releases 60 --versions 6
 
 clean:
 	rm -rf $(VENV) .slipway .pytest_cache .mypy_cache .ruff_cache

@@ -110,9 +110,9 @@ def release(
 
 
 class Operator:
-    def __init__(self, argv: list[str], kubeconfig: Path, log: Path) -> None:
+    def __init__(self, argv: list[str], kubeconfig: Path, log: Path, append: bool = False) -> None:
         self.log = log
-        with log.open("wb") as out:
+        with log.open("ab" if append else "wb") as out:
             self.process = subprocess.Popen(
                 argv,
                 env={**os.environ, "KUBECONFIG": str(kubeconfig)},
@@ -147,6 +147,10 @@ class Operator:
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
 
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
@@ -156,11 +160,12 @@ class Operator:
             self.process.wait()
 
 
-def slipway_operator(cluster: DevCluster, workdir: Path) -> Operator:
+def slipway_operator(cluster: DevCluster, workdir: Path, append: bool = False) -> Operator:
     return Operator(
         [sys.executable, "-m", "slipway", "run", "--config", str(cluster.operator_config)],
         cluster.kubeconfig,
         workdir / "slipway.log",
+        append,
     )
 
 

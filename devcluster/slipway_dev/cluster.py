@@ -54,6 +54,7 @@ from slipway_dev.alertmanager import AlertmanagerProcess
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
 from slipway_dev.apiserver.credentials import Credentials
 from slipway_dev.apiserver.faults import FaultConfig
+from slipway_dev.apiserver.podbudget import DEFAULT_MAX_PODS
 from slipway_dev.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
 from slipway_dev.gateway import EntryStats
 from slipway_dev.packaged import routing_crds
@@ -97,6 +98,7 @@ class DevCluster:
         process_images: list[str] | None = None,
         operator_config: Path | None = None,
         scrape_interval: str = "1s",
+        max_pods: int | None = None,
     ) -> None:
         self.port = port
         self._own_state_dir = state_dir is None
@@ -115,6 +117,8 @@ class DevCluster:
         # or the chart's default image.
         self.process_images = process_images
         self.extra_operator_config = operator_config
+        # Pods the simulated world runs at most; writes declaring more are refused (apiserver/podbudget.py).
+        self.max_pods = DEFAULT_MAX_PODS if max_pods is None else max_pods
         self._operator: subprocess.Popen[bytes] | None = None
         self.prometheus_url: str | None = None
         self.alertmanager_url: str | None = None
@@ -186,7 +190,7 @@ class DevCluster:
         return self
 
     async def _start_world(self) -> None:
-        self._server = ApiServer("127.0.0.1", port=self.port, faults=self.faults)
+        self._server = ApiServer("127.0.0.1", port=self.port, faults=self.faults, max_pods=self.max_pods)
         await self._server.start()
         if self.release_crd:
             self._install_crd(prometheus_rule_crd())
@@ -352,6 +356,15 @@ class DevCluster:
                 name: EntryStats(dict(stats.by_code), stats.connection_errors)
                 for name, stats in self._world.gateway.stats.items()
             }
+
+        return self.call(snapshot())
+
+    def faults_injected(self) -> dict[int, int]:
+        """The write faults the API server has injected so far, by HTTP status code."""
+
+        async def snapshot() -> dict[int, int]:
+            assert self._server is not None
+            return dict(self._server.faults_injected)
 
         return self.call(snapshot())
 

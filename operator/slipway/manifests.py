@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ LABEL_VERSION = "app.kubernetes.io/version"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RELEASE = "slipway.dev/release"
 LABEL_REVISION = "slipway.dev/revision"
+LABEL_POD_OF = "slipway.dev/pod-of"
+"""Set by the operator on its revision Deployments' pods and nothing else: Services select by it. The
+release label is not enough: Job pods (hooks, job metrics) carry it, and so may anyone's pods."""
 MANAGER = "slipway"
 
 Obj = dict[str, Any]
@@ -83,15 +87,42 @@ def revision_labels(release: ReleaseRef, revision: str, version: str) -> dict[st
         LABEL_MANAGED_BY: MANAGER,
         LABEL_RELEASE: release.name,
         LABEL_REVISION: revision,
+        LABEL_POD_OF: release.name,
     }
 
 
 def revision_selector(release: ReleaseRef, revision: str) -> dict[str, str]:
+    """A revision Deployment's selector (immutable: the one every Deployment was created with)."""
     return {LABEL_RELEASE: release.name, LABEL_REVISION: revision}
 
 
 def release_selector(release: ReleaseRef) -> dict[str, str]:
+    """Everything labelled as the Release's: its Deployments, Jobs and routing objects, for listing."""
     return {LABEL_RELEASE: release.name}
+
+
+def serving_selector(release: ReleaseRef, revision: str | None, *, legacy: bool = False) -> dict[str, str]:
+    """What a Service selects to reach the pods of `revision` (of every revision when None): the
+    operator's own pod label, or, when `legacy`, the release label that pods of Deployments created
+    before that label existed carry instead (docs/operator.md, "Which pods get traffic")."""
+    selector = {LABEL_RELEASE if legacy else LABEL_POD_OF: release.name}
+    return selector if revision is None else {**selector, LABEL_REVISION: revision}
+
+
+def legacy_revisions(deployments: Mapping[str, Obj]) -> frozenset[str]:
+    """The revisions (of revision -> Deployment) whose pods lack LABEL_POD_OF: made by an operator
+    before that label existed. Their templates are never rewritten, which would restart their pods."""
+    return frozenset(
+        revision
+        for revision, deployment in deployments.items()
+        if LABEL_POD_OF not in _pod_labels(deployment)
+    )
+
+
+def _pod_labels(deployment: Obj) -> dict[str, str]:
+    template = (deployment.get("spec") or {}).get("template") or {}
+    labels: dict[str, str] = (template.get("metadata") or {}).get("labels") or {}
+    return labels
 
 
 def revision_deployment(
@@ -288,8 +319,8 @@ def hook_job(
     backoff_limit: int,
     timeout_seconds: float,
 ) -> Obj:
-    """The Job of one run of a hook. Its pods carry the release label but not the revision's selector,
-    so no Service of the Release ever sends them traffic."""
+    """The Job of one run of a hook. Its pods carry the release label but not LABEL_POD_OF, so no
+    Service of the Release ever sends them traffic."""
     labels = {LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: release.name}
     hook_labels = {LABEL_HOOK_STAGE: stage, LABEL_HOOK: hook, LABEL_HOOK_ATTEMPT: str(attempt)}
     identity = {

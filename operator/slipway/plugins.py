@@ -9,9 +9,13 @@ and each router's kinds with the kube client.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+from slipway import podsecurity
 from slipway.alerts import alertmanager
 from slipway.alerts.alertmanager import AlertmanagerConfig
-from slipway.api.models import Metric, ReleaseSpec
+from slipway.api.models import Hooks, Metric, ReleaseSpec
 from slipway.core.obstacles import Obstacle
 from slipway.kube.client import add_routing_collections
 from slipway.providers import registry as providers
@@ -39,8 +43,9 @@ def workload_rules() -> tuple[Rule, ...]:
 
 def readiness(spec: ReleaseSpec, config: OperatorConfig) -> tuple[Obstacle, ...]:
     """Everything in a valid `spec` this operator cannot carry out with `config`: each metric's
-    provider and the alert source check their own part, with their own config sections. Empty when
-    the operator can carry it out."""
+    provider and the alert source check their own part, with their own config sections, and every pod
+    template the operator would create is held to the config's Pod Security level. Empty when the
+    operator can carry it out."""
     by_key = {plugin.key: plugin for plugin in providers.plugins().values()}
     metrics = spec.analysis.metrics if spec.analysis else []
     return (
@@ -50,7 +55,25 @@ def readiness(spec: ReleaseSpec, config: OperatorConfig) -> tuple[Obstacle, ...]
             for obstacle in _ready(by_key[metric.kind], metric, f"spec.analysis.metrics[{index}]", config)
         ),
         *alertmanager.ready(spec, config.section(AlertmanagerConfig)),
+        *(
+            obstacle
+            for at, template in pod_templates(spec)
+            for obstacle in podsecurity.check_template(template, at, config.pod_security)
+        ),
     )
+
+
+def pod_templates(spec: ReleaseSpec) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field, template) of every pod template `spec` makes the operator create: its revisions', its
+    hooks' and its metrics' (each provider names its own)."""
+    yield "spec.template", spec.template
+    for stage, field in Hooks.model_fields.items():
+        for index, hook in enumerate(getattr(spec.hooks, stage) if spec.hooks else []):
+            yield f"spec.hooks.{field.alias or stage}[{index}].template", hook.template
+    by_key = {plugin.key: plugin for plugin in providers.plugins().values()}
+    for index, metric in enumerate(spec.analysis.metrics if spec.analysis else []):
+        for below, template in by_key[metric.kind].pod_templates(metric):
+            yield f"spec.analysis.metrics[{index}].{metric.kind}{below}", template
 
 
 def _ready(plugin: ProviderPlugin, metric: Metric, at: str, config: OperatorConfig) -> tuple[Obstacle, ...]:

@@ -39,6 +39,36 @@ def test_malformed_bodies_are_400(http: Http, raw: bytes, content_type: str) -> 
     _nothing_stored(http, rv)
 
 
+def _nested(depth: int) -> bytes:
+    """A ConfigMap whose extra field `x` nests objects so that the whole body is `depth` levels deep."""
+    inner = depth - 1
+    return b'{"metadata": {"name": "deep"}, "x": ' + b'{"a": ' * inner + b"1" + b"}" * inner + b"}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type"),
+    [
+        ("POST", CMS, "application/json"),
+        ("PUT", f"{CMS}/{ROOT_CA}", "application/json"),
+        ("PATCH", f"{CMS}/{ROOT_CA}", "application/merge-patch+json"),
+        ("PATCH", f"{CMS}/deep?fieldManager=t", "application/apply-patch+yaml"),
+    ],
+)
+def test_a_body_nested_too_deep_is_400_and_the_server_carries_on(
+    http: Http, method: str, path: str, content_type: str
+) -> None:
+    rv = http("GET", CMS).body["metadata"]["resourceVersion"]
+    for depth in (101, 3000, 100_000):
+        _assert_status(http(method, path, raw=_nested(depth), content_type=content_type), 400, "BadRequest")
+    refused = http(method, path, raw=_nested(3000), content_type=content_type).body
+    assert refused["message"] == "the request body is nested too deeply: at most 100 levels are accepted"
+    yaml_body = b"metadata: {name: deep}\nx: " + b"[" * 3000 + b"]" * 3000 + b"\n"
+    _assert_status(http("POST", CMS, raw=yaml_body, content_type="application/yaml"), 400, "BadRequest")
+    _nothing_stored(http, rv)
+    # 100 levels are fine.
+    assert http("POST", CMS, raw=_nested(100)).status == 201
+
+
 def test_a_yaml_body_is_accepted(http: Http) -> None:
     created = http(
         "POST", CMS, raw=b"metadata: {name: from-yaml}\ndata: {a: b}\n", content_type="application/yaml"

@@ -18,6 +18,7 @@ pytestmark = E2E
 
 RELEASE_LABEL = "slipway.dev/release"
 REVISION_LABEL = "slipway.dev/revision"
+POD_OF_LABEL = "slipway.dev/pod-of"
 
 # Every pod of the revision is scraped: a PromQL metric of the user's own, judged like any other.
 SCRAPED_PODS = 'count(up{namespace="{{namespace}}", release="{{release}}", revision="{{revision}}"} == 1)'
@@ -41,6 +42,7 @@ def test_first_release_is_ready_with_its_deployment_and_services(
         "app.kubernetes.io/managed-by": "slipway",
         RELEASE_LABEL: "web",
         REVISION_LABEL: revision,
+        POD_OF_LABEL: "web",
     }
     owner = deployment["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["uid"]) == (
@@ -50,7 +52,7 @@ def test_first_release_is_ready_with_its_deployment_and_services(
     )
     for name in ("web", "web-canary"):
         service = cluster.service(name)
-        assert service["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: revision}
+        assert service["spec"]["selector"] == {POD_OF_LABEL: "web", REVISION_LABEL: revision}
         assert service["metadata"]["ownerReferences"][0]["uid"] == owner["uid"]
     printed = cluster.kubectl("get", "release", "web").stdout
     assert "Healthy" in printed and "True" in printed
@@ -98,13 +100,13 @@ def test_good_canary_follows_the_steps_and_is_promoted(cluster: Cluster, operato
     during = wait_for(split_in_progress, 30, "canary at weight 25")
     v2 = during["canary"]["revision"]
     # The stable Service spreads over both revisions; the canary got its pods (replica ratio).
-    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web"}
-    assert cluster.service("web-canary")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v2}
+    assert cluster.service("web")["spec"]["selector"] == {POD_OF_LABEL: "web"}
+    assert cluster.service("web-canary")["spec"]["selector"] == {POD_OF_LABEL: "web", REVISION_LABEL: v2}
     assert during["stable"]["revision"] == v1
 
     healthy = cluster.wait_phase("Healthy", "2", timeout=60)
     assert healthy["stable"]["revision"] == v2
-    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v2}
+    assert cluster.service("web")["spec"]["selector"] == {POD_OF_LABEL: "web", REVISION_LABEL: v2}
     old = cluster.deployment_of(v1)
     assert old is None or old["spec"]["replicas"] == 0
     promoted = [entry for entry in healthy["history"] if entry["revision"] == v2]
@@ -129,7 +131,7 @@ def test_failing_canary_is_rolled_back_and_degraded(cluster: Cluster, operator: 
     assert (rollback["fromVersion"], rollback["toVersion"]) == ("3", "2")
 
     # All traffic is back on v2 and v3 no longer runs pods.
-    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v2}
+    assert cluster.service("web")["spec"]["selector"] == {POD_OF_LABEL: "web", REVISION_LABEL: v2}
     v3 = [d for d in cluster.deployments() if d["metadata"]["labels"]["app.kubernetes.io/version"] == "3"]
     assert all(d["spec"]["replicas"] == 0 for d in v3)
     warnings = [e for e in cluster.events() if e["type"] == "Warning"]
@@ -146,7 +148,7 @@ def test_never_ready_canary_is_rolled_back_at_the_progress_deadline(
     degraded = cluster.wait_phase("Degraded", "3", timeout=30)
     assert degraded["lastRollback"]["reason"] == "ProgressDeadlineExceeded"
     assert cluster.condition("Stalled")["reason"] == "ProgressDeadlineExceeded"
-    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v3}
+    assert cluster.service("web")["spec"]["selector"] == {POD_OF_LABEL: "web", REVISION_LABEL: v3}
 
 
 def with_resources(release: dict[str, Any], cpu_cores: float) -> dict[str, Any]:
@@ -175,7 +177,7 @@ def test_canary_burning_cpu_is_rolled_back_on_the_default_threshold(
     assert (rollback["reason"], rollback["metric"]) == ("AnalysisFailed", "cpu-usage")
     assert 0.8 < float(rollback["value"]) <= 1.0
     assert rollback["threshold"] == "<= 0.8"
-    assert cluster.service("web")["spec"]["selector"] == {RELEASE_LABEL: "web", REVISION_LABEL: v1}
+    assert cluster.service("web")["spec"]["selector"] == {POD_OF_LABEL: "web", REVISION_LABEL: v1}
     # memory-usage (48 MB of 256 Mi) was measured and good all along.
     memory = [m for m in degraded["analysis"]["measurements"] if m["metric"] == "memory-usage"]
     assert memory and all(m["result"] in ("Successful", "Inconclusive") for m in memory), memory

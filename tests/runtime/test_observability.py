@@ -152,6 +152,19 @@ def test_the_console_format_is_one_plain_line_per_record_with_its_fields() -> No
     assert "below the level" not in stream.getvalue()
 
 
+def test_no_credential_of_a_url_reaches_a_log_line(log_lines: Any) -> None:
+    at = "http://slipway:pw-1@alertmanager:9093/api/v2/alerts?access_token=tok-2&active=true"
+    structlog.get_logger("slipway.test").warning(f"asked {at}", url=at, every=[{"url": at}])
+    logging.getLogger("aiohttp.client").error("from a library: %s", at)
+    try:
+        raise ConnectionError(at)
+    except ConnectionError:
+        structlog.get_logger("slipway.test").exception("failed")
+    text = json.dumps(log_lines())
+    assert "pw-1" not in text and "tok-2" not in text
+    assert "http://***@alertmanager:9093/api/v2/alerts?access_token=***&active=true" in text
+
+
 def test_an_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json, console"):
         configure_logging(format="xml")

@@ -39,6 +39,7 @@ from slipway_dev.apiserver.errors import (
     method_not_allowed,
     not_found,
 )
+from slipway_dev.apiserver.nesting import check_depth
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.rbac import Attributes
 from slipway_dev.apiserver.resources import ResourceType
@@ -560,7 +561,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     if request.headers.get("Content-Type", "").startswith(PROTOBUF):
         return decode_object(raw)
     try:
-        body = json.loads(raw)
+        body = check_depth(json.loads(raw))
     except ValueError as error:
         raise bad_request(f"the request body is not valid JSON: {error}") from error
     if not isinstance(body, dict):

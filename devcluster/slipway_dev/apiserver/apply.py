@@ -37,6 +37,7 @@ from slipway_dev.apiserver.managedfields import (
     subtree,
     unmark_subtree,
 )
+from slipway_dev.apiserver.nesting import check_depth
 from slipway_dev.apiserver.resources import ResourceType
 from slipway_dev.apiserver.storage import Stored
 
@@ -56,6 +57,7 @@ def decode_configuration(raw: bytes) -> dict[str, Any]:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as error:
             raise bad_request(f"error decoding YAML: {str(error).splitlines()[0]}") from None
+    check_depth(value)
     if not isinstance(value, dict):
         found = {list: "array", str: "string", int: "number", float: "number", bool: "bool"}.get(
             type(value), "null"

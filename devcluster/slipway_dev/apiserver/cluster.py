@@ -35,6 +35,7 @@ from slipway_dev.apiserver.jsonpath import evaluate, set_value
 from slipway_dev.apiserver.managedfields import SERVER_MANAGER, ManagerInfo, on_create, on_update
 from slipway_dev.apiserver.namespaces import INITIAL_NAMESPACES, check_deletable, kubernetes_service
 from slipway_dev.apiserver.patching import json_patch, merge_patch
+from slipway_dev.apiserver.podbudget import DEFAULT_MAX_PODS, PodBudget
 from slipway_dev.apiserver.podspecs import default_pod_spec, pod_spec_causes
 from slipway_dev.apiserver.resources import Registry, ResourceType
 from slipway_dev.apiserver.selectors import format_requirements, selector_from_match
@@ -200,12 +201,17 @@ def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
 
 class Cluster:
     def __init__(
-        self, root_ca: str, history_size: int = 10_000, clock: Callable[[], float] = time.time
+        self,
+        root_ca: str,
+        history_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        max_pods: int = DEFAULT_MAX_PODS,
     ) -> None:
         # The cluster CA (PEM) that every namespace's kube-root-ca.crt ConfigMap publishes.
         self.root_ca = root_ca
         self.registry = Registry(BUILTIN_TYPES)
         self.store = Store(history_size)
+        self.pod_budget = PodBudget(self.store, max_pods)
         self._clock = clock
         # Warnings for the current request (unknown fields under fieldValidation=Warn); the HTTP shell
         # takes them after each write.
@@ -288,6 +294,7 @@ class Cluster:
             obj["status"] = crds.established_status(obj, self.now())
         if self.admission is not None and not options.by_controller:
             self.admission(resource, None, obj)
+        self.pod_budget.admit(resource, None, obj)
         on_create(resource, obj, options.manager, self.now())
         if options.dry_run:
             return Stored.of(obj)
@@ -530,6 +537,7 @@ class Cluster:
             return old
         if self.admission is not None and not options.by_controller:
             self.admission(resource, old.obj, result)
+        self.pod_budget.admit(resource, old.obj, result)
         if options.dry_run:
             return Stored.of(result)
         if (

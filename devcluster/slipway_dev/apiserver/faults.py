@@ -39,12 +39,20 @@ class FaultInjector:
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
         self._random = random.Random(config.seed)
+        self.injected: dict[int, int] = {}
+        """Faults injected so far, by HTTP status code."""
 
     def write_fault(self, plural: str) -> ApiError | None:
         """The error an injected fault turns this write to a `plural` resource into, if any (decided
         before anything is stored)."""
         if self.config.resources and plural not in self.config.resources:
             return None
+        fault = self._draw()
+        if fault is not None:
+            self.injected[fault.code] = self.injected.get(fault.code, 0) + 1
+        return fault
+
+    def _draw(self) -> ApiError | None:
         draw = self._random.random()
         if draw < self.config.write_error_rate:
             return ApiError(

@@ -43,6 +43,8 @@ from slipway_dev.apiserver.errors import (
 from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
 from slipway_dev.apiserver.logs import pod_logs
 from slipway_dev.apiserver.managedfields import ManagerInfo, write_manager
+from slipway_dev.apiserver.nesting import check_depth, too_deep
+from slipway_dev.apiserver.podbudget import DEFAULT_MAX_PODS
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
 from slipway_dev.apiserver.selectors import labels_match, parse_field_selector, parse_label_selector
@@ -117,6 +119,7 @@ class ApiServer:
         faults: FaultConfig | None = None,
         bookmark_seconds: float = 30.0,
         *,
+        max_pods: int = DEFAULT_MAX_PODS,
         _plain_http: bool = False,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
@@ -126,12 +129,15 @@ class ApiServer:
         self.faults = faults or FaultConfig()
         self.bookmark_seconds = bookmark_seconds
         self._injector = FaultInjector(self.faults)
+        self.faults_injected = self._injector.injected
         self._runner: web.AppRunner | None = None
         self._watchers: set[Watcher] = set()
         self._stopping = asyncio.Event()
         self._plain_http = _plain_http
         self.pki = Pki.generate()
-        self.cluster = Cluster(self.pki.ca_pem.decode(), history_size=self.faults.watch_history_size)
+        self.cluster = Cluster(
+            self.pki.ca_pem.decode(), history_size=self.faults.watch_history_size, max_pods=max_pods
+        )
         self.authn = Authenticator()
         self.access = Access(self.cluster, self.authn)
         # Where pods/log reads container logs (the simulated kubelet); without one, no pod has logs.
@@ -218,6 +224,8 @@ class ApiServer:
             )
         except (ConnectionResetError, asyncio.CancelledError):
             raise
+        except RecursionError:
+            return _error_response(too_deep())
         except web.HTTPException as error:
             return _error_response(ApiError(error.status, error.reason.replace(" ", ""), error.reason))
         except Exception:
@@ -443,8 +451,8 @@ class ApiServer:
             raise unsupported_media_type(media_type, allowed)
         try:
             if media_type == "application/yaml":
-                return yaml.safe_load(raw)
-            return json.loads(raw)
+                return check_depth(yaml.safe_load(raw))
+            return check_depth(json.loads(raw))
         except (ValueError, yaml.YAMLError) as error:
             if kind is not None and media_type != "application/yaml":
                 # An object body that is not JSON (a YAML file sent as JSON): the real decoder cannot

@@ -62,6 +62,14 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(help="Watch events kept for resuming; small values force 410 Gone.")
         ] = 10_000,
         fault_latency_ms: Annotated[float, typer.Option(help="Latency added to every API request.")] = 0.0,
+        max_pods: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                help="Pods the cluster runs at most (unset: the dev cluster's default, printed at start): "
+                "a write declaring more (replicas, parallelism) is refused 403 like an exceeded quota.",
+            ),
+        ] = None,
     ) -> None:
         """Run the dev cluster until Ctrl-C (SIGINT) or SIGTERM, then stop everything it started."""
         from slipway.runtime.config import ConfigError
@@ -103,6 +111,7 @@ def register(app: typer.Typer) -> None:
             operator=operator,
             routing_crds=routing_crds,
             operator_config=operator_config,
+            max_pods=max_pods,
         )
         try:
             cluster.start()
@@ -122,6 +131,7 @@ def register(app: typer.Typer) -> None:
                 f"config:       {cluster.operator_config}   (slipway run --config {cluster.operator_config})"
             )
             typer.echo(f"gateway:      {rps:g} requests/s per Service or route")
+            typer.echo(f"pods:         at most {cluster.max_pods} (--max-pods)")
             typer.echo("ready; Ctrl-C to stop")
             stop.wait()
             typer.echo("stopping ...")

@@ -19,6 +19,7 @@ from slipway.core.observations import FiringAlert
 from slipway.core.obstacles import Obstacle
 from slipway.manifests import ReleaseRef
 from slipway.runtime.config import HttpUrl, LabelName, PluginSection
+from slipway.runtime.redaction import redact
 
 REVISION_LABEL: Final = "revision"
 """The alert label naming the revision an alert is about (the generated rules set it, alerts/rules.py)."""
@@ -94,8 +95,9 @@ class AlertmanagerSource:
                 alerts = await response.json(content_type=None)
             return alerts_for_release(alerts, release.namespace, release.name, match_labels, config)
         except _UNANSWERED as failure:
+            # The URL may carry credentials, and so may the failure's text (it can quote the URL).
             reason = str(failure) or type(failure).__name__
-            raise AlertmanagerUnavailable(f"Alertmanager at {config.url}: {reason}") from failure
+            raise AlertmanagerUnavailable(redact(f"Alertmanager at {config.url}: {reason}")) from failure
 
 
 def ready(spec: ReleaseSpec, config: AlertmanagerConfig) -> tuple[Obstacle, ...]:

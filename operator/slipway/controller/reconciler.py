@@ -78,6 +78,7 @@ from slipway.manifests import (
     ReleaseRef,
     hook_job,
     job_finished,
+    legacy_revisions,
     ready_replicas,
     release_ref,
     revision_deployment,
@@ -465,7 +466,7 @@ class Reconciler:
                     writer.scale_revision(revision, replicas)
                 case Route():
                     # SetWeights included. The writer compares: routing that matches is not written.
-                    for routing_object in _routing(release, _valid(spec), action):
+                    for routing_object in _routing(release, _valid(spec), action, state):
                         writer.ensure_routing_object(routing_object)
                     routed = action
                 case DeleteRevision(revision=revision):
@@ -554,10 +555,11 @@ class Reconciler:
             self._rules_unserved_until = None
 
 
-def _routing(release: ReleaseRef, spec: ReleaseSpec, route: Route) -> tuple[Obj, ...]:
-    """The Services and routes that realise a Route."""
+def _routing(release: ReleaseRef, spec: ReleaseSpec, route: Route, state: ClusterState) -> tuple[Obj, ...]:
+    """The Services and routes that realise a Route (the revisions made before `slipway.dev/pod-of`
+    keep their old selection: `legacy_revisions`)."""
     ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
-    split = TrafficSplit(route.stable, route.canary, route.canary_weight)
+    split = TrafficSplit(route.stable, route.canary, route.canary_weight, legacy_revisions(state.deployments))
     return tuple(router_for(spec.traffic_routing).plan(release, split, ports))
 
 
@@ -576,7 +578,7 @@ def _planned(
                     revision_deployment(release, revision, version, replicas, _valid(spec).template)
                 )
             case Route() if first_writes:
-                planned += _routing(release, _valid(spec), action)
+                planned += _routing(release, _valid(spec), action, ClusterState())
             case RunHook():
                 planned.append(_hook_job(release, _valid(spec), action))
     return planned

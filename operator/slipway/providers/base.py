@@ -21,6 +21,7 @@ from slipway.core.obstacles import Obstacle
 from slipway.kube.client import KubeApi
 from slipway.rbac import Rule
 from slipway.runtime.config import PluginConfig, PluginSection
+from slipway.runtime.redaction import redact
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
 
@@ -75,7 +76,11 @@ def measured(metric: Metric, context: MeasurementContext, values: tuple[float, .
 
 
 def failed(metric: Metric, context: MeasurementContext, error: str) -> RawMeasurement:
-    return RawMeasurement(metric=metric.name, revision=context.revision, at=datetime.now(UTC), error=error)
+    """A measurement that could not be made. Its error goes into the Release's status and Events, and
+    may quote a URL: credentials in it are redacted here, for every provider."""
+    return RawMeasurement(
+        metric=metric.name, revision=context.revision, at=datetime.now(UTC), error=redact(error)
+    )
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,10 @@ class ProviderPlugin:
     - `build`: the provider, from the operator's resources and its config sections;
     - `readiness`: what keeps this operator from measuring a metric (at the given field), with its
       config sections: checked before anything is created for a Release, like Flagger's IsOnline;
-    - `rules`: the Kubernetes permissions it needs (the chart's RBAC rules are generated from them).
+    - `rules`: the Kubernetes permissions it needs (the chart's RBAC rules are generated from them);
+    - `pod_templates`: the pod templates measuring a metric makes the operator create, each with its
+      field below the metric's key: they are held to the operator's Pod Security level before anything
+      is created, as the Release's own are (slipway/podsecurity.py).
     """
 
     key: str
@@ -110,3 +118,4 @@ class ProviderPlugin:
     default_threshold: Callable[[Any], ThresholdRange] | None = None
     readiness: Callable[[Metric, str, PluginConfig], tuple[Obstacle, ...]] = lambda metric, at, config: ()
     rules: tuple[Rule, ...] = ()
+    pod_templates: Callable[[Metric], tuple[tuple[str, dict[str, Any]], ...]] = lambda metric: ()

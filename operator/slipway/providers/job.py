@@ -166,4 +166,5 @@ PLUGIN = ProviderPlugin(
         JobProvider(lent.kube_api, config.section(JobConfig)) if lent.kube_api is not None else None
     ),
     rules=(Rule("batch", "jobs", ("get", "list", "create", "delete")),),
+    pod_templates=lambda metric: ((".template.template", metric.spec_of(JobMetric).template["template"]),),
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from slipway.api.models import ApiModel
-from slipway.manifests import ReleaseRef, revision_selector, service
+from slipway.manifests import ReleaseRef, service, serving_selector
 from slipway.rbac import Rule
 
 
@@ -21,17 +21,29 @@ class TrafficSplit:
     """Who gets traffic: `canary_weight` percent to the canary revision, the rest to stable.
 
     `canary` is None when only one revision exists. Weights always add up to 100 by construction.
+    `legacy` names the revisions whose pods predate the operator's pod label (their Deployments were
+    created by an older operator): Services reach them by the release label, as before.
     """
 
     stable: str
     canary: str | None
     canary_weight: int
+    legacy: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:
             raise ValueError(f"canary weight must be 0..100, got {self.canary_weight}")
         if self.canary is None and self.canary_weight:
             raise ValueError("a canary weight needs a canary revision")
+
+    def selector(self, release: ReleaseRef, revision: str) -> dict[str, str]:
+        """What a Service selects to reach the pods of `revision` alone."""
+        return serving_selector(release, revision, legacy=revision in self.legacy)
+
+    def both_selector(self, release: ReleaseRef) -> dict[str, str]:
+        """What a Service selects to reach the pods of both revisions (and only the Release's own, unless
+        one of them predates the pod label)."""
+        return serving_selector(release, None, legacy=bool({self.stable, self.canary} & self.legacy))
 
     @property
     def weights(self) -> dict[str, int]:
@@ -55,14 +67,14 @@ def revision_services(
         service(
             release,
             release.stable_service,
-            revision_selector(release, split.stable),
+            split.selector(release, split.stable),
             ports.port,
             ports.target_port,
         ),
         service(
             release,
             release.canary_service,
-            revision_selector(release, split.canary or split.stable),
+            split.selector(release, split.canary or split.stable),
             ports.port,
             ports.target_port,
         ),

@@ -2,8 +2,9 @@
 
 How the split is realised, honestly:
 - `<name>` (the stable Service) selects by revision while one revision takes everything, and by the
-  release label alone while a split is in progress, so it spreads requests over the ready pods of
-  both revisions: the canary's share is canary pods / all ready pods.
+  operator's pod label alone (`slipway.dev/pod-of`, on revision pods only: never on Job pods nor on
+  anyone else's) while a split is in progress, so it spreads requests over the ready pods of both
+  revisions: the canary's share is canary pods / all ready pods.
 - Stable keeps its full replica count until promotion (invariant 3), so a canary weight w is realised
   by k canary pods with k/(N+k) as close to w as whole pods allow: k = round(N*w/(100-w)), at least
   1 and at most N (the canary strategy's `canary_pods_for_weight` sizes the canary: pod counts are the
@@ -17,7 +18,7 @@ How the split is realised, honestly:
 
 from __future__ import annotations
 
-from slipway.manifests import Obj, ReleaseRef, release_selector, revision_selector
+from slipway.manifests import Obj, ReleaseRef
 from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
 
 
@@ -27,9 +28,9 @@ class ReplicaRouter:
     def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
         stable, canary = revision_services(release, split, ports)
         if split.canary is not None and split.canary_weight == 100:
-            stable["spec"]["selector"] = revision_selector(release, split.canary)
+            stable["spec"]["selector"] = split.selector(release, split.canary)
         elif split.canary is not None and split.canary_weight > 0:
-            stable["spec"]["selector"] = release_selector(release)
+            stable["spec"]["selector"] = split.both_selector(release)
         return stable, canary
 
 

@@ -139,6 +139,24 @@ class LogConfig(ConfigSection):
     )
 
 
+class PodSecurityConfig(ConfigSection):
+    """What the pods the operator creates for a Release (revisions, hooks, job metrics) may do. The
+    operator creates them with its own rights, so it holds each pod template to a Pod Security
+    Standard level before anything is created (slipway/podsecurity.py)."""
+
+    level: Annotated[Literal["privileged", "baseline", "restricted"], BeforeValidator(_lower)] = Field(
+        "baseline",
+        description="The Pod Security Standard every pod template must meet; privileged checks nothing.",
+    )
+    service_accounts: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="ServiceAccounts a pod template may name besides `default`; '*' allows any.",
+    )
+
+    def allows_service_account(self, name: str) -> bool:
+        return name == "default" or name in self.service_accounts or "*" in self.service_accounts
+
+
 LINK_PLACEHOLDERS: Final = ("namespace", "release", "version", "phase", "reason")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
 
@@ -257,6 +275,7 @@ class OperatorConfig(ConfigSection):
     server: ServerConfig = Field(default_factory=ServerConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    pod_security: PodSecurityConfig = Field(default_factory=PodSecurityConfig)
 
     @model_validator(mode="after")
     def _one_namespace_scope(self) -> Self:

@@ -2,7 +2,8 @@
 
 `bind_release(...)` puts namespace, release, revision, phase and step into the context of the current
 task (and of threads it starts with asyncio.to_thread), so every line logged inside it carries them,
-including lines from Kopf and other libraries that log through the standard `logging` module.
+including lines from Kopf and other libraries that log through the standard `logging` module. Every
+line, theirs included, has the credentials of any URL in it redacted (runtime/redaction.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from contextlib import contextmanager
 from typing import TextIO
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from slipway.runtime.redaction import redact_values
 
 # The operator's own names for the standard library's levels, and its two line formats: "json" (one
 # object a line, for log collectors; the default) and "console" (plain `timestamp [level] event key=value`
@@ -35,14 +38,12 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None, format:
     as one JSON object, or with `format="console"` as one line of plain text."""
     if format not in LOG_FORMATS:
         raise ValueError(f"log format {format!r} is none of {', '.join(LOG_FORMATS)}")
-    renderer: list[Processor] = (
-        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
         if format == "json"
-        else [
-            structlog.dev.ConsoleRenderer(
-                colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
-            )
-        ]
+        else structlog.dev.ConsoleRenderer(
+            colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -54,12 +55,24 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None, format:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # Tracebacks become text first, so that the redaction sees them too.
+                structlog.processors.format_exc_info,
+                _redacted,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def _redacted(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    """Every line, the operator's own and every library's: no credential of a URL is written."""
+    redacted: EventDict = redact_values(event)
+    return redacted
 
 
 @contextmanager
