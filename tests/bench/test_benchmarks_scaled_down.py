@@ -1,6 +1,7 @@
 """`make bench` scaled down: each benchmark runs as a user runs it, with small sizes, and prints every
 figure it is there for. Not a test of the figures (the machine is shared and noisy): of the benchmarks,
-so that none rots between the runs that measure."""
+so that none rots between the runs that measure. What is not a timing is asserted: a restarted operator
+reconciles every Release and writes nothing to Releases whose state did not change (bench_scale.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
             ],
         ),
         ("bench_decide.py", ["--rounds", "1"], [rf"wall: median {NUMBER} us\s+p99 {NUMBER} us"]),
+        (
+            "bench_scale.py",
+            ["--counts", "20", "60", "--pods", "10"],
+            [
+                rf"N=60 \(10 with a running pod\): restart -> every Release reconciled in {NUMBER} s;"
+                rf" Releases written 0, operator writes 0; RSS slipway {NUMBER} MiB, bare Kopf {NUMBER} MiB",
+                rf"RSS slope 20 -> 60: slipway -?{NUMBER} KiB per Release",
+            ],
+        ),
         (
             "bench_operator.py",
             ["--rounds", "1", "--rollbacks", "1", "--idle", "10"],
