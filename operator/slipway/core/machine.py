@@ -918,10 +918,16 @@ class _Pass:
         s.retiring = remaining
 
     def _collect_garbage(self) -> None:
-        """Delete every revision the status no longer names (replaced, superseded, retired)."""
-        s = self.status
-        kept = {revision.revision for revision in (s.stable, s.canary) if revision is not None}
-        kept |= {retiring.revision for retiring in s.retiring}
+        """Delete every revision neither this status nor the last one names (replaced, superseded,
+        retired). The status is written after the writes, and may be lost (a crash, or a conflict with
+        a spec change): the next pass then decides from the last one, and may have to give traffic back
+        to the stable it names, whose template the spec no longer holds. So a revision this pass stops
+        naming goes in the next pass, which comes at once."""
+        kept = _named(self.status)
+        last = _named(self.before) if self.before is not None else set()
+        if (set(self.obs.revisions) | {job.revision for job in self.obs.hook_jobs}) & (last - kept):
+            self._wake(self.now)
+        kept |= last
         for revision in sorted(self.obs.revisions):
             if revision not in kept:
                 self.writes.append(DeleteRevision(revision))
@@ -1035,3 +1041,9 @@ class _Pass:
 
 def _revision(revision: RevisionStatus | None) -> str | None:
     return revision.revision if revision is not None else None
+
+
+def _named(status: ReleaseStatus) -> set[str]:
+    """The revisions a status names: stable, canary and those retiring."""
+    named = {revision.revision for revision in (status.stable, status.canary) if revision is not None}
+    return named | {retiring.revision for retiring in status.retiring}
