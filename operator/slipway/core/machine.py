@@ -1016,8 +1016,9 @@ class _Pass:
         the next pass (the one their readiness wakes) together with what that one decides. A crash
         before then costs only work a pass redoes from the last written status and the cluster: the
         rollout is Progressing (kept on the same canary, or an attempt started from Healthy or Degraded,
-        which a restarted operator starts again the same way), no traffic moved, nothing was deleted, no
-        hook started, no manual action or attempt ended, and every new measurement is Successful (a
+        which a restarted operator starts again the same way), no traffic moved, nothing was deleted or
+        stopped being named (the next pass would delete it, behind a status still naming it), no hook
+        started, no manual action or attempt ended, and every new measurement is Successful (a
         lost success only makes a gate ask again; a lost failure, error or inconclusive result would
         loosen a limit, or join two runs of successes)."""
         s, before = self.status, self.before
@@ -1030,6 +1031,8 @@ class _Pass:
         asked = any(isinstance(action, EnsureRevision | ScaleRevision) for action in self.writes)
         moved = (SetWeights, DeleteRevision, RunHook, DeleteHookJobs)
         if self.acks or not asked or any(isinstance(action, moved) for action in self.writes):
+            return False
+        if _named(before) - _named(s):
             return False
         kept = ("history", "last_rollback", "manual_actions", "hooks", "retiring", "promotion")
         if any(getattr(s, name) != getattr(before, name) for name in kept):
