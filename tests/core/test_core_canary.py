@@ -81,6 +81,9 @@ def test_good_canary_walks_the_steps_then_waits_for_promote() -> None:
     sim.cluster.annotate("promote", "2026-01-01T12:30:00Z")
     decisions = run_until(sim, healthy_on("2.0.0"))
     assert of_type(decisions, SetWeights)[0] == SetWeights(canary, None, 0)  # all on the new stable
+    # The old stable goes in the next pass, at once, once a status that no longer names it is written.
+    assert stable in sim.cluster.revisions and decisions[-1].requeue_after_seconds == 0
+    decisions += sim.tick()
     assert DeleteRevision(stable) in actions(decisions)
     assert stable not in sim.cluster.revisions
     assert sim.status.history[-1].outcome == "Promoted"
@@ -331,6 +334,7 @@ def test_reverting_the_spec_mid_rollout_returns_to_stable() -> None:
     sim.change_spec(release_spec("1.0.0"))
     run_until(sim, phase_is("Healthy"))
     assert sim.status is not None and sim.status.reason == "Reverted"
+    sim.tick()  # the pass after the one that stopped naming the canary deletes it
     assert canary not in sim.cluster.revisions
 
 
@@ -455,3 +459,26 @@ def test_a_new_generation_that_puts_a_gate_at_the_current_step_starts_its_count(
     assert (sim.status.current_step, sim.status.step_started_at) == (1, sim.now)
     decisions = run_until(sim, lambda status: status.current_step == 2)
     assert len(of_type(decisions, RunAnalysis)) == 1  # the gate's own measurement, an interval later
+
+
+def test_a_promotion_whose_status_write_is_lost_to_a_new_version_keeps_stable_to_return_to() -> None:
+    """The pass that ends the last pause promotes; a new version applied at that moment makes its status
+    write conflict, after its cluster writes. The next pass decides from the status before it (stable
+    at 25 %, the canary at 75 %): it must find stable's Deployment to give its traffic back, and start
+    the new version, not wait for it until the progress deadline."""
+    steps = [{"setWeight": 75}, {"pause": {"duration": "1m"}}]
+    sim = stable_simulation(release_spec("1.0.0", strategy={"canary": {"steps": steps}}))
+    assert sim.status is not None and sim.status.stable is not None
+    stable = sim.status.stable.revision
+    start_v2(sim, strategy={"canary": {"steps": steps}})
+    run_until(sim, lambda status: status.current_step == 1)
+    sim.now += timedelta(minutes=1)
+    sim.cluster.settle()
+    promoting = decide(sim.spec, sim.status, sim.cluster.observe(), sim.now)
+    assert promoting.status.phase == "Healthy"
+    sim.cluster.apply(promoting.actions)  # carried out; its status is not written
+    assert stable in sim.cluster.revisions, "the stable a lost status still names was deleted"
+    sim.change_spec(release_spec("3.0.0", strategy={"canary": {"steps": steps}}))
+    run_until(sim, lambda status: status.canary is not None and status.canary.version == "3.0.0", 10)
+    assert sim.status.stable is not None and sim.status.stable.revision == stable
+    assert sim.status.reason != "ReturningToStable"

@@ -8,12 +8,15 @@
 - from every refused state (a generation the operator cannot carry out), a new generation it can carry
   out leaves Degraded at once;
 - with deploy hooks whose Jobs succeed, fail or hang, the same holds, and the walk reaches each hook's
-  success and failure.
+  success and failure;
+- where every pod comes up, a wait to give a canary's traffic back to stable never ends at the deadline:
+  stable's pods are there to come up, even after a pass whose status write was lost (a crash, or a
+  conflict with a spec change) once its cluster writes were made.
 
 States are explored breadth-first from "v1 Healthy, v2 just applied", over every input the world, a
-person or a spec change (refused ones included) can give, and for a Release behind a promotion gate
-what its upstream does (verifies every version, or rolls them back); two states are the same when
-everything but timestamps is the same.
+person, a spec change (refused ones included) or a lost status write can give, and for a Release
+behind a promotion gate what its upstream does (verifies every version, or rolls them back); two
+states are the same when everything but timestamps is the same.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from core_support import release_spec, stable_simulation
 
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import ReleaseStatus, VersionHealth
+from slipway.core.machine import RETURNING, decide
 from slipway.core.observations import Upstream
 from slipway.core.obstacles import Obstacle
 from slipway.core.promotion import GATE_REASONS
@@ -233,6 +237,15 @@ def refused_change(sim: Simulation, strategy: dict[str, Any]) -> None:
     sim.tick()
 
 
+def status_lost(sim: Simulation) -> None:
+    """A pass whose writes are made but whose status is never written (the operator dies, or the write
+    conflicts with a spec change): the next pass decides from the status before it."""
+    sim.cluster.settle()
+    decision = decide(sim.spec, sim.status, sim.cluster.observe(), sim.now)
+    sim.cluster.apply(decision.actions)
+    sim.wait(decision)
+
+
 def refused(sim: Simulation) -> bool:
     return sim.cluster.obstacles != () and sim.status is not None and sim.status.phase == "Degraded"
 
@@ -247,6 +260,7 @@ def successors(sim: Simulation, strategy: dict[str, Any]) -> list[Simulation]:
         moves += [partial(upstream_step, move=move) for move in UPSTREAM_MOVES]
     moves += [partial(spec_change, version=version, strategy=strategy) for version in VERSIONS]
     moves.append(partial(refused_change, strategy=strategy))
+    moves.append(status_lost)
     result = []
     for move in moves:
         child = sim.fork()
@@ -299,6 +313,9 @@ def test_no_dead_ends(strategy: str) -> None:
         assert status is not None
         if status.phase in ("Progressing", "RollingBack"):
             endings |= {runs_alone(sim, world) for world in worlds(STRATEGIES[strategy][0])}
+            if status.reason == RETURNING:
+                # The pods come up, stable's too: nothing stands in the way of giving traffic back.
+                assert runs_alone(sim, "good") != "ProgressDeadlineExceeded", f"stuck returning: {status}"
         elif refused(sim):
             for version in VERSIONS:
                 fixed = sim.fork()

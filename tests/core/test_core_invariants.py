@@ -109,6 +109,12 @@ def weights_of(status: ReleaseStatus | None) -> dict[str, int]:
     return {rev.revision: rev.weight for rev in (status.stable, status.canary) if rev is not None}
 
 
+def names(status: ReleaseStatus) -> set[str]:
+    """The revisions a status names (its stable, canary and retiring ones)."""
+    named = {revision.revision for revision in (status.stable, status.canary) if revision is not None}
+    return named | {retiring.revision for retiring in status.retiring}
+
+
 def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Observations:
     """What the shell observes right after carrying out `actions`: Deployments as asked (no pod has
     come or gone yet), acknowledged annotations removed, measurements consumed."""
@@ -515,8 +521,17 @@ class ReleaseMachine(RuleBasedStateMachine):
         }
 
     def _check_idempotent(self, decision: Decision, observations: Observations) -> None:
-        """4: a second pass over the same observations (after the first pass's writes) writes nothing."""
-        again = decide(self.spec, decision.status, after_writes(observations, decision.actions), self.now)
+        """4: a second pass over the same observations (after the first pass's writes) writes nothing,
+        but for deleting what the first pass stopped naming: that waits for a status without it (5),
+        and then a third pass writes nothing."""
+        observed = after_writes(observations, decision.actions)
+        again = decide(self.spec, decision.status, observed, self.now)
+        unnamed = names(self.status) - names(decision.status) if self.status is not None else set()
+        deletions = (DeleteRevision, DeleteHookJobs)
+        if any(isinstance(a, deletions) and a.revision in unnamed for a in again.actions):
+            assert decision.requeue_after_seconds == 0, "a deletion left waiting for a pass"
+            observed = after_writes(observed, again.actions)
+            again = decide(self.spec, again.status, observed, self.now)
         rewrites: list[Action] = [a for a in again.actions if isinstance(a, (*WRITES, EmitEvent))]
         assert rewrites == [], f"second pass wrote {rewrites}"
         first, second = ([a for a in d.actions if isinstance(a, Route)][-1:] for d in (decision, again))

@@ -185,6 +185,7 @@ def test_going_back_to_a_version_that_ran_here_is_never_gated() -> None:
     down.change_spec(gated("2.0.0"))
     link(down, up)
     run_until(down, healthy_on("2.0.0"))
+    down.tick()  # the pass after the promotion deletes version 1.0.0
     down.change_spec(gated("1.0.0"))
     link(down, None, unreadable="deleted")
     decisions = down.tick()

@@ -918,10 +918,16 @@ class _Pass:
         s.retiring = remaining
 
     def _collect_garbage(self) -> None:
-        """Delete every revision the status no longer names (replaced, superseded, retired)."""
-        s = self.status
-        kept = {revision.revision for revision in (s.stable, s.canary) if revision is not None}
-        kept |= {retiring.revision for retiring in s.retiring}
+        """Delete every revision neither this status nor the last one names (replaced, superseded,
+        retired). The status is written after the writes, and may be lost (a crash, or a conflict with
+        a spec change): the next pass then decides from the last one, and may have to give traffic back
+        to the stable it names, whose template the spec no longer holds. So a revision this pass stops
+        naming goes in the next pass, which comes at once."""
+        kept = _named(self.status)
+        last = _named(self.before) if self.before is not None else set()
+        if (set(self.obs.revisions) | {job.revision for job in self.obs.hook_jobs}) & (last - kept):
+            self._wake(self.now)
+        kept |= last
         for revision in sorted(self.obs.revisions):
             if revision not in kept:
                 self.writes.append(DeleteRevision(revision))
@@ -1010,8 +1016,9 @@ class _Pass:
         the next pass (the one their readiness wakes) together with what that one decides. A crash
         before then costs only work a pass redoes from the last written status and the cluster: the
         rollout is Progressing (kept on the same canary, or an attempt started from Healthy or Degraded,
-        which a restarted operator starts again the same way), no traffic moved, nothing was deleted, no
-        hook started, no manual action or attempt ended, and every new measurement is Successful (a
+        which a restarted operator starts again the same way), no traffic moved, nothing was deleted or
+        stopped being named (the next pass would delete it, behind a status still naming it), no hook
+        started, no manual action or attempt ended, and every new measurement is Successful (a
         lost success only makes a gate ask again; a lost failure, error or inconclusive result would
         loosen a limit, or join two runs of successes)."""
         s, before = self.status, self.before
@@ -1025,6 +1032,8 @@ class _Pass:
         moved = (SetWeights, DeleteRevision, RunHook, DeleteHookJobs)
         if self.acks or not asked or any(isinstance(action, moved) for action in self.writes):
             return False
+        if _named(before) - _named(s):
+            return False
         kept = ("history", "last_rollback", "manual_actions", "hooks", "retiring", "promotion")
         if any(getattr(s, name) != getattr(before, name) for name in kept):
             return False
@@ -1035,3 +1044,9 @@ class _Pass:
 
 def _revision(revision: RevisionStatus | None) -> str | None:
     return revision.revision if revision is not None else None
+
+
+def _named(status: ReleaseStatus) -> set[str]:
+    """The revisions a status names: stable, canary and those retiring."""
+    named = {revision.revision for revision in (status.stable, status.canary) if revision is not None}
+    return named | {retiring.revision for retiring in status.retiring}
