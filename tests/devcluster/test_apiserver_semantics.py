@@ -10,30 +10,13 @@ from typing import Any
 
 import pytest
 import yaml
-from apiserver_support import RELEASE_CRD, ROOT_CA, Http, names, wait_for
+from apiserver_support import RELEASE_CRD, ROOT_CA, Http, names, plain_deployment, wait_for
 
 from slipway_dev.apiserver import ApiServer, Credentials
 
 CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
 RELEASES = "/apis/slipway.dev/v1alpha1/namespaces/default/releases"
-
-
-def _deployment(name: str = "web", replicas: int = 1) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "c", "image": "x"}]},
-            },
-        },
-        "status": {"replicas": 99},
-    }
 
 
 def _release(http: Http) -> dict[str, Any]:
@@ -71,7 +54,7 @@ def watch_events(
 
 
 def test_create_sets_the_bookkeeping_and_drops_status(http: Http) -> None:
-    created = http("POST", DEPLOYS, _deployment())
+    created = http("POST", DEPLOYS, plain_deployment())
     assert created.status == 201
     meta = created.body["metadata"]
     assert meta["uid"] and meta["creationTimestamp"].endswith("Z")
@@ -79,7 +62,7 @@ def test_create_sets_the_bookkeeping_and_drops_status(http: Http) -> None:
     assert int(meta["resourceVersion"]) > 0
     assert "status" not in created.body
     assert created.body["spec"]["strategy"]["type"] == "RollingUpdate"
-    again = http("POST", DEPLOYS, _deployment())
+    again = http("POST", DEPLOYS, plain_deployment())
     assert (again.status, again.body["reason"]) == (409, "AlreadyExists")
     generated = http("POST", CMS, {"metadata": {"generateName": "cm-"}})
     assert generated.status == 201
@@ -88,7 +71,7 @@ def test_create_sets_the_bookkeeping_and_drops_status(http: Http) -> None:
 
 
 def test_generation_counts_spec_changes_and_status_is_kept(http: Http) -> None:
-    http("POST", DEPLOYS, _deployment())
+    http("POST", DEPLOYS, plain_deployment())
     status = http(
         "PATCH", f"{DEPLOYS}/web/status", {"status": {"replicas": 1}}, "application/merge-patch+json"
     )
@@ -132,7 +115,7 @@ def test_a_pod_status_write_may_carry_labels_and_annotations_as_on_a_real_server
     bad = {"metadata": {"labels": {"l": "not a label value!"}}}
     rejected = http("PATCH", f"{pods}/p/status", bad, "application/merge-patch+json")
     assert (rejected.status, rejected.body["reason"]) == (422, "Invalid")
-    http("POST", DEPLOYS, _deployment())
+    http("POST", DEPLOYS, plain_deployment())
     status = http(
         "PATCH",
         f"{DEPLOYS}/web/status",
@@ -229,14 +212,14 @@ def _owned(http: Http, name: str, owner: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("policy", ["Background", "Foreground"])
 def test_deleting_an_owner_deletes_its_dependents(http: Http, policy: str) -> None:
-    owner = http("POST", DEPLOYS, _deployment()).body
+    owner = http("POST", DEPLOYS, plain_deployment()).body
     _owned(http, "dependent", owner)
     http("DELETE", f"{DEPLOYS}/web", {"propagationPolicy": policy})
     wait_for(lambda: http("GET", f"{CMS}/dependent").status == 404)
 
 
 def test_orphan_deletion_keeps_dependents_without_the_reference(http: Http) -> None:
-    owner = http("POST", DEPLOYS, _deployment()).body
+    owner = http("POST", DEPLOYS, plain_deployment()).body
     _owned(http, "dependent", owner)
     http("DELETE", f"{DEPLOYS}/web?propagationPolicy=Orphan")
     left = http("GET", f"{CMS}/dependent")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from apiserver_support import plain_deployment
 
 from slipway_dev.apiserver.podbudget import declared_pods
 from slipway_dev.cluster import DevCluster
@@ -14,28 +15,11 @@ from slipway_dev.cluster import DevCluster
 LIMIT = 6
 
 
-def deployment(name: str, replicas: int) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": "demo/web"}]},
-                },
-            },
-        }
-    )
-
-
 @pytest.mark.dev_cluster(max_pods=LIMIT, rps=0)
 def test_a_write_declaring_more_pods_than_the_limit_is_refused(dev_cluster: DevCluster) -> None:
     kubectl = dev_cluster.kubectl
-    huge = kubectl("apply", "-f", "-", input=deployment("huge", 1_000_000_000_000), check=False)
+    too_many = json.dumps(plain_deployment("huge", 1_000_000_000_000))
+    huge = kubectl("apply", "-f", "-", input=too_many, check=False)
     assert huge.returncode != 0
     assert (
         'deployments.apps "huge" is forbidden: exceeded quota: dev-cluster-pods, requested: '
@@ -44,7 +28,7 @@ def test_a_write_declaring_more_pods_than_the_limit_is_refused(dev_cluster: DevC
     assert "--max-pods" in huge.stderr
     assert kubectl("get", "deployments", "-o", "name").stdout == ""
 
-    kubectl("apply", "-f", "-", input=deployment("web", 4))
+    kubectl("apply", "-f", "-", input=json.dumps(plain_deployment("web", 4)))
     kubectl("rollout", "status", "deployment/web", "--timeout=60s")
     more = kubectl("scale", "deployment/web", "--replicas=7", check=False)
     assert more.returncode != 0 and "requested: pods=3, used: pods=4, limited: pods=6" in more.stderr

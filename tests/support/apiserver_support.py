@@ -138,3 +138,21 @@ def kubectl_for(server: ApiServer, directory: Path) -> Kubectl:
         "KUBECACHEDIR": str(directory / "cache"),
     }
     return Kubectl(env, kubeconfig)
+
+
+def plain_deployment(name: str = "web", replicas: int = 1) -> dict[str, Any]:
+    """A Deployment of one container selecting its pods by `app: <name>`: what tests of the server's own
+    semantics create when the content of the pods does not matter."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "demo/web"}]},
+            },
+        },
+    }
