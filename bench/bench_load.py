@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bench_operator
 from bench_operator import Operator, percentile, side_by_side, wait_for
 from slipway.kube.client import ApiError, KubeApi, connect, releases_path, services_path
 
@@ -53,29 +54,17 @@ APPLYING_THREADS = 16
 
 
 def manifest(name: str, version: str, error_rate: float) -> dict[str, Any]:
-    env = [
-        {"name": "SLIPWAY_DEMO_ERROR_RATE", "value": str(error_rate)},
-        {"name": "SLIPWAY_DEMO_STARTUP_SECONDS", "value": "0.2"},
-    ]
+    """bench_operator's Release with one replica, WEIGHTS each followed by a pause, and the builtin
+    error-rate every INTERVAL_SECONDS (its default inconclusiveLimit: a canary with no data pauses)."""
     steps: list[dict[str, Any]] = []
     for weight in WEIGHTS:
         steps += [{"setWeight": weight}, {"pause": {"duration": f"{PAUSE_SECONDS}s"}}]
-    return {
-        "apiVersion": "slipway.dev/v1alpha1",
-        "kind": "Release",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "version": version,
-            "replicas": 1,
-            "template": {"spec": {"containers": [{"name": "app", "image": f"demo:{version}", "env": env}]}},
-            "service": {"port": 80, "targetPort": 8080},
-            "strategy": {"canary": {"steps": steps}},
-            "analysis": {
-                "interval": f"{INTERVAL_SECONDS}s",
-                "metrics": [{"name": "error-rate", "builtin": "error-rate"}],
-            },
-        },
+    body = bench_operator.release(name, version, error_rate, steps, replicas=1, analysis=False)
+    body["spec"]["analysis"] = {
+        "interval": f"{INTERVAL_SECONDS}s",
+        "metrics": [{"name": "error-rate", "builtin": "error-rate"}],
     }
+    return body
 
 
 class Process:
