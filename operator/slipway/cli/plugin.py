@@ -129,13 +129,17 @@ def _patch_release(
         raise
 
 
+def request(key: str, name: str, cluster: Cluster, value: str) -> dict[str, Any]:
+    """Set one request annotation (metadata only); the Release as the API server answered. Raises Refused."""
+    return _patch_release(cluster, name, {"metadata": {"annotations": {key: value}}}, MERGE_PATCH)
+
+
 def annotate(
     key: str, name: str, cluster: Cluster, wait: bool, timeout: int, value: str | None = None
 ) -> None:
     value = value or rfc3339(now())
-    body = {"metadata": {"annotations": {key: value}}}
     try:
-        release = _patch_release(cluster, name, body, MERGE_PATCH)
+        release = request(key, name, cluster, value)
     except Refused as error:
         raise fail(str(error)) from error
     phase = text_of(release.get("status", {}).get("phase"))
@@ -193,9 +197,14 @@ def whoami(cluster: Cluster) -> str:
 def _gate_request(
     key: str, name: str, version: str | None, cluster: Cluster, wait: bool, timeout: int
 ) -> None:
-    """A request about one version (spec.version unless given): "<version> by <who> at <time>"."""
+    """A request about one version (spec.version unless given)."""
     wanted = version or text_of((_read(cluster, name).get("spec") or {}).get("version"))
-    annotate(key, name, cluster, wait, timeout, f"{wanted} by {whoami(cluster)} at {rfc3339(now())}")
+    annotate(key, name, cluster, wait, timeout, gate_value(wanted, cluster))
+
+
+def gate_value(version: str, cluster: Cluster) -> str:
+    """A promotion-gate request's value: "<version> by <who> at <time>", a new value each time."""
+    return f"{version} by {whoami(cluster)} at {rfc3339(now())}"
 
 
 Version = Annotated[
