@@ -54,6 +54,7 @@ def test_the_wheel_holds_every_operator_module_and_nothing_of_the_dev_cluster(wh
     for package in ("api", "core", "controller", "kube", "routers", "providers", "cli"):
         assert f"slipway/{package}/__init__.py" in files
     assert "slipway/py.typed" in files
+    assert "slipway/cli/_plugin_dashboard/static/index.html" in files  # package data, not a module
 
 
 def test_the_wheel_requires_none_of_the_dev_clusters_dependencies(wheel: zipfile.ZipFile) -> None:

@@ -486,6 +486,24 @@ def runbook_command(
     sys.stdout.write(render(document, chosen))
 
 
+@app.command("dashboard")
+def dashboard_command(
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Releases in every namespace.")
+    ] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one).")
+    ] = 0,
+) -> None:
+    """A live web page of the Releases on 127.0.0.1, with promote, abort, retry and approve buttons."""
+    from slipway.cli._plugin_dashboard.server import serve  # it imports this module; aiohttp only when used
+
+    serve(connect(kubeconfig, context, namespace), port, all_namespaces)
+
+
 def main() -> None:
     plugins.load()
     try:
