@@ -13,11 +13,14 @@ $(STAMP): pyproject.toml devcluster/pyproject.toml
 	$(BIN)/pip install -q -e '.[test]' -e ./devcluster
 	touch $(STAMP)
 
-# Prometheus and Alertmanager from Debian; the tests start them as plain processes.
+# Prometheus and Alertmanager from Debian, which the tests start as plain processes; Chromium and its
+# WebDriver, which drive the dashboard's page in tests/cli/test_plugin_dashboard.py.
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager chromium chromium-driver
 system-deps:
-	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
-		else echo "note: prometheus/alertmanager missing and not root; tests that need them will be skipped"; fi; \
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+		|| ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+		else echo "note: some of $(SYSTEM_PACKAGES) missing and not root; tests that need them will be skipped"; fi; \
 	fi
 
 demo: $(STAMP) system-deps
