@@ -2,7 +2,8 @@
 chromium-driver, driven by selenium) watches a canary on a dev cluster with the operator running.
 
 The page sees the canary's weight, promotes it with its own button and sees the weight move on and the
-analysis measurements plotted against their threshold, aborts it and sees the rollback reported. The
+analysis measurements plotted against their threshold, aborts it and sees the rollback reported; then a
+version whose analysis fails is rolled back by the operator, and the page retries it. The
 dashboard runs as a user granted only DASHBOARD_RULES, as the docs tell an admin to grant. Screenshots
 of each stage are kept in .slipway/artifacts/dashboard/ (docs/kubectl-plugin.md).
 """
@@ -182,6 +183,11 @@ def points(driver: WebDriver, metric: str) -> int:
     return int(plots[0].get_attribute("data-points") or 0) if plots else 0
 
 
+def failed_points(driver: WebDriver, metric: str) -> int:
+    selector = f'section[data-name="web"] svg.plot[data-metric="{metric}"] circle.failed'
+    return len(driver.find_elements(By.CSS_SELECTOR, selector))
+
+
 def status(cluster: DevCluster) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(cluster.kubectl("get", "release", "web", "-o", "json").stdout)[
         "status"
@@ -235,9 +241,29 @@ def test_the_page_follows_a_canary_and_its_buttons_promote_and_abort_it(
         lambda c: c["phase"] == "Degraded" and "rolled back 2 -> 1: Aborted" in c["text"],
         "4-rolled-back",
     )
+
+    # A version whose smoke test fails: the analysis rolls it back, the failed measurement plotted red.
+    failing = release_manifest(
+        "3",
+        steps=[{"setWeight": 25}, {"analysis": {"successfulMeasurements": 2}}],
+        metrics=[job_metric(exit_code=1, name="broken")],
+    )
+    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(failing))
+    see(
+        browser,
+        "the failed analysis reported",
+        lambda c: (
+            c["phase"] == "Degraded"
+            and "rolled back 3 -> 1: AnalysisFailed (metric broken = 0, threshold >= 1)" in c["text"]
+            and failed_points(browser, "broken") >= 1
+        ),
+        "5-analysis-failed",
+    )
+    click(browser, "retry")
+    see(browser, "the retry carried out", lambda c: "last request: retry" in c["text"])
     assert not browser.find_elements(By.CSS_SELECTOR, ".problem")  # every watch allowed to the user
     carried_out = {record["action"] for record in status(dev_cluster)["manualActions"]}
-    assert carried_out == {"promote", "abort"}
+    assert carried_out == {"promote", "abort", "retry"}
 
 
 @pytest.mark.dev_cluster(operator=False)
