@@ -267,10 +267,12 @@ def test_the_page_follows_a_canary_and_its_buttons_promote_and_abort_it(
 
 
 @pytest.mark.dev_cluster(operator=False)
-def test_the_dashboard_needs_its_token_and_says_which_read_it_is_refused(
+def test_the_dashboard_needs_its_token_says_which_read_it_is_refused_and_approves_as_the_user(
     dev_cluster: DevCluster, tmp_path: Path
 ) -> None:
-    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(release_manifest("1")))
+    gated = release_manifest("1")
+    gated["spec"]["promotion"] = {"from": {"namespace": "staging"}, "approval": "manual"}
+    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(gated))
     no_events = [rule for rule in DASHBOARD_RULES if rule.resource != "events"]
     with dashboard(dev_cluster, tmp_path, no_events, "bob") as url:
         base = url.split("?")[0]
@@ -293,4 +295,15 @@ def test_the_dashboard_needs_its_token_and_says_which_read_it_is_refused(
                 json.loads(line[len(b"data: ") :])["html"] for line in stream if line.startswith(b"data: ")
             )
             drawing = next(d for d in drawings if wanted in d)
+        # The approve button's request, as the page's script sends it: the plugin's value, naming bob.
+        approve = url.split("?")[0] + "api/releases/default/web/approve"
+        token = url.split("token=")[1]
+        sent = urllib.request.Request(approve, method="POST", headers={"X-Slipway-Token": token})
+        with urllib.request.urlopen(sent, timeout=10) as answer:
+            assert (
+                "approve requested (annotation slipway.dev/approve=1 by "
+                in json.loads(answer.read())["message"]
+            )
     assert 'data-name="web"' in drawing and "no status yet" in drawing
+    meta = json.loads(dev_cluster.kubectl("get", "release", "web", "-o", "json").stdout)["metadata"]
+    assert meta["annotations"]["slipway.dev/approve"].startswith("1 by system:serviceaccount:default:bob at ")
