@@ -75,12 +75,16 @@ class Mirror:
             try:
                 self._follow()
                 failures = 0
+                continue
             except ApiError as error:
                 if error.status == 410:  # our place in the history expired: read afresh at once
                     continue
-                self._report(f"cannot watch {self._what}: {error.status} {error.reason}: {error.message}")
-                time.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-                failures += 1
+                why = f"{error.status} {error.reason}: {error.message}"
+            except Exception as error:  # the thread must not end: whatever failed is said, and tried again
+                why = f"{type(error).__name__}: {error}"
+            self._report(f"cannot watch {self._what}: {why}")
+            time.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+            failures += 1
 
     def _follow(self) -> None:
         """Read the whole collection (dropping what was deleted meanwhile), then follow its changes until
