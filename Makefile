@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test unit lint crd rbac bench soak system-deps clean
 
-# Both distributions: the operator (slipway) and the dev cluster (slipway-dev, in devcluster/).
+# Both distributions: the operator (slipway-operator) and the dev cluster (slipway-dev, in devcluster/).
 $(STAMP): pyproject.toml devcluster/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -1,4 +1,5 @@
-"""The sample manifests in examples/ are valid Releases, as `slipway validate` and the CRD judge them."""
+"""The sample manifests in examples/ are valid Releases, as `slipway validate` and the CRD judge them.
+What each one does on a cluster is tests/e2e/test_e2e_examples.py's."""
 
 from __future__ import annotations
 

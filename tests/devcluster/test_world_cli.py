@@ -200,39 +200,6 @@ def test_slipway_dev_drops_watches_and_forgets_history_as_asked(tmp_path: Path) 
         process.communicate(timeout=20)
 
 
-def test_every_example_runs_on_slipway_dev_as_it_is(tmp_path: Path) -> None:
-    """The examples a user applies first reach Healthy on `slipway dev` with no other set-up: routing
-    CRDs, Prometheus (analysis) and Alertmanager (rollback.alerts) are the dev cluster's."""
-    if not (PrometheusProcess.available() and AlertmanagerProcess.available()):
-        pytest.skip("needs the prometheus and prometheus-alertmanager binaries")
-    kubeconfig = tmp_path / "kubeconfig"
-    process, _ = _started(tmp_path, "--operator", "--rps", "5", "--kubeconfig", str(kubeconfig))
-    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-    try:
-        for example in examples:
-            applied = _kubectl(kubeconfig, "apply", "-f", str(example))
-            assert applied.returncode == 0, applied.stderr
-        names = {yaml_name(example) for example in examples}
-        deadline = time.monotonic() + 90
-        while True:
-            listed = _kubectl(kubeconfig, "get", "releases", "-o", "json")
-            phases = {
-                item["metadata"]["name"]: (item.get("status") or {}).get("phase")
-                for item in json.loads(listed.stdout or '{"items": []}')["items"]
-            }
-            if phases == dict.fromkeys(names, "Healthy"):
-                break
-            assert time.monotonic() < deadline, phases
-            time.sleep(0.5)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-
-
-def yaml_name(example: Path) -> str:
-    return str(yaml.safe_load(example.read_text())["metadata"]["name"])
-
-
 def _notify_config(tmp_path: Path, url: str) -> Path:
     (tmp_path / "team-chat.url").write_text(url)
     path = tmp_path / "notify.yaml"
