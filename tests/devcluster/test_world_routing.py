@@ -1,17 +1,22 @@
-"""Gateway routing: entry points from Services and HTTPRoutes, and deterministic weighted picks."""
+"""Gateway routing: entry points from Services and routing objects, and deterministic weighted picks."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from slipway_dev.gateway import WeightedPicker
-from slipway_dev.traffic import ClusterView, EntryPoint, plan_entry_points
+from slipway_dev.gateway import ActionPicker
+from slipway_dev.traffic import ClusterView, EntryPoint, Split, plan_entry_points
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.virtualservice import VirtualServiceSource
 
 JsonObject = dict[str, Any]
+
+
+def splits(entry: EntryPoint) -> tuple[Split, ...]:
+    """The splits of the entry point's first action (what a request without headers gets here)."""
+    return entry.actions[entry.routes[0].action].splits
 
 
 def service(name: str, selector: dict[str, str]) -> JsonObject:
@@ -65,33 +70,31 @@ def test_without_routing_objects_each_service_spreads_over_its_ready_pods() -> N
         "service/shop/web",
         "service/shop/web-canary",
     }  # idle has no ready pod with a port
-    assert [b.pod for b in entries["service/shop/web"].splits[0].backends] == ["stable-a", "stable-b"]
-    assert [b.pod for b in entries["service/shop/web-canary"].splits[0].backends] == ["canary-a"]
+    assert [b.pod for b in splits(entries["service/shop/web"])[0].backends] == ["stable-a", "stable-b"]
+    assert [b.pod for b in splits(entries["service/shop/web-canary"])[0].backends] == ["canary-a"]
 
 
 def test_an_httproute_claims_its_services_and_splits_by_weight() -> None:
     (entry,) = plan_entry_points(VIEW, {HTTPRouteSource(): [route(90, 10)]})
     assert entry.name == "httproute/shop/web"
-    picker = WeightedPicker(entry)
-    picks = Counter(picker.pick().pod for _ in range(100))
+    picker = ActionPicker(entry.actions[0])
+    picks = Counter(pick.pod for _ in range(100) if (pick := picker.pick()[0]))
     assert picks == {"stable-a": 45, "stable-b": 45, "canary-a": 10}
 
 
 def test_a_zero_weight_or_an_unready_service_gets_no_traffic() -> None:
     (entry,) = plan_entry_points(VIEW, {HTTPRouteSource(): [route(100, 0)]})
-    assert [split.service for split in entry.splits] == [("shop", "web")]
+    assert [split.service for split in splits(entry)] == [("shop", "web")]
     no_ready = ClusterView.of(VIEW.services, [p for p in PODS if p["metadata"]["name"] != "canary-a"])
     (entry,) = plan_entry_points(no_ready, {HTTPRouteSource(): [route(50, 50)]})
-    assert [split.service for split in entry.splits] == [("shop", "web")]
+    assert [split.service for split in splits(entry)] == [("shop", "web")]
 
 
 def test_picks_follow_the_share_at_every_prefix() -> None:
-    picker = WeightedPicker(
-        EntryPoint("x", plan_entry_points(VIEW, {HTTPRouteSource(): [route(3, 1)]})[0].splits)
-    )
+    picker = ActionPicker(plan_entry_points(VIEW, {HTTPRouteSource(): [route(3, 1)]})[0].actions[0])
     canary = 0
     for sent in range(1, 41):
-        canary += picker.pick().pod == "canary-a"
+        canary += (pick := picker.pick()[0]) is not None and pick.pod == "canary-a"
         assert abs(canary - sent / 4) <= 1
 
 
@@ -111,7 +114,7 @@ def test_a_virtualservice_splits_by_route_weights_and_resolves_host_names() -> N
     }
     (entry,) = plan_entry_points(VIEW, {VirtualServiceSource(): [virtual_service]})
     assert entry.name == "virtualservice/shop/web"
-    assert [(split.service, split.weight) for split in entry.splits] == [
+    assert [(split.service, split.weight) for split in splits(entry)] == [
         (("shop", "web"), 80),
         (("shop", "web-canary"), 20),
     ]
@@ -121,7 +124,7 @@ def test_a_virtualservice_splits_by_route_weights_and_resolves_host_names() -> N
     }
     entries = {entry.name: entry for entry in plan_entry_points(VIEW, {VirtualServiceSource(): [single]})}
     assert set(entries) == {"virtualservice/shop/one", "service/shop/web-canary"}  # web-canary is unrouted
-    assert [(s.service, s.weight) for s in entries["virtualservice/shop/one"].splits] == [
+    assert [(s.service, s.weight) for s in splits(entries["virtualservice/shop/one"])] == [
         (("shop", "web"), 100)
     ]
 
@@ -160,7 +163,7 @@ def test_a_canary_ingress_takes_its_weight_of_the_main_ingress_host() -> None:
     ingresses = [ingress("web", "web"), ingress("web-canary", "web-canary", canary_weight=30)]
     (entry,) = plan_entry_points(VIEW, {CanaryIngressSource(): ingresses})
     assert entry.name == "ingress/shop/web.example.com"
-    assert [(split.service, split.weight) for split in entry.splits] == [
+    assert [(split.service, split.weight) for split in splits(entry)] == [
         (("shop", "web"), 70),
         (("shop", "web-canary"), 30),
     ]
