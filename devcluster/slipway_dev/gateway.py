@@ -247,6 +247,8 @@ class Gateway:
         backend, mirrors = state.actions[action].pick()
         if backend is None:
             return None
+        if not mirrors:
+            return await self._send(backend, request, path_qs, body)
         shadow = replace(request, host=f"{host_of(request.host)}-shadow")
         for mirror in mirrors:
             self._spawn(self._mirror(mirror, shadow, path_qs, body))
