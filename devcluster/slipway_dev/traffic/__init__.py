@@ -234,11 +234,10 @@ def plan_entry_points(
         for obj in objects:
             routed |= source.services_of(obj)
     for key in sorted(view.services):
-        if key in routed or not view.backends(key):
+        if key in routed:
             continue
-        entry_points.append(
-            EntryPoint(
-                f"service/{key[0]}/{key[1]}", service_hosts(key), (Route(ANY, 0),), (view.action([(key, 1)]),)
-            )
-        )
+        action = view.action([(key, 1)])
+        if action.splits:
+            name = f"service/{key[0]}/{key[1]}"
+            entry_points.append(EntryPoint(name, service_hosts(key), (Route(ANY, 0),), (action,)))
     return entry_points
