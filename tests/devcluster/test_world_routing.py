@@ -362,3 +362,26 @@ def test_load_variants_parse_and_a_mix_over_100_percent_is_refused() -> None:
         check_mix([LoadVariant("a", 60), LoadVariant("b", 50)])
     with pytest.raises(LoadMixError, match="unique"):
         check_mix([LoadVariant("default", 5)])
+
+
+def test_ingress_paths_route_exact_first_then_longest_prefix_and_the_canary_only_its_own_paths() -> None:
+    def paths(name: str, *entries: tuple[str, str, str]) -> JsonObject:
+        main = ingress(name, "unused")
+        main["spec"]["rules"][0]["http"]["paths"] = [
+            {"path": path, "pathType": kind, "backend": {"service": {"name": service}}}
+            for path, kind, service in entries
+        ]
+        return main
+
+    main = paths("web", ("/", "Prefix", "web"), ("/api", "Prefix", "web-canary"), ("/api/x", "Exact", "web"))
+    canary = paths("web-canary", ("/", "Prefix", "web-canary"))
+    canary["metadata"]["annotations"] = {
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-by-header": "x-canary",
+    }
+    (entry,) = plan_entry_points(VIEW, {CanaryIngressSource(): [main, canary]})
+    assert served(entry, request(path="/api/y")) == {"canary": 1}
+    assert served(entry, request(path="/api/x")) == {"stable": 1}
+    assert served(entry, request(path="/apix")) == {"stable": 1}  # `/`: Prefix matches whole elements
+    assert served(entry, request(path="/shop", x_canary="always")) == {"canary": 1}
+    assert served(entry, request(path="/api/x", x_canary="always")) == {"stable": 1}  # not the canary's path
