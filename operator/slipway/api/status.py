@@ -270,6 +270,12 @@ class ReleaseStatus(StatusModel):
     canary: RevisionStatus | None = Field(
         default=None, description="The revision being rolled out (canary, preview or new pods)."
     )
+    canary_weight: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Percentage of traffic on the canary, 0 when there is none (kubectl get's WEIGHT).",
+    )
     current_step: int | None = Field(
         default=None,
         ge=0,

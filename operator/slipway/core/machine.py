@@ -990,6 +990,7 @@ class _Pass:
             )
             self._event("Warning" if warning else "Normal", s.reason or s.phase, s.message or s.phase)
         promotion.record_health(s, self.now)
+        s.canary_weight = s.canary.weight if s.canary is not None else 0
         if self.spec.promotion is None:
             s.promotion = None
         gate_condition = promotion.condition(s, self.obs.generation, self.now)
