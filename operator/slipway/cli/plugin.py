@@ -797,3 +797,7 @@ def main() -> None:
         hint = ": is the Release CRD installed? (kubectl apply -f crds/)" if error.not_found else ""
         errors.print(f"error: the API server answered {error.status} {error.reason}{hint}", highlight=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":  # `python -m slipway.cli.plugin`: how the krew launcher runs it
+    main()
