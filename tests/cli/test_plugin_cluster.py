@@ -520,3 +520,12 @@ def test_lint_version_completion_and_help(kube: Kubectl, tmp_path: Path) -> None
     for command in commands:
         helped = kube.run("slipway", *command.split(), "-h").stdout
         assert helped.startswith("Usage: kubectl slipway") and "<bool>" not in helped, command
+
+
+def test_undo_to_a_revision_that_never_existed_is_one_line_and_exit_1(kube: Kubectl, namespace: str) -> None:
+    body = release(namespace, kube)
+    kube.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
+    for target, why in (("9", "no history entry 9: history has 2 entries"), ("zzz9", "revision zzz9 is not")):
+        done = kube.run("slipway", "undo", "web", "-n", namespace, "--to-revision", target, check=False)
+        assert done.returncode == 1 and len(done.stderr.splitlines()) == 1 and why in done.stderr
+    assert kube.get(namespace, "release", "web")["spec"] == body["spec"]

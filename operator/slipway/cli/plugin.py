@@ -1,7 +1,8 @@
 """`kubectl slipway`: the kubectl plugin (entry point `kubectl-slipway`).
 
-Manual actions are annotation patches on metadata only, so they never change spec (no GitOps drift).
-Only `undo` writes spec, and it says so. Rendering lives in _plugin_view (pure); API calls go through
+Manual actions are annotation patches on metadata only, so they never change spec (no GitOps drift);
+whether one would change anything is the core's call (slipway.core.manual). Only `undo`, `set image`
+and `restart` write spec, and they say so. Rendering lives in _plugin_view (pure); API calls go through
 the operator's own client (slipway.kube.client), with the same credentials rules as kubectl.
 """
 
