@@ -514,6 +514,7 @@ def test_lint_version_completion_and_help(kube: Kubectl, tmp_path: Path) -> None
     linted = kube.run("slipway", "lint", str(broken), check=False)
     assert linted.returncode == 1 and "replicas" in linted.stdout
     assert kube.run("slipway", "version").stdout.startswith("kubectl-slipway ")
+    assert kube.run("slipway", "--version").stdout == kube.run("slipway", "version").stdout
     for shell in ("bash", "zsh", "fish"):
         assert "_KUBECTL_SLIPWAY_COMPLETE" in kube.run("slipway", "completion", shell).stdout
     commands = ["list", "get", "status", "history", "set image", "restart", "lint", "completion", *ACTIONS]

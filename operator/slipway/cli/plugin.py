@@ -67,8 +67,6 @@ app = typer.Typer(
     name="kubectl slipway",
     no_args_is_help=True,
     add_completion=False,
-    help="Watch and steer Slipway Releases: status, manual actions, live views, history, undo, spec "
-    "changes (set image, restart), rollback reports and runbooks.",
     **HELP_STYLE,
 )
 
@@ -767,6 +765,23 @@ app.command("lint")(validate)
 def version_command() -> None:
     """The plugin's version."""
     console.print(f"kubectl-slipway {slipway.__version__}", highlight=False)
+
+
+def _version_flag(asked: bool) -> None:
+    if asked:
+        version_command()
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_flag, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Watch and steer Slipway Releases: status, manual actions, live views, history, undo, spec
+    changes (set image, restart), rollback reports and runbooks."""
 
 
 PROG: Final = "kubectl-slipway"
