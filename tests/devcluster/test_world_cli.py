@@ -287,3 +287,9 @@ def test_slipway_dev_refuses_an_operator_config_the_operator_would_refuse(tmp_pa
     config = _notify_config(tmp_path, "http://evil.example.com/hook")
     refusal = _refused_start(tmp_path, "--prometheus", "off", "--operator-config", config.name)
     assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in refusal
+
+
+def test_dev_help_shows_operator_as_a_flag_pair_taking_no_value() -> None:
+    helped = subprocess.run([str(SLIPWAY), "dev", "-h"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0, helped.stderr
+    assert "--operator / --no-operator" in helped.stdout and "<bool>" not in helped.stdout
