@@ -747,10 +747,13 @@ class _Pass:
         if isinstance(step, Gate) and s.analysis is not None and self.spec.analysis is not None:
             # Only measurements of the state this gate guards count. When traffic moved less than an
             # interval ago the first one is an interval away; otherwise the measurements keep their
-            # rhythm (restarting it skipped one, a gap of two intervals between measurements).
+            # rhythm (restarting it skipped one, a gap of two intervals between measurements). One due
+            # this very instant would be taken as the gate begins, which never counts: it restarts too.
             analysis.restart_runs(s.analysis)
             every = analysis.interval(self.spec.analysis)
-            if steady_since is None or self.now - steady_since < every:
+            due = s.analysis.next_measurement_at
+            steady = steady_since is not None and self.now - steady_since >= every
+            if not steady or due is None or due <= self.now:
                 s.analysis.next_measurement_at = self.now + every
         self.entered.append(("Step", f"{self._step_label()}: {step.describe()}"))
 
