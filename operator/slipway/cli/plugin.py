@@ -37,6 +37,7 @@ from slipway.cli._plugin_pipeline import pipeline_lines
 from slipway.cli._plugin_runbook import FORMATS, Format, render, runbook
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
 from slipway.cli._plugin_view import (
+    RolloutState,
     acknowledgement,
     history_table,
     list_table,
@@ -233,13 +234,20 @@ def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) 
         console.print(line, highlight=False)
 
 
-def _settled(cluster: Cluster, name: str, deadline: float | None) -> tuple[str, str]:
-    """The rollout state once done or failed; the last one seen ("waiting") past the deadline."""
-    state, line = "waiting", ""
+def _settled(
+    cluster: Cluster, name: str, deadline: float | None, waiting: Callable[[str], None] = lambda _: None
+) -> tuple[RolloutState, str]:
+    """The rollout state once done or failed; the last one seen ("waiting") past the deadline. Each
+    new line while it waits goes to `waiting`."""
+    state: RolloutState = "waiting"
+    line = said = ""
     for release in _follow(cluster, name, deadline):
         state, line = rollout_state(release)
         if state != "waiting":
             break
+        if line != said:
+            waiting(line)
+            said = line
     return state, line
 
 
@@ -531,15 +539,8 @@ def status_command(
         state, line = rollout_state(_read(cluster, name))
     else:
         deadline = None if seconds is None else time.monotonic() + seconds
-        state, line, said = "waiting", "", ""
         try:
-            for release in _follow(cluster, name, deadline):
-                state, line = rollout_state(release)
-                if line != said and state == "waiting":
-                    console.print(line, highlight=False)  # each change while waiting, one line each
-                    said = line
-                if state != "waiting":
-                    break
+            state, line = _settled(cluster, name, deadline, lambda said: console.print(said, highlight=False))
         except KeyboardInterrupt:
             raise typer.Exit(2) from None
         if state == "waiting":
