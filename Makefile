@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit lint crd rbac bench soak system-deps clean
+.PHONY: demo test unit lint crd rbac krew bench soak system-deps clean
 
 # Both distributions: the operator (slipway-operator) and the dev cluster (slipway-dev, in devcluster/).
 $(STAMP): pyproject.toml devcluster/pyproject.toml
@@ -46,6 +46,10 @@ crd: $(STAMP)
 # The chart's RBAC rules, from what the operator and each plug-in declare they call.
 rbac: $(STAMP)
 	$(BIN)/slipway rbac > charts/slipway/templates/_rules.tpl
+
+# The archive plugins/krew/slipway.yaml names (reproducible); prints the sha256 the manifest must hold.
+krew: $(STAMP)
+	$(BIN)/python plugins/krew/archive.py dist
 
 # The property test of tests/cli/test_cli_crd_manifests.py at nightly size too.
 bench: $(STAMP)

@@ -55,7 +55,7 @@ def test_names_columns_and_status_subresource() -> None:
     assert columns == {
         "Version": ".spec.version",
         "Phase": ".status.phase",
-        "Weight": ".status.canary.weight",
+        "Weight": ".status.canaryWeight",
         "Ready": '.status.conditions[?(@.type=="Ready")].status',
         "Age": ".metadata.creationTimestamp",
     }

@@ -111,7 +111,11 @@ def canary_in_progress() -> ReleaseStatus:
 
 def test_each_manual_action_annotates_metadata_and_never_touches_spec(kube: Kubectl, namespace: str) -> None:
     before = release(namespace, kube)
-    said = {action: kube.run("slipway", action, "web", "-n", namespace).stdout for action in ACTIONS}
+    # No operator has written a status: every action would change nothing, and --allow-noop sends it.
+    said = {
+        action: kube.run("slipway", action, "web", "-n", namespace, "--allow-noop").stdout
+        for action in ACTIONS
+    }
     after = kube.get(namespace, "release", "web")
     for action in ACTIONS:
         value = after["metadata"]["annotations"][f"slipway.dev/{action}"]  # no operator here removes it
@@ -123,7 +127,7 @@ def test_each_manual_action_annotates_metadata_and_never_touches_spec(kube: Kube
     assert after["spec"] == before["spec"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     # A second request of the same action is a new, distinct value: the operator carries it out again.
-    kube.run("slipway", "promote", "web", "-n", namespace)
+    kube.run("slipway", "promote", "web", "-n", namespace, "--allow-noop")
     again = kube.get(namespace, "release", "web")["metadata"]["annotations"]["slipway.dev/promote"]
     assert again != after["metadata"]["annotations"]["slipway.dev/promote"]
 
@@ -171,7 +175,7 @@ def test_get_marks_the_current_step(kube: Kubectl, namespace: str) -> None:
     current = [line for line in text.splitlines() if line.startswith("▶")]
     assert len(current) == 1 and "analysis gate (3 good in a row)" in current[0]
     assert "step 3/5: weight 10%, analysis 1/3 good" in text
-    assert ["canary", "bbb2", "1.0.0", "1/1", "10%"] in [line.split() for line in text.splitlines()]
+    assert ["canary", "bbb2", "1.0.0", "1/1", "10%"] in [line.split()[1:] for line in text.splitlines()]
 
 
 def test_get_watch_shows_each_change_as_it_happens(kube: Kubectl, namespace: str) -> None:
@@ -344,6 +348,7 @@ def test_an_unreachable_api_server_is_one_line_not_a_traceback(tmp_path: Path) -
 
 def test_wait_without_an_operator_gives_up_at_the_timeout(kube: Kubectl, namespace: str) -> None:
     release(namespace, kube)
+    kube.set_status(namespace, "web", canary_in_progress())  # so that pause would act
     started = time.monotonic()
     done = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "2", check=False)
     assert done.returncode == 1
@@ -355,7 +360,7 @@ def test_approve_unapprove_and_skip_gate_name_the_version_and_who(kube: Kubectl,
     before = release(namespace, kube)
     version = before["spec"]["version"]
     for args in (["approve"], ["unapprove", "--version", "0.9.0"], ["approve", "--skip-gate"]):
-        kube.run("slipway", *args, "web", "-n", namespace)
+        kube.run("slipway", *args, "web", "-n", namespace, "--allow-noop")  # no spec.promotion here
     after = kube.get(namespace, "release", "web")
     annotations = after["metadata"]["annotations"]
     # Who: the API server's answer to a SelfSubjectReview, here the dev cluster's admin.
@@ -401,3 +406,127 @@ def test_pipeline_watch_draws_the_chain_again_at_each_change(kube: Kubectl, name
         watcher.terminate()
         watcher.wait(timeout=30)
     assert seen.index(first) < seen.index(second)
+
+
+def healthy_on(version: str) -> ReleaseStatus:
+    stable = RevisionStatus(revision="aaa1", version=version, replicas=4, ready_replicas=4, weight=100)
+    return ReleaseStatus(phase="Healthy", message=f"version {version} serves all traffic", stable=stable)
+
+
+def test_status_exits_0_healthy_1_degraded_2_under_way(kube: Kubectl, namespace: str) -> None:
+    release(namespace, kube)
+    kube.set_status(namespace, "web", healthy_on("1.0.0"))
+    done = kube.run("slipway", "status", "web", "-n", namespace)
+    assert done.stdout == f"release {namespace}/web: Healthy on version 1.0.0\n"
+    kube.set_status(namespace, "web", canary_in_progress())
+    under_way = kube.run("slipway", "status", "web", "-n", namespace, check=False)
+    assert under_way.returncode == 2 and "Progressing: step 3/5" in under_way.stdout
+    started = time.monotonic()
+    watch = ("slipway", "status", "web", "-n", namespace, "--watch", "--timeout", "2s")
+    timed_out = kube.run(*watch, check=False)
+    assert timed_out.returncode == 2 and "timed out after 2s" in timed_out.stderr
+    assert 2 <= time.monotonic() - started < 30
+    kube.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
+    failed = kube.run("slipway", "status", "web", "-n", namespace, check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(f"release {namespace}/web: Degraded: rolled back")
+    missing = kube.run("slipway", "status", "nope", "-n", namespace, check=False)
+    assert missing.returncode == 1
+    assert missing.stderr == f"error: Release {namespace}/nope not found\n"
+
+
+def test_an_action_that_would_change_nothing_is_not_sent_and_exits_1(kube: Kubectl, namespace: str) -> None:
+    release(namespace, kube)
+    kube.set_status(namespace, "web", healthy_on("1.0.0"))
+    for action in ACTIONS:
+        done = kube.run("slipway", action, "web", "-n", namespace, check=False)
+        assert done.returncode == 1, action
+        assert len(done.stderr.splitlines()) == 1 and "would change nothing (" in done.stderr
+    promoted = kube.run("slipway", "promote", "web", "-n", namespace, check=False)
+    assert "(no rollout in progress)" in promoted.stderr
+    annotations = kube.get(namespace, "release", "web")["metadata"].get("annotations") or {}
+    assert not any(key.startswith("slipway.dev/") for key in annotations)
+    # A paused canary: pause would change nothing, resume acts.
+    kube.set_status(namespace, "web", canary_in_progress().model_copy(update={"phase": "Paused"}))
+    assert "(already paused)" in kube.run("slipway", "pause", "web", "-n", namespace, check=False).stderr
+    assert "resume requested" in kube.run("slipway", "resume", "web", "-n", namespace).stdout
+
+
+def test_set_image_and_restart_change_the_spec_and_say_so(kube: Kubectl, namespace: str) -> None:
+    before = release(namespace, kube)
+    done = kube.run("slipway", "set", "image", "web", "web=example/web:1.0.1", "-n", namespace)
+    assert "CHANGED SPEC: container web image example/web:1.0.0 -> example/web:1.0.1" in done.stdout
+    after = kube.get(namespace, "release", "web")
+    assert after["spec"]["template"]["spec"]["containers"][0]["image"] == "example/web:1.0.1"
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    unknown = kube.run("slipway", "set", "image", "web", "api=example/api:2", "-n", namespace, check=False)
+    assert unknown.returncode == 1 and len(unknown.stderr.splitlines()) == 1
+    assert "no container 'api' in spec.template (containers: web)" in unknown.stderr
+    assert kube.get(namespace, "release", "web")["spec"] == after["spec"]
+
+    restarted = kube.run("slipway", "restart", "web", "-n", namespace).stdout
+    assert "CHANGED SPEC" in restarted and "a new revision of version 1.0.0" in restarted
+    spec = kube.get(namespace, "release", "web")["spec"]
+    assert spec["version"] == after["spec"]["version"]
+    assert "slipway.dev/restartedAt" in spec["template"]["metadata"]["annotations"]
+    old_revision = revision_hash(after["spec"]["template"], after["spec"]["version"])
+    assert revision_hash(spec["template"], spec["version"]) != old_revision
+
+
+def test_outputs_names_and_list_watch(kube: Kubectl, namespace: str) -> None:
+    release(namespace, kube)
+    release(namespace, kube, name="api")
+    kube.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
+    listed = json.loads(kube.run("slipway", "list", "-n", namespace, "-o", "json").stdout)
+    assert listed["kind"] == "List" and {r["metadata"]["name"] for r in listed["items"]} == {"web", "api"}
+    named = yaml.safe_load(kube.run("slipway", "list", "-n", namespace, "--name", "api", "-o", "yaml").stdout)
+    assert [r["metadata"]["name"] for r in named["items"]] == ["api"]
+    wide = kube.run("slipway", "list", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[-4:] == ["STRATEGY", "STABLE", "CANARY", "MESSAGE"]
+    got = json.loads(kube.run("slipway", "get", "web", "-n", namespace, "-o", "json").stdout)
+    assert got["status"]["phase"] == "Degraded"
+    history = yaml.safe_load(kube.run("slipway", "history", "web", "-n", namespace, "-o", "yaml").stdout)
+    assert [(entry["no"], entry["outcome"]) for entry in history] == [(1, "Promoted"), (2, "RolledBack")]
+    bad = kube.run("slipway", "list", "-n", namespace, "-o", "xml", check=False)
+    assert bad.returncode == 2 and "'xml': use one of json, yaml, wide" in bad.stderr
+
+    watcher = subprocess.Popen(
+        ["kubectl", "slipway", "list", "-n", namespace, "--name", "api", "--watch"],
+        env=kube.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output = _lines_of(watcher)
+    try:
+        _read_until(output, "api", deadline=time.monotonic() + 30)
+        kube.set_status(namespace, "api", canary_in_progress())
+        _read_until(output, "Progressing", deadline=time.monotonic() + 30)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+
+
+def test_lint_version_completion_and_help(kube: Kubectl, tmp_path: Path) -> None:
+    assert "valid" in kube.run("slipway", "lint", str(ROOT / "examples" / "canary.yaml")).stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump({**CANARY, "spec": {**CANARY["spec"], "replicas": -1}}))
+    linted = kube.run("slipway", "lint", str(broken), check=False)
+    assert linted.returncode == 1 and "replicas" in linted.stdout
+    assert kube.run("slipway", "version").stdout.startswith("kubectl-slipway ")
+    assert kube.run("slipway", "--version").stdout == kube.run("slipway", "version").stdout
+    for shell in ("bash", "zsh", "fish"):
+        assert "_KUBECTL_SLIPWAY_COMPLETE" in kube.run("slipway", "completion", shell).stdout
+    commands = ["list", "get", "status", "history", "set image", "restart", "lint", "completion", *ACTIONS]
+    for command in commands:
+        helped = kube.run("slipway", *command.split(), "-h").stdout
+        assert helped.startswith("Usage: kubectl slipway") and "<bool>" not in helped, command
+
+
+def test_undo_to_a_revision_that_never_existed_is_one_line_and_exit_1(kube: Kubectl, namespace: str) -> None:
+    body = release(namespace, kube)
+    kube.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
+    for target, why in (("9", "no history entry 9: history has 2 entries"), ("zzz9", "revision zzz9 is not")):
+        done = kube.run("slipway", "undo", "web", "-n", namespace, "--to-revision", target, check=False)
+        assert done.returncode == 1 and len(done.stderr.splitlines()) == 1 and why in done.stderr
+    assert kube.get(namespace, "release", "web")["spec"] == body["spec"]

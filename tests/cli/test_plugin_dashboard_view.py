@@ -88,18 +88,22 @@ def test_the_weights_bar_splits_traffic_and_names_a_revision_without_any() -> No
 
 def test_buttons_are_enabled_only_where_the_operator_would_act() -> None:
     by_action = {button.action: button for button in BUTTONS}
-    paused, degraded = release(phase="Paused"), release(phase="Degraded")
+    split = {
+        "stable": {"revision": "a", "version": "1", "weight": 75},
+        "canary": {"revision": "b", "version": "2", "weight": 25},
+    }
+    paused, degraded = release(phase="Paused", **split), release(phase="Degraded")
     assert disabled_because(by_action["promote"], paused) is None
     assert disabled_because(by_action["abort"], paused) is None
-    assert disabled_because(by_action["retry"], paused) == "only a Degraded release is retried (phase Paused)"
+    assert disabled_because(by_action["retry"], paused) == "the release is not Degraded"
     assert disabled_because(by_action["retry"], degraded) is None
-    assert disabled_because(by_action["promote"], degraded) == "no rollout under way (phase Degraded)"
-    assert disabled_because(by_action["approve"], paused) == "no promotion gate with approval: manual"
-    gated = release(phase="Paused")
+    assert disabled_because(by_action["promote"], degraded) == "no rollout in progress"
+    assert disabled_because(by_action["approve"], paused) == "spec.promotion is not set"
+    gated = release(phase="Paused", **split)
     gated["spec"]["promotion"] = {"from": {"namespace": "staging"}, "approval": "manual"}
     assert disabled_because(by_action["approve"], gated) is None
     gated["status"]["promotion"] = {"approvals": [{"version": "2", "by": "alice", "at": at(5)}]}
-    assert disabled_because(by_action["approve"], gated) == "version 2 is approved"
+    assert disabled_because(by_action["approve"], gated) == "2 already approved by alice"
 
 
 def test_the_card_shows_the_step_measurements_chain_and_last_rollback() -> None:

@@ -18,6 +18,7 @@ from slipway.api.status import (
     HookStatus,
     ManualActionRecord,
     MeasurementRecord,
+    MetricStatus,
     ReleaseStatus,
     RevisionStatus,
     RollbackRecord,
@@ -25,12 +26,15 @@ from slipway.api.status import (
 from slipway.cli._plugin_view import (
     CURRENT_STEP_MARK,
     acknowledgement,
+    history_table,
     human_duration,
     list_table,
+    numbered_history,
     release_step,
     release_view,
     rollback_report,
     rollback_timeline,
+    rollout_state,
 )
 
 NOW = datetime(2026, 11, 27, 15, 0, 0, tzinfo=UTC)
@@ -145,8 +149,8 @@ def test_get_marks_the_current_step_only() -> None:
 
 def test_get_shows_weights_measurements_conditions_and_actions() -> None:
     text = render(release_view(canary_release(progressing_status()), NOW))
-    assert line_with(text, "aaa111").split() == ["stable", "aaa111", "2.4.0", "4/4", "90%"]
-    assert line_with(text, "bbb222").split() == ["canary", "bbb222", "2.4.1", "1/1", "10%"]
+    assert line_with(text, "aaa111").split()[1:] == ["stable", "aaa111", "2.4.0", "4/4", "90%"]
+    assert line_with(text, "bbb222").split()[1:] == ["canary", "bbb222", "2.4.1", "1/1", "10%"]
     assert line_with(text, "error-rate").split()[:4] == ["error-rate", "0.0004", "Successful", "30s"]
     assert "Inconclusive" in line_with(text, "latency-p95") and "no data" in line_with(text, "latency-p95")
     assert line_with(text, "Reconciling").split()[:3] == ["Reconciling", "True", "Canary"]
@@ -353,3 +357,96 @@ def test_acknowledgement_is_for_this_very_request_only() -> None:
     assert acknowledgement(release, "promote", "v2") == "promoted past step 2/5"
     assert acknowledgement(release, "promote", "v1") is None  # an older request's record
     assert acknowledgement(release, "abort", "v2") is None
+
+
+def pod(name: str, revision: str, *, ready: bool) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"slipway.dev/release": "web", "slipway.dev/revision": revision},
+            "creationTimestamp": (NOW - timedelta(minutes=3)).isoformat().replace("+00:00", "Z"),
+        },
+        "spec": {"nodeName": "node-1"},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.0.0.7",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def test_get_draws_each_revision_with_its_pods_under_it() -> None:
+    pods = [pod("web-bbb222-x", "bbb222", ready=False), pod("web-aaa111-y", "aaa111", ready=True)]
+    text = render(release_view(canary_release(progressing_status()), NOW, pods))
+    lines = text.splitlines()
+    needles = ("stable  aaa111", "web-aaa111-y", "canary  bbb222", "web-bbb222-x")
+    order = [next(i for i, line in enumerate(lines) if needle in line) for needle in needles]
+    assert order == sorted(order)
+    assert line_with(text, "web-aaa111-y").split()[-4:] == ["web-aaa111-y", "Running", "ready", "3m"]
+    assert "not ready" in line_with(text, "web-bbb222-x")
+    wide = render(release_view(canary_release(progressing_status()), NOW, pods, wide=True))
+    assert line_with(wide, "web-aaa111-y").split()[-2:] == ["10.0.0.7", "node-1"]
+
+
+def test_the_gate_is_counted_by_the_core_not_by_the_attempts_totals() -> None:
+    """Four good results during the pause, none since the gate began: the gate stands at 0/3, as the
+    state machine's message says, while the attempt's totals say successful 4."""
+    status = progressing_status()
+    assert status.analysis is not None
+    status.analysis.successful = 4
+    status.analysis.metrics = [
+        MetricStatus(name="error-rate", successful=4, consecutive_successful=0),
+        MetricStatus(name="latency-p95", successful=4, consecutive_successful=0),
+    ]
+    status.message = "step 3/5: analysis gate (3 good in a row); canary weight 10%, analysis 0/3 good"
+    text = render(release_view(canary_release(status), NOW))
+    assert "Analysis (gate 0/3 good in a row; this attempt: successful 4," in text
+    status.analysis.metrics[0].consecutive_successful = 2
+    status.analysis.metrics[1].consecutive_successful = 1
+    text = render(release_view(canary_release(status), NOW))
+    assert "gate 1/3 good in a row" in text  # the slowest metric, as core.analysis.gate_progress counts
+
+
+@pytest.mark.parametrize(
+    ("phase", "serving", "state"),
+    [
+        ("Healthy", "2.4.1", "done"),
+        ("Healthy", "2.4.0", "waiting"),
+        ("Progressing", "2.4.0", "waiting"),
+        ("Paused", "2.4.0", "waiting"),
+        ("RollingBack", "2.4.0", "failed"),
+        ("Degraded", "2.4.0", "failed"),
+    ],
+)
+def test_rollout_state_is_done_only_when_healthy_on_the_desired_version(
+    phase: str, serving: str, state: str
+) -> None:
+    status = ReleaseStatus(
+        phase=phase,  # type: ignore[arg-type]
+        message="rolled back to version 2.4.0" if phase == "Degraded" else "",
+        stable=RevisionStatus(revision="aaa111", version=serving, weight=100),
+    )
+    got, line = rollout_state(canary_release(status))
+    assert got == state and line.startswith("release shop/web: ")
+    assert rollout_state(canary_release(None))[0] == "waiting"
+
+
+def test_list_wide_and_history_wide_add_columns() -> None:
+    text = render(list_table([canary_release(progressing_status())], NOW, with_namespace=False, wide=True))
+    assert line_with(text, "NAME").split()[-4:] == ["STRATEGY", "STABLE", "CANARY", "MESSAGE"]
+    assert "2.4.1 (bbb222)" in line_with(text, "web")
+    status = ReleaseStatus(
+        phase="Healthy",
+        history=[
+            HistoryEntry(
+                revision="aaa111",
+                version="2.4.0",
+                outcome="Promoted",
+                started_at=NOW - timedelta(minutes=7),
+                finished_at=NOW - timedelta(minutes=2),
+            )
+        ],
+    )
+    release = canary_release(status)
+    assert line_with(render(history_table(release, wide=True)), "aaa111").split()[-1] == "5m"
+    assert numbered_history(release)[0]["no"] == 1 and numbered_history(release)[0]["revision"] == "aaa111"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from core_support import (
     T0,
@@ -482,3 +483,24 @@ def test_a_promotion_whose_status_write_is_lost_to_a_new_version_keeps_stable_to
     run_until(sim, lambda status: status.canary is not None and status.canary.version == "3.0.0", 10)
     assert sim.status.stable is not None and sim.status.stable.revision == stable
     assert sim.status.reason != "ReturningToStable"
+
+
+def test_entering_a_gate_after_a_pause_keeps_the_measurements_rhythm() -> None:
+    """A gate entered between two measurements, with traffic unchanged since the pause began, takes its
+    first one when it was due: restarting the schedule there left a gap of nearly two intervals."""
+    strategy = {
+        "canary": {
+            "steps": [
+                {"setWeight": 20},
+                {"pause": {"duration": "45s"}},
+                {"analysis": {"successfulMeasurements": 2}},
+            ]
+        }
+    }
+    sim = stable_simulation(release_spec(strategy=strategy))
+    sim.change_spec(release_spec("2.0.0", strategy=strategy))
+    sim.recorded = []
+    run_until(sim, healthy_on("2.0.0"))
+    taken = sorted({m.at for _, _, observations, _ in sim.recorded for m in observations.measurements})
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(taken)]
+    assert len(taken) >= 3 and max(gaps) <= 30.5, gaps

@@ -86,7 +86,7 @@ def test_apply_after_editing_one_container_keeps_every_untouched_field(kubectl: 
     app, sidecar = deployment["spec"]["template"]["spec"]["containers"]
     assert app["image"] == "example/app:2"
     assert app["env"] == [{"name": "MODE", "value": "fast"}, {"name": "LEVEL", "value": "4"}]
-    assert app["ports"] == [{"containerPort": 8080, "name": "http"}]
+    assert app["ports"] == [{"containerPort": 8080, "name": "http", "protocol": "TCP"}]  # defaulted
     assert app["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
     assert app["resources"] == {"limits": {"cpu": "1"}}
     assert sidecar == {"name": "sidecar", "image": "example/sidecar:1", "args": ["--verbose"]}

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from apiserver_support import RELEASE_CRD, REPO, Kubectl, wait_for
 
+from slipway.manifests import applied_config
 from slipway_dev.cluster import DevCluster
 
 POD = """
@@ -281,3 +282,21 @@ def test_server_side_apply_in_the_simulated_world(dev_cluster: DevCluster) -> No
     assert {e["manager"] for e in pod["metadata"]["managedFields"]} == {"slipway-dev-world"}
     kubectl("apply", "--server-side", "-f", "-", input=manifest.replace("replicas: 2", "replicas: 3"))
     wait_for(lambda: ready(3), timeout=30)
+
+
+def test_container_ports_default_to_tcp_so_an_extracted_apply_keeps_them(kubectl: Kubectl) -> None:
+    """A real server defaults a container port's protocol, half of its key in managedFields: the
+    configuration a manager applied, read back from them (slipway.manifests.applied_config, as
+    client-go's Extract), keeps its ports, and applying it again changes no pod template."""
+    kubectl("apply", "--server-side", "--field-manager=slipway", "-f", "-", input=DEPLOYMENT)
+    before = kubectl.json("get", "deployment", "web", "--show-managed-fields")
+    assert before["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 8080, "name": "http", "protocol": "TCP"}
+    ]
+    config = applied_config(before, "slipway")
+    assert config["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 8080
+    config["spec"]["replicas"] = 3
+    kubectl("apply", "--server-side", "--field-manager=slipway", "-f", "-", input=json.dumps(config))
+    after = kubectl.json("get", "deployment", "web")
+    assert after["spec"]["replicas"] == 3
+    assert after["spec"]["template"] == before["spec"]["template"]

@@ -79,6 +79,7 @@ def test_release_printer_columns_follow_status_with_a_jsonpath_filter(kubectl: K
     status = {
         "phase": "Progressing",
         "canary": {"revision": "abc123", "version": "1.0.0", "weight": 10},
+        "canaryWeight": 10,  # what the WEIGHT column reads; the operator keeps it with canary.weight
         "conditions": [
             {"type": "Reconciling", "status": "True", "reason": "Canary", "lastTransitionTime": since},
             {"type": "Ready", "status": "False", "reason": "Canary", "lastTransitionTime": since},

@@ -328,3 +328,9 @@ def test_slipway_dev_refuses_a_taken_gateway_port_and_a_bad_load_variant(tmp_pat
         timeout=60,
     )
     assert bad.returncode == 2 and "--load-variant" in bad.stderr and "more than 100" in bad.stderr
+
+
+def test_dev_help_shows_operator_as_a_flag_pair_taking_no_value() -> None:
+    helped = subprocess.run([str(SLIPWAY), "dev", "-h"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0, helped.stderr
+    assert "--operator / --no-operator" in helped.stdout and "<bool>" not in helped.stdout

@@ -117,8 +117,11 @@ def test_a_version_moves_dev_staging_prod_only_once_verified(
     wait_status(cluster, "prod", "Healthy on 2", healthy_on("2"))
     approvals = status(cluster, "prod")["promotion"]["approvals"]
     assert [a["version"] for a in approvals] == ["1", "2"] and approvals[-1]["by"] not in ("", "unknown")
-    again = slipway(cluster, "approve", "web", "-n", "prod", "--version", "2", "--wait")
-    assert "no effect: 2 already approved" in again
+    # Approving again would change nothing: the plugin says so, sends nothing and exits 1.
+    again = cluster.kubectl("slipway", "approve", "web", "-n", "prod", "--version", "2", check=False)
+    assert again.returncode == 1 and "would change nothing (2 already approved by " in again.stderr
+    forced = slipway(cluster, "approve", "web", "-n", "prod", "--version", "2", "--wait", "--allow-noop")
+    assert "no effect: 2 already approved" in forced
     assert {"WaitingForApproval", "PromotionGateOpened"} <= set(events(cluster, "prod"))
 
     # v3 fails analysis in staging: rolled back there, so prod never starts it.

@@ -6,7 +6,31 @@ import base64
 from typing import Any
 
 
+def _pod_spec(spec: object) -> None:
+    """Container ports default to TCP, as a real server's pod defaulting does. The protocol is half of
+    a port's key in managedFields: left out, a manager's applied configuration read back from them
+    (client-go's Extract) lost its ports, and re-applying it restarted every pod."""
+    if not isinstance(spec, dict):
+        return
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for container in spec.get(key) or []:
+            for port in (container.get("ports") or []) if isinstance(container, dict) else []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
+def _template(obj: dict[str, Any]) -> None:
+    template = (obj.get("spec") or {}).get("template")
+    if isinstance(template, dict):
+        _pod_spec(template.get("spec"))
+
+
+def _pod(obj: dict[str, Any]) -> None:
+    _pod_spec(obj.get("spec"))
+
+
 def _deployment(obj: dict[str, Any]) -> None:
+    _template(obj)
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
@@ -18,10 +42,12 @@ def _deployment(obj: dict[str, Any]) -> None:
 
 
 def _replica_set(obj: dict[str, Any]) -> None:
+    _template(obj)
     obj.setdefault("spec", {}).setdefault("replicas", 1)
 
 
 def _job(obj: dict[str, Any]) -> None:
+    _template(obj)
     # The selector a real server generates from the uid, and the labels it puts on the template to match.
     meta, spec = obj["metadata"], obj.setdefault("spec", {})
     if spec.get("manualSelector") or not meta.get("uid"):
@@ -65,6 +91,7 @@ _DEFAULTERS = {
     ("apps", "Deployment"): _deployment,
     ("apps", "ReplicaSet"): _replica_set,
     ("batch", "Job"): _job,
+    ("", "Pod"): _pod,
     ("", "Service"): _service,
     ("", "Namespace"): _namespace,
     ("", "Secret"): _secret,

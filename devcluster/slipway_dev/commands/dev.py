@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
         kubeconfig: Annotated[
             Path, typer.Option(help="Where to write the kubeconfig kubectl and the operator use.")
         ] = STATE_DIR / "kubeconfig",
-        operator: Annotated[bool, typer.Option("--operator", help="Also run the Slipway operator.")] = False,
+        operator: Annotated[
+            bool, typer.Option("--operator/--no-operator", help="Also run the Slipway operator.")
+        ] = False,
         operator_config: Annotated[
             Path | None,
             typer.Option(

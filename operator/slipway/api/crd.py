@@ -30,7 +30,7 @@ PRINTER_COLUMNS: Final = [
     {
         "name": "Weight",
         "type": "integer",
-        "jsonPath": ".status.canary.weight",
+        "jsonPath": ".status.canaryWeight",
         "description": "Percentage of traffic on the canary.",
     },
     {

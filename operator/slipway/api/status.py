@@ -30,6 +30,9 @@ MAX_VERSIONS: Final = 10
 MAX_HOOK_RESULTS: Final = 30
 MAX_TRANSITION_EVENTS: Final = 10
 
+# How a manual action's recorded result begins when the action changed nothing (scripts rely on it).
+NO_EFFECT: Final = "no effect: "
+
 
 class StatusModel(BaseModel):
     """Base of every status model: camelCase in the API, unknown fields from newer operators ignored."""
@@ -143,7 +146,9 @@ class ManualActionRecord(StatusModel):
     action: str = Field(description="promote, promote-full, pause, resume, abort or retry.")
     value: str = Field(description="The annotation value that was carried out.")
     at: datetime = Field(description="When it was carried out.")
-    result: str = Field(default="", description="What it did, or why it had no effect.")
+    result: str = Field(
+        default="", description=f"What it did, or `{NO_EFFECT}` and why it changed nothing."
+    )
 
 
 class RetiringRevision(StatusModel):
@@ -264,6 +269,12 @@ class ReleaseStatus(StatusModel):
     stable: RevisionStatus | None = Field(default=None, description="The revision serving as the baseline.")
     canary: RevisionStatus | None = Field(
         default=None, description="The revision being rolled out (canary, preview or new pods)."
+    )
+    canary_weight: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Percentage of traffic on the canary, 0 when there is none (kubectl get's WEIGHT).",
     )
     current_step: int | None = Field(
         default=None,

@@ -11,13 +11,23 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from importlib.metadata import entry_points
+from typing import Any, Final
 
 import typer
 
 from slipway import plugins
 
+# Click's own help layout: typer's rich one labels every flag `<bool>`, as if it took a value.
+HELP_STYLE: Final[dict[str, Any]] = {
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+}
+
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Slipway: progressive delivery for Kubernetes."
+    no_args_is_help=True,
+    add_completion=False,
+    help="Slipway: progressive delivery for Kubernetes.",
+    **HELP_STYLE,
 )
 
 _NOT_SUBCOMMANDS = {"plugin"}

@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
 from slipway.api.models import ReleaseSpec
-from slipway.core.strategies import plan_for
+from slipway.api.status import ReleaseStatus
+from slipway.core import analysis as core_analysis
+from slipway.core.strategies import Gate, plan_for
+from slipway.manifests import LABEL_REVISION
 
 Obj = Mapping[str, Any]
 
@@ -122,14 +126,44 @@ def strategy_name(release: Obj) -> str:
     return NONE
 
 
+def valid_spec(release: Obj) -> ReleaseSpec | None:
+    """The spec as the operator reads it; None when it is not a valid Release (the API server refuses
+    those anyway)."""
+    try:
+        return ReleaseSpec.model_validate(_spec(release))
+    except ValidationError:
+        return None
+
+
+def valid_status(release: Obj) -> ReleaseStatus | None:
+    """The status as the operator wrote it; None before its first write (or when unreadable)."""
+    try:
+        return ReleaseStatus.from_api(dict(_status(release)))
+    except ValidationError:
+        return None
+
+
 def plan_steps(release: Obj) -> list[str]:
     """What each step of the rollout does, from the very plan the operator runs (status.currentStep
-    indexes it). Empty when the spec is not a valid Release (the API server refuses those anyway)."""
-    try:
-        spec = ReleaseSpec.model_validate(_spec(release))
-    except ValidationError:
-        return []
-    return [step.describe() for step in plan_for(spec).steps]
+    indexes it). Empty when the spec is not a valid Release."""
+    spec = valid_spec(release)
+    return [step.describe() for step in plan_for(spec).steps] if spec else []
+
+
+def gate_progress(release: Obj) -> str | None:
+    """The analysis gate in progress, counted by the core's own function (the one the state machine
+    promotes by): "gate 1/3 good in a row". None when no gate is in progress."""
+    spec, status = valid_spec(release), valid_status(release)
+    if spec is None or spec.analysis is None or status is None or status.analysis is None:
+        return None
+    steps, current = plan_for(spec).steps, status.current_step
+    if status.phase not in ROLLING_OUT or current is None or current >= len(steps):
+        return None
+    step = steps[current]
+    if not isinstance(step, Gate):
+        return None
+    good = core_analysis.gate_progress(status.analysis, step, spec.analysis)
+    return f"gate {good}/{step.successes} good in a row"
 
 
 # Phases in which a rollout is under way, so that a step is in progress.
@@ -193,10 +227,19 @@ def release_version(release: Obj) -> str:
     return text_of(_spec(release).get("version"))
 
 
-def list_table(releases: Iterable[Obj], now: datetime, *, with_namespace: bool) -> Table:
-    """The `kubectl slipway list` table: one row per Release, sorted by namespace and name."""
+def _revision_label(release: Obj, role: str) -> str:
+    revision = _status(release).get(role)
+    if not isinstance(revision, Mapping) or not revision.get("revision"):
+        return NONE
+    return f"{text_of(revision.get('version'))} ({text_of(revision.get('revision'))})"
+
+
+def list_table(releases: Iterable[Obj], now: datetime, *, with_namespace: bool, wide: bool = False) -> Table:
+    """The `kubectl slipway list` table: one row per Release, sorted by namespace and name; wide adds
+    the strategy, the stable and canary revisions and the operator's message."""
     namespace = ["NAMESPACE"] if with_namespace else []
-    table = _table(None, [*namespace, "NAME", "VERSION", "PHASE", "WEIGHT", "STEP", "AGE"])
+    more = ["STRATEGY", "STABLE", "CANARY", "MESSAGE"] if wide else []
+    table = _table(None, [*namespace, "NAME", "VERSION", "PHASE", "WEIGHT", "STEP", "AGE", *more])
     ordered = sorted(
         releases, key=lambda r: (text_of(_meta(r).get("namespace")), text_of(_meta(r).get("name")))
     )
@@ -211,29 +254,93 @@ def list_table(releases: Iterable[Obj], now: datetime, *, with_namespace: bool) 
             release_step(release),
             age(meta.get("creationTimestamp"), now),
         ]
+        if wide:
+            cells += [
+                strategy_name(release),
+                _revision_label(release, "stable"),
+                _revision_label(release, "canary"),
+                text_of(_status(release).get("message")),
+            ]
         table.add_row(*cells)
     return table
+
+
+# ---------------------------------------------------------------------------------------------- status
+
+RolloutState = Literal["done", "failed", "waiting"]
+
+
+def rollout_state(release: Obj) -> tuple[RolloutState, str]:
+    """Where the rollout of the desired version stands, as `kubectl slipway status` says it in one
+    line: done (Healthy on spec.version, for the current generation), failed (rolling back or rolled
+    back: Degraded), or still waiting."""
+    meta, status = _meta(release), _status(release)
+    name = f"release {text_of(meta.get('namespace'))}/{text_of(meta.get('name'))}"
+    phase, version = status.get("phase"), _spec(release).get("version")
+    stable = status.get("stable")
+    serving = stable.get("version") if isinstance(stable, Mapping) else None
+    message = text_of(status.get("message"))
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    if not status:
+        return "waiting", f"{name}: no status yet (is the operator running?)"
+    if isinstance(generation, int) and isinstance(observed, int) and observed < generation:
+        return "waiting", f"{name}: waiting for the operator to see generation {generation}"
+    if phase == "Healthy" and serving == version:
+        return "done", f"{name}: Healthy on version {text_of(version)}"
+    if phase in ("Degraded", "RollingBack"):
+        return "failed", f"{name}: {phase}: {message}"
+    return "waiting", f"{name}: {text_of(phase)}: {message}"
 
 
 # ---------------------------------------------------------------------------------------------- get
 
 
-def revisions_table(release: Obj) -> Table:
-    table = _table("Revisions", ("ROLE", "REVISION", "VERSION", "READY", "WEIGHT"))
+def _pod_ready(pod: Obj) -> bool:
+    conditions = _list(_status(pod).get("conditions"))
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def pod_line(pod: Obj, now: datetime, *, wide: bool) -> str:
+    """One pod under its revision: name, phase, ready or not, age (and IP and node, wide)."""
+    status = _status(pod)
+    cells = [
+        text_of(_meta(pod).get("name")),
+        text_of(status.get("phase")),
+        "ready" if _pod_ready(pod) else "not ready",
+        age(_meta(pod).get("creationTimestamp"), now),
+    ]
+    if wide:
+        cells += [text_of(status.get("podIP")), text_of(_spec(pod).get("nodeName"))]
+    return "  ".join(cells)
+
+
+def revisions_tree(release: Obj, pods: Iterable[Obj], now: datetime, *, wide: bool = False) -> Tree:
+    """The stable and canary revisions (version, ready pods, weight), each with its pods."""
+    tree = Tree(Text("Revisions", style="italic"), guide_style="dim")
+    by_revision: dict[str, list[Obj]] = {}
+    for pod in pods:
+        by_revision.setdefault(text_of((_meta(pod).get("labels") or {}).get(LABEL_REVISION)), []).append(pod)
     status = _status(release)
     for role in ("stable", "canary"):
         revision = status.get(role)
         if not isinstance(revision, Mapping) or not revision.get("revision"):
             continue
         weight = revision.get("weight")
-        table.add_row(
-            role,
-            text_of(revision.get("revision")),
-            text_of(revision.get("version")),
-            f"{text_of(revision.get('readyReplicas', 0))}/{text_of(revision.get('replicas', 0))}",
-            f"{weight}%" if isinstance(weight, int | float) else NONE,
+        name = text_of(revision.get("revision"))
+        branch = tree.add(
+            "  ".join(
+                (
+                    role,
+                    name,
+                    text_of(revision.get("version")),
+                    f"{text_of(revision.get('readyReplicas', 0))}/{text_of(revision.get('replicas', 0))}",
+                    f"{weight}%" if isinstance(weight, int | float) else NONE,
+                )
+            )
         )
-    return table
+        for pod in sorted(by_revision.get(name, []), key=lambda p: text_of(_meta(p).get("name"))):
+            branch.add(pod_line(pod, now, wide=wide))
+    return tree
 
 
 def measurements(release: Obj) -> list[Obj]:
@@ -242,6 +349,8 @@ def measurements(release: Obj) -> list[Obj]:
 
 
 def analysis_table(release: Obj, now: datetime) -> RenderableType:
+    """The gate in progress as the state machine counts it (results taken before the gate began, e.g.
+    during a pause, do not count toward it), the attempt's totals, and the recent measurements."""
     analysis = _status(release).get("analysis")
     analysis = analysis if isinstance(analysis, Mapping) else {}
     counts = ", ".join(
@@ -259,7 +368,9 @@ def analysis_table(release: Obj, now: datetime) -> RenderableType:
             age(measurement.get("at"), now),
             text_of(measurement.get("message")),
         )
-    title = Text("Analysis", style="italic") + Text(f" ({counts})" if counts else "")
+    gate = gate_progress(release)
+    parts = [part for part in (gate, f"this attempt: {counts}" if counts else None) if part]
+    title = Text("Analysis", style="italic") + Text(f" ({'; '.join(parts)})" if parts else "")
     return Group(title, table if table.row_count else Text("no measurements yet"))
 
 
@@ -309,8 +420,11 @@ def hooks_table(release: Obj, now: datetime) -> Table:
     return table
 
 
-def release_view(release: Obj, now: datetime) -> RenderableType:
-    """The `kubectl slipway get` view: header, revisions and weights, steps, analysis, hooks, conditions."""
+def release_view(
+    release: Obj, now: datetime, pods: Iterable[Obj] = (), *, wide: bool = False
+) -> RenderableType:
+    """The `kubectl slipway get` view: header, the tree of revisions and their pods, steps, analysis,
+    hooks, conditions."""
     meta, status = _meta(release), _status(release)
     header = Text.assemble(
         ("Release ", "bold"),
@@ -324,7 +438,7 @@ def release_view(release: Obj, now: datetime) -> RenderableType:
     elif status.get("message"):
         parts.append(Text(f"  {status['message']}"))
     if status.get("stable") or status.get("canary"):
-        parts += ["", revisions_table(release)]
+        parts += ["", revisions_tree(release, pods, now, wide=wide)]
     if plan_steps(release):
         parts += ["", steps_table(release)]
     if status.get("analysis"):
@@ -346,11 +460,13 @@ def history(release: Obj) -> list[Obj]:
     return _list(_status(release).get("history"))
 
 
-def history_table(release: Obj) -> Table:
-    """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts."""
-    table = _table(None, ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED"))
+def history_table(release: Obj, *, wide: bool = False) -> Table:
+    """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts; wide adds how
+    long each attempt took."""
+    more = ["DURATION"] if wide else []
+    table = _table(None, ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED", *more))
     for number, entry in enumerate(history(release), start=1):
-        table.add_row(
+        cells = [
             str(number),
             text_of(entry.get("revision")),
             text_of(entry.get("version")),
@@ -358,8 +474,18 @@ def history_table(release: Obj) -> Table:
             text_of(entry.get("reason")),
             text_of(entry.get("startedAt")),
             text_of(entry.get("finishedAt")),
-        )
+        ]
+        if wide:
+            started, finished = parse_time(entry.get("startedAt")), parse_time(entry.get("finishedAt"))
+            took = (finished - started).total_seconds() if started and finished else None
+            cells.append(human_duration(took) if took is not None else NONE)
+        table.add_row(*cells)
     return table
+
+
+def numbered_history(release: Obj) -> list[dict[str, Any]]:
+    """status.history for -o json|yaml, each entry with its `no` (what `undo --to-revision` takes)."""
+    return [{"no": number, **entry} for number, entry in enumerate(history(release), start=1)]
 
 
 # ---------------------------------------------------------------------------------------------- report

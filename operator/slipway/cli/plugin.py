@@ -1,38 +1,56 @@
 """`kubectl slipway`: the kubectl plugin (entry point `kubectl-slipway`).
 
-Manual actions are annotation patches on metadata only, so they never change spec (no GitOps drift).
-Only `undo` writes spec, and it says so. Rendering lives in _plugin_view (pure); API calls go through
+Manual actions are annotation patches on metadata only, so they never change spec (no GitOps drift);
+whether one would change anything is the core's call (slipway.core.manual). Only `undo`, `set image`
+and `restart` write spec, and they say so. Rendering lives in _plugin_view (pure); API calls go through
 the operator's own client (slipway.kube.client), with the same credentials rules as kubectl.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
+import yaml
 from rich.console import Console
 from rich.live import Live
 
+# typer's own completion (its scripts and the classes answering them); it exports them from no public module.
+from typer._completion_classes import completion_init
+from typer._completion_shared import get_completion_script
+
+import slipway
 from slipway import plugins
 from slipway.api import annotations as manual
+from slipway.api.durations import parse_duration
+from slipway.cli import HELP_STYLE
+from slipway.cli._plugin_edit import EditError, parse_assignment, restart_patch, set_image_patch
 from slipway.cli._plugin_pipeline import pipeline_lines
 from slipway.cli._plugin_runbook import FORMATS, Format, render, runbook
 from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
 from slipway.cli._plugin_view import (
+    RolloutState,
     acknowledgement,
     history_table,
     list_table,
+    numbered_history,
     release_view,
     rollback_report,
+    rollout_state,
     text_of,
+    valid_spec,
+    valid_status,
 )
+from slipway.cli.validate import validate
+from slipway.core.manual import changed_nothing, no_effect
 from slipway.kube import client
 from slipway.kube.client import (
     JSON_PATCH,
@@ -44,14 +62,13 @@ from slipway.kube.client import (
     events_path,
     releases_path,
 )
-from slipway.manifests import ReleaseRef
+from slipway.manifests import LABEL_RELEASE, ReleaseRef
 
 app = typer.Typer(
     name="kubectl slipway",
     no_args_is_help=True,
     add_completion=False,
-    help="Watch and steer Slipway Releases: manual actions, live views, history, undo, rollback reports"
-    " and runbooks.",
+    **HELP_STYLE,
 )
 
 # Piped output is never wrapped: scripts and grep see one line per row, as with kubectl.
@@ -64,8 +81,19 @@ Namespace = Annotated[
     str | None, typer.Option("--namespace", "-n", help="The namespace (default: the context's).")
 ]
 Name = Annotated[str, typer.Argument(help="The Release name.")]
-Wait = Annotated[bool, typer.Option("--wait", help="Wait until the operator has carried the action out.")]
+Wait = Annotated[
+    bool,
+    typer.Option("--wait", help="Wait until the operator has carried the action out and its effect shows."),
+]
 Timeout = Annotated[int, typer.Option("--timeout", min=1, help="Seconds --wait waits at most.")]
+AllowNoop = Annotated[
+    bool,
+    typer.Option(
+        "--allow-noop", help="Send the action and exit 0 even when it would change nothing (no-op)."
+    ),
+]
+OUTPUTS: Final = ("json", "yaml", "wide")
+Output = Annotated[str | None, typer.Option("--output", "-o", help="json, yaml or wide.")]
 
 # The plugin's writes in managedFields: a person's requests, never the operator's (`slipway`) nor git's.
 PLUGIN_MANAGER = "kubectl-slipway"
@@ -115,6 +143,10 @@ class Refused(Exception):
     """The cluster turned a request down (no such object, or a conflicting change), in a user's words."""
 
 
+class Changed(Refused):
+    """The object changed since the resourceVersion a write carried (409)."""
+
+
 def _patch_release(
     cluster: Cluster, name: str, body: dict[str, Any] | list[dict[str, Any]], content_type: str
 ) -> dict[str, Any]:
@@ -125,35 +157,112 @@ def _patch_release(
         if error.not_found:
             raise Refused(f"{what} not found") from error
         if error.conflict:
-            raise Refused(f"{what} changed or was refused: {error.reason}") from error
+            raise Changed(f"{what} changed or was refused: {error.reason}") from error
         raise
 
 
-def request(key: str, name: str, cluster: Cluster, value: str) -> dict[str, Any]:
-    """Set one request annotation (metadata only); the Release as the API server answered. Raises Refused."""
-    return _patch_release(cluster, name, {"metadata": {"annotations": {key: value}}}, MERGE_PATCH)
+def send_request(
+    key: str, name: str, cluster: Cluster, value: str, resource_version: str | None = None
+) -> dict[str, Any]:
+    """Set one request annotation (metadata only), on `resource_version` when given (a 409 then says
+    the Release changed since it was read); the Release as the API server answered. The plugin's
+    commands and the dashboard's buttons send through here."""
+    metadata: dict[str, Any] = {"annotations": {key: value}}
+    if resource_version is not None:
+        metadata["resourceVersion"] = resource_version
+    return _patch_release(cluster, name, {"metadata": metadata}, MERGE_PATCH)
 
 
-def annotate(
-    key: str, name: str, cluster: Cluster, wait: bool, timeout: int, value: str | None = None
-) -> None:
+@dataclass(frozen=True)
+class Request:
+    """One manual action: its annotation, and what the command accepts."""
+
+    key: str
+    wait: bool
+    timeout: int
+    allow_noop: bool
+
+    @property
+    def action(self) -> str:
+        return self.key.removeprefix(manual.PREFIX)
+
+
+# Sends that found the Release changed since it was read (409) and judged it again, at most.
+_ATTEMPTS: Final = 3
+
+
+def annotate(request: Request, name: str, cluster: Cluster, value: str | None = None) -> None:
+    """Send the request unless the core says it would change nothing now (then exit 1 and send
+    nothing; --allow-noop sends it anyway); the merge patch carries the resourceVersion read, so the
+    judgement holds when it lands."""
     value = value or rfc3339(now())
-    try:
-        release = request(key, name, cluster, value)
-    except Refused as error:
-        raise fail(str(error)) from error
+    action, where = request.action, f"release {cluster.namespace}/{name}"
+    for _ in range(_ATTEMPTS):
+        release = _read(cluster, name)
+        why = no_effect(request.key, value, valid_spec(release), valid_status(release))
+        if why is not None and not request.allow_noop:
+            raise fail(f"{where}: {action} would change nothing ({why}), not sent; --allow-noop sends it")
+        version = (release.get("metadata") or {}).get("resourceVersion")
+        try:
+            release = send_request(request.key, name, cluster, value, version)
+            break
+        except Changed:
+            continue
+        except Refused as error:
+            raise fail(str(error)) from error
+    else:
+        raise fail(f"{where}: changed {_ATTEMPTS} times while {action} was being sent; try again")
     phase = text_of(release.get("status", {}).get("phase"))
-    action = key.removeprefix(manual.PREFIX)
-    where = f"release {cluster.namespace}/{name}"
+    noop = f"; it would change nothing now: {why}" if why is not None else ""
     console.print(
-        f"{where}: {action} requested (annotation {key}={value}; phase now {phase})", highlight=False
+        f"{where}: {action} requested (annotation {request.key}={value}; phase now {phase}{noop})",
+        highlight=False,
     )
-    if not wait:
-        return
-    result = _acknowledged(cluster, name, action, value, time.monotonic() + timeout)
+    if request.wait:
+        _wait_for_effect(request, name, cluster, value)
+
+
+def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) -> None:
+    """Until the operator records this very request, then, for abort and promote-full, until what it
+    asked for shows: the rollback finished, or the version Healthy (or rolled back: exit 1)."""
+    action, where = request.action, f"release {cluster.namespace}/{name}"
+    deadline = time.monotonic() + request.timeout
+    result = _acknowledged(cluster, name, action, value, deadline)
     if result is None:
-        raise fail(f"{where}: the operator did not carry out {action} within {timeout}s (is it running?)")
+        raise fail(
+            f"{where}: the operator did not carry out {action} within {request.timeout}s (is it running?)"
+        )
+    if changed_nothing(result) and not request.allow_noop:
+        raise fail(f"{where}: {action} changed nothing: {result}")
     console.print(f"{where}: {action} carried out: {result}", highlight=False)
+    if request.key == manual.ABORT and not changed_nothing(result):
+        for release in _follow(cluster, name, deadline):
+            if (release.get("status") or {}).get("phase") != "RollingBack":
+                console.print(rollout_state(release)[1], highlight=False)
+                return
+        raise fail(f"{where}: the rollback did not finish within {request.timeout}s")
+    if request.key == manual.PROMOTE_FULL and not changed_nothing(result):
+        state, line = _settled(cluster, name, deadline)
+        if state != "done":
+            raise fail(line if state == "failed" else f"{line} (not Healthy within {request.timeout}s)")
+        console.print(line, highlight=False)
+
+
+def _settled(
+    cluster: Cluster, name: str, deadline: float | None, waiting: Callable[[str], None] = lambda _: None
+) -> tuple[RolloutState, str]:
+    """The rollout state once done or failed; the last one seen ("waiting") past the deadline. Each
+    new line while it waits goes to `waiting`."""
+    state: RolloutState = "waiting"
+    line = said = ""
+    for release in _follow(cluster, name, deadline):
+        state, line = rollout_state(release)
+        if state != "waiting":
+            break
+        if line != said:
+            waiting(line)
+            said = line
+    return state, line
 
 
 def _acknowledged(cluster: Cluster, name: str, action: str, value: str, deadline: float) -> str | None:
@@ -173,8 +282,9 @@ def _action_command(key: str) -> Callable[..., None]:
         namespace: Namespace = None,
         wait: Wait = False,
         timeout: Timeout = 60,
+        allow_noop: AllowNoop = False,
     ) -> None:
-        annotate(key, name, connect(kubeconfig, context, namespace), wait, timeout)
+        annotate(Request(key, wait, timeout, allow_noop), name, connect(kubeconfig, context, namespace))
 
     command.__doc__ = ACTIONS[key]
     return command
@@ -194,12 +304,10 @@ def whoami(cluster: Cluster) -> str:
     return str(((answer.get("status") or {}).get("userInfo") or {}).get("username") or "unknown")
 
 
-def _gate_request(
-    key: str, name: str, version: str | None, cluster: Cluster, wait: bool, timeout: int
-) -> None:
+def _gate_request(request: Request, name: str, version: str | None, cluster: Cluster) -> None:
     """A request about one version (spec.version unless given)."""
     wanted = version or text_of((_read(cluster, name).get("spec") or {}).get("version"))
-    annotate(key, name, cluster, wait, timeout, gate_value(wanted, cluster))
+    annotate(request, name, cluster, gate_value(wanted, cluster))
 
 
 def gate_value(version: str, cluster: Cluster) -> str:
@@ -227,10 +335,12 @@ def approve_command(
     ] = False,
     wait: Wait = False,
     timeout: Timeout = 60,
+    allow_noop: AllowNoop = False,
 ) -> None:
     """Approve a version for a promotion gate with `approval: manual` (once per version)."""
     key = manual.SKIP_GATE if skip_gate else manual.APPROVE
-    _gate_request(key, name, version, connect(kubeconfig, context, namespace), wait, timeout)
+    request = Request(key, wait, timeout, allow_noop)
+    _gate_request(request, name, version, connect(kubeconfig, context, namespace))
 
 
 @app.command("unapprove")
@@ -242,9 +352,11 @@ def unapprove_command(
     version: Version = None,
     wait: Wait = False,
     timeout: Timeout = 60,
+    allow_noop: AllowNoop = False,
 ) -> None:
     """Withdraw the approval of a version that has not started yet."""
-    _gate_request(manual.UNAPPROVE, name, version, connect(kubeconfig, context, namespace), wait, timeout)
+    request = Request(manual.UNAPPROVE, wait, timeout, allow_noop)
+    _gate_request(request, name, version, connect(kubeconfig, context, namespace))
 
 
 @app.command("pipeline")
@@ -290,6 +402,26 @@ def _key_of(release: dict[str, Any]) -> tuple[str, str]:
     return str(meta.get("namespace")), str(meta.get("name"))
 
 
+def _output(output: str | None) -> str | None:
+    if output is not None and output not in OUTPUTS:
+        raise typer.BadParameter(f"{output!r}: use one of {', '.join(OUTPUTS)}", param_hint="--output")
+    return output
+
+
+def _print_data(data: Any, output: str) -> None:
+    """Written as is: rich would read [brackets] in it as markup."""
+    if output == "json":
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+    sys.stdout.flush()
+
+
+def _as_list(releases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several objects as kubectl prints them: a v1 List."""
+    return {"apiVersion": "v1", "kind": "List", "items": releases, "metadata": {}}
+
+
 @app.command("list")
 def list_command(
     kubeconfig: Kubeconfig = None,
@@ -298,15 +430,49 @@ def list_command(
     all_namespaces: Annotated[
         bool, typer.Option("--all-namespaces", "-A", help="Releases in every namespace.")
     ] = False,
+    name: Annotated[str | None, typer.Option("--name", help="Only the Release of this name.")] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Print the table again at every change.")
+    ] = False,
+    output: Output = None,
 ) -> None:
     """Releases with version, phase, canary weight, step and age."""
+    chosen = _output(output)
     cluster = connect(kubeconfig, context, namespace)
-    releases = cluster.api.list(releases_path(None if all_namespaces else cluster.namespace))
-    if not releases:
-        where = "any namespace" if all_namespaces else f"namespace {cluster.namespace}"
-        console.print(f"No Releases found in {where}.")
+    path = releases_path(None if all_namespaces else cluster.namespace)
+    where = "any namespace" if all_namespaces else f"namespace {cluster.namespace}"
+
+    def shown(releases: Any) -> list[dict[str, Any]]:
+        return [r for r in releases if name is None or (r.get("metadata") or {}).get("name") == name]
+
+    def draw(releases: list[dict[str, Any]]) -> None:
+        if chosen in ("json", "yaml"):
+            _print_data(_as_list(releases), chosen)
+        elif not releases:
+            what = f"No Release {name}" if name else "No Releases"
+            console.print(f"{what} found in {where}.", highlight=False)
+        else:
+            table = list_table(releases, now(), with_namespace=all_namespaces, wide=chosen == "wide")
+            console.print(table)
+
+    releases = {_key_of(r): r for r in cluster.api.list(path)}
+    last = shown(releases.values())
+    draw(last)
+    if name is not None and not last and not watch:
+        raise typer.Exit(1)
+    try:
+        while watch:
+            for event in cluster.api.watch(path, WATCH_SECONDS):
+                if event["type"] == "DELETED":
+                    releases.pop(_key_of(event["object"]), None)
+                elif event["type"] in ("ADDED", "MODIFIED"):
+                    releases[_key_of(event["object"])] = event["object"]
+                current = shown(releases.values())
+                if current != last:
+                    draw(current)
+                    last = current
+    except KeyboardInterrupt:
         return
-    console.print(list_table(releases, now(), with_namespace=all_namespaces))
 
 
 def _read(cluster: Cluster, name: str) -> dict[str, Any]:
@@ -316,6 +482,12 @@ def _read(cluster: Cluster, name: str) -> dict[str, Any]:
     return release
 
 
+def _pods(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    """The pods of the Release's revisions (for the tree in `get`); none when not allowed to list them."""
+    path = f"/api/v1/namespaces/{cluster.namespace}/pods"
+    return _readable(lambda: cluster.api.list(path, {LABEL_RELEASE: name}), [])  # type: ignore[no-any-return]
+
+
 @app.command("get")
 def get_command(
     name: Name,
@@ -323,29 +495,80 @@ def get_command(
     context: Context = None,
     namespace: Namespace = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep the view live until Ctrl-C.")] = False,
+    output: Output = None,
 ) -> None:
-    """Steps with the current one marked, weights, analysis measurements and conditions."""
+    """The tree of revisions and their pods, the steps with the current one marked, the analysis gate
+    as the state machine counts it, measurements, hooks and conditions."""
+    chosen = _output(output)
+    wide = chosen == "wide"
     cluster = connect(kubeconfig, context, namespace)
+    if chosen in ("json", "yaml"):
+        for release in _follow(cluster, name) if watch else iter([_read(cluster, name)]):
+            _print_data(release, chosen)
+        return
     if not watch:
-        console.print(release_view(_read(cluster, name), now()))
+        console.print(release_view(_read(cluster, name), now(), _pods(cluster, name), wide=wide))
         return
     releases = _follow(cluster, name)
     try:
         if console.is_terminal:
             newest = [next(releases)]
+            pods = [_pods(cluster, name)]
             # Redrawn every second from the newest Release, so ages and countdowns move between changes.
             with Live(
-                console=console, get_renderable=lambda: release_view(newest[0], now()), refresh_per_second=1
+                console=console,
+                get_renderable=lambda: release_view(newest[0], now(), pods[0], wide=wide),
+                refresh_per_second=1,
             ):
                 for release in releases:
-                    newest[0] = release
+                    newest[0], pods[0] = release, _pods(cluster, name)
         else:
             # Piped: one full view per change, as `kubectl get --watch` prints one line per change.
             for release in releases:
-                console.print(release_view(release, now()))
+                console.print(release_view(release, now(), _pods(cluster, name), wide=wide))
                 console.print("---")
     except KeyboardInterrupt:
         return
+
+
+@app.command("status")
+def status_command(
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Wait until the rollout is done or has failed.")
+    ] = False,
+    timeout: Annotated[
+        str | None,
+        typer.Option("--timeout", help="With --watch: give up after this long (e.g. 30s, 5m); exit 2."),
+    ] = None,
+) -> None:
+    """One line: exit 0 when Healthy on the desired version, 1 when rolled back (Degraded) or rolling
+    back, 2 when still under way (with --watch: at the timeout), like `kubectl rollout status`."""
+    seconds = None
+    if timeout is not None:
+        try:
+            seconds = parse_duration(timeout)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--timeout") from error
+    cluster = connect(kubeconfig, context, namespace)
+    if not watch:
+        state, line = rollout_state(_read(cluster, name))
+    else:
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            state, line = _settled(cluster, name, deadline, lambda said: console.print(said, highlight=False))
+        except KeyboardInterrupt:
+            raise typer.Exit(2) from None
+        if state == "waiting":
+            line = f"{line} (timed out after {timeout})" if line else f"timed out after {timeout}"
+    if state == "waiting" and watch:
+        errors.print(f"error: {line}", highlight=False)
+    else:
+        (console if state != "failed" else errors).print(line, highlight=False)
+    raise typer.Exit({"done": 0, "failed": 1}.get(state, 2))
 
 
 WATCH_SECONDS = 30  # each watch ends after this; reading afresh then also recovers from any gap
@@ -386,11 +609,19 @@ def _changes(cluster: Cluster, name: str, seconds: int) -> Iterator[dict[str, An
 
 @app.command("history")
 def history_command(
-    name: Name, kubeconfig: Kubeconfig = None, context: Context = None, namespace: Namespace = None
+    name: Name,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    output: Output = None,
 ) -> None:
     """The revisions this Release went through and how each ended."""
-    cluster = connect(kubeconfig, context, namespace)
-    console.print(history_table(_read(cluster, name)))
+    chosen = _output(output)
+    release = _read(connect(kubeconfig, context, namespace), name)
+    if chosen in ("json", "yaml"):
+        _print_data(numbered_history(release), chosen)
+        return
+    console.print(history_table(release, wide=chosen == "wide"))
 
 
 @app.command("undo")
@@ -486,6 +717,109 @@ def runbook_command(
     sys.stdout.write(render(document, chosen))
 
 
+def _change_spec(cluster: Cluster, name: str, patch: list[dict[str, Any]]) -> None:
+    try:
+        _patch_release(cluster, name, patch, JSON_PATCH)
+    except Refused as error:
+        raise fail(str(error)) from error
+
+
+_GITOPS_NOTE: Final = "If this Release lives in git, Argo CD or Flux will revert this: change git instead."
+
+
+set_app = typer.Typer(help="Change a Release's spec.", no_args_is_help=True, **HELP_STYLE)
+app.add_typer(set_app, name="set")
+
+
+@set_app.command("image")
+def set_image_command(
+    name: Name,
+    assignments: Annotated[
+        list[str], typer.Argument(help="CONTAINER=IMAGE, one or more.", metavar="CONTAINER=IMAGE...")
+    ],
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+) -> None:
+    """Set container images in spec.template: a spec change, rolled out as a new revision."""
+    cluster = connect(kubeconfig, context, namespace)
+    release = _read(cluster, name)
+    where = f"release {cluster.namespace}/{name}"
+    changes: list[str] = []
+    patch: list[dict[str, Any]] = []
+    try:
+        for assignment in assignments:
+            container, image = parse_assignment(assignment)
+            step, before = set_image_patch(release, container, image)
+            patch += step if not patch else step[1:]  # one resourceVersion test, first
+            changes.append(f"container {container} image {before} -> {image}")
+    except EditError as error:
+        raise fail(f"{where}: {error}") from error
+    _change_spec(cluster, name, patch)
+    said = f"{where}: CHANGED SPEC: {'; '.join(changes)} (a new revision).\n{_GITOPS_NOTE}"
+    console.print(said, highlight=False)
+
+
+@app.command("restart")
+def restart_command(
+    name: Name, kubeconfig: Kubeconfig = None, context: Context = None, namespace: Namespace = None
+) -> None:
+    """Roll out new pods of the same version: a spec change (a pod template annotation), so a new
+    revision that goes through the steps and analysis like any other."""
+    cluster = connect(kubeconfig, context, namespace)
+    release = _read(cluster, name)
+    at = rfc3339(now())
+    _change_spec(cluster, name, restart_patch(release, at))
+    version = text_of((release.get("spec") or {}).get("version"))
+    console.print(
+        f"release {cluster.namespace}/{name}: CHANGED SPEC: spec.template annotation "
+        f"slipway.dev/restartedAt={at}: a new revision of version {version}.\n{_GITOPS_NOTE}",
+        highlight=False,
+    )
+
+
+app.command("lint")(validate)
+
+
+@app.command("version")
+def version_command() -> None:
+    """The plugin's version."""
+    console.print(f"kubectl-slipway {slipway.__version__}", highlight=False)
+
+
+def _version_flag(asked: bool) -> None:
+    if asked:
+        version_command()
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_flag, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Watch and steer Slipway Releases: status, manual actions, live views, history, undo, spec
+    changes (set image, restart), rollback reports and runbooks."""
+
+
+PROG: Final = "kubectl-slipway"
+COMPLETE_VAR: Final = "_KUBECTL_SLIPWAY_COMPLETE"
+SHELLS: Final = ("bash", "zsh", "fish")
+
+
+@app.command("completion")
+def completion_command(
+    shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")],
+) -> None:
+    """The shell completion script for kubectl-slipway: `source <(kubectl slipway completion bash)`."""
+    if shell not in SHELLS:
+        raise typer.BadParameter(f"{shell!r}: use one of {', '.join(SHELLS)}", param_hint="SHELL")
+    script = get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell)
+    sys.stdout.write(script + "\n")
+
+
 @app.command("dashboard")
 def dashboard_command(
     kubeconfig: Kubeconfig = None,
@@ -506,8 +840,9 @@ def dashboard_command(
 
 def main() -> None:
     plugins.load()
+    completion_init()  # the completion scripts call back with COMPLETE_VAR set
     try:
-        app(prog_name="kubectl slipway")
+        app(prog_name="kubectl slipway", complete_var=COMPLETE_VAR)
     except ApiError as error:
         if error.status == 0:
             errors.print(f"error: cannot reach the API server: {error.message}", highlight=False)
@@ -516,3 +851,7 @@ def main() -> None:
         hint = ": is the Release CRD installed? (kubectl apply -f crds/)" if error.not_found else ""
         errors.print(f"error: the API server answered {error.status} {error.reason}{hint}", highlight=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":  # `python -m slipway.cli.plugin`: how the krew launcher runs it
+    main()

@@ -27,6 +27,7 @@ from slipway.api.annotations import ABORT, PAUSE, PREFIX, PROMOTE, PROMOTE_FULL,
 from slipway.api.models import Hook, ReleaseSpec
 from slipway.api.status import (
     MAX_HISTORY,
+    NO_EFFECT,
     HistoryEntry,
     HookStage,
     ManualActionRecord,
@@ -37,7 +38,7 @@ from slipway.api.status import (
     RevisionStatus,
     RollbackRecord,
 )
-from slipway.core import analysis, hooks, promotion, refusal
+from slipway.core import analysis, hooks, manual, promotion, refusal
 from slipway.core.actions import (
     AcknowledgeAction,
     Action,
@@ -183,7 +184,7 @@ class _Pass:
         s.paused_at = self.now if phase == "Paused" else None
 
     def _in_flight(self) -> bool:
-        return self.status.canary is not None and self.status.phase in ("Progressing", "Paused")
+        return manual.in_flight(self.status)
 
     def _steps(self) -> tuple[PlanStep, ...]:
         return self.plan.steps
@@ -384,7 +385,8 @@ class _Pass:
             action = key.removeprefix(PREFIX)
             if value is None or (action in done and done[action].value == value):
                 continue
-            result = handlers[key]()
+            why = manual.no_effect(key, value, self.spec, s)
+            result = f"{NO_EFFECT}{why}" if why is not None else handlers[key]()
             done[action] = ManualActionRecord(action=action, value=value, at=self.now, result=result)
             self._event("Normal", "ManualAction", f"{action}: {result}")
             self.acks.append(AcknowledgeAction(action, value))
@@ -400,24 +402,18 @@ class _Pass:
             if value is not None and done.get(action) == value:
                 self.acks.append(AcknowledgeAction(action, value))
 
+    # Each handler runs only when manual.no_effect found that it acts.
+
     def _abort(self) -> str:
-        if not self._in_flight():
-            return "no effect: no rollout in progress"
         self._rollback("Aborted", "aborted by a person")
         return "rolling back"
 
     def _retry(self) -> str:
-        if self.status.phase != "Degraded":
-            return "no effect: the release is not Degraded"
         if not self._start_or_wait(f"version {self.spec.version} again (retry)"):
             return f"waiting: {self.status.message}"
         return "retrying"
 
     def _pause_by_person(self) -> str:
-        if not self._in_flight():
-            return "no effect: no rollout in progress"
-        if self.status.phase == "Paused":
-            return "no effect: already paused"
         self._set_phase("Paused", "ManualPause", f"{self._step_label()}: paused by a person")
         return "paused"
 
@@ -431,8 +427,6 @@ class _Pass:
         self._set_phase("Progressing", "Progressing", "")
 
     def _resume(self) -> str:
-        if self.status.phase != "Paused":
-            return "no effect: not paused"
         waiting_for_promote = self.status.reason == WAITING_FOR_PROMOTE
         self._leave_pause()
         if waiting_for_promote:
@@ -440,8 +434,6 @@ class _Pass:
         return "resumed"
 
     def _promote(self) -> str:
-        if not self._in_flight():
-            return "no effect: no rollout in progress"
         label = self._step_label()
         self._leave_pause()
         if self._current() is None:
@@ -450,8 +442,6 @@ class _Pass:
         return f"promoted past {label}"
 
     def _promote_full(self) -> str:
-        if not self._in_flight():
-            return "no effect: no rollout in progress"
         self._leave_pause()
         self.status.current_step = len(self._steps())
         self._entered_step()
@@ -748,16 +738,34 @@ class _Pass:
 
     def _entered_step(self) -> None:
         s = self.status
+        steady_since = self._traffic_steady_since()
         s.step_started_at = s.progress_at = self.now
         step = self._current()
         if step is None:
             self.entered.append(("Promoting", f"all steps done: promoting version {self.spec.version}"))
             return
         if isinstance(step, Gate) and s.analysis is not None and self.spec.analysis is not None:
-            # Only measurements of the state this gate guards count: the first one is an interval away.
+            # Only measurements of the state this gate guards count. When traffic moved less than an
+            # interval ago the first one is an interval away; otherwise the measurements keep their
+            # rhythm (restarting it skipped one, a gap of two intervals between measurements). One due
+            # this very instant would be taken as the gate begins, which never counts: it restarts too.
             analysis.restart_runs(s.analysis)
-            s.analysis.next_measurement_at = self.now + analysis.interval(self.spec.analysis)
+            every = analysis.interval(self.spec.analysis)
+            due = s.analysis.next_measurement_at
+            steady = steady_since is not None and self.now - steady_since >= every
+            if not steady or due is None or due <= self.now:
+                s.analysis.next_measurement_at = self.now + every
         self.entered.append(("Step", f"{self._step_label()}: {step.describe()}"))
+
+    def _traffic_steady_since(self) -> datetime | None:
+        """When the step before the one being entered began, if it moved no traffic: weights have not
+        changed since then. None when it did (a shift), or when there is no step before."""
+        s = self.status
+        index = (s.current_step or 0) - 1
+        steps = self._steps()
+        if index < 0 or index >= len(steps) or isinstance(steps[index], Shift):
+            return None
+        return s.step_started_at
 
     def _promote_canary(self) -> None:
         s = self.status
@@ -985,6 +993,7 @@ class _Pass:
             )
             self._event("Warning" if warning else "Normal", s.reason or s.phase, s.message or s.phase)
         promotion.record_health(s, self.now)
+        s.canary_weight = s.canary.weight if s.canary is not None else 0
         if self.spec.promotion is None:
             s.promotion = None
         gate_condition = promotion.condition(s, self.obs.generation, self.now)

@@ -25,6 +25,7 @@ from slipway.api.durations import format_duration, parse_duration
 from slipway.api.models import DAYS, Promotion, PromotionWindow, ReleaseSpec
 from slipway.api.status import (
     MAX_VERSIONS,
+    NO_EFFECT,
     Approval,
     Condition,
     GateSkip,
@@ -304,33 +305,45 @@ def take_gate_actions(
     return events, acks
 
 
+def no_effect(status: ReleaseStatus, promotion: Promotion | None, key: str, value: str) -> str | None:
+    """Why the gate request `key`=`value` would change nothing now (None: it would act)."""
+    if promotion is None:
+        return "spec.promotion is not set"
+    parsed = _VALUE.match(value)
+    if parsed is None:
+        return f"{value!r} does not name a version"
+    version = parsed["version"]
+    recorded = status.promotion or PromotionStatus()
+    approved = next((entry for entry in recorded.approvals if entry.version == version), None)
+    if key == APPROVE and approved is not None:
+        return f"{version} already approved by {approved.by}"
+    if key == UNAPPROVE and approved is None:
+        return f"{version} is not approved"
+    if key == SKIP_GATE and any(entry.version == version for entry in recorded.skipped):
+        return f"the gate is already skipped for {version}"
+    return None
+
+
 def _carry_out(
     status: ReleaseStatus, promotion: Promotion | None, key: str, value: str, now: datetime
 ) -> str:
-    if promotion is None:
-        return "no effect: spec.promotion is not set"
+    why = no_effect(status, promotion, key, value)
+    if why is not None:
+        return f"{NO_EFFECT}{why}"
     parsed = _VALUE.match(value)
-    if parsed is None:
-        return f"no effect: {value!r} does not name a version"
+    assert parsed is not None
     version, by = parsed["version"], parsed["by"] or "a person (annotation)"
     recorded = status.promotion or PromotionStatus()
-    approved = next((entry for entry in recorded.approvals if entry.version == version), None)
     if key == APPROVE:
-        if approved is not None:
-            return f"no effect: {version} already approved by {approved.by}"
         entry = Approval(version=version, by=by, at=now)
         recorded = recorded.model_copy(update={"approvals": [*recorded.approvals, entry][-MAX_VERSIONS:]})
         result = f"{version} approved by {by}"
     elif key == UNAPPROVE:
-        if approved is None:
-            return f"no effect: {version} is not approved"
         kept = [entry for entry in recorded.approvals if entry.version != version]
         recorded = recorded.model_copy(update={"approvals": kept})
         result = f"approval of {version} withdrawn by {by}"
     else:
         assert key == SKIP_GATE
-        if any(entry.version == version for entry in recorded.skipped):
-            return f"no effect: the gate is already skipped for {version}"
         closed = recorded.gate == "Closed" and recorded.version == version
         skip = GateSkip(version=version, by=by, at=now, gate=recorded.reason if closed else "Open")
         recorded = recorded.model_copy(update={"skipped": [*recorded.skipped, skip][-MAX_VERSIONS:]})

@@ -25,7 +25,16 @@ from aiohttp.typedefs import Handler, Middleware
 from slipway.api import annotations as manual
 from slipway.api.models import GROUP
 from slipway.cli._plugin_dashboard.view import BUTTONS, board
-from slipway.cli.plugin import WATCH_SECONDS, Cluster, Refused, console, gate_value, now, request, rfc3339
+from slipway.cli.plugin import (
+    WATCH_SECONDS,
+    Cluster,
+    Refused,
+    console,
+    gate_value,
+    now,
+    rfc3339,
+    send_request,
+)
 from slipway.kube.client import ApiError, KubeApi, Obj, events_path, releases_path
 from slipway.rbac import Rule
 
@@ -257,7 +266,7 @@ def build_app(cluster: Cluster, all_namespaces: bool, token: str) -> web.Applica
 def _send(key: str, name: str, cluster: Cluster, version: str) -> str:
     """The plugin's request for the button: approve is about `version` and says who, the others a time."""
     value = gate_value(version, cluster) if key == manual.APPROVE else rfc3339(now())
-    request(key, name, cluster, value)
+    send_request(key, name, cluster, value)
     return value
 
 

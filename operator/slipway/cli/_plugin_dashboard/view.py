@@ -20,7 +20,6 @@ from slipway.api import annotations as manual
 from slipway.api.models import ReleaseSpec, ThresholdRange
 from slipway.cli._plugin_pipeline import chains, environment
 from slipway.cli._plugin_view import (
-    ROLLING_OUT,
     age,
     current_step_number,
     format_time,
@@ -32,8 +31,11 @@ from slipway.cli._plugin_view import (
     rollback_timeline,
     strategy_name,
     text_of,
+    valid_spec,
+    valid_status,
 )
 from slipway.core.judge import format_range
+from slipway.core.manual import no_effect
 
 Obj = Mapping[str, Any]
 
@@ -75,17 +77,11 @@ def _key(release: Obj) -> tuple[str, str]:
 
 
 def disabled_because(button: Button, release: Obj) -> str | None:
-    """Why the button can have no effect on this Release now; None when it can."""
-    status, spec = _mapping(release.get("status")), _mapping(release.get("spec"))
-    phase = status.get("phase")
-    if button.key in (manual.PROMOTE, manual.ABORT):
-        return None if phase in ROLLING_OUT else f"no rollout under way (phase {text_of(phase)})"
-    if button.key == manual.RETRY:
-        return None if phase == "Degraded" else f"only a Degraded release is retried (phase {text_of(phase)})"
-    if _mapping(spec.get("promotion")).get("approval") != "manual":
-        return "no promotion gate with approval: manual"
-    approved = {a.get("version") for a in _records(_mapping(status.get("promotion")).get("approvals"))}
-    return f"version {text_of(spec.get('version'))} is approved" if spec.get("version") in approved else None
+    """Why the button would change nothing now (None: it would act): the core's own judgement, the one
+    the plugin's command asks before it sends."""
+    spec = valid_spec(release)
+    value = f"{spec.version if spec else ''} by the dashboard"
+    return no_effect(button.key, value, spec, valid_status(release))
 
 
 def _buttons(release: Obj, now: datetime) -> str:
