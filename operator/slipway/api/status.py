@@ -29,6 +29,8 @@ MAX_HISTORY: Final = 10
 MAX_VERSIONS: Final = 10
 MAX_HOOK_RESULTS: Final = 30
 MAX_TRANSITION_EVENTS: Final = 10
+MAX_REVISION_HISTORY: Final = 100
+"""The most earlier revisions a Release keeps (spec.revisionHistoryLimit)."""
 
 
 class StatusModel(BaseModel):
@@ -152,6 +154,14 @@ class RetiringRevision(StatusModel):
     revision: str = Field(description="The revision to remove.")
     version: str = Field(description="Its spec.version.")
     scale_down_at: datetime = Field(description="When it is removed.")
+
+
+class OldRevision(StatusModel):
+    """A replaced revision whose Deployment is kept at zero replicas, so that `undo` can return to it."""
+
+    revision: str = Field(description="The revision kept.")
+    version: str = Field(description="Its spec.version.")
+    replaced_at: datetime = Field(description="When it stopped serving.")
 
 
 class VersionHealth(StatusModel):
@@ -293,6 +303,12 @@ class ReleaseStatus(StatusModel):
     )
     retiring: list[RetiringRevision] = Field(
         default_factory=list, description="Replaced revisions waiting to be scaled down."
+    )
+    old_revisions: list[OldRevision] = Field(
+        default_factory=list,
+        max_length=MAX_REVISION_HISTORY,
+        description="Earlier revisions whose Deployments are kept at zero replicas"
+        " (spec.revisionHistoryLimit), most recently replaced last.",
     )
     healthy_versions: list[VersionHealth] = Field(
         default_factory=list,
