@@ -464,14 +464,19 @@ def first_release(cluster: Cluster, version: str = "1", **options: Any) -> dict[
     return cluster.wait_phase("Healthy", version, timeout=30)
 
 
-def plugin(cluster: DevCluster, *args: str) -> str:
-    """`kubectl slipway ARGS` as a user types it, with the plugin found on PATH; its output."""
+def plugin_run(cluster: DevCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl slipway ARGS` as a user types it, with the plugin found on PATH, whatever its exit code."""
     env = {
         **os.environ,
         "KUBECONFIG": str(cluster.kubeconfig),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    done = subprocess.run(["kubectl", "slipway", *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(["kubectl", "slipway", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def plugin(cluster: DevCluster, *args: str) -> str:
+    """`kubectl slipway ARGS`, which must succeed; its output."""
+    done = plugin_run(cluster, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -7,7 +7,7 @@ shown as "-" when absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -346,9 +346,11 @@ def history(release: Obj) -> list[Obj]:
     return _list(_status(release).get("history"))
 
 
-def history_table(release: Obj) -> Table:
-    """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts."""
-    table = _table(None, ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED"))
+def history_table(release: Obj, restorable: Collection[str]) -> Table:
+    """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts; RESTORABLE says
+    whether the revision's Deployment is still there for it (`restorable`: those revisions)."""
+    columns = ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED", "RESTORABLE")
+    table = _table(None, columns)
     for number, entry in enumerate(history(release), start=1):
         table.add_row(
             str(number),
@@ -358,6 +360,7 @@ def history_table(release: Obj) -> Table:
             text_of(entry.get("reason")),
             text_of(entry.get("startedAt")),
             text_of(entry.get("finishedAt")),
+            "yes" if entry.get("revision") in restorable else "no",
         )
     return table
 

@@ -24,7 +24,14 @@ from slipway import plugins
 from slipway.api import annotations as manual
 from slipway.cli._plugin_pipeline import pipeline_lines
 from slipway.cli._plugin_runbook import FORMATS, Format, render, runbook
-from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
+from slipway.cli._plugin_undo import (
+    UndoError,
+    choose_target,
+    pruned,
+    recover_template,
+    restorable,
+    undo_patch,
+)
 from slipway.cli._plugin_view import (
     acknowledgement,
     history_table,
@@ -44,7 +51,7 @@ from slipway.kube.client import (
     events_path,
     releases_path,
 )
-from slipway.manifests import ReleaseRef
+from slipway.manifests import ReleaseRef, release_selector
 
 app = typer.Typer(
     name="kubectl slipway",
@@ -379,9 +386,12 @@ def _changes(cluster: Cluster, name: str, seconds: int) -> Iterator[dict[str, An
 def history_command(
     name: Name, kubeconfig: Kubeconfig = None, context: Context = None, namespace: Namespace = None
 ) -> None:
-    """The revisions this Release went through and how each ended."""
+    """The revisions this Release went through, how each ended, and which `undo` can return to."""
     cluster = connect(kubeconfig, context, namespace)
-    console.print(history_table(_read(cluster, name)))
+    release = _read(cluster, name)
+    selector = release_selector(ReleaseRef(cluster.namespace, name, uid=""))
+    deployments = cluster.api.list(deployments_path(cluster.namespace), selector)
+    console.print(history_table(release, restorable(release, deployments)))
 
 
 @app.command("undo")
@@ -402,7 +412,7 @@ def undo_command(
         deployment_name = ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision)
         deployment = cluster.api.get(deployments_path(cluster.namespace, deployment_name))
         if deployment is None:
-            raise UndoError(f"Deployment {cluster.namespace}/{deployment_name} not found")
+            raise pruned(release, target)
         template, exact = recover_template(deployment, target)
         _patch_release(cluster, name, undo_patch(release, target.version, template), JSON_PATCH)
     except (UndoError, Refused) as error:

@@ -1063,7 +1063,13 @@ class _Pass:
         if _named(before) - _named(s):
             return False
         kept = (
-            "history", "last_rollback", "manual_actions", "hooks", "retiring", "old_revisions", "promotion"
+            "history",
+            "last_rollback",
+            "manual_actions",
+            "hooks",
+            "retiring",
+            "old_revisions",
+            "promotion",
         )
         if any(getattr(s, name) != getattr(before, name) for name in kept):
             return False
