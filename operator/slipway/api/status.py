@@ -330,10 +330,12 @@ class ReleaseStatus(StatusModel):
 
     def to_api(self) -> dict[str, Any]:
         """The status as the API object holds it: camelCase keys, RFC 3339 times, absent fields left out
-        (no Events owed: no `transitionEvents`, so a status written before it existed reads back the same)."""
+        (no Events owed: no `transitionEvents`; no revision kept: no `oldRevisions`; so a status written
+        before they existed reads back the same)."""
         api = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if not api.get("transitionEvents"):
-            api.pop("transitionEvents", None)
+        for newer in ("transitionEvents", "oldRevisions"):
+            if not api.get(newer):
+                api.pop(newer, None)
         return api
 
     @classmethod
