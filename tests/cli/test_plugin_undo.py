@@ -238,7 +238,8 @@ def scaled_to_zero(cluster: DevCluster, name: str, revision: str) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.dev_cluster(operator=True)
+# Room for two revisions of 2 pods, no more: kept revisions at zero replicas must not count.
+@pytest.mark.dev_cluster(operator=True, max_pods=4)
 def test_undo_to_revision_1_after_two_rollouts_reuses_its_kept_deployment(dev_cluster: DevCluster) -> None:
     dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(RELEASE))
     wait_release_phase(dev_cluster, "Healthy", "1")
