@@ -35,7 +35,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from slipway.api.durations import DURATION_PATTERN, MAX_DURATION, MAX_SECONDS, parse_duration
 from slipway.api.sections import close, metric_sources, routing_sections
-from slipway.api.status import MAX_REVISION_HISTORY, ReleaseStatus
+from slipway.api.status import DEFAULT_REVISION_HISTORY, MAX_REVISION_HISTORY, ReleaseStatus
 
 GROUP: Final = "slipway.dev"
 VERSION: Final = "v1alpha1"
@@ -986,7 +986,7 @@ class ReleaseSpec(ApiModel):
     )
     hooks: Hooks | None = None
     revision_history_limit: int = Field(
-        default=10,
+        default=DEFAULT_REVISION_HISTORY,
         ge=0,
         le=MAX_REVISION_HISTORY,
         description="Replaced revisions whose Deployments are kept at zero replicas, so that"

@@ -30,7 +30,8 @@ MAX_VERSIONS: Final = 10
 MAX_HOOK_RESULTS: Final = 30
 MAX_TRANSITION_EVENTS: Final = 10
 MAX_REVISION_HISTORY: Final = 100
-"""The most earlier revisions a Release keeps (spec.revisionHistoryLimit)."""
+DEFAULT_REVISION_HISTORY: Final = 10
+"""The most, and by default how many, replaced revisions a Release keeps (spec.revisionHistoryLimit)."""
 
 
 class StatusModel(BaseModel):

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from slipway.api.status import DEFAULT_REVISION_HISTORY
 from slipway.cli._plugin_view import Obj, history
 from slipway.core.revision import revision_hash
 from slipway.manifests import (
@@ -93,7 +94,8 @@ def restorable(release: Obj, deployments: Iterable[Obj]) -> frozenset[str]:
 def pruned(release: Obj, target: UndoTarget) -> UndoError:
     """The target's Deployment is gone: said in one line, with what to do instead."""
     spec = release.get("spec")
-    limit = spec.get("revisionHistoryLimit", 10) if isinstance(spec, Mapping) else 10
+    limit = spec.get("revisionHistoryLimit") if isinstance(spec, Mapping) else None
+    limit = DEFAULT_REVISION_HISTORY if limit is None else limit
     serving = [_status(release).get(role) for role in ("stable", "canary")]
     if any(isinstance(r, Mapping) and r.get("revision") == target.revision for r in serving):
         why = "has no Deployment (deleted by someone)"
