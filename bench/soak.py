@@ -189,18 +189,27 @@ def final_breaches(api: KubeApi, stories: list[Story]) -> list[str]:
     events = events_by_release(api)
     for story in stories:
         status = bodies[story.name].get("status") or {}
-        # The revisions the status names: stable, a canary (a rolled-back one is kept, at 0 pods), retiring.
+        # The revisions the status names: stable, a canary (a rolled-back one is kept, at 0 pods), retiring;
+        # and those kept for undo, at 0 pods (status.oldRevisions).
         named = {(status.get(key) or {}).get("revision") for key in ("stable", "canary")} | {
             entry.get("revision") for entry in status.get("retiring") or []
         }
+        kept = {entry.get("revision") for entry in status.get("oldRevisions") or []}
         owned = [d for d in deployments if d["metadata"]["labels"].get("slipway.dev/release") == story.name]
         left = [
             d["metadata"]["name"]
             for d in owned
-            if d["metadata"]["labels"].get("slipway.dev/revision") not in named
+            if d["metadata"]["labels"].get("slipway.dev/revision") not in named | kept
         ]
         if left:
             found.append(f"{story.name}: Deployments {left} of no revision its status names")
+        running = [
+            d["metadata"]["name"]
+            for d in owned
+            if d["metadata"]["labels"].get("slipway.dev/revision") in kept - named and d["spec"]["replicas"]
+        ]
+        if running:
+            found.append(f"{story.name}: Deployments {running} kept for undo are not at zero replicas")
         history = status.get("history") or []
         promoted = sum(e.get("outcome") == "Promoted" and e.get("reason") != "first release" for e in history)
         rolled_back = sum(e.get("outcome") == "RolledBack" for e in history)

@@ -286,9 +286,9 @@ def test_history_and_report_tell_the_rollback(kube: Kubectl, namespace: str) -> 
         },
     )
     history = kube.run("slipway", "history", "web", "-n", namespace).stdout.splitlines()
-    assert [line.split()[:4] for line in history[1:3]] == [
-        ["1", "aaa1", "0.9.0", "Promoted"],
-        ["2", "bbb2", "1.0.0", "RolledBack"],
+    assert [[*line.split()[:4], line.split()[-1]] for line in history[1:3]] == [
+        ["1", "aaa1", "0.9.0", "Promoted", "no"],  # no Deployment of it here: undo cannot return to it
+        ["2", "bbb2", "1.0.0", "RolledBack", "no"],
     ]
     report = kube.run("slipway", "report", "web", "-n", namespace).stdout
     assert (
@@ -327,7 +327,9 @@ def test_undo_without_the_revisions_deployment_changes_nothing(kube: Kubectl, na
     body = release(namespace, kube)
     kube.set_status(namespace, "web", rolled_back("1.0.0", ("gone1", "0.9.0"), ("bbb2", "1.0.0")))
     done = kube.run("slipway", "undo", "web", "-n", namespace, check=False)
-    assert done.returncode == 1 and f"Deployment {namespace}/web-gone1 not found" in done.stderr
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+    said = "revision gone1 (version 0.9.0, the stable revision, now serving) has no Deployment"
+    assert said in done.stderr and "manifest again (from git)" in done.stderr
     assert kube.get(namespace, "release", "web")["spec"] == body["spec"]
 
 

@@ -1,24 +1,31 @@
-"""`kubectl slipway undo`: choosing the revision and recovering the user's template from its Deployment."""
+"""`kubectl slipway undo`: choosing the revision and recovering the user's template from its Deployment
+(pure), and undo against the real operator on a dev cluster: back to revision 1 after two rollouts, and
+a revision pruned by spec.revisionHistoryLimit refused in one line."""
 
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from e2e_support import plugin, plugin_run, wait_release_phase
 
-from slipway.api.status import HistoryEntry, ReleaseStatus, RevisionStatus
+from slipway.api.status import HistoryEntry, OldRevision, ReleaseStatus, RevisionStatus
 from slipway.cli._plugin_undo import (
     UndoError,
     UndoTarget,
     choose_target,
+    pruned,
     recover_template,
+    restorable,
     template_from_deployment,
     undo_patch,
 )
 from slipway.core.revision import revision_hash
 from slipway.manifests import ReleaseRef, revision_deployment
+from slipway_dev.cluster import DevCluster
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -78,6 +85,34 @@ def test_to_revision_by_history_number_or_hash() -> None:
 def test_unknown_revision_is_refused_with_a_reason(to_revision: str, message: str) -> None:
     with pytest.raises(UndoError, match=message):
         choose_target(release("2.0", ("r2", "2.0"), HISTORY), to_revision)
+
+
+def test_to_revision_by_hash_of_a_revision_kept_beyond_the_history() -> None:
+    body = release("2.0", ("r2", "2.0"), HISTORY[1:])
+    body["status"]["oldRevisions"] = [
+        OldRevision(revision="r1", version="1.0", replaced_at=T0).model_dump(mode="json", by_alias=True)
+    ]
+    assert (choose_target(body, "r1").revision, choose_target(body, "r1").version) == ("r1", "1.0")
+
+
+def test_restorable_revisions_are_those_whose_deployment_the_release_owns() -> None:
+    body = {**release("2.0", ("r2", "2.0"), HISTORY), "metadata": {"name": "web", "uid": "uid-1"}}
+    template = {"spec": {"containers": [{"name": "web", "image": "shop/web"}]}}
+    ours = [
+        revision_deployment(ReleaseRef("shop", "web", "uid-1"), r, "1.0", 0, template) for r in ("r1", "r2")
+    ]
+    theirs = revision_deployment(ReleaseRef("shop", "web", "uid-9"), "r3", "3.0", 0, template)
+    assert restorable(body, [*ours, theirs]) == {"r1", "r2"}
+
+
+def test_a_pruned_revision_is_said_in_one_line_with_what_to_do() -> None:
+    body = release("3.0", ("r3", "3.0"), HISTORY)
+    body["spec"]["revisionHistoryLimit"] = 1
+    message = str(pruned(body, UndoTarget("r1", "1.0", "history entry 1")))
+    assert "\n" not in message
+    assert message.startswith("revision r1 (version 1.0, history entry 1) was pruned")
+    assert "last 1 replaced revisions (spec.revisionHistoryLimit)" in message
+    assert "apply version 1.0's manifest again (from git)" in message
 
 
 def test_nothing_to_go_back_to() -> None:
@@ -159,3 +194,104 @@ def test_patch_replaces_version_and_template_only_if_unchanged_since_read() -> N
         {"op": "replace", "path": "/spec/version", "value": "2.0"},
         {"op": "replace", "path": "/spec/template", "value": {"spec": {}}},
     ]
+
+
+# -- against the operator on a dev cluster ---------------------------------------------------------------
+
+RELEASE: dict[str, Any] = {
+    "apiVersion": "slipway.dev/v1alpha1",
+    "kind": "Release",
+    "metadata": {"name": "web"},
+    "spec": {
+        "version": "1",
+        "replicas": 2,
+        "template": {"spec": {"containers": [{"name": "web", "image": "example/web"}]}},
+        "service": {"port": 80, "targetPort": 8080},
+        "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+    },
+}
+
+
+def roll_out(cluster: DevCluster, name: str, *versions: str) -> list[str]:
+    """Apply each version in turn and wait until it serves; the revisions of the history, oldest first."""
+    for version in versions:
+        patch = json.dumps({"spec": {"version": version}})
+        cluster.kubectl("patch", "release", name, "--type=merge", "-p", patch)
+        # The phase reads Healthy until the operator takes the new version up: wait for it to serve.
+        serving = f"--for=jsonpath={{.status.stable.version}}={version}"
+        cluster.kubectl("wait", f"release/{name}", serving, "--timeout=90s", timeout=120)
+        wait_release_phase(cluster, "Healthy", version, name)
+    history = cluster.kubectl_json("get", "release", name)["status"]["history"]
+    return [entry["revision"] for entry in history]
+
+
+def restorable_column(cluster: DevCluster, name: str) -> list[str]:
+    return [line.split()[-1] for line in plugin(cluster, "history", name).splitlines()[1:]]
+
+
+def scaled_to_zero(cluster: DevCluster, name: str, revision: str) -> None:
+    """Until the revision's Deployment asks for no pod and none of its pods is left."""
+    deployment = f"deployment/{name}-{revision}"
+    cluster.kubectl("wait", deployment, "--for=jsonpath={.spec.replicas}=0", "--timeout=60s", timeout=90)
+    selector = f"slipway.dev/revision={revision}"
+    cluster.kubectl("wait", "pods", "-l", selector, "--for=delete", "--timeout=60s", timeout=90)
+
+
+@pytest.mark.e2e
+# Room for two revisions of 2 pods, no more: kept revisions at zero replicas must not count.
+@pytest.mark.dev_cluster(operator=True, max_pods=4)
+def test_undo_to_revision_1_after_two_rollouts_reuses_its_kept_deployment(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(RELEASE))
+    wait_release_phase(dev_cluster, "Healthy", "1")
+    first = roll_out(dev_cluster, "web", "2", "3")[0]
+    scaled_to_zero(dev_cluster, "web", first)
+    kept = dev_cluster.kubectl_json("get", "deployment", f"web-{first}")
+    assert restorable_column(dev_cluster, "web") == ["yes", "yes", "yes"]
+    # Kept at zero, it is no endpoint of the Service: only version 3's pods serve.
+    endpoints = dev_cluster.kubectl_json("get", "endpoints", "web")
+    served = {a["targetRef"]["name"] for s in endpoints.get("subsets", []) for a in s.get("addresses", [])}
+    assert served and not any(first in pod for pod in served)
+
+    said = plugin(dev_cluster, "undo", "web", "--to-revision", "1")
+    assert "CHANGED SPEC: version 3 -> 1" in said and f"revision {first}" in said and "note:" not in said
+    serving = "--for=jsonpath={.status.stable.version}=1"
+    dev_cluster.kubectl("wait", "release/web", serving, "--timeout=90s", timeout=120)
+    wait_release_phase(dev_cluster, "Healthy", "1")
+    status = dev_cluster.kubectl_json("get", "release", "web")["status"]
+    assert status["stable"]["revision"] == first
+    assert first not in {old["revision"] for old in status["oldRevisions"]}
+    again = dev_cluster.kubectl_json("get", "deployment", f"web-{first}")
+    assert again["metadata"]["uid"] == kept["metadata"]["uid"]  # the very Deployment kept, scaled up
+    assert again["spec"]["replicas"] == 2
+
+
+@pytest.mark.e2e
+@pytest.mark.dev_cluster(operator=True)
+def test_a_revision_beyond_the_history_limit_is_pruned_and_undo_says_what_to_do(
+    dev_cluster: DevCluster,
+) -> None:
+    limited = copy.deepcopy(RELEASE)
+    limited["spec"]["revisionHistoryLimit"] = 1
+    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(limited))
+    wait_release_phase(dev_cluster, "Healthy", "1")
+    first, second, _ = roll_out(dev_cluster, "web", "2", "3")
+    dev_cluster.kubectl("wait", f"deployment/web-{first}", "--for=delete", "--timeout=60s", timeout=90)
+    scaled_to_zero(dev_cluster, "web", second)
+    assert restorable_column(dev_cluster, "web") == ["no", "yes", "yes"]
+    status = dev_cluster.kubectl_json("get", "release", "web")["status"]
+    assert [old["revision"] for old in status["oldRevisions"]] == [second]
+
+    spec = dev_cluster.kubectl_json("get", "release", "web")["spec"]
+    refused = plugin_run(dev_cluster, "undo", "web", "--to-revision", "1")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert f"revision {first} (version 1, history entry 1) was pruned" in refused.stderr
+    assert "spec.revisionHistoryLimit" in refused.stderr and "from git" in refused.stderr
+    unknown = plugin_run(dev_cluster, "undo", "web", "--to-revision", "7")
+    assert unknown.returncode == 1 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "no history entry 7: history has 3 entries" in unknown.stderr
+    assert dev_cluster.kubectl_json("get", "release", "web")["spec"] == spec  # nothing written
+
+    said = plugin(dev_cluster, "undo", "web", "--to-revision", "2")
+    assert "CHANGED SPEC: version 3 -> 2" in said
+    serving = f"--for=jsonpath={{.status.stable.revision}}={second}"
+    dev_cluster.kubectl("wait", "release/web", serving, "--timeout=90s", timeout=120)

@@ -448,5 +448,7 @@ def test_list_wide_and_history_wide_add_columns() -> None:
         ],
     )
     release = canary_release(status)
-    assert line_with(render(history_table(release, wide=True)), "aaa111").split()[-1] == "5m"
-    assert numbered_history(release)[0]["no"] == 1 and numbered_history(release)[0]["revision"] == "aaa111"
+    row = line_with(render(history_table(release, {"aaa111"}, wide=True)), "aaa111")
+    assert row.split()[-2:] == ["yes", "5m"]  # RESTORABLE, then DURATION
+    (numbered,) = numbered_history(release, set())
+    assert numbered["no"] == 1 and numbered["revision"] == "aaa111" and numbered["restorable"] is False

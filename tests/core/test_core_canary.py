@@ -82,11 +82,13 @@ def test_good_canary_walks_the_steps_then_waits_for_promote() -> None:
     sim.cluster.annotate("promote", "2026-01-01T12:30:00Z")
     decisions = run_until(sim, healthy_on("2.0.0"))
     assert of_type(decisions, SetWeights)[0] == SetWeights(canary, None, 0)  # all on the new stable
-    # The old stable goes in the next pass, at once, once a status that no longer names it is written.
-    assert stable in sim.cluster.revisions and decisions[-1].requeue_after_seconds == 0
+    # The old stable is scaled to zero in the next pass, at once, once a status that no longer names
+    # it as serving is written; its Deployment is kept for undo (spec.revisionHistoryLimit).
+    assert sim.cluster.revisions[stable].replicas == 4 and decisions[-1].requeue_after_seconds == 0
     decisions += sim.tick()
-    assert DeleteRevision(stable) in actions(decisions)
-    assert stable not in sim.cluster.revisions
+    assert ScaleRevision(stable, 0) in actions(decisions)
+    assert sim.cluster.revisions[stable].replicas == 0
+    assert [(old.revision, old.version) for old in sim.status.old_revisions] == [(stable, "1.0.0")]
     assert sim.status.history[-1].outcome == "Promoted"
     assert sim.status.history[-1].version == "2.0.0"
     assert of_type(decisions, AcknowledgeAction) == [AcknowledgeAction("promote", "2026-01-01T12:30:00Z")]
@@ -323,7 +325,7 @@ def test_a_new_version_supersedes_the_canary_in_flight() -> None:
     decisions = run_until(sim, lambda status: status.current_step == 1)
     assert sim.status is not None and sim.status.canary is not None
     assert sim.status.canary.version == "3.0.0"
-    assert DeleteRevision(old_canary) in actions(decisions)
+    assert ScaleRevision(old_canary, 0) in actions(decisions)  # kept for undo
     assert of_type(decisions, SetWeights)[0].weights[old_canary] == 0
     assert sim.status.history[-1].outcome == "Superseded"
 
@@ -335,8 +337,8 @@ def test_reverting_the_spec_mid_rollout_returns_to_stable() -> None:
     sim.change_spec(release_spec("1.0.0"))
     run_until(sim, phase_is("Healthy"))
     assert sim.status is not None and sim.status.reason == "Reverted"
-    sim.tick()  # the pass after the one that stopped naming the canary deletes it
-    assert canary not in sim.cluster.revisions
+    sim.tick()  # the pass after the one that stopped naming the canary scales it to zero
+    assert sim.cluster.revisions[canary].replicas == 0
 
 
 def test_a_new_generation_leaves_degraded() -> None:

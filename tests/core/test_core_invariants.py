@@ -72,7 +72,12 @@ HOOKS = {
 
 
 def spec_for(
-    version: str, strategy: int, replicas: int, guarded: bool = False, hooked: bool = False
+    version: str,
+    strategy: int,
+    replicas: int,
+    guarded: bool = False,
+    hooked: bool = False,
+    history_limit: int = 10,
 ) -> ReleaseSpec:
     alerts = {"alerts": {"matchLabels": {"severity": "critical"}}} if guarded else {}
     spec = release_spec(
@@ -82,6 +87,7 @@ def spec_for(
         metrics=[metric(failureLimit=1, inconclusiveLimit=2, consecutiveErrorLimit=1)],
         rollback={"progressDeadlineSeconds": 120, **alerts},
     )
+    spec = spec.model_copy(update={"revision_history_limit": history_limit})
     if not hooked:
         return spec
     return ReleaseSpec.model_validate({**spec.model_dump(by_alias=True, exclude_none=True), "hooks": HOOKS})
@@ -113,6 +119,11 @@ def names(status: ReleaseStatus) -> set[str]:
     """The revisions a status names (its stable, canary and retiring ones)."""
     named = {revision.revision for revision in (status.stable, status.canary) if revision is not None}
     return named | {retiring.revision for retiring in status.retiring}
+
+
+def kept(status: ReleaseStatus | None) -> set[str]:
+    """The replaced revisions a status keeps at zero replicas (status.oldRevisions)."""
+    return {old.revision for old in status.old_revisions} if status is not None else set()
 
 
 def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Observations:
@@ -275,10 +286,13 @@ class ReleaseMachine(RuleBasedStateMachine):
         replicas=st.integers(1, 4),
         guarded=st.booleans(),
         hooked=st.booleans(),
+        history_limit=st.sampled_from([10, 10, 1, 0]),
     )
-    def spec_changes(self, version: str, strategy: int, replicas: int, guarded: bool, hooked: bool) -> None:
+    def spec_changes(
+        self, version: str, strategy: int, replicas: int, guarded: bool, hooked: bool, history_limit: int = 10
+    ) -> None:
         """A new generation the operator can carry out (which fixes a refused one)."""
-        self.spec = spec_for(version, strategy, replicas, guarded, hooked)
+        self.spec = spec_for(version, strategy, replicas, guarded, hooked, history_limit)
         self.obstacles = ()
         self.cluster.generation += 1
 
@@ -320,6 +334,7 @@ class ReleaseMachine(RuleBasedStateMachine):
             self._check_traffic(decision, observations)
             self._check_rollback_order(decision)
             self._check_scaling(decision)
+            self._check_old_revisions(decision, observations)
             self._check_gates(decision)
             self._check_routing_restated(decision)
             self._check_refusal_ends(decision)
@@ -441,6 +456,30 @@ class ReleaseMachine(RuleBasedStateMachine):
             ):
                 assert action.replicas >= self.spec.replicas
 
+    def _check_old_revisions(self, decision: Decision, observations: Observations) -> None:
+        """Replaced revisions: a Deployment is deleted only once a written status names it neither as
+        serving nor as kept; at most spec.revisionHistoryLimit are kept, none serving, none routed to;
+        after the writes, every revision neither status names as serving is kept at zero replicas or
+        on its way out."""
+        assert self.spec is not None
+        before, after = self.status, decision.status
+        named_before = (names(before) | kept(before)) if before is not None else set()
+        for action in decision.actions:
+            if isinstance(action, DeleteRevision):
+                assert action.revision not in named_before, f"{action} named by the last status"
+            if isinstance(action, Route):
+                routed = {revision for revision, weight in action.weights.items() if weight > 0}
+                assert not routed & kept(after), f"{action} routes to a kept revision"
+        assert len(after.old_revisions) <= self.spec.revision_history_limit
+        assert not kept(after) & names(after)
+        serving = names(after) | (names(before) if before is not None else set())
+        for revision, observed in after_writes(observations, decision.actions).revisions.items():
+            if revision in serving:
+                continue
+            assert revision in kept(after) | kept(before), f"{revision} neither serving nor kept"
+            if revision in kept(after):
+                assert observed.replicas == 0, f"kept revision {revision} at {observed.replicas}"
+
     def _check_gates(self, decision: Decision) -> None:
         """5: a gate is never passed without its measurements, unless a person promoted past it.
 
@@ -526,9 +565,17 @@ class ReleaseMachine(RuleBasedStateMachine):
         and then a third pass writes nothing."""
         observed = after_writes(observations, decision.actions)
         again = decide(self.spec, decision.status, observed, self.now)
-        unnamed = names(self.status) - names(decision.status) if self.status is not None else set()
-        deletions = (DeleteRevision, DeleteHookJobs)
-        if any(isinstance(a, deletions) and a.revision in unnamed for a in again.actions):
+        before, after = self.status, decision.status
+        unnamed = kept(before) - kept(after) - names(after)
+        if before is not None:
+            unnamed |= names(before) - names(after)
+
+        def deferred(action: Action) -> bool:
+            if isinstance(action, ScaleRevision):
+                return action.replicas == 0 and action.revision in unnamed
+            return isinstance(action, DeleteRevision | DeleteHookJobs) and action.revision in unnamed
+
+        if any(deferred(a) for a in again.actions):
             assert decision.requeue_after_seconds == 0, "a deletion left waiting for a pass"
             observed = after_writes(observed, again.actions)
             again = decide(self.spec, again.status, observed, self.now)

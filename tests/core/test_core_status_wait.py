@@ -80,13 +80,15 @@ def test_losing_every_status_that_waits_still_promotes_once_with_every_gate_pass
 
 
 def test_a_pass_that_stops_naming_a_revision_writes_its_status() -> None:
-    """A new version after a rollback replaces the canary kept at 0 pods: the next pass deletes it, so
-    the status that no longer names it must be written first, not left to that pass."""
+    """A new version after a rollback replaces the canary kept at 0 pods: with no revision history, the
+    next pass deletes it, so the status that no longer names it must be written first, not left to that
+    pass."""
     sim = second_version("bad")
     run_until(sim, lambda status: status.phase == "Degraded")
     assert sim.status is not None and sim.status.canary is not None
     rolled_back = sim.status.canary.revision
-    sim.change_spec(release_spec("3", replicas=2, strategy={"canary": {"steps": STEPS}}))
+    spec = release_spec("3", replicas=2, strategy={"canary": {"steps": STEPS}})
+    sim.change_spec(spec.model_copy(update={"revision_history_limit": 0}))
     starting = sim.tick()[-1]
     assert starting.status.canary is not None and starting.status.canary.version == "3"
     assert rolled_back in sim.cluster.revisions and not starting.status_may_wait

@@ -17,7 +17,7 @@ from core_support import (
 )
 
 from slipway.api.models import RollingStrategy
-from slipway.core.actions import DeleteRevision, EnsureRevision, RunAnalysis, ScaleRevision, SetWeights
+from slipway.core.actions import EnsureRevision, RunAnalysis, ScaleRevision, SetWeights
 from slipway.core.machine import Decision
 from slipway.core.revision import revision_hash
 from slipway.core.simulation import SimulatedMetrics, Simulation
@@ -52,8 +52,8 @@ def test_blue_green_previews_at_full_size_then_switches_at_once_and_scales_down_
     assert sim.cluster.revisions[old].replicas == 4
     promoted_at = sim.now
     decisions = run_until(sim, lambda status: not status.retiring)
-    decisions += sim.tick()  # deleted once a status that no longer names it is written
-    assert DeleteRevision(old) in actions(decisions)
+    decisions += sim.tick()  # scaled to zero once a status that no longer names it is written
+    assert ScaleRevision(old, 0) in actions(decisions)
     assert (sim.now - promoted_at).total_seconds() >= 30
 
 
@@ -107,8 +107,8 @@ def test_rolling_replaces_pods_batch_by_batch_never_below_capacity() -> None:
     assert [a.weights[new] for a in of_type(decisions, SetWeights)] == [25, 50, 75, 100]
     assert pods_removed_under_traffic(decisions, {old: 100}) == []
     assert len(of_type(decisions, RunAnalysis)) >= 4  # each batch waits for a good measurement
-    sim.tick()  # deleted once a status that no longer names it is written
-    assert old not in sim.cluster.revisions
+    sim.tick()  # scaled to zero once a status that no longer names it is written
+    assert sim.cluster.revisions[old].replicas == 0
 
 
 def test_rolling_rolls_back_on_failed_analysis_and_restores_stable_size() -> None:
@@ -227,5 +227,5 @@ def test_reverting_a_rolling_update_brings_stable_pods_back_before_traffic() -> 
     sim.cluster.broken.discard(old)
     decisions = run_until(sim, phase_is("Healthy"))
     assert of_type(decisions, SetWeights)[0].weights == {old: 100, new: 0}
-    sim.tick()  # deleted once a status that no longer names it is written
-    assert sim.status.reason == "Reverted" and new not in sim.cluster.revisions
+    sim.tick()  # scaled to zero once a status that no longer names it is written
+    assert sim.status.reason == "Reverted" and sim.cluster.revisions[new].replicas == 0

@@ -61,14 +61,23 @@ ISTIO = {"istio": {"hosts": ["web"]}}
 NGINX = {"nginx": {"host": "web.example.com"}}
 
 
-def release(version: str, steps: list[Obj] | None = None, routing: Obj | None = None, **options: Any) -> Obj:
-    """A Release needing nothing but the API: no analysis unless a Job metric is asked for."""
+def release(
+    version: str,
+    steps: list[Obj] | None = None,
+    routing: Obj | None = None,
+    history: int | None = None,
+    **options: Any,
+) -> Obj:
+    """A Release needing nothing but the API: no analysis unless a Job metric is asked for; `history`,
+    its spec.revisionHistoryLimit."""
     options.setdefault("replicas", 1)
     manifest = release_manifest(version, steps=steps or PROMOTED, **options)
     if "metrics" not in options:
         del manifest["spec"]["analysis"]
     if routing is not None:
         manifest["spec"]["trafficRouting"] = routing
+    if history is not None:
+        manifest["spec"]["revisionHistoryLimit"] = history
     return manifest
 
 
@@ -129,7 +138,7 @@ def first(**options: Any) -> Callable[[DevCluster, str], None]:
 
 def second(steps: list[Obj] | None = None, **options: Any) -> Callable[[DevCluster, str], None]:
     """A first version that must succeed, then a canary: what only a rollout calls (scaling, routing
-    changes, analysis, deleting the old revision)."""
+    changes, analysis, keeping or deleting the old revision)."""
 
     def run(dev: DevCluster, namespace: str) -> None:
         apply(dev, namespace, release("1", **options))
@@ -227,7 +236,7 @@ SCENARIOS: dict[Grant, Scenario] = {
     ("apps", "deployments", "watch"): Scenario("first version", first()),
     ("apps", "deployments", "create"): Scenario("first version", first()),
     ("apps", "deployments", "patch"): Scenario("replicas changed", rescaled),
-    ("apps", "deployments", "delete"): Scenario("canary promoted", second()),
+    ("apps", "deployments", "delete"): Scenario("canary promoted, no revision history", second(history=0)),
     ("", "services", "get"): Scenario("first version", first()),
     ("", "services", "create"): Scenario("first version", first()),
     ("", "services", "patch"): Scenario("canary", second()),

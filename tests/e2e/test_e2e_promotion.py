@@ -141,7 +141,9 @@ def test_a_version_moves_dev_staging_prod_only_once_verified(
     assert (prod["phase"], prod["reason"], prod["stable"]["version"]) == ("Paused", "WaitingForUpstream", "2")
     assert prod.get("canary") is None
     revisions = cluster.dev.kubectl_json("get", "deployments", "-n", "prod")["items"]
-    assert {d["metadata"]["labels"]["app.kubernetes.io/version"] for d in revisions} == {"2"}
+    version = "app.kubernetes.io/version"
+    replicas = {r["metadata"]["labels"][version]: r["spec"]["replicas"] for r in revisions}
+    assert replicas["1"] == 0 and "3" not in replicas  # 1 kept for undo at zero; 3 never made
 
     # v4 passes everywhere.
     for namespace in ENVIRONMENTS:

@@ -1,5 +1,6 @@
-"""A new version applied while a canary is at weight 75 supersedes it: traffic goes back to stable and
-the new version's rollout starts, with the replica-ratio router and with a traffic router."""
+"""A new version applied while a canary is at weight 75 supersedes it: traffic goes back to stable, the
+old canary is scaled to zero (kept for undo) and the new version's rollout starts, with the
+replica-ratio router and with a traffic router."""
 
 from __future__ import annotations
 
@@ -55,4 +56,10 @@ def test_a_new_version_at_weight_75_supersedes_the_canary(
     started = wait_for(v3_started, 30, "version 3 at weight 25")
     assert started["stable"]["revision"] == v1
     assert [entry["outcome"] for entry in started["history"] if entry["revision"] == v2] == ["Superseded"]
-    wait_for(lambda: cluster.deployment_of(v2) is None, 10, "the superseded canary's Deployment deleted")
+
+    def v2_kept_at_zero() -> bool:
+        deployment = cluster.deployment_of(v2)
+        return deployment is not None and deployment["spec"]["replicas"] == 0
+
+    # Kept for undo (spec.revisionHistoryLimit), with no pods.
+    wait_for(v2_kept_at_zero, 10, "the superseded canary's Deployment scaled to zero")

@@ -342,6 +342,8 @@ WRONG_RELEASES: Final = [
     WrongRelease("name-with-a-dot", "metadata.name", {"metadata.name": "my.app"}),
     WrongRelease("name-starting-with-a-digit", "metadata.name", {"metadata.name": "1web"}),
     WrongRelease("replicas-too-many", "spec.replicas", {"spec.replicas": 1_000_000_000_000}),
+    WrongRelease("history-limit-negative", "spec.revisionHistoryLimit", {"spec.revisionHistoryLimit": -1}),
+    WrongRelease("history-limit-too-high", "spec.revisionHistoryLimit", {"spec.revisionHistoryLimit": 101}),
     WrongRelease(
         "deadline-overflowing",
         "spec.rollback.progressDeadlineSeconds",

@@ -35,7 +35,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from slipway.api.durations import DURATION_PATTERN, MAX_DURATION, MAX_SECONDS, parse_duration
 from slipway.api.sections import close, metric_sources, routing_sections
-from slipway.api.status import ReleaseStatus
+from slipway.api.status import DEFAULT_REVISION_HISTORY, MAX_REVISION_HISTORY, ReleaseStatus
 
 GROUP: Final = "slipway.dev"
 VERSION: Final = "v1alpha1"
@@ -985,6 +985,14 @@ class ReleaseSpec(ApiModel):
         description="Notifiers of the operator config told about this Release's transitions.",
     )
     hooks: Hooks | None = None
+    revision_history_limit: int = Field(
+        default=DEFAULT_REVISION_HISTORY,
+        ge=0,
+        le=MAX_REVISION_HISTORY,
+        description="Replaced revisions whose Deployments are kept at zero replicas, so that"
+        f" `kubectl slipway undo` can return to them (at most {MAX_REVISION_HISTORY}); older ones are"
+        " deleted.",
+    )
 
     _check_template = field_validator("template")(check_pod_template)
 

@@ -29,6 +29,9 @@ MAX_HISTORY: Final = 10
 MAX_VERSIONS: Final = 10
 MAX_HOOK_RESULTS: Final = 30
 MAX_TRANSITION_EVENTS: Final = 10
+MAX_REVISION_HISTORY: Final = 100
+DEFAULT_REVISION_HISTORY: Final = 10
+"""The most, and by default how many, replaced revisions a Release keeps (spec.revisionHistoryLimit)."""
 
 # How a manual action's recorded result begins when the action changed nothing (scripts rely on it).
 NO_EFFECT: Final = "no effect: "
@@ -157,6 +160,14 @@ class RetiringRevision(StatusModel):
     revision: str = Field(description="The revision to remove.")
     version: str = Field(description="Its spec.version.")
     scale_down_at: datetime = Field(description="When it is removed.")
+
+
+class OldRevision(StatusModel):
+    """A replaced revision whose Deployment is kept at zero replicas, so that `undo` can return to it."""
+
+    revision: str = Field(description="The revision kept.")
+    version: str = Field(description="Its spec.version.")
+    replaced_at: datetime = Field(description="When it stopped serving.")
 
 
 class VersionHealth(StatusModel):
@@ -305,6 +316,12 @@ class ReleaseStatus(StatusModel):
     retiring: list[RetiringRevision] = Field(
         default_factory=list, description="Replaced revisions waiting to be scaled down."
     )
+    old_revisions: list[OldRevision] = Field(
+        default_factory=list,
+        max_length=MAX_REVISION_HISTORY,
+        description="Earlier revisions whose Deployments are kept at zero replicas"
+        " (spec.revisionHistoryLimit), most recently replaced last.",
+    )
     healthy_versions: list[VersionHealth] = Field(
         default_factory=list,
         max_length=MAX_VERSIONS,
@@ -325,10 +342,12 @@ class ReleaseStatus(StatusModel):
 
     def to_api(self) -> dict[str, Any]:
         """The status as the API object holds it: camelCase keys, RFC 3339 times, absent fields left out
-        (no Events owed: no `transitionEvents`, so a status written before it existed reads back the same)."""
+        (no Events owed: no `transitionEvents`; no revision kept: no `oldRevisions`; so a status written
+        before they existed reads back the same)."""
         api = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if not api.get("transitionEvents"):
-            api.pop("transitionEvents", None)
+        for newer in ("transitionEvents", "oldRevisions"):
+            if not api.get(newer):
+                api.pop(newer, None)
         return api
 
     @classmethod

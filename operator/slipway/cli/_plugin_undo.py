@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from slipway.api.status import DEFAULT_REVISION_HISTORY
 from slipway.cli._plugin_view import Obj, history
 from slipway.core.revision import revision_hash
-from slipway.manifests import LABEL_RELEASE, LABEL_REVISION, LABEL_VERSION, ReleaseRef, revision_labels
+from slipway.manifests import (
+    LABEL_RELEASE,
+    LABEL_REVISION,
+    LABEL_VERSION,
+    ReleaseRef,
+    is_owned_by,
+    revision_labels,
+    revision_of,
+)
 
 
 class UndoError(Exception):
@@ -31,9 +40,9 @@ def _status(release: Obj) -> Obj:
 def choose_target(release: Obj, to_revision: str | None) -> UndoTarget:
     """The revision to go back to.
 
-    `to_revision` is a NO from `kubectl slipway history` or a revision hash. Without it: the stable
-    revision when the desired version is not the one serving (a rollback left the Release Degraded),
-    else the newest earlier revision that was promoted.
+    `to_revision` is a NO from `kubectl slipway history` or a revision hash (of the history, or kept
+    in status.oldRevisions). Without it: the stable revision when the desired version is not the one
+    serving (a rollback left the Release Degraded), else the newest earlier revision that was promoted.
     """
     entries = history(release)
     if to_revision is not None:
@@ -43,7 +52,7 @@ def choose_target(release: Obj, to_revision: str | None) -> UndoTarget:
                 raise UndoError(f"no history entry {number}: history has {len(entries)} entries")
             entry = entries[number - 1]
         else:
-            matching = [e for e in entries if e.get("revision") == to_revision]
+            matching = [e for e in [*_old_revisions(release), *entries] if e.get("revision") == to_revision]
             if not matching:
                 raise UndoError(f"revision {to_revision} is not in the history")
             entry = matching[-1]
@@ -65,6 +74,40 @@ def choose_target(release: Obj, to_revision: str | None) -> UndoTarget:
                 str(entry["revision"]), str(entry.get("version")), "the previous promoted revision"
             )
     raise UndoError("no earlier promoted revision to go back to")
+
+
+def _old_revisions(release: Obj) -> list[Obj]:
+    old = _status(release).get("oldRevisions")
+    return [item for item in old if isinstance(item, Mapping)] if isinstance(old, list) else []
+
+
+def restorable(release: Obj, deployments: Iterable[Obj]) -> frozenset[str]:
+    """The revisions `undo` can return to: those whose Deployment the Release still owns (serving, or
+    kept at zero replicas by spec.revisionHistoryLimit)."""
+    meta = release.get("metadata")
+    uid = str(meta.get("uid", "")) if isinstance(meta, Mapping) else ""
+    ref = ReleaseRef(namespace="", name="", uid=uid)
+    revisions = (revision_of(dict(d)) for d in deployments if is_owned_by(dict(d), ref))
+    return frozenset(revision for revision in revisions if revision)
+
+
+def pruned(release: Obj, target: UndoTarget) -> UndoError:
+    """The target's Deployment is gone: said in one line, with what to do instead."""
+    spec = release.get("spec")
+    limit = spec.get("revisionHistoryLimit") if isinstance(spec, Mapping) else None
+    limit = DEFAULT_REVISION_HISTORY if limit is None else limit
+    serving = [_status(release).get(role) for role in ("stable", "canary")]
+    if any(isinstance(r, Mapping) and r.get("revision") == target.revision for r in serving):
+        why = "has no Deployment (deleted by someone)"
+    else:
+        why = (
+            f"was pruned: Slipway keeps the Deployments of the last {limit} replaced revisions"
+            " (spec.revisionHistoryLimit)"
+        )
+    return UndoError(
+        f"revision {target.revision} (version {target.version}, {target.why}) {why};"
+        f" apply version {target.version}'s manifest again (from git) instead"
+    )
 
 
 def template_from_deployment(deployment: Obj) -> dict[str, Any]:

@@ -7,7 +7,7 @@ shown as "-" when absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -460,11 +460,13 @@ def history(release: Obj) -> list[Obj]:
     return _list(_status(release).get("history"))
 
 
-def history_table(release: Obj, *, wide: bool = False) -> Table:
-    """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts; wide adds how
-    long each attempt took."""
+def history_table(release: Obj, restorable: Collection[str], *, wide: bool = False) -> Table:
+    """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts; RESTORABLE says
+    whether the revision's Deployment is still there for it (`restorable`: those revisions); wide adds
+    how long each attempt took."""
     more = ["DURATION"] if wide else []
-    table = _table(None, ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED", *more))
+    columns = ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED", "RESTORABLE", *more)
+    table = _table(None, columns)
     for number, entry in enumerate(history(release), start=1):
         cells = [
             str(number),
@@ -474,6 +476,7 @@ def history_table(release: Obj, *, wide: bool = False) -> Table:
             text_of(entry.get("reason")),
             text_of(entry.get("startedAt")),
             text_of(entry.get("finishedAt")),
+            "yes" if entry.get("revision") in restorable else "no",
         ]
         if wide:
             started, finished = parse_time(entry.get("startedAt")), parse_time(entry.get("finishedAt"))
@@ -483,9 +486,13 @@ def history_table(release: Obj, *, wide: bool = False) -> Table:
     return table
 
 
-def numbered_history(release: Obj) -> list[dict[str, Any]]:
-    """status.history for -o json|yaml, each entry with its `no` (what `undo --to-revision` takes)."""
-    return [{"no": number, **entry} for number, entry in enumerate(history(release), start=1)]
+def numbered_history(release: Obj, restorable: Collection[str]) -> list[dict[str, Any]]:
+    """status.history for -o json|yaml, each entry with its `no` (what `undo --to-revision` takes) and
+    whether `undo` can still return to it."""
+    return [
+        {"no": number, **entry, "restorable": entry.get("revision") in restorable}
+        for number, entry in enumerate(history(release), start=1)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- report

@@ -35,7 +35,14 @@ from slipway.cli import HELP_STYLE
 from slipway.cli._plugin_edit import EditError, parse_assignment, restart_patch, set_image_patch
 from slipway.cli._plugin_pipeline import pipeline_lines
 from slipway.cli._plugin_runbook import FORMATS, Format, render, runbook
-from slipway.cli._plugin_undo import UndoError, choose_target, recover_template, undo_patch
+from slipway.cli._plugin_undo import (
+    UndoError,
+    choose_target,
+    pruned,
+    recover_template,
+    restorable,
+    undo_patch,
+)
 from slipway.cli._plugin_view import (
     RolloutState,
     acknowledgement,
@@ -62,7 +69,7 @@ from slipway.kube.client import (
     events_path,
     releases_path,
 )
-from slipway.manifests import LABEL_RELEASE, ReleaseRef
+from slipway.manifests import LABEL_RELEASE, ReleaseRef, release_selector
 
 app = typer.Typer(
     name="kubectl slipway",
@@ -615,13 +622,16 @@ def history_command(
     namespace: Namespace = None,
     output: Output = None,
 ) -> None:
-    """The revisions this Release went through and how each ended."""
+    """The revisions this Release went through, how each ended, and which `undo` can return to."""
     chosen = _output(output)
-    release = _read(connect(kubeconfig, context, namespace), name)
+    cluster = connect(kubeconfig, context, namespace)
+    release = _read(cluster, name)
+    selector = release_selector(ReleaseRef(cluster.namespace, name, uid=""))
+    kept = restorable(release, cluster.api.list(deployments_path(cluster.namespace), selector))
     if chosen in ("json", "yaml"):
-        _print_data(numbered_history(release), chosen)
+        _print_data(numbered_history(release, kept), chosen)
         return
-    console.print(history_table(release, wide=chosen == "wide"))
+    console.print(history_table(release, kept, wide=chosen == "wide"))
 
 
 @app.command("undo")
@@ -642,7 +652,7 @@ def undo_command(
         deployment_name = ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision)
         deployment = cluster.api.get(deployments_path(cluster.namespace, deployment_name))
         if deployment is None:
-            raise UndoError(f"Deployment {cluster.namespace}/{deployment_name} not found")
+            raise pruned(release, target)
         template, exact = recover_template(deployment, target)
         _patch_release(cluster, name, undo_patch(release, target.version, template), JSON_PATCH)
     except (UndoError, Refused) as error:

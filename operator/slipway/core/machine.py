@@ -31,6 +31,7 @@ from slipway.api.status import (
     HistoryEntry,
     HookStage,
     ManualActionRecord,
+    OldRevision,
     Outcome,
     Phase,
     ReleaseStatus,
@@ -926,21 +927,48 @@ class _Pass:
         s.retiring = remaining
 
     def _collect_garbage(self) -> None:
-        """Delete every revision neither this status nor the last one names (replaced, superseded,
-        retired). The status is written after the writes, and may be lost (a crash, or a conflict with
-        a spec change): the next pass then decides from the last one, and may have to give traffic back
-        to the stable it names, whose template the spec no longer holds. So a revision this pass stops
-        naming goes in the next pass, which comes at once."""
-        kept = _named(self.status)
-        last = _named(self.before) if self.before is not None else set()
-        if (set(self.obs.revisions) | {job.revision for job in self.obs.hook_jobs}) & (last - kept):
+        """Keep the revisions that stopped serving at zero replicas, the last spec.revisionHistoryLimit
+        of them (status.oldRevisions), so that `undo` can return to them; delete every other revision.
+        The status is written after the writes, and may be lost (a crash, or a conflict with a spec
+        change): the next pass then decides from the last one, and may have to give traffic back to the
+        stable it names, whose template the spec no longer holds. So a revision this pass stops naming
+        is scaled down or deleted in the next pass, which comes at once."""
+        s = self.status
+        serving = _named(s)
+        served = _named(self.before) if self.before is not None else set()
+        self._keep_old_revisions(served - serving)
+        kept = {old.revision for old in s.old_revisions}
+        last_kept = {old.revision for old in self.before.old_revisions} if self.before is not None else set()
+        owned = set(self.obs.revisions) | {job.revision for job in self.obs.hook_jobs}
+        if owned & ((served - serving) | (last_kept - kept - serving)):
             self._wake(self.now)
-        kept |= last
-        for revision in sorted(self.obs.revisions):
-            if revision not in kept:
+        for revision, observed in sorted(self.obs.revisions.items()):
+            if revision in serving | served:
+                continue
+            if revision in kept:
+                if observed.replicas != 0:  # scaled up by someone: an old revision never serves
+                    self.writes.append(ScaleRevision(revision, 0))
+            elif revision not in last_kept:
                 self.writes.append(DeleteRevision(revision))
-        for revision in sorted({job.revision for job in self.obs.hook_jobs} - kept):
+        for revision in sorted({job.revision for job in self.obs.hook_jobs} - serving - served):
             self.writes.append(DeleteHookJobs(revision))
+
+    def _keep_old_revisions(self, left: set[str]) -> None:
+        """Add the revisions that stopped serving in this pass to status.oldRevisions (newest last),
+        drop those serving again (an undo) or whose Deployment is gone, and keep the last
+        spec.revisionHistoryLimit."""
+        s, before = self.status, self.before
+        serving = _named(s)
+        old = [o for o in s.old_revisions if o.revision in self.obs.revisions and o.revision not in serving]
+        if before is not None:
+            versions = {r.revision: r.version for r in (before.stable, before.canary) if r is not None}
+            versions |= {r.revision: r.version for r in before.retiring}
+            old += [
+                OldRevision(revision=revision, version=versions[revision], replaced_at=self.now)
+                for revision in sorted(left & set(self.obs.revisions))
+            ]
+        limit = self.spec.revision_history_limit
+        s.old_revisions = old[len(old) - limit :] if limit else []
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -1043,7 +1071,15 @@ class _Pass:
             return False
         if _named(before) - _named(s):
             return False
-        kept = ("history", "last_rollback", "manual_actions", "hooks", "retiring", "promotion")
+        kept = (
+            "history",
+            "last_rollback",
+            "manual_actions",
+            "hooks",
+            "retiring",
+            "old_revisions",
+            "promotion",
+        )
         if any(getattr(s, name) != getattr(before, name) for name in kept):
             return False
         seen = {(m.metric, m.at) for m in before.analysis.measurements} if before.analysis else set()
