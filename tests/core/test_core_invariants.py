@@ -141,7 +141,8 @@ def names(status: ReleaseStatus) -> set[str]:
 
 def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Observations:
     """What the shell observes right after carrying out `actions`: Deployments as asked (no pod has
-    come or gone yet), acknowledged annotations removed, measurements consumed."""
+    come or gone yet), acknowledged annotations removed, measurements consumed, and the routing put
+    back as the Route restates it."""
     revisions = dict(observations.revisions)
     annotations = dict(observations.annotations)
     jobs = list(observations.hook_jobs)
@@ -163,7 +164,12 @@ def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Obs
         elif isinstance(action, AcknowledgeAction) and annotations.get(action.annotation) == action.value:
             del annotations[action.annotation]
     return replace(
-        observations, annotations=annotations, revisions=revisions, measurements=(), hook_jobs=tuple(jobs)
+        observations,
+        annotations=annotations,
+        revisions=revisions,
+        measurements=(),
+        hook_jobs=tuple(jobs),
+        routing_drift=(),
     )
 
 
@@ -574,7 +580,17 @@ class ReleaseMachine(RuleBasedStateMachine):
     def _check_idempotent(self, decision: Decision, observations: Observations) -> None:
         """4: a second pass over the same observations (after the first pass's writes) writes nothing,
         but for deleting what the first pass stopped naming: that waits for a status without it (5),
-        and then a third pass writes nothing."""
+        and then a third pass writes nothing. A pass that found the routing changed put it back: the
+        pass that reads it back in place is the one that moves on, so it is not held to that; nor is
+        the pass after a route step's write, read back at once."""
+        if observations.routing_drift:
+            return
+        routing = ("canary_routes", "mirror_percent")
+        rerouted = self.status is not None and any(
+            getattr(self.status, name) != getattr(decision.status, name) for name in routing
+        )
+        if rerouted and decision.requeue_after_seconds == 0:
+            return
         observed = after_writes(observations, decision.actions)
         again = decide(self.spec, decision.status, observed, self.now)
         unnamed = names(self.status) - names(decision.status) if self.status is not None else set()

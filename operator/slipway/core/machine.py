@@ -970,8 +970,15 @@ class _Pass:
 
     def _report_drift(self) -> None:
         """A Warning Event when routing objects are found not holding what Slipway wrote (this pass's
-        Route puts them back); status remembers the finding, so each is told once."""
-        s = self.status
+        Route puts them back); status remembers the finding, so each is told once. Told only when this
+        pass restates the routing the last status records: a pass that changes it writes the objects
+        anyway, and what it found may be the write of a pass whose status was lost (a crash after a
+        status that waited for pods), not anyone's edit."""
+        s, before = self.status, self.before
+        if before is None or s.stable is None or before.stable is None:
+            return
+        if _route_fields(s, self.plan) != _route_fields(before, self.plan):
+            return  # the finding stays as it was
         drift = list(self.obs.routing_drift)
         if drift and drift != s.routing_drift:
             self._event(
