@@ -19,6 +19,7 @@ from rich.text import Text
 
 from slipway.api.models import ReleaseSpec
 from slipway.core.strategies import plan_for
+from slipway.core.strategies.canary import describe_match
 
 Obj = Mapping[str, Any]
 
@@ -218,6 +219,27 @@ def list_table(releases: Iterable[Obj], now: datetime, *, with_namespace: bool) 
 # ---------------------------------------------------------------------------------------------- get
 
 
+def routing_line(release: Obj) -> Text | None:
+    """The match routes (with their matches, as the spec's steps define them) and the mirror the
+    routing holds while a rollout runs; None when it holds neither."""
+    status = _status(release)
+    names = [name for name in status.get("canaryRoutes") or [] if isinstance(name, str)]
+    mirror = status.get("mirrorPercent")
+    try:
+        canary = ReleaseSpec.model_validate(_spec(release)).strategy.canary
+    except ValidationError:
+        canary = None
+    matches = {
+        step.set_canary_route.name: describe_match(step.set_canary_route)
+        for step in (canary.steps if canary else [])
+        if step.set_canary_route is not None
+    }
+    parts = [f"route {name} ({matches[name]})" if name in matches else f"route {name}" for name in names]
+    if isinstance(mirror, int) and mirror:
+        parts.append(f"mirror {mirror}%")
+    return Text("  to the canary besides its weight: " + "; ".join(parts)) if parts else None
+
+
 def revisions_table(release: Obj) -> Table:
     table = _table("Revisions", ("ROLE", "REVISION", "VERSION", "READY", "WEIGHT"))
     status = _status(release)
@@ -325,6 +347,8 @@ def release_view(release: Obj, now: datetime) -> RenderableType:
         parts.append(Text(f"  {status['message']}"))
     if status.get("stable") or status.get("canary"):
         parts += ["", revisions_table(release)]
+        routing = routing_line(release)
+        parts += [routing] if routing is not None else []
     if plan_steps(release):
         parts += ["", steps_table(release)]
     if status.get("analysis"):

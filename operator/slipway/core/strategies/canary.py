@@ -54,7 +54,7 @@ def _reroute(step: CanaryStep, before: Reroute) -> Reroute:
 
 
 def describe_match(route: CanaryRoute) -> str:
-    """`x-canary: true, cookie beta~^yes` (`~` before a regex)."""
+    """What a match route matches, e.g. `x-canary: true, cookie beta ~ ^y` (`~` before a regex)."""
     match = route.match
     conditions = [(name, value) for name, value in match.headers.items()]
     if match.cookie is not None:
