@@ -297,7 +297,11 @@ class Reconciler:
         state = await asyncio.to_thread(observe, self._api, release, hooks)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
-        recorded = recorded_route(spec, base) if spec is not None and not obstacles else None
+        # While a canary is in the routing (a rollout holds, or held, one), its routing objects are read
+        # back before deciding: a step moves on only once they hold what the status records. Otherwise
+        # they are read when restated, after the Deployments are written (an opening gate writes early).
+        rolling = base is not None and base.canary is not None
+        recorded = recorded_route(spec, base) if spec is not None and not obstacles and rolling else None
         if recorded is not None:
             desired = _routing(release, _valid(spec), recorded, state)
             drift = await asyncio.to_thread(observe_routing, self._api, release, desired, state)
