@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -57,6 +57,7 @@ from slipway_dev.apiserver.faults import FaultConfig
 from slipway_dev.apiserver.podbudget import DEFAULT_MAX_PODS
 from slipway_dev.controllers.client import CUSTOM_RESOURCE_DEFINITIONS
 from slipway_dev.gateway import EntryStats
+from slipway_dev.load import LoadVariant
 from slipway_dev.packaged import routing_crds
 from slipway_dev.prometheus import PrometheusProcess
 from slipway_dev.rules import RULE_FILE_GLOB, prometheus_rule_crd
@@ -99,12 +100,17 @@ class DevCluster:
         operator_config: Path | None = None,
         scrape_interval: str = "1s",
         max_pods: int | None = None,
+        gateway_port: int = 0,
+        load: Sequence[LoadVariant] = (),
     ) -> None:
         self.port = port
         self._own_state_dir = state_dir is None
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="slipway-dev-"))
         self.kubeconfig = kubeconfig or self.state_dir / "kubeconfig"
         self.rps = rps
+        # The gateway's front door on 127.0.0.1 (0: a free port) and the mix of its generated load.
+        self.requested_gateway_port = gateway_port
+        self.load = tuple(load)
         self.prometheus_mode = prometheus
         self.alertmanager_mode = alertmanager
         # How often Prometheus scrapes each pod and evaluates the rules (a Prometheus duration).
@@ -149,6 +155,22 @@ class DevCluster:
         return self._server
 
     @property
+    def gateway_port(self) -> int:
+        """The port of the gateway's front door, on 127.0.0.1."""
+        if self._world is None or self._world.gateway.port is None:
+            raise RuntimeError("the dev cluster is not running")
+        return self._world.gateway.port
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def gateway_port_file(self) -> Path:
+        """Where the front door's port is written, beside the kubeconfig."""
+        return self.kubeconfig.parent / "gateway-port"
+
+    @property
     def operator_config(self) -> Path:
         return self.state_dir / "operator.yaml"
 
@@ -176,6 +198,7 @@ class DevCluster:
             self.call(self._start_world())
             write_kubeconfig(self.kubeconfig, self.credentials)
             (self.state_dir / "api-url").write_text(self.url + "\n")
+            self.gateway_port_file.write_text(f"{self.gateway_port}\n")
             self._start_prometheus()
             self.operator_config.write_text(self._operator_config(extra))
             if extra:
@@ -205,6 +228,8 @@ class DevCluster:
             process_images=self.process_images,
             local_socket=self._server.local_socket,
             rule_files=rule_files,
+            gateway_port=self.requested_gateway_port,
+            load=self.load,
         )
         await self._world.start()
         self._server.log_source = self._world.kubelet  # pods/log reads what the kubelet's pods print
@@ -322,6 +347,8 @@ class DevCluster:
             self._alertmanager = None
             self.alertmanager_url = None
             (self.state_dir / "alertmanager-url").unlink(missing_ok=True)
+        if self._world is not None:
+            self.gateway_port_file.unlink(missing_ok=True)
         if self._loop is not None and self._thread is not None:
             if self._loop.is_running():
                 self.call(self._stop_world())
@@ -352,12 +379,18 @@ class DevCluster:
 
         async def snapshot() -> dict[str, EntryStats]:
             assert self._world is not None
-            return {
-                name: EntryStats(dict(stats.by_code), stats.connection_errors)
-                for name, stats in self._world.gateway.stats.items()
-            }
+            return {name: stats.copy() for name, stats in self._world.gateway.stats.items()}
 
         return self.call(snapshot())
+
+    def set_load(self, variants: Sequence[LoadVariant]) -> None:
+        """A new mix for the generated load (LoadMixError when it cannot be sent), at once."""
+
+        async def apply() -> None:
+            assert self._world is not None
+            self._world.gateway.set_load(variants)
+
+        self.call(apply())
 
     def faults_injected(self) -> dict[int, int]:
         """The write faults the API server has injected so far, by HTTP status code."""

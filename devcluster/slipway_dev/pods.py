@@ -32,6 +32,11 @@ ENV_CPU = "SLIPWAY_DEMO_CPU"
 ENV_MEMORY_MB = "SLIPWAY_DEMO_MEMORY_MB"
 # Where a pod's simulated server listens (all pods share podIP 127.0.0.1, so the port tells them apart).
 SIM_PORT_ANNOTATION = "slipway.dev/sim-port"
+# Every answer says who gave it: the pod's name and its version (label app.kubernetes.io/version,
+# else the first container's image tag).
+POD_HEADER = "X-Slipway-Pod"
+VERSION_HEADER = "X-Slipway-Version"
+VERSION_LABEL = "app.kubernetes.io/version"
 
 # Buckets of the default Prometheus client, so PromQL written for real services works unchanged.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -70,6 +75,8 @@ class PodBehaviour:
     container: str = "app"
     cpu_limit_cores: float | None = None
     memory_limit_bytes: float | None = None
+    pod: str = ""
+    version: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PodBehaviour:
@@ -89,12 +96,23 @@ class PodBehaviour:
     def from_pod(cls, pod: Mapping[str, Any]) -> PodBehaviour:
         containers: Sequence[Mapping[str, Any]] = pod.get("spec", {}).get("containers") or [{}]
         limits = (containers[0].get("resources") or {}).get("limits") or {}
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        version = labels.get(VERSION_LABEL) or image_tag(str(containers[0].get("image", "")))
         return dataclasses.replace(
             cls.from_env(container_env(pod)),
             container=str(containers[0].get("name", "app")),
             cpu_limit_cores=parse_quantity(limits.get("cpu")),
             memory_limit_bytes=parse_quantity(limits.get("memory")),
+            pod=str(meta.get("name", "")),
+            version=str(version),
         )
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference (`demo:v2` -> `v2`; none, or only a digest: "")."""
+    name = image.partition("@")[0].rpartition("/")[2]
+    return name.partition(":")[2]
 
 
 def container_env(pod: Mapping[str, Any]) -> dict[str, str]:
@@ -270,4 +288,5 @@ class SimulatedPod:
         self.log.write(
             f'{request.remote} - - [{stamp}] "{request.method} {request.path_qs} HTTP/1.1" {code} 3'
         )
-        return web.Response(status=code, text="error\n" if code == 500 else "ok\n")
+        who = {POD_HEADER: self.behaviour.pod, VERSION_HEADER: self.behaviour.version}
+        return web.Response(status=code, text="error\n" if code == 500 else "ok\n", headers=who)

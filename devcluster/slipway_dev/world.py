@@ -21,6 +21,7 @@ from slipway_dev.controllers.kubelet import Kubelet
 from slipway_dev.controllers.replicasets import ReplicaSetController
 from slipway_dev.controllers.runtime import Informers
 from slipway_dev.gateway import Gateway
+from slipway_dev.load import LoadVariant
 from slipway_dev.processes import ProcessRunner
 from slipway_dev.rules import RuleFilesWriter
 from slipway_dev.scrape import ScrapeTargetsWriter
@@ -38,11 +39,16 @@ class SimulatedWorld:
         process_images: Sequence[str] | None = None,
         local_socket: Path | None = None,
         rule_files: tuple[Path, Callable[[], None]] | None = None,
+        gateway_port: int | None = 0,
+        load: Sequence[LoadVariant] = (),
     ) -> None:
         self.credentials = credentials
         self.local_socket = local_socket
         self.process_images = process_images
         self.rps = rps
+        # The gateway's front door (None: closed) and the mix of its generated load.
+        self.gateway_port = gateway_port
+        self.load = load
         self.scrape_targets_path = scrape_targets_path
         # Where PrometheusRules become rule files, and what tells Prometheus to reload them.
         self.rule_files_target = rule_files
@@ -57,7 +63,7 @@ class SimulatedWorld:
         # Pods of the Slipway image run the real operator; the world's credentials mint their tokens.
         self.kubelet = Kubelet(self.informers, ProcessRunner(self.credentials, self.process_images))
         self.endpoints = EndpointsController(self.informers)
-        self.gateway = Gateway(self.informers, self.rps)
+        self.gateway = Gateway(self.informers, self.rps, port=self.gateway_port, load=self.load)
         self.scrape_targets = (
             ScrapeTargetsWriter(self.informers, self.scrape_targets_path)
             if self.scrape_targets_path
@@ -66,9 +72,15 @@ class SimulatedWorld:
         self.rule_files = (
             RuleFilesWriter(self.informers, *self.rule_files_target) if self.rule_files_target else None
         )
+        try:
+            await self.gateway.start()  # first: a front door port already taken stops the start here
+        except OSError:
+            await self.gateway.stop()
+            await self.informers.stop()
+            await self.client.close()
+            raise
         for controller in (self.deployments, self.replica_sets, self.jobs, self.kubelet, self.endpoints):
             controller.controller.start()
-        self.gateway.start()
         if self.scrape_targets is not None:
             self.scrape_targets.start()
         if self.rule_files is not None:

@@ -9,10 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from e2e_support import wait_for
 from receiver import Receiver
 
 from slipway_dev.alertmanager import AlertmanagerProcess
@@ -77,11 +80,12 @@ def _refused_start(tmp_path: Path, *options: str) -> str:
     return result.stderr
 
 
-def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     # A discovery cache of its own: another test's server may have had this port before.
     return subprocess.run(
         ["kubectl", f"--cache-dir={kubeconfig.parent / 'kube-cache'}", *args],
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        input=input,
         capture_output=True,
         text=True,
         timeout=30,
@@ -287,3 +291,73 @@ def test_slipway_dev_refuses_an_operator_config_the_operator_would_refuse(tmp_pa
     config = _notify_config(tmp_path, "http://evil.example.com/hook")
     refusal = _refused_start(tmp_path, "--prometheus", "off", "--operator-config", config.name)
     assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in refusal
+
+
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, app.kubernetes.io/version: "1.2"}}
+    spec:
+      containers: [{name: app, image: "demo:1", env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_slipway_dev_opens_the_front_door_on_the_gateway_port_and_writes_it_beside_the_kubeconfig(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    kubeconfig = tmp_path / "elsewhere" / "config"
+    options = ("--prometheus", "off", "--rps", "0", "--kubeconfig", str(kubeconfig))
+    process, printed = _started(tmp_path, *options, "--gateway-port", str(port), "--load-variant", "qa,5")
+    port_file = kubeconfig.parent / "gateway-port"
+    try:
+        assert printed["gateway"].startswith(f"http://127.0.0.1:{port}   ")
+        assert str(port_file) in printed["gateway"] and port_file.read_text().strip() == str(port)
+        assert printed["load"] == "0 requests/s per Service or route, 5 % qa"
+        assert _kubectl(kubeconfig, "apply", "-f", "-", input=WEB).returncode == 0
+
+        def answer() -> dict[str, str] | None:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": "web.default"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answered:
+                    return dict(answered.headers)
+            except urllib.error.HTTPError:
+                return None  # no ready pod yet
+
+        headers = wait_for(answer, 30, "an answer through the front door")
+        assert headers["X-Slipway-Pod"].startswith("web-") and headers["X-Slipway-Version"] == "1.2"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert not port_file.exists()
+
+
+def test_slipway_dev_refuses_a_taken_gateway_port_and_a_bad_load_variant(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        _refused_start(tmp_path, "--gateway-port", str(taken.getsockname()[1]), "--prometheus", "off")
+    bad = subprocess.run(
+        [str(SLIPWAY), "dev", "--load-variant", "qa,60", "--load-variant", "beta,50"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--load-variant" in bad.stderr and "more than 100" in bad.stderr

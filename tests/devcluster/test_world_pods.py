@@ -10,7 +10,14 @@ from typing import Any
 import aiohttp
 
 from slipway_dev.controllers.kubelet import crash_restarts, pod_status
-from slipway_dev.pods import ErrorSchedule, PodBehaviour, SimulatedPod, parse_quantity, resource_series
+from slipway_dev.pods import (
+    ErrorSchedule,
+    PodBehaviour,
+    SimulatedPod,
+    image_tag,
+    parse_quantity,
+    resource_series,
+)
 
 
 def test_behaviour_comes_from_env_with_documented_defaults() -> None:
@@ -52,6 +59,22 @@ def test_error_schedule_fails_exactly_the_rate_evenly() -> None:
     assert all(sum(outcomes[i : i + 4]) == 1 for i in range(0, 100, 4))
 
 
+def test_a_pods_version_is_its_version_label_else_its_image_tag() -> None:
+    def pod(labels: dict[str, str], image: str) -> dict[str, Any]:
+        return {"metadata": {"name": "web-1", "labels": labels}, "spec": {"containers": [{"image": image}]}}
+
+    assert PodBehaviour.from_pod(pod({"app.kubernetes.io/version": "2.1"}, "demo:7")).version == "2.1"
+    assert PodBehaviour.from_pod(pod({}, "demo:7")).pod == "web-1"
+    assert [
+        image_tag(image) for image in ("demo:7", "reg:5000/demo", "reg:5000/demo:v2@sha256:ab", "demo")
+    ] == [
+        "7",
+        "",
+        "v2",
+        "",
+    ]
+
+
 def _sample(metrics: str, name: str) -> float:
     match = re.search(rf"^{re.escape(name)} (\S+)$", metrics, re.MULTILINE)
     assert match, f"{name} missing from:\n{metrics}"
@@ -60,7 +83,7 @@ def _sample(metrics: str, name: str) -> float:
 
 def test_a_pod_serves_http_and_counts_codes_and_latency() -> None:
     async def scenario() -> str:
-        pod = SimulatedPod(PodBehaviour(error_rate=0.2, latency_seconds=0.03))
+        pod = SimulatedPod(PodBehaviour(error_rate=0.2, latency_seconds=0.03, pod="web-1", version="v2"))
         await pod.start()
         try:
             async with aiohttp.ClientSession() as session:
@@ -68,6 +91,9 @@ def test_a_pod_serves_http_and_counts_codes_and_latency() -> None:
                 for _ in range(20):
                     async with session.get(f"http://127.0.0.1:{pod.port}/checkout") as response:
                         codes.append(response.status)
+                        # Every answer, errors included, says who gave it.
+                        assert response.headers["X-Slipway-Pod"] == "web-1"
+                        assert response.headers["X-Slipway-Version"] == "v2"
                 assert codes.count(500) == 4 and codes.count(200) == 16
                 async with session.get(f"http://127.0.0.1:{pod.port}/metrics") as response:
                     return await response.text()

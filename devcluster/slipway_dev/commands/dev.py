@@ -39,6 +39,21 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "auto",
         rps: Annotated[float, typer.Option(help="Gateway requests per second for each entry point.")] = 20.0,
+        gateway_port: Annotated[
+            int,
+            typer.Option(
+                help="Port of the gateway's front door on 127.0.0.1 (routes real requests by Host header "
+                "and path); 0 picks a free one. Written to gateway-port beside the kubeconfig."
+            ),
+        ] = 0,
+        load_variant: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="A share of the generated load that carries headers or cookies, as "
+                "NAME,PERCENT[,header:NAME=VALUE|cookie:NAME=VALUE]... (e.g. "
+                "testers,10,header:x-canary=true); repeatable.",
+            ),
+        ] = None,
         scrape_interval: Annotated[
             str, typer.Option(help="How often Prometheus scrapes each pod and evaluates rules (e.g. 5s).")
         ] = "1s",
@@ -75,6 +90,7 @@ def register(app: typer.Typer) -> None:
         from slipway.runtime.config import ConfigError
         from slipway_dev.apiserver.faults import FaultConfig
         from slipway_dev.cluster import DevCluster, PrometheusMode
+        from slipway_dev.load import LoadMixError, LoadVariant, check_mix
         from slipway_dev.prometheus import ProcessStartError
 
         modes: dict[str, PrometheusMode] = {"auto": "auto", "on": "on", "off": "off"}
@@ -92,6 +108,11 @@ def register(app: typer.Typer) -> None:
             )
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
+        try:
+            load = [LoadVariant.parse(text) for text in load_variant or []]
+            check_mix(load)
+        except LoadMixError as error:
+            raise typer.BadParameter(str(error), param_hint="--load-variant") from None
         stop = threading.Event()
 
         def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -112,6 +133,8 @@ def register(app: typer.Typer) -> None:
             routing_crds=routing_crds,
             operator_config=operator_config,
             max_pods=max_pods,
+            gateway_port=gateway_port,
+            load=load,
         )
         try:
             cluster.start()
@@ -130,7 +153,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 f"config:       {cluster.operator_config}   (slipway run --config {cluster.operator_config})"
             )
-            typer.echo(f"gateway:      {rps:g} requests/s per Service or route")
+            typer.echo(
+                f"gateway:      {cluster.gateway_url}   (curl -H 'Host: NAME' {cluster.gateway_url}/; "
+                f"port in {cluster.gateway_port_file})"
+            )
+            mix = "".join(f", {variant.percent:g} % {variant.name}" for variant in load)
+            typer.echo(f"load:         {rps:g} requests/s per Service or route{mix}")
             typer.echo(f"pods:         at most {cluster.max_pods} (--max-pods)")
             typer.echo("ready; Ctrl-C to stop")
             stop.wait()

@@ -1,16 +1,20 @@
 """How the simulated gateway routes traffic: one small protocol, one module per kind of routing object.
 
 A `RoutingSource` turns the routing objects of one resource (HTTPRoute, VirtualService, canary
-Ingress ...) into entry points: named streams of requests split by weight between Services. Every
-Service that no routing object mentions is an entry point of its own, spreading its traffic over the
-ready pods it selects, so a cluster without any routing objects still gets load. Splits whose
-Service has no ready pod get no traffic (the weights of the others are renormalised).
+Ingress ...) into entry points: the hosts they serve and their routes, each a `Match` and an
+`Action` (weighted splits between Services, and mirrors). Every Service that no routing object
+mentions is an entry point of its own, by its cluster host names, spreading its traffic over the
+ready pods it selects, so a cluster without any routing objects still gets load. Splits whose Service
+has no ready pod get no traffic (the weights of the others are renormalised).
+
+Both the generated load and the front door (real requests on a local port) route through here:
+`EntryPoint.route` picks the route a request takes, `resolve` the entry point a Host header names.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from operator import attrgetter
@@ -18,6 +22,7 @@ from typing import Protocol
 
 from slipway_dev.controllers.client import JsonObject, Resource
 from slipway_dev.pods import SIM_PORT_ANNOTATION
+from slipway_dev.traffic.matching import ANY, Match, Request, host_rank
 
 ServiceKey = tuple[str, str]  # (namespace, name)
 
@@ -33,7 +38,7 @@ class Backend:
 
 @dataclass(frozen=True)
 class Split:
-    """A share of an entry point's traffic, sent to one Service's ready pods."""
+    """A share of a route's traffic, sent to one Service's ready pods."""
 
     service: ServiceKey
     weight: int
@@ -41,9 +46,68 @@ class Split:
 
 
 @dataclass(frozen=True)
-class EntryPoint:
-    name: str
+class Mirror:
+    """A copy of `percent` of a route's requests, sent to one Service's ready pods; answers dropped."""
+
+    service: ServiceKey
+    percent: float
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a matched route does. No split: nothing can take the request (the gateway answers 503)."""
+
     splits: tuple[Split, ...]
+    mirrors: tuple[Mirror, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """A match and the index of its action in the entry point (the matches of one rule share its
+    action, so its weights hold over all of them). Lower `precedence` wins across entry points."""
+
+    match: Match
+    action: int
+    precedence: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """Named for its routing object; `hosts` are host patterns (none: every host); the first route
+    that matches a request is taken."""
+
+    name: str
+    hosts: tuple[str, ...]
+    routes: tuple[Route, ...]
+    actions: tuple[Action, ...]
+
+    def route(self, request: Request) -> Route | None:
+        return next((route for route in self.routes if route.match.test(request)), None)
+
+    @property
+    def load_host(self) -> str:
+        """The Host the generated load sends: its first host, a wildcard made concrete ("" for any)."""
+        host = self.hosts[0] if self.hosts else ""
+        return "" if host == "*" else host.replace("*", "load", 1)
+
+
+def resolve(entries: Sequence[EntryPoint], request: Request) -> tuple[EntryPoint, Route] | None:
+    """The entry point and route a request takes: among the entry points naming its host most
+    specifically, the matching route of least precedence (the earlier entry point on a tie)."""
+    best: tuple[tuple[int, int], tuple[int, ...], int] | None = None
+    found = None
+    for order, entry in enumerate(entries):
+        ranks = [rank for pattern in entry.hosts or ("",) if (rank := host_rank(pattern, request.host))]
+        if not ranks:
+            continue
+        route = entry.route(request)
+        if route is None:
+            continue
+        key = ((-max(ranks)[0], -max(ranks)[1]), route.precedence, order)
+        if best is None or key < best:
+            best, found = key, (entry, route)
+    return found
 
 
 @dataclass(frozen=True)
@@ -103,18 +167,21 @@ class ClusterView:
         chosen = [ready.backend for ready in candidates if wanted <= ready.labels.items()]
         return tuple(sorted(chosen, key=attrgetter("pod")))
 
-    def split(self, service: ServiceKey, weight: int) -> Split | None:
-        """A split for `service`, or None when it has no weight or no ready pod."""
-        backends = self.backends(service)
-        return Split(service, weight, backends) if weight > 0 and backends else None
-
-
-def weighted_entry_point(
-    name: str, weights: Sequence[tuple[ServiceKey, int]], view: ClusterView
-) -> EntryPoint | None:
-    """An entry point over the Services that can take traffic, or None when none can."""
-    splits = tuple(split for service, weight in weights if (split := view.split(service, weight)) is not None)
-    return EntryPoint(name, splits) if splits else None
+    def action(
+        self, weights: Iterable[tuple[ServiceKey, int]], mirrors: Iterable[tuple[ServiceKey, float]] = ()
+    ) -> Action:
+        """Splits over the weighted Services that can take traffic; mirrors to those with ready pods."""
+        splits = tuple(
+            Split(service, weight, backends)
+            for service, weight in weights
+            if weight > 0 and (backends := self.backends(service))
+        )
+        copies = tuple(
+            Mirror(service, percent, backends)
+            for service, percent in mirrors
+            if percent > 0 and (backends := self.backends(service))
+        )
+        return Action(splits, copies)
 
 
 class RoutingSource(Protocol):
@@ -127,28 +194,33 @@ class RoutingSource(Protocol):
     def services_of(self, obj: JsonObject) -> set[ServiceKey]: ...
 
 
-class WeightedRouteSource(ABC):
-    """Routing objects that each name their Services with weights (HTTPRoute, VirtualService): one
-    entry point per object, named `<prefix>/<namespace>/<name>`."""
+class RouteObjectSource(ABC):
+    """Routing objects that are each an entry point of their own (HTTPRoute, VirtualService), named
+    `<prefix>/<namespace>/<name>`, oldest first (Gateway API's order between routes)."""
 
     resource: Resource
     prefix: str
 
     @abstractmethod
-    def weighted_services(self, obj: JsonObject) -> list[tuple[ServiceKey, int]]: ...
+    def entry_point(self, name: str, obj: JsonObject, view: ClusterView) -> EntryPoint: ...
 
     def entry_points(self, objects: Sequence[JsonObject], view: ClusterView) -> list[EntryPoint]:
-        found = []
-        for obj in objects:
+        def age(obj: JsonObject) -> tuple[str, str, str]:
             meta = obj["metadata"]
-            name = f"{self.prefix}/{meta.get('namespace', '')}/{meta['name']}"
-            entry = weighted_entry_point(name, self.weighted_services(obj), view)
-            if entry is not None:
-                found.append(entry)
-        return found
+            return str(meta.get("creationTimestamp", "")), str(meta.get("namespace", "")), str(meta["name"])
 
-    def services_of(self, obj: JsonObject) -> set[ServiceKey]:
-        return {service for service, _ in self.weighted_services(obj)}
+        return [
+            self.entry_point(
+                f"{self.prefix}/{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}", obj, view
+            )
+            for obj in sorted(objects, key=age)
+        ]
+
+
+def service_hosts(service: ServiceKey) -> tuple[str, ...]:
+    """The names a client in the cluster reaches a Service by, longest first."""
+    namespace, name = service
+    return (f"{name}.{namespace}.svc.cluster.local", f"{name}.{namespace}.svc", f"{name}.{namespace}")
 
 
 def plan_entry_points(
@@ -164,7 +236,8 @@ def plan_entry_points(
     for key in sorted(view.services):
         if key in routed:
             continue
-        split = view.split(key, 1)
-        if split is not None:
-            entry_points.append(EntryPoint(f"service/{key[0]}/{key[1]}", (split,)))
+        action = view.action([(key, 1)])
+        if action.splits:
+            name = f"service/{key[0]}/{key[1]}"
+            entry_points.append(EntryPoint(name, service_hosts(key), (Route(ANY, 0),), (action,)))
     return entry_points
