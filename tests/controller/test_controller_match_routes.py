@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from e2e_support import wait_for
+from front_door import versions
 
 from slipway.api.models import Metric
 from slipway.controller.queue import ReleaseKey
@@ -200,3 +202,30 @@ def test_a_mirror_nginx_cannot_express_is_refused_naming_the_router_and_the_fiel
     assert stalled["status"] == "True"
     assert "spec.strategy.canary.steps[1].setMirror" in stalled["message"]
     assert "the nginx router cannot mirror a percentage of requests" in stalled["message"]
+
+
+HOST = "web.shop.example"
+BY_ROUTER = {
+    "gatewayAPI": {"gatewayAPI": {"parentRefs": [{"name": "public"}], "hostnames": [HOST]}},
+    "istio": {"istio": {"hosts": [HOST]}},
+}
+
+
+@pytest.mark.parametrize("router", sorted(BY_ROUTER))
+def test_cookie_and_regex_routes_reach_the_canary_through_the_front_door(
+    api: Operator, dev_cluster: DevCluster, router: str
+) -> None:
+    beta = {"name": "beta", "match": {"cookie": {"name": "beta", "value": {"exact": "always"}}}}
+    qa = {"name": "qa", "match": {"headers": {"X-Team": {"regex": "qa-[0-9]+"}}}}
+    steps = [{"setCanaryRoute": beta}, {"setCanaryRoute": qa}, {"pause": {}}]
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1", BY_ROUTER[router], steps))
+    reconcile_until(api, at("Healthy"))
+    dev_cluster.kubectl("apply", "-f", "-", input=release("2", BY_ROUTER[router], steps))
+    reconcile_until(api, at("Paused", 2))
+
+    def routed() -> bool:  # the gateway follows the cluster through its informers
+        return versions(dev_cluster, HOST, 5, cookie="a=1; beta=always") == {"2": 5}
+
+    wait_for(routed, 30, "the cookie route in use")
+    assert versions(dev_cluster, HOST, 20, x_team="qa-17") == {"2": 20}
+    assert versions(dev_cluster, HOST, 20, x_team="qa-x", cookie="beta=never; notbeta=always") == {"1": 20}
