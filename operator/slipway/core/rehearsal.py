@@ -119,7 +119,10 @@ def _describe_promotion(promotion: Promotion, name: str) -> str:
 
 def _describe_analysis(spec: ReleaseSpec) -> list[str]:
     assert spec.analysis is not None
-    lines = [f"analysis: every {spec.analysis.interval} while the new version gets traffic or is at a gate"]
+    lines = [
+        f"analysis: every {spec.analysis.interval} while the new version gets traffic (a weight, a match"
+        " route or a mirror) or is at a gate"
+    ]
     for metric in spec.analysis.metrics:
         lines.append(
             f"  {metric.name}: good when {format_range(threshold_of(metric))}; "
