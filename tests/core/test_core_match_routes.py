@@ -122,3 +122,15 @@ def test_a_restart_restates_the_routes_from_status() -> None:
 
 def test_no_routing_is_recorded_before_a_stable_revision() -> None:
     assert recorded_route(release_spec(), None) is None
+
+
+def test_a_route_step_a_person_promoted_past_still_takes_effect() -> None:
+    sim = routed([{"setWeight": 10}, {"pause": {}}, {"pause": {}}])
+    run_until(sim, phase_is("Paused"))
+    # Same version and template: the same canary, with a route step inserted before where it stands.
+    steps = [{"setWeight": 10}, {"setCanaryRoute": TESTERS}, {"pause": {}}, {"pause": {}}]
+    sim.change_spec(release_spec("2.0.0", strategy={"canary": {"steps": steps}}))
+    sim.cluster.annotate("promote", "p1")  # past the route step the new plan put where it stands
+    decisions = run_until(sim, lambda status: status.phase == "Paused" and status.current_step == 2)
+    assert sim.status is not None and sim.status.canary_routes == ["testers"]
+    assert [r.name for r in of_type(decisions, SetWeights)[-1].routes] == ["testers"]

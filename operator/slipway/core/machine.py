@@ -726,11 +726,11 @@ class _Pass:
             shape = step if isinstance(step, Shift) else self.plan.shape_before(index, self.spec.replicas)
             if not self._apply_shape(shape):
                 return
+            if not self._rerouted(self.plan.routing_at(index)):
+                return
             if isinstance(step, Hold) and not self._hold_over(step):
                 return
             if isinstance(step, Gate) and not self._gate_passed(step):
-                return
-            if isinstance(step, Reroute) and not self._rerouted(step):
                 return
             if self.obs.routing_drift:
                 self._poll()  # the routing must hold what the status records before the rollout moves on
@@ -753,8 +753,8 @@ class _Pass:
         return False
 
     def _rerouted(self, step: Reroute) -> bool:
-        """Whether the routing holds the step's match routes and mirror: written in one pass, seen in
-        the cluster (`observations.routing_drift` empty) in a later one."""
+        """Whether the routing holds the match routes and mirror in force at the current step: written
+        in one pass, seen in the cluster (`observations.routing_drift` empty) in a later one."""
         s = self.status
         names = [route.name for route in step.routes]
         if s.canary_routes != names or s.mirror_percent != step.mirror_percent:

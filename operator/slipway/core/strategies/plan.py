@@ -80,3 +80,11 @@ class Plan:
                 return step
         # Before any Shift the new revision runs one pod without traffic, so it can be analysed.
         return Shift(canary_weight=0, canary_replicas=1, stable_replicas=replicas)
+
+    def routing_at(self, index: int) -> Reroute:
+        """The match routes and mirror in force while step `index` runs: set by the last Reroute up to
+        it (none before the first), so a step a person promoted past still takes effect."""
+        for step in reversed(self.steps[: index + 1]):
+            if isinstance(step, Reroute):
+                return step
+        return Reroute()
