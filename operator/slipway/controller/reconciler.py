@@ -297,11 +297,17 @@ class Reconciler:
         state = await asyncio.to_thread(observe, self._api, release, hooks)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
-        # While a canary is in the routing (a rollout holds, or held, one), its routing objects are read
-        # back before deciding: a step moves on only once they hold what the status records. Otherwise
-        # they are read when restated, after the Deployments are written (an opening gate writes early).
-        rolling = base is not None and base.canary is not None
-        recorded = recorded_route(spec, base) if spec is not None and not obstacles and rolling else None
+        # The routing objects are read back before deciding while a canary is in the routing (a step
+        # moves on only once they hold what the status records) and in a settled Release's passes over
+        # the generation it settled on (someone's edit is told). A pass over a new generation, or one
+        # that may open a promotion gate, reads them when restating, after the Deployments are written.
+        recorded = None
+        if spec is not None and not obstacles and base is not None:
+            settled = (
+                base.phase in ("Healthy", "Degraded") and base.observed_generation == observations.generation
+            )
+            if base.canary is not None or settled:
+                recorded = recorded_route(spec, base)
         if recorded is not None:
             desired = _routing(release, _valid(spec), recorded, state)
             drift = await asyncio.to_thread(observe_routing, self._api, release, desired, state)

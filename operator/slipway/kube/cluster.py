@@ -1,9 +1,9 @@
 """What the cluster holds for one Release, and the writes that change it, each idempotent.
 
 `observe` reads a Release's revision Deployments once per pass; `observe_routing` its Services and
-routing objects while a canary is in its routing, to tell the core whether they hold what the last
-status records (otherwise they are read when a write needs them, after the Deployments are written:
-a pass that opens a promotion gate writes its new Deployment first). `ClusterWriter` applies changes
+routing objects, in the passes the reconciler chooses, to tell the core whether they hold what the
+last status records (otherwise they are read when a write needs them, after the Deployments are
+written: a pass that opens a promotion gate writes its new Deployment first). `ClusterWriter` applies changes
 against that snapshot: it writes only when the snapshot differs from what is wanted, and refuses to
 touch an object the Release does not own (the operator never modifies what lives in git and never
 scales what a user owns). The snapshot is updated after every write, so a second identical request in
