@@ -192,13 +192,30 @@ def service_differs(desired: Obj, observed: Obj) -> bool:
 
 def routing_differs(desired: Obj, observed: Obj) -> bool:
     """Whether a top-level spec field or an annotation of `desired` is missing or different in
-    `observed` (fields others added are left alone, by the comparison and by the apply)."""
+    `observed`, or an annotation `slipway` applied before and no longer wants is still there (a match
+    route removed from a canary Ingress). Fields others added are left alone, by the comparison and
+    by the apply."""
     have_spec = observed.get("spec") or {}
     have_annotations = observed["metadata"].get("annotations") or {}
-    return any(have_spec.get(key) != value for key, value in desired["spec"].items()) or any(
-        have_annotations.get(key) != value
-        for key, value in (desired["metadata"].get("annotations") or {}).items()
+    want_annotations = desired["metadata"].get("annotations") or {}
+    applied = applied_config(observed)["metadata"].get("annotations") or {}
+    return (
+        any(not _holds(have_spec.get(key), value) for key, value in desired["spec"].items())
+        or any(have_annotations.get(key) != value for key, value in want_annotations.items())
+        or any(key in have_annotations for key in set(applied) - set(want_annotations))
     )
+
+
+def _holds(observed: Any, wanted: Any) -> bool:
+    """Whether `observed` holds `wanted`: equal, except that a map may have more keys (what the API
+    server defaults, such as an HTTPRoute rule's path match, is no difference); lists item by item."""
+    if isinstance(wanted, dict):
+        return isinstance(observed, dict) and all(_holds(observed.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return (
+            isinstance(observed, list) and len(observed) == len(wanted) and all(map(_holds, observed, wanted))
+        )
+    return bool(observed == wanted)
 
 
 def applied_config(observed: Obj, manager: str = MANAGER) -> Obj:

@@ -16,7 +16,7 @@ from slipway import podsecurity
 from slipway.alerts import alertmanager
 from slipway.alerts.alertmanager import AlertmanagerConfig
 from slipway.api.models import Hooks, Metric, ReleaseSpec
-from slipway.core.obstacles import Obstacle
+from slipway.core.obstacles import UNSUPPORTED_ROUTING, Obstacle
 from slipway.kube.client import add_routing_collections
 from slipway.providers import registry as providers
 from slipway.providers.base import ProviderPlugin
@@ -42,13 +42,14 @@ def workload_rules() -> tuple[Rule, ...]:
 
 
 def readiness(spec: ReleaseSpec, config: OperatorConfig) -> tuple[Obstacle, ...]:
-    """Everything in a valid `spec` this operator cannot carry out with `config`: each metric's
-    provider and the alert source check their own part, with their own config sections, and every pod
-    template the operator would create is held to the config's Pod Security level. Empty when the
-    operator can carry it out."""
+    """Everything in a valid `spec` this operator cannot carry out with `config`: a match route or
+    mirror its router cannot express; what each metric's provider and the alert source find, each
+    with its own config sections; and every pod template the operator would create held to the
+    config's Pod Security level. Empty when the operator can carry it out."""
     by_key = {plugin.key: plugin for plugin in providers.plugins().values()}
     metrics = spec.analysis.metrics if spec.analysis else []
     return (
+        *(Obstacle(UNSUPPORTED_ROUTING, at, why) for at, why in routers.inexpressible_in(spec)),
         *(
             obstacle
             for index, metric in enumerate(metrics)

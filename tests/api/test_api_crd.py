@@ -125,7 +125,8 @@ def test_the_cel_rules_cover_what_openapi_cannot_say() -> None:
     ]
     for expected in (
         "exactly one of canary, blueGreen, rolling must be set",
-        "each step must set exactly one of setWeight, pause, analysis",
+        "each step must set exactly one of setWeight, pause, analysis, setCanaryRoute, removeCanaryRoute,"
+        " setMirror",
         "exactly one of builtin, job, prometheus, web must be set",  # providers in module order
         "min must be <= max",
         "analysis steps need spec.analysis",

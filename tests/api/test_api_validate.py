@@ -101,7 +101,8 @@ def test_problem_lines_read_file_release_field_message(tmp_path: Path) -> None:
         ("step-kind-typo", "spec.strategy.canary.steps[0].setweight: unknown field; did you mean setWeight?"),
         (
             "unknown-step-kind",
-            "spec.strategy.canary.steps[1].wait: unknown field; allowed here: setWeight, pause, analysis",
+            "spec.strategy.canary.steps[1].wait: unknown field; allowed here: setWeight, pause, analysis,"
+            " setCanaryRoute, removeCanaryRoute, setMirror",
         ),
         ("rolling-surge-negative", "spec.strategy.rolling.maxSurge: must be >= 0"),
         (

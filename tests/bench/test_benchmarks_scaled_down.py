@@ -30,6 +30,18 @@ OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
         ),
         ("bench_decide.py", ["--rounds", "1"], [rf"wall: median {NUMBER} us\s+p99 {NUMBER} us"]),
         (
+            "bench_routing.py",
+            ["--requests", "40", "--matching", "20"],
+            [
+                *(
+                    rf"{router}: matching requests to the canary [0-9]+/20 \({NUMBER} %\); mirrored share"
+                    rf" at 5 %: {NUMBER} % \(error [-+]{NUMBER} points\), at 20 %: .* at 50 %: "
+                    for router in ("gatewayAPI", "istio")
+                ),
+                r"nginx: matching requests to the canary [0-9]+/20 .*refused \(UnsupportedRouting: .*mirror",
+            ],
+        ),
+        (
             "bench_scale.py",
             ["--counts", "20", "60", "--pods", "10"],
             [

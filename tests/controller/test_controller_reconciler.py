@@ -19,7 +19,7 @@ from slipway.controller.queue import ReleaseKey
 from slipway.controller.reconciler import Reconciler, invalid_spec
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert
-from slipway.kube.client import KubeApi, deployments_path, load_credentials, releases_path
+from slipway.kube.client import KubeApi, deployments_path, events_path, load_credentials, releases_path
 from slipway.manifests import Obj, ReleaseRef
 from slipway.providers.base import MeasurementContext
 from slipway.runtime.config import parse_config
@@ -165,7 +165,12 @@ def test_routing_someone_changed_is_put_back(api: RecordingApi, dev_cluster: Dev
         "patch", "service", "web", "-n", NAMESPACE, "--type=merge",
         "-p", '{"spec": {"selector": {"slipway.dev/revision": "elsewhere"}}}',
     )  # fmt: skip
-    assert reconcile(api) == ["apply services"]
+    # Put back, recorded in status and told by a Warning Event; the next pass finds it in place.
+    assert reconcile(api) == ["apply services", "status", "create events"]
+    events = api.list(events_path(NAMESPACE))
+    told = [e["message"] for e in events if e["reason"] == "RoutingDrift" and e["type"] == "Warning"]
+    assert told == ["Service web changed from what Slipway wrote: put back"]
+    assert reconcile(api) == ["status"]  # status.routingDrift empty again
     assert reconcile(api) == []
 
 

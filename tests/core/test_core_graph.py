@@ -9,6 +9,8 @@
   out leaves Degraded at once;
 - with deploy hooks whose Jobs succeed, fail or hang, the same holds, and the walk reaches each hook's
   success and failure;
+- with match routes and a mirror, the same holds when the routing objects drift from what was written
+  (a webhook or a person changing them every pass): the deadline ends the wait;
 - where every pod comes up, a wait to give a canary's traffic back to stable never ends at the deadline:
   stable's pods are there to come up, even after a pass whose status write was lost (a crash, or a
   conflict with a spec change) once its cluster writes were made.
@@ -40,10 +42,12 @@ from slipway.core.promotion import GATE_REASONS
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 from slipway.core.strategies import plan_for
 
-World = Literal["good", "bad", "nodata", "error", "stuck", "hooks-fail", "hooks-hang"]
+World = Literal["good", "bad", "nodata", "error", "stuck", "hooks-fail", "hooks-hang", "drift"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
 HOOK_WORLDS: tuple[World, ...] = ("hooks-fail", "hooks-hang")
 """What hook Jobs do besides succeeding, explored for the strategies with hooks."""
+ROUTE_WORLDS: tuple[World, ...] = ("drift",)
+"""The routing objects not holding what was written, explored for the strategies with match routes."""
 HOOK_TEMPLATE = {"spec": {"containers": [{"name": "job", "image": "example/job"}]}}
 HOOKS = {
     stage: [{"name": name, "template": HOOK_TEMPLATE, "timeout": "1m"}]
@@ -99,6 +103,29 @@ STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
         },
         700,
     ),
+    "canary-routed": (
+        {
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {
+                            "setCanaryRoute": {
+                                "name": "testers",
+                                "match": {"headers": {"x-canary": {"exact": "1"}}},
+                            }
+                        },
+                        {"setMirror": {"percent": 20}},
+                        {"analysis": {"successfulMeasurements": 1}},
+                        {"removeCanaryRoute": {"name": "testers"}},
+                        {"setWeight": 75},  # a second canary pod to wait for: a state of its own
+                        {"pause": {}},
+                    ]
+                }
+            },
+            "trafficRouting": {"gatewayAPI": {"parentRefs": [{"name": "gateway"}]}},
+        },
+        1000,
+    ),
     "canary-gated": (
         {
             "strategy": {
@@ -121,6 +148,7 @@ def spec(version: str, strategy: dict[str, Any]) -> ReleaseSpec:
         replicas=2,
         strategy=strategy["strategy"],
         promotion=strategy.get("promotion"),
+        traffic_routing=strategy.get("trafficRouting"),
         metrics=[
             {
                 "name": "error-rate",
@@ -140,7 +168,11 @@ def spec(version: str, strategy: dict[str, Any]) -> ReleaseSpec:
 
 
 def worlds(strategy: dict[str, Any]) -> tuple[World, ...]:
-    return WORLDS + HOOK_WORLDS if "hooks" in strategy else WORLDS
+    return (
+        WORLDS
+        + (HOOK_WORLDS if "hooks" in strategy else ())
+        + (ROUTE_WORLDS if "trafficRouting" in strategy else ())
+    )
 
 
 def key(sim: Simulation) -> Hashable:
@@ -175,6 +207,8 @@ def key(sim: Simulation) -> Hashable:
         tuple((h.stage, h.revision, h.attempt, h.result) for h in status.hooks),
         tuple(sorted((k, job.outcome) for k, job in sim.cluster.hook_jobs.items())),
         tuple(sorted(sim.cluster.failing_hooks | sim.cluster.hanging_hooks)),
+        (tuple(status.canary_routes), status.mirror_percent, tuple(status.routing_drift)),
+        sim.cluster.routing_drift,
     )
 
 
@@ -210,7 +244,8 @@ def world_step(sim: Simulation, world: World) -> None:
     every_hook = {"migrate", "smoke", "cleanup"}
     sim.cluster.failing_hooks = every_hook if world == "hooks-fail" else set()
     sim.cluster.hanging_hooks = every_hook if world == "hooks-hang" else set()
-    mode: MetricsMode = "good" if world in ("stuck", *HOOK_WORLDS) else world
+    sim.cluster.routing_drift = ("HTTPRoute web",) if world == "drift" else ()
+    mode: MetricsMode = "good" if world in ("stuck", *HOOK_WORLDS, *ROUTE_WORLDS) else world
     sim.metrics = SimulatedMetrics(mode)
     decisions = sim.tick()
     sim.wait(decisions[-1])
@@ -378,3 +413,18 @@ def test_the_hooked_walk_reaches_every_hook_outcome() -> None:
 def test_the_gated_walk_reaches_the_waits_of_the_gate() -> None:
     reasons = {sim.status.reason for sim in reachable("canary-gated") if sim.status is not None}
     assert {"WaitingForUpstream", "Soaking", "WaitingForApproval", "Promoted", "Reverted"} <= reasons
+
+
+def test_the_routed_walk_holds_match_routes_and_mirrors_only_while_a_rollout_runs() -> None:
+    states = [sim.status for sim in reachable("canary-routed") if sim.status is not None]
+    assert any(status.canary_routes and status.mirror_percent for status in states)
+    assert any(status.routing_drift for status in states)
+    for status in states:
+        settled = status.phase == "Healthy" or (
+            status.phase == "Degraded"
+            and status.reason != NO_PROMETHEUS.reason
+            and status.stable is not None
+            and status.stable.weight == 100
+        )
+        if settled:
+            assert not status.canary_routes and not status.mirror_percent, status

@@ -47,6 +47,18 @@ STRATEGIES: list[dict[str, Any]] = [
     {"blueGreen": {"autoPromotion": False}},
     {"rolling": {"maxSurge": 1}},
     {"rolling": {"maxSurge": 0, "maxUnavailable": 1}},
+    {
+        "canary": {
+            "steps": [
+                {"setCanaryRoute": {"name": "testers", "match": {"headers": {"x-canary": {"exact": "1"}}}}},
+                {"setMirror": {"percent": 30}},
+                {"analysis": {}},
+                {"setWeight": 40},
+                {"removeCanaryRoute": {"name": "testers"}},
+                {"pause": {}},
+            ]
+        }
+    },
 ]
 MANUAL = ["promote", "promote-full", "pause", "resume", "abort", "retry"]
 REFUSALS = {
@@ -102,11 +114,23 @@ def hook_runs(observations: Observations, revision: str, stage: str, outcome: st
     }
 
 
-def routing_of(status: ReleaseStatus) -> Route:
-    """The routing a status records, as the Route that restates it."""
+def routing_of(status: ReleaseStatus) -> tuple[str, str | None, int, list[str], int]:
+    """The routing a status records: revisions, weight, match routes by name and mirror."""
     assert status.stable is not None
     canary = status.canary
-    return Route(status.stable.revision, canary.revision if canary else None, canary.weight if canary else 0)
+    if canary is None:
+        return status.stable.revision, None, 0, [], 0
+    return status.stable.revision, canary.revision, canary.weight, status.canary_routes, status.mirror_percent
+
+
+def restated(route: Route) -> tuple[str, str | None, int, list[str], int]:
+    return (
+        route.stable,
+        route.canary,
+        route.canary_weight,
+        [r.name for r in route.routes],
+        route.mirror_percent,
+    )
 
 
 def weights_of(status: ReleaseStatus | None) -> dict[str, int]:
@@ -128,7 +152,8 @@ def kept(status: ReleaseStatus | None) -> set[str]:
 
 def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Observations:
     """What the shell observes right after carrying out `actions`: Deployments as asked (no pod has
-    come or gone yet), acknowledged annotations removed, measurements consumed."""
+    come or gone yet), acknowledged annotations removed, measurements consumed, and the routing put
+    back as the Route restates it."""
     revisions = dict(observations.revisions)
     annotations = dict(observations.annotations)
     jobs = list(observations.hook_jobs)
@@ -150,7 +175,12 @@ def after_writes(observations: Observations, actions: tuple[Action, ...]) -> Obs
         elif isinstance(action, AcknowledgeAction) and annotations.get(action.annotation) == action.value:
             del annotations[action.annotation]
     return replace(
-        observations, annotations=annotations, revisions=revisions, measurements=(), hook_jobs=tuple(jobs)
+        observations,
+        annotations=annotations,
+        revisions=revisions,
+        measurements=(),
+        hook_jobs=tuple(jobs),
+        routing_drift=(),
     )
 
 
@@ -253,6 +283,11 @@ class ReleaseMachine(RuleBasedStateMachine):
     @rule()
     def pods_settle(self) -> None:
         self.cluster.settle()
+
+    @rule(drifts=st.sampled_from([False, False, True]))
+    def routing_drifts(self, drifts: bool) -> None:
+        """Someone (a webhook, a person) changes the routing objects, or stops."""
+        self.cluster.routing_drift = ("HTTPRoute web",) if drifts else ()
 
     @rule(hook=st.sampled_from(["migrate", "smoke", "cleanup"]), fate=st.sampled_from(["ok", "fail", "hang"]))
     def hook_jobs_behave(self, hook: str, fate: str) -> None:
@@ -375,7 +410,12 @@ class ReleaseMachine(RuleBasedStateMachine):
             if isinstance(a, (*WRITES, Route)) and not isinstance(a, AcknowledgeAction)
         ]
         if status.stable is not None:
-            assert cluster[-1] == routing_of(status), f"the pass ended its writes with {cluster[-1]}"
+            last = cluster[-1]
+            assert isinstance(last, Route) and restated(last) == routing_of(status), (
+                f"the pass ended with {last}"
+            )
+        if status.phase == "Healthy":
+            assert not status.canary_routes and not status.mirror_percent, "match routes outlived the rollout"
 
     def _check_refusal_ends(self, decision: Decision) -> None:
         """A new generation the operator can carry out leaves a refusal (and its Degraded)."""
@@ -404,13 +444,30 @@ class ReleaseMachine(RuleBasedStateMachine):
                 assert (key.removeprefix("slipway.dev/"), value) in acks, f"{key}={value} left behind"
 
     def _check_traffic(self, decision: Decision, observations: Observations) -> None:
-        """1: weights sum to 100 and never reach a revision without a ready pod."""
+        """1: weights sum to 100 and never reach a revision without a ready pod; nor do match routes
+        and mirrors. And no step is moved past while the routing drifts, unless a person acts."""
         for action in decision.actions:
             if isinstance(action, SetWeights):
                 assert sum(action.weights.values()) == 100
                 for revision, weight in action.weights.items():
                     observed = observations.revisions.get(revision)
                     assert weight == 0 or (observed is not None and observed.ready_replicas > 0)
+                if action.routes or action.mirror_percent:
+                    assert action.canary is not None
+                    observed = observations.revisions.get(action.canary)
+                    assert observed is not None and observed.ready_replicas > 0, f"{action} to no ready pod"
+        before, after = self.status, decision.status
+        if (
+            observations.routing_drift
+            and not observations.annotations
+            and before is not None
+            and before.canary is not None
+            and after.canary is not None
+            and before.canary.revision == after.canary.revision
+            and before.phase == after.phase == "Progressing"
+            and before.observed_generation == after.observed_generation
+        ):
+            assert after.current_step == before.current_step, "moved on while the routing drifts"
 
     def _check_rollback_order(self, decision: Decision) -> None:
         """2: after a rollback decision, the next workload write sends all traffic to stable."""
@@ -562,7 +619,17 @@ class ReleaseMachine(RuleBasedStateMachine):
     def _check_idempotent(self, decision: Decision, observations: Observations) -> None:
         """4: a second pass over the same observations (after the first pass's writes) writes nothing,
         but for deleting what the first pass stopped naming: that waits for a status without it (5),
-        and then a third pass writes nothing."""
+        and then a third pass writes nothing. A pass that found the routing changed put it back: the
+        pass that reads it back in place is the one that moves on, so it is not held to that; nor is
+        the pass after a route step's write, read back at once."""
+        if observations.routing_drift:
+            return
+        routing = ("canary_routes", "mirror_percent")
+        rerouted = self.status is not None and any(
+            getattr(self.status, name) != getattr(decision.status, name) for name in routing
+        )
+        if rerouted and decision.requeue_after_seconds == 0:
+            return
         observed = after_writes(observations, decision.actions)
         again = decide(self.spec, decision.status, observed, self.now)
         before, after = self.status, decision.status

@@ -43,8 +43,9 @@ Status = dict[str, Any]
 class Kube:
     """The real kubectl (and its slipway plugin) against the module's `slipway dev`."""
 
-    def __init__(self, kubeconfig: Path, alertmanager_url: str) -> None:
+    def __init__(self, kubeconfig: Path, alertmanager_url: str, gateway_url: str) -> None:
         self.alertmanager_url = alertmanager_url
+        self.gateway_url = gateway_url
         self.env = {
             **os.environ,
             "KUBECONFIG": str(kubeconfig),
@@ -95,6 +96,12 @@ class Kube:
     def patch_version(self, namespace: str, name: str, version: str, *more: dict[str, Any]) -> None:
         patch = [{"op": "replace", "path": "/spec/version", "value": version}, *more]
         self.run("patch", "release", name, "-n", namespace, "--type", "json", "-p", json.dumps(patch))
+
+    def answered_by(self, host: str, **headers: str) -> str:
+        """The version (X-Slipway-Version) that answers a request through the dev cluster's front door."""
+        request = urllib.request.Request(self.gateway_url + "/", headers={"Host": host, **headers})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return str(answer.headers["X-Slipway-Version"])
 
     def fire_alert(self, namespace: str, release: str, **labels: str) -> None:
         alert = {
@@ -221,6 +228,37 @@ def hooks(kube: Kube) -> None:
     assert cleaned["phase"] == "Degraded"
 
 
+def canary_testers(kube: Kube) -> None:
+    """Testers with the header or the cookie reach the new version first, everyone else the old one;
+    promoting past the pause mirrors a fifth of requests to it; an abort takes the match routes away."""
+    ns = "example-canary-testers"
+    name, first = first_release(kube, ns, "canary-testers.yaml")
+    host = "storefront.example.com"
+    assert kube.answered_by(host) == "3.1.0"
+    kube.patch_version(ns, name, "3.2.0")
+    paused = kube.wait(
+        ns,
+        name,
+        "paused with both match routes",
+        lambda s: s.get("phase") == "Paused" and len(s.get("canaryRoutes") or []) == 2,
+        90,
+    )
+    assert paused["canaryWeight"] == 0
+    assert kube.answered_by(host, **{"x-canary": "true"}) == "3.2.0"
+    assert kube.answered_by(host, Cookie="beta=always") == "3.2.0"
+    assert {kube.answered_by(host) for _ in range(20)} == {"3.1.0"}
+    kube.run("slipway", "promote", name, "-n", ns)
+    mirrored = kube.wait(ns, name, "mirroring 20 %", lambda s: s.get("mirrorPercent") == 20, 60)
+    assert mirrored["canaryWeight"] == 0 and {kube.answered_by(host) for _ in range(20)} == {"3.1.0"}
+    rule_filters = [r.get("filters") for r in kube.get(ns, "httproute", name)["spec"]["rules"]]
+    assert any(f and f[0]["type"] == "RequestMirror" for f in rule_filters), rule_filters
+    kube.run("slipway", "abort", name, "-n", ns, "--wait")
+    aborted = kube.wait_phase(ns, name, "Degraded", "3.1.0", 60)
+    assert not aborted.get("canaryRoutes") and not aborted.get("mirrorPercent")
+    assert kube.answered_by(host, **{"x-canary": "true"}) == "3.1.0"
+    assert aborted["stable"]["revision"] == first["stable"]["revision"]
+
+
 def rolling_gateway(kube: Kube) -> None:
     """An HTTPRoute the operator owns; a firing critical alert for the Release rolls a rollout back."""
     ns = "example-rolling-gateway"
@@ -277,6 +315,7 @@ def environments(kube: Kube) -> None:
 
 STORIES: dict[str, Callable[[Kube], None]] = {
     "canary.yaml": canary,
+    "canary-testers.yaml": canary_testers,
     "blue-green.yaml": blue_green,
     "hooks.yaml": hooks,
     "rolling-gateway.yaml": rolling_gateway,
@@ -313,7 +352,7 @@ def stories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Futu
 
     printed = wait_for(ready, 60, "slipway dev to be ready")
     assert printed.get("Alertmanager", "").startswith("http://"), printed
-    kube = Kube(kubeconfig, printed["Alertmanager"].split()[0])
+    kube = Kube(kubeconfig, printed["Alertmanager"].split()[0], printed["gateway"].split()[0])
     try:
         with ThreadPoolExecutor(len(STORIES)) as pool:
             yield {example: pool.submit(story, kube) for example, story in STORIES.items()}

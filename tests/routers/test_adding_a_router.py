@@ -20,7 +20,7 @@ from pydantic import Field
 from slipway.api.models import ApiModel, NonEmptyName
 from slipway.manifests import Obj, ReleaseRef, owned_metadata
 from slipway.rbac import Rule
-from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
+from slipway.routers.base import WEIGHTS_ONLY, RouterPlugin, ServicePorts, TrafficSplit, revision_services
 
 
 class TraefikRouting(ApiModel):
@@ -31,6 +31,7 @@ class TraefikRouting(ApiModel):
 
 class TraefikRouter:
     name = "traefik"
+    capabilities = WEIGHTS_ONLY  # no match route, no mirror
 
     def __init__(self, routing: TraefikRouting) -> None:
         self._routing = routing
@@ -62,18 +63,24 @@ PROBE = """
 import json
 from slipway import plugins
 from slipway.api.crd import build_crd
-from slipway.api.models import TrafficRouting
+from slipway.api.models import ReleaseSpec, TrafficRouting
 from slipway.manifests import ReleaseRef
 from slipway.rbac import chart_rules
 from slipway.routers.base import ServicePorts, TrafficSplit
-from slipway.routers.registry import router_for
+from slipway.routers.registry import inexpressible_in, router_for
 
 plugins.load()
 schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 routing = schema["properties"]["spec"]["properties"]["trafficRouting"]
 router = router_for(TrafficRouting.model_validate({"traefik": {"entryPoints": ["web"]}}))
 objects = router.plan(ReleaseRef("shop", "web", "u-1"), TrafficSplit("a", "b", 25), ServicePorts(80, 8080))
+mirrored = ReleaseSpec.model_validate({
+    "version": "2", "template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}},
+    "service": {"port": 80}, "trafficRouting": {"traefik": {"entryPoints": ["web"]}},
+    "strategy": {"canary": {"steps": [{"setMirror": {"percent": 5}}]}},
+})
 print(json.dumps({
+    "refused": inexpressible_in(mirrored),
     "keys": sorted(routing["properties"]),
     "rules": chart_rules(plugins.workload_rules()),
     "kinds": [obj["kind"] for obj in objects],
@@ -94,3 +101,9 @@ def test_one_new_module_is_a_new_router_everywhere(tmp_path: Path) -> None:
     assert found["keys"] == ["gatewayAPI", "istio", "nginx", "traefik"]
     assert "traefikservices" in found["rules"]
     assert found["kinds"] == ["Service", "Service", "TraefikService"]
+    assert found["refused"] == [
+        [
+            "spec.strategy.canary.steps[0].setMirror",
+            "the traefik router cannot mirror a percentage of requests",
+        ]
+    ]

@@ -94,6 +94,7 @@ def _set(document: dict[str, Any], path: str, value: Any) -> None:
 STEPS: Final = "spec.strategy.canary.steps"
 METRICS: Final = "spec.analysis.metrics"
 PROMOTION: Final = {"from": {"namespace": "staging"}}
+COOKIE: Final = {"name": "beta", "value": {"exact": "always"}}
 HOOK: Final = {"name": "migrate", "template": {"spec": {"containers": [{"name": "m", "image": "example/m"}]}}}
 
 WRONG_RELEASES: Final = [
@@ -378,5 +379,46 @@ WRONG_RELEASES: Final = [
                 "thresholdRange": {"max": 1},
             }
         },
+    ),
+    WrongRelease(
+        "match-route-without-conditions",
+        f"{STEPS}[0].setCanaryRoute.match",
+        {f"{STEPS}[0]": {"setCanaryRoute": {"name": "testers", "match": {}}}},
+    ),
+    WrongRelease(
+        "match-route-name-not-a-label",
+        f"{STEPS}[0].setCanaryRoute.name",
+        {f"{STEPS}[0]": {"setCanaryRoute": {"name": "Testers", "match": {"cookie": COOKIE}}}},
+    ),
+    WrongRelease(
+        "match-header-name-not-a-token",
+        f"{STEPS}[0].setCanaryRoute.match.headers",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {"name": "t", "match": {"headers": {"x canary": {"exact": "1"}}}}
+            }
+        },
+    ),
+    WrongRelease(
+        "match-cookie-exact-and-regex",
+        f"{STEPS}[0].setCanaryRoute.match.cookie.value",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {
+                    "name": "t",
+                    "match": {"cookie": {"name": "beta", "value": {"exact": "1", "regex": "1"}}},
+                }
+            }
+        },
+    ),
+    WrongRelease(
+        "mirror-over-100", f"{STEPS}[0].setMirror.percent", {f"{STEPS}[0]": {"setMirror": {"percent": 150}}}
+    ),
+    # CEL cannot follow the order of steps.
+    WrongRelease(
+        "remove-a-route-never-set",
+        f"{STEPS}[0].removeCanaryRoute.name",
+        {f"{STEPS}[0]": {"removeCanaryRoute": {"name": "testers"}}},
+        offline_only=True,
     ),
 ]

@@ -436,14 +436,110 @@ class AnalysisStep(ApiModel):
     )
 
 
-_STEP_KINDS: Final = ("setWeight", "pause", "analysis")
+# An HTTP header or cookie name: an RFC 9110 token.
+TOKEN_PATTERN: Final = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+MAX_MATCH_HEADERS: Final = 16
+_ONE_VALUE_MATCH: Final = CelRule(_one_of("exact", "regex"), "exactly one of exact, regex must be set")
+_HEADER_NAMES: Final = CelRule(
+    f"self.all(name, name.matches({json.dumps(TOKEN_PATTERN)}))",
+    "header names must be HTTP tokens (letters, digits and !#$%&'*+.^_`|~-)",
+)
+_SOME_CONDITION: Final = CelRule(
+    "(has(self.headers) && size(self.headers) > 0) || has(self.cookie)", "set headers, cookie or both"
+)
+
+
+class ValueMatch(ApiModel):
+    """How a header's or cookie's value must read: exactly one of exact or regex."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_VALUE_MATCH))
+
+    exact: str | None = Field(default=None, max_length=1024, description="The whole value, exactly.")
+    regex: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="A regular expression (RE2 syntax) the whole value must match.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if _count_set(self, "exact", "regex") != 1:
+            raise _ONE_VALUE_MATCH.violation()
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as error:
+                raise field_error(f"not a regular expression: {error}", ".regex") from None
+        return self
+
+
+class CookieMatch(ApiModel):
+    """A cookie the request must carry, and how its value must read."""
+
+    name: Annotated[str, StringConstraints(pattern=TOKEN_PATTERN, min_length=1, max_length=256)] = Field(
+        description="Name of the cookie."
+    )
+    value: ValueMatch
+
+
+class RouteMatch(ApiModel):
+    """Which requests go to the canary: those where every header listed and the cookie match."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(_SOME_CONDITION))
+
+    headers: dict[str, ValueMatch] = Field(
+        default_factory=dict,
+        max_length=MAX_MATCH_HEADERS,
+        description="Header name (case-insensitive) -> how its value must read.",
+        json_schema_extra=cel_rules(_HEADER_NAMES),
+    )
+    cookie: CookieMatch | None = None
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> Self:
+        for name in self.headers:
+            if not re.fullmatch(TOKEN_PATTERN, name):
+                raise _HEADER_NAMES.violation(".headers")
+        if not self.headers and self.cookie is None:
+            raise _SOME_CONDITION.violation()
+        return self
+
+    def conditions(self) -> int:
+        """How many conditions a request must meet (every header and the cookie)."""
+        return len(self.headers) + (self.cookie is not None)
+
+
+class CanaryRoute(ApiModel):
+    """A match route: the requests it matches go to the canary whatever the weight, until a
+    removeCanaryRoute step names it or the rollout ends (promoted or rolled back)."""
+
+    name: DnsLabel = Field(description="Name of the route; removeCanaryRoute names it.")
+    match: RouteMatch
+
+
+class RemoveCanaryRoute(ApiModel):
+    """Remove a match route an earlier setCanaryRoute step added."""
+
+    name: DnsLabel = Field(description="Name of the route to remove.")
+
+
+class SetMirror(ApiModel):
+    """Mirror a share of requests to the canary: it serves copies whose answers are dropped, so it can be
+    measured before it serves anyone. Stays until another setMirror or the end of the rollout."""
+
+    percent: int = Field(ge=0, le=100, description="Percentage of requests copied to the canary; 0 stops.")
+
+
+_STEP_KINDS: Final = ("setWeight", "pause", "analysis", "setCanaryRoute", "removeCanaryRoute", "setMirror")
 _ONE_STEP_KIND: Final = CelRule(
-    _one_of(*_STEP_KINDS), "each step must set exactly one of setWeight, pause, analysis"
+    _one_of(*_STEP_KINDS), f"each step must set exactly one of {', '.join(_STEP_KINDS)}"
 )
 
 
 class CanaryStep(ApiModel):
-    """One step of a canary: exactly one of setWeight, pause or analysis."""
+    """One step of a canary: exactly one of setWeight, pause, analysis, setCanaryRoute,
+    removeCanaryRoute or setMirror."""
 
     model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_STEP_KIND))
 
@@ -452,10 +548,14 @@ class CanaryStep(ApiModel):
     )
     pause: PauseStep | None = None
     analysis: AnalysisStep | None = None
+    set_canary_route: CanaryRoute | None = None
+    remove_canary_route: RemoveCanaryRoute | None = None
+    set_mirror: SetMirror | None = None
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Self:
-        if _count_set(self, "set_weight", "pause", "analysis") != 1:
+        kinds = ("set_weight", "pause", "analysis", "set_canary_route", "remove_canary_route", "set_mirror")
+        if _count_set(self, *kinds) != 1:
             raise _ONE_STEP_KIND.violation()
         return self
 
@@ -468,6 +568,20 @@ class CanaryStrategy(ApiModel):
         max_length=MAX_STEPS,
         description="The steps, in order; the last one is followed by promotion.",
     )
+
+    # CEL cannot follow the order of steps: the operator refuses such a spec all the same (InvalidSpec).
+    @model_validator(mode="after")
+    def _removes_known_routes(self) -> Self:
+        added: set[str] = set()
+        for index, step in enumerate(self.steps):
+            if step.set_canary_route is not None:
+                added.add(step.set_canary_route.name)
+            elif step.remove_canary_route is not None and step.remove_canary_route.name not in added:
+                raise field_error(
+                    f"no earlier setCanaryRoute step adds a route {step.remove_canary_route.name!r}",
+                    f".steps[{index}].removeCanaryRoute.name",
+                )
+        return self
 
 
 class BlueGreenStrategy(ApiModel):

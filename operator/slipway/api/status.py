@@ -29,6 +29,7 @@ MAX_HISTORY: Final = 10
 MAX_VERSIONS: Final = 10
 MAX_HOOK_RESULTS: Final = 30
 MAX_TRANSITION_EVENTS: Final = 10
+MAX_ROUTES: Final = 100
 MAX_REVISION_HISTORY: Final = 100
 DEFAULT_REVISION_HISTORY: Final = 10
 """The most, and by default how many, replaced revisions a Release keeps (spec.revisionHistoryLimit)."""
@@ -332,6 +333,20 @@ class ReleaseStatus(StatusModel):
         default_factory=list,
         max_length=MAX_HOOK_RESULTS,
         description="The last run of each hook of spec.hooks.",
+    )
+    canary_routes: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ROUTES,
+        description="Match routes the routing holds (setCanaryRoute steps carried out), by name.",
+    )
+    mirror_percent: int = Field(
+        default=0, ge=0, le=100, description="Percentage of requests the routing mirrors to the canary."
+    )
+    routing_drift: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ROUTES,
+        description="Routing objects last found changed from what Slipway wrote (and put back), as "
+        "`Kind name`; a Warning Event RoutingDrift tells each new finding.",
     )
     transition_events: list[TransitionEvent] = Field(
         default_factory=list,

@@ -22,6 +22,7 @@ from slipway.api.models import ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.core import analysis as core_analysis
 from slipway.core.strategies import Gate, plan_for
+from slipway.core.strategies.canary import describe_match
 from slipway.manifests import LABEL_REVISION
 
 Obj = Mapping[str, Any]
@@ -295,6 +296,25 @@ def rollout_state(release: Obj) -> tuple[RolloutState, str]:
 # ---------------------------------------------------------------------------------------------- get
 
 
+def routing_line(release: Obj) -> Text | None:
+    """The match routes (with their matches, as the spec's steps define them) and the mirror the
+    routing holds while a rollout runs; None when it holds neither."""
+    status = _status(release)
+    names = [name for name in status.get("canaryRoutes") or [] if isinstance(name, str)]
+    mirror = status.get("mirrorPercent")
+    spec = valid_spec(release)
+    canary = spec.strategy.canary if spec else None
+    matches = {
+        step.set_canary_route.name: describe_match(step.set_canary_route)
+        for step in (canary.steps if canary else [])
+        if step.set_canary_route is not None
+    }
+    parts = [f"route {name} ({matches[name]})" if name in matches else f"route {name}" for name in names]
+    if isinstance(mirror, int) and mirror:
+        parts.append(f"mirror {mirror}%")
+    return Text("  to the canary besides its weight: " + "; ".join(parts)) if parts else None
+
+
 def _pod_ready(pod: Obj) -> bool:
     conditions = _list(_status(pod).get("conditions"))
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -439,6 +459,8 @@ def release_view(
         parts.append(Text(f"  {status['message']}"))
     if status.get("stable") or status.get("canary"):
         parts += ["", revisions_tree(release, pods, now, wide=wide)]
+        routing = routing_line(release)
+        parts += [routing] if routing is not None else []
     if plan_steps(release):
         parts += ["", steps_table(release)]
     if status.get("analysis"):

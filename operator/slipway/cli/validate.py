@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 import typer
 import yaml
 
-from slipway.api.validation import is_release, release_problems
+from slipway.api.validation import Problem, is_release, parse_release, release_problems
+from slipway.routers.registry import inexpressible_in
 
 
 def validate(
@@ -56,11 +57,17 @@ def _file_report(path: Path) -> list[_Line]:
                 )
             )
             continue
-        problems = release_problems(document)
+        problems = release_problems(document) or _inexpressible(document)
         lines.extend(("problem", f"{path}: {name}: {problem}") for problem in problems)
         if not problems:
             lines.append(("valid", f"{path}: {name}: valid"))
     return lines
+
+
+def _inexpressible(document: dict[str, Any]) -> list[Problem]:
+    """What the Release's router cannot express (a match route or mirror), as the operator refuses it."""
+    spec = parse_release(document).spec
+    return [Problem(field, why) for field, why in inexpressible_in(spec)]
 
 
 def _yaml_error(error: yaml.YAMLError) -> str:

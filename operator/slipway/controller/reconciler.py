@@ -57,7 +57,7 @@ from slipway.core.actions import (
     ScaleRevision,
 )
 from slipway.core.hooks import hooks_of, timeout_of
-from slipway.core.machine import POLL_SECONDS, Decision, decide
+from slipway.core.machine import POLL_SECONDS, Decision, decide, recorded_route
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import (
     FiringAlert,
@@ -69,7 +69,14 @@ from slipway.core.observations import (
 from slipway.core.obstacles import INVALID_SPEC, NAME_CONFLICT, RECONCILE_ERROR, Obstacle
 from slipway.core.promotion import GATE_REASONS
 from slipway.kube.client import ApiError, KubeApi, releases_path
-from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
+from slipway.kube.cluster import (
+    ClusterState,
+    ClusterWriter,
+    NotOwnedError,
+    StaleViewError,
+    observe,
+    observe_routing,
+)
 from slipway.manifests import (
     LABEL_HOOK,
     LABEL_HOOK_ATTEMPT,
@@ -290,6 +297,21 @@ class Reconciler:
         state = await asyncio.to_thread(observe, self._api, release, hooks)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
+        # The routing objects are read back before deciding while a canary is in the routing (a step
+        # moves on only once they hold what the status records) and in a settled Release's passes over
+        # the generation it settled on (someone's edit is told). A pass over a new generation, or one
+        # that may open a promotion gate, reads them when restating, after the Deployments are written.
+        recorded = None
+        if spec is not None and not obstacles and base is not None:
+            settled = (
+                base.phase in ("Healthy", "Degraded") and base.observed_generation == observations.generation
+            )
+            if base.canary is not None or settled:
+                recorded = recorded_route(spec, base)
+        if recorded is not None:
+            desired = _routing(release, _valid(spec), recorded, state)
+            drift = await asyncio.to_thread(observe_routing, self._api, release, desired, state)
+            observations = replace(observations, routing_drift=drift)
         decided, now = time.monotonic(), datetime.now(UTC)
         decision = decide(spec, base, observations, now)
         analyses = [action for action in decision.actions if isinstance(action, RunAnalysis)]
@@ -559,7 +581,14 @@ def _routing(release: ReleaseRef, spec: ReleaseSpec, route: Route, state: Cluste
     """The Services and routes that realise a Route (the revisions made before `slipway.dev/pod-of`
     keep their old selection: `legacy_revisions`)."""
     ports = ServicePorts(spec.service.port, spec.service.target_port or spec.service.port)
-    split = TrafficSplit(route.stable, route.canary, route.canary_weight, legacy_revisions(state.deployments))
+    split = TrafficSplit(
+        route.stable,
+        route.canary,
+        route.canary_weight,
+        legacy_revisions(state.deployments),
+        route.routes,
+        route.mirror_percent,
+    )
     return tuple(router_for(spec.traffic_routing).plan(release, split, ports))
 
 

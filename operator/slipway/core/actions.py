@@ -8,10 +8,11 @@ Deployment `<release>-<revision>`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from slipway.api.annotations import PREFIX
+from slipway.api.models import CanaryRoute
 from slipway.api.status import HookStage
 
 
@@ -36,7 +37,8 @@ class ScaleRevision:
 @dataclass(frozen=True)
 class Route:
     """Make the routing objects send `canary_weight` percent to `canary` and the rest to `stable` (all
-    of it when `canary` is None); `<name>-canary` reaches `canary`, or `stable` when there is none.
+    of it when `canary` is None), the requests of each match route to `canary`, and mirror
+    `mirror_percent` percent to it; `<name>-canary` reaches `canary`, or `stable` when there is none.
 
     Ends the writes of every pass that has a stable revision, stating the routing the status records.
     The shell compares it with the routing objects and usually writes nothing: it puts back routing
@@ -46,6 +48,10 @@ class Route:
     stable: str
     canary: str | None
     canary_weight: int
+    routes: tuple[CanaryRoute, ...] = field(default=(), hash=False)
+    """Match routes to the canary (only with one), whatever its weight."""
+    mirror_percent: int = 0
+    """Percentage of requests mirrored to the canary (only with one)."""
 
     @property
     def weights(self) -> Mapping[str, int]:
@@ -57,8 +63,9 @@ class Route:
 
 @dataclass(frozen=True)
 class SetWeights(Route):
-    """A Route that moves traffic, where it moves in the order of writes: never more than 0 to a
-    revision without a ready pod, and after a rollback decision the first write (invariants 1, 2)."""
+    """A Route that moves traffic (weights, match routes or mirror), where it moves in the order of
+    writes: never more than 0 to a revision without a ready pod, and after a rollback decision the
+    first write (invariants 1, 2)."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from slipway.api.annotations import ABORT, PAUSE, PREFIX, PROMOTE, PROMOTE_FULL, RESUME, RETRY
-from slipway.api.models import Hook, ReleaseSpec
+from slipway.api.models import CanaryRoute, Hook, ReleaseSpec
 from slipway.api.status import (
     MAX_HISTORY,
     NO_EFFECT,
@@ -57,7 +57,7 @@ from slipway.core.conditions import conditions
 from slipway.core.hooks import HOOK_FAILED, StageProgress
 from slipway.core.observations import Observations
 from slipway.core.revision import revision_hash
-from slipway.core.strategies import Gate, Hold, Plan, PlanStep, Shift, plan_for
+from slipway.core.strategies import Gate, Hold, Plan, PlanStep, Reroute, Shift, plan_for
 
 POLL_SECONDS: Final = 5.0
 """How soon to look again while waiting for pods, in case the shell is not woken by Deployment events."""
@@ -166,6 +166,7 @@ class _Pass:
             self._advance()
         self._retire()
         self._collect_garbage()
+        self._report_drift()
         return self._finish()
 
     # -- small helpers ---------------------------------------------------------------------------------------
@@ -626,12 +627,19 @@ class _Pass:
         elif observed is not None:
             self.writes.append(ScaleRevision(revision.revision, replicas))
 
-    def _route(self, stable_weight: int, canary_weight: int) -> bool:
-        """Send traffic; False (nothing written) while a revision that would get traffic has no ready pod."""
+    def _route(self, stable_weight: int, canary_weight: int, steps: bool = False) -> bool:
+        """Send traffic; False (nothing written) while a revision that would get traffic has no ready pod.
+        Outside the steps (`steps` False: promoting, rolling back, returning to stable) the match
+        routes and the mirror go too."""
         s = self.status
         assert s.stable is not None
         canary = s.canary
-        if s.stable.weight == stable_weight and (canary is None or canary.weight == canary_weight):
+        clear = not steps and self._mirrored_or_matched()
+        if (
+            not clear
+            and s.stable.weight == stable_weight
+            and (canary is None or canary.weight == canary_weight)
+        ):
             return True
         if (stable_weight > 0 and s.stable.ready_replicas == 0) or (
             canary is not None and canary_weight > 0 and canary.ready_replicas == 0
@@ -640,14 +648,18 @@ class _Pass:
         s.stable.weight = stable_weight
         if canary is not None:
             canary.weight = canary_weight
+        if clear:
+            s.canary_routes, s.mirror_percent = [], 0
         self.writes.append(SetWeights(*self._routing()))
         return True
 
-    def _routing(self) -> tuple[str, str | None, int]:
-        """The routing the status records: stable, canary (None without one) and the canary's weight."""
+    def _mirrored_or_matched(self) -> bool:
+        return bool(self.status.canary_routes or self.status.mirror_percent)
+
+    def _routing(self) -> RouteFields:
         s = self.status
         assert s.stable is not None
-        return s.stable.revision, s.canary.revision if s.canary else None, s.canary.weight if s.canary else 0
+        return _route_fields(s, self.plan)
 
     def _first_release(self) -> None:
         s = self.status
@@ -684,7 +696,7 @@ class _Pass:
         if s.canary.ready_replicas < shape.canary_replicas:
             self._poll()
             return False
-        if not self._route(100 - shape.canary_weight, shape.canary_weight):
+        if not self._route(100 - shape.canary_weight, shape.canary_weight, steps=True):
             self._poll()
             return False
         self._ensure(s.stable, shape.stable_replicas)
@@ -705,9 +717,14 @@ class _Pass:
             shape = step if isinstance(step, Shift) else self.plan.shape_before(index, self.spec.replicas)
             if not self._apply_shape(shape):
                 return
+            if not self._rerouted(self.plan.routing_at(index)):
+                return
             if isinstance(step, Hold) and not self._hold_over(step):
                 return
             if isinstance(step, Gate) and not self._gate_passed(step):
+                return
+            if self.obs.routing_drift:
+                self._poll()  # the routing must hold what the status records before the rollout moves on
                 return
             self._next_step()
 
@@ -725,6 +742,21 @@ class _Pass:
             return True
         self._wake(until)
         return False
+
+    def _rerouted(self, step: Reroute) -> bool:
+        """Whether the routing holds the match routes and mirror in force at the current step: written
+        in one pass, seen in the cluster (`observations.routing_drift` empty) in a later one."""
+        s = self.status
+        names = [route.name for route in step.routes]
+        if s.canary_routes != names or s.mirror_percent != step.mirror_percent:
+            s.canary_routes, s.mirror_percent = names, step.mirror_percent
+            self.writes.append(SetWeights(*self._routing()))
+            self._wake(self.now)  # read it back at once
+            return False
+        if self.obs.routing_drift:
+            self._poll()
+            return False
+        return True
 
     def _gate_passed(self, gate: Gate) -> bool:
         s = self.status
@@ -759,12 +791,13 @@ class _Pass:
         self.entered.append(("Step", f"{self._step_label()}: {step.describe()}"))
 
     def _traffic_steady_since(self) -> datetime | None:
-        """When the step before the one being entered began, if it moved no traffic: weights have not
-        changed since then. None when it did (a shift), or when there is no step before."""
+        """When the step before the one being entered began, if it moved no traffic: weights, match
+        routes and mirror have not changed since then. None when it did (a shift or a reroute), or when
+        there is no step before."""
         s = self.status
         index = (s.current_step or 0) - 1
         steps = self._steps()
-        if index < 0 or index >= len(steps) or isinstance(steps[index], Shift):
+        if index < 0 or index >= len(steps) or isinstance(steps[index], Shift | Reroute):
             return None
         return s.step_started_at
 
@@ -904,7 +937,7 @@ class _Pass:
         canary = s.canary
         if s.analysis is None or self.spec.analysis is None or canary is None or canary.ready_replicas == 0:
             return
-        if canary.weight == 0 and not isinstance(self._current(), Gate):
+        if canary.weight == 0 and not self._mirrored_or_matched() and not isinstance(self._current(), Gate):
             return  # no traffic and no gate: nothing worth measuring yet
         every = analysis.interval(self.spec.analysis)
         due = s.analysis.next_measurement_at
@@ -971,6 +1004,24 @@ class _Pass:
         s.old_revisions = old[len(old) - limit :] if limit else []
 
     # -- reporting -------------------------------------------------------------------------------------------
+
+    def _report_drift(self) -> None:
+        """A Warning Event when routing objects are found not holding what Slipway wrote (this pass's
+        Route puts them back); status remembers the finding, so each is told once. Told only when this
+        pass restates the routing the last status records: a pass that changes it writes the objects
+        anyway, and what it found may be the write of a pass whose status was lost (a crash after a
+        status that waited for pods), not anyone's edit."""
+        s, before = self.status, self.before
+        if before is None or s.stable is None or before.stable is None:
+            return
+        if _route_fields(s, self.plan) != _route_fields(before, self.plan):
+            return  # the finding stays as it was
+        drift = list(self.obs.routing_drift)
+        if drift and drift != s.routing_drift:
+            self._event(
+                "Warning", "RoutingDrift", f"{', '.join(drift)} changed from what Slipway wrote: put back"
+            )
+        s.routing_drift = drift
 
     def _describe_progress(self) -> str:
         s = self.status
@@ -1079,12 +1130,42 @@ class _Pass:
             "retiring",
             "old_revisions",
             "promotion",
+            "canary_routes",
+            "mirror_percent",
+            "routing_drift",
         )
         if any(getattr(s, name) != getattr(before, name) for name in kept):
             return False
         seen = {(m.metric, m.at) for m in before.analysis.measurements} if before.analysis else set()
         new = [m for m in s.analysis.measurements if (m.metric, m.at) not in seen] if s.analysis else []
         return all(m.result == "Successful" for m in new)
+
+
+RouteFields = tuple[str, str | None, int, tuple[CanaryRoute, ...], int]
+
+
+def _route_fields(status: ReleaseStatus, plan: Plan) -> RouteFields:
+    """The routing `status` records: stable, canary (None without one), the canary's weight, and (with
+    a canary) its match routes, as the plan's routing steps up to the current one define them (one
+    whose definition left the spec is dropped), and its mirrored percentage."""
+    assert status.stable is not None
+    canary = status.canary
+    if canary is None:
+        return status.stable.revision, None, 0, (), 0
+    defined: dict[str, CanaryRoute] = {}
+    for step in plan.steps[: (status.current_step or 0) + 1]:
+        if isinstance(step, Reroute):
+            defined.update((route.name, route) for route in step.routes)
+    routes = tuple(defined[name] for name in status.canary_routes if name in defined)
+    return status.stable.revision, canary.revision, canary.weight, routes, status.mirror_percent
+
+
+def recorded_route(spec: ReleaseSpec, status: ReleaseStatus | None) -> Route | None:
+    """The routing a written status records, which the Route of the pass that wrote it put in place (the
+    shell compares the cluster with it: `observations.routing_drift`); None before a stable revision."""
+    if status is None or status.stable is None:
+        return None
+    return Route(*_route_fields(status, plan_for(spec)))
 
 
 def _revision(revision: RevisionStatus | None) -> str | None:

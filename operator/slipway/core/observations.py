@@ -83,6 +83,9 @@ class Observations:
     - `upstream`: the Release spec.promotion.from names; None without spec.promotion (or when the shell
       could not look: the gate then stays closed).
     - `hook_jobs`: the hook Jobs the Release owns (spec.hooks), whatever their revision.
+    - `routing_drift`: the routing objects (`Kind name`) that do not hold what the routing the last
+      status records asks for: a write not seen yet, an admission webhook or a person changed one, or
+      it was deleted. The pass's Route puts them back; the rollout does not move on meanwhile.
     """
 
     generation: int
@@ -94,3 +97,4 @@ class Observations:
     obstacles: tuple[Obstacle, ...] = ()
     upstream: Upstream | None = None
     hook_jobs: tuple[ObservedHookJob, ...] = ()
+    routing_drift: tuple[str, ...] = ()

@@ -17,6 +17,8 @@ INVALID_SPEC: Final = "InvalidSpec"
 """The reason of an obstacle the models found: a spec the API server's schema let through."""
 NAME_CONFLICT: Final = "NameConflict"
 """An object the Release would write (a Deployment, Service, route, Job of its name) is someone else's."""
+UNSUPPORTED_ROUTING: Final = "UnsupportedRouting"
+"""A canary step asks the Release's router for a match route or mirror it cannot express."""
 RECONCILE_ERROR: Final = "ReconcileError"
 """A pass failed on something no check foresaw (an API answer, a bug): the error, as the shell met it."""
 

@@ -20,7 +20,7 @@ from slipway.core.hooks import hooks_of
 from slipway.core.judge import format_range, threshold_of
 from slipway.core.machine import WAITING_FOR_PROMOTE, Decision
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
-from slipway.core.strategies import Gate, Hold, Shift, plan_for
+from slipway.core.strategies import Gate, Hold, Reroute, Shift, plan_for
 
 START: Final = datetime(2000, 1, 1, tzinfo=UTC)
 """The simulated clock starts here; only times relative to the new version's apply are shown."""
@@ -66,6 +66,8 @@ def describe_plan(spec: ReleaseSpec, name: str) -> list[str]:
             )
         elif isinstance(step, Hold) and step.seconds is None:
             text += f" (kubectl slipway promote {name})"
+        elif isinstance(step, Reroute):
+            text += " (once the cluster is seen to hold it)"
         lines.append(f"  step {number}/{len(plan.steps)}: {text}")
     delay = plan.scale_down_delay_seconds
     old_pods = f"old pods go after {format_duration(delay)}" if delay else "old pods go at once"
@@ -117,7 +119,10 @@ def _describe_promotion(promotion: Promotion, name: str) -> str:
 
 def _describe_analysis(spec: ReleaseSpec) -> list[str]:
     assert spec.analysis is not None
-    lines = [f"analysis: every {spec.analysis.interval} while the new version gets traffic or is at a gate"]
+    lines = [
+        f"analysis: every {spec.analysis.interval} while the new version gets traffic (a weight, a match"
+        " route or a mirror) or is at a gate"
+    ]
     for metric in spec.analysis.metrics:
         lines.append(
             f"  {metric.name}: good when {format_range(threshold_of(metric))}; "
@@ -162,7 +167,9 @@ def _moments(
             # Every revision of the rehearsal, so the one a promotion leaves shows its 0%.
             weights = {revision: 0 for revision in versions} | dict(action.weights)
             split = ", ".join(f"{versions.get(rev, rev)} {weight}%" for rev, weight in weights.items())
-            moments.append(Moment(after_seconds, f"traffic: {split}"))
+            routes = "".join(f", route {route.name}" for route in action.routes)
+            mirror = f", mirror {action.mirror_percent}%" if action.mirror_percent else ""
+            moments.append(Moment(after_seconds, f"traffic: {split}{routes}{mirror}"))
         elif isinstance(action, EmitEvent):
             moments.append(Moment(after_seconds, f"{action.reason}: {action.message}"))
         elif isinstance(action, RunHook):

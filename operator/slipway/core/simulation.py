@@ -106,6 +106,8 @@ class SimulatedCluster:
     """Names of hooks whose Jobs fail."""
     hanging_hooks: set[str] = field(default_factory=set)
     """Names of hooks whose Jobs never finish."""
+    routing_drift: tuple[str, ...] = ()
+    """Routing objects that do not hold what the status records (a webhook or a person changed them)."""
 
     def apply(self, actions: Iterable[Action]) -> None:
         """Carry out the writes (reads and Events are the caller's business)."""
@@ -164,6 +166,7 @@ class SimulatedCluster:
             obstacles=self.obstacles,
             upstream=self.upstream,
             hook_jobs=tuple(self.hook_jobs.values()),
+            routing_drift=self.routing_drift,
         )
 
 
@@ -226,6 +229,7 @@ class Simulation:
             dict(self.cluster.hook_jobs),
             set(self.cluster.failing_hooks),
             set(self.cluster.hanging_hooks),
+            self.cluster.routing_drift,
         )
         return replace(
             self, cluster=cluster, metrics=SimulatedMetrics(self.metrics.mode, dict(self.metrics.taken))

@@ -1,12 +1,13 @@
 """What the cluster holds for one Release, and the writes that change it, each idempotent.
 
-`observe` reads a Release's revision Deployments once per pass; its Services and routing objects are
-read when a write needs them, after the Deployments are written (a pass that opens a promotion gate
-writes its new Deployment first). `ClusterWriter` applies changes against that snapshot: it writes
-only when the snapshot differs from what is wanted, and refuses to touch an object the Release does
-not own (the operator never modifies what lives in git and never scales what a user owns). The
-snapshot is updated after every write, so a second identical request in the same pass, or the next
-pass over the same cluster, writes nothing (invariant 4).
+`observe` reads a Release's revision Deployments once per pass; `observe_routing` its Services and
+routing objects, in the passes the reconciler chooses, to tell the core whether they hold what the
+last status records (otherwise they are read when a write needs them, after the Deployments are
+written: a pass that opens a promotion gate writes its new Deployment first). `ClusterWriter` applies changes
+against that snapshot: it writes only when the snapshot differs from what is wanted, and refuses to
+touch an object the Release does not own (the operator never modifies what lives in git and never
+scales what a user owns). The snapshot is updated after every write, so a second identical request in
+the same pass, or the next pass over the same cluster, writes nothing (invariant 4).
 
 The objects a Release owns (revision Deployments, Services, routing objects) are written by
 server-side apply as the field manager `slipway`, with force: the operator owns them, so a field
@@ -102,6 +103,27 @@ def observe(api: KubeApi, release: ReleaseRef, hooks: bool = False) -> ClusterSt
             if LABEL_HOOK_STAGE in labels and revision_of(job) is not None and is_owned_by(job, release):
                 state.hook_jobs[job["metadata"]["name"]] = job
     return state
+
+
+def observe_routing(
+    api: KubeApi, release: ReleaseRef, desired: tuple[Obj, ...], state: ClusterState
+) -> tuple[str, ...]:
+    """Read the Services and routes that realise the routing the last status records (kept in the
+    snapshot, where the pass's writes find them) and name, as `Kind name`, each of the Release's that
+    does not hold what was written: missing, or changed by a person, a webhook or another controller.
+    Someone else's object is not named here: the writer refuses it (NotOwnedError)."""
+    drift = []
+    for wanted in desired:
+        kind, name = wanted["kind"], wanted["metadata"]["name"]
+        observed = api.get(object_path(kind, release.namespace, name))
+        if observed is None:
+            drift.append(f"{kind} {name}")
+            continue
+        state.routing[(kind, name)] = observed
+        differs = service_differs if kind == "Service" else routing_differs
+        if is_owned_by(observed, release) and differs(wanted, observed):
+            drift.append(f"{kind} {name}")
+    return tuple(drift)
 
 
 Written = Callable[[str, str], None]

@@ -7,11 +7,12 @@ replica-ratio routing), so a router never scales anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from slipway.api.models import ApiModel
+from slipway.api.models import ApiModel, CanaryRoute, CanaryStep, ValueMatch
 from slipway.manifests import ReleaseRef, service, serving_selector
 from slipway.rbac import Rule
 
@@ -29,12 +30,18 @@ class TrafficSplit:
     canary: str | None
     canary_weight: int
     legacy: frozenset[str] = frozenset()
+    routes: tuple[CanaryRoute, ...] = field(default=(), hash=False)
+    """Match routes: the requests each matches go to the canary, whatever the weight."""
+    mirror_percent: int = 0
+    """Percentage of requests copied to the canary, whose answers are dropped."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:
             raise ValueError(f"canary weight must be 0..100, got {self.canary_weight}")
-        if self.canary is None and self.canary_weight:
-            raise ValueError("a canary weight needs a canary revision")
+        if not 0 <= self.mirror_percent <= 100:
+            raise ValueError(f"mirror percent must be 0..100, got {self.mirror_percent}")
+        if self.canary is None and (self.canary_weight or self.routes or self.mirror_percent):
+            raise ValueError("a canary weight, match route or mirror needs a canary revision")
 
     def selector(self, release: ReleaseRef, revision: str) -> dict[str, str]:
         """What a Service selects to reach the pods of `revision` alone."""
@@ -81,8 +88,74 @@ def revision_services(
     )
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a router can express beyond weights; a Release asking for more is refused (`inexpressible`).
+
+    - `match_routes`: match routes it can hold at once (0: none);
+    - `conditions`: conditions (headers and the cookie) one match may hold, None: any number;
+    - `regex`: whether a header value may be matched by a regular expression;
+    - `cookie_values`: the only exact cookie values it can match (None: any value, by regex too);
+    - `mirror`: whether it can mirror a percentage of requests to the canary.
+    """
+
+    match_routes: int = 0
+    conditions: int | None = None
+    regex: bool = False
+    cookie_values: frozenset[str] | None = None
+    mirror: bool = False
+
+
+WEIGHTS_ONLY = Capabilities()
+
+
+def cookie_pattern(name: str, value: ValueMatch) -> str:
+    """A regular expression on the whole Cookie header: the cookie `name` with a value that matches.
+    For routers that match cookies as a header (Gateway API, Istio)."""
+    wanted = re.escape(value.exact) if value.exact is not None else f"(?:{value.regex})"
+    return rf"^(.*;\s*)?{re.escape(name)}={wanted}(;.*)?$"
+
+
+def inexpressible(router: str, can: Capabilities, steps: Sequence[CanaryStep]) -> Iterator[tuple[str, str]]:
+    """(field below the steps, why) for each canary step asking `router` for what it cannot express."""
+    active: set[str] = set()
+    for index, step in enumerate(steps):
+        at = f"[{index}]"
+        if step.set_mirror is not None and step.set_mirror.percent and not can.mirror:
+            yield f"{at}.setMirror", f"the {router} router cannot mirror a percentage of requests"
+        if step.remove_canary_route is not None:
+            active.discard(step.remove_canary_route.name)
+        route = step.set_canary_route
+        if route is None:
+            continue
+        at += ".setCanaryRoute"
+        active.add(route.name)
+        if len(active) > can.match_routes:
+            held = "no match route" if not can.match_routes else f"at most {can.match_routes} at once"
+            yield at, f"the {router} router can hold {held} ({len(active)} would be active)"
+            continue
+        match = route.match
+        if can.conditions is not None and match.conditions() > can.conditions:
+            yield f"{at}.match", f"the {router} router can match on {can.conditions} header or cookie only"
+        for name, value in match.headers.items():
+            if value.regex is not None and not can.regex:
+                yield f"{at}.match.headers.{name}.regex", f"the {router} router cannot match by regex"
+        cookie = match.cookie
+        if (
+            cookie is not None
+            and can.cookie_values is not None
+            and cookie.value.exact not in can.cookie_values
+        ):
+            allowed = ", ".join(sorted(can.cookie_values))
+            yield (
+                f"{at}.match.cookie.value",
+                f"the {router} router matches a cookie only by the exact value {allowed}",
+            )
+
+
 class Router(Protocol):
     name: str
+    capabilities: Capabilities
 
     def plan(
         self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts

@@ -3,16 +3,27 @@
 The VirtualService `<name>` (networking.istio.io/v1) for `hosts` (through `gateways`, or the mesh when
 none) has one HTTP route with two destinations: the Service `<name>` (stable revision only) weighted
 `100 - w` and `<name>-canary` (canary revision only) weighted `w`.
+
+Each match route is one more HTTP route before the weighted one, named after it, sending to
+`<name>-canary` the requests whose `match[].headers` (exact or regex) all match; a cookie is a regex on
+the cookie header. A mirror is `mirror` + `mirrorPercentage` on the weighted route.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from slipway.api.models import MAX_NAMES, ApiModel, Hostname, NonEmptyName
+from slipway.api.models import MAX_NAMES, ApiModel, CanaryRoute, Hostname, NonEmptyName, ValueMatch
 from slipway.manifests import Obj, ReleaseRef, owned_metadata
 from slipway.rbac import Rule
-from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
+from slipway.routers.base import (
+    Capabilities,
+    RouterPlugin,
+    ServicePorts,
+    TrafficSplit,
+    cookie_pattern,
+    revision_services,
+)
 
 GROUP = "networking.istio.io"
 API_VERSION = f"{GROUP}/v1"
@@ -27,8 +38,22 @@ class IstioRouting(ApiModel):
     )
 
 
+def _value(value: ValueMatch) -> Obj:
+    return {"regex": value.regex} if value.regex is not None else {"exact": value.exact}
+
+
+def _match_route(route: CanaryRoute, canary: Obj) -> Obj:
+    # Istio reads header names in lowercase.
+    headers = {name.lower(): _value(value) for name, value in route.match.headers.items()}
+    cookie = route.match.cookie
+    if cookie is not None:
+        headers["cookie"] = {"regex": cookie_pattern(cookie.name, cookie.value)}
+    return {"name": route.name, "match": [{"headers": headers}], "route": [{"destination": canary}]}
+
+
 class IstioRouter:
     name = "istio"
+    capabilities = Capabilities(match_routes=MAX_NAMES, regex=True, mirror=True)
 
     def __init__(self, routing: IstioRouting) -> None:
         self._routing = routing
@@ -39,16 +64,19 @@ class IstioRouter:
             (release.stable_service, 100 - canary_weight),
             (release.canary_service, canary_weight),
         ]
+        canary = {"host": release.canary_service, "port": {"number": ports.port}}
+        weighted: Obj = {
+            "route": [
+                {"destination": {"host": host, "port": {"number": ports.port}}, "weight": weight}
+                for host, weight in destinations
+            ]
+        }
+        if split.mirror_percent:
+            weighted["mirror"] = canary
+            weighted["mirrorPercentage"] = {"value": float(split.mirror_percent)}
         spec: Obj = {
             "hosts": list(self._routing.hosts),
-            "http": [
-                {
-                    "route": [
-                        {"destination": {"host": host, "port": {"number": ports.port}}, "weight": weight}
-                        for host, weight in destinations
-                    ]
-                }
-            ],
+            "http": [*(_match_route(route, canary) for route in split.routes), weighted],
         }
         if self._routing.gateways:
             spec["gateways"] = list(self._routing.gateways)

@@ -6,12 +6,19 @@ from __future__ import annotations
 from functools import cache
 
 import slipway.routers
-from slipway.api.models import TrafficRouting
+from slipway.api.models import ReleaseSpec, TrafficRouting
 from slipway.api.sections import RoutingSection, register_routing
 from slipway.discovery import discover
 from slipway.manifests import Obj, ReleaseRef
 from slipway.rbac import Rule
-from slipway.routers.base import Router, RouterPlugin, ServicePorts, TrafficSplit
+from slipway.routers.base import (
+    WEIGHTS_ONLY,
+    Router,
+    RouterPlugin,
+    ServicePorts,
+    TrafficSplit,
+    inexpressible,
+)
 
 # Modules of the package that are not routers.
 NOT_ROUTERS = frozenset({"base", "registry"})
@@ -47,6 +54,8 @@ class CombinedRouter:
 
     def __init__(self, routers: list[Router]) -> None:
         self._routers = routers
+        # Never asked for more than each can express: `inexpressible_in` checks every router.
+        self.capabilities = WEIGHTS_ONLY
 
     def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
         objects: dict[tuple[str, str], Obj] = {}
@@ -56,9 +65,26 @@ class CombinedRouter:
         return tuple(objects.values())
 
 
-def router_for(routing: TrafficRouting | None) -> Router:
+def _routers(routing: TrafficRouting | None) -> list[Router]:
     by_key = {plugin.key: plugin for plugin in plugins().values()}
     if routing is None:
-        return by_key[None].build(None)
-    routers = [by_key[key].build(section) for key, section in routing.sections().items()]
+        return [by_key[None].build(None)]
+    return [by_key[key].build(section) for key, section in routing.sections().items()]
+
+
+def router_for(routing: TrafficRouting | None) -> Router:
+    routers = _routers(routing)
     return routers[0] if len(routers) == 1 else CombinedRouter(routers)
+
+
+def inexpressible_in(spec: ReleaseSpec) -> list[tuple[str, str]]:
+    """(field, why) for each canary step asking one of the Release's routers for a match route or a
+    mirror it cannot express: the operator refuses such a Release, and `slipway validate` says so."""
+    canary = spec.strategy.canary
+    if canary is None:
+        return []
+    return [
+        (f"spec.strategy.canary.steps{below}", why)
+        for router in _routers(spec.traffic_routing)
+        for below, why in inexpressible(router.name, router.capabilities, canary.steps)
+    ]

@@ -14,16 +14,18 @@ How the split is realised, honestly:
 - The realised share is therefore a step function of the weight (N=4: 10% -> 1 pod = 20%, 50% -> 4
   pods = 50%); above 50% it stays at 50% until promotion. Use a traffic router for exact weights.
 - `<name>-canary` always selects the canary revision (or stable when there is none), for previews.
+- It can express no match route and no mirror: a Release asking for one is refused.
 """
 
 from __future__ import annotations
 
 from slipway.manifests import Obj, ReleaseRef
-from slipway.routers.base import RouterPlugin, ServicePorts, TrafficSplit, revision_services
+from slipway.routers.base import WEIGHTS_ONLY, RouterPlugin, ServicePorts, TrafficSplit, revision_services
 
 
 class ReplicaRouter:
     name = "replicas"
+    capabilities = WEIGHTS_ONLY  # a Service selects pods: it reads no header and copies no request
 
     def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
         stable, canary = revision_services(release, split, ports)

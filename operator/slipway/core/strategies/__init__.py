@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from slipway.api.models import ReleaseSpec
 from slipway.core.strategies import bluegreen, canary, rolling
-from slipway.core.strategies.plan import Gate, Hold, Plan, PlanStep, Shift
+from slipway.core.strategies.plan import Gate, Hold, Plan, PlanStep, Reroute, Shift
 
-__all__ = ["Gate", "Hold", "Plan", "PlanStep", "Shift", "plan_for"]
+__all__ = ["Gate", "Hold", "Plan", "PlanStep", "Reroute", "Shift", "plan_for"]
 
 
 def plan_for(spec: ReleaseSpec) -> Plan:

@@ -1,4 +1,4 @@
-"""The plan every strategy compiles to: a list of three kinds of step, run by the core.
+"""The plan every strategy compiles to: a list of four kinds of step, run by the core.
 
 A strategy only says *what shape* the rollout takes (how many pods of each revision, how much traffic
 to the new one, where to wait, where to check metrics); the core's state machine says *when* to move
@@ -8,9 +8,10 @@ old one is removed after `scale_down_delay_seconds`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slipway.api.durations import format_duration
+from slipway.api.models import CanaryRoute
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,21 @@ class Gate:
         return f"analysis gate ({self.successes} good in a row)"
 
 
-PlanStep = Shift | Hold | Gate
+@dataclass(frozen=True)
+class Reroute:
+    """Make the routing hold these match routes (the requests each matches go to the canary whatever
+    the weight) and mirror `mirror_percent` percent of requests to the canary: the state after this
+    step, stated whole. Instant, but the core moves on only once the cluster is seen to hold it."""
+
+    routes: tuple[CanaryRoute, ...] = field(default=(), hash=False)
+    mirror_percent: int = 0
+    label: str = ""
+
+    def describe(self) -> str:
+        return self.label
+
+
+PlanStep = Shift | Hold | Gate | Reroute
 
 
 @dataclass(frozen=True)
@@ -65,3 +80,11 @@ class Plan:
                 return step
         # Before any Shift the new revision runs one pod without traffic, so it can be analysed.
         return Shift(canary_weight=0, canary_replicas=1, stable_replicas=replicas)
+
+    def routing_at(self, index: int) -> Reroute:
+        """The match routes and mirror in force while step `index` runs: set by the last Reroute up to
+        it (none before the first), so a step a person promoted past still takes effect."""
+        for step in reversed(self.steps[: index + 1]):
+            if isinstance(step, Reroute):
+                return step
+        return Reroute()
