@@ -66,13 +66,14 @@ def build_registry(
             own_writes.forget(path)
         else:
             echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
-        # Readiness of a revision moves a rollout on: wake the Release that owns it.
+        # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits for
+        # this event (its own look again is only a safety net, 30 s later), status changes included.
         queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]), echo)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
     async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        # A deploy hook or a job metric finishing moves a rollout on: without this, the next look
-        # would be the core's poll, up to 5 s later.
+        # A deploy hook or a job metric finishing moves a rollout on: the core waits for this event
+        # (its own look again is only a safety net, 30 s later).
         queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
 
     return registry

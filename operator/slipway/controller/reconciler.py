@@ -57,7 +57,7 @@ from slipway.core.actions import (
     ScaleRevision,
 )
 from slipway.core.hooks import hooks_of, timeout_of
-from slipway.core.machine import POLL_SECONDS, Decision, decide
+from slipway.core.machine import Decision, decide
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import (
     FiringAlert,
@@ -106,9 +106,9 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_SHARD_SECONDS = 1.0
-# A status the core let wait for the pods its pass asked for is written this soon at the latest: the
-# core's own poll while it waits for pods.
-_HOLD_SECONDS = POLL_SECONDS
+# A status the core let wait for the pods its pass asked for is written this soon at the latest: a step
+# whose pods come sooner costs one status write, one whose pods take longer shows late by this much.
+_HOLD_SECONDS = 5.0
 # A cluster without the PrometheusRule CRD is asked again this often (it may be installed later).
 _RULES_RECHECK_SECONDS = 300.0
 

@@ -11,8 +11,10 @@ The shell's contract:
   status records, then metric requests, then Events, then the acknowledgement of manual actions), then
   write `status`;
 - every action states an end, not a change, so repeating a list after a crash is safe;
-- call again after `requeue_after_seconds` (None: only when something changes), whenever the Release
-  or one of its Deployments changes, and right after a RunAnalysis with the measurements it took.
+- call again after `requeue_after_seconds` (None: only when something changes), whenever the Release,
+  one of its Deployments (its status included: pods becoming ready) or one of its hook Jobs changes,
+  and right after a RunAnalysis with the measurements it took. While it waits for those, the core
+  asks for no poll: `requeue_after_seconds` is then only a safety net (WATCH_SAFETY_SECONDS).
 
 Phases: Healthy, Progressing, Paused, RollingBack, Degraded (see docs/state-machine.md).
 """
@@ -57,8 +59,11 @@ from slipway.core.observations import Observations
 from slipway.core.revision import revision_hash
 from slipway.core.strategies import Gate, Hold, Plan, PlanStep, Shift, plan_for
 
-POLL_SECONDS: Final = 5.0
-"""How soon to look again while waiting for pods, in case the shell is not woken by Deployment events."""
+WATCH_SAFETY_SECONDS: Final = 30.0
+"""How soon to look again while waiting for what the shell's watches report (pods ready or gone: the
+Deployment's status; a Deployment deleted; a hook Job finished), which wake the Release anyway: only a
+safety net for a lost watch event. A poll every few seconds instead cost ~235 requests/s with 300
+canaries waiting for pods (docs/operator.md, "Figures: many Releases moving at once")."""
 
 ALERT_POLL: Final = timedelta(seconds=10)
 """How often a rollout guarded by alerts asks Alertmanager again when the Release has no analysis
@@ -174,8 +179,9 @@ class _Pass:
     def _wake(self, at: datetime) -> None:
         self.wakeups.append(at)
 
-    def _poll(self) -> None:
-        self._wake(self.now + timedelta(seconds=POLL_SECONDS))
+    def _await_watched(self) -> None:
+        """Wait for what a watch reports (see WATCH_SAFETY_SECONDS); due times are `_wake`s instead."""
+        self._wake(self.now + timedelta(seconds=WATCH_SAFETY_SECONDS))
 
     def _set_phase(self, phase: Phase, reason: str, message: str) -> None:
         s = self.status
@@ -669,7 +675,7 @@ class _Pass:
         self._ensure(s.stable, replicas)
         # With no pods asked for there is nothing to route; routing waits until pods are ready.
         if replicas > 0 and (s.stable.ready_replicas < replicas or not self._route(100, 0)):
-            self._poll()
+            self._await_watched()
             ready = f"{s.stable.ready_replicas}/{replicas} pods ready"
             s.message = f"first release of version {s.stable.version}: {ready}"
             return
@@ -691,10 +697,10 @@ class _Pass:
         assert s.stable is not None and s.canary is not None
         self._ensure(s.canary, shape.canary_replicas)
         if s.canary.ready_replicas < shape.canary_replicas:
-            self._poll()
+            self._await_watched()
             return False
         if not self._route(100 - shape.canary_weight, shape.canary_weight):
-            self._poll()
+            self._await_watched()
             return False
         self._ensure(s.stable, shape.stable_replicas)
         return True
@@ -765,13 +771,13 @@ class _Pass:
         replicas = self.spec.replicas
         self._ensure(s.canary, replicas)
         if s.canary.ready_replicas < replicas:
-            self._poll()
+            self._await_watched()
             return
         if hooks.hooks_of(self.spec, "postDeploy"):
             # postDeploy hooks test the new revision serving all traffic; stable keeps its pods until
             # they pass, so that a failure can still roll back.
             if not self._route(0, 100):
-                self._poll()
+                self._await_watched()
                 return
             post = self._run_hooks("postDeploy", s.canary)
             if post.failed is not None:
@@ -802,7 +808,7 @@ class _Pass:
             self.status.progress_at = self.now
         if progress.running is not None:
             self.hook_wait = f"waiting for {hooks.describe(progress.running)}"
-            self._poll()
+            self._await_watched()
         if progress.wake_at is not None:
             self._wake(progress.wake_at)
         return progress
@@ -860,7 +866,7 @@ class _Pass:
         if self._route(100, 0):
             return True
         self._ensure(s.stable, self.spec.replicas)
-        self._poll()
+        self._await_watched()
         return False
 
     def _roll_back(self) -> None:
@@ -871,7 +877,7 @@ class _Pass:
         self._ensure(s.stable, self.spec.replicas)
         self._ensure(s.canary, 0)
         if s.canary.ready_replicas > 0:
-            self._poll()
+            self._await_watched()
             return
         rollback = s.last_rollback
         reason = rollback.reason if rollback is not None else "RolledBack"
@@ -885,7 +891,7 @@ class _Pass:
         self._ensure(s.stable, self.spec.replicas)
         if not self._route(100, 0):
             if self.spec.replicas > 0:
-                self._poll()
+                self._await_watched()
             return
         if s.canary is not None:
             self._ensure(s.canary, 0)
