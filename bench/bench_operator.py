@@ -189,7 +189,15 @@ BARE_KOPF = textwrap.dedent(
         pass
 
     @kopf.on.event("apps", "v1", "deployments", labels={"slipway.dev/release": kopf.PRESENT})
+    @kopf.on.event("batch", "v1", "jobs", labels={"slipway.dev/release": kopf.PRESENT})
     async def revision_seen(**_):
+        pass
+
+    OWNED = {"app.kubernetes.io/managed-by": "slipway", "slipway.dev/release": kopf.PRESENT}
+
+    @kopf.on.event("", "v1", "services", labels=OWNED)
+    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules", labels=OWNED)
+    async def owned_seen(**_):
         pass
     """
 )

@@ -497,4 +497,3 @@ def test_while_canary_pods_start_the_pass_asks_for_no_poll_only_a_safety_net() -
         assert sim.cluster.revisions[canary].replicas > 0  # asked for, and waited for
         assert decisions[-1].requeue_after_seconds == WATCH_SAFETY_SECONDS >= 30
         sim.wait(decisions[-1])
-

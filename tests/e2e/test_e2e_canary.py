@@ -263,3 +263,27 @@ def test_a_step_moves_on_within_moments_of_its_pods_being_ready_with_no_poll(
     )
     assert ready - asked > 2, "the pod came up too soon to tell a woken pass from the one that asked"
     assert 0 <= moved - ready < 2, f"the step moved {moved - ready:.1f} s after the canary's pod was ready"
+
+
+def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_once(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """The operator watches the Services and the PrometheusRule it owns: a change someone else makes wakes
+    the Release (nothing else would, once it is Healthy), and a pass reads them only then."""
+    revision = first_release(cluster)["stable"]["revision"]
+
+    def selects_stable() -> bool | None:
+        return cluster.service("web")["spec"]["selector"].get(REVISION_LABEL) == revision or None
+
+    cluster.kubectl(
+        "patch", "service", "web", "--type=merge",
+        "-p", '{"spec": {"selector": {"slipway.dev/revision": "elsewhere"}}}',
+    )  # fmt: skip
+    wait_for(selects_stable, 10, "the Service web selecting the stable revision again")
+    cluster.kubectl("delete", "service/web-canary", "prometheusrule/web")
+
+    def made_again() -> bool | None:
+        found = cluster.kubectl("get", "service/web-canary", "prometheusrule/web", check=False)
+        return found.returncode == 0 or None
+
+    wait_for(made_again, 10, "the Service web-canary and the PrometheusRule web made again")

@@ -70,6 +70,7 @@ from slipway.core.obstacles import INVALID_SPEC, NAME_CONFLICT, RECONCILE_ERROR,
 from slipway.core.promotion import GATE_REASONS
 from slipway.kube.client import ApiError, KubeApi, releases_path
 from slipway.kube.cluster import ClusterState, ClusterWriter, NotOwnedError, StaleViewError, observe
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
     LABEL_HOOK,
     LABEL_HOOK_ATTEMPT,
@@ -219,8 +220,10 @@ class Reconciler:
         own_writes: OwnWrites | None = None,
         notifier: Notifier | None = None,
         fence: Fence | None = None,
+        watched: WatchedObjects | None = None,
     ) -> None:
         self._api = api
+        self._watched = watched or WatchedObjects()
         self._fence = fence or (lambda release: contextlib.nullcontext())
         self._upstreams = upstreams or UpstreamIndex()
         self._measure = measure
@@ -448,7 +451,7 @@ class Reconciler:
     ) -> tuple[int, bool]:
         """Carry out `decision` (its status and Events not yet when `hold`): the writes sent, and
         whether Events are still owed (a post failed)."""
-        writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
+        writer = ClusterWriter(self._api, release, state, self._own_writes.wrote, self._watched)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
         # Events an earlier transition owes that this process has not seen posted: their status landed.

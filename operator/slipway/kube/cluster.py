@@ -2,7 +2,8 @@
 
 `observe` reads a Release's revision Deployments once per pass; its Services and routing objects are
 read when a write needs them, after the Deployments are written (a pass that opens a promotion gate
-writes its new Deployment first). `ClusterWriter` applies changes against that snapshot: it writes
+writes its new Deployment first), unless the watch shows them as the operator last left them
+(`slipway.kube.watched`). `ClusterWriter` applies changes against that snapshot: it writes
 only when the snapshot differs from what is wanted, and refuses to touch an object the Release does
 not own (the operator never modifies what lives in git and never scales what a user owns). The
 snapshot is updated after every write, so a second identical request in the same pass, or the next
@@ -34,6 +35,7 @@ from slipway.kube.client import (
     prometheus_rules_path,
     releases_path,
 )
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
     GROUP,
     KIND,
@@ -148,7 +150,12 @@ def post_event(
 
 class ClusterWriter:
     def __init__(
-        self, api: KubeApi, release: ReleaseRef, state: ClusterState, written: Written | None = None
+        self,
+        api: KubeApi,
+        release: ReleaseRef,
+        state: ClusterState,
+        written: Written | None = None,
+        watched: WatchedObjects | None = None,
     ) -> None:
         self.api = api
         self.release = release
@@ -156,6 +163,8 @@ class ClusterWriter:
         self.writes = 0
         """Write requests this writer sent (successful or not), for the pass's log line."""
         self._written = written or (lambda path, resource_version: None)
+        # Routing objects and the PrometheusRule the watch shows as last left: not read again.
+        self._watched = watched or WatchedObjects()
         # Deployments check_owned found absent (None) or the Release's, by path: not read twice.
         self._checked: dict[str, Obj | None] = {}
 
@@ -270,35 +279,42 @@ class ClusterWriter:
     def ensure_routing_object(self, desired: Obj) -> None:
         """Create or correct a Service or route the Release owns; leave anyone else's alone."""
         kind, name = desired["kind"], desired["metadata"]["name"]
+        path = object_path(kind, self.release.namespace, name)
+        observed = self.state.routing.get((kind, name))
+        if observed is None and self._watched.unchanged(path, desired):
+            return
         # Read when first needed (the Deployments are written first), then kept in the snapshot.
-        observed = self.state.routing.get((kind, name)) or self.api.get(
-            object_path(kind, self.release.namespace, name)
-        )
+        observed = observed or self.api.get(path)
         if observed is not None:
             self.state.routing[(kind, name)] = observed
             if not is_owned_by(observed, self.release):
                 raise NotOwnedError(kind, observed, self.release)
             differs = service_differs if kind == "Service" else routing_differs
             if not differs(desired, observed):
+                self._watched.matched(path, observed, desired)
                 return
         # The whole configuration, every time: an apply drops what `slipway` applied before and no
         # longer applies, and takes back what someone changed.
-        self.state.routing[(kind, name)] = self._apply(
-            object_path(kind, self.release.namespace, name), desired
-        )
+        applied = self.state.routing[(kind, name)] = self._apply(path, desired)
+        self._watched.matched(path, applied, desired)
 
     def ensure_alert_rule(self, desired: Obj | None) -> None:
         """Create or correct the Release's PrometheusRule; None deletes it, if it is the Release's.
         An ApiError 404 from the write means the cluster serves no PrometheusRule (the CRD is absent)."""
         path = prometheus_rules_path(self.release.namespace, self.release.name)
+        if desired is not None and self._watched.unchanged(path, desired):
+            return
         observed = self.api.get(path)
         if observed is not None and not is_owned_by(observed, self.release):
             raise NotOwnedError("PrometheusRule", observed, self.release)
         if desired is None:
             if observed is not None:
                 self._delete(path)
+                self._watched.gone(path)
         elif observed is None or routing_differs(desired, observed):
-            self._apply(path, desired)
+            self._watched.matched(path, self._apply(path, desired), desired)
+        else:
+            self._watched.matched(path, observed, desired)
 
     def acknowledge(self, annotation: str, value: str) -> None:
         """Remove a manual action's annotation (metadata only, never spec: no GitOps drift), but only
