@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_operator
-from bench_operator import Operator, percentile, side_by_side, wait_for
+from bench_operator import Operator, percentile, side_by_side, wait_for, writes_of
 from slipway.kube.client import ApiError, KubeApi, connect, releases_path, services_path
 
 NAMESPACE = "default"
@@ -191,6 +191,22 @@ def lateness(events: list[tuple[float, dict[str, Any]]], version: str) -> list[f
     return list(late.values())
 
 
+def steps_taken(events: list[tuple[float, dict[str, Any]]], version: str) -> int:
+    """Steps the canaries of `version` went through, as our watch saw them (the denominator of writes
+    per step, as in bench_operator): all of the plan for a Release promoted, else up to the furthest step
+    its status showed (a status may be written for two steps at once: it counts both)."""
+    furthest: dict[str, int] = {}
+    for _, release in events:
+        status = release.get("status") or {}
+        name = release["metadata"]["name"]
+        promoted = status.get("phase") == "Healthy" and (status.get("stable") or {}).get("version") == version
+        if promoted:
+            furthest[name] = 2 * len(WEIGHTS)
+        elif (status.get("canary") or {}).get("version") == version and status.get("currentStep") is not None:
+            furthest[name] = max(furthest.get(name, 0), int(status["currentStep"]) + 1)
+    return sum(furthest.values())
+
+
 def rollbacks(seen: Seen, failing: set[str], stable: dict[str, str]) -> list[float]:
     """Seconds from each failing Release's failed measurement to its Service selecting stable only."""
     failed_at: dict[str, float] = {}
@@ -269,6 +285,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             )
             cpu = [process.cpu_seconds() for process in (slipway, dev, prometheus)]
             queries_before, measured_before = cluster.queries(), measurements(operator)
+            requests_before = operator.requests()
             started = time.monotonic()
             in_parallel(
                 lambda name: api.patch(
@@ -280,11 +297,10 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             applied = time.monotonic() - started
 
             def settled() -> bool:
-                final = {n: (p, v) for n, p, v in phases(api)}
-                return all(
-                    final[n] == ("Degraded", "1") if n in failing else final[n] == ("Healthy", "2")
-                    for n in names
-                )
+                # Promoted or rolled back, whichever: a failing canary whose measurements all passed
+                # (little traffic at a low weight) is promoted, and waiting for more would only dilute
+                # the rates below.
+                return all((p, v) in (("Degraded", "1"), ("Healthy", "2")) for _, p, v in phases(api))
 
             unsettled = ""
             try:
@@ -296,8 +312,12 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
                     f"NOT all settled in {settle_seconds:.0f} s; (phase, stable version): {dict(tally)}"
                 )
             seconds = time.monotonic() - started
+            escaped = sorted(n for n, p, v in phases(api) if n in failing and (p, v) == ("Healthy", "2"))
+            if escaped and not unsettled:
+                unsettled = f"settled in {seconds:.0f} s, but failing canaries were promoted: {escaped}"
             queries = cluster.queries() - queries_before
             taken = measurements(operator) - measured_before
+            requests = operator.requests() - requests_before
             usage = [
                 (cores(process, before, seconds), process.peak_rss_mib())
                 for process, before in zip((slipway, dev, prometheus), cpu, strict=True)
@@ -333,6 +353,16 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
         f"Prometheus queries per analysis interval: {queries / intervals:.0f} ({queries:.0f} in"
         f" {intervals:.1f} intervals; {taken:.0f} measurements taken, 1 metric per Release:"
         f" {queries / max(taken, 1):.2f} queries per measurement)"
+    )
+    steps = steps_taken(list(watches.seen.releases), "2")
+    reads = {verb: requests[verb] for verb in ("GET", "LIST")}
+    per_second = {verb: count / seconds for verb, count in reads.items()}
+    print(
+        f"operator API requests: {sum(per_second.values()):.1f}/s reads (GET {per_second['GET']:.1f},"
+        f" LIST {per_second['LIST']:.1f}), {writes_of(requests) / seconds:.1f}/s writes;"
+        f" {requests['passes'] / seconds:.1f} passes/s; writes per step"
+        f" {writes_of(requests) / max(steps, 1):.2f} ({writes_of(requests)} writes, {steps} steps entered,"
+        " rollbacks and promotions included)"
     )
     for label, (cpu_cores, rss) in zip(("operator", "dev cluster", "Prometheus"), usage, strict=True):
         print(f"{label}: CPU {cpu_cores:.2f} cores, peak RSS {rss:.0f} MiB")

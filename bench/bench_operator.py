@@ -27,6 +27,7 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -136,16 +137,21 @@ class Operator:
 
         return wait_for(announced, 30, "the operator's metrics address", interval=0.1)
 
-    def writes(self) -> int:
+    def requests(self) -> Counter[str]:
+        """The operator's API requests so far by verb (its own counter), and its passes under "passes"."""
         with urllib.request.urlopen(self.metrics_url(), timeout=10) as answer:
             text = answer.read().decode()
-        total = 0.0
+        counts: Counter[str] = Counter()
         for line in text.splitlines():
-            if line.startswith("slipway_api_requests_total") and not any(
-                f'verb="{verb}"' in line for verb in ("GET", "LIST")
-            ):
-                total += float(line.rsplit(" ", 1)[1])
-        return int(total)
+            if line.startswith("slipway_api_requests_total"):
+                verb = line.split('verb="', 1)[1].split('"', 1)[0]
+                counts[verb] += int(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("slipway_reconcile_duration_seconds_count"):
+                counts["passes"] += int(float(line.rsplit(" ", 1)[1]))
+        return counts
+
+    def writes(self) -> int:
+        return writes_of(self.requests())
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -158,6 +164,11 @@ class Operator:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def writes_of(requests: Counter[str]) -> int:
+    """The write requests among `Operator.requests`."""
+    return sum(count for verb, count in requests.items() if verb not in ("GET", "LIST", "WATCH", "passes"))
 
 
 def slipway_operator(cluster: DevCluster, workdir: Path, append: bool = False) -> Operator:
@@ -178,7 +189,15 @@ BARE_KOPF = textwrap.dedent(
         pass
 
     @kopf.on.event("apps", "v1", "deployments", labels={"slipway.dev/release": kopf.PRESENT})
+    @kopf.on.event("batch", "v1", "jobs", labels={"slipway.dev/release": kopf.PRESENT})
     async def revision_seen(**_):
+        pass
+
+    OWNED = {"app.kubernetes.io/managed-by": "slipway", "slipway.dev/release": kopf.PRESENT}
+
+    @kopf.on.event("", "v1", "services", labels=OWNED)
+    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules", labels=OWNED)
+    async def owned_seen(**_):
         pass
     """
 )

@@ -22,7 +22,8 @@ class Rule:
 
 
 # What the core operator itself calls where Releases live: Kopf lists and watches Releases and the
-# Deployments it owns; the reconciler reads a Release, removes handled annotations, writes its status,
+# Deployments, Services and PrometheusRules it owns (a pass then need not read the last two again:
+# kube/watched.py); the reconciler reads a Release, removes handled annotations, writes its status,
 # creates, scales and deletes revisions, writes the Services every router splits between and the
 # Release's PrometheusRule, runs hook Jobs, and records Events.
 # Every object it creates names its Release as owner with blockOwnerDeletion (manifests.owner_reference),
@@ -33,10 +34,10 @@ OPERATOR_RULES = (
     Rule(GROUP, "releases/status", ("patch",)),
     Rule(GROUP, "releases/finalizers", ("update",)),
     Rule("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
-    Rule("", "services", ("get", "create", "patch")),
+    Rule("", "services", ("get", "list", "watch", "create", "patch")),
     Rule("", "events", ("get", "create")),
     # The Release's PrometheusRule (alerts/rules.py): kept in line, deleted when alertRules.enabled is false.
-    Rule("monitoring.coreos.com", "prometheusrules", ("get", "create", "patch", "delete")),
+    Rule("monitoring.coreos.com", "prometheusrules", ("get", "list", "watch", "create", "patch", "delete")),
     # Deploy hooks (spec.hooks): their Jobs are created, listed each pass, read and deleted with their
     # revision, and watched (labelled ones), so a finished hook moves its rollout on at once.
     Rule("batch", "jobs", ("get", "list", "watch", "create", "delete")),

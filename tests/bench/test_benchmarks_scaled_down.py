@@ -91,6 +91,9 @@ def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> 
     assert rolled_back is not None and rolled_back[1] == rolled_back[2] == "4", printed
     per_measurement = re.search(rf"({NUMBER}) queries per measurement", printed)
     assert per_measurement is not None and 0 < float(per_measurement[1]) <= 1.0, printed
+    requests = rf"operator API requests: {NUMBER}/s reads .*; writes per step ({NUMBER}) "
+    written = re.search(requests, printed)
+    assert written is not None and float(written[1]) > 0, printed
     for process in ("operator", "dev cluster", "Prometheus"):
         assert re.search(rf"{process}: CPU {NUMBER} cores, peak RSS {NUMBER} MiB", printed), printed
 

@@ -7,6 +7,7 @@ from typing import Any
 from e2e_support import (
     E2E,
     WARM_UP_MEASUREMENTS,
+    ChangeLog,
     Cluster,
     Operator,
     first_release,
@@ -17,6 +18,7 @@ from e2e_support import (
 pytestmark = E2E
 
 RELEASE_LABEL = "slipway.dev/release"
+VERSION_LABEL = "app.kubernetes.io/version"
 REVISION_LABEL = "slipway.dev/revision"
 POD_OF_LABEL = "slipway.dev/pod-of"
 
@@ -222,3 +224,66 @@ def test_a_six_step_canary_takes_at_most_three_api_writes_per_step(
     wait_for(lambda: [e for e in cluster.events() if e["reason"] == "Promoted"], 10, "the Promoted Event")
     writes = api_writes(operator) - before
     assert writes <= 3 * len(steps), f"{writes:.0f} API writes for {len(steps)} steps"
+
+
+def test_a_step_moves_on_within_moments_of_its_pods_being_ready_with_no_poll(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """Issue 12: the core asks for no poll while canary pods start (only a 30 s safety net); the watch
+    event of the canary Deployment's status wakes the Release, and the step moves on at once."""
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+
+    def manifest(version: str, startup_seconds: str) -> dict[str, Any]:
+        body = release_manifest(version, steps=steps)
+        del body["spec"]["analysis"]
+        for env in body["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if env["name"] == "SLIPWAY_DEMO_STARTUP_SECONDS":
+                env["value"] = startup_seconds
+        return body
+
+    cluster.apply(manifest("1", "0.5"))
+    cluster.wait_phase("Healthy", "1", timeout=30)
+    collections = {
+        "Deployment": "/apis/apps/v1/namespaces/default/deployments",
+        "Release": "/apis/slipway.dev/v1alpha1/namespaces/default/releases",
+    }
+    with ChangeLog(cluster.dev.credentials, collections) as log:
+        cluster.apply(manifest("2", "3"))  # the canary's pod is ready ~3 s after the pass that asked
+        cluster.wait_phase("Paused", "1", timeout=60)
+    changes = log.changes()
+    canary = [
+        c for c in changes if c.kind == "Deployment" and c.after["metadata"]["labels"][VERSION_LABEL] == "2"
+    ]
+    asked = canary[0].seen_at
+    ready = next(c.seen_at for c in canary if (c.after.get("status") or {}).get("readyReplicas", 0) >= 1)
+    moved = next(
+        c.seen_at
+        for c in changes
+        if c.kind == "Release" and ((c.after.get("status") or {}).get("canary") or {}).get("weight") == 50
+    )
+    assert ready - asked > 2, "the pod came up too soon to tell a woken pass from the one that asked"
+    assert 0 <= moved - ready < 2, f"the step moved {moved - ready:.1f} s after the canary's pod was ready"
+
+
+def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_once(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """The operator watches the Services and the PrometheusRule it owns: a change someone else makes wakes
+    the Release (nothing else would, once it is Healthy), and a pass reads them only then."""
+    revision = first_release(cluster)["stable"]["revision"]
+
+    def selects_stable() -> bool | None:
+        return cluster.service("web")["spec"]["selector"].get(REVISION_LABEL) == revision or None
+
+    cluster.kubectl(
+        "patch", "service", "web", "--type=merge",
+        "-p", '{"spec": {"selector": {"slipway.dev/revision": "elsewhere"}}}',
+    )  # fmt: skip
+    wait_for(selects_stable, 10, "the Service web selecting the stable revision again")
+    cluster.kubectl("delete", "service/web-canary", "prometheusrule/web")
+
+    def made_again() -> bool | None:
+        found = cluster.kubectl("get", "service/web-canary", "prometheusrule/web", check=False)
+        return found.returncode == 0 or None
+
+    wait_for(made_again, 10, "the Service web-canary and the PrometheusRule web made again")

@@ -12,8 +12,17 @@ from typing import Any
 
 import pytest
 
-from slipway.kube.client import KubeApi, connect, deployments_path, jobs_path, object_path, releases_path
+from slipway.kube.client import (
+    KubeApi,
+    connect,
+    deployments_path,
+    jobs_path,
+    load_credentials,
+    object_path,
+    releases_path,
+)
 from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import Obj, ReleaseRef, applied_config, hook_job, hook_job_name, release_ref
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.replicas import ReplicaRouter
@@ -107,6 +116,62 @@ def test_routing_is_written_only_where_it_differs_and_someones_edit_is_put_back(
     assert restated.writes == 1
     service = api.get(object_path("Service", NAMESPACE, "web"))
     assert service is not None and service["spec"]["selector"]["slipway.dev/revision"] == "aaa"
+
+
+class CountingGets(KubeApi):
+    """The real client, counting the GETs it sends by path."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        super().__init__(load_credentials(kubeconfig), field_manager="slipway")
+        self.gets: list[str] = []
+
+    def get(self, path: str) -> Obj | None:
+        self.gets.append(path)
+        return super().get(path)
+
+
+def test_routing_the_watch_shows_as_last_left_is_not_read_again_and_a_change_someone_made_is(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    """What the operator's Service watch tells (kube/watched.py): a steady pass reads no Service."""
+    gets, watched = CountingGets(str(dev_cluster.kubeconfig)), WatchedObjects()
+    release = release_ref(release_body(api))
+
+    def restate() -> ClusterWriter:
+        writer = ClusterWriter(gets, release, observe(gets, release), watched=watched)
+        for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+            writer.ensure_routing_object(routing_object)
+        return writer
+
+    def the_watch_shows_them() -> None:
+        for name in ("web", "web-canary"):
+            path = object_path("Service", NAMESPACE, name)
+            found = api.get(path)
+            assert found is not None
+            watched.shown(path, str(found["metadata"]["resourceVersion"]))
+
+    assert restate().writes == 2  # created
+    assert restate().writes == 0 and len(gets.gets) == 4  # the watch has not shown them yet: read
+    the_watch_shows_them()
+    gets.gets.clear()
+    assert restate().writes == 0 and gets.gets == []  # as last left, and wanted the same: not read
+
+    dev_cluster.kubectl(
+        "patch", "service", "web", "-n", NAMESPACE, "--type=merge",
+        "-p", '{"spec": {"selector": {"slipway.dev/revision": "zzz"}}}',
+    )  # fmt: skip
+    the_watch_shows_them()
+    assert restate().writes == 1 and gets.gets == [object_path("Service", NAMESPACE, "web")]
+    service = api.get(object_path("Service", NAMESPACE, "web"))
+    assert service is not None and service["spec"]["selector"]["slipway.dev/revision"] == "aaa"
+    the_watch_shows_them()
+    gets.gets.clear()
+    assert restate().writes == 0 and gets.gets == []
+    # Wanting another routing reads the Service again before writing it.
+    writer = ClusterWriter(gets, release, observe(gets, release), watched=watched)
+    writer.ensure_routing_object(routing(release, TrafficSplit("bbb", None, 0))[0])
+    assert writer.writes == 1 and gets.gets == [object_path("Service", NAMESPACE, "web")]
+    gets.close()
 
 
 def test_an_object_someone_else_owns_is_left_alone(api: KubeApi, dev_cluster: DevCluster) -> None:

@@ -389,6 +389,8 @@ class Change:
     name: str
     before: dict[str, Any] | None
     after: dict[str, Any]
+    seen_at: float
+    """When the log's watch delivered it (time.monotonic())."""
 
 
 class ChangeLog:
@@ -439,7 +441,8 @@ class ChangeLog:
             for line in answer:
                 obj = json.loads(line)["object"]
                 name = obj["metadata"]["name"]
-                change = Change(int(obj["metadata"]["resourceVersion"]), kind, name, last.get(name), obj)
+                rv = int(obj["metadata"]["resourceVersion"])
+                change = Change(rv, kind, name, last.get(name), obj, time.monotonic())
                 last[name] = obj
                 with self._lock:
                     self._changes.append(change)

@@ -17,12 +17,23 @@ import kopf
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex
-from slipway.kube.client import Credentials, deployments_path, releases_path
-from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION
+from slipway.kube.client import (
+    Credentials,
+    deployments_path,
+    object_path,
+    prometheus_rules_path,
+    releases_path,
+)
+from slipway.kube.watched import WatchedObjects
+from slipway.manifests import GROUP, LABEL_MANAGED_BY, LABEL_RELEASE, MANAGER, PLURAL, VERSION
 
 
 def build_registry(
-    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex, own_writes: OwnWrites
+    queue: ReconcileQueue,
+    credentials: Credentials,
+    upstreams: UpstreamIndex,
+    own_writes: OwnWrites,
+    watched: WatchedObjects,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -66,16 +77,50 @@ def build_registry(
             own_writes.forget(path)
         else:
             echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
-        # Readiness of a revision moves a rollout on: wake the Release that owns it.
+        # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits for
+        # this event (its own look again is only a safety net, 30 s later), status changes included.
         queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]), echo)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
     async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        # A deploy hook or a job metric finishing moves a rollout on: without this, the next look
-        # would be the core's poll, up to 5 s later.
+        # A deploy hook or a job metric finishing moves a rollout on: the core waits for this event
+        # (its own look again is only a safety net, 30 s later).
         queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
 
+    # The Services and the PrometheusRule a Release owns: what the watch shows spares a pass their GETs
+    # (kube/watched.py), and a change someone else made, or a deletion, wakes the Release to repair it.
+    # A cluster that serves no PrometheusRule at start gets no watch of them (nor rules: reconciler.py).
+    owned: Mapping[str, Any] = {LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: kopf.PRESENT}
+
+    @kopf.on.event("", "v1", "services", labels=owned, registry=registry)
+    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules", labels=owned, registry=registry)
+    async def owned_object_event(
+        *,
+        type: str,
+        name: str,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        body: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        path = watched_path(body["kind"], namespace or "", name)
+        key = ReleaseKey(namespace or "", labels[LABEL_RELEASE])
+        if type == "DELETED":
+            watched.gone(path)
+            queue.notify(key)
+            return
+        resource_version = str(body["metadata"].get("resourceVersion"))
+        watched.shown(path, resource_version)
+        queue.notify(key, partial(watched.as_left, path, resource_version))
+
     return registry
+
+
+def watched_path(kind: str, namespace: str, name: str) -> str:
+    """The API path the writer knows a watched Service or PrometheusRule by."""
+    if kind == "PrometheusRule":
+        return prometheus_rules_path(namespace, name)
+    return object_path(kind, namespace, name)
 
 
 def build_settings(cluster_wide: bool) -> kopf.OperatorSettings:

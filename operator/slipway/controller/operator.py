@@ -25,6 +25,7 @@ from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
@@ -130,6 +131,7 @@ async def run_operator(
         # Filled from the Release watch, read by each pass: who waits for whom, what the upstreams show.
         upstreams = UpstreamIndex()
         own_writes = OwnWrites()
+        watched = WatchedObjects()
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
         notification_queue.start()
@@ -141,6 +143,7 @@ async def run_operator(
             metrics=metrics,
             upstreams=upstreams,
             own_writes=own_writes,
+            watched=watched,
             notifier=Notifier(api, notification_queue, config.notifications),
             fence=shards.fence if shards is not None else None,
         )
@@ -157,7 +160,7 @@ async def run_operator(
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
-                registry=build_registry(queue, credentials, upstreams, own_writes),
+                registry=build_registry(queue, credentials, upstreams, own_writes, watched),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,

@@ -57,7 +57,7 @@ from slipway.core.actions import (
     ScaleRevision,
 )
 from slipway.core.hooks import hooks_of, timeout_of
-from slipway.core.machine import POLL_SECONDS, Decision, decide, recorded_route
+from slipway.core.machine import Decision, decide, recorded_route
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import (
     FiringAlert,
@@ -77,6 +77,7 @@ from slipway.kube.cluster import (
     observe,
     observe_routing,
 )
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
     LABEL_HOOK,
     LABEL_HOOK_ATTEMPT,
@@ -113,9 +114,9 @@ _log = structlog.get_logger("slipway.reconcile")
 # A stale view is retried at once; the watch event of whatever changed will wake us anyway.
 _RETRY_STALE_SECONDS = 0.2
 _RETRY_SHARD_SECONDS = 1.0
-# A status the core let wait for the pods its pass asked for is written this soon at the latest: the
-# core's own poll while it waits for pods.
-_HOLD_SECONDS = POLL_SECONDS
+# A status the core let wait for the pods its pass asked for is written this soon at the latest: a step
+# whose pods come sooner costs one status write, one whose pods take longer shows late by this much.
+_HOLD_SECONDS = 5.0
 # A cluster without the PrometheusRule CRD is asked again this often (it may be installed later).
 _RULES_RECHECK_SECONDS = 300.0
 
@@ -226,8 +227,10 @@ class Reconciler:
         own_writes: OwnWrites | None = None,
         notifier: Notifier | None = None,
         fence: Fence | None = None,
+        watched: WatchedObjects | None = None,
     ) -> None:
         self._api = api
+        self._watched = watched or WatchedObjects()
         self._fence = fence or (lambda release: contextlib.nullcontext())
         self._upstreams = upstreams or UpstreamIndex()
         self._measure = measure
@@ -310,7 +313,9 @@ class Reconciler:
                 recorded = recorded_route(spec, base)
         if recorded is not None:
             desired = _routing(release, _valid(spec), recorded, state)
-            drift = await asyncio.to_thread(observe_routing, self._api, release, desired, state)
+            drift = await asyncio.to_thread(
+                observe_routing, self._api, release, desired, state, self._watched
+            )
             observations = replace(observations, routing_drift=drift)
         decided, now = time.monotonic(), datetime.now(UTC)
         decision = decide(spec, base, observations, now)
@@ -470,7 +475,7 @@ class Reconciler:
     ) -> tuple[int, bool]:
         """Carry out `decision` (its status and Events not yet when `hold`): the writes sent, and
         whether Events are still owed (a post failed)."""
-        writer = ClusterWriter(self._api, release, state, self._own_writes.wrote)
+        writer = ClusterWriter(self._api, release, state, self._own_writes.wrote, self._watched)
         # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
         observed = ReleaseStatus.from_api(body.get("status"))
         # Events an earlier transition owes that this process has not seen posted: their status landed.

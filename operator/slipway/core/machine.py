@@ -11,8 +11,10 @@ The shell's contract:
   status records, then metric requests, then Events, then the acknowledgement of manual actions), then
   write `status`;
 - every action states an end, not a change, so repeating a list after a crash is safe;
-- call again after `requeue_after_seconds` (None: only when something changes), whenever the Release
-  or one of its Deployments changes, and right after a RunAnalysis with the measurements it took.
+- call again after `requeue_after_seconds` (None: only when something changes), whenever the Release,
+  one of its Deployments (its status included: pods becoming ready) or one of its hook Jobs changes,
+  and right after a RunAnalysis with the measurements it took. While it waits for those, the core
+  asks for no poll: `requeue_after_seconds` is then only a safety net (WATCH_SAFETY_SECONDS).
 
 Phases: Healthy, Progressing, Paused, RollingBack, Degraded (see docs/state-machine.md).
 """
@@ -59,8 +61,15 @@ from slipway.core.observations import Observations
 from slipway.core.revision import revision_hash
 from slipway.core.strategies import Gate, Hold, Plan, PlanStep, Reroute, Shift, plan_for
 
-POLL_SECONDS: Final = 5.0
-"""How soon to look again while waiting for pods, in case the shell is not woken by Deployment events."""
+WATCH_SAFETY_SECONDS: Final = 30.0
+"""How soon to look again while waiting for what the shell's watches report (pods ready or gone: the
+Deployment's status; a Deployment deleted; a hook Job finished), which wake the Release anyway: only a
+safety net for a lost watch event. A poll every few seconds instead cost ~235 requests/s with 300
+canaries waiting for pods (docs/operator.md, "Figures: many Releases moving at once")."""
+
+ROUTING_READ_BACK: Final = timedelta(seconds=5)
+"""How soon to read routing objects back when they did not hold what the status records: routes
+(HTTPRoute, VirtualService, Ingress) are not watched, so no event says when they do."""
 
 ALERT_POLL: Final = timedelta(seconds=10)
 """How often a rollout guarded by alerts asks Alertmanager again when the Release has no analysis
@@ -177,8 +186,9 @@ class _Pass:
     def _wake(self, at: datetime) -> None:
         self.wakeups.append(at)
 
-    def _poll(self) -> None:
-        self._wake(self.now + timedelta(seconds=POLL_SECONDS))
+    def _await_watched(self) -> None:
+        """Wait for what a watch reports (see WATCH_SAFETY_SECONDS); due times are `_wake`s instead."""
+        self._wake(self.now + timedelta(seconds=WATCH_SAFETY_SECONDS))
 
     def _set_phase(self, phase: Phase, reason: str, message: str) -> None:
         s = self.status
@@ -672,7 +682,7 @@ class _Pass:
         self._ensure(s.stable, replicas)
         # With no pods asked for there is nothing to route; routing waits until pods are ready.
         if replicas > 0 and (s.stable.ready_replicas < replicas or not self._route(100, 0)):
-            self._poll()
+            self._await_watched()
             ready = f"{s.stable.ready_replicas}/{replicas} pods ready"
             s.message = f"first release of version {s.stable.version}: {ready}"
             return
@@ -694,10 +704,10 @@ class _Pass:
         assert s.stable is not None and s.canary is not None
         self._ensure(s.canary, shape.canary_replicas)
         if s.canary.ready_replicas < shape.canary_replicas:
-            self._poll()
+            self._await_watched()
             return False
         if not self._route(100 - shape.canary_weight, shape.canary_weight, steps=True):
-            self._poll()
+            self._await_watched()
             return False
         self._ensure(s.stable, shape.stable_replicas)
         return True
@@ -724,7 +734,8 @@ class _Pass:
             if isinstance(step, Gate) and not self._gate_passed(step):
                 return
             if self.obs.routing_drift:
-                self._poll()  # the routing must hold what the status records before the rollout moves on
+                # the routing must hold what the status records before the rollout moves on
+                self._wake(self.now + ROUTING_READ_BACK)
                 return
             self._next_step()
 
@@ -754,7 +765,7 @@ class _Pass:
             self._wake(self.now)  # read it back at once
             return False
         if self.obs.routing_drift:
-            self._poll()
+            self._wake(self.now + ROUTING_READ_BACK)
             return False
         return True
 
@@ -807,13 +818,13 @@ class _Pass:
         replicas = self.spec.replicas
         self._ensure(s.canary, replicas)
         if s.canary.ready_replicas < replicas:
-            self._poll()
+            self._await_watched()
             return
         if hooks.hooks_of(self.spec, "postDeploy"):
             # postDeploy hooks test the new revision serving all traffic; stable keeps its pods until
             # they pass, so that a failure can still roll back.
             if not self._route(0, 100):
-                self._poll()
+                self._await_watched()
                 return
             post = self._run_hooks("postDeploy", s.canary)
             if post.failed is not None:
@@ -844,7 +855,7 @@ class _Pass:
             self.status.progress_at = self.now
         if progress.running is not None:
             self.hook_wait = f"waiting for {hooks.describe(progress.running)}"
-            self._poll()
+            self._await_watched()
         if progress.wake_at is not None:
             self._wake(progress.wake_at)
         return progress
@@ -902,7 +913,7 @@ class _Pass:
         if self._route(100, 0):
             return True
         self._ensure(s.stable, self.spec.replicas)
-        self._poll()
+        self._await_watched()
         return False
 
     def _roll_back(self) -> None:
@@ -913,7 +924,7 @@ class _Pass:
         self._ensure(s.stable, self.spec.replicas)
         self._ensure(s.canary, 0)
         if s.canary.ready_replicas > 0:
-            self._poll()
+            self._await_watched()
             return
         rollback = s.last_rollback
         reason = rollback.reason if rollback is not None else "RolledBack"
@@ -927,7 +938,7 @@ class _Pass:
         self._ensure(s.stable, self.spec.replicas)
         if not self._route(100, 0):
             if self.spec.replicas > 0:
-                self._poll()
+                self._await_watched()
             return
         if s.canary is not None:
             self._ensure(s.canary, 0)

@@ -140,6 +140,16 @@ class SimulatedCluster:
             ):
                 del self.annotations[action.annotation]
 
+    def moving(self) -> bool:
+        """Whether `settle` would change something: pods asked for and not ready yet (of revisions that
+        are not broken), a hook Job running that will finish."""
+        return any(
+            name not in self.broken and observed.ready_replicas != observed.replicas
+            for name, observed in self.revisions.items()
+        ) or any(
+            job.outcome == "Running" and job.hook not in self.hanging_hooks for job in self.hook_jobs.values()
+        )
+
     def settle(self) -> None:
         """Every pod asked for is ready (except those of broken revisions)."""
         for name, observed in self.revisions.items():
@@ -187,6 +197,9 @@ class Simulation:
     alerts: tuple[FiringAlert, ...] = ()
     idle_seconds: float = 60.0
     """How far the clock moves after a pass that asks for no requeue."""
+    ready_seconds: float = 5.0
+    """How long the pods a pass asked for take to be ready (and a hook Job to finish): their watch
+    event wakes the next pass then, sooner than the core's safety net."""
     recorded: list[DecideInputs] | None = None
     """When a list, the inputs of every decide() call are appended to it (for benchmarks)."""
 
@@ -209,8 +222,11 @@ class Simulation:
         return decision
 
     def wait(self, decision: Decision) -> None:
-        """Move the clock to when the decision asked to be called again."""
+        """Move the clock to when the decision asked to be called again, or to when the pods (or hook
+        Jobs) it waits for are ready, whose watch event wakes the Release, if sooner."""
         seconds = decision.requeue_after_seconds
+        if self.cluster.moving():
+            seconds = self.ready_seconds if seconds is None else min(seconds, self.ready_seconds)
         self.now += timedelta(seconds=self.idle_seconds if seconds is None else max(seconds, 0.001))
 
     def change_spec(self, spec: ReleaseSpec) -> None:

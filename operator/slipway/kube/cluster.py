@@ -3,11 +3,13 @@
 `observe` reads a Release's revision Deployments once per pass; `observe_routing` its Services and
 routing objects, in the passes the reconciler chooses, to tell the core whether they hold what the
 last status records (otherwise they are read when a write needs them, after the Deployments are
-written: a pass that opens a promotion gate writes its new Deployment first). `ClusterWriter` applies changes
-against that snapshot: it writes only when the snapshot differs from what is wanted, and refuses to
-touch an object the Release does not own (the operator never modifies what lives in git and never
-scales what a user owns). The snapshot is updated after every write, so a second identical request in
-the same pass, or the next pass over the same cluster, writes nothing (invariant 4).
+written: a pass that opens a promotion gate writes its new Deployment first). Neither reads an object
+the watch shows as the operator last left it (`slipway.kube.watched`: Services and the PrometheusRule).
+`ClusterWriter` applies changes against that snapshot: it writes only when the snapshot differs from
+what is wanted, and refuses to touch an object the Release does not own (the operator never modifies
+what lives in git and never scales what a user owns). The snapshot is updated after every write, so a
+second identical request in the same pass, or the next pass over the same cluster, writes nothing
+(invariant 4).
 
 The objects a Release owns (revision Deployments, Services, routing objects) are written by
 server-side apply as the field manager `slipway`, with force: the operator owns them, so a field
@@ -35,6 +37,7 @@ from slipway.kube.client import (
     prometheus_rules_path,
     releases_path,
 )
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
     GROUP,
     KIND,
@@ -106,16 +109,25 @@ def observe(api: KubeApi, release: ReleaseRef, hooks: bool = False) -> ClusterSt
 
 
 def observe_routing(
-    api: KubeApi, release: ReleaseRef, desired: tuple[Obj, ...], state: ClusterState
+    api: KubeApi,
+    release: ReleaseRef,
+    desired: tuple[Obj, ...],
+    state: ClusterState,
+    watched: WatchedObjects | None = None,
 ) -> tuple[str, ...]:
     """Read the Services and routes that realise the routing the last status records (kept in the
     snapshot, where the pass's writes find them) and name, as `Kind name`, each of the Release's that
     does not hold what was written: missing, or changed by a person, a webhook or another controller.
-    Someone else's object is not named here: the writer refuses it (NotOwnedError)."""
+    One the watch shows as the operator last left it, matching, is not read. Someone else's object is
+    not named here: the writer refuses it (NotOwnedError)."""
+    watched = watched or WatchedObjects()
     drift = []
     for wanted in desired:
         kind, name = wanted["kind"], wanted["metadata"]["name"]
-        observed = api.get(object_path(kind, release.namespace, name))
+        path = object_path(kind, release.namespace, name)
+        if watched.unchanged(path, wanted):
+            continue
+        observed = api.get(path)
         if observed is None:
             drift.append(f"{kind} {name}")
             continue
@@ -123,6 +135,8 @@ def observe_routing(
         differs = service_differs if kind == "Service" else routing_differs
         if is_owned_by(observed, release) and differs(wanted, observed):
             drift.append(f"{kind} {name}")
+        elif is_owned_by(observed, release):
+            watched.matched(path, observed, wanted)
     return tuple(drift)
 
 
@@ -170,7 +184,12 @@ def post_event(
 
 class ClusterWriter:
     def __init__(
-        self, api: KubeApi, release: ReleaseRef, state: ClusterState, written: Written | None = None
+        self,
+        api: KubeApi,
+        release: ReleaseRef,
+        state: ClusterState,
+        written: Written | None = None,
+        watched: WatchedObjects | None = None,
     ) -> None:
         self.api = api
         self.release = release
@@ -178,6 +197,8 @@ class ClusterWriter:
         self.writes = 0
         """Write requests this writer sent (successful or not), for the pass's log line."""
         self._written = written or (lambda path, resource_version: None)
+        # Routing objects and the PrometheusRule the watch shows as last left: not read again.
+        self._watched = watched or WatchedObjects()
         # Deployments check_owned found absent (None) or the Release's, by path: not read twice.
         self._checked: dict[str, Obj | None] = {}
 
@@ -292,35 +313,42 @@ class ClusterWriter:
     def ensure_routing_object(self, desired: Obj) -> None:
         """Create or correct a Service or route the Release owns; leave anyone else's alone."""
         kind, name = desired["kind"], desired["metadata"]["name"]
+        path = object_path(kind, self.release.namespace, name)
+        observed = self.state.routing.get((kind, name))
+        if observed is None and self._watched.unchanged(path, desired):
+            return
         # Read when first needed (the Deployments are written first), then kept in the snapshot.
-        observed = self.state.routing.get((kind, name)) or self.api.get(
-            object_path(kind, self.release.namespace, name)
-        )
+        observed = observed or self.api.get(path)
         if observed is not None:
             self.state.routing[(kind, name)] = observed
             if not is_owned_by(observed, self.release):
                 raise NotOwnedError(kind, observed, self.release)
             differs = service_differs if kind == "Service" else routing_differs
             if not differs(desired, observed):
+                self._watched.matched(path, observed, desired)
                 return
         # The whole configuration, every time: an apply drops what `slipway` applied before and no
         # longer applies, and takes back what someone changed.
-        self.state.routing[(kind, name)] = self._apply(
-            object_path(kind, self.release.namespace, name), desired
-        )
+        applied = self.state.routing[(kind, name)] = self._apply(path, desired)
+        self._watched.matched(path, applied, desired)
 
     def ensure_alert_rule(self, desired: Obj | None) -> None:
         """Create or correct the Release's PrometheusRule; None deletes it, if it is the Release's.
         An ApiError 404 from the write means the cluster serves no PrometheusRule (the CRD is absent)."""
         path = prometheus_rules_path(self.release.namespace, self.release.name)
+        if desired is not None and self._watched.unchanged(path, desired):
+            return
         observed = self.api.get(path)
         if observed is not None and not is_owned_by(observed, self.release):
             raise NotOwnedError("PrometheusRule", observed, self.release)
         if desired is None:
             if observed is not None:
                 self._delete(path)
+                self._watched.gone(path)
         elif observed is None or routing_differs(desired, observed):
-            self._apply(path, desired)
+            self._watched.matched(path, self._apply(path, desired), desired)
+        else:
+            self._watched.matched(path, observed, desired)
 
     def acknowledge(self, annotation: str, value: str) -> None:
         """Remove a manual action's annotation (metadata only, never spec: no GitOps drift), but only
