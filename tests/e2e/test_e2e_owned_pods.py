@@ -50,6 +50,13 @@ def test_a_decoy_with_the_release_label_gets_no_request_at_any_weight(
 
     wait_for(promoted, 60, "version 2 promoted through every weight")
     assert {10, 50, 90} <= weights, weights
+    stable = cluster.status()["stable"]["revision"]
+
+    def only_stable_pods() -> bool:  # version 1 is kept for undo at zero replicas: its pods go
+        pods = cluster.json("get", "pods", "-l", "app.kubernetes.io/managed-by=slipway")["items"]
+        return all(pod["metadata"]["labels"].get("slipway.dev/revision") == stable for pod in pods)
+
+    wait_for(only_stable_pods, 30, "version 1 scaled to zero")
     own = served(cluster, "app.kubernetes.io/managed-by=slipway")
     assert own > 0, "the gateway sent the Release's pods no load"
     assert served(cluster, "app=decoy") == 0

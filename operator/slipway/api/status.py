@@ -282,8 +282,8 @@ class ReleaseStatus(StatusModel):
     canary: RevisionStatus | None = Field(
         default=None, description="The revision being rolled out (canary, preview or new pods)."
     )
-    canary_weight: int = Field(
-        default=0,
+    canary_weight: int | None = Field(
+        default=None,
         ge=0,
         le=100,
         description="Percentage of traffic on the canary, 0 when there is none (kubectl get's WEIGHT).",
@@ -357,10 +357,11 @@ class ReleaseStatus(StatusModel):
 
     def to_api(self) -> dict[str, Any]:
         """The status as the API object holds it: camelCase keys, RFC 3339 times, absent fields left out
-        (no Events owed: no `transitionEvents`; no revision kept: no `oldRevisions`; so a status written
-        before they existed reads back the same)."""
+        (no Events owed: no `transitionEvents`; no revision kept: no `oldRevisions`; no match route,
+        mirror or drift: no `canaryRoutes`, `mirrorPercent`, `routingDrift`; `canaryWeight` only once the
+        core has set it; so a status written before they existed reads back the same)."""
         api = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for newer in ("transitionEvents", "oldRevisions"):
+        for newer in ("transitionEvents", "oldRevisions", "canaryRoutes", "mirrorPercent", "routingDrift"):
             if not api.get(newer):
                 api.pop(newer, None)
         return api
