@@ -483,6 +483,9 @@ def test_outputs_names_and_list_watch(kube: Kubectl, namespace: str) -> None:
     assert listed["kind"] == "List" and {r["metadata"]["name"] for r in listed["items"]} == {"web", "api"}
     named = yaml.safe_load(kube.run("slipway", "list", "-n", namespace, "--name", "api", "-o", "yaml").stdout)
     assert [r["metadata"]["name"] for r in named["items"]] == ["api"]
+    missing = kube.run("slipway", "list", "-n", namespace, "--name", "nope", check=False)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr == f"No Release nope found in namespace {namespace}.\n"
     wide = kube.run("slipway", "list", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-4:] == ["STRATEGY", "STABLE", "CANARY", "MESSAGE"]
     got = json.loads(kube.run("slipway", "get", "web", "-n", namespace, "-o", "json").stdout)

@@ -456,8 +456,9 @@ def list_command(
         if chosen in ("json", "yaml"):
             _print_data(_as_list(releases), chosen)
         elif not releases:
+            # On stderr, as kubectl says "No resources found": stdout stays the table alone for scripts.
             what = f"No Release {name}" if name else "No Releases"
-            console.print(f"{what} found in {where}.", highlight=False)
+            errors.print(f"{what} found in {where}.", highlight=False)
         else:
             table = list_table(releases, now(), with_namespace=all_namespaces, wide=chosen == "wide")
             console.print(table)
