@@ -154,6 +154,14 @@ class Changed(Refused):
     """The object changed since the resourceVersion a write carried (409)."""
 
 
+class NoEffect(Refused):
+    """The core says the request would change nothing now, so it was not sent."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
 def _patch_release(
     cluster: Cluster, name: str, body: dict[str, Any] | list[dict[str, Any]], content_type: str
 ) -> dict[str, Any]:
@@ -198,27 +206,43 @@ class Request:
 _ATTEMPTS: Final = 3
 
 
-def annotate(request: Request, name: str, cluster: Cluster, value: str | None = None) -> None:
-    """Send the request unless the core says it would change nothing now (then exit 1 and send
-    nothing; --allow-noop sends it anyway); the merge patch carries the resourceVersion read, so the
-    judgement holds when it lands."""
-    value = value or rfc3339(now())
-    action, where = request.action, f"release {cluster.namespace}/{name}"
+def send_judged(
+    key: str, name: str, cluster: Cluster, value: str, allow_noop: bool
+) -> tuple[dict[str, Any], str | None]:
+    """Send the request unless the core says it would change nothing now (NoEffect, nothing sent;
+    `allow_noop` sends it anyway); the merge patch carries the resourceVersion read, so the judgement
+    holds when it lands. The Release as the API server answered, and why the request would change
+    nothing (None: it acts). The plugin's commands and the dashboard's buttons send through here."""
+    what = f"Release {cluster.namespace}/{name}"
     for _ in range(_ATTEMPTS):
-        release = _read(cluster, name)
-        why = no_effect(request.key, value, valid_spec(release), valid_status(release))
-        if why is not None and not request.allow_noop:
-            raise fail(f"{where}: {action} would change nothing ({why}), not sent; --allow-noop sends it")
+        release = cluster.api.get(releases_path(cluster.namespace, name))
+        if release is None:
+            raise Refused(f"{what} not found")
+        why = no_effect(key, value, valid_spec(release), valid_status(release))
+        if why is not None and not allow_noop:
+            raise NoEffect(why)
         version = (release.get("metadata") or {}).get("resourceVersion")
         try:
-            release = send_request(request.key, name, cluster, value, version)
-            break
+            return send_request(key, name, cluster, value, version), why
         except Changed:
             continue
-        except Refused as error:
-            raise fail(str(error)) from error
-    else:
-        raise fail(f"{where}: changed {_ATTEMPTS} times while {action} was being sent; try again")
+    action = key.removeprefix(manual.PREFIX)
+    raise Refused(f"{what} changed {_ATTEMPTS} times while {action} was being sent; try again")
+
+
+def annotate(request: Request, name: str, cluster: Cluster, value: str | None = None) -> None:
+    """Send the request as judged by send_judged: one that would change nothing exits 1 unless
+    --allow-noop; with --wait, wait for its effect."""
+    value = value or rfc3339(now())
+    action, where = request.action, f"release {cluster.namespace}/{name}"
+    try:
+        release, why = send_judged(request.key, name, cluster, value, request.allow_noop)
+    except NoEffect as error:
+        raise fail(
+            f"{where}: {action} would change nothing ({error.why}), not sent; --allow-noop sends it"
+        ) from error
+    except Refused as error:
+        raise fail(str(error)) from error
     phase = text_of(release.get("status", {}).get("phase"))
     noop = f"; it would change nothing now: {why}" if why is not None else ""
     console.print(
