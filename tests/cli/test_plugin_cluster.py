@@ -356,6 +356,11 @@ def test_wait_without_an_operator_gives_up_at_the_timeout(kube: Kubectl, namespa
     assert done.returncode == 1
     assert "did not carry out pause within 2s (is it running?)" in done.stderr
     assert 2 <= time.monotonic() - started < 30
+    # A duration, as status's --timeout and kubectl's take.
+    done = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "1s500ms", check=False)
+    assert done.returncode == 1 and "did not carry out pause within 1.5s" in done.stderr
+    bad = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "soon", check=False)
+    assert bad.returncode == 2 and "'soon' is not a duration such as 30s" in bad.stderr
 
 
 def test_approve_unapprove_and_skip_gate_name_the_version_and_who(kube: Kubectl, namespace: str) -> None:
@@ -428,6 +433,11 @@ def test_status_exits_0_healthy_1_degraded_2_under_way(kube: Kubectl, namespace:
     timed_out = kube.run(*watch, check=False)
     assert timed_out.returncode == 2 and "timed out after 2s" in timed_out.stderr
     assert 2 <= time.monotonic() - started < 30
+    # A duration, as status's --timeout and kubectl's take.
+    done = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "1s500ms", check=False)
+    assert done.returncode == 1 and "did not carry out pause within 1.5s" in done.stderr
+    bad = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "soon", check=False)
+    assert bad.returncode == 2 and "'soon' is not a duration such as 30s" in bad.stderr
     kube.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
     failed = kube.run("slipway", "status", "web", "-n", namespace, check=False)
     assert failed.returncode == 1

@@ -30,7 +30,7 @@ from typer._completion_shared import get_completion_script
 import slipway
 from slipway import plugins
 from slipway.api import annotations as manual
-from slipway.api.durations import parse_duration
+from slipway.api.durations import format_duration, parse_duration
 from slipway.cli import HELP_STYLE
 from slipway.cli._plugin_edit import EditError, parse_assignment, restart_patch, set_image_patch
 from slipway.cli._plugin_pipeline import pipeline_lines
@@ -92,7 +92,31 @@ Wait = Annotated[
     bool,
     typer.Option("--wait", help="Wait until the operator has carried the action out and its effect shows."),
 ]
-Timeout = Annotated[int, typer.Option("--timeout", min=1, help="Seconds --wait waits at most.")]
+
+
+def wait_seconds(text: str | float) -> float:
+    """--timeout of --wait: a duration, as status's --timeout and kubectl's take; a bare number is seconds."""
+    if isinstance(text, float):  # the default, which click passes through the parser too
+        return text
+    try:
+        seconds = float(text) if text.isdigit() else parse_duration(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    if seconds <= 0:
+        raise typer.BadParameter(f"{text!r} is not a positive duration")
+    return seconds
+
+
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        parser=wait_seconds,
+        metavar="DURATION",
+        show_default="60s",
+        help="How long --wait waits at most (e.g. 90s, 5m; a bare number is seconds).",
+    ),
+]
 AllowNoop = Annotated[
     bool,
     typer.Option(
@@ -194,7 +218,7 @@ class Request:
 
     key: str
     wait: bool
-    timeout: int
+    timeout: float
     allow_noop: bool
 
     @property
@@ -257,12 +281,10 @@ def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) 
     """Until the operator records this very request, then, for abort and promote-full, until what it
     asked for shows: the rollback finished, or the version Healthy (or rolled back: exit 1)."""
     action, where = request.action, f"release {cluster.namespace}/{name}"
-    deadline = time.monotonic() + request.timeout
+    deadline, limit = time.monotonic() + request.timeout, format_duration(request.timeout)
     result = _acknowledged(cluster, name, action, value, deadline)
     if result is None:
-        raise fail(
-            f"{where}: the operator did not carry out {action} within {request.timeout}s (is it running?)"
-        )
+        raise fail(f"{where}: the operator did not carry out {action} within {limit} (is it running?)")
     if changed_nothing(result) and not request.allow_noop:
         raise fail(f"{where}: {action} changed nothing: {result}")
     console.print(f"{where}: {action} carried out: {result}", highlight=False)
@@ -271,11 +293,11 @@ def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) 
             if (release.get("status") or {}).get("phase") != "RollingBack":
                 console.print(rollout_state(release)[1], highlight=False)
                 return
-        raise fail(f"{where}: the rollback did not finish within {request.timeout}s")
+        raise fail(f"{where}: the rollback did not finish within {limit}")
     if request.key == manual.PROMOTE_FULL and not changed_nothing(result):
         state, line = _settled(cluster, name, deadline)
         if state != "done":
-            raise fail(line if state == "failed" else f"{line} (not Healthy within {request.timeout}s)")
+            raise fail(line if state == "failed" else f"{line} (not Healthy within {limit})")
         console.print(line, highlight=False)
 
 
@@ -312,7 +334,7 @@ def _action_command(key: str) -> Callable[..., None]:
         context: Context = None,
         namespace: Namespace = None,
         wait: Wait = False,
-        timeout: Timeout = 60,
+        timeout: Timeout = 60.0,
         allow_noop: AllowNoop = False,
     ) -> None:
         annotate(Request(key, wait, timeout, allow_noop), name, connect(kubeconfig, context, namespace))
@@ -365,7 +387,7 @@ def approve_command(
         ),
     ] = False,
     wait: Wait = False,
-    timeout: Timeout = 60,
+    timeout: Timeout = 60.0,
     allow_noop: AllowNoop = False,
 ) -> None:
     """Approve a version for a promotion gate with `approval: manual` (once per version)."""
@@ -382,7 +404,7 @@ def unapprove_command(
     namespace: Namespace = None,
     version: Version = None,
     wait: Wait = False,
-    timeout: Timeout = 60,
+    timeout: Timeout = 60.0,
     allow_noop: AllowNoop = False,
 ) -> None:
     """Withdraw the approval of a version that has not started yet."""
