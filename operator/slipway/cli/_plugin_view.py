@@ -369,7 +369,11 @@ def analysis_table(release: Obj, now: datetime) -> RenderableType:
             text_of(measurement.get("message")),
         )
     gate = gate_progress(release)
-    parts = [part for part in (gate, f"this attempt: {counts}" if counts else None) if part]
+    # Outside a rollout the counters are the last attempt's (perhaps a rolled-back version's): say whose.
+    attempt = "this attempt"
+    if current_step_number(release) is None:
+        attempt = f"last attempt, revision {text_of(analysis.get('revision'))}"
+    parts = [part for part in (gate, f"{attempt}: {counts}" if counts else None) if part]
     title = Text("Analysis", style="italic") + Text(f" ({'; '.join(parts)})" if parts else "")
     return Group(title, table if table.row_count else Text("no measurements yet"))
 
