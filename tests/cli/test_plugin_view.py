@@ -463,5 +463,7 @@ def test_list_wide_and_history_wide_add_columns() -> None:
     release = canary_release(status)
     row = line_with(render(history_table(release, {"aaa111"}, wide=True)), "aaa111")
     assert row.split()[-2:] == ["yes", "5m"]  # RESTORABLE, then DURATION
+    started = (NOW - timedelta(minutes=7)).strftime("%Y-%m-%dT%H:%M:%SZ")  # to the second, as the docs show
+    assert row.split()[5] == started  # after REASON, absent here: -
     (numbered,) = numbered_history(release, set())
     assert numbered["no"] == 1 and numbered["revision"] == "aaa111" and numbered["restorable"] is False

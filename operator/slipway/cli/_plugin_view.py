@@ -56,6 +56,13 @@ def format_time(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else NONE
 
 
+def stamp(value: object) -> str:
+    """An API timestamp to the second, as kubectl prints one (`2026-11-27T15:04:05Z`): the status keeps
+    microseconds, which only widen a table."""
+    moment = parse_time(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else text_of(value)
+
+
 def human_duration(seconds: float) -> str:
     """A duration the way kubectl prints ages: precise when short, coarse when long."""
     s = max(0, int(seconds))
@@ -478,8 +485,8 @@ def history_table(release: Obj, restorable: Collection[str], *, wide: bool = Fal
             text_of(entry.get("version")),
             text_of(entry.get("outcome")),
             text_of(entry.get("reason")),
-            text_of(entry.get("startedAt")),
-            text_of(entry.get("finishedAt")),
+            stamp(entry.get("startedAt")),
+            stamp(entry.get("finishedAt")),
             "yes" if entry.get("revision") in restorable else "no",
         ]
         if wide:
