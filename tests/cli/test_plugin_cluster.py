@@ -474,6 +474,14 @@ def test_set_image_and_restart_change_the_spec_and_say_so(kube: Kubectl, namespa
     unknown = kube.run("slipway", "set", "image", "web", "api=example/api:2", "-n", namespace, check=False)
     assert unknown.returncode == 1 and len(unknown.stderr.splitlines()) == 1
     assert "no container 'api' in spec.template (containers: web)" in unknown.stderr
+    # The image it already runs: no new revision, so nothing is written and, as for the actions, exit 1.
+    again = ("slipway", "set", "image", "web", "web=example/web:1.0.1", "-n", namespace)
+    same = kube.run(*again, check=False)
+    assert same.returncode == 1
+    assert "would change nothing (container web already runs example/web:1.0.1)" in same.stderr
+    accepted = kube.run(*again, "--allow-noop")
+    assert "not sent" in accepted.stdout and "CHANGED SPEC" not in accepted.stdout
+    assert kube.get(namespace, "release", "web")["metadata"]["generation"] == after["metadata"]["generation"]
     assert kube.get(namespace, "release", "web")["spec"] == after["spec"]
 
     restarted = kube.run("slipway", "restart", "web", "-n", namespace).stdout

@@ -797,21 +797,35 @@ def set_image_command(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     namespace: Namespace = None,
+    allow_noop: Annotated[
+        bool,
+        typer.Option("--allow-noop", help="Exit 0 when every container already runs its image (no-op)."),
+    ] = False,
 ) -> None:
     """Set container images in spec.template: a spec change, rolled out as a new revision."""
     cluster = connect(kubeconfig, context, namespace)
     release = _read(cluster, name)
     where = f"release {cluster.namespace}/{name}"
     changes: list[str] = []
+    unchanged: list[str] = []
     patch: list[dict[str, Any]] = []
     try:
         for assignment in assignments:
             container, image = parse_assignment(assignment)
             step, before = set_image_patch(release, container, image)
+            if before == image:
+                unchanged.append(f"container {container} already runs {image}")
+                continue
             patch += step if not patch else step[1:]  # one resourceVersion test, first
             changes.append(f"container {container} image {before} -> {image}")
     except EditError as error:
         raise fail(f"{where}: {error}") from error
+    if not changes:  # the spec, hence the revision, would stay the same: no rollout, as for the actions
+        said = f"set image would change nothing ({'; '.join(unchanged)}), not sent"
+        if not allow_noop:
+            raise fail(f"{where}: {said}; --allow-noop accepts it")
+        console.print(f"{where}: {said}", highlight=False)
+        return
     _change_spec(cluster, name, patch)
     said = f"{where}: CHANGED SPEC: {'; '.join(changes)} (a new revision).\n{_GITOPS_NOTE}"
     console.print(said, highlight=False)
