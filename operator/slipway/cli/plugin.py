@@ -37,6 +37,7 @@ from slipway.cli._plugin_pipeline import pipeline_lines
 from slipway.cli._plugin_runbook import FORMATS, Format, render, runbook
 from slipway.cli._plugin_undo import (
     UndoError,
+    already_desired,
     choose_target,
     pruned,
     recover_template,
@@ -696,6 +697,11 @@ def undo_command(
     release = _read(cluster, name)
     try:
         target = choose_target(release, to_revision)
+        if already_desired(release, target):
+            raise UndoError(
+                f"spec already describes revision {target.revision} (version {target.version}): "
+                "nothing to change, not written"
+            )
         deployment_name = ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision)
         deployment = cluster.api.get(deployments_path(cluster.namespace, deployment_name))
         if deployment is None:
