@@ -356,6 +356,11 @@ def test_wait_without_an_operator_gives_up_at_the_timeout(kube: Kubectl, namespa
     assert done.returncode == 1
     assert "did not carry out pause within 2s (is it running?)" in done.stderr
     assert 2 <= time.monotonic() - started < 30
+    # A duration, as status's --timeout and kubectl's take.
+    done = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "1s500ms", check=False)
+    assert done.returncode == 1 and "did not carry out pause within 1.5s" in done.stderr
+    bad = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "soon", check=False)
+    assert bad.returncode == 2 and "'soon' is not a duration such as 30s" in bad.stderr
 
 
 def test_approve_unapprove_and_skip_gate_name_the_version_and_who(kube: Kubectl, namespace: str) -> None:
@@ -428,6 +433,11 @@ def test_status_exits_0_healthy_1_degraded_2_under_way(kube: Kubectl, namespace:
     timed_out = kube.run(*watch, check=False)
     assert timed_out.returncode == 2 and "timed out after 2s" in timed_out.stderr
     assert 2 <= time.monotonic() - started < 30
+    # A duration, as status's --timeout and kubectl's take.
+    done = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "1s500ms", check=False)
+    assert done.returncode == 1 and "did not carry out pause within 1.5s" in done.stderr
+    bad = kube.run("slipway", "pause", "web", "-n", namespace, "--wait", "--timeout", "soon", check=False)
+    assert bad.returncode == 2 and "'soon' is not a duration such as 30s" in bad.stderr
     kube.set_status(namespace, "web", rolled_back("1.0.0", ("aaa1", "0.9.0"), ("bbb2", "1.0.0")))
     failed = kube.run("slipway", "status", "web", "-n", namespace, check=False)
     assert failed.returncode == 1
@@ -464,6 +474,14 @@ def test_set_image_and_restart_change_the_spec_and_say_so(kube: Kubectl, namespa
     unknown = kube.run("slipway", "set", "image", "web", "api=example/api:2", "-n", namespace, check=False)
     assert unknown.returncode == 1 and len(unknown.stderr.splitlines()) == 1
     assert "no container 'api' in spec.template (containers: web)" in unknown.stderr
+    # The image it already runs: no new revision, so nothing is written and, as for the actions, exit 1.
+    again = ("slipway", "set", "image", "web", "web=example/web:1.0.1", "-n", namespace)
+    same = kube.run(*again, check=False)
+    assert same.returncode == 1
+    assert "would change nothing (container web already runs example/web:1.0.1)" in same.stderr
+    accepted = kube.run(*again, "--allow-noop")
+    assert "not sent" in accepted.stdout and "CHANGED SPEC" not in accepted.stdout
+    assert kube.get(namespace, "release", "web")["metadata"]["generation"] == after["metadata"]["generation"]
     assert kube.get(namespace, "release", "web")["spec"] == after["spec"]
 
     restarted = kube.run("slipway", "restart", "web", "-n", namespace).stdout
@@ -483,6 +501,9 @@ def test_outputs_names_and_list_watch(kube: Kubectl, namespace: str) -> None:
     assert listed["kind"] == "List" and {r["metadata"]["name"] for r in listed["items"]} == {"web", "api"}
     named = yaml.safe_load(kube.run("slipway", "list", "-n", namespace, "--name", "api", "-o", "yaml").stdout)
     assert [r["metadata"]["name"] for r in named["items"]] == ["api"]
+    missing = kube.run("slipway", "list", "-n", namespace, "--name", "nope", check=False)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr == f"No Release nope found in namespace {namespace}.\n"
     wide = kube.run("slipway", "list", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-4:] == ["STRATEGY", "STABLE", "CANARY", "MESSAGE"]
     got = json.loads(kube.run("slipway", "get", "web", "-n", namespace, "-o", "json").stdout)

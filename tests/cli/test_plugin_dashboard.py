@@ -304,6 +304,17 @@ def test_the_dashboard_needs_its_token_says_which_read_it_is_refused_and_approve
                 "approve requested (annotation slipway.dev/approve=1 by "
                 in json.loads(answer.read())["message"]
             )
+        # A button the page drew enabled before a change is judged again, as the command judges it:
+        # retry of a Release that is not Degraded would change nothing, so nothing is sent.
+        retry = urllib.request.Request(
+            approve.replace("/approve", "/retry"), method="POST", headers={"X-Slipway-Token": token}
+        )
+        with pytest.raises(urllib.error.HTTPError) as noop:
+            urllib.request.urlopen(retry, timeout=10)
+        assert noop.value.code == 409
+        said = "release default/web: retry would change nothing (the release is not Degraded), not sent"
+        assert json.loads(noop.value.read())["error"] == said
     assert 'data-name="web"' in drawing and "no status yet" in drawing
     meta = json.loads(dev_cluster.kubectl("get", "release", "web", "-o", "json").stdout)["metadata"]
     assert meta["annotations"]["slipway.dev/approve"].startswith("1 by system:serviceaccount:default:bob at ")
+    assert "slipway.dev/retry" not in meta["annotations"]

@@ -16,6 +16,7 @@ from slipway.api.status import HistoryEntry, OldRevision, ReleaseStatus, Revisio
 from slipway.cli._plugin_undo import (
     UndoError,
     UndoTarget,
+    already_desired,
     choose_target,
     pruned,
     recover_template,
@@ -118,6 +119,17 @@ def test_a_pruned_revision_is_said_in_one_line_with_what_to_do() -> None:
 def test_nothing_to_go_back_to() -> None:
     with pytest.raises(UndoError, match="no earlier promoted revision"):
         choose_target(release("1.0", ("r1", "1.0"), HISTORY[:1]), None)
+
+
+def test_undo_to_the_revision_spec_already_describes_would_change_nothing() -> None:
+    """It said 'CHANGED SPEC: version 3.0 -> 3.0' and exited 0 while nothing was written."""
+    template = {"spec": {"containers": [{"name": "web", "image": "example/web:3.0"}]}}
+    current = release("3.0", ("r3", "3.0"), HISTORY)
+    current["spec"]["template"] = template
+    assert already_desired(current, UndoTarget(revision_hash(template, "3.0"), "3.0", "history entry 3"))
+    assert not already_desired(current, UndoTarget(revision_hash(template, "2.0"), "2.0", "history entry 2"))
+    del current["spec"]["template"]
+    assert not already_desired(current, UndoTarget(revision_hash(template, "3.0"), "3.0", "history entry 3"))
 
 
 def test_template_round_trips_through_the_operators_deployment() -> None:

@@ -388,6 +388,19 @@ def test_get_draws_each_revision_with_its_pods_under_it() -> None:
     assert line_with(wide, "web-aaa111-y").split()[-2:] == ["10.0.0.7", "node-1"]
 
 
+def test_outside_a_rollout_the_analysis_says_whose_attempt_it_was() -> None:
+    """Healthy again after a rollback: the measurements kept are the rolled-back revision's, not a
+    current attempt's."""
+    status = rolled_back_status()
+    status.phase = "Healthy"
+    status.analysis = progressing_status().analysis
+    assert status.analysis is not None
+    status.analysis.revision = "ccc333"
+    text = render(release_view(canary_release(status), NOW))
+    assert "Analysis (last attempt, revision ccc333: successful 2," in text
+    assert "this attempt" not in text
+
+
 def test_the_gate_is_counted_by_the_core_not_by_the_attempts_totals() -> None:
     """Four good results during the pause, none since the gate began: the gate stands at 0/3, as the
     state machine's message says, while the attempt's totals say successful 4."""
@@ -450,5 +463,7 @@ def test_list_wide_and_history_wide_add_columns() -> None:
     release = canary_release(status)
     row = line_with(render(history_table(release, {"aaa111"}, wide=True)), "aaa111")
     assert row.split()[-2:] == ["yes", "5m"]  # RESTORABLE, then DURATION
+    started = (NOW - timedelta(minutes=7)).strftime("%Y-%m-%dT%H:%M:%SZ")  # to the second, as the docs show
+    assert row.split()[5] == started  # after REASON, absent here: -
     (numbered,) = numbered_history(release, set())
     assert numbered["no"] == 1 and numbered["revision"] == "aaa111" and numbered["restorable"] is False

@@ -200,6 +200,17 @@ def recover_template(deployment: Obj, target: UndoTarget) -> tuple[dict[str, Any
     return candidates[-1], False
 
 
+def already_desired(release: Obj, target: UndoTarget) -> bool:
+    """Whether spec already describes the target revision (its template and version hash to it), so
+    writing it back would change nothing."""
+    spec = release.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    template = spec.get("template")
+    if not isinstance(template, Mapping):
+        return False
+    return revision_hash(template, str(spec.get("version"))) == target.revision
+
+
 def undo_patch(release: Obj, version: str, template: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A JSON patch replacing spec.version and spec.template; refused if the Release changed since read."""
     meta = release.get("metadata")

@@ -57,6 +57,13 @@ def format_time(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else NONE
 
 
+def stamp(value: object) -> str:
+    """An API timestamp to the second, as kubectl prints one (`2026-11-27T15:04:05Z`): the status keeps
+    microseconds, which only widen a table."""
+    moment = parse_time(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else text_of(value)
+
+
 def human_duration(seconds: float) -> str:
     """A duration the way kubectl prints ages: precise when short, coarse when long."""
     s = max(0, int(seconds))
@@ -389,7 +396,11 @@ def analysis_table(release: Obj, now: datetime) -> RenderableType:
             text_of(measurement.get("message")),
         )
     gate = gate_progress(release)
-    parts = [part for part in (gate, f"this attempt: {counts}" if counts else None) if part]
+    # Outside a rollout the counters are the last attempt's (perhaps a rolled-back version's): say whose.
+    attempt = "this attempt"
+    if current_step_number(release) is None:
+        attempt = f"last attempt, revision {text_of(analysis.get('revision'))}"
+    parts = [part for part in (gate, f"{attempt}: {counts}" if counts else None) if part]
     title = Text("Analysis", style="italic") + Text(f" ({'; '.join(parts)})" if parts else "")
     return Group(title, table if table.row_count else Text("no measurements yet"))
 
@@ -496,8 +507,8 @@ def history_table(release: Obj, restorable: Collection[str], *, wide: bool = Fal
             text_of(entry.get("version")),
             text_of(entry.get("outcome")),
             text_of(entry.get("reason")),
-            text_of(entry.get("startedAt")),
-            text_of(entry.get("finishedAt")),
+            stamp(entry.get("startedAt")),
+            stamp(entry.get("finishedAt")),
             "yes" if entry.get("revision") in restorable else "no",
         ]
         if wide:

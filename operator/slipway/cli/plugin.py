@@ -30,13 +30,14 @@ from typer._completion_shared import get_completion_script
 import slipway
 from slipway import plugins
 from slipway.api import annotations as manual
-from slipway.api.durations import parse_duration
+from slipway.api.durations import format_duration, parse_duration
 from slipway.cli import HELP_STYLE
 from slipway.cli._plugin_edit import EditError, parse_assignment, restart_patch, set_image_patch
 from slipway.cli._plugin_pipeline import pipeline_lines
 from slipway.cli._plugin_runbook import FORMATS, Format, render, runbook
 from slipway.cli._plugin_undo import (
     UndoError,
+    already_desired,
     choose_target,
     pruned,
     recover_template,
@@ -92,7 +93,31 @@ Wait = Annotated[
     bool,
     typer.Option("--wait", help="Wait until the operator has carried the action out and its effect shows."),
 ]
-Timeout = Annotated[int, typer.Option("--timeout", min=1, help="Seconds --wait waits at most.")]
+
+
+def wait_seconds(text: str | float) -> float:
+    """--timeout of --wait: a duration, as status's --timeout and kubectl's take; a bare number is seconds."""
+    if isinstance(text, float):  # the default, which click passes through the parser too
+        return text
+    try:
+        seconds = float(text) if text.isdigit() else parse_duration(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    if seconds <= 0:
+        raise typer.BadParameter(f"{text!r} is not a positive duration")
+    return seconds
+
+
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        parser=wait_seconds,
+        metavar="DURATION",
+        show_default="60s",
+        help="How long --wait waits at most (e.g. 90s, 5m; a bare number is seconds).",
+    ),
+]
 AllowNoop = Annotated[
     bool,
     typer.Option(
@@ -154,6 +179,14 @@ class Changed(Refused):
     """The object changed since the resourceVersion a write carried (409)."""
 
 
+class NoEffect(Refused):
+    """The core says the request would change nothing now, so it was not sent."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
 def _patch_release(
     cluster: Cluster, name: str, body: dict[str, Any] | list[dict[str, Any]], content_type: str
 ) -> dict[str, Any]:
@@ -186,7 +219,7 @@ class Request:
 
     key: str
     wait: bool
-    timeout: int
+    timeout: float
     allow_noop: bool
 
     @property
@@ -198,27 +231,43 @@ class Request:
 _ATTEMPTS: Final = 3
 
 
-def annotate(request: Request, name: str, cluster: Cluster, value: str | None = None) -> None:
-    """Send the request unless the core says it would change nothing now (then exit 1 and send
-    nothing; --allow-noop sends it anyway); the merge patch carries the resourceVersion read, so the
-    judgement holds when it lands."""
-    value = value or rfc3339(now())
-    action, where = request.action, f"release {cluster.namespace}/{name}"
+def send_judged(
+    key: str, name: str, cluster: Cluster, value: str, allow_noop: bool
+) -> tuple[dict[str, Any], str | None]:
+    """Send the request unless the core says it would change nothing now (NoEffect, nothing sent;
+    `allow_noop` sends it anyway); the merge patch carries the resourceVersion read, so the judgement
+    holds when it lands. The Release as the API server answered, and why the request would change
+    nothing (None: it acts). The plugin's commands and the dashboard's buttons send through here."""
+    what = f"Release {cluster.namespace}/{name}"
     for _ in range(_ATTEMPTS):
-        release = _read(cluster, name)
-        why = no_effect(request.key, value, valid_spec(release), valid_status(release))
-        if why is not None and not request.allow_noop:
-            raise fail(f"{where}: {action} would change nothing ({why}), not sent; --allow-noop sends it")
+        release = cluster.api.get(releases_path(cluster.namespace, name))
+        if release is None:
+            raise Refused(f"{what} not found")
+        why = no_effect(key, value, valid_spec(release), valid_status(release))
+        if why is not None and not allow_noop:
+            raise NoEffect(why)
         version = (release.get("metadata") or {}).get("resourceVersion")
         try:
-            release = send_request(request.key, name, cluster, value, version)
-            break
+            return send_request(key, name, cluster, value, version), why
         except Changed:
             continue
-        except Refused as error:
-            raise fail(str(error)) from error
-    else:
-        raise fail(f"{where}: changed {_ATTEMPTS} times while {action} was being sent; try again")
+    action = key.removeprefix(manual.PREFIX)
+    raise Refused(f"{what} changed {_ATTEMPTS} times while {action} was being sent; try again")
+
+
+def annotate(request: Request, name: str, cluster: Cluster, value: str | None = None) -> None:
+    """Send the request as judged by send_judged: one that would change nothing exits 1 unless
+    --allow-noop; with --wait, wait for its effect."""
+    value = value or rfc3339(now())
+    action, where = request.action, f"release {cluster.namespace}/{name}"
+    try:
+        release, why = send_judged(request.key, name, cluster, value, request.allow_noop)
+    except NoEffect as error:
+        raise fail(
+            f"{where}: {action} would change nothing ({error.why}), not sent; --allow-noop sends it"
+        ) from error
+    except Refused as error:
+        raise fail(str(error)) from error
     phase = text_of(release.get("status", {}).get("phase"))
     noop = f"; it would change nothing now: {why}" if why is not None else ""
     console.print(
@@ -233,12 +282,10 @@ def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) 
     """Until the operator records this very request, then, for abort and promote-full, until what it
     asked for shows: the rollback finished, or the version Healthy (or rolled back: exit 1)."""
     action, where = request.action, f"release {cluster.namespace}/{name}"
-    deadline = time.monotonic() + request.timeout
+    deadline, limit = time.monotonic() + request.timeout, format_duration(request.timeout)
     result = _acknowledged(cluster, name, action, value, deadline)
     if result is None:
-        raise fail(
-            f"{where}: the operator did not carry out {action} within {request.timeout}s (is it running?)"
-        )
+        raise fail(f"{where}: the operator did not carry out {action} within {limit} (is it running?)")
     if changed_nothing(result) and not request.allow_noop:
         raise fail(f"{where}: {action} changed nothing: {result}")
     console.print(f"{where}: {action} carried out: {result}", highlight=False)
@@ -247,11 +294,11 @@ def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) 
             if (release.get("status") or {}).get("phase") != "RollingBack":
                 console.print(rollout_state(release)[1], highlight=False)
                 return
-        raise fail(f"{where}: the rollback did not finish within {request.timeout}s")
+        raise fail(f"{where}: the rollback did not finish within {limit}")
     if request.key == manual.PROMOTE_FULL and not changed_nothing(result):
         state, line = _settled(cluster, name, deadline)
         if state != "done":
-            raise fail(line if state == "failed" else f"{line} (not Healthy within {request.timeout}s)")
+            raise fail(line if state == "failed" else f"{line} (not Healthy within {limit})")
         console.print(line, highlight=False)
 
 
@@ -288,7 +335,7 @@ def _action_command(key: str) -> Callable[..., None]:
         context: Context = None,
         namespace: Namespace = None,
         wait: Wait = False,
-        timeout: Timeout = 60,
+        timeout: Timeout = 60.0,
         allow_noop: AllowNoop = False,
     ) -> None:
         annotate(Request(key, wait, timeout, allow_noop), name, connect(kubeconfig, context, namespace))
@@ -341,7 +388,7 @@ def approve_command(
         ),
     ] = False,
     wait: Wait = False,
-    timeout: Timeout = 60,
+    timeout: Timeout = 60.0,
     allow_noop: AllowNoop = False,
 ) -> None:
     """Approve a version for a promotion gate with `approval: manual` (once per version)."""
@@ -358,7 +405,7 @@ def unapprove_command(
     namespace: Namespace = None,
     version: Version = None,
     wait: Wait = False,
-    timeout: Timeout = 60,
+    timeout: Timeout = 60.0,
     allow_noop: AllowNoop = False,
 ) -> None:
     """Withdraw the approval of a version that has not started yet."""
@@ -456,8 +503,9 @@ def list_command(
         if chosen in ("json", "yaml"):
             _print_data(_as_list(releases), chosen)
         elif not releases:
+            # On stderr, as kubectl says "No resources found": stdout stays the table alone for scripts.
             what = f"No Release {name}" if name else "No Releases"
-            console.print(f"{what} found in {where}.", highlight=False)
+            errors.print(f"{what} found in {where}.", highlight=False)
         else:
             table = list_table(releases, now(), with_namespace=all_namespaces, wide=chosen == "wide")
             console.print(table)
@@ -649,6 +697,11 @@ def undo_command(
     release = _read(cluster, name)
     try:
         target = choose_target(release, to_revision)
+        if already_desired(release, target):
+            raise UndoError(
+                f"spec already describes revision {target.revision} (version {target.version}): "
+                "nothing to change, not written"
+            )
         deployment_name = ReleaseRef(cluster.namespace, name, uid="").deployment_name(target.revision)
         deployment = cluster.api.get(deployments_path(cluster.namespace, deployment_name))
         if deployment is None:
@@ -750,21 +803,35 @@ def set_image_command(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     namespace: Namespace = None,
+    allow_noop: Annotated[
+        bool,
+        typer.Option("--allow-noop", help="Exit 0 when every container already runs its image (no-op)."),
+    ] = False,
 ) -> None:
     """Set container images in spec.template: a spec change, rolled out as a new revision."""
     cluster = connect(kubeconfig, context, namespace)
     release = _read(cluster, name)
     where = f"release {cluster.namespace}/{name}"
     changes: list[str] = []
+    unchanged: list[str] = []
     patch: list[dict[str, Any]] = []
     try:
         for assignment in assignments:
             container, image = parse_assignment(assignment)
             step, before = set_image_patch(release, container, image)
+            if before == image:
+                unchanged.append(f"container {container} already runs {image}")
+                continue
             patch += step if not patch else step[1:]  # one resourceVersion test, first
             changes.append(f"container {container} image {before} -> {image}")
     except EditError as error:
         raise fail(f"{where}: {error}") from error
+    if not changes:  # the spec, hence the revision, would stay the same: no rollout, as for the actions
+        said = f"set image would change nothing ({'; '.join(unchanged)}), not sent"
+        if not allow_noop:
+            raise fail(f"{where}: {said}; --allow-noop accepts it")
+        console.print(f"{where}: {said}", highlight=False)
+        return
     _change_spec(cluster, name, patch)
     said = f"{where}: CHANGED SPEC: {'; '.join(changes)} (a new revision).\n{_GITOPS_NOTE}"
     console.print(said, highlight=False)

@@ -28,21 +28,23 @@ from slipway.cli._plugin_dashboard.view import BUTTONS, board
 from slipway.cli.plugin import (
     WATCH_SECONDS,
     Cluster,
+    NoEffect,
     Refused,
     console,
     gate_value,
     now,
     rfc3339,
-    send_request,
+    send_judged,
 )
 from slipway.kube.client import ApiError, KubeApi, Obj, events_path, releases_path
 from slipway.rbac import Rule
 
 # What the person running the dashboard needs, in the namespace shown (or cluster-wide with -A):
-# Releases listed and watched, and patched by the buttons (annotations only); Events (the rollback's
-# timeline) listed and watched; without Events the page shows the timeline from status alone.
+# Releases listed and watched, and read then patched by the buttons (annotations only: a button judges
+# the Release as it is now, as the command does); Events (the rollback's timeline) listed and watched;
+# without Events the page shows the timeline from status alone.
 DASHBOARD_RULES: Final = (
-    Rule(GROUP, "releases", ("list", "watch", "patch")),
+    Rule(GROUP, "releases", ("list", "watch", "get", "patch")),
     Rule("", "events", ("list", "watch")),
 )
 
@@ -246,6 +248,9 @@ def build_app(cluster: Cluster, all_namespaces: bool, token: str) -> web.Applica
         target = Cluster(cluster.api, namespace)
         try:
             value = await asyncio.to_thread(_send, key, name, target, version)
+        except NoEffect as error:  # the page was behind: the button was drawn enabled before a change
+            said = f"release {namespace}/{name}: {action} would change nothing ({error.why}), not sent"
+            return web.json_response({"error": said}, status=409)
         except Refused as error:
             return web.json_response({"error": str(error)}, status=409)
         except ApiError as error:
@@ -264,9 +269,10 @@ def build_app(cluster: Cluster, all_namespaces: bool, token: str) -> web.Applica
 
 
 def _send(key: str, name: str, cluster: Cluster, version: str) -> str:
-    """The plugin's request for the button: approve is about `version` and says who, the others a time."""
+    """The plugin's request for the button, judged as the command judges it (NoEffect: not sent):
+    approve is about `version` and says who, the others a time."""
     value = gate_value(version, cluster) if key == manual.APPROVE else rfc3339(now())
-    send_request(key, name, cluster, value)
+    send_judged(key, name, cluster, value, allow_noop=False)
     return value
 
 
