@@ -172,12 +172,62 @@ def send_request(
     key: str, name: str, cluster: Cluster, value: str, resource_version: str | None = None
 ) -> dict[str, Any]:
     """Set one request annotation (metadata only), on `resource_version` when given (a 409 then says
-    the Release changed since it was read); the Release as the API server answered. The plugin's
-    commands and the dashboard's buttons send through here."""
+    the Release changed since it was read); the Release as the API server answered."""
     metadata: dict[str, Any] = {"annotations": {key: value}}
     if resource_version is not None:
         metadata["resourceVersion"] = resource_version
     return _patch_release(cluster, name, {"metadata": metadata}, MERGE_PATCH)
+
+
+class NoEffect(Refused):
+    """The core says the request would change nothing now: nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request sent: its value, the Release as the API server answered, and why it changes nothing
+    when it was sent all the same (allow_noop)."""
+
+    value: str
+    release: dict[str, Any]
+    noop: str | None
+
+
+# Sends that found the Release changed since it was read (409) and judged it again, at most.
+_ATTEMPTS: Final = 3
+
+
+def request_value(key: str, version: str, cluster: Cluster) -> str:
+    """A request's value, a new one each time: a promotion gate's names the version and who asks
+    ("<version> by <who> at <time>"), the others are the time."""
+    at = rfc3339(now())
+    return f"{version} by {whoami(cluster)} at {at}" if key in manual.GATE_ACTIONS else at
+
+
+def send(
+    key: str, name: str, cluster: Cluster, version: str | None = None, allow_noop: bool = False
+) -> Sent:
+    """Judge and send one request, as every action command and the dashboard's buttons do: unless the
+    core says it would change nothing on the Release as read (NoEffect; allow_noop sends it anyway),
+    set the annotation on the resourceVersion read, so that the judgement holds when it lands; a
+    Release changed meanwhile (409) is read and judged again. `version`: what a gate's request is
+    about (default: spec.version as read)."""
+    action, where = key.removeprefix(manual.PREFIX), f"release {cluster.namespace}/{name}"
+    value = None
+    for _ in range(_ATTEMPTS):
+        release = read_release(cluster, name)
+        if value is None:
+            about = version or text_of((release.get("spec") or {}).get("version"))
+            value = request_value(key, about, cluster)
+        why = no_effect(key, value, valid_spec(release), valid_status(release))
+        if why is not None and not allow_noop:
+            raise NoEffect(f"{where}: {action} would change nothing ({why}), not sent")
+        resource_version = (release.get("metadata") or {}).get("resourceVersion")
+        try:
+            return Sent(value, send_request(key, name, cluster, value, resource_version), why)
+        except Changed:
+            continue
+    raise Refused(f"{where}: changed {_ATTEMPTS} times while {action} was being sent; try again")
 
 
 @dataclass(frozen=True)
@@ -194,39 +244,24 @@ class Request:
         return self.key.removeprefix(manual.PREFIX)
 
 
-# Sends that found the Release changed since it was read (409) and judged it again, at most.
-_ATTEMPTS: Final = 3
-
-
-def annotate(request: Request, name: str, cluster: Cluster, value: str | None = None) -> None:
-    """Send the request unless the core says it would change nothing now (then exit 1 and send
-    nothing; --allow-noop sends it anyway); the merge patch carries the resourceVersion read, so the
-    judgement holds when it lands."""
-    value = value or rfc3339(now())
-    action, where = request.action, f"release {cluster.namespace}/{name}"
-    for _ in range(_ATTEMPTS):
-        release = _read(cluster, name)
-        why = no_effect(request.key, value, valid_spec(release), valid_status(release))
-        if why is not None and not request.allow_noop:
-            raise fail(f"{where}: {action} would change nothing ({why}), not sent; --allow-noop sends it")
-        version = (release.get("metadata") or {}).get("resourceVersion")
-        try:
-            release = send_request(request.key, name, cluster, value, version)
-            break
-        except Changed:
-            continue
-        except Refused as error:
-            raise fail(str(error)) from error
-    else:
-        raise fail(f"{where}: changed {_ATTEMPTS} times while {action} was being sent; try again")
-    phase = text_of(release.get("status", {}).get("phase"))
-    noop = f"; it would change nothing now: {why}" if why is not None else ""
+def annotate(request: Request, name: str, cluster: Cluster, version: str | None = None) -> None:
+    """Send the request (`send`); when the core says it would change nothing now, exit 1 having sent
+    nothing (--allow-noop sends it anyway)."""
+    try:
+        sent = send(request.key, name, cluster, version, request.allow_noop)
+    except NoEffect as error:
+        raise fail(f"{error}; --allow-noop sends it") from error
+    except Refused as error:
+        raise fail(str(error)) from error
+    phase = text_of(sent.release.get("status", {}).get("phase"))
+    noop = f"; it would change nothing now: {sent.noop}" if sent.noop is not None else ""
     console.print(
-        f"{where}: {action} requested (annotation {request.key}={value}; phase now {phase}{noop})",
+        f"release {cluster.namespace}/{name}: {request.action} requested "
+        f"(annotation {request.key}={sent.value}; phase now {phase}{noop})",
         highlight=False,
     )
     if request.wait:
-        _wait_for_effect(request, name, cluster, value)
+        _wait_for_effect(request, name, cluster, sent.value)
 
 
 def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) -> None:
@@ -311,17 +346,6 @@ def whoami(cluster: Cluster) -> str:
     return str(((answer.get("status") or {}).get("userInfo") or {}).get("username") or "unknown")
 
 
-def _gate_request(request: Request, name: str, version: str | None, cluster: Cluster) -> None:
-    """A request about one version (spec.version unless given)."""
-    wanted = version or text_of((_read(cluster, name).get("spec") or {}).get("version"))
-    annotate(request, name, cluster, gate_value(wanted, cluster))
-
-
-def gate_value(version: str, cluster: Cluster) -> str:
-    """A promotion-gate request's value: "<version> by <who> at <time>", a new value each time."""
-    return f"{version} by {whoami(cluster)} at {rfc3339(now())}"
-
-
 Version = Annotated[
     str | None, typer.Option("--version", help="The version (default: the one spec.version names).")
 ]
@@ -347,7 +371,7 @@ def approve_command(
     """Approve a version for a promotion gate with `approval: manual` (once per version)."""
     key = manual.SKIP_GATE if skip_gate else manual.APPROVE
     request = Request(key, wait, timeout, allow_noop)
-    _gate_request(request, name, version, connect(kubeconfig, context, namespace))
+    annotate(request, name, connect(kubeconfig, context, namespace), version)
 
 
 @app.command("unapprove")
@@ -363,7 +387,7 @@ def unapprove_command(
 ) -> None:
     """Withdraw the approval of a version that has not started yet."""
     request = Request(manual.UNAPPROVE, wait, timeout, allow_noop)
-    _gate_request(request, name, version, connect(kubeconfig, context, namespace))
+    annotate(request, name, connect(kubeconfig, context, namespace), version)
 
 
 @app.command("pipeline")
@@ -482,11 +506,18 @@ def list_command(
         return
 
 
-def _read(cluster: Cluster, name: str) -> dict[str, Any]:
+def read_release(cluster: Cluster, name: str) -> dict[str, Any]:
     release = cluster.api.get(releases_path(cluster.namespace, name))
     if release is None:
-        raise fail(f"Release {cluster.namespace}/{name} not found")
+        raise Refused(f"Release {cluster.namespace}/{name} not found")
     return release
+
+
+def _read(cluster: Cluster, name: str) -> dict[str, Any]:
+    try:
+        return read_release(cluster, name)
+    except Refused as error:
+        raise fail(str(error)) from error
 
 
 def _pods(cluster: Cluster, name: str) -> list[dict[str, Any]]:
