@@ -210,10 +210,23 @@ def steps_table(release: Obj) -> Table:
 # ---------------------------------------------------------------------------------------------- list
 
 
+def canary_weight(release: Obj) -> int | None:
+    """The canary's share of traffic, as `kubectl get rel` shows it (status.canaryWeight); a status
+    written before canaryWeight existed gives its canary's weight (0 without a canary); None before the
+    operator has written a status."""
+    status = _status(release)
+    if not status:
+        return None
+    weight = status.get("canaryWeight")
+    if not isinstance(weight, int):
+        canary = status.get("canary")
+        weight = canary.get("weight") if isinstance(canary, Mapping) else 0
+    return weight if isinstance(weight, int) else 0
+
+
 def release_weight(release: Obj) -> str:
-    canary = _status(release).get("canary")
-    weight = canary.get("weight") if isinstance(canary, Mapping) else None
-    return f"{weight}%" if isinstance(weight, int | float) else NONE
+    weight = canary_weight(release)
+    return NONE if weight is None else f"{weight}%"
 
 
 def release_step(release: Obj) -> str:

@@ -21,6 +21,7 @@ from slipway.api.models import ReleaseSpec, ThresholdRange
 from slipway.cli._plugin_pipeline import chains, environment
 from slipway.cli._plugin_view import (
     age,
+    canary_weight,
     current_step_number,
     format_time,
     last_attempt_started,
@@ -109,16 +110,15 @@ def _buttons(release: Obj, now: datetime) -> str:
 
 
 def weights(release: Obj) -> list[tuple[str, str, int]]:
-    """(role, version, weight) of the stable and canary revisions; the stable one alone has it all."""
+    """(role, version, weight) of the stable and canary revisions: the canary's share as `list` and
+    `kubectl get rel` show it, the rest on the stable one."""
     status = _mapping(release.get("status"))
+    canary = canary_weight(release) or 0
     shares = []
-    for role in ("stable", "canary"):
+    for role, weight in (("stable", 100 - canary), ("canary", canary)):
         revision = _mapping(status.get(role))
         if revision.get("revision"):
-            weight = revision.get("weight")
-            shares.append((role, text_of(revision.get("version")), weight if isinstance(weight, int) else 0))
-    if len(shares) == 1 and shares[0][0] == "stable":
-        shares = [("stable", shares[0][1], 100)]
+            shares.append((role, text_of(revision.get("version")), weight))
     return shares
 
 
