@@ -191,19 +191,37 @@ def _table(title: str | None, columns: Iterable[str]) -> Table:
     return table
 
 
+StepState = Literal["done", "current", ""]
+
+
+def step_states(release: Obj) -> list[tuple[str, StepState]]:
+    """Each step of the plan and, during a rollout, whether it is done or the one in progress."""
+    current = current_step_number(release)
+    states: list[tuple[str, StepState]] = []
+    for number, step in enumerate(plan_steps(release), start=1):
+        done = current is not None and number < current
+        states.append((step, "done" if done else "current" if number == current else ""))
+    return states
+
+
+def step_in_progress(release: Obj) -> tuple[int, int, str] | None:
+    """The step in progress: its number (the last one once all are done), the number of steps and what
+    it does; None when no rollout is under way."""
+    current, steps = current_step_number(release), plan_steps(release)
+    if current is None or not steps:
+        return None
+    number = min(current, len(steps))
+    return number, len(steps), steps[number - 1]
+
+
 def steps_table(release: Obj) -> Table:
     """The rollout plan; during a rollout, the steps done and the one in progress are marked."""
-    current = current_step_number(release)
     table = Table(title="Steps", title_justify="left", box=None, pad_edge=False)
     for column in ("", "#", "STEP", "STATE"):
         table.add_column(column)
-    for number, step in enumerate(plan_steps(release), start=1):
-        state, mark = Text(""), ""
-        if current is not None and number < current:
-            state = Text("done", style="green")
-        elif number == current:
-            state, mark = Text("current", style="bold cyan"), CURRENT_STEP_MARK
-        table.add_row(mark, str(number), step, state)
+    for number, (step, state) in enumerate(step_states(release), start=1):
+        style = {"done": "green", "current": "bold cyan"}.get(state, "")
+        table.add_row(CURRENT_STEP_MARK if state == "current" else "", str(number), step, Text(state, style))
     return table
 
 
@@ -230,11 +248,8 @@ def release_weight(release: Obj) -> str:
 
 
 def release_step(release: Obj) -> str:
-    current = current_step_number(release)
-    total = len(plan_steps(release))
-    if current is None or not total:
-        return NONE
-    return f"{min(current, total)}/{total}"
+    step = step_in_progress(release)
+    return NONE if step is None else f"{step[0]}/{step[1]}"
 
 
 def release_version(release: Obj) -> str:

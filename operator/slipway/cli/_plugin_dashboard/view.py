@@ -14,22 +14,20 @@ from datetime import datetime
 from html import escape
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from slipway.api import annotations as manual
-from slipway.api.models import ReleaseSpec, ThresholdRange
+from slipway.api.models import ThresholdRange
 from slipway.cli._plugin_pipeline import chains, environment
 from slipway.cli._plugin_view import (
     age,
     canary_weight,
-    current_step_number,
     format_time,
     last_attempt_started,
     measurements,
     parse_time,
-    plan_steps,
     rollback_summary,
     rollback_timeline,
+    step_in_progress,
+    step_states,
     strategy_name,
     text_of,
     valid_spec,
@@ -137,22 +135,14 @@ def _weights_bar(release: Obj) -> str:
 
 
 def _steps(release: Obj) -> str:
-    steps = plan_steps(release)
-    if not steps:
+    """The plan numbered and marked as `get` shows it."""
+    states = step_states(release)
+    if not states:
         return ""
-    current = current_step_number(release)
-    items = []
-    for number, step in enumerate(steps, start=1):
-        state = (
-            "" if current is None else "done" if number < current else "current" if number == current else ""
-        )
-        items.append(f'<li class="{state}">{escape(step)}</li>')
-    where = (
-        f"step {min(current, len(steps))}/{len(steps)}: {escape(steps[min(current, len(steps)) - 1])}"
-        if current is not None
-        else "no rollout under way"
-    )
-    return f'<div class="step">{where}</div><ol class="steps">{"".join(items)}</ol>'
+    items = "".join(f'<li class="{state}">{escape(step)}</li>' for step, state in states)
+    step = step_in_progress(release)
+    where = "no rollout under way" if step is None else f"step {step[0]}/{step[1]}: {escape(step[2])}"
+    return f'<div class="step">{where}</div><ol class="steps">{items}</ol>'
 
 
 # ---------------------------------------------------------------------------------------------- plots
@@ -201,15 +191,10 @@ def series(release: Obj) -> dict[str, list[Point]]:
 
 def thresholds(release: Obj) -> dict[str, ThresholdRange]:
     """Each metric's range of good values, as the operator judges it (a provider's default included)."""
-    try:
-        spec = ReleaseSpec.model_validate(_mapping(release.get("spec")))
-    except ValidationError:
+    spec = valid_spec(release)
+    if spec is None or spec.analysis is None:
         return {}
-    return (
-        {metric.name: metric.effective_threshold() for metric in spec.analysis.metrics}
-        if spec.analysis
-        else {}
-    )
+    return {metric.name: metric.effective_threshold() for metric in spec.analysis.metrics}
 
 
 def plot(metric: str, threshold: ThresholdRange | None, points: Sequence[Point]) -> str:
