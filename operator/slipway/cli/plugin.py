@@ -417,13 +417,15 @@ def pipeline_command(
     draw()
     try:
         while watch:
-            # A new watch starts with every Release (ADDED), which also recovers from any gap.
             for event in cluster.api.watch(releases_path(None), WATCH_SECONDS):
                 if event["type"] == "DELETED":
                     releases.pop(_key_of(event["object"]), None)
                 elif event["type"] in ("ADDED", "MODIFIED"):
                     releases[_key_of(event["object"])] = event["object"]
                 draw()
+            # Listed afresh at each round: what changed between two watches (a deletion too) shows.
+            releases = {_key_of(r): r for r in cluster.api.list(releases_path(None))}
+            draw()
     except KeyboardInterrupt:
         return
 
@@ -486,24 +488,32 @@ def list_command(
             table = list_table(releases, now(), with_namespace=all_namespaces, wide=chosen == "wide")
             console.print(table)
 
-    releases = {_key_of(r): r for r in cluster.api.list(path)}
-    last = shown(releases.values())
-    draw(last)
-    if name is not None and not last and not watch:
-        raise typer.Exit(1)
+    last: list[dict[str, Any]] | None = None
+
+    def redraw(releases: dict[tuple[str, str], dict[str, Any]]) -> None:
+        nonlocal last
+        current = shown(releases.values())
+        if current != last:
+            draw(current)
+            last = current
+
     try:
-        while watch:
+        while True:
+            # Listed afresh at each round: what changed between two watches (a deletion too) shows.
+            releases = {_key_of(r): r for r in cluster.api.list(path)}
+            redraw(releases)
+            if not watch:
+                break
             for event in cluster.api.watch(path, WATCH_SECONDS):
                 if event["type"] == "DELETED":
                     releases.pop(_key_of(event["object"]), None)
                 elif event["type"] in ("ADDED", "MODIFIED"):
                     releases[_key_of(event["object"])] = event["object"]
-                current = shown(releases.values())
-                if current != last:
-                    draw(current)
-                    last = current
+                redraw(releases)
     except KeyboardInterrupt:
         return
+    if name is not None and not last:
+        raise typer.Exit(1)
 
 
 def read_release(cluster: Cluster, name: str) -> dict[str, Any]:
