@@ -468,3 +468,6 @@ def test_list_wide_and_history_wide_add_columns() -> None:
     assert row.split()[-2:] == ["yes", "5m"]  # RESTORABLE, then DURATION
     (numbered,) = numbered_history(release, set())
     assert numbered["no"] == 1 and numbered["revision"] == "aaa111" and numbered["restorable"] is False
+    # Not allowed to list Deployments: not known, rather than "no".
+    assert line_with(render(history_table(release, None)), "aaa111").split()[-1] == "?"
+    assert numbered_history(release, None)[0]["restorable"] is None

@@ -510,10 +510,14 @@ def history(release: Obj) -> list[Obj]:
     return _list(_status(release).get("history"))
 
 
-def history_table(release: Obj, restorable: Collection[str], *, wide: bool = False) -> Table:
+def _restorable(entry: Obj, restorable: Collection[str] | None) -> bool | None:
+    return None if restorable is None else entry.get("revision") in restorable
+
+
+def history_table(release: Obj, restorable: Collection[str] | None, *, wide: bool = False) -> Table:
     """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts; RESTORABLE says
-    whether the revision's Deployment is still there for it (`restorable`: those revisions); wide adds
-    how long each attempt took."""
+    whether the revision's Deployment is still there for it (`restorable`: those revisions; None: not
+    known, shown "?"); wide adds how long each attempt took."""
     more = ["DURATION"] if wide else []
     columns = ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED", "RESTORABLE", *more)
     table = _table(None, columns)
@@ -526,7 +530,7 @@ def history_table(release: Obj, restorable: Collection[str], *, wide: bool = Fal
             text_of(entry.get("reason")),
             text_of(entry.get("startedAt")),
             text_of(entry.get("finishedAt")),
-            "yes" if entry.get("revision") in restorable else "no",
+            {True: "yes", False: "no", None: "?"}[_restorable(entry, restorable)],
         ]
         if wide:
             started, finished = parse_time(entry.get("startedAt")), parse_time(entry.get("finishedAt"))
@@ -536,11 +540,11 @@ def history_table(release: Obj, restorable: Collection[str], *, wide: bool = Fal
     return table
 
 
-def numbered_history(release: Obj, restorable: Collection[str]) -> list[dict[str, Any]]:
+def numbered_history(release: Obj, restorable: Collection[str] | None) -> list[dict[str, Any]]:
     """status.history for -o json|yaml, each entry with its `no` (what `undo --to-revision` takes) and
-    whether `undo` can still return to it."""
+    whether `undo` can still return to it (null: not known)."""
     return [
-        {"no": number, **entry, "restorable": entry.get("revision") in restorable}
+        {"no": number, **entry, "restorable": _restorable(entry, restorable)}
         for number, entry in enumerate(history(release), start=1)
     ]
 

@@ -668,7 +668,9 @@ def history_command(
     cluster = connect(kubeconfig, context, namespace)
     release = _read(cluster, name)
     selector = release_selector(ReleaseRef(cluster.namespace, name, uid=""))
-    kept = restorable(release, cluster.api.list(deployments_path(cluster.namespace), selector))
+    # Without the right to list Deployments, which revisions undo can return to is unknown, not "none".
+    deployments = _readable(lambda: cluster.api.list(deployments_path(cluster.namespace), selector), None)
+    kept = None if deployments is None else restorable(release, deployments)
     if chosen in ("json", "yaml"):
         _print_data(numbered_history(release, kept), chosen)
         return
