@@ -22,14 +22,15 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
+from bench_operator import wait_for
 from slipway_dev.cluster import DevCluster
+from slipway_dev.pods import VERSION_HEADER
 
-T = TypeVar("T")
-VERSION_HEADER = "X-Slipway-Version"
+POLL = 0.1  # seconds between probes: each is a kubectl run or HTTP requests
 PERCENTS = (5, 20, 50)
 TESTERS = {"name": "testers", "match": {"headers": {"x-canary": {"exact": "true"}}}}
 ROUTERS: dict[str, Callable[[str], dict[str, Any]]] = {
@@ -37,16 +38,6 @@ ROUTERS: dict[str, Callable[[str], dict[str, Any]]] = {
     "istio": lambda host: {"istio": {"hosts": [host]}},
     "nginx": lambda host: {"nginx": {"host": host}},
 }
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(interval)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def host_of(router: str) -> str:
@@ -154,7 +145,9 @@ def run(requests: int, matching: int) -> None:
                 cluster.kubectl("apply", "-f", "-", input=manifest)
             if version == "1":
                 for router in ROUTERS:
-                    wait_for(partial(at, cluster, router.lower(), "Healthy"), 60, f"{router}: version 1")
+                    wait_for(
+                        partial(at, cluster, router.lower(), "Healthy"), 60, f"{router}: version 1", POLL
+                    )
         mirrored = steps("gatewayAPI")
         cluster.kubectl(
             "apply",
@@ -168,13 +161,13 @@ def run(requests: int, matching: int) -> None:
 
 def measure(cluster: DevCluster, router: str, requests: int, matching: int) -> str:
     namespace, host = router.lower(), host_of(router)
-    wait_for(partial(at, cluster, namespace, "Paused", 1), 60, f"{router}: the match route in place")
+    wait_for(partial(at, cluster, namespace, "Paused", 1), 60, f"{router}: the match route in place", POLL)
     tester = {"x-canary": "true"}
 
     def route_in_use() -> bool:  # the gateway follows the cluster through its informers
         return versions(cluster, host, 5, **tester) == Counter({"2": 5})
 
-    wait_for(route_in_use, 30, f"{router}: the match route in use")
+    wait_for(route_in_use, 30, f"{router}: the match route in use", POLL)
     answers = versions(cluster, host, matching, **tester)
     line = f"{router}: matching requests to the canary {answers['2']}/{matching}"
     line += f" ({100 * answers['2'] / matching:.1f} %)"
@@ -182,13 +175,16 @@ def measure(cluster: DevCluster, router: str, requests: int, matching: int) -> s
     for number, percent in enumerate(PERCENTS if router != "nginx" else ()):
         promote(cluster, namespace, number)
         wait_for(
-            partial(at, cluster, namespace, "Paused", 3 + 2 * number), 60, f"{router}: mirror {percent} %"
+            partial(at, cluster, namespace, "Paused", 3 + 2 * number),
+            60,
+            f"{router}: mirror {percent} %",
+            POLL,
         )
         time.sleep(1.0)  # the gateway's informers follow the new route
         share = mirrored_share(cluster, namespace, host, requests)
         shares.append(f"at {percent} %: {100 * share:.1f} % (error {100 * share - percent:+.1f} points)")
     if router == "nginx":
-        found = wait_for(partial(refusal, cluster), 60, "the refusal of a mirror on nginx")
+        found = wait_for(partial(refusal, cluster), 60, "the refusal of a mirror on nginx", POLL)
         shares.append(f"refused ({found.get('reason')}: {found.get('message')})")
     return f"{line}; mirrored share {', '.join(shares)}"
 

@@ -71,8 +71,13 @@ def owner_reference(release: ReleaseRef) -> Obj:
 
 
 def is_owned_by(obj: Obj, release: ReleaseRef) -> bool:
+    return has_owner(obj, release.uid)
+
+
+def has_owner(obj: Obj, uid: str) -> bool:
+    """Whether an ownerReference of `obj` names the object of this uid."""
     refs = obj.get("metadata", {}).get("ownerReferences") or []
-    return any(ref.get("uid") == release.uid for ref in refs)
+    return any(ref.get("uid") == uid for ref in refs)
 
 
 def revision_of(deployment: Obj) -> str | None:

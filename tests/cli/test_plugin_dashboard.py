@@ -295,9 +295,18 @@ def test_the_dashboard_needs_its_token_says_which_read_it_is_refused_and_approve
                 json.loads(line[len(b"data: ") :])["html"] for line in stream if line.startswith(b"data: ")
             )
             drawing = next(d for d in drawings if wanted in d)
+        token = url.split("token=")[1]
+        # A button judges before it sends, as the command does: promote with no rollout sends nothing.
+        promote = url.split("?")[0] + "api/releases/default/web/promote"
+        noop = urllib.request.Request(promote, method="POST", headers={"X-Slipway-Token": token})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(noop, timeout=10)
+        assert refused.value.code == 409
+        assert "promote would change nothing (no rollout in progress), not sent" in json.loads(
+            refused.value.read()
+        )["error"]
         # The approve button's request, as the page's script sends it: the plugin's value, naming bob.
         approve = url.split("?")[0] + "api/releases/default/web/approve"
-        token = url.split("token=")[1]
         sent = urllib.request.Request(approve, method="POST", headers={"X-Slipway-Token": token})
         with urllib.request.urlopen(sent, timeout=10) as answer:
             assert (
@@ -316,5 +325,6 @@ def test_the_dashboard_needs_its_token_says_which_read_it_is_refused_and_approve
         assert json.loads(noop.value.read())["error"] == said
     assert 'data-name="web"' in drawing and "no status yet" in drawing
     meta = json.loads(dev_cluster.kubectl("get", "release", "web", "-o", "json").stdout)["metadata"]
+    assert "slipway.dev/promote" not in meta["annotations"]
     assert meta["annotations"]["slipway.dev/approve"].startswith("1 by system:serviceaccount:default:bob at ")
     assert "slipway.dev/retry" not in meta["annotations"]

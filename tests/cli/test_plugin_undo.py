@@ -7,10 +7,11 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import plugin, plugin_run, wait_release_phase
+from e2e_support import operator_identity, plugin, plugin_run, wait_release_phase
 
 from slipway.api.status import HistoryEntry, OldRevision, ReleaseStatus, RevisionStatus
 from slipway.cli._plugin_undo import (
@@ -237,8 +238,26 @@ def roll_out(cluster: DevCluster, name: str, *versions: str) -> list[str]:
     return [entry["revision"] for entry in history]
 
 
-def restorable_column(cluster: DevCluster, name: str) -> list[str]:
-    return [line.split()[-1] for line in plugin(cluster, "history", name).splitlines()[1:]]
+def restorable_column(cluster: DevCluster, name: str, *options: str) -> list[str]:
+    return [line.split()[-1] for line in plugin(cluster, "history", name, *options).splitlines()[1:]]
+
+
+def release_reader(cluster: DevCluster, kubeconfig: Path) -> Path:
+    """A person (ServiceAccount `reader` in `default`) who may read Releases there and nothing else."""
+    meta = {"name": "reader", "namespace": "default"}
+    rules = [{"apiGroups": ["slipway.dev"], "resources": ["releases"], "verbs": ["get"]}]
+    rbac = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": rules},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "ServiceAccount", **meta}],
+        },
+    ]
+    return operator_identity(cluster, kubeconfig, rbac, namespace="default")
 
 
 def scaled_to_zero(cluster: DevCluster, name: str, revision: str) -> None:
@@ -280,7 +299,7 @@ def test_undo_to_revision_1_after_two_rollouts_reuses_its_kept_deployment(dev_cl
 @pytest.mark.e2e
 @pytest.mark.dev_cluster(operator=True)
 def test_a_revision_beyond_the_history_limit_is_pruned_and_undo_says_what_to_do(
-    dev_cluster: DevCluster,
+    dev_cluster: DevCluster, tmp_path: Path
 ) -> None:
     limited = copy.deepcopy(RELEASE)
     limited["spec"]["revisionHistoryLimit"] = 1
@@ -290,6 +309,9 @@ def test_a_revision_beyond_the_history_limit_is_pruned_and_undo_says_what_to_do(
     dev_cluster.kubectl("wait", f"deployment/web-{first}", "--for=delete", "--timeout=60s", timeout=90)
     scaled_to_zero(dev_cluster, "web", second)
     assert restorable_column(dev_cluster, "web") == ["no", "yes", "yes"]
+    # Who may read the Release but not list Deployments sees the history, restorable not known.
+    reader = str(release_reader(dev_cluster, tmp_path / "reader.kubeconfig"))
+    assert restorable_column(dev_cluster, "web", "-n", "default", "--kubeconfig", reader) == ["?", "?", "?"]
     status = dev_cluster.kubectl_json("get", "release", "web")["status"]
     assert [old["revision"] for old in status["oldRevisions"]] == [second]
 

@@ -26,6 +26,7 @@ from slipway.api.status import (
 from slipway.cli._plugin_view import (
     CURRENT_STEP_MARK,
     acknowledgement,
+    canary_weight,
     history_table,
     human_duration,
     list_table,
@@ -124,6 +125,21 @@ def test_list_shows_version_phase_weight_step_and_age() -> None:
     header = line_with(text, "NAME")
     assert header.split() == ["NAME", "VERSION", "PHASE", "WEIGHT", "STEP", "AGE"]
     assert line_with(text, "web").split() == ["web", "2.4.1", "Progressing", "10%", "3/5", "5m"]
+
+
+def test_the_canary_weight_is_status_canary_weight_or_for_an_older_status_the_canarys() -> None:
+    def weight_of(status: dict[str, Any] | None) -> int | None:
+        return canary_weight({"status": status} if status is not None else {})
+
+    assert weight_of({"phase": "Progressing", "canaryWeight": 10, "canary": {"weight": 5}}) == 10
+    assert weight_of({"phase": "Healthy", "canaryWeight": 0}) == 0
+    # Written before canaryWeight existed: the canary revision's weight, 0 with no canary.
+    assert weight_of({"phase": "Progressing", "canary": {"revision": "b", "weight": 25}}) == 25
+    assert weight_of({"phase": "Healthy", "stable": {"revision": "a", "weight": 100}}) == 0
+    assert weight_of(None) is None
+    healthy = canary_release(progressing_status())
+    healthy["status"] = {"phase": "Healthy", "canaryWeight": 0}
+    assert line_with(render(list_table([healthy], NOW, with_namespace=False)), "web").split()[3] == "0%"
 
 
 def test_list_all_namespaces_adds_the_namespace_and_sorts() -> None:
@@ -467,3 +483,6 @@ def test_list_wide_and_history_wide_add_columns() -> None:
     assert row.split()[5] == started  # after REASON, absent here: -
     (numbered,) = numbered_history(release, set())
     assert numbered["no"] == 1 and numbered["revision"] == "aaa111" and numbered["restorable"] is False
+    # Not allowed to list Deployments: not known, rather than "no".
+    assert line_with(render(history_table(release, None)), "aaa111").split()[-1] == "?"
+    assert numbered_history(release, None)[0]["restorable"] is None

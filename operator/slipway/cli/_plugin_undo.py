@@ -15,7 +15,7 @@ from slipway.manifests import (
     LABEL_REVISION,
     LABEL_VERSION,
     ReleaseRef,
-    is_owned_by,
+    has_owner,
     revision_labels,
     revision_of,
 )
@@ -86,8 +86,7 @@ def restorable(release: Obj, deployments: Iterable[Obj]) -> frozenset[str]:
     kept at zero replicas by spec.revisionHistoryLimit)."""
     meta = release.get("metadata")
     uid = str(meta.get("uid", "")) if isinstance(meta, Mapping) else ""
-    ref = ReleaseRef(namespace="", name="", uid=uid)
-    revisions = (revision_of(dict(d)) for d in deployments if is_owned_by(dict(d), ref))
+    revisions = (revision_of(dict(d)) for d in deployments if has_owner(dict(d), uid))
     return frozenset(revision for revision in revisions if revision)
 
 

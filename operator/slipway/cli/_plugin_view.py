@@ -198,37 +198,65 @@ def _table(title: str | None, columns: Iterable[str]) -> Table:
     return table
 
 
+StepState = Literal["done", "current", ""]
+
+
+def step_states(release: Obj) -> list[tuple[str, StepState]]:
+    """Each step of the plan and, during a rollout, whether it is done or the one in progress."""
+    current = current_step_number(release)
+    states: list[tuple[str, StepState]] = []
+    for number, step in enumerate(plan_steps(release), start=1):
+        done = current is not None and number < current
+        states.append((step, "done" if done else "current" if number == current else ""))
+    return states
+
+
+def step_in_progress(release: Obj) -> tuple[int, int, str] | None:
+    """The step in progress: its number (the last one once all are done), the number of steps and what
+    it does; None when no rollout is under way."""
+    current, steps = current_step_number(release), plan_steps(release)
+    if current is None or not steps:
+        return None
+    number = min(current, len(steps))
+    return number, len(steps), steps[number - 1]
+
+
 def steps_table(release: Obj) -> Table:
     """The rollout plan; during a rollout, the steps done and the one in progress are marked."""
-    current = current_step_number(release)
     table = Table(title="Steps", title_justify="left", box=None, pad_edge=False)
     for column in ("", "#", "STEP", "STATE"):
         table.add_column(column)
-    for number, step in enumerate(plan_steps(release), start=1):
-        state, mark = Text(""), ""
-        if current is not None and number < current:
-            state = Text("done", style="green")
-        elif number == current:
-            state, mark = Text("current", style="bold cyan"), CURRENT_STEP_MARK
-        table.add_row(mark, str(number), step, state)
+    for number, (step, state) in enumerate(step_states(release), start=1):
+        style = {"done": "green", "current": "bold cyan"}.get(state, "")
+        table.add_row(CURRENT_STEP_MARK if state == "current" else "", str(number), step, Text(state, style))
     return table
 
 
 # ---------------------------------------------------------------------------------------------- list
 
 
+def canary_weight(release: Obj) -> int | None:
+    """The canary's share of traffic, as `kubectl get rel` shows it (status.canaryWeight); a status
+    written before canaryWeight existed gives its canary's weight (0 without a canary); None before the
+    operator has written a status."""
+    status = _status(release)
+    if not status:
+        return None
+    weight = status.get("canaryWeight")
+    if not isinstance(weight, int):
+        canary = status.get("canary")
+        weight = canary.get("weight") if isinstance(canary, Mapping) else 0
+    return weight if isinstance(weight, int) else 0
+
+
 def release_weight(release: Obj) -> str:
-    canary = _status(release).get("canary")
-    weight = canary.get("weight") if isinstance(canary, Mapping) else None
-    return f"{weight}%" if isinstance(weight, int | float) else NONE
+    weight = canary_weight(release)
+    return NONE if weight is None else f"{weight}%"
 
 
 def release_step(release: Obj) -> str:
-    current = current_step_number(release)
-    total = len(plan_steps(release))
-    if current is None or not total:
-        return NONE
-    return f"{min(current, total)}/{total}"
+    step = step_in_progress(release)
+    return NONE if step is None else f"{step[0]}/{step[1]}"
 
 
 def release_version(release: Obj) -> str:
@@ -493,10 +521,14 @@ def history(release: Obj) -> list[Obj]:
     return _list(_status(release).get("history"))
 
 
-def history_table(release: Obj, restorable: Collection[str], *, wide: bool = False) -> Table:
+def _restorable(entry: Obj, restorable: Collection[str] | None) -> bool | None:
+    return None if restorable is None else entry.get("revision") in restorable
+
+
+def history_table(release: Obj, restorable: Collection[str] | None, *, wide: bool = False) -> Table:
     """`kubectl slipway history`: the NO column is what `undo --to-revision` accepts; RESTORABLE says
-    whether the revision's Deployment is still there for it (`restorable`: those revisions); wide adds
-    how long each attempt took."""
+    whether the revision's Deployment is still there for it (`restorable`: those revisions; None: not
+    known, shown "?"); wide adds how long each attempt took."""
     more = ["DURATION"] if wide else []
     columns = ("NO", "REVISION", "VERSION", "OUTCOME", "REASON", "STARTED", "FINISHED", "RESTORABLE", *more)
     table = _table(None, columns)
@@ -509,7 +541,7 @@ def history_table(release: Obj, restorable: Collection[str], *, wide: bool = Fal
             text_of(entry.get("reason")),
             stamp(entry.get("startedAt")),
             stamp(entry.get("finishedAt")),
-            "yes" if entry.get("revision") in restorable else "no",
+            {True: "yes", False: "no", None: "?"}[_restorable(entry, restorable)],
         ]
         if wide:
             started, finished = parse_time(entry.get("startedAt")), parse_time(entry.get("finishedAt"))
@@ -519,11 +551,11 @@ def history_table(release: Obj, restorable: Collection[str], *, wide: bool = Fal
     return table
 
 
-def numbered_history(release: Obj, restorable: Collection[str]) -> list[dict[str, Any]]:
+def numbered_history(release: Obj, restorable: Collection[str] | None) -> list[dict[str, Any]]:
     """status.history for -o json|yaml, each entry with its `no` (what `undo --to-revision` takes) and
-    whether `undo` can still return to it."""
+    whether `undo` can still return to it (null: not known)."""
     return [
-        {"no": number, **entry, "restorable": entry.get("revision") in restorable}
+        {"no": number, **entry, "restorable": _restorable(entry, restorable)}
         for number, entry in enumerate(history(release), start=1)
     ]
 

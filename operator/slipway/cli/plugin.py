@@ -179,14 +179,6 @@ class Changed(Refused):
     """The object changed since the resourceVersion a write carried (409)."""
 
 
-class NoEffect(Refused):
-    """The core says the request would change nothing now, so it was not sent."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-
-
 def _patch_release(
     cluster: Cluster, name: str, body: dict[str, Any] | list[dict[str, Any]], content_type: str
 ) -> dict[str, Any]:
@@ -205,12 +197,62 @@ def send_request(
     key: str, name: str, cluster: Cluster, value: str, resource_version: str | None = None
 ) -> dict[str, Any]:
     """Set one request annotation (metadata only), on `resource_version` when given (a 409 then says
-    the Release changed since it was read); the Release as the API server answered. The plugin's
-    commands and the dashboard's buttons send through here."""
+    the Release changed since it was read); the Release as the API server answered."""
     metadata: dict[str, Any] = {"annotations": {key: value}}
     if resource_version is not None:
         metadata["resourceVersion"] = resource_version
     return _patch_release(cluster, name, {"metadata": metadata}, MERGE_PATCH)
+
+
+class NoEffect(Refused):
+    """The core says the request would change nothing now: nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request sent: its value, the Release as the API server answered, and why it changes nothing
+    when it was sent all the same (allow_noop)."""
+
+    value: str
+    release: dict[str, Any]
+    noop: str | None
+
+
+# Sends that found the Release changed since it was read (409) and judged it again, at most.
+_ATTEMPTS: Final = 3
+
+
+def request_value(key: str, version: str, cluster: Cluster) -> str:
+    """A request's value, a new one each time: a promotion gate's names the version and who asks
+    ("<version> by <who> at <time>"), the others are the time."""
+    at = rfc3339(now())
+    return f"{version} by {whoami(cluster)} at {at}" if key in manual.GATE_ACTIONS else at
+
+
+def send(
+    key: str, name: str, cluster: Cluster, version: str | None = None, allow_noop: bool = False
+) -> Sent:
+    """Judge and send one request, as every action command and the dashboard's buttons do: unless the
+    core says it would change nothing on the Release as read (NoEffect; allow_noop sends it anyway),
+    set the annotation on the resourceVersion read, so that the judgement holds when it lands; a
+    Release changed meanwhile (409) is read and judged again. `version`: what a gate's request is
+    about (default: spec.version as read)."""
+    action, where = key.removeprefix(manual.PREFIX), f"release {cluster.namespace}/{name}"
+    value = None
+    for _ in range(_ATTEMPTS):
+        release = read_release(cluster, name)
+        if value is None:
+            about = version or text_of((release.get("spec") or {}).get("version"))
+            value = request_value(key, about, cluster)
+        why = no_effect(key, value, valid_spec(release), valid_status(release))
+        if why is not None and not allow_noop:
+            raise NoEffect(f"{where}: {action} would change nothing ({why}), not sent")
+        resource_version = (release.get("metadata") or {}).get("resourceVersion")
+        try:
+            return Sent(value, send_request(key, name, cluster, value, resource_version), why)
+        except Changed:
+            continue
+    raise Refused(f"{where}: changed {_ATTEMPTS} times while {action} was being sent; try again")
 
 
 @dataclass(frozen=True)
@@ -227,55 +269,24 @@ class Request:
         return self.key.removeprefix(manual.PREFIX)
 
 
-# Sends that found the Release changed since it was read (409) and judged it again, at most.
-_ATTEMPTS: Final = 3
-
-
-def send_judged(
-    key: str, name: str, cluster: Cluster, value: str, allow_noop: bool
-) -> tuple[dict[str, Any], str | None]:
-    """Send the request unless the core says it would change nothing now (NoEffect, nothing sent;
-    `allow_noop` sends it anyway); the merge patch carries the resourceVersion read, so the judgement
-    holds when it lands. The Release as the API server answered, and why the request would change
-    nothing (None: it acts). The plugin's commands and the dashboard's buttons send through here."""
-    what = f"Release {cluster.namespace}/{name}"
-    for _ in range(_ATTEMPTS):
-        release = cluster.api.get(releases_path(cluster.namespace, name))
-        if release is None:
-            raise Refused(f"{what} not found")
-        why = no_effect(key, value, valid_spec(release), valid_status(release))
-        if why is not None and not allow_noop:
-            raise NoEffect(why)
-        version = (release.get("metadata") or {}).get("resourceVersion")
-        try:
-            return send_request(key, name, cluster, value, version), why
-        except Changed:
-            continue
-    action = key.removeprefix(manual.PREFIX)
-    raise Refused(f"{what} changed {_ATTEMPTS} times while {action} was being sent; try again")
-
-
-def annotate(request: Request, name: str, cluster: Cluster, value: str | None = None) -> None:
-    """Send the request as judged by send_judged: one that would change nothing exits 1 unless
-    --allow-noop; with --wait, wait for its effect."""
-    value = value or rfc3339(now())
-    action, where = request.action, f"release {cluster.namespace}/{name}"
+def annotate(request: Request, name: str, cluster: Cluster, version: str | None = None) -> None:
+    """Send the request (`send`); when the core says it would change nothing now, exit 1 having sent
+    nothing (--allow-noop sends it anyway)."""
     try:
-        release, why = send_judged(request.key, name, cluster, value, request.allow_noop)
+        sent = send(request.key, name, cluster, version, request.allow_noop)
     except NoEffect as error:
-        raise fail(
-            f"{where}: {action} would change nothing ({error.why}), not sent; --allow-noop sends it"
-        ) from error
+        raise fail(f"{error}; --allow-noop sends it") from error
     except Refused as error:
         raise fail(str(error)) from error
-    phase = text_of(release.get("status", {}).get("phase"))
-    noop = f"; it would change nothing now: {why}" if why is not None else ""
+    phase = text_of(sent.release.get("status", {}).get("phase"))
+    noop = f"; it would change nothing now: {sent.noop}" if sent.noop is not None else ""
     console.print(
-        f"{where}: {action} requested (annotation {request.key}={value}; phase now {phase}{noop})",
+        f"release {cluster.namespace}/{name}: {request.action} requested "
+        f"(annotation {request.key}={sent.value}; phase now {phase}{noop})",
         highlight=False,
     )
     if request.wait:
-        _wait_for_effect(request, name, cluster, value)
+        _wait_for_effect(request, name, cluster, sent.value)
 
 
 def _wait_for_effect(request: Request, name: str, cluster: Cluster, value: str) -> None:
@@ -358,17 +369,6 @@ def whoami(cluster: Cluster) -> str:
     return str(((answer.get("status") or {}).get("userInfo") or {}).get("username") or "unknown")
 
 
-def _gate_request(request: Request, name: str, version: str | None, cluster: Cluster) -> None:
-    """A request about one version (spec.version unless given)."""
-    wanted = version or text_of((_read(cluster, name).get("spec") or {}).get("version"))
-    annotate(request, name, cluster, gate_value(wanted, cluster))
-
-
-def gate_value(version: str, cluster: Cluster) -> str:
-    """A promotion-gate request's value: "<version> by <who> at <time>", a new value each time."""
-    return f"{version} by {whoami(cluster)} at {rfc3339(now())}"
-
-
 Version = Annotated[
     str | None, typer.Option("--version", help="The version (default: the one spec.version names).")
 ]
@@ -394,7 +394,7 @@ def approve_command(
     """Approve a version for a promotion gate with `approval: manual` (once per version)."""
     key = manual.SKIP_GATE if skip_gate else manual.APPROVE
     request = Request(key, wait, timeout, allow_noop)
-    _gate_request(request, name, version, connect(kubeconfig, context, namespace))
+    annotate(request, name, connect(kubeconfig, context, namespace), version)
 
 
 @app.command("unapprove")
@@ -410,7 +410,7 @@ def unapprove_command(
 ) -> None:
     """Withdraw the approval of a version that has not started yet."""
     request = Request(manual.UNAPPROVE, wait, timeout, allow_noop)
-    _gate_request(request, name, version, connect(kubeconfig, context, namespace))
+    annotate(request, name, connect(kubeconfig, context, namespace), version)
 
 
 @app.command("pipeline")
@@ -440,13 +440,15 @@ def pipeline_command(
     draw()
     try:
         while watch:
-            # A new watch starts with every Release (ADDED), which also recovers from any gap.
             for event in cluster.api.watch(releases_path(None), WATCH_SECONDS):
                 if event["type"] == "DELETED":
                     releases.pop(_key_of(event["object"]), None)
                 elif event["type"] in ("ADDED", "MODIFIED"):
                     releases[_key_of(event["object"])] = event["object"]
                 draw()
+            # Listed afresh at each round: what changed between two watches (a deletion too) shows.
+            releases = {_key_of(r): r for r in cluster.api.list(releases_path(None))}
+            draw()
     except KeyboardInterrupt:
         return
 
@@ -510,31 +512,46 @@ def list_command(
             table = list_table(releases, now(), with_namespace=all_namespaces, wide=chosen == "wide")
             console.print(table)
 
-    releases = {_key_of(r): r for r in cluster.api.list(path)}
-    last = shown(releases.values())
-    draw(last)
-    if name is not None and not last and not watch:
-        raise typer.Exit(1)
+    last: list[dict[str, Any]] | None = None
+
+    def redraw(releases: dict[tuple[str, str], dict[str, Any]]) -> None:
+        nonlocal last
+        current = shown(releases.values())
+        if current != last:
+            draw(current)
+            last = current
+
     try:
-        while watch:
+        while True:
+            # Listed afresh at each round: what changed between two watches (a deletion too) shows.
+            releases = {_key_of(r): r for r in cluster.api.list(path)}
+            redraw(releases)
+            if not watch:
+                break
             for event in cluster.api.watch(path, WATCH_SECONDS):
                 if event["type"] == "DELETED":
                     releases.pop(_key_of(event["object"]), None)
                 elif event["type"] in ("ADDED", "MODIFIED"):
                     releases[_key_of(event["object"])] = event["object"]
-                current = shown(releases.values())
-                if current != last:
-                    draw(current)
-                    last = current
+                redraw(releases)
     except KeyboardInterrupt:
         return
+    if name is not None and not last:
+        raise typer.Exit(1)
+
+
+def read_release(cluster: Cluster, name: str) -> dict[str, Any]:
+    release = cluster.api.get(releases_path(cluster.namespace, name))
+    if release is None:
+        raise Refused(f"Release {cluster.namespace}/{name} not found")
+    return release
 
 
 def _read(cluster: Cluster, name: str) -> dict[str, Any]:
-    release = cluster.api.get(releases_path(cluster.namespace, name))
-    if release is None:
-        raise fail(f"Release {cluster.namespace}/{name} not found")
-    return release
+    try:
+        return read_release(cluster, name)
+    except Refused as error:
+        raise fail(str(error)) from error
 
 
 def _pods(cluster: Cluster, name: str) -> list[dict[str, Any]]:
@@ -675,7 +692,9 @@ def history_command(
     cluster = connect(kubeconfig, context, namespace)
     release = _read(cluster, name)
     selector = release_selector(ReleaseRef(cluster.namespace, name, uid=""))
-    kept = restorable(release, cluster.api.list(deployments_path(cluster.namespace), selector))
+    # Without the right to list Deployments, which revisions undo can return to is unknown, not "none".
+    deployments = _readable(lambda: cluster.api.list(deployments_path(cluster.namespace), selector), None)
+    kept = None if deployments is None else restorable(release, deployments)
     if chosen in ("json", "yaml"):
         _print_data(numbered_history(release, kept), chosen)
         return

@@ -307,9 +307,15 @@ def take_gate_actions(
 
 def no_effect(status: ReleaseStatus, promotion: Promotion | None, key: str, value: str) -> str | None:
     """Why the gate request `key`=`value` would change nothing now (None: it would act)."""
+    return _no_effect(status, promotion, key, value, _VALUE.match(value))
+
+
+def _no_effect(
+    status: ReleaseStatus, promotion: Promotion | None, key: str, value: str, parsed: re.Match[str] | None
+) -> str | None:
+    """no_effect on the value as _VALUE parsed it (None: it names no version)."""
     if promotion is None:
         return "spec.promotion is not set"
-    parsed = _VALUE.match(value)
     if parsed is None:
         return f"{value!r} does not name a version"
     version = parsed["version"]
@@ -327,11 +333,11 @@ def no_effect(status: ReleaseStatus, promotion: Promotion | None, key: str, valu
 def _carry_out(
     status: ReleaseStatus, promotion: Promotion | None, key: str, value: str, now: datetime
 ) -> str:
-    why = no_effect(status, promotion, key, value)
+    parsed = _VALUE.match(value)
+    why = _no_effect(status, promotion, key, value, parsed)
     if why is not None:
         return f"{NO_EFFECT}{why}"
-    parsed = _VALUE.match(value)
-    assert parsed is not None
+    assert parsed is not None  # a value naming no version has no effect, said above
     version, by = parsed["version"], parsed["by"] or "a person (annotation)"
     recorded = status.promotion or PromotionStatus()
     if key == APPROVE:

@@ -22,29 +22,25 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from slipway.api import annotations as manual
 from slipway.api.models import GROUP
 from slipway.cli._plugin_dashboard.view import BUTTONS, board
 from slipway.cli.plugin import (
     WATCH_SECONDS,
     Cluster,
-    NoEffect,
     Refused,
     console,
-    gate_value,
     now,
-    rfc3339,
-    send_judged,
+    send,
 )
 from slipway.kube.client import ApiError, KubeApi, Obj, events_path, releases_path
 from slipway.rbac import Rule
 
 # What the person running the dashboard needs, in the namespace shown (or cluster-wide with -A):
-# Releases listed and watched, and read then patched by the buttons (annotations only: a button judges
-# the Release as it is now, as the command does); Events (the rollback's timeline) listed and watched;
-# without Events the page shows the timeline from status alone.
+# Releases listed and watched, and read afresh and patched by the buttons (annotations only, judged on
+# the Release as read); Events (the rollback's timeline) listed and watched; without Events the page
+# shows the timeline from status alone.
 DASHBOARD_RULES: Final = (
-    Rule(GROUP, "releases", ("list", "watch", "get", "patch")),
+    Rule(GROUP, "releases", ("get", "list", "watch", "patch")),
     Rule("", "events", ("list", "watch")),
 )
 
@@ -247,16 +243,14 @@ def build_app(cluster: Cluster, all_namespaces: bool, token: str) -> web.Applica
         version = str((release.get("spec") or {}).get("version"))
         target = Cluster(cluster.api, namespace)
         try:
-            value = await asyncio.to_thread(_send, key, name, target, version)
-        except NoEffect as error:  # the page was behind: the button was drawn enabled before a change
-            said = f"release {namespace}/{name}: {action} would change nothing ({error.why}), not sent"
-            return web.json_response({"error": said}, status=409)
+            # Judged and sent as the command of the same name does: NoEffect says the core's reason.
+            sent = await asyncio.to_thread(send, key, name, target, version)
         except Refused as error:
             return web.json_response({"error": str(error)}, status=409)
         except ApiError as error:
             said = f"the API server answered {error.status} {error.reason}: {error.message}"
             return web.json_response({"error": said}, status=403 if error.status == 403 else 502)
-        said = f"release {namespace}/{name}: {action} requested (annotation {key}={value})"
+        said = f"release {namespace}/{name}: {action} requested (annotation {key}={sent.value})"
         console.print(said, highlight=False)
         return web.json_response({"message": said})
 
@@ -266,14 +260,6 @@ def build_app(cluster: Cluster, all_namespaces: bool, token: str) -> web.Applica
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
     return app
-
-
-def _send(key: str, name: str, cluster: Cluster, version: str) -> str:
-    """The plugin's request for the button, judged as the command judges it (NoEffect: not sent):
-    approve is about `version` and says who, the others a time."""
-    value = gate_value(version, cluster) if key == manual.APPROVE else rfc3339(now())
-    send_judged(key, name, cluster, value, allow_noop=False)
-    return value
 
 
 def _guard(token: str) -> Middleware:

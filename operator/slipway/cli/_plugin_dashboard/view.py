@@ -14,21 +14,20 @@ from datetime import datetime
 from html import escape
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from slipway.api import annotations as manual
-from slipway.api.models import ReleaseSpec, ThresholdRange
+from slipway.api.models import ThresholdRange
 from slipway.cli._plugin_pipeline import chains, environment
 from slipway.cli._plugin_view import (
     age,
-    current_step_number,
+    canary_weight,
     format_time,
     last_attempt_started,
     measurements,
     parse_time,
-    plan_steps,
     rollback_summary,
     rollback_timeline,
+    step_in_progress,
+    step_states,
     strategy_name,
     text_of,
     valid_spec,
@@ -109,16 +108,15 @@ def _buttons(release: Obj, now: datetime) -> str:
 
 
 def weights(release: Obj) -> list[tuple[str, str, int]]:
-    """(role, version, weight) of the stable and canary revisions; the stable one alone has it all."""
+    """(role, version, weight) of the stable and canary revisions: the canary's share as `list` and
+    `kubectl get rel` show it, the rest on the stable one."""
     status = _mapping(release.get("status"))
+    canary = canary_weight(release) or 0
     shares = []
-    for role in ("stable", "canary"):
+    for role, weight in (("stable", 100 - canary), ("canary", canary)):
         revision = _mapping(status.get(role))
         if revision.get("revision"):
-            weight = revision.get("weight")
-            shares.append((role, text_of(revision.get("version")), weight if isinstance(weight, int) else 0))
-    if len(shares) == 1 and shares[0][0] == "stable":
-        shares = [("stable", shares[0][1], 100)]
+            shares.append((role, text_of(revision.get("version")), weight))
     return shares
 
 
@@ -137,22 +135,14 @@ def _weights_bar(release: Obj) -> str:
 
 
 def _steps(release: Obj) -> str:
-    steps = plan_steps(release)
-    if not steps:
+    """The plan numbered and marked as `get` shows it."""
+    states = step_states(release)
+    if not states:
         return ""
-    current = current_step_number(release)
-    items = []
-    for number, step in enumerate(steps, start=1):
-        state = (
-            "" if current is None else "done" if number < current else "current" if number == current else ""
-        )
-        items.append(f'<li class="{state}">{escape(step)}</li>')
-    where = (
-        f"step {min(current, len(steps))}/{len(steps)}: {escape(steps[min(current, len(steps)) - 1])}"
-        if current is not None
-        else "no rollout under way"
-    )
-    return f'<div class="step">{where}</div><ol class="steps">{"".join(items)}</ol>'
+    items = "".join(f'<li class="{state}">{escape(step)}</li>' for step, state in states)
+    step = step_in_progress(release)
+    where = "no rollout under way" if step is None else f"step {step[0]}/{step[1]}: {escape(step[2])}"
+    return f'<div class="step">{where}</div><ol class="steps">{items}</ol>'
 
 
 # ---------------------------------------------------------------------------------------------- plots
@@ -201,15 +191,10 @@ def series(release: Obj) -> dict[str, list[Point]]:
 
 def thresholds(release: Obj) -> dict[str, ThresholdRange]:
     """Each metric's range of good values, as the operator judges it (a provider's default included)."""
-    try:
-        spec = ReleaseSpec.model_validate(_mapping(release.get("spec")))
-    except ValidationError:
+    spec = valid_spec(release)
+    if spec is None or spec.analysis is None:
         return {}
-    return (
-        {metric.name: metric.effective_threshold() for metric in spec.analysis.metrics}
-        if spec.analysis
-        else {}
-    )
+    return {metric.name: metric.effective_threshold() for metric in spec.analysis.metrics}
 
 
 def plot(metric: str, threshold: ThresholdRange | None, points: Sequence[Point]) -> str:
