@@ -301,3 +301,16 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
         return found.returncode == 0 or None
 
     wait_for(made_again, 10, "the Service web-canary and the PrometheusRule web made again")
+    # Taken over (ownerReference and labels removed): no longer the Release's to repair, but the event
+    # still wakes it, and it says so at once.
+    cluster.kubectl(
+        "patch", "service", "web-canary", "--type=json",
+        "-p", '[{"op": "remove", "path": "/metadata/ownerReferences"},'
+        ' {"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1managed-by"},'
+        ' {"op": "remove", "path": "/metadata/labels/slipway.dev~1release"}]',
+    )  # fmt: skip
+
+    def refused() -> bool | None:
+        return cluster.status().get("reason") == "NameConflict" or None
+
+    wait_for(refused, 10, "the Release reporting the Service web-canary someone else's")

@@ -78,3 +78,12 @@ def test_the_operators_labels_removed_are_a_difference_to_repair() -> None:
     }
     assert not routing_differs(rule, rule)
     assert routing_differs(rule, without_labels(rule))
+
+
+def test_the_release_a_pass_last_met_an_object_in_is_remembered() -> None:
+    watched, wanted = WatchedObjects(), web_service()
+    assert watched.owner(PATH) is None
+    watched.matched(PATH, as_stored(wanted, "5"), wanted)
+    assert watched.owner(PATH) == "web"  # so an event of it, both owner marks removed, still wakes web
+    watched.gone(PATH)
+    assert watched.owner(PATH) is None

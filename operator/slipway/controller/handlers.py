@@ -100,18 +100,18 @@ def build_registry(
     ) -> None:
         path = watched_path(body["kind"], namespace or "", name)
         owner = owning_release(body)
-        key = ReleaseKey(namespace or "", owner) if owner is not None else None
+        # One taken from its Release (ownerReference and labels both removed) still wakes the Release
+        # a pass last met it in, which then finds it someone else's.
+        known = owner or watched.owner(path)
         echo = None
         if type == "DELETED":
             watched.gone(path)
         else:
-            # One no Release owns any more (ownerReference and labels both removed) is still marked
-            # changed if a pass met it, so that no pass trusts it unread.
             resource_version = str(body["metadata"].get("resourceVersion"))
-            watched.shown(path, resource_version, owned=key is not None)
+            watched.shown(path, resource_version, owned=owner is not None)
             echo = partial(watched.as_left, path, resource_version)
-        if key is not None:
-            queue.notify(key, echo)
+        if known is not None:
+            queue.notify(ReleaseKey(namespace or "", known), echo)
 
     return registry
 

@@ -18,7 +18,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from slipway.manifests import Obj
+from slipway.manifests import Obj, owning_release
 
 
 @dataclass
@@ -29,6 +29,8 @@ class _Entry:
     """The resourceVersion the operator last read (and compared) or wrote."""
     wanted: int | None = None
     """What it matched then (`_digest`)."""
+    owner: str | None = None
+    """The Release it belonged to then (`owning_release`)."""
 
 
 def _digest(wanted: Obj) -> int:
@@ -61,6 +63,13 @@ class WatchedObjects:
         with self._lock:
             entry = self._entries.setdefault(path, _Entry())
             entry.left, entry.wanted = str(obj["metadata"]["resourceVersion"]), _digest(wanted)
+            entry.owner = owning_release(obj)
+
+    def owner(self, path: str) -> str | None:
+        """The Release the object belonged to when a pass last met it (None: none met it)."""
+        with self._lock:
+            entry = self._entries.get(path)
+            return entry.owner if entry is not None else None
 
     def shown(self, path: str, resource_version: str, owned: bool = True) -> None:
         """The watch shows the object at `resource_version`. One no Release owns is kept only if a pass
