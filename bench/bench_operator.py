@@ -193,10 +193,8 @@ BARE_KOPF = textwrap.dedent(
     async def revision_seen(**_):
         pass
 
-    OWNED = {"app.kubernetes.io/managed-by": "slipway", "slipway.dev/release": kopf.PRESENT}
-
-    @kopf.on.event("", "v1", "services", labels=OWNED)
-    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules", labels=OWNED)
+    @kopf.on.event("", "v1", "services")
+    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules")
     async def owned_seen(**_):
         pass
     """

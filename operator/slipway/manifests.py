@@ -80,6 +80,27 @@ def has_owner(obj: Obj, uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in refs)
 
 
+def owning_release(obj: Mapping[str, Any]) -> str | None:
+    """The name of the Release (in the object's namespace) whose object this is, by its controller
+    ownerReference or, failing that, by the labels the operator sets: either alone still names it after
+    someone removed the other. None: no Release's."""
+    meta = obj.get("metadata", {})
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and (ref.get("apiVersion"), ref.get("kind")) == (f"{GROUP}/{VERSION}", KIND):
+            return str(ref["name"])
+    labels = meta.get("labels") or {}
+    if labels.get(LABEL_MANAGED_BY) == MANAGER and LABEL_RELEASE in labels:
+        return str(labels[LABEL_RELEASE])
+    return None
+
+
+def _labels_differ(desired: Obj, observed: Obj) -> bool:
+    """Whether a label `desired` sets is missing or different in `observed` (its owner's and manager's
+    labels removed is drift to repair like any other: they are how people, and the watch, find it)."""
+    have = observed["metadata"].get("labels") or {}
+    return any(have.get(key) != value for key, value in (desired["metadata"].get("labels") or {}).items())
+
+
 def revision_of(deployment: Obj) -> str | None:
     labels: dict[str, str] = deployment.get("metadata", {}).get("labels") or {}
     return labels.get(LABEL_REVISION)
@@ -183,9 +204,10 @@ def service_differs(desired: Obj, observed: Obj) -> bool:
     """Whether applying `desired` would change an owned Service: its selector is not exactly the one
     wanted (a Service's selector is an atomic map: an apply replaces it whole), or one of the wanted
     ports is missing or points elsewhere. Ports someone else added stay (an apply leaves them too),
-    so they never make a difference; neither does what the API server defaulted."""
+    so they never make a difference; neither does what the API server defaulted. A wanted label missing
+    or different is a difference too."""
     have = observed.get("spec") or {}
-    if (have.get("selector") or {}) != desired["spec"]["selector"]:
+    if (have.get("selector") or {}) != desired["spec"]["selector"] or _labels_differ(desired, observed):
         return True
     ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in have.get("ports") or []}
     for want in desired["spec"]["ports"]:
@@ -196,7 +218,7 @@ def service_differs(desired: Obj, observed: Obj) -> bool:
 
 
 def routing_differs(desired: Obj, observed: Obj) -> bool:
-    """Whether a top-level spec field or an annotation of `desired` is missing or different in
+    """Whether a top-level spec field, a label or an annotation of `desired` is missing or different in
     `observed`, or an annotation `slipway` applied before and no longer wants is still there (a match
     route removed from a canary Ingress). Fields others added are left alone, by the comparison and
     by the apply."""
@@ -206,6 +228,7 @@ def routing_differs(desired: Obj, observed: Obj) -> bool:
     applied = applied_config(observed)["metadata"].get("annotations") or {}
     return (
         any(not _holds(have_spec.get(key), value) for key, value in desired["spec"].items())
+        or _labels_differ(desired, observed)
         or any(have_annotations.get(key) != value for key, value in want_annotations.items())
         or any(key in have_annotations for key in set(applied) - set(want_annotations))
     )

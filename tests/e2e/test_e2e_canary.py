@@ -269,7 +269,8 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
     cluster: Cluster, operator: Operator
 ) -> None:
     """The operator watches the Services and the PrometheusRule it owns: a change someone else makes wakes
-    the Release (nothing else would, once it is Healthy), and a pass reads them only then."""
+    the Release (nothing else would, once it is Healthy), and a pass reads them only then; an edit that
+    removes the operator's labels too included."""
     revision = first_release(cluster)["stable"]["revision"]
 
     def selects_stable() -> bool | None:
@@ -280,6 +281,19 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
         "-p", '{"spec": {"selector": {"slipway.dev/revision": "elsewhere"}}}',
     )  # fmt: skip
     wait_for(selects_stable, 10, "the Service web selecting the stable revision again")
+    # An edit that also removes the labels the operator sets is seen all the same (the watch finds the
+    # owner by ownerReference), and the repair puts the labels back.
+    cluster.kubectl(
+        "patch", "service", "web", "--type=merge",
+        "-p", '{"metadata": {"labels": {"app.kubernetes.io/managed-by": null, "slipway.dev/release": null}},'
+        ' "spec": {"selector": {"slipway.dev/revision": "elsewhere"}}}',
+    )  # fmt: skip
+
+    def repaired_with_labels() -> bool | None:
+        labels = cluster.service("web")["metadata"].get("labels") or {}
+        return (selects_stable() and labels.get(RELEASE_LABEL) == "web") or None
+
+    wait_for(repaired_with_labels, 10, "the Service web, its labels removed, repaired with them")
     cluster.kubectl("delete", "service/web-canary", "prometheusrule/web")
 
     def made_again() -> bool | None:
@@ -287,3 +301,16 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
         return found.returncode == 0 or None
 
     wait_for(made_again, 10, "the Service web-canary and the PrometheusRule web made again")
+    # Taken over (ownerReference and labels removed): no longer the Release's to repair, but the event
+    # still wakes it, and it says so at once.
+    cluster.kubectl(
+        "patch", "service", "web-canary", "--type=json",
+        "-p", '[{"op": "remove", "path": "/metadata/ownerReferences"},'
+        ' {"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1managed-by"},'
+        ' {"op": "remove", "path": "/metadata/labels/slipway.dev~1release"}]',
+    )  # fmt: skip
+
+    def refused() -> bool | None:
+        return cluster.status().get("reason") == "NameConflict" or None
+
+    wait_for(refused, 10, "the Release reporting the Service web-canary someone else's")

@@ -25,7 +25,7 @@ from slipway.kube.client import (
     releases_path,
 )
 from slipway.kube.watched import WatchedObjects
-from slipway.manifests import GROUP, LABEL_MANAGED_BY, LABEL_RELEASE, MANAGER, PLURAL, VERSION
+from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION, owning_release
 
 
 def build_registry(
@@ -89,29 +89,29 @@ def build_registry(
 
     # The Services and the PrometheusRule a Release owns: what the watch shows spares a pass their GETs
     # (kube/watched.py), and a change someone else made, or a deletion, wakes the Release to repair it.
+    # No label filter: Kopf filters labels on each event it receives (the watch itself gets every
+    # Service of the namespaces all the same), so an edit removing the labels would be dropped unseen
+    # and the object trusted as last left. The owner is found by ownerReference or label instead.
     # A cluster that serves no PrometheusRule at start gets no watch of them (nor rules: reconciler.py).
-    owned: Mapping[str, Any] = {LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: kopf.PRESENT}
-
-    @kopf.on.event("", "v1", "services", labels=owned, registry=registry)
-    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules", labels=owned, registry=registry)
+    @kopf.on.event("", "v1", "services", registry=registry)
+    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules", registry=registry)
     async def owned_object_event(
-        *,
-        type: str,
-        name: str,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        body: Mapping[str, Any],
-        **_: Any,
+        *, type: str, name: str, namespace: str | None, body: Mapping[str, Any], **_: Any
     ) -> None:
         path = watched_path(body["kind"], namespace or "", name)
-        key = ReleaseKey(namespace or "", labels[LABEL_RELEASE])
+        owner = owning_release(body)
+        # One taken from its Release (ownerReference and labels both removed) still wakes the Release
+        # a pass last met it in, which then finds it someone else's.
+        known = owner or watched.owner(path)
+        echo = None
         if type == "DELETED":
             watched.gone(path)
-            queue.notify(key)
-            return
-        resource_version = str(body["metadata"].get("resourceVersion"))
-        watched.shown(path, resource_version)
-        queue.notify(key, partial(watched.as_left, path, resource_version))
+        else:
+            resource_version = str(body["metadata"].get("resourceVersion"))
+            watched.shown(path, resource_version, owned=owner is not None)
+            echo = partial(watched.as_left, path, resource_version)
+        if known is not None:
+            queue.notify(ReleaseKey(namespace or "", known), echo)
 
     return registry
 

@@ -2,8 +2,9 @@
 
 Every pass restates a Release's Services and its PrometheusRule (`ClusterWriter.ensure_routing_object`,
 `ensure_alert_rule`); reading each to compare it with what the pass wants was three of a steady pass's
-five requests. The operator watches those objects (labelled managed-by slipway: controller/handlers.py),
-so it knows one is still as its own last read or write left it when the watch has shown exactly that
+five requests. The operator watches those objects (each owner found by ownerReference or labels:
+controller/handlers.py, so that an edit removing the labels is seen too), so it knows one is still as
+its own last read or write left it when the watch has shown exactly that
 resourceVersion and nothing since. Then, if the pass wants what was wanted then, there is nothing to
 read and nothing to write. Anything else is a GET as before, so drift is still repaired: another
 resourceVersion shown (someone changed it), the object deleted, the watch not showing it (yet), a kind
@@ -17,7 +18,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from slipway.manifests import Obj
+from slipway.manifests import Obj, owning_release
 
 
 @dataclass
@@ -28,6 +29,8 @@ class _Entry:
     """The resourceVersion the operator last read (and compared) or wrote."""
     wanted: int | None = None
     """What it matched then (`_digest`)."""
+    owner: str | None = None
+    """The Release it belonged to then (`owning_release`)."""
 
 
 def _digest(wanted: Obj) -> int:
@@ -60,11 +63,23 @@ class WatchedObjects:
         with self._lock:
             entry = self._entries.setdefault(path, _Entry())
             entry.left, entry.wanted = str(obj["metadata"]["resourceVersion"]), _digest(wanted)
+            entry.owner = owning_release(obj)
 
-    def shown(self, path: str, resource_version: str) -> None:
-        """The watch shows the object at `resource_version`."""
+    def owner(self, path: str) -> str | None:
+        """The Release the object belonged to when a pass last met it (None: none met it)."""
         with self._lock:
-            self._entries.setdefault(path, _Entry()).shown = resource_version
+            entry = self._entries.get(path)
+            return entry.owner if entry is not None else None
+
+    def shown(self, path: str, resource_version: str, owned: bool = True) -> None:
+        """The watch shows the object at `resource_version`. One no Release owns is kept only if a pass
+        met it (the watch shows every Service of the namespaces)."""
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is None and owned:
+                entry = self._entries[path] = _Entry()
+            if entry is not None:
+                entry.shown = resource_version
 
     def as_left(self, path: str, resource_version: str) -> bool:
         """Whether `resource_version` is where the operator last left the object (a watch event of it

@@ -1,0 +1,89 @@
+"""What the watch of a Release's Services and PrometheusRule may spare a pass, and how an edit that takes
+away the operator's labels is still found: the owner named by ownerReference, and the labels compared."""
+
+from __future__ import annotations
+
+from slipway.kube.watched import WatchedObjects
+from slipway.manifests import (
+    LABEL_MANAGED_BY,
+    LABEL_RELEASE,
+    Obj,
+    ReleaseRef,
+    owning_release,
+    routing_differs,
+    service,
+    service_differs,
+)
+
+WEB = ReleaseRef("shop", "web", "uid-web")
+PATH = "/api/v1/namespaces/shop/services/web"
+
+
+def web_service() -> Obj:
+    return service(WEB, "web", {"slipway.dev/pod-of": "web"}, 80, 8080)
+
+
+def as_stored(obj: Obj, resource_version: str) -> Obj:
+    return {**obj, "metadata": {**obj["metadata"], "resourceVersion": resource_version}}
+
+
+def without_labels(obj: Obj) -> Obj:
+    ours = (LABEL_MANAGED_BY, LABEL_RELEASE)
+    labels = {k: v for k, v in obj["metadata"]["labels"].items() if k not in ours}
+    return {**obj, "metadata": {**obj["metadata"], "labels": labels}}
+
+
+def test_an_object_shown_as_last_left_is_trusted_until_another_version_is_shown() -> None:
+    watched, wanted = WatchedObjects(), web_service()
+    watched.shown(PATH, "5")
+    watched.matched(PATH, as_stored(wanted, "5"), wanted)
+    assert watched.unchanged(PATH, wanted)
+    watched.shown(PATH, "6")
+    assert not watched.unchanged(PATH, wanted)
+
+
+def test_an_object_no_release_owns_any_more_is_still_marked_changed_if_a_pass_met_it() -> None:
+    watched, wanted = WatchedObjects(), web_service()
+    watched.shown(PATH, "5")
+    watched.matched(PATH, as_stored(wanted, "5"), wanted)
+    watched.shown(PATH, "6", owned=False)
+    assert not watched.unchanged(PATH, wanted)
+
+
+def test_what_the_watch_shows_of_someone_elses_objects_is_not_kept() -> None:
+    watched, wanted = WatchedObjects(), web_service()
+    watched.shown(PATH, "7", owned=False)
+    watched.matched(PATH, as_stored(wanted, "7"), wanted)
+    assert not watched.unchanged(PATH, wanted)  # nothing shown was kept: read until the watch shows it
+
+
+def test_the_owner_is_found_by_ownerreference_or_by_labels() -> None:
+    ours = web_service()
+    assert owning_release(ours) == "web"
+    assert owning_release(without_labels(ours)) == "web"
+    assert owning_release({**ours, "metadata": {**ours["metadata"], "ownerReferences": []}}) == "web"
+    assert owning_release({"metadata": {"labels": {LABEL_RELEASE: "web"}}}) is None  # not managed by us
+    assert owning_release({"metadata": {}}) is None
+
+
+def test_the_operators_labels_removed_are_a_difference_to_repair() -> None:
+    wanted = web_service()
+    assert not service_differs(wanted, wanted)
+    assert service_differs(wanted, without_labels(wanted))
+    rule: Obj = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": wanted["metadata"],
+        "spec": {},
+    }
+    assert not routing_differs(rule, rule)
+    assert routing_differs(rule, without_labels(rule))
+
+
+def test_the_release_a_pass_last_met_an_object_in_is_remembered() -> None:
+    watched, wanted = WatchedObjects(), web_service()
+    assert watched.owner(PATH) is None
+    watched.matched(PATH, as_stored(wanted, "5"), wanted)
+    assert watched.owner(PATH) == "web"  # so an event of it, both owner marks removed, still wakes web
+    watched.gone(PATH)
+    assert watched.owner(PATH) is None
