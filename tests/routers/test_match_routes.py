@@ -3,13 +3,16 @@ a Release asking a router for more (the operator's obstacle and `slipway validat
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from typing import Any
 
 import pytest
-from routing_support import planned
+from routing_support import PORTS, RELEASE, planned
 
 from slipway.api.models import CanaryRoute, ReleaseSpec, ValueMatch
+from slipway.manifests import routing_differs, stamped
 from slipway.plugins import readiness
 from slipway.routers.base import TrafficSplit, cookie_pattern
 from slipway.routers.gatewayapi import GatewayApiRouter, GatewayAPIRouting
@@ -65,6 +68,30 @@ def test_gateway_api_puts_match_rules_before_the_weighted_rule_and_mirrors_with_
 def test_without_routes_or_mirror_the_httproute_is_as_before() -> None:
     rules = planned(GATEWAY, TrafficSplit("aaa", "bbb", 10))["HTTPRoute/web"]["spec"]["rules"]
     assert len(rules) == 1 and "filters" not in rules[0]
+
+
+@pytest.mark.parametrize("router", [GATEWAY, ISTIO], ids=["gatewayAPI", "istio"])
+def test_a_mirror_stopped_differs_and_what_the_server_defaulted_does_not(router: Any) -> None:
+    (route,) = [obj for obj in router.plan(RELEASE, SPLIT, PORTS) if obj["kind"] != "Service"]
+    observed = copy.deepcopy(stamped(route))
+    # What the API server may default within the rules (a path match): no difference.
+    for rule in observed["spec"].get("rules") or observed["spec"]["http"]:
+        rule.setdefault("matches" if "backendRefs" in rule else "match", [{"uri": {"prefix": "/"}}])
+    assert not routing_differs(route, observed)
+    stopped = dataclasses.replace(SPLIT, mirror_percent=0)
+    (unmirrored,) = [obj for obj in router.plan(RELEASE, stopped, PORTS) if obj["kind"] != "Service"]
+    assert routing_differs(unmirrored, observed)  # the mirror applied before is still there
+    fewer = dataclasses.replace(
+        SPLIT,
+        routes=(
+            CanaryRoute.model_validate(
+                {"name": "testers", "match": {"headers": {"X-Canary": {"exact": "true"}}}}
+            ),
+            BETA,
+        ),
+    )
+    (narrower,) = [obj for obj in router.plan(RELEASE, fewer, PORTS) if obj["kind"] != "Service"]
+    assert routing_differs(narrower, observed)  # a match condition applied before is still there
 
 
 def test_istio_puts_named_match_routes_first_and_mirrors_a_percentage() -> None:
