@@ -112,7 +112,10 @@ def test_istio_puts_named_match_routes_first_and_mirrors_a_percentage() -> None:
     ("match", "annotations"),
     [
         ({"headers": {"x-canary": {"exact": "true"}}}, {BY_HEADER: "x-canary", BY_HEADER_VALUE: "true"}),
-        ({"headers": {"x-canary": {"regex": "^t"}}}, {BY_HEADER: "x-canary", BY_HEADER_PATTERN: "^t"}),
+        (
+            {"headers": {"x-canary": {"regex": "t|qa"}}},
+            {BY_HEADER: "x-canary", BY_HEADER_PATTERN: "^(?:t|qa)$"},
+        ),
         ({"cookie": {"name": "beta", "value": {"exact": "always"}}}, {BY_COOKIE: "beta"}),
     ],
 )
@@ -194,6 +197,18 @@ def test_a_step_a_router_cannot_express_is_refused_naming_the_router_and_the_fie
 def test_gateway_api_and_istio_express_every_kind(router: str) -> None:
     steps = [REGEX, SECOND, TWO_HEADERS, COOKIE_YES, MIRROR, {"removeCanaryRoute": {"name": "a"}}]
     assert inexpressible_in(spec(ROUTERS[router], *steps)) == []
+
+
+def test_nginx_matches_a_regex_against_the_whole_header_value() -> None:
+    route = CanaryRoute.model_validate(
+        {"name": "qa", "match": {"headers": {"x-team": {"regex": "qa-[0-9]+"}}}}
+    )
+    ingress = planned(NGINX, TrafficSplit("aaa", "bbb", 0, routes=(route,)))["Ingress/web-canary"]
+    pattern = ingress["metadata"]["annotations"][BY_HEADER_PATTERN]
+    # ingress-nginx searches the value for the pattern: anchored, only the whole value matches.
+    assert (
+        re.search(pattern, "qa-17") and not re.search(pattern, "xqa-17") and not re.search(pattern, "qa-1x")
+    )
 
 
 def test_nginx_holds_one_route_after_another_and_a_regex_header() -> None:
