@@ -30,6 +30,9 @@ LABEL_POD_OF = "slipway.dev/pod-of"
 """Set by the operator on its revision Deployments' pods and nothing else: Services select by it. The
 release label is not enough: Job pods (hooks, job metrics) carry it, and so may anyone's pods."""
 MANAGER = "slipway"
+ANNOTATION_APPLIED_SPEC = "slipway.dev/applied-spec"
+"""Digest of the spec `slipway` last applied to a route or rule: what tells a field it stopped wanting
+(a mirror stopped) from one the API server defaulted, which managedFields cannot within an atomic list."""
 
 Obj = dict[str, Any]
 
@@ -219,12 +222,13 @@ def service_differs(desired: Obj, observed: Obj) -> bool:
 
 def routing_differs(desired: Obj, observed: Obj) -> bool:
     """Whether a top-level spec field, a label or an annotation of `desired` is missing or different in
-    `observed`, or an annotation `slipway` applied before and no longer wants is still there (a match
-    route removed from a canary Ingress). Fields others added are left alone, by the comparison and
-    by the apply."""
+    `observed`, or `slipway` last applied another spec (a field it no longer wants, such as a stopped
+    mirror or a removed match condition, is still there), or an annotation `slipway` applied before
+    and no longer wants is still there (a match route removed from a canary Ingress). Fields others
+    added, and what the API server defaulted, are left alone, by the comparison and by the apply."""
     have_spec = observed.get("spec") or {}
     have_annotations = observed["metadata"].get("annotations") or {}
-    want_annotations = desired["metadata"].get("annotations") or {}
+    want_annotations = stamped(desired)["metadata"].get("annotations") or {}
     applied = applied_config(observed)["metadata"].get("annotations") or {}
     return (
         any(not _holds(have_spec.get(key), value) for key, value in desired["spec"].items())
@@ -232,6 +236,15 @@ def routing_differs(desired: Obj, observed: Obj) -> bool:
         or any(have_annotations.get(key) != value for key, value in want_annotations.items())
         or any(key in have_annotations for key in set(applied) - set(want_annotations))
     )
+
+
+def stamped(desired: Obj) -> Obj:
+    """`desired` with the digest of its spec in an annotation (ANNOTATION_APPLIED_SPEC), as applied."""
+    spec = json.dumps(desired.get("spec"), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
+    metadata = desired["metadata"]
+    annotations = {**(metadata.get("annotations") or {}), ANNOTATION_APPLIED_SPEC: digest}
+    return {**desired, "metadata": {**metadata, "annotations": annotations}}
 
 
 def _holds(observed: Any, wanted: Any) -> bool:

@@ -179,7 +179,8 @@ def test_nginx_gets_the_header_annotations_and_loses_them_when_the_route_is_remo
     def annotations() -> dict[str, str]:
         ingress = api.get(object_path("Ingress", NAMESPACE, "web-canary"))
         assert ingress is not None
-        return {k.rsplit("/", 1)[1]: v for k, v in ingress["metadata"]["annotations"].items()}
+        found = ingress["metadata"]["annotations"].items()
+        return {k.rsplit("/", 1)[1]: v for k, v in found if k.startswith("nginx.ingress.kubernetes.io/")}
 
     assert annotations() == {
         "canary": "true",
@@ -230,3 +231,28 @@ def test_cookie_and_regex_routes_reach_the_canary_through_the_front_door(
     wait_for(routed, 30, "the cookie route in use")
     assert versions(dev_cluster, HOST, 20, x_team="qa-17") == {"2": 20}
     assert versions(dev_cluster, HOST, 20, x_team="qa-x", cookie="beta=never; notbeta=always") == {"1": 20}
+
+
+def _mirrors(router: str, api: KubeApi) -> list[Obj]:
+    """The weighted rule's mirror filters (Gateway API) or mirror fields (Istio), as read back."""
+    if router == "gatewayAPI":
+        return list(http_route(api)["spec"]["rules"][-1].get("filters") or [])
+    service = api.get(object_path("VirtualService", NAMESPACE, "web"))
+    assert service is not None
+    weighted = service["spec"]["http"][-1]
+    return [{key: weighted[key]} for key in ("mirror", "mirrorPercentage") if key in weighted]
+
+
+@pytest.mark.parametrize("router", sorted(BY_ROUTER))
+def test_a_mirror_set_to_zero_is_taken_out_of_the_route(
+    api: Operator, dev_cluster: DevCluster, router: str
+) -> None:
+    steps = [{"setMirror": {"percent": 20}}, {"pause": {}}, {"setMirror": {"percent": 0}}, {"pause": {}}]
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1", BY_ROUTER[router], steps))
+    reconcile_until(api, at("Healthy"))
+    dev_cluster.kubectl("apply", "-f", "-", input=release("2", BY_ROUTER[router], steps))
+    reconcile_until(api, at("Paused", 1))
+    assert _mirrors(router, api)  # the same number of rules either way: only the mirror goes
+    dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/promote=1")
+    reconcile_until(api, at("Paused", 3))
+    assert _mirrors(router, api) == []

@@ -452,9 +452,11 @@ def test_a_new_generation_that_puts_a_gate_at_the_current_step_starts_its_count(
     sim.change_spec(release_spec("2.0.0", strategy=pause))
     run_until(
         sim,
-        lambda status: status.analysis is not None
-        and status.current_step == 1
-        and status.analysis.metrics[0].consecutive_successful >= 1,
+        lambda status: (
+            status.analysis is not None
+            and status.current_step == 1
+            and status.analysis.metrics[0].consecutive_successful >= 1
+        ),
     )
     sim.change_spec(release_spec("2.0.0", strategy=gate))
     sim.tick()

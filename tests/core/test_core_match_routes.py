@@ -94,6 +94,10 @@ def test_drift_holds_the_step_tells_once_and_the_deadline_bounds_it() -> None:
     assert told[0].message == "HTTPRoute web changed from what Slipway wrote: put back"
     assert sim.status is not None and sim.status.reason == "ProgressDeadlineExceeded"
     assert sim.status.last_rollback is not None  # it never moved past the route step
+    waiting = (
+        "no progress for 600s (progressDeadlineSeconds); waiting for HTTPRoute web to hold what was written"
+    )
+    assert waiting in (sim.status.message or "")
     assert all(d.status.current_step in (0, None) for d in decisions)
 
 
@@ -103,6 +107,8 @@ def test_drift_that_goes_away_lets_the_step_finish() -> None:
     sim.cluster.routing_drift = ("HTTPRoute web",)
     held = sim.tick()
     assert sim.status is not None and sim.status.current_step == 0 and sim.status.routing_drift
+    assert sim.status.message is not None
+    assert sim.status.message.endswith("; waiting for HTTPRoute web to hold what was written")
     sim.wait(held[-1])
     sim.cluster.routing_drift = ()
     run_until(sim, at_step(2))

@@ -31,9 +31,9 @@ def test_a_privileged_release_is_refused_before_anything_is_created(
     status = cluster.status()
     assert (status["phase"], status["reason"]) == ("Degraded", "PodSecurity")
     for said in (
-        "spec.template.spec.containers[0].securityContext.privileged: violates PodSecurity \"baseline\": "
+        'spec.template.spec.containers[0].securityContext.privileged: violates PodSecurity "baseline": '
         'privileged (container "app" must not set securityContext.privileged=true)',
-        "spec.template.spec.serviceAccountName: ServiceAccount \"deployer\" is not in the operator config's "
+        'spec.template.spec.serviceAccountName: ServiceAccount "deployer" is not in the operator config\'s '
         "podSecurity.serviceAccounts",
         "spec.analysis.metrics[0].job.template.template.spec.volumes[0].hostPath: violates PodSecurity "
         '"baseline": hostPath volumes (volume "root")',

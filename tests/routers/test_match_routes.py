@@ -3,13 +3,16 @@ a Release asking a router for more (the operator's obstacle and `slipway validat
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from typing import Any
 
 import pytest
-from routing_support import planned
+from routing_support import PORTS, RELEASE, planned
 
 from slipway.api.models import CanaryRoute, ReleaseSpec, ValueMatch
+from slipway.manifests import routing_differs, stamped
 from slipway.plugins import readiness
 from slipway.routers.base import TrafficSplit, cookie_pattern
 from slipway.routers.gatewayapi import GatewayApiRouter, GatewayAPIRouting
@@ -67,6 +70,30 @@ def test_without_routes_or_mirror_the_httproute_is_as_before() -> None:
     assert len(rules) == 1 and "filters" not in rules[0]
 
 
+@pytest.mark.parametrize("router", [GATEWAY, ISTIO], ids=["gatewayAPI", "istio"])
+def test_a_mirror_stopped_differs_and_what_the_server_defaulted_does_not(router: Any) -> None:
+    (route,) = [obj for obj in router.plan(RELEASE, SPLIT, PORTS) if obj["kind"] != "Service"]
+    observed = copy.deepcopy(stamped(route))
+    # What the API server may default within the rules (a path match): no difference.
+    for rule in observed["spec"].get("rules") or observed["spec"]["http"]:
+        rule.setdefault("matches" if "backendRefs" in rule else "match", [{"uri": {"prefix": "/"}}])
+    assert not routing_differs(route, observed)
+    stopped = dataclasses.replace(SPLIT, mirror_percent=0)
+    (unmirrored,) = [obj for obj in router.plan(RELEASE, stopped, PORTS) if obj["kind"] != "Service"]
+    assert routing_differs(unmirrored, observed)  # the mirror applied before is still there
+    fewer = dataclasses.replace(
+        SPLIT,
+        routes=(
+            CanaryRoute.model_validate(
+                {"name": "testers", "match": {"headers": {"X-Canary": {"exact": "true"}}}}
+            ),
+            BETA,
+        ),
+    )
+    (narrower,) = [obj for obj in router.plan(RELEASE, fewer, PORTS) if obj["kind"] != "Service"]
+    assert routing_differs(narrower, observed)  # a match condition applied before is still there
+
+
 def test_istio_puts_named_match_routes_first_and_mirrors_a_percentage() -> None:
     http = planned(ISTIO, SPLIT)["VirtualService/web"]["spec"]["http"]
     testers, beta, weighted = http
@@ -85,7 +112,10 @@ def test_istio_puts_named_match_routes_first_and_mirrors_a_percentage() -> None:
     ("match", "annotations"),
     [
         ({"headers": {"x-canary": {"exact": "true"}}}, {BY_HEADER: "x-canary", BY_HEADER_VALUE: "true"}),
-        ({"headers": {"x-canary": {"regex": "^t"}}}, {BY_HEADER: "x-canary", BY_HEADER_PATTERN: "^t"}),
+        (
+            {"headers": {"x-canary": {"regex": "t|qa"}}},
+            {BY_HEADER: "x-canary", BY_HEADER_PATTERN: "^(?:t|qa)$"},
+        ),
         ({"cookie": {"name": "beta", "value": {"exact": "always"}}}, {BY_COOKIE: "beta"}),
     ],
 )
@@ -167,6 +197,18 @@ def test_a_step_a_router_cannot_express_is_refused_naming_the_router_and_the_fie
 def test_gateway_api_and_istio_express_every_kind(router: str) -> None:
     steps = [REGEX, SECOND, TWO_HEADERS, COOKIE_YES, MIRROR, {"removeCanaryRoute": {"name": "a"}}]
     assert inexpressible_in(spec(ROUTERS[router], *steps)) == []
+
+
+def test_nginx_matches_a_regex_against_the_whole_header_value() -> None:
+    route = CanaryRoute.model_validate(
+        {"name": "qa", "match": {"headers": {"x-team": {"regex": "qa-[0-9]+"}}}}
+    )
+    ingress = planned(NGINX, TrafficSplit("aaa", "bbb", 0, routes=(route,)))["Ingress/web-canary"]
+    pattern = ingress["metadata"]["annotations"][BY_HEADER_PATTERN]
+    # ingress-nginx searches the value for the pattern: anchored, only the whole value matches.
+    assert (
+        re.search(pattern, "qa-17") and not re.search(pattern, "xqa-17") and not re.search(pattern, "qa-1x")
+    )
 
 
 def test_nginx_holds_one_route_after_another_and_a_regex_header() -> None:

@@ -8,6 +8,7 @@ from routing_support import PORTS, RELEASE
 from slipway.api.models import TrafficRouting
 from slipway.routers.base import TrafficSplit
 from slipway.routers.gatewayapi import GatewayApiRouter
+from slipway.routers.nginx import NginxRouter
 from slipway.routers.registry import router_for
 from slipway.routers.replicas import ReplicaRouter
 
@@ -43,3 +44,11 @@ def test_several_routers_at_once_share_the_services_and_agree_on_the_weight() ->
     canary_weight = by_key[("Ingress", "web-canary")]["metadata"]["annotations"]
     assert canary_weight["nginx.ingress.kubernetes.io/canary-weight"] == "30"
     assert all(obj["metadata"]["ownerReferences"][0]["uid"] == "u-1" for obj in objects)
+
+
+def test_several_routers_can_express_what_each_of_them_can() -> None:
+    both = {"gatewayAPI": {"parentRefs": [{"name": "public"}]}, "istio": {"hosts": ["web.shop.svc"]}}
+    can = router_for(TrafficRouting.model_validate(both)).capabilities
+    assert (can.match_routes, can.conditions, can.regex, can.mirror) == (15, 16, True, True)
+    with_nginx = router_for(TrafficRouting.model_validate({**both, "nginx": {"host": "web.example.com"}}))
+    assert with_nginx.capabilities == NginxRouter.capabilities  # the least of all three: nginx's

@@ -412,6 +412,85 @@ WRONG_RELEASES: Final = [
         },
     ),
     WrongRelease(
+        "match-header-exact-empty",
+        f"{STEPS}[0].setCanaryRoute.match.headers",  # the API server says headers[x-canary].exact
+        {f"{STEPS}[0]": {"setCanaryRoute": {"name": "t", "match": {"headers": {"x-canary": {"exact": ""}}}}}},
+    ),
+    # Neither RE2's syntax, nor how a cookie's value sits in the Cookie header, nor names compared
+    # without case have a CRD rule: `slipway validate` and the operator refuse them.
+    WrongRelease(
+        "match-header-regex-lookahead",
+        f"{STEPS}[0].setCanaryRoute.match.headers.x-canary.regex",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {"name": "t", "match": {"headers": {"x-canary": {"regex": "(?!no)"}}}}
+            }
+        },
+        offline_only=True,
+    ),
+    WrongRelease(
+        "match-header-regex-backreference",
+        f"{STEPS}[0].setCanaryRoute.match.headers.x-canary.regex",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {"name": "t", "match": {"headers": {"x-canary": {"regex": "(a)\\1"}}}}
+            }
+        },
+        offline_only=True,
+    ),
+    WrongRelease(
+        "match-cookie-regex-anchored",
+        f"{STEPS}[0].setCanaryRoute.match.cookie.value.regex",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {
+                    "name": "t",
+                    "match": {"cookie": {"name": "beta", "value": {"regex": "^on$"}}},
+                }
+            }
+        },
+        offline_only=True,
+    ),
+    WrongRelease(
+        "match-cookie-regex-runs-on",
+        f"{STEPS}[0].setCanaryRoute.match.cookie.value.regex",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {
+                    "name": "t",
+                    "match": {"cookie": {"name": "beta", "value": {"regex": "on.*"}}},
+                }
+            }
+        },
+        offline_only=True,
+    ),
+    WrongRelease(
+        "match-header-names-differ-in-case",
+        f"{STEPS}[0].setCanaryRoute.match.headers.x-canary",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {
+                    "name": "t",
+                    "match": {"headers": {"X-Canary": {"exact": "1"}, "x-canary": {"exact": "2"}}},
+                }
+            }
+        },
+        offline_only=True,
+    ),
+    WrongRelease(
+        "match-cookie-header-beside-cookie",
+        f"{STEPS}[0].setCanaryRoute.match.headers.Cookie",
+        {
+            f"{STEPS}[0]": {
+                "setCanaryRoute": {
+                    "name": "t",
+                    "match": {"headers": {"Cookie": {"exact": "a=1"}}, "cookie": COOKIE},
+                }
+            }
+        },
+        offline_only=True,
+    ),
+    WrongRelease(
         "mirror-over-100", f"{STEPS}[0].setMirror.percent", {f"{STEPS}[0]": {"setMirror": {"percent": 150}}}
     ),
     # CEL cannot follow the order of steps.

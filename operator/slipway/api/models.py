@@ -34,6 +34,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from slipway.api.durations import DURATION_PATTERN, MAX_DURATION, MAX_SECONDS, parse_duration
+from slipway.api.regexes import cookie_value_problem, re2_lacks
 from slipway.api.sections import close, metric_sources, routing_sections
 from slipway.api.status import DEFAULT_REVISION_HISTORY, MAX_REVISION_HISTORY, ReleaseStatus
 
@@ -454,7 +455,9 @@ class ValueMatch(ApiModel):
 
     model_config = ConfigDict(json_schema_extra=cel_rules(_ONE_VALUE_MATCH))
 
-    exact: str | None = Field(default=None, max_length=1024, description="The whole value, exactly.")
+    exact: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="The whole value, exactly."
+    )
     regex: str | None = Field(
         default=None,
         min_length=1,
@@ -471,6 +474,9 @@ class ValueMatch(ApiModel):
                 re.compile(self.regex)
             except re.error as error:
                 raise field_error(f"not a regular expression: {error}", ".regex") from None
+            lacking = re2_lacks(self.regex)
+            if lacking is not None:
+                raise field_error(f"{lacking} is not RE2 syntax, which the routers read", ".regex")
         return self
 
 
@@ -481,6 +487,13 @@ class CookieMatch(ApiModel):
         description="Name of the cookie."
     )
     value: ValueMatch
+
+    @model_validator(mode="after")
+    def _one_cookie_value(self) -> Self:
+        problem = None if self.value.regex is None else cookie_value_problem(self.value.regex)
+        if problem is not None:
+            raise field_error(problem, ".value.regex")
+        return self
 
 
 class RouteMatch(ApiModel):
@@ -503,6 +516,15 @@ class RouteMatch(ApiModel):
                 raise _HEADER_NAMES.violation(".headers")
         if not self.headers and self.cookie is None:
             raise _SOME_CONDITION.violation()
+        seen: dict[str, str] = {}
+        for name in self.headers:
+            if name.lower() in seen:
+                message = f"header names are case-insensitive: {name} repeats {seen[name.lower()]}"
+                raise field_error(message, f".headers.{name}")
+            seen[name.lower()] = name
+        if self.cookie is not None and "cookie" in seen:
+            message = "a cookie header beside match.cookie: match the cookie with match.cookie alone"
+            raise field_error(message, f".headers.{seen['cookie']}")
         return self
 
     def conditions(self) -> int:

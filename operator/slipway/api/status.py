@@ -150,9 +150,7 @@ class ManualActionRecord(StatusModel):
     action: str = Field(description="promote, promote-full, pause, resume, abort or retry.")
     value: str = Field(description="The annotation value that was carried out.")
     at: datetime = Field(description="When it was carried out.")
-    result: str = Field(
-        default="", description=f"What it did, or `{NO_EFFECT}` and why it changed nothing."
-    )
+    result: str = Field(default="", description=f"What it did, or `{NO_EFFECT}` and why it changed nothing.")
 
 
 class RetiringRevision(StatusModel):

@@ -21,6 +21,7 @@ from rich.tree import Tree
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import ReleaseStatus
 from slipway.core import analysis as core_analysis
+from slipway.core.machine import recorded_route
 from slipway.core.strategies import Gate, plan_for
 from slipway.core.strategies.canary import describe_match
 from slipway.manifests import LABEL_REVISION
@@ -332,21 +333,16 @@ def rollout_state(release: Obj) -> tuple[RolloutState, str]:
 
 
 def routing_line(release: Obj) -> Text | None:
-    """The match routes (with their matches, as the spec's steps define them) and the mirror the
-    routing holds while a rollout runs; None when it holds neither."""
-    status = _status(release)
-    names = [name for name in status.get("canaryRoutes") or [] if isinstance(name, str)]
-    mirror = status.get("mirrorPercent")
+    """The match routes (with their matches, as the steps up to the current one define them: what the
+    core has in force) and the mirror the routing holds while a rollout runs; None when it holds
+    neither (or the spec is not a valid Release)."""
     spec = valid_spec(release)
-    canary = spec.strategy.canary if spec else None
-    matches = {
-        step.set_canary_route.name: describe_match(step.set_canary_route)
-        for step in (canary.steps if canary else [])
-        if step.set_canary_route is not None
-    }
-    parts = [f"route {name} ({matches[name]})" if name in matches else f"route {name}" for name in names]
-    if isinstance(mirror, int) and mirror:
-        parts.append(f"mirror {mirror}%")
+    route = recorded_route(spec, valid_status(release)) if spec is not None else None
+    if route is None:
+        return None
+    parts = [f"route {match.name} ({describe_match(match)})" for match in route.routes]
+    if route.mirror_percent:
+        parts.append(f"mirror {route.mirror_percent}%")
     return Text("  to the canary besides its weight: " + "; ".join(parts)) if parts else None
 
 

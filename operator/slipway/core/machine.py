@@ -587,7 +587,7 @@ class _Pass:
         if deadline is None or self.now < deadline:
             return
         limit = self.spec.rollback.progress_deadline_seconds
-        message = f"no progress for {limit}s (progressDeadlineSeconds)"
+        message = f"no progress for {limit}s (progressDeadlineSeconds){self._routing_wait()}"
         if s.phase == "RollingBack" or s.canary is None:
             self._set_phase("Degraded", "ProgressDeadlineExceeded", message)
         elif self.spec.rollback.on_progress_deadline == "pause":
@@ -1052,7 +1052,12 @@ class _Pass:
         if isinstance(step, Hold) and step.seconds is not None and s.step_started_at is not None:
             until = s.step_started_at + timedelta(seconds=step.seconds)
             text += f", until {until.isoformat(timespec='seconds')}"
-        return text
+        return text + self._routing_wait()
+
+    def _routing_wait(self) -> str:
+        """Why the rollout holds while routing objects do not hold what was written (none: empty)."""
+        drift = self.obs.routing_drift
+        return f"; waiting for {', '.join(drift)} to hold what was written" if drift else ""
 
     def _plan_event(self) -> None:
         """One Event for how far the plan moved in this pass (an attempt started, each step entered, the

@@ -45,4 +45,3 @@ def no_effect(key: str, value: str, spec: ReleaseSpec | None, status: ReleaseSta
 def changed_nothing(result: str) -> bool:
     """Whether a recorded result (status.manualActions[].result) says the action changed nothing."""
     return result.startswith(NO_EFFECT)
-

@@ -55,6 +55,7 @@ from slipway.manifests import (
     revision_of,
     routing_differs,
     service_differs,
+    stamped,
 )
 
 
@@ -329,7 +330,9 @@ class ClusterWriter:
                 return
         # The whole configuration, every time: an apply drops what `slipway` applied before and no
         # longer applies, and takes back what someone changed.
-        applied = self.state.routing[(kind, name)] = self._apply(path, desired)
+        applied = self.state.routing[(kind, name)] = self._apply(
+            path, desired if kind == "Service" else stamped(desired)
+        )
         self._watched.matched(path, applied, desired)
 
     def ensure_alert_rule(self, desired: Obj | None) -> None:
@@ -346,7 +349,7 @@ class ClusterWriter:
                 self._delete(path)
                 self._watched.gone(path)
         elif observed is None or routing_differs(desired, observed):
-            self._watched.matched(path, self._apply(path, desired), desired)
+            self._watched.matched(path, self._apply(path, stamped(desired)), desired)
         else:
             self._watched.matched(path, observed, desired)
 

@@ -109,6 +109,19 @@ class Capabilities:
 WEIGHTS_ONLY = Capabilities()
 
 
+def shared(each: Sequence[Capabilities]) -> Capabilities:
+    """What every one of several routers can express: the least of each capability."""
+    conditions = [can.conditions for can in each if can.conditions is not None]
+    cookie_values = [can.cookie_values for can in each if can.cookie_values is not None]
+    return Capabilities(
+        match_routes=min(can.match_routes for can in each),
+        conditions=min(conditions) if conditions else None,
+        regex=all(can.regex for can in each),
+        cookie_values=frozenset.intersection(*cookie_values) if cookie_values else None,
+        mirror=all(can.mirror for can in each),
+    )
+
+
 def cookie_pattern(name: str, value: ValueMatch) -> str:
     """A regular expression on the whole Cookie header: the cookie `name` with a value that matches.
     For routers that match cookies as a header (Gateway API, Istio)."""

@@ -27,6 +27,9 @@ from slipway.routers.base import (
 
 GROUP = "networking.istio.io"
 API_VERSION = f"{GROUP}/v1"
+MAX_MATCH_ROUTES = 50
+"""Match routes one VirtualService holds before its weighted route: Istio sets no limit, this bounds
+the object's size (and the routes a proxy checks per request)."""
 
 
 class IstioRouting(ApiModel):
@@ -53,7 +56,7 @@ def _match_route(route: CanaryRoute, canary: Obj) -> Obj:
 
 class IstioRouter:
     name = "istio"
-    capabilities = Capabilities(match_routes=MAX_NAMES, regex=True, mirror=True)
+    capabilities = Capabilities(match_routes=MAX_MATCH_ROUTES, regex=True, mirror=True)
 
     def __init__(self, routing: IstioRouting) -> None:
         self._routing = routing

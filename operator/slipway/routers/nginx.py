@@ -76,7 +76,8 @@ class NginxRouter:
             for name, value in route.match.headers.items():
                 annotations[BY_HEADER] = name
                 if value.regex is not None:
-                    annotations[BY_HEADER_PATTERN] = value.regex
+                    # ingress-nginx finds the pattern anywhere in the value; the API matches it whole.
+                    annotations[BY_HEADER_PATTERN] = f"^(?:{value.regex})$"
                 else:
                     annotations[BY_HEADER_VALUE] = value.exact or ""
             if cookie is not None:

@@ -12,12 +12,12 @@ from slipway.discovery import discover
 from slipway.manifests import Obj, ReleaseRef
 from slipway.rbac import Rule
 from slipway.routers.base import (
-    WEIGHTS_ONLY,
     Router,
     RouterPlugin,
     ServicePorts,
     TrafficSplit,
     inexpressible,
+    shared,
 )
 
 # Modules of the package that are not routers.
@@ -54,8 +54,8 @@ class CombinedRouter:
 
     def __init__(self, routers: list[Router]) -> None:
         self._routers = routers
-        # Never asked for more than each can express: `inexpressible_in` checks every router.
-        self.capabilities = WEIGHTS_ONLY
+        # What all of them can express (`inexpressible_in` checks each router, naming it).
+        self.capabilities = shared([router.capabilities for router in routers])
 
     def plan(self, release: ReleaseRef, split: TrafficSplit, ports: ServicePorts) -> tuple[Obj, ...]:
         objects: dict[tuple[str, str], Obj] = {}
