@@ -290,7 +290,9 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             in_parallel(
                 lambda name: api.patch(
                     releases_path(NAMESPACE, name),
-                    {"spec": manifest(name, "2", 0.5 if name in failing else 0.0)["spec"]},
+                    # A failing canary answers every request with an error: at a low weight it gets a
+                    # few requests per window, which at 50 % could all succeed and promote it.
+                    {"spec": manifest(name, "2", 1.0 if name in failing else 0.0)["spec"]},
                 ),
                 names,
             )

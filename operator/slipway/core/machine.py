@@ -1089,6 +1089,11 @@ class _Pass:
             self._event("Warning" if warning else "Normal", s.reason or s.phase, s.message or s.phase)
         promotion.record_health(s, self.now)
         s.canary_weight = s.canary.weight if s.canary is not None else 0
+        if s.stable is not None:
+            # What the routing holds, as the pass's Route writes it: a match route whose definition left
+            # the spec (a new spec mid-rollout) is routed no more, and without a canary nothing is.
+            _, _, _, routes, s.mirror_percent = _route_fields(s, self.plan)
+            s.canary_routes = [route.name for route in routes]
         if self.spec.promotion is None:
             s.promotion = None
         gate_condition = promotion.condition(s, self.obs.generation, self.now)
