@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import E2E, wait_for
+from e2e_support import E2E, post_alerts, wait_for
 
 from slipway_dev.alertmanager import AlertmanagerProcess
 
@@ -108,14 +108,7 @@ class Kube:
             "labels": {"alertname": "ExampleOutage", "namespace": namespace, "release": release, **labels},
             "startsAt": datetime.now(UTC).isoformat(),
         }
-        request = urllib.request.Request(
-            f"{self.alertmanager_url}/api/v2/alerts",
-            data=json.dumps([alert]).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 200
+        post_alerts(self.alertmanager_url, [alert])
 
 
 def condition(status: Status, kind: str) -> dict[str, Any]:

@@ -3,9 +3,7 @@ mid-canary, and the operator SIGKILLed mid-rollout."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +16,7 @@ from e2e_support import (
     Operator,
     closed_port,
     first_release,
+    post_alerts,
     release_manifest,
     wait_for,
 )
@@ -60,14 +59,7 @@ def test_firing_alert_rolls_the_canary_back(
             "annotations": {"summary": "checkout fails"},
             "startsAt": datetime.now(UTC).isoformat(),
         }
-        request = urllib.request.Request(
-            f"{alertmanager.url}/api/v2/alerts",
-            data=json.dumps([alert]).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 200
+        post_alerts(alertmanager.url, [alert])
 
         degraded = cluster.wait_phase("Degraded", "1", timeout=30)
     assert (degraded["lastRollback"]["reason"], degraded["lastRollback"]["metric"]) == (

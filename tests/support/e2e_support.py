@@ -461,6 +461,18 @@ def write_operator_config(dev_cluster: DevCluster, path: Path, **overrides: Any)
     return path
 
 
+def post_alerts(alertmanager_url: str, alerts: list[dict[str, Any]]) -> None:
+    """Post alerts to a real Alertmanager's API v2, as Prometheus does; it answers 200."""
+    request = urllib.request.Request(
+        f"{alertmanager_url}/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+
+
 def first_release(cluster: Cluster, version: str = "1", **options: Any) -> dict[str, Any]:
     """Apply a first version and wait until it serves: the baseline of every rollout story."""
     cluster.apply(release_manifest(version, **options))
