@@ -181,14 +181,7 @@ def test_get_marks_the_current_step(kube: Kubectl, namespace: str) -> None:
 def test_get_watch_shows_each_change_as_it_happens(kube: Kubectl, namespace: str) -> None:
     release(namespace, kube)
     kube.set_status(namespace, "web", canary_in_progress())
-    watcher = subprocess.Popen(
-        ["kubectl", "slipway", "get", "web", "-n", namespace, "--watch"],
-        env=kube.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    output = _lines_of(watcher)
+    watcher, output = _watching(kube, "get", "web", "-n", namespace, "--watch")
     try:
         seen = _read_until(output, "analysis 1/3 good", deadline=time.monotonic() + 30)
         status = canary_in_progress().model_copy(
@@ -214,6 +207,14 @@ def _read_until(output: queue.Queue[str], needle: str, deadline: float) -> str:
         except queue.Empty:
             continue
     return seen
+
+
+def _watching(kube: Kubectl, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    """`kubectl slipway ARGS` running (a --watch), and the queue of its output lines."""
+    watcher = subprocess.Popen(
+        ["kubectl", "slipway", *args], env=kube.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return watcher, _lines_of(watcher)
 
 
 def _lines_of(process: subprocess.Popen[str]) -> queue.Queue[str]:
@@ -394,14 +395,7 @@ def test_pipeline_watch_draws_the_chain_again_at_each_change(kube: Kubectl, name
         }
     )
     kube.set_status(namespace, "web", waiting)
-    watcher = subprocess.Popen(
-        ["kubectl", "slipway", "pipeline", "web", "-n", namespace, "--watch"],
-        env=kube.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    output = _lines_of(watcher)
+    watcher, output = _watching(kube, "pipeline", "web", "-n", namespace, "--watch")
     try:
         first = f"{upstream} 1.0.0 Healthy → {namespace} 0.9.0 (1.0.0 waiting: needs approval)"
         seen = _read_until(output, first, deadline=time.monotonic() + 30)
@@ -513,14 +507,7 @@ def test_outputs_names_and_list_watch(kube: Kubectl, namespace: str) -> None:
     bad = kube.run("slipway", "list", "-n", namespace, "-o", "xml", check=False)
     assert bad.returncode == 2 and "'xml': use one of json, yaml, wide" in bad.stderr
 
-    watcher = subprocess.Popen(
-        ["kubectl", "slipway", "list", "-n", namespace, "--name", "api", "--watch"],
-        env=kube.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    output = _lines_of(watcher)
+    watcher, output = _watching(kube, "list", "-n", namespace, "--name", "api", "--watch")
     try:
         _read_until(output, "api", deadline=time.monotonic() + 30)
         kube.set_status(namespace, "api", canary_in_progress())
