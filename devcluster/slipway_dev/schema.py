@@ -488,9 +488,11 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
         # Transition rules only apply on update, when there is an old value to compare with.
         if uses_old and old is _MISSING and not rule.get("optionalOldSelf"):
             continue
-        activation = {"self": to_cel(schema, _as_rules_see(value, path))}
+        reads = _fields_read(expression, rule.get("messageExpression", ""))
+        activation = {"self": to_cel(schema, _only(reads, _as_rules_see(value, path)))}
         if uses_old:
-            activation["oldSelf"] = to_cel(schema, None if old is _MISSING else _as_rules_see(old, path))
+            old_value = None if old is _MISSING else _only(reads, _as_rules_see(old, path))
+            activation["oldSelf"] = to_cel(schema, old_value)
         # The API server names the object's root "<nil>" (a nil field path).
         field = ((path + rule["fieldPath"]).lstrip(".") if rule.get("fieldPath") else path) or "<nil>"
         try:
@@ -504,6 +506,39 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, old: Any) -> Itera
             yield _rule_failure(
                 rule.get("reason", "FieldValueInvalid"), _rule_message(rule, activation), field, value
             )
+
+
+# `self` or `oldSelf`; what may follow it: a field selection (`.name` or `.?name`) that is not a method
+# call, or (oldSelf being an optional, with optionalOldSelf) `.hasValue()`, or `.value()` and a selection.
+_SELF: Final = re.compile(r"(?<![A-Za-z0-9_])(?:self|oldSelf)\b")
+_SELECTED: Final = re.compile(r"(?:\.value\(\))?\.\??([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()")
+_HAS_VALUE: Final = re.compile(r"\.hasValue\(\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields_read(*expressions: str) -> frozenset[str] | None:
+    """The fields of `self` (and `oldSelf`) the expressions can reach, when each mention of them selects
+    a named field; None when one uses the value whole (`size(self)`, `self.all(...)`, `self == x`,
+    `self['x']`). A rule sees nothing else, so the rest need not become CEL values: converting a whole
+    Release (its status included) for a rule on `self.metadata.name` was most of a status write's cost.
+    A mention inside a string literal can only add a field, never hide one."""
+    fields = set()
+    for expression in expressions:
+        for mention in _SELF.finditer(expression):
+            if _HAS_VALUE.match(expression, mention.end()):
+                continue
+            selected = _SELECTED.match(expression, mention.end())
+            if selected is None:
+                return None
+            fields.add(selected.group(1))
+    return frozenset(fields)
+
+
+def _only(fields: frozenset[str] | None, value: Any) -> Any:
+    """`value` with only `fields` when it is an object and they are known (`_fields_read`)."""
+    if fields is None or not isinstance(value, dict):
+        return value
+    return {name: item for name, item in value.items() if name in fields}
 
 
 def _as_rules_see(value: Any, path: str) -> Any:

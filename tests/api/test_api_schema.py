@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import hypothesis.strategies as st
+from hypothesis import given, settings
+
 from slipway_dev.schema import (
     FieldCause,
+    _cel_program,
     find_unknown_fields,
     invalid_message,
+    to_cel,
     validate_custom_resource,
 )
 
@@ -241,3 +246,51 @@ def test_a_root_rule_sees_only_the_name_and_generate_name_of_metadata() -> None:
     schema = {"type": "object", "x-kubernetes-validations": [{"rule": "has(self.metadata.labels)"}]}
     _, causes = validate_custom_resource(schema, {"metadata": {"name": "w", "labels": {"a": "b"}}})
     assert [cause.field for cause in causes] == ["<nil>"]
+
+
+GAUGE_RULES = (
+    "!has(self.a) || self.a <= self.b",
+    "has(self.c) ? self.c > self.b : self.b in [1, 2, 3]",
+    "oldSelf.hasValue() || self.b > 0",
+    "!oldSelf.hasValue() || oldSelf.value().b <= self.b",
+    "size(self) <= 2",
+    "self.all(key, key != 'c')",
+    "!oldSelf.hasValue() || self == oldSelf.value()",
+    "'self.c' != '' && self.b >= 0",
+)
+GAUGE_VALUES = st.fixed_dictionaries(
+    {"b": st.integers(-3, 12)}, optional={"a": st.integers(-3, 12), "c": st.integers(-3, 12)}
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rule=st.sampled_from(GAUGE_RULES), new=GAUGE_VALUES, old=st.none() | GAUGE_VALUES)
+def test_rules_see_only_what_they_read_with_the_same_outcome(
+    rule: str, new: dict[str, int], old: dict[str, int] | None
+) -> None:
+    """A rule is evaluated on the fields it names only (a Release's status is not made CEL for a rule on
+    its name); whatever it names, whole or in part, the outcome and message are those on the whole."""
+    gauge = {
+        "type": "object",
+        "properties": {name: {"type": "integer"} for name in "abc"},
+        "x-kubernetes-validations": [
+            {"rule": rule, "optionalOldSelf": True, "messageExpression": "'b is ' + string(self.b)"}
+        ],
+    }
+    schema = {"type": "object", "properties": {"spec": gauge}}
+    whole = validate_custom_resource(schema, {"spec": new}, None if old is None else {"spec": old})[1]
+    reference = _whole_rule_outcome(gauge, rule, new, old)
+    assert [cause.message for cause in whole] == reference
+
+
+def _whole_rule_outcome(
+    gauge: dict[str, Any], rule: str, new: dict[str, int], old: dict[str, int] | None
+) -> list[str]:
+    """What the rule gives with self and oldSelf converted whole (no ratcheting: equal values pass too)."""
+    if old == new:
+        return []
+    activation = {"self": to_cel(gauge, new), "oldSelf": to_cel(gauge, old)}
+    program = _cel_program(rule)
+    if program.evaluate(activation):
+        return []
+    return [f'Invalid value: "object": b is {new["b"]}']
