@@ -204,3 +204,30 @@ def test_with_sharding_only_owned_releases_are_reconciled_and_gained_ones_at_onc
         queue.forget(API)
 
     asyncio.run(scenario())
+
+
+def test_with_sharding_a_gained_release_gets_its_pass_even_if_its_next_event_is_an_echo() -> None:
+    """A replica gains a Release (its shard was taken back) and, before `reclaim` runs, a watch event
+    comes that would be an echo (a Service the watch shows before any pass here met it): the pass the
+    gain owes is started all the same. Seen at 3,000 Releases: 17 of a restarted replica's Releases
+    never had a pass, the event dropped as an echo and `reclaim` taking them as already woken."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+        mine: set[ReleaseKey] = set()
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return None
+
+        queue = ReconcileQueue(reconcile, owns=lambda key: key in mine)
+        queue.notify(WEB)  # seen while another replica owns it
+        mine.add(WEB)
+        queue.notify(WEB, echo=lambda: True)
+        queue.reclaim()
+        await wait_until(lambda: passes == [WEB])
+        queue.notify(WEB, echo=lambda: True)  # once ours, an echo is an echo again
+        await asyncio.sleep(0.05)
+        assert passes == [WEB]
+
+    asyncio.run(scenario())

@@ -74,12 +74,17 @@ class ReconcileQueue:
         when the pass ends (the API server sends a write's watch event before its response, so the
         pass may not know yet what it wrote).
 
-        With sharding, a Release another replica owns is only remembered, for `reclaim`."""
+        With sharding, a Release another replica owns is only remembered, for `reclaim`; and the first
+        event after a Release became this replica's starts a pass even if it is an echo: that pass is
+        owed, and `reclaim`, which would start it, takes it as started."""
         if self._owns is not None:
+            was = self._ours.get(key, False)
             self._ours[key] = self._owns(key)
             if not self._ours[key]:
                 self._cancel_timer(key)
                 return
+            if not was:
+                echo = None
         if key in self._running:
             if echo is None:
                 self._dirty.add(key)
