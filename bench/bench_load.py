@@ -27,20 +27,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import bench_operator
-from bench_operator import Operator, percentile, side_by_side, wait_for, writes_of
-from slipway.kube.client import ApiError, KubeApi, connect, releases_path, services_path
+from bench_operator import Operator, Watch, lateness, percentile, side_by_side, wait_for, writes_of
+from slipway.kube.client import KubeApi, connect, releases_path, services_path
 
 NAMESPACE = "default"
 PAUSE_SECONDS = 10
@@ -143,52 +142,22 @@ class DevClusterProcess:
 class Seen:
     """What our watches saw, each with the wall-clock time it arrived."""
 
-    releases: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    services: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    releases: list[tuple[float, dict[str, Any]]]
+    services: list[tuple[float, dict[str, Any]]]
 
 
 class Watches:
     def __init__(self, api: KubeApi) -> None:
-        self.seen = Seen()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(api, releases_path(NAMESPACE), self.seen.releases)),
-            threading.Thread(target=self._run, args=(api, services_path(NAMESPACE), self.seen.services)),
-        ]
-        for thread in self._threads:
-            thread.daemon = True
-            thread.start()
+        self._releases = Watch(api, releases_path(NAMESPACE))
+        self._services = Watch(api, services_path(NAMESPACE))
 
-    def _run(self, api: KubeApi, path: str, into: list[tuple[float, dict[str, Any]]]) -> None:
-        while not self._stop.is_set():
-            try:
-                for event in api.watch(path, 300):
-                    into.append((time.time(), event["object"]))
-            except ApiError:
-                continue
+    @property
+    def seen(self) -> Seen:
+        return Seen(list(self._releases.seen), list(self._services.seen))
 
     def stop(self) -> None:
-        self._stop.set()
-
-
-def lateness(events: list[tuple[float, dict[str, Any]]], version: str) -> list[float]:
-    """Seconds past due of every pause's end, from the Release events in order of arrival."""
-    due: dict[str, dict[int, float]] = {}  # Release -> pause step -> when its end was due
-    late: dict[tuple[str, int], float] = {}
-    for arrived, release in events:
-        status = release.get("status") or {}
-        canary = status.get("canary") or {}
-        name = release["metadata"]["name"]
-        step = status.get("currentStep")
-        done = status.get("phase") == "Healthy" and (status.get("stable") or {}).get("version") == version
-        pauses = due.setdefault(name, {})
-        if canary.get("version") == version and step in PAUSES and status.get("stepStartedAt"):
-            started = datetime.fromisoformat(status["stepStartedAt"]).timestamp()
-            pauses.setdefault(step, started + PAUSE_SECONDS)
-        for pause, when in pauses.items():
-            if (name, pause) not in late and (done or (step or 0) > pause):
-                late[(name, pause)] = arrived - when
-    return list(late.values())
+        self._releases.stop()
+        self._services.stop()
 
 
 def steps_taken(events: list[tuple[float, dict[str, Any]]], version: str) -> int:
@@ -331,7 +300,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             api.close()
             cluster.stop()
     assert watches is not None
-    late = lateness(list(watches.seen.releases), "2")
+    late = lateness(watches.seen.releases, "2", dict.fromkeys(PAUSES, PAUSE_SECONDS))
     back = rollbacks(watches.seen, failing, stable)
     intervals = seconds / INTERVAL_SECONDS
     print(

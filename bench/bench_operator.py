@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -37,7 +38,7 @@ from typing import Any, TypeVar
 import yaml
 
 from slipway.api.crd import render_crd
-from slipway.kube.client import KubeApi, connect, deployments_path, releases_path, services_path
+from slipway.kube.client import ApiError, KubeApi, connect, deployments_path, releases_path, services_path
 from slipway_dev.cluster import DevCluster
 
 T = TypeVar("T")
@@ -164,6 +165,52 @@ class Operator:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class Watch:
+    """Every event of a collection, with the wall-clock time it arrived, watched on a thread of its own
+    (watching again whenever the server ends the watch) until stopped."""
+
+    def __init__(self, api: KubeApi, path: str) -> None:
+        self.seen: list[tuple[float, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self._run, args=(api, path), daemon=True)
+        thread.start()
+
+    def _run(self, api: KubeApi, path: str) -> None:
+        while not self._stop.is_set():
+            try:
+                for event in api.watch(path, 300):
+                    self.seen.append((time.time(), event["object"]))
+            except ApiError:
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def lateness(
+    events: list[tuple[float, dict[str, Any]]], version: str, pauses: dict[int, float]
+) -> list[float]:
+    """Seconds past due of every pause's end (the canary of `version` at step `pauses` key, for its
+    value in seconds), from the Release events in order of arrival: from its stepStartedAt plus the
+    pause to the first event showing a later step (or the Release promoted)."""
+    due: dict[str, dict[int, float]] = {}  # Release -> pause step -> when its end was due
+    late: dict[tuple[str, int], float] = {}
+    for arrived, release in events:
+        status = release.get("status") or {}
+        canary = status.get("canary") or {}
+        name = release["metadata"]["name"]
+        step = status.get("currentStep")
+        done = status.get("phase") == "Healthy" and (status.get("stable") or {}).get("version") == version
+        started = due.setdefault(name, {})
+        if canary.get("version") == version and step in pauses and status.get("stepStartedAt"):
+            at = datetime.fromisoformat(status["stepStartedAt"]).timestamp()
+            started.setdefault(step, at + pauses[step])
+        for pause, when in started.items():
+            if (name, pause) not in late and (done or (step or 0) > pause):
+                late[(name, pause)] = arrived - when
+    return list(late.values())
 
 
 def writes_of(requests: Counter[str]) -> int:

@@ -1,23 +1,29 @@
 """Sharding figures (issue 12): operators sharing the Releases, one SIGKILLed mid-rollout then restarted.
 Prints them; not a timed test.
 
-3 operators (sharding on, 3 shard Leases of 10 s) over 3,000 Releases, 300 of them progressing (a canary
-of 3 weights with 5 s pauses; their pods run in the dev cluster, the others have none):
+3 operators (`--operators`; sharding on, one shard Lease of 10 s each) over 3,000 Releases, 300 of them
+progressing (a canary of 3 weights with 5 s pauses; their pods run in the dev cluster, the others have
+none):
 1. start-up: the operators started after the Releases exist, until every one is Healthy;
-2. takeover: from the SIGKILL to the last of its Releases reconciled by another operator (bound: the
+2. step lateness: a first rollout (version 2) with every operator up, from when each pause was due to our
+   watch seeing the step after it, p50 / p99 / max (`--max-lateness-p99 S` exits non-zero above S);
+   then the second rollout (version 3), during which one operator is SIGKILLed:
+3. takeover: from the SIGKILL to the last of its Releases reconciled by another operator (bound: the
    Lease duration plus one pass);
-3. give-back: from its restart to the last of its shard's Releases reconciled by it again;
-4. convergence: from the SIGKILL to every progressing Release Healthy on its new version;
-5. duplicate promotions (history entries; must be 0) and Releases written by two operators at once
+4. give-back: from its restart to the last of its shard's Releases reconciled by it again;
+5. convergence: from the SIGKILL to every progressing Release Healthy on its new version;
+6. duplicate promotions (history entries; must be 0) and Releases written by two operators at once
    (held by two at the same time by the views they logged, or written by one not holding it: must be 0);
-6. RSS of each replica with every Release Healthy, beside one operator alone over the same Releases.
+7. RSS of each replica with every Release Healthy, beside one operator alone over the same Releases.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -27,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_operator import Operator, wait_for
+from bench_operator import Operator, Watch, lateness, percentile, wait_for
 from shard_logs import Line, acting, first_pass_after, held_twice, joined, passes, read
 from slipway import plugins
 from slipway.kube.client import KubeApi, connect, releases_path
@@ -41,6 +47,8 @@ MOVING = "bench.slipway.dev/moving"
 server shares a process and two cores with this script; big lists every second slowed the operators'
 Lease renewals past their deadline)."""
 LEASE_SECONDS = 10
+PAUSES = {1: 5.0, 3: 5.0, 5: 5.0}
+"""The plan's pause steps and their seconds."""
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 25},
     {"pause": {"duration": "5s"}},
@@ -68,12 +76,13 @@ def manifest(name: str, version: str, moving: bool) -> dict[str, Any]:
     }
 
 
-def operator_config(cluster: DevCluster, path: Path, sharding: bool) -> Path:
+def operator_config(cluster: DevCluster, path: Path, shards: int) -> Path:
+    """The dev cluster's operator configuration, sharded over `shards` Leases (0: not sharded)."""
     base = load_config(cluster.operator_config).model_dump(by_alias=True, mode="json")
-    if sharding:
+    if shards:
         base["sharding"] = {
             "enabled": True,
-            "shards": 3,
+            "shards": shards,
             "leaseName": "slipway",
             "namespace": "slipway-system",
             "leaseDurationSeconds": LEASE_SECONDS,
@@ -115,10 +124,28 @@ def duplicate_promotions(api: KubeApi, names: list[str]) -> int:
     return duplicates
 
 
+def apply_version(api: KubeApi, names: list[str], version: str) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda name: api.patch(
+                    releases_path(NAMESPACE, name), {"spec": manifest(name, version, True)["spec"]}
+                ),
+                names,
+            )
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--releases", type=int, default=3000)
     parser.add_argument("--progressing", type=int, default=300)
+    parser.add_argument("--operators", type=int, default=3, help="operator processes, one shard each")
+    parser.add_argument(
+        "--max-lateness-p99",
+        type=float,
+        help="exit non-zero when the first rollout's step lateness p99 is above this many seconds",
+    )
     parser.add_argument("--logs", type=Path, help="keep the operators' logs here (default: thrown away)")
     args = parser.parse_args()
     plugins.load()
@@ -137,8 +164,9 @@ def main() -> None:
                     names,
                 )
             )
-        config = operator_config(cluster, workdir / "sharded.yaml", sharding=True)
-        logs = [workdir / f"operator-{index}.log" for index in range(3)]
+        count = args.operators
+        config = operator_config(cluster, workdir / "sharded.yaml", shards=count)
+        logs = [workdir / f"operator-{index}.log" for index in range(count)]
         operators = [start(cluster, config, log) for log in logs]
 
         def lines() -> list[list[Line]]:
@@ -146,40 +174,47 @@ def main() -> None:
 
         try:
             started = time.monotonic()
-            wait_for(lambda: all(acting(log, 3) for log in lines()), 120, "three operators sharing", 1.0)
+            wait_for(lambda: all(acting(log, count) for log in lines()), 120, "the operators sharing", 1.0)
             wait_for(lambda: healthy_on(api, every), 900, f"{len(names)} Releases Healthy", 10.0)
             print(
                 f"start-up: {len(names)} Releases Healthy"
-                f" {time.monotonic() - started:.0f} s after 3 operators started"
+                f" {time.monotonic() - started:.0f} s after {count} operators started"
             )
             time.sleep(3)  # idle: nothing left to do
             sharded_rss = [operator.rss_mib() for operator in operators]
+
+            watch = Watch(api, releases_path(NAMESPACE))
+            apply_version(api, moving, "2")
+            wait_for(
+                lambda: healthy_on(api, dict.fromkeys(moving, "2"), True), 600, "the first rollout done", 2.0
+            )
+            watch.stop()
+            late = lateness(watch.seen, "2", PAUSES) or [math.nan]  # none: nan, never a good figure
+            p99 = percentile(late, 0.99)
+            print(
+                f"step lateness, {len(moving)} progressing Releases on {count} operators:"
+                f" p50 {statistics.median(late) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms,"
+                f" max {max(late) * 1000:.0f} ms ({len(late)} pauses)"
+            )
+            too_late = args.max_lateness_p99 is not None and not p99 <= args.max_lateness_p99
 
             shards = {index: joined(log) for index, log in enumerate(lines())}
             owners = {name: owner(f"{NAMESPACE}/{name}", [s for s in shards.values() if s]) for name in names}
             victim = max(shards, key=lambda index: sum(owners[name] == shards[index] for name in moving))
             victims = {f"{NAMESPACE}/{name}" for name in names if owners[name] == shards[victim]}
-            with ThreadPoolExecutor(8) as pool:
-                list(
-                    pool.map(
-                        lambda name: api.patch(
-                            releases_path(NAMESPACE, name), {"spec": manifest(name, "2", True)["spec"]}
-                        ),
-                        moving,
-                    )
-                )
+            apply_version(api, moving, "3")
 
             def under_way() -> bool:
                 found = statuses(api, True)
                 canaries = {
                     name
                     for name, status in found.items()
-                    if (status.get("canary") or {}).get("version") == "2"
+                    if (status.get("canary") or {}).get("version") == "3"
                 }
                 done = {
                     name
                     for name, status in found.items()
-                    if (status.get("stable") or {}).get("version") == "2"
+                    if (status.get("stable") or {}).get("version") == "3"
                 }
                 return canaries | done == set(moving) and any(
                     f"{NAMESPACE}/{name}" in victims for name in canaries
@@ -204,7 +239,7 @@ def main() -> None:
             operators[victim] = start(cluster, config, logs[-1])
             restarted = time.time()
             back = len(logs) - 1
-            wait_for(lambda: acting(lines()[back], 3), 120, "the restarted operator acting", 1.0)
+            wait_for(lambda: acting(lines()[back], count), 120, "the restarted operator acting", 1.0)
             wait_for(
                 lambda: victims <= {p.release for p in passes(lines()) if p.at > restarted and p.of(back)},
                 120,
@@ -214,11 +249,11 @@ def main() -> None:
             given_back = max(p.at for p in passes(lines()) if p.of(back) and p.release in victims) - restarted
             print(f"give-back after restart: {given_back:.1f} s (its shard's {len(victims)} Releases)")
             wait_for(
-                lambda: healthy_on(api, dict.fromkeys(moving, "2"), True), 600, "every rollout converged", 2.0
+                lambda: healthy_on(api, dict.fromkeys(moving, "3"), True), 600, "every rollout converged", 2.0
             )
             converged = time.time() - killed
             print(
-                f"convergence: all {len(moving)} progressing Releases Healthy on 2,"
+                f"convergence: all {len(moving)} progressing Releases Healthy on 3,"
                 f" {converged:.0f} s after the SIGKILL"
             )
             duplicates = duplicate_promotions(api, moving)
@@ -232,7 +267,7 @@ def main() -> None:
                 operator.stop()
 
         alone = start(
-            cluster, operator_config(cluster, workdir / "alone.yaml", sharding=False), workdir / "alone.log"
+            cluster, operator_config(cluster, workdir / "alone.yaml", shards=0), workdir / "alone.log"
         )
         try:
             wait_for(
@@ -248,10 +283,12 @@ def main() -> None:
         api.close()
     per_replica = ", ".join(f"{rss:.0f}" for rss in sharded_rss)
     print(
-        f"RSS with {len(names)} Healthy Releases: per replica {per_replica} MiB (3 shards);"
-        f" one operator alone {alone_rss:.0f} MiB ({sum(sharded_rss) / 3 / alone_rss:.2f} x per replica)"
+        f"RSS with {len(names)} Healthy Releases: per replica {per_replica} MiB ({count} shards);"
+        f" one operator alone {alone_rss:.0f} MiB ({sum(sharded_rss) / count / alone_rss:.2f} x per replica)"
     )
     print(f"({datetime.now(UTC):%Y-%m-%d}, dev cluster over HTTPS, {os.cpu_count()} cores)")
+    if too_late:
+        sys.exit(f"step lateness p99 {p99:.1f} s is above --max-lateness-p99 {args.max_lateness_p99:g} s")
 
 
 if __name__ == "__main__":
