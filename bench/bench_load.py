@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_operator
-from bench_operator import Operator, Watch, lateness, percentile, side_by_side, wait_for, writes_of
+from bench_operator import Operator, Process, Watch, lateness, percentile, side_by_side, wait_for, writes_of
 from slipway.kube.client import KubeApi, connect, releases_path, services_path
 
 NAMESPACE = "default"
@@ -47,7 +47,6 @@ WEIGHTS = (10, 30, 50, 70, 90)
 INTERVAL_SECONDS = 10
 # Pause steps are the odd indices of the plan: setWeight, pause, setWeight, pause, ...
 PAUSES = tuple(range(1, 2 * len(WEIGHTS), 2))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DEFAULT_SCRAPE_INTERVAL = "1s"
 APPLYING_THREADS = 16
 
@@ -64,23 +63,6 @@ def manifest(name: str, version: str, error_rate: float) -> dict[str, Any]:
         "metrics": [{"name": "error-rate", "builtin": "error-rate"}],
     }
     return body
-
-
-class Process:
-    """CPU seconds and peak RSS of one process, read from /proc."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-    def peak_rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM")
 
 
 def child_named(parent: int, name: str) -> int:

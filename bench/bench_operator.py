@@ -41,6 +41,7 @@ from slipway.api.crd import render_crd
 from slipway.kube.client import ApiError, KubeApi, connect, deployments_path, releases_path, services_path
 from slipway_dev.cluster import DevCluster
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 NAMESPACE = "default"
 
@@ -165,6 +166,23 @@ class Operator:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class Process:
+    """CPU seconds and peak RSS of one process, read from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
 
 
 class Watch:

@@ -29,6 +29,7 @@ from typing import Any
 from bench_operator import (
     NAMESPACE,
     Operator,
+    Process,
     bare_kopf_operator,
     release,
     side_by_side,
@@ -100,6 +101,8 @@ def one_count(count: int, pods: int, workdir: Path) -> dict[str, float]:
             )
             startup = time.monotonic() - started
             cpu_after, cluster_rss = own_usage()
+            operator_cpu = Process(operator.process.pid).cpu_seconds()
+            requests = operator.requests()
             time.sleep(_SETTLE_SECONDS)
             after = versions(api)
             writes = operator.writes()
@@ -120,6 +123,9 @@ def one_count(count: int, pods: int, workdir: Path) -> dict[str, float]:
         "rss": rss,
         "bare": bare_rss,
         "cluster_cpu": cpu_after - cpu_before,
+        "operator_cpu": operator_cpu,
+        **{f"requests_{verb}": float(requests[verb]) for verb in ("GET", "LIST")},
+        "requests": float(sum(n for verb, n in requests.items() if verb != "passes")),
         "cluster_rss": cluster_rss,
     }
 
@@ -148,6 +154,12 @@ def main() -> None:
                 f" RSS slipway {found['rss']:.0f} MiB, bare Kopf {found['bare']:.0f} MiB"
                 f" ({found['rss'] / found['bare']:.2f}x);"
                 f" dev cluster {found['cluster_cpu']:.1f} CPU s, {found['cluster_rss']:.0f} MiB",
+                flush=True,
+            )
+            print(
+                f"N={count} restart: operator {found['operator_cpu']:.1f} CPU s;"
+                f" {found['requests'] / count:.2f} API requests per Release"
+                f" (GET {found['requests_GET'] / count:.2f}, LIST {found['requests_LIST'] / count:.2f})",
                 flush=True,
             )
     counts = sorted(figures)
