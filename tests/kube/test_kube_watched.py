@@ -36,26 +36,49 @@ def without_labels(obj: Obj) -> Obj:
 
 def test_an_object_shown_as_last_left_is_trusted_until_another_version_is_shown() -> None:
     watched, wanted = WatchedObjects(), web_service()
-    watched.shown(PATH, "5")
+    watched.shown(as_stored(wanted, "5"), PATH)
     watched.matched(PATH, as_stored(wanted, "5"), wanted)
-    assert watched.unchanged(PATH, wanted)
-    watched.shown(PATH, "6")
-    assert not watched.unchanged(PATH, wanted)
+    assert watched.unchanged(PATH, wanted, WEB)
+    watched.shown(as_stored(wanted, "6"), PATH)
+    assert not watched.unchanged(PATH, wanted, WEB)
 
 
 def test_an_object_no_release_owns_any_more_is_still_marked_changed_if_a_pass_met_it() -> None:
     watched, wanted = WatchedObjects(), web_service()
-    watched.shown(PATH, "5")
+    watched.shown(as_stored(wanted, "5"), PATH)
     watched.matched(PATH, as_stored(wanted, "5"), wanted)
-    watched.shown(PATH, "6", owned=False)
-    assert not watched.unchanged(PATH, wanted)
+    watched.shown(as_stored(without_labels(wanted), "6"), PATH, owned=False)
+    assert not watched.unchanged(PATH, wanted, WEB)
 
 
 def test_what_the_watch_shows_of_someone_elses_objects_is_not_kept() -> None:
     watched, wanted = WatchedObjects(), web_service()
-    watched.shown(PATH, "7", owned=False)
+    watched.shown(as_stored(wanted, "7"), PATH, owned=False)
     watched.matched(PATH, as_stored(wanted, "7"), wanted)
-    assert not watched.unchanged(PATH, wanted)  # nothing shown was kept: read until the watch shows it
+    assert not watched.unchanged(PATH, wanted, WEB)  # nothing shown was kept: read until the watch shows it
+
+
+def test_after_a_start_what_the_watch_showed_is_compared_instead_of_read() -> None:
+    """No pass of this process has met the object yet (a restart): the first compares with what the
+    watch showed; matching, it counts as left there (its next event at that version is an echo)."""
+    watched, wanted = WatchedObjects(), web_service()
+    watched.shown(as_stored(wanted, "5"), PATH)
+    assert watched.unchanged(PATH, wanted, WEB)
+    assert watched.as_left(PATH, "5") and not watched.as_left(PATH, "6")
+    assert watched.unchanged(PATH, wanted, WEB)  # and stays trusted, as one a pass wrote
+
+
+def test_after_a_start_a_difference_or_anyone_elses_object_is_read() -> None:
+    wanted = web_service()
+    moved = {**wanted, "spec": {**wanted["spec"], "selector": {"slipway.dev/revision": "zzz"}}}
+    watched = WatchedObjects()
+    watched.shown(as_stored(moved, "5"), PATH)
+    assert not watched.unchanged(PATH, wanted, WEB)  # someone changed it meanwhile: read and repaired
+    watched.shown(as_stored(wanted, "6"), PATH)
+    assert not watched.unchanged(PATH, wanted, ReleaseRef("shop", "web", "uid-of-another-web"))
+    watched.matched(PATH, as_stored(wanted, "6"), wanted)
+    watched.shown(as_stored(wanted, "7"), PATH)  # a version no pass left: not kept once a pass met it
+    assert not watched.unchanged(PATH, wanted, WEB)
 
 
 def test_the_owner_is_found_by_ownerreference_or_by_labels() -> None:

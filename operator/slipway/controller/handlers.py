@@ -107,9 +107,8 @@ def build_registry(
         if type == "DELETED":
             watched.gone(path)
         else:
-            resource_version = str(body["metadata"].get("resourceVersion"))
-            watched.shown(path, resource_version, owned=owner is not None)
-            echo = partial(watched.as_left, path, resource_version)
+            watched.shown(body, path, owned=owner is not None)
+            echo = partial(watched.as_left, path, str(body["metadata"].get("resourceVersion")))
         if known is not None:
             queue.notify(ReleaseKey(namespace or "", known), echo)
 

@@ -126,7 +126,7 @@ def observe_routing(
     for wanted in desired:
         kind, name = wanted["kind"], wanted["metadata"]["name"]
         path = object_path(kind, release.namespace, name)
-        if watched.unchanged(path, wanted):
+        if watched.unchanged(path, wanted, release):
             continue
         observed = api.get(path)
         if observed is None:
@@ -316,7 +316,7 @@ class ClusterWriter:
         kind, name = desired["kind"], desired["metadata"]["name"]
         path = object_path(kind, self.release.namespace, name)
         observed = self.state.routing.get((kind, name))
-        if observed is None and self._watched.unchanged(path, desired):
+        if observed is None and self._watched.unchanged(path, desired, self.release):
             return
         # Read when first needed (the Deployments are written first), then kept in the snapshot.
         observed = observed or self.api.get(path)
@@ -339,7 +339,7 @@ class ClusterWriter:
         """Create or correct the Release's PrometheusRule; None deletes it, if it is the Release's.
         An ApiError 404 from the write means the cluster serves no PrometheusRule (the CRD is absent)."""
         path = prometheus_rules_path(self.release.namespace, self.release.name)
-        if desired is not None and self._watched.unchanged(path, desired):
+        if desired is not None and self._watched.unchanged(path, desired, self.release):
             return
         observed = self.api.get(path)
         if observed is not None and not is_owned_by(observed, self.release):
