@@ -35,7 +35,8 @@ OPERATOR_RULES = (
     Rule(GROUP, "releases/finalizers", ("update",)),
     Rule("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     Rule("", "services", ("get", "list", "watch", "create", "patch")),
-    Rule("", "events", ("get", "create")),
+    # list: after a start, the Events owed from before it are looked up in one LIST (controller/events.py).
+    Rule("", "events", ("get", "list", "create")),
     # The Release's PrometheusRule (alerts/rules.py): kept in line, deleted when alertRules.enabled is false.
     Rule("monitoring.coreos.com", "prometheusrules", ("get", "list", "watch", "create", "patch", "delete")),
     # Deploy hooks (spec.hooks): their Jobs are created, listed each pass, read and deleted with their

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -132,3 +132,37 @@ def test_an_operator_killed_between_the_status_and_its_event_posts_it_once_after
         assert reasons(dying) == ["FirstRelease", "Ready"]
     finally:
         dying.close()
+
+
+def test_after_a_restart_events_owed_from_before_it_are_looked_up_in_one_list(kubeconfig: str) -> None:
+    """An idle Healthy Release keeps its last transition's Events in status (nothing writes it again):
+    a restarted operator's first pass tells they were posted from one LIST of the namespace's Release
+    Events, not a GET each, and writes nothing."""
+
+    class Counting(RecordingApi):
+        def __init__(self, kubeconfig: str) -> None:
+            super().__init__(kubeconfig)
+            self.reads: list[str] = []
+
+        def get(self, path: str) -> Obj | None:
+            self.reads.append(f"GET {path}")
+            return super().get(path)
+
+        def pages(self, path: str, field_selector: str, limit: int) -> Iterator[Sequence[Obj]]:
+            self.reads.append(f"LIST {path}?{field_selector}")
+            return super().pages(path, field_selector, limit)
+
+    api = Counting(kubeconfig)
+    try:
+        passes_until_healthy_and_nothing_owed(api)
+        assert status(api)["transitionEvents"], "nothing owed: the test would prove nothing"
+        api.reads.clear()
+        api.sent.clear()
+        one_pass(api)  # a restarted operator's first pass
+        assert [read for read in api.reads if "/events" in read] == [
+            f"LIST {events_path(NAMESPACE)}?involvedObject.kind=Release"
+        ]
+        assert api.sent == []
+        assert reasons(api) == ["FirstRelease", "Ready"]
+    finally:
+        api.close()

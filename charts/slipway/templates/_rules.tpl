@@ -17,7 +17,7 @@
   verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [events]
-  verbs: [get, create]
+  verbs: [get, list, create]
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
   verbs: [get, list, watch, create, patch, delete]

@@ -6,8 +6,11 @@ The Events a pass decides are named (`named`) and written into the status they d
   client's retries are spent, a dropped connection) is logged and tried again in the next pass, soon;
   it never ends the pass, which has recorded its transition already;
 - a pass that finds in status Events this process has not seen posted (a failed post, or a restart
-  between the status write and the post) posts them before anything else, after a GET: they may
-  have gone out before a crash;
+  between the status write and the post) posts them before anything else, after a look: they may
+  have gone out before a crash. Those owed from before this process started are looked up in one
+  paged LIST of the namespace's Release Events, made once: an idle Release keeps its last transition's
+  Events in status until its next status write, so after a restart nearly every Release owes some, and
+  a GET each was a sixth of a restart's requests. Those owed since are looked up with a GET;
 - the name is the Release's uid and the resourceVersion the transition was decided on, hashed: a
   transition lands at most once per resourceVersion (the status write is guarded by it), so every
   transition's Events have names of their own, and a second post of one is answered AlreadyExists,
@@ -22,7 +25,7 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -40,6 +43,8 @@ RETRY_SECONDS = (1.0, 300.0)
 cluster that refuses every post, such as one without the grant, gets no tight loop)."""
 EVENT_TTL = timedelta(hours=1)
 """kube-apiserver's default --event-ttl: an owed Event older than this is not posted again."""
+_PAGE = 500
+"""Events per page of the LIST made once per namespace after a start."""
 
 
 def named(
@@ -79,6 +84,11 @@ class EventLedger:
         self._posted: dict[tuple[str, str], set[str]] = {}
         self._failures: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        self._started = datetime.now(UTC)
+        # Per namespace, the names of the Release Events there when first looked at (None: the LIST
+        # failed, so GETs tell); one LIST at a time, the passes needing it wait for it.
+        self._before_start: dict[str, frozenset[str] | None] = {}
+        self._listing = threading.Lock()
 
     def post(
         self, release: ReleaseRef, owed: Sequence[TransitionEvent], now: datetime, look_first: bool
@@ -125,12 +135,31 @@ class EventLedger:
         return min(most, first * float(1 << min(failures - 1, 16)))
 
     def _exists(self, release: ReleaseRef, event: TransitionEvent) -> bool:
-        """Whether the Event is there; when that cannot be known, a post will tell."""
+        """Whether the Event is there; when that cannot be known, a post will tell. One owed from
+        before this process started was posted before it started, or never: the namespace's Events
+        as first listed tell (a clock ahead of ours only makes it a GET, one behind a post answered
+        AlreadyExists)."""
+        if event.at < self._started:
+            names = self._named_before_start(release.namespace)
+            if names is not None:
+                return event.name in names
         try:
             return self._api.get(events_path(release.namespace, event.name)) is not None
         except ApiError as error:
             _log.warning("an owed Event could not be looked up; it is posted", error=str(error))
             return False
+
+    def _named_before_start(self, namespace: str) -> frozenset[str] | None:
+        with self._listing:
+            if namespace not in self._before_start:
+                try:
+                    pages = self._api.pages(events_path(namespace), "involvedObject.kind=Release", _PAGE)
+                    names = frozenset(item["metadata"]["name"] for page in pages for item in page)
+                except ApiError as error:
+                    _log.warning("Release Events not listed; owed ones are read", error=str(error))
+                    names = None
+                self._before_start[namespace] = names
+            return self._before_start[namespace]
 
     def keep(self, release: ReleaseRef, written: Sequence[TransitionEvent]) -> None:
         """The status now owes `written`: remember only those names."""

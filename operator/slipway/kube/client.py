@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,6 +284,18 @@ class KubeApi:
         )
         items: list[Obj] = self.request("GET", path, query=query, verb="LIST").get("items") or []
         return items
+
+    def pages(self, path: str, field_selector: str, limit: int) -> Iterator[Sequence[Obj]]:
+        """A collection `limit` items at a time (following the server's continue tokens), so that a
+        large one never sits whole in memory."""
+        query = {"fieldSelector": field_selector, "limit": str(limit)}
+        while True:
+            answer = self.request("GET", path, query=query, verb="LIST")
+            yield answer.get("items") or []
+            token = (answer.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query = {**query, "continue": token}
 
     def create(self, path: str, body: Obj) -> Obj:
         return self.request("POST", path, body=body)
