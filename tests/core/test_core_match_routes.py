@@ -140,3 +140,19 @@ def test_a_route_step_a_person_promoted_past_still_takes_effect() -> None:
     decisions = run_until(sim, lambda status: status.phase == "Paused" and status.current_step == 2)
     assert sim.status is not None and sim.status.canary_routes == ["testers"]
     assert [r.name for r in of_type(decisions, SetWeights)[-1].routes] == ["testers"]
+
+
+def test_drift_found_in_a_settled_release_is_read_back_soon_and_cleared_once_repaired() -> None:
+    """A settled Release's pass that finds its routing changed puts it back and records the finding;
+    it asks for a look soon (its own write's watch event wakes nothing), so the status does not keep
+    saying so after the repair until some unrelated pass."""
+    sim = stable_simulation()
+    sim.cluster.routing_drift = ("Service web",)
+    found = sim.tick()[-1]
+    assert found.status.routing_drift == ["Service web"]
+    assert found.requeue_after_seconds is not None and found.requeue_after_seconds <= 5
+    sim.cluster.routing_drift = ()
+    sim.wait(found)
+    repaired = sim.tick()[-1]
+    assert repaired.status.routing_drift == []
+    assert repaired.requeue_after_seconds is None or repaired.requeue_after_seconds > 5

@@ -1032,6 +1032,10 @@ class _Pass:
             self._event(
                 "Warning", "RoutingDrift", f"{', '.join(drift)} changed from what Slipway wrote: put back"
             )
+        if drift:
+            # Read back soon: the repair's own watch event wakes nothing, and the finding must not stay
+            # in status after it until some unrelated pass.
+            self._wake(self.now + ROUTING_READ_BACK)
         s.routing_drift = drift
 
     def _describe_progress(self) -> str:
