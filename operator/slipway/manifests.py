@@ -109,14 +109,15 @@ def revision_of(deployment: Obj) -> str | None:
     return labels.get(LABEL_REVISION)
 
 
-def revision_labels(release: ReleaseRef, revision: str, version: str) -> dict[str, str]:
+def revision_labels(release: str, revision: str, version: str) -> dict[str, str]:
+    """The labels a revision's Deployment and pods carry, of the Release named `release`."""
     return {
-        LABEL_NAME: release.name,
+        LABEL_NAME: release,
         LABEL_VERSION: version,
         LABEL_MANAGED_BY: MANAGER,
-        LABEL_RELEASE: release.name,
+        LABEL_RELEASE: release,
         LABEL_REVISION: revision,
-        LABEL_POD_OF: release.name,
+        LABEL_POD_OF: release,
     }
 
 
@@ -158,7 +159,7 @@ def revision_deployment(
     release: ReleaseRef, revision: str, version: str, replicas: int, template: Obj
 ) -> Obj:
     """The Deployment `<release>-<revision>` running one revision of the Release's pod template."""
-    labels = revision_labels(release, revision, version)
+    labels = revision_labels(release.name, revision, version)
     pod_template = copy.deepcopy(template)
     pod_meta = pod_template.setdefault("metadata", {})
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}

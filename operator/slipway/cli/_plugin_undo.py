@@ -14,7 +14,6 @@ from slipway.manifests import (
     LABEL_RELEASE,
     LABEL_REVISION,
     LABEL_VERSION,
-    ReleaseRef,
     has_owner,
     revision_labels,
     revision_of,
@@ -122,7 +121,7 @@ def template_from_deployment(deployment: Obj) -> dict[str, Any]:
     restored = copy.deepcopy(dict(template))
     metadata = dict(restored.get("metadata") or {})
     added = revision_labels(
-        ReleaseRef(namespace="", name=labels_of_deployment.get(LABEL_RELEASE, ""), uid=""),
+        labels_of_deployment.get(LABEL_RELEASE, ""),
         labels_of_deployment.get(LABEL_REVISION, ""),
         labels_of_deployment.get(LABEL_VERSION, ""),
     )
