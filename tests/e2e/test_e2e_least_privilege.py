@@ -24,7 +24,7 @@ import threading
 import urllib.error
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -205,17 +205,23 @@ def name_taken(dev: DevCluster, namespace: str) -> None:
     apply(dev, namespace, manifest)
 
 
-def event_owed(dev: DevCluster, namespace: str) -> None:
+def event_owed(dev: DevCluster, namespace: str, ago: timedelta = timedelta(0)) -> None:
     """A status owing an Event the operator has not seen posted (as after a restart between the
-    status write and the post): it looks the Event up before posting it."""
+    status write and the post): it looks the Event up before posting it (a GET)."""
     apply(dev, namespace, release("1"))
     healthy(dev, namespace, "1")
-    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = (datetime.now(UTC) - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
     owed = {"name": "web.0123456789abcdef", "type": "Normal", "reason": "Ready", "message": "owed", "at": at}
     patch = json.dumps({"status": {"transitionEvents": [owed]}})
     dev.kubectl(
         "patch", "release", "web", "-n", namespace, "--subresource=status", "--type=merge", "-p", patch
     )
+
+
+def event_owed_from_before_the_start(dev: DevCluster, namespace: str) -> None:
+    """The same, the transition half an hour old (before the operator started, within the Event TTL):
+    looked up in the namespace's list of Release Events."""
+    event_owed(dev, namespace, ago=timedelta(minutes=30))
 
 
 def nothing(dev: DevCluster, namespace: str) -> None:
@@ -244,6 +250,7 @@ SCENARIOS: dict[Grant, Scenario] = {
     ("", "services", "watch"): Scenario("first version", first()),
     ("", "events", "create"): Scenario("first version", first()),
     ("", "events", "get"): Scenario("an Event owed", event_owed),
+    ("", "events", "list"): Scenario("an Event owed from before the start", event_owed_from_before_the_start),
     ("gateway.networking.k8s.io", "httproutes", "get"): Scenario("HTTPRoute", first(routing=GATEWAY_API)),
     ("gateway.networking.k8s.io", "httproutes", "create"): Scenario("HTTPRoute", first(routing=GATEWAY_API)),
     ("gateway.networking.k8s.io", "httproutes", "patch"): Scenario(
