@@ -727,6 +727,21 @@ def test_a_restart_of_the_canary_in_flight_never_scales_it_to_zero_with_traffic(
     replayed(steps)
 
 
+def test_a_new_strategy_for_the_canary_in_flight_takes_its_traffic_before_its_pods() -> None:
+    """Found by the machine (invariant 3): a canary at 20%, then the same revision under a rolling
+    update whose first step runs no new pod (a new spec, nothing refused): the canary was scaled to 0
+    still holding 20%."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        machine.routing_drifts(drifts=True)
+        machine.spec_changes(version="2", strategy=0, replicas=1, guarded=False, hooked=False)
+        machine.the_operator_runs_a_while(result="good")
+        machine.spec_changes(version="2", strategy=5, replicas=2, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+
+    replayed(steps)
+
+
 def test_a_gate_a_promote_enters_never_counts_the_measurement_handed_in_that_pass() -> None:
     """Found by the machine (a gate entered and passed in one pass): a promote past a rolling batch
     entered its gate in the pass that also handed a good measurement taken that instant."""

@@ -699,9 +699,16 @@ class _Pass:
         self._set_phase("Healthy", "Ready", f"version {s.stable.version} serves all traffic")
 
     def _apply_shape(self, shape: Shift) -> bool:
-        """Move toward `shape`: canary pods first, then traffic, then (rolling only) fewer stable pods."""
+        """Move toward `shape`: canary pods first, then traffic, then (rolling only) fewer stable pods.
+        Traffic taken from the canary goes first, before its pods: a new plan for the revision in flight
+        (another strategy) may want fewer canary pods at this step than its traffic needs."""
         s = self.status
         assert s.stable is not None and s.canary is not None
+        if shape.canary_weight < s.canary.weight and not self._route(
+            100 - shape.canary_weight, shape.canary_weight, steps=True
+        ):
+            self._await_watched()
+            return False
         self._ensure(s.canary, shape.canary_replicas)
         if s.canary.ready_replicas < shape.canary_replicas:
             self._await_watched()
