@@ -68,6 +68,46 @@ def test_after_a_start_what_the_watch_showed_is_compared_instead_of_read() -> No
     assert watched.unchanged(PATH, wanted, WEB)  # and stays trusted, as one a pass wrote
 
 
+def test_after_a_start_a_prometheus_rule_is_compared_with_what_slipway_applied() -> None:
+    """A PrometheusRule's comparison reads what slipway last applied (its managedFields entry): kept
+    from the watch's object with the rest, another manager's entry left out."""
+    rule: Obj = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {**web_service()["metadata"], "namespace": "shop"},
+        "spec": {"groups": [{"name": "web", "rules": []}]},
+    }
+    applied = stamped(rule)
+    entry = {"manager": "slipway", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
+    other = {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:metadata": {}}}
+    shown = as_stored(applied, "5")
+    shown["metadata"]["managedFields"] = [entry, other]
+    path = "/apis/monitoring.coreos.com/v1/namespaces/shop/prometheusrules/web"
+    watched = WatchedObjects()
+    watched.shown(shown, path)
+    assert watched.unchanged(path, rule, WEB)
+    dropped = stamped({**rule, "metadata": {**rule["metadata"], "annotations": {"team": "a"}}})
+    watched = WatchedObjects()
+    watched.shown(
+        as_stored(dropped, "6")
+        | {
+            "metadata": {
+                **dropped["metadata"],
+                "resourceVersion": "6",
+                "managedFields": [
+                    {
+                        "manager": "slipway",
+                        "operation": "Apply",
+                        "fieldsV1": {"f:metadata": {"f:annotations": {"f:team": {}}}},
+                    }
+                ],
+            }
+        },
+        path,
+    )
+    assert not watched.unchanged(path, rule, WEB)  # an annotation slipway applied and no longer wants
+
+
 def test_after_a_start_a_difference_or_anyone_elses_object_is_read() -> None:
     wanted = web_service()
     moved = {**wanted, "spec": {**wanted["spec"], "selector": {"slipway.dev/revision": "zzz"}}}

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.manifests import (
+    MANAGER,
     Obj,
     ReleaseRef,
     is_owned_by,
@@ -59,12 +60,20 @@ _COMPARED_METADATA = ("name", "namespace", "resourceVersion", "labels", "annotat
 
 
 def _compared(obj: Mapping[str, Any]) -> Obj:
-    """What `service_differs`, `routing_differs` and `is_owned_by` read of an object, and no more (not
-    its managedFields nor its status): kept for thousands of objects after a start."""
+    """What `service_differs`, `routing_differs` (with `applied_config`: the operator's own Apply
+    entry of managedFields) and `is_owned_by` read of an object, and no more (not the other managers'
+    entries nor its status): kept for thousands of objects after a start."""
     metadata = obj.get("metadata") or {}
+    kept = {key: metadata[key] for key in _COMPARED_METADATA if key in metadata}
+    kept["managedFields"] = [
+        entry
+        for entry in metadata.get("managedFields") or []
+        if entry.get("manager") == MANAGER and entry.get("operation") == "Apply"
+    ]
     return {
+        "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
-        "metadata": {key: metadata[key] for key in _COMPARED_METADATA if key in metadata},
+        "metadata": kept,
         "spec": obj.get("spec") or {},
     }
 
