@@ -239,6 +239,13 @@ def routing_differs(desired: Obj, observed: Obj) -> bool:
     )
 
 
+def object_differs(desired: Obj, observed: Obj) -> bool:
+    """Whether applying `desired` would change `observed`: `service_differs` for a Service,
+    `routing_differs` for any other object the operator applies (routes, the PrometheusRule)."""
+    differs = service_differs if desired["kind"] == "Service" else routing_differs
+    return differs(desired, observed)
+
+
 def stamped(desired: Obj) -> Obj:
     """`desired` with the digest of its spec in an annotation (ANNOTATION_APPLIED_SPEC), as applied."""
     spec = json.dumps(desired.get("spec"), sort_keys=True, separators=(",", ":"))

@@ -50,11 +50,10 @@ from slipway.manifests import (
     ReleaseRef,
     applied_config,
     is_owned_by,
+    object_differs,
     release_selector,
     revision_deployment,
     revision_of,
-    routing_differs,
-    service_differs,
     stamped,
 )
 
@@ -133,8 +132,7 @@ def observe_routing(
             drift.append(f"{kind} {name}")
             continue
         state.routing[(kind, name)] = observed
-        differs = service_differs if kind == "Service" else routing_differs
-        if is_owned_by(observed, release) and differs(wanted, observed):
+        if is_owned_by(observed, release) and object_differs(wanted, observed):
             drift.append(f"{kind} {name}")
         elif is_owned_by(observed, release):
             watched.matched(path, observed, wanted)
@@ -324,8 +322,7 @@ class ClusterWriter:
             self.state.routing[(kind, name)] = observed
             if not is_owned_by(observed, self.release):
                 raise NotOwnedError(kind, observed, self.release)
-            differs = service_differs if kind == "Service" else routing_differs
-            if not differs(desired, observed):
+            if not object_differs(desired, observed):
                 self._watched.matched(path, observed, desired)
                 return
         # The whole configuration, every time: an apply drops what `slipway` applied before and no
@@ -348,7 +345,7 @@ class ClusterWriter:
             if observed is not None:
                 self._delete(path)
                 self._watched.gone(path)
-        elif observed is None or routing_differs(desired, observed):
+        elif observed is None or object_differs(desired, observed):
             self._watched.matched(path, self._apply(path, stamped(desired)), desired)
         else:
             self._watched.matched(path, observed, desired)

@@ -31,9 +31,8 @@ from slipway.manifests import (
     Obj,
     ReleaseRef,
     is_owned_by,
+    object_differs,
     owning_release,
-    routing_differs,
-    service_differs,
 )
 
 
@@ -60,8 +59,8 @@ _COMPARED_METADATA = ("name", "namespace", "resourceVersion", "labels", "annotat
 
 
 def _compared(obj: Mapping[str, Any]) -> Obj:
-    """What `service_differs`, `routing_differs` (with `applied_config`: the operator's own Apply
-    entry of managedFields) and `is_owned_by` read of an object, and no more (not the other managers'
+    """What `object_differs` (with `applied_config`: the operator's own Apply entry of managedFields)
+    and `is_owned_by` read of an object, and no more (not the other managers'
     entries nor its status): kept for thousands of objects after a start."""
     metadata = obj.get("metadata") or {}
     kept = {key: metadata[key] for key in _COMPARED_METADATA if key in metadata}
@@ -101,8 +100,7 @@ class WatchedObjects:
             seen = entry.seen
             if seen is None or not is_owned_by(seen, release):
                 return False
-            differs = service_differs if wanted["kind"] == "Service" else routing_differs
-            if differs(wanted, seen):
+            if object_differs(wanted, seen):
                 return False
             entry.left, entry.wanted, entry.owner = entry.shown, _digest(wanted), release.name
             entry.seen = None
