@@ -1,5 +1,5 @@
 """Sharding figures (issue 12): operators sharing the Releases, one SIGKILLed mid-rollout then restarted.
-Prints them; not a timed test.
+Prints them; not a timed test, unless asked: `--max-lateness-p99` makes the step lateness a bound.
 
 3 operators (`--operators`; sharding on, one shard Lease of 10 s each) over 3,000 Releases, 300 of them
 progressing (a canary of 3 weights with 5 s pauses; their pods run in the dev cluster, the others have
@@ -47,8 +47,6 @@ MOVING = "bench.slipway.dev/moving"
 server shares a process and two cores with this script; big lists every second slowed the operators'
 Lease renewals past their deadline)."""
 LEASE_SECONDS = 10
-PAUSES = {1: 5.0, 3: 5.0, 5: 5.0}
-"""The plan's pause steps and their seconds."""
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 25},
     {"pause": {"duration": "5s"}},
@@ -57,6 +55,12 @@ STEPS: list[dict[str, Any]] = [
     {"setWeight": 75},
     {"pause": {"duration": "5s"}},
 ]
+PAUSES = {
+    index: float(step["pause"]["duration"].removesuffix("s"))
+    for index, step in enumerate(STEPS)
+    if "pause" in step
+}
+"""The plan's pause steps and their seconds."""
 
 
 def manifest(name: str, version: str, moving: bool) -> dict[str, Any]:
