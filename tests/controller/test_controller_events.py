@@ -148,9 +148,11 @@ def test_after_a_restart_events_owed_from_before_it_are_looked_up_in_one_list(ku
             self.reads.append(f"GET {path}")
             return super().get(path)
 
-        def pages(self, path: str, field_selector: str, limit: int) -> Iterator[Sequence[Obj]]:
+        def pages(
+            self, path: str, limit: int, field_selector: str | None = None, label_selector: str | None = None
+        ) -> Iterator[Sequence[Obj]]:
             self.reads.append(f"LIST {path}?{field_selector}")
-            return super().pages(path, field_selector, limit)
+            return super().pages(path, limit, field_selector, label_selector)
 
     api = Counting(kubeconfig)
     try:

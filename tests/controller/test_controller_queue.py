@@ -231,3 +231,44 @@ def test_with_sharding_a_gained_release_gets_its_pass_even_if_its_next_event_is_
         assert passes == [WEB]
 
     asyncio.run(scenario())
+
+
+def test_a_closed_queue_starts_no_pass_until_opened_then_one_per_release_told() -> None:
+    """At start the operator keeps its queue closed until the watch has shown the Releases' Services
+    (controller/operator.py): what it is told meanwhile makes one pass each once it opens."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return None
+
+        queue = ReconcileQueue(reconcile, opened=False)
+        for _ in range(3):
+            queue.notify(WEB)
+        queue.notify(API)
+        await asyncio.sleep(0.05)
+        assert passes == [] and queue.busy == 2
+        queue.open()
+        await wait_until(lambda: queue.busy == 0)
+        assert sorted(passes) == [API, WEB]
+
+    asyncio.run(scenario())
+
+
+def test_draining_a_closed_queue_ends_at_once_without_a_pass() -> None:
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return None
+
+        queue = ReconcileQueue(reconcile, opened=False)
+        queue.notify(WEB)
+        async with asyncio.timeout(5):
+            await queue.drain()
+        assert passes == [] and queue.busy == 0
+
+    asyncio.run(scenario())

@@ -323,13 +323,16 @@ def test_watch_streams_events_until_the_server_ends_it(tmp_path: Path) -> None:
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "b")]
 
 
-def test_pages_follow_the_servers_continue_tokens_with_the_field_selector_kept(tmp_path: Path) -> None:
+def test_pages_follow_the_servers_continue_tokens_with_the_selectors_kept(tmp_path: Path) -> None:
     with running_apiserver() as server:
         api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
         try:
-            for name in ("a", "b", "c", "d", "e"):
-                api.create(CONFIGMAPS, configmap(name))
-            pages = list(api.pages(CONFIGMAPS, "metadata.name!=c,metadata.name!=kube-root-ca.crt", limit=2))
+            for name in ("a", "b", "c", "d", "e", "f"):
+                labelled = configmap(name)
+                if name != "f":
+                    labelled["metadata"]["labels"] = {**OURS, "kept": "yes"}
+                api.create(CONFIGMAPS, labelled)
+            pages = list(api.pages(CONFIGMAPS, 2, field_selector="metadata.name!=c", label_selector="kept"))
         finally:
             api.close()
     assert [[item["metadata"]["name"] for item in page] for page in pages] == [["a", "b"], ["d", "e"]]

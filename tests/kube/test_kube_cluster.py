@@ -22,7 +22,7 @@ from slipway.kube.client import (
     releases_path,
 )
 from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
-from slipway.kube.watched import WatchedObjects
+from slipway.kube.watched import WatchedObjects, listed_at_start
 from slipway.manifests import Obj, ReleaseRef, applied_config, hook_job, hook_job_name, release_ref
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.replicas import ReplicaRouter
@@ -175,6 +175,51 @@ def test_routing_the_watch_shows_as_last_left_is_not_read_again_and_a_change_som
     writer.ensure_routing_object(routing(release, TrafficSplit("bbb", None, 0))[0])
     assert writer.writes == 1 and gets.gets == [object_path("Service", NAMESPACE, "web")]
     gets.close()
+
+
+def test_the_check_before_writes_reads_no_service_the_watch_shows_as_the_releases_own(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    """A Release with no Deployment (none made yet, or all deleted) has its Services checked before
+    every pass's writes: what the watch shows as the Release's, as wanted, is not read again (at a
+    restart those reads were 1.8 of 3.8 requests per Release). Anyone else's is read and refused."""
+    release = release_ref(release_body(api))
+    planned = list(routing(release, TrafficSplit("aaa", None, 0)))
+    creator = ClusterWriter(api, release, observe(api, release))
+    for routing_object in planned:
+        creator.ensure_routing_object(routing_object)
+    watched = WatchedObjects()  # a restart
+    for routing_object in planned:
+        path = object_path("Service", NAMESPACE, routing_object["metadata"]["name"])
+        shown = api.get(path)
+        assert shown is not None
+        watched.shown(shown, path)
+    gets = CountingGets(str(dev_cluster.kubeconfig))
+    try:
+        impostor = ReleaseRef(NAMESPACE, "web", "another-uid")  # a Release of that name made anew
+        with pytest.raises(NotOwnedError):
+            ClusterWriter(gets, impostor, observe(gets, impostor), watched=watched).check_owned(planned)
+        assert gets.gets == [object_path("Service", NAMESPACE, planned[0]["metadata"]["name"])]
+        gets.gets.clear()
+        ClusterWriter(gets, release, observe(gets, release), watched=watched).check_owned(planned)
+        assert gets.gets == []
+    finally:
+        gets.close()
+
+
+def test_the_services_listed_at_start_are_the_releases_in_the_namespaces_watched(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    """What the operator waits for the watch to show before its first pass (controller/operator.py)."""
+    release = release_ref(release_body(api))
+    creator = ClusterWriter(api, release, observe(api, release))
+    for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
+        creator.ensure_routing_object(routing_object)
+    dev_cluster.kubectl("create", "service", "clusterip", "theirs", "-n", NAMESPACE, "--tcp=80:8080")
+    ours = {object_path("Service", NAMESPACE, name) for name in ("web", "web-canary")}
+    assert listed_at_start(api, [NAMESPACE]) == ours
+    assert listed_at_start(api, []) == ours  # every namespace
+    assert listed_at_start(api, ["elsewhere"]) == set()
 
 
 def test_an_object_someone_else_owns_is_left_alone(api: KubeApi, dev_cluster: DevCluster) -> None:

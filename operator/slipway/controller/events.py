@@ -153,7 +153,9 @@ class EventLedger:
         with self._listing:
             if namespace not in self._before_start:
                 try:
-                    pages = self._api.pages(events_path(namespace), "involvedObject.kind=Release", _PAGE)
+                    pages = self._api.pages(
+                        events_path(namespace), _PAGE, field_selector="involvedObject.kind=Release"
+                    )
                     names = frozenset(item["metadata"]["name"] for page in pages for item in page)
                 except ApiError as error:
                     _log.warning("Release Events not listed; owed ones are read", error=str(error))

@@ -25,7 +25,7 @@ from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
-from slipway.kube.watched import WatchedObjects
+from slipway.kube.watched import WatchedObjects, listed_at_start
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
@@ -38,6 +38,10 @@ from slipway.runtime.shards import Shards
 
 _log = structlog.get_logger("slipway.operator")
 
+# The wait at start for the watch to show the Services and rules listed then (_open_when_shown).
+_MOST_WAIT_SECONDS = 60.0
+_QUIET_SECONDS = 2.0
+_POLL_SECONDS = 0.1
 # At a stop, how long queued notifications may still take; what is left then is lost (and logged).
 _NOTIFICATION_GRACE_SECONDS = 2.0
 
@@ -147,11 +151,14 @@ async def run_operator(
             notifier=Notifier(api, notification_queue, config.notifications),
             fence=shards.fence if shards is not None else None,
         )
-        queue = ReconcileQueue(reconciler, owns=shards.owns if shards is not None else None)
+        namespaces = [] if config.cluster_wide else config.namespaces
+        # No pass before the watch has shown the Releases' Services and rules (kube/watched.py).
+        watched.await_shown(await asyncio.to_thread(listed_at_start, api, namespaces))
+        queue = ReconcileQueue(reconciler, owns=shards.owns if shards is not None else None, opened=False)
+        background.append(asyncio.create_task(_open_when_shown(queue, watched)))
         if shards is not None:
             lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))
             lost.add_done_callback(lambda _: stopping.set())
-        namespaces = [] if config.cluster_wide else config.namespaces
         ready = asyncio.Event()
         # Kopf stops on SIGINT/SIGTERM by itself; a flag it never sees set would cost 5 s of waiting at
         # exit, so it gets one only when something else can stop it.
@@ -217,6 +224,27 @@ def _released(release: Callable[[], bool]) -> bool:
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     await source.wait()
     target.set()
+
+
+async def _open_when_shown(queue: ReconcileQueue, watched: WatchedObjects) -> None:
+    """Open the queue once the watch has shown every object listed at start; or once it has shown
+    none more for _QUIET_SECONDS after showing some (the others were deleted meanwhile: their watch
+    events will never come); or after _MOST_WAIT_SECONDS whatever it showed. Opening early costs only
+    the reads the wait spares."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    listed = left = watched.awaited
+    changed = started
+    while left and loop.time() - started < _MOST_WAIT_SECONDS:
+        if left < listed and loop.time() - changed > _QUIET_SECONDS:
+            break
+        await asyncio.sleep(_POLL_SECONDS)
+        if watched.awaited != left:
+            left, changed = watched.awaited, loop.time()
+    _log.info(
+        "passes start", waited=round(loop.time() - started, 1), listed=listed, not_shown=watched.awaited
+    )
+    queue.open()
 
 
 async def _mark_ready(

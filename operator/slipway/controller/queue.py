@@ -51,8 +51,13 @@ class ReconcileQueue:
         max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
         most_between_retries_seconds: float = _MOST_BETWEEN_RETRIES_SECONDS,
         owns: Owns | None = None,
+        opened: bool = True,
     ) -> None:
         self._reconcile = reconcile
+        # Closed, the queue keeps what it is told and starts no pass until `open` (operator start-up).
+        self._opened = asyncio.Event()
+        if opened:
+            self._opened.set()
         # Sharding: each Release seen, and whether it was this replica's when last looked at.
         self._owns = owns
         self._ours: dict[ReleaseKey, bool] = {}
@@ -128,6 +133,10 @@ class ReconcileQueue:
             return None
         return min(self._retry_after_error * 2.0 ** (failures - 1), self._most_between_retries)
 
+    def open(self) -> None:
+        """Start the passes a closed queue was told of, and every pass from now on."""
+        self._opened.set()
+
     @property
     def busy(self) -> int:
         """Releases being reconciled right now."""
@@ -141,6 +150,7 @@ class ReconcileQueue:
     async def _run(self, key: ReleaseKey) -> None:
         delay = None
         try:
+            await self._opened.wait()
             while True:
                 async with self._slots:
                     if self._owns is not None and not self._owns(key):
@@ -163,7 +173,7 @@ class ReconcileQueue:
                 if failed or (key not in self._dirty and all([echo() for echo in echoes])):  # used up
                     break
         finally:
-            del self._running[key]
+            self._running.pop(key, None)
         if delay is not None:
             self._timers[key] = asyncio.get_running_loop().call_later(max(delay, 0.0), self.notify, key)
 
@@ -172,5 +182,13 @@ class ReconcileQueue:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if not self._opened.is_set():
+            # Still waiting to open: none has started its pass. One cancelled before it first ran never
+            # reaches its own clean-up, so the queue forgets them itself.
+            waiting = list(self._running.values())
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            self._running.clear()
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)

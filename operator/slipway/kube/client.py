@@ -285,10 +285,16 @@ class KubeApi:
         items: list[Obj] = self.request("GET", path, query=query, verb="LIST").get("items") or []
         return items
 
-    def pages(self, path: str, field_selector: str, limit: int) -> Iterator[Sequence[Obj]]:
+    def pages(
+        self, path: str, limit: int, field_selector: str | None = None, label_selector: str | None = None
+    ) -> Iterator[Sequence[Obj]]:
         """A collection `limit` items at a time (following the server's continue tokens), so that a
         large one never sits whole in memory."""
-        query = {"fieldSelector": field_selector, "limit": str(limit)}
+        query = {"limit": str(limit)}
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        if label_selector:
+            query["labelSelector"] = label_selector
         while True:
             answer = self.request("GET", path, query=query, verb="LIST")
             yield answer.get("items") or []

@@ -242,6 +242,10 @@ class ClusterWriter:
                 continue
             else:
                 path = object_path(kind, self.release.namespace, name)
+                # The watch shows it as the Release's own, as wanted (a Release without Deployments:
+                # its Services were checked at every pass, a GET each, 1.8 per Release at a restart).
+                if self._watched.unchanged(path, desired, self.release):
+                    continue
             existing = self.api.get(path)
             if existing is not None and not is_owned_by(existing, self.release):
                 raise NotOwnedError(kind, existing, self.release)
