@@ -54,9 +54,10 @@ class _Entry:
     """What it matched then (`_digest`)."""
     owner: str | None = None
     """The Release it belonged to then (`owning_release`)."""
-    seen: Obj | None = None
+    seen: str | None = None
     """The object as the watch showed it (`shown`), what the comparison reads of it, kept only until
-    a pass first leaves it."""
+    a pass first leaves it; as compact JSON, a sixth of the size of the parsed object (a restart over
+    3,000 Releases held 9,000 of them at once: 75 MiB more RSS as dicts)."""
 
 
 def _digest(wanted: Obj) -> int:
@@ -117,8 +118,10 @@ class WatchedObjects:
                 return False
             if entry.left is not None:
                 return entry.shown == entry.left and entry.wanted == _digest(wanted)
-            seen = entry.seen
-            if seen is None or not is_owned_by(seen, release):
+            if entry.seen is None:
+                return False
+            seen = json.loads(entry.seen)
+            if not is_owned_by(seen, release):
                 return False
             if object_differs(wanted, seen):
                 return False
@@ -149,7 +152,8 @@ class WatchedObjects:
                 entry = self._entries[path] = _Entry()
             if entry is not None:
                 entry.shown = str(obj["metadata"].get("resourceVersion"))
-                entry.seen = _compared(obj) if entry.left is None and owned else None
+                keep = entry.left is None and owned
+                entry.seen = json.dumps(_compared(obj), separators=(",", ":")) if keep else None
 
     def as_left(self, path: str, resource_version: str) -> bool:
         """Whether `resource_version` is where the operator last left the object (a watch event of it
