@@ -21,8 +21,8 @@ from slipway.kube.client import (
     object_path,
     releases_path,
 )
-from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
-from slipway.kube.watched import WatchedObjects, listed_at_start
+from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, listed_at_start, observe
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import Obj, ReleaseRef, applied_config, hook_job, hook_job_name, release_ref
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.replicas import ReplicaRouter
@@ -207,16 +207,21 @@ def test_the_check_before_writes_reads_no_service_the_watch_shows_as_the_release
         gets.close()
 
 
-def test_the_services_listed_at_start_are_the_releases_in_the_namespaces_watched(
+def test_what_is_listed_at_start_is_the_releases_and_their_objects_in_the_namespaces_watched(
     api: KubeApi, dev_cluster: DevCluster
 ) -> None:
-    """What the operator waits for the watch to show before its first pass (controller/operator.py)."""
+    """What the operator waits for the watch to show before its first pass (controller/first_look.py)."""
     release = release_ref(release_body(api))
     creator = ClusterWriter(api, release, observe(api, release))
+    creator.ensure_revision("aaa", "1", 0, TEMPLATE)
     for routing_object in routing(release, TrafficSplit("aaa", None, 0)):
         creator.ensure_routing_object(routing_object)
     dev_cluster.kubectl("create", "service", "clusterip", "theirs", "-n", NAMESPACE, "--tcp=80:8080")
-    ours = {object_path("Service", NAMESPACE, name) for name in ("web", "web-canary")}
+    dev_cluster.kubectl("create", "deployment", "theirs", "-n", NAMESPACE, "--image=example/theirs:1")
+    ours = {object_path("Service", NAMESPACE, name) for name in ("web", "web-canary")} | {
+        releases_path(NAMESPACE, "web"),
+        deployments_path(NAMESPACE, "web-aaa"),
+    }
     assert listed_at_start(api, [NAMESPACE]) == ours
     assert listed_at_start(api, []) == ours  # every namespace
     assert listed_at_start(api, ["elsewhere"]) == set()

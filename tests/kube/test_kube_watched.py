@@ -153,13 +153,3 @@ def test_the_release_a_pass_last_met_an_object_in_is_remembered() -> None:
     watched.gone(PATH)
     assert watched.owner(PATH) is None
 
-
-def test_the_objects_awaited_at_start_are_counted_until_shown_or_deleted() -> None:
-    watched, wanted = WatchedObjects(), web_service()
-    canary = "/api/v1/namespaces/shop/services/web-canary"
-    watched.await_shown([PATH, canary])
-    assert watched.awaited == 2
-    watched.shown(as_stored(wanted, "5"), PATH)
-    assert watched.awaited == 1
-    watched.gone(canary)  # deleted since the LIST: its watch event is a deletion
-    assert watched.awaited == 0

@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from slipway.controller.echoes import OwnWrites
+from slipway.controller.first_look import FirstLook
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import (
@@ -34,6 +35,7 @@ def build_registry(
     upstreams: UpstreamIndex,
     own_writes: OwnWrites,
     watched: WatchedObjects,
+    first_look: FirstLook,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -50,6 +52,8 @@ def build_registry(
     ) -> None:
         key = ReleaseKey(namespace or "", name)
         path = releases_path(key.namespace, key.name)
+        first_look.release(key, None if type == "DELETED" else body)
+        first_look.shown(path)
         if type == "DELETED":
             queue.forget(key)
             own_writes.forget(path)
@@ -72,6 +76,9 @@ def build_registry(
         **_: Any,
     ) -> None:
         path = deployments_path(namespace or "", name)
+        key = ReleaseKey(namespace or "", labels[LABEL_RELEASE])
+        first_look.deployment(key, name, None if type == "DELETED" else body)
+        first_look.shown(path)
         echo = None
         if type == "DELETED":
             own_writes.forget(path)
@@ -79,7 +86,7 @@ def build_registry(
             echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
         # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits for
         # this event (its own look again is only a safety net, 30 s later), status changes included.
-        queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]), echo)
+        queue.notify(key, echo)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
     async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
@@ -109,6 +116,7 @@ def build_registry(
         else:
             watched.shown(body, path, owned=owner is not None)
             echo = partial(watched.as_left, path, str(body["metadata"].get("resourceVersion")))
+        first_look.shown(path)
         if known is not None:
             queue.notify(ReleaseKey(namespace or "", known), echo)
 

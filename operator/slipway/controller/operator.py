@@ -19,13 +19,15 @@ import structlog
 
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.echoes import OwnWrites
+from slipway.controller.first_look import FirstLook
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.notifications import Notifier
 from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
-from slipway.kube.watched import WatchedObjects, listed_at_start
+from slipway.kube.cluster import listed_at_start
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
 from slipway.runtime.config import OperatorConfig
@@ -136,6 +138,8 @@ async def run_operator(
         upstreams = UpstreamIndex()
         own_writes = OwnWrites()
         watched = WatchedObjects()
+        owns = shards.owns if shards is not None else None
+        first_look = FirstLook(owns)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
         notification_queue.start()
@@ -150,12 +154,13 @@ async def run_operator(
             watched=watched,
             notifier=Notifier(api, notification_queue, config.notifications),
             fence=shards.fence if shards is not None else None,
+            first_look=first_look,
         )
         namespaces = [] if config.cluster_wide else config.namespaces
-        # No pass before the watch has shown the Releases' Services and rules (kube/watched.py).
-        watched.await_shown(await asyncio.to_thread(listed_at_start, api, namespaces))
-        queue = ReconcileQueue(reconciler, owns=shards.owns if shards is not None else None, opened=False)
-        background.append(asyncio.create_task(_open_when_shown(queue, watched)))
+        # No pass before the watch has shown what the cluster holds (controller/first_look.py).
+        first_look.await_shown(await asyncio.to_thread(listed_at_start, api, namespaces))
+        queue = ReconcileQueue(reconciler, owns=owns, opened=False)
+        background.append(asyncio.create_task(_open_when_shown(queue, first_look)))
         if shards is not None:
             lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))
             lost.add_done_callback(lambda _: stopping.set())
@@ -167,7 +172,7 @@ async def run_operator(
         _log.info("watching", namespaces=namespaces or "all")
         try:
             await kopf.operator(
-                registry=build_registry(queue, credentials, upstreams, own_writes, watched),
+                registry=build_registry(queue, credentials, upstreams, own_writes, watched, first_look),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,
@@ -226,24 +231,25 @@ async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     target.set()
 
 
-async def _open_when_shown(queue: ReconcileQueue, watched: WatchedObjects) -> None:
+async def _open_when_shown(queue: ReconcileQueue, first_look: FirstLook) -> None:
     """Open the queue once the watch has shown every object listed at start; or once it has shown
     none more for _QUIET_SECONDS after showing some (the others were deleted meanwhile: their watch
     events will never come); or after _MOST_WAIT_SECONDS whatever it showed. Opening early costs only
     the reads the wait spares."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    listed = left = watched.awaited
+    listed = left = first_look.awaited
     changed = started
     while left and loop.time() - started < _MOST_WAIT_SECONDS:
         if left < listed and loop.time() - changed > _QUIET_SECONDS:
             break
         await asyncio.sleep(_POLL_SECONDS)
-        if watched.awaited != left:
-            left, changed = watched.awaited, loop.time()
+        if first_look.awaited != left:
+            left, changed = first_look.awaited, loop.time()
     _log.info(
-        "passes start", waited=round(loop.time() - started, 1), listed=listed, not_shown=watched.awaited
+        "passes start", waited=round(loop.time() - started, 1), listed=listed, not_shown=first_look.awaited
     )
+    first_look.stop_keeping()
     queue.open()
 
 

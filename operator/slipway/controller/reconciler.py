@@ -42,6 +42,7 @@ from slipway.api.validation import problems_from
 from slipway.controller import events, notifications
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.events import EventLedger
+from slipway.controller.first_look import FirstLook
 from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
@@ -228,8 +229,10 @@ class Reconciler:
         notifier: Notifier | None = None,
         fence: Fence | None = None,
         watched: WatchedObjects | None = None,
+        first_look: FirstLook | None = None,
     ) -> None:
         self._api = api
+        self._first_look = first_look or FirstLook()
         self._watched = watched or WatchedObjects()
         self._fence = fence or (lambda release: contextlib.nullcontext())
         self._upstreams = upstreams or UpstreamIndex()
@@ -276,7 +279,9 @@ class Reconciler:
 
     async def _pass(self, key: ReleaseKey) -> float | None:
         started = time.monotonic()
-        body = await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
+        # The first pass after a start decides on what the watch showed, if it showed enough.
+        first = self._first_look.take(key)
+        body = first.body or await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._metrics.forget_release(key.namespace, key.name)
             self._events.forget(key.namespace, key.name)
@@ -297,7 +302,7 @@ class Reconciler:
             obstacles += out_of_reach
         # Hook Jobs are looked for only where there are (or were) hooks.
         hooks = (spec is not None and spec.hooks is not None) or bool(base and base.hooks)
-        state = await asyncio.to_thread(observe, self._api, release, hooks)
+        state = await asyncio.to_thread(observe, self._api, release, hooks, first.deployments)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
         # The routing objects are read back before deciding while a canary is in the routing (a step

@@ -19,22 +19,21 @@ anyone else's object, is read as before.
 
 That helps only if the watch has shown the objects before the passes start, and Kopf lists every kind
 at once: at a restart over 500 Releases, the Release events came first and the passes read 964 of their
-1,000 Services with a GET each. So the operator lists the labelled Services and PrometheusRules at start
-(`listed_at_start`, paged) and its queue starts no pass until the watch has shown each (controller/
-operator.py). That LIST only says what to wait for; nothing is trusted from it.
+1,000 Services with a GET each. So the operator lists the labelled objects at start (`kube.cluster.
+listed_at_start`, paged) and its queue starts no pass until the watch has shown each (controller/
+first_look.py). That LIST only says what to wait for; nothing is trusted from it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from slipway.kube.client import ApiError, KubeApi, prometheus_rules_path, services_path
+from slipway.kube.packed import pack, unpack
 from slipway.manifests import (
-    LABEL_RELEASE,
     MANAGER,
     Obj,
     ReleaseRef,
@@ -54,10 +53,9 @@ class _Entry:
     """What it matched then (`_digest`)."""
     owner: str | None = None
     """The Release it belonged to then (`owning_release`)."""
-    seen: str | None = None
+    seen: bytes | None = None
     """The object as the watch showed it (`shown`), what the comparison reads of it, kept only until
-    a pass first leaves it; as compact JSON, a sixth of the size of the parsed object (a restart over
-    3,000 Releases held 9,000 of them at once: 75 MiB more RSS as dicts)."""
+    a pass first leaves it; packed (kube/packed.py: a restart holds thousands at once)."""
 
 
 def _digest(wanted: Obj) -> int:
@@ -95,18 +93,6 @@ class WatchedObjects:
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
-        self._awaited: set[str] = set()
-
-    def await_shown(self, paths: Iterable[str]) -> None:
-        """The watch is to show (or delete) these objects before the passes start (`awaited`)."""
-        with self._lock:
-            self._awaited = set(paths) - self._entries.keys()
-
-    @property
-    def awaited(self) -> int:
-        """How many of `await_shown`'s objects the watch has neither shown nor deleted yet."""
-        with self._lock:
-            return len(self._awaited)
 
     def unchanged(self, path: str, wanted: Obj, release: ReleaseRef) -> bool:
         """Whether the object is, as the watch shows it, as the operator last left it, matching `wanted`;
@@ -120,7 +106,7 @@ class WatchedObjects:
                 return entry.shown == entry.left and entry.wanted == _digest(wanted)
             if entry.seen is None:
                 return False
-            seen = json.loads(entry.seen)
+            seen = unpack(entry.seen)
             if not is_owned_by(seen, release):
                 return False
             if object_differs(wanted, seen):
@@ -146,14 +132,13 @@ class WatchedObjects:
         """The watch shows the object. One no Release owns is kept only if a pass met it (the watch shows
         every Service of the namespaces)."""
         with self._lock:
-            self._awaited.discard(path)
             entry = self._entries.get(path)
             if entry is None and owned:
                 entry = self._entries[path] = _Entry()
             if entry is not None:
                 entry.shown = str(obj["metadata"].get("resourceVersion"))
                 keep = entry.left is None and owned
-                entry.seen = json.dumps(_compared(obj), separators=(",", ":")) if keep else None
+                entry.seen = pack(_compared(obj)) if keep else None
 
     def as_left(self, path: str, resource_version: str) -> bool:
         """Whether `resource_version` is where the operator last left the object (a watch event of it
@@ -165,33 +150,5 @@ class WatchedObjects:
     def gone(self, path: str) -> None:
         """The object was deleted."""
         with self._lock:
-            self._awaited.discard(path)
             self._entries.pop(path, None)
 
-
-_PAGE = 500
-
-
-def listed_at_start(api: KubeApi, namespaces: Sequence[str]) -> set[str]:
-    """The paths of the Services and PrometheusRules labelled as some Release's, in `namespaces` (none:
-    every namespace), for `WatchedObjects.await_shown`. A kind the cluster does not serve, or this
-    operator may not list, adds nothing: the passes then read those objects, as without the wait."""
-    collections = {
-        "Service": ("/api/v1/services", "/api/v1/namespaces/{}/services", services_path),
-        "PrometheusRule": (
-            "/apis/monitoring.coreos.com/v1/prometheusrules",
-            "/apis/monitoring.coreos.com/v1/namespaces/{}/prometheusrules",
-            prometheus_rules_path,
-        ),
-    }
-    paths: set[str] = set()
-    for every, one, path_of in collections.values():
-        for collection in [one.format(namespace) for namespace in namespaces] or [every]:
-            try:
-                for page in api.pages(collection, _PAGE, label_selector=LABEL_RELEASE):
-                    paths.update(
-                        path_of(item["metadata"]["namespace"], item["metadata"]["name"]) for item in page
-                    )
-            except ApiError:
-                continue
-    return paths

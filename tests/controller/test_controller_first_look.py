@@ -1,0 +1,83 @@
+"""What the watch showed while the queue was closed at start, taken once by each Release's first pass
+(controller/first_look.py): never less than the watch has shown, never a Release another replica owns."""
+
+from __future__ import annotations
+
+from slipway.controller.first_look import FirstLook
+from slipway.controller.queue import ReleaseKey
+from slipway.manifests import Obj
+
+WEB = ReleaseKey("shop", "web")
+API = ReleaseKey("shop", "api")
+DEPLOYMENTS = "/apis/apps/v1/namespaces/shop/deployments"
+
+
+def body(name: str, resource_version: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Thing",
+        "metadata": {"name": name, "resourceVersion": resource_version},
+    }
+
+
+def test_the_first_pass_takes_the_release_and_its_deployments_once() -> None:
+    look = FirstLook()
+    look.await_shown(["/r/web", f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"])
+    look.release(WEB, body("web", "1"))
+    look.release(WEB, body("web", "2"))  # a newer event replaces the older
+    look.deployment(WEB, "web-a", body("web-a", "3"))
+    look.deployment(WEB, "web-b", body("web-b", "4"))
+    look.deployment(WEB, "web-b", None)  # deleted
+    for path in ("/r/web", f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"):
+        look.shown(path)
+    assert look.awaited == 0
+    look.stop_keeping()
+    first = look.take(WEB)
+    assert first.body == body("web", "2")
+    assert first.deployments == [body("web-a", "3")]
+    again = look.take(WEB)
+    assert again.body is None and again.deployments is None
+
+
+def test_deployments_are_listed_when_the_watch_had_not_shown_everything_listed_at_start() -> None:
+    look = FirstLook()
+    look.await_shown([f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"])
+    look.release(WEB, body("web", "1"))
+    look.deployment(WEB, "web-a", body("web-a", "3"))
+    look.shown(f"{DEPLOYMENTS}/web-a")
+    assert look.awaited == 1
+    look.stop_keeping()  # opened by the quiet time or the deadline, web-b unseen
+    first = look.take(WEB)
+    assert first.body == body("web", "1") and first.deployments is None
+
+
+def test_an_event_after_the_queue_opened_drops_what_was_kept() -> None:
+    look = FirstLook()
+    look.release(WEB, body("web", "1"))
+    look.release(API, body("api", "1"))
+    look.deployment(API, "api-a", body("api-a", "2"))
+    look.stop_keeping()
+    look.release(WEB, body("web", "5"))  # the Release changed: its pass reads it
+    look.deployment(API, "api-a", body("api-a", "6"))  # its Deployment changed: both read
+    look.release(ReleaseKey("shop", "new"), body("new", "7"))  # nothing kept after the start
+    for key in (WEB, API, ReleaseKey("shop", "new")):
+        first = look.take(key)
+        assert first.body is None and first.deployments is None
+
+
+def test_a_release_deleted_while_the_queue_was_closed_is_not_kept() -> None:
+    look = FirstLook()
+    look.release(WEB, body("web", "1"))
+    look.release(WEB, None)
+    look.stop_keeping()
+    assert look.take(WEB).body is None
+
+
+def test_with_sharding_only_the_releases_this_replica_owns_are_kept() -> None:
+    look = FirstLook(owns=lambda key: key == WEB)
+    for key in (WEB, API):
+        look.release(key, body(key.name, "1"))
+        look.deployment(key, f"{key.name}-a", body(f"{key.name}-a", "2"))
+    look.stop_keeping()
+    assert look.take(WEB).body == body("web", "1")
+    assert look.take(API).body is None
