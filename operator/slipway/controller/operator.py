@@ -40,7 +40,7 @@ from slipway.runtime.shards import Shards
 
 _log = structlog.get_logger("slipway.operator")
 
-# The wait at start for the watch to show the Services and rules listed then (_open_when_shown).
+# The wait at start for the watch to show the objects listed then (_open_when_shown).
 _MOST_WAIT_SECONDS = 60.0
 _QUIET_SECONDS = 2.0
 _POLL_SECONDS = 0.1
