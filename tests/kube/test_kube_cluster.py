@@ -7,12 +7,13 @@ an owned field is taken back, fields others added stay); on the Release it owns 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 
 from slipway.kube.client import (
+    ApiError,
     KubeApi,
     connect,
     deployments_path,
@@ -21,7 +22,8 @@ from slipway.kube.client import (
     object_path,
     releases_path,
 )
-from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, listed_at_start, observe
+from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
+from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import Obj, ReleaseRef, applied_config, hook_job, hook_job_name, release_ref
 from slipway.routers.base import ServicePorts, TrafficSplit
@@ -222,9 +224,26 @@ def test_what_is_listed_at_start_is_the_releases_and_their_objects_in_the_namesp
         releases_path(NAMESPACE, "web"),
         deployments_path(NAMESPACE, "web-aaa"),
     }
-    assert listed_at_start(api, [NAMESPACE]) == ours
-    assert listed_at_start(api, []) == ours  # every namespace
-    assert listed_at_start(api, ["elsewhere"]) == set()
+    assert listed_at_start(api, [NAMESPACE]) == Listed(frozenset(ours), True)
+    assert listed_at_start(api, []) == Listed(frozenset(ours), True)  # every namespace
+    assert listed_at_start(api, ["elsewhere"]) == Listed(frozenset(), True)
+
+    class FailingDeployments(KubeApi):
+        """The real client, whose LIST of Deployments fails after its first page."""
+
+        def pages(
+            self, path: str, limit: int, field_selector: str | None = None, label_selector: str | None = None
+        ) -> Iterator[Sequence[Obj]]:
+            if "/deployments" in path:
+                yield from super().pages(path, limit, field_selector, label_selector)
+                raise ApiError(500, "InternalError", "etcd timed out")
+            yield from super().pages(path, limit, field_selector, label_selector)
+
+    failing = FailingDeployments(load_credentials(str(dev_cluster.kubeconfig)), field_manager="slipway")
+    try:
+        assert listed_at_start(failing, [NAMESPACE]) == Listed(frozenset(ours), False)
+    finally:
+        failing.close()
 
 
 def test_an_object_someone_else_owns_is_left_alone(api: KubeApi, dev_cluster: DevCluster) -> None:

@@ -34,6 +34,7 @@ from slipway.core.actions import EmitEvent
 from slipway.core.machine import PLAN_REASONS
 from slipway.kube.client import ApiError, KubeApi, events_path
 from slipway.kube.cluster import post_event
+from slipway.kube.listing import PAGE
 from slipway.manifests import ReleaseRef
 
 _log = structlog.get_logger("slipway.events")
@@ -43,8 +44,6 @@ RETRY_SECONDS = (1.0, 300.0)
 cluster that refuses every post, such as one without the grant, gets no tight loop)."""
 EVENT_TTL = timedelta(hours=1)
 """kube-apiserver's default --event-ttl: an owed Event older than this is not posted again."""
-_PAGE = 500
-"""Events per page of the LIST made once per namespace after a start."""
 
 
 def named(
@@ -154,7 +153,7 @@ class EventLedger:
             if namespace not in self._before_start:
                 try:
                     pages = self._api.pages(
-                        events_path(namespace), _PAGE, field_selector="involvedObject.kind=Release"
+                        events_path(namespace), PAGE, field_selector="involvedObject.kind=Release"
                     )
                     names = frozenset(item["metadata"]["name"] for page in pages for item in page)
                 except ApiError as error:

@@ -26,7 +26,7 @@ from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
-from slipway.kube.cluster import listed_at_start
+from slipway.kube.listing import listed_at_start
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
@@ -42,7 +42,7 @@ _log = structlog.get_logger("slipway.operator")
 
 # The wait at start for the watch to show the objects listed then (_open_when_shown).
 _MOST_WAIT_SECONDS = 60.0
-_QUIET_SECONDS = 2.0
+_QUIET_SECONDS = 5.0
 _POLL_SECONDS = 0.1
 # At a stop, how long queued notifications may still take; what is left then is lost (and logged).
 _NOTIFICATION_GRACE_SECONDS = 2.0
@@ -138,8 +138,7 @@ async def run_operator(
         upstreams = UpstreamIndex()
         own_writes = OwnWrites()
         watched = WatchedObjects()
-        owns = shards.owns if shards is not None else None
-        first_look = FirstLook(owns)
+        first_look = FirstLook(keep=shards is None)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
         notification_queue.start()
@@ -157,10 +156,8 @@ async def run_operator(
             first_look=first_look,
         )
         namespaces = [] if config.cluster_wide else config.namespaces
-        # No pass before the watch has shown what the cluster holds (controller/first_look.py).
-        first_look.await_shown(await asyncio.to_thread(listed_at_start, api, namespaces))
-        queue = ReconcileQueue(reconciler, owns=owns, opened=False)
-        background.append(asyncio.create_task(_open_when_shown(queue, first_look)))
+        # Closed until the watch has shown what the cluster holds (controller/first_look.py).
+        queue = ReconcileQueue(reconciler, owns=shards.owns if shards is not None else None, opened=False)
         if shards is not None:
             lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))
             lost.add_done_callback(lambda _: stopping.set())
@@ -171,6 +168,9 @@ async def run_operator(
         background.append(asyncio.create_task(_mark_ready(ready, server, stop_flag)))
         _log.info("watching", namespaces=namespaces or "all")
         try:
+            # Listed before Kopf starts, so that no event it shows comes before the list is known.
+            first_look.await_shown(await asyncio.to_thread(listed_at_start, api, namespaces))
+            background.append(asyncio.create_task(_open_when_shown(queue, first_look)))
             await kopf.operator(
                 registry=build_registry(queue, credentials, upstreams, own_writes, watched, first_look),
                 settings=build_settings(config.cluster_wide),

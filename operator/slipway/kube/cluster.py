@@ -21,7 +21,7 @@ writes").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,6 @@ from slipway.kube.client import (
     object_path,
     prometheus_rules_path,
     releases_path,
-    services_path,
 )
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
@@ -143,38 +142,6 @@ def observe_routing(
         elif is_owned_by(observed, release):
             watched.matched(path, observed, wanted)
     return tuple(drift)
-
-
-_PAGE = 500
-
-
-def listed_at_start(api: KubeApi, namespaces: Sequence[str]) -> set[str]:
-    """The paths of the Releases, and of the Services, PrometheusRules and Deployments labelled as some
-    Release's, in `namespaces` (none: every namespace): what the operator waits for its watch to show
-    before the first pass (controller/first_look.py). A kind the cluster does not serve, or this
-    operator may not list, adds nothing: the passes then read those objects, as without the wait."""
-    collections: tuple[tuple[str, str, Callable[[str, str], str], str | None], ...] = (
-        (releases_path(None), releases_path("{}"), releases_path, None),
-        ("/api/v1/services", services_path("{}"), services_path, LABEL_RELEASE),
-        (
-            "/apis/monitoring.coreos.com/v1/prometheusrules",
-            "/apis/monitoring.coreos.com/v1/namespaces/{}/prometheusrules",
-            prometheus_rules_path,
-            LABEL_RELEASE,
-        ),
-        ("/apis/apps/v1/deployments", deployments_path("{}"), deployments_path, LABEL_RELEASE),
-    )
-    paths: set[str] = set()
-    for every, one, path_of, selector in collections:
-        for collection in [one.format(namespace) for namespace in namespaces] or [every]:
-            try:
-                for page in api.pages(collection, _PAGE, label_selector=selector):
-                    paths.update(
-                        path_of(item["metadata"]["namespace"], item["metadata"]["name"]) for item in page
-                    )
-            except ApiError:
-                continue
-    return paths
 
 
 Written = Callable[[str, str], None]

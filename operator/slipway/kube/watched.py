@@ -138,12 +138,16 @@ class WatchedObjects:
         every Service of the namespaces)."""
         with self._lock:
             entry = self._entries.get(path)
+            unmet = entry is None or entry.left is None
+        # Packed outside the lock, which the pass threads take (the watch handlers run on the loop).
+        seen = pack(_compared(obj)) if owned and unmet else None
+        with self._lock:
+            entry = self._entries.get(path)
             if entry is None and owned:
                 entry = self._entries[path] = _Entry()
             if entry is not None:
                 entry.shown = str(obj["metadata"].get("resourceVersion"))
-                keep = entry.left is None and owned
-                entry.seen = pack(_compared(obj)) if keep else None
+                entry.seen = seen if entry.left is None else None
 
     def as_left(self, path: str, resource_version: str) -> bool:
         """Whether `resource_version` is where the operator last left the object (a watch event of it
