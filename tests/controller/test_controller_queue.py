@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.queue import Reconcile, ReconcileQueue, ReleaseKey
 
 WEB = ReleaseKey("shop", "web")
 API = ReleaseKey("shop", "api")
@@ -233,22 +233,29 @@ def test_with_sharding_a_gained_release_gets_its_pass_even_if_its_next_event_is_
     asyncio.run(scenario())
 
 
+def recorded_passes() -> tuple[list[ReleaseKey], Reconcile]:
+    """A pass that only records which Release it was for."""
+    passes: list[ReleaseKey] = []
+
+    async def reconcile(key: ReleaseKey) -> float | None:
+        passes.append(key)
+        return None
+
+    return passes, reconcile
+
+
 def test_a_closed_queue_starts_no_pass_until_opened_then_one_per_release_told() -> None:
-    """At start the operator keeps its queue closed until the watch has shown the Releases' Services
-    (controller/operator.py): what it is told meanwhile makes one pass each once it opens."""
+    """At start the operator keeps its queue closed until the watch has shown what the cluster holds
+    (controller/first_look.py): what it is told meanwhile makes one pass each once it opens."""
 
     async def scenario() -> None:
-        passes: list[ReleaseKey] = []
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            return None
-
+        passes, reconcile = recorded_passes()
         queue = ReconcileQueue(reconcile, opened=False)
         for _ in range(3):
             queue.notify(WEB)
         queue.notify(API)
-        await asyncio.sleep(0.05)
+        for _ in range(20):  # turns of the loop in which an open queue would have made both passes
+            await asyncio.sleep(0)
         assert passes == [] and queue.busy == 2
         queue.open()
         await wait_until(lambda: queue.busy == 0)
@@ -259,12 +266,7 @@ def test_a_closed_queue_starts_no_pass_until_opened_then_one_per_release_told() 
 
 def test_draining_a_closed_queue_ends_at_once_without_a_pass() -> None:
     async def scenario() -> None:
-        passes: list[ReleaseKey] = []
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            return None
-
+        passes, reconcile = recorded_passes()
         queue = ReconcileQueue(reconcile, opened=False)
         queue.notify(WEB)
         async with asyncio.timeout(5):
