@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-from slipway.controller.first_look import FirstLook
-from slipway.controller.queue import ReleaseKey
+import asyncio
+
+from slipway.controller.first_look import FirstLook, open_when_shown
+from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.kube.listing import Listed
 from slipway.manifests import Obj
 
@@ -93,3 +95,49 @@ def test_with_sharding_nothing_is_kept() -> None:
     look.deployment(WEB, "web-a", body("web-a", "2"))
     look.stop_keeping()
     assert look.take(WEB).body is None
+
+
+def opened_after(look: FirstLook, show: list[tuple[float, str]], quiet: float, most: float) -> float:
+    """Seconds until `open_when_shown` opened the queue, the watch showing each path at its time."""
+
+    async def scenario() -> float:
+        async def reconcile(key: ReleaseKey) -> float | None:
+            return None
+
+        queue = ReconcileQueue(reconcile, opened=False)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for at, path in show:
+            loop.call_later(at, look.shown, path)
+        async with asyncio.timeout(10):
+            await open_when_shown(queue, look, quiet_seconds=quiet, most_seconds=most)
+        return loop.time() - started
+
+    return asyncio.run(scenario())
+
+
+def test_the_queue_opens_once_everything_listed_is_shown() -> None:
+    look = FirstLook()
+    look.await_shown(Listed(frozenset(["/a", "/b"]), True))
+    look.release(WEB, body("web", "1"))
+    waited = opened_after(look, [(0.1, "/a"), (0.3, "/b")], quiet=5, most=5)
+    assert 0.3 <= waited < 1.0
+    assert look.take(WEB).deployments == []  # whole and all shown: the kept Deployments (none) are used
+
+
+def test_the_queue_opens_when_the_watch_stops_showing_what_was_listed() -> None:
+    """The object at /b was deleted after the LIST: no event will come for it, so the queue opens once
+    the watch has shown nothing more for the quiet time."""
+    look = FirstLook()
+    look.await_shown(Listed(frozenset(["/a", "/b"]), True))
+    look.release(WEB, body("web", "1"))
+    waited = opened_after(look, [(0.1, "/a")], quiet=0.5, most=5)
+    assert 0.6 <= waited < 2.0
+    assert look.take(WEB).deployments is None  # not everything shown: its Deployments are listed
+
+
+def test_the_queue_opens_at_the_deadline_if_the_watch_shows_nothing() -> None:
+    look = FirstLook()
+    look.await_shown(Listed(frozenset(["/a"]), True))
+    waited = opened_after(look, [], quiet=0.1, most=0.8)
+    assert 0.8 <= waited < 2.0

@@ -9,8 +9,8 @@ and requests were most of its time (py-spy: 38 % in the client).
 This holds two things for the start (all on the event loop: the watch handlers and the passes' first
 step, so no lock):
 - the barrier: the paths a LIST found at start (kube/listing.py) that the watch has neither shown nor
-  deleted yet (`awaited`); controller/operator.py opens the queue once it is empty, or once the watch
-  stops showing them;
+  deleted yet (`awaited`); `open_when_shown` opens the queue once it is empty, or once the watch stops
+  showing them;
 - until then, each Release's body and its Deployments as the watch shows them, packed (kube/packed.py).
   The first pass takes them. The Deployments are used only if that LIST was whole and the watch showed
   everything in it (else the watch may not have shown one of them yet, and the pass lists them). An
@@ -24,14 +24,24 @@ a Release moved away before its first pass would keep its data for good. The bar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipway.controller.queue import ReleaseKey
+import structlog
+
+from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.kube.listing import Listed
 from slipway.kube.packed import pack, unpack
 from slipway.manifests import Obj
+
+_log = structlog.get_logger("slipway.operator")
+
+# The wait at start for the watch to show what was listed (open_when_shown).
+MOST_WAIT_SECONDS = 60.0
+QUIET_SECONDS = 5.0
+_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -100,3 +110,30 @@ class FirstLook:
             return FirstView(None, None)
         deployments = [unpack(packed) for packed in kept.deployments.values()] if self._whole else None
         return FirstView(unpack(kept.body), deployments)
+
+
+async def open_when_shown(
+    queue: ReconcileQueue,
+    first_look: FirstLook,
+    quiet_seconds: float = QUIET_SECONDS,
+    most_seconds: float = MOST_WAIT_SECONDS,
+) -> None:
+    """Open the queue once the watch has shown every object listed at start; or once it has shown none
+    more for `quiet_seconds` after showing some (the others were deleted meanwhile: their watch events
+    will never come); or after `most_seconds` whatever it showed. Opening early costs only the reads
+    the wait spares."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    listed = left = first_look.awaited
+    changed = started
+    while left and loop.time() - started < most_seconds:
+        if left < listed and loop.time() - changed > quiet_seconds:
+            break
+        await asyncio.sleep(_POLL_SECONDS)
+        if first_look.awaited != left:
+            left, changed = first_look.awaited, loop.time()
+    _log.info(
+        "passes start", waited=round(loop.time() - started, 1), listed=listed, not_shown=first_look.awaited
+    )
+    first_look.stop_keeping()
+    queue.open()

@@ -19,7 +19,7 @@ import structlog
 
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.echoes import OwnWrites
-from slipway.controller.first_look import FirstLook
+from slipway.controller.first_look import FirstLook, open_when_shown
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.notifications import Notifier
 from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
@@ -40,10 +40,6 @@ from slipway.runtime.shards import Shards
 
 _log = structlog.get_logger("slipway.operator")
 
-# The wait at start for the watch to show the objects listed then (_open_when_shown).
-_MOST_WAIT_SECONDS = 60.0
-_QUIET_SECONDS = 5.0
-_POLL_SECONDS = 0.1
 # At a stop, how long queued notifications may still take; what is left then is lost (and logged).
 _NOTIFICATION_GRACE_SECONDS = 2.0
 
@@ -170,7 +166,7 @@ async def run_operator(
         try:
             # Listed before Kopf starts, so that no event it shows comes before the list is known.
             first_look.await_shown(await asyncio.to_thread(listed_at_start, api, namespaces))
-            background.append(asyncio.create_task(_open_when_shown(queue, first_look)))
+            background.append(asyncio.create_task(open_when_shown(queue, first_look)))
             await kopf.operator(
                 registry=build_registry(queue, credentials, upstreams, own_writes, watched, first_look),
                 settings=build_settings(config.cluster_wide),
@@ -229,28 +225,6 @@ def _released(release: Callable[[], bool]) -> bool:
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     await source.wait()
     target.set()
-
-
-async def _open_when_shown(queue: ReconcileQueue, first_look: FirstLook) -> None:
-    """Open the queue once the watch has shown every object listed at start; or once it has shown
-    none more for _QUIET_SECONDS after showing some (the others were deleted meanwhile: their watch
-    events will never come); or after _MOST_WAIT_SECONDS whatever it showed. Opening early costs only
-    the reads the wait spares."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    listed = left = first_look.awaited
-    changed = started
-    while left and loop.time() - started < _MOST_WAIT_SECONDS:
-        if left < listed and loop.time() - changed > _QUIET_SECONDS:
-            break
-        await asyncio.sleep(_POLL_SECONDS)
-        if first_look.awaited != left:
-            left, changed = first_look.awaited, loop.time()
-    _log.info(
-        "passes start", waited=round(loop.time() - started, 1), listed=listed, not_shown=first_look.awaited
-    )
-    first_look.stop_keeping()
-    queue.open()
 
 
 async def _mark_ready(
