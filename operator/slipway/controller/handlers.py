@@ -8,7 +8,7 @@ alone and a Release can be deleted even while the operator is down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -130,8 +130,26 @@ def watched_path(kind: str, namespace: str, name: str) -> str:
     return object_path(kind, namespace, name)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Kopf's change detection, turned off. Kopf builds an "essence" of every object at every event (a
+    deep copy of the body, copied again to clear its progress) for the diffs of its change handlers
+    (on.create, on.update, on.field); Slipway registers none, so the essence was never read. At a
+    restart over 10,000 Releases that building was 7 s of the operator's CPU (py-spy). Nothing is
+    stored either: no last-handled-configuration annotation."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def build_settings(cluster_wide: bool) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Watching given namespaces, the operator needs nothing cluster-wide: Kopf serves the CRDs found at
     # start and watches the namespaces by name, instead of listing and watching every CRD and namespace.
     # Cluster-wide, Kopf keeps watching CRDs, so a Release CRD installed after the operator is served.
