@@ -296,6 +296,20 @@ def applied_config(observed: Obj, manager: str = MANAGER) -> Obj:
     return config
 
 
+def own_fields_only(obj: Mapping[str, Any], manager: str = MANAGER) -> Obj:
+    """`obj` with only `manager`'s own Apply entries left in its managedFields, the ones `applied_config`
+    reads (a shallow copy). The others (each other writer's, the status updates) are much of an object's
+    size, and nothing the operator keeps of an object for a while reads them."""
+    metadata = dict(obj.get("metadata") or {})
+    if "managedFields" in metadata:
+        metadata["managedFields"] = [
+            entry
+            for entry in metadata["managedFields"] or []
+            if entry.get("manager") == manager and entry.get("operation") == "Apply"
+        ]
+    return {**obj, "metadata": metadata}
+
+
 def _extract(value: Any, fields: Obj) -> Any:
     """`value` reduced to the FieldsV1 set `fields`: `f:` fields of maps, `k:` (by key) and `v:` (by
     value) items of lists; a field with nothing under it (or only ".") is owned whole."""

@@ -42,6 +42,26 @@ def test_the_first_pass_takes_the_release_and_its_deployments_once() -> None:
     assert again.body is None and again.deployments is None
 
 
+def test_what_is_kept_holds_only_the_operators_own_managed_fields() -> None:
+    look = FirstLook()
+    look.await_shown(Listed(frozenset(["/r/web"]), True))
+    applied = {"manager": "slipway", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
+    written = {**body("web", "1"), "spec": {"version": "1"}}
+    written["metadata"]["managedFields"] = [
+        {"manager": "kubectl-client-side-apply", "operation": "Update", "fieldsV1": {"f:spec": {}}},
+        applied,
+        {"manager": "slipway", "operation": "Update", "subresource": "status", "fieldsV1": {}},
+    ]
+    look.release(WEB, written)
+    look.deployment(WEB, "web-a", written)
+    look.shown("/r/web")
+    look.stop_keeping()
+    first = look.take(WEB)
+    trimmed = {**written, "metadata": {**written["metadata"], "managedFields": [applied]}}
+    assert first.body == trimmed
+    assert first.deployments == [trimmed]
+
+
 def test_deployments_are_listed_when_the_watch_had_not_shown_everything_listed_at_start() -> None:
     look = FirstLook()
     look.await_shown(Listed(frozenset([f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"]), True))

@@ -25,7 +25,15 @@ from slipway.kube.client import (
 from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
 from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
-from slipway.manifests import Obj, ReleaseRef, applied_config, hook_job, hook_job_name, release_ref
+from slipway.manifests import (
+    Obj,
+    ReleaseRef,
+    applied_config,
+    hook_job,
+    hook_job_name,
+    own_fields_only,
+    release_ref,
+)
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.replicas import ReplicaRouter
 from slipway_dev.cluster import DevCluster
@@ -318,6 +326,12 @@ def test_owned_objects_are_applied_as_slipway_and_a_scale_keeps_what_was_applied
     ]
     # The scale applied what was applied before: no field of the first apply was dropped.
     assert managers(deployment)[("slipway", "Apply", "")] == owned
+    # What the operator keeps of it at a start (controller/first_look.py) drops the other writers'
+    # entries (kubectl's, the controller's status) and nothing the comparisons read.
+    kept = own_fields_only(deployment)
+    assert len(deployment["metadata"]["managedFields"]) > len(kept["metadata"]["managedFields"]) == 1
+    assert applied_config(kept) == applied_config(deployment)
+    assert {**kept, "metadata": {}} == {**deployment, "metadata": {}}
 
 
 def test_a_port_someone_added_stays_and_causes_no_write(api: KubeApi, dev_cluster: DevCluster) -> None:

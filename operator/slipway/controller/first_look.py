@@ -34,7 +34,7 @@ import structlog
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.kube.listing import Listed
 from slipway.kube.packed import pack, unpack
-from slipway.manifests import Obj
+from slipway.manifests import Obj, own_fields_only
 
 _log = structlog.get_logger("slipway.operator")
 
@@ -84,7 +84,7 @@ class FirstLook:
         if not self._keeping or body is None:
             self._kept.pop(key, None)
         else:
-            self._kept.setdefault(key, _Kept()).body = pack(body)
+            self._kept.setdefault(key, _Kept()).body = pack(own_fields_only(body))
 
     def deployment(self, key: ReleaseKey, name: str, body: Mapping[str, Any] | None) -> None:
         """The watch shows a Deployment labelled as the Release's (None: deleted)."""
@@ -95,7 +95,7 @@ class FirstLook:
         if body is None:
             kept.deployments.pop(name, None)
         else:
-            kept.deployments[name] = pack(body)
+            kept.deployments[name] = pack(own_fields_only(body))
 
     def stop_keeping(self) -> None:
         """The queue opens: keep nothing more. What the watch showed of a Release's Deployments is all

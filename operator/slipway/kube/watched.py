@@ -34,11 +34,11 @@ from typing import Any
 
 from slipway.kube.packed import pack, unpack
 from slipway.manifests import (
-    MANAGER,
     Obj,
     ReleaseRef,
     is_owned_by,
     object_differs,
+    own_fields_only,
     owning_release,
 )
 
@@ -62,20 +62,23 @@ def _digest(wanted: Obj) -> int:
     return hash(json.dumps(wanted, sort_keys=True))
 
 
-_COMPARED_METADATA = ("name", "namespace", "resourceVersion", "labels", "annotations", "ownerReferences")
+_COMPARED_METADATA = (
+    "name",
+    "namespace",
+    "resourceVersion",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "managedFields",
+)
 
 
 def _compared(obj: Mapping[str, Any]) -> Obj:
     """What `object_differs` (with `applied_config`: the operator's own Apply entry of managedFields)
     and `is_owned_by` read of an object, and no more (not the other managers'
     entries nor its status): kept for thousands of objects after a start."""
-    metadata = obj.get("metadata") or {}
+    metadata = own_fields_only(obj)["metadata"]
     kept = {key: metadata[key] for key in _COMPARED_METADATA if key in metadata}
-    kept["managedFields"] = [
-        entry
-        for entry in metadata.get("managedFields") or []
-        if entry.get("manager") == MANAGER and entry.get("operation") == "Apply"
-    ]
     return {
         "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
@@ -160,4 +163,3 @@ class WatchedObjects:
         """The object was deleted."""
         with self._lock:
             self._entries.pop(path, None)
-
