@@ -295,14 +295,19 @@ class Reconciler:
         base = held.status if held is not None else old_status
         spec, obstacles = self._read_spec(body)
         upstream = None
-        if spec is not None:
+        # Each call that may send a request runs in a worker thread; one that cannot is made here: at a
+        # restart over thousands of Releases, those hops to a thread and back were a share of the CPU.
+        if spec is not None and spec.promotion is not None:
             upstream, out_of_reach = await asyncio.to_thread(
                 observe_upstream, self._api, key, spec, self._config, self._upstreams.view_of
             )
             obstacles += out_of_reach
         # Hook Jobs are looked for only where there are (or were) hooks.
         hooks = (spec is not None and spec.hooks is not None) or bool(base and base.hooks)
-        state = await asyncio.to_thread(observe, self._api, release, hooks, first.deployments)
+        if first.deployments is None or hooks:
+            state = await asyncio.to_thread(observe, self._api, release, hooks, first.deployments)
+        else:
+            state = observe(self._api, release, hooks, first.deployments)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
         # The routing objects are read back before deciding while a canary is in the routing (a step
