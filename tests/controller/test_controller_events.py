@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from test_controller_reconciler import NAMESPACE, RecordingApi, _no_alerts, _no_measurements, release
 
+from slipway.controller.events import EventLedger
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.kube.client import ApiError, KubeApi, events_path, releases_path
@@ -44,9 +45,29 @@ class DiesAtEventPosts(RecordingApi):
         raise Killed()
 
 
-def one_pass(api: KubeApi) -> float | None:
+class CountingReads(RecordingApi):
+    """The real client, recording its reads."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        super().__init__(kubeconfig)
+        self.reads: list[str] = []
+
+    def get(self, path: str) -> Obj | None:
+        self.reads.append(f"GET {path}")
+        return super().get(path)
+
+    def pages(
+        self, path: str, limit: int, field_selector: str | None = None, label_selector: str | None = None
+    ) -> Iterator[Sequence[Obj]]:
+        self.reads.append(f"LIST {path}?{field_selector}")
+        return super().pages(path, limit, field_selector, label_selector)
+
+
+def one_pass(api: KubeApi, ledger: EventLedger | None = None) -> float | None:
     """A pass by a freshly started operator; when it asks to be called again."""
-    reconciler = Reconciler(api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics())
+    reconciler = Reconciler(
+        api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics(), events=ledger
+    )
     return asyncio.run(reconciler(ReleaseKey(NAMESPACE, "web")))
 
 
@@ -139,22 +160,7 @@ def test_after_a_restart_events_owed_from_before_it_are_looked_up_in_one_list(ku
     a restarted operator's first pass tells they were posted from one LIST of the namespace's Release
     Events, not a GET each, and writes nothing."""
 
-    class Counting(RecordingApi):
-        def __init__(self, kubeconfig: str) -> None:
-            super().__init__(kubeconfig)
-            self.reads: list[str] = []
-
-        def get(self, path: str) -> Obj | None:
-            self.reads.append(f"GET {path}")
-            return super().get(path)
-
-        def pages(
-            self, path: str, limit: int, field_selector: str | None = None, label_selector: str | None = None
-        ) -> Iterator[Sequence[Obj]]:
-            self.reads.append(f"LIST {path}?{field_selector}")
-            return super().pages(path, limit, field_selector, label_selector)
-
-    api = Counting(kubeconfig)
+    api = CountingReads(kubeconfig)
     try:
         passes_until_healthy_and_nothing_owed(api)
         assert status(api)["transitionEvents"], "nothing owed: the test would prove nothing"
@@ -164,6 +170,27 @@ def test_after_a_restart_events_owed_from_before_it_are_looked_up_in_one_list(ku
         assert [read for read in api.reads if "/events" in read] == [
             f"LIST {events_path(NAMESPACE)}?involvedObject.kind=Release"
         ]
+        assert api.sent == []
+        assert reasons(api) == ["FirstRelease", "Ready"]
+    finally:
+        api.close()
+
+
+def test_events_listed_ahead_of_the_first_pass_are_not_listed_again(kubeconfig: str) -> None:
+    """At a start the operator lists the Release Events while the watch shows the cluster
+    (operator.py), so that the first passes do not all wait for that LIST."""
+    api = CountingReads(kubeconfig)
+    try:
+        passes_until_healthy_and_nothing_owed(api)
+        assert status(api)["transitionEvents"], "nothing owed: the test would prove nothing"
+        ledger = EventLedger(api)
+        api.reads.clear()
+        ledger.look_ahead([NAMESPACE])
+        assert api.reads == [f"LIST {events_path(NAMESPACE)}?involvedObject.kind=Release"]
+        api.reads.clear()
+        api.sent.clear()
+        one_pass(api, ledger)
+        assert [read for read in api.reads if "/events" in read] == []
         assert api.sent == []
         assert reasons(api) == ["FirstRelease", "Ready"]
     finally:

@@ -161,3 +161,14 @@ def test_the_queue_opens_at_the_deadline_if_the_watch_shows_nothing() -> None:
     look.await_shown(Listed(frozenset(["/a"]), True))
     waited = opened_after(look, [], quiet=0.1, most=0.8)
     assert 0.8 <= waited < 2.0
+
+
+def test_what_the_watch_showed_before_the_list_at_start_is_not_awaited() -> None:
+    """The watch starts while the LIST at start is made: what it showed before is not waited for."""
+    look = FirstLook()
+    look.shown("/a")
+    look.shown("/gone")  # shown, then deleted before the LIST
+    look.await_shown(Listed(frozenset(["/a", "/b"]), True))
+    assert look.awaited == 1 and look.listed == 2
+    look.shown("/b")
+    assert look.awaited == 0

@@ -232,8 +232,9 @@ def test_what_is_listed_at_start_is_the_releases_and_their_objects_in_the_namesp
         releases_path(NAMESPACE, "web"),
         deployments_path(NAMESPACE, "web-aaa"),
     }
-    assert listed_at_start(api, [NAMESPACE]) == Listed(frozenset(ours), True)
-    assert listed_at_start(api, []) == Listed(frozenset(ours), True)  # every namespace
+    assert listed_at_start(api, [NAMESPACE]) == Listed(frozenset(ours), True, frozenset([NAMESPACE]))
+    # every namespace
+    assert listed_at_start(api, []) == Listed(frozenset(ours), True, frozenset([NAMESPACE]))
     assert listed_at_start(api, ["elsewhere"]) == Listed(frozenset(), True)
 
     class FailingDeployments(KubeApi):
@@ -249,7 +250,7 @@ def test_what_is_listed_at_start_is_the_releases_and_their_objects_in_the_namesp
 
     failing = FailingDeployments(load_credentials(str(dev_cluster.kubeconfig)), field_manager="slipway")
     try:
-        assert listed_at_start(failing, [NAMESPACE]) == Listed(frozenset(ours), False)
+        assert listed_at_start(failing, [NAMESPACE]) == Listed(frozenset(ours), False, frozenset([NAMESPACE]))
     finally:
         failing.close()
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -147,6 +147,12 @@ class EventLedger:
         except ApiError as error:
             _log.warning("an owed Event could not be looked up; it is posted", error=str(error))
             return False
+
+    def look_ahead(self, namespaces: Iterable[str]) -> None:
+        """List the Release Events of `namespaces` now, before the passes: at a restart over 10,000
+        Releases, the first passes all waited 5 s for that LIST."""
+        for namespace in namespaces:
+            self._named_before_start(namespace)
 
     def _named_before_start(self, namespace: str) -> frozenset[str] | None:
         with self._listing:

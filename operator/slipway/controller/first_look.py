@@ -10,7 +10,9 @@ This holds two things for the start (all on the event loop: the watch handlers a
 step, so no lock):
 - the barrier: the paths a LIST found at start (kube/listing.py) that the watch has neither shown nor
   deleted yet (`awaited`); `open_when_shown` opens the queue once it is empty, or once the watch stops
-  showing them;
+  showing anything. The watch starts while that LIST is made (one waiting for the other cost 8.5 s of
+  a restart over 10,000 Releases), so what it shows before the LIST is known is remembered, and not
+  awaited;
 - until then, each Release's body and its Deployments as the watch shows them, packed (kube/packed.py).
   The first pass takes them. The Deployments are used only if that LIST was whole and the watch showed
   everything in it (else the watch may not have shown one of them yet, and the pass lists them). An
@@ -65,19 +67,38 @@ class FirstLook:
         self._keeping = keep
         self._whole = False
         self._awaited: set[str] = set()
+        # What the watch showed before the LIST at start was known (None: since known, nothing more).
+        self._shown_before: set[str] | None = set()
+        self._events = self._listed = 0
 
     def await_shown(self, listed: Listed) -> None:
-        """What the watch is to show, or delete, before the queue opens."""
-        self._awaited, self._whole = set(listed.paths), listed.whole
+        """What the watch is to show, or delete, before the queue opens: what `listed` holds and the
+        watch has not shown yet (it starts while that LIST is made)."""
+        self._awaited = set(listed.paths) - (self._shown_before or set())
+        self._whole, self._shown_before, self._listed = listed.whole, None, len(listed.paths)
 
     @property
     def awaited(self) -> int:
         """How many of them the watch has neither shown nor deleted yet."""
         return len(self._awaited)
 
+    @property
+    def listed(self) -> int:
+        """How many objects the LIST at start found."""
+        return self._listed
+
+    @property
+    def events(self) -> int:
+        """How many events the watch has shown since the start."""
+        return self._events
+
     def shown(self, path: str) -> None:
         """The watch shows the object at `path`, or its deletion."""
-        self._awaited.discard(path)
+        self._events += 1
+        if self._shown_before is not None:
+            self._shown_before.add(path)
+        else:
+            self._awaited.discard(path)
 
     def release(self, key: ReleaseKey, body: Mapping[str, Any] | None) -> None:
         """The watch shows the Release (None: deleted)."""
@@ -118,22 +139,24 @@ async def open_when_shown(
     quiet_seconds: float = QUIET_SECONDS,
     most_seconds: float = MOST_WAIT_SECONDS,
 ) -> None:
-    """Open the queue once the watch has shown every object listed at start; or once it has shown none
-    more for `quiet_seconds` after showing some (the others were deleted meanwhile: their watch events
-    will never come); or after `most_seconds` whatever it showed. Opening early costs only the reads
-    the wait spares."""
+    """Open the queue once the watch has shown every object listed at start; or once it has shown nothing
+    more for `quiet_seconds` after showing something (the others were deleted meanwhile: their watch
+    events will never come); or after `most_seconds` whatever it showed. Opening early costs only the
+    reads the wait spares."""
     loop = asyncio.get_running_loop()
-    started = loop.time()
-    listed = left = first_look.awaited
-    changed = started
-    while left and loop.time() - started < most_seconds:
-        if left < listed and loop.time() - changed > quiet_seconds:
+    started = changed = loop.time()
+    events = first_look.events
+    while first_look.awaited and loop.time() - started < most_seconds:
+        if events and loop.time() - changed > quiet_seconds:
             break
         await asyncio.sleep(_POLL_SECONDS)
-        if first_look.awaited != left:
-            left, changed = first_look.awaited, loop.time()
+        if first_look.events != events:
+            events, changed = first_look.events, loop.time()
     _log.info(
-        "passes start", waited=round(loop.time() - started, 1), listed=listed, not_shown=first_look.awaited
+        "passes start",
+        waited=round(loop.time() - started, 1),
+        listed=first_look.listed,
+        not_shown=first_look.awaited,
     )
     first_look.stop_keeping()
     queue.open()

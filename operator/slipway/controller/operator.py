@@ -19,6 +19,7 @@ import structlog
 
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.echoes import OwnWrites
+from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, open_when_shown
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.notifications import Notifier
@@ -26,7 +27,7 @@ from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
-from slipway.kube.listing import listed_at_start
+from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
@@ -135,6 +136,7 @@ async def run_operator(
         own_writes = OwnWrites()
         watched = WatchedObjects()
         first_look = FirstLook(keep=shards is None)
+        events = EventLedger(api)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
         notification_queue.start()
@@ -150,6 +152,7 @@ async def run_operator(
             notifier=Notifier(api, notification_queue, config.notifications),
             fence=shards.fence if shards is not None else None,
             first_look=first_look,
+            events=events,
         )
         namespaces = [] if config.cluster_wide else config.namespaces
         # Closed until the watch has shown what the cluster holds (controller/first_look.py).
@@ -164,9 +167,7 @@ async def run_operator(
         background.append(asyncio.create_task(_mark_ready(ready, server, stop_flag)))
         _log.info("watching", namespaces=namespaces or "all")
         try:
-            # Listed before Kopf starts, so that no event it shows comes before the list is known.
-            first_look.await_shown(await asyncio.to_thread(listed_at_start, api, namespaces))
-            background.append(asyncio.create_task(open_when_shown(queue, first_look)))
+            background.append(asyncio.create_task(_open_at_start(api, namespaces, first_look, events, queue)))
             await kopf.operator(
                 registry=build_registry(queue, credentials, upstreams, own_writes, watched, first_look),
                 settings=build_settings(config.cluster_wide),
@@ -194,6 +195,30 @@ async def run_operator(
             raise LeadershipLost(f"lost the Lease {_lease_name(config, shards)}; stopped reconciling")
         if lost is not None:
             lost.cancel()
+
+
+async def _open_at_start(
+    api: KubeApi, namespaces: list[str], first_look: FirstLook, events: EventLedger, queue: ReconcileQueue
+) -> None:
+    """List what the cluster holds while Kopf starts watching, and open the queue once the watch has
+    shown it (controller/first_look.py); list the Release Events the first passes look up meanwhile."""
+    try:
+        listed = await asyncio.to_thread(listed_at_start, api, namespaces)
+    except Exception as error:  # no answer: open at once, and each pass reads what it needs
+        _log.warning("nothing listed at start; the first passes read what they need", error=str(error))
+        listed = Listed(frozenset(), whole=False)
+    first_look.await_shown(listed)
+    await asyncio.gather(
+        asyncio.to_thread(_look_ahead, events, sorted(listed.release_namespaces)),
+        open_when_shown(queue, first_look),
+    )
+
+
+def _look_ahead(events: EventLedger, namespaces: list[str]) -> None:
+    try:
+        events.look_ahead(namespaces)
+    except Exception as error:  # the passes list them then
+        _log.warning("Release Events not listed ahead of the passes", error=str(error))
 
 
 def _require_release_crd(api: KubeApi) -> None:

@@ -230,6 +230,7 @@ class Reconciler:
         fence: Fence | None = None,
         watched: WatchedObjects | None = None,
         first_look: FirstLook | None = None,
+        events: EventLedger | None = None,
     ) -> None:
         self._api = api
         self._first_look = first_look or FirstLook()
@@ -244,7 +245,7 @@ class Reconciler:
         # Until when (monotonic) alert rules are skipped because the cluster serves no PrometheusRule.
         self._rules_unserved_until: float | None = None
         self._notifier = notifier
-        self._events = EventLedger(api)
+        self._events = events or EventLedger(api)
         self._held: dict[ReleaseKey, _Held] = {}
 
     async def __call__(self, key: ReleaseKey) -> float | None:

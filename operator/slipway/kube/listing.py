@@ -26,22 +26,26 @@ class Listed:
     whole: bool
     """Every kind listed to its end, or not served at all (no PrometheusRule CRD: nothing to show).
     False after any other error, even partway: then some object of the cluster is not in `paths`."""
+    release_namespaces: frozenset[str] = frozenset()
+    """The namespaces holding Releases."""
 
 
 def listed_at_start(api: KubeApi, namespaces: Sequence[str]) -> Listed:
     """The Releases, and the Services, PrometheusRules and Deployments labelled as some Release's, in
     `namespaces` (none: every namespace)."""
     paths: set[str] = set()
+    release_namespaces: set[str] = set()
     whole = True
     for base, plural, selector in _KINDS:
         collections = [f"{base}/namespaces/{namespace}/{plural}" for namespace in namespaces]
         for collection in collections or [f"{base}/{plural}"]:
             try:
                 for page in api.pages(collection, PAGE, label_selector=selector):
-                    paths.update(
-                        f"{base}/namespaces/{item['metadata']['namespace']}/{plural}/{item['metadata']['name']}"
-                        for item in page
-                    )
+                    for item in page:
+                        namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
+                        paths.add(f"{base}/namespaces/{namespace}/{plural}/{name}")
+                        if plural == "releases":
+                            release_namespaces.add(namespace)
             except ApiError as error:
                 whole = whole and error.not_found
-    return Listed(frozenset(paths), whole)
+    return Listed(frozenset(paths), whole, frozenset(release_namespaces))
