@@ -271,9 +271,10 @@ class Reconciler:
                 obstacles += self._read_spec(body)[1]
             observations = observations_of(body, ClusterState(), (), None, obstacles)
             now = datetime.now(UTC)
-            decision = decide(None, ReleaseStatus.from_api(body.get("status")), observations, now)
+            observed = ReleaseStatus.from_api(body.get("status"))
+            decision = decide(None, observed, observations, now)
             await asyncio.to_thread(
-                self._fenced, release_ref(body), None, body, ClusterState(), decision, now
+                self._fenced, release_ref(body), None, body, observed, ClusterState(), decision, now
             )
         except Exception as unreported:
             _log.warning("a failed pass could not be told in status", error=str(unreported))
@@ -353,7 +354,7 @@ class Reconciler:
             landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
             writes, events_owed = await asyncio.to_thread(
-                self._fenced, release, spec, body, state, decision, now, landed, hold
+                self._fenced, release, spec, body, old_status, state, decision, now, landed, hold
             )
         except ShardMoved as moved:
             # Looked at again shortly: if the Release moved, the queue drops that look; if the Lease was
@@ -478,6 +479,7 @@ class Reconciler:
         release: ReleaseRef,
         spec: ReleaseSpec | None,
         body: Obj,
+        observed: ReleaseStatus | None,
         state: ClusterState,
         decision: Decision,
         now: datetime,
@@ -485,10 +487,10 @@ class Reconciler:
         hold: bool = False,
     ) -> tuple[int, bool]:
         """Carry out `decision` (its status and Events not yet when `hold`): the writes sent, and
-        whether Events are still owed (a post failed)."""
+        whether Events are still owed (a post failed). `observed` is the status `body` holds, as the
+        models read it: compared in their own form, since the API server adds the schema's defaults to
+        what it stores."""
         writer = ClusterWriter(self._api, release, state, self._own_writes.wrote, self._watched)
-        # Compare in the models' own form: the API server adds the schema's defaults to what it stores.
-        observed = ReleaseStatus.from_api(body.get("status"))
         # Events an earlier transition owes that this process has not seen posted: their status landed.
         carried = observed.transition_events if observed else []
         unposted, sent = self._events.post(release, carried, now, look_first=True)
