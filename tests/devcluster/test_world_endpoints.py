@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway_dev.controllers.endpoints import endpoint_slices, endpoint_subsets, pod_endpoints
+from slipway_dev.controllers.endpoints import LabelIndex, endpoint_slices, endpoint_subsets, pod_endpoints
 
 SERVICE = {
     "metadata": {"name": "web", "namespace": "shop", "uid": "s-1"},
@@ -69,3 +69,24 @@ def test_an_unnamed_service_port_is_an_empty_name_in_a_slice_and_absent_in_endpo
     assert endpoint_subsets(service, endpoints)[0]["ports"] == [{"port": 4001, "protocol": "TCP"}]
     slice_ports = next(iter(endpoint_slices(service, endpoints).values()))["ports"]
     assert slice_ports == [{"name": "", "port": 4001, "protocol": "TCP"}]
+
+
+def test_the_label_index_finds_the_pods_a_selector_holds_and_the_selectors_a_pod_meets() -> None:
+    pods, selectors = LabelIndex(), LabelIndex()
+    pods.put(("shop", "web-1"), {"app": "web", "track": "canary"})
+    pods.put(("shop", "web-2"), {"app": "web"})
+    pods.put(("other", "web-3"), {"app": "web"})
+    selectors.put(("shop", "web"), {"app": "web"})
+    selectors.put(("shop", "web-canary"), {"app": "web", "track": "canary"})
+    assert pods.holding("shop", {"app": "web"}) == {("shop", "web-1"), ("shop", "web-2")}
+    assert pods.holding("shop", {"app": "web", "track": "canary"}) == {("shop", "web-1")}
+    assert pods.holding("shop", {}) == set()
+    assert selectors.held_by("shop", {"app": "web"}) == {("shop", "web")}
+    assert selectors.held_by("shop", {"app": "web", "track": "canary", "x": "y"}) == {
+        ("shop", "web"),
+        ("shop", "web-canary"),
+    }
+    pods.put(("shop", "web-1"), {"app": "other"})  # relabelled
+    assert pods.holding("shop", {"app": "web"}) == {("shop", "web-2")}
+    pods.drop(("shop", "web-2"))
+    assert pods.holding("shop", {"app": "web"}) == set() and pods.labels(("shop", "web-2")) == {}

@@ -568,6 +568,10 @@ def test_a_service_gets_endpoints_naming_each_pod_and_its_port(dev_cluster: DevC
     assert sorted(
         (s["ports"][0]["port"], s["endpoints"][0]["conditions"]["ready"]) for s in slices
     ) == sorted((port, True) for port in ports.values())
+    # A pod relabelled away from the Service leaves it: the Service selected it as it was.
+    taken = sorted(ports)[0]
+    dev_cluster.kubectl("label", "pod", taken, "app=other", "--overwrite")
+    wait_until(lambda: taken not in endpoints("addresses"), "the relabelled pod out of the endpoints")
     dev_cluster.kubectl("delete", "service", "web")
     dev_cluster.kubectl("wait", "--for=delete", "endpoints/web", "--timeout=20s")
     assert dev_cluster.kubectl("get", "endpointslices", "-o", "name").stdout == ""
