@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway_dev.controllers.endpoints import LabelIndex, endpoint_slices, endpoint_subsets, pod_endpoints
+from slipway_dev.controllers.endpoints import (
+    LabelIndex,
+    SelectorIndex,
+    endpoint_slices,
+    endpoint_subsets,
+    pod_endpoints,
+)
 
 SERVICE = {
     "metadata": {"name": "web", "namespace": "shop", "uid": "s-1"},
@@ -71,22 +77,32 @@ def test_an_unnamed_service_port_is_an_empty_name_in_a_slice_and_absent_in_endpo
     assert slice_ports == [{"name": "", "port": 4001, "protocol": "TCP"}]
 
 
-def test_the_label_index_finds_the_pods_a_selector_holds_and_the_selectors_a_pod_meets() -> None:
-    pods, selectors = LabelIndex(), LabelIndex()
+def test_the_indexes_find_the_pods_a_selector_holds_and_the_services_a_pod_meets() -> None:
+    pods, selectors = LabelIndex(), SelectorIndex()
     pods.put(("shop", "web-1"), {"app": "web", "track": "canary"})
     pods.put(("shop", "web-2"), {"app": "web"})
     pods.put(("other", "web-3"), {"app": "web"})
     selectors.put(("shop", "web"), {"app": "web"})
     selectors.put(("shop", "web-canary"), {"app": "web", "track": "canary"})
+    selectors.put(("shop", "api"), {"app": "api"})
+    selectors.put(("shop", "external"), {})  # selects nothing
     assert pods.holding("shop", {"app": "web"}) == {("shop", "web-1"), ("shop", "web-2")}
     assert pods.holding("shop", {"app": "web", "track": "canary"}) == {("shop", "web-1")}
     assert pods.holding("shop", {}) == set()
-    assert selectors.held_by("shop", {"app": "web"}) == {("shop", "web")}
-    assert selectors.held_by("shop", {"app": "web", "track": "canary", "x": "y"}) == {
+    assert selectors.selecting("shop", {"app": "web"}) == {("shop", "web")}
+    assert selectors.selecting("shop", {"app": "web", "track": "canary", "x": "y"}) == {
         ("shop", "web"),
         ("shop", "web-canary"),
     }
+    assert selectors.selecting("other", {"app": "web"}) == set()
+    assert selectors.selecting("shop", {}) == set()
     pods.put(("shop", "web-1"), {"app": "other"})  # relabelled
     assert pods.holding("shop", {"app": "web"}) == {("shop", "web-2")}
     pods.drop(("shop", "web-2"))
     assert pods.holding("shop", {"app": "web"}) == set() and pods.labels(("shop", "web-2")) == {}
+    selectors.put(("shop", "web"), {"app": "api"})  # its selector changed
+    assert selectors.selecting("shop", {"app": "web"}) == set()
+    assert selectors.selecting("shop", {"app": "api"}) == {("shop", "web"), ("shop", "api")}
+    selectors.drop(("shop", "web"))
+    selectors.drop(("shop", "api"))
+    assert selectors.selecting("shop", {"app": "api"}) == set()

@@ -135,11 +135,10 @@ def endpoint_slices(service: JsonObject, endpoints: Sequence[PodEndpoint]) -> di
 
 
 class LabelIndex:
-    """Objects' keys by (namespace, label, value): the pods by their labels, the Services by their
-    selectors. A pod's change then wakes only the Services that select it (or did), and a Service finds
-    its pods without reading every pod of its namespace: with 20,000 Services and 1,000 pods in one
-    namespace, recounting every Service at each pod event kept this controller busy for minutes, and the
-    API server it shares a loop with slow (bench_scale)."""
+    """Pods' keys by (namespace, label, value), so that a Service finds its pods without reading every
+    pod of its namespace (with 1,000 pods and 20,000 Services in one namespace, reading them all for
+    each Service kept this controller busy for minutes, and the API server it shares a loop with slow:
+    bench_scale)."""
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str, str], set[Key]] = {}
@@ -161,19 +160,54 @@ class LabelIndex:
     def labels(self, key: Key) -> dict[str, str]:
         return self._labels.get(key, {})
 
-    def holding(self, namespace: str, wanted: Mapping[str, str]) -> set[Key]:
-        """The keys whose labels hold every one of `wanted` (none when `wanted` is empty)."""
-        buckets = [self._keys.get((namespace, label, value), set()) for label, value in wanted.items()]
+    def holding(self, namespace: str, selector: Mapping[str, str]) -> set[Key]:
+        """The keys whose labels hold every one of `selector`'s (none when it is empty)."""
+        buckets = [self._keys.get((namespace, label, value), set()) for label, value in selector.items()]
         if not buckets:
             return set()
-        return {key for key in min(buckets, key=len) if wanted.items() <= self._labels[key].items()}
+        return {key for key in min(buckets, key=len) if selector.items() <= self._labels[key].items()}
 
-    def held_by(self, namespace: str, labels: Mapping[str, str]) -> set[Key]:
-        """The keys whose labels (a selector) all are among `labels`."""
+
+class SelectorIndex:
+    """Services' keys by selector, found from a pod's labels: grouped by the labels a selector names
+    (a namespace's Services select on few sets of labels), then by the values it wants, so that a
+    pod's event finds the Services selecting it in a lookup per group, not by reading each Service."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[tuple[str, ...], dict[tuple[str, ...], set[Key]]]] = {}
+        self._selectors: dict[Key, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def put(self, key: Key, selector: Mapping[str, str]) -> None:
+        self.drop(key)
+        if not selector:
+            return  # selects nothing (the Service's Endpoints are its owner's)
+        names = tuple(sorted(selector))
+        values = tuple(selector[name] for name in names)
+        self._selectors[key] = (names, values)
+        self._groups.setdefault(key[0], {}).setdefault(names, {}).setdefault(values, set()).add(key)
+
+    def drop(self, key: Key) -> None:
+        found = self._selectors.pop(key, None)
+        if found is None:
+            return
+        names, values = found
+        groups = self._groups[key[0]]
+        keys = groups[names][values]
+        keys.discard(key)
+        if not keys:
+            del groups[names][values]
+            if not groups[names]:
+                del groups[names]
+                if not groups:
+                    del self._groups[key[0]]
+
+    def selecting(self, namespace: str, labels: Mapping[str, str]) -> set[Key]:
+        """The keys whose selector `labels` meet."""
         found: set[Key] = set()
-        for label, value in labels.items():
-            found.update(self._keys.get((namespace, label, value), ()))
-        return {key for key in found if self._labels[key].items() <= labels.items()}
+        for names, by_values in self._groups.get(namespace, {}).items():
+            if all(name in labels for name in names):
+                found |= by_values.get(tuple(labels[name] for name in names), set())
+        return found
 
 
 class EndpointsController:
@@ -187,7 +221,7 @@ class EndpointsController:
             "endpoints", self.reconcile, workers=2, gather_seconds=GATHER_SECONDS, leading_edge=True
         )
         self._pod_labels = LabelIndex()
-        self._selectors = LabelIndex()
+        self._selectors = SelectorIndex()
         self.services.subscribe(self._on_service)
         self.pods.subscribe(self._on_pod)
 
@@ -203,8 +237,8 @@ class EndpointsController:
         # The Services that select the pod as it is now, and those that selected it as it was.
         key = key_of(pod)
         labels = pod["metadata"].get("labels") or {}
-        selecting = self._selectors.held_by(key[0], labels)
-        selecting |= self._selectors.held_by(key[0], self._pod_labels.labels(key))
+        selecting = self._selectors.selecting(key[0], labels)
+        selecting |= self._selectors.selecting(key[0], self._pod_labels.labels(key))
         if kind == "DELETED":
             self._pod_labels.drop(key)
         else:
