@@ -9,6 +9,7 @@ with a short backoff; everything else is raised as `ApiError` for the caller to 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,7 +19,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import kubernetes
-import orjson
 import urllib3
 
 Obj = dict[str, Any]
@@ -213,7 +213,7 @@ class KubeApi:
         url = self._config.host + path + (f"?{urlencode(query)}" if query else "")
         if body is not None and content_type is None:
             content_type = "application/json"
-        data = None if body is None else orjson.dumps(body)
+        data = None if body is None else json.dumps(body)
         backoff = _FIRST_BACKOFF_SECONDS
         for attempt in range(_ATTEMPTS):
             last = attempt == _ATTEMPTS - 1
@@ -262,8 +262,7 @@ class KubeApi:
         response = self._send(method, path, body, content_type, query, verb or method, timeout)
         data = response.read()
         response.release_conn()
-        found: Obj = orjson.loads(data) if data else {}
-        return found
+        return json.loads(data) if data else {}
 
     def _count(self, verb: str, status: int) -> None:
         if self._on_response is not None:
@@ -342,7 +341,7 @@ class KubeApi:
         response = self._send("GET", path, None, None, query, "WATCH", timeout)
         try:
             for line in _lines(response):
-                event: Obj = orjson.loads(line)
+                event: Obj = json.loads(line)
                 if event.get("type") == "ERROR":
                     status: Obj = event.get("object") or {}
                     raise ApiError(
@@ -370,7 +369,7 @@ def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
 
 def _api_error(status: int, data: bytes) -> ApiError:
     try:
-        body = orjson.loads(data)
+        body = json.loads(data)
     except ValueError:
         return ApiError(status, "Unknown", data[:200].decode(errors="replace"))
     return ApiError(status, str(body.get("reason", "Unknown")), str(body.get("message", "")))
