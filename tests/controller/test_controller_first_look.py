@@ -1,11 +1,12 @@
 """What the watch showed while the queue was closed at start, taken once by each Release's first pass
-(controller/first_look.py): never less than the watch has shown, nothing when sharded."""
+(controller/first_look.py): never less than the watch has shown; with sharding, kept all along and taken
+by the first pass after each gain."""
 
 from __future__ import annotations
 
 import asyncio
 
-from slipway.controller.first_look import FirstLook, open_when_shown
+from slipway.controller.first_look import FirstLook, FirstView, open_when_shown
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.kube.listing import Listed
 from slipway.manifests import Obj
@@ -109,12 +110,48 @@ def test_deployments_are_listed_when_the_list_at_start_was_not_whole() -> None:
     assert first.body == body("web", "1") and first.deployments is None
 
 
-def test_with_sharding_nothing_is_kept() -> None:
-    look = FirstLook(keep=False)
+def test_with_sharding_the_first_pass_after_each_gain_takes_what_the_watch_showed_last() -> None:
+    """Kept all along, whoever owns the Release: only a pass after a gain takes it, once per gain, and
+    it holds the latest the watch showed, events after the queue opened included."""
+    look = FirstLook(all_along=True)
+    look.await_shown(Listed(frozenset(["/r/web", f"{DEPLOYMENTS}/web-a"]), True))
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-a", body("web-a", "2"))
+    for path in ("/r/web", f"{DEPLOYMENTS}/web-a"):
+        look.shown(path)
     look.stop_keeping()
-    assert look.take(WEB).body is None
+    assert look.take(WEB) == FirstView(None, None)  # not gained: another replica's, or read as usual
+    look.release(WEB, body("web", "3"))  # another replica wrote it
+    look.deployment(WEB, "web-b", body("web-b", "4"))  # and created a Deployment
+    look.gained(WEB)  # it died: WEB is this replica's now
+    first = look.take(WEB)
+    assert first.body == body("web", "3")
+    assert first.deployments == [body("web-a", "2"), body("web-b", "4")]
+    assert look.take(WEB) == FirstView(None, None)  # later passes read
+    look.deployment(WEB, "web-a", None)
+    look.gained(WEB)  # lost and gained again
+    assert look.take(WEB) == FirstView(body("web", "3"), [body("web-b", "4")])
+
+
+def test_with_sharding_deployments_are_listed_when_the_list_at_start_was_not_whole() -> None:
+    look = FirstLook(all_along=True)
+    look.await_shown(Listed(frozenset(["/r/web"]), False))
+    look.release(WEB, body("web", "1"))
+    look.shown("/r/web")
+    look.stop_keeping()
+    look.deployment(WEB, "web-a", body("web-a", "2"))
+    look.gained(WEB)
+    assert look.take(WEB) == FirstView(body("web", "1"), None)
+
+
+def test_with_sharding_a_deleted_release_is_not_kept_nor_due() -> None:
+    look = FirstLook(all_along=True)
+    look.stop_keeping()
+    look.release(WEB, body("web", "1"))
+    look.gained(WEB)
+    look.release(WEB, None)
+    look.release(WEB, body("web", "5"))  # created again under the same name, another replica's
+    assert look.take(WEB) == FirstView(None, None)
 
 
 def opened_after(look: FirstLook, show: list[tuple[float, str]], quiet: float, most: float) -> float:

@@ -233,6 +233,37 @@ def test_with_sharding_a_gained_release_gets_its_pass_even_if_its_next_event_is_
     asyncio.run(scenario())
 
 
+def test_with_sharding_each_gain_is_told_once_whether_an_event_or_reclaim_finds_it() -> None:
+    """The first pass after a gain takes what the watch showed (FirstLook.gained): told once per gain,
+    by the event or by `reclaim`, whichever looks first; never for a Release another replica owns."""
+
+    async def scenario() -> None:
+        passes, reconcile = recorded_passes()
+        told: list[ReleaseKey] = []
+        mine: set[ReleaseKey] = set()
+        queue = ReconcileQueue(reconcile, owns=lambda key: key in mine, gained=told.append)
+        queue.notify(WEB)
+        queue.notify(API)
+        assert told == []
+        mine.add(WEB)
+        queue.notify(WEB)  # an event finds it first
+        queue.reclaim()
+        await wait_until(lambda: passes == [WEB])
+        mine.add(API)
+        queue.reclaim()  # reclaim finds it first
+        queue.notify(API)
+        await wait_until(lambda: sorted(passes) == sorted([WEB, API]))
+        assert told == [WEB, API]
+        mine.discard(WEB)
+        queue.reclaim()
+        mine.add(WEB)
+        queue.reclaim()  # gained again
+        await wait_until(lambda: passes.count(WEB) == 2)
+        assert told == [WEB, API, WEB]
+
+    asyncio.run(scenario())
+
+
 def recorded_passes() -> tuple[list[ReleaseKey], Reconcile]:
     """A pass that only records which Release it was for."""
     passes: list[ReleaseKey] = []

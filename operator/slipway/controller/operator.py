@@ -135,7 +135,7 @@ async def run_operator(
         upstreams = UpstreamIndex()
         own_writes = OwnWrites()
         watched = WatchedObjects()
-        first_look = FirstLook(keep=shards is None)
+        first_look = FirstLook(all_along=shards is not None)
         events = EventLedger(api)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
@@ -156,7 +156,12 @@ async def run_operator(
         )
         namespaces = [] if config.cluster_wide else config.namespaces
         # Closed until the watch has shown what the cluster holds (controller/first_look.py).
-        queue = ReconcileQueue(reconciler, owns=shards.owns if shards is not None else None, opened=False)
+        queue = ReconcileQueue(
+            reconciler,
+            owns=shards.owns if shards is not None else None,
+            gained=first_look.gained,
+            opened=False,
+        )
         if shards is not None:
             lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))
             lost.add_done_callback(lambda _: stopping.set())

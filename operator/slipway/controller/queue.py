@@ -32,6 +32,9 @@ Echo = Callable[[], bool]
 Owns = Callable[[ReleaseKey], bool]
 """Whether this replica handles the Release now (sharding: `Shards.owns`)."""
 
+Gained = Callable[[ReleaseKey], None]
+"""Told when a Release becomes this replica's (sharding: `FirstLook.gained`)."""
+
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # A pass that keeps failing is tried again after 2, 4, 8, ... seconds, never more than 5 minutes apart:
 # a Release whose every pass raises costs a pass now and then, not a loop (issue 13: one every 2 s).
@@ -51,6 +54,7 @@ class ReconcileQueue:
         max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
         most_between_retries_seconds: float = _MOST_BETWEEN_RETRIES_SECONDS,
         owns: Owns | None = None,
+        gained: Gained | None = None,
         opened: bool = True,
     ) -> None:
         self._reconcile = reconcile
@@ -60,6 +64,7 @@ class ReconcileQueue:
             self._opened.set()
         # Sharding: each Release seen, and whether it was this replica's when last looked at.
         self._owns = owns
+        self._gained = gained
         self._ours: dict[ReleaseKey, bool] = {}
         self._retry_after_error = retry_after_error_seconds
         self._most_between_retries = most_between_retries_seconds
@@ -83,13 +88,11 @@ class ReconcileQueue:
         event after a Release became this replica's starts a pass even if it is an echo: that pass is
         owed, and `reclaim`, which would start it, takes it as started."""
         if self._owns is not None:
-            was = self._ours.get(key, False)
-            self._ours[key] = self._owns(key)
+            if self._look_again(key):
+                echo = None
             if not self._ours[key]:
                 self._cancel_timer(key)
                 return
-            if not was:
-                echo = None
         if key in self._running:
             if echo is None:
                 self._dirty.add(key)
@@ -114,12 +117,20 @@ class ReconcileQueue:
         ones it lost stop at the end of their pass in flight and their timers wake nothing."""
         if self._owns is None:
             return
-        for key, was in list(self._ours.items()):
-            self._ours[key] = self._owns(key)
-            if self._ours[key] and not was:
+        for key in list(self._ours):
+            if self._look_again(key):
                 self.notify(key)
             elif not self._ours[key]:
                 self._cancel_timer(key)
+
+    def _look_again(self, key: ReleaseKey) -> bool:
+        """Whether the Release became this replica's since it was last looked at."""
+        assert self._owns is not None
+        was = self._ours.get(key, False)
+        self._ours[key] = ours = self._owns(key)
+        if ours and not was and self._gained is not None:
+            self._gained(key)
+        return ours and not was
 
     def _cancel_timer(self, key: ReleaseKey) -> None:
         timer = self._timers.pop(key, None)
