@@ -195,3 +195,50 @@ def test_events_listed_ahead_of_the_first_pass_are_not_listed_again(kubeconfig: 
         assert reasons(api) == ["FirstRelease", "Ready"]
     finally:
         api.close()
+
+
+def test_a_replica_that_gains_a_release_looks_up_what_the_other_owed_in_one_list(kubeconfig: str) -> None:
+    """Sharding: the Release's owner reached Healthy and posted its Events after this replica started,
+    then died; this replica, gaining the Release, tells they were posted from one LIST of the
+    namespace's Release Events (at a takeover of 973 Releases, a GET each), and writes nothing."""
+    api = CountingReads(kubeconfig)
+    try:
+        survivor = EventLedger(api)  # started before the owner's transitions
+        passes_until_healthy_and_nothing_owed(api)
+        assert status(api)["transitionEvents"], "nothing owed: the test would prove nothing"
+        api.reads.clear()
+        api.sent.clear()
+        survivor.gained(NAMESPACE)
+        one_pass(api, survivor)
+        assert [read for read in api.reads if "/events" in read] == [
+            f"LIST {events_path(NAMESPACE)}?involvedObject.kind=Release"
+        ]
+        assert api.sent == []
+        api.reads.clear()
+        survivor.gained(NAMESPACE)  # lost and gained again: what it saw posted is remembered
+        one_pass(api, survivor)
+        assert [read for read in api.reads if "/events" in read] == []
+    finally:
+        api.close()
+
+
+def test_a_replica_that_gains_a_release_posts_what_the_other_died_before_posting(kubeconfig: str) -> None:
+    """The owner died between the status write and its Event post: the LIST at the gain does not show
+    the Event, so the new owner posts it, once, without a GET first."""
+    dying = DiesAtEventPosts(kubeconfig, deaths=1, after_sending=False)
+    survivor_api = CountingReads(kubeconfig)
+    try:
+        survivor = EventLedger(survivor_api)
+        with pytest.raises(Killed):
+            one_pass(dying)
+        assert status(dying)["reason"] == "FirstRelease" and events(dying) == []
+        survivor.gained(NAMESPACE)
+        one_pass(survivor_api, survivor)
+        assert [read for read in survivor_api.reads if "/events" in read] == [
+            f"LIST {events_path(NAMESPACE)}?involvedObject.kind=Release"
+        ]
+        assert ("create", events_path(NAMESPACE)) in survivor_api.sent
+        assert "FirstRelease" in reasons(survivor_api)
+    finally:
+        dying.close()
+        survivor_api.close()
