@@ -10,11 +10,7 @@ The Events a pass decides are named (`named`) and written into the status they d
   have gone out before a crash. Those owed from before this process started are looked up in one
   paged LIST of the namespace's Release Events, made once: an idle Release keeps its last transition's
   Events in status until its next status write, so after a restart nearly every Release owes some, and
-  a GET each was a sixth of a restart's requests. With sharding, a replica that gains Releases (a
-  takeover, a give-back) finds the same in theirs, owed from the other replica's transitions: the
-  namespace is listed again then (`gained`), for the Events decided before that moment. Any other owed
-  Event is looked up with a GET. An Event a LIST did not show was not posted before it was sent: it is
-  posted (a post racing the other replica's is answered AlreadyExists);
+  a GET each was a sixth of a restart's requests. Those owed since are looked up with a GET;
 - the name is the Release's uid and the resourceVersion the transition was decided on, hashed: a
   transition lands at most once per resourceVersion (the status write is guarded by it), so every
   transition's Events have names of their own, and a second post of one is answered AlreadyExists,
@@ -88,12 +84,9 @@ class EventLedger:
         self._failures: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._started = datetime.now(UTC)
-        # Per namespace, when its Release Events were last listed and their names then (None: the LIST
+        # Per namespace, the names of the Release Events there when first looked at (None: the LIST
         # failed, so GETs tell); one LIST at a time, the passes needing it wait for it.
-        self._listed: dict[str, tuple[datetime, frozenset[str] | None]] = {}
-        # Per namespace, the moment a LIST was last asked for (default: this process's start); an Event
-        # decided before it is looked up in a LIST sent after it.
-        self._asked: dict[str, datetime] = {}
+        self._before_start: dict[str, frozenset[str] | None] = {}
         self._listing = threading.Lock()
 
     def post(
@@ -141,14 +134,14 @@ class EventLedger:
         return min(most, first * float(1 << min(failures - 1, 16)))
 
     def _exists(self, release: ReleaseRef, event: TransitionEvent) -> bool:
-        """Whether the Event is there; when that cannot be known, a post will tell. One decided before
-        this process started was posted before it started, or never (or, with sharding, perhaps by the
-        replica that owned the Release until a gain, racing this look: the post is answered
-        AlreadyExists): the namespace's Events as listed since tell. A clock ahead of ours only makes
-        it a GET, one behind a post answered AlreadyExists."""
-        names = self._names(release.namespace, event.at)
-        if names is not None:
-            return event.name in names
+        """Whether the Event is there; when that cannot be known, a post will tell. One owed from
+        before this process started was posted before it started, or never: the namespace's Events
+        as first listed tell (a clock ahead of ours only makes it a GET, one behind a post answered
+        AlreadyExists)."""
+        if event.at < self._started:
+            names = self._named_before_start(release.namespace)
+            if names is not None:
+                return event.name in names
         try:
             return self._api.get(events_path(release.namespace, event.name)) is not None
         except ApiError as error:
@@ -159,38 +152,21 @@ class EventLedger:
         """List the Release Events of `namespaces` now, before the passes: at a restart over 10,000
         Releases, the first passes all waited 5 s for that LIST."""
         for namespace in namespaces:
-            self._names(namespace, self._started - timedelta(microseconds=1))
+            self._named_before_start(namespace)
 
-    def gained(self, namespace: str) -> None:
-        """This replica gained a Release of `namespace` (sharding): the Events the other replica owed
-        for it are looked up in a LIST sent from now on, one for all gained together."""
-        now = datetime.now(UTC)
-        with self._lock:
-            self._asked[namespace] = now
-
-    def _names(self, namespace: str, decided: datetime) -> frozenset[str] | None:
-        """The names of the namespace's Release Events as listed after `decided`, listing them if a LIST
-        was asked for after it; None: no such LIST (or it failed)."""
+    def _named_before_start(self, namespace: str) -> frozenset[str] | None:
         with self._listing:
-            with self._lock:
-                asked = self._asked.get(namespace, self._started)
-            listed = self._listed.get(namespace)
-            if decided < asked and (listed is None or listed[0] < asked):
-                sent = datetime.now(UTC)
+            if namespace not in self._before_start:
                 try:
                     pages = self._api.pages(
                         events_path(namespace), PAGE, field_selector="involvedObject.kind=Release"
                     )
-                    names: frozenset[str] | None = frozenset(
-                        item["metadata"]["name"] for page in pages for item in page
-                    )
+                    names = frozenset(item["metadata"]["name"] for page in pages for item in page)
                 except ApiError as error:
                     _log.warning("Release Events not listed; owed ones are read", error=str(error))
                     names = None
-                listed = self._listed[namespace] = (sent, names)
-            if listed is None or decided >= listed[0]:
-                return None
-            return listed[1]
+                self._before_start[namespace] = names
+            return self._before_start[namespace]
 
     def keep(self, release: ReleaseRef, written: Sequence[TransitionEvent]) -> None:
         """The status now owes `written`: remember only those names."""

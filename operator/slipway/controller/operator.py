@@ -12,7 +12,6 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 import aiohttp
 import kopf
@@ -24,7 +23,7 @@ from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, open_when_shown
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.notifications import Notifier
-from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue, ReleaseKey
+from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
@@ -160,7 +159,7 @@ async def run_operator(
         queue = ReconcileQueue(
             reconciler,
             owns=shards.owns if shards is not None else None,
-            gained=partial(_gained, first_look, events),
+            gained=first_look.gained,
             opened=False,
         )
         if shards is not None:
@@ -218,13 +217,6 @@ async def _open_at_start(
         asyncio.to_thread(_look_ahead, events, sorted(listed.release_namespaces)),
         open_when_shown(queue, first_look),
     )
-
-
-def _gained(first_look: FirstLook, events: EventLedger, key: ReleaseKey) -> None:
-    """A Release became this replica's (sharding): its first pass here decides on what the watch showed
-    and looks up the Events it owes in one LIST with the others gained."""
-    first_look.gained(key)
-    events.gained(key.namespace)
 
 
 def _look_ahead(events: EventLedger, namespaces: list[str]) -> None:
