@@ -14,7 +14,8 @@ none):
 5. convergence: from the SIGKILL to every progressing Release Healthy on its new version;
 6. duplicate promotions (history entries; must be 0) and Releases written by two operators at once
    (held by two at the same time by the views they logged, or written by one not holding it: must be 0);
-7. RSS of each replica with every Release Healthy, beside one operator alone over the same Releases.
+7. RSS of each replica with every Release Healthy, beside one operator alone over the same Releases and
+   one over none (the part no Release adds): what the Releases add per replica, against alone.
 """
 
 from __future__ import annotations
@@ -161,6 +162,22 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         cluster.kubectl("create", "namespace", "slipway-system")
         api = connect(str(cluster.kubeconfig))
+        # The part of an operator's RSS that no Release adds (imported code, threads, Kopf): one operator
+        # alone over the cluster before any Release exists.
+        empty = start(
+            cluster, operator_config(cluster, workdir / "alone.yaml", shards=0), workdir / "empty.log"
+        )
+        try:
+            wait_for(
+                lambda: "passes start" in (workdir / "empty.log").read_text(),
+                120,
+                "an operator over none",
+                0.5,
+            )
+            time.sleep(3)
+            fixed_rss = empty.rss_mib()
+        finally:
+            empty.stop()
         with ThreadPoolExecutor(8) as pool:
             list(
                 pool.map(
@@ -286,9 +303,13 @@ def main() -> None:
             alone.stop()
         api.close()
     per_replica = ", ".join(f"{rss:.0f}" for rss in sharded_rss)
+    mean_rss = sum(sharded_rss) / count
     print(
         f"RSS with {len(names)} Healthy Releases: per replica {per_replica} MiB ({count} shards);"
-        f" one operator alone {alone_rss:.0f} MiB ({sum(sharded_rss) / count / alone_rss:.2f} x per replica)"
+        f" one operator alone {alone_rss:.0f} MiB ({mean_rss / alone_rss:.2f} x per replica);"
+        f" over no Release {fixed_rss:.0f} MiB, so what the Releases add per replica is"
+        f" {(mean_rss - fixed_rss) / (alone_rss - fixed_rss):.2f} x what they add alone"
+        f" (1/{count} = {1 / count:.2f})"
     )
     print(f"({datetime.now(UTC):%Y-%m-%d}, dev cluster over HTTPS, {os.cpu_count()} cores)")
     if too_late:
