@@ -24,6 +24,7 @@ from slipway.runtime.shards import (
     acknowledged,
     encoded,
     live_holders,
+    loses_releases,
     owner,
     published_views,
 )
@@ -65,6 +66,22 @@ def test_two_replicas_that_see_each_other_never_both_own_a_release(
     first_view, second_view = first_view | {second}, second_view | {first}
     for release in releases:
         assert not (owner(release, first_view) == first and owner(release, second_view) == second)
+
+
+@given(shard_names, shard_names, st.booleans(), st.booleans(), release_names)
+def test_a_change_that_loses_nothing_is_told_so(
+    old_view: set[str], new_view: set[str], was_active: bool, is_active: bool, releases: list[str]
+) -> None:
+    """A replica adopts a view without waiting for its write batches in flight only when it loses no
+    Release by it (a holder gone): then every Release it owned it still owns."""
+    mine = min(old_view)
+    new_view = new_view | {mine}
+    old, new = dict.fromkeys(old_view, "x"), dict.fromkeys(new_view, "x")
+    if loses_releases((old, was_active), (new, is_active)):
+        return
+    for release in releases:
+        if was_active and owner(release, old_view) == mine:
+            assert is_active and owner(release, new_view) == mine
 
 
 def test_releases_spread_evenly() -> None:

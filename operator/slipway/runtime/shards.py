@@ -105,6 +105,13 @@ def encoded(view: View) -> dict[str, str]:
     return {VIEW_ANNOTATION: json.dumps(dict(view), sort_keys=True, separators=(",", ":"))}
 
 
+def loses_releases(was: tuple[View, bool], now: tuple[View, bool]) -> bool:
+    """Whether a replica acting under `was` loses Releases under `now`: rendezvous hashing moves Releases
+    only onto a shard that joins the view, or away from all of them when it stops acting."""
+    (old_view, old_active), (new_view, new_active) = was, now
+    return old_active and (not new_active or bool(set(new_view) - set(old_view)))
+
+
 class ShardMoved(Exception):
     """This replica may not write the Release (any more): another shard owns it, or the Lease lapsed."""
 
@@ -236,11 +243,18 @@ class Shards:
                 view = {**live_holders(leases, now, self.duration_seconds), held.name: self.identity}
                 active = acknowledged(held.name, self.identity, view, published_views(leases))
                 if (view, active) != self._state:
-                    await asyncio.to_thread(self._adopt, view, active)
+                    if loses_releases(self._state, (view, active)):
+                        await asyncio.to_thread(self._adopt, view, active)
+                    else:
+                        # Only gains (a holder gone): no batch in flight writes a Release that moves, so
+                        # none is waited for; at a takeover that wait held up the passes it owes.
+                        self._state = (view, active)
                     _log.info("shards changed", shard=held.name, view=view, active=active)
+                    # The passes for what it gained start before the view is published: only what a
+                    # replica loses waits for that publication (a newcomer acts once it is named).
+                    on_change()
                     # Published only now: what moved away from this replica is no longer written.
                     await self._renew(encoded(view))
-                    on_change()
             if time.monotonic() - self._renewed >= self.duration_seconds * 2 / 3:
                 return
 
