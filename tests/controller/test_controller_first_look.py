@@ -5,11 +5,25 @@ by the first pass after each gain."""
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Mapping
+from pathlib import Path
 
+import yaml
+from test_controller_events import CountingReads, passes_until_healthy_and_nothing_owed
+from test_controller_reconciler import NAMESPACE, _no_alerts, _no_measurements, release
+
+from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, FirstView, open_when_shown
+from slipway.controller.operator import _open_at_start
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.reconciler import Reconciler
+from slipway.kube.client import connect, deployments_path, releases_path
 from slipway.kube.listing import Listed
-from slipway.manifests import Obj
+from slipway.manifests import LABEL_RELEASE, Obj
+from slipway.runtime.config import parse_config
+from slipway.runtime.metrics import OperatorMetrics
+from slipway_dev.cluster import DevCluster
 
 WEB = ReleaseKey("shop", "web")
 API = ReleaseKey("shop", "api")
@@ -209,3 +223,85 @@ def test_what_the_watch_showed_before_the_list_at_start_is_not_awaited() -> None
     assert look.awaited == 1 and look.listed == 2
     look.shown("/b")
     assert look.awaited == 0
+
+
+def test_with_sharding_the_first_pass_after_a_gain_sends_no_read_of_the_release_or_its_deployments(
+    dev_cluster: DevCluster,
+) -> None:
+    """A takeover: another replica made the Release Healthy; this one kept what its watch showed and
+    gains the Release. Its first pass reads neither the Release nor its Deployments (at a takeover of
+    973 Releases each such read was one of the requests every pass waited for); its next pass does."""
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    api = ListsToo(str(dev_cluster.kubeconfig))
+    try:
+        passes_until_healthy_and_nothing_owed(api)  # the other replica
+        key = ReleaseKey(NAMESPACE, "web")
+        shown = api.get(releases_path(NAMESPACE, "web"))
+        assert shown is not None
+        deployments = api.list(deployments_path(NAMESPACE), {LABEL_RELEASE: "web"})
+        assert deployments, "no Deployment: the test would prove nothing"
+        look = FirstLook(all_along=True)
+        look.await_shown(Listed(frozenset(), True))
+        look.release(key, shown)
+        for deployment in deployments:
+            look.deployment(key, deployment["metadata"]["name"], deployment)
+        look.stop_keeping()
+        survivor = Reconciler(
+            api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics(), first_look=look
+        )
+        look.gained(key)
+        api.reads.clear()
+        api.sent.clear()
+        asyncio.run(survivor(key))
+        assert not [read for read in api.reads if "/releases/" in read or "/deployments" in read], api.reads
+        assert api.sent == []  # nothing changed: nothing written
+        asyncio.run(survivor(key))
+        assert f"GET {releases_path(NAMESPACE, 'web')}" in api.reads
+        assert f"LIST {deployments_path(NAMESPACE)}" in api.reads
+    finally:
+        api.close()
+
+
+class ListsToo(CountingReads):
+    def list(self, path: str, label_selector: Mapping[str, str] | None = None) -> list[Obj]:
+        self.reads.append(f"LIST {path}")
+        return super().list(path, label_selector)
+
+
+def test_with_no_answer_to_the_list_at_start_the_queue_opens_once_it_gives_up(
+    dev_cluster: DevCluster, tmp_path: Path
+) -> None:
+    """The API server does not answer the LIST at start (controller/operator.py): once the client's
+    retries give up, nothing is awaited and the queue opens; what the watch showed of a Release's
+    Deployments is not trusted, since nothing says it was all of them."""
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = yaml.safe_load(dev_cluster.kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    api = connect(str(tmp_path / "kubeconfig"))
+
+    async def scenario() -> list[ReleaseKey]:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return None
+
+        look = FirstLook()
+        queue = ReconcileQueue(reconcile, opened=False)
+        look.release(WEB, body("web", "1"))
+        look.deployment(WEB, "web-a", body("web-a", "2"))
+        queue.notify(WEB)
+        async with asyncio.timeout(20):
+            await _open_at_start(api, ["shop"], look, EventLedger(api), queue)
+            while not passes:
+                await asyncio.sleep(0.01)
+        assert look.take(WEB) == FirstView(body("web", "1"), None)
+        return passes
+
+    try:
+        assert asyncio.run(scenario()) == [WEB]
+    finally:
+        api.close()
