@@ -302,9 +302,10 @@ def test_the_dashboard_needs_its_token_says_which_read_it_is_refused_and_approve
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(noop, timeout=10)
         assert refused.value.code == 409
-        assert "promote would change nothing (no rollout in progress), not sent" in json.loads(
-            refused.value.read()
-        )["error"]
+        assert (
+            "promote would change nothing (no rollout in progress), not sent"
+            in json.loads(refused.value.read())["error"]
+        )
         # The approve button's request, as the page's script sends it: the plugin's value, naming bob.
         approve = url.split("?")[0] + "api/releases/default/web/approve"
         sent = urllib.request.Request(approve, method="POST", headers={"X-Slipway-Token": token})

@@ -168,6 +168,41 @@ def test_with_sharding_a_deleted_release_is_not_kept_nor_due() -> None:
     assert look.take(WEB) == FirstView(None, None)
 
 
+def test_with_sharding_a_deleted_release_and_its_deployments_leave_nothing_kept() -> None:
+    look = FirstLook(all_along=True)
+    look.await_shown(Listed(frozenset(), True))
+    look.stop_keeping()
+    look.release(WEB, body("web", "1"))
+    look.deployment(WEB, "web-a", body("web-a", "2"))
+    look.release(WEB, None)
+    look.deployment(WEB, "web-a", None)  # the garbage collector deletes it after its Release
+    look.deployment(API, "api-a", None)  # never kept
+    assert look._kept == {}
+
+
+def test_with_sharding_a_deployment_shown_before_its_release_was_deleted_and_created_again_is_kept() -> None:
+    """Two watch streams: the new Release's Deployment may be shown before the old Release's deletion."""
+    look = FirstLook(all_along=True)
+    look.await_shown(Listed(frozenset(), True))
+    look.stop_keeping()
+    look.release(WEB, body("web", "1"))
+    look.deployment(WEB, "web-b", body("web-b", "3"))  # the Release created again made it
+    look.release(WEB, None)  # the old one's deletion
+    look.release(WEB, body("web", "4"))
+    look.gained(WEB)
+    assert look.take(WEB) == FirstView(body("web", "4"), [body("web-b", "3")])
+
+
+def test_with_sharding_deployments_are_not_kept_when_they_can_never_be_trusted() -> None:
+    look = FirstLook(all_along=True)
+    look.await_shown(Listed(frozenset(), False))
+    look.release(WEB, body("web", "1"))
+    look.deployment(WEB, "web-a", body("web-a", "2"))
+    look.stop_keeping()
+    look.deployment(WEB, "web-b", body("web-b", "3"))
+    assert [kept.deployments for kept in look._kept.values()] == [{}]
+
+
 def opened_after(look: FirstLook, show: list[tuple[float, str]], quiet: float, most: float) -> float:
     """Seconds until `open_when_shown` opened the queue, the watch showing each path at its time."""
 
@@ -258,6 +293,38 @@ def test_with_sharding_the_first_pass_after_a_gain_sends_no_read_of_the_release_
         asyncio.run(survivor(key))
         assert f"GET {releases_path(NAMESPACE, 'web')}" in api.reads
         assert f"LIST {deployments_path(NAMESPACE)}" in api.reads
+    finally:
+        api.close()
+
+
+def test_a_pass_on_what_the_watch_showed_that_would_write_decides_again_on_a_read(
+    dev_cluster: DevCluster,
+) -> None:
+    """What the watch showed may lag behind the last writes of the replica that owned the Release: a
+    pass deciding on it writes nothing. Here the watch had not shown the Release's Deployment (as if it
+    lagged): the pass would create it, so it reads the Release and lists its Deployments instead, finds
+    everything in place, and writes nothing."""
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    api = ListsToo(str(dev_cluster.kubeconfig))
+    try:
+        passes_until_healthy_and_nothing_owed(api)
+        key = ReleaseKey(NAMESPACE, "web")
+        shown = api.get(releases_path(NAMESPACE, "web"))
+        assert shown is not None
+        look = FirstLook(all_along=True)
+        look.await_shown(Listed(frozenset(), True))
+        look.release(key, shown)  # and no Deployment
+        look.stop_keeping()
+        look.gained(key)
+        survivor = Reconciler(
+            api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics(), first_look=look
+        )
+        api.reads.clear()
+        api.sent.clear()
+        asyncio.run(survivor(key))
+        assert f"GET {releases_path(NAMESPACE, 'web')}" in api.reads
+        assert f"LIST {deployments_path(NAMESPACE)}" in api.reads
+        assert api.sent == []
     finally:
         api.close()
 

@@ -152,4 +152,3 @@ def test_the_release_a_pass_last_met_an_object_in_is_remembered() -> None:
     assert watched.owner(PATH) == "web"  # so an event of it, both owner marks removed, still wakes web
     watched.gone(PATH)
     assert watched.owner(PATH) is None
-

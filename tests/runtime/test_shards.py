@@ -84,6 +84,15 @@ def test_a_change_that_loses_nothing_is_told_so(
             assert is_active and owner(release, new_view) == mine
 
 
+def test_which_changes_lose_releases() -> None:
+    one, two, three = (dict.fromkeys(shards, "x") for shards in (["a"], ["a", "b"], ["a", "b", "c"]))
+    assert not loses_releases((three, True), (two, True))  # a holder gone: only gains
+    assert not loses_releases((one, False), (two, True))  # acknowledged at last: only gains
+    assert loses_releases((two, True), (three, True))  # a newcomer takes its share
+    assert loses_releases((two, True), (two, False))  # no longer acting: loses everything
+    assert not loses_releases((two, False), (three, False))  # nothing to lose
+
+
 def test_releases_spread_evenly() -> None:
     shards = [f"slipway-shard-{i}" for i in range(3)]
     counts = Counter(owner(f"default/web-{i}", shards) for i in range(3000))

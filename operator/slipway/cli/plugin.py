@@ -229,9 +229,7 @@ def request_value(key: str, version: str, cluster: Cluster) -> str:
     return f"{version} by {whoami(cluster)} at {at}" if key in manual.GATE_ACTIONS else at
 
 
-def send(
-    key: str, name: str, cluster: Cluster, version: str | None = None, allow_noop: bool = False
-) -> Sent:
+def send(key: str, name: str, cluster: Cluster, version: str | None = None, allow_noop: bool = False) -> Sent:
     """Judge and send one request, as every action command and the dashboard's buttons do: unless the
     core says it would change nothing on the Release as read (NoEffect; allow_noop sends it anyway),
     set the annotation on the resourceVersion read, so that the judgement holds when it lands; a

@@ -18,7 +18,13 @@ step, so no lock):
   everything in it (else the watch may not have shown one of them yet, and the pass lists them). An
   event for a Release after the queue opened drops what was kept of it, so what a pass takes is what the
   watch last showed, as in any controller that works from its watch: a change not shown yet comes as an
-  event, which makes another pass; the status write is guarded by the resourceVersion read.
+  event, which makes another pass.
+
+What the watch showed may lag behind the last writes made before (by this operator before a restart, by
+the replica that owned the Release before a gain), so the reconciler takes it only for a Release settled
+there (Healthy or Degraded on its generation: one in flight would write anyway), and a pass deciding on
+it writes nothing: if it would write, it is decided again on a read (reconciler.py, `AsShown`). So what
+it spares is the reads of the Releases with nothing to do, nearly all of them at a restart.
 
 With sharding (`all_along=True`) the same view serves the first pass after this replica gains a Release
 (`gained`): at start, at a takeover after another replica died, at a give-back. Those passes each sent a
@@ -26,8 +32,8 @@ GET and a LIST as well: at a takeover of 973 Releases the last was reconciled 7 
 expired, most of it spent waiting for those requests. So every Release's body and Deployments are kept
 all along, whoever owns it (a few KiB each, packed), and never dropped by an event; only its first pass
 after each gain takes them, later passes read as usual. A Deployment deleted while a watch was
-re-listing (Kopf shows no deletion then) would stay in that view; that first pass would act on it, and
-the next, which lists, on what is there.
+re-listing (Kopf shows no deletion then) would stay in that view: a pass on it would want to write
+(and read instead), or find nothing to do, as a pass on a LIST would have before that deletion.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ class FirstView:
 class FirstLook:
     def __init__(self, all_along: bool = False) -> None:
         self._kept: dict[ReleaseKey, _Kept] = {}
-        self._keeping = True
+        self._keeping = self._keeping_deployments = True
         self._all_along = all_along
         # All along: the Releases whose next pass takes what was kept (gained since their last pass).
         self._due: set[ReleaseKey] = set()
@@ -111,23 +117,38 @@ class FirstLook:
 
     def release(self, key: ReleaseKey, body: Mapping[str, Any] | None) -> None:
         """The watch shows the Release (None: deleted)."""
-        if not self._keeping or body is None:
+        if not self._keeping:
             self._kept.pop(key, None)
-            if body is None:
-                self._due.discard(key)
-        else:
+        elif body is not None:
             self._kept.setdefault(key, _Kept()).body = pack(own_fields_only(body))
+        else:
+            # Its Deployments stay until the watch shows them deleted: one of a Release created again
+            # under the same name may have been shown before this deletion (another watch stream).
+            self._due.discard(key)
+            self._drop(key, None)
 
     def deployment(self, key: ReleaseKey, name: str, body: Mapping[str, Any] | None) -> None:
         """The watch shows a Deployment labelled as the Release's (None: deleted)."""
         if not self._keeping:
             self._kept.pop(key, None)
-            return
-        kept = self._kept.setdefault(key, _Kept())
-        if body is None:
-            kept.deployments.pop(name, None)
+        elif body is not None:
+            if self._keeping_deployments:
+                self._kept.setdefault(key, _Kept()).deployments[name] = pack(own_fields_only(body))
         else:
-            kept.deployments[name] = pack(own_fields_only(body))
+            self._drop(key, name)
+
+    def _drop(self, key: ReleaseKey, deployment: str | None) -> None:
+        """Forget the Release's body (None) or one of its Deployments; then the entry, if it holds
+        nothing (the Deployments of a deleted Release are shown deleted after it)."""
+        kept = self._kept.get(key)
+        if kept is None:
+            return
+        if deployment is None:
+            kept.body = None
+        else:
+            kept.deployments.pop(deployment, None)
+        if kept.body is None and not kept.deployments:
+            del self._kept[key]
 
     def stop_keeping(self) -> None:
         """The queue opens: keep nothing more, unless all along. What the watch showed of a Release's
@@ -135,6 +156,11 @@ class FirstLook:
         it (from then on the watch shows every change)."""
         self._keeping, self._whole = self._all_along, self._whole and not self._awaited
         self._awaited = set()
+        if not self._whole:
+            # Never trusted by this process: not packed at every event for nothing.
+            self._keeping_deployments = False
+            for kept in self._kept.values():
+                kept.deployments.clear()
 
     def gained(self, key: ReleaseKey) -> None:
         """All along: the Release became this replica's; its next pass takes what was kept."""

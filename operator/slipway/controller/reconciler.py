@@ -42,7 +42,7 @@ from slipway.api.validation import problems_from
 from slipway.controller import events, notifications
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.events import EventLedger
-from slipway.controller.first_look import FirstLook
+from slipway.controller.first_look import FirstLook, FirstView
 from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
@@ -281,8 +281,12 @@ class Reconciler:
 
     async def _pass(self, key: ReleaseKey) -> float | None:
         started = time.monotonic()
-        # The first pass after a start decides on what the watch showed, if it showed enough.
+        # The first pass after a start (or, sharded, after a gain) decides on what the watch showed, if
+        # it showed enough and the Release was settled there: one in flight would write (and measure)
+        # anyway, and a pass deciding on what the watch showed writes nothing (AsShown).
         first = self._first_look.take(key)
+        if first.body is not None and not _settled(first.body):
+            first = FirstView(None, None)
         body = first.body or await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._metrics.forget_release(key.namespace, key.name)
@@ -354,8 +358,21 @@ class Reconciler:
             landed = self._notifier.landed(release, spec, old_status, decision, observations.generation, now)
         try:
             writes, events_owed = await asyncio.to_thread(
-                self._fenced, release, spec, body, old_status, state, decision, now, landed, hold
+                self._fenced,
+                release,
+                spec,
+                body,
+                old_status,
+                state,
+                decision,
+                now,
+                landed,
+                hold,
+                first.body is not None,
             )
+        except AsShown:
+            # Decided on what the watch showed, the pass would write: decided again on a read.
+            return await self._pass(key)
         except ShardMoved as moved:
             # Looked at again shortly: if the Release moved, the queue drops that look; if the Lease was
             # only late in renewing, the pass is made once it is renewed.
@@ -485,12 +502,22 @@ class Reconciler:
         now: datetime,
         landed: Landed | None = None,
         hold: bool = False,
+        as_shown: bool = False,
     ) -> tuple[int, bool]:
         """Carry out `decision` (its status and Events not yet when `hold`): the writes sent, and
         whether Events are still owed (a post failed). `observed` is the status `body` holds, as the
         models read it: compared in their own form, since the API server adds the schema's defaults to
-        what it stores."""
-        writer = ClusterWriter(self._api, release, state, self._own_writes.wrote, self._watched)
+        what it stores. `as_shown`: decided on what the watch showed (controller/first_look.py), which
+        may lag behind the last writes of another replica or of this operator before a restart, so it
+        writes nothing: AsShown is raised before the first write."""
+        writer = ClusterWriter(
+            self._api,
+            release,
+            state,
+            self._own_writes.wrote,
+            self._watched,
+            before_writing=_refuse_as_shown if as_shown else None,
+        )
         # Events an earlier transition owes that this process has not seen posted: their status landed.
         carried = observed.transition_events if observed else []
         unposted, sent = self._events.post(release, carried, now, look_first=True)
@@ -645,6 +672,21 @@ def _hook_job(release: ReleaseRef, spec: ReleaseSpec, run: RunHook) -> Obj:
         hook.backoff_limit,
         timeout_of(hook).total_seconds(),
     )
+
+
+def _settled(body: Obj) -> bool:
+    status = body.get("status") or {}
+    return status.get("phase") in ("Healthy", "Degraded") and status.get("observedGeneration") == body[
+        "metadata"
+    ].get("generation")
+
+
+class AsShown(Exception):
+    """A pass decided on what the watch showed would write: it is decided again on a read."""
+
+
+def _refuse_as_shown() -> None:
+    raise AsShown()
 
 
 def _valid(spec: ReleaseSpec | None) -> ReleaseSpec:

@@ -194,24 +194,33 @@ class ClusterWriter:
         state: ClusterState,
         written: Written | None = None,
         watched: WatchedObjects | None = None,
+        before_writing: Callable[[], None] | None = None,
     ) -> None:
         self.api = api
         self.release = release
         self.state = state
         self.writes = 0
         """Write requests this writer sent (successful or not), for the pass's log line."""
+        # Called once, before the first write (it may refuse by raising).
+        self._before_writing = before_writing
         self._written = written or (lambda path, resource_version: None)
         # Routing objects and the PrometheusRule the watch shows as last left: not read again.
         self._watched = watched or WatchedObjects()
         # Deployments check_owned found absent (None) or the Release's, by path: not read twice.
         self._checked: dict[str, Obj | None] = {}
 
-    def _create(self, path: str, body: Obj) -> Obj:
+    def _writing(self) -> None:
+        check, self._before_writing = self._before_writing, None
+        if check is not None:
+            check()
         self.writes += 1
+
+    def _create(self, path: str, body: Obj) -> Obj:
+        self._writing()
         return self.api.create(path, body)
 
     def _apply(self, path: str, config: Obj) -> Obj:
-        self.writes += 1
+        self._writing()
         return self.api.apply(path, config, force=True)
 
     def _apply_deployment(self, path: str, config: Obj) -> Obj:
@@ -221,11 +230,11 @@ class ClusterWriter:
         return applied
 
     def _patch(self, path: str, body: Any, content_type: str) -> Obj:
-        self.writes += 1
+        self._writing()
         return self.api.patch(path, body, content_type)
 
     def _delete(self, path: str) -> bool:
-        self.writes += 1
+        self._writing()
         return self.api.delete(path)
 
     def check_owned(self, planned: list[Obj]) -> None:

@@ -13,7 +13,8 @@ Nobody hands a Release over to a replica that may still be writing it:
   view naming a newcomer only after the write batches of the Releases that move to it have ended, and a
   replica acts only once every other holder's published view names it;
 - each write batch of a pass holds the fence: it checks that the Release is still this replica's and
-  the Lease was renewed in time, and a new view is adopted only between batches.
+  the Lease was renewed in time, and a new view that takes Releases away is adopted only between
+  batches (one that only gains them, a holder gone, moves nothing a batch in flight writes).
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class Shards:
             now = datetime.now(UTC)
             leases = await self._listed()
             if leases is not None:
-                # Renewed first, with the view already acted on: a change below waits for the write
+                # Renewed first, with the view already acted on: a change below may wait for the write
                 # batches in flight, which must never hold the renewal up.
                 await self._renew(encoded(self._state[0]))
                 view = {**live_holders(leases, now, self.duration_seconds), held.name: self.identity}
