@@ -285,8 +285,11 @@ class Reconciler:
         # it showed enough and the Release was settled there: one in flight would write (and measure)
         # anyway, and a pass deciding on what the watch showed writes nothing (AsShown).
         first = self._first_look.take(key)
-        if first.body is not None and not _settled(first.body):
-            first = FirstView(None, None)
+        if first.body is not None:
+            shown = first.body.get("status") or {}
+            generation = first.body["metadata"].get("generation")
+            if not _settled(shown.get("phase"), shown.get("observedGeneration"), generation):
+                first = FirstView(None, None)
         body = first.body or await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._metrics.forget_release(key.namespace, key.name)
@@ -322,9 +325,7 @@ class Reconciler:
         # that may open a promotion gate, reads them when restating, after the Deployments are written.
         recorded = None
         if spec is not None and not obstacles and base is not None:
-            settled = (
-                base.phase in ("Healthy", "Degraded") and base.observed_generation == observations.generation
-            )
+            settled = _settled(base.phase, base.observed_generation, observations.generation)
             if base.canary is not None or settled:
                 recorded = recorded_route(spec, base)
         if recorded is not None:
@@ -674,11 +675,9 @@ def _hook_job(release: ReleaseRef, spec: ReleaseSpec, run: RunHook) -> Obj:
     )
 
 
-def _settled(body: Obj) -> bool:
-    status = body.get("status") or {}
-    return status.get("phase") in ("Healthy", "Degraded") and status.get("observedGeneration") == body[
-        "metadata"
-    ].get("generation")
+def _settled(phase: str | None, observed_generation: int | None, generation: int | None) -> bool:
+    """Whether a Release is at rest on its generation: Healthy or Degraded, nothing more to do."""
+    return phase in ("Healthy", "Degraded") and observed_generation == generation
 
 
 class AsShown(Exception):
