@@ -20,30 +20,22 @@ import contextlib
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from slipway_dev.controllers.client import PODS, SERVICES, JsonObject
-from slipway_dev.controllers.runtime import Informers, Key, cancel_all, key_of
+from slipway_dev.controllers.client import PODS, SERVICES
+from slipway_dev.controllers.runtime import Informers, cancel_all
 from slipway_dev.load import DEFAULT, LoadVariant, check_mix
 from slipway_dev.pods import VERSION_HEADER
-from slipway_dev.traffic import (
-    Action,
-    Backend,
-    ClusterView,
-    EntryPoint,
-    ReadyPod,
-    RoutingSource,
-    plan_entry_points,
-    ready_pod,
-    resolve,
-)
+from slipway_dev.traffic import Action, Backend, EntryPoint, RoutingSource, resolve
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.matching import Request, host_of
+from slipway_dev.traffic.planner import EntryPlanner
 from slipway_dev.traffic.virtualservice import VirtualServiceSource
 
 TICK_SECONDS = 0.05
@@ -149,16 +141,13 @@ class Gateway:
         self.port = port
         check_mix(load)
         self.load = tuple(load)
-        self.services = informers.get(SERVICES)
-        self.pods = informers.get(PODS)
-        self.sources = {source: informers.get(source.resource) for source in sources}
-        # Entry points are recomputed only after a change: with many pods that is real work.
-        self._changed = True
-        # The ready pods, kept pod by pod as their events come: a change costs one pod's check.
-        self._ready: dict[Key, ReadyPod] = {}
-        for informer in (self.services, *self.sources.values()):
-            informer.subscribe(self._mark_changed)
-        self.pods.subscribe(self._pod_changed)
+        # Entry points are planned again only where a change reaches: with many pods that is real work.
+        self._planner = EntryPlanner(sources)
+        self._planned: list[EntryPoint] | None = None
+        informers.get(SERVICES).subscribe(self._planner.service_changed)
+        informers.get(PODS).subscribe(self._planner.pod_changed)
+        for source in sources:
+            informers.get(source.resource).subscribe(partial(self._planner.route_object_changed, source))
         self.stats: dict[str, EntryStats] = {}
         self._entries: dict[str, EntryState] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -166,30 +155,6 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._front_door: asyncio.Server | None = None
         self._handler = web.Server(self._serve, access_log=None)
-
-    def entry_points(self) -> list[EntryPoint]:
-        view = ClusterView(
-            {key_of(service): service for service in self.services.objects()}, list(self._ready.values())
-        )
-        return plan_entry_points(
-            view, {source: informer.objects() for source, informer in self.sources.items()}
-        )
-
-    def _mark_changed(self, _kind: str, _obj: JsonObject) -> None:
-        self._changed = True
-
-    def _pod_changed(self, kind: str, pod: JsonObject) -> None:
-        key = key_of(pod)
-        ready = None if kind == "DELETED" else ready_pod(pod)
-        known = self._ready.get(key)
-        if ready is not None:
-            # A new status of a pod that stays ready changes no route.
-            if ready != known:
-                self._ready[key] = ready
-                self._changed = True
-        elif known is not None:
-            del self._ready[key]
-            self._changed = True
 
     def set_load(self, variants: Sequence[LoadVariant]) -> None:
         """A new mix for the generated load, from the next request on."""
@@ -225,13 +190,15 @@ class Gateway:
 
     def current(self) -> dict[str, EntryState]:
         """The entry points by name, with their picks, as the routing objects stand now."""
-        if self._changed:
-            self._changed = False
-            fresh = {entry.name: entry for entry in self.entry_points()}
+        planned = self._planner.entry_points()
+        if planned is not self._planned:
+            self._planned = planned
+            fresh = {entry.name: entry for entry in planned}
             self._entries = {
                 name: (
                     state
-                    if (state := self._entries.get(name)) is not None and state.entry == entry
+                    if (state := self._entries.get(name)) is not None
+                    and (state.entry is entry or state.entry == entry)
                     else EntryState(entry, [ActionPicker(action) for action in entry.actions])
                 )
                 for name, entry in fresh.items()

@@ -42,7 +42,9 @@ class DeploymentController:
         if deployment is None or is_deleting(deployment):
             return None
         namespace = key[0]
-        sets = self.replica_sets.in_namespace(namespace)
+        # Its own ReplicaSets by the owner index: scanning the namespace's thousands at every
+        # reconcile was a tenth of the dev cluster's loop with a thousand Deployments rolling.
+        sets = self.replica_sets.controlled_by(deployment["metadata"]["uid"])
         moment = now()
         plan = plan_deployment(deployment, sets, moment)
         if plan.create is not None:

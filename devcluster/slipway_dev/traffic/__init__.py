@@ -16,7 +16,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from operator import attrgetter
 from typing import Protocol
 
@@ -134,27 +133,45 @@ def ready_pod(pod: JsonObject) -> ReadyPod | None:
     return ReadyPod(meta.get("labels") or {}, Backend(meta.get("namespace", ""), meta["name"], int(port)))
 
 
+LabelKey = tuple[str, str, str]  # (namespace, label, value)
+PodKey = tuple[str, str]  # (namespace, name)
+
+
+def index_by_label(ready: Iterable[ReadyPod]) -> dict[LabelKey, dict[PodKey, ReadyPod]]:
+    """Ready pods by (namespace, label, value): a Service's candidates are those carrying one of its
+    selector's labels, not every pod (a thousand Services over two thousand pods otherwise)."""
+    index: dict[LabelKey, dict[PodKey, ReadyPod]] = {}
+    for pod in ready:
+        add_by_label(index, pod)
+    return index
+
+
+def add_by_label(index: dict[LabelKey, dict[PodKey, ReadyPod]], pod: ReadyPod) -> None:
+    key = (pod.backend.namespace, pod.backend.pod)
+    for label, value in pod.labels.items():
+        index.setdefault((pod.backend.namespace, label, value), {})[key] = pod
+
+
+def drop_by_label(index: dict[LabelKey, dict[PodKey, ReadyPod]], pod: ReadyPod) -> None:
+    key = (pod.backend.namespace, pod.backend.pod)
+    for label, value in pod.labels.items():
+        found = index.get((pod.backend.namespace, label, value))
+        if found is not None:
+            found.pop(key, None)
+            if not found:
+                del index[(pod.backend.namespace, label, value)]
+
+
 @dataclass(frozen=True)
 class ClusterView:
-    """What routing reads: Services by key and the ready pods (the gateway keeps those up to date pod
-    by pod: with a thousand pods, reading every pod's conditions again at each change was the cost)."""
+    """What routing reads: Services by key and the ready pods by label (see index_by_label)."""
 
     services: Mapping[ServiceKey, JsonObject]
-    ready: Sequence[ReadyPod]
+    by_label: Mapping[LabelKey, Mapping[PodKey, ReadyPod]]
 
     @classmethod
     def of(cls, services: Mapping[ServiceKey, JsonObject], pods: Sequence[JsonObject]) -> ClusterView:
-        return cls(services, [ready for pod in pods if (ready := ready_pod(pod)) is not None])
-
-    @cached_property
-    def _by_label(self) -> dict[tuple[str, str, str], list[ReadyPod]]:
-        """Ready pods by (namespace, label, value): a Service's candidates are those carrying one of
-        its selector's labels, not every pod (a thousand Services over two thousand pods otherwise)."""
-        index: dict[tuple[str, str, str], list[ReadyPod]] = {}
-        for ready in self.ready:
-            for label, value in ready.labels.items():
-                index.setdefault((ready.backend.namespace, label, value), []).append(ready)
-        return index
+        return cls(services, index_by_label(ready for pod in pods if (ready := ready_pod(pod)) is not None))
 
     def backends(self, service: ServiceKey) -> tuple[Backend, ...]:
         found = self.services.get(service)
@@ -163,7 +180,7 @@ class ClusterView:
             return ()  # a Service without a selector has no endpoints we could know
         wanted = selector.items()
         label, value = next(iter(wanted))
-        candidates = self._by_label.get((service[0], label, value), ())
+        candidates = self.by_label.get((service[0], label, value), {}).values()
         chosen = [ready.backend for ready in candidates if wanted <= ready.labels.items()]
         return tuple(sorted(chosen, key=attrgetter("pod")))
 
@@ -227,17 +244,29 @@ def plan_entry_points(
     view: ClusterView, sources: Mapping[RoutingSource, Sequence[JsonObject]]
 ) -> list[EntryPoint]:
     """All entry points: those of routing objects, then one per Service no routing object mentions."""
+    entry_points, routed = routed_entry_points(view, sources)
+    for key in sorted(view.services):
+        if key not in routed and (entry := service_entry_point(view, key)) is not None:
+            entry_points.append(entry)
+    return entry_points
+
+
+def routed_entry_points(
+    view: ClusterView, sources: Mapping[RoutingSource, Sequence[JsonObject]]
+) -> tuple[list[EntryPoint], set[ServiceKey]]:
+    """The entry points of the routing objects, and every Service they mention."""
     entry_points: list[EntryPoint] = []
     routed: set[ServiceKey] = set()
     for source, objects in sources.items():
         entry_points += source.entry_points(objects, view)
         for obj in objects:
             routed |= source.services_of(obj)
-    for key in sorted(view.services):
-        if key in routed:
-            continue
-        action = view.action([(key, 1)])
-        if action.splits:
-            name = f"service/{key[0]}/{key[1]}"
-            entry_points.append(EntryPoint(name, service_hosts(key), (Route(ANY, 0),), (action,)))
-    return entry_points
+    return entry_points, routed
+
+
+def service_entry_point(view: ClusterView, key: ServiceKey) -> EntryPoint | None:
+    """A Service's own entry point, by its cluster host names; None while it has no ready pod."""
+    action = view.action([(key, 1)])
+    if not action.splits:
+        return None
+    return EntryPoint(f"service/{key[0]}/{key[1]}", service_hosts(key), (Route(ANY, 0),), (action,))

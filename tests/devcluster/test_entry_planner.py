@@ -1,0 +1,117 @@
+"""The gateway's entry points planned change by change equal those planned afresh, after any sequence of
+Service, pod and routing object events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slipway_dev.traffic import ClusterView, EntryPoint, RoutingSource, plan_entry_points
+from slipway_dev.traffic.httproute import HTTPRouteSource
+from slipway_dev.traffic.ingress import CanaryIngressSource
+from slipway_dev.traffic.planner import EntryPlanner
+
+JsonObject = dict[str, Any]
+ROUTES = HTTPRouteSource()
+SOURCES: tuple[RoutingSource, ...] = (ROUTES, CanaryIngressSource())
+NAMESPACES = st.sampled_from(["shop", "bank"])
+LABELS = st.dictionaries(st.sampled_from(["app", "track"]), st.sampled_from(["web", "canary"]), max_size=2)
+
+
+def service(namespace: str, name: str, selector: dict[str, str]) -> JsonObject:
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"selector": selector}}
+
+
+def pod(namespace: str, name: str, labels: dict[str, str], port: int | None, ready: bool) -> JsonObject:
+    annotations = {"slipway.dev/sim-port": str(port)} if port else {}
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
+        "status": {"conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
+
+
+def route(namespace: str, weights: list[int]) -> JsonObject:
+    refs = [{"name": name, "port": 80, "weight": w} for name, w in zip(("web", "api"), weights, strict=False)]
+    return {"metadata": {"name": "web", "namespace": namespace}, "spec": {"rules": [{"backendRefs": refs}]}}
+
+
+SERVICE_EVENTS = st.tuples(
+    st.just("service"),
+    st.sampled_from(["ADDED", "DELETED"]),
+    st.builds(service, NAMESPACES, st.sampled_from(["web", "api"]), LABELS),
+)
+POD_EVENTS = st.tuples(
+    st.just("pod"),
+    st.sampled_from(["ADDED", "MODIFIED", "DELETED"]),
+    st.builds(
+        pod,
+        NAMESPACES,
+        st.sampled_from(["p0", "p1", "p2"]),
+        LABELS,
+        st.sampled_from([None, 4001, 4002, 4003]),
+        st.sampled_from([True, True, False]),
+    ),
+)
+ROUTE_EVENTS = st.tuples(
+    st.just("route"),
+    st.sampled_from(["ADDED", "DELETED"]),
+    st.builds(route, NAMESPACES, st.lists(st.integers(0, 3), min_size=1, max_size=2)),
+)
+
+
+def key(obj: JsonObject) -> tuple[str, str]:
+    return obj["metadata"]["namespace"], obj["metadata"]["name"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(SERVICE_EVENTS, POD_EVENTS, ROUTE_EVENTS), max_size=30), st.data())
+def test_planned_change_by_change_equals_planned_afresh(
+    events: list[tuple[str, str, JsonObject]], data: Any
+) -> None:
+    planner = EntryPlanner(SOURCES)
+    # What an informer's cache would hold: an update moves an object to the end.
+    held: dict[str, dict[tuple[str, str], JsonObject]] = {"service": {}, "pod": {}, "route": {}}
+    for kind, event, obj in events:
+        held[kind].pop(key(obj), None)
+        if event != "DELETED":
+            held[kind][key(obj)] = obj
+        if kind == "service":
+            planner.service_changed(event, obj)
+        elif kind == "pod":
+            planner.pod_changed(event, obj)
+        else:
+            planner.route_object_changed(ROUTES, event, obj)
+        if data.draw(st.booleans(), label="plan now"):
+            assert planner.entry_points() == planned_afresh(held)
+    assert planner.entry_points() == planned_afresh(held)
+
+
+def planned_afresh(held: dict[str, dict[tuple[str, str], JsonObject]]) -> list[EntryPoint]:
+    view = ClusterView.of(held["service"], list(held["pod"].values()))
+    return plan_entry_points(view, {ROUTES: list(held["route"].values()), SOURCES[1]: []})
+
+
+def test_a_status_change_of_a_ready_pod_plans_nothing_again() -> None:
+    planner = EntryPlanner(SOURCES)
+    planner.service_changed("ADDED", service("shop", "web", {"app": "web"}))
+    planner.pod_changed("ADDED", pod("shop", "p0", {"app": "web"}, 4001, True))
+    planned = planner.entry_points()
+    restarted = pod("shop", "p0", {"app": "web"}, 4001, True) | {"status": {"phase": "Running"}}
+    restarted["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    planner.pod_changed("MODIFIED", restarted)
+    assert planner.entry_points() is planned
+    planner.pod_changed("MODIFIED", pod("shop", "p0", {"app": "web"}, 4001, False))
+    assert planner.entry_points() == []
+
+
+def test_a_routing_object_takes_its_services_entry_points_over_and_gives_them_back() -> None:
+    planner = EntryPlanner(SOURCES)
+    planner.service_changed("ADDED", service("shop", "web", {"app": "web"}))
+    planner.pod_changed("ADDED", pod("shop", "p0", {"app": "web"}, 4001, True))
+    assert [entry.name for entry in planner.entry_points()] == ["service/shop/web"]
+    planner.route_object_changed(ROUTES, "ADDED", route("shop", [1]))
+    assert [entry.name for entry in planner.entry_points()] == ["httproute/shop/web"]
+    planner.route_object_changed(ROUTES, "DELETED", route("shop", [1]))
+    assert [entry.name for entry in planner.entry_points()] == ["service/shop/web"]
