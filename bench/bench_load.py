@@ -38,7 +38,20 @@ from pathlib import Path
 from typing import Any
 
 import bench_operator
-from bench_operator import Operator, Process, Watch, lateness, percentile, side_by_side, wait_for, writes_of
+from bench_operator import (
+    READS,
+    WRITES,
+    Operator,
+    Process,
+    Watch,
+    bucket_quantile,
+    buckets,
+    lateness,
+    percentile,
+    side_by_side,
+    wait_for,
+    writes_of,
+)
 from slipway.kube.client import KubeApi, connect, releases_path, services_path
 
 NAMESPACE = "default"
@@ -239,7 +252,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             )
             cpu = [process.cpu_seconds() for process in (slipway, dev, prometheus)]
             queries_before, measured_before = cluster.queries(), measurements(operator)
-            requests_before = operator.requests()
+            requests_before, metrics_before = operator.requests(), operator.metrics()
             started = time.monotonic()
             in_parallel(
                 lambda name: api.patch(
@@ -274,6 +287,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             queries = cluster.queries() - queries_before
             taken = measurements(operator) - measured_before
             requests = operator.requests() - requests_before
+            waits = what_passes_waited_for(metrics_before, operator.metrics())
             usage = [
                 (cores(process, before, seconds), process.peak_rss_mib())
                 for process, before in zip((slipway, dev, prometheus), cpu, strict=True)
@@ -320,6 +334,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
         f" {writes_of(requests) / max(steps, 1):.2f} ({writes_of(requests)} writes, {steps} steps entered,"
         " rollbacks and promotions included)"
     )
+    print(waits)
     for label, (cpu_cores, rss) in zip(("operator", "dev cluster", "Prometheus"), usage, strict=True):
         print(f"{label}: CPU {cpu_cores:.2f} cores, peak RSS {rss:.0f} MiB")
     load = os.getloadavg()[0]
@@ -327,6 +342,23 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
         f"({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores shared, load average {load:.1f} at the end)"
     )
     return not unsettled
+
+
+def what_passes_waited_for(before: str, after: str) -> str:
+    """From the operator's histograms over the rollout: how long passes waited for a slot, how long they
+    took, and how long the API server took to begin each answer (reads and writes apart)."""
+
+    def quantiles(name: str, verbs: tuple[str, ...] | None = None) -> str:
+        start, end = buckets(before, name, verbs), buckets(after, name, verbs)
+        p50, p99 = (bucket_quantile(start, end, share) * 1000 for share in (0.5, 0.99))
+        return f"p50 {p50:.0f} / p99 {p99:.0f} ms"
+
+    api = "slipway_api_request_duration_seconds"
+    return (
+        f"passes waited for a slot {quantiles('slipway_reconcile_queue_seconds')}, took"
+        f" {quantiles('slipway_reconcile_duration_seconds')}; API answers began after"
+        f" {quantiles(api, READS)} (reads), {quantiles(api, WRITES)} (writes)"
+    )
 
 
 def measurements(operator: Operator) -> float:

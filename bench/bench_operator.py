@@ -18,6 +18,7 @@ kubectl's own start-up time, which is not the operator's).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import statistics
@@ -59,6 +60,40 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+Buckets = dict[float, float]
+"""A histogram's cumulative counts by upper bound (le)."""
+
+
+def buckets(text: str, name: str, verbs: tuple[str, ...] | None = None) -> Buckets:
+    """The histogram `name` in a /metrics text, its series summed (only those of `verbs`, if given)."""
+    counts: Buckets = {}
+    for line in text.splitlines():
+        if not line.startswith(f"{name}_bucket{{"):
+            continue
+        if verbs is None or line.split('verb="', 1)[1].split('"', 1)[0] in verbs:
+            bound = float(line.split('le="', 1)[1].split('"', 1)[0])
+            counts[bound] = counts.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def bucket_quantile(before: Buckets, after: Buckets, share: float) -> float:
+    """The `share` quantile of what was observed between two readings, interpolated within its bucket
+    as Prometheus's histogram_quantile does (nan when nothing was observed)."""
+    bounds = sorted(after)
+    counts = [after[bound] - before.get(bound, 0.0) for bound in bounds]
+    if not counts or counts[-1] <= 0:
+        return math.nan
+    rank = share * counts[-1]
+    lower, below = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if math.isinf(bound):
+                return lower  # beyond the last finite bound: that bound, as Prometheus answers
+            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-12)
+        lower, below = bound, count
+    return bounds[-1]
 
 
 def side_by_side(script: str, argv: list[str], baseline: Path, runs: int) -> None:
@@ -141,8 +176,7 @@ class Operator:
 
     def requests(self) -> Counter[str]:
         """The operator's API requests so far by verb (its own counter), and its passes under "passes"."""
-        with urllib.request.urlopen(self.metrics_url(), timeout=10) as answer:
-            text = answer.read().decode()
+        text = self.metrics()
         counts: Counter[str] = Counter()
         for line in text.splitlines():
             if line.startswith("slipway_api_requests_total"):
@@ -154,6 +188,11 @@ class Operator:
 
     def writes(self) -> int:
         return writes_of(self.requests())
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url(), timeout=10) as answer:
+            text: str = answer.read().decode()
+            return text
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -231,9 +270,13 @@ def lateness(
     return list(late.values())
 
 
+READS = ("GET", "LIST", "WATCH")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")  # the HTTP methods of writes (an apply is a PATCH)
+
+
 def writes_of(requests: Counter[str]) -> int:
     """The write requests among `Operator.requests`."""
-    return sum(count for verb, count in requests.items() if verb not in ("GET", "LIST", "WATCH", "passes"))
+    return sum(count for verb, count in requests.items() if verb not in (*READS, "passes"))
 
 
 def slipway_operator(cluster: DevCluster, workdir: Path, append: bool = False) -> Operator:

@@ -6,12 +6,15 @@ whose state did not change (bench_scale.py)."""
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench_operator import bucket_quantile, buckets
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 NUMBER = r"[0-9.]+"
@@ -111,8 +114,27 @@ def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> 
     requests = rf"operator API requests: {NUMBER}/s reads .*; writes per step ({NUMBER}) "
     written = re.search(requests, printed)
     assert written is not None and float(written[1]) > 0, printed
+    waited = rf"p50 {NUMBER} / p99 {NUMBER} ms"
+    assert re.search(
+        rf"passes waited for a slot {waited}, took {waited}; API answers began after {waited} \(reads\),"
+        rf" {waited} \(writes\)",
+        printed,
+    ), printed
     for process in ("operator", "dev cluster", "Prometheus"):
         assert re.search(rf"{process}: CPU {NUMBER} cores, peak RSS {NUMBER} MiB", printed), printed
+
+
+def test_a_quantile_of_what_a_histogram_observed_between_two_readings() -> None:
+    before = {0.1: 2.0, 1.0: 2.0, math.inf: 2.0}
+    after = {0.1: 2.0, 1.0: 6.0, math.inf: 8.0}  # since: 4 in (0.1, 1], 2 beyond 1
+    assert bucket_quantile(before, after, 0.5) == pytest.approx(0.1 + 0.9 * 3 / 4)
+    assert bucket_quantile(before, after, 0.99) == 1.0  # in the +Inf bucket: the last finite bound
+    assert math.isnan(bucket_quantile(after, after, 0.5))
+    assert buckets(
+        'x_bucket{le="0.5",verb="GET"} 3.0\nx_bucket{le="0.5",verb="PATCH"} 1.0\nx_count{verb="GET"} 3.0',
+        "x",
+        ("GET",),
+    ) == {0.5: 3.0}
 
 
 def run_bench(script: str, args: list[str]) -> str:

@@ -116,6 +116,27 @@ def test_passes_of_different_releases_share_a_bounded_number_of_slots() -> None:
     asyncio.run(scenario())
 
 
+def test_each_pass_tells_how_long_it_waited_for_a_slot() -> None:
+    async def scenario() -> None:
+        first_done = asyncio.Event()
+        waited: list[float] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            if key.name == "first":
+                await asyncio.sleep(0.2)
+                first_done.set()
+            return None
+
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=1, queued=waited.append)
+        queue.notify(ReleaseKey("shop", "first"))
+        queue.notify(ReleaseKey("shop", "second"))
+        await wait_until(lambda: len(waited) == 2 and queue.busy == 0)
+        assert first_done.is_set()
+        assert waited[0] < 0.1 and waited[1] >= 0.2  # the second waited for the first pass to end
+
+    asyncio.run(scenario())
+
+
 def test_an_event_that_only_echoes_the_passs_own_write_makes_no_second_pass() -> None:
     async def scenario() -> None:
         passes: list[ReleaseKey] = []

@@ -264,9 +264,15 @@ def test_the_commands_print_one_line_without_credentials(command: str, tmp_path:
 def test_errors_retries_and_counting_against_a_faulty_api_server(tmp_path: Path) -> None:
     faults = FaultConfig(write_error_rate=0.4, seed=7)
     counted: Counter[tuple[str, int]] = Counter()
+    waited: list[float] = []
+
+    def answered(verb: str, status: int, seconds: float) -> None:
+        counted.update([(verb, status)])
+        waited.append(seconds)
+
     with running_apiserver(faults=faults) as server:
         path = write_kubeconfig(tmp_path / "config", server.credentials())
-        api = connect(str(path), on_response=lambda verb, status: counted.update([(verb, status)]))
+        api = connect(str(path), on_response=answered)
         try:
             for index in range(12):
                 api.create(CONFIGMAPS, configmap(f"c{index}"))
@@ -281,6 +287,7 @@ def test_errors_retries_and_counting_against_a_faulty_api_server(tmp_path: Path)
     # Every injected 500 was retried until the write went through; each answer was counted.
     assert counted[("POST", 201)] == 12 and counted[("POST", 500)] > 0
     assert counted[("LIST", 200)] == 1 and counted[("GET", 404)] == 2
+    assert len(waited) == sum(counted.values()) and all(0 < seconds < 10 for seconds in waited)
 
 
 def test_a_conflict_is_raised_at_once(tmp_path: Path) -> None:
@@ -288,7 +295,7 @@ def test_a_conflict_is_raised_at_once(tmp_path: Path) -> None:
     with running_apiserver(faults=FaultConfig(write_conflict_rate=1.0)) as server:
         api = connect(
             str(write_kubeconfig(tmp_path / "config", server.credentials())),
-            on_response=lambda verb, status: counted.append((verb, status)),
+            on_response=lambda verb, status, _seconds: counted.append((verb, status)),
         )
         with pytest.raises(ApiError) as conflict:
             api.create(CONFIGMAPS, configmap("a"))

@@ -57,7 +57,9 @@ def test_counters_and_the_reconcile_histogram() -> None:
     metrics.transition("Healthy", "Progressing")
     metrics.rollback("AnalysisFailed")
     metrics.measurement("error-rate", "successful")
-    metrics.api_request("PATCH", 409)
+    metrics.api_request("PATCH", 409, 0.004)
+    metrics.api_request("LIST", 200, 0.3)
+    metrics.queued(0.7)
     metrics.reconciled(0.02)
     metrics.reconciled(3.0)
     seen = samples(metrics)
@@ -69,6 +71,11 @@ def test_counters_and_the_reconcile_histogram() -> None:
         == 1
     )
     assert seen[("slipway_api_requests_total", (("code", "409"), ("verb", "PATCH")))] == 1
+    assert seen[("slipway_api_request_duration_seconds_bucket", (("le", "0.005"), ("verb", "PATCH")))] == 1
+    assert seen[("slipway_api_request_duration_seconds_bucket", (("le", "0.25"), ("verb", "LIST")))] == 0
+    assert seen[("slipway_api_request_duration_seconds_count", (("verb", "LIST"),))] == 1
+    assert seen[("slipway_reconcile_queue_seconds_bucket", (("le", "0.5"),))] == 0
+    assert seen[("slipway_reconcile_queue_seconds_bucket", (("le", "1.0"),))] == 1
     assert seen[("slipway_reconcile_duration_seconds_count", ())] == 2
     assert seen[("slipway_reconcile_duration_seconds_bucket", (("le", "0.025"),))] == 1
 

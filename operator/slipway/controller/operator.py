@@ -161,6 +161,7 @@ async def run_operator(
             owns=shards.owns if shards is not None else None,
             gained=first_look.gained,
             opened=False,
+            queued=metrics.queued,
         )
         if shards is not None:
             lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ Owns = Callable[[ReleaseKey], bool]
 Gained = Callable[[ReleaseKey], None]
 """Told when a Release becomes this replica's (sharding: `FirstLook.gained`)."""
 
+Queued = Callable[[float], None]
+"""Told how long each pass waited for a free slot (`OperatorMetrics.queued`)."""
+
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # A pass that keeps failing is tried again after 2, 4, 8, ... seconds, never more than 5 minutes apart:
 # a Release whose every pass raises costs a pass now and then, not a loop (issue 13: one every 2 s).
@@ -56,6 +60,7 @@ class ReconcileQueue:
         owns: Owns | None = None,
         gained: Gained | None = None,
         opened: bool = True,
+        queued: Queued | None = None,
     ) -> None:
         self._reconcile = reconcile
         # Closed, the queue keeps what it is told and starts no pass until `open` (operator start-up).
@@ -71,6 +76,7 @@ class ReconcileQueue:
         # Passes in a row that failed, by Release: the next retry waits twice as long as the last.
         self._failures: dict[ReleaseKey, int] = {}
         self._slots = asyncio.Semaphore(max_concurrent_passes)
+        self._queued = queued
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
         # Events during a pass that may be echoes of its own writes: judged when it ends.
@@ -163,7 +169,10 @@ class ReconcileQueue:
         try:
             await self._opened.wait()
             while True:
+                asked = time.monotonic()
                 async with self._slots:
+                    if self._queued is not None:
+                        self._queued(time.monotonic() - asked)
                     if self._owns is not None and not self._owns(key):
                         break  # it moved to another replica, perhaps while this waited for a slot
                     # Events that came while waiting for a slot are covered by this pass.

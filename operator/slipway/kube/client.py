@@ -148,7 +148,8 @@ def _in_cluster(environ: Mapping[str, str], directory: Path) -> Credentials:
     return Credentials(configuration, namespace or "default", "in-cluster service account")
 
 
-ResponseHook = Callable[[str, int], None]
+ResponseHook = Callable[[str, int, float], None]
+"""Told of every answer: the verb, the HTTP status and the seconds until the answer began."""
 
 
 def connect(
@@ -217,6 +218,7 @@ class KubeApi:
         backoff = _FIRST_BACKOFF_SECONDS
         for attempt in range(_ATTEMPTS):
             last = attempt == _ATTEMPTS - 1
+            sent = time.monotonic()
             try:
                 response = self._pool.request(
                     method,
@@ -236,7 +238,7 @@ class KubeApi:
                 time.sleep(backoff)
                 backoff *= 2
                 continue
-            self._count(verb, response.status)
+            self._count(verb, response.status, time.monotonic() - sent)
             if response.status < 400:
                 return response
             answer = response.read()
@@ -264,9 +266,9 @@ class KubeApi:
         response.release_conn()
         return json.loads(data) if data else {}
 
-    def _count(self, verb: str, status: int) -> None:
+    def _count(self, verb: str, status: int, seconds: float) -> None:
         if self._on_response is not None:
-            self._on_response(verb, status)
+            self._on_response(verb, status, seconds)
 
     def get(self, path: str) -> Obj | None:
         try:

@@ -103,6 +103,19 @@ class OperatorMetrics:
             ["verb", "code"],
             registry=self.registry,
         )
+        self._api_latency = Histogram(
+            "slipway_api_request_duration_seconds",
+            "Time from sending a request to the Kubernetes API until its answer began, by verb.",
+            ["verb"],
+            buckets=_RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self._queue_wait = Histogram(
+            "slipway_reconcile_queue_seconds",
+            "Time a Release's pass waited for one of the passes in flight to end before it could start.",
+            buckets=_RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
 
     def set_release(self, namespace: str, release: str, phase: Phase, weight: int) -> None:
         self._releases.releases[(namespace, release)] = (phase, weight)
@@ -136,9 +149,13 @@ class OperatorMetrics:
     def reconciled(self, seconds: float) -> None:
         self._reconcile.observe(seconds)
 
-    def api_request(self, verb: str, code: int) -> None:
+    def api_request(self, verb: str, code: int, seconds: float) -> None:
         """Matches `slipway.kube.client.ResponseHook`, so KubeApi can report every response here."""
         self._api_requests.labels(verb, str(code)).inc()
+        self._api_latency.labels(verb).observe(seconds)
+
+    def queued(self, seconds: float) -> None:
+        self._queue_wait.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
