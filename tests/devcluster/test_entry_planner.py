@@ -12,10 +12,17 @@ from slipway_dev.traffic import ClusterView, EntryPoint, RoutingSource, plan_ent
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.planner import EntryPlanner
+from slipway_dev.traffic.virtualservice import VirtualServiceSource
 
 JsonObject = dict[str, Any]
+Held = dict[str, dict[tuple[str, str], JsonObject]]  # by kind, then (namespace, name)
 ROUTES = HTTPRouteSource()
-SOURCES: tuple[RoutingSource, ...] = (ROUTES, CanaryIngressSource())
+SOURCES_BY_KIND: dict[str, RoutingSource] = {
+    "httproute": ROUTES,
+    "virtualservice": VirtualServiceSource(),
+    "ingress": CanaryIngressSource(),
+}
+SOURCES = tuple(SOURCES_BY_KIND.values())
 NAMESPACES = st.sampled_from(["shop", "bank"])
 LABELS = st.dictionaries(st.sampled_from(["app", "track"]), st.sampled_from(["web", "canary"]), max_size=2)
 
@@ -37,10 +44,68 @@ def route(namespace: str, weights: list[int]) -> JsonObject:
     return {"metadata": {"name": "web", "namespace": namespace}, "spec": {"rules": [{"backendRefs": refs}]}}
 
 
+NAMES = st.sampled_from(["web", "api"])
+
+
+@st.composite
+def backend_ref(draw: st.DrawFn) -> JsonObject:
+    ref: JsonObject = {"name": draw(NAMES), "port": 80, "weight": draw(st.integers(0, 3))}
+    if draw(st.booleans()):
+        ref["namespace"] = draw(NAMESPACES)  # a Service of another namespace
+    return ref
+
+
+@st.composite
+def httproute(draw: st.DrawFn) -> JsonObject:
+    rules = []
+    for _ in range(draw(st.integers(1, 2))):
+        rule: JsonObject = {"backendRefs": draw(st.lists(backend_ref(), max_size=2))}
+        if draw(st.booleans()):
+            mirror = {k: v for k, v in draw(backend_ref()).items() if k != "weight"}
+            rule["filters"] = [{"type": "RequestMirror", "requestMirror": {"backendRef": mirror}}]
+        rules.append(rule)
+    meta = {"name": draw(st.sampled_from(["r1", "r2"])), "namespace": draw(NAMESPACES)}
+    return {"metadata": meta | {"creationTimestamp": str(draw(st.integers(0, 3)))}, "spec": {"rules": rules}}
+
+
+@st.composite
+def virtual_service(draw: st.DrawFn) -> JsonObject:
+    def host() -> str:
+        name = draw(NAMES)
+        return draw(st.sampled_from([name, f"{name}.{draw(NAMESPACES)}", f"{name}.shop.svc.cluster.local"]))
+
+    http = []
+    for _ in range(draw(st.integers(1, 2))):
+        weights = draw(st.lists(st.integers(0, 3), min_size=1, max_size=2))
+        route: JsonObject = {"route": [{"destination": {"host": host()}, "weight": w} for w in weights]}
+        if draw(st.booleans()):
+            route["mirror"] = {"host": host()}
+        http.append(route)
+    meta = {"name": draw(st.sampled_from(["v1", "v2"])), "namespace": draw(NAMESPACES)}
+    return {"metadata": meta, "spec": {"hosts": ["shop.example"], "http": http}}
+
+
+@st.composite
+def ingress(draw: st.DrawFn) -> JsonObject:
+    annotations = {}
+    if draw(st.booleans()):
+        annotations = {
+            "nginx.ingress.kubernetes.io/canary": "true",
+            "nginx.ingress.kubernetes.io/canary-weight": str(draw(st.integers(0, 100))),
+        }
+    path = {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": draw(NAMES)}}}
+    meta = {
+        "name": draw(st.sampled_from(["i1", "i2"])),
+        "namespace": draw(NAMESPACES),
+        "annotations": annotations,
+    }
+    return {"metadata": meta, "spec": {"rules": [{"host": "shop.example", "http": {"paths": [path]}}]}}
+
+
 SERVICE_EVENTS = st.tuples(
     st.just("service"),
     st.sampled_from(["ADDED", "DELETED"]),
-    st.builds(service, NAMESPACES, st.sampled_from(["web", "api"]), LABELS),
+    st.builds(service, NAMESPACES, NAMES, LABELS),
 )
 POD_EVENTS = st.tuples(
     st.just("pod"),
@@ -54,10 +119,10 @@ POD_EVENTS = st.tuples(
         st.sampled_from([True, True, False]),
     ),
 )
-ROUTE_EVENTS = st.tuples(
-    st.just("route"),
-    st.sampled_from(["ADDED", "DELETED"]),
-    st.builds(route, NAMESPACES, st.lists(st.integers(0, 3), min_size=1, max_size=2)),
+ROUTING_EVENTS = st.one_of(
+    st.tuples(st.just("httproute"), st.sampled_from(["ADDED", "DELETED"]), httproute()),
+    st.tuples(st.just("virtualservice"), st.sampled_from(["ADDED", "DELETED"]), virtual_service()),
+    st.tuples(st.just("ingress"), st.sampled_from(["ADDED", "DELETED"]), ingress()),
 )
 
 
@@ -66,13 +131,15 @@ def key(obj: JsonObject) -> tuple[str, str]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(SERVICE_EVENTS, POD_EVENTS, ROUTE_EVENTS), max_size=30), st.data())
+@given(st.lists(st.one_of(SERVICE_EVENTS, POD_EVENTS, ROUTING_EVENTS), max_size=30), st.data())
 def test_planned_change_by_change_equals_planned_afresh(
     events: list[tuple[str, str, JsonObject]], data: Any
 ) -> None:
     planner = EntryPlanner(SOURCES)
     # What an informer's cache would hold: an update moves an object to the end.
-    held: dict[str, dict[tuple[str, str], JsonObject]] = {"service": {}, "pod": {}, "route": {}}
+    held: dict[str, dict[tuple[str, str], JsonObject]] = {
+        kind: {} for kind in ("service", "pod", *SOURCES_BY_KIND)
+    }
     for kind, event, obj in events:
         held[kind].pop(key(obj), None)
         if event != "DELETED":
@@ -82,7 +149,7 @@ def test_planned_change_by_change_equals_planned_afresh(
         elif kind == "pod":
             planner.pod_changed(event, obj)
         else:
-            planner.route_object_changed(ROUTES, event, obj)
+            planner.route_object_changed(SOURCES_BY_KIND[kind], event, obj)
         if data.draw(st.booleans(), label="plan now"):
             assert planner.entry_points() == planned_afresh(held)
     assert planner.entry_points() == planned_afresh(held)
@@ -90,7 +157,9 @@ def test_planned_change_by_change_equals_planned_afresh(
 
 def planned_afresh(held: dict[str, dict[tuple[str, str], JsonObject]]) -> list[EntryPoint]:
     view = ClusterView.of(held["service"], list(held["pod"].values()))
-    return plan_entry_points(view, {ROUTES: list(held["route"].values()), SOURCES[1]: []})
+    return plan_entry_points(
+        view, {source: list(held[kind].values()) for kind, source in SOURCES_BY_KIND.items()}
+    )
 
 
 def test_a_status_change_of_a_ready_pod_plans_nothing_again() -> None:

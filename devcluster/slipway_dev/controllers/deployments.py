@@ -44,7 +44,11 @@ class DeploymentController:
         namespace = key[0]
         # Its own ReplicaSets by the owner index: scanning the namespace's thousands at every
         # reconcile was a tenth of the dev cluster's loop with a thousand Deployments rolling.
-        sets = self.replica_sets.controlled_by(deployment["metadata"]["uid"])
+        sets = [
+            rs
+            for rs in self.replica_sets.controlled_by(deployment["metadata"]["uid"])
+            if rs["metadata"].get("namespace") == namespace  # an owner in another namespace is none
+        ]
         moment = now()
         plan = plan_deployment(deployment, sets, moment)
         if plan.create is not None:

@@ -75,8 +75,8 @@ class Informer:
         return [obj for (found, _), obj in self.cache.items() if found == namespace]
 
     def controlled_by(self, uid: str) -> list[JsonObject]:
-        """The cached objects whose controlling owner reference names `uid`."""
-        return [self.cache[key] for key in self._controlled.get(uid, ())]
+        """The cached objects whose controlling owner reference names `uid`, by namespace and name."""
+        return [self.cache[key] for key in sorted(self._controlled.get(uid, ()))]
 
     def _put(self, key: Key, obj: JsonObject) -> None:
         self._drop(key)
@@ -120,6 +120,10 @@ class Informer:
         current = self.cache.get(key_of(obj))
         if current is not None and current["metadata"].get("uid") == uid:
             self._drop(key_of(obj))
+            # Subscribers that keep their own state (the gateway's routes, the scrape targets) learn it
+            # now: if the watch was down meanwhile, its relist could no longer tell them.
+            for subscriber in self._subscribers:
+                subscriber("DELETED", current)
 
     def _apply(self, kind: str, obj: JsonObject) -> None:
         # No controller reads field ownership: the cache drops it, as client-go informers commonly do.

@@ -3,9 +3,10 @@
 With a thousand Services rolling at once, something changes many times a second (a pod turns ready,
 a Service's selector moves), and planning every entry point again at each change was a sixth of the
 dev cluster's loop. Here a change marks only the Services it can affect: a Service's own change, or a
-pod change for the Services whose selectors name one of the pod's labels. Entry points of routing
-objects are planned again when a routing object changes or a Service one of them mentions does (there
-are few of them; they split over several Services).
+pod change for the Services whose selectors name one of the pod's labels. The entry points of routing
+objects are all planned again when any routing object changes, or any Service one of them mentions: a
+cost that grows with their number, fine for a few hundred, to be split per object if a benchmark routes
+thousands of Releases through their own HTTPRoutes (bench_load routes by Service selector).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slipway_dev.controllers.client import JsonObject
+from slipway_dev.controllers.runtime import Key, key_of
 from slipway_dev.traffic import (
     ClusterView,
     EntryPoint,
@@ -27,12 +29,6 @@ from slipway_dev.traffic import (
     routed_entry_points,
     service_entry_point,
 )
-
-ObjectKey = tuple[str, str]  # (namespace, name)
-
-
-def _key(obj: JsonObject) -> ObjectKey:
-    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 def _selector(service: JsonObject | None) -> dict[str, str]:
@@ -49,7 +45,7 @@ class EntryPlanner:
         self._by_label: dict[LabelKey, dict[PodKey, ReadyPod]] = {}
         # (namespace, label, value) -> the Services whose selectors begin with it: whom a pod can concern.
         self._selecting: dict[LabelKey, set[ServiceKey]] = {}
-        self._objects: dict[RoutingSource, dict[ObjectKey, JsonObject]] = {source: {} for source in sources}
+        self._objects: dict[RoutingSource, dict[Key, JsonObject]] = {source: {} for source in sources}
         self._view = ClusterView(self._services, self._by_label)
         self._routes_stale = True
         self._routed: set[ServiceKey] = set()
@@ -59,7 +55,7 @@ class EntryPlanner:
         self._planned: list[EntryPoint] | None = None
 
     def service_changed(self, kind: str, service: JsonObject) -> None:
-        key = _key(service)
+        key = key_of(service)
         old = self._services.pop(key, None)
         self._selecting_index(key, old, add=False)
         if kind != "DELETED":
@@ -68,7 +64,7 @@ class EntryPlanner:
         self._touch({key})
 
     def pod_changed(self, kind: str, pod: JsonObject) -> None:
-        key = _key(pod)
+        key = key_of(pod)
         ready = None if kind == "DELETED" else ready_pod(pod)
         known = self._pods.get(key)
         if ready == known:
@@ -84,9 +80,9 @@ class EntryPlanner:
     def route_object_changed(self, source: RoutingSource, kind: str, obj: JsonObject) -> None:
         objects = self._objects[source]
         # Re-inserted at the end, as an informer's cache orders it.
-        objects.pop(_key(obj), None)
+        objects.pop(key_of(obj), None)
         if kind != "DELETED":
-            objects[_key(obj)] = obj
+            objects[key_of(obj)] = obj
         self._routes_stale = True
         self._planned = None
 
