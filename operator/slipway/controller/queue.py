@@ -171,10 +171,10 @@ class ReconcileQueue:
             while True:
                 asked = time.monotonic()
                 async with self._slots:
-                    if self._queued is not None:
-                        self._queued(time.monotonic() - asked)
                     if self._owns is not None and not self._owns(key):
                         break  # it moved to another replica, perhaps while this waited for a slot
+                    if self._queued is not None:
+                        self._queued(time.monotonic() - asked)
                     # Events that came while waiting for a slot are covered by this pass.
                     self._dirty.discard(key)
                     self._echoes.pop(key, None)
