@@ -346,7 +346,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
 
 def what_passes_waited_for(before: str, after: str) -> str:
     """From the operator's histograms over the rollout: how long passes waited for a slot, how long they
-    took, and how long the API server took to begin each answer (reads and writes apart)."""
+    took, and how long each API answer took to begin as the operator saw it (reads and writes apart)."""
 
     def quantiles(name: str, verbs: tuple[str, ...] | None = None) -> str:
         start, end = buckets(before, name, verbs), buckets(after, name, verbs)
