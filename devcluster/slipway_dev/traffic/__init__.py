@@ -243,7 +243,10 @@ def service_hosts(service: ServiceKey) -> tuple[str, ...]:
 def plan_entry_points(
     view: ClusterView, sources: Mapping[RoutingSource, Sequence[JsonObject]]
 ) -> list[EntryPoint]:
-    """All entry points: those of routing objects, then one per Service no routing object mentions."""
+    """All entry points: those of routing objects, then one per Service no routing object mentions.
+
+    Planned afresh; the gateway keeps the same up to date change by change (traffic/planner.py), and
+    this is what its property test compares it with."""
     entry_points, routed = routed_entry_points(view, sources)
     for key in sorted(view.services):
         if key not in routed and (entry := service_entry_point(view, key)) is not None:
