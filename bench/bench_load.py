@@ -9,6 +9,9 @@ a fraction of them failing. Prints the figures; not a test.
   seeing the Release's Service select the stable revision only (all traffic on stable); p50 / p99;
 - Prometheus queries per analysis interval: Prometheus's own count of /api/v1/query requests over the
   rollout, per interval, beside the measurements the operator took (one metric per Release);
+- the test bed holding up: the requests the pods answered (Prometheus's count, against what the
+  gateway was asked for) and the scrapes that failed, over the rollout; a canary short of requests
+  has no data to be judged on;
 - CPU (cores, averaged over the rollout) and peak RSS of the operator, of the dev cluster (API server,
   simulated pods, gateway: one process) and of Prometheus, each its own process.
 
@@ -20,6 +23,7 @@ With --baseline DIR (another checkout), runs alternate between it and this tree,
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import signal
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -125,6 +130,26 @@ class DevClusterProcess:
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
             if line.startswith("prometheus_http_requests_total") and 'handler="/api/v1/query"' in line
+        )
+
+    def query(self, promql: str) -> float:
+        """The value of a PromQL expression of one sample (nan when it has none)."""
+        url = f"{self.prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            result = json.load(answer)["data"]["result"]
+        return float(result[0]["value"][1]) if result else math.nan
+
+    def test_bed(self, seconds: float, rps: float, services: int) -> str:
+        """What the pods answered, against what the gateway was asked for, and the scrapes that failed
+        over the last `seconds`."""
+        window = f"[{math.ceil(seconds)}s]"
+        answered = self.query(f"sum(increase(http_requests_total{window}))") / seconds
+        scrapes = self.query(f"sum(count_over_time(up{window}))")
+        failed = scrapes - self.query(f"sum(sum_over_time(up{window}))")
+        return (
+            f"test bed: pods answered {answered:.0f} requests/s of {rps * services:.0f} asked of the gateway"
+            f" ({rps:g}/s for each of {services} Services);"
+            f" {failed:.0f} of {scrapes:.0f} scrapes failed"
         )
 
     def stop(self) -> None:
@@ -243,6 +268,10 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
                 item["metadata"]["name"]: item["status"]["stable"]["revision"]
                 for item in api.list(releases_path(NAMESPACE))
             }
+            # Each Service with ready pods is one of the gateway's entry points: `rps` requests/s each.
+            services = sum(
+                1 for item in api.list(services_path(NAMESPACE)) if item["spec"].get("selector")
+            )
             watches = Watches(api)
             time.sleep(2)  # both watches have listed what there is
             dev, prometheus, slipway = (
@@ -287,6 +316,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             queries = cluster.queries() - queries_before
             taken = measurements(operator) - measured_before
             requests = operator.requests() - requests_before
+            test_bed = cluster.test_bed(seconds, rps, services)
             waits = what_passes_waited_for(metrics_before, operator.metrics())
             usage = [
                 (cores(process, before, seconds), process.peak_rss_mib())
@@ -335,6 +365,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
         " rollbacks and promotions included)"
     )
     print(waits)
+    print(test_bed)
     for label, (cpu_cores, rss) in zip(("operator", "dev cluster", "Prometheus"), usage, strict=True):
         print(f"{label}: CPU {cpu_cores:.2f} cores, peak RSS {rss:.0f} MiB")
     load = os.getloadavg()[0]

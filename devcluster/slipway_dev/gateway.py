@@ -5,7 +5,9 @@ host and path `/`, a share of them carrying a load variant's headers and cookies
 The front door, an HTTP server on 127.0.0.1:`port`, takes real requests and routes them by Host header
 and path through the same entry points. Both go through `Gateway.dispatch`: the route a request
 matches, a pod of the split its weights choose, copies to its mirrors (sent with the host suffixed
-`-shadow`, as Envoy does, their answers dropped) and the pod's answer.
+`-shadow`, as Envoy does, their answers dropped) and the pod's answer. A simulated pod of this
+process gets the request handed over without a socket (`SimulatedPod.answer`: the same answer and
+counts, at a tenth of the cost); a pod that runs a real process gets it over HTTP.
 
 Picks are deterministic: every request goes to the split furthest behind its weighted share and
 pods within a split take turns, a mirror copies exactly its percent of a route's requests, a load
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -30,7 +32,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from slipway_dev.controllers.client import PODS, SERVICES
 from slipway_dev.controllers.runtime import Informers, cancel_all
 from slipway_dev.load import DEFAULT, LoadVariant, check_mix
-from slipway_dev.pods import VERSION_HEADER
+from slipway_dev.pods import VERSION_HEADER, PodUnreachable, SimulatedPod
 from slipway_dev.traffic import Action, Backend, EntryPoint, RoutingSource, resolve
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
@@ -40,6 +42,9 @@ from slipway_dev.traffic.virtualservice import VirtualServiceSource
 
 TICK_SECONDS = 0.05
 MAX_IN_FLIGHT = 512
+REQUEST_TIMEOUT_SECONDS = 10
+# What a request that reached no pod's answer raises.
+UNREACHABLE = (aiohttp.ClientError, PodUnreachable, TimeoutError)
 # Not forwarded either way: they concern one connection, not the request (RFC 9110 section 7.6.1).
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
@@ -134,10 +139,12 @@ class Gateway:
         rps: float,
         sources: Sequence[RoutingSource] = (HTTPRouteSource(), VirtualServiceSource(), CanaryIngressSource()),
         *,
+        servers: Mapping[int, SimulatedPod],
         port: int | None = 0,
         load: Sequence[LoadVariant] = (),
     ) -> None:
         self.rps = rps
+        self._servers = servers  # this process's simulated pods by port (the kubelet's)
         self.port = port
         check_mix(load)
         self.load = tuple(load)
@@ -166,7 +173,7 @@ class Gateway:
     async def start(self) -> None:
         """Open the front door (unless `port` is None) and start the load (unless `rps` is 0)."""
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=10),
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS),
             connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT),
             auto_decompress=False,
         )
@@ -209,8 +216,8 @@ class Gateway:
         self, state: EntryState, action: int, request: Request, path_qs: str, body: bytes = b""
     ) -> Answer | None:
         """Send the request to the pod the action picks and copies to its mirrors; the pod's answer,
-        or None when no pod can take it. Connection failures raise aiohttp.ClientError. The request's
-        host goes to the pod as its Host header, port included."""
+        or None when no pod can take it. A request that reaches no answer raises one of UNREACHABLE. The
+        request's host goes to the pod as its Host header, port included."""
         backend, mirrors = state.actions[action].pick()
         if backend is None:
             return None
@@ -222,6 +229,11 @@ class Gateway:
         return replace(await self._send(backend, request, path_qs, body), mirrored=len(mirrors))
 
     async def _send(self, backend: Backend, request: Request, path_qs: str, body: bytes) -> Answer:
+        server = self._servers.get(backend.port)
+        if server is not None:
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                answer = await server.answer(request.method, path_qs)
+            return Answer(answer.status, CIMultiDictProxy(CIMultiDict(answer.headers)), answer.text.encode())
         assert self._session is not None
         headers = {name: value for name, value in request.headers.items() if name not in HOP_BY_HOP}
         if request.host:
@@ -232,7 +244,7 @@ class Gateway:
             return Answer(response.status, response.headers, await response.read())
 
     async def _mirror(self, backend: Backend, request: Request, path_qs: str, body: bytes) -> None:
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):  # a mirror's failure is nobody's answer
+        with contextlib.suppress(*UNREACHABLE):  # a mirror's failure is nobody's answer
             await self._send(backend, request, path_qs, body)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -276,7 +288,7 @@ class Gateway:
         stats = self.stats.setdefault(state.entry.name, EntryStats())
         try:
             answer = await self.dispatch(state, action, request, "/")
-        except (aiohttp.ClientError, TimeoutError):
+        except UNREACHABLE:
             stats.connection_errors += 1
             return
         if answer is None:
@@ -310,7 +322,7 @@ class Gateway:
             answer = await self.dispatch(
                 states[entry.name], route.action, request, incoming.path_qs, await incoming.read()
             )
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except UNREACHABLE as error:
             return web.Response(status=502, text=f"upstream connect error: {error}\n")
         if answer is None:
             return web.Response(status=503, text="no healthy upstream\n")

@@ -63,7 +63,9 @@ class SimulatedWorld:
         # Pods of the Slipway image run the real operator; the world's credentials mint their tokens.
         self.kubelet = Kubelet(self.informers, ProcessRunner(self.credentials, self.process_images))
         self.endpoints = EndpointsController(self.informers)
-        self.gateway = Gateway(self.informers, self.rps, port=self.gateway_port, load=self.load)
+        self.gateway = Gateway(
+            self.informers, self.rps, servers=self.kubelet.servers, port=self.gateway_port, load=self.load
+        )
         self.scrape_targets = (
             ScrapeTargetsWriter(self.informers, self.scrape_targets_path)
             if self.scrape_targets_path

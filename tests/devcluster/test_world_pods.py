@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 
 from slipway_dev.controllers.kubelet import crash_restarts, pod_status
 from slipway_dev.pods import (
     ErrorSchedule,
     PodBehaviour,
+    PodUnreachable,
     SimulatedPod,
     image_tag,
     parse_quantity,
@@ -108,6 +110,56 @@ def test_a_pod_serves_http_and_counts_codes_and_latency() -> None:
     # No request is faster than its 30 ms latency; how much slower depends on the machine's load.
     assert _sample(metrics, 'http_request_duration_seconds_bucket{le="+Inf"}') == 20
     assert _sample(metrics, "http_request_duration_seconds_sum") >= 20 * 0.029
+
+
+def test_a_request_handed_over_in_process_is_answered_and_counted_as_over_http() -> None:
+    async def scenario() -> tuple[str, str]:
+        pod = SimulatedPod(PodBehaviour(error_rate=0.5, latency_seconds=0.01, pod="web-2", version="v3"))
+        with pytest.raises(PodUnreachable, match="web-2"):  # not started: nothing listens yet
+            await pod.answer("GET", "/")
+        await pod.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{pod.port}/a?b=1") as response:
+                    over_http = (response.status, response.headers["Content-Type"], await response.text())
+                handed = await pod.answer("POST", "/a?b=2")
+                assert over_http == (200, "text/plain; charset=utf-8", "ok\n")
+                # The error schedule runs on across both ways in: the second request fails.
+                assert (handed.status, handed.headers["Content-Type"], handed.text) == (
+                    500,
+                    "text/plain; charset=utf-8",
+                    "error\n",
+                )
+                assert handed.headers["X-Slipway-Pod"] == "web-2"
+                assert handed.headers["X-Slipway-Version"] == "v3"
+                pod.stop_listening()  # SIGTERM: a kept-alive connection still gets its answer
+                assert (await pod.answer("GET", "/")).status == 200
+                async with session.get(f"http://127.0.0.1:{pod.port}/metrics") as response:
+                    metrics = await response.text()
+            return metrics, "\n".join(pod.log.snapshot()[0])
+        finally:
+            await pod.stop()
+            with pytest.raises(PodUnreachable, match="web-2"):
+                await pod.answer("GET", "/")
+
+    metrics, log = asyncio.run(scenario())
+    assert _sample(metrics, 'http_requests_total{code="200"}') == 2
+    assert _sample(metrics, 'http_requests_total{code="500"}') == 1
+    assert '"POST /a?b=2 HTTP/1.1" 500' in log
+
+
+def test_a_pod_that_stops_while_answering_drops_the_request_uncounted() -> None:
+    async def scenario() -> str:
+        pod = SimulatedPod(PodBehaviour(latency_seconds=0.2, pod="web-3"))
+        await pod.start()
+        answering = asyncio.create_task(pod.answer("GET", "/"))
+        await asyncio.sleep(0.05)
+        await pod.stop()
+        with pytest.raises(PodUnreachable, match="stopped"):
+            await answering
+        return pod.metrics.render()
+
+    assert "http_requests_total{" not in asyncio.run(scenario())
 
 
 def test_a_thousand_pods_listen_at_once() -> None:

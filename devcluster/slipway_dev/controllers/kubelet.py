@@ -260,6 +260,8 @@ class Kubelet:
         self._stopping: dict[asyncio.Task[None], PodProcess] = {}
         self.pods = informers.get(PODS)
         self.running: dict[Key, RunningPod] = {}
+        # The simulated pods' servers by port, for the gateway to hand requests to without a socket.
+        self.servers: dict[int, SimulatedPod] = {}
         # Events are posted beside the pods' lifecycle, never in its way: a pod's status waits for none.
         self._posting: set[asyncio.Task[None]] = set()
         self.controller: Controller[Key] = Controller("kubelet", self.reconcile, workers=BUSY_WORKERS)
@@ -290,6 +292,7 @@ class Kubelet:
                 buffer.close()
             if running.server is not None:
                 await running.server.stop()
+        self.servers.clear()
         # The cluster's stop: every process gets a short grace, all at once, and waits for none else.
         stops = [r.process.stop(SHUTDOWN_GRACE_SECONDS) for r in self.running.values() if r.process]
         for process in self._stopping.values():
@@ -356,6 +359,7 @@ class Kubelet:
         if not runs_to_completion(pod) and not behaviour.crash:
             running.server = SimulatedPod(behaviour)
             await running.server.start()
+            self.servers[running.server.port] = running.server
             running.logs[names[0]] = running.server.log  # the HTTP server is the first container's process
         elif behaviour.crash:
             running.logs[names[0]].write("crashing at start (SLIPWAY_DEMO_CRASH=1)")
@@ -433,6 +437,7 @@ class Kubelet:
         for buffer in running.logs.values() if running is not None else ():
             buffer.close()
         if running is not None and running.server is not None:
+            self.servers.pop(running.server.port, None)
             await running.server.stop()
         if running is not None and running.process is not None and running.stopping is None:
             # SIGTERM, then up to the pod's grace period before SIGKILL: never in the kubelet's way.
