@@ -7,7 +7,7 @@ and path through the same entry points. Both go through `Gateway.dispatch`: the 
 matches, a pod of the split its weights choose, copies to its mirrors (sent with the host suffixed
 `-shadow`, as Envoy does, their answers dropped) and the pod's answer. A simulated pod of this
 process gets the request handed over without a socket (`SimulatedPod.answer`: the same answer and
-counts, at a tenth of the cost); a pod that runs a real process gets it over HTTP.
+counts, at a quarter of the cost); a pod that runs a real process gets it over HTTP.
 
 Picks are deterministic: every request goes to the split furthest behind its weighted share and
 pods within a split take turns, a mirror copies exactly its percent of a route's requests, a load

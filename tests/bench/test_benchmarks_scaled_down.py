@@ -34,6 +34,14 @@ OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
         ),
         ("bench_decide.py", ["--rounds", "1"], [rf"wall: median {NUMBER} us\s+p99 {NUMBER} us"]),
         (
+            "bench_gateway.py",
+            ["--services", "20", "--pods", "2", "--rps", "5", "--seconds", "3"],
+            [
+                rf"gateway over 20 Services \(2 pods\), asked 100 requests/s: answered (9[0-9]|10[0-9])/s;"
+                rf" dev cluster CPU {NUMBER} cores, {NUMBER} us per answered request"
+            ],
+        ),
+        (
             "bench_routing.py",
             ["--requests", "40", "--matching", "20"],
             [
