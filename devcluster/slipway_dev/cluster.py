@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -402,9 +402,15 @@ class DevCluster:
         return self.call(snapshot())
 
     def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real kubectl against this cluster; with check, a failure raises with kubectl's stderr."""
+        """Run the real kubectl against this cluster (`env`: more of its environment); with check, a
+        failure raises with kubectl's stderr."""
         completed = subprocess.run(
             ["kubectl", *args],
             input=input,
@@ -416,6 +422,7 @@ class DevCluster:
                 **os.environ,
                 "KUBECONFIG": str(self.kubeconfig),
                 "KUBECACHEDIR": str(self.state_dir / "kube-cache"),
+                **(env or {}),
             },
         )
         if check and completed.returncode != 0:

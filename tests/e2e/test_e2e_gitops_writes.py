@@ -3,10 +3,10 @@
 Two Releases go through a whole canary while git's copy of each is applied again every couple of
 seconds, one as Flux's kustomize-controller does it (server-side apply under its own field manager),
 one as Argo CD does it (client-side apply, with the last-applied annotation). Neither re-apply may
-change anything: no conflict, an empty `kubectl diff --server-side`, no new generation, no restarted
-step, no new revision; and the operator's own entries in the Release's managedFields hold status
-fields only. A promote requested with `kubectl slipway` mid-way is acknowledged (its annotation
-removed) without either tool putting it back or seeing drift.
+change anything: no conflict, an empty `kubectl diff --server-side` (the status left out), no new
+generation, no restarted step, no new revision; and the operator's own entries in the Release's
+managedFields hold status fields only. A promote requested with `kubectl slipway` mid-way is
+acknowledged (its annotation removed) without either tool putting it back or seeing drift.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,11 +61,27 @@ def argo_diff(cluster: Cluster, manifest: str) -> str:
     return diff(cluster, manifest, "--server-side")
 
 
+DIFF_WITHOUT_STATUS = Path(__file__).parents[1] / "support" / "diff_without_status.py"
+
+
+def external_diff() -> str:
+    """A command for KUBECTL_EXTERNAL_DIFF running diff_without_status.py: kubectl passes on no
+    argument of that variable but flags, so the script and its interpreter go in a wrapper."""
+    wrapper = Path(tempfile.gettempdir()) / f"slipway-diff-without-status-{os.getpid()}"
+    if not wrapper.exists():
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{DIFF_WITHOUT_STATUS}" "$@"\n')
+        wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 def diff(cluster: Cluster, manifest: str, *options: str) -> str:
-    """What `kubectl diff` would change; exit 0 is no difference, 1 a difference, more an error."""
-    done = cluster.kubectl("diff", *options, "-f", "-", input=manifest, check=False)
-    assert done.returncode in (0, 1), done.stderr
-    return done.stdout if done.returncode else ""
+    """What `kubectl diff` would change, the status left out (the operator may write it between the
+    two reads kubectl diff makes); exit 0 is no difference, 1 a difference, more an error."""
+    env = {"KUBECTL_EXTERNAL_DIFF": external_diff()}
+    done = cluster.kubectl("diff", *options, "-f", "-", input=manifest, check=False, env=env)
+    # Exit 1 without a diff printed is the diff command failing, not a difference.
+    assert done.returncode == 0 or (done.returncode == 1 and done.stdout), done.stderr
+    return done.stdout
 
 
 def kubectl_slipway(cluster: Cluster, *args: str) -> None:
@@ -207,3 +224,35 @@ def test_flux_and_argo_cd_reapplying_git_during_a_whole_canary_change_nothing(
             if deployment["metadata"]["labels"]["slipway.dev/release"] == story.name:
                 applied = [e for e in deployment["metadata"]["managedFields"] if e["manager"] == "slipway"]
                 assert [e["operation"] for e in applied] == ["Apply"], applied
+
+
+def test_the_diff_leaves_out_only_what_the_apply_would_not_change(cluster: Cluster, tmp_path: Path) -> None:
+    """kubectl runs diff_without_status.py: a changed annotation is a difference, a status is not."""
+    body = release_manifest("1", name="plain", steps=STEPS, metrics=METRICS)
+    body["metadata"]["namespace"] = "default"
+    body["metadata"]["annotations"] = {"git-commit": "c1"}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    assert argo_diff(cluster, yaml.safe_dump(body)) == ""
+    body["metadata"]["annotations"] = {"git-commit": "c2"}
+    changed = argo_diff(cluster, yaml.safe_dump(body))
+    # Our script's unified diff, not diff(1)'s (which starts with the `diff -u -N` line).
+    assert (
+        changed.startswith("--- ")
+        and "-    git-commit: c1\n" in changed
+        and "+    git-commit: c2\n" in changed
+    ), changed
+
+    live, merged = tmp_path / "LIVE", tmp_path / "MERGED"
+    for directory, phase in ((live, "Healthy"), (merged, "Progressing")):
+        directory.mkdir()
+        written = {
+            **body,
+            "metadata": {**body["metadata"], "resourceVersion": phase},
+            "status": {"phase": phase},
+        }
+        (directory / "release").write_text(yaml.safe_dump(written))
+    script = Path(__file__).parents[1] / "support" / "diff_without_status.py"
+    same = subprocess.run(
+        [sys.executable, str(script), str(live), str(merged)], capture_output=True, text=True
+    )
+    assert (same.returncode, same.stdout) == (0, "")
