@@ -33,7 +33,7 @@ from slipway_dev.controllers.client import PODS, SERVICES
 from slipway_dev.controllers.runtime import Informers, cancel_all
 from slipway_dev.load import DEFAULT, LoadVariant, check_mix
 from slipway_dev.pods import VERSION_HEADER, PodUnreachable, SimulatedPod
-from slipway_dev.traffic import Action, Backend, EntryPoint, RoutingSource, resolve
+from slipway_dev.traffic import Action, Backend, EntryPoint, Route, RoutingSource, resolve
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.matching import Request, host_of
@@ -125,11 +125,13 @@ class Answer:
 
 @dataclass
 class EntryState:
-    """An entry point and the picks of its actions, kept while the entry point stays the same."""
+    """An entry point and the picks of its actions, kept while the entry point stays the same; and,
+    by load variant, the request the generated load sends and the route it takes (the same each time)."""
 
     entry: EntryPoint
     actions: list[ActionPicker]
     variants: SharePicker | None = None
+    generated: dict[int, tuple[Request, Route | None]] = field(default_factory=dict)
 
 
 class Gateway:
@@ -169,6 +171,7 @@ class Gateway:
         self.load = tuple(variants)
         for state in self._entries.values():
             state.variants = None
+            state.generated.clear()
 
     async def start(self) -> None:
         """Open the front door (unless `port` is None) and start the load (unless `rps` is 0)."""
@@ -231,8 +234,7 @@ class Gateway:
     async def _send(self, backend: Backend, request: Request, path_qs: str, body: bytes) -> Answer:
         server = self._servers.get(backend.port)
         if server is not None:
-            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
-                answer = await server.answer(request.method, path_qs)
+            answer = await server.answer(request.method, path_qs, REQUEST_TIMEOUT_SECONDS)
             return Answer(answer.status, CIMultiDictProxy(CIMultiDict(answer.headers)), answer.text.encode())
         assert self._session is not None
         headers = {name: value for name, value in request.headers.items() if name not in HOP_BY_HOP}
@@ -278,9 +280,11 @@ class Gateway:
             state.variants = SharePicker([*(variant.percent for variant in self.load), rest])
         index = state.variants.pick()
         variant = self.load[index] if index < len(self.load) else None
-        headers = variant.request_headers() if variant is not None else {}
-        request = Request(state.entry.load_host, "/", "GET", headers)
-        route = state.entry.route(request)
+        if index not in state.generated:
+            headers = variant.request_headers() if variant is not None else {}
+            request = Request(state.entry.load_host, "/", "GET", headers)
+            state.generated[index] = request, state.entry.route(request)
+        request, route = state.generated[index]
         if route is not None and state.actions[route.action].action.splits:
             self._spawn(self._generated(state, route.action, request, variant.name if variant else DEFAULT))
 

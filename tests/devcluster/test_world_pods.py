@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,13 +117,13 @@ def test_a_request_handed_over_in_process_is_answered_and_counted_as_over_http()
     async def scenario() -> tuple[str, str]:
         pod = SimulatedPod(PodBehaviour(error_rate=0.5, latency_seconds=0.01, pod="web-2", version="v3"))
         with pytest.raises(PodUnreachable, match="web-2"):  # not started: nothing listens yet
-            await pod.answer("GET", "/")
+            await pod.answer("GET", "/", 10)
         await pod.start()
         try:
             async with aiohttp.ClientSession() as session:
                 async with session.get(f"http://127.0.0.1:{pod.port}/a?b=1") as response:
                     over_http = (response.status, response.headers["Content-Type"], await response.text())
-                handed = await pod.answer("POST", "/a?b=2")
+                handed = await pod.answer("POST", "/a?b=2", 10)
                 assert over_http == (200, "text/plain; charset=utf-8", "ok\n")
                 # The error schedule runs on across both ways in: the second request fails.
                 assert (handed.status, handed.headers["Content-Type"], handed.text) == (
@@ -133,14 +134,14 @@ def test_a_request_handed_over_in_process_is_answered_and_counted_as_over_http()
                 assert handed.headers["X-Slipway-Pod"] == "web-2"
                 assert handed.headers["X-Slipway-Version"] == "v3"
                 pod.stop_listening()  # SIGTERM: a kept-alive connection still gets its answer
-                assert (await pod.answer("GET", "/")).status == 200
+                assert (await pod.answer("GET", "/", 10)).status == 200
                 async with session.get(f"http://127.0.0.1:{pod.port}/metrics") as response:
                     metrics = await response.text()
             return metrics, "\n".join(pod.log.snapshot()[0])
         finally:
             await pod.stop()
             with pytest.raises(PodUnreachable, match="web-2"):
-                await pod.answer("GET", "/")
+                await pod.answer("GET", "/", 10)
 
     metrics, log = asyncio.run(scenario())
     assert _sample(metrics, 'http_requests_total{code="200"}') == 2
@@ -152,7 +153,7 @@ def test_a_pod_that_stops_while_answering_drops_the_request_uncounted() -> None:
     async def scenario() -> str:
         pod = SimulatedPod(PodBehaviour(latency_seconds=0.2, pod="web-3"))
         await pod.start()
-        answering = asyncio.create_task(pod.answer("GET", "/"))
+        answering = asyncio.create_task(pod.answer("GET", "/", 10))
         await asyncio.sleep(0.05)
         await pod.stop()
         with pytest.raises(PodUnreachable, match="stopped"):
@@ -160,6 +161,22 @@ def test_a_pod_that_stops_while_answering_drops_the_request_uncounted() -> None:
         return pod.metrics.render()
 
     assert "http_requests_total{" not in asyncio.run(scenario())
+
+
+def test_a_pod_slower_than_the_timeout_is_given_up_on_uncounted() -> None:
+    async def scenario() -> tuple[float, str]:
+        pod = SimulatedPod(PodBehaviour(latency_seconds=5, pod="web-4"))
+        await pod.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="web-4"):
+                await pod.answer("GET", "/", 0.1)
+            return time.monotonic() - started, pod.metrics.render()
+        finally:
+            await pod.stop()
+
+    waited, metrics = asyncio.run(scenario())
+    assert 0.1 <= waited < 2 and "http_requests_total{" not in metrics
 
 
 def test_a_thousand_pods_listen_at_once() -> None:
