@@ -233,7 +233,7 @@ class Gateway:
 
     async def _send(self, backend: Backend, request: Request, path_qs: str, body: bytes) -> Answer:
         server = self._servers.get(backend.port)
-        if server is not None:
+        if server is not None and server.behaviour.pod == backend.pod:
             answer = await server.answer(request.method, path_qs, REQUEST_TIMEOUT_SECONDS)
             return Answer(answer.status, CIMultiDictProxy(CIMultiDict(answer.headers)), answer.text.encode())
         assert self._session is not None

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from slipway_dev.cluster import DevCluster
 from slipway_dev.controllers.kubelet import crash_restarts, pod_status
 from slipway_dev.pods import (
     ErrorSchedule,
@@ -163,20 +164,30 @@ def test_a_pod_that_stops_while_answering_drops_the_request_uncounted() -> None:
     assert "http_requests_total{" not in asyncio.run(scenario())
 
 
-def test_a_pod_slower_than_the_timeout_is_given_up_on_uncounted() -> None:
-    async def scenario() -> tuple[float, str]:
-        pod = SimulatedPod(PodBehaviour(latency_seconds=5, pod="web-4"))
+def test_a_pod_slower_than_the_timeout_is_given_up_on_and_still_answers_as_over_http() -> None:
+    async def scenario() -> tuple[float, str, str, str]:
+        pod = SimulatedPod(PodBehaviour(latency_seconds=0.5, pod="web-4"))
         await pod.start()
         try:
             started = time.monotonic()
             with pytest.raises(TimeoutError, match="web-4"):
-                await pod.answer("GET", "/", 0.1)
-            return time.monotonic() - started, pod.metrics.render()
+                await pod.answer("GET", "/slow", 0.1)
+            waited = time.monotonic() - started
+            given_up = pod.metrics.render()
+            # Over HTTP the pod finishes a request its client gave up on (aiohttp cancels no handler).
+            deadline = time.monotonic() + 5
+            while 'code="200"' not in pod.metrics.render() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            # /metrics asked through the gateway is the pod's metrics, not a request it counts.
+            metrics = await pod.answer("GET", "/metrics?x=1", 0.1)
+            return waited, given_up, metrics.text, metrics.headers["Content-Type"]
         finally:
             await pod.stop()
 
-    waited, metrics = asyncio.run(scenario())
-    assert 0.1 <= waited < 2 and "http_requests_total{" not in metrics
+    waited, given_up, metrics, content_type = asyncio.run(scenario())
+    assert 0.1 <= waited < 0.5 and "http_requests_total{" not in given_up
+    assert _sample(metrics, 'http_requests_total{code="200"}') == 1
+    assert content_type == "text/plain; charset=utf-8"
 
 
 def test_a_thousand_pods_listen_at_once() -> None:
@@ -296,3 +307,53 @@ def test_a_pod_exports_its_cpu_and_memory_use_against_its_limits() -> None:
         None,
         None,
     ]
+
+
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: demo:1, env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+"""
+
+
+def test_the_gateway_hands_its_requests_to_the_kubelets_pod_and_the_kubelet_forgets_a_deleted_one() -> None:
+    with DevCluster(prometheus="off", alertmanager="off", rps=50, release_crd=False) as cluster:
+        cluster.kubectl("apply", "-f", "-", input=WEB)
+        cluster.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+
+        def answered() -> int:
+            stats = cluster.gateway_stats().get("service/default/web")
+            return stats.by_code.get(200, 0) if stats is not None else 0
+
+        deadline = time.monotonic() + 30
+        while answered() < 20:
+            assert time.monotonic() < deadline, cluster.gateway_stats()
+            time.sleep(0.1)
+
+        async def servers() -> dict[int, SimulatedPod]:
+            assert cluster._world is not None
+            return dict(cluster._world.kubelet.servers)
+
+        pod = cluster.kubectl_json("get", "pods", "-l", "app=web")["items"][0]
+        port = int(pod["metadata"]["annotations"]["slipway.dev/sim-port"])
+        (registered, server), *others = cluster.call(servers()).items()
+        assert (registered, others, server.behaviour.pod) == (port, [], pod["metadata"]["name"])
+        # Counted by the pod, yet no connection to its HTTP server: handed over in-process.
+        assert server.metrics.requests_by_code["200"] >= 20
+        assert server._handler.connections == []
+        cluster.kubectl("delete", "deployment", "web")
+        deadline = time.monotonic() + 30
+        while cluster.call(servers()):
+            assert time.monotonic() < deadline, "the deleted pod's server is still registered"
+            time.sleep(0.1)

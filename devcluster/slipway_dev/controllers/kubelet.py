@@ -437,7 +437,8 @@ class Kubelet:
         for buffer in running.logs.values() if running is not None else ():
             buffer.close()
         if running is not None and running.server is not None:
-            self.servers.pop(running.server.port, None)
+            if self.servers.get(running.server.port) is running.server:  # a new pod may have its port
+                del self.servers[running.server.port]
             await running.server.stop()
         if running is not None and running.process is not None and running.stopping is None:
             # SIGTERM, then up to the pod's grace period before SIGKILL: never in the kubelet's way.
