@@ -132,20 +132,20 @@ class DevClusterProcess:
             if line.startswith("prometheus_http_requests_total") and 'handler="/api/v1/query"' in line
         )
 
-    def query(self, promql: str) -> float:
-        """The value of a PromQL expression of one sample (nan when it has none)."""
-        url = f"{self.prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+    def query(self, promql: str, at: float) -> float:
+        """The value at `at` (a Unix time) of a PromQL expression of one sample (nan when it has none)."""
+        url = f"{self.prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': promql, 'time': at})}"
         with urllib.request.urlopen(url, timeout=30) as answer:
             result = json.load(answer)["data"]["result"]
         return float(result[0]["value"][1]) if result else math.nan
 
-    def test_bed(self, seconds: float, rps: float, services: int) -> str:
+    def test_bed(self, seconds: float, ended: float, rps: float, services: int) -> str:
         """What the pods answered, against what the gateway was asked for, and the scrapes that failed
-        over the last `seconds`."""
+        over the `seconds` before `ended` (a Unix time)."""
         window = f"[{math.ceil(seconds)}s]"
-        answered = self.query(f"sum(increase(http_requests_total{window}))") / seconds
-        scrapes = self.query(f"sum(count_over_time(up{window}))")
-        failed = scrapes - self.query(f"sum(sum_over_time(up{window}))")
+        answered = self.query(f"sum(increase(http_requests_total{window}))", ended) / seconds
+        scrapes = self.query(f"sum(count_over_time(up{window}))", ended)
+        failed = self.query(f"sum(count_over_time(up{window}) - sum_over_time(up{window}))", ended)
         return (
             f"test bed: pods answered {answered:.0f} requests/s of {rps * services:.0f} asked of the gateway"
             f" ({rps:g}/s for each of {services} Services);"
@@ -268,10 +268,9 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
                 item["metadata"]["name"]: item["status"]["stable"]["revision"]
                 for item in api.list(releases_path(NAMESPACE))
             }
-            # Each Service with ready pods is one of the gateway's entry points: `rps` requests/s each.
-            services = sum(
-                1 for item in api.list(services_path(NAMESPACE)) if item["spec"].get("selector")
-            )
+            # With no routing object (replica-ratio routing) each Service with a selector is one of the
+            # gateway's entry points once it has a ready pod: `rps` requests/s each.
+            services = sum(1 for item in api.list(services_path(NAMESPACE)) if item["spec"].get("selector"))
             watches = Watches(api)
             time.sleep(2)  # both watches have listed what there is
             dev, prometheus, slipway = (
@@ -309,14 +308,14 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
                 unsettled = (
                     f"NOT all settled in {settle_seconds:.0f} s; (phase, stable version): {dict(tally)}"
                 )
-            seconds = time.monotonic() - started
+            seconds, ended = time.monotonic() - started, time.time()
             escaped = sorted(n for n, p, v in phases(api) if n in failing and (p, v) == ("Healthy", "2"))
             if escaped and not unsettled:
                 unsettled = f"settled in {seconds:.0f} s, but failing canaries were promoted: {escaped}"
             queries = cluster.queries() - queries_before
             taken = measurements(operator) - measured_before
             requests = operator.requests() - requests_before
-            test_bed = cluster.test_bed(seconds, rps, services)
+            test_bed = cluster.test_bed(seconds, ended, rps, services)
             waits = what_passes_waited_for(metrics_before, operator.metrics())
             usage = [
                 (cores(process, before, seconds), process.peak_rss_mib())
