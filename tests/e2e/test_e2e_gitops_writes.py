@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,14 @@ def argo_diff(cluster: Cluster, manifest: str) -> str:
 DIFF_WITHOUT_STATUS = Path(__file__).parents[1] / "support" / "diff_without_status.py"
 
 
+@cache
 def external_diff() -> str:
     """A command for KUBECTL_EXTERNAL_DIFF running diff_without_status.py: kubectl passes on no
-    argument of that variable but flags, so the script and its interpreter go in a wrapper."""
-    wrapper = Path(tempfile.gettempdir()) / f"slipway-diff-without-status-{os.getpid()}"
-    if not wrapper.exists():
-        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{DIFF_WITHOUT_STATUS}" "$@"\n')
-        wrapper.chmod(0o755)
+    argument of that variable but flags, so the script and its interpreter go in a wrapper (in a
+    directory of this process's own)."""
+    wrapper = Path(tempfile.mkdtemp(prefix="slipway-diff-")) / "diff-without-status"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{DIFF_WITHOUT_STATUS}" "$@"\n')
+    wrapper.chmod(0o755)
     return str(wrapper)
 
 
@@ -251,8 +253,5 @@ def test_the_diff_leaves_out_only_what_the_apply_would_not_change(cluster: Clust
             "status": {"phase": phase},
         }
         (directory / "release").write_text(yaml.safe_dump(written))
-    script = Path(__file__).parents[1] / "support" / "diff_without_status.py"
-    same = subprocess.run(
-        [sys.executable, str(script), str(live), str(merged)], capture_output=True, text=True
-    )
+    same = subprocess.run([external_diff(), str(live), str(merged)], capture_output=True, text=True)
     assert (same.returncode, same.stdout) == (0, "")
