@@ -327,33 +327,36 @@ spec: {selector: {app: web}, ports: [{port: 80}]}
 """
 
 
-def test_the_gateway_hands_its_requests_to_the_kubelets_pod_and_the_kubelet_forgets_a_deleted_one() -> None:
-    with DevCluster(prometheus="off", alertmanager="off", rps=50, release_crd=False) as cluster:
-        cluster.kubectl("apply", "-f", "-", input=WEB)
-        cluster.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+@pytest.mark.dev_cluster(rps=50)
+def test_the_gateway_hands_its_requests_to_the_kubelets_pod_and_the_kubelet_forgets_a_deleted_one(
+    dev_cluster: DevCluster,
+) -> None:
+    cluster = dev_cluster
+    cluster.kubectl("apply", "-f", "-", input=WEB)
+    cluster.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
 
-        def answered() -> int:
-            stats = cluster.gateway_stats().get("service/default/web")
-            return stats.by_code.get(200, 0) if stats is not None else 0
+    def answered() -> int:
+        stats = cluster.gateway_stats().get("service/default/web")
+        return stats.by_code.get(200, 0) if stats is not None else 0
 
-        deadline = time.monotonic() + 30
-        while answered() < 20:
-            assert time.monotonic() < deadline, cluster.gateway_stats()
-            time.sleep(0.1)
+    deadline = time.monotonic() + 30
+    while answered() < 20:
+        assert time.monotonic() < deadline, cluster.gateway_stats()
+        time.sleep(0.1)
 
-        async def servers() -> dict[int, SimulatedPod]:
-            assert cluster._world is not None
-            return dict(cluster._world.kubelet.servers)
+    async def servers() -> dict[int, SimulatedPod]:
+        assert cluster._world is not None
+        return dict(cluster._world.kubelet.servers)
 
-        pod = cluster.kubectl_json("get", "pods", "-l", "app=web")["items"][0]
-        port = int(pod["metadata"]["annotations"]["slipway.dev/sim-port"])
-        (registered, server), *others = cluster.call(servers()).items()
-        assert (registered, others, server.behaviour.pod) == (port, [], pod["metadata"]["name"])
-        # Counted by the pod, yet no connection to its HTTP server: handed over in-process.
-        assert server.metrics.requests_by_code["200"] >= 20
-        assert server._handler.connections == []
-        cluster.kubectl("delete", "deployment", "web")
-        deadline = time.monotonic() + 30
-        while cluster.call(servers()):
-            assert time.monotonic() < deadline, "the deleted pod's server is still registered"
-            time.sleep(0.1)
+    pod = cluster.kubectl_json("get", "pods", "-l", "app=web")["items"][0]
+    port = int(pod["metadata"]["annotations"]["slipway.dev/sim-port"])
+    (registered, server), *others = cluster.call(servers()).items()
+    assert (registered, others, server.behaviour.pod) == (port, [], pod["metadata"]["name"])
+    # Counted by the pod, yet no connection to its HTTP server: handed over in-process.
+    assert server.metrics.requests_by_code["200"] >= 20
+    assert server._handler.connections == []
+    cluster.kubectl("delete", "deployment", "web")
+    deadline = time.monotonic() + 30
+    while cluster.call(servers()):
+        assert time.monotonic() < deadline, "the deleted pod's server is still registered"
+        time.sleep(0.1)
