@@ -1,4 +1,4 @@
-"""The gateway: real HTTP requests through the routing the cluster holds, generated and from outside.
+"""The gateway: requests through the routing the cluster holds to the pods, generated and from outside.
 
 Each entry point (see slipway_dev.traffic) gets `rps` generated requests per second for its first
 host and path `/`, a share of them carrying a load variant's headers and cookies (slipway_dev.load).
