@@ -6,7 +6,8 @@ progressing (a canary of 3 weights with 5 s pauses; their pods run in the dev cl
 none):
 1. start-up: the operators started after the Releases exist, until every one is Healthy;
 2. step lateness: a first rollout (version 2) with every operator up, from when each pause was due to our
-   watch seeing the step after it, p50 / p99 / max (`--max-lateness-p99 S` exits non-zero above S);
+   watch seeing the step after it, p50 / p99 / max (`--max-lateness-p99 S` exits non-zero above S),
+   and the CPU each operator and the dev cluster (in this process) used over it;
    then the second rollout (version 3), during which one operator is SIGKILLed:
 3. takeover: from the SIGKILL to the last of its Releases reconciled by another operator (bound: the
    Lease duration plus one pass);
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import signal
 import statistics
 import sys
@@ -34,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_operator import Operator, Watch, lateness, percentile, wait_for
+from bench_operator import Operator, Process, Watch, lateness, percentile, wait_for
 from shard_logs import Line, acting, first_pass_after, held_twice, joined, passes, read
 from slipway import plugins
 from slipway.kube.client import KubeApi, connect, releases_path
@@ -94,6 +96,11 @@ def operator_config(cluster: DevCluster, path: Path, shards: int) -> Path:
         }
     path.write_text(parse_config(base).to_yaml())
     return path
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def start(cluster: DevCluster, config: Path, log: Path) -> Operator:
@@ -205,17 +212,30 @@ def main() -> None:
             sharded_rss = [operator.rss_mib() for operator in operators]
 
             watch = Watch(api, releases_path(NAMESPACE))
+            replicas = [Process(operator.process.pid) for operator in operators]
+            cpu_before, dev_before = [r.cpu_seconds() for r in replicas], own_cpu_seconds()
+            rollout_started = time.monotonic()
             apply_version(api, moving, "2")
             wait_for(
                 lambda: healthy_on(api, dict.fromkeys(moving, "2"), True), 600, "the first rollout done", 2.0
             )
+            rollout = time.monotonic() - rollout_started
             watch.stop()
+            replica_cores = [
+                (replica.cpu_seconds() - before) / rollout
+                for replica, before in zip(replicas, cpu_before, strict=True)
+            ]
+            dev_cores = (own_cpu_seconds() - dev_before) / rollout
             late = lateness(watch.seen, "2", PAUSES) or [math.nan]  # none: nan, never a good figure
             p99 = percentile(late, 0.99)
             print(
                 f"step lateness, {len(moving)} progressing Releases on {count} operators:"
                 f" p50 {statistics.median(late) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms,"
                 f" max {max(late) * 1000:.0f} ms ({len(late)} pauses)"
+            )
+            print(
+                f"CPU over that rollout: replicas {', '.join(f'{c:.2f}' for c in replica_cores)} cores;"
+                f" dev cluster {dev_cores:.2f} cores (it runs in this script's process, which only watches)"
             )
             too_late = args.max_lateness_p99 is not None and not p99 <= args.max_lateness_p99
 

@@ -82,6 +82,7 @@ OPENING = rf"-> first downstream write: p50 {NUMBER} ms, p99 {NUMBER} ms"
             [
                 rf"start-up: 500 Releases Healthy {NUMBER} s after 2 operators started",
                 rf"step lateness, 50 progressing Releases on 2 operators: p50 {NUMBER} ms, p99 {NUMBER} ms",
+                rf"CPU over that rollout: replicas {NUMBER}, {NUMBER} cores; dev cluster {NUMBER} cores",
                 rf"takeover after SIGKILL: {NUMBER} s for its [0-9]+ Releases",
                 rf"give-back after restart: {NUMBER} s",
                 rf"convergence: all 50 progressing Releases Healthy on 3, {NUMBER} s after the SIGKILL",
