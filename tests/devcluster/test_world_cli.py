@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from e2e_support import wait_for
+from front_door import ONE_POD_WEB
 from receiver import Receiver
 
 from slipway_dev.alertmanager import AlertmanagerProcess
@@ -260,25 +261,6 @@ def test_slipway_dev_refuses_an_operator_config_the_operator_would_refuse(tmp_pa
     assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in refusal
 
 
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web, app.kubernetes.io/version: "1.2"}}
-    spec:
-      containers: [{name: app, image: "demo:1", env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec: {selector: {app: web}, ports: [{port: 80}]}
-"""
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -297,7 +279,7 @@ def test_slipway_dev_opens_the_front_door_on_the_gateway_port_and_writes_it_besi
         assert printed["gateway"].startswith(f"http://127.0.0.1:{port}   ")
         assert str(port_file) in printed["gateway"] and port_file.read_text().strip() == str(port)
         assert printed["load"] == "0 requests/s per Service or route, 5 % qa"
-        assert _kubectl(kubeconfig, "apply", "-f", "-", input=WEB).returncode == 0
+        assert _kubectl(kubeconfig, "apply", "-f", "-", input=ONE_POD_WEB).returncode == 0
 
         def answer() -> dict[str, str] | None:
             request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": "web.default"})

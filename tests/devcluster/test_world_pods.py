@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from front_door import ONE_POD_WEB
 
 from slipway_dev.cluster import DevCluster
 from slipway_dev.controllers.kubelet import crash_restarts, pod_status
@@ -309,30 +310,12 @@ def test_a_pod_exports_its_cpu_and_memory_use_against_its_limits() -> None:
     ]
 
 
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: app, image: demo:1, env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec: {selector: {app: web}, ports: [{port: 80}]}
-"""
-
-
 @pytest.mark.dev_cluster(rps=50)
 def test_the_gateway_hands_its_requests_to_the_kubelets_pod_and_the_kubelet_forgets_a_deleted_one(
     dev_cluster: DevCluster,
 ) -> None:
     cluster = dev_cluster
-    cluster.kubectl("apply", "-f", "-", input=WEB)
+    cluster.kubectl("apply", "-f", "-", input=ONE_POD_WEB)
     cluster.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
 
     def answered() -> int:

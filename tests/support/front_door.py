@@ -10,6 +10,26 @@ from collections import Counter
 
 from slipway_dev.cluster import DevCluster
 
+ONE_POD_WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, app.kubernetes.io/version: "1.2"}}
+    spec:
+      containers: [{name: app, image: "demo:1", env: [{name: SLIPWAY_DEMO_STARTUP_SECONDS, value: "0"}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+"""
+"""Deployment `web` of one pod, Ready at once, version 1.2, and its Service `web`: entry point
+`service/default/web`, host `web.default`."""
+
 
 def ask(cluster: DevCluster, host: str, path: str = "/", **headers: str) -> tuple[int, dict[str, str]]:
     """GET through the front door with this Host (and headers, `_` for `-`): status and answer headers."""
