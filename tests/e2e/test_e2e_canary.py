@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from e2e_support import (
@@ -314,3 +315,84 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
         return cluster.status().get("reason") == "NameConflict" or None
 
     wait_for(refused, 10, "the Release reporting the Service web-canary someone else's")
+
+
+def api_reads(operator: Operator) -> Counter[str]:
+    """The GETs and the LISTs the operator sent, and its passes, from its own /metrics."""
+    _, metrics = operator.get("/metrics")
+    counts: Counter[str] = Counter()
+    for line in metrics.splitlines():
+        if line.startswith("slipway_api_requests_total"):
+            verb = line.split('verb="', 1)[1].split('"', 1)[0]
+            counts[verb] += round(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("slipway_reconcile_duration_seconds_count"):
+            counts["passes"] += round(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_reading_again(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """Issue 12: a pass over a Release in flight no longer GETs it and LISTs its Deployments; it decides
+    on what the watch and its own writes showed (controller/watch_view.py)."""
+    steps: list[dict[str, Any]] = []
+    for weight in (10, 20, 30, 40, 50, 60):
+        steps += [{"setWeight": weight}, {"pause": {"duration": "1s"}}]
+
+    def manifest(version: str) -> dict[str, Any]:
+        body = release_manifest(version, steps=steps)
+        del body["spec"]["analysis"]
+        return body
+
+    cluster.apply(manifest("1"))
+    cluster.wait_phase("Healthy", "1", timeout=30)
+    before = api_reads(operator)
+    cluster.apply(manifest("2"))
+    cluster.wait_phase("Healthy", "2", timeout=60)
+    # The passes the last writes wake (the old revision scaled down, its pods gone) are counted too.
+    wait_for(
+        lambda: [d for d in cluster.deployments() if (d.get("status") or {}).get("replicas")] == [
+            cluster.deployment_of(cluster.status()["stable"]["revision"])
+        ],
+        10,
+        "the old revision's pods gone",
+    )
+    counts = api_reads(operator)
+    counts.subtract(before)
+    # Each pass read the Release and listed its Deployments before: 2 reads a pass at least. Now the
+    # first pass of the rollout reads them (the rollout takes under REFRESH_SECONDS); the Services and
+    # the PrometheusRule are read when the watch does not show them as last left.
+    assert counts["passes"] >= len(steps), counts
+    assert counts["LIST"] <= 1, counts
+    assert counts["GET"] <= counts["passes"] // 2, counts
+
+
+def test_a_canary_deployment_deleted_mid_pause_is_made_again_at_once(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """The view a pass decides on shows someone's deletion as soon as the watch does."""
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+
+    def manifest(version: str) -> dict[str, Any]:
+        body = release_manifest(version, steps=steps)
+        del body["spec"]["analysis"]
+        return body
+
+    cluster.apply(manifest("1"))
+    cluster.wait_phase("Healthy", "1", timeout=30)
+    cluster.apply(manifest("2"))
+    paused = wait_for(
+        lambda: (status := cluster.status()).get("phase") == "Paused" and status, 30, "the canary paused"
+    )
+    revision = paused["canary"]["revision"]
+    first = cluster.deployment_of(revision)
+    assert first is not None
+    cluster.write("delete", "deployment", first["metadata"]["name"])
+    again = wait_for(
+        lambda: (found := cluster.deployment_of(revision)) is not None
+        and found["metadata"]["uid"] != first["metadata"]["uid"]
+        and found,
+        10,
+        "the canary's Deployment made again",
+    )
+    assert again["spec"]["replicas"] == first["spec"]["replicas"]

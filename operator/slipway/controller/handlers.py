@@ -18,6 +18,7 @@ from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex
+from slipway.controller.watch_view import WatchView
 from slipway.kube.client import (
     Credentials,
     deployments_path,
@@ -36,6 +37,7 @@ def build_registry(
     own_writes: OwnWrites,
     watched: WatchedObjects,
     first_look: FirstLook,
+    watch_view: WatchView,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -54,6 +56,7 @@ def build_registry(
         path = releases_path(key.namespace, key.name)
         first_look.release(key, None if type == "DELETED" else body)
         first_look.shown(path)
+        watch_view.shown_release(key, None if type == "DELETED" else body)
         if type == "DELETED":
             queue.forget(key)
             own_writes.forget(path)
@@ -65,7 +68,9 @@ def build_registry(
         for downstream in waiting:
             queue.notify(downstream)
 
-    @kopf.on.event("apps", "v1", "deployments", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
+    # No label filter, for the same reason as the Services' below: a Deployment whose label someone
+    # removed must leave the view of its Release (controller/watch_view.py).
+    @kopf.on.event("apps", "v1", "deployments", registry=registry)
     async def revision_event(
         *,
         type: str,
@@ -75,8 +80,12 @@ def build_registry(
         body: Mapping[str, Any],
         **_: Any,
     ) -> None:
+        release = labels.get(LABEL_RELEASE)
+        watch_view.shown_deployment(namespace or "", name, release, body, deleted=type == "DELETED")
+        if release is None:
+            return
         path = deployments_path(namespace or "", name)
-        key = ReleaseKey(namespace or "", labels[LABEL_RELEASE])
+        key = ReleaseKey(namespace or "", release)
         first_look.deployment(key, name, None if type == "DELETED" else body)
         first_look.shown(path)
         echo = None

@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import aiohttp
 import kopf
@@ -23,9 +24,10 @@ from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, open_when_shown
 from slipway.controller.handlers import build_registry, build_settings
 from slipway.controller.notifications import Notifier
-from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue
+from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
+from slipway.controller.watch_view import WatchView
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
 from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
@@ -136,6 +138,7 @@ async def run_operator(
         own_writes = OwnWrites()
         watched = WatchedObjects()
         first_look = FirstLook(all_along=shards is not None)
+        watch_view = WatchView()
         events = EventLedger(api)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
@@ -153,13 +156,14 @@ async def run_operator(
             fence=shards.fence if shards is not None else None,
             first_look=first_look,
             events=events,
+            watch_view=watch_view,
         )
         namespaces = [] if config.cluster_wide else config.namespaces
         # Closed until the watch has shown what the cluster holds (controller/first_look.py).
         queue = ReconcileQueue(
             reconciler,
             owns=shards.owns if shards is not None else None,
-            gained=first_look.gained,
+            gained=partial(_gained, first_look, watch_view),
             opened=False,
             queued=metrics.queued,
         )
@@ -175,7 +179,9 @@ async def run_operator(
         try:
             background.append(asyncio.create_task(_open_at_start(api, namespaces, first_look, events, queue)))
             await kopf.operator(
-                registry=build_registry(queue, credentials, upstreams, own_writes, watched, first_look),
+                registry=build_registry(
+                    queue, credentials, upstreams, own_writes, watched, first_look, watch_view
+                ),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,
@@ -240,6 +246,13 @@ def _require_release_crd(api: KubeApi) -> None:
             "-f crds/) and start the operator again; watching given namespaces, it serves the CRDs found "
             "at start"
         )
+
+
+def _gained(first_look: FirstLook, watch_view: WatchView, key: ReleaseKey) -> None:
+    """A Release became this replica's: its first pass takes what the watch showed, only if settled
+    there; another replica wrote it last, so nothing else this replica kept of it is decided on."""
+    first_look.gained(key)
+    watch_view.drop(key)
 
 
 def _lease_name(config: OperatorConfig, shards: Shards | None) -> str | None:

@@ -46,6 +46,7 @@ from slipway.controller.first_look import FirstLook, FirstView
 from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
+from slipway.controller.watch_view import WatchView
 from slipway.core.actions import (
     AcknowledgeAction,
     DeleteHookJobs,
@@ -231,8 +232,11 @@ class Reconciler:
         watched: WatchedObjects | None = None,
         first_look: FirstLook | None = None,
         events: EventLedger | None = None,
+        watch_view: WatchView | None = None,
     ) -> None:
         self._api = api
+        # Fed by the watch (controller/handlers.py); without one, every pass reads.
+        self._view = watch_view
         self._first_look = first_look or FirstLook()
         self._watched = watched or WatchedObjects()
         self._fence = fence or (lambda release: contextlib.nullcontext())
@@ -254,6 +258,7 @@ class Reconciler:
             try:
                 return await self._pass(key)
             except Exception as error:
+                self._read_next_time(key)
                 await self._report(key, error)
                 raise  # the queue tries again, later each time
 
@@ -290,8 +295,18 @@ class Reconciler:
             generation = first.body["metadata"].get("generation")
             if not _settled(shown.get("phase"), shown.get("observedGeneration"), generation):
                 first = FirstView(None, None)
-        body = first.body or await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
+        # Later passes over a Release in flight decide on what the watch and their own writes showed.
+        view = self._view.take(key) if self._view is not None and first.body is None else None
+        reading = first.body is None and view is None
+        if reading and self._view is not None:
+            self._view.reading(key)
+        body = (
+            first.body
+            or (view.body if view is not None else None)
+            or await asyncio.to_thread(self._api.get, releases_path(key.namespace, key.name))
+        )
         if body is None or body["metadata"].get("deletionTimestamp"):
+            self._read_next_time(key)
             self._metrics.forget_release(key.namespace, key.name)
             self._events.forget(key.namespace, key.name)
             self._held.pop(key, None)
@@ -313,10 +328,13 @@ class Reconciler:
             obstacles += out_of_reach
         # Hook Jobs are looked for only where there are (or were) hooks.
         hooks = (spec is not None and spec.hooks is not None) or bool(base and base.hooks)
-        if first.deployments is None or hooks:
-            state = await asyncio.to_thread(observe, self._api, release, hooks, first.deployments)
+        shown = view.deployments if view is not None else first.deployments
+        if shown is None or hooks:
+            state = await asyncio.to_thread(observe, self._api, release, hooks, shown)
         else:
-            state = observe(self._api, release, hooks, first.deployments)
+            state = observe(self._api, release, hooks, shown)
+        if reading and self._view is not None:
+            self._view.read(key, body, state.deployments.values())
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
         # The routing objects are read back before deciding while a canary is in the routing (a step
@@ -378,13 +396,16 @@ class Reconciler:
             # Looked at again shortly: if the Release moved, the queue drops that look; if the Lease was
             # only late in renewing, the pass is made once it is renewed.
             _log.info("left to another replica", reason=str(moved))
+            self._read_next_time(key)
             return _RETRY_SHARD_SECONDS
         except StaleViewError:
+            self._read_next_time(key)
             return _RETRY_STALE_SECONDS
         except ApiError as error:
             if error.status != 409:
                 raise
             # A write conflicted: what this pass decided may rest on old facts, so decide again.
+            self._read_next_time(key)
             return _RETRY_STALE_SECONDS
         status = decision.status
         serving = status.canary or status.stable
@@ -411,6 +432,15 @@ class Reconciler:
         if soon is not None:
             requeue = min(requeue, soon) if requeue is not None else soon
         return requeue
+
+    def _read_next_time(self, key: ReleaseKey) -> None:
+        if self._view is not None:
+            self._view.drop(key)
+
+    def _wrote(self, path: str, response: Obj) -> None:
+        self._own_writes.wrote(path, str(response["metadata"]["resourceVersion"]))
+        if self._view is not None:
+            self._view.wrote(response)
 
     def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
         """The spec as the models read it (None when they reject it), and what stands in its way: the
@@ -515,9 +545,10 @@ class Reconciler:
             self._api,
             release,
             state,
-            self._own_writes.wrote,
+            self._wrote,
             self._watched,
             before_writing=_refuse_as_shown if as_shown else None,
+            deleted=self._view.deleted if self._view is not None else None,
         )
         # Events an earlier transition owes that this process has not seen posted: their status landed.
         carried = observed.transition_events if observed else []

@@ -144,8 +144,11 @@ def observe_routing(
     return tuple(drift)
 
 
-Written = Callable[[str, str], None]
-"""Told the path and the new resourceVersion of each Deployment and Release status written."""
+Written = Callable[[str, Obj], None]
+"""Told the path and the response of each write to a Deployment or to the Release (its status, an
+annotation removed)."""
+Deleted = Callable[[Obj], None]
+"""Told each revision Deployment deleted (as last seen)."""
 
 
 def post_event(
@@ -195,6 +198,7 @@ class ClusterWriter:
         written: Written | None = None,
         watched: WatchedObjects | None = None,
         before_writing: Callable[[], None] | None = None,
+        deleted: Deleted | None = None,
     ) -> None:
         self.api = api
         self.release = release
@@ -203,7 +207,8 @@ class ClusterWriter:
         """Write requests this writer sent (successful or not), for the pass's log line."""
         # Called once, before the first write (it may refuse by raising).
         self._before_writing = before_writing
-        self._written = written or (lambda path, resource_version: None)
+        self._written = written or (lambda path, response: None)
+        self._deleted = deleted or (lambda deployment: None)
         # Routing objects and the PrometheusRule the watch shows as last left: not read again.
         self._watched = watched or WatchedObjects()
         # Deployments check_owned found absent (None) or the Release's, by path: not read twice.
@@ -226,7 +231,7 @@ class ClusterWriter:
     def _apply_deployment(self, path: str, config: Obj) -> Obj:
         applied = self._apply(path, config)
         # Told at once, in this thread: the watch event of the write may come any moment.
-        self._written(path, str(applied["metadata"]["resourceVersion"]))
+        self._written(path, applied)
         return applied
 
     def _patch(self, path: str, body: Any, content_type: str) -> Obj:
@@ -301,6 +306,7 @@ class ClusterWriter:
         observed = self.state.deployments.pop(revision, None)
         if observed is not None:
             self._delete(deployments_path(self.release.namespace, observed["metadata"]["name"]))
+            self._deleted(observed)
 
     def run_hook(self, job: Obj) -> None:
         """Create a hook's Job unless it exists. Its name says which run it is, so one that exists
@@ -376,8 +382,9 @@ class ClusterWriter:
             {"op": "test", "path": pointer, "value": value},
             {"op": "remove", "path": pointer},
         ]
+        path = releases_path(self.release.namespace, self.release.name)
         try:
-            self._patch(releases_path(self.release.namespace, self.release.name), patch, JSON_PATCH)
+            self._written(path, self._patch(path, patch, JSON_PATCH))
         except ApiError as error:
             if error.status not in (404, 409, 422):
                 raise
@@ -401,6 +408,5 @@ class ClusterWriter:
             if error.status in (404, 409, 422):
                 raise StaleViewError(str(error)) from None
             raise
-        version = str(written["metadata"]["resourceVersion"])
-        self._written(path, version)
-        return version
+        self._written(path, written)
+        return str(written["metadata"]["resourceVersion"])
