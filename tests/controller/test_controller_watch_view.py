@@ -148,3 +148,38 @@ def test_versions_that_are_not_numbers_turn_the_view_off() -> None:
     assert view.take(WEB) is None
     read_view(view, release(5))  # off for good: every pass reads
     assert view.take(WEB) is None
+
+
+def test_a_late_deletion_event_of_an_older_object_does_not_hide_the_one_made_again() -> None:
+    """A rollback to a revision whose Deployment was deleted makes it again under the same name."""
+    view = WatchView()
+    read_view(view, release(5), deployment("web-a", 4))
+    view.wrote(deployment("web-b", 20, replicas=2))  # made again (the old one was deleted at 15)
+    shown(view, deployment("web-b", 15), deleted=True)  # the old one's deletion, shown late
+    assert taken(view)[1] == {"web-a": 1, "web-b": 2}
+
+
+def test_a_label_removed_while_the_release_is_read_does_not_come_back_with_the_older_answer() -> None:
+    view = WatchView()
+    view.reading(WEB)
+    shown(view, deployment("web-a", 9, owner=""))  # unlabelled after the LIST was answered
+    shown(view, deployment("api-a", 8, owner="api"))  # another Release's: nothing kept of it
+    view.read(WEB, release(5), [deployment("web-a", 4), deployment("web-b", 3)])
+    assert taken(view)[1] == {"web-b": 1}
+    shown(view, deployment("web-a", 10, owner="web"))  # labelled as the Release's again
+    assert taken(view)[1] == {"web-a": 1, "web-b": 1}
+
+
+def test_an_older_answer_does_not_take_a_deployment_from_the_release_shown_holding_it() -> None:
+    api = ReleaseKey("shop", "api")
+    api_release = release(6)
+    api_release["metadata"]["name"] = "api"
+    view = WatchView()
+    read_view(view, release(5), deployment("web-a", 4))
+    view.reading(api)
+    shown(view, deployment("web-a", 9, replicas=2))  # still the web Release's, newer
+    # Labelled as api's for a while, in an older answer.
+    view.read(api, api_release, [deployment("web-a", 7, owner="api")])
+    assert taken(view)[1] == {"web-a": 2}
+    found = view.take(api)
+    assert found is not None and found.deployments == []

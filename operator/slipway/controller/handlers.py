@@ -81,21 +81,21 @@ def build_registry(
         **_: Any,
     ) -> None:
         release = labels.get(LABEL_RELEASE)
+        if release is not None:
+            path = deployments_path(namespace or "", name)
+            key = ReleaseKey(namespace or "", release)
+            first_look.deployment(key, name, None if type == "DELETED" else body)
+            first_look.shown(path)
+            echo = None
+            if type == "DELETED":
+                own_writes.forget(path)
+            else:
+                echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
+            # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
+            # for this event (its own look again is only a safety net, 30 s later), status changes too.
+            queue.notify(key, echo)
+        # After the wake-up: the pass it starts runs once this handler returns, and decides on the view.
         watch_view.shown_deployment(namespace or "", name, release, body, deleted=type == "DELETED")
-        if release is None:
-            return
-        path = deployments_path(namespace or "", name)
-        key = ReleaseKey(namespace or "", release)
-        first_look.deployment(key, name, None if type == "DELETED" else body)
-        first_look.shown(path)
-        echo = None
-        if type == "DELETED":
-            own_writes.forget(path)
-        else:
-            echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
-        # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits for
-        # this event (its own look again is only a safety net, 30 s later), status changes included.
-        queue.notify(key, echo)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
     async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:

@@ -27,7 +27,7 @@ from slipway.controller.notifications import Notifier
 from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
-from slipway.controller.watch_view import WatchView
+from slipway.controller.watch_view import REFRESH_SECONDS, WatchView
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
 from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
@@ -175,6 +175,7 @@ async def run_operator(
         # exit, so it gets one only when something else can stop it.
         stop_flag = stopping if stop is not None or lost is not None else None
         background.append(asyncio.create_task(_mark_ready(ready, server, stop_flag)))
+        background.append(asyncio.create_task(_forget_expired_views(watch_view)))
         _log.info("watching", namespaces=namespaces or "all")
         try:
             background.append(asyncio.create_task(_open_at_start(api, namespaces, first_look, events, queue)))
@@ -264,6 +265,13 @@ def _released(release: Callable[[], bool]) -> bool:
         return release()
     except Exception:  # an unreachable API server: the Lease then expires, as it would after a crash
         return False
+
+
+async def _forget_expired_views(watch_view: WatchView) -> None:
+    """A view is forgotten at the next pass once past its refresh; where no pass comes, by this."""
+    while True:
+        await asyncio.sleep(REFRESH_SECONDS)
+        watch_view.forget_expired()
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:

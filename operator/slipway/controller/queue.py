@@ -34,7 +34,7 @@ Owns = Callable[[ReleaseKey], bool]
 """Whether this replica handles the Release now (sharding: `Shards.owns`)."""
 
 Gained = Callable[[ReleaseKey], None]
-"""Told when a Release becomes this replica's (sharding: `FirstLook.gained`)."""
+"""Told when a Release becomes this replica's (sharding: controller/operator.py `_gained`)."""
 
 Queued = Callable[[float], None]
 """Told how long each pass waited for a free slot (`OperatorMetrics.queued`)."""

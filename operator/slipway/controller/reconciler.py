@@ -328,11 +328,11 @@ class Reconciler:
             obstacles += out_of_reach
         # Hook Jobs are looked for only where there are (or were) hooks.
         hooks = (spec is not None and spec.hooks is not None) or bool(base and base.hooks)
-        shown = view.deployments if view is not None else first.deployments
-        if shown is None or hooks:
-            state = await asyncio.to_thread(observe, self._api, release, hooks, shown)
+        shown_deployments = view.deployments if view is not None else first.deployments
+        if shown_deployments is None or hooks:
+            state = await asyncio.to_thread(observe, self._api, release, hooks, shown_deployments)
         else:
-            state = observe(self._api, release, hooks, shown)
+            state = observe(self._api, release, hooks, shown_deployments)
         if reading and self._view is not None:
             self._view.read(key, body, state.deployments.values())
         alerts, alerts_unknown = await self._alerts(release, spec)
@@ -434,10 +434,13 @@ class Reconciler:
         return requeue
 
     def _read_next_time(self, key: ReleaseKey) -> None:
+        """The Release's next pass reads it: what this pass met may make the view wrong, or it is at rest."""
         if self._view is not None:
             self._view.drop(key)
 
     def _wrote(self, path: str, response: Obj) -> None:
+        """A write's response: its watch event wakes nothing (OwnWrites), and the passes after it decide
+        on it even while the watch still shows what came before (WatchView)."""
         self._own_writes.wrote(path, str(response["metadata"]["resourceVersion"]))
         if self._view is not None:
             self._view.wrote(response)

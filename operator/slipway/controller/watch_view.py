@@ -19,10 +19,10 @@ caches, whose controllers never read the API at all). A write that then conflict
 resourceVersion, 409) or fails drops the Release's view, and its next pass reads. Kopf shows no
 deletion it missed while re-listing a watch, so each view is read afresh every `REFRESH_SECONDS`.
 
-A Release is kept from a pass that read it for `REFRESH_SECONDS`, then forgotten (at the next read of any
-Release): the passes a settled Release's last writes wake (its old revision scaled down and deleted)
-read nothing, and at rest ten thousand Releases keep nothing here. With sharding a Release this replica
-gains starts without a view (another replica wrote last).
+A Release is kept for `REFRESH_SECONDS` from a pass that read it, then forgotten (`forget_expired`, at
+the next pass of any Release and every `REFRESH_SECONDS`): the passes a settled Release's last writes
+wake (its old revision scaled down) read nothing, and at rest ten thousand Releases keep nothing here.
+With sharding a Release this replica gains starts without a view (another replica wrote last).
 """
 
 from __future__ import annotations
@@ -49,11 +49,19 @@ def comparable_version(obj: Mapping[str, Any]) -> int | None:
     return int(text)
 
 
+_Versioned = tuple[str, int | None, bytes]
+"""An object's name, comparable resourceVersion (None: not a number) and packed form."""
+
+
+def _versioned(obj: Mapping[str, Any]) -> _Versioned:
+    return obj["metadata"]["name"], comparable_version(obj), pack(own_fields_only(obj))
+
+
 @dataclass
 class _Kept:
     version: int
     packed: bytes | None
-    """None: shown deleted at `version`."""
+    """None: shown deleted, or no longer labelled as the Release's, at `version`."""
 
 
 @dataclass
@@ -74,7 +82,8 @@ class View:
 
 
 class WatchView:
-    """Filled from the watch handlers (on the event loop) and the passes' writes (worker threads)."""
+    """Filled from the watch handlers (on the event loop) and the passes' reads and writes (worker
+    threads); objects are packed outside the lock."""
 
     def __init__(
         self, refresh_seconds: float = REFRESH_SECONDS, clock: Callable[[], float] = time.monotonic
@@ -82,6 +91,9 @@ class WatchView:
         self._entries: dict[ReleaseKey, _Entry] = {}
         # Which Release's entry holds each Deployment (namespace, name): a relabelled one leaves it.
         self._held_by: dict[tuple[str, str], ReleaseKey] = {}
+        # Entries whose read is in flight (128 at most): a Deployment shown leaving a Release meanwhile
+        # is marked gone in each, since the read's older answer may still list it as that Release's.
+        self._reading: set[ReleaseKey] = set()
         self._refresh = refresh_seconds
         self._clock = clock
         self._on = True
@@ -93,6 +105,7 @@ class WatchView:
     def take(self, key: ReleaseKey) -> View | None:
         """The Release and its Deployments to decide on; None: read them (`reading`, then `read`)."""
         with self._lock:
+            self._forget_expired()
             entry = self._entries.get(key)
             if entry is None or entry.read_at is None or entry.release is None:
                 return None
@@ -105,8 +118,7 @@ class WatchView:
                 for name, kept in entry.deployments.items()
                 if kept.packed is not None and name not in entry.deleting
             ]
-        if release is None:
-            return None
+        assert release is not None  # a Release shown deleted drops its entry
         return View(unpack(release), [unpack(packed) for packed in deployments])
 
     def reading(self, key: ReleaseKey) -> None:
@@ -117,73 +129,98 @@ class WatchView:
                 self._drop(key)
                 self._forget_expired()
                 self._entries[key] = _Entry()
+                self._reading.add(key)
 
     def read(self, key: ReleaseKey, body: Obj, deployments: Iterable[Obj]) -> None:
         """What that read found; the view is used from the next pass on."""
+        release, *listed = [_versioned(body), *map(_versioned, deployments)]
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return  # deleted meanwhile, or the view is off
-            self._keep_release(key, entry, body)
-            for deployment in deployments:
+            self._reading.discard(key)
+            if any(version is None for _, version, _ in (release, *listed)):
+                self._turn_off()
+                return
+            self._keep_release(entry, release)
+            for deployment in listed:
                 self._keep_deployment(key, entry, deployment)
-            if key in self._entries:
-                entry.read_at = self._clock()
+            # What was marked gone only to outweigh this answer (others' Deployments) is needed no more.
+            names = {name for name, _, _ in listed}
+            for name, kept in list(entry.deployments.items()):
+                if kept.packed is None and name not in names:
+                    del entry.deployments[name]
+            entry.read_at = self._clock()
 
     def drop(self, key: ReleaseKey) -> None:
-        """Its next pass reads: the Release is at rest, a write conflicted or failed, or it moved to
-        this replica."""
+        """Its next pass reads: a write conflicted or failed, or the Release moved to this replica."""
         with self._lock:
             self._drop(key)
 
     def shown_release(self, key: ReleaseKey, body: Mapping[str, Any] | None) -> None:
         """The watch shows the Release (None: deleted)."""
+        if key not in self._entries:
+            return  # not kept: nothing to pack
+        shown = _versioned(body) if body is not None else None
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return
-            if body is None:
+            if shown is None:
                 self._drop(key)
+            elif shown[1] is None:
+                self._turn_off()
             else:
-                self._keep_release(key, entry, body)
+                self._keep_release(entry, shown)
 
     def shown_deployment(
         self, namespace: str, name: str, release: str | None, body: Mapping[str, Any], deleted: bool
     ) -> None:
         """The watch shows a Deployment, labelled as `release`'s (None: not labelled as any's)."""
+        key = ReleaseKey(namespace, release) if release is not None else None
+        kept = key in self._entries
+        if not kept and not self._reading and (namespace, name) not in self._held_by:
+            return  # no Release's view holds it, nor will: most events
+        version = comparable_version(body)
+        # Packed outside the lock, and only when kept.
+        shown = (name, version, pack(own_fields_only(body))) if kept and not deleted else None
         with self._lock:
-            key = ReleaseKey(namespace, release) if release is not None else None
+            if version is None:
+                self._turn_off()
+                return
             before = self._held_by.get((namespace, name))
             if before is not None and before != key:
-                self._entries[before].deployments.pop(name, None)
-                del self._held_by[(namespace, name)]
+                self._left(before, name, version)
+            for reading in self._reading:
+                if reading != key and reading.namespace == namespace:
+                    self._left(reading, name, version)
             entry = self._entries.get(key) if key is not None else None
             if key is None or entry is None:
                 return
             if deleted:
-                version = comparable_version(body)
-                if version is None:
-                    self._turn_off()
-                    return
                 entry.deleting.discard(name)
-                entry.deployments[name] = _Kept(version, None)
-                self._held_by[(namespace, name)] = key
-            else:
-                self._keep_deployment(key, entry, body)
+                self._left(key, name, version)
+            else:  # packed here only if its entry was made (a read began) since the look above
+                self._keep_deployment(key, entry, shown or (name, version, pack(own_fields_only(body))))
 
     def wrote(self, obj: Obj) -> None:
         """The response of this operator's write: a Release (its status, an annotation removed) or one
         of its Deployments."""
+        key = self._key_of(obj)
+        if key is None or key not in self._entries:
+            return
+        written = _versioned(obj)
         with self._lock:
-            key = self._key_of(obj)
-            entry = self._entries.get(key) if key is not None else None
-            if key is None or entry is None:
+            entry = self._entries.get(key)
+            if entry is None:
                 return
-            if obj.get("kind") == "Deployment":
-                entry.deleting.discard(obj["metadata"]["name"])
-                self._keep_deployment(key, entry, obj)
+            if written[1] is None:
+                self._turn_off()
+            elif obj.get("kind") == "Deployment":
+                entry.deleting.discard(written[0])
+                self._keep_deployment(key, entry, written)
             else:
-                self._keep_release(key, entry, obj)
+                self._keep_release(entry, written)
 
     def deleted(self, deployment: Obj) -> None:
         """This operator deleted one of a Release's Deployments: hidden until the watch shows it gone."""
@@ -201,35 +238,62 @@ class WatchView:
             return ReleaseKey(metadata.get("namespace", ""), release) if release else None
         return ReleaseKey(metadata.get("namespace", ""), metadata.get("name", ""))
 
-    def _keep_release(self, key: ReleaseKey, entry: _Entry, body: Mapping[str, Any]) -> None:
-        version = comparable_version(body)
-        if version is None:
-            self._turn_off()
-        elif entry.release is None or version > entry.release.version:
-            entry.release = _Kept(version, pack(own_fields_only(body)))
+    @staticmethod
+    def _keep_release(entry: _Entry, shown: _Versioned) -> None:
+        _, version, packed = shown
+        assert version is not None
+        if entry.release is None or version > entry.release.version:
+            entry.release = _Kept(version, packed)
 
-    def _keep_deployment(self, key: ReleaseKey, entry: _Entry, body: Mapping[str, Any]) -> None:
-        name = body["metadata"]["name"]
-        version = comparable_version(body)
-        if version is None:
-            self._turn_off()
+    def _keep_deployment(self, key: ReleaseKey, entry: _Entry, shown: _Versioned) -> None:
+        name, version, packed = shown
+        assert version is not None
+        kept = entry.deployments.get(name)
+        if kept is not None and version <= kept.version:
+            return
+        before = self._held_by.get((key.namespace, name))
+        if before is not None and before != key:
+            other = self._entries.get(before)
+            held = other.deployments.get(name) if other is not None else None
+            if held is not None and version <= held.version:
+                return  # an older answer: the other Release's view shows it newer
+            self._left(before, name, version)
+        entry.deployments[name] = _Kept(version, packed)
+        self._held_by[(key.namespace, name)] = key
+
+    def _left(self, key: ReleaseKey, name: str, version: int) -> None:
+        """The Deployment is gone from the Release's view at `version` (deleted, or labelled otherwise):
+        no older answer or event brings it back."""
+        entry = self._entries.get(key)
+        if entry is None:
             return
         kept = entry.deployments.get(name)
         if kept is None or version > kept.version:
-            entry.deployments[name] = _Kept(version, pack(own_fields_only(body)))
-            self._held_by[(key.namespace, name)] = key
+            entry.deployments[name] = _Kept(version, None)
+        if self._held_by.get((key.namespace, name)) == key:
+            del self._held_by[(key.namespace, name)]
+
+    def forget_expired(self) -> None:
+        """Forget what is past its refresh (also done at every pass)."""
+        with self._lock:
+            self._forget_expired()
 
     def _forget_expired(self) -> None:
-        """The entries read longest ago come first (each is put last when read): forget those past
-        their refresh, up to the first that is not (or whose read is still in flight)."""
+        """Forget the entries past their refresh. They come in the order their reads began, so the
+        walk stops at the first one read since (reads in flight, 128 at most, are stepped over)."""
         expired = self._clock() - self._refresh
-        while self._entries:
-            key, entry = next(iter(self._entries.items()))
-            if entry.read_at is None or entry.read_at > expired:
-                return
+        stale = []
+        for key, entry in self._entries.items():
+            if entry.read_at is None:
+                continue
+            if entry.read_at > expired:
+                break
+            stale.append(key)
+        for key in stale:
             self._drop(key)
 
     def _drop(self, key: ReleaseKey) -> None:
+        self._reading.discard(key)
         entry = self._entries.pop(key, None)
         if entry is not None:
             for name in entry.deployments:
@@ -241,3 +305,5 @@ class WatchView:
         self._on = False
         self._entries.clear()
         self._held_by.clear()
+        self._reading.clear()
+
