@@ -249,9 +249,17 @@ class Watch:
 def lateness(
     events: list[tuple[float, dict[str, Any]]], version: str, pauses: dict[int, float]
 ) -> list[float]:
-    """Seconds past due of every pause's end (the canary of `version` at step `pauses` key, for its
-    value in seconds), from the Release events in order of arrival: from its stepStartedAt plus the
-    pause to the first event showing a later step (or the Release promoted)."""
+    """`lateness_by_pause`, all pauses together."""
+    by_pause = lateness_by_pause(events, version, pauses)
+    return [seconds for found in by_pause.values() for seconds in found]
+
+
+def lateness_by_pause(
+    events: list[tuple[float, dict[str, Any]]], version: str, pauses: dict[int, float]
+) -> dict[int, list[float]]:
+    """Seconds past due of every pause's end, by pause step (the canary of `version` at step `pauses`
+    key, for its value in seconds), from the Release events in order of arrival: from its
+    stepStartedAt plus the pause to the first event showing a later step (or the Release promoted)."""
     due: dict[str, dict[int, float]] = {}  # Release -> pause step -> when its end was due
     late: dict[tuple[str, int], float] = {}
     for arrived, release in events:
@@ -267,7 +275,10 @@ def lateness(
         for pause, when in started.items():
             if (name, pause) not in late and (done or (step or 0) > pause):
                 late[(name, pause)] = arrived - when
-    return list(late.values())
+    by_pause: dict[int, list[float]] = {}
+    for (_, pause), seconds in late.items():
+        by_pause.setdefault(pause, []).append(seconds)
+    return by_pause
 
 
 READS = ("GET", "LIST", "WATCH")
