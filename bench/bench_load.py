@@ -385,8 +385,9 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
 
 
 def what_passes_waited_for(before: str, after: str) -> str:
-    """From the operator's histograms over the rollout: how long passes waited for a slot, how long they
-    took, and how long each API answer took to begin as the operator saw it (reads and writes apart)."""
+    """From the operator's histograms over the rollout: how late the passes due at a time started, how
+    long passes waited for a slot, how long they took, how long a measurement took, and how long each
+    API answer took to begin as the operator saw it (reads and writes apart)."""
 
     def quantiles(name: str, verbs: tuple[str, ...] | None = None) -> str:
         start, end = buckets(before, name, verbs), buckets(after, name, verbs)
@@ -395,8 +396,10 @@ def what_passes_waited_for(before: str, after: str) -> str:
 
     api = "slipway_api_request_duration_seconds"
     return (
-        f"passes waited for a slot {quantiles('slipway_reconcile_queue_seconds')}, took"
-        f" {quantiles('slipway_reconcile_duration_seconds')}; API answers began after"
+        f"passes due at a time started after it {quantiles('slipway_reconcile_start_delay_seconds')};"
+        f" passes waited for a slot {quantiles('slipway_reconcile_queue_seconds')}, took"
+        f" {quantiles('slipway_reconcile_duration_seconds')}; measurements took"
+        f" {quantiles('slipway_analysis_measurement_duration_seconds')}; API answers began after"
         f" {quantiles(api, READS)} (reads), {quantiles(api, WRITES)} (writes)"
     )
 

@@ -117,6 +117,15 @@ def test_good_canary_follows_the_steps_and_is_promoted(cluster: Cluster, operato
     measured = {m["metric"] for m in healthy.get("analysis", {}).get("measurements", [])}
     assert measured == {"error-rate", "latency-p95", "scraped-pods"}
     assert cluster.condition("Ready")["status"] == "True"
+    # How long each measurement took, and how late the passes due at a time started (/metrics).
+    _, exposed = operator.get("/metrics")
+    counts = {
+        line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposed.splitlines()
+        if "_count " in line
+    }
+    assert counts["slipway_analysis_measurement_duration_seconds_count"] >= 3 * 3
+    assert counts["slipway_reconcile_start_delay_seconds_count"] >= 1
 
 
 def test_failing_canary_is_rolled_back_and_degraded(cluster: Cluster, operator: Operator) -> None:

@@ -251,12 +251,20 @@ class Reconciler:
         self._notifier = notifier
         self._events = events or EventLedger(api)
         self._held: dict[ReleaseKey, _Held] = {}
+        # When each Release's next pass is due (monotonic), as the core asked: how late it starts is told.
+        self._due: dict[ReleaseKey, float] = {}
 
     async def __call__(self, key: ReleaseKey) -> float | None:
+        due, started = self._due.pop(key, None), time.monotonic()
+        if due is not None and started >= due:
+            self._metrics.started_late(started - due)
         with bind_release(key.namespace, key.name):
             # The one error boundary of a pass: whatever it meets becomes the Release's status.
             try:
-                return await self._pass(key)
+                requeue = await self._pass(key)
+                if requeue is not None:
+                    self._due[key] = time.monotonic() + requeue
+                return requeue
             except Exception as error:
                 self._read_next_time(key)
                 await self._report(key, error)
@@ -497,12 +505,19 @@ class Reconciler:
     ) -> tuple[RawMeasurement, ...]:
         metrics = {metric.name: metric for metric in spec.analysis.metrics} if spec.analysis else {}
         pending = [
-            self._measure(metrics[name], self._measurement_context(release, spec, analysis, status))
+            self._timed_measure(metrics[name], self._measurement_context(release, spec, analysis, status))
             for analysis in analyses
             for name in analysis.metrics
             if name in metrics
         ]
         return tuple(await asyncio.gather(*pending))
+
+    async def _timed_measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
+        started = time.monotonic()
+        try:
+            return await self._measure(metric, context)
+        finally:
+            self._metrics.measured(time.monotonic() - started)
 
     def _measurement_context(
         self, release: ReleaseRef, spec: ReleaseSpec, analysis: RunAnalysis, status: ReleaseStatus | None

@@ -113,6 +113,19 @@ class OperatorMetrics:
             buckets=_RECONCILE_BUCKETS,
             registry=self.registry,
         )
+        self._start_delay = Histogram(
+            "slipway_reconcile_start_delay_seconds",
+            "Time from when a Release's next pass was due (the core asked for it then) to its start, for "
+            "passes that started then or later: timer lateness and the wait for a slot.",
+            buckets=_RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self._measurement_time = Histogram(
+            "slipway_analysis_measurement_duration_seconds",
+            "Time one analysis measurement took (its query to the metric provider, or its Job).",
+            buckets=_RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
         self._queue_wait = Histogram(
             "slipway_reconcile_queue_seconds",
             "Time a Release's pass waited for one of the passes in flight to end before it could start.",
@@ -156,6 +169,12 @@ class OperatorMetrics:
         """Matches `slipway.kube.client.ResponseHook`, so KubeApi can report every response here."""
         self._api_requests.labels(verb, str(code)).inc()
         self._api_latency.labels(verb).observe(seconds)
+
+    def started_late(self, seconds: float) -> None:
+        self._start_delay.observe(seconds)
+
+    def measured(self, seconds: float) -> None:
+        self._measurement_time.observe(seconds)
 
     def queued(self, seconds: float) -> None:
         self._queue_wait.observe(seconds)
