@@ -329,7 +329,12 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             cluster.stop()
     assert watches is not None
     by_pause = lateness_by_pause(watches.seen.releases, "2", dict.fromkeys(PAUSES, PAUSE_SECONDS))
-    late = [seconds for pause in sorted(by_pause) for seconds in by_pause[pause]]
+    late = [end.late for pause in sorted(by_pause) for end in by_pause[pause]]
+    # The operator decided the next step `entered_late` past due; the rest is its writes landing and
+    # the dev cluster's watch delivering them to this script.
+    ends = [end for found in by_pause.values() for end in found if end.entered_late is not None]
+    entered = [end.entered_late for end in ends if end.entered_late is not None]
+    shown = [end.late - end.entered_late for end in ends if end.entered_late is not None]
     back = rollbacks(watches.seen, failing, stable)
     intervals = seconds / INTERVAL_SECONDS
     print(
@@ -349,10 +354,19 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
     print(
         "step lateness by pause, p50 / p99: "
         + "; ".join(
-            f"step {pause} {statistics.median(found):.1f} / {percentile(found, 0.99):.1f} s"
-            for pause, found in sorted(by_pause.items())
+            f"step {pause} {statistics.median(seconds):.1f} / {percentile(seconds, 0.99):.1f} s"
+            for pause, seconds in sorted(
+                (pause, [end.late for end in found]) for pause, found in by_pause.items()
+            )
         )
     )
+    if entered:
+        print(
+            f"of which: the next step decided after p50 {statistics.median(entered):.1f} / p99"
+            f" {percentile(entered, 0.99):.1f} s (its stepStartedAt), shown to a watch"
+            f" p50 {statistics.median(shown):.1f} / p99 {percentile(shown, 0.99):.1f} s after that"
+            f" ({len(entered)} pauses ended by a later step, not by the promotion)"
+        )
     if back:
         print(
             f"failing measurement -> all traffic on stable: p50 {statistics.median(back) * 1000:.0f} ms,"

@@ -31,6 +31,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -251,17 +252,26 @@ def lateness(
 ) -> list[float]:
     """`lateness_by_pause`, all pauses together."""
     by_pause = lateness_by_pause(events, version, pauses)
-    return [seconds for found in by_pause.values() for seconds in found]
+    return [end.late for ends in by_pause.values() for end in ends]
+
+
+@dataclass(frozen=True)
+class PauseEnd:
+    late: float
+    """Seconds from when the pause's end was due to the first event showing a later step."""
+    entered_late: float | None
+    """Seconds from that due time to when the step that event shows began (its stepStartedAt: when the
+    operator decided it); None when the event shows the Release promoted."""
 
 
 def lateness_by_pause(
     events: list[tuple[float, dict[str, Any]]], version: str, pauses: dict[int, float]
-) -> dict[int, list[float]]:
-    """Seconds past due of every pause's end, by pause step (the canary of `version` at step `pauses`
-    key, for its value in seconds), from the Release events in order of arrival: from its
-    stepStartedAt plus the pause to the first event showing a later step (or the Release promoted)."""
+) -> dict[int, list[PauseEnd]]:
+    """Every pause's end, by pause step (the canary of `version` at step `pauses` key, for its value in
+    seconds), from the Release events in order of arrival: from its stepStartedAt plus the pause to the
+    first event showing a later step (or the Release promoted)."""
     due: dict[str, dict[int, float]] = {}  # Release -> pause step -> when its end was due
-    late: dict[tuple[str, int], float] = {}
+    late: dict[tuple[str, int], PauseEnd] = {}
     for arrived, release in events:
         status = release.get("status") or {}
         canary = status.get("canary") or {}
@@ -274,10 +284,12 @@ def lateness_by_pause(
             started.setdefault(step, at + pauses[step])
         for pause, when in started.items():
             if (name, pause) not in late and (done or (step or 0) > pause):
-                late[(name, pause)] = arrived - when
-    by_pause: dict[int, list[float]] = {}
-    for (_, pause), seconds in late.items():
-        by_pause.setdefault(pause, []).append(seconds)
+                entered = status.get("stepStartedAt") if not done else None
+                entered_late = datetime.fromisoformat(entered).timestamp() - when if entered else None
+                late[(name, pause)] = PauseEnd(arrived - when, entered_late)
+    by_pause: dict[int, list[PauseEnd]] = {}
+    for (_, pause), end in late.items():
+        by_pause.setdefault(pause, []).append(end)
     return by_pause
 
 

@@ -124,7 +124,7 @@ def reconcile_until(api: RecordingApi, wanted: tuple[str, int | None], seconds: 
         time.sleep(0.2)
 
 
-def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events(
+def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events_then_alert_rules(
     api: RecordingApi, dev_cluster: DevCluster
 ) -> None:
     dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
@@ -132,9 +132,9 @@ def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events(
         "apply deployments",
         "apply services",
         "apply services",
-        "apply prometheusrules",  # the alert rules, watching what now gets traffic
         "status",
         "create events",
+        "apply prometheusrules",  # the alert rules, watching what now gets traffic: never delay the status
     ]
     reconcile_until(api, ("Healthy", None))
     assert reconcile(api) == []  # the cluster matches: nothing is written (invariant 4)
@@ -185,10 +185,10 @@ def test_a_rollback_returns_traffic_first_and_acknowledges_last(
     assert reconcile(api) == [
         "apply services",  # all traffic back to stable before anything else (invariant 2)
         "apply deployments",  # then the canary goes to 0 pods
-        "apply prometheusrules",  # the alert rules watch stable alone again
         "status",  # then the status that records the abort, guarded by resourceVersion
         "create events",  # ManualAction
         "create events",  # RollingBack
+        "apply prometheusrules",  # the alert rules watch stable alone again
         "acknowledge",  # and only then is the annotation removed
     ]
 

@@ -12,7 +12,8 @@ The order of writes is what makes the operator safe to kill at any instant (inva
    and is made again instead of overwriting newer facts. Until it lands, a restarted operator decides
    again from the old status and the cluster as it now is, and reaches the same decision. Once it
    lands, the notifications the transition owes are queued (never awaited: controller/notifications.py);
-3. then Events and the acknowledgement of manual actions (removing their annotations), so that an
+3. then Events, the Release's alert rules (a PrometheusRule that follows the routing: it never delays
+   the status) and the acknowledgement of manual actions (removing their annotations), so that an
    action is never acknowledged before status records that it was carried out. The Events are owed
    in the status written in step 2, so each is posted exactly once (controller/events.py).
 A pass over a Release whose cluster already matches writes nothing (invariant 4).
@@ -598,10 +599,8 @@ class Reconciler:
                     emitted.append(action)
                 case RunAnalysis():
                     pass  # already measured before this decision was made
-        if routed is not None:
-            # Last of the cluster writes: the alerts follow the routing, and never delay a rollout's writes.
-            self._ensure_alert_rule(writer, release, _valid(spec), decision.status, routed)
         if hold:
+            self._follow_routing(writer, release, spec, decision.status, routed)
             return writer.writes + sent, bool(unposted)
         resource_version = body["metadata"]["resourceVersion"]
         owed = events.named(release, resource_version, emitted, now)
@@ -618,9 +617,25 @@ class Reconciler:
                 landed(status_version)  # the transition is recorded: its notifications are owed
             left, posts = self._events.post(release, owed, now, look_first=False)
             unposted, sent = [*unposted, *left], sent + posts
+        self._follow_routing(writer, release, spec, decision.status, routed)
         for action in deferred:
             writer.acknowledge(action.annotation, action.value)
         return writer.writes + sent, bool(unposted)
+
+    def _follow_routing(
+        self,
+        writer: ClusterWriter,
+        release: ReleaseRef,
+        spec: ReleaseSpec | None,
+        status: ReleaseStatus,
+        routed: Route | None,
+    ) -> None:
+        """After the status and its Events (before the acknowledgements): the alert rules follow the
+        routing, and never delay the rollout's writes nor the status that records them (the rule changes
+        at a promotion, where it was one write more before the status). Every pass restates the routing,
+        so a rule a crash left out is written by the next."""
+        if routed is not None:
+            self._ensure_alert_rule(writer, release, _valid(spec), status, routed)
 
     def _ensure_alert_rule(
         self,
