@@ -332,9 +332,9 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
     late = [end.late for pause in sorted(by_pause) for end in by_pause[pause]]
     # The operator decided the next step `entered_late` past due; the rest is its writes landing and
     # the dev cluster's watch delivering them to this script.
-    ends = [end for found in by_pause.values() for end in found if end.entered_late is not None]
-    entered = [end.entered_late for end in ends if end.entered_late is not None]
-    shown = [end.late - end.entered_late for end in ends if end.entered_late is not None]
+    ends = [(end.late, end.entered_late) for found in by_pause.values() for end in found]
+    entered = [entered_late for _, entered_late in ends if entered_late is not None]
+    shown = [late - entered_late for late, entered_late in ends if entered_late is not None]
     back = rollbacks(watches.seen, failing, stable)
     intervals = seconds / INTERVAL_SECONDS
     print(

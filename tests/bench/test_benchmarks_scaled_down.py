@@ -125,8 +125,16 @@ def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> 
     assert written is not None and float(written[1]) > 0, printed
     waited = rf"p50 {NUMBER} / p99 {NUMBER} ms"
     assert re.search(
-        rf"passes waited for a slot {waited}, took {waited}; API answers began after {waited} \(reads\),"
+        rf"passes due at a time started after it {waited}; passes waited for a slot {waited}, took"
+        rf" {waited}; measurements took {waited}; API answers began after {waited} \(reads\),"
         rf" {waited} \(writes\)",
+        printed,
+    ), printed
+    seconds = rf"p50 {NUMBER} / p99 {NUMBER} s"
+    assert re.search(rf"step lateness by pause, p50 / p99: step 1 {NUMBER} / {NUMBER} s;", printed), printed
+    assert re.search(
+        rf"of which: the next step decided after {seconds} \(its stepStartedAt\), shown to a watch"
+        rf" {seconds} after that",
         printed,
     ), printed
     for process in ("operator", "dev cluster", "Prometheus"):

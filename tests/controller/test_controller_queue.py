@@ -137,6 +137,31 @@ def test_each_pass_tells_how_long_it_waited_for_a_slot() -> None:
     asyncio.run(scenario())
 
 
+def test_a_pass_its_timer_woke_tells_how_late_it_started_and_one_an_event_brought_does_not() -> None:
+    async def scenario() -> None:
+        late: list[float] = []
+        passes: list[str] = []
+        slow_done = asyncio.Event()
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key.name)
+            if key == API:
+                await asyncio.sleep(0.3)  # holds the only slot while WEB's timer fires
+                slow_done.set()
+                return None
+            return 0.05 if passes.count("web") == 1 else None
+
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=1, started_late=late.append)
+        queue.notify(WEB)  # an event: nothing told
+        await wait_until(lambda: passes == ["web"] and queue.busy == 0)
+        queue.notify(API)  # takes the slot before WEB's timer fires 0.05 s later
+        await wait_until(lambda: passes.count("web") == 2 and queue.busy == 0)
+        assert slow_done.is_set()
+        assert len(late) == 1 and 0.2 <= late[0] < 2.0  # waited for API's pass to end
+
+    asyncio.run(scenario())
+
+
 def test_an_event_that_only_echoes_the_passs_own_write_makes_no_second_pass() -> None:
     async def scenario() -> None:
         passes: list[ReleaseKey] = []

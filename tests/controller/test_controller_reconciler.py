@@ -276,37 +276,3 @@ def test_the_next_pass_is_due_when_the_core_said_not_later_by_the_time_spent_wri
     finally:
         api.close()
 
-
-class PassesAskingAgain(Reconciler):
-    """Passes that ask for the next one after `after` seconds, making no request."""
-
-    def __init__(self, after: float, metrics: OperatorMetrics) -> None:
-        api: Any = None  # never used: no pass reaches the API
-        super().__init__(api, _no_measurements, _no_alerts, parse_config({}), metrics)
-        self.after = after
-
-    async def _pass(self, key: ReleaseKey) -> float | None:
-        return self.after
-
-
-def start_delays(metrics: OperatorMetrics) -> float:
-    name = "slipway_reconcile_start_delay_seconds_count "
-    return sum(
-        float(line[len(name) :])
-        for line in metrics.exposition().decode().splitlines()
-        if line.startswith(name)
-    )
-
-
-def test_how_late_a_due_pass_starts_is_told_and_a_pass_an_event_brings_early_is_not() -> None:
-    key = ReleaseKey(NAMESPACE, "web")
-    early = OperatorMetrics()
-    reconciler = PassesAskingAgain(60.0, early)
-    asyncio.run(reconciler(key))
-    asyncio.run(reconciler(key))  # an event woke it long before it was due
-    assert start_delays(early) == 0
-    due = OperatorMetrics()
-    reconciler = PassesAskingAgain(0.0, due)
-    asyncio.run(reconciler(key))
-    asyncio.run(reconciler(key))  # due at once: started at or after that time
-    assert start_delays(due) == 1

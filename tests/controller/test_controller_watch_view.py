@@ -176,8 +176,8 @@ def test_an_older_answer_does_not_take_a_deployment_from_the_release_shown_holdi
     api_release["metadata"]["name"] = "api"
     view = WatchView()
     read_view(view, release(5), deployment("web-a", 4))
-    view.reading(api)
     shown(view, deployment("web-a", 9, replicas=2))  # still the web Release's, newer
+    view.reading(api)
     # Labelled as api's for a while, in an older answer.
     view.read(api, api_release, [deployment("web-a", 7, owner="api")])
     assert taken(view)[1] == {"web-a": 2}

@@ -117,7 +117,7 @@ def test_good_canary_follows_the_steps_and_is_promoted(cluster: Cluster, operato
     measured = {m["metric"] for m in healthy.get("analysis", {}).get("measurements", [])}
     assert measured == {"error-rate", "latency-p95", "scraped-pods"}
     assert cluster.condition("Ready")["status"] == "True"
-    # How long each measurement took, and how late the passes due at a time started (/metrics).
+    # How long each measurement took, and how late the passes their timers woke started (/metrics).
     _, exposed = operator.get("/metrics")
     counts = {
         line.split(" ")[0]: float(line.rsplit(" ", 1)[1])

@@ -94,7 +94,7 @@ def build_registry(
             # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
             # for this event (its own look again is only a safety net, 30 s later), status changes too.
             queue.notify(key, echo)
-        # After the wake-up: the pass it starts runs once this handler returns, and decides on the view.
+        # The pass woken above starts only once this handler returns, so it decides on this view too.
         watch_view.shown_deployment(namespace or "", name, release, body, deleted=type == "DELETED")
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)

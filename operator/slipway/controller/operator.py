@@ -166,6 +166,7 @@ async def run_operator(
             gained=partial(_gained, first_look, watch_view),
             opened=False,
             queued=metrics.queued,
+            started_late=metrics.started_late,
         )
         if shards is not None:
             lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))
@@ -270,7 +271,7 @@ def _released(release: Callable[[], bool]) -> bool:
 async def _forget_expired_views(watch_view: WatchView) -> None:
     """A view is forgotten at the next pass once past its refresh; where no pass comes, by this."""
     while True:
-        await asyncio.sleep(REFRESH_SECONDS)
+        await asyncio.sleep(REFRESH_SECONDS / 2)
         watch_view.forget_expired()
 
 

@@ -39,6 +39,9 @@ Gained = Callable[[ReleaseKey], None]
 Queued = Callable[[float], None]
 """Told how long each pass waited for a free slot (`OperatorMetrics.queued`)."""
 
+StartedLate = Callable[[float], None]
+"""Told how long after its due time each pass a timer woke started (`OperatorMetrics.started_late`)."""
+
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # A pass that keeps failing is tried again after 2, 4, 8, ... seconds, never more than 5 minutes apart:
 # a Release whose every pass raises costs a pass now and then, not a loop (issue 13: one every 2 s).
@@ -61,6 +64,7 @@ class ReconcileQueue:
         gained: Gained | None = None,
         opened: bool = True,
         queued: Queued | None = None,
+        started_late: StartedLate | None = None,
     ) -> None:
         self._reconcile = reconcile
         # Closed, the queue keeps what it is told and starts no pass until `open` (operator start-up).
@@ -77,6 +81,9 @@ class ReconcileQueue:
         self._failures: dict[ReleaseKey, int] = {}
         self._slots = asyncio.Semaphore(max_concurrent_passes)
         self._queued = queued
+        self._started_late = started_late
+        # When the timer that woke each Release was due (monotonic), until its pass starts.
+        self._fired: dict[ReleaseKey, float] = {}
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
         # Events during a pass that may be echoes of its own writes: judged when it ends.
@@ -98,6 +105,7 @@ class ReconcileQueue:
                 echo = None
             if not self._ours[key]:
                 self._cancel_timer(key)
+                self._fired.pop(key, None)
                 return
         if key in self._running:
             if echo is None:
@@ -117,6 +125,7 @@ class ReconcileQueue:
         self._echoes.pop(key, None)
         self._ours.pop(key, None)
         self._failures.pop(key, None)
+        self._fired.pop(key, None)
 
     def reclaim(self) -> None:
         """What this replica owns changed (sharding): a pass at once for each Release it gained; the
@@ -171,10 +180,13 @@ class ReconcileQueue:
             while True:
                 asked = time.monotonic()
                 async with self._slots:
+                    fired = self._fired.pop(key, None)
                     if self._owns is not None and not self._owns(key):
                         break  # it moved to another replica, perhaps while this waited for a slot
                     if self._queued is not None:
                         self._queued(time.monotonic() - asked)
+                    if fired is not None and self._started_late is not None:
+                        self._started_late(time.monotonic() - fired)
                     # Events that came while waiting for a slot are covered by this pass.
                     self._dirty.discard(key)
                     self._echoes.pop(key, None)
@@ -195,7 +207,16 @@ class ReconcileQueue:
         finally:
             self._running.pop(key, None)
         if delay is not None:
-            self._timers[key] = asyncio.get_running_loop().call_later(max(delay, 0.0), self.notify, key)
+            delay = max(delay, 0.0)
+            self._timers[key] = asyncio.get_running_loop().call_later(
+                delay, self._fire, key, time.monotonic() + delay
+            )
+
+    def _fire(self, key: ReleaseKey, due: float) -> None:
+        """A Release's timer: its pass is due (the core asked for it then, or a retry)."""
+        self._timers.pop(key, None)
+        self._fired[key] = due
+        self.notify(key)
 
     async def drain(self) -> None:
         """Wait for the passes in flight (used on shutdown)."""

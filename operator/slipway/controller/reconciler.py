@@ -252,20 +252,12 @@ class Reconciler:
         self._notifier = notifier
         self._events = events or EventLedger(api)
         self._held: dict[ReleaseKey, _Held] = {}
-        # When each Release's next pass is due (monotonic), as the core asked: how late it starts is told.
-        self._due: dict[ReleaseKey, float] = {}
 
     async def __call__(self, key: ReleaseKey) -> float | None:
-        due, started = self._due.pop(key, None), time.monotonic()
-        if due is not None and started >= due:
-            self._metrics.started_late(started - due)
         with bind_release(key.namespace, key.name):
             # The one error boundary of a pass: whatever it meets becomes the Release's status.
             try:
-                requeue = await self._pass(key)
-                if requeue is not None:
-                    self._due[key] = time.monotonic() + requeue
-                return requeue
+                return await self._pass(key)
             except Exception as error:
                 self._read_next_time(key)
                 await self._report(key, error)
@@ -443,7 +435,7 @@ class Reconciler:
         return requeue
 
     def _read_next_time(self, key: ReleaseKey) -> None:
-        """The Release's next pass reads it: what this pass met may make the view wrong, or it is at rest."""
+        """The Release's next pass reads it: what this pass met may make the view wrong, or it is gone."""
         if self._view is not None:
             self._view.drop(key)
 

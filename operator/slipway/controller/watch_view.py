@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,8 @@ class WatchView:
     def __init__(
         self, refresh_seconds: float = REFRESH_SECONDS, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._entries: dict[ReleaseKey, _Entry] = {}
+        # In the order their reads ended (reads in flight anywhere): the expired ones come first.
+        self._entries: OrderedDict[ReleaseKey, _Entry] = OrderedDict()
         # Which Release's entry holds each Deployment (namespace, name): a relabelled one leaves it.
         self._held_by: dict[tuple[str, str], ReleaseKey] = {}
         # Entries whose read is in flight (128 at most): a Deployment shown leaving a Release meanwhile
@@ -151,6 +153,7 @@ class WatchView:
                 if kept.packed is None and name not in names:
                     del entry.deployments[name]
             entry.read_at = self._clock()
+            self._entries.move_to_end(key)
 
     def drop(self, key: ReleaseKey) -> None:
         """Its next pass reads: a write conflicted or failed, or the Release moved to this replica."""
@@ -179,6 +182,8 @@ class WatchView:
         """The watch shows a Deployment, labelled as `release`'s (None: not labelled as any's)."""
         key = ReleaseKey(namespace, release) if release is not None else None
         kept = key in self._entries
+        # Looked at without the lock: a Deployment the operator has just created, relabelled before its
+        # write's response is kept, may stay in its Release's view until the refresh (30 s at most).
         if not kept and not self._reading and (namespace, name) not in self._held_by:
             return  # no Release's view holds it, nor will: most events
         version = comparable_version(body)
@@ -279,7 +284,7 @@ class WatchView:
             self._forget_expired()
 
     def _forget_expired(self) -> None:
-        """Forget the entries past their refresh. They come in the order their reads began, so the
+        """Forget the entries past their refresh. They come in the order their reads ended, so the
         walk stops at the first one read since (reads in flight, 128 at most, are stepped over)."""
         expired = self._clock() - self._refresh
         stale = []

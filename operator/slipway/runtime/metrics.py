@@ -115,8 +115,8 @@ class OperatorMetrics:
         )
         self._start_delay = Histogram(
             "slipway_reconcile_start_delay_seconds",
-            "Time from when a Release's next pass was due (the core asked for it then) to its start, for "
-            "passes that started then or later: timer lateness and the wait for a slot.",
+            "Time from when a pass its timer woke was due (the core asked for it then, or a retry) to "
+            "its start: the timer's lateness and the wait for a slot.",
             buckets=_RECONCILE_BUCKETS,
             registry=self.registry,
         )
