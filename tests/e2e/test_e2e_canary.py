@@ -195,15 +195,30 @@ def test_canary_burning_cpu_is_rolled_back_on_the_default_threshold(
     assert memory and all(m["result"] in ("Successful", "Inconclusive") for m in memory), memory
 
 
-def api_writes(operator: Operator) -> float:
-    """Every request but reads the operator sent, from its own /metrics."""
+def api_requests(operator: Operator) -> Counter[str]:
+    """The requests the operator sent by verb, and its passes (under "passes"), from its own /metrics."""
     _, metrics = operator.get("/metrics")
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("slipway_api_requests_total")
-        and not any(f'verb="{verb}"' in line for verb in ("GET", "LIST", "WATCH"))
-    )
+    counts: Counter[str] = Counter()
+    for line in metrics.splitlines():
+        if line.startswith("slipway_api_requests_total"):
+            verb = line.split('verb="', 1)[1].split('"', 1)[0]
+            counts[verb] += round(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("slipway_reconcile_duration_seconds_count"):
+            counts["passes"] += round(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def api_writes(operator: Operator) -> int:
+    """Every request but reads the operator sent."""
+    counts = api_requests(operator)
+    return sum(count for verb, count in counts.items() if verb not in ("GET", "LIST", "WATCH", "passes"))
+
+
+def without_analysis(version: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """A canary of `steps` with timed pauses and no analysis: the same requests every run."""
+    body = release_manifest(version, steps=steps)
+    del body["spec"]["analysis"]
+    return body
 
 
 def test_a_six_step_canary_takes_at_most_three_api_writes_per_step(
@@ -220,16 +235,11 @@ def test_a_six_step_canary_takes_at_most_three_api_writes_per_step(
         {"pause": {"duration": "1s"}},
     ]
 
-    def manifest(version: str) -> dict[str, Any]:
-        body = release_manifest(version, steps=steps)
-        del body["spec"]["analysis"]
-        return body
-
-    cluster.apply(manifest("1"))
+    cluster.apply(without_analysis("1", steps))
     cluster.wait_phase("Healthy", "1", timeout=30)
     wait_for(lambda: [e for e in cluster.events() if e["reason"] == "Ready"], 10, "the first release's Event")
     before = api_writes(operator)
-    cluster.apply(manifest("2"))
+    cluster.apply(without_analysis("2", steps))
     cluster.wait_phase("Healthy", "2", timeout=60)
     wait_for(lambda: [e for e in cluster.events() if e["reason"] == "Promoted"], 10, "the Promoted Event")
     writes = api_writes(operator) - before
@@ -244,8 +254,7 @@ def test_a_step_moves_on_within_moments_of_its_pods_being_ready_with_no_poll(
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
 
     def manifest(version: str, startup_seconds: str) -> dict[str, Any]:
-        body = release_manifest(version, steps=steps)
-        del body["spec"]["analysis"]
+        body = without_analysis(version, steps)
         for env in body["spec"]["template"]["spec"]["containers"][0]["env"]:
             if env["name"] == "SLIPWAY_DEMO_STARTUP_SECONDS":
                 env["value"] = startup_seconds
@@ -326,19 +335,6 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
     wait_for(refused, 10, "the Release reporting the Service web-canary someone else's")
 
 
-def api_reads(operator: Operator) -> Counter[str]:
-    """The GETs and the LISTs the operator sent, and its passes, from its own /metrics."""
-    _, metrics = operator.get("/metrics")
-    counts: Counter[str] = Counter()
-    for line in metrics.splitlines():
-        if line.startswith("slipway_api_requests_total"):
-            verb = line.split('verb="', 1)[1].split('"', 1)[0]
-            counts[verb] += round(float(line.rsplit(" ", 1)[1]))
-        elif line.startswith("slipway_reconcile_duration_seconds_count"):
-            counts["passes"] += round(float(line.rsplit(" ", 1)[1]))
-    return counts
-
-
 def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_reading_again(
     cluster: Cluster, operator: Operator
 ) -> None:
@@ -348,15 +344,10 @@ def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_
     for weight in (10, 20, 30, 40, 50, 60):
         steps += [{"setWeight": weight}, {"pause": {"duration": "1s"}}]
 
-    def manifest(version: str) -> dict[str, Any]:
-        body = release_manifest(version, steps=steps)
-        del body["spec"]["analysis"]
-        return body
-
-    cluster.apply(manifest("1"))
+    cluster.apply(without_analysis("1", steps))
     cluster.wait_phase("Healthy", "1", timeout=30)
-    before = api_reads(operator)
-    cluster.apply(manifest("2"))
+    before = api_requests(operator)
+    cluster.apply(without_analysis("2", steps))
     cluster.wait_phase("Healthy", "2", timeout=60)
     # The passes the last writes wake (the old revision scaled down, its pods gone) are counted too.
     wait_for(
@@ -366,7 +357,7 @@ def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_
         10,
         "the old revision's pods gone",
     )
-    counts = api_reads(operator)
+    counts = api_requests(operator)
     counts.subtract(before)
     # Each pass read the Release and listed its Deployments before: 2 reads a pass at least. Now the
     # first pass of the rollout reads them (the rollout takes under REFRESH_SECONDS); the Services and
@@ -382,14 +373,9 @@ def test_a_canary_deployment_deleted_mid_pause_is_made_again_at_once(
     """The view a pass decides on shows someone's deletion as soon as the watch does."""
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
 
-    def manifest(version: str) -> dict[str, Any]:
-        body = release_manifest(version, steps=steps)
-        del body["spec"]["analysis"]
-        return body
-
-    cluster.apply(manifest("1"))
+    cluster.apply(without_analysis("1", steps))
     cluster.wait_phase("Healthy", "1", timeout=30)
-    cluster.apply(manifest("2"))
+    cluster.apply(without_analysis("2", steps))
     paused = wait_for(
         lambda: (status := cluster.status()).get("phase") == "Paused" and status, 30, "the canary paused"
     )
