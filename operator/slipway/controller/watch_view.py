@@ -107,12 +107,9 @@ class WatchView:
     def take(self, key: ReleaseKey) -> View | None:
         """The Release and its Deployments to decide on; None: read them (`reading`, then `read`)."""
         with self._lock:
-            self._forget_expired()
+            self._forget_expired()  # this one too, if past its refresh
             entry = self._entries.get(key)
             if entry is None or entry.read_at is None or entry.release is None:
-                return None
-            if self._clock() - entry.read_at > self._refresh:
-                self._drop(key)
                 return None
             release = entry.release.packed
             deployments = [
