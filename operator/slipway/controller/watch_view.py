@@ -20,7 +20,7 @@ resourceVersion, 409) or fails drops the Release's view, and its next pass reads
 deletion it missed while re-listing a watch, so each view is read afresh every `REFRESH_SECONDS`.
 
 A Release is kept for `REFRESH_SECONDS` from a pass that read it, then forgotten (`forget_expired`, at
-the next pass of any Release and every `REFRESH_SECONDS`): the passes a settled Release's last writes
+the next pass of any Release, or by a sweep twice per refresh): the passes a settled Release's last writes
 wake (its old revision scaled down) read nothing, and at rest ten thousand Releases keep nothing here.
 With sharding a Release this replica gains starts without a view (another replica wrote last).
 """
