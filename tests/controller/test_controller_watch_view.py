@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from slipway.controller.first_look import FirstLook
+from slipway.controller.operator import _gained
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.watch_view import WatchView, comparable_version
 from slipway.manifests import LABEL_RELEASE, Obj
@@ -183,3 +185,11 @@ def test_an_older_answer_does_not_take_a_deployment_from_the_release_shown_holdi
     assert taken(view)[1] == {"web-a": 2}
     found = view.take(api)
     assert found is not None and found.deployments == []
+
+
+def test_a_release_this_replica_gains_is_read_again_not_decided_on_as_kept() -> None:
+    """Another replica wrote it last: what this one kept may be older than that (sharding)."""
+    view = WatchView()
+    read_view(view, release(5), deployment("web-a", 4))
+    _gained(FirstLook(all_along=True), view, WEB)
+    assert view.take(WEB) is None

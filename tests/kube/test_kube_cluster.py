@@ -288,6 +288,29 @@ def test_an_acknowledgement_removes_only_the_value_carried_out(api: KubeApi, dev
     assert release_body(api)["spec"]["version"] == "1"  # only metadata is ever patched
 
 
+def test_every_write_to_the_release_tells_its_response_so_the_next_pass_decides_on_it(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    """The status and an acknowledgement: the next pass decides on what they returned (watch_view.py),
+    not on an older event still showing the annotation."""
+    dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/promote=1")
+    responses: list[Obj] = []
+    release = release_ref(release_body(api))
+    told = ClusterWriter(
+        api, release, observe(api, release), lambda path, response: responses.append(response)
+    )
+    body = release_body(api)
+    told.write_status(body["metadata"]["resourceVersion"], None, {"phase": "Healthy"})
+    told.acknowledge("slipway.dev/promote", "1")
+    assert [
+        (r["status"]["phase"], "slipway.dev/promote" in r["metadata"]["annotations"]) for r in responses
+    ] == [
+        ("Healthy", True),
+        ("Healthy", False),
+    ]
+    assert responses[-1]["metadata"]["resourceVersion"] == release_body(api)["metadata"]["resourceVersion"]
+
+
 def managers(obj: Obj) -> dict[tuple[str, str, str], Obj]:
     """(manager, operation, subresource) -> the fields it owns."""
     return {

@@ -592,7 +592,7 @@ class Reconciler:
                 case RunAnalysis():
                     pass  # already measured before this decision was made
         if hold:
-            self._follow_routing(writer, release, spec, decision.status, routed)
+            self._ensure_alert_rule(writer, release, spec, decision.status, routed)
             return writer.writes + sent, bool(unposted)
         resource_version = body["metadata"]["resourceVersion"]
         owed = events.named(release, resource_version, emitted, now)
@@ -609,39 +609,30 @@ class Reconciler:
                 landed(status_version)  # the transition is recorded: its notifications are owed
             left, posts = self._events.post(release, owed, now, look_first=False)
             unposted, sent = [*unposted, *left], sent + posts
-        self._follow_routing(writer, release, spec, decision.status, routed)
+        self._ensure_alert_rule(writer, release, spec, decision.status, routed)
         for action in deferred:
             writer.acknowledge(action.annotation, action.value)
         return writer.writes + sent, bool(unposted)
-
-    def _follow_routing(
-        self,
-        writer: ClusterWriter,
-        release: ReleaseRef,
-        spec: ReleaseSpec | None,
-        status: ReleaseStatus,
-        routed: Route | None,
-    ) -> None:
-        """After the status and its Events (before the acknowledgements): the alert rules follow the
-        routing, and never delay the rollout's writes nor the status that records them (the rule changes
-        at a promotion, where it was one write more before the status). Every pass restates the routing,
-        so a rule a crash left out is written by the next."""
-        if routed is not None:
-            self._ensure_alert_rule(writer, release, _valid(spec), status, routed)
 
     def _ensure_alert_rule(
         self,
         writer: ClusterWriter,
         release: ReleaseRef,
-        spec: ReleaseSpec,
+        spec: ReleaseSpec | None,
         status: ReleaseStatus,
-        route: Route,
+        route: Route | None,
     ) -> None:
-        """Keep the Release's PrometheusRule watching the revisions the route sends traffic to. Alert
-        rules never hold a rollout up: a cluster that serves no PrometheusRule gets none (said once,
-        asked again every _RULES_RECHECK_SECONDS), and a refused write is logged and tried next pass."""
+        """Keep the Release's PrometheusRule watching the revisions the pass's route (None: it routed
+        nothing) sends traffic to. Written after the status and its Events: the rule never delays the
+        rollout's writes nor the status that records them (it changes at a promotion), and every pass
+        restates the routing, so a rule a crash left out is written by the next. Alert rules never hold
+        a rollout up: a cluster that serves no PrometheusRule gets none (said once, asked again every
+        _RULES_RECHECK_SECONDS), and a refused write is logged and tried next pass."""
+        if route is None:
+            return
         if self._rules_unserved_until is not None and time.monotonic() < self._rules_unserved_until:
             return
+        spec = _valid(spec)
         desired = None
         if spec.alert_rules.enabled:
             versions = {
