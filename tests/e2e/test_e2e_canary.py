@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from e2e_support import (
@@ -195,22 +194,9 @@ def test_canary_burning_cpu_is_rolled_back_on_the_default_threshold(
     assert memory and all(m["result"] in ("Successful", "Inconclusive") for m in memory), memory
 
 
-def api_requests(operator: Operator) -> Counter[str]:
-    """The requests the operator sent by verb, and its passes (under "passes"), from its own /metrics."""
-    _, metrics = operator.get("/metrics")
-    counts: Counter[str] = Counter()
-    for line in metrics.splitlines():
-        if line.startswith("slipway_api_requests_total"):
-            verb = line.split('verb="', 1)[1].split('"', 1)[0]
-            counts[verb] += round(float(line.rsplit(" ", 1)[1]))
-        elif line.startswith("slipway_reconcile_duration_seconds_count"):
-            counts["passes"] += round(float(line.rsplit(" ", 1)[1]))
-    return counts
-
-
 def api_writes(operator: Operator) -> int:
     """Every request but reads the operator sent."""
-    counts = api_requests(operator)
+    counts = operator.requests()
     return sum(count for verb, count in counts.items() if verb not in ("GET", "LIST", "WATCH", "passes"))
 
 
@@ -346,7 +332,7 @@ def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_
 
     cluster.apply(without_analysis("1", steps))
     cluster.wait_phase("Healthy", "1", timeout=30)
-    before = api_requests(operator)
+    before = operator.requests()
     cluster.apply(without_analysis("2", steps))
     cluster.wait_phase("Healthy", "2", timeout=60)
     # The passes the last writes wake (the old revision scaled down, its pods gone) are counted too.
@@ -357,7 +343,7 @@ def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_
         10,
         "the old revision's pods gone",
     )
-    counts = api_requests(operator)
+    counts = operator.requests()
     counts.subtract(before)
     # Each pass read the Release and listed its Deployments before: 2 reads a pass at least. Now the
     # first pass of the rollout reads them (the rollout takes under REFRESH_SECONDS); the Services and

@@ -102,6 +102,7 @@ def test_release_deleted_mid_canary_leaves_nothing_behind(cluster: Cluster, oper
     canary_at(cluster, 50)
     assert len(cluster.deployments()) == 2
 
+    before = operator.quiet_requests()
     cluster.write("delete", "release", "web", "--timeout=30s")
 
     def nothing_left() -> bool:
@@ -113,6 +114,10 @@ def test_release_deleted_mid_canary_leaves_nothing_behind(cluster: Cluster, oper
         )
 
     wait_for(nothing_left, 30, "the Release's Deployments, Services and pods gone")
+    # Its objects going after it (each a watch event naming it) woke no pass, which would have read
+    # the Release to find it gone.
+    after = operator.requests()
+    assert after["GET"] == before["GET"], (before, after)
 
 
 def test_sigkill_at_several_instants_of_a_rollout_then_it_finishes_once(

@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,6 +277,29 @@ class Operator:
                 return answer.status, answer.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
+
+    def requests(self) -> Counter[str]:
+        """The requests this operator sent by verb, and its passes (under "passes"), from its /metrics."""
+        _, metrics = self.get("/metrics")
+        counts: Counter[str] = Counter()
+        for line in metrics.splitlines():
+            if line.startswith("slipway_api_requests_total"):
+                verb = line.split('verb="', 1)[1].split('"', 1)[0]
+                counts[verb] += round(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("slipway_reconcile_duration_seconds_count"):
+                counts["passes"] += round(float(line.rsplit(" ", 1)[1]))
+        return counts
+
+    def quiet_requests(self, timeout: float = 15) -> Counter[str]:
+        """`requests` once they stayed the same for a second: the passes in flight have ended."""
+        last = self.requests()
+
+        def unchanged() -> Counter[str] | None:
+            nonlocal last
+            now, last = last, self.requests()
+            return last if last == now else None
+
+        return wait_for(unchanged, timeout, "the operator's requests to stop for a second", interval=1.0)
 
     def said(self, event: str) -> bool:
         return any(line.get("event") == event for line in self.log_lines())

@@ -16,7 +16,7 @@ import kopf
 
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook
-from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.queue import Echo, ReconcileQueue, ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.controller.watch_view import WatchView
 from slipway.kube.client import (
@@ -46,6 +46,13 @@ def build_registry(
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(credentials)
+
+    def wake(key: ReleaseKey, echo: Echo | None = None) -> None:
+        """A pass for the Release an object belongs to, if the watch shows that Release: once it is
+        gone, its objects going after it (garbage collection) need no pass, and a sharded queue would
+        keep each such Release it was told of for good."""
+        if upstreams.view_of(key) is not None:
+            queue.notify(key, echo)
 
     # Async handlers run on the operator's loop (sync ones would run in threads), where the queue lives.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
@@ -93,7 +100,7 @@ def build_registry(
                 echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
             # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
             # for this event (its own look again is only a safety net, 30 s later), status changes too.
-            queue.notify(key, echo)
+            wake(key, echo)
         # The pass woken above starts only once this handler returns, so it decides on this view too.
         watch_view.shown_deployment(namespace or "", name, release, body, deleted=type == "DELETED")
 
@@ -101,7 +108,7 @@ def build_registry(
     async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
         # A deploy hook or a job metric finishing moves a rollout on: the core waits for this event
         # (its own look again is only a safety net, 30 s later).
-        queue.notify(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
+        wake(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
 
     # The Services and the PrometheusRule a Release owns: what the watch shows spares a pass their GETs
     # (kube/watched.py), and a change someone else made, or a deletion, wakes the Release to repair it.
@@ -127,7 +134,7 @@ def build_registry(
             echo = partial(watched.as_left, path, str(body["metadata"].get("resourceVersion")))
         first_look.shown(path)
         if known is not None:
-            queue.notify(ReleaseKey(namespace or "", known), echo)
+            wake(ReleaseKey(namespace or "", known), echo)
 
     return registry
 
