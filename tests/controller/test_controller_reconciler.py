@@ -1,7 +1,8 @@
 """The reconciler on the real dev cluster: the order of its writes (cluster actions, then the status
 guarded by resourceVersion, then Events and acknowledgements), a pass over a matching cluster writing
 nothing (invariant 4), a rollback's first write returning traffic to stable (invariant 2), and a
-refused Release getting its status and one Event, nothing else."""
+refused Release getting its status and one Event, nothing else; a pass deciding on a view that missed
+an edit is refused at its status write, and the next pass reads."""
 
 from __future__ import annotations
 
@@ -17,9 +18,17 @@ from slipway.api.models import Metric, ReleaseSpec
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.reconciler import Reconciler, invalid_spec
+from slipway.controller.watch_view import WatchView
 from slipway.core.measurement import RawMeasurement
 from slipway.core.observations import FiringAlert
-from slipway.kube.client import KubeApi, deployments_path, events_path, load_credentials, releases_path
+from slipway.kube.client import (
+    ApiError,
+    KubeApi,
+    deployments_path,
+    events_path,
+    load_credentials,
+    releases_path,
+)
 from slipway.manifests import Obj, ReleaseRef
 from slipway.providers.base import MeasurementContext
 from slipway.runtime.config import parse_config
@@ -276,3 +285,80 @@ def test_the_next_pass_is_due_when_the_core_said_not_later_by_the_time_spent_wri
     finally:
         api.close()
 
+
+class ReadingApi(RecordingApi):
+    """Also counting the reads of the Release and the writes refused for a resourceVersion gone by (a
+    failed JSON patch `test` of it is refused as 422)."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        super().__init__(kubeconfig)
+        self.release_reads = 0
+        self.conflicts = 0
+
+    def get(self, path: str) -> Obj | None:
+        if path == releases_path(NAMESPACE, "web"):
+            self.release_reads += 1
+        return super().get(path)
+
+    def patch(self, path: str, body: Any, content_type: str = "application/merge-patch+json") -> Obj:
+        try:
+            return super().patch(path, body, content_type)
+        except ApiError as error:
+            self.conflicts += error.status in (409, 422)
+            raise
+
+
+def test_a_pass_on_a_view_that_missed_a_change_conflicts_and_the_next_pass_reads_the_release(
+    dev_cluster: DevCluster,
+) -> None:
+    """The view here is shown the Deployments as a watch would, not the Release: it misses an edit
+    someone made to it. The status write of the pass deciding on that view is refused (its resourceVersion),
+    and the pass after it decides on a fresh read."""
+    timed_pause = release("1").replace("{pause: {}}", "{pause: {duration: 1s}}")
+    dev_cluster.kubectl("apply", "-f", "-", input=timed_pause)
+    api = ReadingApi(str(dev_cluster.kubeconfig))
+    key = ReleaseKey(NAMESPACE, "web")
+    view = WatchView()
+
+    def one_pass() -> tuple[float | None, int]:
+        """A pass: the delay it asked for, and how many times it read the Release."""
+        for deployment in api.list(deployments_path(NAMESPACE), {"slipway.dev/release": "web"}):
+            view.shown_deployment(NAMESPACE, deployment["metadata"]["name"], "web", deployment, deleted=False)
+        reads = api.release_reads
+        delay = asyncio.run(reconciler(key))
+        return delay, api.release_reads - reads
+
+    try:
+        reconcile_until(api, ("Healthy", None))
+        dev_cluster.kubectl("apply", "-f", "-", input=timed_pause.replace('"1"', '"2"').replace(":1", ":2"))
+        reconciler = Reconciler(
+            api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics(), watch_view=view
+        )
+        assert one_pass()[1] == 1  # the first pass reads, and keeps what it read
+        deadline = time.monotonic() + 30
+        while phase(api) != ("Progressing", 1):  # at the pause; the pods are made meanwhile
+            assert time.monotonic() < deadline, f"still {phase(api)}"
+            delay, reads = one_pass()
+            assert reads == 0, "the passes after the first decide on the view"
+            time.sleep(min(delay or 0.0, 0.2))
+        dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "team=shop")
+
+        deadline = time.monotonic() + 30
+        while not api.conflicts:
+            assert time.monotonic() < deadline, f"no conflict; still {phase(api)}"
+            delay, reads = one_pass()
+            assert reads == 0, "a pass before the conflict decided on the view"
+            time.sleep(min(delay or 0.0, 0.2))
+        assert delay is not None and delay < 1
+
+        assert one_pass()[1] == 1  # after the conflict, a fresh read
+        deadline = time.monotonic() + 30
+        while phase(api)[0] != "Healthy":
+            assert time.monotonic() < deadline, f"still {phase(api)}"
+            delay, _ = one_pass()
+            time.sleep(min(delay or 0.0, 0.2))
+        body = api.get(releases_path(NAMESPACE, "web"))
+        assert body is not None and body["metadata"]["annotations"]["team"] == "shop"
+        assert body["status"]["stable"]["version"] == "2"
+    finally:
+        api.close()
