@@ -70,6 +70,8 @@ DEV_CLUSTER_SCRAPE_INTERVAL = "1s"
 # Inconclusive); every 5 s does at 1,000 (docs/operator.md).
 DEFAULT_SCRAPE_INTERVAL = "5s"
 APPLYING_THREADS = 16
+QUERY_HANDLER = 'handler="/api/v1/query"'
+"""The label of Prometheus's instant query endpoint in its own metrics."""
 
 
 def manifest(name: str, version: str, error_rate: float) -> dict[str, Any]:
@@ -122,14 +124,17 @@ class DevClusterProcess:
         self.prometheus_url = (self.state / "prometheus-url").read_text().strip()
         self.prometheus = Process(child_named(self.process.pid, "prometheus"))
 
-    def queries(self) -> float:
-        """Instant queries Prometheus has answered over its HTTP API (its own counter)."""
+    def metrics(self) -> str:
+        """Prometheus's own /metrics."""
         with urllib.request.urlopen(f"{self.prometheus_url}/metrics", timeout=10) as answer:
-            text = answer.read().decode()
+            return str(answer.read().decode())
+
+    def queries(self, metrics: str) -> float:
+        """Instant queries Prometheus has answered over its HTTP API (its own counter)."""
         return sum(
             float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("prometheus_http_requests_total") and 'handler="/api/v1/query"' in line
+            for line in metrics.splitlines()
+            if line.startswith("prometheus_http_requests_total") and QUERY_HANDLER in line
         )
 
     def query(self, promql: str, at: float) -> float:
@@ -279,7 +284,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
                 Process(operator.process.pid),
             )
             cpu = [process.cpu_seconds() for process in (slipway, dev, prometheus)]
-            queries_before, measured_before = cluster.queries(), measurements(operator)
+            prometheus_before, measured_before = cluster.metrics(), measurements(operator)
             requests_before, metrics_before = operator.requests(), operator.metrics()
             started = time.monotonic()
             in_parallel(
@@ -312,7 +317,9 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
             escaped = sorted(n for n, p, v in phases(api) if n in failing and (p, v) == ("Healthy", "2"))
             if escaped and not unsettled:
                 unsettled = f"settled in {seconds:.0f} s, but failing canaries were promoted: {escaped}"
-            queries = cluster.queries() - queries_before
+            prometheus_after = cluster.metrics()
+            queries = cluster.queries(prometheus_after) - cluster.queries(prometheus_before)
+            answered = prometheus_answered(prometheus_before, prometheus_after)
             taken = measurements(operator) - measured_before
             requests = operator.requests() - requests_before
             test_bed = cluster.test_bed(seconds, ended, rps, services)
@@ -375,7 +382,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
     print(
         f"Prometheus queries per analysis interval: {queries / intervals:.0f} ({queries:.0f} in"
         f" {intervals:.1f} intervals; {taken:.0f} measurements taken, 1 metric per Release:"
-        f" {queries / max(taken, 1):.2f} queries per measurement)"
+        f" {queries / max(taken, 1):.2f} queries per measurement); {answered}"
     )
     steps = steps_taken(list(watches.seen.releases), "2")
     reads = {verb: requests[verb] for verb in ("GET", "LIST")}
@@ -396,6 +403,26 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
         f"({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores shared, load average {load:.1f} at the end)"
     )
     return not unsettled
+
+
+def prometheus_answered(before: str, after: str) -> str:
+    """From Prometheus's own metrics over the rollout: how long it took to answer the instant queries
+    (its HTTP histogram: from a request received to its answer sent), and the longest its engine made
+    a query wait for one of its slots (--query.max-concurrency; a summary of its last 10 minutes)."""
+    name = "prometheus_http_request_duration_seconds"
+    start, end = buckets(before, name, label=QUERY_HANDLER), buckets(after, name, label=QUERY_HANDLER)
+    p50, p99 = (bucket_quantile(start, end, share) * 1000 for share in (0.5, 0.99))
+    queued = next(
+        float(line.rsplit(" ", 1)[1]) * 1000
+        for line in after.splitlines()
+        if line.startswith("prometheus_engine_query_duration_seconds{")
+        and 'slice="queue_time"' in line
+        and 'quantile="0.99"' in line
+    )
+    return (
+        f"Prometheus answered them in p50 {p50:.0f} / p99 {p99:.0f} ms, of which waiting in its query"
+        f" queue p99 {queued:.0f} ms"
+    )
 
 
 def what_passes_waited_for(before: str, after: str) -> str:

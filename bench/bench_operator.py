@@ -67,11 +67,12 @@ Buckets = dict[float, float]
 """A histogram's cumulative counts by upper bound (le)."""
 
 
-def buckets(text: str, name: str, verbs: tuple[str, ...] | None = None) -> Buckets:
-    """The histogram `name` in a /metrics text, its series summed (only those of `verbs`, if given)."""
+def buckets(text: str, name: str, verbs: tuple[str, ...] | None = None, label: str = "") -> Buckets:
+    """The histogram `name` in a /metrics text, its series summed (only those of `verbs`, if given,
+    and those whose labels hold `label`, such as 'handler="/api/v1/query"')."""
     counts: Buckets = {}
     for line in text.splitlines():
-        if not line.startswith(f"{name}_bucket{{"):
+        if not line.startswith(f"{name}_bucket{{") or label not in line:
             continue
         if verbs is None or line.split('verb="', 1)[1].split('"', 1)[0] in verbs:
             bound = float(line.split('le="', 1)[1].split('"', 1)[0])

@@ -120,6 +120,8 @@ def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> 
     assert rolled_back is not None and rolled_back[1] == rolled_back[2] == "4", printed
     per_measurement = re.search(rf"({NUMBER}) queries per measurement", printed)
     assert per_measurement is not None and 0 < float(per_measurement[1]) <= 1.0, printed
+    answered = rf"Prometheus answered them in p50 {NUMBER} / p99 {NUMBER} ms, of which waiting in its"
+    assert re.search(rf"{answered} query queue p99 {NUMBER} ms", printed), printed
     requests = rf"operator API requests: {NUMBER}/s reads .*; writes per step ({NUMBER}) "
     written = re.search(requests, printed)
     assert written is not None and float(written[1]) > 0, printed
@@ -156,6 +158,8 @@ def test_a_quantile_of_what_a_histogram_observed_between_two_readings() -> None:
         "x",
         ("GET",),
     ) == {0.5: 3.0}
+    prometheus = 'y_bucket{handler="/api/v1/query",le="0.1"} 5\ny_bucket{handler="/metrics",le="0.1"} 9'
+    assert buckets(prometheus, "y", label='handler="/api/v1/query"') == {0.1: 5.0}
 
 
 def run_bench(script: str, args: list[str]) -> str:
