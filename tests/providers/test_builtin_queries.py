@@ -5,6 +5,7 @@ tests/providers/test_builtin.py runs the same queries against a real Prometheus.
 from __future__ import annotations
 
 from slipway.api.models import Metric, ThresholdRange
+from slipway.providers._grouped import selector
 from slipway.providers.builtin import BuiltinMetricsConfig, no_limit_reason, resource_queries
 
 PODS = 'namespace="{{namespace}}",pod=~"{{release}}-{{revision}}-[a-z0-9]+-[a-z0-9]+"'
@@ -45,3 +46,11 @@ def test_named_without_a_threshold_they_get_the_guides_defaults() -> None:
     for builtin, bound in (("cpu-usage", 0.80), ("memory-usage", 0.85)):
         metric = Metric.model_validate({"name": builtin, "builtin": builtin})
         assert metric.effective_threshold() == ThresholdRange(max=bound)
+
+
+def test_a_grouped_query_selects_its_workloads_exactly_where_they_share_a_value_else_by_alternation() -> None:
+    labels = ("namespace", "release", "revision")
+    assert selector(labels, [("shop", "web", "5f1c9a")]) == 'namespace="shop",release="web",revision="5f1c9a"'
+    # A dot is any character to a regex: escaped, then escaped again inside the PromQL string.
+    two = selector(labels, [("shop", "web.v2", "b"), ("shop", "web", "a")])
+    assert two == 'namespace="shop",release=~"web|web\\\\.v2",revision=~"a|b"'

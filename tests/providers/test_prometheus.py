@@ -196,6 +196,44 @@ def test_a_revision_with_no_series_has_no_data(prometheus: PrometheusProcess) ->
         assert result.error is None and result.values == ()
 
 
+def test_builtin_measurements_asked_at_once_share_one_query_and_each_gets_its_own_values(
+    prometheus: PrometheusProcess,
+) -> None:
+    """A wave of passes measuring together: one query grouped by (namespace, release, revision),
+    each measurement answered with its own workload's values, as it would be alone."""
+    config = config_for(prometheus.url)
+    for revision in REVISIONS:  # each target scraped twice in the window
+        measure_until_data(builtin_metric("error-rate"), context(config, revision))
+    elsewhere = replace(context(config).context, namespace="other")  # no series there
+    contexts = [context(config, revision).context for revision in (*REVISIONS, "absent")] * 3 + [elsewhere]
+    sent: list[str] = []
+
+    async def together() -> list[RawMeasurement]:
+        async def on_request_start(_: Any, __: Any, request: aiohttp.TraceRequestStartParams) -> None:
+            sent.append(request.url.path)
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_start.append(on_request_start)
+        async with aiohttp.ClientSession(trace_configs=[tracing]) as session:
+            provider = BuiltinProvider(
+                session, config.section(PrometheusConfig), config.section(BuiltinMetricsConfig)
+            )
+            metric = builtin_metric("error-rate")
+            return list(await asyncio.gather(*(provider.measure(metric, each) for each in contexts)))
+
+    results = asyncio.run(together())
+    assert sent == ["/api/v1/query"]
+    for result, each in zip(results, contexts, strict=True):
+        assert result.error is None and result.revision == each.revision, result
+        if each.namespace == "other" or each.revision == "absent":
+            assert result.values == ()
+        elif each.revision == "idle":
+            assert len(result.values) == 1 and math.isnan(result.values[0])
+        else:
+            expected = 0.02 if each.revision == "good" else 0.0
+            assert result.values == pytest.approx((expected,), rel=1e-6), result
+
+
 def test_custom_query_placeholders_are_substituted(prometheus: PrometheusProcess) -> None:
     metric = promql_metric(
         'count(count_over_time(http_requests_total{namespace="{{namespace}}",release="{{release}}",'

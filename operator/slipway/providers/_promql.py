@@ -67,12 +67,17 @@ async def query(
     session: aiohttp.ClientSession, settings: PrometheusConfig, template: str, context: MeasurementContext
 ) -> Any:
     """The `data` of the instant query `template` (placeholders filled in, escaped)."""
-    if settings.url is None:
-        raise QueryFailed("no Prometheus configured (prometheus.url in the operator config)")
     try:
         promql = render(template, context.placeholders(), escape_label_value)
     except TemplateError as unknown:
         raise QueryFailed(str(unknown)) from unknown
+    return await run(session, settings, promql)
+
+
+async def run(session: aiohttp.ClientSession, settings: PrometheusConfig, promql: str) -> Any:
+    """The `data` of the instant query `promql`."""
+    if settings.url is None:
+        raise QueryFailed("no Prometheus configured (prometheus.url in the operator config)")
     try:
         async with session.get(
             f"{settings.url}/api/v1/query",

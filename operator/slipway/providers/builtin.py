@@ -17,6 +17,7 @@ from pydantic import Field
 
 from slipway.api.models import Metric, ThresholdRange
 from slipway.core.measurement import RawMeasurement
+from slipway.providers._grouped import GroupedQueries
 from slipway.providers._promql import (
     PrometheusConfig,
     QueryFailed,
@@ -25,7 +26,7 @@ from slipway.providers._promql import (
     prometheus_ready,
     query,
 )
-from slipway.providers.base import MeasurementContext, ProviderPlugin, failed
+from slipway.providers.base import MeasurementContext, ProviderPlugin, failed, measured
 from slipway.runtime.config import LabelName, MetricName, PluginSection
 
 BuiltinMetric = Literal["error-rate", "latency-p95", "cpu-usage", "memory-usage"]
@@ -79,28 +80,39 @@ def seed_threshold(builtin: str) -> ThresholdRange:
     return _SEED_THRESHOLDS[builtin]
 
 
-def builtin_query(builtin: str, names: BuiltinMetricsConfig, interval_seconds: int) -> str:
-    """The PromQL template for a builtin metric; `{{...}}` placeholders are left for the renderer.
+def builtin_query(
+    builtin: str, names: BuiltinMetricsConfig, interval_seconds: int, grouped: bool = False
+) -> str:
+    """The PromQL template for error-rate or latency-p95; `{{...}}` placeholders are left for the
+    renderer. One workload's, by its `{{namespace}}`, `{{release}}` and `{{revision}}`; `grouped`,
+    those a `{{selector}}` matches, one series per (namespace, release, revision) label.
 
     The rate window is at least `minimum_window_seconds`, since rate() needs two scrapes inside it.
     """
     window = f"[{max(interval_seconds, names.minimum_window_seconds)}s]"
+    keys = (names.namespace_label, names.release_label, names.revision_label)
+    by = f" by ({', '.join(keys)}) " if grouped else ""
     selector = (
-        f'{names.namespace_label}="{{{{namespace}}}}",'
-        f'{names.release_label}="{{{{release}}}}",'
-        f'{names.revision_label}="{{{{revision}}}}"'
+        "{{selector}}"
+        if grouped
+        else ",".join(f'{label}="{{{{{part}}}}}"' for label, part in zip(keys, _WORKLOAD, strict=True))
     )
     if builtin == "error-rate":
         errors = f'{names.status_code_label}=~"{escape_label_value(names.error_code_regex)}"'
-        # `or vector(0)`: a revision that never failed has no error series at all, which is a rate of
-        # 0, not missing data. With no requests at all the division stays empty (no data) or 0/0 (NaN).
+        requests = f"sum{by}(rate({names.requests_metric}{{{selector}}}{window}))"
+        # `or <requests> * 0`: a revision that never failed has no error series at all, which is a rate
+        # of 0, not missing data. With no requests at all the division stays empty (no data) or 0/0 (NaN).
         return (
-            f"(sum(rate({names.requests_metric}{{{selector},{errors}}}{window})) or vector(0))"
-            f" / sum(rate({names.requests_metric}{{{selector}}}{window}))"
+            f"(sum{by}(rate({names.requests_metric}{{{selector},{errors}}}{window})) or {requests} * 0)"
+            f" / {requests}"
         )
-    return (
-        f"histogram_quantile(0.95, sum by (le) (rate({names.duration_metric}_bucket{{{selector}}}{window})))"
-    )
+    buckets = f"{names.duration_metric}_bucket{{{selector}}}"
+    le = f"le, {', '.join(keys)}" if grouped else "le"
+    return f"histogram_quantile(0.95, sum by ({le}) (rate({buckets}{window})))"
+
+
+_WORKLOAD = ("namespace", "release", "revision")
+"""The placeholders naming one workload, in the order of the labels that select it."""
 
 
 RESOURCES: Final[dict[str, tuple[str, str]]] = {
@@ -163,14 +175,23 @@ class BuiltinProvider:
         self._session = session
         self._prometheus = prometheus
         self._names = names
+        labels = (names.namespace_label, names.release_label, names.revision_label)
+        self._grouped = GroupedQueries(session, prometheus, labels)
 
     async def measure(self, metric: Metric, context: MeasurementContext) -> RawMeasurement:
         builtin = metric.spec_of(str)
         if builtin not in get_args(BuiltinMetric):
             raise TypeError(f"metric {metric.name!r} names no builtin metric")
         if builtin not in RESOURCES:
-            template = builtin_query(builtin, self._names, context.interval_seconds)
-            return await instant_query(self._session, self._prometheus, metric, template, context)
+            # Passes measuring at once share queries (providers/_grouped.py).
+            template = builtin_query(builtin, self._names, context.interval_seconds, grouped=True)
+            try:
+                values = await self._grouped.values(
+                    template, (context.namespace, context.release, context.revision)
+                )
+            except QueryFailed as failure:
+                return failed(metric, context, str(failure))
+            return measured(metric, context, values)
         queries = resource_queries(builtin, self._names, context.interval_seconds)
         try:
             unlimited = await query(self._session, self._prometheus, queries.unlimited, context)
