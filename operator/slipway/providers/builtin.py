@@ -100,10 +100,13 @@ def builtin_query(
     if builtin == "error-rate":
         errors = f'{names.status_code_label}=~"{escape_label_value(names.error_code_regex)}"'
         requests = f"sum{by}(rate({names.requests_metric}{{{selector}}}{window}))"
-        # `or <requests> * 0`: a revision that never failed has no error series at all, which is a rate
-        # of 0, not missing data. With no requests at all the division stays empty (no data) or 0/0 (NaN).
+        # A revision that never failed has no error series at all, which is a rate of 0, not missing
+        # data: `or vector(0)`, or per group, `or` its request rate times 0. With no requests at all the
+        # division stays empty (no data) or 0/0 (NaN). The rules' form is kept as it was: a changed
+        # expression would rewrite every Release's PrometheusRule at an upgrade.
+        none_failed = f"{requests} * 0" if grouped else "vector(0)"
         return (
-            f"(sum{by}(rate({names.requests_metric}{{{selector},{errors}}}{window})) or {requests} * 0)"
+            f"(sum{by}(rate({names.requests_metric}{{{selector},{errors}}}{window})) or {none_failed})"
             f" / {requests}"
         )
     buckets = f"{names.duration_metric}_bucket{{{selector}}}"
