@@ -103,7 +103,7 @@ def child_named(parent: int, name: str) -> int:
 class DevClusterProcess:
     """`slipway dev` in its own process (and process group), its state in `workdir/.slipway`."""
 
-    def __init__(self, workdir: Path, rps: float, scrape_interval: str) -> None:
+    def __init__(self, workdir: Path, rps: float, scrape_interval: str, rule_interval: str | None) -> None:
         self.state = workdir / ".slipway"
         self._log = workdir / "dev.log"
         argv = [sys.executable, "-m", "slipway", "dev", "--prometheus", "on", "--alertmanager", "off"]
@@ -114,6 +114,8 @@ class DevClusterProcess:
             window = max(10, 4 * int(scrape_interval.rstrip("s")))
             extra.write_text(f"builtin:\n  minimumWindowSeconds: {window}\n")
             argv += ["--scrape-interval", scrape_interval, "--operator-config", str(extra)]
+        if rule_interval is not None:
+            argv += ["--rule-interval", rule_interval]
         with self._log.open("wb") as out:
             self.process = subprocess.Popen(
                 argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -247,13 +249,20 @@ def cores(process: Process, before: float, seconds: float) -> float:
     return (process.cpu_seconds() - before) / seconds
 
 
-def run(count: int, failing_share: float, rps: float, scrape_interval: str, settle_seconds: float) -> bool:
+def run(
+    count: int,
+    failing_share: float,
+    rps: float,
+    scrape_interval: str,
+    rule_interval: str | None,
+    settle_seconds: float,
+) -> bool:
     """Print the figures; False when some Release did not settle in `settle_seconds`."""
     names = [f"load-{index}" for index in range(count)]
     failing = set(names[:: max(1, round(1 / failing_share))]) if failing_share > 0 else set()
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
-        cluster = DevClusterProcess(workdir, rps, scrape_interval)
+        cluster = DevClusterProcess(workdir, rps, scrape_interval, rule_interval)
         api = connect(str(cluster.kubeconfig))
         operator = Operator(
             [sys.executable, "-m", "slipway", "run", "--config", str(cluster.operator_config)],
@@ -319,7 +328,7 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
                 unsettled = f"settled in {seconds:.0f} s, but failing canaries were promoted: {escaped}"
             prometheus_after = cluster.metrics()
             queries = cluster.queries(prometheus_after) - cluster.queries(prometheus_before)
-            answered = prometheus_answered(prometheus_before, prometheus_after)
+            answered = prometheus_answered(prometheus_before, prometheus_after, seconds)
             taken = measurements(operator) - measured_before
             requests = operator.requests() - requests_before
             test_bed = cluster.test_bed(seconds, ended, rps, services)
@@ -347,7 +356,9 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
     print(
         f"{count} Releases progressing at once ({len(WEIGHTS)} steps, {PAUSE_SECONDS} s pauses, error-rate"
         f" every {INTERVAL_SECONDS} s; versions applied over {applied:.1f} s; gateway {rps:g} requests/s"
-        f" per Service, Prometheus scraping every {scrape_interval}): "
+        f" per Service, Prometheus scraping every {scrape_interval}"
+        + (f", evaluating rules every {rule_interval}" if rule_interval is not None else "")
+        + "): "
         + (unsettled or f"all settled in {seconds:.0f} s")
     )
     if not late:
@@ -405,10 +416,11 @@ def run(count: int, failing_share: float, rps: float, scrape_interval: str, sett
     return not unsettled
 
 
-def prometheus_answered(before: str, after: str) -> str:
+def prometheus_answered(before: str, after: str, seconds: float) -> str:
     """From Prometheus's own metrics over the rollout: how long it took to answer the instant queries
-    (its HTTP histogram: from a request received to its answer sent), and the longest its engine made
-    a query wait for one of its slots (--query.max-concurrency; a summary of its last 10 minutes)."""
+    (its HTTP histogram: from a request received to its answer sent), the longest its engine made a
+    query wait for one of its slots (--query.max-concurrency, which the rules' evaluations share; a
+    summary of its last 10 minutes), and how many alert rules it evaluated a second."""
     name = "prometheus_http_request_duration_seconds"
     start, end = buckets(before, name, label=QUERY_HANDLER), buckets(after, name, label=QUERY_HANDLER)
     p50, p99 = (bucket_quantile(start, end, share) * 1000 for share in (0.5, 0.99))
@@ -419,9 +431,15 @@ def prometheus_answered(before: str, after: str) -> str:
         and 'slice="queue_time"' in line
         and 'quantile="0.99"' in line
     )
+    evaluated = sum(
+        sign * float(line.rsplit(" ", 1)[1])
+        for sign, text in ((-1, before), (1, after))
+        for line in text.splitlines()
+        if line.startswith("prometheus_rule_evaluations_total")
+    )
     return (
         f"Prometheus answered them in p50 {p50:.0f} / p99 {p99:.0f} ms, of which waiting in its query"
-        f" queue p99 {queued:.0f} ms"
+        f" queue p99 {queued:.0f} ms; it evaluated {evaluated / seconds:.0f} alert rules/s"
     )
 
 
@@ -464,6 +482,10 @@ def main() -> None:
         "--scrape-interval", default=DEFAULT_SCRAPE_INTERVAL, help="Prometheus's scrape interval"
     )
     parser.add_argument(
+        "--rule-interval",
+        help="how often Prometheus evaluates the alert rules the operator writes (default: as it scrapes)",
+    )
+    parser.add_argument(
         "--settle-seconds", type=float, default=900, help="how long the rollouts may take to settle"
     )
     parser.add_argument(
@@ -475,10 +497,14 @@ def main() -> None:
     args = parser.parse_args()
     argv = ["--releases", str(args.releases), "--failing", str(args.failing), "--rps", str(args.rps)]
     argv += ["--scrape-interval", args.scrape_interval, "--settle-seconds", str(args.settle_seconds)]
+    if args.rule_interval is not None:
+        argv += ["--rule-interval", args.rule_interval]
     if args.baseline is not None:
         side_by_side(__file__, argv, args.baseline, args.runs)
         return
-    if not run(args.releases, args.failing, args.rps, args.scrape_interval, args.settle_seconds):
+    if not run(
+        args.releases, args.failing, args.rps, args.scrape_interval, args.rule_interval, args.settle_seconds
+    ):
         sys.exit(1)
 
 

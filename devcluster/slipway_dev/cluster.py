@@ -99,6 +99,7 @@ class DevCluster:
         process_images: list[str] | None = None,
         operator_config: Path | None = None,
         scrape_interval: str = "1s",
+        rule_interval: str | None = None,
         max_pods: int | None = None,
         gateway_port: int = 0,
         load: Sequence[LoadVariant] = (),
@@ -113,8 +114,10 @@ class DevCluster:
         self.load = tuple(load)
         self.prometheus_mode = prometheus
         self.alertmanager_mode = alertmanager
-        # How often Prometheus scrapes each pod and evaluates the rules (a Prometheus duration).
+        # How often Prometheus scrapes each pod, and evaluates the rules (Prometheus durations; the
+        # rules as often as the scrapes unless given).
         self.scrape_interval = scrape_interval
+        self.rule_interval = rule_interval
         self.faults = faults
         self.with_operator = operator
         self.release_crd = release_crd
@@ -269,6 +272,7 @@ class DevCluster:
             scrape_interval=self.scrape_interval,
             rule_files=[self.rules_dir.resolve() / RULE_FILE_GLOB],
             alertmanager_url=self.alertmanager_url,
+            rule_interval=self.rule_interval,
         ).start()
         self.prometheus_url = self._prometheus.url
         (self.state_dir / "prometheus-url").write_text(self.prometheus_url + "\n")

@@ -201,6 +201,7 @@ class PrometheusProcess(BinaryServerProcess):
         scrape_interval: str = "1s",
         rule_files: Sequence[Path] = (),
         alertmanager_url: str | None = None,
+        rule_interval: str | None = None,
     ) -> None:
         super().__init__()
         self.scrape_configs = [dict(config) for config in scrape_configs]
@@ -212,12 +213,14 @@ class PrometheusProcess(BinaryServerProcess):
                 }
             )
         self.scrape_interval = scrape_interval
+        # How often the rules are evaluated: as often as the pods are scraped unless told otherwise.
+        self.rule_interval = rule_interval or scrape_interval
         self.rule_files = [str(path) for path in rule_files]
         self.alertmanager_url = alertmanager_url
 
     def write_config(self, workdir: Path) -> None:
         config: dict[str, Any] = {
-            "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
+            "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.rule_interval},
             "scrape_configs": self.scrape_configs,
             "rule_files": self.rule_files,
         }

@@ -113,15 +113,21 @@ def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> 
     no more queries than the operator took measurements (one metric per Release)."""
     printed = run_bench(
         "bench_load.py",
-        ["--releases", "20", "--failing", "0.2", "--settle-seconds", "150", "--scrape-interval", "1s"],
+        [
+            *("--releases", "20", "--failing", "0.2", "--settle-seconds", "150"),
+            *("--scrape-interval", "1s", "--rule-interval", "3s"),
+        ],
     )
+    assert "Prometheus scraping every 1s, evaluating rules every 3s)" in printed, printed
     assert re.search(rf"step lateness: p50 {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms", printed), printed
     rolled_back = re.search(r"all traffic on stable: .* \(([0-9]+) of ([0-9]+) failing Releases\)", printed)
     assert rolled_back is not None and rolled_back[1] == rolled_back[2] == "4", printed
     per_measurement = re.search(rf"({NUMBER}) queries per measurement", printed)
     assert per_measurement is not None and 0 < float(per_measurement[1]) <= 1.0, printed
     answered = rf"Prometheus answered them in p50 {NUMBER} / p99 {NUMBER} ms, of which waiting in its"
-    assert re.search(rf"{answered} query queue p99 {NUMBER} ms", printed), printed
+    assert re.search(
+        rf"{answered} query queue p99 {NUMBER} ms; it evaluated {NUMBER} alert rules/s", printed
+    ), printed
     requests = rf"operator API requests: {NUMBER}/s reads .*; writes per step ({NUMBER}) "
     written = re.search(requests, printed)
     assert written is not None and float(written[1]) > 0, printed

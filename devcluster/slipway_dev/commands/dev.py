@@ -59,6 +59,10 @@ def register(app: typer.Typer) -> None:
         scrape_interval: Annotated[
             str, typer.Option(help="How often Prometheus scrapes each pod and evaluates rules (e.g. 5s).")
         ] = "1s",
+        rule_interval: Annotated[
+            str | None,
+            typer.Option(help="How often Prometheus evaluates the alert rules (default: as it scrapes)."),
+        ] = None,
         routing_crds: Annotated[
             bool,
             typer.Option(
@@ -128,6 +132,7 @@ def register(app: typer.Typer) -> None:
             kubeconfig=kubeconfig,
             rps=rps,
             scrape_interval=scrape_interval,
+            rule_interval=rule_interval,
             prometheus=modes[prometheus],
             alertmanager=modes[alertmanager],
             faults=faults,
