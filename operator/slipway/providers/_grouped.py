@@ -4,8 +4,8 @@ Passes measuring at the same moment (a wave of pauses ending together) ask one q
 workloads. A measurement asked while fewer than MOST_IN_FLIGHT queries of its shape are out goes at
 once; one asked while they are all out waits for the next, which carries every workload asked
 meanwhile (MOST_PER_QUERY at most) in one selector, grouped by the workload's labels: each
-measurement gets its own group's values. A lone measurement never waits for company, and a
-measurement waits at most for one query in flight before its own goes.
+measurement gets its own group's values. A lone measurement never waits for company; one that waits
+goes when the first query in flight ends (unless more than MOST_PER_QUERY waited before it).
 
 A shape is a PromQL template whose `{{selector}}` the label matchers of the workloads replace.
 """

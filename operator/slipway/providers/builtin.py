@@ -80,6 +80,10 @@ def seed_threshold(builtin: str) -> ThresholdRange:
     return _SEED_THRESHOLDS[builtin]
 
 
+_WORKLOAD = ("namespace", "release", "revision")
+"""The placeholders naming one workload, in the order of the labels that select it."""
+
+
 def builtin_query(
     builtin: str, names: BuiltinMetricsConfig, interval_seconds: int, grouped: bool = False
 ) -> str:
@@ -112,10 +116,6 @@ def builtin_query(
     buckets = f"{names.duration_metric}_bucket{{{selector}}}"
     le = f"le, {', '.join(keys)}" if grouped else "le"
     return f"histogram_quantile(0.95, sum by ({le}) (rate({buckets}{window})))"
-
-
-_WORKLOAD = ("namespace", "release", "revision")
-"""The placeholders naming one workload, in the order of the labels that select it."""
 
 
 RESOURCES: Final[dict[str, tuple[str, str]]] = {
