@@ -311,6 +311,25 @@ def test_prometheus_down_is_an_error() -> None:
     assert result.error is not None and f"Prometheus at {url} did not answer" in result.error
 
 
+def test_a_shared_query_failing_fails_every_measurement_in_it_with_the_reason() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    config = config_for(url)
+
+    async def together() -> list[RawMeasurement]:
+        async with aiohttp.ClientSession() as session:
+            provider = BuiltinProvider(
+                session, config.section(PrometheusConfig), config.section(BuiltinMetricsConfig)
+            )
+            asked = [context(config, revision).context for revision in ("a", "b", "c", "d", "e", "f")]
+            return list(
+                await asyncio.gather(*(provider.measure(builtin_metric("error-rate"), c) for c in asked))
+            )
+
+    for result in asyncio.run(together()):
+        assert result.values == ()
+        assert result.error is not None and f"Prometheus at {url} did not answer" in result.error
+
+
 def test_no_prometheus_configured_is_an_error() -> None:
     result = asyncio.run(measure(promql_metric("1"), context(config_for(None))))
     assert result.error is not None and "prometheus.url" in result.error
