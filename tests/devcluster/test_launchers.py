@@ -85,3 +85,11 @@ def test_a_port_taken_between_pick_and_bind_is_retried(
     with PrometheusProcess() as prometheus:
         assert not prometheus.url.endswith(f":{taken_port}")
         assert get_json(f"{prometheus.url}/api/v1/query?query=1") is not None
+
+
+def test_prometheus_evaluates_rules_at_their_own_interval_or_as_it_scrapes() -> None:
+    for rule_interval, expected in ((None, "3s"), ("7s", "7s")):
+        with PrometheusProcess(scrape_interval="3s", rule_interval=rule_interval) as process:
+            loaded = get_json(f"{process.url}/api/v1/status/config")["data"]["yaml"]
+        assert "scrape_interval: 3s" in loaded, loaded
+        assert f"evaluation_interval: {expected}" in loaded, loaded
