@@ -58,15 +58,22 @@ def test_requeue_delay_schedules_the_next_pass_and_forget_cancels_it() -> None:
         queue.notify(WEB)
         await wait_until(lambda: len(passes) == 3 and queue.busy == 0)
 
-        async def forever(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            return 0.05
+        gone: set[ReleaseKey] = set()
 
-        other = ReconcileQueue(forever)
+        async def until_gone(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return None if key in gone else 0.05
+
+        other = ReconcileQueue(until_gone)
         other.notify(API)
         await wait_until(lambda: passes[-1] == API and other.busy == 0)
         assert other.scheduled == 1
+        gone.add(API)
+        before = len(passes)
         other.forget(API)
+        assert other.scheduled == 0
+        # One last pass finds it gone (the reconciler then forgets its metrics and Events); no timer.
+        await wait_until(lambda: len(passes) == before + 1 and other.busy == 0)
         assert other.scheduled == 0
 
     asyncio.run(scenario())

@@ -114,10 +114,17 @@ def test_release_deleted_mid_canary_leaves_nothing_behind(cluster: Cluster, oper
         )
 
     wait_for(nothing_left, 30, "the Release's Deployments, Services and pods gone")
-    # Its objects going after it (each a watch event naming it) woke no pass, which would have read
-    # the Release to find it gone.
+
+    def series_gone() -> bool:
+        _, metrics = operator.get("/metrics")
+        return 'release="web"' not in metrics
+
+    # Its deletion makes one last pass, which finds it gone and drops its series from /metrics.
+    wait_for(series_gone, 10, "the Release's series gone from the operator's /metrics")
+    # That pass reads the Release once; its objects going after it (each a watch event naming it) wake
+    # none once the watch has shown it deleted (an object's event handled before that may).
     after = operator.requests()
-    assert after["GET"] == before["GET"], (before, after)
+    assert after["GET"] - before["GET"] <= 2, (before, after)
 
 
 def test_sigkill_at_several_instants_of_a_rollout_then_it_finishes_once(

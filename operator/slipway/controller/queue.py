@@ -119,13 +119,18 @@ class ReconcileQueue:
         self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
 
     def forget(self, key: ReleaseKey) -> None:
-        """The Release is gone: drop its timer; a pass in flight finishes (and finds nothing)."""
+        """The Release is gone: drop what the queue kept of it and its timer, and make one last pass
+        (after the one in flight), which finds it gone and has the operator forget it too (its
+        series on /metrics, its Events): its objects going after it wake nothing (handlers.py)."""
         self._cancel_timer(key)
-        self._dirty.discard(key)
         self._echoes.pop(key, None)
         self._ours.pop(key, None)
         self._failures.pop(key, None)
         self._fired.pop(key, None)
+        if key in self._running:
+            self._dirty.add(key)
+        else:
+            self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"forget {key}")
 
     def reclaim(self) -> None:
         """What this replica owns changed (sharding): a pass at once for each Release it gained; the
