@@ -418,18 +418,22 @@ def run(
 
 def prometheus_answered(before: str, after: str, seconds: float) -> str:
     """From Prometheus's own metrics over the rollout: how long it took to answer the instant queries
-    (its HTTP histogram: from a request received to its answer sent), the longest its engine made a
-    query wait for one of its slots (--query.max-concurrency, which the rules' evaluations share; a
-    summary of its last 10 minutes), and how many alert rules it evaluated a second."""
+    (its HTTP histogram: from a request received to its answer sent), the p99 of how long its engine
+    made a query wait for one of its slots (--query.max-concurrency, which the rules' evaluations share;
+    a summary of its last 10 minutes; nan if it has none), and how many alert rules it evaluated a
+    second."""
     name = "prometheus_http_request_duration_seconds"
     start, end = buckets(before, name, label=QUERY_HANDLER), buckets(after, name, label=QUERY_HANDLER)
     p50, p99 = (bucket_quantile(start, end, share) * 1000 for share in (0.5, 0.99))
     queued = next(
-        float(line.rsplit(" ", 1)[1]) * 1000
-        for line in after.splitlines()
-        if line.startswith("prometheus_engine_query_duration_seconds{")
-        and 'slice="queue_time"' in line
-        and 'quantile="0.99"' in line
+        (
+            float(line.rsplit(" ", 1)[1]) * 1000
+            for line in after.splitlines()
+            if line.startswith("prometheus_engine_query_duration_seconds{")
+            and 'slice="queue_time"' in line
+            and 'quantile="0.99"' in line
+        ),
+        math.nan,
     )
     evaluated = sum(
         sign * float(line.rsplit(" ", 1)[1])

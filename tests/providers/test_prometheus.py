@@ -234,6 +234,58 @@ def test_builtin_measurements_asked_at_once_share_one_query_and_each_gets_its_ow
             assert result.values == pytest.approx((expected,), rel=1e-6), result
 
 
+def test_measurements_asked_while_queries_are_out_wait_and_go_together_in_the_next(
+    prometheus: PrometheusProcess,
+) -> None:
+    """Each query is held before it is sent (aiohttp's trace hook) until 4 are out: a measurement asked
+    then waits, and those waiting go in one query when the first held one is answered."""
+    config = config_for(prometheus.url)
+    for revision in REVISIONS:
+        measure_until_data(builtin_metric("error-rate"), context(config, revision))
+    sent: list[str] = []
+
+    async def scenario() -> list[RawMeasurement]:
+        release = asyncio.Event()
+
+        async def hold(_: Any, __: Any, request: aiohttp.TraceRequestStartParams) -> None:
+            sent.append(request.method)
+            await release.wait()
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_start.append(hold)
+        metric = builtin_metric("error-rate")
+        async with aiohttp.ClientSession(trace_configs=[tracing]) as session:
+            provider = BuiltinProvider(
+                session, config.section(PrometheusConfig), config.section(BuiltinMetricsConfig)
+            )
+            first = []
+            for revision in ("good", "clean", "idle", "absent"):  # one at a time: each its own query
+                first.append(asyncio.create_task(provider.measure(metric, context(config, revision).context)))
+                deadline = time.monotonic() + 5
+                while len(sent) < len(first):
+                    assert time.monotonic() < deadline, f"{len(sent)} queries out, not {len(first)}"
+                    await asyncio.sleep(0.01)
+            later = [
+                asyncio.create_task(provider.measure(metric, context(config, revision).context))
+                for revision in ("good", "clean", "idle", "absent", "good", "idle")
+            ]
+            await asyncio.sleep(0.2)
+            assert len(sent) == 4  # the later ones wait: 4 queries are out
+            release.set()
+            return list(await asyncio.gather(*first, *later))
+
+    results = asyncio.run(scenario())
+    assert sent == ["POST"] * 5  # the 6 that waited went in one query
+    for result in results:
+        assert result.error is None, result
+    expected = {"good": (0.02,), "clean": (0.0,), "absent": ()}
+    for result in results:
+        if result.revision == "idle":
+            assert len(result.values) == 1 and math.isnan(result.values[0])
+        else:
+            assert result.values == pytest.approx(expected[result.revision], rel=1e-6), result
+
+
 def test_custom_query_placeholders_are_substituted(prometheus: PrometheusProcess) -> None:
     metric = promql_metric(
         'count(count_over_time(http_requests_total{namespace="{{namespace}}",release="{{release}}",'

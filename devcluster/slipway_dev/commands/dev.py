@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         scrape_interval: Annotated[
-            str, typer.Option(help="How often Prometheus scrapes each pod and evaluates rules (e.g. 5s).")
+            str, typer.Option(help="How often Prometheus scrapes each pod (and evaluates rules, e.g. 5s).")
         ] = "1s",
         rule_interval: Annotated[
             str | None,

@@ -25,7 +25,7 @@ from slipway.providers.base import render
 MOST_IN_FLIGHT = 4
 """Queries of one shape out at once (Prometheus runs 20 at once by default, for every client)."""
 MOST_PER_QUERY = 100
-"""Workloads in one query: its selector, in the URL, stays a few kilobytes."""
+"""Workloads in one query: its selector stays within tens of kilobytes (sent in a POST's body)."""
 
 Workload = tuple[str, str, str]
 """Namespace, release and revision, as the series' labels hold them."""
@@ -98,8 +98,11 @@ class GroupedQueries:
                 try:
                     found = await self._query(template, [workload for workload, _ in asked])
                 except asyncio.CancelledError:
-                    for _, future in asked:
-                        future.cancel()
+                    # Stopping: no pass may be left waiting for a query nobody will send.
+                    stopped = "the operator stopped before Prometheus answered"
+                    for _, future in asked + self._waiting.pop(template, []):
+                        if not future.done():
+                            future.set_exception(QueryFailed(stopped))
                     raise
                 except Exception as failure:  # QueryFailed; anything else must not leave a pass waiting
                     for _, future in asked:
