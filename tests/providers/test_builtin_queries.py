@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from slipway.api.models import Metric, ThresholdRange
 from slipway.providers._grouped import selector
-from slipway.providers.builtin import BuiltinMetricsConfig, no_limit_reason, resource_queries
+from slipway.providers.builtin import BuiltinMetricsConfig, builtin_query, no_limit_reason, resource_queries
 
 PODS = 'namespace="{{namespace}}",pod=~"{{release}}-{{revision}}-[a-z0-9]+-[a-z0-9]+"'
 KEYS = "sum by (namespace, pod, container)"
@@ -54,3 +54,16 @@ def test_a_grouped_query_selects_its_workloads_exactly_where_they_share_a_value_
     # A dot is any character to a regex: escaped, then escaped again inside the PromQL string.
     two = selector(labels, [("shop", "web.v2", "b"), ("shop", "web", "a")])
     assert two == 'namespace="shop",release=~"web|web\\\\.v2",revision=~"a|b"'
+
+
+def test_the_one_workload_form_the_alert_rules_use_is_unchanged() -> None:
+    """Every Release's PrometheusRule holds it: a changed text would rewrite them all at an upgrade."""
+    workload = 'namespace="{{namespace}}",release="{{release}}",revision="{{revision}}"'
+    assert builtin_query("error-rate", BuiltinMetricsConfig(), 60) == (
+        f'(sum(rate(http_requests_total{{{workload},code=~"5.."}}[60s])) or vector(0))'
+        f" / sum(rate(http_requests_total{{{workload}}}[60s]))"
+    )
+    assert builtin_query("latency-p95", BuiltinMetricsConfig(), 60) == (
+        "histogram_quantile(0.95, sum by (le)"
+        f" (rate(http_request_duration_seconds_bucket{{{workload}}}[60s])))"
+    )
