@@ -116,7 +116,7 @@ class ReconcileQueue:
         if echo is not None and echo():
             return
         self._cancel_timer(key)
-        self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
+        self._start(key)
 
     def forget(self, key: ReleaseKey) -> None:
         """The Release is gone: drop what the queue kept of it and its timer, and make one last pass
@@ -130,7 +130,10 @@ class ReconcileQueue:
         if key in self._running:
             self._dirty.add(key)
         else:
-            self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"forget {key}")
+            self._start(key)
+
+    def _start(self, key: ReleaseKey) -> None:
+        self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
 
     def reclaim(self) -> None:
         """What this replica owns changed (sharding): a pass at once for each Release it gained; the
