@@ -321,6 +321,24 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
     wait_for(refused, 10, "the Release reporting the Service web-canary someone else's")
 
 
+def test_a_deployment_whose_release_label_someone_removed_gets_it_back_at_once(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """The Release lists its Deployments by that label, and the watch finds a Deployment's Release by it:
+    removed, the stable revision would be out of the Release's sight for good (left running at the next
+    promotion). Its ownerReference still names the Release: the event wakes it, and the pass puts the
+    label back."""
+    revision = first_release(cluster)["stable"]["revision"]
+    cluster.kubectl("label", "deployment", f"web-{revision}", f"{RELEASE_LABEL}-")
+
+    def labelled_again() -> bool | None:
+        deployment = cluster.deployment_of(revision) or {"metadata": {"labels": {}}}
+        return deployment["metadata"]["labels"].get(RELEASE_LABEL) == "web" or None
+
+    wait_for(labelled_again, 10, f"the Deployment web-{revision} labelled as the Release's again")
+    assert cluster.status()["phase"] == "Healthy"
+
+
 def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_reading_again(
     cluster: Cluster, operator: Operator
 ) -> None:

@@ -319,6 +319,28 @@ def managers(obj: Obj) -> dict[tuple[str, str, str], Obj]:
     }
 
 
+def test_a_revision_whose_release_label_someone_removed_is_applied_again_with_it(
+    api: KubeApi, dev_cluster: DevCluster
+) -> None:
+    """The Release lists its Deployments by that label: without it the revision is found by name, kept
+    the Release's by its ownerReference, and applied again, the label with it, its count kept."""
+    first, _ = writer(api)
+    first.ensure_revision("aaa", "1", 2, TEMPLATE)
+    dev_cluster.kubectl("label", "deployment", "web-aaa", "-n", NAMESPACE, "slipway.dev/release-")
+    again, _ = writer(api)
+    assert "aaa" not in again.state.deployments  # not listed any more
+    again.ensure_revision("aaa", "1", 2, TEMPLATE)
+    assert again.writes == 1
+    deployment = api.get(deployments_path(NAMESPACE, "web-aaa"))
+    assert deployment is not None
+    assert deployment["metadata"]["labels"]["slipway.dev/release"] == "web"
+    assert deployment["spec"]["replicas"] == 2
+    last, _ = writer(api)
+    assert "aaa" in last.state.deployments
+    last.ensure_revision("aaa", "1", 2, TEMPLATE)
+    assert last.writes == 0
+
+
 def test_owned_objects_are_applied_as_slipway_and_a_scale_keeps_what_was_applied(
     api: KubeApi, dev_cluster: DevCluster
 ) -> None:

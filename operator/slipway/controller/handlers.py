@@ -101,6 +101,10 @@ def build_registry(
             # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
             # for this event (its own look again is only a safety net, 30 s later), status changes too.
             wake(key, echo)
+        elif (owner := owning_release(body)) is not None:
+            # Someone removed its release label, which the Release lists its Deployments by: its
+            # ownerReference still names the Release, whose pass puts the label back.
+            wake(ReleaseKey(namespace or "", owner))
         # The pass woken above starts only once this handler returns, so it decides on this view too.
         watch_view.shown_deployment(namespace or "", name, release, body, deleted=type == "DELETED")
 

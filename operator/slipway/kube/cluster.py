@@ -50,6 +50,7 @@ from slipway.manifests import (
     ReleaseRef,
     applied_config,
     is_owned_by,
+    labels_differ,
     object_differs,
     release_selector,
     revision_deployment,
@@ -287,6 +288,11 @@ class ClusterWriter:
             return
         if not is_owned_by(existing, self.release):
             raise NotOwnedError("Deployment", existing, self.release)
+        if labels_differ(desired, existing):
+            # Someone removed a label the Release lists its Deployments by (its ownerReference kept it
+            # the Release's): applied again, labels with it. Its template is the revision's, unchanged.
+            self.state.deployments[revision] = self._apply_deployment(path, desired)
+            return
         # Created by an earlier pass that died before it could see the result.
         self.state.deployments[revision] = existing
         self.scale_revision(revision, replicas)
