@@ -385,6 +385,7 @@ def run(
             f" p50 {statistics.median(shown):.1f} / p99 {percentile(shown, 0.99):.1f} s after that"
             f" ({len(entered)} pauses ended by a later step, not by the promotion)"
         )
+    print(pauses_carried([end.seen_at for found in by_pause.values() for end in found], count))
     if back:
         print(
             f"failing measurement -> all traffic on stable: p50 {statistics.median(back) * 1000:.0f} ms,"
@@ -414,6 +415,24 @@ def run(
         f"({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores shared, load average {load:.1f} at the end)"
     )
     return not unsettled
+
+
+def pauses_carried(ended: list[float], count: int) -> str:
+    """How many pauses a second the operator and its test bed ended, counted over consecutive windows of
+    one pause. All on time, `count` Releases end count / PAUSE_SECONDS a second; a machine that carries
+    fewer makes each Release's pauses come round later, until the Releases ask no more than it carries
+    (Little's law: mean lateness = count / carried - PAUSE_SECONDS while all are in flight), however
+    the passes are ordered."""
+    if not ended:
+        return "pauses ended per second: none ended"
+    start = min(ended)
+    windows = Counter(int((at - start) // PAUSE_SECONDS) for at in ended)
+    rates = [windows.get(index, 0) / PAUSE_SECONDS for index in range(max(windows) + 1)]
+    return (
+        f"pauses ended per second, over {PAUSE_SECONDS} s windows: at most {max(rates):.1f}, median"
+        f" {statistics.median(rates):.1f} ({len(rates)} windows); {count} Releases ending a {PAUSE_SECONDS} s"
+        f" pause each on time end {count / PAUSE_SECONDS:.1f} a second"
+    )
 
 
 def prometheus_answered(before: str, after: str, seconds: float) -> str:

@@ -263,6 +263,8 @@ class PauseEnd:
     entered_late: float | None
     """Seconds from that due time to when the step that event shows began (its stepStartedAt: when the
     operator decided it); None when the event shows the Release promoted."""
+    seen_at: float
+    """When (wall clock) that event arrived."""
 
 
 def lateness_by_pause(
@@ -287,7 +289,7 @@ def lateness_by_pause(
             if (name, pause) not in late and (done or (step or 0) > pause):
                 entered = status.get("stepStartedAt") if not done else None
                 entered_late = datetime.fromisoformat(entered).timestamp() - when if entered else None
-                late[(name, pause)] = PauseEnd(arrived - when, entered_late)
+                late[(name, pause)] = PauseEnd(arrived - when, entered_late, arrived)
     by_pause: dict[int, list[PauseEnd]] = {}
     for (_, pause), end in late.items():
         by_pause.setdefault(pause, []).append(end)
