@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from operator_metrics import requests_of
 from slipway.api.crd import render_crd
 from slipway.kube.client import ApiError, KubeApi, connect, deployments_path, releases_path, services_path
 from slipway_dev.cluster import DevCluster
@@ -178,15 +179,7 @@ class Operator:
 
     def requests(self) -> Counter[str]:
         """The operator's API requests so far by verb (its own counter), and its passes under "passes"."""
-        text = self.metrics()
-        counts: Counter[str] = Counter()
-        for line in text.splitlines():
-            if line.startswith("slipway_api_requests_total"):
-                verb = line.split('verb="', 1)[1].split('"', 1)[0]
-                counts[verb] += int(float(line.rsplit(" ", 1)[1]))
-            elif line.startswith("slipway_reconcile_duration_seconds_count"):
-                counts["passes"] += int(float(line.rsplit(" ", 1)[1]))
-        return counts
+        return requests_of(self.metrics())
 
     def writes(self) -> int:
         return writes_of(self.requests())

@@ -32,6 +32,7 @@ import helm_python as helm
 import pytest
 import yaml
 
+from operator_metrics import requests_of
 from slipway.runtime.config import load_config, parse_config
 from slipway_dev.apiserver import Credentials
 from slipway_dev.apiserver.kubeconfig import write_kubeconfig
@@ -281,14 +282,7 @@ class Operator:
     def requests(self) -> Counter[str]:
         """The requests this operator sent by verb, and its passes (under "passes"), from its /metrics."""
         _, metrics = self.get("/metrics")
-        counts: Counter[str] = Counter()
-        for line in metrics.splitlines():
-            if line.startswith("slipway_api_requests_total"):
-                verb = line.split('verb="', 1)[1].split('"', 1)[0]
-                counts[verb] += round(float(line.rsplit(" ", 1)[1]))
-            elif line.startswith("slipway_reconcile_duration_seconds_count"):
-                counts["passes"] += round(float(line.rsplit(" ", 1)[1]))
-        return counts
+        return requests_of(metrics)
 
     def quiet_requests(self, timeout: float = 15) -> Counter[str]:
         """`requests` once they stayed the same for a second: the passes in flight have ended."""
