@@ -97,7 +97,7 @@ def owning_release(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
-def labels_differ(desired: Obj, observed: Obj) -> bool:
+def _labels_differ(desired: Obj, observed: Obj) -> bool:
     """Whether a label `desired` sets is missing or different in `observed` (its owner's and manager's
     labels removed is drift to repair like any other: they are how people, and the watch, find it)."""
     have = observed["metadata"].get("labels") or {}
@@ -107,6 +107,10 @@ def labels_differ(desired: Obj, observed: Obj) -> bool:
 def revision_of(deployment: Obj) -> str | None:
     labels: dict[str, str] = deployment.get("metadata", {}).get("labels") or {}
     return labels.get(LABEL_REVISION)
+
+
+REVISION_LABELS = (LABEL_NAME, LABEL_VERSION, LABEL_MANAGED_BY, LABEL_RELEASE, LABEL_REVISION, LABEL_POD_OF)
+"""The keys of `revision_labels`."""
 
 
 def revision_labels(release: str, revision: str, version: str) -> dict[str, str]:
@@ -211,7 +215,7 @@ def service_differs(desired: Obj, observed: Obj) -> bool:
     so they never make a difference; neither does what the API server defaulted. A wanted label missing
     or different is a difference too."""
     have = observed.get("spec") or {}
-    if (have.get("selector") or {}) != desired["spec"]["selector"] or labels_differ(desired, observed):
+    if (have.get("selector") or {}) != desired["spec"]["selector"] or _labels_differ(desired, observed):
         return True
     ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in have.get("ports") or []}
     for want in desired["spec"]["ports"]:
@@ -233,7 +237,7 @@ def routing_differs(desired: Obj, observed: Obj) -> bool:
     applied = applied_config(observed)["metadata"].get("annotations") or {}
     return (
         any(not _holds(have_spec.get(key), value) for key, value in desired["spec"].items())
-        or labels_differ(desired, observed)
+        or _labels_differ(desired, observed)
         or any(have_annotations.get(key) != value for key, value in want_annotations.items())
         or any(key in have_annotations for key in set(applied) - set(want_annotations))
     )

@@ -14,6 +14,7 @@ from e2e_support import (
     release_manifest,
     wait_for,
 )
+from stories import annotate
 
 pytestmark = E2E
 
@@ -321,22 +322,35 @@ def test_what_someone_does_to_an_idle_releases_services_and_rule_is_undone_at_on
     wait_for(refused, 10, "the Release reporting the Service web-canary someone else's")
 
 
-def test_a_deployment_whose_release_label_someone_removed_gets_it_back_at_once(
+def test_a_deployment_whose_release_label_someone_removed_gets_it_back_and_is_retired_as_any_other(
     cluster: Cluster, operator: Operator
 ) -> None:
     """The Release lists its Deployments by that label, and the watch finds a Deployment's Release by it:
-    removed, the stable revision would be out of the Release's sight for good (left running at the next
-    promotion). Its ownerReference still names the Release: the event wakes it, and the pass puts the
-    label back."""
-    revision = first_release(cluster)["stable"]["revision"]
-    cluster.kubectl("label", "deployment", f"web-{revision}", f"{RELEASE_LABEL}-")
+    removed from the stable revision during a canary, that revision was out of the Release's sight for
+    good (its pods counted as none, left running at 2 after the promotion). Its ownerReference still
+    names the Release: the event wakes it, the pass finds it by name and labels it again."""
+    stable = first_release(cluster)["stable"]["revision"]
+    cluster.apply(without_analysis("2", [{"setWeight": 50}, {"pause": {}}]))
+    wait_for(
+        lambda: (cluster.status().get("canary") or {}).get("weight") == 50 or None, 30, "the canary at 50 %"
+    )
+    cluster.kubectl("label", "deployment", f"web-{stable}", f"{RELEASE_LABEL}-")
 
     def labelled_again() -> bool | None:
-        deployment = cluster.deployment_of(revision) or {"metadata": {"labels": {}}}
+        deployment = cluster.deployment_of(stable) or {"metadata": {"labels": {}}}
         return deployment["metadata"]["labels"].get(RELEASE_LABEL) == "web" or None
 
-    wait_for(labelled_again, 10, f"the Deployment web-{revision} labelled as the Release's again")
-    assert cluster.status()["phase"] == "Healthy"
+    wait_for(labelled_again, 10, f"the Deployment web-{stable} labelled as the Release's again")
+    status = cluster.status()
+    assert (status["stable"]["readyReplicas"], status["canary"]["weight"]) == (2, 50), status
+    annotate(cluster, "promote", "now")
+    cluster.wait_phase("Healthy", "2", timeout=60)
+
+    def kept_at_zero() -> bool | None:
+        deployment = cluster.deployment_of(stable)
+        return (deployment is not None and deployment["spec"]["replicas"] == 0) or None
+
+    wait_for(kept_at_zero, 10, f"the replaced revision web-{stable} scaled to zero, kept for undo")
 
 
 def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_reading_again(
@@ -355,9 +369,10 @@ def test_passes_over_a_canary_in_flight_decide_on_what_the_watch_showed_without_
     cluster.wait_phase("Healthy", "2", timeout=60)
     # The passes the last writes wake (the old revision scaled down, its pods gone) are counted too.
     wait_for(
-        lambda: [d for d in cluster.deployments() if (d.get("status") or {}).get("replicas")] == [
-            cluster.deployment_of(cluster.status()["stable"]["revision"])
-        ],
+        lambda: (
+            [d for d in cluster.deployments() if (d.get("status") or {}).get("replicas")]
+            == [cluster.deployment_of(cluster.status()["stable"]["revision"])]
+        ),
         10,
         "the old revision's pods gone",
     )
@@ -388,9 +403,11 @@ def test_a_canary_deployment_deleted_mid_pause_is_made_again_at_once(
     assert first is not None
     cluster.write("delete", "deployment", first["metadata"]["name"])
     again = wait_for(
-        lambda: (found := cluster.deployment_of(revision)) is not None
-        and found["metadata"]["uid"] != first["metadata"]["uid"]
-        and found,
+        lambda: (
+            (found := cluster.deployment_of(revision)) is not None
+            and found["metadata"]["uid"] != first["metadata"]["uid"]
+            and found
+        ),
         10,
         "the canary's Deployment made again",
     )

@@ -22,7 +22,7 @@ from slipway.kube.client import (
     object_path,
     releases_path,
 )
-from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, observe
+from slipway.kube.cluster import ClusterWriter, NotOwnedError, StaleViewError, find_unlabelled, observe
 from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
@@ -319,26 +319,46 @@ def managers(obj: Obj) -> dict[tuple[str, str, str], Obj]:
     }
 
 
-def test_a_revision_whose_release_label_someone_removed_is_applied_again_with_it(
+def test_a_revision_whose_release_label_someone_removed_is_found_by_name_and_labelled_again(
     api: KubeApi, dev_cluster: DevCluster
 ) -> None:
-    """The Release lists its Deployments by that label: without it the revision is found by name, kept
-    the Release's by its ownerReference, and applied again, the label with it, its count kept."""
+    """The Release lists its Deployments by that label: a revision the status names that the listing
+    misses is looked up by name, kept the Release's by its ownerReference, and labelled again with
+    what `slipway` applied before: its template untouched (no rollout of its pods), its count kept."""
     first, _ = writer(api)
     first.ensure_revision("aaa", "1", 2, TEMPLATE)
+    first.ensure_revision("bbb", "2", 1, TEMPLATE)
     dev_cluster.kubectl("label", "deployment", "web-aaa", "-n", NAMESPACE, "slipway.dev/release-")
-    again, _ = writer(api)
+    before = api.get(deployments_path(NAMESPACE, "web-aaa"))
+    assert before is not None
+    dev_cluster.kubectl("delete", "deployment", "web-bbb", "-n", NAMESPACE)
+
+    again, release = writer(api)
     assert "aaa" not in again.state.deployments  # not listed any more
-    again.ensure_revision("aaa", "1", 2, TEMPLATE)
+    find_unlabelled(api, release, again.state, {"aaa", "bbb", "ccc"})
+    assert again.state.deployments.keys() == {"aaa"}  # the gone ones stay missing
+    assert again.state.deployments["aaa"]["metadata"]["uid"] == before["metadata"]["uid"]
+    again.relabel()
     assert again.writes == 1
-    deployment = api.get(deployments_path(NAMESPACE, "web-aaa"))
-    assert deployment is not None
-    assert deployment["metadata"]["labels"]["slipway.dev/release"] == "web"
-    assert deployment["spec"]["replicas"] == 2
-    last, _ = writer(api)
+    after = api.get(deployments_path(NAMESPACE, "web-aaa"))
+    assert after is not None
+    assert after["metadata"]["labels"] == before["metadata"]["labels"] | {"slipway.dev/release": "web"}
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]  # the template as it was
+    assert after["spec"]["replicas"] == 2
+
+    last, release = writer(api)
     assert "aaa" in last.state.deployments
-    last.ensure_revision("aaa", "1", 2, TEMPLATE)
+    last.relabel()
     assert last.writes == 0
+    # Taken from the Release (its ownerReference removed too): not the Release's to label again.
+    dev_cluster.kubectl(
+        "patch", "deployment", "web-aaa", "-n", NAMESPACE, "--type=json",
+        "-p", '[{"op": "remove", "path": "/metadata/ownerReferences"},'
+        ' {"op": "remove", "path": "/metadata/labels/slipway.dev~1release"}]',
+    )  # fmt: skip
+    taken, release = writer(api)
+    find_unlabelled(api, release, taken.state, {"aaa"})
+    assert not taken.state.deployments
 
 
 def test_owned_objects_are_applied_as_slipway_and_a_scale_keeps_what_was_applied(

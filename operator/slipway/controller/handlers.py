@@ -88,10 +88,14 @@ def build_registry(
         **_: Any,
     ) -> None:
         release = labels.get(LABEL_RELEASE)
-        if release is not None:
+        # One someone took the release label from (the Release lists its Deployments by it) still wakes
+        # the Release its ownerReference names, whose pass finds it by name and labels it again.
+        owner = release if release is not None else owning_release(body)
+        if owner is not None:
             path = deployments_path(namespace or "", name)
-            key = ReleaseKey(namespace or "", release)
-            first_look.deployment(key, name, None if type == "DELETED" else body)
+            key = ReleaseKey(namespace or "", owner)
+            # Kept for the first pass only while labelled: an unlabelled one is looked up and labelled.
+            first_look.deployment(key, name, body if release is not None and type != "DELETED" else None)
             first_look.shown(path)
             echo = None
             if type == "DELETED":
@@ -101,10 +105,6 @@ def build_registry(
             # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
             # for this event (its own look again is only a safety net, 30 s later), status changes too.
             wake(key, echo)
-        elif (owner := owning_release(body)) is not None:
-            # Someone removed its release label, which the Release lists its Deployments by: its
-            # ownerReference still names the Release, whose pass puts the label back.
-            wake(ReleaseKey(namespace or "", owner))
         # The pass woken above starts only once this handler returns, so it decides on this view too.
         watch_view.shown_deployment(namespace or "", name, release, body, deleted=type == "DELETED")
 

@@ -77,6 +77,7 @@ from slipway.kube.cluster import (
     ClusterWriter,
     NotOwnedError,
     StaleViewError,
+    find_unlabelled,
     observe,
     observe_routing,
 )
@@ -336,6 +337,10 @@ class Reconciler:
             state = observe(self._api, release, hooks, shown_deployments)
         if reading and self._view is not None:
             self._view.read(key, body, state.deployments.values())
+        # The revisions whose Deployments the status says exist, those kept for undo included.
+        named = {*base.named_revisions(), *(old.revision for old in base.old_revisions)} if base else set()
+        if not named <= state.deployments.keys():
+            await asyncio.to_thread(find_unlabelled, self._api, release, state, named)
         alerts, alerts_unknown = await self._alerts(release, spec)
         observations = observations_of(body, state, alerts, alerts_unknown, obstacles, upstream)
         # The routing objects are read back before deciding while a canary is in the routing (a step
@@ -565,6 +570,7 @@ class Reconciler:
         carried = observed.transition_events if observed else []
         unposted, sent = self._events.post(release, carried, now, look_first=True)
         writer.check_owned(_planned(release, spec, decision, first_writes=not state.deployments))
+        writer.relabel()
         deferred: list[AcknowledgeAction] = []
         emitted: list[EmitEvent] = []
         routed: Route | None = None

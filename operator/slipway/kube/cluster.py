@@ -44,13 +44,14 @@ from slipway.manifests import (
     LABEL_HOOK_STAGE,
     LABEL_MANAGED_BY,
     LABEL_RELEASE,
+    LABEL_REVISION,
     MANAGER,
+    REVISION_LABELS,
     VERSION,
     Obj,
     ReleaseRef,
     applied_config,
     is_owned_by,
-    labels_differ,
     object_differs,
     release_selector,
     revision_deployment,
@@ -90,6 +91,9 @@ class ClusterState:
     deployments: dict[str, Obj] = field(default_factory=dict)
     routing: dict[tuple[str, str], Obj] = field(default_factory=dict)
     hook_jobs: dict[str, Obj] = field(default_factory=dict)
+    unlabelled: set[str] = field(default_factory=set)
+    """Revisions among `deployments` whose Deployment someone took the release label from
+    (`find_unlabelled`): labelled again before the pass's other writes."""
 
 
 def observe(
@@ -112,6 +116,21 @@ def observe(
             if LABEL_HOOK_STAGE in labels and revision_of(job) is not None and is_owned_by(job, release):
                 state.hook_jobs[job["metadata"]["name"]] = job
     return state
+
+
+def find_unlabelled(api: KubeApi, release: ReleaseRef, state: ClusterState, named: Iterable[str]) -> None:
+    """Look up by name the Deployments of the revisions the status names (`named`) that the listing by
+    release label missed: one someone took that label from, still the Release's by its ownerReference,
+    is added to `state` as any other (the decision counts its pods) and marked for `relabel`; one that is
+    gone stays missing. Without this the Release would lose sight of such a revision for good: never
+    scaled, routed to or removed again."""
+    for revision in named:
+        if revision in state.deployments:
+            continue
+        found = api.get(deployments_path(release.namespace, release.deployment_name(revision)))
+        if found is not None and is_owned_by(found, release):
+            state.deployments[revision] = found
+            state.unlabelled.add(revision)
 
 
 def observe_routing(
@@ -288,14 +307,26 @@ class ClusterWriter:
             return
         if not is_owned_by(existing, self.release):
             raise NotOwnedError("Deployment", existing, self.release)
-        if labels_differ(desired, existing):
-            # Someone removed a label the Release lists its Deployments by (its ownerReference kept it
-            # the Release's): applied again, labels with it. Its template is the revision's, unchanged.
-            self.state.deployments[revision] = self._apply_deployment(path, desired)
-            return
         # Created by an earlier pass that died before it could see the result.
         self.state.deployments[revision] = existing
         self.scale_revision(revision, replicas)
+
+    def relabel(self) -> None:
+        """Put back the labels someone took from the revisions' Deployments `find_unlabelled` found: what
+        `slipway` applied before (as a scale does), with the revision labels its pod template still
+        carries, as both were given at its creation. The template is left as applied: no pod restarts."""
+        for revision in sorted(self.state.unlabelled):
+            observed = self.state.deployments[revision]
+            config = applied_config(observed)
+            template = (observed.get("spec", {}).get("template") or {}).get("metadata") or {}
+            labels = template.get("labels") or {}
+            carried = {key: value for key, value in labels.items() if key in REVISION_LABELS}
+            metadata = config.setdefault("metadata", {})
+            metadata["labels"] = {**(metadata.get("labels") or {}), **carried, LABEL_REVISION: revision}
+            self.state.deployments[revision] = self._apply_deployment(
+                deployments_path(self.release.namespace, observed["metadata"]["name"]), config
+            )
+        self.state.unlabelled.clear()
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         observed = self.state.deployments.get(revision)
