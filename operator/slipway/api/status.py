@@ -353,11 +353,6 @@ class ReleaseStatus(StatusModel):
         "posted; kept until a later status write (the operator's, never the state machine's).",
     )
 
-    def named_revisions(self) -> set[str]:
-        """The revisions this status names as running: stable, canary and those retiring."""
-        named = {revision.revision for revision in (self.stable, self.canary) if revision is not None}
-        return named | {retiring.revision for retiring in self.retiring}
-
     def to_api(self) -> dict[str, Any]:
         """The status as the API object holds it: camelCase keys, RFC 3339 times, absent fields left out
         (no Events owed: no `transitionEvents`; no revision kept: no `oldRevisions`; no match route,

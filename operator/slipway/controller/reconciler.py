@@ -125,6 +125,19 @@ _HOLD_SECONDS = 5.0
 _RULES_RECHECK_SECONDS = 300.0
 
 
+def _deployed(status: ReleaseStatus | None) -> set[str]:
+    """The revisions whose Deployments the status says exist: stable and canary once pods were asked
+    for them (a Release of 0 replicas creates none), those retiring and those kept for undo."""
+    if status is None:
+        return set()
+    serving = [revision for revision in (status.stable, status.canary) if revision is not None]
+    return {
+        *(revision.revision for revision in serving if revision.replicas > 0),
+        *(retiring.revision for retiring in status.retiring),
+        *(old.revision for old in status.old_revisions),
+    }
+
+
 def observations_of(
     body: Obj,
     state: ClusterState,
@@ -337,8 +350,7 @@ class Reconciler:
             state = observe(self._api, release, hooks, shown_deployments)
         if reading and self._view is not None:
             self._view.read(key, body, state.deployments.values())
-        # The revisions whose Deployments the status says exist, those kept for undo included.
-        named = {*base.named_revisions(), *(old.revision for old in base.old_revisions)} if base else set()
+        named = _deployed(base)
         if not named <= state.deployments.keys():
             await asyncio.to_thread(find_unlabelled, self._api, release, state, named)
         alerts, alerts_unknown = await self._alerts(release, spec)

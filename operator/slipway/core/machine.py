@@ -985,8 +985,8 @@ class _Pass:
         stable it names, whose template the spec no longer holds. So a revision this pass stops naming
         is scaled down or deleted in the next pass, which comes at once."""
         s = self.status
-        serving = s.named_revisions()
-        served = self.before.named_revisions() if self.before is not None else set()
+        serving = _named(s)
+        served = _named(self.before) if self.before is not None else set()
         self._keep_old_revisions(served - serving)
         kept = {old.revision for old in s.old_revisions}
         last_kept = {old.revision for old in self.before.old_revisions} if self.before is not None else set()
@@ -1009,7 +1009,7 @@ class _Pass:
         drop those serving again (an undo) or whose Deployment is gone, and keep the last
         spec.revisionHistoryLimit."""
         s, before = self.status, self.before
-        serving = s.named_revisions()
+        serving = _named(s)
         old = [o for o in s.old_revisions if o.revision in self.obs.revisions and o.revision not in serving]
         if before is not None:
             versions = {r.revision: r.version for r in (before.stable, before.canary) if r is not None}
@@ -1152,7 +1152,7 @@ class _Pass:
         moved = (SetWeights, DeleteRevision, RunHook, DeleteHookJobs)
         if self.acks or not asked or any(isinstance(action, moved) for action in self.writes):
             return False
-        if before.named_revisions() - s.named_revisions():
+        if _named(before) - _named(s):
             return False
         kept = (
             "history",
@@ -1202,3 +1202,9 @@ def recorded_route(spec: ReleaseSpec, status: ReleaseStatus | None) -> Route | N
 
 def _revision(revision: RevisionStatus | None) -> str | None:
     return revision.revision if revision is not None else None
+
+
+def _named(status: ReleaseStatus) -> set[str]:
+    """The revisions a status names: stable, canary and those retiring."""
+    named = {revision.revision for revision in (status.stable, status.canary) if revision is not None}
+    return named | {retiring.revision for retiring in status.retiring}
