@@ -301,9 +301,9 @@ def test_a_pass_on_what_the_watch_showed_that_would_write_decides_again_on_a_rea
     dev_cluster: DevCluster,
 ) -> None:
     """What the watch showed may lag behind the last writes of the replica that owned the Release: a
-    pass deciding on it writes nothing. Here the watch had not shown the Release's Deployment (as if it
-    lagged): the pass would create it, so it reads the Release and lists its Deployments instead, finds
-    everything in place, and writes nothing."""
+    pass deciding on it writes nothing. Here the watch had shown the Release's Deployment as it was
+    before its scale-up (as if it lagged): the pass would scale it, so it reads the Release and lists
+    its Deployments instead, finds everything in place, and writes nothing."""
     dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
     api = ListsToo(str(dev_cluster.kubeconfig))
     try:
@@ -313,7 +313,10 @@ def test_a_pass_on_what_the_watch_showed_that_would_write_decides_again_on_a_rea
         assert shown is not None
         look = FirstLook(all_along=True)
         look.await_shown(Listed(frozenset(), True))
-        look.release(key, shown)  # and no Deployment
+        look.release(key, shown)
+        for deployment in api.list(deployments_path(NAMESPACE), {LABEL_RELEASE: "web"}):
+            before_scale_up = {**deployment, "spec": {**deployment["spec"], "replicas": 0}}
+            look.deployment(key, deployment["metadata"]["name"], before_scale_up)
         look.stop_keeping()
         look.gained(key)
         survivor = Reconciler(

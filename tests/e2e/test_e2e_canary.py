@@ -334,6 +334,8 @@ def test_a_deployment_whose_release_label_someone_removed_gets_it_back_and_is_re
     wait_for(
         lambda: (cluster.status().get("canary") or {}).get("weight") == 50 or None, 30, "the canary at 50 %"
     )
+    before = cluster.deployment_of(stable)
+    assert before is not None
     cluster.kubectl("label", "deployment", f"web-{stable}", f"{RELEASE_LABEL}-")
 
     def labelled_again() -> bool | None:
@@ -343,6 +345,8 @@ def test_a_deployment_whose_release_label_someone_removed_gets_it_back_and_is_re
     wait_for(labelled_again, 10, f"the Deployment web-{stable} labelled as the Release's again")
     status = cluster.status()
     assert (status["stable"]["readyReplicas"], status["canary"]["weight"]) == (2, 50), status
+    after = cluster.deployment_of(stable)
+    assert after is not None and after["metadata"]["generation"] == before["metadata"]["generation"]
     annotate(cluster, "promote", "now")
     cluster.wait_phase("Healthy", "2", timeout=60)
 

@@ -88,14 +88,16 @@ def build_registry(
         **_: Any,
     ) -> None:
         release = labels.get(LABEL_RELEASE)
-        # One someone took the release label from (the Release lists its Deployments by it) still wakes
-        # the Release its ownerReference names, whose pass finds it by name and labels it again.
-        owner = release if release is not None else owning_release(body)
+        # One someone took the release label from, or changed it on (the Release lists its Deployments
+        # by it), still wakes the Release its ownerReference names, whose pass finds it by name and
+        # labels it again.
+        owner = owning_release(body) or release
         if owner is not None:
             path = deployments_path(namespace or "", name)
             key = ReleaseKey(namespace or "", owner)
             # Kept for the first pass only while labelled: an unlabelled one is looked up and labelled.
-            first_look.deployment(key, name, body if release is not None and type != "DELETED" else None)
+            labelled = release == owner and type != "DELETED"
+            first_look.deployment(key, name, body if labelled else None)
             first_look.shown(path)
             echo = None
             if type == "DELETED":

@@ -120,17 +120,20 @@ def observe(
 
 def find_unlabelled(api: KubeApi, release: ReleaseRef, state: ClusterState, named: Iterable[str]) -> None:
     """Look up by name the Deployments of the revisions the status names (`named`) that the listing by
-    release label missed: one someone took that label from, still the Release's by its ownerReference,
-    is added to `state` as any other (the decision counts its pods) and marked for `relabel`; one that is
-    gone stays missing. Without this the Release would lose sight of such a revision for good: never
-    scaled, routed to or removed again."""
+    release label missed: one someone took that label from (or changed it), still the Release's by its
+    ownerReference, is added to `state` as any other (the decision counts its pods) and marked for
+    `relabel`; one that is gone stays missing; one still labelled (a view lagging behind) is only added.
+    Without this the Release would lose sight of such a revision for good: never scaled, routed to or
+    removed again."""
     for revision in named:
         if revision in state.deployments:
             continue
         found = api.get(deployments_path(release.namespace, release.deployment_name(revision)))
         if found is not None and is_owned_by(found, release):
             state.deployments[revision] = found
-            state.unlabelled.add(revision)
+            labels = found["metadata"].get("labels") or {}
+            if (labels.get(LABEL_RELEASE), labels.get(LABEL_REVISION)) != (release.name, revision):
+                state.unlabelled.add(revision)
 
 
 def observe_routing(
