@@ -5,6 +5,8 @@ a fraction of them failing. Prints the figures; not a test.
 - step lateness: for every pause of every Release, from when it was due (its step's startedAt in the
   status + 10 s) to our watch seeing the status of the step after it (the write landed, as a client
   sees it); p50 / p99 / max over all pauses of all Releases;
+- pauses ended per second, over 10 s windows, beside the N / 10 a second all on time would end: a
+  machine that carries fewer makes the lateness whatever the passes do (`pauses_carried`);
 - rollback: for the failing Releases, from the failed measurement's time in the status to our watch
   seeing the Release's Service select the stable revision only (all traffic on stable); p50 / p99;
 - Prometheus queries per analysis interval: Prometheus's own count of /api/v1/query requests over the
