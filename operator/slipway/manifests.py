@@ -109,10 +109,6 @@ def revision_of(deployment: Obj) -> str | None:
     return labels.get(LABEL_REVISION)
 
 
-REVISION_LABELS = (LABEL_NAME, LABEL_VERSION, LABEL_MANAGED_BY, LABEL_RELEASE, LABEL_REVISION, LABEL_POD_OF)
-"""The keys of `revision_labels`."""
-
-
 def revision_labels(release: str, revision: str, version: str) -> dict[str, str]:
     """The labels a revision's Deployment and pods carry, of the Release named `release`."""
     return {
@@ -123,6 +119,10 @@ def revision_labels(release: str, revision: str, version: str) -> dict[str, str]
         LABEL_REVISION: revision,
         LABEL_POD_OF: release,
     }
+
+
+REVISION_LABELS = frozenset(revision_labels("", "", ""))
+"""The keys of `revision_labels`."""
 
 
 def revision_selector(release: ReleaseRef, revision: str) -> dict[str, str]:

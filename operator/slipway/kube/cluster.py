@@ -92,7 +92,7 @@ class ClusterState:
     routing: dict[tuple[str, str], Obj] = field(default_factory=dict)
     hook_jobs: dict[str, Obj] = field(default_factory=dict)
     unlabelled: set[str] = field(default_factory=set)
-    """Revisions among `deployments` whose Deployment someone took the release label from
+    """Revisions among `deployments` whose Deployment someone took its labels from, or changed them on
     (`find_unlabelled`): labelled again before the pass's other writes."""
 
 
