@@ -149,6 +149,17 @@ def test_failing_canary_is_rolled_back_and_degraded(cluster: Cluster, operator: 
     warnings = [e for e in cluster.events() if e["type"] == "Warning"]
     assert any("error-rate" in e["message"] for e in warnings), warnings
 
+    # The failed canary, kept at 0, is still the Release's to remove later: its label taken off by
+    # someone, the Release finds it by name and labels it again (or it would stay for good).
+    failed = v3[0]["metadata"]["labels"][REVISION_LABEL]
+    cluster.kubectl("label", "deployment", f"web-{failed}", f"{RELEASE_LABEL}-")
+
+    def labelled_again() -> bool | None:
+        deployment = cluster.deployment_of(failed) or {"metadata": {"labels": {}}}
+        return deployment["metadata"]["labels"].get(RELEASE_LABEL) == "web" or None
+
+    wait_for(labelled_again, 10, f"the rolled-back canary web-{failed} labelled as the Release's again")
+
 
 def test_never_ready_canary_is_rolled_back_at_the_progress_deadline(
     cluster: Cluster, operator: Operator

@@ -126,13 +126,15 @@ _RULES_RECHECK_SECONDS = 300.0
 
 
 def _deployed(status: ReleaseStatus | None) -> set[str]:
-    """The revisions whose Deployments the status says exist: stable and canary once pods were asked
-    for them (a Release of 0 replicas creates none), those retiring and those kept for undo."""
+    """The revisions whose Deployments the status says exist: stable once pods were asked for it (a
+    Release of 0 replicas creates none, for good), the canary (none only until its preDeploy hooks
+    succeed; one rolled back keeps its Deployment at 0), those retiring and those kept for undo."""
     if status is None:
         return set()
-    serving = [revision for revision in (status.stable, status.canary) if revision is not None]
+    stable = {status.stable.revision} if status.stable is not None and status.stable.replicas > 0 else set()
     return {
-        *(revision.revision for revision in serving if revision.replicas > 0),
+        *stable,
+        *((status.canary.revision,) if status.canary is not None else ()),
         *(retiring.revision for retiring in status.retiring),
         *(old.revision for old in status.old_revisions),
     }
