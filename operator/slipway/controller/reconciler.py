@@ -131,13 +131,13 @@ def _deployed(status: ReleaseStatus | None) -> set[str]:
     succeed; one rolled back keeps its Deployment at 0), those retiring and those kept for undo."""
     if status is None:
         return set()
-    stable = {status.stable.revision} if status.stable is not None and status.stable.replicas > 0 else set()
-    return {
-        *stable,
-        *((status.canary.revision,) if status.canary is not None else ()),
-        *(retiring.revision for retiring in status.retiring),
-        *(old.revision for old in status.old_revisions),
-    }
+    named = {retiring.revision for retiring in status.retiring}
+    named |= {old.revision for old in status.old_revisions}
+    if status.canary is not None:
+        named.add(status.canary.revision)
+    if status.stable is not None and status.stable.replicas > 0:
+        named.add(status.stable.revision)
+    return named
 
 
 def observations_of(

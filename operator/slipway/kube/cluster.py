@@ -91,9 +91,6 @@ class ClusterState:
     deployments: dict[str, Obj] = field(default_factory=dict)
     routing: dict[tuple[str, str], Obj] = field(default_factory=dict)
     hook_jobs: dict[str, Obj] = field(default_factory=dict)
-    unlabelled: set[str] = field(default_factory=set)
-    """Revisions among `deployments` whose Deployment someone took its labels from, or changed them on
-    (`find_unlabelled`): labelled again before the pass's other writes."""
 
 
 def observe(
@@ -121,19 +118,21 @@ def observe(
 def find_unlabelled(api: KubeApi, release: ReleaseRef, state: ClusterState, named: Iterable[str]) -> None:
     """Look up by name the Deployments of the revisions the status names (`named`) that the listing by
     release label missed: one someone took that label from (or changed it), still the Release's by its
-    ownerReference, is added to `state` as any other (the decision counts its pods) and marked for
-    `relabel`; one that is gone stays missing; one still labelled (a view lagging behind) is only added.
-    Without this the Release would lose sight of such a revision for good: never scaled, routed to or
-    removed again."""
+    ownerReference, is added to `state` as any other (the decision counts its pods; `relabel` labels
+    it again); one that is gone stays missing. Without this the Release would lose sight of such a
+    revision for good: never scaled, routed to or removed again."""
     for revision in named:
         if revision in state.deployments:
             continue
         found = api.get(deployments_path(release.namespace, release.deployment_name(revision)))
         if found is not None and is_owned_by(found, release):
             state.deployments[revision] = found
-            labels = found["metadata"].get("labels") or {}
-            if (labels.get(LABEL_RELEASE), labels.get(LABEL_REVISION)) != (release.name, revision):
-                state.unlabelled.add(revision)
+
+
+def _labelled_as(deployment: Obj, release: ReleaseRef, revision: str) -> bool:
+    """Whether a revision's Deployment carries the labels the Release lists and knows it by."""
+    labels = deployment["metadata"].get("labels") or {}
+    return (labels.get(LABEL_RELEASE), labels.get(LABEL_REVISION)) == (release.name, revision)
 
 
 def observe_routing(
@@ -315,11 +314,13 @@ class ClusterWriter:
         self.scale_revision(revision, replicas)
 
     def relabel(self) -> None:
-        """Put back the labels someone took from the revisions' Deployments `find_unlabelled` found: what
-        `slipway` applied before (as a scale does), with the revision labels its pod template still
-        carries, as both were given at its creation. The template is left as applied: no pod restarts."""
-        for revision in sorted(self.state.unlabelled):
-            observed = self.state.deployments[revision]
+        """Put back the labels someone took from (or changed on) the revisions' Deployments
+        `find_unlabelled` found (a listed one has them): what `slipway` applied before (as a scale
+        does), with the revision labels its pod template still carries, as both were given at its
+        creation. The template is left as applied: no pod restarts."""
+        for revision, observed in sorted(self.state.deployments.items()):
+            if _labelled_as(observed, self.release, revision):
+                continue
             config = applied_config(observed)
             template = (observed.get("spec", {}).get("template") or {}).get("metadata") or {}
             labels = template.get("labels") or {}
@@ -329,7 +330,6 @@ class ClusterWriter:
             self.state.deployments[revision] = self._apply_deployment(
                 deployments_path(self.release.namespace, observed["metadata"]["name"]), config
             )
-        self.state.unlabelled.clear()
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         observed = self.state.deployments.get(revision)
