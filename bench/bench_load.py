@@ -412,6 +412,13 @@ def run(
     print(test_bed)
     for label, (cpu_cores, rss) in zip(("operator", "dev cluster", "Prometheus"), usage, strict=True):
         print(f"{label}: CPU {cpu_cores:.2f} cores, peak RSS {rss:.0f} MiB")
+    # What the operator itself asks of a core, whatever the test bed beside it takes: on a machine of its
+    # own, 1 / this many steps a second per core at most.
+    operator_cpu = usage[0][0] * seconds
+    print(
+        f"operator CPU: {operator_cpu / max(steps, 1) * 1000:.1f} ms per step entered,"
+        f" {operator_cpu / max(requests['passes'], 1) * 1000:.1f} ms per pass"
+    )
     load = os.getloadavg()[0]
     print(
         f"({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores shared, load average {load:.1f} at the end)"
