@@ -55,7 +55,8 @@ _Versioned = tuple[str, int | None, bytes]
 
 
 def _versioned(obj: Mapping[str, Any]) -> _Versioned:
-    return obj["metadata"]["name"], comparable_version(obj), pack(own_fields_only(obj))
+    # Not compressed: a view lives for seconds, is packed at every watch event, and few are kept.
+    return obj["metadata"]["name"], comparable_version(obj), pack(own_fields_only(obj), compressed=False)
 
 
 @dataclass
@@ -185,7 +186,7 @@ class WatchView:
             return  # no Release's view holds it, nor will: most events
         version = comparable_version(body)
         # Packed outside the lock, and only when kept.
-        shown = (name, version, pack(own_fields_only(body))) if kept and not deleted else None
+        shown = _versioned(body) if kept and not deleted else None
         with self._lock:
             if version is None:
                 self._turn_off()
@@ -203,7 +204,7 @@ class WatchView:
                 entry.deleting.discard(name)
                 self._left(key, name, version)
             else:  # packed here only if its entry was made (a read began) since the look above
-                self._keep_deployment(key, entry, shown or (name, version, pack(own_fields_only(body))))
+                self._keep_deployment(key, entry, shown or _versioned(body))
 
     def wrote(self, obj: Obj) -> None:
         """The response of this operator's write: a Release (its status, an annotation removed) or one

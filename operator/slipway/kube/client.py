@@ -9,7 +9,6 @@ with a short backoff; everything else is raised as `ApiError` for the caller to 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import kubernetes
+import orjson
 import urllib3
 
 Obj = dict[str, Any]
@@ -214,7 +214,7 @@ class KubeApi:
         url = self._config.host + path + (f"?{urlencode(query)}" if query else "")
         if body is not None and content_type is None:
             content_type = "application/json"
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else orjson.dumps(body)
         backoff = _FIRST_BACKOFF_SECONDS
         for attempt in range(_ATTEMPTS):
             last = attempt == _ATTEMPTS - 1
@@ -264,7 +264,7 @@ class KubeApi:
         response = self._send(method, path, body, content_type, query, verb or method, timeout)
         data = response.read()
         response.release_conn()
-        return json.loads(data) if data else {}
+        return orjson.loads(data) if data else {}
 
     def _count(self, verb: str, status: int, seconds: float) -> None:
         if self._on_response is not None:
@@ -343,7 +343,7 @@ class KubeApi:
         response = self._send("GET", path, None, None, query, "WATCH", timeout)
         try:
             for line in _lines(response):
-                event: Obj = json.loads(line)
+                event: Obj = orjson.loads(line)
                 if event.get("type") == "ERROR":
                     status: Obj = event.get("object") or {}
                     raise ApiError(
@@ -371,7 +371,7 @@ def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
 
 def _api_error(status: int, data: bytes) -> ApiError:
     try:
-        body = json.loads(data)
+        body = orjson.loads(data)
     except ValueError:
         return ApiError(status, "Unknown", data[:200].decode(errors="replace"))
     return ApiError(status, str(body.get("reason", "Unknown")), str(body.get("message", "")))

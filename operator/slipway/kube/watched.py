@@ -26,11 +26,12 @@ first_look.py). That LIST only says what to wait for; nothing is trusted from it
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from slipway.kube.packed import pack, unpack
 from slipway.manifests import (
@@ -59,7 +60,7 @@ class _Entry:
 
 
 def _digest(wanted: Obj) -> int:
-    return hash(json.dumps(wanted, sort_keys=True))
+    return hash(orjson.dumps(wanted, option=orjson.OPT_SORT_KEYS))
 
 
 _COMPARED_METADATA = (
