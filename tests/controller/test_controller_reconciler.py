@@ -202,6 +202,40 @@ def test_a_rollback_returns_traffic_first_and_acknowledges_last(
     ]
 
 
+def test_one_reconciler_decides_on_a_spec_edited_between_its_passes_and_keeps_no_spec_once_settled(
+    api: RecordingApi, dev_cluster: DevCluster
+) -> None:
+    reconciler = Reconciler(api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics())
+    web = ReleaseKey(NAMESPACE, "web")
+
+    def until(wanted: tuple[str, int | None], canary: str | None = None) -> None:
+        deadline = time.monotonic() + 30
+        while (phase(api), canary_version(api)) != (wanted, canary):
+            assert time.monotonic() < deadline, f"still {phase(api)}, canary {canary_version(api)}"
+            asyncio.run(reconciler(web))
+            time.sleep(0.2)
+
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    until(("Healthy", None))
+    assert web not in reconciler._specs  # settled: ten thousand at rest keep nothing
+    dev_cluster.kubectl("apply", "-f", "-", input=release("2"))
+    until(("Paused", 1), canary="2")
+    assert web in reconciler._specs  # in flight: validated once, not at every pass
+    # Edited while in flight: the next pass of the same reconciler acts on the edit.
+    dev_cluster.kubectl("apply", "-f", "-", input=release("3"))
+    until(("Paused", 1), canary="3")
+    dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/promote=1")
+    until(("Healthy", 2))  # promoted at its last step
+    assert web not in reconciler._specs
+
+
+def canary_version(api: KubeApi) -> str | None:
+    body = api.get(releases_path(NAMESPACE, "web"))
+    assert body is not None
+    canary: dict[str, Any] = (body.get("status") or {}).get("canary") or {}
+    return canary.get("version")
+
+
 def test_a_refused_release_gets_its_status_and_one_event_and_nothing_else(
     api: RecordingApi, dev_cluster: DevCluster
 ) -> None:

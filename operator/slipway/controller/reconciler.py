@@ -46,6 +46,7 @@ from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, FirstView
 from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
+from slipway.controller.specs import ValidatedSpecs
 from slipway.controller.upstreams import UpstreamIndex, observe_upstream
 from slipway.controller.watch_view import WatchView
 from slipway.core.actions import (
@@ -268,6 +269,7 @@ class Reconciler:
         self._notifier = notifier
         self._events = events or EventLedger(api)
         self._held: dict[ReleaseKey, _Held] = {}
+        self._specs = ValidatedSpecs()
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -290,7 +292,7 @@ class Reconciler:
                 return
             obstacles: tuple[Obstacle, ...] = (obstacle_of(error),)
             with contextlib.suppress(Exception):  # the error may be in reading the spec itself
-                obstacles += self._read_spec(body)[1]
+                obstacles += self._read_spec(key, body)[1]
             observations = observations_of(body, ClusterState(), (), None, obstacles)
             now = datetime.now(UTC)
             observed = ReleaseStatus.from_api(body.get("status"))
@@ -327,6 +329,7 @@ class Reconciler:
             self._metrics.forget_release(key.namespace, key.name)
             self._events.forget(key.namespace, key.name)
             self._held.pop(key, None)
+            self._specs.forget(key)
             return None
         release = release_ref(body)
         old_status = ReleaseStatus.from_api(body.get("status"))
@@ -334,7 +337,7 @@ class Reconciler:
         if held is not None and held.resource_version != body["metadata"]["resourceVersion"]:
             held = None  # the Release changed meanwhile: decide from what it holds now
         base = held.status if held is not None else old_status
-        spec, obstacles = self._read_spec(body)
+        spec, obstacles = self._read_spec(key, body)
         upstream = None
         # Each call that may send a request runs in a worker thread; one that cannot is made here: at a
         # restart over thousands of Releases, those hops to a thread and back were a share of the CPU.
@@ -417,6 +420,7 @@ class Reconciler:
             # only late in renewing, the pass is made once it is renewed.
             _log.info("left to another replica", reason=str(moved))
             self._read_next_time(key)
+            self._specs.forget(key)
             return _RETRY_SHARD_SECONDS
         except StaleViewError:
             self._read_next_time(key)
@@ -437,6 +441,8 @@ class Reconciler:
             step=status.current_step,
         ):
             _log.info(status.message or status.phase, reason=status.reason, writes=writes)
+        if _settled(status.phase, status.observed_generation, observations.generation):
+            self._specs.forget(key)
         if hold:
             emitted = tuple(action for action in decision.actions if isinstance(action, EmitEvent))
             self._held[key] = _Held(body["metadata"]["resourceVersion"], status, emitted, until)
@@ -465,12 +471,12 @@ class Reconciler:
         if self._view is not None:
             self._view.wrote(response)
 
-    def _read_spec(self, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
+    def _read_spec(self, key: ReleaseKey, body: Obj) -> tuple[ReleaseSpec | None, tuple[Obstacle, ...]]:
         """The spec as the models read it (None when they reject it), and what stands in its way: the
         models' complaints (about the name too), or what this operator cannot carry out with its config."""
         named = name_obstacles(body)
         try:
-            spec = ReleaseSpec.model_validate(body.get("spec") or {})
+            spec = self._specs.validated(key, body.get("spec") or {})
         except ValidationError as invalid:
             return None, named + invalid_spec(invalid)
         return spec, named + readiness(spec, self._config) + notifications.obstacles(
