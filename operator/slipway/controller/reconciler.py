@@ -269,7 +269,7 @@ class Reconciler:
         self._notifier = notifier
         self._events = events or EventLedger(api)
         self._held: dict[ReleaseKey, _Held] = {}
-        self._specs = ValidatedSpecs()
+        self._specs = ValidatedSpecs(self._unmet)
 
     async def __call__(self, key: ReleaseKey) -> float | None:
         with bind_release(key.namespace, key.name):
@@ -476,12 +476,14 @@ class Reconciler:
         models' complaints (about the name too), or what this operator cannot carry out with its config."""
         named = name_obstacles(body)
         try:
-            spec = self._specs.validated(key, body.get("spec") or {})
+            spec, unmet = self._specs.read(key, body.get("spec") or {})
         except ValidationError as invalid:
             return None, named + invalid_spec(invalid)
-        return spec, named + readiness(spec, self._config) + notifications.obstacles(
-            spec, self._config.notifications
-        )
+        return spec, named + unmet
+
+    def _unmet(self, spec: ReleaseSpec) -> tuple[Obstacle, ...]:
+        """What in a valid spec this operator cannot carry out with its config."""
+        return readiness(spec, self._config) + notifications.obstacles(spec, self._config.notifications)
 
     async def _alerts(
         self, release: ReleaseRef, spec: ReleaseSpec | None
