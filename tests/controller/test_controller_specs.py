@@ -77,3 +77,20 @@ def test_a_forgotten_release_keeps_nothing() -> None:
     assert WEB not in specs
     again, _ = specs.read(WEB, spec("1"))
     assert again is not first and again == first
+
+
+def test_a_release_no_pass_read_for_a_while_keeps_nothing_from_the_next_read_of_any() -> None:
+    now = [0.0]
+    specs = ValidatedSpecs(Checks(), keep_seconds=60, clock=lambda: now[0])
+    api = ReleaseKey("shop", "api")
+    specs.read(WEB, spec("1"))
+    specs.read(api, spec("1"))
+    now[0] = 50
+    specs.read(api, spec("1"))  # read again: kept 60 s from now
+    now[0] = 61
+    specs.read(api, spec("1"))
+    # Waiting at a manual pause for days, moved to another replica, deleted unseen: gone all the same.
+    assert WEB not in specs and api in specs
+    now[0] = 200
+    specs.read(WEB, spec("1"))
+    assert api not in specs and WEB in specs
