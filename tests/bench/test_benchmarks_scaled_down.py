@@ -154,6 +154,8 @@ def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> 
     ), printed
     for process in ("operator", "dev cluster", "Prometheus"):
         assert re.search(rf"{process}: CPU {NUMBER} cores, peak RSS {NUMBER} MiB", printed), printed
+    own = re.search(rf"operator CPU: ({NUMBER}) ms per step entered, ({NUMBER}) ms per pass", printed)
+    assert own is not None and float(own[1]) > 0 and float(own[2]) > 0, printed
     # The gateway delivers what it is asked for at this size (each Release's two Services, 1 request/s
     # each); pods' first samples are not counted by increase(), hence the margin.
     test_bed = re.search(rf"pods answered ({NUMBER}) requests/s of 40 asked .* scrapes failed", printed)
