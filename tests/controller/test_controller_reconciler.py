@@ -2,7 +2,8 @@
 guarded by resourceVersion, then Events and acknowledgements), a pass over a matching cluster writing
 nothing (invariant 4), a rollback's first write returning traffic to stable (invariant 2), and a
 refused Release getting its status and one Event, nothing else; a pass deciding on a view that missed
-an edit is refused at its status write, and the next pass reads."""
+an edit is refused at its status write, and the next pass reads; the spec a Release in flight keeps
+gives way to an edit, and a settled Release keeps none."""
 
 from __future__ import annotations
 
