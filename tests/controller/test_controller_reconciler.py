@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -126,12 +126,30 @@ def phase(api: KubeApi) -> tuple[str | None, int | None]:
     return status.get("phase"), status.get("currentStep")
 
 
-def reconcile_until(api: RecordingApi, wanted: tuple[str, int | None], seconds: float = 30) -> None:
+def canary_version(api: KubeApi) -> str | None:
+    body = api.get(releases_path(NAMESPACE, "web"))
+    assert body is not None
+    canary: dict[str, Any] = (body.get("status") or {}).get("canary") or {}
+    return canary.get("version")
+
+
+def passes_until(
+    api: RecordingApi, done: Callable[[], bool], reconciler: Reconciler | None = None, seconds: float = 30
+) -> None:
+    """Passes until `done()`: each by a reconciler of its own (as after a restart), or all by `reconciler`
+    (one operator process: what it keeps between passes is used)."""
     deadline = time.monotonic() + seconds
-    while phase(api) != wanted:
-        assert time.monotonic() < deadline, f"still {phase(api)}"
-        reconcile(api)
+    while not done():
+        assert time.monotonic() < deadline, f"still {phase(api)}, canary {canary_version(api)}"
+        if reconciler is None:
+            reconcile(api)
+        else:
+            asyncio.run(reconciler(ReleaseKey(NAMESPACE, "web")))
         time.sleep(0.2)
+
+
+def reconcile_until(api: RecordingApi, wanted: tuple[str, int | None], seconds: float = 30) -> None:
+    passes_until(api, lambda: phase(api) == wanted, seconds=seconds)
 
 
 def test_a_first_pass_writes_the_workload_then_routing_then_status_then_events_then_alert_rules(
@@ -156,11 +174,7 @@ def test_without_the_prometheus_rule_crd_a_release_goes_on_and_the_rules_are_ski
     dev_cluster.kubectl("delete", "crd", "prometheusrules.monitoring.coreos.com")
     dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
     reconciler = Reconciler(api, _no_measurements, _no_alerts, parse_config({}), OperatorMetrics())
-    deadline = time.monotonic() + 30
-    while phase(api) != ("Healthy", None):
-        assert time.monotonic() < deadline, f"still {phase(api)}"
-        asyncio.run(reconciler(ReleaseKey(NAMESPACE, "web")))
-        time.sleep(0.2)
+    passes_until(api, lambda: phase(api) == ("Healthy", None), reconciler)
     tried = [path for verb, path in api.sent if "prometheusrules" in path]
     assert tried == [
         "/apis/monitoring.coreos.com/v1/namespaces/shop/prometheusrules/web"
@@ -210,11 +224,7 @@ def test_one_reconciler_decides_on_a_spec_edited_between_its_passes_and_keeps_no
     web = ReleaseKey(NAMESPACE, "web")
 
     def until(wanted: tuple[str, int | None], canary: str | None = None) -> None:
-        deadline = time.monotonic() + 30
-        while (phase(api), canary_version(api)) != (wanted, canary):
-            assert time.monotonic() < deadline, f"still {phase(api)}, canary {canary_version(api)}"
-            asyncio.run(reconciler(web))
-            time.sleep(0.2)
+        passes_until(api, lambda: (phase(api), canary_version(api)) == (wanted, canary), reconciler)
 
     dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
     until(("Healthy", None))
@@ -228,13 +238,6 @@ def test_one_reconciler_decides_on_a_spec_edited_between_its_passes_and_keeps_no
     dev_cluster.kubectl("annotate", "release", "web", "-n", NAMESPACE, "slipway.dev/promote=1")
     until(("Healthy", 2))  # promoted at its last step
     assert web not in reconciler._specs
-
-
-def canary_version(api: KubeApi) -> str | None:
-    body = api.get(releases_path(NAMESPACE, "web"))
-    assert body is not None
-    canary: dict[str, Any] = (body.get("status") or {}).get("canary") or {}
-    return canary.get("version")
 
 
 def test_a_refused_release_gets_its_status_and_one_event_and_nothing_else(
