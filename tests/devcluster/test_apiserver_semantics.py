@@ -259,6 +259,37 @@ def test_list_pages_with_limit_and_continue(http: Http) -> None:
     assert "continue" not in third["metadata"]
 
 
+def test_every_page_of_a_list_shows_the_collection_as_at_its_first_page(
+    apiserver: ApiServer, http: Http
+) -> None:
+    """As a real server reads each page from etcd at the first page's revision: a client that lists in
+    pages and watches from the list's resourceVersion (Kopf with chunk_size, client-go's reflector)
+    sees a change made between two pages in the watch, not lost."""
+    for i in range(5):
+        http("POST", CMS, {"metadata": {"name": f"c{i}"}, "data": {"v": "1"}})
+    first = http("GET", f"{CMS}?limit=2").body
+    listed_at = first["metadata"]["resourceVersion"]
+    before = http("GET", f"{CMS}/c3").body["metadata"]["resourceVersion"]
+    http("PATCH", f"{CMS}/c3", {"data": {"v": "2"}}, "application/merge-patch+json")
+    assert http("DELETE", f"{CMS}/c4").status == 200
+    http("POST", CMS, {"metadata": {"name": "c5"}})
+    rest = http("GET", f"{CMS}?limit=10&continue={first['metadata']['continue']}").body
+    assert rest["metadata"]["resourceVersion"] == listed_at
+    assert "continue" not in rest["metadata"]
+    assert names(rest["items"]) == ["c2", "c3", "c4", ROOT_CA]
+    (c3,) = [item for item in rest["items"] if item["metadata"]["name"] == "c3"]
+    assert (c3["data"], c3["metadata"]["resourceVersion"]) == ({"v": "1"}, before)
+    since = watch_events(apiserver.credentials(), f"{CMS}?watch=1&resourceVersion={listed_at}", 3)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in since] == [
+        ("MODIFIED", "c3"),
+        ("DELETED", "c4"),
+        ("ADDED", "c5"),
+    ]
+    # A token continues only the collection it was given for.
+    other = http("GET", f"{DEPLOYS}?limit=2&continue={first['metadata']['continue']}")
+    assert (other.status, other.body["reason"]) == (400, "BadRequest")
+
+
 def test_watch_without_resource_version_lists_first_then_streams(apiserver: ApiServer, http: Http) -> None:
     http("POST", CMS, {"metadata": {"name": "before", "labels": {"app": "x"}}})
     http("POST", CMS, {"metadata": {"name": "unselected"}})

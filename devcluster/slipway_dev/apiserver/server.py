@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import gc
 import ipaddress
@@ -44,6 +42,7 @@ from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
 from slipway_dev.apiserver.logs import pod_logs
 from slipway_dev.apiserver.managedfields import ManagerInfo, write_manager
 from slipway_dev.apiserver.nesting import check_depth, too_deep
+from slipway_dev.apiserver.paging import ListSnapshots
 from slipway_dev.apiserver.podbudget import DEFAULT_MAX_PODS
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
@@ -87,18 +86,6 @@ def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("true", "1")
 
 
-def _encode_continue(rv: int, namespace: str, name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([rv, namespace, name]).encode()).decode()
-
-
-def _decode_continue(token: str) -> tuple[str, str]:
-    try:
-        _, namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error, TypeError) as error:
-        raise bad_request("invalid continue token") from error
-    return str(namespace), str(name)
-
-
 class ApiServer:
     """A Kubernetes API server for kubectl, kopf and the Python client, on a loopback address, HTTPS
     only: a CA and a serving certificate are made at every start (`credentials()` carries the CA).
@@ -132,6 +119,7 @@ class ApiServer:
         self.faults_injected = self._injector.injected
         self._runner: web.AppRunner | None = None
         self._watchers: set[Watcher] = set()
+        self._lists = ListSnapshots()
         self._stopping = asyncio.Event()
         self._plain_http = _plain_http
         self.pki = Pki.generate()
@@ -332,21 +320,19 @@ class ApiServer:
         return store.items(key, target.namespace)
 
     def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
-        matches = self._matcher(request)
-        rv = self.cluster.store.rv
-        items = [s for s in self._candidates(request, target) if matches(s.obj)]
+        limit = request.query.get("limit", "")
+        page_size = int(limit) if limit.isdigit() and int(limit) > 0 else None
         token = request.query.get("continue")
         if token:
-            start = _decode_continue(token)
-            items = [s for s in items if (s.namespace, s.name) > start]
-        limit = request.query.get("limit", "")
-        next_token = None
-        if limit.isdigit() and 0 < int(limit) < len(items):
-            items = items[: int(limit)]
-            next_token = _encode_continue(rv, items[-1].namespace, items[-1].name)
-        meta: dict[str, Any] = {"resourceVersion": str(rv)}
-        if next_token:
-            meta["continue"] = next_token
+            page = self._lists.next(request.path, token, page_size)
+        else:
+            matches = self._matcher(request)
+            matched = [s for s in self._candidates(request, target) if matches(s.obj)]
+            page = self._lists.first(request.path, matched, self.cluster.store.rv, page_size)
+        items = page.items
+        meta: dict[str, Any] = {"resourceVersion": str(page.rv)}
+        if page.continue_token:
+            meta["continue"] = page.continue_token
         if _wants_table(request):
             body = table(
                 target.resource,

@@ -1,0 +1,83 @@
+"""A paged LIST's snapshots: what a continue token resumes, and when it expires as after a compaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from slipway_dev.apiserver.errors import ApiError
+from slipway_dev.apiserver.paging import COMPACTION_SECONDS, EXPIRED, KEPT_LISTS, ListSnapshots
+from slipway_dev.apiserver.storage import Stored
+
+COLLECTION = "/api/v1/namespaces/default/configmaps"
+
+
+def config_maps(*names: str) -> list[Stored]:
+    return [Stored.of({"metadata": {"name": name, "namespace": "default"}}) for name in names]
+
+
+def listed(page_items: list[Stored]) -> list[str]:
+    return [stored.name for stored in page_items]
+
+
+def test_pages_follow_one_another_to_the_end_at_the_first_pages_version() -> None:
+    lists = ListSnapshots()
+    page = lists.first(COLLECTION, config_maps("a", "b", "c", "d", "e"), 7, 2)
+    seen = listed(page.items)
+    while page.continue_token:
+        page = lists.next(COLLECTION, page.continue_token, 2)
+        assert page.rv == 7
+        seen += listed(page.items)
+    assert seen == ["a", "b", "c", "d", "e"]
+
+
+def test_a_list_that_fits_one_page_keeps_nothing() -> None:
+    lists = ListSnapshots()
+    for limit in (None, 3, 10):
+        page = lists.first(COLLECTION, config_maps("a", "b", "c"), 7, limit)
+        assert (listed(page.items), page.continue_token) == (["a", "b", "c"], None)
+    assert len(lists) == 0
+
+
+def test_a_token_may_be_sent_again_and_resumes_after_its_page() -> None:
+    lists = ListSnapshots()
+    token = lists.first(COLLECTION, config_maps("a", "b", "c"), 7, 1).continue_token
+    assert token is not None
+    for _ in range(2):
+        assert listed(lists.next(COLLECTION, token, None).items) == ["b", "c"]
+
+
+def expired(lists: ListSnapshots, token: str) -> bool:
+    with pytest.raises(ApiError) as error:
+        lists.next(COLLECTION, token, 1)
+    return (error.value.code, error.value.reason, error.value.message) == (410, "Expired", EXPIRED)
+
+
+def test_a_token_expires_with_the_compaction_interval() -> None:
+    now = [0.0]
+    lists = ListSnapshots(clock=lambda: now[0])
+    token = lists.first(COLLECTION, config_maps("a", "b", "c"), 7, 1).continue_token
+    assert token is not None
+    now[0] = COMPACTION_SECONDS - 1
+    assert listed(lists.next(COLLECTION, token, 1).items) == ["b"]
+    now[0] = COMPACTION_SECONDS + 1
+    assert expired(lists, token)
+    assert len(lists) == 0
+
+
+def test_the_oldest_unfinished_list_is_dropped_first() -> None:
+    lists = ListSnapshots()
+    tokens = [
+        lists.first(COLLECTION, config_maps("a", "b"), rv, 1).continue_token for rv in range(KEPT_LISTS + 1)
+    ]
+    assert all(tokens)
+    assert len(lists) == KEPT_LISTS
+    assert expired(lists, str(tokens[0]))
+    assert listed(lists.next(COLLECTION, str(tokens[1]), 1).items) == ["b"]
+
+
+def test_a_token_that_is_not_one_is_a_bad_request() -> None:
+    lists = ListSnapshots()
+    for token in ("not base64!", "bm90IGpzb24=", "WzEsICJ4IiwgIiIsICIiXQ=="):
+        with pytest.raises(ApiError) as error:
+            lists.next(COLLECTION, token, 1)
+        assert (error.value.code, error.value.reason) == (400, "BadRequest")
