@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from slipway_dev.apiserver.errors import ApiError
-from slipway_dev.apiserver.paging import COMPACTION_SECONDS, EXPIRED, KEPT_LISTS, ListSnapshots
+from slipway_dev.apiserver.paging import COMPACTION_SECONDS, EXPIRED, KEPT_LISTS, Collection, ListSnapshots
 from slipway_dev.apiserver.storage import Stored
 
-COLLECTION = "/api/v1/namespaces/default/configmaps"
+COLLECTION = Collection("configmaps", "default", "", "")
 
 
 def config_maps(*names: str) -> list[Stored]:
@@ -22,12 +22,12 @@ def listed(page_items: list[Stored]) -> list[str]:
 def test_pages_follow_one_another_to_the_end_at_the_first_pages_version() -> None:
     lists = ListSnapshots()
     page = lists.first(COLLECTION, config_maps("a", "b", "c", "d", "e"), 7, 2)
-    seen = listed(page.items)
+    seen = [listed(page.items)]
     while page.continue_token:
         page = lists.next(COLLECTION, page.continue_token, 2)
         assert page.rv == 7
-        seen += listed(page.items)
-    assert seen == ["a", "b", "c", "d", "e"]
+        seen.append(listed(page.items))
+    assert seen == [["a", "b"], ["c", "d"], ["e"]]
 
 
 def test_a_list_that_fits_one_page_keeps_nothing() -> None:
@@ -64,6 +64,18 @@ def test_a_token_expires_with_the_compaction_interval() -> None:
     assert len(lists) == 0
 
 
+def test_expired_snapshots_are_dropped_without_another_list() -> None:
+    """The server sweeps on a timer: a snapshot no list comes after must not hold old versions for good."""
+    now = [0.0]
+    lists = ListSnapshots(clock=lambda: now[0])
+    lists.first(COLLECTION, config_maps("a", "b"), 7, 1)
+    lists.expire()
+    assert len(lists) == 1
+    now[0] = COMPACTION_SECONDS + 1
+    lists.expire()
+    assert len(lists) == 0
+
+
 def test_the_oldest_unfinished_list_is_dropped_first() -> None:
     lists = ListSnapshots()
     tokens = [
@@ -77,7 +89,8 @@ def test_the_oldest_unfinished_list_is_dropped_first() -> None:
 
 def test_a_token_that_is_not_one_is_a_bad_request() -> None:
     lists = ListSnapshots()
-    for token in ("not base64!", "bm90IGpzb24=", "WzEsICJ4IiwgIiIsICIiXQ=="):
+    # Not base64, not JSON, not three fields, an id that is not an integer.
+    for token in ("not base64!", "bm90IGpzb24=", "WzEsICJ4IiwgIiIsICIiXQ==", "W3RydWUsICIiLCAiIl0="):
         with pytest.raises(ApiError) as error:
             lists.next(COLLECTION, token, 1)
         assert (error.value.code, error.value.reason) == (400, "BadRequest")

@@ -13,6 +13,7 @@ import yaml
 from apiserver_support import RELEASE_CRD, ROOT_CA, Http, names, plain_deployment, wait_for
 
 from slipway_dev.apiserver import ApiServer, Credentials
+from slipway_dev.apiserver.paging import EXPIRED, KEPT_LISTS
 
 CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
@@ -285,9 +286,28 @@ def test_every_page_of_a_list_shows_the_collection_as_at_its_first_page(
         ("DELETED", "c4"),
         ("ADDED", "c5"),
     ]
-    # A token continues only the collection it was given for.
-    other = http("GET", f"{DEPLOYS}?limit=2&continue={first['metadata']['continue']}")
-    assert (other.status, other.body["reason"]) == (400, "BadRequest")
+    # A token continues only the collection it was given for, with the same selectors, and carries
+    # the list's version itself.
+    token = first["metadata"]["continue"]
+    for refused in (
+        f"{DEPLOYS}?limit=2&continue={token}",
+        f"{CMS}?limit=2&labelSelector=a%3Db&continue={token}",
+        f"{CMS}?limit=2&resourceVersion={listed_at}&continue={token}",
+    ):
+        answer = http("GET", refused)
+        assert (answer.status, answer.body["reason"]) == (400, "BadRequest"), refused
+    assert "specifying resource version is not allowed when using continue" in answer.body["message"]
+    assert http("GET", f"{CMS}?limit=2&resourceVersion=0&continue={token}").status == 200
+
+
+def test_a_continue_token_expires_as_after_a_compaction(http: Http) -> None:
+    for i in range(2):
+        http("POST", CMS, {"metadata": {"name": f"c{i}"}})
+    oldest = http("GET", f"{CMS}?limit=1").body["metadata"]["continue"]
+    for _ in range(KEPT_LISTS):
+        assert "continue" in http("GET", f"{CMS}?limit=1").body["metadata"]
+    expired = http("GET", f"{CMS}?limit=1&continue={oldest}")
+    assert (expired.status, expired.body["reason"], expired.body["message"]) == (410, "Expired", EXPIRED)
 
 
 def test_watch_without_resource_version_lists_first_then_streams(apiserver: ApiServer, http: Http) -> None:

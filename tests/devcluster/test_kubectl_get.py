@@ -221,6 +221,19 @@ def test_field_selector_and_all_namespaces(kubectl: Kubectl) -> None:
     assert not_default.split() == ["configmap/elsewhere"]
 
 
+def test_get_in_chunks_prints_every_page_as_one_table(kubectl: Kubectl) -> None:
+    """kubectl lists in pages of --chunk-size (500 by default), asking each page as a Table."""
+    _configmaps(kubectl)
+    rows = _rows(kubectl("get", "configmaps", "-A", "--chunk-size=2"))
+    assert rows[0][:3] == ["NAMESPACE", "NAME", "DATA"]
+    listed = sorted(tuple(row[:2]) for row in rows[1:])
+    assert ("default", "red") in listed and ("other", "elsewhere") in listed
+    assert listed == sorted(tuple(row[:2]) for row in _rows(kubectl("get", "configmaps", "-A"))[1:])
+    assert len(listed) > 2
+    by_label = kubectl("get", "cm", "-l", "tier", "--chunk-size=1", "-o", "name").split()
+    assert sorted(by_label) == ["configmap/blue", "configmap/green", "configmap/red"]
+
+
 def test_get_watch_prints_changes_as_they_happen(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=manifest("ConfigMap", "first"))
     watch = kubectl.popen("get", "configmaps", "--watch")

@@ -8,9 +8,11 @@ from the current collection instead (as this server did) loses, to such a client
 between two pages to an object on an earlier page. Stored objects are never mutated, so a snapshot is
 the list of what matched at the first page.
 
-A token outlives its snapshot only as a real one outlives etcd's compaction (every 5 minutes by
-default), or here when newer lists have pushed it out: answered 410 Expired, with the real server's
-message, and the client lists again.
+A snapshot keeps the object versions it holds, as etcd keeps old revisions until it compacts them
+(every 5 minutes by default): a token outlives its snapshot only as a real one outlives a compaction,
+or here when newer lists have pushed it out, and is then answered 410 Expired (the real server's
+message when it offers no inconsistent continuation), so the client lists again. The server sweeps
+expired snapshots on a timer, not only when another list comes.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from dataclasses import dataclass
 from slipway_dev.apiserver.errors import bad_request, gone
 from slipway_dev.apiserver.storage import Stored
 
+SWEEP_SECONDS = 30.0
+"""How often the server drops expired snapshots (`ListSnapshots.expire`)."""
 COMPACTION_SECONDS = 300.0
 """How long a list may be continued: the kube-apiserver's default etcd compaction interval."""
 KEPT_LISTS = 256
-"""Unfinished lists kept at once; the oldest is dropped first, as if compacted."""
+"""Paged lists kept at once (finished or not: a page may be asked for again); the oldest is dropped
+first, as if compacted."""
 
 EXPIRED = (
     "The provided continue parameter is too old to display a consistent list result."
@@ -48,17 +53,28 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Collection:
+    storage_key: str
+    namespace: str | None
+    """None: every namespace."""
+    label_selector: str
+    field_selector: str
+
+
+@dataclass(frozen=True)
 class _Snapshot:
     taken: float
-    collection: str
-    """The path listed: a token is refused on any other."""
+    collection: Collection
+    """What was listed, and with which selectors: a token is refused on any other."""
     rv: int
     items: list[Stored]
-    keys: list[tuple[str, str]]
-    """(namespace, name) of each item, in order: where a continue token resumes."""
+    """Ordered by (namespace, name), where a continue token resumes."""
 
 
 class ListSnapshots:
+    """The snapshots of the paged lists under way (and of those finished, whose pages may be asked for
+    again), by the id their continue tokens name."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._snapshots: OrderedDict[int, _Snapshot] = OrderedDict()
         self._ids = itertools.count(1)
@@ -67,29 +83,31 @@ class ListSnapshots:
     def __len__(self) -> int:
         return len(self._snapshots)
 
-    def first(self, collection: str, items: list[Stored], rv: int, limit: int | None) -> Page:
+    def first(self, collection: Collection, items: list[Stored], rv: int, limit: int | None) -> Page:
         """The first page of `items` (what the list of `collection` matched at `rv`, ordered by
         namespace and name)."""
         if limit is None or len(items) <= limit:
             return Page(items, rv, None)
-        self._expire()
+        self.expire()
         snapshot_id = next(self._ids)
-        keys = [(stored.namespace, stored.name) for stored in items]
-        self._snapshots[snapshot_id] = _Snapshot(self._clock(), collection, rv, items, keys)
+        self._snapshots[snapshot_id] = _Snapshot(self._clock(), collection, rv, items)
         while len(self._snapshots) > KEPT_LISTS:
             self._snapshots.popitem(last=False)
         return self._page(snapshot_id, self._snapshots[snapshot_id], 0, limit)
 
-    def next(self, collection: str, token: str, limit: int | None) -> Page:
+    def next(self, collection: Collection, token: str, limit: int | None) -> Page:
         """The page a continue token asks for, from its list's snapshot."""
         snapshot_id, start = _decode(token)
-        self._expire()
+        self.expire()
         snapshot = self._snapshots.get(snapshot_id)
         if snapshot is None:
             raise gone(EXPIRED)
         if snapshot.collection != collection:
-            raise bad_request("invalid continue token: it continues a list of another collection")
-        return self._page(snapshot_id, snapshot, bisect.bisect_right(snapshot.keys, start), limit)
+            raise bad_request(
+                "invalid continue token: it continues a list of another collection or selectors"
+            )
+        offset = bisect.bisect_right(snapshot.items, start, key=_position)
+        return self._page(snapshot_id, snapshot, offset, limit)
 
     @staticmethod
     def _page(snapshot_id: int, snapshot: _Snapshot, offset: int, limit: int | None) -> Page:
@@ -97,24 +115,28 @@ class ListSnapshots:
         items = snapshot.items[offset:end]
         token = None
         if end < len(snapshot.items):
-            namespace, name = snapshot.keys[end - 1]
-            token = _encode(snapshot.rv, snapshot_id, namespace, name)
+            token = _encode(snapshot_id, *_position(items[-1]))
         return Page(items, snapshot.rv, token)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Drop the snapshots older than a compaction, and the old versions only they still hold."""
         oldest = self._clock() - COMPACTION_SECONDS
         while self._snapshots and next(iter(self._snapshots.values())).taken < oldest:
             self._snapshots.popitem(last=False)
 
 
-def _encode(rv: int, snapshot_id: int, namespace: str, name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([rv, snapshot_id, namespace, name]).encode()).decode()
+def _position(stored: Stored) -> tuple[str, str]:
+    return stored.namespace, stored.name
+
+
+def _encode(snapshot_id: int, namespace: str, name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([snapshot_id, namespace, name]).encode()).decode()
 
 
 def _decode(token: str) -> tuple[int, tuple[str, str]]:
     try:
-        _, snapshot_id, namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(snapshot_id, int):
+        snapshot_id, namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if type(snapshot_id) is not int:  # not a bool either
             raise TypeError(snapshot_id)
     except (ValueError, binascii.Error, TypeError) as error:
         raise bad_request("invalid continue token") from error

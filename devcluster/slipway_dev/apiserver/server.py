@@ -42,7 +42,7 @@ from slipway_dev.apiserver.faults import FaultConfig, FaultInjector
 from slipway_dev.apiserver.logs import pod_logs
 from slipway_dev.apiserver.managedfields import ManagerInfo, write_manager
 from slipway_dev.apiserver.nesting import check_depth, too_deep
-from slipway_dev.apiserver.paging import ListSnapshots
+from slipway_dev.apiserver.paging import SWEEP_SECONDS, Collection, ListSnapshots
 from slipway_dev.apiserver.podbudget import DEFAULT_MAX_PODS
 from slipway_dev.apiserver.protobuf import decode_object
 from slipway_dev.apiserver.routing import Target, resolve
@@ -120,6 +120,7 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._watchers: set[Watcher] = set()
         self._lists = ListSnapshots()
+        self._list_sweep: asyncio.TimerHandle | None = None
         self._stopping = asyncio.Event()
         self._plain_http = _plain_http
         self.pki = Pki.generate()
@@ -166,7 +167,12 @@ class ApiServer:
         # mkdtemp makes the directory 0700: only this user can reach the socket inside.
         self._socket_dir = Path(tempfile.mkdtemp(prefix="slipway-apiserver-"))
         await web.UnixSite(self._runner, str(self.local_socket)).start()
+        self._sweep_lists()
         _settle_garbage_collector()
+
+    def _sweep_lists(self) -> None:
+        self._lists.expire()
+        self._list_sweep = asyncio.get_running_loop().call_later(SWEEP_SECONDS, self._sweep_lists)
 
     @property
     def local_socket(self) -> Path:
@@ -177,6 +183,9 @@ class ApiServer:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._list_sweep is not None:
+            self._list_sweep.cancel()
+            self._list_sweep = None
         for watcher in list(self._watchers):
             watcher.close()
         if self._runner is not None:
@@ -322,13 +331,21 @@ class ApiServer:
     def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         limit = request.query.get("limit", "")
         page_size = int(limit) if limit.isdigit() and int(limit) > 0 else None
+        collection = Collection(
+            target.resource.storage_key,
+            target.namespace,
+            request.query.get("labelSelector", ""),
+            request.query.get("fieldSelector", ""),
+        )
         token = request.query.get("continue")
         if token:
-            page = self._lists.next(request.path, token, page_size)
+            if request.query.get("resourceVersion", "") not in ("", "0"):
+                raise bad_request("specifying resource version is not allowed when using continue")
+            page = self._lists.next(collection, token, page_size)
         else:
             matches = self._matcher(request)
             matched = [s for s in self._candidates(request, target) if matches(s.obj)]
-            page = self._lists.first(request.path, matched, self.cluster.store.rv, page_size)
+            page = self._lists.first(collection, matched, self.cluster.store.rv, page_size)
         items = page.items
         meta: dict[str, Any] = {"resourceVersion": str(page.rv)}
         if page.continue_token:
