@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from apiserver_support import Http, wait_for
+
+from slipway_dev.apiserver import ApiServer, paging, server
 from slipway_dev.apiserver.errors import ApiError
 from slipway_dev.apiserver.paging import COMPACTION_SECONDS, EXPIRED, KEPT_LISTS, Collection, ListSnapshots
 from slipway_dev.apiserver.storage import Stored
@@ -94,3 +98,21 @@ def test_a_token_that_is_not_one_is_a_bad_request() -> None:
         with pytest.raises(ApiError) as error:
             lists.next(COLLECTION, token, 1)
         assert (error.value.code, error.value.reason) == (400, "BadRequest")
+
+
+def test_the_server_sweeps_expired_snapshots_with_no_request_coming(
+    monkeypatch: pytest.MonkeyPatch, make_apiserver: Callable[..., ApiServer]
+) -> None:
+    """A snapshot holds the object versions it lists: the server's timer lets them go after the
+    compaction interval even when no list or continuation arrives to notice."""
+    monkeypatch.setattr(server, "SWEEP_SECONDS", 0.05)
+    monkeypatch.setattr(paging, "COMPACTION_SECONDS", 3600.0)
+    apiserver = make_apiserver()
+    http = Http(apiserver.credentials())
+    for name in ("a", "b"):
+        http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": name}})
+    assert "continue" in http("GET", "/api/v1/namespaces/default/configmaps?limit=1").body["metadata"]
+    lists = apiserver._lists  # read from the test's thread: a length only
+    assert len(lists) == 1
+    monkeypatch.setattr(paging, "COMPACTION_SECONDS", 0.0)  # from now on, every snapshot is too old
+    wait_for(lambda: len(lists) == 0, timeout=10)
