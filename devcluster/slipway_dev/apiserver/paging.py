@@ -88,7 +88,6 @@ class ListSnapshots:
         namespace and name)."""
         if limit is None or len(items) <= limit:
             return Page(items, rv, None)
-        self.expire()
         snapshot_id = next(self._ids)
         self._snapshots[snapshot_id] = _Snapshot(self._clock(), collection, rv, items)
         while len(self._snapshots) > KEPT_LISTS:
