@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +11,13 @@ from apiserver_support import Http, wait_for
 
 from slipway_dev.apiserver import ApiServer, paging, server
 from slipway_dev.apiserver.errors import ApiError
-from slipway_dev.apiserver.paging import COMPACTION_SECONDS, EXPIRED, KEPT_LISTS, Collection, ListSnapshots
+from slipway_dev.apiserver.paging import (
+    COMPACTION_SECONDS,
+    INCONSISTENT,
+    KEPT_LISTS,
+    Collection,
+    ListSnapshots,
+)
 from slipway_dev.apiserver.storage import Stored
 
 COLLECTION = Collection("configmaps", "default", "", "")
@@ -23,12 +31,17 @@ def listed(page_items: list[Stored]) -> list[str]:
     return [stored.name for stored in page_items]
 
 
+def nothing_now() -> tuple[list[Stored], int]:
+    """What the collection holds now, for tokens that never ask (any but an expired list's offer)."""
+    raise AssertionError("a snapshot's token read the current collection")
+
+
 def test_pages_follow_one_another_to_the_end_at_the_first_pages_version() -> None:
     lists = ListSnapshots()
     page = lists.first(COLLECTION, config_maps("a", "b", "c", "d", "e"), 7, 2)
     seen = [listed(page.items)]
     while page.continue_token:
-        page = lists.next(COLLECTION, page.continue_token, 2)
+        page = lists.next(COLLECTION, page.continue_token, 2, nothing_now)
         assert page.rv == 7
         seen.append(listed(page.items))
     assert seen == [["a", "b"], ["c", "d"], ["e"]]
@@ -47,13 +60,47 @@ def test_a_token_may_be_sent_again_and_resumes_after_its_page() -> None:
     token = lists.first(COLLECTION, config_maps("a", "b", "c"), 7, 1).continue_token
     assert token is not None
     for _ in range(2):
-        assert listed(lists.next(COLLECTION, token, None).items) == ["b", "c"]
+        assert listed(lists.next(COLLECTION, token, None, nothing_now).items) == ["b", "c"]
 
 
 def expired(lists: ListSnapshots, token: str) -> bool:
     with pytest.raises(ApiError) as error:
-        lists.next(COLLECTION, token, 1)
-    return (error.value.code, error.value.reason, error.value.message) == (410, "Expired", EXPIRED)
+        lists.next(COLLECTION, token, 1, nothing_now)
+    answer = error.value
+    return (answer.code, answer.reason, answer.message) == (410, "Expired", INCONSISTENT) and bool(
+        answer.list_continue
+    )
+
+
+def test_an_expired_list_offers_to_go_on_from_the_same_place_at_the_current_version() -> None:
+    """As a real server does after a compaction: the 410's own token resumes after the last object the
+    client had, over what the collection holds now (created, changed or deleted since may show)."""
+    lists = ListSnapshots()
+    token = lists.first(COLLECTION, config_maps("a", "b", "c", "d"), 7, 1).continue_token
+    assert token is not None
+    for rv in range(KEPT_LISTS):  # newer lists push it out
+        lists.first(COLLECTION, config_maps("a", "b"), rv, 1)
+    with pytest.raises(ApiError) as error:
+        lists.next(COLLECTION, token, 2, nothing_now)
+    offered = error.value.list_continue
+    assert offered is not None
+    now = config_maps("a", "a2", "b2", "c", "d", "e")  # "a2" sorts after "a": shown; "b" was deleted
+
+    def current() -> tuple[list[Stored], int]:
+        return now, 9
+
+    page = lists.next(COLLECTION, offered, 2, current)
+    seen = [listed(page.items)]
+    while page.continue_token:
+        assert page.rv == 9
+        page = lists.next(COLLECTION, page.continue_token, 2, nothing_now)
+        seen.append(listed(page.items))
+    assert (seen, page.rv) == ([["a2", "b2"], ["c", "d"], ["e"]], 9)
+    # Only for the collection it was offered for (its selectors are the request's own).
+    for other in (Collection("secrets", "default", "", ""), Collection("configmaps", "other", "", "")):
+        with pytest.raises(ApiError) as refused:
+            lists.next(other, offered, 2, current)
+        assert (refused.value.code, refused.value.reason) == (400, "BadRequest")
 
 
 def test_a_token_expires_with_the_compaction_interval() -> None:
@@ -62,7 +109,7 @@ def test_a_token_expires_with_the_compaction_interval() -> None:
     token = lists.first(COLLECTION, config_maps("a", "b", "c"), 7, 1).continue_token
     assert token is not None
     now[0] = COMPACTION_SECONDS - 1
-    assert listed(lists.next(COLLECTION, token, 1).items) == ["b"]
+    assert listed(lists.next(COLLECTION, token, 1, nothing_now).items) == ["b"]
     now[0] = COMPACTION_SECONDS + 1
     assert expired(lists, token)
     assert len(lists) == 0
@@ -88,15 +135,23 @@ def test_the_oldest_unfinished_list_is_dropped_first() -> None:
     assert all(tokens)
     assert len(lists) == KEPT_LISTS
     assert expired(lists, str(tokens[0]))
-    assert listed(lists.next(COLLECTION, str(tokens[1]), 1).items) == ["b"]
+    assert listed(lists.next(COLLECTION, str(tokens[1]), 1, nothing_now).items) == ["b"]
 
 
 def test_a_token_that_is_not_one_is_a_bad_request() -> None:
     lists = ListSnapshots()
-    # Not base64, not JSON, not three fields, an id that is not an integer.
-    for token in ("not base64!", "bm90IGpzb24=", "WzEsICJ4IiwgIiIsICIiXQ==", "W3RydWUsICIiLCAiIl0="):
+    # Not base64, not JSON, not three fields, an id that is not an integer; a snapshot's token with a
+    # collection, a token to continue at the current version without one.
+    malformed: list[list[object]] = [
+        [1, "x", "", ""],
+        [True, "", ""],
+        [1, "", "", "configmaps", "default"],
+        [-1, "", ""],
+    ]
+    encoded = [base64.urlsafe_b64encode(json.dumps(fields).encode()).decode() for fields in malformed]
+    for token in ("not base64!", "bm90IGpzb24=", *encoded):
         with pytest.raises(ApiError) as error:
-            lists.next(COLLECTION, token, 1)
+            lists.next(COLLECTION, token, 1, nothing_now)
         assert (error.value.code, error.value.reason) == (400, "BadRequest")
 
 

@@ -13,7 +13,7 @@ import yaml
 from apiserver_support import RELEASE_CRD, ROOT_CA, Http, names, plain_deployment, wait_for
 
 from slipway_dev.apiserver import ApiServer, Credentials
-from slipway_dev.apiserver.paging import EXPIRED, KEPT_LISTS
+from slipway_dev.apiserver.paging import INCONSISTENT, KEPT_LISTS
 
 CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
@@ -301,13 +301,24 @@ def test_every_page_of_a_list_shows_the_collection_as_at_its_first_page(
 
 
 def test_a_continue_token_expires_as_after_a_compaction(http: Http) -> None:
-    for i in range(2):
+    """The 410 says what a real one says and offers, as it does, a token to go on with the rest as the
+    collection is now (an inconsistent list)."""
+    for i in range(3):
         http("POST", CMS, {"metadata": {"name": f"c{i}"}})
-    oldest = http("GET", f"{CMS}?limit=1").body["metadata"]["continue"]
+    first = http("GET", f"{CMS}?limit=1").body["metadata"]
     for _ in range(KEPT_LISTS):
         assert "continue" in http("GET", f"{CMS}?limit=1").body["metadata"]
-    expired = http("GET", f"{CMS}?limit=1&continue={oldest}")
-    assert (expired.status, expired.body["reason"], expired.body["message"]) == (410, "Expired", EXPIRED)
+    expired = http("GET", f"{CMS}?limit=1&continue={first['continue']}")
+    assert (expired.status, expired.body["reason"], expired.body["message"]) == (410, "Expired", INCONSISTENT)
+    offered = expired.body["metadata"]["continue"]
+    http("POST", CMS, {"metadata": {"name": "c0a"}})
+    http("DELETE", f"{CMS}/c2")
+    rest = http("GET", f"{CMS}?limit=2&continue={offered}").body
+    assert names(rest["items"]) == ["c0a", "c1"]
+    last = http("GET", f"{CMS}?limit=2&continue={rest['metadata']['continue']}").body
+    assert names(last["items"]) == [ROOT_CA] and "continue" not in last["metadata"]
+    assert rest["metadata"]["resourceVersion"] == last["metadata"]["resourceVersion"]
+    assert int(rest["metadata"]["resourceVersion"]) > int(first["resourceVersion"])
 
 
 def test_watch_without_resource_version_lists_first_then_streams(apiserver: ApiServer, http: Http) -> None:

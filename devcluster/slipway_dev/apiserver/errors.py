@@ -8,18 +8,27 @@ from typing import Any
 class ApiError(Exception):
     """A failed request, answered as a `kind: Status` body with the same code and reason as a real server."""
 
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        list_continue: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
+        # A Status is a list's metadata too: an expired paged list's 410 offers a way on in it.
+        self.list_continue = list_continue
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": {} if self.list_continue is None else {"continue": self.list_continue},
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
@@ -99,5 +108,5 @@ def method_not_allowed(method: str) -> ApiError:
     )
 
 
-def gone(message: str) -> ApiError:
-    return ApiError(410, "Expired", message)
+def gone(message: str, list_continue: str | None = None) -> ApiError:
+    return ApiError(410, "Expired", message, list_continue=list_continue)

@@ -10,9 +10,10 @@ the list of what matched at the first page.
 
 A snapshot keeps the object versions it holds, as etcd keeps old revisions until it compacts them
 (every 5 minutes by default): a token outlives its snapshot only as a real one outlives a compaction,
-or here when newer lists have pushed it out, and is then answered 410 Expired (the real server's
-message when it offers no inconsistent continuation), so the client lists again. The server sweeps
-expired snapshots on a timer, not only when another list comes.
+or here when newer lists have pushed it out, and is then answered 410 Expired, with the real server's
+message and, as it does, a token in the Status's metadata that continues the list from the same place
+at the current version (an inconsistent list, which the client may take or list again). The server
+sweeps expired snapshots on a timer, not only when another list comes.
 """
 
 from __future__ import annotations
@@ -38,10 +39,21 @@ KEPT_LISTS = 256
 """Paged lists kept at once (finished or not: a page may be asked for again); the oldest is dropped
 first, as if compacted."""
 
-EXPIRED = (
+INCONSISTENT = (
     "The provided continue parameter is too old to display a consistent list result."
-    " You can start a new list without the continue parameter."
+    " You can start a new list without the continue parameter, or use the continue token in this"
+    " response to retrieve the remainder of the results. Continuing with the provided token results in"
+    " an inconsistent list - objects that were created, modified, or deleted between the time the first"
+    " chunk was returned and now may show up in the list."
 )
+LATEST = -1
+"""The snapshot id in the token an expired list's 410 offers: continue at the current version (the real
+server writes resourceVersion -1 into such a token)."""
+INVALID_TOKEN = "invalid continue token"
+OTHER_LIST = f"{INVALID_TOKEN}: it continues a list of another collection or selectors"
+
+Current = Callable[[], tuple[list[Stored], int]]
+"""What the list's collection matches now, ordered by namespace and name, and the store's version."""
 
 
 @dataclass(frozen=True)
@@ -86,27 +98,37 @@ class ListSnapshots:
     def first(self, collection: Collection, items: list[Stored], rv: int, limit: int | None) -> Page:
         """The first page of `items` (what the list of `collection` matched at `rv`, ordered by
         namespace and name)."""
-        if limit is None or len(items) <= limit:
-            return Page(items, rv, None)
+        return self._paged(collection, items, rv, 0, limit)
+
+    def next(self, collection: Collection, token: str, limit: int | None, current: Current) -> Page:
+        """The page a continue token asks for, from its list's snapshot; from what `current` shows for
+        a token an expired list's 410 offered."""
+        snapshot_id, start, listed = _decode(token)
+        if snapshot_id == LATEST:
+            if listed != (collection.storage_key, collection.namespace):
+                raise bad_request(OTHER_LIST)
+            items, rv = current()
+            return self._paged(collection, items, rv, bisect.bisect_right(items, start, key=_position), limit)
+        self.expire()
+        snapshot = self._snapshots.get(snapshot_id)
+        if snapshot is None:
+            raise gone(INCONSISTENT, _encode(LATEST, *start, collection.storage_key, collection.namespace))
+        if snapshot.collection != collection:
+            raise bad_request(OTHER_LIST)
+        offset = bisect.bisect_right(snapshot.items, start, key=_position)
+        return self._page(snapshot_id, snapshot, offset, limit)
+
+    def _paged(
+        self, collection: Collection, items: list[Stored], rv: int, offset: int, limit: int | None
+    ) -> Page:
+        """`items` from `offset` on: in one page when they fit, else from a snapshot kept for the rest."""
+        if limit is None or len(items) - offset <= limit:
+            return Page(items[offset:], rv, None)
         snapshot_id = next(self._ids)
         self._snapshots[snapshot_id] = _Snapshot(self._clock(), collection, rv, items)
         while len(self._snapshots) > KEPT_LISTS:
             self._snapshots.popitem(last=False)
-        return self._page(snapshot_id, self._snapshots[snapshot_id], 0, limit)
-
-    def next(self, collection: Collection, token: str, limit: int | None) -> Page:
-        """The page a continue token asks for, from its list's snapshot."""
-        snapshot_id, start = _decode(token)
-        self.expire()
-        snapshot = self._snapshots.get(snapshot_id)
-        if snapshot is None:
-            raise gone(EXPIRED)
-        if snapshot.collection != collection:
-            raise bad_request(
-                "invalid continue token: it continues a list of another collection or selectors"
-            )
-        offset = bisect.bisect_right(snapshot.items, start, key=_position)
-        return self._page(snapshot_id, snapshot, offset, limit)
+        return self._page(snapshot_id, self._snapshots[snapshot_id], offset, limit)
 
     @staticmethod
     def _page(snapshot_id: int, snapshot: _Snapshot, offset: int, limit: int | None) -> Page:
@@ -128,15 +150,23 @@ def _position(stored: Stored) -> tuple[str, str]:
     return stored.namespace, stored.name
 
 
-def _encode(snapshot_id: int, namespace: str, name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([snapshot_id, namespace, name]).encode()).decode()
+def _encode(snapshot_id: int, *fields: str | None) -> str:
+    return base64.urlsafe_b64encode(json.dumps([snapshot_id, *fields]).encode()).decode()
 
 
-def _decode(token: str) -> tuple[int, tuple[str, str]]:
+def _decode(token: str) -> tuple[int, tuple[str, str], tuple[str, str | None] | None]:
+    """The snapshot id, the (namespace, name) to resume after and, in a token continuing at the current
+    version, the storage key and namespace of the collection it continues."""
     try:
-        snapshot_id, namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()))
+        snapshot_id, namespace, name, *listed = json.loads(base64.urlsafe_b64decode(token.encode()))
         if type(snapshot_id) is not int:  # not a bool either
             raise TypeError(snapshot_id)
+        if len(listed) != (2 if snapshot_id == LATEST else 0):
+            raise ValueError(listed)
     except (ValueError, binascii.Error, TypeError) as error:
-        raise bad_request("invalid continue token") from error
-    return snapshot_id, (str(namespace), str(name))
+        raise bad_request(INVALID_TOKEN) from error
+    collection = None
+    if listed:
+        storage_key, listed_namespace = listed
+        collection = (str(storage_key), None if listed_namespace is None else str(listed_namespace))
+    return snapshot_id, (str(namespace), str(name)), collection

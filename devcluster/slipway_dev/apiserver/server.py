@@ -337,15 +337,18 @@ class ApiServer:
             request.query.get("labelSelector", ""),
             request.query.get("fieldSelector", ""),
         )
+        matches = self._matcher(request)
+
+        def current() -> tuple[list[Stored], int]:
+            return [s for s in self._candidates(request, target) if matches(s.obj)], self.cluster.store.rv
+
         token = request.query.get("continue")
         if token:
             if request.query.get("resourceVersion", "") not in ("", "0"):
                 raise bad_request("specifying resource version is not allowed when using continue")
-            page = self._lists.next(collection, token, page_size)
+            page = self._lists.next(collection, token, page_size, current)
         else:
-            matches = self._matcher(request)
-            matched = [s for s in self._candidates(request, target) if matches(s.obj)]
-            page = self._lists.first(collection, matched, self.cluster.store.rv, page_size)
+            page = self._lists.first(collection, *current(), page_size)
         items = page.items
         meta: dict[str, Any] = {"resourceVersion": str(page.rv)}
         if page.continue_token:
