@@ -186,10 +186,11 @@ def build_settings(cluster_wide: bool) -> kopf.OperatorSettings:
     # Memory: Python keeps the arenas its peak filled (the few objects that outlive it pin them), so the
     # startup peak stays in RSS for good. Kopf listed each kind whole, and each object's worker held
     # its last event's body for 5 s of idling: over a start, every body of every kind at once. Lists in
-    # pages and workers ending after 0.5 s took one operator over 3,000 Releases from 327 to 229 MiB
-    # (docs/operator.md); a worker is made again at the object's next event.
+    # pages and workers ending after 0.5 s took one operator over 3,000 Releases from 327 to 229 MiB,
+    # 0.1 s to 210 (docs/operator.md); a worker is made again at the object's next event. Not 0: Kopf's
+    # worker then never takes an event from its queue (its wait times out before the get runs).
     settings.watching.chunk_size = PAGE
-    settings.queueing.idle_timeout = 0.5
+    settings.queueing.idle_timeout = 0.1
     return settings
 
 
