@@ -96,11 +96,27 @@ def test_an_expired_list_offers_to_go_on_from_the_same_place_at_the_current_vers
         page = lists.next(COLLECTION, page.continue_token, 2, nothing_now)
         seen.append(listed(page.items))
     assert (seen, page.rv) == ([["a2", "b2"], ["c", "d"], ["e"]], 9)
-    # Only for the collection it was offered for (its selectors are the request's own).
+    # Only for the collection it was offered for (its selectors are the request's own); nor is an
+    # expired token sent for another collection offered a way on over it.
     for other in (Collection("secrets", "default", "", ""), Collection("configmaps", "other", "", "")):
-        with pytest.raises(ApiError) as refused:
-            lists.next(other, offered, 2, current)
-        assert (refused.value.code, refused.value.reason) == (400, "BadRequest")
+        for sent in (offered, token):
+            with pytest.raises(ApiError) as refused:
+                lists.next(other, sent, 2, current)
+            assert (refused.value.code, refused.value.reason) == (400, "BadRequest")
+
+
+def test_a_list_of_every_namespace_continues_over_every_namespace() -> None:
+    every = Collection("configmaps", None, "", "")
+    items = [
+        Stored.of({"metadata": {"name": name, "namespace": ns}}) for ns, name in (("a", "x"), ("b", "x"))
+    ]
+    lists = ListSnapshots()
+    token = lists.first(every, items, 7, 1).continue_token
+    assert token is not None
+    assert [s.namespace for s in lists.next(every, token, 1, nothing_now).items] == ["b"]
+    with pytest.raises(ApiError) as refused:
+        lists.next(COLLECTION, token, 1, nothing_now)
+    assert refused.value.code == 400
 
 
 def test_a_token_expires_with_the_compaction_interval() -> None:
@@ -140,16 +156,19 @@ def test_the_oldest_unfinished_list_is_dropped_first() -> None:
 
 def test_a_token_that_is_not_one_is_a_bad_request() -> None:
     lists = ListSnapshots()
-    # Not base64, not JSON, not three fields, an id that is not an integer; a snapshot's token with a
-    # collection, a token to continue at the current version without one.
-    malformed: list[list[object]] = [
+    # Not base64, not JSON; not five fields, an id that is not a positive integer (or -1), names that
+    # are not strings; nested too deep to decode.
+    malformed: list[object] = [
         [1, "x", "", ""],
-        [True, "", ""],
-        [1, "", "", "configmaps", "default"],
-        [-1, "", ""],
+        [True, "", "", "configmaps", "default"],
+        [0, "", "", "configmaps", "default"],
+        [1, None, None, "configmaps", "default"],
+        [1, "", "", "configmaps", ["default"]],
+        {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5},
     ]
     encoded = [base64.urlsafe_b64encode(json.dumps(fields).encode()).decode() for fields in malformed]
-    for token in ("not base64!", "bm90IGpzb24=", *encoded):
+    deep = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode()
+    for token in ("not base64!", "bm90IGpzb24=", *encoded, deep):
         with pytest.raises(ApiError) as error:
             lists.next(COLLECTION, token, 1, nothing_now)
         assert (error.value.code, error.value.reason) == (400, "BadRequest")

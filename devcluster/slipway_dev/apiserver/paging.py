@@ -104,15 +104,17 @@ class ListSnapshots:
         """The page a continue token asks for, from its list's snapshot; from what `current` shows for
         a token an expired list's 410 offered."""
         snapshot_id, start, listed = _decode(token)
-        if snapshot_id == LATEST:
-            if listed != (collection.storage_key, collection.namespace):
-                raise bad_request(OTHER_LIST)
+        # Every token names its collection, as a real one names its key prefix: checked even once the
+        # list expired, so its 410 never offers a way on over another collection.
+        if listed != (collection.storage_key, collection.namespace):
+            raise bad_request(OTHER_LIST)
+        if snapshot_id == LATEST:  # the request's own selectors apply, as on a real server
             items, rv = current()
             return self._paged(collection, items, rv, bisect.bisect_right(items, start, key=_position), limit)
         self.expire()
         snapshot = self._snapshots.get(snapshot_id)
         if snapshot is None:
-            raise gone(INCONSISTENT, _encode(LATEST, *start, collection.storage_key, collection.namespace))
+            raise gone(INCONSISTENT, _encode(LATEST, start, collection))
         if snapshot.collection != collection:
             raise bad_request(OTHER_LIST)
         offset = bisect.bisect_right(snapshot.items, start, key=_position)
@@ -136,7 +138,7 @@ class ListSnapshots:
         items = snapshot.items[offset:end]
         token = None
         if end < len(snapshot.items):
-            token = _encode(snapshot_id, *_position(items[-1]))
+            token = _encode(snapshot_id, _position(items[-1]), snapshot.collection)
         return Page(items, snapshot.rv, token)
 
     def expire(self) -> None:
@@ -150,23 +152,25 @@ def _position(stored: Stored) -> tuple[str, str]:
     return stored.namespace, stored.name
 
 
-def _encode(snapshot_id: int, *fields: str | None) -> str:
-    return base64.urlsafe_b64encode(json.dumps([snapshot_id, *fields]).encode()).decode()
+def _encode(snapshot_id: int, after: tuple[str, str], collection: Collection) -> str:
+    fields = [snapshot_id, *after, collection.storage_key, collection.namespace]
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode()
 
 
-def _decode(token: str) -> tuple[int, tuple[str, str], tuple[str, str | None] | None]:
-    """The snapshot id, the (namespace, name) to resume after and, in a token continuing at the current
-    version, the storage key and namespace of the collection it continues."""
+def _decode(token: str) -> tuple[int, tuple[str, str], tuple[str, str | None]]:
+    """The snapshot id (or LATEST), the (namespace, name) to resume after, and the storage key and
+    namespace (None: every namespace) of the collection the token continues."""
     try:
-        snapshot_id, namespace, name, *listed = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if type(snapshot_id) is not int:  # not a bool either
-            raise TypeError(snapshot_id)
-        if len(listed) != (2 if snapshot_id == LATEST else 0):
-            raise ValueError(listed)
-    except (ValueError, binascii.Error, TypeError) as error:
+        snapshot_id, namespace, name, storage_key, listed_namespace = json.loads(
+            base64.urlsafe_b64decode(token.encode())
+        )
+        # An int that is not a bool; strings where names are; the namespace listed may be every one.
+        if type(snapshot_id) is not int or not (snapshot_id == LATEST or snapshot_id > 0):
+            raise ValueError(snapshot_id)
+        if not all(isinstance(field, str) for field in (namespace, name, storage_key)):
+            raise TypeError(namespace, name, storage_key)
+        if listed_namespace is not None and not isinstance(listed_namespace, str):
+            raise TypeError(listed_namespace)
+    except (ValueError, binascii.Error, TypeError, RecursionError) as error:
         raise bad_request(INVALID_TOKEN) from error
-    collection = None
-    if listed:
-        storage_key, listed_namespace = listed
-        collection = (str(storage_key), None if listed_namespace is None else str(listed_namespace))
-    return snapshot_id, (str(namespace), str(name)), collection
+    return snapshot_id, (namespace, name), (storage_key, listed_namespace)
