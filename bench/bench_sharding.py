@@ -307,16 +307,25 @@ def main() -> None:
         # alone below is measured in (a first start creates every object, a restart only reads).
         logs = [workdir / f"operator-{index}-again.log" for index in range(count)]
         operators = [start(cluster, config, log) for log in logs]
+
+        def each_over_its_share() -> bool:
+            """Every replica acting with every shard in its view, and done with a pass over each Release
+            its shard owns (one that joined first may have passed over the others' too meanwhile)."""
+            found = lines()
+            if not all(acting(log, count) for log in found):
+                return False
+            held = [shard for shard in map(joined, found) if shard]
+            done = passes(found)
+            for index, shard in enumerate(map(joined, found)):
+                share = {
+                    f"{NAMESPACE}/{name}" for name in names if owner(f"{NAMESPACE}/{name}", held) == shard
+                }
+                if not share <= {each.release for each in done if each.of(index)}:
+                    return False
+            return True
+
         try:
-            wait_for(
-                lambda: (
-                    all(acting(log, count) for log in lines())
-                    and len({p.release for p in passes(lines())}) >= len(names)
-                ),
-                900,
-                "the replicas' first passes over every Release",
-                1.0,
-            )
+            wait_for(each_over_its_share, 900, "each replica's first passes over its share", 1.0)
             time.sleep(3)
             restarted_rss = [operator.rss_mib() for operator in operators]
         finally:
