@@ -241,6 +241,25 @@ def phases(api: KubeApi) -> Iterator[tuple[str, str, str]]:
         )
 
 
+def stopped_at(api: KubeApi, most: int = 5) -> str:
+    """Where Releases neither promoted nor rolled back stopped: each one's phase and its conditions
+    (type=status reason: message), so a run that did not settle says why."""
+    said = []
+    for item in api.list(releases_path(NAMESPACE)):
+        status = item.get("status") or {}
+        if (status.get("phase"), (status.get("stable") or {}).get("version")) in (
+            ("Degraded", "1"),
+            ("Healthy", "2"),
+        ):
+            continue
+        conditions = [
+            f"{c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}"
+            for c in status.get("conditions") or []
+        ]
+        said.append(f"{item['metadata']['name']} {status.get('phase')} ({'; '.join(conditions)})")
+    return " | ".join(said[:most])
+
+
 def in_parallel(call: Callable[[str], object], names: list[str]) -> None:
     """One request per name, several in flight: a thousand in a row would spread the start out."""
     with ThreadPoolExecutor(APPLYING_THREADS) as pool:
@@ -322,7 +341,8 @@ def run(
                 # The figures of what did settle are still worth printing, beside what did not.
                 tally = Counter((p, v) for _, p, v in phases(api))
                 unsettled = (
-                    f"NOT all settled in {settle_seconds:.0f} s; (phase, stable version): {dict(tally)}"
+                    f"NOT all settled in {settle_seconds:.0f} s; (phase, stable version): {dict(tally)};"
+                    f" why, for the first few: {stopped_at(api)}"
                 )
             seconds, ended = time.monotonic() - started, time.time()
             escaped = sorted(n for n, p, v in phases(api) if n in failing and (p, v) == ("Healthy", "2"))
