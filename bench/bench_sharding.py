@@ -131,6 +131,14 @@ def duplicate_promotions(api: KubeApi, names: list[str]) -> int:
     return duplicates
 
 
+def sharing(logs: list[list[Line]], names: list[str]) -> tuple[dict[int, str | None], dict[str, str | None]]:
+    """The shard each operator's latest process joined with (by the index of its log), and the shard
+    each Release belongs to among them."""
+    shards = {index: joined(log) for index, log in enumerate(logs)}
+    held = [shard for shard in shards.values() if shard]
+    return shards, {name: owner(f"{NAMESPACE}/{name}", held) for name in names}
+
+
 def apply_version(api: KubeApi, names: list[str], version: str) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(
@@ -235,8 +243,7 @@ def main() -> None:
             )
             too_late = args.max_lateness_p99 is not None and not p99 <= args.max_lateness_p99
 
-            shards = {index: joined(log) for index, log in enumerate(lines())}
-            owners = {name: owner(f"{NAMESPACE}/{name}", [s for s in shards.values() if s]) for name in names}
+            shards, owners = sharing(lines(), names)
             victim = max(shards, key=lambda index: sum(owners[name] == shards[index] for name in moving))
             victims = {f"{NAMESPACE}/{name}" for name in names if owners[name] == shards[victim]}
             apply_version(api, moving, "3")
@@ -314,13 +321,11 @@ def main() -> None:
             found = lines()
             if not all(acting(log, count) for log in found):
                 return False
-            held = [shard for shard in map(joined, found) if shard]
-            done = passes(found)
-            for index, shard in enumerate(map(joined, found)):
-                share = {
-                    f"{NAMESPACE}/{name}" for name in names if owner(f"{NAMESPACE}/{name}", held) == shard
-                }
-                if not share <= {each.release for each in done if each.of(index)}:
+            shards, owners = sharing(found, names)
+            passed = passes(found)
+            for index, shard in shards.items():
+                done = {each.release for each in passed if each.of(index)}
+                if any(owners[name] == shard and f"{NAMESPACE}/{name}" not in done for name in names):
                     return False
             return True
 
