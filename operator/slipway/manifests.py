@@ -29,6 +29,14 @@ LABEL_REVISION = "slipway.dev/revision"
 LABEL_POD_OF = "slipway.dev/pod-of"
 """Set by the operator on its revision Deployments' pods and nothing else: Services select by it. The
 release label is not enough: Job pods (hooks, job metrics) carry it, and so may anyone's pods."""
+LABEL_BUCKET = "slipway.dev/bucket"
+"""On the Deployments, Services, routes and rules a Release owns (not on pods nor Jobs): its Release's
+bucket, so that a sharded replica can watch only the objects of the buckets it owns, by label selector
+(docs/operator.md, "Sharding")."""
+BUCKETS = 256
+"""How many buckets the Releases hash into. Fixed for good: the label on existing objects depends on it.
+Many against a few replicas, so that buckets share the Releases out evenly (256 over 3: each replica's
+share within about 9 % of a third)."""
 MANAGER = "slipway"
 ANNOTATION_APPLIED_SPEC = "slipway.dev/applied-spec"
 """Digest of the spec `slipway` last applied to a route or rule: what tells a field it stopped wanting
@@ -55,6 +63,16 @@ class ReleaseRef:
 
     def deployment_name(self, revision: str) -> str:
         return f"{self.name}-{revision}"
+
+
+def release_bucket(namespace: str, name: str) -> int:
+    """The bucket of the Release `namespace/name`: stable across processes and versions."""
+    digest = hashlib.blake2b(f"{namespace}/{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def bucket_label(release: ReleaseRef) -> dict[str, str]:
+    return {LABEL_BUCKET: str(release_bucket(release.namespace, release.name))}
 
 
 def release_ref(body: Obj) -> ReleaseRef:
@@ -173,7 +191,8 @@ def revision_deployment(
         "metadata": {
             "name": release.deployment_name(revision),
             "namespace": release.namespace,
-            "labels": labels,
+            # Not on the pods: a label added to the template later would restart them.
+            "labels": {**labels, **bucket_label(release)},
             "ownerReferences": [owner_reference(release)],
         },
         "spec": {
@@ -189,7 +208,12 @@ def owned_metadata(release: ReleaseRef, name: str) -> Obj:
     return {
         "name": name,
         "namespace": release.namespace,
-        "labels": {LABEL_NAME: release.name, LABEL_MANAGED_BY: MANAGER, LABEL_RELEASE: release.name},
+        "labels": {
+            LABEL_NAME: release.name,
+            LABEL_MANAGED_BY: MANAGER,
+            LABEL_RELEASE: release.name,
+            **bucket_label(release),
+        },
         "ownerReferences": [owner_reference(release)],
     }
 

@@ -16,12 +16,15 @@ from e2e_support import (
 )
 from stories import annotate
 
+from slipway.manifests import release_bucket
+
 pytestmark = E2E
 
 RELEASE_LABEL = "slipway.dev/release"
 VERSION_LABEL = "app.kubernetes.io/version"
 REVISION_LABEL = "slipway.dev/revision"
 POD_OF_LABEL = "slipway.dev/pod-of"
+BUCKET_LABEL = "slipway.dev/bucket"
 
 # Every pod of the revision is scraped: a PromQL metric of the user's own, judged like any other.
 SCRAPED_PODS = 'count(up{namespace="{{namespace}}", release="{{release}}", revision="{{revision}}"} == 1)'
@@ -46,7 +49,10 @@ def test_first_release_is_ready_with_its_deployment_and_services(
         RELEASE_LABEL: "web",
         REVISION_LABEL: revision,
         POD_OF_LABEL: "web",
+        # What a sharded replica watches it by (docs/operator.md, "Sharding"); not on the pods.
+        BUCKET_LABEL: str(release_bucket(cluster.release()["metadata"]["namespace"], "web")),
     }
+    assert BUCKET_LABEL not in deployment["spec"]["template"]["metadata"]["labels"]
     owner = deployment["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["uid"]) == (
         "Release",

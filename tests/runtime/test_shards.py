@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 
 from slipway.controller.queue import ReleaseKey
 from slipway.kube.client import connect
+from slipway.manifests import BUCKETS, release_bucket
 from slipway.runtime.leader import micro_time
 from slipway.runtime.shards import (
+    SCHEME_ANNOTATION,
     VIEW_ANNOTATION,
     ShardMoved,
     Shards,
     acknowledged,
+    buckets_of,
     encoded,
     live_holders,
     loses_releases,
@@ -93,6 +96,18 @@ def test_which_changes_lose_releases() -> None:
     assert not loses_releases((two, False), (three, False))  # nothing to lose
 
 
+@given(shard_names, release_names)
+def test_a_release_belongs_to_the_shard_whose_buckets_hold_its_bucket(
+    shards: set[str], releases: list[str]
+) -> None:
+    """What a replica watches (the objects of its buckets) is what it owns."""
+    held = {shard: buckets_of(shard, shards) for shard in shards}
+    assert sorted(bucket for buckets in held.values() for bucket in buckets) == list(range(BUCKETS))
+    for release in releases:
+        namespace, _, name = release.partition("/")
+        assert release_bucket(namespace, name) in held[owner(release, shards) or ""]
+
+
 def test_releases_spread_evenly() -> None:
     shards = [f"slipway-shard-{i}" for i in range(3)]
     counts = Counter(owner(f"default/web-{i}", shards) for i in range(3000))
@@ -129,8 +144,22 @@ def test_a_newcomer_is_acknowledged_once_every_other_holder_names_it() -> None:
     assert not acknowledged("s-2", "c", view, published)
     published["s-1"] = dict(view)
     assert acknowledged("s-2", "c", view, published)
-    broken = published_views([{"metadata": {"name": "s-0", "annotations": {VIEW_ANNOTATION: "{"}}}])
-    assert broken == {"s-0": {}}
+    broken = encoded(view) | {VIEW_ANNOTATION: "{"}
+    assert published_views([{"metadata": {"name": "s-0", "annotations": broken}}]) == {"s-0": {}}
+
+
+def test_a_holder_that_maps_releases_otherwise_never_acknowledges_a_newcomer() -> None:
+    """An older operator (before buckets), still running during a rolling upgrade: the newcomer stands
+    by rather than share a Release with it."""
+    view = {"s-0": "old", "s-1": "new"}
+    older = {VIEW_ANNOTATION: encoded(view)[VIEW_ANNOTATION]}  # no scheme
+    published = published_views([{"metadata": {"name": "s-0", "annotations": older}}])
+    assert published == {"s-0": {}}
+    assert not acknowledged("s-1", "new", view, published)
+    other = encoded(view) | {SCHEME_ANNOTATION: "buckets-1024"}
+    assert not acknowledged(
+        "s-1", "new", view, published_views([{"metadata": {"name": "s-0", "annotations": other}}])
+    )
 
 
 # --- the protocol against an API server ---------------------------------------------------------------

@@ -41,6 +41,7 @@ from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
     GROUP,
     KIND,
+    LABEL_BUCKET,
     LABEL_HOOK_STAGE,
     LABEL_MANAGED_BY,
     LABEL_RELEASE,
@@ -51,6 +52,7 @@ from slipway.manifests import (
     Obj,
     ReleaseRef,
     applied_config,
+    bucket_label,
     is_owned_by,
     object_differs,
     release_selector,
@@ -132,7 +134,8 @@ def find_unlabelled(api: KubeApi, release: ReleaseRef, state: ClusterState, name
 def _labelled_as(deployment: Obj, release: ReleaseRef, revision: str) -> bool:
     """Whether a revision's Deployment carries the labels the Release lists and knows it by."""
     labels = deployment["metadata"].get("labels") or {}
-    return (labels.get(LABEL_RELEASE), labels.get(LABEL_REVISION)) == (release.name, revision)
+    wanted = (release.name, revision, *bucket_label(release).values())
+    return (labels.get(LABEL_RELEASE), labels.get(LABEL_REVISION), labels.get(LABEL_BUCKET)) == wanted
 
 
 def observe_routing(
@@ -315,9 +318,10 @@ class ClusterWriter:
 
     def relabel(self) -> None:
         """Put back the labels someone took from (or changed on) the revisions' Deployments
-        `find_unlabelled` found (a listed one has them): what `slipway` applied before (as a scale
-        does), with the revision labels its pod template still carries, as both were given at its
-        creation. The template is left as applied: no pod restarts."""
+        `find_unlabelled` found (a listed one has them), and the bucket label on those made before it
+        existed: what `slipway` applied before (as a scale does), with the revision labels its pod
+        template still carries, as both were given at its creation. The template is left as applied:
+        no pod restarts."""
         for revision, observed in sorted(self.state.deployments.items()):
             if _labelled_as(observed, self.release, revision):
                 continue
@@ -326,7 +330,12 @@ class ClusterWriter:
             labels = template.get("labels") or {}
             carried = {key: value for key, value in labels.items() if key in REVISION_LABELS}
             metadata = config.setdefault("metadata", {})
-            metadata["labels"] = {**(metadata.get("labels") or {}), **carried, LABEL_REVISION: revision}
+            metadata["labels"] = {
+                **(metadata.get("labels") or {}),
+                **carried,
+                LABEL_REVISION: revision,
+                **bucket_label(self.release),
+            }
             self.state.deployments[revision] = self._apply_deployment(
                 deployments_path(self.release.namespace, observed["metadata"]["name"]), config
             )

@@ -2,9 +2,11 @@
 
 There are `count` shard Leases (`<leaseName>-shard-<i>`); a replica holds at most one, with the rules of
 leader election (runtime/leader.py: client-go's, every write testing the resourceVersion read), and
-replicas beyond the Leases stand by. A Release belongs to the held shard with the highest rendezvous
-score of (shard, Release): when a shard's holder dies only its Releases move, spread over the others,
-and they move back to that shard when a replica takes it again (docs/operator.md, "Sharding").
+replicas beyond the Leases stand by. Releases hash into a fixed number of buckets (manifests.py, the
+label on the objects they own); a bucket belongs to the held shard with the highest rendezvous score of
+(shard, bucket): when a shard's holder dies only its buckets move, spread over the others, and they move
+back to that shard when a replica takes it again. A replica watches the objects of its own buckets only
+(controller/owned_watch.py; docs/operator.md, "Sharding").
 
 Nobody hands a Release over to a replica that may still be writing it:
 - a holder that cannot renew for two thirds of the duration stops writing (and the process exits), a
@@ -33,6 +35,7 @@ from typing import Any, Protocol
 import structlog
 
 from slipway.kube.client import ApiError, KubeApi
+from slipway.manifests import BUCKETS, release_bucket
 from slipway.runtime.leader import LeaderElection, held_until
 
 _log = structlog.get_logger("slipway.shards")
@@ -56,17 +59,34 @@ SHARDS_LABEL = "slipway.dev/shards"
 """On each shard Lease, the lease name they share: one LIST finds them all."""
 VIEW_ANNOTATION = "slipway.dev/shard-view"
 """On each shard Lease, the view its holder acts under (JSON), written with every renewal."""
+SCHEME_ANNOTATION = "slipway.dev/shard-scheme"
+"""On each shard Lease, how its holder maps Releases to shards. A holder that maps them otherwise (an
+older operator, before buckets, during a rolling upgrade) never acknowledges a newcomer: its published
+view counts as naming nobody, so the newcomer stands by rather than share a Release with it."""
+SCHEME = f"buckets-{BUCKETS}"
 
 
-def score(shard: str, release: str) -> int:
-    """The rendezvous score of a Release (`namespace/name`) on a shard: stable across processes."""
-    digest = hashlib.blake2b(f"{shard}\n{release}".encode(), digest_size=8).digest()
+def score(shard: str, bucket: int) -> int:
+    """The rendezvous score of a bucket on a shard: stable across processes."""
+    digest = hashlib.blake2b(f"{shard}\n{bucket}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 
+def bucket_owner(bucket: int, shards: Iterable[str]) -> str | None:
+    """The shard a bucket belongs to among `shards` (None when there is none)."""
+    return max(shards, key=lambda shard: (score(shard, bucket), shard), default=None)
+
+
 def owner(release: str, shards: Iterable[str]) -> str | None:
-    """The shard a Release belongs to among `shards` (None when there is none)."""
-    return max(shards, key=lambda shard: (score(shard, release), shard), default=None)
+    """The shard a Release (`namespace/name`) belongs to among `shards` (None when there is none)."""
+    namespace, _, name = release.partition("/")
+    return bucket_owner(release_bucket(namespace, name), shards)
+
+
+def buckets_of(shard: str, view: Iterable[str]) -> frozenset[int]:
+    """The buckets `shard` owns among the shards of `view`."""
+    shards = tuple(view)
+    return frozenset(bucket for bucket in range(BUCKETS) if bucket_owner(bucket, shards) == shard)
 
 
 def live_holders(leases: Iterable[Obj], now: datetime, duration_seconds: int) -> dict[str, str]:
@@ -85,7 +105,9 @@ def published_views(leases: Iterable[Obj]) -> dict[str, dict[str, str]]:
     """The view each Lease's holder last published (an unreadable one counts as naming nobody)."""
     views = {}
     for lease in leases:
-        text = (lease["metadata"].get("annotations") or {}).get(VIEW_ANNOTATION, "{}")
+        annotations = lease["metadata"].get("annotations") or {}
+        ours = annotations.get(SCHEME_ANNOTATION) == SCHEME
+        text = annotations.get(VIEW_ANNOTATION, "{}") if ours else "{}"
         try:
             view = json.loads(text)
         except ValueError:
@@ -103,7 +125,10 @@ def acknowledged(shard: str, identity: str, view: View, published: Mapping[str, 
 
 
 def encoded(view: View) -> dict[str, str]:
-    return {VIEW_ANNOTATION: json.dumps(dict(view), sort_keys=True, separators=(",", ":"))}
+    return {
+        VIEW_ANNOTATION: json.dumps(dict(view), sort_keys=True, separators=(",", ":")),
+        SCHEME_ANNOTATION: SCHEME,
+    }
 
 
 def loses_releases(was: tuple[View, bool], now: tuple[View, bool]) -> bool:
@@ -171,6 +196,7 @@ class Shards:
         # The view acted under, and whether every other holder has acknowledged this replica: one
         # tuple, replaced whole, so that no reader sees one half changed.
         self._state: tuple[dict[str, str], bool] = ({}, False)
+        self._buckets: tuple[View | None, frozenset[int]] = (None, frozenset())  # for the view acted on
         self._renewed = float("-inf")  # monotonic time a renewal that landed was sent
         self._fence = _Fence()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="shards")
@@ -182,9 +208,22 @@ class Shards:
 
     def owns(self, release: Named) -> bool:
         """Whether this replica handles the Release now (cheap: called for every watch event)."""
-        shard = self.shard
         view, active = self._state
-        return active and shard is not None and owner(f"{release.namespace}/{release.name}", view) == shard
+        return active and release_bucket(release.namespace, release.name) in self._buckets_under(view)
+
+    def buckets(self) -> frozenset[int]:
+        """The buckets this replica owns under the view it acts on, or will own once acknowledged: the
+        objects it watches."""
+        return self._buckets_under(self._state[0])
+
+    def _buckets_under(self, view: View) -> frozenset[int]:
+        seen, buckets = self._buckets
+        if seen is not view:
+            shard = self.shard
+            buckets = buckets_of(shard, view) if shard is not None else frozenset()
+            # One tuple, replaced whole: another thread reads it.
+            self._buckets = (view, buckets)
+        return buckets
 
     @contextmanager
     def fence(self, release: Named) -> Iterator[None]:
