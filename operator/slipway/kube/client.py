@@ -292,6 +292,14 @@ class KubeApi:
     ) -> Iterator[Sequence[Obj]]:
         """A collection `limit` items at a time (following the server's continue tokens), so that a
         large one never sits whole in memory."""
+        for answer in self.list_answers(path, limit, field_selector, label_selector):
+            yield answer.get("items") or []
+
+    def list_answers(
+        self, path: str, limit: int, field_selector: str | None = None, label_selector: str | None = None
+    ) -> Iterator[Obj]:
+        """The answers (List objects) of `pages`: each page's items with its list metadata (the
+        resourceVersion a watch takes up from)."""
         query = {"limit": str(limit)}
         if field_selector:
             query["fieldSelector"] = field_selector
@@ -299,7 +307,7 @@ class KubeApi:
             query["labelSelector"] = label_selector
         while True:
             answer = self.request("GET", path, query=query, verb="LIST")
-            yield answer.get("items") or []
+            yield answer
             token = (answer.get("metadata") or {}).get("continue")
             if not token:
                 return
@@ -330,17 +338,33 @@ class KubeApi:
             raise
         return True
 
-    def watch(self, path: str, timeout_seconds: int, field_selector: str | None = None) -> Iterator[Obj]:
-        """The events ({"type", "object"}) of one watch on a collection, until the server ends it.
+    def watch(
+        self,
+        path: str,
+        timeout_seconds: int,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        resource_version: str | None = None,
+        opened: Callable[[Callable[[], None]], None] | None = None,
+    ) -> Iterator[Obj]:
+        """The events ({"type", "object"}) of one watch on a collection, until the server ends it; from
+        `resource_version` (a LIST's) with BOOKMARK events among them, else from now.
 
-        An ERROR event is raised as ApiError: 410 Gone means the place in the history expired, so the
-        caller reads afresh and watches again."""
+        `opened` is handed, once the watch is open, what ends it from another thread (the events then
+        stop with an ApiError). An ERROR event is raised as ApiError: 410 Gone means the place in the
+        history expired, so the caller reads afresh and watches again."""
         query = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
         if field_selector:
             query["fieldSelector"] = field_selector
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if resource_version is not None:
+            query |= {"resourceVersion": resource_version, "allowWatchBookmarks": "true"}
         # The server ends the watch at timeout_seconds; the read timeout only catches a silent peer.
         timeout = urllib3.Timeout(connect=_REQUEST_SECONDS, read=timeout_seconds + _REQUEST_SECONDS)
         response = self._send("GET", path, None, None, query, "WATCH", timeout)
+        if opened is not None:
+            opened(response.shutdown)
         try:
             for line in _lines(response):
                 event: Obj = orjson.loads(line)

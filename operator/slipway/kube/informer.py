@@ -1,0 +1,262 @@
+"""One kind of object in some collections: listed, then watched, under a label selector that may change.
+
+Kopf reads a watch's label selector once, when the watch starts, and keeps its own state for every
+object it shows. The objects the Releases own are watched here instead: a sharded replica watches only
+those of the buckets it owns (controller/owned_watch.py), and that selector changes whenever a replica
+joins or leaves.
+
+Each collection has a thread of its own: a paged LIST, then a WATCH from the LIST's resourceVersion,
+taken up again where it ended (from the last event or bookmark), listed afresh after 410 Gone and after
+each change of selector. What it shows goes to the sink on the event loop, a page at a time, and the
+thread waits for each page to be handled: at most one page of bodies is in memory, however far the
+loop lags. A LIST afresh tells what the watch can no longer show: each object the thread knew and the
+LIST no longer holds (deleted meanwhile, or out of the selector now) is handed to the sink as vanished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from slipway.kube.client import ApiError, KubeApi, Obj
+
+_log = structlog.get_logger("slipway.informer")
+
+WATCH_SECONDS = 60
+"""Each watch ends after this (server-side), and is taken up again from where it was."""
+_PAGE = 500
+_FIRST_RETRY_SECONDS = 0.5
+_MOST_RETRY_SECONDS = 30.0
+_T = TypeVar("_T")
+
+
+class Sink(Protocol):
+    """Where an informer's objects go: called on the event loop, one object at a time."""
+
+    def shown(self, type: str | None, obj: Obj) -> Any:
+        """An object as listed (`type` None) or as a watch event (ADDED, MODIFIED, DELETED). Returns
+        what to keep of it, handed back to `vanished` if a later LIST no longer holds it."""
+
+    def vanished(self, namespace: str, name: str, kept: Any, resource_version: str) -> None:
+        """An object shown before that a LIST afresh (at `resource_version`) no longer holds."""
+
+
+@dataclass
+class _Stream:
+    collection: str
+    known: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(namespace, name) -> what the sink kept of it."""
+    resource_version: str | None = None
+    """Where the watch takes up again; None: list afresh."""
+    listed: int = -1
+    """The selector generation of its last whole LIST."""
+    tried: bool = False
+    """Listed whole once, or failed to be."""
+
+
+class Informer:
+    def __init__(self, api: KubeApi, collections: Sequence[str], sink: Sink, selector: str | None) -> None:
+        self._api = api
+        self._sink = sink
+        self._streams = [_Stream(collection) for collection in collections]
+        self._selector = selector
+        self._generation = 0
+        self._stopped = False
+        self._changed = threading.Condition()
+        self._ends: dict[str, Callable[[], None]] = {}  # collection -> what ends its watch in flight
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_listed: Callable[[], None] = lambda: None
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_listed: Callable[[], None]) -> None:
+        """Start a thread per collection; `on_listed` is called on the loop after each whole LIST of a
+        collection, and after the first failed one."""
+        self._loop, self._on_listed = loop, on_listed
+        for stream in self._streams:
+            thread = threading.Thread(target=self._run, args=(stream,), name="informer", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def select(self, selector: str | None) -> None:
+        """Watch what `selector` matches from now on: every collection is listed afresh."""
+        with self._changed:
+            if selector == self._selector:
+                return
+            self._selector, self._generation = selector, self._generation + 1
+            ends = list(self._ends.values())
+            self._changed.notify_all()
+        for end in ends:
+            end()
+
+    @property
+    def tried(self) -> bool:
+        """Every collection was listed whole once, or failed to be (then the passes read)."""
+        return all(stream.tried for stream in self._streams)
+
+    @property
+    def current(self) -> bool:
+        """Every collection was listed whole under the current selector (and watched since)."""
+        return all(stream.listed == self._generation for stream in self._streams)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._changed:
+            self._stopped = True
+            ends = list(self._ends.values())
+            self._changed.notify_all()
+        for end in ends:
+            end()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _run(self, stream: _Stream) -> None:
+        try:
+            self._follow(stream)
+        except _Stopped:
+            return
+
+    def _follow(self, stream: _Stream) -> None:
+        retry = _FIRST_RETRY_SECONDS
+        while not self._stopped:
+            with self._changed:
+                selector, generation = self._selector, self._generation
+            try:
+                if stream.resource_version is None or stream.listed != generation:
+                    self._list(stream, selector, generation)
+                self._watch(stream, selector, generation)
+                retry = _FIRST_RETRY_SECONDS
+                continue
+            except ApiError as error:
+                failed = error
+            if failed.status == 410:
+                stream.resource_version = None  # its place in the history expired: list afresh
+            elif self._stopped or generation != self._generation:
+                pass  # ended on purpose: the new selector is listed next
+            elif failed.not_found:
+                # Not served (no PrometheusRule CRD): nothing to show until the selector changes, as
+                # Kopf watches only the kinds served at its start.
+                _log.info("not served: not watched", collection=stream.collection)
+                self._listed(stream, generation)
+                self._wait(generation, None)
+            else:
+                _log.warning("watch failed; again shortly", collection=stream.collection, error=str(failed))
+                if not stream.tried:
+                    self._tried(stream)
+                self._wait(generation, retry)
+                retry = min(retry * 2, _MOST_RETRY_SECONDS)
+
+    def _list(self, stream: _Stream, selector: str | None, generation: int) -> None:
+        seen: set[tuple[str, str]] = set()
+        resource_version = ""
+        for answer in self._api.list_answers(stream.collection, _PAGE, label_selector=selector):
+            resource_version = str((answer.get("metadata") or {}).get("resourceVersion", ""))
+            self._deliver(stream, ((None, obj) for obj in answer.get("items") or []), seen)
+        gone = [(key, kept) for key, kept in stream.known.items() if key not in seen]
+        if gone:
+            self._on_loop(lambda: self._vanished(gone, resource_version))
+            for key, _ in gone:
+                del stream.known[key]
+        stream.resource_version = resource_version
+        self._listed(stream, generation)
+
+    def _vanished(self, gone: Iterable[tuple[tuple[str, str], Any]], resource_version: str) -> None:
+        for (namespace, name), kept in gone:
+            self._sink.vanished(namespace, name, kept, resource_version)
+
+    def _watch(self, stream: _Stream, selector: str | None, generation: int) -> None:
+        events = self._api.watch(
+            stream.collection,
+            WATCH_SECONDS,
+            label_selector=selector,
+            resource_version=stream.resource_version,
+            opened=lambda end: self._opened(stream.collection, generation, end),
+        )
+        try:
+            for event in events:
+                obj = event.get("object") or {}
+                version = (obj.get("metadata") or {}).get("resourceVersion")
+                if event.get("type") != "BOOKMARK":
+                    self._deliver(stream, [(event.get("type"), obj)], None)
+                if version:
+                    stream.resource_version = str(version)
+        finally:
+            with self._changed:
+                self._ends.pop(stream.collection, None)
+
+    def _opened(self, collection: str, generation: int, end: Callable[[], None]) -> None:
+        with self._changed:
+            current = not self._stopped and generation == self._generation
+            if current:
+                self._ends[collection] = end
+        if not current:
+            end()
+
+    def _deliver(
+        self, stream: _Stream, events: Iterable[tuple[str | None, Obj]], seen: set[tuple[str, str]] | None
+    ) -> None:
+        batch = list(events)
+        kept = self._on_loop(lambda: [self._shown(type, obj) for type, obj in batch])
+        for (type, obj), keep in zip(batch, kept, strict=True):
+            meta = obj.get("metadata") or {}
+            key = (meta.get("namespace", ""), meta.get("name", ""))
+            if type == "DELETED":
+                stream.known.pop(key, None)
+                continue
+            stream.known[key] = keep
+            if seen is not None:
+                seen.add(key)
+
+    def _shown(self, type: str | None, obj: Obj) -> Any:
+        try:
+            return self._sink.shown(type, obj)
+        except Exception:  # one object's trouble must not end the watch of the others
+            _log.exception("handling a watch event failed", kind=obj.get("kind"))
+            return None
+
+    def _listed(self, stream: _Stream, generation: int) -> None:
+        stream.listed = generation
+        self._tried(stream)
+
+    def _tried(self, stream: _Stream) -> None:
+        stream.tried = True
+        self._on_loop(self._on_listed)
+
+    def _on_loop(self, call: Callable[[], _T]) -> _T:
+        """Run `call` on the event loop and wait for its result (the loop's handlers own the state)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise _Stopped()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(call())
+            except BaseException as error:
+                future.set_exception(error)
+
+        try:
+            loop.call_soon_threadsafe(run)
+        except RuntimeError as error:  # the loop closed
+            raise _Stopped() from error
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if self._stopped or loop.is_closed():
+                    raise _Stopped() from None
+
+    def _wait(self, generation: int, seconds: float | None) -> None:
+        """Until `seconds` pass (None: for good), the selector changes or the informer stops."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._stopped or self._generation != generation, seconds)
+        if self._stopped:
+            raise _Stopped()
+
+
+class _Stopped(Exception):
+    """The informer, or the loop it hands objects to, stopped."""
