@@ -16,6 +16,7 @@ from test_controller_reconciler import NAMESPACE, _no_alerts, _no_measurements, 
 from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, FirstView, open_when_shown
 from slipway.controller.operator import _open_at_start
+from slipway.controller.owned_watch import OwnedWatch
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.kube.client import connect, deployments_path, releases_path
@@ -30,6 +31,16 @@ API = ReleaseKey("shop", "api")
 DEPLOYMENTS = "/apis/apps/v1/namespaces/shop/deployments"
 
 
+def everything(key: ReleaseKey) -> bool:
+    """The watch of owned objects covers every Release (listed whole, watched since)."""
+    return True
+
+
+def nothing(key: ReleaseKey) -> bool:
+    """It covers none (not listed yet, or its listing failed)."""
+    return False
+
+
 def body(name: str, resource_version: str) -> Obj:
     return {
         "apiVersion": "v1",
@@ -39,8 +50,8 @@ def body(name: str, resource_version: str) -> Obj:
 
 
 def test_the_first_pass_takes_the_release_and_its_deployments_once() -> None:
-    look = FirstLook()
-    look.await_shown(Listed(frozenset(["/r/web", f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"]), True))
+    look = FirstLook(everything)
+    look.await_shown(Listed(frozenset(["/r/web", f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"])))
     look.release(WEB, body("web", "1"))
     look.release(WEB, body("web", "2"))  # a newer event replaces the older
     look.deployment(WEB, "web-a", body("web-a", "3"))
@@ -58,8 +69,8 @@ def test_the_first_pass_takes_the_release_and_its_deployments_once() -> None:
 
 
 def test_what_is_kept_holds_only_the_operators_own_managed_fields() -> None:
-    look = FirstLook()
-    look.await_shown(Listed(frozenset(["/r/web"]), True))
+    look = FirstLook(everything)
+    look.await_shown(Listed(frozenset(["/r/web"])))
     applied = {"manager": "slipway", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
     written = {**body("web", "1"), "spec": {"version": "1"}}
     written["metadata"]["managedFields"] = [
@@ -77,20 +88,21 @@ def test_what_is_kept_holds_only_the_operators_own_managed_fields() -> None:
     assert first.deployments == [trimmed]
 
 
-def test_deployments_are_listed_when_the_watch_had_not_shown_everything_listed_at_start() -> None:
-    look = FirstLook()
-    look.await_shown(Listed(frozenset([f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"]), True))
+def test_deployments_are_listed_when_the_watch_of_owned_objects_does_not_cover_the_release() -> None:
+    """Its bucket not listed whole yet (or the listing failed): a Deployment may not be shown yet."""
+    look = FirstLook(lambda key: key == API)
+    look.await_shown(Listed(frozenset(["/r/web", "/r/api"])))
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-a", body("web-a", "3"))
-    look.shown(f"{DEPLOYMENTS}/web-a")
-    assert look.awaited == 1
-    look.stop_keeping()  # opened by the quiet time or the deadline, web-b unseen
-    first = look.take(WEB)
-    assert first.body == body("web", "1") and first.deployments is None
+    look.release(API, body("api", "1"))
+    look.deployment(API, "api-a", body("api-a", "4"))
+    look.stop_keeping()
+    assert look.take(WEB) == FirstView(body("web", "1"), None)
+    assert look.take(API) == FirstView(body("api", "1"), [body("api-a", "4")])
 
 
 def test_an_event_after_the_queue_opened_drops_what_was_kept() -> None:
-    look = FirstLook()
+    look = FirstLook(everything)
     look.release(WEB, body("web", "1"))
     look.release(API, body("api", "1"))
     look.deployment(API, "api-a", body("api-a", "2"))
@@ -104,31 +116,18 @@ def test_an_event_after_the_queue_opened_drops_what_was_kept() -> None:
 
 
 def test_a_release_deleted_while_the_queue_was_closed_is_not_kept() -> None:
-    look = FirstLook()
+    look = FirstLook(everything)
     look.release(WEB, body("web", "1"))
     look.release(WEB, None)
     look.stop_keeping()
     assert look.take(WEB).body is None
 
 
-def test_deployments_are_listed_when_the_list_at_start_was_not_whole() -> None:
-    """A LIST at start that failed partway (a timeout, a 500) left objects out of what is awaited: the
-    watch may not have shown a Deployment yet, though everything awaited was shown."""
-    look = FirstLook()
-    look.await_shown(Listed(frozenset([f"{DEPLOYMENTS}/web-a"]), False))
-    look.release(WEB, body("web", "1"))
-    look.deployment(WEB, "web-a", body("web-a", "3"))
-    look.shown(f"{DEPLOYMENTS}/web-a")
-    look.stop_keeping()
-    first = look.take(WEB)
-    assert first.body == body("web", "1") and first.deployments is None
-
-
 def test_with_sharding_the_first_pass_after_each_gain_takes_what_the_watch_showed_last() -> None:
     """Kept all along, whoever owns the Release: only a pass after a gain takes it, once per gain, and
     it holds the latest the watch showed, events after the queue opened included."""
-    look = FirstLook(all_along=True)
-    look.await_shown(Listed(frozenset(["/r/web", f"{DEPLOYMENTS}/web-a"]), True))
+    look = FirstLook(everything, all_along=True)
+    look.await_shown(Listed(frozenset(["/r/web", f"{DEPLOYMENTS}/web-a"])))
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-a", body("web-a", "2"))
     for path in ("/r/web", f"{DEPLOYMENTS}/web-a"):
@@ -147,9 +146,10 @@ def test_with_sharding_the_first_pass_after_each_gain_takes_what_the_watch_showe
     assert look.take(WEB) == FirstView(body("web", "3"), [body("web-b", "4")])
 
 
-def test_with_sharding_deployments_are_listed_when_the_list_at_start_was_not_whole() -> None:
-    look = FirstLook(all_along=True)
-    look.await_shown(Listed(frozenset(["/r/web"]), False))
+def test_with_sharding_deployments_are_listed_when_the_release_is_not_covered() -> None:
+    """Gained, but its bucket not listed yet by this replica's watch of owned objects."""
+    look = FirstLook(nothing, all_along=True)
+    look.await_shown(Listed(frozenset(["/r/web"])))
     look.release(WEB, body("web", "1"))
     look.shown("/r/web")
     look.stop_keeping()
@@ -159,7 +159,7 @@ def test_with_sharding_deployments_are_listed_when_the_list_at_start_was_not_who
 
 
 def test_with_sharding_a_deleted_release_is_not_kept_nor_due() -> None:
-    look = FirstLook(all_along=True)
+    look = FirstLook(everything, all_along=True)
     look.stop_keeping()
     look.release(WEB, body("web", "1"))
     look.gained(WEB)
@@ -169,8 +169,8 @@ def test_with_sharding_a_deleted_release_is_not_kept_nor_due() -> None:
 
 
 def test_with_sharding_a_deleted_release_and_its_deployments_leave_nothing_kept() -> None:
-    look = FirstLook(all_along=True)
-    look.await_shown(Listed(frozenset(), True))
+    look = FirstLook(everything, all_along=True)
+    look.await_shown(Listed(frozenset()))
     look.stop_keeping()
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-a", body("web-a", "2"))
@@ -182,8 +182,8 @@ def test_with_sharding_a_deleted_release_and_its_deployments_leave_nothing_kept(
 
 def test_with_sharding_a_deployment_shown_before_its_release_was_deleted_and_created_again_is_kept() -> None:
     """Two watch streams: the new Release's Deployment may be shown before the old Release's deletion."""
-    look = FirstLook(all_along=True)
-    look.await_shown(Listed(frozenset(), True))
+    look = FirstLook(everything, all_along=True)
+    look.await_shown(Listed(frozenset()))
     look.stop_keeping()
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-b", body("web-b", "3"))  # the Release created again made it
@@ -193,18 +193,11 @@ def test_with_sharding_a_deployment_shown_before_its_release_was_deleted_and_cre
     assert look.take(WEB) == FirstView(body("web", "4"), [body("web-b", "3")])
 
 
-def test_with_sharding_deployments_are_not_kept_when_they_can_never_be_trusted() -> None:
-    look = FirstLook(all_along=True)
-    look.await_shown(Listed(frozenset(), False))
-    look.release(WEB, body("web", "1"))
-    look.deployment(WEB, "web-a", body("web-a", "2"))
-    look.stop_keeping()
-    look.deployment(WEB, "web-b", body("web-b", "3"))
-    assert [kept.deployments for kept in look._kept.values()] == [{}]
-
-
-def opened_after(look: FirstLook, show: list[tuple[float, str]], quiet: float, most: float) -> float:
-    """Seconds until `open_when_shown` opened the queue, the watch showing each path at its time."""
+def opened_after(
+    look: FirstLook, show: list[tuple[float, str]], quiet: float, most: float, owned_listed: float = 0.0
+) -> float:
+    """Seconds until `open_when_shown` opened the queue, the watch showing each path at its time, and
+    the watch of owned objects listing them after `owned_listed` seconds."""
 
     async def scenario() -> float:
         async def reconcile(key: ReleaseKey) -> float | None:
@@ -215,46 +208,54 @@ def opened_after(look: FirstLook, show: list[tuple[float, str]], quiet: float, m
         started = loop.time()
         for at, path in show:
             loop.call_later(at, look.shown, path)
+        listed = asyncio.Event()
+        loop.call_later(owned_listed, listed.set)
         async with asyncio.timeout(10):
-            await open_when_shown(queue, look, quiet_seconds=quiet, most_seconds=most)
+            await open_when_shown(queue, look, listed, quiet_seconds=quiet, most_seconds=most)
         return loop.time() - started
 
     return asyncio.run(scenario())
 
 
 def test_the_queue_opens_once_everything_listed_is_shown() -> None:
-    look = FirstLook()
-    look.await_shown(Listed(frozenset(["/a", "/b"]), True))
+    look = FirstLook(everything)
+    look.await_shown(Listed(frozenset(["/a", "/b"])))
     look.release(WEB, body("web", "1"))
     waited = opened_after(look, [(0.1, "/a"), (0.3, "/b")], quiet=5, most=5)
     assert 0.3 <= waited < 1.0
-    assert look.take(WEB).deployments == []  # whole and all shown: the kept Deployments (none) are used
+    assert look.take(WEB).deployments == []  # covered: the kept Deployments (none) are used
+
+
+def test_the_queue_opens_only_once_the_objects_releases_own_are_listed_too() -> None:
+    look = FirstLook(everything)
+    look.await_shown(Listed(frozenset(["/a"])))
+    waited = opened_after(look, [(0.1, "/a")], quiet=5, most=5, owned_listed=0.6)
+    assert 0.6 <= waited < 1.5
 
 
 def test_the_queue_opens_when_the_watch_stops_showing_what_was_listed() -> None:
     """The object at /b was deleted after the LIST: no event will come for it, so the queue opens once
     the watch has shown nothing more for the quiet time."""
-    look = FirstLook()
-    look.await_shown(Listed(frozenset(["/a", "/b"]), True))
+    look = FirstLook(everything)
+    look.await_shown(Listed(frozenset(["/a", "/b"])))
     look.release(WEB, body("web", "1"))
     waited = opened_after(look, [(0.1, "/a")], quiet=0.5, most=5)
     assert 0.6 <= waited < 2.0
-    assert look.take(WEB).deployments is None  # not everything shown: its Deployments are listed
 
 
 def test_the_queue_opens_at_the_deadline_if_the_watch_shows_nothing() -> None:
-    look = FirstLook()
-    look.await_shown(Listed(frozenset(["/a"]), True))
+    look = FirstLook(everything)
+    look.await_shown(Listed(frozenset(["/a"])))
     waited = opened_after(look, [], quiet=0.1, most=0.8)
     assert 0.8 <= waited < 2.0
 
 
 def test_what_the_watch_showed_before_the_list_at_start_is_not_awaited() -> None:
     """The watch starts while the LIST at start is made: what it showed before is not waited for."""
-    look = FirstLook()
+    look = FirstLook(everything)
     look.shown("/a")
     look.shown("/gone")  # shown, then deleted before the LIST
-    look.await_shown(Listed(frozenset(["/a", "/b"]), True))
+    look.await_shown(Listed(frozenset(["/a", "/b"])))
     assert look.awaited == 1 and look.listed == 2
     look.shown("/b")
     assert look.awaited == 0
@@ -275,8 +276,8 @@ def test_with_sharding_the_first_pass_after_a_gain_sends_no_read_of_the_release_
         assert shown is not None
         deployments = api.list(deployments_path(NAMESPACE), {LABEL_RELEASE: "web"})
         assert deployments, "no Deployment: the test would prove nothing"
-        look = FirstLook(all_along=True)
-        look.await_shown(Listed(frozenset(), True))
+        look = FirstLook(everything, all_along=True)
+        look.await_shown(Listed(frozenset()))
         look.release(key, shown)
         for deployment in deployments:
             look.deployment(key, deployment["metadata"]["name"], deployment)
@@ -311,8 +312,8 @@ def test_a_pass_on_what_the_watch_showed_that_would_write_decides_again_on_a_rea
         key = ReleaseKey(NAMESPACE, "web")
         shown = api.get(releases_path(NAMESPACE, "web"))
         assert shown is not None
-        look = FirstLook(all_along=True)
-        look.await_shown(Listed(frozenset(), True))
+        look = FirstLook(everything, all_along=True)
+        look.await_shown(Listed(frozenset()))
         look.release(key, shown)
         for deployment in api.list(deployments_path(NAMESPACE), {LABEL_RELEASE: "web"}):
             before_scale_up = {**deployment, "spec": {**deployment["spec"], "replicas": 0}}
@@ -332,6 +333,10 @@ def test_a_pass_on_what_the_watch_showed_that_would_write_decides_again_on_a_rea
         api.close()
 
 
+def look_at(type: str | None, obj: Obj) -> tuple[None, None]:
+    return None, None
+
+
 class ListsToo(CountingReads):
     def list(self, path: str, label_selector: Mapping[str, str] | None = None) -> list[Obj]:
         self.reads.append(f"LIST {path}")
@@ -342,8 +347,9 @@ def test_with_no_answer_to_the_list_at_start_the_queue_opens_once_it_gives_up(
     dev_cluster: DevCluster, tmp_path: Path
 ) -> None:
     """The API server does not answer the LIST at start (controller/operator.py): once the client's
-    retries give up, nothing is awaited and the queue opens; what the watch showed of a Release's
-    Deployments is not trusted, since nothing says it was all of them."""
+    retries give up, nothing is awaited and the queue opens once the watch of owned objects has failed
+    to list them too; what the watch showed of a Release's Deployments is not trusted, since nothing
+    says it was all of them."""
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
@@ -359,15 +365,20 @@ def test_with_no_answer_to_the_list_at_start_the_queue_opens_once_it_gives_up(
             passes.append(key)
             return None
 
-        look = FirstLook()
+        owned = OwnedWatch(api, ["shop"], None)
+        look = FirstLook(owned.covers)
         queue = ReconcileQueue(reconcile, opened=False)
+        owned.start({"deployments": look_at, "services": look_at, "prometheusrules": look_at})
         look.release(WEB, body("web", "1"))
         look.deployment(WEB, "web-a", body("web-a", "2"))
         queue.notify(WEB)
-        async with asyncio.timeout(20):
-            await _open_at_start(api, ["shop"], look, EventLedger(api), queue)
-            while not passes:
-                await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(30):
+                await _open_at_start(api, ["shop"], look, owned, EventLedger(api), queue)
+                while not passes:
+                    await asyncio.sleep(0.01)
+        finally:
+            await owned.stop()
         assert look.take(WEB) == FirstView(body("web", "1"), None)
         return passes
 

@@ -191,5 +191,5 @@ def test_a_release_this_replica_gains_is_read_again_not_decided_on_as_kept() -> 
     """Another replica wrote it last: what this one kept may be older than that (sharding)."""
     view = WatchView()
     read_view(view, release(5), deployment("web-a", 4))
-    _gained(FirstLook(all_along=True), view, WEB)
+    _gained(FirstLook(lambda key: True, all_along=True), view, WEB)
     assert view.take(WEB) is None

@@ -8,17 +8,18 @@ and requests were most of its time (py-spy: 38 % in the client).
 
 This holds two things for the start (all on the event loop: the watch handlers and the passes' first
 step, so no lock):
-- the barrier: the paths a LIST found at start (kube/listing.py) that the watch has neither shown nor
-  deleted yet (`awaited`); `open_when_shown` opens the queue once it is empty, or once the watch stops
-  showing anything. The watch starts while that LIST is made (one waiting for the other cost 8.5 s of
-  a restart over 10,000 Releases), so what it shows before the LIST is known is remembered, and not
-  awaited;
+- the barrier: the Releases a LIST found at start (kube/listing.py) that the watch has neither shown nor
+  deleted yet (`awaited`); `open_when_shown` opens the queue once it is empty (or once the watch stops
+  showing anything) and the watch of the objects Releases own has listed them all
+  (controller/owned_watch.py). The watch starts while that LIST is made (one waiting for the other
+  cost 8.5 s of a restart over 10,000 Releases), so what it shows before the LIST is known is
+  remembered, and not awaited;
 - until then, each Release's body and its Deployments as the watch shows them, packed (kube/packed.py).
-  The first pass takes them. The Deployments are used only if that LIST was whole and the watch showed
-  everything in it (else the watch may not have shown one of them yet, and the pass lists them). An
-  event for a Release after the queue opened drops what was kept of it, so what a pass takes is what the
-  watch last showed, as in any controller that works from its watch: a change not shown yet comes as an
-  event, which makes another pass.
+  The first pass takes them. The Deployments are used only if the watch of owned objects covers the
+  Release (it listed the Release's bucket whole, and has watched it since), else the pass lists them.
+  An event for a Release after the queue opened drops what was kept of it, so what a pass takes is what
+  the watch last showed, as in any controller that works from its watch: a change not shown yet comes
+  as an event, which makes another pass.
 
 What the watch showed may lag behind the last writes made before (by this operator before a restart, by
 the replica that owned the Release before a gain), so the reconciler takes it only for a Release settled
@@ -31,15 +32,15 @@ With sharding (`all_along=True`) the same view serves the first pass after this 
 GET and a LIST as well: at a takeover of 973 Releases the last was reconciled 7 s after the Lease
 expired, most of it spent waiting for those requests. So every Release's body and Deployments are kept
 all along, whoever owns it (a few KiB each, packed), and never dropped by an event; only its first pass
-after each gain takes them, later passes read as usual. A Deployment deleted while a watch was
-re-listing (Kopf shows no deletion then) would stay in that view: a pass on it would want to write
-(and read instead), or find nothing to do, as a pass on a LIST would have before that deletion.
+after each gain takes them, later passes read as usual. The Deployments are kept only of the Releases
+in this replica's buckets (the others' are not watched); a gained Release's are used once the watch has
+listed its bucket.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +75,14 @@ class FirstView:
 
 
 class FirstLook:
-    def __init__(self, all_along: bool = False) -> None:
+    def __init__(self, covers: Callable[[ReleaseKey], bool], all_along: bool = False) -> None:
+        """`covers`: whether the watch has shown every Deployment of the Release."""
         self._kept: dict[ReleaseKey, _Kept] = {}
-        self._keeping = self._keeping_deployments = True
+        self._keeping = True
+        self._covers = covers
         self._all_along = all_along
         # All along: the Releases whose next pass takes what was kept (gained since their last pass).
         self._due: set[ReleaseKey] = set()
-        self._whole = False
         self._awaited: set[str] = set()
         # What the watch showed before the LIST at start was known (None: since known, nothing more).
         self._shown_before: set[str] | None = set()
@@ -90,7 +92,7 @@ class FirstLook:
         """What the watch is to show, or delete, before the queue opens: what `listed` holds and the
         watch has not shown yet (it starts while that LIST is made)."""
         self._awaited = set(listed.paths) - (self._shown_before or set())
-        self._whole, self._shown_before, self._listed = listed.whole, None, len(listed.paths)
+        self._shown_before, self._listed = None, len(listed.paths)
 
     @property
     def awaited(self) -> int:
@@ -132,8 +134,7 @@ class FirstLook:
         if not self._keeping:
             self._kept.pop(key, None)
         elif body is not None:
-            if self._keeping_deployments:
-                self._kept.setdefault(key, _Kept()).deployments[name] = pack(own_fields_only(body))
+            self._kept.setdefault(key, _Kept()).deployments[name] = pack(own_fields_only(body))
         else:
             self._drop(key, name)
 
@@ -151,16 +152,9 @@ class FirstLook:
             del self._kept[key]
 
     def stop_keeping(self) -> None:
-        """The queue opens: keep nothing more, unless all along. What the watch showed of a Release's
-        Deployments is all of them only if the LIST at start was whole and the watch showed everything in
-        it (from then on the watch shows every change)."""
-        self._keeping, self._whole = self._all_along, self._whole and not self._awaited
+        """The queue opens: keep nothing more, unless all along."""
+        self._keeping = self._all_along
         self._awaited = set()
-        if not self._whole:
-            # Never trusted by this process: not packed at every event for nothing.
-            self._keeping_deployments = False
-            for kept in self._kept.values():
-                kept.deployments.clear()
 
     def gained(self, key: ReleaseKey) -> None:
         """All along: the Release became this replica's; its next pass takes what was kept."""
@@ -178,25 +172,27 @@ class FirstLook:
             kept = self._kept.pop(key, None)
         if kept is None or kept.body is None:
             return FirstView(None, None)
-        deployments = [unpack(packed) for packed in kept.deployments.values()] if self._whole else None
+        deployments = [unpack(packed) for packed in kept.deployments.values()] if self._covers(key) else None
         return FirstView(unpack(kept.body), deployments)
 
 
 async def open_when_shown(
     queue: ReconcileQueue,
     first_look: FirstLook,
+    owned_listed: asyncio.Event,
     quiet_seconds: float = QUIET_SECONDS,
     most_seconds: float = MOST_WAIT_SECONDS,
 ) -> None:
-    """Open the queue once the watch has shown every object listed at start; or once it has shown nothing
-    more for `quiet_seconds` after showing something (the others were deleted meanwhile: their watch
-    events will never come); or after `most_seconds` whatever it showed. Opening early costs only the
-    reads the wait spares."""
+    """Open the queue once the watch has shown every Release listed at start (or has shown nothing more
+    for `quiet_seconds` after showing something: the others were deleted meanwhile, their watch events
+    will never come) and `owned_listed` is set; or after `most_seconds` whatever it showed. Opening
+    early costs only the reads the wait spares."""
     loop = asyncio.get_running_loop()
     started = changed = loop.time()
     events = first_look.events
-    while first_look.awaited and loop.time() - started < most_seconds:
-        if events and loop.time() - changed > quiet_seconds:
+    while loop.time() - started < most_seconds:
+        quiet = bool(events) and loop.time() - changed > quiet_seconds
+        if (not first_look.awaited or quiet) and owned_listed.is_set():
             break
         await asyncio.sleep(_POLL_SECONDS)
         if first_look.events != events:
@@ -206,6 +202,7 @@ async def open_when_shown(
         waited=round(loop.time() - started, 1),
         listed=first_look.listed,
         not_shown=first_look.awaited,
+        owned_listed=owned_listed.is_set(),
     )
     first_look.stop_keeping()
     queue.open()

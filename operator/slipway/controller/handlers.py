@@ -1,14 +1,16 @@
-"""The Kopf wiring: watch events only wake the reconcile queue; all work happens in the reconciler.
+"""The watch handlers: events only wake the reconcile queue; all work happens in the reconciler.
 
-Only `on.event` handlers are registered, on purpose: Kopf then keeps no state on the objects (no
-finalizer, no progress or last-handled annotations), so the Release's status is written by Slipway
-alone and a Release can be deleted even while the operator is down.
+Kopf watches the Releases and the Jobs; the objects Releases own are watched by controller/owned_watch.py
+(with sharding, only those of this replica's buckets), whose handlers are here too. Only `on.event`
+handlers are registered with Kopf, on purpose: it then keeps no state on the objects (no finalizer, no
+progress or last-handled annotations), so the Release's status is written by Slipway alone and a
+Release can be deleted even while the operator is down.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -16,11 +18,13 @@ import kopf
 
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook
+from slipway.controller.owned_watch import Kept
 from slipway.controller.queue import Echo, ReconcileQueue, ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.controller.watch_view import WatchView
 from slipway.kube.client import (
     Credentials,
+    Obj,
     deployments_path,
     object_path,
     prometheus_rules_path,
@@ -36,7 +40,6 @@ def build_registry(
     credentials: Credentials,
     upstreams: UpstreamIndex,
     own_writes: OwnWrites,
-    watched: WatchedObjects,
     first_look: FirstLook,
     watch_view: WatchView,
 ) -> kopf.OperatorRegistry:
@@ -47,13 +50,6 @@ def build_registry(
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(credentials)
-
-    def wake(key: ReleaseKey, echo: Echo | None = None) -> None:
-        """A pass for the Release an object belongs to, if the watch shows that Release: once it is
-        gone, its objects going after it (garbage collection) need no pass, and a sharded queue would
-        keep each such Release it was told of for good."""
-        if upstreams.view_of(key) is not None:
-            queue.notify(key, echo)
 
     # Async handlers run on the operator's loop (sync ones would run in threads), where the queue lives.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
@@ -76,59 +72,65 @@ def build_registry(
         for downstream in waiting:
             queue.notify(downstream)
 
+    @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
+    async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+        # A deploy hook or a job metric finishing moves a rollout on: the core waits for this event
+        # (its own look again is only a safety net, 30 s later).
+        _wake(queue, upstreams, ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
+
+    return registry
+
+
+def owned_handlers(
+    queue: ReconcileQueue,
+    upstreams: UpstreamIndex,
+    own_writes: OwnWrites,
+    watched: WatchedObjects,
+    first_look: FirstLook,
+    watch_view: WatchView,
+) -> dict[str, Callable[[str | None, Obj], Kept]]:
+    """The handlers of the objects the Releases own, by plural (controller/owned_watch.py watches them).
+    Each returns what is kept of the object: its release label and its owner."""
+
+    def wake(key: ReleaseKey, echo: Echo | None = None) -> None:
+        _wake(queue, upstreams, key, echo)
+
     # No label filter, for the same reason as the Services' below: a Deployment whose label someone
     # removed must leave the view of its Release (controller/watch_view.py).
-    @kopf.on.event("apps", "v1", "deployments", registry=registry)
-    async def revision_event(
-        *,
-        type: str,
-        name: str,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        body: Mapping[str, Any],
-        **_: Any,
-    ) -> None:
-        release = labels.get(LABEL_RELEASE)
+    def revision_shown(type: str | None, body: Obj) -> Kept:
+        metadata = body["metadata"]
+        namespace, name = metadata.get("namespace", ""), metadata["name"]
+        release = (metadata.get("labels") or {}).get(LABEL_RELEASE)
         # One someone took the release label from, or changed it on (the Release lists its Deployments
         # by it), still wakes the Release its ownerReference names, whose pass finds it by name and
         # labels it again.
         owner = owning_release(body) or release
         if owner is not None:
-            path = deployments_path(namespace or "", name)
-            key = ReleaseKey(namespace or "", owner)
+            path = deployments_path(namespace, name)
+            key = ReleaseKey(namespace, owner)
             # Kept for the first pass only while labelled: an unlabelled one is looked up and labelled.
             labelled = release == owner and type != "DELETED"
             first_look.deployment(key, name, body if labelled else None)
-            first_look.shown(path)
             echo = None
             if type == "DELETED":
                 own_writes.forget(path)
             else:
-                echo = partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion")))
+                echo = partial(own_writes.echo, path, str(metadata.get("resourceVersion")))
             # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
             # for this event (its own look again is only a safety net, 30 s later), status changes too.
             wake(key, echo)
         # The pass woken above starts only once this handler returns, so it decides on this view too.
-        watch_view.shown_deployment(namespace or "", name, release, body, deleted=type == "DELETED")
-
-    @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
-    async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        # A deploy hook or a job metric finishing moves a rollout on: the core waits for this event
-        # (its own look again is only a safety net, 30 s later).
-        wake(ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
+        watch_view.shown_deployment(namespace, name, release, body, deleted=type == "DELETED")
+        return release, owner
 
     # The Services and the PrometheusRule a Release owns: what the watch shows spares a pass their GETs
     # (kube/watched.py), and a change someone else made, or a deletion, wakes the Release to repair it.
-    # No label filter: Kopf filters labels on each event it receives (the watch itself gets every
-    # Service of the namespaces all the same), so an edit removing the labels would be dropped unseen
-    # and the object trusted as last left. The owner is found by ownerReference or label instead.
-    # A cluster that serves no PrometheusRule at start gets no watch of them (nor rules: reconciler.py).
-    @kopf.on.event("", "v1", "services", registry=registry)
-    @kopf.on.event("monitoring.coreos.com", "v1", "prometheusrules", registry=registry)
-    async def owned_object_event(
-        *, type: str, name: str, namespace: str | None, body: Mapping[str, Any], **_: Any
-    ) -> None:
-        path = watched_path(body["kind"], namespace or "", name)
+    # Not only the labelled ones (unsharded): an edit removing the labels must not leave the object
+    # trusted as last left. The owner is found by ownerReference or label instead.
+    def owned_object_shown(type: str | None, body: Obj) -> Kept:
+        metadata = body["metadata"]
+        namespace = metadata.get("namespace", "")
+        path = watched_path(body["kind"], namespace, metadata["name"])
         owner = owning_release(body)
         # One taken from its Release (ownerReference and labels both removed) still wakes the Release
         # a pass last met it in, which then finds it someone else's.
@@ -138,12 +140,24 @@ def build_registry(
             watched.gone(path)
         else:
             watched.shown(body, path, owned=owner is not None)
-            echo = partial(watched.as_left, path, str(body["metadata"].get("resourceVersion")))
-        first_look.shown(path)
+            echo = partial(watched.as_left, path, str(metadata.get("resourceVersion")))
         if known is not None:
-            wake(ReleaseKey(namespace or "", known), echo)
+            wake(ReleaseKey(namespace, known), echo)
+        return (metadata.get("labels") or {}).get(LABEL_RELEASE), owner
 
-    return registry
+    return {
+        "deployments": revision_shown,
+        "services": owned_object_shown,
+        "prometheusrules": owned_object_shown,
+    }
+
+
+def _wake(queue: ReconcileQueue, upstreams: UpstreamIndex, key: ReleaseKey, echo: Echo | None = None) -> None:
+    """A pass for the Release an object belongs to, if the watch shows that Release: once it is gone,
+    its objects going after it (garbage collection) need no pass, and a sharded queue would keep each
+    such Release it was told of for good."""
+    if upstreams.view_of(key) is not None:
+        queue.notify(key, echo)
 
 
 def watched_path(kind: str, namespace: str, name: str) -> str:

@@ -22,8 +22,9 @@ from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, open_when_shown
-from slipway.controller.handlers import build_registry, build_settings
+from slipway.controller.handlers import build_registry, build_settings, owned_handlers
 from slipway.controller.notifications import Notifier
+from slipway.controller.owned_watch import OwnedWatch
 from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.upstreams import UpstreamIndex
@@ -137,8 +138,11 @@ async def run_operator(
         upstreams = UpstreamIndex()
         own_writes = OwnWrites()
         watched = WatchedObjects()
-        first_look = FirstLook(all_along=shards is not None)
         watch_view = WatchView()
+        namespaces = [] if config.cluster_wide else config.namespaces
+        # Of the objects the Releases own: with sharding, only those of this replica's buckets.
+        owned = OwnedWatch(api, namespaces, shards.buckets() if shards is not None else None)
+        first_look = FirstLook(owned.covers, all_along=shards is not None)
         events = EventLedger(api)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
         notification_queue = NotificationQueue(session, config.notifications, metrics)
@@ -158,7 +162,6 @@ async def run_operator(
             events=events,
             watch_view=watch_view,
         )
-        namespaces = [] if config.cluster_wide else config.namespaces
         # Closed until the watch has shown what the cluster holds (controller/first_look.py).
         queue = ReconcileQueue(
             reconciler,
@@ -169,7 +172,7 @@ async def run_operator(
             started_late=metrics.started_late,
         )
         if shards is not None:
-            lost = asyncio.create_task(shards.keep(on_change=queue.reclaim))
+            lost = asyncio.create_task(shards.keep(on_change=partial(_shards_changed, shards, owned, queue)))
             lost.add_done_callback(lambda _: stopping.set())
         ready = asyncio.Event()
         # Kopf stops on SIGINT/SIGTERM by itself; a flag it never sees set would cost 5 s of waiting at
@@ -179,11 +182,12 @@ async def run_operator(
         background.append(asyncio.create_task(_forget_expired_views(watch_view)))
         _log.info("watching", namespaces=namespaces or "all")
         try:
-            background.append(asyncio.create_task(_open_at_start(api, namespaces, first_look, events, queue)))
+            owned.start(owned_handlers(queue, upstreams, own_writes, watched, first_look, watch_view))
+            background.append(
+                asyncio.create_task(_open_at_start(api, namespaces, first_look, owned, events, queue))
+            )
             await kopf.operator(
-                registry=build_registry(
-                    queue, credentials, upstreams, own_writes, watched, first_look, watch_view
-                ),
+                registry=build_registry(queue, credentials, upstreams, own_writes, first_look, watch_view),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,
@@ -197,6 +201,7 @@ async def run_operator(
                 task.cancel()
             with contextlib.suppress(Exception):
                 await queue.drain()
+            await owned.stop()
             # Stopped on purpose while leading (e.g. a rolling upgrade): hand over now, not at expiry.
             if hand_over is not None and lost is not None and not lost.done():
                 lost.cancel()
@@ -212,20 +217,32 @@ async def run_operator(
 
 
 async def _open_at_start(
-    api: KubeApi, namespaces: list[str], first_look: FirstLook, events: EventLedger, queue: ReconcileQueue
+    api: KubeApi,
+    namespaces: list[str],
+    first_look: FirstLook,
+    owned: OwnedWatch,
+    events: EventLedger,
+    queue: ReconcileQueue,
 ) -> None:
-    """List what the cluster holds while Kopf starts watching, and open the queue once the watch has
-    shown it (controller/first_look.py); list the Release Events the first passes look up meanwhile."""
+    """List the Releases while Kopf starts watching, and open the queue once the watches have shown
+    them and what they own (controller/first_look.py); list the Release Events the first passes look
+    up meanwhile."""
     try:
         listed = await asyncio.to_thread(listed_at_start, api, namespaces)
     except Exception as error:  # no answer: open at once, and each pass reads what it needs
         _log.warning("nothing listed at start; the first passes read what they need", error=str(error))
-        listed = Listed(frozenset(), whole=False)
+        listed = Listed(frozenset())
     first_look.await_shown(listed)
     await asyncio.gather(
         asyncio.to_thread(_look_ahead, events, sorted(listed.release_namespaces)),
-        open_when_shown(queue, first_look),
+        open_when_shown(queue, first_look, owned.listed),
     )
+
+
+def _shards_changed(shards: Shards, owned: OwnedWatch, queue: ReconcileQueue) -> None:
+    """What this replica owns changed: watch the objects of its buckets now, pass over what it gained."""
+    owned.select(shards.buckets())
+    queue.reclaim()
 
 
 def _look_ahead(events: EventLedger, namespaces: list[str]) -> None:

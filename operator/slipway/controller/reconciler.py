@@ -255,7 +255,7 @@ class Reconciler:
         self._api = api
         # Fed by the watch (controller/handlers.py); without one, every pass reads.
         self._view = watch_view
-        self._first_look = first_look or FirstLook()
+        self._first_look = first_look or FirstLook(covers=lambda key: False)
         self._watched = watched or WatchedObjects()
         self._fence = fence or (lambda release: contextlib.nullcontext())
         self._upstreams = upstreams or UpstreamIndex()

@@ -309,4 +309,3 @@ class WatchView:
         self._entries.clear()
         self._held_by.clear()
         self._reading.clear()
-
