@@ -130,10 +130,13 @@ def test_a_new_selector_is_listed_afresh_and_what_left_the_view_is_handed_over(a
     async def scenario(informer: Informer, recorder: Recorder) -> None:
         await until(lambda: informer.current, "the first LIST")
         assert recorder.view == {"one": "1", "two": "2"}
+        listed_first = len(recorder.events)
         informer.select("made-by=test,group in (2,3)")
         assert not informer.current  # until listed under the new selector
         await until(lambda: informer.current, "the LIST under the new selector")
         assert recorder.view == {"two": "2", "three": "3"}
+        # "two", listed again as last shown, is not shown again: nothing new (a pass each, else).
+        assert recorder.events[listed_first:] == [(None, "three")]
         [(name, kept, version)] = recorder.vanished
         assert (name, kept) == ("one", "kept one") and int(version) > 0
         assert recorder.listed == 2

@@ -179,6 +179,7 @@ class KubeApi:
         self.field_manager = field_manager
         if connections is not None:
             credentials.configuration.connection_pool_maxsize = connections
+        self._credentials = credentials
         self._client: Any = kubernetes.client.ApiClient(credentials.configuration)  # untyped close()
         self._config = credentials.configuration
         self._pool: urllib3.PoolManager = self._client.rest_client.pool_manager
@@ -187,6 +188,11 @@ class KubeApi:
 
     def close(self) -> None:
         self._client.close()
+
+    def another(self) -> KubeApi:
+        """A client of its own (its own connections) with the same credentials and hooks: a watch ended
+        from another thread then never ends a connection some other request has taken from the pool."""
+        return KubeApi(self._credentials, self._on_response, self.field_manager)
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json"}

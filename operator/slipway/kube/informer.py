@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -50,8 +52,10 @@ class Sink(Protocol):
 @dataclass
 class _Stream:
     collection: str
-    known: dict[tuple[str, str], Any] = field(default_factory=dict)
-    """(namespace, name) -> what the sink kept of it."""
+    api: KubeApi
+    """Its own client: ending its watch from another thread touches no other request's connection."""
+    known: dict[tuple[str, str], tuple[str, Any]] = field(default_factory=dict)
+    """(namespace, name) -> the resourceVersion last shown and what the sink kept of it."""
     resource_version: str | None = None
     """Where the watch takes up again; None: list afresh."""
     listed: int = -1
@@ -62,9 +66,8 @@ class _Stream:
 
 class Informer:
     def __init__(self, api: KubeApi, collections: Sequence[str], sink: Sink, selector: str | None) -> None:
-        self._api = api
         self._sink = sink
-        self._streams = [_Stream(collection) for collection in collections]
+        self._streams = [_Stream(collection, api.another()) for collection in collections]
         self._selector = selector
         self._generation = 0
         self._stopped = False
@@ -89,10 +92,7 @@ class Informer:
             if selector == self._selector:
                 return
             self._selector, self._generation = selector, self._generation + 1
-            ends = list(self._ends.values())
-            self._changed.notify_all()
-        for end in ends:
-            end()
+            self._end_watches()
 
     @property
     def tried(self) -> bool:
@@ -105,58 +105,75 @@ class Informer:
         return all(stream.listed == self._generation for stream in self._streams)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop: nothing more reaches the sink once this is called (a LIST in flight ends unheard)."""
         with self._changed:
             self._stopped = True
-            ends = list(self._ends.values())
-            self._changed.notify_all()
-        for end in ends:
-            end()
+            self._end_watches()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        for stream in self._streams:
+            stream.api.close()
+
+    def _end_watches(self) -> None:
+        """Under the lock (so that no watch is taken up meanwhile): end the watches in flight."""
+        self._changed.notify_all()
+        for end in self._ends.values():
+            with contextlib.suppress(RuntimeError, ValueError, OSError):  # it had just ended by itself
+                end()
+        self._ends.clear()
 
     def _run(self, stream: _Stream) -> None:
-        try:
-            self._follow(stream)
-        except _Stopped:
-            return
-
-    def _follow(self, stream: _Stream) -> None:
         retry = _FIRST_RETRY_SECONDS
-        while not self._stopped:
-            with self._changed:
-                selector, generation = self._selector, self._generation
-            try:
-                if stream.resource_version is None or stream.listed != generation:
-                    self._list(stream, selector, generation)
-                self._watch(stream, selector, generation)
-                retry = _FIRST_RETRY_SECONDS
-                continue
-            except ApiError as error:
-                failed = error
-            if failed.status == 410:
-                stream.resource_version = None  # its place in the history expired: list afresh
-            elif self._stopped or generation != self._generation:
-                pass  # ended on purpose: the new selector is listed next
-            elif failed.not_found:
-                # Not served (no PrometheusRule CRD): nothing to show until the selector changes, as
-                # Kopf watches only the kinds served at its start.
-                _log.info("not served: not watched", collection=stream.collection)
-                self._listed(stream, generation)
-                self._wait(generation, None)
-            else:
-                _log.warning("watch failed; again shortly", collection=stream.collection, error=str(failed))
+        try:
+            while not self._stopped:
+                with self._changed:
+                    selector, generation = self._selector, self._generation
+                try:
+                    if stream.resource_version is None or stream.listed != generation:
+                        self._list(stream, selector, generation)
+                    self._watch(stream, selector, generation)
+                    retry = _FIRST_RETRY_SECONDS
+                    continue
+                except ApiError as error:
+                    if not self._failed(stream, generation, error):
+                        continue
+                except _Stopped:
+                    raise
+                except Exception:  # a thread that died would leave its kind unwatched for good
+                    _log.exception("watch failed; listing afresh shortly", collection=stream.collection)
+                    stream.resource_version = None
                 if not stream.tried:
                     self._tried(stream)
                 self._wait(generation, retry)
                 retry = min(retry * 2, _MOST_RETRY_SECONDS)
+        except _Stopped:
+            return
+
+    def _failed(self, stream: _Stream, generation: int, error: ApiError) -> bool:
+        """What an ApiError means; True: wait before trying again."""
+        if error.status == 410:
+            stream.resource_version = None  # its place in the history expired: list afresh
+            return False
+        if self._stopped or generation != self._generation:
+            return False  # ended on purpose: the new selector is listed next
+        if error.not_found:
+            # Not served (no PrometheusRule CRD): nothing to show until the selector changes, as
+            # Kopf watches only the kinds served at its start.
+            _log.info("not served: not watched", collection=stream.collection)
+            self._listed(stream, generation)
+            self._wait(generation, None)
+            return False
+        _log.warning("watch failed; again shortly", collection=stream.collection, error=str(error))
+        return True
 
     def _list(self, stream: _Stream, selector: str | None, generation: int) -> None:
         seen: set[tuple[str, str]] = set()
         resource_version = ""
-        for answer in self._api.list_answers(stream.collection, _PAGE, label_selector=selector):
+        for answer in stream.api.list_answers(stream.collection, _PAGE, label_selector=selector):
             resource_version = str((answer.get("metadata") or {}).get("resourceVersion", ""))
             self._deliver(stream, ((None, obj) for obj in answer.get("items") or []), seen)
-        gone = [(key, kept) for key, kept in stream.known.items() if key not in seen]
+        gone = [(key, kept) for key, (_, kept) in stream.known.items() if key not in seen]
         if gone:
             self._on_loop(lambda: self._vanished(gone, resource_version))
             for key, _ in gone:
@@ -166,10 +183,13 @@ class Informer:
 
     def _vanished(self, gone: Iterable[tuple[tuple[str, str], Any]], resource_version: str) -> None:
         for (namespace, name), kept in gone:
-            self._sink.vanished(namespace, name, kept, resource_version)
+            try:
+                self._sink.vanished(namespace, name, kept, resource_version)
+            except Exception:  # one object's trouble must not end the watch of the others
+                _log.exception("handling an object gone from view failed", name=name)
 
     def _watch(self, stream: _Stream, selector: str | None, generation: int) -> None:
-        events = self._api.watch(
+        events = stream.api.watch(
             stream.collection,
             WATCH_SECONDS,
             label_selector=selector,
@@ -199,17 +219,26 @@ class Informer:
     def _deliver(
         self, stream: _Stream, events: Iterable[tuple[str | None, Obj]], seen: set[tuple[str, str]] | None
     ) -> None:
-        batch = list(events)
-        kept = self._on_loop(lambda: [self._shown(type, obj) for type, obj in batch])
-        for (type, obj), keep in zip(batch, kept, strict=True):
+        batch = []
+        for type, obj in events:
             meta = obj.get("metadata") or {}
             key = (meta.get("namespace", ""), meta.get("name", ""))
-            if type == "DELETED":
-                stream.known.pop(key, None)
-                continue
-            stream.known[key] = keep
             if seen is not None:
                 seen.add(key)
+            known = stream.known.get(key)
+            # Listed again as last shown (a LIST afresh at a change of selector, after 410 Gone):
+            # nothing new to tell, and a pass for each would be a pass for every Release kept.
+            if type is None and known is not None and known[0] == str(meta.get("resourceVersion")):
+                continue
+            batch.append((key, type, obj))
+        if not batch:
+            return
+        kept = self._on_loop(lambda: [self._shown(type, obj) for _, type, obj in batch])
+        for (key, type, obj), keep in zip(batch, kept, strict=True):
+            if type == "DELETED":
+                stream.known.pop(key, None)
+            else:
+                stream.known[key] = (str(obj["metadata"].get("resourceVersion")), keep)
 
     def _shown(self, type: str | None, obj: Obj) -> Any:
         try:
@@ -227,13 +256,17 @@ class Informer:
         self._on_loop(self._on_listed)
 
     def _on_loop(self, call: Callable[[], _T]) -> _T:
-        """Run `call` on the event loop and wait for its result (the loop's handlers own the state)."""
+        """Run `call` on the event loop and wait for its result (the loop's handlers own the state).
+        Once stopped, nothing more is run."""
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if self._stopped or loop is None or loop.is_closed():
             raise _Stopped()
         future: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
         def run() -> None:
+            if self._stopped:
+                future.set_exception(_Stopped())
+                return
             try:
                 future.set_result(call())
             except BaseException as error:
