@@ -172,7 +172,11 @@ async def run_operator(
             started_late=metrics.started_late,
         )
         if shards is not None:
-            lost = asyncio.create_task(shards.keep(on_change=partial(_shards_changed, shards, owned, queue)))
+            lost = asyncio.create_task(
+                shards.keep(
+                    on_change=partial(_shards_changed, shards, owned, queue), prepare=owned.listed_under
+                )
+            )
             lost.add_done_callback(lambda _: stopping.set())
         ready = asyncio.Event()
         # Kopf stops on SIGINT/SIGTERM by itself; a flag it never sees set would cost 5 s of waiting at
@@ -199,9 +203,10 @@ async def run_operator(
             server.set_not_ready("stopping")
             for task in background:
                 task.cancel()
+            # First: no event may start a pass after the drain, which a handover would not wait for.
+            await owned.stop()
             with contextlib.suppress(Exception):
                 await queue.drain()
-            await owned.stop()
             # Stopped on purpose while leading (e.g. a rolling upgrade): hand over now, not at expiry.
             if hand_over is not None and lost is not None and not lost.done():
                 lost.cancel()
