@@ -122,6 +122,11 @@ def test_a_replica_sees_only_its_buckets_and_hands_over_what_it_loses(api: KubeA
             gone = [(name, owner) for type, name, owner in shown if type == "DELETED"]
             assert sorted(gone) == sorted((name, "web") for name in WEBS)
             assert not owned.covers(WEB)
+            # A takeover: the gained bucket is listed before the replica acts on it (runtime/shards.py).
+            shown.clear()
+            await owned.listed_under(frozenset({web, cart}), 10)
+            assert owned.covers(WEB) and owned.covers(CART)
+            assert names({None}) == WEBS  # cart's, listed again as last shown, are not shown again
         finally:
             await owned.stop()
 

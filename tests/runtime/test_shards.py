@@ -20,6 +20,7 @@ from slipway.manifests import BUCKETS, release_bucket
 from slipway.runtime.leader import micro_time
 from slipway.runtime.shards import (
     SCHEME_ANNOTATION,
+    SHARDS_LABEL,
     VIEW_ANNOTATION,
     ShardMoved,
     Shards,
@@ -225,5 +226,67 @@ def test_replicas_share_hand_over_and_take_over(tmp_path: Path) -> None:
             assert owned(b)[0] == second
             for task in (keep_b, keep_late):
                 task.cancel()
+
+        asyncio.run(story())
+
+
+def test_a_newcomer_takes_no_shard_while_an_older_operator_holds_one(tmp_path: Path) -> None:
+    """A rolling upgrade from before buckets: the older replicas keep every Release handled, by their
+    own mapping, until the last of them is gone; only then do the newcomers take shards."""
+    with running_apiserver() as server:
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
+        older = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "slipway-shard-0", "labels": {SHARDS_LABEL: "slipway"}},
+            "spec": {
+                "holderIdentity": "older",
+                "leaseDurationSeconds": DURATION,
+                "renewTime": micro_time(datetime.now(UTC)),
+            },
+        }
+        api.create("/apis/coordination.k8s.io/v1/namespaces/default/leases", older)
+
+        async def story() -> None:
+            newcomer = Shards(api, "default", "slipway", 2, "new", DURATION)
+            standing_by: list[bool] = []
+            joining = asyncio.create_task(newcomer.join(on_standby=lambda: standing_by.append(True)))
+            await until(lambda: standing_by, DURATION, "the newcomer to stand by")
+            assert newcomer.shard is None  # shard 1 is free, yet not taken
+            # The older one stops renewing: once its Lease expired, the newcomer takes a shard.
+            await asyncio.wait_for(joining, DURATION * 3)
+            assert newcomer.shard is not None
+
+        asyncio.run(story())
+
+
+def test_before_a_gain_the_watch_of_the_gained_buckets_is_prepared(tmp_path: Path) -> None:
+    """At a takeover the gained buckets' objects are listed first (controller/owned_watch.py), while
+    the Releases are not this replica's yet; then it owns them."""
+    with running_apiserver() as server:
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
+
+        async def story() -> None:
+            a = Shards(api, "default", "slipway", 2, "a", DURATION)
+            b = Shards(api, "default", "slipway", 2, "b", DURATION)
+            prepared: list[tuple[frozenset[int], int, float]] = []
+
+            async def prepare(buckets: frozenset[int], most_seconds: float) -> None:
+                prepared.append((buckets, len(owned(a)[0]), most_seconds))
+
+            await a.join()
+            keep_a = asyncio.create_task(a.keep(on_change=lambda: None, prepare=prepare))
+            await until(lambda: len(owned(a)[0]) == len(KEYS), DURATION, "a to own everything")
+            await b.join()
+            keep_b = asyncio.create_task(b.keep(on_change=lambda: None))
+            await until(lambda: all(owned(a, b)), DURATION * 2, "a share")
+            assert prepared == []  # a only lost buckets
+            held_by_a = len(owned(a)[0])
+            keep_b.cancel()  # b dies: a takes its buckets back once its Lease expired
+            await until(lambda: len(owned(a)[0]) == len(KEYS), DURATION * 3, "the takeover")
+            [(buckets, owned_then, most)] = prepared
+            assert buckets == frozenset(range(BUCKETS)) and owned_then == held_by_a
+            assert most == DURATION / 3
+            keep_a.cancel()
 
         asyncio.run(story())

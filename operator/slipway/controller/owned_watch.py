@@ -18,10 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from slipway.controller.queue import ReleaseKey
 from slipway.kube.client import KubeApi, Obj
 from slipway.kube.informer import Informer, Sink
 from slipway.manifests import GROUP, KIND, LABEL_BUCKET, LABEL_RELEASE, VERSION, release_bucket
+
+_log = structlog.get_logger("slipway.operator")
+_POLL_SECONDS = 0.05
 
 NO_BUCKET = "none"
 """A label value no bucket has: the selector of a replica that owns no bucket (many replicas, few
@@ -121,6 +126,17 @@ class OwnedWatch:
         self._wanted = buckets
         for informer in self._informers:
             informer.select(bucket_selector(buckets))
+
+    async def listed_under(self, buckets: frozenset[int], most_seconds: float) -> None:
+        """Watch the objects of `buckets` from now on, and wait until they are listed whole (at most
+        `most_seconds`: the passes read what is not)."""
+        self.select(buckets)
+        deadline = asyncio.get_running_loop().time() + most_seconds
+        while self._covered is not None and not buckets <= self._covered:
+            if asyncio.get_running_loop().time() > deadline:
+                _log.info("gained buckets not listed in time; their passes read", seconds=most_seconds)
+                return
+            await asyncio.sleep(_POLL_SECONDS)
 
     def covers(self, key: ReleaseKey) -> bool:
         """Whether every object of the Release has been shown (listed whole, and watched since)."""

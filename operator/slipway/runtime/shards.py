@@ -26,7 +26,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -60,9 +60,11 @@ SHARDS_LABEL = "slipway.dev/shards"
 VIEW_ANNOTATION = "slipway.dev/shard-view"
 """On each shard Lease, the view its holder acts under (JSON), written with every renewal."""
 SCHEME_ANNOTATION = "slipway.dev/shard-scheme"
-"""On each shard Lease, how its holder maps Releases to shards. A holder that maps them otherwise (an
-older operator, before buckets, during a rolling upgrade) never acknowledges a newcomer: its published
-view counts as naming nobody, so the newcomer stands by rather than share a Release with it."""
+"""On each shard Lease, how its holder maps Releases to shards. Holders that map them otherwise (an
+older operator, before buckets, during a rolling upgrade) never act beside this one: a replica takes no
+shard while one of them holds a Lease (standing by, so that the older ones keep every Release handled
+until the last of them is gone), and leaves them out of the view it acts under (their published views
+count as naming nobody, so an older newcomer is never acknowledged)."""
 SCHEME = f"buckets-{BUCKETS}"
 
 
@@ -101,13 +103,17 @@ def live_holders(leases: Iterable[Obj], now: datetime, duration_seconds: int) ->
     return view
 
 
+def same_scheme(lease: Obj) -> bool:
+    """Whether the Lease's holder maps Releases to shards as this replica does."""
+    return (lease["metadata"].get("annotations") or {}).get(SCHEME_ANNOTATION) == SCHEME
+
+
 def published_views(leases: Iterable[Obj]) -> dict[str, dict[str, str]]:
     """The view each Lease's holder last published (an unreadable one counts as naming nobody)."""
     views = {}
     for lease in leases:
         annotations = lease["metadata"].get("annotations") or {}
-        ours = annotations.get(SCHEME_ANNOTATION) == SCHEME
-        text = annotations.get(VIEW_ANNOTATION, "{}") if ours else "{}"
+        text = annotations.get(VIEW_ANNOTATION, "{}") if same_scheme(lease) else "{}"
         try:
             view = json.loads(text)
         except ValueError:
@@ -242,9 +248,13 @@ class Shards:
         while True:
             leases = await self._listed()
             if leases is not None:
-                view = live_holders(leases, datetime.now(UTC), self.duration_seconds)
+                now = datetime.now(UTC)
+                view = live_holders(leases, now, self.duration_seconds)
+                # While an older operator holds a shard, none is free: it and its peers keep every
+                # Release handled until the last of them is gone.
+                older = live_holders([x for x in leases if not same_scheme(x)], now, self.duration_seconds)
                 for lease in self._leases:
-                    if lease.name in view:
+                    if lease.name in view or older:
                         continue
                     joined = {**view, lease.name: self.identity}
                     # The first publication already names the holders this replica saw: each of them
@@ -255,14 +265,22 @@ class Shards:
                         _log.info("joined", shard=lease.name, identity=self.identity, view=joined)
                         return
                 if on_standby is not None:
+                    if older:
+                        _log.info("standing by: an older operator holds a shard", holders=older)
                     on_standby()
                     on_standby = None
             await asyncio.sleep(self.duration_seconds / 3)
 
-    async def keep(self, on_change: Callable[[], None]) -> None:
+    async def keep(
+        self,
+        on_change: Callable[[], None],
+        prepare: Callable[[frozenset[int], float], Awaitable[None]] | None = None,
+    ) -> None:
         """Renew the shard Lease and follow the others; `on_change` after each change of what this
-        replica owns. Returns (the shard is lost: stop writing) once renewals failed for two thirds of
-        the duration, a third of it before another replica counts the shard as gone."""
+        replica owns, and before one that gains buckets, `prepare(buckets, most_seconds)`: the watch of
+        their objects lists them, so that the passes it owes then decide on what it showed. Returns
+        (the shard is lost: stop writing) once renewals failed for two thirds of the duration, a third
+        of it before another replica counts the shard as gone."""
         held = self._held
         if held is None:
             raise RuntimeError("keep() before join()")
@@ -280,9 +298,15 @@ class Shards:
                 # Renewed first, with the view already acted on: a change below may wait for the write
                 # batches in flight, which must never hold the renewal up.
                 await self._renew(encoded(self._state[0]))
-                view = {**live_holders(leases, now, self.duration_seconds), held.name: self.identity}
+                ours = [lease for lease in leases if same_scheme(lease)]
+                view = {**live_holders(ours, now, self.duration_seconds), held.name: self.identity}
                 active = acknowledged(held.name, self.identity, view, published_views(leases))
                 if (view, active) != self._state:
+                    buckets = buckets_of(held.name, view)
+                    if prepare is not None and buckets - self.buckets():
+                        # Not acting on them yet is safe; a third of the duration at most, well
+                        # within the renewal's two thirds.
+                        await prepare(buckets, self.duration_seconds / 3)
                     if loses_releases(self._state, (view, active)):
                         await asyncio.to_thread(self._adopt, view, active)
                     else:
