@@ -64,8 +64,11 @@ class Process:
 
 
 def read(log: Path) -> list[Line]:
-    """The JSON lines of an operator log, skipping anything else."""
-    return [json.loads(text) for text in log.read_text().splitlines() if text.startswith("{")]
+    """The JSON lines of an operator log, skipping anything else, and a last line still being written
+    (read while the operator runs)."""
+    text = log.read_text()
+    lines = text.split("\n")[:-1]  # whole lines only: each ends with its newline
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def stamp(line: Line) -> float:
