@@ -95,8 +95,9 @@ def owned_handlers(
     def wake(key: ReleaseKey, echo: Echo | None = None) -> None:
         _wake(queue, upstreams, key, echo)
 
-    # No label filter, for the same reason as the Services' below: a Deployment whose label someone
-    # removed must leave the view of its Release (controller/watch_view.py).
+    # Alone, every Deployment is shown, labelled or not (as the Services below): one whose release label
+    # someone removed must leave the view of its Release (controller/watch_view.py). Sharded, only those
+    # of this replica's buckets (controller/owned_watch.py).
     def revision_shown(type: str | None, body: Obj) -> Kept:
         metadata = body["metadata"]
         namespace, name = metadata.get("namespace", ""), metadata["name"]
@@ -125,8 +126,8 @@ def owned_handlers(
 
     # The Services and the PrometheusRule a Release owns: what the watch shows spares a pass their GETs
     # (kube/watched.py), and a change someone else made, or a deletion, wakes the Release to repair it.
-    # Not only the labelled ones (unsharded): an edit removing the labels must not leave the object
-    # trusted as last left. The owner is found by ownerReference or label instead.
+    # Alone, not only the labelled ones: an edit removing the labels must not leave the object trusted
+    # as last left. The owner is found by ownerReference or label instead.
     def owned_object_shown(type: str | None, body: Obj) -> Kept:
         metadata = body["metadata"]
         namespace = metadata.get("namespace", "")
