@@ -141,6 +141,8 @@ class Informer:
                 except _Stopped:
                     raise
                 except Exception:  # a thread that died would leave its kind unwatched for good
+                    if self._stopped:
+                        return  # its client closed under it
                     _log.exception("watch failed; listing afresh shortly", collection=stream.collection)
                     stream.resource_version = None
                 if not stream.tried:
