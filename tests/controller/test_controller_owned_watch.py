@@ -5,10 +5,10 @@ its view as deleted and what it gained counts as shown once listed."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from polling import until
 
 from slipway.controller.owned_watch import OWNED_KINDS, OwnedWatch, bucket_selector, skeleton
 from slipway.controller.queue import ReleaseKey
@@ -83,14 +83,6 @@ def recording(shown: Shown) -> Callable[[str | None, Obj], tuple[str | None, str
         return (obj["metadata"].get("labels") or {}).get(LABEL_RELEASE), owner
 
     return handle
-
-
-async def until(check: Callable[[], bool], what: str, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 WEBS = {"Deployment/web-aaa", "Service/web", "Service/web-canary"}

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from polling import until
 
 from slipway.kube.client import KubeApi, Obj, connect
 from slipway.kube.informer import Informer
@@ -67,14 +68,6 @@ def api(dev_cluster: DevCluster) -> Iterator[KubeApi]:
 def configmap(name: str, value: str, **labels: str) -> Obj:
     metadata = {"name": name, "labels": {"made-by": "test", **labels}}
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"k": value}}
-
-
-async def until(check: Callable[[], bool], what: str, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 def run_with(
