@@ -115,6 +115,10 @@ def owned_handlers(
             echo = None
             if type == "DELETED":
                 own_writes.forget(path)
+                # The pass it wakes reads the Release: the garbage collector deletes the objects after
+                # the Release, whose own event may come later (Kopf's watch; Kopf batches each object's
+                # events for 0.1 s), and deciding on the view, that pass would make them again.
+                watch_view.drop(key)
             else:
                 echo = partial(own_writes.echo, path, str(metadata.get("resourceVersion")))
             # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
@@ -139,6 +143,8 @@ def owned_handlers(
         echo = None
         if type == "DELETED":
             watched.gone(path)
+            if known is not None:
+                watch_view.drop(ReleaseKey(namespace, known))  # as for a Deployment, above
         else:
             watched.shown(body, path, owned=owner is not None)
             echo = partial(watched.as_left, path, str(metadata.get("resourceVersion")))

@@ -154,7 +154,8 @@ class WatchView:
             self._entries.move_to_end(key)
 
     def drop(self, key: ReleaseKey) -> None:
-        """Its next pass reads: a write conflicted or failed, or the Release moved to this replica."""
+        """Its next pass reads: a write conflicted or failed, the Release moved to this replica, or one
+        of its objects was deleted."""
         with self._lock:
             self._drop(key)
 
