@@ -10,10 +10,16 @@ from collections.abc import Callable, Iterator
 import pytest
 from polling import until
 
+from slipway.controller.echoes import OwnWrites
+from slipway.controller.first_look import FirstLook
+from slipway.controller.handlers import owned_handlers
 from slipway.controller.owned_watch import OWNED_KINDS, OwnedWatch, bucket_selector, skeleton
-from slipway.controller.queue import ReleaseKey
+from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.upstreams import UpstreamIndex
+from slipway.controller.watch_view import WatchView
 from slipway.kube.client import KubeApi, Obj, connect, releases_path
 from slipway.kube.cluster import ClusterWriter, observe
+from slipway.kube.watched import WatchedObjects
 from slipway.manifests import LABEL_BUCKET, LABEL_RELEASE, owning_release, release_bucket, release_ref
 from slipway.routers.base import ServicePorts, TrafficSplit
 from slipway.routers.replicas import ReplicaRouter
@@ -140,3 +146,35 @@ def test_alone_it_sees_every_object_labelled_or_not(api: KubeApi) -> None:
 
     asyncio.run(scenario())
     assert WEBS | CARTS | {"Service/theirs"} <= {name for _, name, _ in shown}
+
+
+def test_an_owned_object_deleted_makes_the_next_pass_read_the_release() -> None:
+    """The garbage collector deletes a Release's objects after it, and the Release's own deletion event
+    may come later (another watch): a pass deciding on the view would make them again."""
+
+    async def unused(key: ReleaseKey) -> float | None:
+        return None
+
+    for kind, plural in (("Deployment", "deployments"), ("Service", "services")):
+        view = WatchView()
+        view.reading(WEB)
+        body: Obj = {
+            "metadata": {"name": "web", "namespace": NAMESPACE, "resourceVersion": "5", "generation": 1}
+        }
+        view.read(WEB, body, [])
+        assert view.take(WEB) is not None
+        handlers = owned_handlers(
+            ReconcileQueue(unused, opened=False),
+            UpstreamIndex(),
+            OwnWrites(),
+            WatchedObjects(),
+            FirstLook(lambda key: True),
+            view,
+        )
+        labels = {LABEL_RELEASE: "web", "app.kubernetes.io/managed-by": "slipway"}
+        gone = {
+            "kind": kind,
+            "metadata": {"name": "web-a", "namespace": NAMESPACE, "resourceVersion": "9", "labels": labels},
+        }
+        handlers[plural]("DELETED", gone)
+        assert view.take(WEB) is None, kind
