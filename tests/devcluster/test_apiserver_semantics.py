@@ -228,6 +228,58 @@ def test_orphan_deletion_keeps_dependents_without_the_reference(http: Http) -> N
     assert "ownerReferences" not in left.body["metadata"]
 
 
+def _reference(owner: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": owner["metadata"]["uid"]}
+
+
+def test_an_object_made_for_an_owner_already_gone_is_collected_after_its_create(
+    apiserver: ApiServer, http: Http
+) -> None:
+    """As kube-controller-manager's garbage collector: the create succeeds, then the dependent goes."""
+    owner = http("POST", DEPLOYS, plain_deployment()).body
+    assert http("DELETE", f"{DEPLOYS}/web").status == 200
+    created = http("POST", CMS, {"metadata": {"name": "late", "ownerReferences": [_reference(owner)]}})
+    assert created.status == 201
+    wait_for(lambda: http("GET", f"{CMS}/late").status == 404)
+    since = created.body["metadata"]["resourceVersion"]
+    events = watch_events(apiserver.credentials(), f"{CMS}?watch=true&resourceVersion={since}", count=1)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("DELETED", "late")]
+
+
+def test_an_update_leaving_only_absent_owners_gets_the_object_collected(http: Http) -> None:
+    owner = http("POST", DEPLOYS, plain_deployment()).body
+    assert (
+        http("POST", CMS, {"metadata": {"name": "kept", "ownerReferences": [_reference(owner)]}}).status
+        == 201
+    )
+    gone = {**_reference(owner), "uid": "0d5c6a4e-0000-4000-8000-000000000000"}
+    both = {"metadata": {"ownerReferences": [_reference(owner), gone]}}
+    assert http("PATCH", f"{CMS}/kept", both, "application/merge-patch+json").status == 200
+    only_gone = {"metadata": {"ownerReferences": [gone]}}
+    assert http("PATCH", f"{CMS}/kept", only_gone, "application/merge-patch+json").status == 200
+    wait_for(lambda: http("GET", f"{CMS}/kept").status == 404)
+
+
+def test_an_owner_in_another_namespace_counts_as_absent_and_a_cluster_scoped_dependent_is_kept(
+    http: Http,
+) -> None:
+    """Namespaced owners count only in their dependent's namespace; a cluster-scoped object naming a
+    namespaced owner cannot be resolved, so the collector leaves it (OwnerRefInvalidNamespace)."""
+    owner = http("POST", DEPLOYS, plain_deployment()).body
+    roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+    unresolvable = {"metadata": {"name": "unresolvable", "ownerReferences": [_reference(owner)]}, "rules": []}
+    assert http("POST", roles, unresolvable).status == 201
+    elsewhere = "/api/v1/namespaces/kube-public/configmaps"
+    assert (
+        http("POST", elsewhere, {"metadata": {"name": "x", "ownerReferences": [_reference(owner)]}}).status
+        == 201
+    )
+    # the collector's pass for the later write has run once the ConfigMap is gone: the role outlived it
+    wait_for(lambda: http("GET", f"{elsewhere}/x").status == 404)
+    assert http("GET", f"{roles}/unresolvable").status == 200
+    assert http("GET", f"{DEPLOYS}/web").status == 200
+
+
 def test_a_crd_serves_its_resources_at_once_and_takes_them_along_when_deleted(http: Http) -> None:
     _release(http)
     crd = http("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/releases.slipway.dev").body

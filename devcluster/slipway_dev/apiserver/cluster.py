@@ -218,6 +218,9 @@ class Cluster:
         self.warnings: list[str] = []
         # Namespaces being deleted whose contents the namespace "controller" has yet to delete.
         self.terminating: set[str] = set()
+        # Objects written with every owner absent, which the garbage collector is yet to delete: as
+        # kube-controller-manager's, it acts after the write, not inside it (`collect_dangling`).
+        self.dangling: set[tuple[str, str, str]] = set()
         # Validating admission (the owner-reference permission check of slipway_dev.apiserver.access):
         # called with the type, the old object (None on create) and the new one, before anything is
         # stored, dry runs included; it raises an ApiError to refuse the write.
@@ -299,6 +302,7 @@ class Cluster:
         if options.dry_run:
             return Stored.of(obj)
         stored = self.store.write(resource.storage_key, obj, None)
+        self._note_if_dangling(resource, obj)
         if (resource.group, resource.plural) == CRDS:
             self._serve_crd(obj)
         if (resource.group, resource.plural) == NAMESPACES:
@@ -549,6 +553,7 @@ class Cluster:
             # then its kubelet deletes it when its containers have stopped.
             return self._remove(resource, old.namespace, old.name, result)
         stored = self.store.write(resource.storage_key, result, old)
+        self._note_if_dangling(resource, result)
         if (resource.group, resource.plural) == CRDS:
             self._serve_crd(result)
         if (resource.group, resource.plural) == CONFIG_MAPS and old.name == ROOT_CA_CONFIG_MAP:
@@ -740,11 +745,51 @@ class Cluster:
         """Background garbage collection: dependents whose owners are all gone are deleted too."""
         for storage_key, namespace, name in self.store.dependents(owner_uid):
             dependent = self.store.get(storage_key, namespace, name)
-            if dependent is None:
-                continue
-            owners = dependent.obj["metadata"].get("ownerReferences") or []
-            if not any(self.store.exists_uid(ref["uid"]) for ref in owners):
+            if dependent is not None and self._owners_absent(dependent.obj["metadata"]):
                 self._delete_key(storage_key, namespace, name)
+
+    def _note_if_dangling(self, resource: ResourceType, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        if self._owners_absent(meta):
+            self.dangling.add((resource.storage_key, meta.get("namespace", ""), meta["name"]))
+
+    def collect_dangling(self) -> None:
+        """The garbage collector's answer to objects written with every owner absent (an owner deleted
+        before its dependent was made, a made-up uid, a namespaced owner in another namespace): each
+        still so is deleted in the background, its uid as precondition, as a real collector does."""
+        pending, self.dangling = self.dangling, set()
+        for storage_key, namespace, name in sorted(pending):
+            dependent = self.store.get(storage_key, namespace, name)
+            resource = self.registry.by_storage_key(storage_key)
+            if dependent is None or resource is None or not self._owners_absent(dependent.obj["metadata"]):
+                continue
+            self.delete(resource, namespace, name, DeleteOptions(uid=dependent.obj["metadata"]["uid"]))
+
+    def _owners_absent(self, meta: dict[str, Any]) -> bool:
+        """Whether an object has owner references and the garbage collector finds none of its owners.
+
+        As the collector resolves a reference: by uid; a namespaced owner counts only in its
+        dependent's namespace. A cluster-scoped dependent naming a namespaced kind cannot be resolved,
+        and is never collected (an OwnerRefInvalidNamespace event on a real cluster)."""
+        owners = meta.get("ownerReferences") or []
+        if not owners:
+            return False
+        namespace = meta.get("namespace", "")
+        for ref in owners:
+            found = self.store.key_of_uid(str(ref.get("uid", "")))
+            owner_namespaced = found[1] != "" if found is not None else self._names_namespaced_kind(ref)
+            if not namespace and owner_namespaced:
+                return False  # unresolvable, kept
+            if found is not None and found[1] in ("", namespace):
+                return False
+        return True
+
+    def _names_namespaced_kind(self, ref: dict[str, Any]) -> bool:
+        return any(
+            r.namespaced
+            for r in self.registry
+            if r.api_version == ref.get("apiVersion") and r.kind == ref.get("kind")
+        )
 
     def _delete_dependents(self, owner_uid: str) -> None:
         for storage_key, namespace, name in self.store.dependents(owner_uid):

@@ -59,6 +59,8 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # the real server's limit
 DEFAULT_WATCH_SECONDS = 1800
 # Like the real namespace controller, contents go shortly after the namespace turns Terminating.
 NAMESPACE_CLEANUP_DELAY = 0.05
+# How long after a write the garbage collector deletes an object whose owners are all absent.
+GARBAGE_COLLECTOR_DELAY = 0.1
 _JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 BODY_TYPES = (_JSON, "application/yaml")
@@ -554,6 +556,9 @@ class ApiServer:
     def _answer(self, body: bytes, status: int = 200) -> web.Response:
         """A write's response, with the warnings it raised as `Warning` headers (kubectl prints them)."""
         response = _json_response(body, status)
+        if self.cluster.dangling:
+            # the garbage collector's turn comes after the write that made an object dangle
+            asyncio.get_running_loop().call_later(GARBAGE_COLLECTOR_DELAY, self.cluster.collect_dangling)
         for warning in self.cluster.warnings:
             response.headers.add("Warning", f"299 - {json.dumps(warning)}")
         self.cluster.warnings.clear()

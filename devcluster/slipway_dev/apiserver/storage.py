@@ -155,8 +155,9 @@ class Store:
     def collections(self) -> list[str]:
         return list(self._collections)
 
-    def exists_uid(self, uid: str) -> bool:
-        return uid in self._by_uid
+    def key_of_uid(self, uid: str) -> tuple[str, str, str] | None:
+        """(storage key, namespace, name) of the object with this uid, if it exists."""
+        return self._by_uid.get(uid)
 
     def dependents(self, owner_uid: str) -> list[tuple[str, str, str]]:
         return sorted(self._dependents.get(owner_uid, ()))
