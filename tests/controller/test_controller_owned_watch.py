@@ -5,6 +5,7 @@ its view as deleted and what it gained counts as shown once listed."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -178,3 +179,68 @@ def test_an_owned_object_deleted_makes_the_next_pass_read_the_release() -> None:
         }
         handlers[plural]("DELETED", gone)
         assert view.take(WEB) is None, kind
+
+
+def test_a_deployment_event_wakes_its_release_only_when_it_changes_what_a_pass_reads() -> None:
+    """A pass reads a Deployment's metadata, spec and status.readyReplicas; the controller's other status
+    writes (three or four per rollout step) wake nothing."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return None
+
+        queue = ReconcileQueue(reconcile)
+        upstreams = UpstreamIndex()
+        upstreams.seen(WEB, {"metadata": {"name": "web", "namespace": NAMESPACE}, "spec": {}})
+        handlers = owned_handlers(
+            queue, upstreams, OwnWrites(), WatchedObjects(), FirstLook(lambda key: True), WatchView()
+        )
+        version = 10
+
+        def shown(change: Callable[[Obj], None], type: str = "MODIFIED") -> bool:
+            """Show the Deployment changed by `change`; whether that woke the Release."""
+            nonlocal version
+            version += 1
+            change(deployment)
+            deployment["metadata"]["resourceVersion"] = str(version)
+            handlers["deployments"](type, copy.deepcopy(deployment))
+            return queue.busy == 1
+
+        deployment: Obj = {
+            "kind": "Deployment",
+            "metadata": {"name": "web-a", "namespace": NAMESPACE, "labels": {LABEL_RELEASE: "web"}},
+            "spec": {"replicas": 2},
+        }
+        status_entry = {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status"}
+
+        def status(**fields: object) -> Callable[[Obj], None]:
+            def change(obj: Obj) -> None:
+                obj.setdefault("status", {}).update(fields)
+                obj["metadata"]["managedFields"] = [{**status_entry, "time": f"t{version}"}]
+
+            return change
+
+        assert shown(lambda obj: None, "ADDED")
+        await until(lambda: queue.busy == 0, "the pass the Deployment woke")
+        unread = (
+            status(observedGeneration=1),
+            status(replicas=2, updatedReplicas=2),
+            status(availableReplicas=0),
+        )
+        assert not any(shown(change) for change in unread)
+        read: list[Callable[[Obj], None]] = [
+            status(readyReplicas=1),
+            lambda obj: obj["metadata"]["labels"].update(team="shop"),
+            lambda obj: obj["spec"].update(replicas=3),
+        ]
+        for change in read:
+            assert shown(change)
+            await until(lambda: queue.busy == 0, "the pass the change woke")
+        assert shown(lambda obj: None, "DELETED")
+        await until(lambda: queue.busy == 0, "the pass the deletion woke")
+        assert passes == [WEB] * 5
+
+    asyncio.run(scenario())

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 import kopf
+import orjson
 
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook
@@ -32,7 +33,7 @@ from slipway.kube.client import (
 )
 from slipway.kube.listing import PAGE
 from slipway.kube.watched import WatchedObjects
-from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION, owning_release
+from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION, owning_release, ready_replicas
 
 
 def build_registry(
@@ -95,6 +96,11 @@ def owned_handlers(
     def wake(key: ReleaseKey, echo: Echo | None = None) -> None:
         _wake(queue, upstreams, key, echo)
 
+    # What a pass takes from each Deployment, by path (`decided_on`): a change to nothing of it wakes no
+    # pass. Most of a revision's events are its controller's status writes a pass does not read
+    # (observedGeneration, replicas, availableReplicas, conditions): three or four per rollout step.
+    decided: dict[str, int] = {}
+
     # Alone, every Deployment is shown, labelled or not (as the Services below): one whose release label
     # someone removed must leave the view of its Release (controller/watch_view.py). Sharded, only those
     # of this replica's buckets (controller/owned_watch.py).
@@ -113,7 +119,9 @@ def owned_handlers(
             labelled = release == owner and type != "DELETED"
             first_look.deployment(key, name, body if labelled else None)
             echo = None
+            moved = True
             if type == "DELETED":
+                decided.pop(path, None)
                 own_writes.forget(path)
                 # The pass it wakes reads the Release: the garbage collector deletes the objects after
                 # the Release, whose own event may come later (Kopf's watch; Kopf batches each object's
@@ -121,9 +129,13 @@ def owned_handlers(
                 watch_view.drop(key)
             else:
                 echo = partial(own_writes.echo, path, str(metadata.get("resourceVersion")))
+                now = decided_on(body)
+                moved = decided.get(path) != now
+                decided[path] = now
             # Readiness of a revision moves a rollout on: wake the Release that owns it. The core waits
-            # for this event (its own look again is only a safety net, 30 s later), status changes too.
-            wake(key, echo)
+            # for this event (its own look again is only a safety net, 30 s later).
+            if moved:
+                wake(key, echo)
         # The pass woken above starts only once this handler returns, so it decides on this view too.
         watch_view.shown_deployment(namespace, name, release, body, deleted=type == "DELETED")
         return release, owner
@@ -165,6 +177,19 @@ def _wake(queue: ReconcileQueue, upstreams: UpstreamIndex, key: ReleaseKey, echo
     such Release it was told of for good."""
     if upstreams.view_of(key) is not None:
         queue.notify(key, echo)
+
+
+def decided_on(deployment: Obj) -> int:
+    """A digest of what a pass reads of a Deployment: its metadata (but its resourceVersion and the
+    managers' entries for the status subresource), its spec and status.readyReplicas (core/observations.py:
+    a revision is its replicas asked for and ready)."""
+    metadata = dict(deployment["metadata"])
+    metadata.pop("resourceVersion", None)
+    metadata["managedFields"] = [
+        entry for entry in metadata.get("managedFields") or () if entry.get("subresource") != "status"
+    ]
+    read = (metadata, deployment.get("spec"), ready_replicas(deployment))
+    return hash(orjson.dumps(read, option=orjson.OPT_SORT_KEYS))
 
 
 def watched_path(kind: str, namespace: str, name: str) -> str:
