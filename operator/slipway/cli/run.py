@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
         """Run the Slipway operator until interrupted."""
         from slipway.controller.operator import LeadershipLost, ReleaseCrdMissing, run_operator
         from slipway.kube.client import CredentialsNotFound, load_credentials
+        from slipway.runtime.memory import limit_malloc_arenas
         from slipway.runtime.server import CannotListen
 
         # The flags' log settings first, so that even a config error is logged as asked.
@@ -103,6 +104,7 @@ def register(app: typer.Typer) -> None:
             credentials = load_credentials(service_account_dir=service_account_dir)
         except CredentialsNotFound as missing:
             fail(str(missing), "CredentialsNotFound", 1)
+        limit_malloc_arenas()  # before any thread of the operator's allocates
         try:
             asyncio.run(run_operator(settings, credentials=credentials))
         except CannotListen as taken:
