@@ -277,7 +277,30 @@ def test_an_owner_in_another_namespace_counts_as_absent_and_a_cluster_scoped_dep
     # the collector's pass for the later write has run once the ConfigMap is gone: the role outlived it
     wait_for(lambda: http("GET", f"{elsewhere}/x").status == 404)
     assert http("GET", f"{roles}/unresolvable").status == 200
-    assert http("GET", f"{DEPLOYS}/web").status == 200
+    # and it outlives its owner's deletion too (which deletes the owner's own dependents at once)
+    _owned(http, "dependent", owner)
+    assert http("DELETE", f"{DEPLOYS}/web").status == 200
+    wait_for(lambda: http("GET", f"{CMS}/dependent").status == 404)
+    assert http("GET", f"{roles}/unresolvable").status == 200
+
+
+def test_an_owner_reference_needs_the_owners_kind_name_and_uid(http: Http) -> None:
+    """The collector finds an owner by kind and name, and counts it only with the uid referenced; a
+    kind no server serves cannot be resolved, and its dependents are left alone."""
+    owner = http("POST", DEPLOYS, plain_deployment()).body
+    unknown = {
+        "apiVersion": "example.dev/v1",
+        "kind": "Widget",
+        "name": "w",
+        "uid": "1d6f0000-0000-4000-8000-000000000001",
+    }
+    assert (
+        http("POST", CMS, {"metadata": {"name": "unknown-kind", "ownerReferences": [unknown]}}).status == 201
+    )
+    misnamed = {**_reference(owner), "name": "other"}
+    assert http("POST", CMS, {"metadata": {"name": "misnamed", "ownerReferences": [misnamed]}}).status == 201
+    wait_for(lambda: http("GET", f"{CMS}/misnamed").status == 404)
+    assert http("GET", f"{CMS}/unknown-kind").status == 200
 
 
 def test_a_crd_serves_its_resources_at_once_and_takes_them_along_when_deleted(http: Http) -> None:

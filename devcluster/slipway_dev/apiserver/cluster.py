@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -54,6 +55,8 @@ from slipway_dev.apiserver.strategic import strategic_merge
 from slipway_dev.apiserver.typed import check_patched_metadata
 from slipway_dev.apiserver.validation import metadata_causes, name_causes
 from slipway_dev.schema import validate_custom_resource
+
+log = logging.getLogger(__name__)
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -763,33 +766,34 @@ class Cluster:
             resource = self.registry.by_storage_key(storage_key)
             if dependent is None or resource is None or not self._owners_absent(dependent.obj["metadata"]):
                 continue
-            self.delete(resource, namespace, name, DeleteOptions(uid=dependent.obj["metadata"]["uid"]))
+            try:
+                self.delete(resource, namespace, name, DeleteOptions(uid=dependent.obj["metadata"]["uid"]))
+            except ApiError as refused:  # e.g. a namespace that may not be deleted: the others still go
+                log.warning(
+                    "garbage collector: %s %s/%s not deleted: %s", storage_key, namespace, name, refused
+                )
 
     def _owners_absent(self, meta: dict[str, Any]) -> bool:
         """Whether an object has owner references and the garbage collector finds none of its owners.
 
-        As the collector resolves a reference: by uid; a namespaced owner counts only in its
-        dependent's namespace. A cluster-scoped dependent naming a namespaced kind cannot be resolved,
-        and is never collected (an OwnerRefInvalidNamespace event on a real cluster)."""
+        As the collector resolves a reference: the owner's kind by apiVersion and kind, the owner by
+        name (in the dependent's namespace if its kind is namespaced), present only with the uid the
+        reference names. A kind it cannot resolve, or a namespaced kind named by a cluster-scoped
+        dependent (OwnerRefInvalidNamespace on a real cluster), leaves the dependent alone for good."""
         owners = meta.get("ownerReferences") or []
         if not owners:
             return False
         namespace = meta.get("namespace", "")
         for ref in owners:
-            found = self.store.key_of_uid(str(ref.get("uid", "")))
-            owner_namespaced = found[1] != "" if found is not None else self._names_namespaced_kind(ref)
-            if not namespace and owner_namespaced:
-                return False  # unresolvable, kept
-            if found is not None and found[1] in ("", namespace):
+            kind = self.registry.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+            if kind is None or (kind.namespaced and not namespace):
+                return False  # unresolvable: kept
+            owner = self.store.get(
+                kind.storage_key, namespace if kind.namespaced else "", str(ref.get("name"))
+            )
+            if owner is not None and owner.obj["metadata"]["uid"] == ref.get("uid"):
                 return False
         return True
-
-    def _names_namespaced_kind(self, ref: dict[str, Any]) -> bool:
-        return any(
-            r.namespaced
-            for r in self.registry
-            if r.api_version == ref.get("apiVersion") and r.kind == ref.get("kind")
-        )
 
     def _delete_dependents(self, owner_uid: str) -> None:
         for storage_key, namespace, name in self.store.dependents(owner_uid):

@@ -69,18 +69,26 @@ class Registry:
 
     def __init__(self, types: list[ResourceType]) -> None:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
+        # (apiVersion, kind) -> type: how the garbage collector resolves an ownerReference, at every
+        # write of an object that has one.
+        self._kinds: dict[tuple[str, str], ResourceType] = {}
         for resource in types:
             self.add(resource)
 
     def add(self, resource: ResourceType) -> None:
         self._types[(resource.group, resource.version, resource.plural)] = resource
+        self._kinds[(resource.api_version, resource.kind)] = resource
 
     def remove(self, group: str, plural: str) -> None:
         for key in [k for k in self._types if k[0] == group and k[2] == plural]:
-            del self._types[key]
+            removed = self._types.pop(key)
+            self._kinds.pop((removed.api_version, removed.kind), None)
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._types.get((group, version, plural))
+
+    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+        return self._kinds.get((api_version, kind))
 
     def __iter__(self) -> Iterator[ResourceType]:
         return iter(list(self._types.values()))

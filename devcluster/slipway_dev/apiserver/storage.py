@@ -122,7 +122,6 @@ class Store:
         self._expired_rv = 0
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._dependents: dict[str, set[tuple[str, str, str]]] = {}
-        self._by_uid: dict[str, tuple[str, str, str]] = {}
         # (storage_key, label, value) -> (namespace, name) of the objects carrying it: a LIST selecting
         # one Release's Deployments read every Deployment's labels, and a thousand Releases' passes
         # made that most of the server's time.
@@ -154,10 +153,6 @@ class Store:
 
     def collections(self) -> list[str]:
         return list(self._collections)
-
-    def key_of_uid(self, uid: str) -> tuple[str, str, str] | None:
-        """(storage key, namespace, name) of the object with this uid, if it exists."""
-        return self._by_uid.get(uid)
 
     def dependents(self, owner_uid: str) -> list[tuple[str, str, str]]:
         return sorted(self._dependents.get(owner_uid, ()))
@@ -193,7 +188,7 @@ class Store:
         return stored
 
     def _index(self, storage_key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        """Keep the uid and owner indexes that garbage collection walks, and the label index."""
+        """Keep the owner index that garbage collection walks, and the label index."""
         for obj, adding in ((old, False), (new, True)):
             if obj is None:
                 continue
@@ -215,10 +210,6 @@ class Store:
                     owners.discard(key)
                     if not owners:
                         del self._dependents[ref.get("uid", "")]
-            if adding:
-                self._by_uid[meta["uid"]] = key
-            elif new is None:
-                self._by_uid.pop(meta["uid"], None)
 
     # -- watching
 
