@@ -112,8 +112,10 @@ def owned_handlers(
         # by it), still wakes the Release its ownerReference names, whose pass finds it by name and
         # labels it again.
         owner = owning_release(body) or release
+        path = deployments_path(namespace, name)
+        if owner is None or type == "DELETED":
+            decided.pop(path, None)  # kept while a Release owns it (an object taken from one is gone)
         if owner is not None:
-            path = deployments_path(namespace, name)
             key = ReleaseKey(namespace, owner)
             # Kept for the first pass only while labelled: an unlabelled one is looked up and labelled.
             labelled = release == owner and type != "DELETED"
@@ -121,7 +123,6 @@ def owned_handlers(
             echo = None
             moved = True
             if type == "DELETED":
-                decided.pop(path, None)
                 own_writes.forget(path)
                 # The pass it wakes reads the Release: the garbage collector deletes the objects after
                 # the Release, whose own event may come later (Kopf's watch; Kopf batches each object's
