@@ -30,7 +30,8 @@ ctypes.CDLL(None).malloc_stats()
 
 
 def arenas(mode: str, **env: str) -> tuple[str, int]:
-    environment = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"} | env
+    told = ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")
+    environment = {key: value for key, value in os.environ.items() if key not in told} | env
     done = subprocess.run(
         [sys.executable, "-c", PROGRAM, mode], capture_output=True, text=True, env=environment, timeout=60
     )
@@ -44,3 +45,4 @@ def test_the_operator_caps_glibc_arenas_unless_told_how_many() -> None:
     assert capped == "False" and uncapped > 2  # the main thread's and one per thread, 8 per core at most
     assert arenas("cap") == ("True", 2)
     assert arenas("cap", MALLOC_ARENA_MAX="4") == ("False", 4)  # glibc read it at start
+    assert arenas("cap", GLIBC_TUNABLES="glibc.malloc.arena_max=3") == ("False", 3)

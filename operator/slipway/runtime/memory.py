@@ -19,8 +19,12 @@ _M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 
 
 def limit_malloc_arenas() -> bool:
-    """Cap glibc's arenas at `ARENAS`, unless MALLOC_ARENA_MAX already says how many (glibc read it at
-    start) or the C library is not glibc. Whether the cap was set."""
-    if "MALLOC_ARENA_MAX" in os.environ or platform.libc_ver()[0] != "glibc":
+    """Cap glibc's arenas at `ARENAS`, unless the environment already says how many (MALLOC_ARENA_MAX,
+    or glibc.malloc.arena_max in GLIBC_TUNABLES: glibc read them at start) or the C library is not
+    glibc. Whether the cap was set."""
+    told = "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get(
+        "GLIBC_TUNABLES", ""
+    )
+    if told or platform.libc_ver()[0] != "glibc":
         return False
     return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, ARENAS))
