@@ -15,7 +15,6 @@ from functools import partial
 from typing import Any
 
 import kopf
-import orjson
 
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook
@@ -32,6 +31,7 @@ from slipway.kube.client import (
     releases_path,
 )
 from slipway.kube.listing import PAGE
+from slipway.kube.packed import digest
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION, owning_release, ready_replicas
 
@@ -190,7 +190,7 @@ def decided_on(deployment: Obj) -> int:
         entry for entry in metadata.get("managedFields") or () if entry.get("subresource") != "status"
     ]
     read = (metadata, deployment.get("spec"), ready_replicas(deployment))
-    return hash(orjson.dumps(read, option=orjson.OPT_SORT_KEYS))
+    return digest(read)
 
 
 def watched_path(kind: str, namespace: str, name: str) -> str:

@@ -33,3 +33,9 @@ def pack(obj: Mapping[str, Any], compressed: bool = True) -> bytes:
 def unpack(packed: bytes) -> Obj:
     obj: Obj = orjson.loads(packed if packed[0] == _PLAIN else zlib.decompress(packed))
     return obj
+
+
+def digest(obj: Any) -> int:
+    """A digest of JSON-like data, the same for equal data whatever the order of its keys: what a later
+    look compares with, where keeping the data itself would cost its memory."""
+    return hash(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))

@@ -31,9 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from slipway.kube.packed import pack, unpack
+from slipway.kube.packed import digest, pack, unpack
 from slipway.manifests import (
     Obj,
     ReleaseRef,
@@ -51,16 +49,12 @@ class _Entry:
     left: str | None = None
     """The resourceVersion the operator last read (and compared) or wrote."""
     wanted: int | None = None
-    """What it matched then (`_digest`)."""
+    """What it matched then (`digest`)."""
     owner: str | None = None
     """The Release it belonged to then (`owning_release`)."""
     seen: bytes | None = None
     """The object as the watch showed it (`shown`), what the comparison reads of it, kept only until
     a pass first leaves it; packed (kube/packed.py: a restart holds thousands at once)."""
-
-
-def _digest(wanted: Obj) -> int:
-    return hash(orjson.dumps(wanted, option=orjson.OPT_SORT_KEYS))
 
 
 _COMPARED_METADATA = (
@@ -109,9 +103,9 @@ class WatchedObjects:
             left, shown, was_wanted, packed = entry.left, entry.shown, entry.wanted, entry.seen
         # Compared outside the lock: at a restart over 10,000 Releases the pass threads spent 11 % of
         # the operator's time waiting for it here (py-spy).
-        digest = _digest(wanted)
+        wanted_now = digest(wanted)
         if left is not None:
-            return shown == left and was_wanted == digest
+            return shown == left and was_wanted == wanted_now
         if packed is None:
             return False
         seen = unpack(packed)
@@ -120,7 +114,7 @@ class WatchedObjects:
         with self._lock:
             if self._entries.get(path) is not entry or entry.seen is not packed:
                 return False  # the watch showed it again meanwhile: read it
-            entry.left, entry.wanted, entry.owner = shown, digest, release.name
+            entry.left, entry.wanted, entry.owner = shown, wanted_now, release.name
             entry.seen = None
         return True
 
@@ -128,7 +122,7 @@ class WatchedObjects:
         """`obj` (as read, or as a write returned it) matches `wanted`."""
         with self._lock:
             entry = self._entries.setdefault(path, _Entry())
-            entry.left, entry.wanted = str(obj["metadata"]["resourceVersion"]), _digest(wanted)
+            entry.left, entry.wanted = str(obj["metadata"]["resourceVersion"]), digest(wanted)
             entry.owner, entry.seen = owning_release(obj), None
 
     def owner(self, path: str) -> str | None:
