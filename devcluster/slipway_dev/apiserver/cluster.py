@@ -747,9 +747,7 @@ class Cluster:
     def _collect_orphans(self, owner_uid: str) -> None:
         """Background garbage collection: dependents whose owners are all gone are deleted too."""
         for storage_key, namespace, name in self.store.dependents(owner_uid):
-            dependent = self.store.get(storage_key, namespace, name)
-            if dependent is not None and self._owners_absent(dependent.obj["metadata"]):
-                self._delete_key(storage_key, namespace, name)
+            self._collect_if_ownerless(storage_key, namespace, name)
 
     def _note_if_dangling(self, resource: ResourceType, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -758,20 +756,22 @@ class Cluster:
 
     def collect_dangling(self) -> None:
         """The garbage collector's answer to objects written with every owner absent (an owner deleted
-        before its dependent was made, a made-up uid, a namespaced owner in another namespace): each
-        still so is deleted in the background, its uid as precondition, as a real collector does."""
+        before its dependent was made, a made-up uid, a namespaced owner in another namespace)."""
         pending, self.dangling = self.dangling, set()
         for storage_key, namespace, name in sorted(pending):
-            dependent = self.store.get(storage_key, namespace, name)
-            resource = self.registry.by_storage_key(storage_key)
-            if dependent is None or resource is None or not self._owners_absent(dependent.obj["metadata"]):
-                continue
-            try:
-                self.delete(resource, namespace, name, DeleteOptions(uid=dependent.obj["metadata"]["uid"]))
-            except ApiError as refused:  # e.g. a namespace that may not be deleted: the others still go
-                log.warning(
-                    "garbage collector: %s %s/%s not deleted: %s", storage_key, namespace, name, refused
-                )
+            self._collect_if_ownerless(storage_key, namespace, name)
+
+    def _collect_if_ownerless(self, storage_key: str, namespace: str, name: str) -> None:
+        """Delete the object in the background if none of its owners is present, its uid as
+        precondition, as a real collector does."""
+        dependent = self.store.get(storage_key, namespace, name)
+        resource = self.registry.by_storage_key(storage_key)
+        if dependent is None or resource is None or not self._owners_absent(dependent.obj["metadata"]):
+            return
+        try:
+            self.delete(resource, namespace, name, DeleteOptions(uid=dependent.obj["metadata"]["uid"]))
+        except ApiError as refused:  # e.g. a namespace that may not be deleted: the others still go
+            log.warning("garbage collector: %s %s/%s not deleted: %s", storage_key, namespace, name, refused)
 
     def _owners_absent(self, meta: dict[str, Any]) -> bool:
         """Whether an object has owner references and the garbage collector finds none of its owners.
