@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+from polling import until
+
 from slipway.controller.queue import Reconcile, ReconcileQueue, ReleaseKey
 
 WEB = ReleaseKey("shop", "web")
 API = ReleaseKey("shop", "api")
-
-
-async def wait_until(condition: object, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.001)
 
 
 def test_events_during_a_pass_coalesce_into_one_more_pass() -> None:
@@ -35,11 +31,11 @@ def test_events_during_a_pass_coalesce_into_one_more_pass() -> None:
 
         queue = ReconcileQueue(reconcile)
         queue.notify(WEB)
-        await wait_until(lambda: passes == [WEB])
+        await until(lambda: passes == [WEB], "passes == [WEB]")
         for _ in range(5):
             queue.notify(WEB)
         release.set()
-        await wait_until(lambda: queue.busy == 0)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
         assert passes == [WEB, WEB]
         assert most_at_once == 1
 
@@ -56,7 +52,7 @@ def test_requeue_delay_schedules_the_next_pass_and_forget_cancels_it() -> None:
 
         queue = ReconcileQueue(reconcile)
         queue.notify(WEB)
-        await wait_until(lambda: len(passes) == 3 and queue.busy == 0)
+        await until(lambda: len(passes) == 3 and queue.busy == 0, "len(passes) == 3 and queue.busy == 0")
 
         gone: set[ReleaseKey] = set()
 
@@ -66,14 +62,17 @@ def test_requeue_delay_schedules_the_next_pass_and_forget_cancels_it() -> None:
 
         other = ReconcileQueue(until_gone)
         other.notify(API)
-        await wait_until(lambda: passes[-1] == API and other.busy == 0)
+        await until(lambda: passes[-1] == API and other.busy == 0, "passes[-1] == API and other.busy == 0")
         assert other.scheduled == 1
         gone.add(API)
         before = len(passes)
         other.forget(API)
         assert other.scheduled == 0
         # One last pass finds it gone (the reconciler then forgets its metrics and Events); no timer.
-        await wait_until(lambda: len(passes) == before + 1 and other.busy == 0)
+        await until(
+            lambda: len(passes) == before + 1 and other.busy == 0,
+            "len(passes) == before + 1 and other.busy == 0",
+        )
         assert other.scheduled == 0
 
     asyncio.run(scenario())
@@ -92,7 +91,7 @@ def test_a_failing_pass_is_retried_and_does_not_stop_others() -> None:
         queue = ReconcileQueue(reconcile, retry_after_error_seconds=0.01)
         queue.notify(WEB)
         queue.notify(API)
-        await wait_until(lambda: passes.count(WEB) == 2)
+        await until(lambda: passes.count(WEB) == 2, "passes.count(WEB) == 2")
         assert API in passes
         await queue.drain()
 
@@ -117,7 +116,7 @@ def test_passes_of_different_releases_share_a_bounded_number_of_slots() -> None:
         queue = ReconcileQueue(reconcile, max_concurrent_passes=3)
         for index in range(20):
             queue.notify(ReleaseKey("shop", f"r{index}"))
-        await wait_until(lambda: done == 20)
+        await until(lambda: done == 20, "done == 20")
         assert most_at_once == 3
 
     asyncio.run(scenario())
@@ -137,7 +136,7 @@ def test_each_pass_tells_how_long_it_waited_for_a_slot() -> None:
         queue = ReconcileQueue(reconcile, max_concurrent_passes=1, queued=waited.append)
         queue.notify(ReleaseKey("shop", "first"))
         queue.notify(ReleaseKey("shop", "second"))
-        await wait_until(lambda: len(waited) == 2 and queue.busy == 0)
+        await until(lambda: len(waited) == 2 and queue.busy == 0, "len(waited) == 2 and queue.busy == 0")
         assert first_done.is_set()
         assert waited[0] < 0.1 and waited[1] >= 0.2  # the second waited for the first pass to end
 
@@ -160,9 +159,12 @@ def test_a_pass_its_timer_woke_tells_how_late_it_started_and_one_an_event_brough
 
         queue = ReconcileQueue(reconcile, max_concurrent_passes=1, started_late=late.append)
         queue.notify(WEB)  # an event: nothing told
-        await wait_until(lambda: passes == ["web"] and queue.busy == 0)
+        await until(lambda: passes == ["web"] and queue.busy == 0, 'passes == ["web"] and queue.busy == 0')
         queue.notify(API)  # takes the slot before WEB's timer fires 0.05 s later
-        await wait_until(lambda: passes.count("web") == 2 and queue.busy == 0)
+        await until(
+            lambda: passes.count("web") == 2 and queue.busy == 0,
+            'passes.count("web") == 2 and queue.busy == 0',
+        )
         assert slow_done.is_set()
         assert len(late) == 1 and 0.2 <= late[0] < 2.0  # waited for API's pass to end
 
@@ -186,10 +188,10 @@ def test_an_event_that_only_echoes_the_passs_own_write_makes_no_second_pass() ->
 
         queue = ReconcileQueue(reconcile)
         queue.notify(WEB)
-        await wait_until(lambda: passes == [WEB])
+        await until(lambda: passes == [WEB], "passes == [WEB]")
         queue.notify(WEB, lambda: echo("7"))  # the event of the pass's own write, still in flight
         release.set()
-        await wait_until(lambda: queue.busy == 0)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
         assert passes == [WEB]
         queue.notify(WEB, lambda: echo("7"))  # after the pass: judged at once
         await asyncio.sleep(0.01)
@@ -197,10 +199,10 @@ def test_an_event_that_only_echoes_the_passs_own_write_makes_no_second_pass() ->
 
         release.clear()
         queue.notify(WEB)
-        await wait_until(lambda: passes == [WEB, WEB])
+        await until(lambda: passes == [WEB, WEB], "passes == [WEB, WEB]")
         queue.notify(WEB, lambda: echo("8"))  # someone else's change during the pass
         release.set()
-        await wait_until(lambda: queue.busy == 0)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
         assert passes == [WEB, WEB, WEB]
 
     asyncio.run(scenario())
@@ -219,10 +221,10 @@ def test_a_pass_failing_again_and_again_is_retried_ever_later_up_to_a_cap_and_fo
 
         queue = ReconcileQueue(reconcile, retry_after_error_seconds=0.01, most_between_retries_seconds=0.04)
         queue.notify(WEB)
-        await wait_until(lambda: len(delays) == 6)
+        await until(lambda: len(delays) == 6, "len(delays) == 6")
         # What the pass saw as its own retry delay: none for the first, then doubling, capped.
         assert delays == [None, 0.01, 0.02, 0.04, 0.04, 0.04]
-        await wait_until(lambda: queue.busy == 0)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
         assert queue.retry_delay(WEB) is None
         await queue.drain()
 
@@ -245,14 +247,16 @@ def test_with_sharding_only_owned_releases_are_reconciled_and_gained_ones_at_onc
         queue = ReconcileQueue(reconcile, owns=lambda key: key in mine)
         queue.notify(WEB)
         queue.notify(API)
-        await wait_until(lambda: passes == [WEB])
+        await until(lambda: passes == [WEB], "passes == [WEB]")
         mine.clear()  # WEB moves away: its timer fires and wakes nothing
         queue.reclaim()
         await asyncio.sleep(0.15)
         assert passes == [WEB] and queue.scheduled == 0
         mine.update({WEB, API})  # both come (back) to this replica
         queue.reclaim()
-        await wait_until(lambda: sorted(passes[1:]) == sorted([WEB, API]))
+        await until(
+            lambda: sorted(passes[1:]) == sorted([WEB, API]), "sorted(passes[1:]) == sorted([WEB, API])"
+        )
         queue.forget(WEB)
         queue.forget(API)
 
@@ -278,7 +282,7 @@ def test_with_sharding_a_gained_release_gets_its_pass_even_if_its_next_event_is_
         mine.add(WEB)
         queue.notify(WEB, echo=lambda: True)
         queue.reclaim()
-        await wait_until(lambda: passes == [WEB])
+        await until(lambda: passes == [WEB], "passes == [WEB]")
         queue.notify(WEB, echo=lambda: True)  # once ours, an echo is an echo again
         await asyncio.sleep(0.05)
         assert passes == [WEB]
@@ -301,17 +305,17 @@ def test_with_sharding_each_gain_is_told_once_whether_an_event_or_reclaim_finds_
         mine.add(WEB)
         queue.notify(WEB)  # an event finds it first
         queue.reclaim()
-        await wait_until(lambda: passes == [WEB])
+        await until(lambda: passes == [WEB], "passes == [WEB]")
         mine.add(API)
         queue.reclaim()  # reclaim finds it first
         queue.notify(API)
-        await wait_until(lambda: sorted(passes) == sorted([WEB, API]))
+        await until(lambda: sorted(passes) == sorted([WEB, API]), "sorted(passes) == sorted([WEB, API])")
         assert told == [WEB, API]
         mine.discard(WEB)
         queue.reclaim()
         mine.add(WEB)
         queue.reclaim()  # gained again
-        await wait_until(lambda: passes.count(WEB) == 2)
+        await until(lambda: passes.count(WEB) == 2, "passes.count(WEB) == 2")
         assert told == [WEB, API, WEB]
 
     asyncio.run(scenario())
@@ -342,7 +346,7 @@ def test_a_closed_queue_starts_no_pass_until_opened_then_one_per_release_told() 
             await asyncio.sleep(0)
         assert passes == [] and queue.busy == 2
         queue.open()
-        await wait_until(lambda: queue.busy == 0)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
         assert sorted(passes) == [API, WEB]
 
     asyncio.run(scenario())

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
+from polling import until
 from receiver import Receiver
 
 from slipway.runtime.config import ConfigError, NotificationsConfig, load_config
@@ -51,13 +52,6 @@ class Failures:
         self.reasons.append(reason)
 
 
-async def until(probe: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, "not within the deadline"
-        await asyncio.sleep(0.02)
-
-
 def deliver(
     config: NotificationsConfig,
     metrics: OperatorMetrics,
@@ -84,7 +78,7 @@ def test_a_receiver_answering_500_three_times_gets_the_message_once(tmp_path: Pa
             assert queue.offer(
                 Notification("chat", config.notifiers["chat"], "key-1", {"hello": "world"}, failures)
             )
-            await until(lambda: count(metrics, "delivered") == 1, 10)
+            await until(lambda: count(metrics, "delivered") == 1, 'count(metrics, "delivered") == 1', 10)
 
         deliver(config, metrics, scenario)
     assert [each.status for each in receiver.received] == [500, 500, 500, 200]
@@ -112,7 +106,7 @@ def test_a_receiver_that_never_answers_costs_the_caller_nothing_and_ends_in_a_fa
             offering = time.monotonic() - started
             assert offering < 0.05, f"offering 12 notifications took {offering:.3f}s"
             # Four workers, two bounded attempts each: every one of them is given up, none hangs.
-            await until(lambda: count(metrics, "failed") == 12, 30)
+            await until(lambda: count(metrics, "failed") == 12, 'count(metrics, "failed") == 12', 30)
 
         deliver(config, metrics, scenario)
     assert len(failures.reasons) == 12
@@ -142,7 +136,7 @@ def test_a_4xx_is_not_retried(tmp_path: Path) -> None:
 
         async def scenario(queue: NotificationQueue) -> None:
             queue.offer(Notification("chat", config.notifiers["chat"], "k", {}, failures))
-            await until(lambda: count(metrics, "failed") == 1, 10)
+            await until(lambda: count(metrics, "failed") == 1, 'count(metrics, "failed") == 1', 10)
 
         deliver(config, metrics, scenario)
     assert len(receiver.received) == 1
@@ -157,7 +151,7 @@ def test_a_rotated_secret_naming_a_host_not_allowed_is_refused_without_a_request
 
         async def scenario(queue: NotificationQueue) -> None:
             queue.offer(Notification("chat", config.notifiers["chat"], "k", {}, failures))
-            await until(lambda: count(metrics, "failed") == 1, 10)
+            await until(lambda: count(metrics, "failed") == 1, 'count(metrics, "failed") == 1', 10)
 
         deliver(config, metrics, scenario)
     assert receiver.received == []
@@ -195,7 +189,7 @@ def test_the_url_and_token_never_show_in_logs_or_failures(
 
         async def scenario(queue: NotificationQueue) -> None:
             queue.offer(Notification("chat", config.notifiers["chat"], "k", {}, failures))
-            await until(lambda: count(metrics, "failed") == 1, 10)
+            await until(lambda: count(metrics, "failed") == 1, 'count(metrics, "failed") == 1', 10)
 
         deliver(config, metrics, scenario)
     assert receiver.received[0].headers["Authorization"] == "Bearer tok-s3cr3t"

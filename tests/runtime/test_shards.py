@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from polling import until
 
 from slipway.controller.queue import ReleaseKey
 from slipway.kube.client import connect
@@ -173,13 +174,6 @@ def owned(*members: Shards) -> list[set[ReleaseKey]]:
     return [{key for key in KEYS if member.owns(key)} for member in members]
 
 
-async def until(condition: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 def test_replicas_share_hand_over_and_take_over(tmp_path: Path) -> None:
     with running_apiserver() as server:
         api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
@@ -192,14 +186,14 @@ def test_replicas_share_hand_over_and_take_over(tmp_path: Path) -> None:
             changes: Counter[str] = Counter()
             await a.join()
             keep_a = asyncio.create_task(a.keep(on_change=lambda: changes.update("a")))
-            await until(lambda: len(owned(a)[0]) == len(KEYS), DURATION, "a to own everything")
+            await until(lambda: len(owned(a)[0]) == len(KEYS), "a to own everything", DURATION)
 
             await b.join()
             # b published its view when it joined; until a names b in its own, b owns nothing.
             assert owned(b) == [set()]
             keep_b = asyncio.create_task(b.keep(on_change=lambda: changes.update("b")))
             await until(
-                lambda: sum(map(len, owned(a, b))) == len(KEYS) and all(owned(a, b)), DURATION, "a share"
+                lambda: sum(map(len, owned(a, b))) == len(KEYS) and all(owned(a, b)), "a share", DURATION
             )
             first, second = owned(a, b)
             assert not first & second
@@ -207,22 +201,22 @@ def test_replicas_share_hand_over_and_take_over(tmp_path: Path) -> None:
             # Every shard is held: a third replica stands by.
             standing_by: list[bool] = []
             waiting = asyncio.create_task(late.join(on_standby=lambda: standing_by.append(True)))
-            await until(lambda: standing_by, DURATION, "the third replica to stand by")
+            await until(lambda: standing_by, "the third replica to stand by", DURATION)
 
             # a dies (no renewal, no release): it stops writing at 2/3 of the duration, and b or the
             # standby hold its Releases once its Lease has expired, not before.
             keep_a.cancel()
             died = time.monotonic()
             with pytest.raises(ShardMoved):
-                await until(lambda: time.monotonic() - died > DURATION * 2 / 3, DURATION, "the fence")
+                await until(lambda: time.monotonic() - died > DURATION * 2 / 3, "the fence", DURATION)
                 with a.fence(next(iter(first))):
                     pass
-            await until(lambda: owned(b)[0] == set(KEYS) or waiting.done(), DURATION * 2, "a takeover")
+            await until(lambda: owned(b)[0] == set(KEYS) or waiting.done(), "a takeover", DURATION * 2)
             assert time.monotonic() - died >= DURATION * 2 / 3
             await asyncio.wait_for(waiting, DURATION * 2)
             keep_late = asyncio.create_task(late.keep(on_change=lambda: changes.update("l")))
             # The standby took a's shard: exactly a's Releases move to it, once b has let go.
-            await until(lambda: owned(late)[0] == first, DURATION * 2, "a's Releases to move to its shard")
+            await until(lambda: owned(late)[0] == first, "a's Releases to move to its shard", DURATION * 2)
             assert owned(b)[0] == second
             for task in (keep_b, keep_late):
                 task.cancel()
@@ -251,7 +245,7 @@ def test_a_newcomer_takes_no_shard_while_an_older_operator_holds_one(tmp_path: P
             newcomer = Shards(api, "default", "slipway", 2, "new", DURATION)
             standing_by: list[bool] = []
             joining = asyncio.create_task(newcomer.join(on_standby=lambda: standing_by.append(True)))
-            await until(lambda: standing_by, DURATION, "the newcomer to stand by")
+            await until(lambda: standing_by, "the newcomer to stand by", DURATION)
             assert newcomer.shard is None  # shard 1 is free, yet not taken
             # The older one stops renewing: once its Lease expired, the newcomer takes a shard.
             await asyncio.wait_for(joining, DURATION * 3)
@@ -276,14 +270,14 @@ def test_before_a_gain_the_watch_of_the_gained_buckets_is_prepared(tmp_path: Pat
 
             await a.join()
             keep_a = asyncio.create_task(a.keep(on_change=lambda: None, prepare=prepare))
-            await until(lambda: len(owned(a)[0]) == len(KEYS), DURATION, "a to own everything")
+            await until(lambda: len(owned(a)[0]) == len(KEYS), "a to own everything", DURATION)
             await b.join()
             keep_b = asyncio.create_task(b.keep(on_change=lambda: None))
-            await until(lambda: all(owned(a, b)), DURATION * 2, "a share")
+            await until(lambda: all(owned(a, b)), "a share", DURATION * 2)
             assert prepared == []  # a only lost buckets
             held_by_a = len(owned(a)[0])
             keep_b.cancel()  # b dies: a takes its buckets back once its Lease expired
-            await until(lambda: len(owned(a)[0]) == len(KEYS), DURATION * 3, "the takeover")
+            await until(lambda: len(owned(a)[0]) == len(KEYS), "the takeover", DURATION * 3)
             [(buckets, owned_then, most)] = prepared
             assert buckets == frozenset(range(BUCKETS)) and owned_then == held_by_a
             assert most == DURATION / 3
