@@ -153,7 +153,7 @@ def test_the_config_sets_the_log_format_and_the_flag_overrides_it(tmp_path: Path
 def test_watching_namespaces_without_the_crd_says_to_install_it(
     tmp_path: Path, dev_cluster: DevCluster
 ) -> None:
-    # Kopf would serve nothing, ever: with given namespaces it looks for CRDs at start only.
+    # It would serve nothing, ever: with given namespaces it looks for the CRD at start only.
     config = tmp_path / "config.yaml"
     config.write_text("server: {port: 0}\n")
     done = run(

@@ -19,8 +19,8 @@ from slipway.controller.operator import _open_at_start
 from slipway.controller.owned_watch import OwnedWatch
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
+from slipway.controller.release_watch import ReleaseWatch
 from slipway.kube.client import connect, deployments_path, releases_path
-from slipway.kube.listing import Listed
 from slipway.manifests import LABEL_RELEASE, Obj
 from slipway.runtime.config import parse_config
 from slipway.runtime.metrics import OperatorMetrics
@@ -51,15 +51,11 @@ def body(name: str, resource_version: str) -> Obj:
 
 def test_the_first_pass_takes_the_release_and_its_deployments_once() -> None:
     look = FirstLook(everything)
-    look.await_shown(Listed(frozenset(["/r/web", f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"])))
     look.release(WEB, body("web", "1"))
     look.release(WEB, body("web", "2"))  # a newer event replaces the older
     look.deployment(WEB, "web-a", body("web-a", "3"))
     look.deployment(WEB, "web-b", body("web-b", "4"))
     look.deployment(WEB, "web-b", None)  # deleted
-    for path in ("/r/web", f"{DEPLOYMENTS}/web-a", f"{DEPLOYMENTS}/web-b"):
-        look.shown(path)
-    assert look.awaited == 0
     look.stop_keeping()
     first = look.take(WEB)
     assert first.body == body("web", "2")
@@ -70,7 +66,6 @@ def test_the_first_pass_takes_the_release_and_its_deployments_once() -> None:
 
 def test_what_is_kept_holds_only_the_operators_own_managed_fields() -> None:
     look = FirstLook(everything)
-    look.await_shown(Listed(frozenset(["/r/web"])))
     applied = {"manager": "slipway", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
     written = {**body("web", "1"), "spec": {"version": "1"}}
     written["metadata"]["managedFields"] = [
@@ -80,7 +75,6 @@ def test_what_is_kept_holds_only_the_operators_own_managed_fields() -> None:
     ]
     look.release(WEB, written)
     look.deployment(WEB, "web-a", written)
-    look.shown("/r/web")
     look.stop_keeping()
     first = look.take(WEB)
     trimmed = {**written, "metadata": {**written["metadata"], "managedFields": [applied]}}
@@ -91,7 +85,6 @@ def test_what_is_kept_holds_only_the_operators_own_managed_fields() -> None:
 def test_deployments_are_listed_when_the_watch_of_owned_objects_does_not_cover_the_release() -> None:
     """Its bucket not listed whole yet (or the listing failed): a Deployment may not be shown yet."""
     look = FirstLook(lambda key: key == API)
-    look.await_shown(Listed(frozenset(["/r/web", "/r/api"])))
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-a", body("web-a", "3"))
     look.release(API, body("api", "1"))
@@ -127,11 +120,8 @@ def test_with_sharding_the_first_pass_after_each_gain_takes_what_the_watch_showe
     """Kept all along, whoever owns the Release: only a pass after a gain takes it, once per gain, and
     it holds the latest the watch showed, events after the queue opened included."""
     look = FirstLook(everything, all_along=True)
-    look.await_shown(Listed(frozenset(["/r/web", f"{DEPLOYMENTS}/web-a"])))
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-a", body("web-a", "2"))
-    for path in ("/r/web", f"{DEPLOYMENTS}/web-a"):
-        look.shown(path)
     look.stop_keeping()
     assert look.take(WEB) == FirstView(None, None)  # not gained: another replica's, or read as usual
     look.release(WEB, body("web", "3"))  # another replica wrote it
@@ -149,9 +139,7 @@ def test_with_sharding_the_first_pass_after_each_gain_takes_what_the_watch_showe
 def test_with_sharding_deployments_are_listed_when_the_release_is_not_covered() -> None:
     """Gained, but its bucket not listed yet by this replica's watch of owned objects."""
     look = FirstLook(nothing, all_along=True)
-    look.await_shown(Listed(frozenset(["/r/web"])))
     look.release(WEB, body("web", "1"))
-    look.shown("/r/web")
     look.stop_keeping()
     look.deployment(WEB, "web-a", body("web-a", "2"))
     look.gained(WEB)
@@ -170,7 +158,6 @@ def test_with_sharding_a_deleted_release_is_not_kept_nor_due() -> None:
 
 def test_with_sharding_a_deleted_release_and_its_deployments_leave_nothing_kept() -> None:
     look = FirstLook(everything, all_along=True)
-    look.await_shown(Listed(frozenset()))
     look.stop_keeping()
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-a", body("web-a", "2"))
@@ -183,7 +170,6 @@ def test_with_sharding_a_deleted_release_and_its_deployments_leave_nothing_kept(
 def test_with_sharding_a_deployment_shown_before_its_release_was_deleted_and_created_again_is_kept() -> None:
     """Two watch streams: the new Release's Deployment may be shown before the old Release's deletion."""
     look = FirstLook(everything, all_along=True)
-    look.await_shown(Listed(frozenset()))
     look.stop_keeping()
     look.release(WEB, body("web", "1"))
     look.deployment(WEB, "web-b", body("web-b", "3"))  # the Release created again made it
@@ -193,11 +179,9 @@ def test_with_sharding_a_deployment_shown_before_its_release_was_deleted_and_cre
     assert look.take(WEB) == FirstView(body("web", "4"), [body("web-b", "3")])
 
 
-def opened_after(
-    look: FirstLook, show: list[tuple[float, str]], quiet: float, most: float, owned_listed: float = 0.0
-) -> float:
-    """Seconds until `open_when_shown` opened the queue, the watch showing each path at its time, and
-    the watch of owned objects listing them after `owned_listed` seconds."""
+def opened_after(look: FirstLook, listed_after: list[float | None], most: float) -> float:
+    """Seconds until `open_when_shown` opened the queue, each watch listing what it watches after its
+    seconds (None: never)."""
 
     async def scenario() -> float:
         async def reconcile(key: ReleaseKey) -> float | None:
@@ -206,59 +190,41 @@ def opened_after(
         queue = ReconcileQueue(reconcile, opened=False)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        for at, path in show:
-            loop.call_later(at, look.shown, path)
-        listed = asyncio.Event()
-        loop.call_later(owned_listed, listed.set)
+        listed = [asyncio.Event() for _ in listed_after]
+        for event, after in zip(listed, listed_after, strict=True):
+            if after is not None:
+                loop.call_later(after, event.set)
         async with asyncio.timeout(10):
-            await open_when_shown(queue, look, listed, quiet_seconds=quiet, most_seconds=most)
+            await open_when_shown(queue, look, listed, most_seconds=most)
         return loop.time() - started
 
     return asyncio.run(scenario())
 
 
-def test_the_queue_opens_once_everything_listed_is_shown() -> None:
+def test_the_queue_opens_once_every_watch_has_listed_what_it_watches() -> None:
+    """The Releases' watch, then the watch of the objects they own."""
     look = FirstLook(everything)
-    look.await_shown(Listed(frozenset(["/a", "/b"])))
     look.release(WEB, body("web", "1"))
-    waited = opened_after(look, [(0.1, "/a"), (0.3, "/b")], quiet=5, most=5)
-    assert 0.3 <= waited < 1.0
+    waited = opened_after(look, [0.1, 0.6], most=5)
+    assert 0.6 <= waited < 1.5
     assert look.take(WEB).deployments == []  # covered: the kept Deployments (none) are used
 
 
-def test_the_queue_opens_only_once_the_objects_releases_own_are_listed_too() -> None:
+def test_the_queue_opens_at_the_deadline_if_a_watch_never_lists() -> None:
     look = FirstLook(everything)
-    look.await_shown(Listed(frozenset(["/a"])))
-    waited = opened_after(look, [(0.1, "/a")], quiet=5, most=5, owned_listed=0.6)
-    assert 0.6 <= waited < 1.5
-
-
-def test_the_queue_opens_when_the_watch_stops_showing_what_was_listed() -> None:
-    """The object at /b was deleted after the LIST: no event will come for it, so the queue opens once
-    the watch has shown nothing more for the quiet time."""
-    look = FirstLook(everything)
-    look.await_shown(Listed(frozenset(["/a", "/b"])))
-    look.release(WEB, body("web", "1"))
-    waited = opened_after(look, [(0.1, "/a")], quiet=0.5, most=5)
-    assert 0.6 <= waited < 2.0
-
-
-def test_the_queue_opens_at_the_deadline_if_the_watch_shows_nothing() -> None:
-    look = FirstLook(everything)
-    look.await_shown(Listed(frozenset(["/a"])))
-    waited = opened_after(look, [], quiet=0.1, most=0.8)
+    waited = opened_after(look, [0.1, None], most=0.8)
     assert 0.8 <= waited < 2.0
 
 
-def test_what_the_watch_showed_before_the_list_at_start_is_not_awaited() -> None:
-    """The watch starts while the LIST at start is made: what it showed before is not waited for."""
+def test_the_namespaces_of_the_releases_shown_are_those_whose_events_are_listed_ahead() -> None:
     look = FirstLook(everything)
-    look.shown("/a")
-    look.shown("/gone")  # shown, then deleted before the LIST
-    look.await_shown(Listed(frozenset(["/a", "/b"])))
-    assert look.awaited == 1 and look.listed == 2
-    look.shown("/b")
-    assert look.awaited == 0
+    look.release(WEB, body("web", "1"))
+    look.release(ReleaseKey("cafe", "menu"), body("menu", "1"))
+    look.release(ReleaseKey("gone", "old"), body("old", "1"))
+    look.release(ReleaseKey("gone", "old"), None)
+    look.deployment(ReleaseKey("orphans", "x"), "x-a", body("x-a", "1"))  # its Release not shown
+    assert look.namespaces() == frozenset({"shop", "cafe"})
+    assert look.releases == 2
 
 
 def test_with_sharding_the_first_pass_after_a_gain_sends_no_read_of_the_release_or_its_deployments(
@@ -277,7 +243,6 @@ def test_with_sharding_the_first_pass_after_a_gain_sends_no_read_of_the_release_
         deployments = api.list(deployments_path(NAMESPACE), {LABEL_RELEASE: "web"})
         assert deployments, "no Deployment: the test would prove nothing"
         look = FirstLook(everything, all_along=True)
-        look.await_shown(Listed(frozenset()))
         look.release(key, shown)
         for deployment in deployments:
             look.deployment(key, deployment["metadata"]["name"], deployment)
@@ -313,7 +278,6 @@ def test_a_pass_on_what_the_watch_showed_that_would_write_decides_again_on_a_rea
         shown = api.get(releases_path(NAMESPACE, "web"))
         assert shown is not None
         look = FirstLook(everything, all_along=True)
-        look.await_shown(Listed(frozenset()))
         look.release(key, shown)
         for deployment in api.list(deployments_path(NAMESPACE), {LABEL_RELEASE: "web"}):
             before_scale_up = {**deployment, "spec": {**deployment["spec"], "replicas": 0}}
@@ -343,13 +307,12 @@ class ListsToo(CountingReads):
         return super().list(path, label_selector)
 
 
-def test_with_no_answer_to_the_list_at_start_the_queue_opens_once_it_gives_up(
+def test_with_no_answer_to_the_lists_at_start_the_queue_opens_once_they_give_up(
     dev_cluster: DevCluster, tmp_path: Path
 ) -> None:
-    """The API server does not answer the LIST at start (controller/operator.py): once the client's
-    retries give up, nothing is awaited and the queue opens once the watch of owned objects has failed
-    to list them too; what the watch showed of a Release's Deployments is not trusted, since nothing
-    says it was all of them."""
+    """The API server does not answer the watches' LISTs at start (controller/operator.py): once the
+    client's retries give up, the queue opens; what was kept of a Release's Deployments is not trusted,
+    since nothing says it was all of them."""
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
@@ -366,19 +329,21 @@ def test_with_no_answer_to_the_list_at_start_the_queue_opens_once_it_gives_up(
             return None
 
         owned = OwnedWatch(api, ["shop"], None)
+        releases = ReleaseWatch(api, ["shop"], served_later=False)
         look = FirstLook(owned.covers)
         queue = ReconcileQueue(reconcile, opened=False)
+        releases.start(lambda type, body: None)
         owned.start({"deployments": look_at, "services": look_at, "prometheusrules": look_at})
         look.release(WEB, body("web", "1"))
         look.deployment(WEB, "web-a", body("web-a", "2"))
         queue.notify(WEB)
         try:
             async with asyncio.timeout(30):
-                await _open_at_start(api, ["shop"], look, owned, EventLedger(api), queue)
+                await _open_at_start(releases, owned, look, EventLedger(api), queue)
                 while not passes:
                     await asyncio.sleep(0.01)
         finally:
-            await owned.stop()
+            await asyncio.gather(releases.stop(), owned.stop())
         assert look.take(WEB) == FirstView(body("web", "1"), None)
         return passes
 

@@ -29,7 +29,6 @@ from slipway.kube.cluster import (
     find_unlabelled,
     observe,
 )
-from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
     LABEL_BUCKET,
@@ -223,25 +222,6 @@ def test_the_check_before_writes_reads_no_service_the_watch_shows_as_the_release
         assert gets.gets == []
     finally:
         gets.close()
-
-
-def test_what_is_listed_at_start_is_the_releases_in_the_namespaces_watched(
-    api: KubeApi, dev_cluster: DevCluster
-) -> None:
-    """What the operator waits for the watch to show before its first pass (controller/first_look.py);
-    the objects Releases own are listed by their own watch (controller/owned_watch.py)."""
-    release = release_ref(release_body(api))
-    creator = ClusterWriter(api, release, observe(api, release))
-    creator.ensure_revision("aaa", "1", 0, TEMPLATE)
-    dev_cluster.kubectl("create", "service", "clusterip", "theirs", "-n", NAMESPACE, "--tcp=80:8080")
-    assert listed_at_start(api, [NAMESPACE]) == Listed(
-        frozenset([releases_path(NAMESPACE, "web")]), frozenset([NAMESPACE])
-    )
-    # every namespace
-    assert listed_at_start(api, []) == Listed(
-        frozenset([releases_path(NAMESPACE, "web")]), frozenset([NAMESPACE])
-    )
-    assert listed_at_start(api, ["elsewhere"]) == Listed(frozenset())
 
 
 def test_the_objects_a_release_owns_carry_its_bucket_and_its_pods_do_not(

@@ -8,12 +8,10 @@ and requests were most of its time (py-spy: 38 % in the client).
 
 This holds two things for the start (all on the event loop: the watch handlers and the passes' first
 step, so no lock):
-- the barrier: the Releases a LIST found at start (kube/listing.py) that the watch has neither shown nor
-  deleted yet (`awaited`); `open_when_shown` opens the queue once it is empty (or once the watch stops
-  showing anything) and the watch of the objects Releases own has listed them all
-  (controller/owned_watch.py). The watch starts while that LIST is made (one waiting for the other
-  cost 8.5 s of a restart over 10,000 Releases), so what it shows before the LIST is known is
-  remembered, and not awaited;
+- the barrier: `open_when_shown` opens the queue once the watch of the Releases has listed them whole
+  (controller/release_watch.py: its LIST is the watch's own start, each page handed to the handlers
+  before the next is read) and the watch of the objects they own has listed those
+  (controller/owned_watch.py), or failed to;
 - until then, each Release's body and its Deployments as the watch shows them, packed (kube/packed.py).
   The first pass takes them. The Deployments are used only if the watch of owned objects covers the
   Release (it listed the Release's bucket whole, and has watched it since), else the pass lists them.
@@ -40,23 +38,21 @@ listed its bucket.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
-from slipway.kube.listing import Listed
 from slipway.kube.packed import pack, unpack
 from slipway.manifests import Obj, own_fields_only
 
 _log = structlog.get_logger("slipway.operator")
 
-# The wait at start for the watch to show what was listed (open_when_shown).
+# The longest wait at start for the watches to list what they watch (open_when_shown).
 MOST_WAIT_SECONDS = 60.0
-QUIET_SECONDS = 5.0
-_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -83,39 +79,15 @@ class FirstLook:
         self._all_along = all_along
         # All along: the Releases whose next pass takes what was kept (gained since their last pass).
         self._due: set[ReleaseKey] = set()
-        self._awaited: set[str] = set()
-        # What the watch showed before the LIST at start was known (None: since known, nothing more).
-        self._shown_before: set[str] | None = set()
-        self._events = self._listed = 0
-
-    def await_shown(self, listed: Listed) -> None:
-        """What the watch is to show, or delete, before the queue opens: what `listed` holds and the
-        watch has not shown yet (it starts while that LIST is made)."""
-        self._awaited = set(listed.paths) - (self._shown_before or set())
-        self._shown_before, self._listed = None, len(listed.paths)
 
     @property
-    def awaited(self) -> int:
-        """How many of them the watch has neither shown nor deleted yet."""
-        return len(self._awaited)
+    def releases(self) -> int:
+        """How many Releases' bodies are kept."""
+        return sum(kept.body is not None for kept in self._kept.values())
 
-    @property
-    def listed(self) -> int:
-        """How many objects the LIST at start found."""
-        return self._listed
-
-    @property
-    def events(self) -> int:
-        """How many events the watch has shown since the start."""
-        return self._events
-
-    def shown(self, path: str) -> None:
-        """The watch shows the object at `path`, or its deletion."""
-        self._events += 1
-        if self._shown_before is not None:
-            self._shown_before.add(path)
-        else:
-            self._awaited.discard(path)
+    def namespaces(self) -> frozenset[str]:
+        """The namespaces of the Releases kept (before the queue opens: those the watch has shown)."""
+        return frozenset(key.namespace for key, kept in self._kept.items() if kept.body is not None)
 
     def release(self, key: ReleaseKey, body: Mapping[str, Any] | None) -> None:
         """The watch shows the Release (None: deleted)."""
@@ -154,7 +126,6 @@ class FirstLook:
     def stop_keeping(self) -> None:
         """The queue opens: keep nothing more, unless all along."""
         self._keeping = self._all_along
-        self._awaited = set()
 
     def gained(self, key: ReleaseKey) -> None:
         """All along: the Release became this replica's; its next pass takes what was kept."""
@@ -179,30 +150,21 @@ class FirstLook:
 async def open_when_shown(
     queue: ReconcileQueue,
     first_look: FirstLook,
-    owned_listed: asyncio.Event,
-    quiet_seconds: float = QUIET_SECONDS,
+    listed: Sequence[asyncio.Event],
     most_seconds: float = MOST_WAIT_SECONDS,
 ) -> None:
-    """Open the queue once the watch has shown every Release listed at start (or has shown nothing more
-    for `quiet_seconds` after showing something: the others were deleted meanwhile, their watch events
-    will never come) and `owned_listed` is set; or after `most_seconds` whatever it showed. Opening
-    early costs only the reads the wait spares."""
+    """Open the queue once every watch in `listed` has listed what it watches (or failed to), or after
+    `most_seconds` whatever they showed. Opening early costs only the reads the wait spares."""
     loop = asyncio.get_running_loop()
-    started = changed = loop.time()
-    events = first_look.events
-    while loop.time() - started < most_seconds:
-        quiet = bool(events) and loop.time() - changed > quiet_seconds
-        if (not first_look.awaited or quiet) and owned_listed.is_set():
-            break
-        await asyncio.sleep(_POLL_SECONDS)
-        if first_look.events != events:
-            events, changed = first_look.events, loop.time()
+    started = loop.time()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(most_seconds):
+            await asyncio.gather(*(event.wait() for event in listed))
     _log.info(
         "passes start",
         waited=round(loop.time() - started, 1),
-        listed=first_look.listed,
-        not_shown=first_look.awaited,
-        owned_listed=owned_listed.is_set(),
+        releases=first_look.releases,
+        listed=all(event.is_set() for event in listed),
     )
     first_look.stop_keeping()
     queue.open()

@@ -1,10 +1,11 @@
 """The watch handlers: events only wake the reconcile queue; all work happens in the reconciler.
 
-Kopf watches the Releases and the Jobs; the objects Releases own are watched by controller/owned_watch.py
-(with sharding, only those of this replica's buckets), whose handlers are here too. Only `on.event`
-handlers are registered with Kopf, on purpose: it then keeps no state on the objects (no finalizer, no
-progress or last-handled annotations), so the Release's status is written by Slipway alone and a
-Release can be deleted even while the operator is down.
+The Releases are watched by controller/release_watch.py, the objects they own by
+controller/owned_watch.py (with sharding, only those of this replica's buckets), both with the
+operator's own informer; their handlers are here. Kopf watches the Jobs only, with an `on.event`
+handler, on purpose: it then keeps no state on the objects (no finalizer, no progress or last-handled
+annotations). Nothing of Kopf's is on a Release either, so its status is written by Slipway alone and
+a Release can be deleted even while the operator is down.
 """
 
 from __future__ import annotations
@@ -33,16 +34,11 @@ from slipway.kube.client import (
 from slipway.kube.listing import PAGE
 from slipway.kube.packed import digest
 from slipway.kube.watched import WatchedObjects
-from slipway.manifests import GROUP, LABEL_RELEASE, PLURAL, VERSION, owning_release, ready_replicas
+from slipway.manifests import LABEL_RELEASE, owning_release, ready_replicas
 
 
 def build_registry(
-    queue: ReconcileQueue,
-    credentials: Credentials,
-    upstreams: UpstreamIndex,
-    own_writes: OwnWrites,
-    first_look: FirstLook,
-    watch_view: WatchView,
+    queue: ReconcileQueue, credentials: Credentials, upstreams: UpstreamIndex
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -53,26 +49,6 @@ def build_registry(
         return connection_info(credentials)
 
     # Async handlers run on the operator's loop (sync ones would run in threads), where the queue lives.
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def release_event(
-        *, type: str, name: str, namespace: str | None, body: Mapping[str, Any], **_: Any
-    ) -> None:
-        key = ReleaseKey(namespace or "", name)
-        path = releases_path(key.namespace, key.name)
-        first_look.release(key, None if type == "DELETED" else body)
-        first_look.shown(path)
-        watch_view.shown_release(key, None if type == "DELETED" else body)
-        if type == "DELETED":
-            queue.forget(key)
-            own_writes.forget(path)
-            waiting = upstreams.forget(key)
-        else:
-            waiting = upstreams.seen(key, body)
-            queue.notify(key, partial(own_writes.echo, path, str(body["metadata"].get("resourceVersion"))))
-        # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
-        for downstream in waiting:
-            queue.notify(downstream)
-
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RELEASE: kopf.PRESENT}, registry=registry)
     async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
         # A deploy hook or a job metric finishing moves a rollout on: the core waits for this event
@@ -80,6 +56,36 @@ def build_registry(
         _wake(queue, upstreams, ReleaseKey(namespace or "", labels[LABEL_RELEASE]))
 
     return registry
+
+
+def release_handler(
+    queue: ReconcileQueue,
+    upstreams: UpstreamIndex,
+    own_writes: OwnWrites,
+    first_look: FirstLook,
+    watch_view: WatchView,
+) -> Callable[[str | None, Obj], None]:
+    """The handler of the Releases (controller/release_watch.py watches them), run on the event loop."""
+
+    def release_shown(type: str | None, body: Obj) -> None:
+        metadata = body["metadata"]
+        key = ReleaseKey(metadata.get("namespace", ""), metadata["name"])
+        path = releases_path(key.namespace, key.name)
+        deleted = type == "DELETED"
+        first_look.release(key, None if deleted else body)
+        watch_view.shown_release(key, None if deleted else body)
+        if deleted:
+            queue.forget(key)
+            own_writes.forget(path)
+            waiting = upstreams.forget(key)
+        else:
+            waiting = upstreams.seen(key, body)
+            queue.notify(key, partial(own_writes.echo, path, str(metadata.get("resourceVersion"))))
+        # A change a promotion gate reads may open (or close) the gate of the Releases naming this one.
+        for downstream in waiting:
+            queue.notify(downstream)
+
+    return release_shown
 
 
 def owned_handlers(
@@ -125,8 +131,8 @@ def owned_handlers(
             if type == "DELETED":
                 own_writes.forget(path)
                 # The pass it wakes reads the Release: the garbage collector deletes the objects after
-                # the Release, whose own event may come later (Kopf's watch; Kopf batches each object's
-                # events for 0.1 s), and deciding on the view, that pass would make them again.
+                # the Release, whose own event may come later (another watch, on a thread of its own),
+                # and deciding on the view, that pass would make them again.
                 watch_view.drop(key)
             else:
                 echo = partial(own_writes.echo, path, str(metadata.get("resourceVersion")))
@@ -231,11 +237,12 @@ def build_settings(cluster_wide: bool) -> kopf.OperatorSettings:
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 70
     # Memory: Python keeps the arenas its peak filled (the few objects that outlive it pin them), so the
-    # startup peak stays in RSS for good. Kopf listed each kind whole, and each object's worker held
-    # its last event's body for 5 s of idling: over a start, every body of every kind at once. Lists in
-    # pages and workers ending after 0.5 s took one operator over 3,000 Releases from 327 to 229 MiB,
-    # 0.1 s to 210 (docs/operator.md); a worker is made again at the object's next event. Not 0: Kopf's
-    # worker then never takes an event from its queue (its wait times out before the get runs).
+    # startup peak stays in RSS for good. Kopf lists each kind whole by default, and each object's worker
+    # holds its last event's body for 5 s of idling: over a start, every body at once. When Kopf still
+    # watched the Releases, pages and workers ending after 0.1 s took one operator over 3,000 Releases
+    # from 327 to 210 MiB (docs/operator.md); kept for the Jobs. A worker is made again at the object's
+    # next event. Not 0: Kopf's worker then never takes an event from its queue (its wait times out
+    # before the get runs).
     settings.watching.chunk_size = PAGE
     settings.queueing.idle_timeout = 0.1
     return settings

@@ -21,16 +21,16 @@ import structlog
 from slipway.alerts.alertmanager import AlertmanagerConfig, AlertmanagerSource
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.events import EventLedger
-from slipway.controller.first_look import FirstLook, open_when_shown
-from slipway.controller.handlers import build_registry, build_settings, owned_handlers
+from slipway.controller.first_look import MOST_WAIT_SECONDS, FirstLook, open_when_shown
+from slipway.controller.handlers import build_registry, build_settings, owned_handlers, release_handler
 from slipway.controller.notifications import Notifier
 from slipway.controller.owned_watch import OwnedWatch
 from slipway.controller.queue import MAX_CONCURRENT_PASSES, ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
+from slipway.controller.release_watch import ReleaseWatch
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.controller.watch_view import REFRESH_SECONDS, WatchView
 from slipway.kube.client import ApiError, Credentials, KubeApi, load_credentials
-from slipway.kube.listing import Listed, listed_at_start
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import GROUP, MANAGER, PLURAL, VERSION
 from slipway.providers.registry import ProviderRegistry
@@ -53,8 +53,8 @@ class LeadershipLost(RuntimeError):
 
 
 class ReleaseCrdMissing(RuntimeError):
-    """Watching given namespaces, Kopf serves only the resources found at start (no cluster-wide CRD
-    watch, so no cluster-scoped grant): without the CRD it would run and serve nothing."""
+    """Watching given namespaces, the operator holds no cluster-scoped grant, so it does not watch for
+    CRDs (nor does Kopf, for the Jobs): without the Release CRD it would run and serve nothing."""
 
 
 async def run_operator(
@@ -142,6 +142,7 @@ async def run_operator(
         namespaces = [] if config.cluster_wide else config.namespaces
         # Of the objects the Releases own: with sharding, only those of this replica's buckets.
         owned = OwnedWatch(api, namespaces, shards.buckets() if shards is not None else None)
+        releases = ReleaseWatch(api, namespaces, served_later=config.cluster_wide)
         first_look = FirstLook(owned.covers, all_along=shards is not None)
         events = EventLedger(api)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
@@ -186,12 +187,11 @@ async def run_operator(
         background.append(asyncio.create_task(_forget_expired_views(watch_view)))
         _log.info("watching", namespaces=namespaces or "all")
         try:
+            releases.start(release_handler(queue, upstreams, own_writes, first_look, watch_view))
             owned.start(owned_handlers(queue, upstreams, own_writes, watched, first_look, watch_view))
-            background.append(
-                asyncio.create_task(_open_at_start(api, namespaces, first_look, owned, events, queue))
-            )
+            background.append(asyncio.create_task(_open_at_start(releases, owned, first_look, events, queue)))
             await kopf.operator(
-                registry=build_registry(queue, credentials, upstreams, own_writes, first_look, watch_view),
+                registry=build_registry(queue, credentials, upstreams),
                 settings=build_settings(config.cluster_wide),
                 standalone=True,
                 clusterwide=config.cluster_wide,
@@ -204,7 +204,7 @@ async def run_operator(
             for task in background:
                 task.cancel()
             # First: no event may start a pass after the drain, which a handover would not wait for.
-            await owned.stop()
+            await asyncio.gather(releases.stop(), owned.stop())
             with contextlib.suppress(Exception):
                 await queue.drain()
             # Stopped on purpose while leading (e.g. a rolling upgrade): hand over now, not at expiry.
@@ -222,25 +222,23 @@ async def run_operator(
 
 
 async def _open_at_start(
-    api: KubeApi,
-    namespaces: list[str],
-    first_look: FirstLook,
+    releases: ReleaseWatch,
     owned: OwnedWatch,
+    first_look: FirstLook,
     events: EventLedger,
     queue: ReconcileQueue,
 ) -> None:
-    """List the Releases while Kopf starts watching, and open the queue once the watches have shown
-    them and what they own (controller/first_look.py); list the Release Events the first passes look
-    up meanwhile."""
-    try:
-        listed = await asyncio.to_thread(listed_at_start, api, namespaces)
-    except Exception as error:  # no answer: open at once, and each pass reads what it needs
-        _log.warning("nothing listed at start; the first passes read what they need", error=str(error))
-        listed = Listed(frozenset())
-    first_look.await_shown(listed)
+    """Open the queue once the watches have listed the Releases and what they own
+    (controller/first_look.py); once the Releases are listed, list their Events, which the first passes
+    look up, meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MOST_WAIT_SECONDS
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout_at(deadline):
+            await releases.listed.wait()
     await asyncio.gather(
-        asyncio.to_thread(_look_ahead, events, sorted(listed.release_namespaces)),
-        open_when_shown(queue, first_look, owned.listed),
+        asyncio.to_thread(_look_ahead, events, sorted(first_look.namespaces())),
+        open_when_shown(queue, first_look, [releases.listed, owned.listed], max(deadline - loop.time(), 0.0)),
     )
 
 

@@ -65,8 +65,18 @@ class _Stream:
 
 
 class Informer:
-    def __init__(self, api: KubeApi, collections: Sequence[str], sink: Sink, selector: str | None) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        collections: Sequence[str],
+        sink: Sink,
+        selector: str | None,
+        served_later: bool = False,
+    ) -> None:
+        """`served_later`: a collection not served (its CRD not installed) is tried again, backing off,
+        until it is; else it shows nothing until the selector changes."""
         self._sink = sink
+        self._served_later = served_later
         self._streams = [_Stream(collection, api.another()) for collection in collections]
         self._selector = selector
         self._generation = 0
@@ -159,6 +169,9 @@ class Informer:
             return False
         if self._stopped or generation != self._generation:
             return False  # ended on purpose: the new selector is listed next
+        if error.not_found and self._served_later:
+            _log.info("not served yet; trying again", collection=stream.collection)
+            return True
         if error.not_found:
             # Not served (no PrometheusRule CRD): nothing to show until the selector changes, as
             # Kopf watches only the kinds served at its start.
