@@ -16,8 +16,8 @@ than the one written last would step traffic back. So this view keeps, per Relea
 So a pass never decides on less than its own operator wrote, the same guarantee a read gives; what
 someone else changed arrives by watch event, which wakes a pass anyway (as with client-go's informer
 caches, whose controllers never read the API at all). A write that then conflicts (a status guarded by
-resourceVersion, 409) or fails drops the Release's view, and its next pass reads. Kopf shows no
-deletion it missed while re-listing a watch, so each view is read afresh every `REFRESH_SECONDS`.
+resourceVersion, 409) or fails drops the Release's view, and its next pass reads. Each view is read
+afresh every `REFRESH_SECONDS` all the same, a bound on anything a watch may have missed.
 
 A Release is kept for `REFRESH_SECONDS` from a pass that read it, then forgotten (`forget_expired`, at
 the next pass of any Release, or by a sweep twice per refresh): the passes a settled Release's last writes
