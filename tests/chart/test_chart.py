@@ -129,7 +129,6 @@ WORKLOAD_RESOURCES = {
     ("", "events"),
     ("monitoring.coreos.com", "prometheusrules"),  # each Release's alert rules
 }
-DISCOVERY_RESOURCES = {("apiextensions.k8s.io", "customresourcedefinitions")}
 
 
 @pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["shop"], "rbac": {"create": False}}])
@@ -241,21 +240,18 @@ def test_defaults_watch_every_namespace_with_two_pods_electing_a_leader() -> Non
         }
     ]
     assert {r for _, r, _ in granted(objects, "Role")} == {"leases"}
-    assert {(g, r) for g, r, _ in granted(objects, "ClusterRole")} == WORKLOAD_RESOURCES | DISCOVERY_RESOURCES
+    # Cluster mode: the workload's grants and nothing more (no read of CRDs: the Releases' watch retries
+    # a collection not served yet, controller/release_watch.py).
+    assert {(g, r) for g, r, _ in granted(objects, "ClusterRole")} == WORKLOAD_RESOURCES
     assert not [o for o in objects if o["kind"] == "ServiceMonitor"]
 
 
-def test_least_privilege_no_wildcards_no_secrets_discovery_read_only() -> None:
+def test_least_privilege_no_wildcards_no_secrets() -> None:
     for values in ({}, {"watchNamespaces": ["shop"], "replicas": 2}):
         objects = render(values)
         rules = granted(objects, "ClusterRole") | granted(objects, "Role")
         assert not [rule for rule in rules if "*" in rule]
         assert not [rule for rule in rules if rule[1] in ("secrets", "pods", "roles", "clusterroles")]
-        # Cluster-scoped grants beyond the workload's: read-only discovery, in cluster mode only.
-        discovery = [
-            o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith("-discovery")
-        ]
-        assert {v for o in discovery for rule in o["rules"] for v in rule["verbs"]} <= {"list", "watch"}
         # Manual actions and status are the only writes to Releases; nothing may create or delete them.
         assert not {v for g, r, v in rules if r == "releases"} & {"create", "delete", "deletecollection"}
 
@@ -413,18 +409,17 @@ def test_pods_run_unprivileged() -> None:
 
 
 def test_names_follow_the_helm_release_and_the_overrides() -> None:
-    assert {name for _, name, _ in kinds(render(name="slipway"))} >= {"slipway", "slipway-discovery"}
+    assert {name for _, name, _ in kinds(render(name="slipway"))} >= {"slipway", "slipway-metrics"}
     names = {name for _, name, _ in kinds(render(name="prod"))}
     assert "prod-slipway" in names and "slipway" not in names
     renamed = render({"nameOverride": "delivery"}, name="prod")
-    assert {name for _, name, _ in kinds(renamed)} >= {"prod-delivery", "prod-delivery-discovery"}
+    assert {name for _, name, _ in kinds(renamed)} >= {"prod-delivery", "prod-delivery-metrics"}
     assert (
         one(renamed, "Deployment")["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "delivery"
     )
     fixed = render({"fullnameOverride": "ops-slipway"}, name="prod")
     assert {name for _, name, _ in kinds(fixed)} >= {
         "ops-slipway",
-        "ops-slipway-discovery",
         "ops-slipway-metrics",
     }
     assert operator_config(fixed).leader_election.lease_name == "ops-slipway"

@@ -10,7 +10,7 @@ from slipway.controller.handlers import build_settings
 def test_kopf_builds_no_essence_of_the_objects_it_shows() -> None:
     # Slipway registers only event handlers: an essence (a deep copy of each body, for change handlers'
     # diffs) would be built at every event and never read.
-    storage = build_settings(cluster_wide=False).persistence.diffbase_storage
+    storage = build_settings().persistence.diffbase_storage
     body = kopf.Body({"metadata": {"name": "web", "labels": {"a": "b"}}, "spec": {"replicas": 3}})
     assert storage.build(body=body) == {}
     assert storage.fetch(body=body) is None

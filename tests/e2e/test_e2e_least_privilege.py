@@ -10,10 +10,9 @@ no scenario can show missing must leave the code and the chart (operator/slipway
 To stay fast, one dev cluster per worker serves every case. The workload grants share one operator in
 namespaced mode, watching a namespace per case whose chart Role lacks that case's verb (RBAC is asked
 on every request, so each namespace fails alone); Lease grants (leader election, sharding), which a
-Role per namespace cannot take away, get their own operator, ServiceAccount and namespace each.
-Discovery grants exist in cluster mode only, whose operator would reconcile every other case's Releases
-too: their operators run on a second dev cluster. Every scenario starts at once when the clusters come
-up; each test then waits for its own evidence.
+Role per namespace cannot take away, get their own operator, ServiceAccount and namespace each. Cluster
+mode grants the same workload rules in a ClusterRole and nothing else (tests/chart). Every scenario
+starts at once when the cluster comes up; each test then waits for its own evidence.
 """
 
 from __future__ import annotations
@@ -91,9 +90,7 @@ class Scenario:
     """A regex over the operator's log lines (and the Release's status and Events) for that namespace;
     None: the real 403 message, `cannot VERB resource "RESOURCE"`."""
     own_operator: bool = False
-    """Discovery and leader election: not a namespaced Role, so the case needs an operator of its own."""
-    cluster_wide: bool = False
-    """Discovery: an operator of its own in cluster mode, on the second dev cluster."""
+    """Leader election and sharding: not a namespaced Role, so the case needs an operator of its own."""
 
 
 def apply(dev: DevCluster, namespace: str, manifest: Obj) -> None:
@@ -275,12 +272,6 @@ SCENARIOS: dict[Grant, Scenario] = {
     ("batch", "jobs", "get"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
     ("batch", "jobs", "watch"): Scenario("first version", first()),
     ("batch", "jobs", "delete"): Scenario("smoke-test Job", second(JOB_STEPS, metrics=[job_metric()])),
-    ("apiextensions.k8s.io", "customresourcedefinitions", "list"): Scenario(
-        "start, cluster-wide", nothing, own_operator=True, cluster_wide=True
-    ),
-    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"): Scenario(
-        "start, cluster-wide", nothing, own_operator=True, cluster_wide=True
-    ),
     ("coordination.k8s.io", "leases", "get"): Scenario("leader election", nothing, own_operator=True),
     ("coordination.k8s.io", "leases", "create"): Scenario("leader election", nothing, own_operator=True),
     ("coordination.k8s.io", "leases", "patch"): Scenario(
@@ -312,32 +303,24 @@ def namespace_of(grant: Grant) -> str:
 @dataclass
 class Environment:
     dev: DevCluster
-    cluster_wide_dev: DevCluster
     logs: dict[Grant, Path]
     failures: dict[Grant, BaseException]
-
-    def dev_of(self, grant: Grant) -> DevCluster:
-        return self.cluster_wide_dev if SCENARIOS[grant].cluster_wide else self.dev
 
 
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     work = tmp_path_factory.mktemp("least-privilege")
-    with (
-        DevCluster(state_dir=work / "dev-cluster", prometheus="off", rps=5) as dev,
-        DevCluster(state_dir=work / "cluster-wide-dev-cluster", prometheus="off", rps=5) as cluster_wide_dev,
-    ):
+    with DevCluster(state_dir=work / "dev-cluster", prometheus="off", rps=5) as dev:
         for crds in (CRDS, ROUTING_CRDS):
             dev.kubectl("apply", "-f", str(crds))
-        cluster_wide_dev.kubectl("apply", "-f", str(CRDS))
         operators: list[Operator] = []
         logs: dict[Grant, Path] = {}
 
-        def start(name: str, rbac: list[Obj], on: DevCluster = dev, **config: Any) -> Path:
-            kubeconfig = operator_identity(on, work / f"{name}.kubeconfig", rbac, namespace=f"op-{name}")
+        def start(name: str, rbac: list[Obj], **config: Any) -> Path:
+            kubeconfig = operator_identity(dev, work / f"{name}.kubeconfig", rbac, namespace=f"op-{name}")
             config.setdefault("allNamespaces", False)
-            path = write_operator_config(on, work / f"{name}.yaml", **config)
-            operator = Operator(on, path, work / f"{name}.log", kubeconfig)
+            path = write_operator_config(dev, work / f"{name}.yaml", **config)
+            operator = Operator(dev, path, work / f"{name}.log", kubeconfig)
             operator.start()
             operators.append(operator)
             return operator.log
@@ -355,24 +338,25 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environmen
                 continue
             name, namespace = namespace_of(grant)[:40], namespace_of(grant)
             election = grant[1] == "leases"
-            values: Obj = {"leaderElection": {"enabled": election}, "replicas": 1}
-            config: Obj = {"allNamespaces": True} if case.cluster_wide else {"namespaces": [namespace]}
-            if not case.cluster_wide:
-                values["watchNamespaces"] = [namespace]
+            values: Obj = {
+                "leaderElection": {"enabled": election},
+                "replicas": 1,
+                "watchNamespaces": [namespace],
+            }
+            config: Obj = {"namespaces": [namespace]}
             if election and grant[2] == "list":
                 values["sharding"] = {"enabled": True}
                 config["sharding"] = {"enabled": True, "leaseName": name, "namespace": f"op-{name}"}
             elif election:
                 config["leaderElection"] = {"enabled": True, "leaseName": name, "namespace": f"op-{name}"}
             rbac = without_grant(chart_rbac(values, name=name, namespace=f"op-{name}"), *grant)
-            on = cluster_wide_dev if case.cluster_wide else dev
-            logs[grant] = start(name, rbac, on, **config)
+            logs[grant] = start(name, rbac, **config)
 
-        environment = Environment(dev, cluster_wide_dev, logs, {})
+        environment = Environment(dev, logs, {})
 
         def run(grant: Grant) -> None:
             try:
-                SCENARIOS[grant].run(environment.dev_of(grant), namespace_of(grant))
+                SCENARIOS[grant].run(dev, namespace_of(grant))
             except BaseException as failure:  # reported by the case's own test
                 environment.failures[grant] = failure
 
@@ -396,10 +380,8 @@ def refused(environment: Environment, grant: Grant) -> str | None:
         lines = [line for line in lines if namespace in line]
     listing = json.dumps(
         [
-            read(
-                environment.dev_of(grant), f"/apis/slipway.dev/v1alpha1/namespaces/{namespace}/releases/web"
-            ),
-            read(environment.dev_of(grant), f"/api/v1/namespaces/{namespace}/events"),
+            read(environment.dev, f"/apis/slipway.dev/v1alpha1/namespaces/{namespace}/releases/web"),
+            read(environment.dev, f"/api/v1/namespaces/{namespace}/events"),
         ]
     )
     return next((line for line in [*lines, listing] if pattern.search(line)), None)

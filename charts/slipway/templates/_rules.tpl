@@ -34,11 +34,6 @@
   resources: [ingresses]
   verbs: [get, create, patch]
 {{- end -}}
-{{- define "slipway.discoveryRules" -}}
-- apiGroups: [apiextensions.k8s.io]
-  resources: [customresourcedefinitions]
-  verbs: [list, watch]
-{{- end -}}
 {{- define "slipway.leaseRules" -}}
 - apiGroups: [coordination.k8s.io]
   resources: [leases]

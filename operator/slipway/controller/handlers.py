@@ -223,13 +223,13 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def build_settings(cluster_wide: bool) -> kopf.OperatorSettings:
+def build_settings() -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.persistence.diffbase_storage = NoDiffBase()
-    # Watching given namespaces, the operator needs nothing cluster-wide: Kopf serves the CRDs found at
-    # start and watches the namespaces by name, instead of listing and watching every CRD and namespace.
-    # Cluster-wide, Kopf keeps watching CRDs, so a Release CRD installed after the operator is served.
-    settings.scanning.disabled = not cluster_wide
+    # Kopf watches only the Jobs, a built-in kind: it needs no watch of CRDs (nor a grant to read them),
+    # cluster-wide or not, and watches given namespaces by name instead of listing every namespace. The
+    # Releases' own watch serves a Release CRD installed after the start (controller/release_watch.py).
+    settings.scanning.disabled = True
     # Slipway posts its own Events (one per transition); Kopf's per-log-line Events would only add writes.
     settings.posting.enabled = False
     settings.posting.level = logging.WARNING

@@ -192,7 +192,7 @@ async def run_operator(
             background.append(asyncio.create_task(_open_at_start(releases, owned, first_look, events, queue)))
             await kopf.operator(
                 registry=build_registry(queue, credentials, upstreams),
-                settings=build_settings(config.cluster_wide),
+                settings=build_settings(),
                 standalone=True,
                 clusterwide=config.cluster_wide,
                 namespaces=namespaces,
