@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -14,13 +14,13 @@ from test_controller_events import CountingReads, passes_until_healthy_and_nothi
 from test_controller_reconciler import NAMESPACE, _no_alerts, _no_measurements, release
 
 from slipway.controller.events import EventLedger
-from slipway.controller.first_look import FirstLook, FirstView, open_when_shown
+from slipway.controller.first_look import FirstLook, FirstView
 from slipway.controller.operator import _open_at_start
 from slipway.controller.owned_watch import OwnedWatch
 from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.release_watch import ReleaseWatch
-from slipway.kube.client import connect, deployments_path, releases_path
+from slipway.kube.client import KubeApi, connect, deployments_path, releases_path
 from slipway.manifests import LABEL_RELEASE, Obj
 from slipway.runtime.config import parse_config
 from slipway.runtime.metrics import OperatorMetrics
@@ -179,41 +179,106 @@ def test_with_sharding_a_deployment_shown_before_its_release_was_deleted_and_cre
     assert look.take(WEB) == FirstView(body("web", "4"), [body("web-b", "3")])
 
 
-def opened_after(look: FirstLook, listed_after: list[float | None], most: float) -> float:
-    """Seconds until `open_when_shown` opened the queue, each watch listing what it watches after its
-    seconds (None: never)."""
+class LookAheadRecorder(EventLedger):
+    """Records each look-ahead: the namespaces, and whether the Releases were listed by then."""
 
-    async def scenario() -> float:
+    def __init__(self, api: KubeApi, releases: ReleaseWatch) -> None:
+        super().__init__(api)
+        self.calls: list[tuple[list[str], bool]] = []
+        self._releases = releases
+
+    def look_ahead(self, namespaces: Iterable[str]) -> None:
+        self.calls.append((list(namespaces), self._releases.listed.is_set()))
+
+
+def opened_after(
+    tmp_path: Path,
+    look: FirstLook,
+    releases_listed: float | None,
+    owned_listed: float | None,
+    most: float,
+    namespaces: Sequence[str] = (),
+) -> tuple[float, list[tuple[list[str], bool]]]:
+    """Seconds until the operator's start (`_open_at_start`) opened the queue, the watch of the Releases
+    and that of the objects they own each done listing after its seconds (None: never); and the
+    look-aheads of Release Events it made."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(unreachable_kubeconfig()))
+    api = connect(str(kubeconfig))  # nothing is sent: the watches are not started
+
+    async def scenario() -> tuple[float, list[tuple[list[str], bool]]]:
         async def reconcile(key: ReleaseKey) -> float | None:
             return None
 
+        releases, owned = ReleaseWatch(api, namespaces), OwnedWatch(api, namespaces, None)
+        events = LookAheadRecorder(api, releases)
         queue = ReconcileQueue(reconcile, opened=False)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        listed = [asyncio.Event() for _ in listed_after]
-        for event, after in zip(listed, listed_after, strict=True):
+        for event, after in ((releases.listed, releases_listed), (owned.listed, owned_listed)):
             if after is not None:
                 loop.call_later(after, event.set)
         async with asyncio.timeout(10):
-            await open_when_shown(queue, look, listed, most_seconds=most)
-        return loop.time() - started
+            await _open_at_start(releases, owned, look, events, queue, namespaces, most_seconds=most)
+        return loop.time() - started, events.calls
 
-    return asyncio.run(scenario())
+    try:
+        return asyncio.run(scenario())
+    finally:
+        api.close()
 
 
-def test_the_queue_opens_once_every_watch_has_listed_what_it_watches() -> None:
+def unreachable_kubeconfig() -> Obj:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+
+
+def test_the_queue_opens_once_both_watches_have_listed(tmp_path: Path) -> None:
     """The Releases' watch, then the watch of the objects they own."""
     look = FirstLook(everything)
     look.release(WEB, body("web", "1"))
-    waited = opened_after(look, [0.1, 0.6], most=5)
+    waited, _ = opened_after(tmp_path, look, releases_listed=0.1, owned_listed=0.6, most=5)
     assert 0.6 <= waited < 1.5
     assert look.take(WEB).deployments == []  # covered: the kept Deployments (none) are used
 
 
-def test_the_queue_opens_at_the_deadline_if_a_watch_never_lists() -> None:
+def test_the_queue_opens_at_one_deadline_for_both_waits(tmp_path: Path) -> None:
+    """The Releases listed after 1 s, the owned objects never: the queue opens at the 2 s deadline, not
+    2 s after the Releases were listed."""
+    waited, _ = opened_after(tmp_path, FirstLook(everything), releases_listed=1.0, owned_listed=None, most=2)
+    assert 2.0 <= waited < 2.8
+
+
+def test_watching_every_namespace_the_events_of_those_holding_releases_are_listed_once_they_are_known(
+    tmp_path: Path,
+) -> None:
     look = FirstLook(everything)
-    waited = opened_after(look, [0.1, None], most=0.8)
-    assert 0.8 <= waited < 2.0
+    look.release(WEB, body("web", "1"))
+    look.release(ReleaseKey("cafe", "menu"), body("menu", "1"))
+    _, look_aheads = opened_after(tmp_path, look, releases_listed=0.3, owned_listed=0.1, most=5)
+    assert look_aheads == [(["cafe", "shop"], True)]
+
+
+def test_watching_given_namespaces_their_events_are_listed_at_once(tmp_path: Path) -> None:
+    """Beside the Releases' LIST, not after it: the first passes wait for that look-ahead."""
+    _, look_aheads = opened_after(
+        tmp_path,
+        FirstLook(everything),
+        releases_listed=0.5,
+        owned_listed=0.1,
+        most=5,
+        namespaces=["shop", "cafe"],
+    )
+    assert look_aheads == [(["shop", "cafe"], False)]
 
 
 def test_the_namespaces_of_the_releases_shown_are_those_whose_events_are_listed_ahead() -> None:
@@ -329,7 +394,7 @@ def test_with_no_answer_to_the_lists_at_start_the_queue_opens_once_they_give_up(
             return None
 
         owned = OwnedWatch(api, ["shop"], None)
-        releases = ReleaseWatch(api, ["shop"], served_later=False)
+        releases = ReleaseWatch(api, ["shop"])
         look = FirstLook(owned.covers)
         queue = ReconcileQueue(reconcile, opened=False)
         releases.start(lambda type, body: None)
@@ -339,7 +404,7 @@ def test_with_no_answer_to_the_lists_at_start_the_queue_opens_once_they_give_up(
         queue.notify(WEB)
         try:
             async with asyncio.timeout(30):
-                await _open_at_start(releases, owned, look, EventLedger(api), queue)
+                await _open_at_start(releases, owned, look, EventLedger(api), queue, ["shop"])
                 while not passes:
                     await asyncio.sleep(0.01)
         finally:

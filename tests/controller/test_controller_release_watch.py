@@ -8,10 +8,17 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
+import yaml
 from polling import until
 
 from slipway.api.crd import render_crd
+from slipway.controller.echoes import OwnWrites
+from slipway.controller.first_look import FirstLook
+from slipway.controller.handlers import release_handler
+from slipway.controller.queue import ReconcileQueue, ReleaseKey
 from slipway.controller.release_watch import ReleaseWatch, _ReleaseSink
+from slipway.controller.upstreams import UpstreamIndex
+from slipway.controller.watch_view import WatchView
 from slipway.kube.client import KubeApi, Obj, connect
 from slipway_dev.cluster import DevCluster
 
@@ -45,7 +52,6 @@ Shown = list[tuple[str | None, str, str]]
 def watching(
     api: KubeApi,
     namespaces: list[str],
-    served_later: bool,
     scenario: Callable[[ReleaseWatch, Shown], Awaitable[None]],
 ) -> Shown:
     shown: Shown = []
@@ -56,7 +62,7 @@ def watching(
         shown.append((type, f"{metadata['namespace']}/{metadata['name']}", version))
 
     async def main() -> None:
-        watch = ReleaseWatch(api, namespaces, served_later)
+        watch = ReleaseWatch(api, namespaces)
         watch.start(handle)
         try:
             await scenario(watch, shown)
@@ -70,36 +76,58 @@ def watching(
 def test_it_shows_the_releases_of_the_namespaces_watched_as_listed_then_as_changed(
     api: KubeApi, dev_cluster: DevCluster
 ) -> None:
-    for namespace in (NAMESPACE, "elsewhere"):
+    for namespace in (NAMESPACE, "cafe", "elsewhere"):
         dev_cluster.kubectl("create", "namespace", namespace)
     dev_cluster.kubectl("apply", "-f", "-", input=release("web"))
+    dev_cluster.kubectl("apply", "-f", "-", input=release("menu", namespace="cafe"))
     dev_cluster.kubectl("apply", "-f", "-", input=release("web", namespace="elsewhere"))
 
     async def scenario(watch: ReleaseWatch, shown: Shown) -> None:
         await until(watch.listed.is_set, "the Releases listed")
-        assert shown == [(None, "shop/web", "1")]  # as listed; not the one of another namespace
+        # As listed, in both namespaces watched, before it counts as listed; not those of another.
+        assert sorted(shown) == [(None, "cafe/menu", "1"), (None, "shop/web", "1")]
         await asyncio.to_thread(dev_cluster.kubectl, "apply", "-f", "-", input=release("web", version="2"))
         await asyncio.to_thread(dev_cluster.kubectl, "apply", "-f", "-", input=release("cart"))
         await asyncio.to_thread(dev_cluster.kubectl, "delete", "release", "web", "-n", NAMESPACE)
-        await until(lambda: len(shown) == 4, "three changes shown")
+        await until(lambda: len(shown) == 5, "three changes shown")
 
-    shown = watching(api, [NAMESPACE], False, scenario)
-    assert shown[1:] == [
+    shown = watching(api, [NAMESPACE, "cafe"], scenario)
+    assert shown[2:] == [
         ("MODIFIED", "shop/web", "2"),
         ("ADDED", "shop/cart", "1"),
         ("DELETED", "shop/web", "2"),
     ]
 
 
-def test_a_release_a_list_afresh_no_longer_holds_is_shown_deleted() -> None:
-    """Deleted while the watch was down (kube/informer.py hands it over as vanished): its Release is
-    forgotten, as at a deletion the watch showed."""
-    shown: list[tuple[str | None, Obj]] = []
-    _ReleaseSink(lambda type, body: shown.append((type, body))).vanished(NAMESPACE, "web", None, "42")
-    [(type, body)] = shown
-    assert type == "DELETED"
-    assert body["metadata"] == {"namespace": NAMESPACE, "name": "web", "resourceVersion": "42"}
-    assert (body["apiVersion"], body["kind"]) == ("slipway.dev/v1alpha1", "Release")
+def test_a_release_a_list_afresh_no_longer_holds_is_forgotten() -> None:
+    """Deleted while the watch was down (kube/informer.py hands it over as vanished): the handler forgets
+    it as at a deletion the watch showed, and makes the last pass that forgets it in the operator."""
+    key = ReleaseKey(NAMESPACE, "web")
+
+    async def scenario() -> list[ReleaseKey]:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return None
+
+        queue = ReconcileQueue(reconcile)
+        upstreams = UpstreamIndex()
+        look = FirstLook(lambda key: True)
+        sink = _ReleaseSink(release_handler(queue, upstreams, OwnWrites(), look, WatchView()))
+        body = yaml.safe_load(release("web"))
+        body["metadata"]["resourceVersion"] = "5"
+        sink.shown(None, body)
+        await until(lambda: passes == [key], "the pass of the Release shown")
+        assert upstreams.view_of(key) is not None
+        sink.vanished(NAMESPACE, "web", None, "9")
+        await until(lambda: passes == [key, key], "the last pass of the Release gone")
+        assert upstreams.view_of(key) is None
+        look.stop_keeping()
+        assert look.take(key).body is None
+        return passes
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.dev_cluster(release_crd=False)
@@ -116,5 +144,5 @@ def test_cluster_wide_a_release_crd_installed_after_the_start_is_served(
         await asyncio.to_thread(dev_cluster.kubectl, "apply", "-f", "-", input=release("web"))
         await until(lambda: bool(shown), "the Release shown once its CRD is served")
 
-    [(_, name, version)] = watching(api, [], True, scenario)  # listed or added: when the retry came
+    [(_, name, version)] = watching(api, [], scenario)  # listed or added: when the retry came
     assert (name, version) == ("shop/web", "1")

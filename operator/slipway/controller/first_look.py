@@ -151,18 +151,18 @@ async def open_when_shown(
     queue: ReconcileQueue,
     first_look: FirstLook,
     listed: Sequence[asyncio.Event],
-    most_seconds: float = MOST_WAIT_SECONDS,
+    deadline: float,
+    started: float,
 ) -> None:
-    """Open the queue once every watch in `listed` has listed what it watches (or failed to), or after
-    `most_seconds` whatever they showed. Opening early costs only the reads the wait spares."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    """Open the queue once every watch in `listed` has listed what it watches (or failed to), or at
+    `deadline` (the loop's time) whatever they showed; the log says how long since `started`. Opening
+    early costs only the reads the wait spares."""
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(most_seconds):
+        async with asyncio.timeout_at(deadline):
             await asyncio.gather(*(event.wait() for event in listed))
     _log.info(
         "passes start",
-        waited=round(loop.time() - started, 1),
+        waited=round(asyncio.get_running_loop().time() - started, 1),
         releases=first_look.releases,
         listed=all(event.is_set() for event in listed),
     )

@@ -10,7 +10,7 @@ import secrets
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -139,10 +139,11 @@ async def run_operator(
         own_writes = OwnWrites()
         watched = WatchedObjects()
         watch_view = WatchView()
-        namespaces = [] if config.cluster_wide else config.namespaces
+        # Each once: a namespace named twice would be watched twice, every event handled twice.
+        namespaces = [] if config.cluster_wide else list(dict.fromkeys(config.namespaces))
         # Of the objects the Releases own: with sharding, only those of this replica's buckets.
         owned = OwnedWatch(api, namespaces, shards.buckets() if shards is not None else None)
-        releases = ReleaseWatch(api, namespaces, served_later=config.cluster_wide)
+        releases = ReleaseWatch(api, namespaces)
         first_look = FirstLook(owned.covers, all_along=shards is not None)
         events = EventLedger(api)
         # Delivery runs beside the passes: a pass only queues a message, never waits for a receiver.
@@ -189,7 +190,9 @@ async def run_operator(
         try:
             releases.start(release_handler(queue, upstreams, own_writes, first_look, watch_view))
             owned.start(owned_handlers(queue, upstreams, own_writes, watched, first_look, watch_view))
-            background.append(asyncio.create_task(_open_at_start(releases, owned, first_look, events, queue)))
+            background.append(
+                asyncio.create_task(_open_at_start(releases, owned, first_look, events, queue, namespaces))
+            )
             await kopf.operator(
                 registry=build_registry(queue, credentials, upstreams),
                 settings=build_settings(),
@@ -227,18 +230,23 @@ async def _open_at_start(
     first_look: FirstLook,
     events: EventLedger,
     queue: ReconcileQueue,
+    namespaces: Sequence[str],
+    most_seconds: float = MOST_WAIT_SECONDS,
 ) -> None:
-    """Open the queue once the watches have listed the Releases and what they own
-    (controller/first_look.py); once the Releases are listed, list their Events, which the first passes
-    look up, meanwhile."""
+    """Open the queue once the watches have listed the Releases and what they own, or after
+    `most_seconds` (controller/first_look.py); meanwhile list the Release Events of `namespaces` (none:
+    of the namespaces the Releases are in, once listed), which the first passes look up."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + MOST_WAIT_SECONDS
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout_at(deadline):
-            await releases.listed.wait()
+    started = loop.time()
+    deadline = started + most_seconds
+    if not namespaces:  # every namespace: those holding Releases are known once they are listed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await releases.listed.wait()
+        namespaces = sorted(first_look.namespaces())
     await asyncio.gather(
-        asyncio.to_thread(_look_ahead, events, sorted(first_look.namespaces())),
-        open_when_shown(queue, first_look, [releases.listed, owned.listed], max(deadline - loop.time(), 0.0)),
+        asyncio.to_thread(_look_ahead, events, list(namespaces)),
+        open_when_shown(queue, first_look, [releases.listed, owned.listed], deadline, started),
     )
 
 
@@ -259,7 +267,9 @@ def _require_release_crd(api: KubeApi) -> None:
     # Discovery, which every authenticated identity may read (system:discovery): no extra grant.
     try:
         served = api.get(f"/apis/{GROUP}/{VERSION}") or {}
-    except ApiError as error:  # no answer (yet): Kopf retries its own requests; only an answer decides
+    except (
+        ApiError
+    ) as error:  # no answer (yet): the Releases' watch tries until served; only an answer decides
         _log.warning("could not check that the Release CRD is installed", error=str(error))
         return
     if not any(resource.get("name") == PLURAL for resource in served.get("resources") or []):

@@ -1,9 +1,10 @@
 """One kind of object in some collections: listed, then watched, under a label selector that may change.
 
-Kopf reads a watch's label selector once, when the watch starts, and keeps its own state for every
-object it shows. The objects the Releases own are watched here instead: a sharded replica watches only
-those of the buckets it owns (controller/owned_watch.py), and that selector changes whenever a replica
-joins or leaves.
+Kopf reads a watch's label selector once, when the watch starts, keeps its own state for every object
+it shows, and hands listed objects to its workers without waiting for them. The Releases
+(controller/release_watch.py) and the objects they own are watched here instead: a sharded replica
+watches only the owned objects of the buckets it owns (controller/owned_watch.py), and that selector
+changes whenever a replica joins or leaves.
 
 Each collection has a thread of its own: a paged LIST, then a WATCH from the LIST's resourceVersion,
 taken up again where it ended (from the last event or bookmark), listed afresh after 410 Gone and after

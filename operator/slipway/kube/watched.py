@@ -17,11 +17,10 @@ CPU-bound). So until a pass first meets an object, its entry keeps what the watc
 fields the comparison reads), and that pass compares with it instead of reading it; a difference, or
 anyone else's object, is read as before.
 
-That helps only if the watch has shown the objects before the passes start, and Kopf lists every kind
-at once: at a restart over 500 Releases, the Release events came first and the passes read 964 of their
-1,000 Services with a GET each. So the operator lists the labelled objects at start (`kube.cluster.
-listed_at_start`, paged) and its queue starts no pass until the watch has shown each (controller/
-first_look.py). That LIST only says what to wait for; nothing is trusted from it.
+That helps only if the watch has shown the objects before the passes start: at a restart over 500
+Releases whose events came first, the passes read 964 of their 1,000 Services with a GET each. So the
+queue starts no pass until the watches have listed the Releases and what they own (controller/
+first_look.py).
 """
 
 from __future__ import annotations
