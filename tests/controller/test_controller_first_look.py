@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
+from queues import recording_queue
 from test_controller_events import CountingReads, passes_until_healthy_and_nothing_owed
 from test_controller_reconciler import NAMESPACE, _no_alerts, _no_measurements, release
 
@@ -17,7 +18,7 @@ from slipway.controller.events import EventLedger
 from slipway.controller.first_look import FirstLook, FirstView
 from slipway.controller.operator import _open_at_start
 from slipway.controller.owned_watch import OwnedWatch
-from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.queue import ReleaseKey
 from slipway.controller.reconciler import Reconciler
 from slipway.controller.release_watch import ReleaseWatch
 from slipway.kube.client import KubeApi, connect, deployments_path, releases_path
@@ -207,12 +208,9 @@ def opened_after(
     api = connect(str(kubeconfig))  # nothing is sent: the watches are not started
 
     async def scenario() -> tuple[float, list[tuple[list[str], bool]]]:
-        async def reconcile(key: ReleaseKey) -> float | None:
-            return None
-
         releases, owned = ReleaseWatch(api, namespaces), OwnedWatch(api, namespaces, None)
         events = LookAheadRecorder(api, releases)
-        queue = ReconcileQueue(reconcile, opened=False)
+        queue, _ = recording_queue(opened=False)
         loop = asyncio.get_running_loop()
         started = loop.time()
         for event, after in ((releases.listed, releases_listed), (owned.listed, owned_listed)):
@@ -387,16 +385,10 @@ def test_with_no_answer_to_the_lists_at_start_the_queue_opens_once_they_give_up(
     api = connect(str(tmp_path / "kubeconfig"))
 
     async def scenario() -> list[ReleaseKey]:
-        passes: list[ReleaseKey] = []
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            return None
-
         owned = OwnedWatch(api, ["shop"], None)
         releases = ReleaseWatch(api, ["shop"])
         look = FirstLook(owned.covers)
-        queue = ReconcileQueue(reconcile, opened=False)
+        queue, passes = recording_queue(opened=False)
         releases.start(lambda type, body: None)
         owned.start({"deployments": look_at, "services": look_at, "prometheusrules": look_at})
         look.release(WEB, body("web", "1"))

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from polling import until
+from queues import recording_queue
+from test_controller_release_watch import release
 
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook
@@ -30,19 +32,6 @@ NAMESPACE = "shop"
 TEMPLATE: Obj = {"spec": {"containers": [{"name": "app", "image": "example/app:1"}]}}
 # Two Releases in different buckets (asserted below).
 WEB, CART = ReleaseKey(NAMESPACE, "web"), ReleaseKey(NAMESPACE, "cart")
-
-
-def release(name: str) -> str:
-    return f"""
-apiVersion: slipway.dev/v1alpha1
-kind: Release
-metadata: {{name: {name}, namespace: {NAMESPACE}}}
-spec:
-  version: "1"
-  template: {{spec: {{containers: [{{name: app, image: example/app:1}}]}}}}
-  service: {{port: 80}}
-  strategy: {{canary: {{steps: [{{setWeight: 50}}]}}}}
-"""
 
 
 @pytest.fixture
@@ -186,13 +175,7 @@ def test_a_deployment_event_wakes_its_release_only_when_it_changes_what_a_pass_r
     writes (three or four per rollout step) wake nothing."""
 
     async def scenario() -> None:
-        passes: list[ReleaseKey] = []
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            return None
-
-        queue = ReconcileQueue(reconcile)
+        queue, passes = recording_queue()
         upstreams = UpstreamIndex()
         upstreams.seen(WEB, {"metadata": {"name": "web", "namespace": NAMESPACE}, "spec": {}})
         handlers = owned_handlers(

@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 import yaml
 from polling import until
+from queues import recording_queue
 
 from slipway.api.crd import render_crd
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook
 from slipway.controller.handlers import release_handler
-from slipway.controller.queue import ReconcileQueue, ReleaseKey
+from slipway.controller.queue import ReleaseKey
 from slipway.controller.release_watch import ReleaseWatch, _ReleaseSink
 from slipway.controller.upstreams import UpstreamIndex
 from slipway.controller.watch_view import WatchView
@@ -105,13 +106,7 @@ def test_a_release_a_list_afresh_no_longer_holds_is_forgotten() -> None:
     key = ReleaseKey(NAMESPACE, "web")
 
     async def scenario() -> list[ReleaseKey]:
-        passes: list[ReleaseKey] = []
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            return None
-
-        queue = ReconcileQueue(reconcile)
+        queue, passes = recording_queue()
         upstreams = UpstreamIndex()
         look = FirstLook(lambda key: True)
         sink = _ReleaseSink(release_handler(queue, upstreams, OwnWrites(), look, WatchView()))
