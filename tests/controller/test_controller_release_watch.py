@@ -92,7 +92,7 @@ def test_it_shows_the_releases_of_the_namespaces_watched_as_listed_then_as_chang
         await asyncio.to_thread(dev_cluster.kubectl, "delete", "release", "web", "-n", NAMESPACE)
         await until(lambda: len(shown) == 5, "three changes shown")
 
-    shown = watching(api, [NAMESPACE, "cafe"], scenario)
+    shown = watching(api, [NAMESPACE, "cafe", NAMESPACE], scenario)  # named twice, watched once
     assert shown[2:] == [
         ("MODIFIED", "shop/web", "2"),
         ("ADDED", "shop/cart", "1"),

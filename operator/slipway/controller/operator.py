@@ -139,8 +139,7 @@ async def run_operator(
         own_writes = OwnWrites()
         watched = WatchedObjects()
         watch_view = WatchView()
-        # Each once: a namespace named twice would be watched twice, every event handled twice.
-        namespaces = [] if config.cluster_wide else list(dict.fromkeys(config.namespaces))
+        namespaces = [] if config.cluster_wide else config.namespaces
         # Of the objects the Releases own: with sharding, only those of this replica's buckets.
         owned = OwnedWatch(api, namespaces, shards.buckets() if shards is not None else None)
         releases = ReleaseWatch(api, namespaces)

@@ -22,7 +22,7 @@ import structlog
 
 from slipway.controller.queue import ReleaseKey
 from slipway.kube.client import KubeApi, Obj
-from slipway.kube.informer import Informer, Sink
+from slipway.kube.informer import Informer, Sink, collection_paths
 from slipway.manifests import GROUP, KIND, LABEL_BUCKET, LABEL_RELEASE, VERSION, release_bucket
 
 _log = structlog.get_logger("slipway.operator")
@@ -107,10 +107,11 @@ class OwnedWatch:
         """Start watching, handing each kind's objects (by plural) to its handler on this loop."""
         loop = asyncio.get_running_loop()
         for kind in OWNED_KINDS:
-            collections = [f"{kind.base}/namespaces/{ns}/{kind.plural}" for ns in self._namespaces]
             sink: Sink = HandlerSink(kind, handlers[kind.plural])
             selector = bucket_selector(self._wanted)
-            informer = Informer(self._api, collections or [f"{kind.base}/{kind.plural}"], sink, selector)
+            informer = Informer(
+                self._api, collection_paths(kind.base, kind.plural, self._namespaces), sink, selector
+            )
             self._informers.append(informer)
             informer.start(loop, self._on_listed)
 

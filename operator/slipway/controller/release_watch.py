@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.kube.client import KubeApi, Obj
-from slipway.kube.informer import Informer
+from slipway.kube.informer import Informer, collection_paths
 from slipway.manifests import GROUP, PLURAL, VERSION
 
 
@@ -43,9 +43,7 @@ class _ReleaseSink:
 class ReleaseWatch:
     def __init__(self, api: KubeApi, namespaces: Sequence[str]) -> None:
         """Watching `namespaces` (none: every namespace)."""
-        base = f"/apis/{GROUP}/{VERSION}"
-        collections = [f"{base}/namespaces/{namespace}/{PLURAL}" for namespace in namespaces]
-        self._collections = collections or [f"{base}/{PLURAL}"]
+        self._collections = collection_paths(f"/apis/{GROUP}/{VERSION}", PLURAL, namespaces)
         self._api = api
         self._informer: Informer | None = None
         self.listed = asyncio.Event()

@@ -39,6 +39,14 @@ _MOST_RETRY_SECONDS = 30.0
 _T = TypeVar("_T")
 
 
+def collection_paths(base: str, plural: str, namespaces: Sequence[str]) -> list[str]:
+    """The collections of a kind (`base`: its API group's path) in `namespaces`, each once (none: the
+    cluster-wide collection). A namespace named twice would be watched twice, each event shown twice."""
+    return [f"{base}/namespaces/{namespace}/{plural}" for namespace in dict.fromkeys(namespaces)] or [
+        f"{base}/{plural}"
+    ]
+
+
 class Sink(Protocol):
     """Where an informer's objects go: called on the event loop, one object at a time."""
 
