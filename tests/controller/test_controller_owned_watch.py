@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from polling import until
 from queues import recording_queue
-from test_controller_release_watch import release
+from test_controller_pass_errors import release
 
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.first_look import FirstLook

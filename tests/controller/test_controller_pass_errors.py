@@ -29,11 +29,11 @@ NAMESPACE = "shop"
 KEY = ReleaseKey(NAMESPACE, "web")
 
 
-def release(name: str = "web", container: str = "web", version: str = "1") -> str:
+def release(name: str = "web", container: str = "web", version: str = "1", namespace: str = NAMESPACE) -> str:
     return f"""
 apiVersion: slipway.dev/v1alpha1
 kind: Release
-metadata: {{name: {name}, namespace: {NAMESPACE}}}
+metadata: {{name: {name}, namespace: {namespace}}}
 spec:
   version: "{version}"
   replicas: 2

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from polling import until
 from queues import recording_queue
+from test_controller_pass_errors import NAMESPACE, release
 
 from slipway.api.crd import render_crd
 from slipway.controller.echoes import OwnWrites
@@ -22,21 +23,6 @@ from slipway.controller.upstreams import UpstreamIndex
 from slipway.controller.watch_view import WatchView
 from slipway.kube.client import KubeApi, Obj, connect
 from slipway_dev.cluster import DevCluster
-
-NAMESPACE = "shop"
-
-
-def release(name: str, namespace: str = NAMESPACE, version: str = "1") -> str:
-    return f"""
-apiVersion: slipway.dev/v1alpha1
-kind: Release
-metadata: {{name: {name}, namespace: {namespace}}}
-spec:
-  version: "{version}"
-  template: {{spec: {{containers: [{{name: app, image: example/app:1}}]}}}}
-  service: {{port: 80}}
-  strategy: {{canary: {{steps: [{{setWeight: 50}}]}}}}
-"""
 
 
 @pytest.fixture

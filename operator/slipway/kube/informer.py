@@ -28,12 +28,12 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from slipway.kube.client import ApiError, KubeApi, Obj
+from slipway.kube.listing import PAGE
 
 _log = structlog.get_logger("slipway.informer")
 
 WATCH_SECONDS = 60
 """Each watch ends after this (server-side), and is taken up again from where it was."""
-_PAGE = 500
 _FIRST_RETRY_SECONDS = 0.5
 _MOST_RETRY_SECONDS = 30.0
 _T = TypeVar("_T")
@@ -194,7 +194,7 @@ class Informer:
     def _list(self, stream: _Stream, selector: str | None, generation: int) -> None:
         seen: set[tuple[str, str]] = set()
         resource_version = ""
-        for answer in stream.api.list_answers(stream.collection, _PAGE, label_selector=selector):
+        for answer in stream.api.list_answers(stream.collection, PAGE, label_selector=selector):
             resource_version = str((answer.get("metadata") or {}).get("resourceVersion", ""))
             self._deliver(stream, ((None, obj) for obj in answer.get("items") or []), seen)
         gone = [(key, kept) for key, (_, kept) in stream.known.items() if key not in seen]
