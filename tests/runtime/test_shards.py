@@ -271,16 +271,52 @@ def test_before_a_gain_the_watch_of_the_gained_buckets_is_prepared(tmp_path: Pat
             await a.join()
             keep_a = asyncio.create_task(a.keep(on_change=lambda: None, prepare=prepare))
             await until(lambda: len(owned(a)[0]) == len(KEYS), "a to own everything", DURATION)
+            # a joined seeing no other holder: it watched no bucket until its first look.
+            assert prepared == [(frozenset(range(BUCKETS)), 0, DURATION / 3)]
             await b.join()
             keep_b = asyncio.create_task(b.keep(on_change=lambda: None))
             await until(lambda: all(owned(a, b)), "a share", DURATION * 2)
-            assert prepared == []  # a only lost buckets
+            assert len(prepared) == 1  # a only lost buckets
             held_by_a = len(owned(a)[0])
             keep_b.cancel()  # b dies: a takes its buckets back once its Lease expired
             await until(lambda: len(owned(a)[0]) == len(KEYS), "the takeover", DURATION * 3)
-            [(buckets, owned_then, most)] = prepared
+            (buckets, owned_then, most) = prepared[1]
             assert buckets == frozenset(range(BUCKETS)) and owned_then == held_by_a
             assert most == DURATION / 3
             keep_a.cancel()
+
+        asyncio.run(story())
+
+
+def test_a_replica_joining_before_the_others_watches_no_bucket_until_it_sees_them(tmp_path: Path) -> None:
+    """Replicas started together: the first to join sees no other holder, and watching the objects of
+    every bucket until its first look would make a peak its RSS keeps. One joining seeing fewer holders
+    than shards watches no bucket until that look, then its share under what it sees, acknowledged or
+    not yet; one joining beside a holder of every other shard watches its share at once."""
+    with running_apiserver() as server:
+        api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
+        # Long enough that a, which never renews here, still holds its shard at b's first look.
+        duration = DURATION * 3
+
+        async def story() -> None:
+            a, b, c = (Shards(api, "default", "slipway", 3, name, duration) for name in "abc")
+            await a.join()
+            await b.join()
+            assert a.buckets() == b.buckets() == frozenset()
+            prepared: list[frozenset[int]] = []
+
+            async def prepare(buckets: frozenset[int], most_seconds: float) -> None:
+                prepared.append(buckets)
+
+            keep_b = asyncio.create_task(b.keep(on_change=lambda: None, prepare=prepare))
+            await until(lambda: prepared, "b's first look", duration)
+            # a never named b in a view of its own: b does not act yet, but watches its share.
+            a_and_b = [a.shard or "", b.shard or ""]
+            assert prepared == [buckets_of(b.shard or "", a_and_b)]
+            await until(lambda: b.buckets() == prepared[0], "b to watch its share", duration)
+            assert owned(b) == [set()]
+            await c.join()
+            assert c.buckets() == buckets_of(c.shard or "", [*a_and_b, c.shard or ""]) != frozenset()
+            keep_b.cancel()
 
         asyncio.run(story())

@@ -203,6 +203,7 @@ class Shards:
         # tuple, replaced whole, so that no reader sees one half changed.
         self._state: tuple[dict[str, str], bool] = ({}, False)
         self._buckets: tuple[View | None, frozenset[int]] = (None, frozenset())  # for the view acted on
+        self._looked = False  # whether keep() has listed the Leases since the join
         self._renewed = float("-inf")  # monotonic time a renewal that landed was sent
         self._fence = _Fence()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="shards")
@@ -219,8 +220,13 @@ class Shards:
 
     def buckets(self) -> frozenset[int]:
         """The buckets this replica owns under the view it acts on, or will own once acknowledged: the
-        objects it watches."""
-        return self._buckets_under(self._state[0])
+        objects it watches. No bucket until its first look if it joined seeing fewer holders than shards:
+        replicas started together see each other only then, and meanwhile the first to join, seeing
+        no other, would list the objects of every bucket (a peak its RSS keeps: docs/operator.md)."""
+        view = self._state[0]
+        if not self._looked and len(view) < len(self._leases):
+            return frozenset()
+        return self._buckets_under(view)
 
     def _buckets_under(self, view: View) -> frozenset[int]:
         seen, buckets = self._buckets
@@ -301,9 +307,12 @@ class Shards:
                 ours = [lease for lease in leases if same_scheme(lease)]
                 view = {**live_holders(ours, now, self.duration_seconds), held.name: self.identity}
                 active = acknowledged(held.name, self.identity, view, published_views(leases))
-                if (view, active) != self._state:
+                watched = self.buckets()
+                self._looked = True
+                changed = (view, active) != self._state
+                if changed or watched != self.buckets():
                     buckets = buckets_of(held.name, view)
-                    if prepare is not None and buckets - self.buckets():
+                    if prepare is not None and buckets - watched:
                         # Not acting on them yet is safe; a third of the duration at most, well
                         # within the renewal's two thirds.
                         await prepare(buckets, self.duration_seconds / 3)
@@ -313,12 +322,14 @@ class Shards:
                         # Only gains (a holder gone): no batch in flight writes a Release that moves, so
                         # none is waited for; at a takeover that wait held up the passes it owes.
                         self._state = (view, active)
-                    _log.info("shards changed", shard=held.name, view=view, active=active)
+                    if changed:
+                        _log.info("shards changed", shard=held.name, view=view, active=active)
                     # The passes for what it gained start before the view is published: only what a
                     # replica loses waits for that publication (a newcomer acts once it is named).
                     on_change()
-                    # Published only now: what moved away from this replica is no longer written.
-                    await self._renew(encoded(view))
+                    if changed:
+                        # Published only now: what moved away from this replica is no longer written.
+                        await self._renew(encoded(view))
             if time.monotonic() - self._renewed >= self.duration_seconds * 2 / 3:
                 return
 
