@@ -15,6 +15,7 @@ from polling import until
 
 from slipway.kube.client import KubeApi, Obj, connect
 from slipway.kube.informer import Informer
+from slipway.kube.listing import PAGE
 from slipway_dev.apiserver import FaultConfig
 from slipway_dev.cluster import DevCluster
 
@@ -197,3 +198,35 @@ def test_stop_ends_an_open_watch_at_once(api: KubeApi) -> None:
         assert time.monotonic() - started < 2.0
 
     run_with(api, [CONFIGMAPS], None, scenario)
+
+
+def test_a_long_list_is_handed_over_a_page_at_a_time(dev_cluster: DevCluster, api: KubeApi) -> None:
+    """The next page is asked for only once the sink has taken the last: at most one page of bodies is
+    alive per collection, which bounds a start's peak (kube/listing.py)."""
+    count = PAGE * 2 + PAGE // 2
+    for index in range(count):
+        api.create(CONFIGMAPS, configmap(f"paged-{index:03d}", "v", paged="yes"))
+    answered: list[str] = []
+    counting = connect(str(dev_cluster.kubeconfig), on_response=lambda verb, *_: answered.append(verb))
+    lists_when_shown: list[int] = []
+
+    class CountingSink(RecorderSink):
+        def shown(self, type: str | None, obj: Obj) -> Any:
+            if type is None:
+                lists_when_shown.append(answered.count("LIST"))
+            return super().shown(type, obj)
+
+    recorder = Recorder()
+    informer = Informer(counting, [CONFIGMAPS], CountingSink(recorder), "paged=yes")
+
+    async def main() -> None:
+        informer.start(asyncio.get_running_loop(), recorder.on_listed)
+        try:
+            await until(lambda: recorder.listed, "the LIST", 30)
+        finally:
+            await asyncio.to_thread(informer.stop)
+
+    asyncio.run(main())
+    counting.close()
+    assert lists_when_shown == [index // PAGE + 1 for index in range(count)]
+    assert len(recorder.view) == count
