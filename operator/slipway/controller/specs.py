@@ -19,11 +19,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
 from slipway.api.models import ReleaseSpec
 from slipway.controller.queue import ReleaseKey
 from slipway.core.obstacles import Obstacle
+from slipway.kube.packed import dumped
 
 # Longer than the 10-30 s between the passes of a Release in flight (its steps, measurements, pods,
 # the core's safety net), far shorter than a wait for a person.
@@ -54,7 +53,7 @@ class ValidatedSpecs:
         now = self._clock()
         while self._kept and next(iter(self._kept.values()))[2] < now - self._keep:
             self._kept.popitem(last=False)
-        data = orjson.dumps(raw)
+        data = dumped(raw)
         kept = self._kept.get(key)
         if kept is not None and kept[0] == data:
             read = kept[1]
