@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from slipway.controller.queue import ReleaseKey
-from slipway.controller.upstreams import UpstreamIndex, upstream_key
+from slipway.controller.upstreams import UpstreamIndex, gate_view, upstream_key
 from slipway.runtime.metrics import OperatorMetrics
 
 PROD, STAGING, DEV = ReleaseKey("prod", "web"), ReleaseKey("staging", "web"), ReleaseKey("dev", "web")
@@ -57,4 +57,11 @@ def test_only_a_change_a_gate_reads_wakes_the_downstream() -> None:
     assert index.seen(STAGING, body) == frozenset()  # a rollout's progress: nothing a gate reads
     body["status"] |= {"phase": "Healthy", "healthyVersions": [{"version": "2", "since": "T"}]}
     assert index.seen(STAGING, body) == {PROD}
+    # Kept packed, read back whole: what a gate reads, for a Release the watch shows.
+    assert index.shows(STAGING) and index.view_of(STAGING) == gate_view(body)
+    assert index.view_of(STAGING) == {
+        "spec": {},
+        "status": {"healthyVersions": [{"version": "2", "since": "T"}], "stable": {"version": "1"}},
+    }
     assert index.forget(STAGING) == {PROD}
+    assert not index.shows(STAGING) and index.view_of(STAGING) is None

@@ -182,7 +182,7 @@ def _wake(queue: ReconcileQueue, upstreams: UpstreamIndex, key: ReleaseKey, echo
     """A pass for the Release an object belongs to, if the watch shows that Release: once it is gone,
     its objects going after it (garbage collection) need no pass, and a sharded queue would keep each
     such Release it was told of for good."""
-    if upstreams.view_of(key) is not None:
+    if upstreams.shows(key):
         queue.notify(key, echo)
 
 

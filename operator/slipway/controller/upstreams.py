@@ -26,6 +26,7 @@ from slipway.core.observations import Upstream
 from slipway.core.obstacles import Obstacle
 from slipway.core.promotion import INVALID_PROMOTION
 from slipway.kube.client import ApiError, KubeApi, releases_path
+from slipway.kube.packed import pack, unpack
 from slipway.runtime.config import OperatorConfig
 
 MAX_CHAIN: Final = 8
@@ -131,18 +132,22 @@ def gate_view(body: Mapping[str, Any]) -> dict[str, Any]:
 
 class UpstreamIndex:
     """upstream -> the Releases whose spec.promotion.from names it, kept from watch events; and what
-    each Release last showed a gate, so that only a change to that wakes its downstream."""
+    each Release last showed a gate, so that only a change to that wakes its downstream.
+
+    A view is kept of every Release the watch shows, since a gate may name any (with sharding, one of
+    another replica's), packed: as dicts they were ~650 bytes each, 1.9 MiB of what every replica
+    keeps at 3,000 Releases (tracemalloc; docs/operator.md, "Pages of 100")."""
 
     def __init__(self) -> None:
         self._upstream_of: dict[ReleaseKey, ReleaseKey] = {}
         self._downstream: defaultdict[ReleaseKey, set[ReleaseKey]] = defaultdict(set)
-        self._views: dict[ReleaseKey, dict[str, Any]] = {}
+        self._views: dict[ReleaseKey, bytes] = {}
 
     def seen(self, key: ReleaseKey, body: Mapping[str, Any]) -> frozenset[ReleaseKey]:
         """Record the Release's latest body; the Releases to wake: its downstream, if a gate would
         read something new (always for the first sight of it after a start)."""
         self.record(key, upstream_key(key, body.get("spec")))
-        view = gate_view(body)
+        view = pack(gate_view(body), compressed=False)
         if self._views.get(key) == view:
             return frozenset()
         self._views[key] = view
@@ -174,4 +179,9 @@ class UpstreamIndex:
 
     def view_of(self, key: ReleaseKey) -> dict[str, Any] | None:
         """What the watch last showed of the Release (its `gate_view`); None if it has not shown it."""
-        return self._views.get(key)
+        view = self._views.get(key)
+        return unpack(view) if view is not None else None
+
+    def shows(self, key: ReleaseKey) -> bool:
+        """Whether the watch shows the Release (it has shown it, and not deleted)."""
+        return key in self._views
