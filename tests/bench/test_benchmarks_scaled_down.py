@@ -105,10 +105,11 @@ def test_the_benchmark_prints_its_figures(script: str, args: list[str], figures:
         # its only requests are LISTs at start, not a GET and a LIST per Release (4.5 before).
         requests = rf"N=60 restart: operator {NUMBER} CPU s; {NUMBER} API requests per Release"
         per_release = re.search(rf"{requests} \(GET ({NUMBER}), LIST ({NUMBER})\)", printed)
-        # The LISTs are the 4 kinds listed at start and the Release Events: 5 for 60 Releases. A GET is
-        # a Release that changed after the queue opened (its pods becoming ready late): a few at most.
+        # The LISTs are the 4 kinds listed at start and the Release Events, 100 a page (kube/listing.py):
+        # 7 for 60 Releases, a kind with more than 100 objects taking two pages. A GET is a Release
+        # that changed after the queue opened (its pods becoming ready late): a few at most.
         assert per_release is not None and float(per_release[1]) <= 0.05, printed
-        assert float(per_release[2]) <= 0.1, printed
+        assert float(per_release[2]) <= 0.12, printed
 
 
 def test_many_releases_at_once_all_converge_with_one_query_per_measurement() -> None:
