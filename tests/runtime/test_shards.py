@@ -271,7 +271,8 @@ def test_before_a_gain_the_watch_of_the_gained_buckets_is_prepared(tmp_path: Pat
             await a.join()
             keep_a = asyncio.create_task(a.keep(on_change=lambda: None, prepare=prepare))
             await until(lambda: len(owned(a)[0]) == len(KEYS), "a to own everything", DURATION)
-            # a joined seeing no other holder: it watched no bucket until its first look.
+            # a joined seeing no other holder: it watched only its share with both shards held until
+            # its first look, which listed the rest.
             assert prepared == [(frozenset(range(BUCKETS)), 0, DURATION / 3)]
             await b.join()
             keep_b = asyncio.create_task(b.keep(on_change=lambda: None))
@@ -288,11 +289,14 @@ def test_before_a_gain_the_watch_of_the_gained_buckets_is_prepared(tmp_path: Pat
         asyncio.run(story())
 
 
-def test_a_replica_joining_before_the_others_watches_no_bucket_until_it_sees_them(tmp_path: Path) -> None:
+def test_a_replica_joining_before_the_others_watches_its_least_share_until_it_sees_them(
+    tmp_path: Path,
+) -> None:
     """Replicas started together: the first to join sees no other holder, and watching the objects of
     every bucket until its first look would make a peak its RSS keeps. One joining seeing fewer holders
-    than shards watches no bucket until that look, then its share under what it sees, acknowledged or
-    not yet; one joining beside a holder of every other shard watches its share at once."""
+    than shards watches until that look only its share with every shard held (within its share under
+    any view), then its share under what it sees, acknowledged or not yet; one joining beside a holder
+    of every other shard watches its share at once."""
     with running_apiserver() as server:
         api = connect(str(write_kubeconfig(tmp_path / "config", server.credentials())))
         # Long enough that a, which never renews here, still holds its shard at b's first look.
@@ -302,7 +306,9 @@ def test_a_replica_joining_before_the_others_watches_no_bucket_until_it_sees_the
             a, b, c = (Shards(api, "default", "slipway", 3, name, duration) for name in "abc")
             await a.join()
             await b.join()
-            assert a.buckets() == b.buckets() == frozenset()
+            shards = [f"slipway-shard-{index}" for index in range(3)]
+            assert a.buckets() == buckets_of(a.shard or "", shards) != frozenset()
+            assert b.buckets() == buckets_of(b.shard or "", shards) != frozenset()
             prepared: list[frozenset[int]] = []
 
             async def prepare(buckets: frozenset[int], most_seconds: float) -> None:

@@ -220,12 +220,15 @@ class Shards:
 
     def buckets(self) -> frozenset[int]:
         """The buckets this replica owns under the view it acts on, or will own once acknowledged: the
-        objects it watches. No bucket until its first look if it joined seeing fewer holders than shards:
-        replicas started together see each other only then, and meanwhile the first to join, seeing
-        no other, would list the objects of every bucket (a peak its RSS keeps: docs/operator.md)."""
+        objects it watches. Until its first look, if it joined seeing fewer holders than shards, those
+        it owns with every shard held: replicas started together see each other only at that look,
+        and meanwhile the first to join, seeing no other, would list the objects of every bucket (a
+        peak its RSS keeps: docs/operator.md). A shard's buckets with every shard held are among its
+        buckets under any view (rendezvous hashing), so the first look lists only what the shards not
+        held add."""
         view = self._state[0]
         if not self._looked and len(view) < len(self._leases):
-            return frozenset()
+            return buckets_of(self.shard or "", [lease.name for lease in self._leases])
         return self._buckets_under(view)
 
     def _buckets_under(self, view: View) -> frozenset[int]:
@@ -283,8 +286,9 @@ class Shards:
         prepare: Callable[[frozenset[int], float], Awaitable[None]] | None = None,
     ) -> None:
         """Renew the shard Lease and follow the others; `on_change` after each change of what this
-        replica owns, and before one that gains buckets, `prepare(buckets, most_seconds)`: the watch of
-        their objects lists them, so that the passes it owes then decide on what it showed. Returns
+        replica owns or watches (`buckets`), and before one that gains buckets,
+        `prepare(buckets, most_seconds)`: the watch of their objects lists them, so that the passes it
+        owes then decide on what it showed. Returns
         (the shard is lost: stop writing) once renewals failed for two thirds of the duration, a third
         of it before another replica counts the shard as gone."""
         held = self._held
@@ -308,10 +312,9 @@ class Shards:
                 view = {**live_holders(ours, now, self.duration_seconds), held.name: self.identity}
                 active = acknowledged(held.name, self.identity, view, published_views(leases))
                 watched = self.buckets()
-                self._looked = True
+                buckets = buckets_of(held.name, view)
                 changed = (view, active) != self._state
-                if changed or watched != self.buckets():
-                    buckets = buckets_of(held.name, view)
+                if changed or buckets != watched:
                     if prepare is not None and buckets - watched:
                         # Not acting on them yet is safe; a third of the duration at most, well
                         # within the renewal's two thirds.
@@ -322,6 +325,7 @@ class Shards:
                         # Only gains (a holder gone): no batch in flight writes a Release that moves, so
                         # none is waited for; at a takeover that wait held up the passes it owes.
                         self._state = (view, active)
+                    self._looked = True
                     if changed:
                         _log.info("shards changed", shard=held.name, view=view, active=active)
                     # The passes for what it gained start before the view is published: only what a
