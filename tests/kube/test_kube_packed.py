@@ -52,7 +52,7 @@ def test_compressed_is_smaller_than_plain_for_an_object_of_the_api() -> None:
 
 
 def test_what_is_kept_takes_the_memory_of_its_json_only() -> None:
-    """orjson hands back the whole buffer it wrote into (64 KiB for this object's 3 KB): what is kept
+    """orjson hands back the whole buffer it wrote into (32 KiB for this object's 3 KB): what is kept
     is a copy of its own size."""
     obj = {"metadata": {"name": "web", "labels": {"note": "b" * 3000}}}
     tracemalloc.start()
