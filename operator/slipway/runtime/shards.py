@@ -286,11 +286,10 @@ class Shards:
         prepare: Callable[[frozenset[int], float], Awaitable[None]] | None = None,
     ) -> None:
         """Renew the shard Lease and follow the others; `on_change` after each change of what this
-        replica owns or watches (`buckets`), and before one that gains buckets,
-        `prepare(buckets, most_seconds)`: the watch of their objects lists them, so that the passes it
-        owes then decide on what it showed. Returns
-        (the shard is lost: stop writing) once renewals failed for two thirds of the duration, a third
-        of it before another replica counts the shard as gone."""
+        replica owns or watches (`buckets`), and before one that gains buckets, `prepare(buckets,
+        most_seconds)`: the watch of their objects lists them, so that the passes it owes then decide
+        on what it showed. Returns (the shard is lost: stop writing) once renewals failed for two thirds
+        of the duration, a third of it before another replica counts the shard as gone."""
         held = self._held
         if held is None:
             raise RuntimeError("keep() before join()")
