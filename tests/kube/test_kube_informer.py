@@ -76,9 +76,10 @@ def run_with(
     collections: list[str],
     selector: str | None,
     scenario: Callable[[Informer, Recorder], Awaitable[None]],
+    sink: Callable[[Recorder], RecorderSink] = RecorderSink,
 ) -> Recorder:
     recorder = Recorder()
-    informer = Informer(api, collections, RecorderSink(recorder), selector)
+    informer = Informer(api, collections, sink(recorder), selector)
 
     async def main() -> None:
         informer.start(asyncio.get_running_loop(), recorder.on_listed)
@@ -216,17 +217,10 @@ def test_a_long_list_is_handed_over_a_page_at_a_time(dev_cluster: DevCluster, ap
                 lists_when_shown.append(answered.count("LIST"))
             return super().shown(type, obj)
 
-    recorder = Recorder()
-    informer = Informer(counting, [CONFIGMAPS], CountingSink(recorder), "paged=yes")
+    async def listed(informer: Informer, recorder: Recorder) -> None:
+        await until(lambda: recorder.listed, "the LIST", 30)
 
-    async def main() -> None:
-        informer.start(asyncio.get_running_loop(), recorder.on_listed)
-        try:
-            await until(lambda: recorder.listed, "the LIST", 30)
-        finally:
-            await asyncio.to_thread(informer.stop)
-
-    asyncio.run(main())
+    recorder = run_with(counting, [CONFIGMAPS], "paged=yes", listed, sink=CountingSink)
     counting.close()
     assert lists_when_shown == [index // PAGE + 1 for index in range(count)]
     assert len(recorder.view) == count
