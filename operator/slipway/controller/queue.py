@@ -18,7 +18,7 @@ from dataclasses import dataclass
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: one is kept per Release in several indexes
 class ReleaseKey:
     namespace: str
     name: str
