@@ -1,5 +1,6 @@
 """Objects packed for keeping: what comes back is what went in, compressed or not, and compressed is
-smaller (what many are kept of at once, kube/watched.py and controller/first_look.py)."""
+smaller (what many are kept of at once, kube/watched.py and controller/first_look.py); packed against
+the first of their kind, a fraction of that (what every sharded replica keeps of every Release)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import tracemalloc
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from settled_release import settled_release
 
-from slipway.kube.packed import dumped, pack, unpack
+from slipway.kube.packed import Packer, dumped, pack, unpack
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
@@ -39,6 +42,27 @@ class Body(Mapping[str, Any]):
 def test_what_is_unpacked_is_what_was_packed(obj: dict[str, Any], compressed: bool) -> None:
     assert unpack(pack(obj, compressed=compressed)) == obj
     assert unpack(pack(Body(obj), compressed=compressed)) == obj
+
+
+@given(st.lists(st.dictionaries(st.text(), JSON, max_size=6), min_size=1, max_size=4))
+def test_what_a_packer_unpacks_is_what_it_packed(objs: list[dict[str, Any]]) -> None:
+    packer = Packer()
+    packed = [packer.pack(obj) for obj in objs] + [packer.pack(Body(obj)) for obj in objs]
+    assert [packer.unpack(each) for each in packed] == objs + objs
+
+
+def test_a_packer_packs_a_release_against_another_to_a_fraction_of_zlib_alone() -> None:
+    packer = Packer()
+    packer.pack(settled_release("web"))
+    api = settled_release("api", namespace="payments", versions=5)
+    packed = packer.pack(api)
+    assert len(packed) < len(pack(api)) / 2 < len(dumped(api)) / 4
+    assert packer.unpack(packed) == api
+
+
+def test_a_packer_unpacks_only_what_it_packed() -> None:
+    with pytest.raises(ValueError, match="nothing was packed"):
+        Packer().unpack(pack(settled_release("web")))
 
 
 def test_compressed_is_smaller_than_plain_for_an_object_of_the_api() -> None:
