@@ -159,6 +159,41 @@ def test_with_sharding_what_is_kept_all_along_of_a_release_is_a_few_hundred_byte
     assert kept < 450, f"{kept:.0f} bytes kept per Release"
 
 
+def settled_body(name: str, resource_version: str, phase: str = "Healthy") -> Obj:
+    shown = body(name, resource_version)
+    shown["metadata"]["generation"] = 2
+    return shown | {"status": {"phase": phase, "observedGeneration": 2}}
+
+
+def test_a_pass_decides_on_what_the_watch_showed_only_of_a_release_shown_settled() -> None:
+    """What the queue asks before giving a pass one of the fewer slots of such passes."""
+    look = FirstLook(everything)
+    look.release(WEB, settled_body("web", "1"))
+    look.release(API, settled_body("api", "2", phase="Progressing"))
+    assert look.decides_on_shown(WEB) and not look.decides_on_shown(API)
+    look.release(API, settled_body("api", "3", phase="Degraded"))
+    assert look.decides_on_shown(API)
+    look.stop_keeping()
+    look.release(API, settled_body("api", "4"))  # an event after the queue opened: the pass reads
+    assert not look.decides_on_shown(API)
+    assert look.take(WEB).body == settled_body("web", "1")
+    assert not look.decides_on_shown(WEB)  # taken
+
+
+def test_with_sharding_a_pass_decides_on_what_the_watch_showed_only_after_a_gain() -> None:
+    look = FirstLook(everything, all_along=True)
+    look.release(WEB, settled_body("web", "1"))
+    look.stop_keeping()
+    assert not look.decides_on_shown(WEB)  # another replica's, or this one's already passed over
+    look.gained(WEB)
+    assert look.decides_on_shown(WEB)
+    look.release(WEB, settled_body("web", "2", phase="Progressing"))  # another replica moved it on
+    assert not look.decides_on_shown(WEB)
+    look.take(WEB)
+    look.release(WEB, settled_body("web", "3"))
+    assert not look.decides_on_shown(WEB)  # taken, until the next gain
+
+
 def test_with_sharding_deployments_are_listed_when_the_release_is_not_covered() -> None:
     """Gained, but its bucket not listed yet by this replica's watch of owned objects."""
     look = FirstLook(nothing, all_along=True)

@@ -140,50 +140,35 @@ class HeldPasses:
         return None
 
 
-def test_passes_catching_up_at_start_take_at_most_their_share_of_the_slots() -> None:
-    """Every Release told while the queue was closed catches up once it opens, a few at once; a pass
-    that falls due meanwhile takes one of the other slots at once instead of waiting behind them."""
+def test_passes_deciding_on_what_the_watch_showed_take_at_most_their_share_of_the_slots() -> None:
+    """After a start every settled Release's first pass decides on what the watch showed: a few at once;
+    a pass that reads (a Release in flight, an event after the start) takes one of the other slots at
+    once instead of waiting behind them."""
 
     async def scenario() -> None:
         held = HeldPasses()
-        queue = ReconcileQueue(held.reconcile, max_concurrent_passes=4, max_catch_up_passes=2, opened=False)
-        told = [ReleaseKey("shop", f"r{index}") for index in range(10)]
-        for key in told:
+        shown = {ReleaseKey("shop", f"r{index}") for index in range(10)}
+        queue = ReconcileQueue(
+            held.reconcile,
+            max_concurrent_passes=4,
+            max_passes_on_shown=2,
+            opened=False,
+            on_shown=lambda key: key in shown,
+        )
+        for key in sorted(shown):
             queue.notify(key)
         queue.open()
-        await until(lambda: len(held.running) == 2, "two passes catching up")
+        await until(lambda: len(held.running) == 2, "two passes on what the watch showed")
         for _ in range(20):  # turns of the loop in which more would have started
             await asyncio.sleep(0)
         assert len(held.running) == 2
-        queue.notify(WEB)  # due now (an event after the start)
-        await until(lambda: WEB in held.running, "WEB's pass running beside them")
-        assert len(held.running) == 3
+        queue.notify(WEB)
+        queue.notify(API)
+        await until(lambda: {WEB, API} <= held.running, "WEB's and API's passes beside them")
+        assert len(held.running) == 4
         held.go.set()
         await until(lambda: queue.busy == 0, "queue.busy == 0")
-        assert sorted(held.done) == sorted([*told, WEB]) and held.most_at_once == 3
-
-    asyncio.run(scenario())
-
-
-def test_with_sharding_passes_over_the_releases_a_change_of_shards_gained_catch_up_a_few_at_once() -> None:
-    async def scenario() -> None:
-        held = HeldPasses()
-        mine: set[ReleaseKey] = set()
-        queue = ReconcileQueue(
-            held.reconcile, max_concurrent_passes=4, max_catch_up_passes=2, owns=lambda key: key in mine
-        )
-        told = [ReleaseKey("shop", f"r{index}") for index in range(10)]
-        for key in told:
-            queue.notify(key)  # another replica's
-        mine.update(told)  # it died: all are this replica's now
-        queue.reclaim()
-        await until(lambda: len(held.running) == 2, "two passes catching up")
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert len(held.running) == 2
-        held.go.set()
-        await until(lambda: queue.busy == 0, "queue.busy == 0")
-        assert sorted(held.done) == sorted(told) and held.most_at_once == 2
+        assert sorted(held.done) == sorted([*shown, WEB, API]) and held.most_at_once == 4
 
     asyncio.run(scenario())
 

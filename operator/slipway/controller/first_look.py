@@ -56,9 +56,22 @@ _log = structlog.get_logger("slipway.operator")
 MOST_WAIT_SECONDS = 60.0
 
 
+def settled(phase: str | None, observed_generation: int | None, generation: int | None) -> bool:
+    """Whether a Release is at rest on its generation: Healthy or Degraded, nothing more to do."""
+    return phase in ("Healthy", "Degraded") and observed_generation == generation
+
+
+def shown_settled(body: Mapping[str, Any]) -> bool:
+    """Whether the Release's body shows it settled (`settled`)."""
+    status = body.get("status") or {}
+    return settled(status.get("phase"), status.get("observedGeneration"), body["metadata"].get("generation"))
+
+
 @dataclass(slots=True)
 class _Kept:
     body: bytes | None = None
+    settled: bool = False
+    """Whether the body shows the Release settled (`shown_settled`)."""
     deployments: dict[str, bytes] = field(default_factory=dict)
     """By name (one the watch showed deleted is dropped)."""
 
@@ -96,7 +109,8 @@ class FirstLook:
         if not self._keeping:
             self._kept.pop(key, None)
         elif body is not None:
-            self._kept.setdefault(key, _Kept()).body = self._bodies.pack(own_fields_only(body))
+            kept = self._kept.setdefault(key, _Kept())
+            kept.body, kept.settled = self._bodies.pack(own_fields_only(body)), shown_settled(body)
         else:
             # Its Deployments stay until the watch shows them deleted: one of a Release created again
             # under the same name may have been shown before this deletion (another watch stream).
@@ -134,6 +148,14 @@ class FirstLook:
         """All along: the Release became this replica's; its next pass takes what was kept."""
         if self._all_along:
             self._due.add(key)
+
+    def decides_on_shown(self, key: ReleaseKey) -> bool:
+        """Whether the Release's next pass would decide on what was kept: it takes a body showing the
+        Release settled (the queue gives such passes fewer slots: controller/queue.py)."""
+        if self._all_along and key not in self._due:
+            return False
+        kept = self._kept.get(key)
+        return kept is not None and kept.body is not None and kept.settled
 
     def take(self, key: ReleaseKey) -> FirstView:
         """What was kept of the Release, once (all along: once per gain)."""

@@ -171,6 +171,7 @@ async def run_operator(
             opened=False,
             queued=metrics.queued,
             started_late=metrics.started_late,
+            on_shown=first_look.decides_on_shown,
         )
         if shards is not None:
             lost = asyncio.create_task(

@@ -43,6 +43,9 @@ Queued = Callable[[float], None]
 StartedLate = Callable[[float], None]
 """Told how long after its due time each pass a timer woke started (`OperatorMetrics.started_late`)."""
 
+OnShown = Callable[[ReleaseKey], bool]
+"""Whether the Release's next pass decides on what the watch showed (`FirstLook.decides_on_shown`)."""
+
 _RETRY_AFTER_ERROR_SECONDS = 2.0
 # A pass that keeps failing is tried again after 2, 4, 8, ... seconds, never more than 5 minutes apart:
 # a Release whose every pass raises costs a pass now and then, not a loop (issue 13: one every 2 s).
@@ -52,13 +55,13 @@ _MOST_BETWEEN_RETRIES_SECONDS = 300.0
 # passes to end: p99 1.1-3 s against 0.95 s with 128), few enough that a start-up burst does not hold
 # every Release body at once. Each pass in flight has a worker thread and a kept connection.
 MAX_CONCURRENT_PASSES = 128
-# Of those, passes that catch up: at start every Release told while the queue was closed, and with
-# sharding every Release a change of shards gained. Nearly all are of settled Releases deciding on what
-# the watch showed, on the CPU, so more at once are not faster, they only hold more in memory (a restart
-# over 3,000 Releases: one operator 115 -> 108 MiB, each of 3 replicas 98-101 -> 94 MiB with 32 against
-# 128; docs/operator.md), and passes that fall due meanwhile (a pause ending, a gate opening) keep the
-# other slots instead of queueing behind thousands.
-MAX_CATCH_UP_PASSES = 32
+# Of those, passes that decide on what the watch showed (controller/first_look.py: the first pass of each
+# settled Release after a start, or with sharding after a gain): thousands at once after a restart or a
+# takeover, each on the CPU with nothing to read, so more at once are not faster, they only hold more in
+# memory (a restart over 3,000 Releases: one operator 117 -> 111 MiB, each of 3 replicas 101 -> 96 MiB
+# with 32 against 128; docs/operator.md), and passes that fall due meanwhile (a pause ending, a gate
+# opening) keep the other slots instead of queueing behind thousands.
+MAX_PASSES_ON_SHOWN = 32
 
 
 class ReconcileQueue:
@@ -67,13 +70,14 @@ class ReconcileQueue:
         reconcile: Reconcile,
         retry_after_error_seconds: float = _RETRY_AFTER_ERROR_SECONDS,
         max_concurrent_passes: int = MAX_CONCURRENT_PASSES,
-        max_catch_up_passes: int = MAX_CATCH_UP_PASSES,
+        max_passes_on_shown: int = MAX_PASSES_ON_SHOWN,
         most_between_retries_seconds: float = _MOST_BETWEEN_RETRIES_SECONDS,
         owns: Owns | None = None,
         gained: Gained | None = None,
         opened: bool = True,
         queued: Queued | None = None,
         started_late: StartedLate | None = None,
+        on_shown: OnShown | None = None,
     ) -> None:
         self._reconcile = reconcile
         # Closed, the queue keeps what it is told and starts no pass until `open` (operator start-up).
@@ -89,8 +93,8 @@ class ReconcileQueue:
         # Passes in a row that failed, by Release: the next retry waits twice as long as the last.
         self._failures: dict[ReleaseKey, int] = {}
         self._slots = asyncio.Semaphore(max_concurrent_passes)
-        self._catch_up_slots = asyncio.Semaphore(max_catch_up_passes)
-        self._catching_up: set[ReleaseKey] = set()
+        self._on_shown = on_shown
+        self._on_shown_slots = asyncio.Semaphore(max_passes_on_shown)
         self._queued = queued
         self._started_late = started_late
         # When the timer that woke each Release was due (monotonic), until its pass starts.
@@ -144,8 +148,6 @@ class ReconcileQueue:
             self._start(key)
 
     def _start(self, key: ReleaseKey) -> None:
-        if not self._opened.is_set():
-            self._catching_up.add(key)
         self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
 
     def reclaim(self) -> None:
@@ -155,8 +157,6 @@ class ReconcileQueue:
             return
         for key in list(self._ours):
             if self._look_again(key):
-                if key not in self._running:
-                    self._catching_up.add(key)
                 self.notify(key)
             elif not self._ours[key]:
                 self._cancel_timer(key)
@@ -202,9 +202,8 @@ class ReconcileQueue:
             await self._opened.wait()
             while True:
                 asked = time.monotonic()
-                catch_up = self._catch_up_slots if key in self._catching_up else contextlib.nullcontext()
-                async with catch_up, self._slots:
-                    self._catching_up.discard(key)  # its later passes are not
+                on_shown = self._on_shown is not None and self._on_shown(key)
+                async with self._on_shown_slots if on_shown else contextlib.nullcontext(), self._slots:
                     fired = self._fired.pop(key, None)
                     if self._owns is not None and not self._owns(key):
                         break  # it moved to another replica, perhaps while this waited for a slot
@@ -231,7 +230,6 @@ class ReconcileQueue:
                     break
         finally:
             self._running.pop(key, None)
-            self._catching_up.discard(key)
         if delay is not None:
             delay = max(delay, 0.0)
             self._timers[key] = asyncio.get_running_loop().call_later(

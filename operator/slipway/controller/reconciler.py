@@ -43,7 +43,7 @@ from slipway.api.validation import problems_from
 from slipway.controller import events, notifications
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.events import EventLedger
-from slipway.controller.first_look import FirstLook, FirstView
+from slipway.controller.first_look import FirstLook, FirstView, settled, shown_settled
 from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.specs import ValidatedSpecs
@@ -309,11 +309,8 @@ class Reconciler:
         # it showed enough and the Release was settled there: one in flight would write (and measure)
         # anyway, and a pass deciding on what the watch showed writes nothing (AsShown).
         first = self._first_look.take(key)
-        if first.body is not None:
-            shown = first.body.get("status") or {}
-            generation = first.body["metadata"].get("generation")
-            if not _settled(shown.get("phase"), shown.get("observedGeneration"), generation):
-                first = FirstView(None, None)
+        if first.body is not None and not shown_settled(first.body):
+            first = FirstView(None, None)
         # Later passes over a Release in flight decide on what the watch and their own writes showed.
         view = self._view.take(key) if self._view is not None and first.body is None else None
         reading = first.body is None and view is None
@@ -366,8 +363,8 @@ class Reconciler:
         # that may open a promotion gate, reads them when restating, after the Deployments are written.
         recorded = None
         if spec is not None and not obstacles and base is not None:
-            settled = _settled(base.phase, base.observed_generation, observations.generation)
-            if base.canary is not None or settled:
+            at_rest = settled(base.phase, base.observed_generation, observations.generation)
+            if base.canary is not None or at_rest:
                 recorded = recorded_route(spec, base)
         if recorded is not None:
             desired = _routing(release, _valid(spec), recorded, state)
@@ -441,7 +438,7 @@ class Reconciler:
             step=status.current_step,
         ):
             _log.info(status.message or status.phase, reason=status.reason, writes=writes)
-        if _settled(status.phase, status.observed_generation, observations.generation):
+        if settled(status.phase, status.observed_generation, observations.generation):
             self._specs.forget(key)
         if hold:
             emitted = tuple(action for action in decision.actions if isinstance(action, EmitEvent))
@@ -748,11 +745,6 @@ def _hook_job(release: ReleaseRef, spec: ReleaseSpec, run: RunHook) -> Obj:
         hook.backoff_limit,
         timeout_of(hook).total_seconds(),
     )
-
-
-def _settled(phase: str | None, observed_generation: int | None, generation: int | None) -> bool:
-    """Whether a Release is at rest on its generation: Healthy or Degraded, nothing more to do."""
-    return phase in ("Healthy", "Degraded") and observed_generation == generation
 
 
 class AsShown(Exception):
