@@ -44,11 +44,13 @@ def nothing(key: ReleaseKey) -> bool:
     return False
 
 
-def body(name: str, resource_version: str) -> Obj:
+def body(name: str, resource_version: str, phase: str = "Healthy") -> Obj:
+    """An object as the watch shows it; as a Release, settled on its generation unless `phase` says not."""
     return {
         "apiVersion": "v1",
         "kind": "Thing",
-        "metadata": {"name": name, "resourceVersion": resource_version},
+        "metadata": {"name": name, "resourceVersion": resource_version, "generation": 2},
+        "status": {"phase": phase, "observedGeneration": 2},
     }
 
 
@@ -159,38 +161,38 @@ def test_with_sharding_what_is_kept_all_along_of_a_release_is_a_few_hundred_byte
     assert kept < 450, f"{kept:.0f} bytes kept per Release"
 
 
-def settled_body(name: str, resource_version: str, phase: str = "Healthy") -> Obj:
-    shown = body(name, resource_version)
-    shown["metadata"]["generation"] = 2
-    return shown | {"status": {"phase": phase, "observedGeneration": 2}}
-
-
 def test_a_pass_decides_on_what_the_watch_showed_only_of_a_release_shown_settled() -> None:
     """What the queue asks before giving a pass one of the fewer slots of such passes."""
     look = FirstLook(everything)
-    look.release(WEB, settled_body("web", "1"))
-    look.release(API, settled_body("api", "2", phase="Progressing"))
+    look.release(WEB, body("web", "1"))
+    look.release(API, body("api", "2", phase="Progressing"))
     assert look.decides_on_shown(WEB) and not look.decides_on_shown(API)
-    look.release(API, settled_body("api", "3", phase="Degraded"))
+    look.release(API, body("api", "3", phase="Degraded"))
     assert look.decides_on_shown(API)
     look.stop_keeping()
-    look.release(API, settled_body("api", "4"))  # an event after the queue opened: the pass reads
+    look.release(API, body("api", "4"))  # an event after the queue opened: the pass reads
     assert not look.decides_on_shown(API)
-    assert look.take(WEB).body == settled_body("web", "1")
+    assert look.take(WEB).body == body("web", "1")
     assert not look.decides_on_shown(WEB)  # taken
+    in_flight = FirstLook(everything)  # shown Progressing: its pass reads, as it would write anyway
+    in_flight.release(API, body("api", "5", phase="Progressing"))
+    assert in_flight.take(API) == FirstView(None, None)
+    unlisted = FirstLook(nothing)  # its Deployments not listed whole: the pass lists them
+    unlisted.release(WEB, body("web", "1"))
+    assert not unlisted.decides_on_shown(WEB)
 
 
 def test_with_sharding_a_pass_decides_on_what_the_watch_showed_only_after_a_gain() -> None:
     look = FirstLook(everything, all_along=True)
-    look.release(WEB, settled_body("web", "1"))
+    look.release(WEB, body("web", "1"))
     look.stop_keeping()
     assert not look.decides_on_shown(WEB)  # another replica's, or this one's already passed over
     look.gained(WEB)
     assert look.decides_on_shown(WEB)
-    look.release(WEB, settled_body("web", "2", phase="Progressing"))  # another replica moved it on
+    look.release(WEB, body("web", "2", phase="Progressing"))  # another replica moved it on
     assert not look.decides_on_shown(WEB)
     look.take(WEB)
-    look.release(WEB, settled_body("web", "3"))
+    look.release(WEB, body("web", "3"))
     assert not look.decides_on_shown(WEB)  # taken, until the next gain
 
 

@@ -5,6 +5,7 @@ the first of their kind, a fraction of that (what every sharded replica keeps of
 from __future__ import annotations
 
 import tracemalloc
+import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -60,9 +61,16 @@ def test_a_packer_packs_a_release_against_another_to_a_fraction_of_zlib_alone() 
     assert packer.unpack(packed) == api
 
 
-def test_a_packer_unpacks_only_what_it_packed() -> None:
+def test_a_packer_unpacks_nothing_packed_against_another_dictionary() -> None:
+    """A zlib stream names the dictionary it was made with (its checksum): another one is refused, never
+    read as something else."""
     with pytest.raises(ValueError, match="nothing was packed"):
         Packer().unpack(pack(settled_release("web")))
+    web, api = Packer(), Packer()
+    web.pack(settled_release("web"))
+    api.pack(settled_release("api", namespace="payments", versions=5))
+    with pytest.raises(zlib.error, match="zdict"):
+        web.unpack(api.pack(settled_release("api")))
 
 
 def test_compressed_is_smaller_than_plain_for_an_object_of_the_api() -> None:

@@ -20,7 +20,7 @@ step, so no lock):
   as an event, which makes another pass.
 
 What the watch showed may lag behind the last writes made before (by this operator before a restart, by
-the replica that owned the Release before a gain), so the reconciler takes it only for a Release settled
+the replica that owned the Release before a gain), so it is taken only for a Release settled
 there (Healthy or Degraded on its generation: one in flight would write anyway), and a pass deciding on
 it writes nothing: if it would write, it is decided again on a read (reconciler.py, `AsShown`). So what
 it spares is the reads of the Releases with nothing to do, nearly all of them at a restart.
@@ -31,9 +31,10 @@ GET and a LIST as well: at a takeover of 973 Releases the last was reconciled 7 
 expired, most of it spent waiting for those requests. So every Release's body and Deployments are kept
 all along, whoever owns it, and never dropped by an event; only its first pass after each gain takes
 them, later passes read as usual. Each kind is packed against the first of its kind kept (kube/
-packed.py, `Packer`): ~200 bytes a Release body, where zlib alone left ~1,000, since every replica
-keeps every Release's. The Deployments are kept only of the Releases in this replica's buckets (the
-others' are not watched); a gained Release's are used once the watch has listed its bucket.
+packed.py, `Packer`), since every replica keeps every Release's: ~200 bytes a Release body of the
+benchmarks, where zlib alone left ~980. The Deployments are kept only of the Releases in this
+replica's buckets (the others' are not watched); a gained Release's are used once the watch has listed
+its bucket.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def settled(phase: str | None, observed_generation: int | None, generation: int 
     return phase in ("Healthy", "Degraded") and observed_generation == generation
 
 
-def shown_settled(body: Mapping[str, Any]) -> bool:
+def _shown_settled(body: Mapping[str, Any]) -> bool:
     """Whether the Release's body shows it settled (`settled`)."""
     status = body.get("status") or {}
     return settled(status.get("phase"), status.get("observedGeneration"), body["metadata"].get("generation"))
@@ -71,7 +72,7 @@ def shown_settled(body: Mapping[str, Any]) -> bool:
 class _Kept:
     body: bytes | None = None
     settled: bool = False
-    """Whether the body shows the Release settled (`shown_settled`)."""
+    """Whether the body shows the Release settled (`_shown_settled`)."""
     deployments: dict[str, bytes] = field(default_factory=dict)
     """By name (one the watch showed deleted is dropped)."""
 
@@ -110,7 +111,7 @@ class FirstLook:
             self._kept.pop(key, None)
         elif body is not None:
             kept = self._kept.setdefault(key, _Kept())
-            kept.body, kept.settled = self._bodies.pack(own_fields_only(body)), shown_settled(body)
+            kept.body, kept.settled = self._bodies.pack(own_fields_only(body)), _shown_settled(body)
         else:
             # Its Deployments stay until the watch shows them deleted: one of a Release created again
             # under the same name may have been shown before this deletion (another watch stream).
@@ -150,15 +151,17 @@ class FirstLook:
             self._due.add(key)
 
     def decides_on_shown(self, key: ReleaseKey) -> bool:
-        """Whether the Release's next pass would decide on what was kept: it takes a body showing the
-        Release settled (the queue gives such passes fewer slots: controller/queue.py)."""
+        """Whether the Release's next pass decides on what was kept alone: it takes a body showing the
+        Release settled and the Deployments listed whole, so it has nothing to read (the queue gives
+        such passes fewer slots: controller/queue.py)."""
         if self._all_along and key not in self._due:
             return False
         kept = self._kept.get(key)
-        return kept is not None and kept.body is not None and kept.settled
+        return kept is not None and kept.body is not None and kept.settled and self._covers(key)
 
     def take(self, key: ReleaseKey) -> FirstView:
-        """What was kept of the Release, once (all along: once per gain)."""
+        """What was kept of the Release, once (all along: once per gain); nothing of a Release the watch
+        showed unsettled (in flight, its pass would write and measure anyway)."""
         if self._all_along:
             if key not in self._due:
                 return FirstView(None, None)
@@ -166,7 +169,7 @@ class FirstLook:
             kept = self._kept.get(key)
         else:
             kept = self._kept.pop(key, None)
-        if kept is None or kept.body is None:
+        if kept is None or kept.body is None or not kept.settled:
             return FirstView(None, None)
         deployments = None
         if self._covers(key):

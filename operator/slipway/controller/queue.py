@@ -59,8 +59,8 @@ MAX_CONCURRENT_PASSES = 128
 # settled Release after a start, or with sharding after a gain): thousands at once after a restart or a
 # takeover, each on the CPU with nothing to read, so more at once are not faster, they only hold more in
 # memory (a restart over 3,000 Releases: one operator 117 -> 111 MiB, each of 3 replicas 101 -> 96 MiB
-# with 32 against 128; docs/operator.md), and passes that fall due meanwhile (a pause ending, a gate
-# opening) keep the other slots instead of queueing behind thousands.
+# with 32 against 128; docs/operator.md), and the passes that read keep the other slots instead of
+# queueing behind thousands (one whose first pass waits here when an event comes keeps its place).
 MAX_PASSES_ON_SHOWN = 32
 
 

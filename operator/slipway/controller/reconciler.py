@@ -43,7 +43,7 @@ from slipway.api.validation import problems_from
 from slipway.controller import events, notifications
 from slipway.controller.echoes import OwnWrites
 from slipway.controller.events import EventLedger
-from slipway.controller.first_look import FirstLook, FirstView, settled, shown_settled
+from slipway.controller.first_look import FirstLook, settled
 from slipway.controller.notifications import Landed, Notifier
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.specs import ValidatedSpecs
@@ -309,8 +309,6 @@ class Reconciler:
         # it showed enough and the Release was settled there: one in flight would write (and measure)
         # anyway, and a pass deciding on what the watch showed writes nothing (AsShown).
         first = self._first_look.take(key)
-        if first.body is not None and not shown_settled(first.body):
-            first = FirstView(None, None)
         # Later passes over a Release in flight decide on what the watch and their own writes showed.
         view = self._view.take(key) if self._view is not None and first.body is None else None
         reading = first.body is None and view is None

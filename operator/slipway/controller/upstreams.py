@@ -137,7 +137,7 @@ class UpstreamIndex:
     A view is kept of every Release the watch shows, since a gate may name any (with sharding, one of
     another replica's), packed against one another (kube/packed.py, `Packer`): as dicts they were ~650
     bytes each, 1.9 MiB of what every replica keeps at 3,000 Releases (tracemalloc; docs/operator.md,
-    "Pages of 100, and the least share"), as JSON ~190, packed so ~25 (the bench's Releases)."""
+    "Pages of 100, and the least share"), as JSON ~190, packed so ~25 (the benchmarks' Releases)."""
 
     def __init__(self) -> None:
         self._upstream_of: dict[ReleaseKey, ReleaseKey] = {}

@@ -15,8 +15,9 @@ measured by tracemalloc), where the copy costs under a microsecond.
 
 What is kept of every Release all along (controller/first_look.py, controller/upstreams.py) is packed by
 a `Packer`, against the first object of its kind it packed: objects of one kind in one cluster share
-most of their text (field names, condition types, messages), so a Release body of 2.6 KB of JSON
-packs to ~205 bytes against another Release, ~980 by zlib alone, in less time (fewer bytes written).
+most of their text (field names, condition types, messages), so a settled Release's body of the
+benchmarks, 2.6 KB of JSON, packs to ~205 bytes against another, ~980 by zlib alone, in less time
+(fewer bytes written; 12 against 16 us).
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ class Packer:
         self._dictionary: bytes | None = None
 
     def pack(self, obj: Mapping[str, Any]) -> bytes:
-        data = dumped(obj if isinstance(obj, dict) else dict(obj))
+        data = orjson.dumps(obj if isinstance(obj, dict) else dict(obj))
         if self._dictionary is None:
-            self._dictionary = data
+            self._dictionary = bytes(memoryview(data))  # orjson's buffer, trimmed as `dumped` does
         compressor = zlib.compressobj(1, zdict=self._dictionary)
         return compressor.compress(data) + compressor.flush()
 
