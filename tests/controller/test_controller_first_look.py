@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import tracemalloc
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 from queues import recording_queue
-from settled_release import settled_release
+from settled_release import bytes_kept_per_release
 from test_controller_events import CountingReads, passes_until_healthy_and_nothing_owed
 from test_controller_reconciler import NAMESPACE, _no_alerts, _no_measurements, release
 
@@ -145,17 +144,9 @@ def test_with_sharding_what_is_kept_all_along_of_a_release_is_a_few_hundred_byte
     """Every replica keeps every Release's body all along, so this part of its memory does not divide
     by the replicas: a settled Release's 2.1 KB of JSON, ~770 bytes by zlib alone, ~160 packed against
     the first kept (with its entry ~360 bytes kept per Release; ~1,000 by zlib alone)."""
-    keys = [ReleaseKey("shop", f"web-{index}") for index in range(1000)]
-    bodies = [settled_release(key.name) for key in keys]
     look = FirstLook(everything, all_along=True)
     look.stop_keeping()
-    tracemalloc.start()
-    try:
-        for key, shown in zip(keys, bodies, strict=True):
-            look.release(key, shown)
-        kept = tracemalloc.get_traced_memory()[0] / len(keys)
-    finally:
-        tracemalloc.stop()
+    keys, bodies, kept = bytes_kept_per_release(look.release)
     look.gained(keys[-1])
     assert look.take(keys[-1]).body == bodies[-1]
     assert kept < 450, f"{kept:.0f} bytes kept per Release"

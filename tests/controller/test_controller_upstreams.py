@@ -3,10 +3,9 @@ reference from a raw spec (as a watch event delivers it)."""
 
 from __future__ import annotations
 
-import tracemalloc
 from typing import Any
 
-from settled_release import settled_release
+from settled_release import bytes_kept_per_release
 
 from slipway.controller.queue import ReleaseKey
 from slipway.controller.upstreams import UpstreamIndex, gate_view, upstream_key
@@ -74,15 +73,7 @@ def test_the_view_kept_of_each_release_is_a_few_dozen_bytes() -> None:
     """A view is kept of every Release on every replica: a settled one's gate view is ~280 bytes of
     JSON, ~30 packed against the first kept (with its entry ~160 bytes kept per Release; ~410 as
     JSON)."""
-    keys = [ReleaseKey("shop", f"web-{index}") for index in range(1000)]
-    bodies = [settled_release(key.name) for key in keys]
     index = UpstreamIndex()
-    tracemalloc.start()
-    try:
-        for key, shown in zip(keys, bodies, strict=True):
-            index.seen(key, shown)
-        kept = tracemalloc.get_traced_memory()[0] / len(keys)
-    finally:
-        tracemalloc.stop()
+    keys, bodies, kept = bytes_kept_per_release(index.seen)
     assert index.view_of(keys[-1]) == gate_view(bodies[-1])
     assert kept < 200, f"{kept:.0f} bytes kept per Release"

@@ -5,7 +5,11 @@ for the tests that measure what keeping it costs."""
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
+from collections.abc import Callable
 from typing import Any
+
+from slipway.controller.queue import ReleaseKey
 
 
 def settled_release(name: str, namespace: str = "shop", versions: int = 3) -> dict[str, Any]:
@@ -90,3 +94,20 @@ def settled_release(name: str, namespace: str = "shop", versions: int = 3) -> di
             ],
         },
     }
+
+
+def bytes_kept_per_release(
+    keep: Callable[[ReleaseKey, dict[str, Any]], object], count: int = 1000
+) -> tuple[list[ReleaseKey], list[dict[str, Any]], float]:
+    """`keep` handed `count` settled Releases (as a watch shows them); the keys, the bodies, and the
+    memory still allocated afterwards per Release (tracemalloc; keys and bodies made before)."""
+    keys = [ReleaseKey("shop", f"web-{index}") for index in range(count)]
+    bodies = [settled_release(key.name) for key in keys]
+    tracemalloc.start()
+    try:
+        for key, shown in zip(keys, bodies, strict=True):
+            keep(key, shown)
+        kept = tracemalloc.get_traced_memory()[0] / count
+    finally:
+        tracemalloc.stop()
+    return keys, bodies, kept
