@@ -58,9 +58,10 @@ class Packer:
         self._dictionary: bytes | None = None
 
     def pack(self, obj: Mapping[str, Any]) -> bytes:
-        data = orjson.dumps(obj if isinstance(obj, dict) else dict(obj))
+        plain = obj if isinstance(obj, dict) else dict(obj)
+        data = orjson.dumps(plain)
         if self._dictionary is None:
-            self._dictionary = bytes(memoryview(data))  # orjson's buffer, trimmed as `dumped` does
+            self._dictionary = dumped(plain)  # kept for good: orjson's buffer is not
         compressor = zlib.compressobj(1, zdict=self._dictionary)
         return compressor.compress(data) + compressor.flush()
 
