@@ -140,6 +140,28 @@ class HeldPasses:
         return None
 
 
+def test_passes_waiting_for_a_slot_hold_no_task() -> None:
+    """After a start thousands of passes wait for a slot: each waits as an entry of the queue, and only a
+    pass with a slot has a task (a task each, ~1.5 KB, was most of what a start held at once)."""
+
+    async def scenario() -> None:
+        held = HeldPasses()
+        queue = ReconcileQueue(held.reconcile, max_concurrent_passes=4, opened=False)
+        keys = [ReleaseKey("shop", f"r{index}") for index in range(100)]
+        tasks_before = len(asyncio.all_tasks())
+        for key in keys:
+            queue.notify(key)
+        assert len(asyncio.all_tasks()) == tasks_before and queue.busy == 100
+        queue.open()
+        await until(lambda: len(held.running) == 4, "four passes running")
+        assert len(asyncio.all_tasks()) == tasks_before + 4
+        held.go.set()
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
+        assert sorted(held.done) == sorted(keys) and held.most_at_once == 4
+
+    asyncio.run(scenario())
+
+
 def test_passes_deciding_on_what_the_watch_showed_take_at_most_their_share_of_the_slots() -> None:
     """After a start every settled Release's first pass decides on what the watch showed: a few at once;
     a pass that reads (a Release in flight, an event after the start) takes one of the other slots at

@@ -10,7 +10,6 @@ only showed back what that pass wrote.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -81,9 +80,7 @@ class ReconcileQueue:
     ) -> None:
         self._reconcile = reconcile
         # Closed, the queue keeps what it is told and starts no pass until `open` (operator start-up).
-        self._opened = asyncio.Event()
-        if opened:
-            self._opened.set()
+        self._opened = opened
         # Sharding: each Release seen, and whether it was this replica's when last looked at.
         self._owns = owns
         self._gained = gained
@@ -92,13 +89,20 @@ class ReconcileQueue:
         self._most_between_retries = most_between_retries_seconds
         # Passes in a row that failed, by Release: the next retry waits twice as long as the last.
         self._failures: dict[ReleaseKey, int] = {}
-        self._slots = asyncio.Semaphore(max_concurrent_passes)
+        self._free_slots = max_concurrent_passes
         self._on_shown = on_shown
-        self._on_shown_slots = asyncio.Semaphore(max_passes_on_shown)
+        self._free_on_shown_slots = max_passes_on_shown
         self._queued = queued
         self._started_late = started_late
         # When the timer that woke each Release was due (monotonic), until its pass starts.
         self._fired: dict[ReleaseKey, float] = {}
+        # Releases whose pass waits for a slot, in the order they asked, with when they asked
+        # (monotonic). A pass gets its task only with its slot: after a start thousands wait, and a
+        # task each (~1.5 KB) was the most of what the start held at once, left as free space after.
+        self._waiting: dict[ReleaseKey, float] = {}
+        # Of those, passes on what the watch showed that reached the front while all of their own slots
+        # were taken: they keep their place among themselves, the passes behind them go first.
+        self._waiting_on_shown: dict[ReleaseKey, float] = {}
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
         # Events during a pass that may be echoes of its own writes: judged when it ends.
@@ -122,6 +126,8 @@ class ReconcileQueue:
                 self._cancel_timer(key)
                 self._fired.pop(key, None)
                 return
+        if key in self._waiting or key in self._waiting_on_shown:
+            return  # the pass it waits for reads after this event
         if key in self._running:
             if echo is None:
                 self._dirty.add(key)
@@ -144,11 +150,35 @@ class ReconcileQueue:
         self._fired.pop(key, None)
         if key in self._running:
             self._dirty.add(key)
-        else:
+        elif key not in self._waiting and key not in self._waiting_on_shown:
             self._start(key)
 
     def _start(self, key: ReleaseKey) -> None:
-        self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
+        self._waiting[key] = time.monotonic()
+        self._start_passes()
+
+    def _start_passes(self) -> None:
+        """Give free slots to the passes waiting, in the order they asked, but a pass on what the watch
+        showed waits for one of its own slots too, and those behind it go first meanwhile."""
+        if not self._opened:
+            return
+        while self._free_slots:
+            if self._waiting_on_shown and self._free_on_shown_slots:
+                key = next(iter(self._waiting_on_shown))
+                on_shown, asked = True, self._waiting_on_shown.pop(key)
+            elif self._waiting:
+                key = next(iter(self._waiting))
+                on_shown, asked = self._on_shown is not None and self._on_shown(key), self._waiting.pop(key)
+                if on_shown and not self._free_on_shown_slots:
+                    self._waiting_on_shown[key] = asked
+                    continue
+            else:
+                return
+            self._free_slots -= 1
+            self._free_on_shown_slots -= on_shown
+            self._running[key] = asyncio.get_running_loop().create_task(
+                self._run(key, asked, on_shown), name=f"reconcile {key}"
+            )
 
     def reclaim(self) -> None:
         """What this replica owns changed (sharding): a pass at once for each Release it gained; the
@@ -184,57 +214,59 @@ class ReconcileQueue:
 
     def open(self) -> None:
         """Start the passes a closed queue was told of, and every pass from now on."""
-        self._opened.set()
+        self._opened = True
+        now = time.monotonic()  # what they waited for a slot counts from here
+        self._waiting = dict.fromkeys(self._waiting, now)
+        self._start_passes()
 
     @property
     def busy(self) -> int:
-        """Releases being reconciled right now."""
-        return len(self._running)
+        """Releases being reconciled right now or waiting for a slot."""
+        return len(self._running) + len(self._waiting) + len(self._waiting_on_shown)
 
     @property
     def scheduled(self) -> int:
         """Releases with a pass scheduled for later."""
         return len(self._timers)
 
-    async def _run(self, key: ReleaseKey) -> None:
+    async def _run(self, key: ReleaseKey, asked: float, on_shown: bool) -> None:
         delay = None
+        again = False
         try:
-            await self._opened.wait()
-            while True:
-                asked = time.monotonic()
-                on_shown = self._on_shown is not None and self._on_shown(key)
-                async with self._on_shown_slots if on_shown else contextlib.nullcontext(), self._slots:
-                    fired = self._fired.pop(key, None)
-                    if self._owns is not None and not self._owns(key):
-                        break  # it moved to another replica, perhaps while this waited for a slot
-                    if self._queued is not None:
-                        self._queued(time.monotonic() - asked)
-                    if fired is not None and self._started_late is not None:
-                        self._started_late(time.monotonic() - fired)
-                    # Events that came while waiting for a slot are covered by this pass.
-                    self._dirty.discard(key)
-                    self._echoes.pop(key, None)
-                    try:
-                        delay = await self._reconcile(key)
-                        self._failures.pop(key, None)
-                    except Exception:
-                        # One Release failing must not stop the others; try it again, later each time.
-                        _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
-                        self._failures[key] = self._failures.get(key, 0) + 1
-                        delay = self.retry_delay(key)
-                echoes = self._echoes.pop(key, [])
-                failed = key in self._failures
-                # After a failure the retry waits its turn even if events came meanwhile: the failing
-                # pass's own writes (not all of them echoes) must not make a loop of it.
-                if failed or (key not in self._dirty and all([echo() for echo in echoes])):  # used up
-                    break
+            fired = self._fired.pop(key, None)
+            if self._owns is not None and not self._owns(key):
+                return  # it moved to another replica, perhaps while this waited for a slot
+            if self._queued is not None:
+                self._queued(time.monotonic() - asked)
+            if fired is not None and self._started_late is not None:
+                self._started_late(time.monotonic() - fired)
+            # Events that came while waiting for a slot are covered by this pass.
+            self._dirty.discard(key)
+            self._echoes.pop(key, None)
+            try:
+                delay = await self._reconcile(key)
+                self._failures.pop(key, None)
+            except Exception:
+                # One Release failing must not stop the others; try it again, later each time.
+                _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
+                self._failures[key] = self._failures.get(key, 0) + 1
+                delay = self.retry_delay(key)
+            echoes = self._echoes.pop(key, [])
+            # After a failure the retry waits its turn even if events came meanwhile: the failing
+            # pass's own writes (not all of them echoes) must not make a loop of it.
+            again = key not in self._failures and (key in self._dirty or not all([echo() for echo in echoes]))
         finally:
-            self._running.pop(key, None)
-        if delay is not None:
+            del self._running[key]
+            self._free_slots += 1
+            self._free_on_shown_slots += on_shown
+        if again:
+            self._waiting[key] = time.monotonic()  # behind those already waiting
+        elif delay is not None:
             delay = max(delay, 0.0)
             self._timers[key] = asyncio.get_running_loop().call_later(
                 delay, self._fire, key, time.monotonic() + delay
             )
+        self._start_passes()
 
     def _fire(self, key: ReleaseKey, due: float) -> None:
         """A Release's timer: its pass is due (the core asked for it then, or a retry)."""
@@ -243,17 +275,11 @@ class ReconcileQueue:
         self.notify(key)
 
     async def drain(self) -> None:
-        """Wait for the passes in flight (used on shutdown)."""
+        """Wait for the passes in flight (used on shutdown); a closed queue forgets those it was told of."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        if not self._opened.is_set():
-            # Still waiting to open: none has started its pass. One cancelled before it first ran never
-            # reaches its own clean-up, so the queue forgets them itself.
-            waiting = list(self._running.values())
-            for task in waiting:
-                task.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
-            self._running.clear()
+        if not self._opened:
+            self._waiting.clear()
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
