@@ -12,7 +12,8 @@ step, so no lock):
   (controller/release_watch.py: its LIST is the watch's own start, each page handed to the handlers
   before the next is read) and the watch of the objects they own has listed those
   (controller/owned_watch.py), or failed to;
-- until then, each Release's body and its Deployments as the watch shows them, packed (kube/packed.py).
+- until then, each Release's body and its Deployments as the watch shows them, packed (kube/packed.py);
+  the body only of a Release shown settled, since no other is taken (below).
   The first pass takes them. The Deployments are used only if the watch of owned objects covers the
   Release (it listed the Release's bucket whole, and has watched it since), else the pass lists them.
   An event for a Release after the queue opened drops what was kept of it, so what a pass takes is what
@@ -42,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -68,15 +69,6 @@ def _shown_settled(body: Mapping[str, Any]) -> bool:
     return settled(status.get("phase"), status.get("observedGeneration"), body["metadata"].get("generation"))
 
 
-@dataclass(slots=True)
-class _Kept:
-    body: bytes | None = None
-    settled: bool = False
-    """Whether the body shows the Release settled (`_shown_settled`)."""
-    deployments: dict[str, bytes] = field(default_factory=dict)
-    """By name (one the watch showed deleted is dropped)."""
-
-
 @dataclass(frozen=True)
 class FirstView:
     body: Obj | None
@@ -88,8 +80,14 @@ class FirstView:
 class FirstLook:
     def __init__(self, covers: Callable[[ReleaseKey], bool], all_along: bool = False) -> None:
         """`covers`: whether the watch has shown every Deployment of the Release."""
-        self._kept: dict[ReleaseKey, _Kept] = {}
-        self._bodies, self._deployments = Packer(), Packer()
+        # Only a body showing the Release settled: no other is taken (`take`). No record per Release
+        # beside it: every sharded replica keeps one of each Release all along.
+        self._bodies: dict[ReleaseKey, bytes] = {}
+        # Of the Releases with Deployments shown, by name (one the watch showed deleted is dropped).
+        self._deployments: dict[ReleaseKey, dict[str, bytes]] = {}
+        # Until the queue opens, the Releases shown and not deleted (`namespaces`).
+        self._shown: set[ReleaseKey] | None = set()
+        self._body_packer, self._deployment_packer = Packer(), Packer()
         self._keeping = True
         self._covers = covers
         self._all_along = all_along
@@ -98,52 +96,54 @@ class FirstLook:
 
     @property
     def releases(self) -> int:
-        """How many Releases' bodies are kept."""
-        return sum(kept.body is not None for kept in self._kept.values())
+        """How many settled Releases' bodies are kept."""
+        return len(self._bodies)
 
     def namespaces(self) -> frozenset[str]:
-        """The namespaces of the Releases kept (before the queue opens: those the watch has shown)."""
-        return frozenset(key.namespace for key, kept in self._kept.items() if kept.body is not None)
+        """The namespaces of the Releases the watch has shown (before the queue opens)."""
+        return frozenset(key.namespace for key in self._shown or ())
 
     def release(self, key: ReleaseKey, body: Mapping[str, Any] | None) -> None:
         """The watch shows the Release (None: deleted)."""
         if not self._keeping:
-            self._kept.pop(key, None)
+            self._forget(key)
         elif body is not None:
-            kept = self._kept.setdefault(key, _Kept())
-            kept.body, kept.settled = self._bodies.pack(own_fields_only(body)), _shown_settled(body)
+            if self._shown is not None:
+                self._shown.add(key)
+            if _shown_settled(body):
+                self._bodies[key] = self._body_packer.pack(own_fields_only(body))
+            else:
+                self._bodies.pop(key, None)
         else:
             # Its Deployments stay until the watch shows them deleted: one of a Release created again
             # under the same name may have been shown before this deletion (another watch stream).
             self._due.discard(key)
-            self._drop(key, None)
+            if self._shown is not None:
+                self._shown.discard(key)
+            self._bodies.pop(key, None)
 
     def deployment(self, key: ReleaseKey, name: str, body: Mapping[str, Any] | None) -> None:
         """The watch shows a Deployment labelled as the Release's (None: deleted)."""
         if not self._keeping:
-            self._kept.pop(key, None)
+            self._forget(key)
         elif body is not None:
-            packed = self._deployments.pack(own_fields_only(body))
-            self._kept.setdefault(key, _Kept()).deployments[name] = packed
+            packed = self._deployment_packer.pack(own_fields_only(body))
+            self._deployments.setdefault(key, {})[name] = packed
         else:
-            self._drop(key, name)
+            kept = self._deployments.get(key)
+            if kept is not None:
+                kept.pop(name, None)
+                if not kept:
+                    del self._deployments[key]
 
-    def _drop(self, key: ReleaseKey, deployment: str | None) -> None:
-        """Forget the Release's body (None) or one of its Deployments; then the entry, if it holds
-        nothing (the Deployments of a deleted Release are shown deleted after it)."""
-        kept = self._kept.get(key)
-        if kept is None:
-            return
-        if deployment is None:
-            kept.body = None
-        else:
-            kept.deployments.pop(deployment, None)
-        if kept.body is None and not kept.deployments:
-            del self._kept[key]
+    def _forget(self, key: ReleaseKey) -> None:
+        self._bodies.pop(key, None)
+        self._deployments.pop(key, None)
 
     def stop_keeping(self) -> None:
         """The queue opens: keep nothing more, unless all along."""
         self._keeping = self._all_along
+        self._shown = None
 
     def gained(self, key: ReleaseKey) -> None:
         """All along: the Release became this replica's; its next pass takes what was kept."""
@@ -156,8 +156,7 @@ class FirstLook:
         such passes fewer slots: controller/queue.py)."""
         if self._all_along and key not in self._due:
             return False
-        kept = self._kept.get(key)
-        return kept is not None and kept.body is not None and kept.settled and self._covers(key)
+        return key in self._bodies and self._covers(key)
 
     def take(self, key: ReleaseKey) -> FirstView:
         """What was kept of the Release, once (all along: once per gain); nothing of a Release the watch
@@ -166,15 +165,15 @@ class FirstLook:
             if key not in self._due:
                 return FirstView(None, None)
             self._due.discard(key)
-            kept = self._kept.get(key)
+            body, deployments = self._bodies.get(key), self._deployments.get(key)
         else:
-            kept = self._kept.pop(key, None)
-        if kept is None or kept.body is None or not kept.settled:
+            body, deployments = self._bodies.pop(key, None), self._deployments.pop(key, None)
+        if body is None:
             return FirstView(None, None)
-        deployments = None
+        listed = None
         if self._covers(key):
-            deployments = [self._deployments.unpack(packed) for packed in kept.deployments.values()]
-        return FirstView(self._bodies.unpack(kept.body), deployments)
+            listed = [self._deployment_packer.unpack(packed) for packed in (deployments or {}).values()]
+        return FirstView(self._body_packer.unpack(body), listed)
 
 
 async def open_when_shown(
