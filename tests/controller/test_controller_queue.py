@@ -4,6 +4,7 @@ pass, and the requeue delay the pass returns schedules the next one."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from polling import until
 
@@ -435,3 +436,11 @@ def test_draining_a_closed_queue_ends_at_once_without_a_pass() -> None:
         assert passes == [] and queue.busy == 0
 
     asyncio.run(scenario())
+
+
+def test_keys_of_one_namespace_share_its_name() -> None:
+    """Every sharded replica keeps a key of each Release in several indexes: each made of the body a
+    watch event brought, they held a copy of the namespace's name each."""
+    first, second = (ReleaseKey(json.loads('"shop"'), name) for name in ("web", "api"))
+    assert first.namespace is second.namespace
+    assert first == ReleaseKey("shop", "web") and hash(first) == hash(ReleaseKey("shop", "web"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ _log = logging.getLogger(__name__)
 class ReleaseKey:
     namespace: str
     name: str
+
+    def __post_init__(self) -> None:
+        # One string per namespace, not one per Release: each key's came from the body it was made of.
+        object.__setattr__(self, "namespace", sys.intern(self.namespace))
 
 
 Reconcile = Callable[[ReleaseKey], Awaitable[float | None]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -246,7 +247,8 @@ class Informer:
         batch = []
         for type, obj in events:
             meta = obj.get("metadata") or {}
-            key = (meta.get("namespace", ""), meta.get("name", ""))
+            # One string per namespace, not one per object kept (each came from the object's own JSON).
+            key = (sys.intern(meta.get("namespace", "")), meta.get("name", ""))
             if seen is not None:
                 seen.add(key)
             known = stream.known.get(key)
