@@ -337,7 +337,8 @@ def test_the_namespaces_of_the_releases_shown_are_those_whose_events_are_listed_
     look.release(ReleaseKey("gone", "old"), body("old", "1"))
     look.release(ReleaseKey("gone", "old"), None)
     look.deployment(ReleaseKey("orphans", "x"), "x-a", body("x-a", "1"))  # its Release not shown
-    assert look.namespaces() == frozenset({"shop", "cafe"})
+    look.release(ReleaseKey("moving", "cart"), body("cart", "1", phase="Progressing"))  # no body kept
+    assert look.namespaces() == frozenset({"shop", "cafe", "moving"})
     assert look.releases == 2
 
 

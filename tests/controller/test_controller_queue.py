@@ -163,6 +163,36 @@ def test_passes_waiting_for_a_slot_hold_no_task() -> None:
     asyncio.run(scenario())
 
 
+def test_passes_start_in_the_order_they_were_asked_for() -> None:
+    async def scenario() -> None:
+        passes, reconcile = recorded_passes()
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=1)
+        keys = [ReleaseKey("shop", f"r{index}") for index in (3, 1, 4, 0, 5, 9, 2, 6)]
+        for key in keys:
+            queue.notify(key)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
+        assert passes == keys
+
+    asyncio.run(scenario())
+
+
+def test_with_sharding_a_pass_over_another_replicas_release_hands_its_slot_on() -> None:
+    """A deleted Release gets a last pass on every replica (`forget`); where another replica owns it,
+    that pass ends at once, and the passes waiting behind it take its slot."""
+
+    async def scenario() -> None:
+        passes, reconcile = recorded_passes()
+        mine = ReleaseKey("shop", "mine")
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=1, owns=lambda key: key == mine)
+        queue.forget(WEB)
+        queue.forget(API)
+        queue.notify(mine)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
+        assert passes == [mine]
+
+    asyncio.run(scenario())
+
+
 def test_passes_deciding_on_what_the_watch_showed_take_at_most_their_share_of_the_slots() -> None:
     """After a start every settled Release's first pass decides on what the watch showed: a few at once;
     a pass that reads (a Release in flight, an event after the start) takes one of the other slots at

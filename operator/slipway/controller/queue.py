@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -68,6 +69,37 @@ MAX_CONCURRENT_PASSES = 128
 MAX_PASSES_ON_SHOWN = 32
 
 
+class _WaitingLine:
+    """Releases waiting for a slot, first come first served, each with when it asked (monotonic).
+    Keys leave only at the front: a dict alone would scan the slots its front left at each `first`."""
+
+    def __init__(self) -> None:
+        self._asked: dict[ReleaseKey, float] = {}
+        self._order: deque[ReleaseKey] = deque()
+
+    def __contains__(self, key: ReleaseKey) -> bool:
+        return key in self._asked
+
+    def __len__(self) -> int:
+        return len(self._asked)
+
+    def join(self, key: ReleaseKey, asked: float) -> None:
+        self._asked[key] = asked
+        self._order.append(key)
+
+    def first(self) -> tuple[ReleaseKey, float]:
+        key = self._order.popleft()
+        return key, self._asked.pop(key)
+
+    def asked_now(self) -> None:
+        """Every one asked now (what they waited counts from here)."""
+        self._asked = dict.fromkeys(self._asked, time.monotonic())
+
+    def clear(self) -> None:
+        self._asked.clear()
+        self._order.clear()
+
+
 class ReconcileQueue:
     def __init__(
         self,
@@ -104,10 +136,10 @@ class ReconcileQueue:
         # Releases whose pass waits for a slot, in the order they asked, with when they asked
         # (monotonic). A pass gets its task only with its slot: after a start thousands wait, and a
         # task each (~1.5 KB) was the most of what the start held at once, left as free space after.
-        self._waiting: dict[ReleaseKey, float] = {}
+        self._waiting = _WaitingLine()
         # Of those, passes on what the watch showed that reached the front while all of their own slots
         # were taken: they keep their place among themselves, the passes behind them go first.
-        self._waiting_on_shown: dict[ReleaseKey, float] = {}
+        self._waiting_on_shown = _WaitingLine()
         self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
         self._dirty: set[ReleaseKey] = set()
         # Events during a pass that may be echoes of its own writes: judged when it ends.
@@ -159,7 +191,7 @@ class ReconcileQueue:
             self._start(key)
 
     def _start(self, key: ReleaseKey) -> None:
-        self._waiting[key] = time.monotonic()
+        self._waiting.join(key, time.monotonic())
         self._start_passes()
 
     def _start_passes(self) -> None:
@@ -169,13 +201,12 @@ class ReconcileQueue:
             return
         while self._free_slots:
             if self._waiting_on_shown and self._free_on_shown_slots:
-                key = next(iter(self._waiting_on_shown))
-                on_shown, asked = True, self._waiting_on_shown.pop(key)
+                (key, asked), on_shown = self._waiting_on_shown.first(), True
             elif self._waiting:
-                key = next(iter(self._waiting))
-                on_shown, asked = self._on_shown is not None and self._on_shown(key), self._waiting.pop(key)
+                key, asked = self._waiting.first()
+                on_shown = self._on_shown is not None and self._on_shown(key)
                 if on_shown and not self._free_on_shown_slots:
-                    self._waiting_on_shown[key] = asked
+                    self._waiting_on_shown.join(key, asked)
                     continue
             else:
                 return
@@ -220,8 +251,7 @@ class ReconcileQueue:
     def open(self) -> None:
         """Start the passes a closed queue was told of, and every pass from now on."""
         self._opened = True
-        now = time.monotonic()  # what they waited for a slot counts from here
-        self._waiting = dict.fromkeys(self._waiting, now)
+        self._waiting.asked_now()
         self._start_passes()
 
     @property
@@ -235,43 +265,52 @@ class ReconcileQueue:
         return len(self._timers)
 
     async def _run(self, key: ReleaseKey, asked: float, on_shown: bool) -> None:
-        delay = None
-        again = False
+        fired = self._fired.pop(key, None)
+        delay, again, cancelled = None, False, False
         try:
-            fired = self._fired.pop(key, None)
-            if self._owns is not None and not self._owns(key):
-                return  # it moved to another replica, perhaps while this waited for a slot
-            if self._queued is not None:
-                self._queued(time.monotonic() - asked)
-            if fired is not None and self._started_late is not None:
-                self._started_late(time.monotonic() - fired)
-            # Events that came while waiting for a slot are covered by this pass.
-            self._dirty.discard(key)
-            self._echoes.pop(key, None)
-            try:
-                delay = await self._reconcile(key)
-                self._failures.pop(key, None)
-            except Exception:
-                # One Release failing must not stop the others; try it again, later each time.
-                _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
-                self._failures[key] = self._failures.get(key, 0) + 1
-                delay = self.retry_delay(key)
-            echoes = self._echoes.pop(key, [])
-            # After a failure the retry waits its turn even if events came meanwhile: the failing
-            # pass's own writes (not all of them echoes) must not make a loop of it.
-            again = key not in self._failures and (key in self._dirty or not all([echo() for echo in echoes]))
+            if self._owns is None or self._owns(key):  # else it moved to another replica while waiting
+                delay, again = await self._pass(key, asked, fired)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             del self._running[key]
             self._free_slots += 1
             self._free_on_shown_slots += on_shown
-        if again:
-            self._waiting[key] = time.monotonic()  # behind those already waiting
-        elif delay is not None:
-            delay = max(delay, 0.0)
-            self._timers[key] = asyncio.get_running_loop().call_later(
-                delay, self._fire, key, time.monotonic() + delay
-            )
-        self._start_passes()
+            # However the pass ended, its slot goes to the next waiting (they have no task to wake),
+            # unless the loop is being shut down.
+            if not cancelled:
+                if again:
+                    self._waiting.join(key, time.monotonic())  # behind those already waiting
+                elif delay is not None:
+                    delay = max(delay, 0.0)
+                    self._timers[key] = asyncio.get_running_loop().call_later(
+                        delay, self._fire, key, time.monotonic() + delay
+                    )
+                self._start_passes()
+
+    async def _pass(self, key: ReleaseKey, asked: float, fired: float | None) -> tuple[float | None, bool]:
+        """One pass; when the next is due (None: only on events), and whether to run again at once."""
+        if self._queued is not None:
+            self._queued(time.monotonic() - asked)
+        if fired is not None and self._started_late is not None:
+            self._started_late(time.monotonic() - fired)
+        # Events that came while waiting for a slot are covered by this pass.
+        self._dirty.discard(key)
+        self._echoes.pop(key, None)
+        try:
+            delay = await self._reconcile(key)
+            self._failures.pop(key, None)
+        except Exception:
+            # One Release failing must not stop the others; try it again, later each time.
+            _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
+            self._failures[key] = self._failures.get(key, 0) + 1
+            delay = self.retry_delay(key)
+        echoes = self._echoes.pop(key, [])
+        # After a failure the retry waits its turn even if events came meanwhile: the failing
+        # pass's own writes (not all of them echoes) must not make a loop of it.
+        again = key not in self._failures and (key in self._dirty or not all([echo() for echo in echoes]))
+        return delay, again
 
     def _fire(self, key: ReleaseKey, due: float) -> None:
         """A Release's timer: its pass is due (the core asked for it then, or a retry)."""
