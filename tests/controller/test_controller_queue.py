@@ -155,10 +155,13 @@ def test_passes_waiting_for_a_slot_hold_no_task() -> None:
         assert len(asyncio.all_tasks()) == tasks_before and queue.busy == 100
         queue.open()
         await until(lambda: len(held.running) == 4, "four passes running")
+        more = [ReleaseKey("cafe", f"r{index}") for index in range(50)]
+        for key in more:  # told while every slot is taken
+            queue.notify(key)
         assert len(asyncio.all_tasks()) == tasks_before + 4
         held.go.set()
         await until(lambda: queue.busy == 0, "queue.busy == 0")
-        assert sorted(held.done) == sorted(keys) and held.most_at_once == 4
+        assert sorted(held.done) == sorted(keys + more) and held.most_at_once == 4
 
     asyncio.run(scenario())
 
@@ -474,3 +477,66 @@ def test_keys_of_one_namespace_share_its_name() -> None:
     first, second = (ReleaseKey(json.loads('"shop"'), name) for name in ("web", "api"))
     assert first.namespace is second.namespace
     assert first == ReleaseKey("shop", "web") and hash(first) == hash(ReleaseKey("shop", "web"))
+
+
+def test_no_pass_starts_after_a_drain_though_one_in_flight_asked_for_one_soon() -> None:
+    """On shutdown the operator drains the queue, then hands its Lease over: a pass started after that
+    would write beside the next owner."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+        release = asyncio.Event()
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            await release.wait()
+            return 0.01
+
+        queue = ReconcileQueue(reconcile)
+        queue.notify(WEB)
+        await until(lambda: passes == [WEB], "passes == [WEB]")
+        draining = asyncio.create_task(queue.drain())
+        release.set()
+        await draining
+        await asyncio.sleep(0.1)
+        assert passes == [WEB] and queue.scheduled == 0 and queue.busy == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_cancelled_before_it_began_leaves_the_queue_drainable() -> None:
+    """Only a shutdown cancels passes: one cancelled before its first step ran none of its body, and
+    the queue still forgets it, so the drain ends."""
+
+    async def scenario() -> None:
+        passes, reconcile = recorded_passes()
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=1)
+        queue.notify(WEB)
+        queue.notify(API)
+        for task in asyncio.all_tasks():
+            if task.get_name().startswith("reconcile"):
+                task.cancel()  # WEB's, before its first step
+        await until(lambda: queue.busy == 1, "WEB's pass forgotten, API's waiting")
+        async with asyncio.timeout(5):
+            await queue.drain()
+        assert passes == []
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_question_of_what_the_watch_showed_stops_no_pass() -> None:
+    async def scenario() -> None:
+        passes, reconcile = recorded_passes()
+
+        def on_shown(key: ReleaseKey) -> bool:
+            if key == WEB:
+                raise KeyError(key)
+            return False
+
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=1, on_shown=on_shown)
+        for key in (API, WEB, ReleaseKey("shop", "cart")):
+            queue.notify(key)
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
+        assert passes == [API, WEB, ReleaseKey("shop", "cart")]
+
+    asyncio.run(scenario())

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 _log = logging.getLogger(__name__)
 
@@ -140,11 +141,12 @@ class ReconcileQueue:
         # Of those, passes on what the watch showed that reached the front while all of their own slots
         # were taken: they keep their place among themselves, the passes behind them go first.
         self._waiting_on_shown = _WaitingLine()
-        self._running: dict[ReleaseKey, asyncio.Task[None]] = {}
+        self._running: dict[ReleaseKey, asyncio.Task[tuple[float | None, bool]]] = {}
         self._dirty: set[ReleaseKey] = set()
         # Events during a pass that may be echoes of its own writes: judged when it ends.
         self._echoes: dict[ReleaseKey, list[Echo]] = {}
         self._timers: dict[ReleaseKey, asyncio.TimerHandle] = {}
+        self._draining = False
 
     def notify(self, key: ReleaseKey, echo: Echo | None = None) -> None:
         """Something about this Release changed: reconcile it now, or right after the pass in flight.
@@ -199,22 +201,33 @@ class ReconcileQueue:
         showed waits for one of its own slots too, and those behind it go first meanwhile."""
         if not self._opened:
             return
-        while self._free_slots:
-            if self._waiting_on_shown and self._free_on_shown_slots:
+        while self._free_slots > 0:
+            if self._waiting_on_shown and self._free_on_shown_slots > 0:
                 (key, asked), on_shown = self._waiting_on_shown.first(), True
             elif self._waiting:
                 key, asked = self._waiting.first()
-                on_shown = self._on_shown is not None and self._on_shown(key)
-                if on_shown and not self._free_on_shown_slots:
+                on_shown = self._decides_on_shown(key)
+                if on_shown and self._free_on_shown_slots <= 0:
                     self._waiting_on_shown.join(key, asked)
                     continue
             else:
                 return
             self._free_slots -= 1
             self._free_on_shown_slots -= on_shown
-            self._running[key] = asyncio.get_running_loop().create_task(
-                self._run(key, asked, on_shown), name=f"reconcile {key}"
-            )
+            task = asyncio.get_running_loop().create_task(self._run(key, asked), name=f"reconcile {key}")
+            self._running[key] = task
+            # A callback, not the task's own `finally`: a task cancelled before its first step runs none
+            # of its body, and its slot must come back all the same.
+            task.add_done_callback(partial(self._ended, key, on_shown))
+
+    def _decides_on_shown(self, key: ReleaseKey) -> bool:
+        if self._on_shown is None:
+            return False
+        try:
+            return bool(self._on_shown(key))
+        except Exception:  # a wrong answer costs a slot of the wider kind; an exception, every pass after
+            _log.exception("whether %s/%s decides on what the watch showed", key.namespace, key.name)
+            return False
 
     def reclaim(self) -> None:
         """What this replica owns changed (sharding): a pass at once for each Release it gained; the
@@ -264,30 +277,33 @@ class ReconcileQueue:
         """Releases with a pass scheduled for later."""
         return len(self._timers)
 
-    async def _run(self, key: ReleaseKey, asked: float, on_shown: bool) -> None:
+    async def _run(self, key: ReleaseKey, asked: float) -> tuple[float | None, bool]:
         fired = self._fired.pop(key, None)
-        delay, again, cancelled = None, False, False
-        try:
-            if self._owns is None or self._owns(key):  # else it moved to another replica while waiting
-                delay, again = await self._pass(key, asked, fired)
-        except asyncio.CancelledError:
-            cancelled = True
-            raise
-        finally:
-            del self._running[key]
-            self._free_slots += 1
-            self._free_on_shown_slots += on_shown
-            # However the pass ended, its slot goes to the next waiting (they have no task to wake),
-            # unless the loop is being shut down.
-            if not cancelled:
-                if again:
-                    self._waiting.join(key, time.monotonic())  # behind those already waiting
-                elif delay is not None:
-                    delay = max(delay, 0.0)
-                    self._timers[key] = asyncio.get_running_loop().call_later(
-                        delay, self._fire, key, time.monotonic() + delay
-                    )
-                self._start_passes()
+        if self._owns is not None and not self._owns(key):
+            return None, False  # it moved to another replica, perhaps while it waited for a slot
+        return await self._pass(key, asked, fired)
+
+    def _ended(self, key: ReleaseKey, on_shown: bool, task: asyncio.Task[tuple[float | None, bool]]) -> None:
+        """A pass's task ended, however: its slot goes to the next waiting (they have no task to wake),
+        but not at a shutdown's cancellation; and no timer is set while the queue drains."""
+        del self._running[key]
+        self._free_slots += 1
+        self._free_on_shown_slots += on_shown
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            _log.error("the pass of %s/%s ended in error", key.namespace, key.name, exc_info=error)
+        else:
+            delay, again = task.result()
+            if again:
+                self._waiting.join(key, time.monotonic())  # behind those already waiting
+            elif delay is not None and not self._draining:
+                delay = max(delay, 0.0)
+                self._timers[key] = asyncio.get_running_loop().call_later(
+                    delay, self._fire, key, time.monotonic() + delay
+                )
+        self._start_passes()
 
     async def _pass(self, key: ReleaseKey, asked: float, fired: float | None) -> tuple[float | None, bool]:
         """One pass; when the next is due (None: only on events), and whether to run again at once."""
@@ -319,7 +335,9 @@ class ReconcileQueue:
         self.notify(key)
 
     async def drain(self) -> None:
-        """Wait for the passes in flight (used on shutdown); a closed queue forgets those it was told of."""
+        """Wait for the passes in flight and those waiting for a slot, setting no timer from now on (used
+        on shutdown: no pass may start after it); a closed queue forgets those it was told of."""
+        self._draining = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
