@@ -540,3 +540,23 @@ def test_a_failing_question_of_what_the_watch_showed_stops_no_pass() -> None:
         assert passes == [API, WEB, ReleaseKey("shop", "cart")]
 
     asyncio.run(scenario())
+
+
+def test_an_event_as_a_pass_ends_makes_one_more_pass() -> None:
+    """An event may come between a pass's last step and the queue's noting that it ended (a watch
+    event delivered from another thread, say): it is not lost."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            if len(passes) == 1:
+                asyncio.get_running_loop().call_soon(queue.notify, WEB)  # runs before the task's end is seen
+            return None
+
+        queue = ReconcileQueue(reconcile)
+        queue.notify(WEB)
+        await until(lambda: len(passes) == 2 and queue.busy == 0, "a second pass")
+
+    asyncio.run(scenario())

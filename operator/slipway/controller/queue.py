@@ -141,7 +141,7 @@ class ReconcileQueue:
         # Of those, passes on what the watch showed that reached the front while all of their own slots
         # were taken: they keep their place among themselves, the passes behind them go first.
         self._waiting_on_shown = _WaitingLine()
-        self._running: dict[ReleaseKey, asyncio.Task[tuple[float | None, bool]]] = {}
+        self._running: dict[ReleaseKey, asyncio.Task[tuple[bool, float | None]]] = {}
         self._dirty: set[ReleaseKey] = set()
         # Events during a pass that may be echoes of its own writes: judged when it ends.
         self._echoes: dict[ReleaseKey, list[Echo]] = {}
@@ -277,36 +277,12 @@ class ReconcileQueue:
         """Releases with a pass scheduled for later."""
         return len(self._timers)
 
-    async def _run(self, key: ReleaseKey, asked: float) -> tuple[float | None, bool]:
+    async def _run(self, key: ReleaseKey, asked: float) -> tuple[bool, float | None]:
+        """Whether the pass reconciled (not if the Release moved to another replica, perhaps while it
+        waited for a slot), and when the next is due (None: only on events)."""
         fired = self._fired.pop(key, None)
         if self._owns is not None and not self._owns(key):
-            return None, False  # it moved to another replica, perhaps while it waited for a slot
-        return await self._pass(key, asked, fired)
-
-    def _ended(self, key: ReleaseKey, on_shown: bool, task: asyncio.Task[tuple[float | None, bool]]) -> None:
-        """A pass's task ended, however: its slot goes to the next waiting (they have no task to wake),
-        but not at a shutdown's cancellation; and no timer is set while the queue drains."""
-        del self._running[key]
-        self._free_slots += 1
-        self._free_on_shown_slots += on_shown
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            _log.error("the pass of %s/%s ended in error", key.namespace, key.name, exc_info=error)
-        else:
-            delay, again = task.result()
-            if again:
-                self._waiting.join(key, time.monotonic())  # behind those already waiting
-            elif delay is not None and not self._draining:
-                delay = max(delay, 0.0)
-                self._timers[key] = asyncio.get_running_loop().call_later(
-                    delay, self._fire, key, time.monotonic() + delay
-                )
-        self._start_passes()
-
-    async def _pass(self, key: ReleaseKey, asked: float, fired: float | None) -> tuple[float | None, bool]:
-        """One pass; when the next is due (None: only on events), and whether to run again at once."""
+            return False, None
         if self._queued is not None:
             self._queued(time.monotonic() - asked)
         if fired is not None and self._started_late is not None:
@@ -322,11 +298,40 @@ class ReconcileQueue:
             _log.exception("reconcile of %s/%s failed", key.namespace, key.name)
             self._failures[key] = self._failures.get(key, 0) + 1
             delay = self.retry_delay(key)
+        return True, delay
+
+    def _ended(self, key: ReleaseKey, on_shown: bool, task: asyncio.Task[tuple[bool, float | None]]) -> None:
+        """A pass's task ended, however: its slot goes to the next waiting (they have no task to wake),
+        but not at a shutdown's cancellation; and no timer is set while the queue drains. Whether to
+        run again is judged here, not in the task: an event may come between the task's end and this."""
+        del self._running[key]
+        self._free_slots += 1
+        self._free_on_shown_slots += on_shown
+        if task.cancelled():
+            return
+        try:
+            self._follow_up(key, task)
+        finally:
+            self._start_passes()
+
+    def _follow_up(self, key: ReleaseKey, task: asyncio.Task[tuple[bool, float | None]]) -> None:
+        """After a pass: run it again at once, or at its next due time, or on the next event."""
         echoes = self._echoes.pop(key, [])
-        # After a failure the retry waits its turn even if events came meanwhile: the failing
-        # pass's own writes (not all of them echoes) must not make a loop of it.
-        again = key not in self._failures and (key in self._dirty or not all([echo() for echo in echoes]))
-        return delay, again
+        error = task.exception()
+        reconciled, delay = (False, None) if error is not None else task.result()
+        if error is not None:
+            _log.error("the pass of %s/%s ended in error", key.namespace, key.name, exc_info=error)
+        if not reconciled:
+            self._dirty.discard(key)
+        # After a failure the retry waits its turn even if events came meanwhile: the failing pass's own
+        # writes (not all of them echoes) must not make a loop of it.
+        elif key not in self._failures and (key in self._dirty or not all([echo() for echo in echoes])):
+            self._waiting.join(key, time.monotonic())  # behind those already waiting
+        elif delay is not None and not self._draining:
+            delay = max(delay, 0.0)
+            self._timers[key] = asyncio.get_running_loop().call_later(
+                delay, self._fire, key, time.monotonic() + delay
+            )
 
     def _fire(self, key: ReleaseKey, due: float) -> None:
         """A Release's timer: its pass is due (the core asked for it then, or a retry)."""
