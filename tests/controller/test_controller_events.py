@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import tracemalloc
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 from test_controller_reconciler import NAMESPACE, RecordingApi, _no_alerts, _no_measurements, release
+from traced import left_allocated
 
 from slipway.controller.events import EventLedger, _NameHashes
 from slipway.controller.queue import ReleaseKey
@@ -204,13 +204,7 @@ def test_the_event_names_listed_at_a_start_are_kept_in_8_bytes_each() -> None:
     every name listed is found, none other."""
     listed = [f"web-{index}.{index * 7919:016x}" for index in range(10_000)]
     others = [f"web-{index}.{index * 7919 + 1:016x}" for index in range(10_000)]
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        names = _NameHashes(iter(listed))
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    names, kept = left_allocated(lambda: _NameHashes(iter(listed)))
     assert kept / len(listed) < 10, f"{kept / len(listed):.0f} bytes a name"
     assert all(name in names for name in listed)
     assert not any(name in names for name in others)

@@ -250,6 +250,22 @@ def test_each_pass_tells_how_long_it_waited_for_a_slot() -> None:
     asyncio.run(scenario())
 
 
+def test_what_a_pass_told_to_a_closed_queue_waited_counts_from_its_opening() -> None:
+    """The operator's start keeps the queue closed while its watches list: that is no wait for a slot."""
+
+    async def scenario() -> None:
+        waited: list[float] = []
+        _, reconcile = recorded_passes()
+        queue = ReconcileQueue(reconcile, opened=False, queued=waited.append)
+        queue.notify(WEB)
+        await asyncio.sleep(0.2)
+        queue.open()
+        await until(lambda: queue.busy == 0, "queue.busy == 0")
+        assert len(waited) == 1 and waited[0] < 0.1
+
+    asyncio.run(scenario())
+
+
 def test_a_pass_its_timer_woke_tells_how_late_it_started_and_one_an_event_brought_does_not() -> None:
     async def scenario() -> None:
         late: list[float] = []

@@ -4,7 +4,6 @@ the first of their kind, a fraction of that (what every sharded replica keeps of
 
 from __future__ import annotations
 
-import tracemalloc
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from settled_release import settled_release
+from traced import left_allocated
 
 from slipway.kube.packed import Packer, dumped, pack, unpack
 
@@ -87,11 +87,8 @@ def test_what_is_kept_takes_the_memory_of_its_json_only() -> None:
     """orjson hands back the whole buffer it wrote into (32 KiB for this object's 3 KB): what is kept
     is a copy of its own size."""
     obj = {"metadata": {"name": "web", "labels": {"note": "b" * 3000}}}
-    tracemalloc.start()
-    try:
-        kept = [pack(obj, compressed=False) for _ in range(100)] + [dumped(obj) for _ in range(100)]
-        traced = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
+    kept, traced = left_allocated(
+        lambda: [pack(obj, compressed=False) for _ in range(100)] + [dumped(obj) for _ in range(100)]
+    )
     assert unpack(kept[0]) == unpack(kept[-1]) == obj
     assert traced < len(kept) * (len(kept[0]) + 100)

@@ -5,9 +5,10 @@ for the tests that measure what keeping it costs."""
 from __future__ import annotations
 
 import hashlib
-import tracemalloc
 from collections.abc import Callable
 from typing import Any
+
+from traced import left_allocated
 
 from slipway.controller.queue import ReleaseKey
 
@@ -103,11 +104,10 @@ def bytes_kept_per_release(
     memory still allocated afterwards per Release (tracemalloc; keys and bodies made before)."""
     keys = [ReleaseKey("shop", f"web-{index}") for index in range(count)]
     bodies = [settled_release(key.name) for key in keys]
-    tracemalloc.start()
-    try:
+
+    def keep_all() -> None:  # what `keep` returns is not kept
         for key, shown in zip(keys, bodies, strict=True):
             keep(key, shown)
-        kept = tracemalloc.get_traced_memory()[0] / count
-    finally:
-        tracemalloc.stop()
-    return keys, bodies, kept
+
+    _, kept = left_allocated(keep_all)
+    return keys, bodies, kept / count

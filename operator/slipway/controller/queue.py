@@ -165,7 +165,7 @@ class ReconcileQueue:
                 self._cancel_timer(key)
                 self._fired.pop(key, None)
                 return
-        if key in self._waiting or key in self._waiting_on_shown:
+        if self._is_waiting(key):
             return  # the pass it waits for reads after this event
         if key in self._running:
             if echo is None:
@@ -189,8 +189,11 @@ class ReconcileQueue:
         self._fired.pop(key, None)
         if key in self._running:
             self._dirty.add(key)
-        elif key not in self._waiting and key not in self._waiting_on_shown:
+        elif not self._is_waiting(key):
             self._start(key)
+
+    def _is_waiting(self, key: ReleaseKey) -> bool:
+        return key in self._waiting or key in self._waiting_on_shown
 
     def _start(self, key: ReleaseKey) -> None:
         self._waiting.join(key, time.monotonic())
