@@ -576,3 +576,67 @@ def test_an_event_as_a_pass_ends_makes_one_more_pass() -> None:
         await until(lambda: len(passes) == 2 and queue.busy == 0, "a second pass")
 
     asyncio.run(scenario())
+
+
+def test_a_metric_that_raises_costs_no_pass_its_next_timer() -> None:
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            return 0.01
+
+        def broken(seconds: float) -> None:
+            raise ValueError("a histogram's bucket")
+
+        queue = ReconcileQueue(reconcile, queued=broken, started_late=broken)
+        queue.notify(WEB)
+        await until(lambda: len(passes) >= 3, "passes its own timers started")
+        await queue.drain()
+
+    asyncio.run(scenario())
+
+
+def test_an_echo_that_cannot_say_makes_one_more_pass() -> None:
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+        release = asyncio.Event()
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            await release.wait()
+            return None
+
+        def echo() -> bool:
+            raise KeyError("the write's resourceVersion")
+
+        queue = ReconcileQueue(reconcile)
+        queue.notify(WEB)
+        await until(lambda: passes == [WEB], "the first pass")
+        queue.notify(WEB, echo)
+        release.set()
+        await until(lambda: len(passes) == 2 and queue.busy == 0, "one more pass")
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_cancelled_from_inside_is_tried_again() -> None:
+    """Only a shutdown's drain cancels passes on purpose; a cancellation from inside a pass (a future it
+    awaited, cancelled by someone else) must not leave its Release without a next pass."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            if len(passes) == 1:
+                raise asyncio.CancelledError
+            return None
+
+        queue = ReconcileQueue(reconcile, retry_after_error_seconds=0.01)
+        queue.notify(WEB)
+        await until(lambda: len(passes) == 2 and queue.busy == 0, "the pass tried again")
+        assert queue.retry_delay(WEB) is None  # its success forgave the cancellation
+        await queue.drain()
+
+    asyncio.run(scenario())

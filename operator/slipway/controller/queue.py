@@ -286,10 +286,9 @@ class ReconcileQueue:
         fired = self._fired.pop(key, None)
         if self._owns is not None and not self._owns(key):
             return False, None
-        if self._queued is not None:
-            self._queued(time.monotonic() - asked)
-        if fired is not None and self._started_late is not None:
-            self._started_late(time.monotonic() - fired)
+        _tell(self._queued, time.monotonic() - asked)
+        if fired is not None:
+            _tell(self._started_late, time.monotonic() - fired)
         # Events that came while waiting for a slot are covered by this pass.
         self._dirty.discard(key)
         self._echoes.pop(key, None)
@@ -310,8 +309,8 @@ class ReconcileQueue:
         del self._running[key]
         self._free_slots += 1
         self._free_on_shown_slots += on_shown
-        if task.cancelled():
-            return
+        if task.cancelled() and (self._draining or task.cancelling()):
+            return  # cancelled by a shutdown: no pass after it
         try:
             self._follow_up(key, task)
         finally:
@@ -320,15 +319,22 @@ class ReconcileQueue:
     def _follow_up(self, key: ReleaseKey, task: asyncio.Task[tuple[bool, float | None]]) -> None:
         """After a pass: run it again at once, or at its next due time, or on the next event."""
         echoes = self._echoes.pop(key, [])
-        error = task.exception()
-        reconciled, delay = (False, None) if error is not None else task.result()
-        if error is not None:
+        if task.cancelled():
+            # Not by a shutdown: a CancelledError from inside the pass (a future it awaited, cancelled by
+            # someone else), which must not leave its Release without a next pass until some event.
+            _log.error("the pass of %s/%s was cancelled; trying it again", key.namespace, key.name)
+            self._failures[key] = self._failures.get(key, 0) + 1
+            reconciled, delay = True, self.retry_delay(key)
+        elif (error := task.exception()) is not None:
             _log.error("the pass of %s/%s ended in error", key.namespace, key.name, exc_info=error)
+            reconciled, delay = False, None
+        else:
+            reconciled, delay = task.result()
         if not reconciled:
             self._dirty.discard(key)
         # After a failure the retry waits its turn even if events came meanwhile: the failing pass's own
         # writes (not all of them echoes) must not make a loop of it.
-        elif key not in self._failures and (key in self._dirty or not all([echo() for echo in echoes])):
+        elif key not in self._failures and (key in self._dirty or not _only_echoes(key, echoes)):
             self._waiting.join(key, time.monotonic())  # behind those already waiting
         elif delay is not None and not self._draining:
             delay = max(delay, 0.0)
@@ -353,3 +359,23 @@ class ReconcileQueue:
             self._waiting.clear()
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+def _tell(callback: Queued | StartedLate | None, seconds: float) -> None:
+    """Tell a metric; one that raises costs its sample, never the pass (nor its next timer)."""
+    if callback is None:
+        return
+    try:
+        callback(seconds)
+    except Exception:
+        _log.exception("telling a pass's wait")
+
+
+def _only_echoes(key: ReleaseKey, echoes: list[Echo]) -> bool:
+    """Whether every event during the pass only showed back its own writes; one that cannot say is
+    taken as a change (one pass more, never a change lost)."""
+    try:
+        return all([echo() for echo in echoes])
+    except Exception:
+        _log.exception("whether an event of %s/%s echoed its own write", key.namespace, key.name)
+        return False
