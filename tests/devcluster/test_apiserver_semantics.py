@@ -284,6 +284,86 @@ def test_an_owner_in_another_namespace_counts_as_absent_and_a_cluster_scoped_dep
     assert http("GET", f"{roles}/unresolvable").status == 200
 
 
+def test_a_dependent_with_an_owner_left_loses_only_the_reference_to_the_owner_gone(
+    apiserver: ApiServer, http: Http
+) -> None:
+    """As kube-controller-manager's collector: a dependent one of whose owners is deleted stays, its
+    reference to that owner removed by a write of the collector's own, which its watchers see."""
+    owner = http("POST", DEPLOYS, plain_deployment()).body
+    other = http("POST", DEPLOYS, {**plain_deployment(), "metadata": {"name": "api"}}).body
+    api_ref = {**_reference(other), "name": "api"}
+    created = http(
+        "POST", CMS, {"metadata": {"name": "shared", "ownerReferences": [_reference(owner), api_ref]}}
+    )
+    assert created.status == 201
+    assert http("DELETE", f"{DEPLOYS}/web").status == 200
+    wait_for(lambda: len(http("GET", f"{CMS}/shared").body["metadata"]["ownerReferences"]) == 1)
+    left = http("GET", f"{CMS}/shared").body["metadata"]
+    assert left["ownerReferences"] == [api_ref]
+    since = created.body["metadata"]["resourceVersion"]
+    events = watch_events(apiserver.credentials(), f"{CMS}?watch=true&resourceVersion={since}", count=1)
+    assert [(e["type"], e["object"]["metadata"]["ownerReferences"]) for e in events] == [
+        ("MODIFIED", [api_ref])
+    ]
+    # no field left to the collector, none of the writer's names the reference removed
+    managed = json.dumps(left["managedFields"])
+    assert [entry["manager"] for entry in left["managedFields"]] == ["Python-urllib"]
+    assert other["metadata"]["uid"] in managed and owner["metadata"]["uid"] not in managed
+    # written with a reference to an owner already gone beside a present one: the same, after the write
+    gone = {**_reference(owner), "uid": "0d5c6a4e-0000-4000-8000-000000000000"}
+    late = {"metadata": {"name": "late", "ownerReferences": [api_ref, gone]}}
+    assert http("POST", CMS, late).status == 201
+    wait_for(lambda: http("GET", f"{CMS}/late").body["metadata"]["ownerReferences"] == [api_ref])
+
+
+def test_a_reference_to_an_owner_in_another_namespace_is_reported_on_the_dependent(http: Http) -> None:
+    """OwnerRefInvalidNamespace, as the collector posts it: a Warning Event on the dependent naming an
+    owner whose uid lives in another namespace, and on a cluster-scoped one naming a namespaced kind."""
+    owner = http("POST", DEPLOYS, plain_deployment()).body
+    elsewhere = "/api/v1/namespaces/kube-public/configmaps"
+    kept_by = http("POST", CMS, {"metadata": {"name": "keeper"}}).body
+    keeper = {"apiVersion": "v1", "kind": "ConfigMap", "name": "keeper", "uid": kept_by["metadata"]["uid"]}
+    body = {"metadata": {"name": "x", "ownerReferences": [_reference(owner)]}}
+    assert http("POST", elsewhere, body).status == 201
+    roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+    role = {"metadata": {"name": "unresolvable", "ownerReferences": [_reference(owner)]}, "rules": []}
+    assert http("POST", roles, role).status == 201
+
+    def reported(namespace: str) -> list[dict[str, Any]]:
+        listed = http(
+            "GET", f"/api/v1/namespaces/{namespace}/events?fieldSelector=reason%3DOwnerRefInvalidNamespace"
+        )
+        return list(listed.body["items"])
+
+    wait_for(lambda: reported("kube-public") and reported("default"))
+    (event,) = reported("kube-public")
+    uid = owner["metadata"]["uid"]
+    assert event["type"] == "Warning"
+    assert event["involvedObject"]["kind"] == "ConfigMap" and event["involvedObject"]["name"] == "x"
+    assert event["message"] == (
+        f"ownerRef [apps/v1/Deployment, namespace: kube-public, name: web, uid: {uid}]"
+        ' does not exist in namespace "kube-public"'
+    )
+    (on_role,) = reported("default")
+    assert (
+        on_role["involvedObject"]["kind"] == "ClusterRole"
+        and on_role["involvedObject"]["name"] == "unresolvable"
+    )
+    assert (
+        on_role["message"]
+        == f'ownerRef [apps/v1/Deployment, namespace: , name: web, uid: {uid}] does not exist in namespace ""'
+    )
+    # the dependent in the other namespace had no owner there: collected; one with an owner present keeps it
+    wait_for(lambda: http("GET", f"{elsewhere}/x").status == 404)
+    both = {"metadata": {"name": "both", "ownerReferences": [keeper, _reference(owner)]}}
+    assert http("POST", CMS, both).status == 201  # its owner in its own namespace: no report
+    made_up = {**keeper, "uid": "0d5c6a4e-0000-4000-8000-000000000000"}
+    assert http("POST", CMS, {"metadata": {"name": "probe", "ownerReferences": [made_up]}}).status == 201
+    wait_for(lambda: http("GET", f"{CMS}/probe").status == 404)  # the collector has been by since
+    assert http("GET", f"{CMS}/both").body["metadata"]["ownerReferences"][1]["uid"] == uid
+    assert len(reported("default")) == 1
+
+
 def test_an_owner_reference_needs_the_owners_kind_name_and_uid(http: Http) -> None:
     """The collector finds an owner by kind and name, and counts it only with the uid referenced; a
     kind no server serves cannot be resolved, and its dependents are left alone."""

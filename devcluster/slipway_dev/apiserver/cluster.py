@@ -15,7 +15,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +54,7 @@ from slipway_dev.apiserver.storage import Store, Stored
 from slipway_dev.apiserver.strategic import strategic_merge
 from slipway_dev.apiserver.typed import check_patched_metadata
 from slipway_dev.apiserver.validation import metadata_causes, name_causes
+from slipway_dev.controllers.workloads import event
 from slipway_dev.schema import validate_custom_resource
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,17 @@ class WriteOptions:
 
 # How the controllers the server plays write.
 _CONTROLLER = WriteOptions(manager=ManagerInfo(name="kube-controller-manager"), by_controller=True)
+
+
+@dataclass
+class _References:
+    """An object's owner references, as the garbage collector classifies them."""
+
+    solid: list[dict[str, Any]] = field(default_factory=list)
+    dangling: list[dict[str, Any]] = field(default_factory=list)
+    unresolvable: list[dict[str, Any]] = field(default_factory=list)
+    # Of those, the ones naming an owner the dependent's namespace may not have (OwnerRefInvalidNamespace).
+    invalid_namespace: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
@@ -745,55 +757,102 @@ class Cluster:
             self.delete(resource, namespace, name, DeleteOptions())
 
     def _collect_orphans(self, owner_uid: str) -> None:
-        """Background garbage collection: dependents whose owners are all gone are deleted too."""
+        """Background garbage collection of an owner's dependents (`_collect`)."""
         for storage_key, namespace, name in self.store.dependents(owner_uid):
-            self._collect_if_ownerless(storage_key, namespace, name)
+            self._collect(storage_key, namespace, name)
 
     def _note_if_dangling(self, resource: ResourceType, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
-        if self._owners_absent(meta):
+        references = self._references(meta)
+        if references.dangling or references.invalid_namespace:
             self.dangling.add((resource.storage_key, meta.get("namespace", ""), meta["name"]))
 
     def collect_dangling(self) -> None:
-        """The garbage collector's answer to objects written with every owner absent (an owner deleted
+        """The garbage collector's answer to objects written with an owner absent (an owner deleted
         before its dependent was made, a made-up uid, a namespaced owner in another namespace)."""
         pending, self.dangling = self.dangling, set()
         for storage_key, namespace, name in sorted(pending):
-            self._collect_if_ownerless(storage_key, namespace, name)
+            self._collect(storage_key, namespace, name)
 
-    def _collect_if_ownerless(self, storage_key: str, namespace: str, name: str) -> None:
-        """Delete the object in the background if none of its owners is present, its uid as
-        precondition, as a real collector does."""
+    def _collect(self, storage_key: str, namespace: str, name: str) -> None:
+        """As kube-controller-manager's collector treats a dependent: deleted in the background when
+        none of its owners is present (its uid as precondition); the references to absent owners
+        removed when another owner is present; left alone when a reference cannot be resolved."""
         dependent = self.store.get(storage_key, namespace, name)
         resource = self.registry.by_storage_key(storage_key)
-        if dependent is None or resource is None or not self._owners_absent(dependent.obj["metadata"]):
+        if dependent is None or resource is None:
+            return
+        meta = dependent.obj["metadata"]
+        references = self._references(meta)
+        for ref in references.invalid_namespace:
+            self._report_invalid_namespace(resource, dependent.obj, ref)
+        if references.unresolvable or not references.dangling:
             return
         try:
-            self.delete(resource, namespace, name, DeleteOptions(uid=dependent.obj["metadata"]["uid"]))
+            if not references.solid:
+                self.delete(resource, namespace, name, DeleteOptions(uid=meta["uid"]))
+            else:
+                gone = {ref.get("uid") for ref in references.dangling}
+                kept = [ref for ref in meta["ownerReferences"] if ref.get("uid") not in gone]
+                patch = {"metadata": {"uid": meta["uid"], "ownerReferences": kept}}
+                self.patch(resource, namespace, name, MERGE_PATCH, patch, None, _CONTROLLER)
         except ApiError as refused:  # e.g. a namespace that may not be deleted: the others still go
-            log.warning("garbage collector: %s %s/%s not deleted: %s", storage_key, namespace, name, refused)
+            log.warning("garbage collector: %s %s/%s left: %s", storage_key, namespace, name, refused)
 
-    def _owners_absent(self, meta: dict[str, Any]) -> bool:
-        """Whether an object has owner references and the garbage collector finds none of its owners.
-
-        As the collector resolves a reference: the owner's kind by apiVersion and kind, the owner by
-        name (in the dependent's namespace if its kind is namespaced), present only with the uid the
-        reference names. A kind it cannot resolve, or a namespaced kind named by a cluster-scoped
-        dependent (OwnerRefInvalidNamespace on a real cluster), leaves the dependent alone for good."""
-        owners = meta.get("ownerReferences") or []
-        if not owners:
-            return False
+    def _references(self, meta: dict[str, Any]) -> _References:
+        """An object's owner references as the collector resolves them: the owner's kind by apiVersion
+        and kind, the owner by name (in the dependent's namespace if its kind is namespaced), present
+        only with the uid the reference names."""
+        references = _References()
         namespace = meta.get("namespace", "")
-        for ref in owners:
+        for ref in meta.get("ownerReferences") or []:
             kind = self.registry.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
-            if kind is None or (kind.namespaced and not namespace):
-                return False  # unresolvable: kept
+            if kind is None:
+                references.unresolvable.append(ref)  # retried on a real cluster, never collected
+                continue
+            if kind.namespaced and not namespace:
+                references.unresolvable.append(ref)  # for good
+                references.invalid_namespace.append(ref)
+                continue
             owner = self.store.get(
                 kind.storage_key, namespace if kind.namespaced else "", str(ref.get("name"))
             )
             if owner is not None and owner.obj["metadata"]["uid"] == ref.get("uid"):
-                return False
-        return True
+                references.solid.append(ref)
+                continue
+            references.dangling.append(ref)
+            if kind.namespaced and any(
+                other.obj["metadata"]["uid"] == ref.get("uid")
+                for other in self.store.items(kind.storage_key, None)
+            ):
+                references.invalid_namespace.append(ref)  # the owner lives in another namespace
+        return references
+
+    def _report_invalid_namespace(
+        self, resource: ResourceType, dependent: dict[str, Any], ref: dict[str, Any]
+    ) -> None:
+        """The Warning Event the collector posts on a dependent naming an owner it may not have."""
+        namespace = dependent["metadata"].get("namespace", "")
+        owner = (
+            f"[{ref.get('apiVersion')}/{ref.get('kind')}, namespace: {namespace}, name: {ref.get('name')}, "
+            f"uid: {ref.get('uid')}]"
+        )
+        message = f"ownerRef {owner} does not exist in namespace {json.dumps(namespace)}"
+        body = event(
+            dependent,
+            resource.api_version,
+            resource.kind,
+            True,
+            "OwnerRefInvalidNamespace",
+            message,
+            "garbage-collector-controller",
+            datetime.now(UTC),
+        )
+        body["metadata"]["namespace"] = namespace or "default"
+        try:
+            self.create(self._type("", "events"), body["metadata"]["namespace"], body, _CONTROLLER)
+        except ApiError as refused:
+            log.warning("garbage collector: no Event for %s: %s", dependent["metadata"]["name"], refused)
 
     def _delete_dependents(self, owner_uid: str) -> None:
         for storage_key, namespace, name in self.store.dependents(owner_uid):
