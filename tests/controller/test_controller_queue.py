@@ -289,7 +289,7 @@ def test_a_pass_its_timer_woke_tells_how_late_it_started_and_one_an_event_brough
             'passes.count("web") == 2 and queue.busy == 0',
         )
         assert slow_done.is_set()
-        assert len(late) == 1 and 0.2 <= late[0] < 2.0  # waited for API's pass to end
+        assert len(late) == 1 and 0.2 <= late[0] < 10.0  # waited for API's pass (stalled machines: more)
 
     asyncio.run(scenario())
 
