@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -105,3 +106,40 @@ def test_the_threaded_server_stops_with_a_watch_open() -> None:
         reader.start()
     reader.join(timeout=10)
     assert not reader.is_alive()
+
+
+def test_a_watcher_reset_while_its_buffer_is_full_is_no_internal_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A watcher that stops reading, then dies (the benchmarks SIGKILL operators), leaves the server
+    waiting for its buffer to drain; the reset that ends the wait is the client gone, not an error."""
+    with running_apiserver() as server:
+        credentials = server.credentials()
+        context = credentials.ssl_context()
+        watcher = context.wrap_socket(
+            socket.create_connection((server.host, server.port)), server_hostname=server.host
+        )
+        request = (
+            "GET /api/v1/namespaces/default/configmaps?watch=true HTTP/1.1\r\n"
+            f"Host: {server.host}\r\nAuthorization: Bearer {credentials.token}\r\n\r\n"
+        )
+        watcher.sendall(request.encode())
+        assert watcher.recv(1024).startswith(b"HTTP/1.1 200")
+        big = {"data": {"x": "y" * 500_000}}
+        for index in range(40):  # ~20 MB it never reads: more than the connection's buffers hold
+            body = json.dumps({"metadata": {"name": f"c{index}"}, **big}).encode()
+            create = urllib.request.Request(
+                f"{server.url}/api/v1/namespaces/default/configmaps",
+                data=body,
+                method="POST",
+                headers={**credentials.headers(), "Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(create, context=context, timeout=30).close()
+        # A reset, as a killed process's connection with unread data gets.
+        watcher.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        watcher.close()
+        deadline = time.monotonic() + 15
+        while server._watchers and time.monotonic() < deadline:  # the stream noticed and ended
+            time.sleep(0.05)
+        assert not server._watchers
+    assert not [record for record in caplog.records if "internal error" in record.getMessage()]

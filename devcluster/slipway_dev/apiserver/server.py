@@ -221,7 +221,7 @@ class ApiServer:
                     413, "RequestEntityTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes"
                 )
             )
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):  # the client went away: nothing to answer
             raise
         except RecursionError:
             return _error_response(too_deep())
@@ -409,7 +409,9 @@ class ApiServer:
             if initial_events and _flag(request, "allowWatchBookmarks"):
                 stream.send_bookmark(snapshot_rv, initial_events_end=True)
             await self._pump(request, watcher, stream)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):
+            # The watcher went away; a reset seen while waiting for its full buffer to drain comes as
+            # aiohttp's plain ConnectionError ("Connection lost"), which was logged as an internal error.
             pass
         finally:
             store.unsubscribe(storage_key, watcher)
