@@ -316,6 +316,34 @@ def test_a_dependent_with_an_owner_left_loses_only_the_reference_to_the_owner_go
     wait_for(lambda: http("GET", f"{CMS}/late").body["metadata"]["ownerReferences"] == [api_ref])
 
 
+def test_the_collector_leaves_a_dependent_being_deleted_and_a_foreground_deletion_one_with_another_owner(
+    http: Http,
+) -> None:
+    """As kube-controller-manager's collector: a dependent already being deleted is not touched (its
+    finalizers run their course), and an owner deleted in the foreground takes along only the dependents
+    it alone owns; one with another owner present loses its reference to it."""
+    owner = http("POST", DEPLOYS, plain_deployment()).body
+    other = http("POST", DEPLOYS, {**plain_deployment(), "metadata": {"name": "api"}}).body
+    api_ref = {**_reference(other), "name": "api"}
+    shared = {"metadata": {"name": "shared", "ownerReferences": [_reference(owner), api_ref]}}
+    assert http("POST", CMS, shared).status == 201
+    _owned(http, "alone", owner)
+    held = {
+        "metadata": {
+            "name": "held",
+            "finalizers": ["example.dev/hold"],
+            "ownerReferences": [_reference(owner), api_ref],
+        }
+    }
+    assert http("POST", CMS, held).status == 201
+    assert http("DELETE", f"{CMS}/held").status == 200  # Terminating until its finalizer goes
+    before = http("GET", f"{CMS}/held").body["metadata"]["resourceVersion"]
+    assert http("DELETE", f"{DEPLOYS}/web", {"propagationPolicy": "Foreground"}).status == 200
+    wait_for(lambda: http("GET", f"{CMS}/alone").status == 404)
+    assert http("GET", f"{CMS}/shared").body["metadata"]["ownerReferences"] == [api_ref]
+    assert http("GET", f"{CMS}/held").body["metadata"]["resourceVersion"] == before
+
+
 def test_a_reference_to_an_owner_in_another_namespace_is_reported_on_the_dependent(http: Http) -> None:
     """OwnerRefInvalidNamespace, as the collector posts it: a Warning Event on the dependent naming an
     owner whose uid lives in another namespace, and on a cluster-scoped one naming a namespaced kind."""
@@ -357,11 +385,20 @@ def test_a_reference_to_an_owner_in_another_namespace_is_reported_on_the_depende
     wait_for(lambda: http("GET", f"{elsewhere}/x").status == 404)
     both = {"metadata": {"name": "both", "ownerReferences": [keeper, _reference(owner)]}}
     assert http("POST", CMS, both).status == 201  # its owner in its own namespace: no report
-    made_up = {**keeper, "uid": "0d5c6a4e-0000-4000-8000-000000000000"}
-    assert http("POST", CMS, {"metadata": {"name": "probe", "ownerReferences": [made_up]}}).status == 201
+    # reported once, as the reference is added: not at the dependent's other writes
+    for value in ("a", "b", "c"):
+        relabel = {"metadata": {"labels": {"touched": value}}}
+        assert http("PATCH", f"{roles}/unresolvable", relabel, "application/merge-patch+json").status == 200
+    # a cluster-scoped object naming a namespaced owner no namespace has: unresolvable, no report
+    made_up = {**_reference(owner), "uid": "0d5c6a4e-0000-4000-8000-000000000000"}
+    nowhere = {"metadata": {"name": "nowhere", "ownerReferences": [made_up]}, "rules": []}
+    assert http("POST", roles, nowhere).status == 201
+    probe = {"metadata": {"name": "probe", "ownerReferences": [{**keeper, "uid": made_up["uid"]}]}}
+    assert http("POST", CMS, probe).status == 201
     wait_for(lambda: http("GET", f"{CMS}/probe").status == 404)  # the collector has been by since
     assert http("GET", f"{CMS}/both").body["metadata"]["ownerReferences"][1]["uid"] == uid
     assert len(reported("default")) == 1
+    assert http("GET", f"{roles}/nowhere").status == 200
 
 
 def test_an_owner_reference_needs_the_owners_kind_name_and_uid(http: Http) -> None:

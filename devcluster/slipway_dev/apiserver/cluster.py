@@ -189,8 +189,6 @@ class _References:
     solid: list[dict[str, Any]] = field(default_factory=list)
     dangling: list[dict[str, Any]] = field(default_factory=list)
     unresolvable: list[dict[str, Any]] = field(default_factory=list)
-    # Of those, the ones naming an owner the dependent's namespace may not have (OwnerRefInvalidNamespace).
-    invalid_namespace: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _dropped_fields(sent: Any, kept: Any, path: str = "") -> list[str]:
@@ -317,7 +315,7 @@ class Cluster:
         if options.dry_run:
             return Stored.of(obj)
         stored = self.store.write(resource.storage_key, obj, None)
-        self._note_if_dangling(resource, obj)
+        self._note_if_dangling(resource, obj, None)
         if (resource.group, resource.plural) == CRDS:
             self._serve_crd(obj)
         if (resource.group, resource.plural) == NAMESPACES:
@@ -568,7 +566,7 @@ class Cluster:
             # then its kubelet deletes it when its containers have stopped.
             return self._remove(resource, old.namespace, old.name, result)
         stored = self.store.write(resource.storage_key, result, old)
-        self._note_if_dangling(resource, result)
+        self._note_if_dangling(resource, result, old.obj)
         if (resource.group, resource.plural) == CRDS:
             self._serve_crd(result)
         if (resource.group, resource.plural) == CONFIG_MAPS and old.name == ROOT_CA_CONFIG_MAP:
@@ -761,11 +759,21 @@ class Cluster:
         for storage_key, namespace, name in self.store.dependents(owner_uid):
             self._collect(storage_key, namespace, name)
 
-    def _note_if_dangling(self, resource: ResourceType, obj: dict[str, Any]) -> None:
+    def _note_if_dangling(
+        self, resource: ResourceType, obj: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
+        """After a write: the collector's turn for an object left with an owner absent, and its report
+        of a reference the write added to an owner the object's namespace may not have."""
         meta = obj["metadata"]
         references = self._references(meta)
-        if references.dangling or references.invalid_namespace:
+        if references.dangling:
             self.dangling.add((resource.storage_key, meta.get("namespace", ""), meta["name"]))
+        before = {
+            ref.get("uid") for ref in ((previous or {}).get("metadata") or {}).get("ownerReferences") or ()
+        }
+        added = [ref for ref in references.dangling + references.unresolvable if ref.get("uid") not in before]
+        if added:
+            self._report_invalid_namespace(resource, obj, added)
 
     def collect_dangling(self) -> None:
         """The garbage collector's answer to objects written with an owner absent (an owner deleted
@@ -774,18 +782,17 @@ class Cluster:
         for storage_key, namespace, name in sorted(pending):
             self._collect(storage_key, namespace, name)
 
-    def _collect(self, storage_key: str, namespace: str, name: str) -> None:
+    def _collect(self, storage_key: str, namespace: str, name: str, deleting: str | None = None) -> None:
         """As kube-controller-manager's collector treats a dependent: deleted in the background when
-        none of its owners is present (its uid as precondition); the references to absent owners
-        removed when another owner is present; left alone when a reference cannot be resolved."""
+        none of its owners is present (its uid as precondition); the references to absent owners (and to
+        `deleting`, an owner deleted in the foreground) removed when another owner is present; left
+        alone when a reference cannot be resolved, or while it is being deleted itself."""
         dependent = self.store.get(storage_key, namespace, name)
         resource = self.registry.by_storage_key(storage_key)
-        if dependent is None or resource is None:
+        if dependent is None or resource is None or dependent.obj["metadata"].get("deletionTimestamp"):
             return
         meta = dependent.obj["metadata"]
-        references = self._references(meta)
-        for ref in references.invalid_namespace:
-            self._report_invalid_namespace(resource, dependent.obj, ref)
+        references = self._references(meta, deleting)
         if references.unresolvable or not references.dangling:
             return
         try:
@@ -799,64 +806,76 @@ class Cluster:
         except ApiError as refused:  # e.g. a namespace that may not be deleted: the others still go
             log.warning("garbage collector: %s %s/%s left: %s", storage_key, namespace, name, refused)
 
-    def _references(self, meta: dict[str, Any]) -> _References:
+    def _references(self, meta: dict[str, Any], deleting: str | None = None) -> _References:
         """An object's owner references as the collector resolves them: the owner's kind by apiVersion
         and kind, the owner by name (in the dependent's namespace if its kind is namespaced), present
-        only with the uid the reference names."""
+        only with the uid the reference names (`deleting`: an owner being deleted counts as absent)."""
         references = _References()
         namespace = meta.get("namespace", "")
         for ref in meta.get("ownerReferences") or []:
             kind = self.registry.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
-            if kind is None:
-                references.unresolvable.append(ref)  # retried on a real cluster, never collected
-                continue
-            if kind.namespaced and not namespace:
-                references.unresolvable.append(ref)  # for good
-                references.invalid_namespace.append(ref)
+            if kind is None or (kind.namespaced and not namespace):
+                # A kind nothing serves (retried on a real cluster), or a cluster-scoped dependent naming
+                # a namespaced kind (for good): never collected.
+                references.unresolvable.append(ref)
                 continue
             owner = self.store.get(
                 kind.storage_key, namespace if kind.namespaced else "", str(ref.get("name"))
             )
-            if owner is not None and owner.obj["metadata"]["uid"] == ref.get("uid"):
+            present = owner is not None and owner.obj["metadata"]["uid"] == ref.get("uid")
+            if present and ref.get("uid") != deleting:
                 references.solid.append(ref)
-                continue
-            references.dangling.append(ref)
-            if kind.namespaced and any(
-                other.obj["metadata"]["uid"] == ref.get("uid")
-                for other in self.store.items(kind.storage_key, None)
-            ):
-                references.invalid_namespace.append(ref)  # the owner lives in another namespace
+            else:
+                references.dangling.append(ref)
         return references
 
     def _report_invalid_namespace(
-        self, resource: ResourceType, dependent: dict[str, Any], ref: dict[str, Any]
+        self, resource: ResourceType, dependent: dict[str, Any], added: list[dict[str, Any]]
     ) -> None:
-        """The Warning Event the collector posts on a dependent naming an owner it may not have."""
+        """The Warning Event the collector posts on a dependent whose write added a reference to an
+        owner that lives in another namespace (by uid, as its graph knows owners): a namespaced owner
+        named from another namespace, or from a cluster-scoped object. The first such reference only."""
         namespace = dependent["metadata"].get("namespace", "")
-        owner = (
-            f"[{ref.get('apiVersion')}/{ref.get('kind')}, namespace: {namespace}, name: {ref.get('name')}, "
-            f"uid: {ref.get('uid')}]"
-        )
-        message = f"ownerRef {owner} does not exist in namespace {json.dumps(namespace)}"
-        body = event(
-            dependent,
-            resource.api_version,
-            resource.kind,
-            True,
-            "OwnerRefInvalidNamespace",
-            message,
-            "garbage-collector-controller",
-            datetime.now(UTC),
-        )
-        body["metadata"]["namespace"] = namespace or "default"
-        try:
-            self.create(self._type("", "events"), body["metadata"]["namespace"], body, _CONTROLLER)
-        except ApiError as refused:
-            log.warning("garbage collector: no Event for %s: %s", dependent["metadata"]["name"], refused)
+        for ref in added:
+            kind = self.registry.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+            if kind is None or not kind.namespaced or not self._lives_elsewhere(kind, namespace, ref):
+                continue
+            owner = (
+                f"[{ref.get('apiVersion')}/{ref.get('kind')}, namespace: {namespace}, "
+                f"name: {ref.get('name')}, uid: {ref.get('uid')}]"
+            )
+            message = f"ownerRef {owner} does not exist in namespace {json.dumps(namespace)}"
+            body = event(
+                dependent,
+                resource.api_version,
+                resource.kind,
+                True,
+                "OwnerRefInvalidNamespace",
+                message,
+                "garbage-collector-controller",
+                datetime.now(UTC),
+            )
+            body["metadata"]["namespace"] = namespace or "default"
+            try:
+                self.create(self._type("", "events"), body["metadata"]["namespace"], body, _CONTROLLER)
+            except ApiError as refused:
+                log.warning("garbage collector: no Event for %s: %s", dependent["metadata"]["name"], refused)
+            return
+
+    def _lives_elsewhere(self, kind: ResourceType, namespace: str, ref: dict[str, Any]) -> bool:
+        """Whether the owner a reference names, by name and uid, is in a namespace other than `namespace`."""
+        name, uid = str(ref.get("name")), ref.get("uid")
+        for other in self.store.namespaces_of(kind.storage_key):
+            owner = self.store.get(kind.storage_key, other, name)
+            if other != namespace and owner is not None and owner.obj["metadata"]["uid"] == uid:
+                return True
+        return False
 
     def _delete_dependents(self, owner_uid: str) -> None:
+        """Foreground deletion: the owner's dependents go before it, but one with another owner present
+        only loses its reference to it."""
         for storage_key, namespace, name in self.store.dependents(owner_uid):
-            self._delete_key(storage_key, namespace, name)
+            self._collect(storage_key, namespace, name, deleting=owner_uid)
 
     def _orphan_dependents(self, owner_uid: str) -> None:
         for storage_key, namespace, name in self.store.dependents(owner_uid):

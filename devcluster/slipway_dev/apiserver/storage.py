@@ -148,6 +148,10 @@ class Store:
             if namespace is None or ns == namespace:
                 yield objects[ns][name]
 
+    def namespaces_of(self, storage_key: str) -> list[str]:
+        """The namespaces holding objects of one collection."""
+        return list(self._collections.get(storage_key, {}))
+
     def count(self, storage_key: str, namespace: str) -> int:
         return len(self._collections.get(storage_key, {}).get(namespace, {}))
 
