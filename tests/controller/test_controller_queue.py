@@ -613,9 +613,11 @@ def test_an_echo_that_cannot_say_makes_one_more_pass() -> None:
         queue = ReconcileQueue(reconcile)
         queue.notify(WEB)
         await until(lambda: passes == [WEB], "the first pass")
-        queue.notify(WEB, echo)
+        queue.notify(WEB, echo)  # during the pass: judged as it ends
         release.set()
         await until(lambda: len(passes) == 2 and queue.busy == 0, "one more pass")
+        queue.notify(WEB, echo)  # between passes: judged at once
+        await until(lambda: len(passes) == 3 and queue.busy == 0, "a pass at once")
 
     asyncio.run(scenario())
 
@@ -638,5 +640,34 @@ def test_a_pass_cancelled_from_inside_is_tried_again() -> None:
         await until(lambda: len(passes) == 2 and queue.busy == 0, "the pass tried again")
         assert queue.retry_delay(WEB) is None  # its success forgave the cancellation
         await queue.drain()
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_cancelled_from_inside_during_a_drain_hands_its_slot_on() -> None:
+    """The drain waits for the passes waiting as well: one cancelled from inside (not by a shutdown)
+    gives its slot to the next, as any pass that ends does."""
+
+    async def scenario() -> None:
+        passes: list[ReleaseKey] = []
+        release = asyncio.Event()
+
+        async def reconcile(key: ReleaseKey) -> float | None:
+            passes.append(key)
+            if key == WEB:
+                await release.wait()
+                raise asyncio.CancelledError
+            return None
+
+        queue = ReconcileQueue(reconcile, max_concurrent_passes=1)
+        queue.notify(WEB)
+        queue.notify(API)
+        await until(lambda: passes == [WEB], "WEB's pass holding the only slot")
+        draining = asyncio.ensure_future(queue.drain())
+        await asyncio.sleep(0)
+        release.set()
+        async with asyncio.timeout(5):
+            await draining
+        assert passes == [WEB, API] and queue.busy == 0
 
     asyncio.run(scenario())

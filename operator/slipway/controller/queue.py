@@ -173,7 +173,7 @@ class ReconcileQueue:
             else:
                 self._echoes.setdefault(key, []).append(echo)
             return
-        if echo is not None and echo():
+        if echo is not None and _only_echoes(key, [echo]):
             return
         self._cancel_timer(key)
         self._start(key)
@@ -309,7 +309,7 @@ class ReconcileQueue:
         del self._running[key]
         self._free_slots += 1
         self._free_on_shown_slots += on_shown
-        if task.cancelled() and (self._draining or task.cancelling()):
+        if task.cancelled() and task.cancelling():
             return  # cancelled by a shutdown: no pass after it
         try:
             self._follow_up(key, task)
