@@ -28,7 +28,9 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "support")]
+# As pytest has them (pyproject.toml, `pythonpath`): e2e_support reads the operator's metrics with bench's
+# operator_metrics.
+sys.path[:0] = [str(ROOT / "tests" / "support"), str(ROOT / "bench")]
 
 from e2e_support import (  # noqa: E402
     CRDS,
@@ -143,7 +145,9 @@ def canary_story(recorder: Recorder, work: Path) -> None:
             cluster.wait_phase("Healthy", "1", timeout=60)
             recorder.save(cluster, "healthy_firstRelease", "the first version serves all traffic")
 
-            cluster.apply(slow_start(release_manifest("2", steps=STEPS, metrics=[WARM_UP]), 3))
+            # Pods slower than the operator holds a step's status for them (5 s, controller/reconciler.py):
+            # with faster ones the first status written is already the step after.
+            cluster.apply(slow_start(release_manifest("2", steps=STEPS, metrics=[WARM_UP]), 8))
             wait_for(
                 lambda: (
                     (s := cluster.status()).get("phase") == "Progressing"
