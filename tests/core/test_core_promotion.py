@@ -67,7 +67,14 @@ def test_a_version_waits_for_the_soak_upstream_then_starts_by_itself() -> None:
     status = down.status
     assert status is not None and status.stable is not None
     assert (status.phase, status.reason) == ("Paused", "Soaking")
-    assert status.message == "2.0.0 must be Healthy in staging/web for 30m; 12m so far"
+    assert up.status is not None
+    since = next(entry.since for entry in up.status.healthy_versions if entry.version == "2.0.0")
+    assert since is not None and since == down.now - timedelta(minutes=12)
+    opens = since + timedelta(minutes=30)
+    assert status.message == (
+        "2.0.0 must be Healthy in staging/web for 30m: Healthy there since "
+        f"{since:%Y-%m-%d %H:%M:%S}Z, so not before {opens:%Y-%m-%d %H:%M:%S}Z"
+    )
     assert status.canary is None and status.stable.version == "1.0.0"
     assert not started(decisions, "2.0.0")
     assert [w for w in writes(decisions) if not isinstance(w, Route)] == []
@@ -77,6 +84,11 @@ def test_a_version_waits_for_the_soak_upstream_then_starts_by_itself() -> None:
     assert decisions[-1].requeue_after_seconds == 18 * 60
     events = of_type(decisions, EmitEvent)
     assert [(e.type, e.reason) for e in events] == [("Normal", "Soaking")]
+    # A pass meanwhile (any event wakes one) finds the status as written: it stays true while it waits.
+    waiting = down.status.to_api()
+    down.now += timedelta(minutes=5)
+    tick(down, up)
+    assert down.status is not None and down.status.to_api() == waiting
     down.wait(decisions[-1])
     decisions = tick(down, up)
     assert started(decisions, "2.0.0")

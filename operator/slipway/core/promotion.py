@@ -201,11 +201,14 @@ def _verification(promotion: Promotion, version: str, upstream: Upstream | None,
     if entry.since is None:
         was = format_duration(round(entry.longest_seconds or 0.0))
         return replace(known, message=f"{needed}; it was for {was} only, and is not now")
+    # Times, not a duration so far: the status is written as the wait begins and stays true until the
+    # gate opens (a count would be stale a minute later, or a status write at every pass).
+    opens = entry.since + timedelta(seconds=soak)
     return replace(
         known,
         reason=SOAKING,
-        message=f"{needed}; {format_duration(int(so_far))} so far",
-        wake_at=entry.since + timedelta(seconds=soak),
+        message=f"{needed}: Healthy there since {_at(entry.since)}, so not before {_at(opens)}",
+        wake_at=opens,
     )
 
 
