@@ -196,6 +196,37 @@ def test_get_watch_shows_each_change_as_it_happens(kube: Kubectl, namespace: str
     assert seen.index("analysis 1/3 good") < seen.index("step 4/5: weight 50%")
 
 
+def test_get_watch_redraws_when_only_a_pod_changes(kube: Kubectl, namespace: str) -> None:
+    """A pod started or gone often comes with no change to the Release: the view follows the pods too,
+    or it shows a pod long deleted (found by a new user: the rolled-back canary's pod stayed on screen)."""
+    release(namespace, kube)
+    kube.set_status(namespace, "web", canary_in_progress())
+    watcher, output = _watching(kube, "get", "web", "-n", namespace, "--watch")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "web-bbb2-x1",
+            "labels": {"slipway.dev/release": "web", "slipway.dev/revision": "bbb2"},
+        },
+        "spec": {"containers": [{"name": "web", "image": "example/web:1"}]},
+    }
+    try:
+        _read_until(output, "analysis 1/3 good", deadline=time.monotonic() + 30)
+        kube.apply(namespace, pod)
+        shown = _read_until(output, "web-bbb2-x1", deadline=time.monotonic() + 30)
+        shown += _read_until(output, "---", deadline=time.monotonic() + 30)  # the rest of that view
+        kube.run("delete", "pod", "web-bbb2-x1", "-n", namespace, "--wait=false")
+        after = _read_until(output, "---", deadline=time.monotonic() + 30)
+        while "web-bbb2-x1" in after:  # whole views drawn before the deletion was seen
+            after = _read_until(output, "---", deadline=time.monotonic() + 30)
+        assert "analysis 1/3 good" in after  # a whole view, the pod gone from it
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    assert "web-bbb2-x1" in shown
+
+
 def _read_until(output: queue.Queue[str], needle: str, deadline: float) -> str:
     """Output of the watching process up to the line holding `needle`; fails past the deadline."""
     seen = ""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -579,23 +581,22 @@ def get_command(
     if not watch:
         console.print(release_view(_read(cluster, name), now(), _pods(cluster, name), wide=wide))
         return
-    releases = _follow(cluster, name)
+    views = _follow_with_pods(cluster, name)
     try:
         if console.is_terminal:
-            newest = [next(releases)]
-            pods = [_pods(cluster, name)]
+            newest = [next(views)]
             # Redrawn every second from the newest Release, so ages and countdowns move between changes.
             with Live(
                 console=console,
-                get_renderable=lambda: release_view(newest[0], now(), pods[0], wide=wide),
+                get_renderable=lambda: release_view(newest[0][0], now(), newest[0][1], wide=wide),
                 refresh_per_second=1,
             ):
-                for release in releases:
-                    newest[0], pods[0] = release, _pods(cluster, name)
+                for view in views:
+                    newest[0] = view
         else:
             # Piped: one full view per change, as `kubectl get --watch` prints one line per change.
-            for release in releases:
-                console.print(release_view(release, now(), _pods(cluster, name), wide=wide))
+            for release, pods in views:
+                console.print(release_view(release, now(), pods, wide=wide))
                 console.print("---")
     except KeyboardInterrupt:
         return
@@ -665,6 +666,53 @@ def _follow(cluster: Cluster, name: str, deadline: float | None = None) -> Itera
                 raise
             if error.status != 410:  # 410 Gone: our place in the history expired; read afresh
                 raise fail(f"watch failed: {error.status} {error.reason}") from error
+
+
+def _follow_with_pods(cluster: Cluster, name: str) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The Release and its pods now and at every change of either, forever. A pod's change (started,
+    ready, gone) often comes with no change to the Release: the view read pods only with the Release
+    and kept showing a pod long deleted. Each watch has a thread; the pods are listed again after each
+    burst of their events (and once their watch is open, for what changed before it)."""
+    changes: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def follow_release() -> None:
+        try:
+            for release in _follow(cluster, name):
+                changes.put(("release", release))
+        except BaseException as error:  # typer.Exit after its message, or the server unreachable
+            changes.put(("error", error))
+
+    def follow_pods() -> None:
+        path = f"/api/v1/namespaces/{cluster.namespace}/pods"
+        selector = f"{LABEL_RELEASE}={name}"
+
+        def opened(_: Callable[[], None]) -> None:
+            changes.put(("pods", None))
+
+        while True:
+            try:
+                for _ in cluster.api.watch(path, WATCH_SECONDS, label_selector=selector, opened=opened):
+                    changes.put(("pods", None))
+            except ApiError:  # not allowed to watch pods, or unreachable: the pods stay as last listed
+                return
+
+    threading.Thread(target=follow_release, name="follow-release", daemon=True).start()
+    threading.Thread(target=follow_pods, name="follow-pods", daemon=True).start()
+    release, pods = None, _pods(cluster, name)
+    while True:
+        batch = [changes.get()]
+        while not changes.empty():  # this thread alone takes: not empty means an item waits
+            batch.append(changes.get_nowait())
+        if any(kind == "pods" for kind, _ in batch):
+            pods = _pods(cluster, name)  # once for a burst
+        for kind, value in batch:
+            if kind == "error":
+                raise value
+            if kind == "release":
+                release = value
+                yield release, pods
+        if release is not None and all(kind == "pods" for kind, _ in batch):
+            yield release, pods
 
 
 def _changes(cluster: Cluster, name: str, seconds: int) -> Iterator[dict[str, Any]]:
