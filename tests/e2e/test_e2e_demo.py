@@ -20,5 +20,6 @@ def test_demo_story_completes() -> None:
         env={**os.environ, "COLUMNS": "100"},
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert "demo complete: v1 deployed, v2 promoted, v3 rolled back" in finished.stdout
+    # On a line of its own, also when piped (as here and in `make demo | tee`)
+    assert "demo complete: v1 deployed, v2 promoted, v3 rolled back" in finished.stdout.splitlines()
     assert "AnalysisFailed" in finished.stdout

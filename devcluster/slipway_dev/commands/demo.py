@@ -161,4 +161,6 @@ def register(app: typer.Typer) -> None:
                     )
                     live.console.print(f"operator log: {cluster.state_dir / 'operator.log'}")
                     raise typer.Exit(1)
+        if not live.console.is_terminal:
+            live.console.line()  # rich ends a piped live view's last frame without its newline
         typer.echo("demo complete: v1 deployed, v2 promoted, v3 rolled back")
