@@ -159,6 +159,17 @@ def test_manual_approval_once_per_version_and_unapprove() -> None:
     down.change_spec(gated("2.0.0", approval="manual"))
     tick(down, up)
     assert down.status is not None and down.status.reason == "WaitingForApproval"
+    assert up.status is not None
+    since = next(entry.since for entry in up.status.healthy_versions if entry.version == "2.0.0")
+    assert down.status.message == (
+        f"2.0.0 verified in staging/web: Healthy there since {since:%Y-%m-%d %H:%M:%S}Z; "
+        "waiting for approval (kubectl slipway approve)"
+    )
+    # the wait for a person is often the longest: its status stays as written meanwhile
+    waiting = down.status.to_api()
+    down.now += timedelta(hours=3)
+    tick(down, up)
+    assert down.status.to_api() == waiting
     down.cluster.annotate("approve", "2.0.0 by alice at 1")
     down.cluster.annotate("unapprove", "2.0.0 by bob at 2")
     tick(down, up)

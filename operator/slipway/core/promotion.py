@@ -190,12 +190,17 @@ def _verification(promotion: Promotion, version: str, upstream: Upstream | None,
         return replace(known, message=f"{why}; it must be Healthy there first")
     so_far = max(0.0, (now - entry.since).total_seconds()) if entry.since is not None else 0.0
     if max(so_far, entry.longest_seconds or 0.0) >= soak:
-        healthy = format_duration(round(max(so_far, entry.longest_seconds or 0.0)))
+        # Healthy now: since when, which stays true while an approval or a window is awaited; else the
+        # longest stretch, which no longer grows.
+        if entry.since is not None:
+            healthy = f"since {_at(entry.since)}"
+        else:
+            healthy = f"for {format_duration(round(entry.longest_seconds or 0.0))}"
         return replace(
             known,
             open=True,
             reason="Verified",
-            message=f"{version} verified in {where}: Healthy there for {healthy}",
+            message=f"{version} verified in {where}: Healthy there {healthy}",
         )
     needed = f"{version} must be Healthy in {where} for {format_duration(soak)}"
     if entry.since is None:
