@@ -202,18 +202,9 @@ def test_get_watch_redraws_when_only_a_pod_changes(kube: Kubectl, namespace: str
     release(namespace, kube)
     kube.set_status(namespace, "web", canary_in_progress())
     watcher, output = _watching(kube, "get", "web", "-n", namespace, "--watch")
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "web-bbb2-x1",
-            "labels": {"slipway.dev/release": "web", "slipway.dev/revision": "bbb2"},
-        },
-        "spec": {"containers": [{"name": "web", "image": "example/web:1"}]},
-    }
     try:
         _read_until(output, "analysis 1/3 good", deadline=time.monotonic() + 30)
-        kube.apply(namespace, pod)
+        kube.apply(namespace, _pod("web-bbb2-x1"))
         shown = _read_until(output, "web-bbb2-x1", deadline=time.monotonic() + 30)
         shown += _read_until(output, "---", deadline=time.monotonic() + 30)  # the rest of that view
         kube.run("delete", "pod", "web-bbb2-x1", "-n", namespace, "--wait=false")
@@ -225,6 +216,63 @@ def test_get_watch_redraws_when_only_a_pod_changes(kube: Kubectl, namespace: str
         watcher.terminate()
         watcher.wait(timeout=30)
     assert "web-bbb2-x1" in shown
+
+
+def test_get_watch_lists_the_pods_at_each_change_where_it_may_not_watch_them(
+    kube: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    """A user allowed to list pods but not to watch them still sees them, as listed at each change of
+    the Release (the pods' own watch refused: 403)."""
+    release(namespace, kube)
+    kube.set_status(namespace, "web", canary_in_progress())
+    kube.run("create", "serviceaccount", "viewer", "-n", namespace)
+    kube.run(
+        "create",
+        "role",
+        "viewer",
+        "-n",
+        namespace,
+        "--verb=get,list,watch",
+        "--resource=releases.slipway.dev",
+    )
+    kube.run("create", "role", "pods", "-n", namespace, "--verb=get,list", "--resource=pods")
+    for role in ("viewer", "pods"):
+        kube.run(
+            "create",
+            "rolebinding",
+            role,
+            "-n",
+            namespace,
+            f"--role={role}",
+            f"--serviceaccount={namespace}:viewer",
+        )
+    token = kube.run("create", "token", "viewer", "-n", namespace).stdout.strip()
+    admin = read_credentials(kube.kubeconfig)
+    config = write_kubeconfig(
+        tmp_path / "viewer", Credentials(admin.url, admin.ca_pem, token), namespace=namespace
+    )
+    viewer = Kubectl(config, {**kube.env, "KUBECONFIG": str(config)})
+    watcher, output = _watching(viewer, "get", "web", "--watch")
+    try:
+        _read_until(output, "analysis 1/3 good", deadline=time.monotonic() + 30)
+        kube.apply(namespace, _pod("web-bbb2-x2"))
+        kube.set_status(namespace, "web", canary_in_progress().model_copy(update={"message": "step 4/5"}))
+        view = _read_until(output, "step 4/5", deadline=time.monotonic() + 30)
+        view += _read_until(output, "---", deadline=time.monotonic() + 30)
+        assert "web-bbb2-x2" in view
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+
+
+def _pod(name: str) -> dict[str, Any]:
+    """A pod of the canary revision `bbb2` of the Release web."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"slipway.dev/release": "web", "slipway.dev/revision": "bbb2"}},
+        "spec": {"containers": [{"name": "web", "image": "example/web:1"}]},
+    }
 
 
 def _read_until(output: queue.Queue[str], needle: str, deadline: float) -> str:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final
 
 import typer
 import yaml
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 
 # typer's own completion (its scripts and the classes answering them); it exports them from no public module.
@@ -585,12 +585,13 @@ def get_command(
     try:
         if console.is_terminal:
             newest = [next(views)]
+
+            def draw() -> RenderableType:
+                release, pods = newest[0]  # read once: a Release and the pods of the same view
+                return release_view(release, now(), pods, wide=wide)
+
             # Redrawn every second from the newest Release, so ages and countdowns move between changes.
-            with Live(
-                console=console,
-                get_renderable=lambda: release_view(newest[0][0], now(), newest[0][1], wide=wide),
-                refresh_per_second=1,
-            ):
+            with Live(console=console, get_renderable=draw, refresh_per_second=1):
                 for view in views:
                     newest[0] = view
         else:
@@ -643,6 +644,7 @@ def status_command(
 
 
 WATCH_SECONDS = 30  # each watch ends after this; reading afresh then also recovers from any gap
+_FIRST_REWATCH_SECONDS = 0.5
 
 
 def _follow(cluster: Cluster, name: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
@@ -672,7 +674,8 @@ def _follow_with_pods(cluster: Cluster, name: str) -> Iterator[tuple[dict[str, A
     """The Release and its pods now and at every change of either, forever. A pod's change (started,
     ready, gone) often comes with no change to the Release: the view read pods only with the Release
     and kept showing a pod long deleted. Each watch has a thread; the pods are listed again after each
-    burst of their events (and once their watch is open, for what changed before it)."""
+    burst of their events, once each watch is open (for what changed before it), and at every change
+    of the Release where pods may not be watched. A view is yielded only when something in it changed."""
     changes: queue.Queue[tuple[str, Any]] = queue.Queue()
 
     def follow_release() -> None:
@@ -682,37 +685,60 @@ def _follow_with_pods(cluster: Cluster, name: str) -> Iterator[tuple[dict[str, A
         except BaseException as error:  # typer.Exit after its message, or the server unreachable
             changes.put(("error", error))
 
-    def follow_pods() -> None:
-        path = f"/api/v1/namespaces/{cluster.namespace}/pods"
-        selector = f"{LABEL_RELEASE}={name}"
-
-        def opened(_: Callable[[], None]) -> None:
-            changes.put(("pods", None))
-
-        while True:
-            try:
-                for _ in cluster.api.watch(path, WATCH_SECONDS, label_selector=selector, opened=opened):
-                    changes.put(("pods", None))
-            except ApiError:  # not allowed to watch pods, or unreachable: the pods stay as last listed
-                return
-
     threading.Thread(target=follow_release, name="follow-release", daemon=True).start()
-    threading.Thread(target=follow_pods, name="follow-pods", daemon=True).start()
-    release, pods = None, _pods(cluster, name)
+    threading.Thread(
+        target=_follow_pods, args=(cluster, name, changes), name="follow-pods", daemon=True
+    ).start()
+    release, pods, unwatched, shown = None, _pods(cluster, name), False, None
     while True:
         batch = [changes.get()]
         while not changes.empty():  # this thread alone takes: not empty means an item waits
             batch.append(changes.get_nowait())
-        if any(kind == "pods" for kind, _ in batch):
+        unwatched = unwatched or any(kind == "unwatched" for kind, _ in batch)
+        if any(kind == "pods" or (unwatched and kind == "release") for kind, _ in batch):
             pods = _pods(cluster, name)  # once for a burst
         for kind, value in batch:
             if kind == "error":
                 raise value
             if kind == "release":
                 release = value
-                yield release, pods
-        if release is not None and all(kind == "pods" for kind, _ in batch):
-            yield release, pods
+            if release is not None and kind in ("release", "pods"):
+                seen = (release["metadata"].get("resourceVersion"), _versions(pods))
+                if seen != shown:
+                    shown = seen
+                    yield release, pods
+
+
+def _follow_pods(cluster: Cluster, name: str, changes: queue.Queue[tuple[str, Any]]) -> None:
+    """Tell `changes` of each event of the Release's pods ("pods"), or that they may not be watched
+    ("unwatched"). A watch that ends or fails at once is opened again after a wait that grows."""
+    path = f"/api/v1/namespaces/{cluster.namespace}/pods"
+    selector = f"{LABEL_RELEASE}={name}"
+    backoff = _FIRST_REWATCH_SECONDS
+
+    def opened(_: Callable[[], None]) -> None:
+        changes.put(("pods", None))
+
+    while True:
+        began = time.monotonic()
+        try:
+            for _ in cluster.api.watch(path, WATCH_SECONDS, label_selector=selector, opened=opened):
+                changes.put(("pods", None))
+        except ApiError as error:
+            if error.status in (401, 403, 404):  # not allowed: listed at each change of the Release
+                changes.put(("unwatched", None))
+                return
+        except Exception:  # e.g. a line that is no JSON: watched again, as after any failure
+            pass
+        if time.monotonic() - began > 1.0:
+            backoff = _FIRST_REWATCH_SECONDS
+        else:
+            time.sleep(backoff)
+            backoff = min(backoff * 2, WATCH_SECONDS)
+
+
+def _versions(pods: list[dict[str, Any]]) -> frozenset[tuple[Any, Any]]:
+    return frozenset((pod["metadata"].get("uid"), pod["metadata"].get("resourceVersion")) for pod in pods)
 
 
 def _changes(cluster: Cluster, name: str, seconds: int) -> Iterator[dict[str, Any]]:
