@@ -141,6 +141,15 @@ def rewrite_paths(value: str, mounts: Mapping[str, Path]) -> str:
     return value
 
 
+def _paths_moved(value: Any, mounts: Mapping[str, Path]) -> Any:
+    """Every string of a parsed config that is a path under a mountPath, moved (`rewrite_paths`)."""
+    if isinstance(value, dict):
+        return {key: _paths_moved(item, mounts) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_paths_moved(item, mounts) for item in value]
+    return rewrite_paths(value, mounts) if isinstance(value, str) and value.startswith("/") else value
+
+
 def _config_argument(args: Sequence[str]) -> str | None:
     for index, arg in enumerate(args):
         if arg.startswith("--config="):
@@ -386,13 +395,16 @@ class PodProcess:
             command[0] = str(beside)
         config = _config_argument(args)
         if Path(command[0]).name == "slipway" and config is not None and Path(config).is_file():
-            self._listen_on_pod_port(Path(config))
+            self._fit_operator_config(Path(config), mounts)
         return [*command, *args], env
 
-    def _listen_on_pod_port(self, config: Path) -> None:
-        """The Slipway operator's server (`server` of its config) moves to the pod's local port."""
+    def _fit_operator_config(self, config: Path, mounts: Mapping[str, Path]) -> None:
+        """The Slipway operator's server (`server` of its config) moves to the pod's local port, and the
+        files its config names under a mountPath (a notifier's `urlFile` in a Secret's volume) to where
+        that volume is instead, as for its command and environment."""
         settings = yaml.safe_load(config.read_text()) or {}
         if isinstance(settings, dict):
+            settings = _paths_moved(settings, mounts)
             settings["server"] = {**(settings.get("server") or {}), "host": POD_IP, "port": self.port}
             config.write_text(yaml.safe_dump(settings, sort_keys=False))
 

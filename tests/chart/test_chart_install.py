@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "slipway"
 NAMESPACE = "slipway-system"
 SELECTOR = "app.kubernetes.io/name=slipway"
+HOOK = "http://127.0.0.1:9/hook"
 Obj = dict[str, Any]
 
 
@@ -114,12 +115,33 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
     """The chart's defaults (two pods, leader election, cluster mode) and the dev cluster's Prometheus."""
     state = tmp_path_factory.mktemp("chart-install") / "dev-cluster"
     with DevCluster(state_dir=state, prometheus="on", release_crd=False) as dev:
-        values: Obj = {"config": {"prometheus": {"url": dev.prometheus_url}}}
+        # A notifier reads its URL from the Secret the chart mounts (docs/notifications.md).
+        dev.kubectl("create", "namespace", NAMESPACE)
+        dev.kubectl(
+            "create", "secret", "generic", "team-chat-hook", "-n", NAMESPACE, f"--from-literal=url={HOOK}"
+        )
+        values: Obj = {
+            "config": {"prometheus": {"url": dev.prometheus_url}},
+            "notifications": {
+                "allowedHosts": ["127.0.0.1:9"],
+                "notifiers": {"team-chat": {"type": "webhook", "secretName": "team-chat-hook"}},
+            },
+        }
         with helm_config(dev) as config:
             done = config.install(str(CHART), "slipway", values, namespace=NAMESPACE, create_namespace=True)
         assert done["status"] == "deployed"
         wait_for(lambda: roles(dev), 60, "two operator pods Ready, one of them leading")
         yield Install(dev, values)
+
+
+def test_the_operator_pods_read_a_notifiers_url_from_the_secret_the_chart_mounts(installed: Install) -> None:
+    """The config names the file in the Secret's volume (/var/run/slipway/notifiers/team-chat/url): the
+    pods start with it (a file it could not read stops the operator at start, ConfigError)."""
+    pods = operator_pods(installed.dev)
+    assert len(pods) == 2
+    for pod in pods:
+        text = logs_of(installed.dev, pod)
+        assert "urlFile" not in text and HOOK not in text  # read, and never logged
 
 
 def test_two_pods_one_leads_one_stands_by_under_a_disruption_budget(installed: Install) -> None:
