@@ -25,9 +25,11 @@ import pytest
 import yaml
 
 from slipway.api.status import HistoryEntry, ReleaseStatus, RevisionStatus, RollbackRecord
+from slipway.cli import plugin
 from slipway.core.revision import revision_hash
 from slipway.manifests import ReleaseRef, revision_deployment
 from slipway_dev.apiserver import Credentials
+from slipway_dev.apiserver.faults import FaultConfig
 from slipway_dev.apiserver.kubeconfig import read_credentials, write_kubeconfig
 from slipway_dev.apiserver.threaded import running_apiserver
 from slipway_dev.apiserver.tls import Pki
@@ -619,3 +621,31 @@ def test_undo_to_a_revision_that_never_existed_is_one_line_and_exit_1(kube: Kube
         done = kube.run("slipway", "undo", "web", "-n", namespace, "--to-revision", target, check=False)
         assert done.returncode == 1 and len(done.stderr.splitlines()) == 1 and why in done.stderr
     assert kube.get(namespace, "release", "web")["spec"] == body["spec"]
+
+
+def test_watches_that_end_at_once_are_opened_again_after_a_growing_wait(tmp_path: Path) -> None:
+    """A watch that ends at once (behind a proxy ignoring timeoutSeconds; here the server's injected
+    drop after 10 ms) is opened again after 0.5, 1, 2 ... s, not in a busy loop, for the Release
+    (`status --watch`, `get --watch`) as for its pods."""
+    with running_apiserver(faults=FaultConfig(watch_drop_seconds=0.01)) as server:
+        kubeconfig = write_kubeconfig(tmp_path / "config", server.credentials())
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        kube = Kubectl(kubeconfig, {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": path})
+        kube.run("apply", "-f", str(ROOT / "crds"))
+        release("default", kube)
+        cluster = plugin.connect(str(kubeconfig), None, "default")
+        opened: list[str] = []
+        real_watch = cluster.api.watch
+
+        def counted(path: str, *args: Any, **options: Any) -> Iterator[dict[str, Any]]:
+            opened.append(path.rsplit("/", 1)[-1])
+            return real_watch(path, *args, **options)
+
+        object.__setattr__(cluster.api, "watch", counted)
+        list(plugin._follow(cluster, "web", deadline=time.monotonic() + 2.5))
+        views = plugin._follow_with_pods(cluster, "web")
+        next(views)
+        time.sleep(2.5)
+        views.close()
+    # 0.5 + 1 + 2 s of waiting fit in 2.5 s: at most 3-4 watches each, thousands without the wait
+    assert 2 <= opened.count("releases") <= 8 and 2 <= opened.count("pods") <= 5, opened

@@ -647,10 +647,35 @@ WATCH_SECONDS = 30  # each watch ends after this; reading afresh then also recov
 _FIRST_REWATCH_SECONDS = 0.5
 
 
+class _Rewatch:
+    """When to open a watch again: at once after one that lived, else after a wait that doubles up to
+    WATCH_SECONDS (a watch that ends at once, as behind a proxy ignoring timeoutSeconds, or fails), never
+    in a busy loop."""
+
+    def __init__(self) -> None:
+        self._wait = _FIRST_REWATCH_SECONDS
+        self._began: float | None = None
+
+    def next(self, most: float | None = None) -> None:
+        """Before each watch: wait if the last one ended at once (`most`: at most this long)."""
+        if self._began is not None:
+            if time.monotonic() - self._began > 1.0:
+                self._wait = _FIRST_REWATCH_SECONDS
+            else:
+                time.sleep(self._wait if most is None else max(0.0, min(self._wait, most)))
+                self._wait = min(self._wait * 2, WATCH_SECONDS)
+        self._began = time.monotonic()
+
+
 def _follow(cluster: Cluster, name: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
     """The Release now and at every change, until the deadline (`time.monotonic()`; None: forever)."""
     shown = None
+    rewatch = _Rewatch()
     while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return
+        rewatch.next(remaining)
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             return
@@ -675,66 +700,93 @@ def _follow_with_pods(cluster: Cluster, name: str) -> Iterator[tuple[dict[str, A
     ready, gone) often comes with no change to the Release: the view read pods only with the Release
     and kept showing a pod long deleted. Each watch has a thread; the pods are listed again after each
     burst of their events, once each watch is open (for what changed before it), and at every change
-    of the Release where pods may not be watched. A view is yielded only when something in it changed."""
+    of the Release while pods may not be watched or their watch is down. A view is yielded only when
+    something in it changed; a listing that fails keeps the pods last listed."""
     changes: queue.Queue[tuple[str, Any]] = queue.Queue()
+    stop = threading.Event()
 
     def follow_release() -> None:
         try:
             for release in _follow(cluster, name):
+                if stop.is_set():
+                    return
                 changes.put(("release", release))
         except BaseException as error:  # typer.Exit after its message, or the server unreachable
             changes.put(("error", error))
 
     threading.Thread(target=follow_release, name="follow-release", daemon=True).start()
     threading.Thread(
-        target=_follow_pods, args=(cluster, name, changes), name="follow-pods", daemon=True
+        target=_follow_pods, args=(cluster, name, changes, stop), name="follow-pods", daemon=True
     ).start()
-    release, pods, unwatched, shown = None, _pods(cluster, name), False, None
-    while True:
-        batch = [changes.get()]
-        while not changes.empty():  # this thread alone takes: not empty means an item waits
-            batch.append(changes.get_nowait())
-        unwatched = unwatched or any(kind == "unwatched" for kind, _ in batch)
-        if any(kind == "pods" or (unwatched and kind == "release") for kind, _ in batch):
-            pods = _pods(cluster, name)  # once for a burst
-        for kind, value in batch:
-            if kind == "error":
-                raise value
-            if kind == "release":
-                release = value
-            if release is not None and kind in ("release", "pods"):
-                seen = (release["metadata"].get("resourceVersion"), _versions(pods))
-                if seen != shown:
-                    shown = seen
-                    yield release, pods
+    release, pods, shown = None, _pods(cluster, name), None
+    unwatched = down = False
+    try:
+        while True:
+            batch = [changes.get()]
+            while not changes.empty():  # this thread alone takes: not empty means an item waits
+                batch.append(changes.get_nowait())
+            kinds = [kind for kind, _ in batch]
+            unwatched = unwatched or "unwatched" in kinds
+            down = "down" in kinds or (down and "pods" not in kinds)  # "pods" comes as a watch opens
+            if "pods" in kinds or ((unwatched or down) and "release" in kinds):
+                pods = _listed_pods(cluster, name, pods)  # once for a burst
+            for kind, value in batch:
+                if kind == "error":
+                    raise value
+                if kind == "release":
+                    release = value
+                if release is not None and kind in ("release", "pods"):
+                    seen = (release["metadata"].get("resourceVersion"), _versions(pods))
+                    if seen != shown:
+                        shown = seen
+                        yield release, pods
+    finally:
+        stop.set()  # the threads end at their next event or watch (daemons: never hold the exit)
 
 
-def _follow_pods(cluster: Cluster, name: str, changes: queue.Queue[tuple[str, Any]]) -> None:
-    """Tell `changes` of each event of the Release's pods ("pods"), or that they may not be watched
-    ("unwatched"). A watch that ends or fails at once is opened again after a wait that grows."""
+def _follow_pods(
+    cluster: Cluster, name: str, changes: queue.Queue[tuple[str, Any]], stop: threading.Event
+) -> None:
+    """Tell `changes` of each event of the Release's pods ("pods"; also as each watch opens, for what
+    changed before it), that their watch failed ("down", until the next opens) or that they may not be
+    watched ("unwatched")."""
     path = f"/api/v1/namespaces/{cluster.namespace}/pods"
     selector = f"{LABEL_RELEASE}={name}"
-    backoff = _FIRST_REWATCH_SECONDS
+    rewatch = _Rewatch()
 
     def opened(_: Callable[[], None]) -> None:
         changes.put(("pods", None))
 
-    while True:
-        began = time.monotonic()
+    while not stop.is_set():
+        rewatch.next()
         try:
             for _ in cluster.api.watch(path, WATCH_SECONDS, label_selector=selector, opened=opened):
+                if stop.is_set():
+                    return
                 changes.put(("pods", None))
         except ApiError as error:
-            if error.status in (401, 403, 404):  # not allowed: listed at each change of the Release
+            if error.status in _NOT_ALLOWED:  # listed at each change of the Release instead
                 changes.put(("unwatched", None))
                 return
+            changes.put(("down", None))
         except Exception:  # e.g. a line that is no JSON: watched again, as after any failure
-            pass
-        if time.monotonic() - began > 1.0:
-            backoff = _FIRST_REWATCH_SECONDS
-        else:
-            time.sleep(backoff)
-            backoff = min(backoff * 2, WATCH_SECONDS)
+            changes.put(("down", None))
+
+
+_NOT_ALLOWED = (401, 403, 404)
+
+
+def _listed_pods(cluster: Cluster, name: str, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Release's pods listed again: none when not allowed to list them, those listed `before` when
+    the listing fails otherwise (a view without its pods would say they are gone)."""
+    path = f"/api/v1/namespaces/{cluster.namespace}/pods"
+    try:
+        listed: list[dict[str, Any]] = cluster.api.list(path, {LABEL_RELEASE: name})
+    except ApiError as error:
+        if error.status == 0:
+            raise
+        return [] if error.status in _NOT_ALLOWED else before
+    return listed
 
 
 def _versions(pods: list[dict[str, Any]]) -> frozenset[tuple[Any, Any]]:
