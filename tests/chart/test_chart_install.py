@@ -12,8 +12,10 @@ mode gets a dev cluster of its own, whose cluster-scoped objects are listed befo
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "slipway"
 NAMESPACE = "slipway-system"
 SELECTOR = "app.kubernetes.io/name=slipway"
-HOOK = "http://127.0.0.1:9/hook"
 Obj = dict[str, Any]
 
 
@@ -100,10 +101,37 @@ def one_active(dev: DevCluster) -> Roles:
     return found
 
 
+class Receiver:
+    """A webhook receiver on a free port: the bodies POSTed to it, in order."""
+
+    def __init__(self) -> None:
+        bodies: list[Obj] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.bodies = bodies
+        self._server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self._server.server_port}"
+        self.url = f"http://{self.host}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 @dataclass
 class Install:
     dev: DevCluster
     values: Obj
+    receiver: Receiver
 
     def namespace(self, name: str) -> Cluster:
         self.dev.kubectl("create", "namespace", name)
@@ -115,33 +143,48 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
     """The chart's defaults (two pods, leader election, cluster mode) and the dev cluster's Prometheus."""
     state = tmp_path_factory.mktemp("chart-install") / "dev-cluster"
     with DevCluster(state_dir=state, prometheus="on", release_crd=False) as dev:
-        # A notifier reads its URL from the Secret the chart mounts (docs/notifications.md).
+        # A notifier reads its URL from the Secret the chart mounts (docs/notifications.md), here a
+        # receiver of this test's own on a free port.
+        receiver = Receiver()
         dev.kubectl("create", "namespace", NAMESPACE)
-        dev.kubectl(
-            "create", "secret", "generic", "team-chat-hook", "-n", NAMESPACE, f"--from-literal=url={HOOK}"
-        )
+        secret = ("create", "secret", "generic", "team-chat-hook", "-n", NAMESPACE)
+        dev.kubectl(*secret, f"--from-literal=url={receiver.url}")
         values: Obj = {
             "config": {"prometheus": {"url": dev.prometheus_url}},
             "notifications": {
-                "allowedHosts": ["127.0.0.1:9"],
+                "allowedHosts": [receiver.host],
                 "notifiers": {"team-chat": {"type": "webhook", "secretName": "team-chat-hook"}},
             },
         }
-        with helm_config(dev) as config:
-            done = config.install(str(CHART), "slipway", values, namespace=NAMESPACE, create_namespace=True)
-        assert done["status"] == "deployed"
-        wait_for(lambda: roles(dev), 60, "two operator pods Ready, one of them leading")
-        yield Install(dev, values)
+        try:
+            with helm_config(dev) as config:
+                done = config.install(
+                    str(CHART), "slipway", values, namespace=NAMESPACE, create_namespace=True
+                )
+            assert done["status"] == "deployed"
+            wait_for(lambda: roles(dev), 60, "two operator pods Ready, one of them leading")
+            yield Install(dev, values, receiver)
+        finally:
+            receiver.close()
 
 
-def test_the_operator_pods_read_a_notifiers_url_from_the_secret_the_chart_mounts(installed: Install) -> None:
+def test_a_notifier_posts_to_the_url_in_the_secret_the_chart_mounts(installed: Install) -> None:
     """The config names the file in the Secret's volume (/var/run/slipway/notifiers/team-chat/url): the
-    pods start with it (a file it could not read stops the operator at start, ConfigError)."""
-    pods = operator_pods(installed.dev)
-    assert len(pods) == 2
-    for pod in pods:
-        text = logs_of(installed.dev, pod)
-        assert "urlFile" not in text and HOOK not in text  # read, and never logged
+    pods start with it (one they could not read stops the operator at start, ConfigError), a Release
+    that subscribes is told of its first release there, and the URL is in no log line."""
+    cluster = installed.namespace("notified")
+    manifest = release_manifest("1")
+    manifest["spec"]["notify"] = [{"notifier": "team-chat", "on": ["Promoted"]}]
+    cluster.apply(manifest)
+    cluster.wait_phase("Healthy", "1", timeout=60)
+    told = wait_for(
+        lambda: [b for b in installed.receiver.bodies if b["release"]["namespace"] == "notified"],
+        30,
+        "the notification of the first release",
+    )
+    assert told[0]["on"] == ["Promoted"] and told[0]["version"] == "1"
+    for pod in operator_pods(installed.dev):
+        assert installed.receiver.url not in logs_of(installed.dev, pod)
 
 
 def test_two_pods_one_leads_one_stands_by_under_a_disruption_budget(installed: Install) -> None:
