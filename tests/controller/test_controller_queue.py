@@ -455,6 +455,19 @@ def recorded_passes() -> tuple[list[ReleaseKey], Reconcile]:
     return passes, reconcile
 
 
+def held_passes(delay: float | None) -> tuple[list[ReleaseKey], asyncio.Event, Reconcile]:
+    """A pass that records its Release, then waits for the event before it returns `delay`."""
+    passes: list[ReleaseKey] = []
+    release = asyncio.Event()
+
+    async def reconcile(key: ReleaseKey) -> float | None:
+        passes.append(key)
+        await release.wait()
+        return delay
+
+    return passes, release, reconcile
+
+
 def test_a_closed_queue_starts_no_pass_until_opened_then_one_per_release_told() -> None:
     """At start the operator keeps its queue closed until the watch has shown what the cluster holds
     (controller/first_look.py): what it is told meanwhile makes one pass each once it opens."""
@@ -500,14 +513,7 @@ def test_no_pass_starts_after_a_drain_though_one_in_flight_asked_for_one_soon() 
     would write beside the next owner."""
 
     async def scenario() -> None:
-        passes: list[ReleaseKey] = []
-        release = asyncio.Event()
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            await release.wait()
-            return 0.01
-
+        passes, release, reconcile = held_passes(0.01)
         queue = ReconcileQueue(reconcile)
         queue.notify(WEB)
         await until(lambda: passes == [WEB], "passes == [WEB]")
@@ -599,13 +605,7 @@ def test_a_metric_that_raises_costs_no_pass_its_next_timer() -> None:
 
 def test_an_echo_that_cannot_say_makes_one_more_pass() -> None:
     async def scenario() -> None:
-        passes: list[ReleaseKey] = []
-        release = asyncio.Event()
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            await release.wait()
-            return None
+        passes, release, reconcile = held_passes(None)
 
         def echo() -> bool:
             raise KeyError("the write's resourceVersion")
