@@ -554,10 +554,21 @@ def _read(cluster: Cluster, name: str) -> dict[str, Any]:
         raise fail(str(error)) from error
 
 
-def _pods(cluster: Cluster, name: str) -> list[dict[str, Any]]:
-    """The pods of the Release's revisions (for the tree in `get`); none when not allowed to list them."""
+_NOT_ALLOWED = (401, 403, 404)  # what a user may not read: no pods rather than an error
+
+
+def _pods(cluster: Cluster, name: str, before: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The pods of the Release's revisions (for the tree in `get`): none when not allowed to list them;
+    when the listing fails otherwise, those listed `before` (a view without its pods would say they are
+    gone), else none."""
     path = f"/api/v1/namespaces/{cluster.namespace}/pods"
-    return _readable(lambda: cluster.api.list(path, {LABEL_RELEASE: name}), [])  # type: ignore[no-any-return]
+    try:
+        listed: list[dict[str, Any]] = cluster.api.list(path, {LABEL_RELEASE: name})
+    except ApiError as error:
+        if error.status == 0:
+            raise
+        return [] if error.status in _NOT_ALLOWED or before is None else before
+    return listed
 
 
 @app.command("get")
@@ -729,7 +740,7 @@ def _follow_with_pods(cluster: Cluster, name: str) -> Iterator[tuple[dict[str, A
             unwatched = unwatched or "unwatched" in kinds
             down = "down" in kinds or (down and "pods" not in kinds)  # "pods" comes as a watch opens
             if "pods" in kinds or ((unwatched or down) and "release" in kinds):
-                pods = _listed_pods(cluster, name, pods)  # once for a burst
+                pods = _pods(cluster, name, pods)  # once for a burst
             for kind, value in batch:
                 if kind == "error":
                     raise value
@@ -771,22 +782,6 @@ def _follow_pods(
             changes.put(("down", None))
         except Exception:  # e.g. a line that is no JSON: watched again, as after any failure
             changes.put(("down", None))
-
-
-_NOT_ALLOWED = (401, 403, 404)
-
-
-def _listed_pods(cluster: Cluster, name: str, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The Release's pods listed again: none when not allowed to list them, those listed `before` when
-    the listing fails otherwise (a view without its pods would say they are gone)."""
-    path = f"/api/v1/namespaces/{cluster.namespace}/pods"
-    try:
-        listed: list[dict[str, Any]] = cluster.api.list(path, {LABEL_RELEASE: name})
-    except ApiError as error:
-        if error.status == 0:
-            raise
-        return [] if error.status in _NOT_ALLOWED else before
-    return listed
 
 
 def _versions(pods: list[dict[str, Any]]) -> frozenset[tuple[Any, Any]]:
