@@ -444,13 +444,13 @@ def test_with_sharding_each_gain_is_told_once_whether_an_event_or_reclaim_finds_
     asyncio.run(scenario())
 
 
-def recorded_passes() -> tuple[list[ReleaseKey], Reconcile]:
-    """A pass that only records which Release it was for."""
+def recorded_passes(delay: float | None = None) -> tuple[list[ReleaseKey], Reconcile]:
+    """A pass that only records which Release it was for, and asks for the next after `delay`."""
     passes: list[ReleaseKey] = []
 
     async def reconcile(key: ReleaseKey) -> float | None:
         passes.append(key)
-        return None
+        return delay
 
     return passes, reconcile
 
@@ -586,11 +586,7 @@ def test_an_event_as_a_pass_ends_makes_one_more_pass() -> None:
 
 def test_a_metric_that_raises_costs_no_pass_its_next_timer() -> None:
     async def scenario() -> None:
-        passes: list[ReleaseKey] = []
-
-        async def reconcile(key: ReleaseKey) -> float | None:
-            passes.append(key)
-            return 0.01
+        passes, reconcile = recorded_passes(0.01)
 
         def broken(seconds: float) -> None:
             raise ValueError("a histogram's bucket")
