@@ -476,8 +476,9 @@ def test_a_promotion_whose_status_write_is_lost_to_a_new_version_keeps_stable_to
     assert sim.status is not None and sim.status.stable is not None
     stable = sim.status.stable.revision
     start_v2(sim, strategy={"canary": {"steps": steps}})
-    run_until(sim, lambda status: status.current_step == 1)
-    sim.now += timedelta(minutes=1)
+    run_until(sim, lambda status: status.analysis is not None and status.analysis.successful == 1)
+    assert sim.status.current_step == 1 and sim.status.step_started_at is not None
+    sim.now = sim.status.step_started_at + timedelta(minutes=1)
     sim.cluster.settle()
     promoting = decide(sim.spec, sim.status, sim.cluster.observe(), sim.now)
     assert promoting.status.phase == "Healthy"
@@ -523,3 +524,76 @@ def test_while_canary_pods_start_the_pass_asks_for_no_poll_only_a_safety_net() -
         assert sim.cluster.revisions[canary].replicas > 0  # asked for, and waited for
         assert decisions[-1].requeue_after_seconds == WATCH_SAFETY_SECONDS >= 30
         sim.wait(decisions[-1])
+
+
+# -- the promotion waits for a good last word of every metric ---------------------------------------
+
+BACKGROUND_ONLY = {"canary": {"steps": [{"setWeight": 30}, {"pause": {"duration": "1m"}}]}}
+"""No gate: background analysis alone stands between the end of the steps and the promotion."""
+
+
+def test_steps_ending_on_no_data_do_not_promote() -> None:
+    """Two inconclusive measurements (inconclusiveLimit 3) by the end of the pause used to promote the
+    canary; the promotion waits for a good one, says so, and the limit pauses the release."""
+    sim = stable_simulation(release_spec(strategy=BACKGROUND_ONLY), metrics="nodata")
+    start_v2(sim, strategy=BACKGROUND_ONLY)
+    run_until(sim, lambda status: status.current_step == 2 and status.phase == "Progressing")
+    assert sim.status is not None and sim.status.canary is not None
+    assert sim.status.message == (
+        "promotion: waiting for a good measurement of error-rate (Inconclusive); canary weight 30%"
+    )
+    run_until(sim, phase_is("Paused", "Healthy"))
+    assert (sim.status.phase, sim.status.reason) == ("Paused", "AnalysisInconclusive")
+    assert sim.status.stable is not None and sim.status.stable.version == "1.0.0"
+    assert sim.status.message.startswith("promotion: metric error-rate: 4 inconclusive")
+
+
+def test_a_person_promoting_fully_overrules_the_wait() -> None:
+    sim = stable_simulation(release_spec(strategy=BACKGROUND_ONLY), metrics="nodata")
+    start_v2(sim, strategy=BACKGROUND_ONLY)
+    run_until(sim, phase_is("Paused"))
+    sim.cluster.annotate("promote", "1")  # resumes: the wait goes on, its counters cleared
+    run_until(sim, lambda status: status.phase == "Progressing")
+    assert sim.status is not None and sim.status.message.startswith("promotion: waiting for a good")
+    sim.cluster.annotate("promote-full", "1")
+    run_until(sim, healthy_on("2.0.0"))
+    assert sim.status.analysis is not None and sim.status.analysis.successful == 0
+    # It overruled that attempt only: the next version waits again.
+    sim.change_spec(release_spec("3.0.0", strategy=BACKGROUND_ONLY))
+    run_until(sim, phase_is("Paused", "Healthy"))
+    assert (sim.status.phase, sim.status.reason) == ("Paused", "AnalysisInconclusive")
+
+
+def test_steps_ending_before_any_measurement_promote_on_the_first_good_one() -> None:
+    strategy = {"canary": {"steps": [{"setWeight": 100}]}}
+    sim = stable_simulation(release_spec(strategy=strategy))
+    start_v2(sim, strategy=strategy)
+    run_until(sim, lambda status: status.current_step == 1)
+    assert sim.status is not None and sim.status.analysis is not None
+    assert sim.status.analysis.measurements == []
+    assert sim.status.message == (
+        "promotion: waiting for a good measurement of error-rate (none yet); canary weight 100%"
+    )
+    decisions = run_until(sim, healthy_on("2.0.0"))
+    assert len(of_type(decisions, RunAnalysis)) == 1
+    assert [m.result for m in sim.status.analysis.measurements] == ["Successful"]
+
+
+def test_a_tolerated_failure_or_provider_error_last_holds_the_promotion_until_a_good_one() -> None:
+    """A last word of Failed (failureLimit 1) or Error holds the promotion; the next good one lets it go,
+    without a person."""
+    steps = {"canary": {"steps": [{"setWeight": 30}, {"pause": {"duration": "20s"}}]}}
+    for bad in ({"values": (0.5,)}, {"error": "timeout"}):
+        sim = stable_simulation(release_spec(strategy=steps, metrics=[metric(failureLimit=1)]))
+        revision = start_v2(sim, strategy=steps, metrics=[metric(failureLimit=1)])
+        run_until(sim, lambda status: status.current_step == 1)
+        assert sim.status is not None and sim.status.step_started_at is not None
+        sim.now = sim.status.step_started_at + timedelta(seconds=25)
+        handed = RawMeasurement("error-rate", revision, sim.now, **bad)  # type: ignore[arg-type]
+        held = decide(sim.spec, sim.status, sim.cluster.observe([handed]), sim.now)
+        assert (held.status.phase, held.status.current_step) == ("Progressing", 2), held.status.message
+        assert held.status.message.startswith("promotion: waiting for a good measurement of error-rate")
+        sim.status = held.status
+        run_until(sim, healthy_on("2.0.0"))
+        assert sim.status.analysis is not None
+        assert sim.status.analysis.measurements[-1].result == "Successful"

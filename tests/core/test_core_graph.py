@@ -79,6 +79,11 @@ STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
         },
         700,
     ),
+    # No gate: the promotion waits for a good last measurement, which background analysis gives or not.
+    "canary-background": (
+        {"strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "1m"}}]}}},
+        400,
+    ),
     "blueGreen": (
         {
             "strategy": {
@@ -183,7 +188,7 @@ def key(sim: Simulation) -> Hashable:
     )
     counters = (
         tuple(
-            (m.failures, m.inconclusive, m.consecutive_errors, m.consecutive_successful)
+            (m.failures, m.inconclusive, m.consecutive_errors, m.consecutive_successful, m.last_result)
             for m in status.analysis.metrics
         )
         if status.analysis is not None

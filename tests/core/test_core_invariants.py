@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from slipway.api.models import ReleaseSpec
-from slipway.api.status import ReleaseStatus
+from slipway.api.status import NO_EFFECT, ReleaseStatus
 from slipway.core.actions import (
     WRITES,
     AcknowledgeAction,
@@ -59,6 +59,8 @@ STRATEGIES: list[dict[str, Any]] = [
             ]
         }
     },
+    # No gate: background analysis alone stands between the steps' end and the promotion.
+    {"canary": {"steps": [{"setWeight": 30}, {"pause": {"duration": "1m"}}]}},
 ]
 MANUAL = ["promote", "promote-full", "pause", "resume", "abort", "retry"]
 REFUSALS = {
@@ -371,6 +373,7 @@ class ReleaseMachine(RuleBasedStateMachine):
             self._check_scaling(decision)
             self._check_old_revisions(decision, observations)
             self._check_gates(decision)
+            self._check_promotion_proven(decision)
             self._check_routing_restated(decision)
             self._check_refusal_ends(decision)
             self._check_alert_polling(decision)
@@ -570,6 +573,29 @@ class ReleaseMachine(RuleBasedStateMachine):
             assert len({m.at for m in recent}) == gate.successes, f"gate {index} counted one result twice"
             assert before.step_started_at is not None
             assert all(m.at >= before.step_started_at for m in recent), "the gate counted older measurements"
+
+    def _check_promotion_proven(self, decision: Decision) -> None:
+        """5: a canary is promoted only on a Successful last measurement of its attempt (steps may end
+        on errors or no data within their limits), unless a person promoted it fully in that attempt."""
+        before, after = self.status, decision.status
+        if before is None or before.canary is None or after.canary is not None or not after.history:
+            return
+        promoted = after.history[-1]
+        if (promoted.outcome, promoted.revision) != ("Promoted", before.canary.revision):
+            return
+        if before.analysis is None or self.spec is None or self.spec.analysis is None:
+            return
+        assert before.attempt_started_at is not None
+        if any(
+            record.action == "promote-full"
+            and record.at >= before.attempt_started_at
+            and not record.result.startswith(NO_EFFECT)
+            for record in after.manual_actions
+        ):
+            return
+        assert after.analysis is not None
+        taken = [m for m in after.analysis.measurements if m.revision == before.canary.revision]
+        assert taken and taken[-1].result == "Successful", f"promoted on {taken[-1:]}"
 
     def _check_hooks(self, decision: Decision, observations: Observations) -> None:
         """Deploy hooks: a revision's Deployment is created only once its preDeploy hooks succeeded; a

@@ -7,6 +7,8 @@ a new revision starts a fresh one):
 - inconclusive > inconclusiveLimit: not enough data to decide, Paused.
 A gate passes when each of its metrics has its count of Successful results in a row since the gate
 began; any other result (Inconclusive, Error, Failed) restarts the run.
+When the steps are done, the promotion waits until the last measurement of every metric is
+Successful: within the limits, steps may otherwise end on errors or no data alone.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def _count(
     analysis: AnalysisStatus, counters: MetricStatus, judged: MeasurementRecord, runs_since: datetime | None
 ) -> None:
     counters.last_measured_at = judged.at
+    counters.last_result = judged.result
     if judged.result == "Error":
         counters.errors += 1
         counters.consecutive_errors += 1
@@ -159,6 +162,14 @@ def _failed(metric: Metric, counters: MetricStatus, last: MeasurementRecord | No
         value=value,
         threshold=threshold,
     )
+
+
+def unproven(analysis: AnalysisStatus, spec: AnalysisSpec) -> list[MetricStatus]:
+    """The metrics whose last measurement of the attempt is not Successful, or that have none yet: a
+    promotion on them would be blind (steps may end with errors or no data still within their limits)."""
+    by_name = {counters.name: counters for counters in analysis.metrics}
+    found = [by_name.get(metric.name) or MetricStatus(name=metric.name) for metric in spec.metrics]
+    return [counters for counters in found if counters.last_result != "Successful"]
 
 
 def gate_progress(analysis: AnalysisStatus, gate: Gate, spec: AnalysisSpec) -> int:

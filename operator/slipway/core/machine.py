@@ -146,6 +146,7 @@ class _Pass:
         # Replicas asked for in this pass, by revision: the observations predate them.
         self.asked: dict[str, int] = {}
         self.hook_wait = ""  # the hook this pass waits for, told in the message
+        self.promotion_wait = ""  # the measurements the promotion waits for, told in the message
         # How far the plan moved in this pass, told by one Event at its end (_plan_event).
         self.started = ""  # an attempt began: what it rolls out
         self.entered: list[tuple[str, str]] = []  # (reason, message) of each step, or the promotion, entered
@@ -554,8 +555,12 @@ class _Pass:
             return 0.0
         if isinstance(step, Hold) and step.seconds is not None:
             return step.seconds
-        if isinstance(step, Gate) and self.spec.analysis is not None:
+        if self.spec.analysis is None:
+            return 0.0
+        if isinstance(step, Gate):
             return step.successes * analysis.interval(self.spec.analysis).total_seconds()
+        if step is None:
+            return analysis.interval(self.spec.analysis).total_seconds()  # the promotion's measurement
         return 0.0
 
     def _running_hook(self) -> Hook | None:
@@ -728,7 +733,8 @@ class _Pass:
         for _ in range(len(steps) + 1):
             index = s.current_step or 0
             if index >= len(steps):
-                self._promote_canary()
+                if self._analysis_proven():
+                    self._promote_canary()
                 return
             step = steps[index]
             shape = step if isinstance(step, Shift) else self.plan.shape_before(index, self.spec.replicas)
@@ -818,6 +824,31 @@ class _Pass:
         if index < 0 or index >= len(steps) or isinstance(steps[index], Shift | Reroute):
             return None
         return s.step_started_at
+
+    def _analysis_proven(self) -> bool:
+        """Whether analysis lets the promotion go on: the last measurement of every metric is Successful
+        (`analysis.unproven`). Checked in every pass until the promotion is done, so a canary scaled up
+        or serving a postDeploy hook is held by a bad word as a gate would hold it. A person's
+        promote-full in this attempt overrules it: they promote on what they know."""
+        s = self.status
+        if s.analysis is None or self.spec.analysis is None or self._promoted_fully():
+            return True
+        unproven = analysis.unproven(s.analysis, self.spec.analysis)
+        if not unproven:
+            return True
+        last = ", ".join(f"{counters.name} ({counters.last_result or 'none yet'})" for counters in unproven)
+        self.promotion_wait = f"waiting for a good measurement of {last}"
+        return False
+
+    def _promoted_fully(self) -> bool:
+        s = self.status
+        since = s.attempt_started_at
+        return since is not None and any(
+            record.action == PROMOTE_FULL.removeprefix(PREFIX)
+            and record.at >= since
+            and not manual.changed_nothing(record.result)
+            for record in s.manual_actions
+        )
 
     def _promote_canary(self) -> None:
         s = self.status
@@ -955,8 +986,10 @@ class _Pass:
         canary = s.canary
         if s.analysis is None or self.spec.analysis is None or canary is None or canary.ready_replicas == 0:
             return
-        if canary.weight == 0 and not self._mirrored_or_matched() and not isinstance(self._current(), Gate):
-            return  # no traffic and no gate: nothing worth measuring yet
+        step = self._current()
+        proving = isinstance(step, Gate) or step is None  # a gate, or the promotion (_analysis_proven)
+        if canary.weight == 0 and not self._mirrored_or_matched() and not proving:
+            return  # no traffic and nothing to prove: nothing worth measuring yet
         every = analysis.interval(self.spec.analysis)
         due = s.analysis.next_measurement_at
         if due is None:
@@ -1051,6 +1084,8 @@ class _Pass:
         if self.hook_wait:
             return f"{self._step_label()}: {self.hook_wait}; canary weight {s.canary.weight}%"
         step = self._current()
+        if step is None and self.promotion_wait:
+            return f"promotion: {self.promotion_wait}; canary weight {s.canary.weight}%"
         if step is None:
             return (
                 f"promoting version {s.canary.version}: "
