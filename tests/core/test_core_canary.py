@@ -555,6 +555,9 @@ def test_a_person_promoting_fully_overrules_the_wait() -> None:
     sim.cluster.annotate("promote", "1")  # resumes: the wait goes on, its counters cleared
     run_until(sim, lambda status: status.phase == "Progressing")
     assert sim.status is not None and sim.status.message.startswith("promotion: waiting for a good")
+    assert [(a.action, a.result) for a in sim.status.manual_actions] == [
+        ("promote", "resumed the promotion: it waits for a good measurement (promote-full does not)")
+    ]
     sim.cluster.annotate("promote-full", "1")
     run_until(sim, healthy_on("2.0.0"))
     assert sim.status.analysis is not None and sim.status.analysis.successful == 0

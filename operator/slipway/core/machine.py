@@ -450,6 +450,9 @@ class _Pass:
         label = self._step_label()
         self._leave_pause()
         if self._current() is None:
+            s, spec = self.status, self.spec.analysis
+            if s.analysis is not None and spec is not None and analysis.unproven(s.analysis, spec):
+                return "resumed the promotion: it waits for a good measurement (promote-full does not)"
             return "resumed the promotion"
         self._next_step()
         return f"promoted past {label}"
