@@ -49,7 +49,7 @@ import yaml
 
 from slipway import plugins
 from slipway.api.crd import build_crd
-from slipway.runtime.config import ConfigError, load_config, parse_config
+from slipway.runtime.config import ConfigError, parse_config
 from slipway_dev.alertmanager import AlertmanagerProcess
 from slipway_dev.apiserver import ApiServer, write_kubeconfig
 from slipway_dev.apiserver.credentials import Credentials
@@ -204,10 +204,6 @@ class DevCluster:
             self.gateway_port_file.write_text(f"{self.gateway_port}\n")
             self._start_prometheus()
             self.operator_config.write_text(self._operator_config(extra))
-            if extra:
-                # What `slipway run` would refuse (a notifier's URL file, a host not allowed) is
-                # refused here, by the same code, rather than by an operator that exits in the background.
-                load_config(self.operator_config)
             if self.with_operator:
                 self._start_operator()
         except BaseException:
@@ -307,7 +303,9 @@ class DevCluster:
         if self.alertmanager_url is not None:
             settings["alertmanager"] = {"url": self.alertmanager_url}
         source = f"dev cluster + {self.extra_operator_config}" if extra else "dev cluster"
-        return parse_config(_merged(settings, extra), source).to_yaml()
+        # What `slipway run` would refuse (a notifier's URL file, a host not allowed) is refused here, by
+        # the same code and with every problem at once, rather than by an operator exiting in the background.
+        return parse_config(_merged(settings, extra), source, read_files=bool(extra)).to_yaml()
 
     def _start_operator(self) -> None:
         with (self.state_dir / "operator.log").open("ab") as log:

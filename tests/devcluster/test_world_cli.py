@@ -256,9 +256,12 @@ def test_slipway_dev_merges_an_operator_config_file_so_notifications_can_be_trie
 
 
 def test_slipway_dev_refuses_an_operator_config_the_operator_would_refuse(tmp_path: Path) -> None:
+    """Every problem at once, as `slipway run` lists them: a bad link no longer hides a host not allowed."""
     config = _notify_config(tmp_path, "http://evil.example.com/hook")
+    config.write_text(config.read_text().replace("type: webhook,", "type: webhook, linkTemplate: '{{pod}}',"))
     refusal = _refused_start(tmp_path, "--prometheus", "off", "--operator-config", config.name)
     assert "team-chat.urlFile: host 'evil.example.com' is not in notifications.allowedHosts" in refusal
+    assert "linkTemplate: unknown placeholder {{pod}}" in refusal
 
 
 def _free_port() -> int:

@@ -393,9 +393,9 @@ class ConfigError(ValueError):
     """The config file is missing, not YAML, or invalid; the message names the file and each field."""
 
 
-def parse_config(data: Any, source: str = "config") -> OperatorConfig:
-    """The config from parsed YAML; the files it names are not read."""
-    return _checked(data, source, read_files=False)
+def parse_config(data: Any, source: str = "config", *, read_files: bool = False) -> OperatorConfig:
+    """The config from parsed YAML; the files it names are read only when `read_files` (load_config)."""
+    return _checked(data, source, read_files=read_files)
 
 
 def load_config(path: Path | str) -> OperatorConfig:
