@@ -600,3 +600,11 @@ def test_a_tolerated_failure_or_provider_error_last_holds_the_promotion_until_a_
         run_until(sim, healthy_on("2.0.0"))
         assert sim.status.analysis is not None
         assert sim.status.analysis.measurements[-1].result == "Successful"
+
+
+def test_scaled_to_zero_a_new_version_is_promoted_with_nothing_to_measure() -> None:
+    for strategy in (None, {"blueGreen": {}}, {"rolling": {}}):
+        sim = stable_simulation(release_spec(replicas=2, strategy=strategy))
+        sim.change_spec(release_spec("2.0.0", replicas=0, strategy=strategy))
+        run_until(sim, healthy_on("2.0.0"))
+        assert sim.status is not None and sim.status.history[-1].outcome == "Promoted", strategy
