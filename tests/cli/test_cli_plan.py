@@ -50,7 +50,8 @@ def test_good_metrics_show_every_step_and_the_promotion(tmp_path: Path) -> None:
         "step 2/5: pause 1m",
         "step 3/5: analysis gate (3 good in a row) of error-rate, measured every 30s: at least 1m30s",
         "step 5/5: pause until promoted (kubectl slipway promote web)",
-        "then: promotion, the new version gets 4 pods and all traffic; old pods go at once",
+        "then: promotion, once the last measurement of every metric is good, the new version gets 4 pods"
+        " and all traffic; old pods go at once",
         "deadline: each step must progress within 600s beyond its planned wait, else roll back;"
         " a pause until promoted waits for a person with no deadline",
         "failed measurements beyond failureLimit: all traffic back to the old version in one write,"
@@ -182,3 +183,17 @@ def test_hooks_are_listed_with_when_they_run_and_the_rehearsal_promotes(tmp_path
 
 
 HOOKS_IN_ORDER = ("preDeploy migrate", "preDeploy seed", "postDeploy smoke")
+
+
+def test_the_promotion_waits_for_a_good_measurement_only_where_one_can_be_taken(tmp_path: Path) -> None:
+    """A canary with no traffic at the end of its steps cannot be measured: its promotion waits for
+    nothing; a mirror (or a weight) is measured."""
+    paused = {"canary": {"steps": [{"pause": {"duration": "1m"}}]}}
+    code, out = plan(manifest(tmp_path, strategy=paused))
+    assert code == 0, out
+    assert "then: promotion, the new version gets 4 pods and all traffic" in out
+    mirrored = {"canary": {"steps": [{"setMirror": {"percent": 20}}, {"pause": {"duration": "1m"}}]}}
+    routing = {"gatewayAPI": {"parentRefs": [{"name": "gateway"}]}}
+    code, out = plan(manifest(tmp_path, strategy=mirrored, trafficRouting=routing))
+    assert code == 0, out
+    assert "then: promotion, once the last measurement of every metric is good, the new" in out

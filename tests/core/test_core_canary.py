@@ -556,7 +556,12 @@ def test_a_person_promoting_fully_overrules_the_wait() -> None:
     run_until(sim, lambda status: status.phase == "Progressing")
     assert sim.status is not None and sim.status.message.startswith("promotion: waiting for a good")
     assert [(a.action, a.result) for a in sim.status.manual_actions] == [
-        ("promote", "resumed the promotion: it waits for a good measurement (promote-full does not)")
+        ("promote", "resumed the promotion, which waits for a good measurement of error-rate (Inconclusive)")
+    ]
+    sim.cluster.annotate("promote", "2")  # nothing to move past while the promotion is under way
+    run_until(sim, lambda status: "promote" not in str(sim.cluster.annotations))
+    assert [(a.action, a.result) for a in sim.status.manual_actions] == [
+        ("promote", "no effect: the promotion is under way (promote-full does not wait for measurements)")
     ]
     sim.cluster.annotate("promote-full", "1")
     run_until(sim, healthy_on("2.0.0"))
@@ -608,3 +613,27 @@ def test_scaled_to_zero_a_new_version_is_promoted_with_nothing_to_measure() -> N
         sim.change_spec(release_spec("2.0.0", replicas=0, strategy=strategy))
         run_until(sim, healthy_on("2.0.0"))
         assert sim.status is not None and sim.status.history[-1].outcome == "Promoted", strategy
+
+
+def test_a_plan_whose_canary_gets_no_traffic_is_promoted_without_a_measurement() -> None:
+    """Nothing measures a canary without traffic (a pause-only plan): it cannot be proven, and is
+    promoted as before rather than paused for the lack of data it could never have."""
+    strategy = {"canary": {"steps": [{"pause": {"duration": "1m"}}]}}
+    sim = stable_simulation(release_spec(strategy=strategy), metrics="nodata")
+    start_v2(sim, strategy=strategy)
+    decisions = run_until(sim, healthy_on("2.0.0"))
+    assert not of_type(decisions, RunAnalysis)
+
+
+def test_with_a_long_interval_the_promotion_waits_for_its_limits_not_the_deadline() -> None:
+    """Each measurement the promotion waits for is progress: with a 5 minute interval, a provider down
+    at the end of the steps pauses the release (ProviderErrors, which resumes by itself) rather than the
+    deadline (10 minutes) rolling back a canary nothing judged bad."""
+    steps = {"canary": {"steps": [{"setWeight": 30}]}}
+    sim = stable_simulation(release_spec(strategy=steps, interval="5m"))
+    start_v2(sim, strategy=steps, interval="5m")
+    sim.metrics = SimulatedMetrics("error")
+    run_until(sim, phase_is("Paused", "Degraded", "Healthy"))
+    assert sim.status is not None and (sim.status.phase, sim.status.reason) == ("Paused", "ProviderErrors")
+    sim.metrics = SimulatedMetrics("good")
+    run_until(sim, healthy_on("2.0.0"))

@@ -188,9 +188,11 @@ def key(sim: Simulation) -> Hashable:
     )
     counters = (
         tuple(
-            (m.failures, m.inconclusive, m.consecutive_errors, m.consecutive_successful, m.last_result)
+            (m.failures, m.inconclusive, m.consecutive_errors, m.consecutive_successful)
             for m in status.analysis.metrics
         )
+        # the last result too: the promotion waits on it
+        + tuple(m.result for m in status.analysis.measurements[-1:])
         if status.analysis is not None
         else ()
     )

@@ -11,7 +11,7 @@ from core_support import T0, healthy_on, of_type, phase_is, release_spec, run_un
 from slipway.api.models import ReleaseSpec
 from slipway.core.actions import DeleteHookJobs, EmitEvent, EnsureRevision, RunHook, SetWeights
 from slipway.core.revision import revision_hash
-from slipway.core.simulation import Simulation
+from slipway.core.simulation import SimulatedMetrics, Simulation
 
 HOOK_TEMPLATE = {"spec": {"containers": [{"name": "job", "image": "example/migrate"}]}}
 
@@ -148,3 +148,18 @@ def test_a_first_release_waiting_for_its_migration_says_so() -> None:
     sim.tick()  # sees it running
     assert sim.status is not None and sim.status.phase == "Progressing"
     assert sim.status.message.startswith("first release of version 1.0.0: waiting for preDeploy hook migrate")
+
+
+def test_a_post_deploy_hook_failing_while_measurements_turn_bad_still_rolls_back() -> None:
+    """The promotion began on a good measurement: its hooks' failure rolls back even when the
+    measurements since have had no data (the promotion's wait for a good one no longer holds it)."""
+    sim = stable_simulation(with_hooks("1.0.0"))
+    sim.cluster.hanging_hooks.add("smoke")
+    start(sim, with_hooks("2.0.0", postDeploy=["smoke"]))
+    run_until(sim, lambda status: any(hook.stage == "postDeploy" for hook in status.hooks))
+    sim.metrics = SimulatedMetrics("nodata")
+    run_until(sim, lambda status: status.analysis is not None and status.analysis.inconclusive == 1)
+    sim.cluster.hanging_hooks.clear()
+    sim.cluster.failing_hooks.add("smoke")  # it ends now, failed
+    run_until(sim, phase_is("Degraded", "Paused"))
+    assert sim.status is not None and (sim.status.phase, sim.status.reason) == ("Degraded", "HookFailed")

@@ -576,7 +576,9 @@ class ReleaseMachine(RuleBasedStateMachine):
 
     def _check_promotion_proven(self, decision: Decision) -> None:
         """5: a canary is promoted only on a Successful last measurement of its attempt (steps may end
-        on errors or no data within their limits), unless a person promoted it fully in that attempt."""
+        on errors or no data within their limits), unless a person promoted it fully in that attempt,
+        nothing could measure it (no traffic, match route or mirror), or its postDeploy hooks began
+        (the promotion began then, and their failure must still roll back)."""
         before, after = self.status, decision.status
         if before is None or before.canary is None or after.canary is not None or not after.history:
             return
@@ -585,13 +587,19 @@ class ReleaseMachine(RuleBasedStateMachine):
             return
         if before.analysis is None or self.spec is None or self.spec.analysis is None:
             return
-        assert before.attempt_started_at is not None
-        if any(
-            record.action == "promote-full"
-            and record.at >= before.attempt_started_at
-            and not record.result.startswith(NO_EFFECT)
+        since = before.attempt_started_at
+        assert since is not None
+        unmeasured = before.canary.weight == 0 and not before.mirror_percent and not before.canary_routes
+        hooked = any(
+            hook.stage == "postDeploy" and hook.started_at is not None and hook.started_at >= since
+            for hook in before.hooks
+            if hook.revision == before.canary.revision
+        )
+        overruled = any(
+            record.action == "promote-full" and record.at >= since and not record.result.startswith(NO_EFFECT)
             for record in after.manual_actions
-        ):
+        )
+        if unmeasured or hooked or overruled:
             return
         assert after.analysis is not None
         taken = [m for m in after.analysis.measurements if m.revision == before.canary.revision]
@@ -778,6 +786,21 @@ def test_a_gate_a_promote_enters_never_counts_the_measurement_handed_in_that_pas
         machine.pods_settle()
         machine.person_annotates(action="promote", repeat=False)
         machine.measure(result="good", age=0)
+
+    replayed(steps)
+
+
+def test_steps_ending_on_no_data_never_promote() -> None:
+    """The steps of a plan without a gate end on an inconclusive measurement: the promotion waits."""
+
+    def steps(machine: ReleaseMachine) -> None:
+        last = len(STRATEGIES) - 1  # no gate
+        machine.spec_changes(version="2", strategy=last, replicas=1, guarded=False, hooked=False)
+        machine.pods_settle_then_reconcile()
+        for _ in range(4):
+            machine.time_passes_as_the_operator_asked(result="empty")
+        assert machine.status is not None and machine.status.stable is not None
+        assert machine.status.stable.version == "1", machine.status.message
 
     replayed(steps)
 

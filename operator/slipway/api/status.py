@@ -85,10 +85,6 @@ class MetricStatus(StatusModel):
     last_measured_at: datetime | None = Field(
         default=None, description="Time of the last measurement counted (older ones are ignored)."
     )
-    last_result: MeasurementResult | None = Field(
-        default=None,
-        description="Result of the last measurement counted; the promotion waits while it is not Successful.",
-    )
 
 
 class AnalysisStatus(StatusModel):

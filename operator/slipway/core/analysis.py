@@ -63,7 +63,6 @@ def _count(
     analysis: AnalysisStatus, counters: MetricStatus, judged: MeasurementRecord, runs_since: datetime | None
 ) -> None:
     counters.last_measured_at = judged.at
-    counters.last_result = judged.result
     if judged.result == "Error":
         counters.errors += 1
         counters.consecutive_errors += 1
@@ -164,12 +163,19 @@ def _failed(metric: Metric, counters: MetricStatus, last: MeasurementRecord | No
     )
 
 
-def unproven(analysis: AnalysisStatus, spec: AnalysisSpec) -> list[MetricStatus]:
-    """The metrics whose last measurement of the attempt is not Successful, or that have none yet: a
-    promotion on them would be blind (steps may end with errors or no data still within their limits)."""
-    by_name = {counters.name: counters for counters in analysis.metrics}
-    found = [by_name.get(metric.name) or MetricStatus(name=metric.name) for metric in spec.metrics]
-    return [counters for counters in found if counters.last_result != "Successful"]
+def unproven(analysis: AnalysisStatus, spec: AnalysisSpec) -> dict[str, str]:
+    """The metrics whose last measurement of the attempt is not Successful, each with that result ("none
+    yet" without one): a promotion on them would be blind, as steps may end on errors or no data still
+    within their limits. Read from the measurements kept, not from a field of their own, so that a
+    status an older operator wrote, or an older CRD's schema pruned, reads the same. Each interval
+    measures every metric (at most MAX_MEASUREMENTS of them), so each one's latest is kept, but for one
+    answering late beside many others: it then waits for its next, which is the safe side."""
+    last = {record.metric: record.result for record in analysis.measurements}
+    return {
+        metric.name: last.get(metric.name, "none yet")
+        for metric in spec.metrics
+        if last.get(metric.name) != "Successful"
+    }
 
 
 def gate_progress(analysis: AnalysisStatus, gate: Gate, spec: AnalysisSpec) -> int:

@@ -146,7 +146,7 @@ class _Pass:
         # Replicas asked for in this pass, by revision: the observations predate them.
         self.asked: dict[str, int] = {}
         self.hook_wait = ""  # the hook this pass waits for, told in the message
-        self.promotion_wait = ""  # the measurements the promotion waits for, told in the message
+        self.promotion_wait = ""  # the measurement the promotion waits for (_unproven), told in the message
         # How far the plan moved in this pass, told by one Event at its end (_plan_event).
         self.started = ""  # an attempt began: what it rolls out
         self.entered: list[tuple[str, str]] = []  # (reason, message) of each step, or the promotion, entered
@@ -449,11 +449,9 @@ class _Pass:
     def _promote(self) -> str:
         label = self._step_label()
         self._leave_pause()
-        if self._current() is None:
-            s, spec = self.status, self.spec.analysis
-            if s.analysis is not None and spec is not None and analysis.unproven(s.analysis, spec):
-                return "resumed the promotion: it waits for a good measurement (promote-full does not)"
-            return "resumed the promotion"
+        if self._current() is None:  # paused at the promotion: no_effect refuses it under way
+            waiting = self._unproven()
+            return f"resumed the promotion, which waits for {waiting}" if waiting else "resumed the promotion"
         self._next_step()
         return f"promoted past {label}"
 
@@ -470,7 +468,13 @@ class _Pass:
         spec_analysis = self.spec.analysis
         if s.analysis is not None and spec_analysis is not None:
             gate_began = s.step_started_at if isinstance(self._current(), Gate) else None
-            analysis.record(s.analysis, spec_analysis, self.obs.measurements, gate_began)
+            waiting = s.phase == "Progressing" and self._current() is None and self._unproven()
+            counted = analysis.record(s.analysis, spec_analysis, self.obs.measurements, gate_began)
+            if waiting and counted:
+                # A measurement is what the promotion waits for: progress. Its limits end the wait (any
+                # result but a good one adds to a count that breaks one), not a deadline that a long
+                # interval would bring before them.
+                s.progress_at = self.now
         # An alert about a revision that serves no more (an earlier canary's, which Alertmanager holds
         # until it expires: minutes on a real cluster) says nothing about this attempt.
         serving = {revision.revision for revision in (s.stable, s.canary) if revision is not None}
@@ -736,7 +740,8 @@ class _Pass:
         for _ in range(len(steps) + 1):
             index = s.current_step or 0
             if index >= len(steps):
-                if self._analysis_proven():
+                self.promotion_wait = self._unproven()
+                if not self.promotion_wait:
                     self._promote_canary()
                 return
             step = steps[index]
@@ -828,32 +833,36 @@ class _Pass:
             return None
         return s.step_started_at
 
-    def _analysis_proven(self) -> bool:
-        """Whether analysis lets the promotion go on: the last measurement of every metric is Successful
-        (`analysis.unproven`). Checked in every pass until the promotion is done, so a canary scaled up
-        or serving a postDeploy hook is held by a bad word as a gate would hold it. A person's
-        promote-full in this attempt overrules it: they promote on what they know."""
-        s = self.status
-        if s.analysis is None or self.spec.analysis is None or self._promoted_fully():
-            return True
-        if self.spec.replicas == 0:
-            return True  # no pod to measure: nothing runs to prove (an empty plan)
-        unproven = analysis.unproven(s.analysis, self.spec.analysis)
-        if not unproven:
-            return True
-        last = ", ".join(f"{counters.name} ({counters.last_result or 'none yet'})" for counters in unproven)
-        self.promotion_wait = f"waiting for a good measurement of {last}"
-        return False
-
-    def _promoted_fully(self) -> bool:
-        s = self.status
-        since = s.attempt_started_at
-        return since is not None and any(
+    def _unproven(self) -> str:
+        """What the promotion waits for ("" when nothing): a good last measurement of every metric in the
+        attempt (`analysis.unproven`). Not asked of a canary nothing measures (no traffic, a match route
+        or a mirror at the end of its steps: a pause-only plan, replicas: 0), once its postDeploy hooks
+        began (the promotion began on a good word, and their failure must still roll back), nor after a
+        person's promote-full in this attempt: they promote on what they know."""
+        s, spec = self.status, self.spec.analysis
+        canary, since = s.canary, s.attempt_started_at
+        if s.analysis is None or spec is None or canary is None or since is None:
+            return ""
+        if canary.weight == 0 and not self._mirrored_or_matched():
+            return ""
+        if any(
+            hook.stage == "postDeploy"
+            and hook.revision == canary.revision
+            and hook.started_at is not None
+            and hook.started_at >= since
+            for hook in s.hooks
+        ):
+            return ""
+        if any(
             record.action == PROMOTE_FULL.removeprefix(PREFIX)
             and record.at >= since
             and not manual.changed_nothing(record.result)
             for record in s.manual_actions
-        )
+        ):
+            return ""
+        waiting = analysis.unproven(s.analysis, spec)
+        last = ", ".join(f"{name} ({result})" for name, result in waiting.items())
+        return f"a good measurement of {last}" if waiting else ""
 
     def _promote_canary(self) -> None:
         s = self.status
@@ -991,10 +1000,8 @@ class _Pass:
         canary = s.canary
         if s.analysis is None or self.spec.analysis is None or canary is None or canary.ready_replicas == 0:
             return
-        step = self._current()
-        proving = isinstance(step, Gate) or step is None  # a gate, or the promotion (_analysis_proven)
-        if canary.weight == 0 and not self._mirrored_or_matched() and not proving:
-            return  # no traffic and nothing to prove: nothing worth measuring yet
+        if canary.weight == 0 and not self._mirrored_or_matched() and not isinstance(self._current(), Gate):
+            return  # no traffic and no gate: nothing worth measuring yet
         every = analysis.interval(self.spec.analysis)
         due = s.analysis.next_measurement_at
         if due is None:
@@ -1090,7 +1097,7 @@ class _Pass:
             return f"{self._step_label()}: {self.hook_wait}; canary weight {s.canary.weight}%"
         step = self._current()
         if step is None and self.promotion_wait:
-            return f"promotion: {self.promotion_wait}; canary weight {s.canary.weight}%"
+            return f"promotion: waiting for {self.promotion_wait}; canary weight {s.canary.weight}%"
         if step is None:
             return (
                 f"promoting version {s.canary.version}: "

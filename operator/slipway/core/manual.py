@@ -13,6 +13,7 @@ from slipway.api.annotations import ABORT, GATE_ACTIONS, PAUSE, PROMOTE, PROMOTE
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import NO_EFFECT, ReleaseStatus
 from slipway.core import promotion
+from slipway.core.strategies import plan_for
 
 _NO_ROLLOUT: Final = "no rollout in progress"
 
@@ -30,7 +31,11 @@ def no_effect(key: str, value: str, spec: ReleaseSpec | None, status: ReleaseSta
     if key in GATE_ACTIONS:
         return promotion.no_effect(current, spec.promotion if spec else None, key, value)
     if key in (ABORT, PROMOTE, PROMOTE_FULL):
-        return None if in_flight(current) else _NO_ROLLOUT
+        if not in_flight(current):
+            return _NO_ROLLOUT
+        if key == PROMOTE and _promoting(current, spec):
+            return "the promotion is under way (promote-full does not wait for measurements)"
+        return None
     if key == PAUSE:
         if not in_flight(current):
             return _NO_ROLLOUT
@@ -40,6 +45,14 @@ def no_effect(key: str, value: str, spec: ReleaseSpec | None, status: ReleaseSta
     if key == RETRY:
         return None if current.phase == "Degraded" else "the release is not Degraded"
     raise ValueError(f"{key!r} is not a manual action")
+
+
+def _promoting(status: ReleaseStatus, spec: ReleaseSpec | None) -> bool:
+    """Progressing past the last step: no step is left for promote to move past."""
+    step = status.current_step
+    if spec is None or status.phase != "Progressing" or step is None:
+        return False
+    return step >= len(plan_for(spec).steps)
 
 
 def changed_nothing(result: str) -> bool:

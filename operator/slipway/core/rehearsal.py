@@ -71,7 +71,13 @@ def describe_plan(spec: ReleaseSpec, name: str) -> list[str]:
         lines.append(f"  step {number}/{len(plan.steps)}: {text}")
     delay = plan.scale_down_delay_seconds
     old_pods = f"old pods go after {format_duration(delay)}" if delay else "old pods go at once"
-    lines.append(f"  then: promotion, the new version gets {spec.replicas} pods and all traffic; {old_pods}")
+    last, routing = len(plan.steps), plan.routing_at(len(plan.steps) - 1)
+    traffic = plan.shape_before(last, spec.replicas).canary_weight
+    measured = traffic > 0 or bool(routing.routes) or routing.mirror_percent > 0
+    proof = ", once the last measurement of every metric is good" if spec.analysis and measured else ""
+    lines.append(
+        f"  then: promotion{proof}, the new version gets {spec.replicas} pods and all traffic; {old_pods}"
+    )
     rollback = spec.rollback
     lines.append(
         f"deadline: each step must progress within {rollback.progress_deadline_seconds}s beyond its planned"
