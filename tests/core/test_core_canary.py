@@ -537,10 +537,13 @@ def test_steps_ending_on_no_data_do_not_promote() -> None:
     canary; the promotion waits for a good one, says so, and the limit pauses the release."""
     sim = stable_simulation(release_spec(strategy=BACKGROUND_ONLY), metrics="nodata")
     start_v2(sim, strategy=BACKGROUND_ONLY)
-    run_until(sim, lambda status: status.current_step == 2 and status.phase == "Progressing")
+    decisions = run_until(sim, lambda status: status.current_step == 2 and status.phase == "Progressing")
     assert sim.status is not None and sim.status.canary is not None
+    assert [e.message for e in of_type(decisions, EmitEvent) if e.reason == "Promoting"] == [
+        "all steps done: promoting version 2.0.0 after a good measurement of error-rate (last Inconclusive)"
+    ]
     assert sim.status.message == (
-        "promotion: waiting for a good measurement of error-rate (Inconclusive); canary weight 30%"
+        "promotion: waiting for a good measurement of error-rate (last Inconclusive); canary weight 30%"
     )
     run_until(sim, phase_is("Paused", "Healthy"))
     assert (sim.status.phase, sim.status.reason) == ("Paused", "AnalysisInconclusive")
@@ -556,7 +559,7 @@ def test_a_person_promoting_fully_overrules_the_wait() -> None:
     run_until(sim, lambda status: status.phase == "Progressing")
     assert sim.status is not None and sim.status.message.startswith("promotion: waiting for a good")
     assert [(a.action, a.result) for a in sim.status.manual_actions] == [
-        ("promote", "resumed the promotion, which waits for a good measurement of error-rate (Inconclusive)")
+        ("promote", "resumed the promotion, which waits for a good measurement of error-rate (last Inconclusive)")
     ]
     sim.cluster.annotate("promote", "2")  # nothing to move past while the promotion is under way
     run_until(sim, lambda status: "promote" not in str(sim.cluster.annotations))
@@ -566,6 +569,9 @@ def test_a_person_promoting_fully_overrules_the_wait() -> None:
     sim.cluster.annotate("promote-full", "1")
     run_until(sim, healthy_on("2.0.0"))
     assert sim.status.analysis is not None and sim.status.analysis.successful == 0
+    done = {a.action: a.result for a in sim.status.manual_actions}
+    assert done["promote-full"] == "promoting now, without waiting for measurements"
+    assert sim.status.history[-1].reason == "replaced version 1.0.0 (promote-full)"
     # It overruled that attempt only: the next version waits again.
     sim.change_spec(release_spec("3.0.0", strategy=BACKGROUND_ONLY))
     run_until(sim, phase_is("Paused", "Healthy"))

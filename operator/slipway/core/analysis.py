@@ -163,19 +163,16 @@ def _failed(metric: Metric, counters: MetricStatus, last: MeasurementRecord | No
     )
 
 
-def unproven(analysis: AnalysisStatus, spec: AnalysisSpec) -> dict[str, str]:
-    """The metrics whose last measurement of the attempt is not Successful, each with that result ("none
-    yet" without one): a promotion on them would be blind, as steps may end on errors or no data still
+def unproven(analysis: AnalysisStatus, spec: AnalysisSpec) -> dict[str, str | None]:
+    """The metrics whose last measurement of the attempt is not Successful, each with that result (None
+    without one): a promotion on them would be blind, as steps may end on errors or no data still
     within their limits. Read from the measurements kept, not from a field of their own, so that a
     status an older operator wrote, or an older CRD's schema pruned, reads the same. Each interval
     measures every metric (at most MAX_MEASUREMENTS of them), so each one's latest is kept, but for one
     answering late beside many others: it then waits for its next, which is the safe side."""
-    last = {record.metric: record.result for record in analysis.measurements}
-    return {
-        metric.name: last.get(metric.name, "none yet")
-        for metric in spec.metrics
-        if last.get(metric.name) != "Successful"
-    }
+    last: dict[str, str] = {record.metric: record.result for record in analysis.measurements}
+    results = {metric.name: last.get(metric.name) for metric in spec.metrics}
+    return {name: result for name, result in results.items() if result != "Successful"}
 
 
 def gate_progress(analysis: AnalysisStatus, gate: Gate, spec: AnalysisSpec) -> int:

@@ -457,7 +457,10 @@ class _Pass:
 
     def _promote_full(self) -> str:
         self._leave_pause()
+        promoting = self._current() is None
         self.status.current_step = len(self._steps())
+        if promoting:
+            return "promoting now, without waiting for measurements"
         self._entered_step()
         return "promoting fully, skipping the remaining steps"
 
@@ -853,16 +856,24 @@ class _Pass:
             for hook in s.hooks
         ):
             return ""
-        if any(
+        if self._promoted_fully():
+            return ""
+        waiting = analysis.unproven(s.analysis, spec)
+        last = ", ".join(
+            f"{name} ({f'last {result}' if result else 'none yet'})" for name, result in waiting.items()
+        )
+        return f"a good measurement of {last}" if waiting else ""
+
+    def _promoted_fully(self) -> bool:
+        """A person's promote-full in this attempt."""
+        s = self.status
+        since = s.attempt_started_at
+        return since is not None and any(
             record.action == PROMOTE_FULL.removeprefix(PREFIX)
             and record.at >= since
             and not manual.changed_nothing(record.result)
             for record in s.manual_actions
-        ):
-            return ""
-        waiting = analysis.unproven(s.analysis, spec)
-        last = ", ".join(f"{name} ({result})" for name, result in waiting.items())
-        return f"a good measurement of {last}" if waiting else ""
+        )
 
     def _promote_canary(self) -> None:
         s = self.status
@@ -885,7 +896,8 @@ class _Pass:
             if not post.done:
                 return
         old, new = s.stable, s.canary
-        self._remember(new, "Promoted", f"replaced version {old.version}")
+        overruled = " (promote-full)" if self._promoted_fully() else ""
+        self._remember(new, "Promoted", f"replaced version {old.version}{overruled}")
         delay = timedelta(seconds=self.plan.scale_down_delay_seconds)
         s.retiring = [
             *s.retiring,
@@ -1124,6 +1136,11 @@ class _Pass:
         parts = [
             (reason, text) for reason, text in self.entered if not (self.promoted and reason == "Promoting")
         ]
+        if self.promotion_wait and self.status.canary is not None:
+            # entered this pass, and waits for analysis: say so rather than "promoting"
+            version = self.status.canary.version
+            wait = f"all steps done: promoting version {version} after {self.promotion_wait}"
+            parts = [(reason, wait if reason == "Promoting" else text) for reason, text in parts]
         if self.started:
             parts.insert(0, ("RolloutStarted", self.started))
         if parts:
