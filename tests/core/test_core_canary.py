@@ -558,9 +558,8 @@ def test_a_person_promoting_fully_overrules_the_wait() -> None:
     sim.cluster.annotate("promote", "1")  # resumes: the wait goes on, its counters cleared
     run_until(sim, lambda status: status.phase == "Progressing")
     assert sim.status is not None and sim.status.message.startswith("promotion: waiting for a good")
-    assert [(a.action, a.result) for a in sim.status.manual_actions] == [
-        ("promote", "resumed the promotion, which waits for a good measurement of error-rate (last Inconclusive)")
-    ]
+    waits = "resumed the promotion, which waits for a good measurement of error-rate (last Inconclusive)"
+    assert [(a.action, a.result) for a in sim.status.manual_actions] == [("promote", waits)]
     sim.cluster.annotate("promote", "2")  # nothing to move past while the promotion is under way
     run_until(sim, lambda status: "promote" not in str(sim.cluster.annotations))
     assert [(a.action, a.result) for a in sim.status.manual_actions] == [
