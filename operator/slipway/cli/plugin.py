@@ -135,7 +135,7 @@ PLUGIN_MANAGER = "kubectl-slipway"
 # Each manual action is one annotation; the operator carries each distinct value out once and removes it.
 ACTIONS: dict[str, str] = {
     manual.PROMOTE: "Move past the current pause or analysis gate.",
-    manual.PROMOTE_FULL: "Skip the remaining steps and promote the canary now.",
+    manual.PROMOTE_FULL: "Skip the remaining steps and promote now, without waiting for measurements.",
     manual.PAUSE: "Hold the rollout where it is.",
     manual.RESUME: "Continue a paused rollout.",
     manual.ABORT: "Roll back to the stable revision now.",

@@ -432,11 +432,16 @@ class _Pass:
 
     def _leave_pause(self, by_person: bool = True) -> None:
         """Back to Progressing. A person overrules the analysis limits that paused the release: they
-        count from zero again. The provider coming back by itself overrules nothing."""
+        count from zero again, and so does the progress deadline. The provider (or Alertmanager) coming
+        back by itself overrules nothing: the deadline's clock goes on where the pause stopped it, so
+        that a provider failing and recovering over and over cannot hold a rollout forever."""
         s = self.status
         if by_person and s.analysis is not None and s.phase == "Paused" and s.reason in ANALYSIS_PAUSES:
             analysis.forgive(s.analysis)
-        s.progress_at = self.now
+        if by_person or s.progress_at is None or s.paused_at is None:
+            s.progress_at = self.now
+        else:
+            s.progress_at += self.now - s.paused_at
         self._set_phase("Progressing", "Progressing", "")
 
     def _resume(self) -> str:
@@ -450,8 +455,7 @@ class _Pass:
         label = self._step_label()
         self._leave_pause()
         if self._current() is None:  # paused at the promotion: no_effect refuses it under way
-            waiting = self._unproven()
-            return f"resumed the promotion, which waits for {waiting}" if waiting else "resumed the promotion"
+            return "resumed the promotion"
         self._next_step()
         return f"promoted past {label}"
 
@@ -473,10 +477,12 @@ class _Pass:
             gate_began = s.step_started_at if isinstance(self._current(), Gate) else None
             waiting = s.phase == "Progressing" and self._current() is None and self._unproven()
             counted = analysis.record(s.analysis, spec_analysis, self.obs.measurements, gate_began)
-            if waiting and counted:
-                # A measurement is what the promotion waits for: progress. Its limits end the wait (any
-                # result but a good one adds to a count that breaks one), not a deadline that a long
-                # interval would bring before them.
+            canary = s.canary
+            if waiting and counted and canary is not None and canary.ready_replicas >= canary.replicas:
+                # A measurement is what the promotion waits for, when nothing else is (every pod asked
+                # for is ready): progress. Its limits end the wait, not a deadline that a long interval
+                # would bring before them: any result but a good one adds to a count that breaks one,
+                # and a good one lets the promotion go on. Pods that do not come keep the deadline.
                 s.progress_at = self.now
         # An alert about a revision that serves no more (an earlier canary's, which Alertmanager holds
         # until it expires: minutes on a real cluster) says nothing about this attempt.
@@ -838,16 +844,16 @@ class _Pass:
 
     def _unproven(self) -> str:
         """What the promotion waits for ("" when nothing): a good last measurement of every metric in the
-        attempt (`analysis.unproven`). Not asked of a canary nothing measures (no traffic, a match route
-        or a mirror at the end of its steps: a pause-only plan, replicas: 0), once its postDeploy hooks
+        attempt (`analysis.unproven`). Not asked of a canary never measured that nothing can measure now
+        (no traffic, match route or mirror: a pause-only plan, replicas: 0), once its postDeploy hooks
         began (the promotion began on a good word, and their failure must still roll back), nor after a
         person's promote-full in this attempt: they promote on what they know."""
         s, spec = self.status, self.spec.analysis
         canary, since = s.canary, s.attempt_started_at
         if s.analysis is None or spec is None or canary is None or since is None:
             return ""
-        if canary.weight == 0 and not self._mirrored_or_matched():
-            return ""
+        if canary.weight == 0 and not self._mirrored_or_matched() and not s.analysis.measurements:
+            return ""  # never measured, and no traffic to measure now (a pause-only plan)
         if any(
             hook.stage == "postDeploy"
             and hook.revision == canary.revision
@@ -1012,8 +1018,9 @@ class _Pass:
         canary = s.canary
         if s.analysis is None or self.spec.analysis is None or canary is None or canary.ready_replicas == 0:
             return
-        if canary.weight == 0 and not self._mirrored_or_matched() and not isinstance(self._current(), Gate):
-            return  # no traffic and no gate: nothing worth measuring yet
+        proving = isinstance(self._current(), Gate) or self.promotion_wait  # a gate, or the promotion's wait
+        if canary.weight == 0 and not self._mirrored_or_matched() and not proving:
+            return  # no traffic and nothing to prove: nothing worth measuring yet
         every = analysis.interval(self.spec.analysis)
         due = s.analysis.next_measurement_at
         if due is None:

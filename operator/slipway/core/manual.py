@@ -13,6 +13,7 @@ from slipway.api.annotations import ABORT, GATE_ACTIONS, PAUSE, PROMOTE, PROMOTE
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import NO_EFFECT, ReleaseStatus
 from slipway.core import promotion
+from slipway.core.revision import revision_hash
 from slipway.core.strategies import plan_for
 
 _NO_ROLLOUT: Final = "no rollout in progress"
@@ -48,11 +49,15 @@ def no_effect(key: str, value: str, spec: ReleaseSpec | None, status: ReleaseSta
 
 
 def _promoting(status: ReleaseStatus, spec: ReleaseSpec | None) -> bool:
-    """Progressing past the last step: no step is left for promote to move past."""
-    step = status.current_step
-    if spec is None or status.phase != "Progressing" or step is None:
+    """Progressing past the last step of the spec's own rollout: no step is left for promote to move
+    past. Not so while a newer spec waits to be taken up (its plan is another) or traffic returns to
+    stable (a new attempt starts from its first step)."""
+    step, canary = status.current_step, status.canary
+    if spec is None or canary is None or step is None:
         return False
-    return step >= len(plan_for(spec).steps)
+    if (status.phase, status.reason) != ("Progressing", "Progressing"):  # e.g. ReturningToStable
+        return False
+    return canary.revision == revision_hash(spec.template, spec.version) and step >= len(plan_for(spec).steps)
 
 
 def changed_nothing(result: str) -> bool:

@@ -20,7 +20,7 @@ from slipway.core.hooks import hooks_of
 from slipway.core.judge import format_range, threshold_of
 from slipway.core.machine import WAITING_FOR_PROMOTE, Decision
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
-from slipway.core.strategies import Gate, Hold, Reroute, Shift, plan_for
+from slipway.core.strategies import Gate, Hold, Plan, Reroute, Shift, plan_for
 
 START: Final = datetime(2000, 1, 1, tzinfo=UTC)
 """The simulated clock starts here; only times relative to the new version's apply are shown."""
@@ -71,10 +71,7 @@ def describe_plan(spec: ReleaseSpec, name: str) -> list[str]:
         lines.append(f"  step {number}/{len(plan.steps)}: {text}")
     delay = plan.scale_down_delay_seconds
     old_pods = f"old pods go after {format_duration(delay)}" if delay else "old pods go at once"
-    last, routing = len(plan.steps), plan.routing_at(len(plan.steps) - 1)
-    traffic = plan.shape_before(last, spec.replicas).canary_weight
-    measured = traffic > 0 or bool(routing.routes) or routing.mirror_percent > 0
-    proof = ", once the last measurement of every metric is good" if spec.analysis and measured else ""
+    proof = ", once the last measurement of every metric is good" if spec.analysis and _measures(plan) else ""
     lines.append(
         f"  then: promotion{proof}, the new version gets {spec.replicas} pods and all traffic; {old_pods}"
     )
@@ -121,6 +118,18 @@ def _describe_promotion(promotion: Promotion, name: str) -> str:
         spans = "; ".join(f"{','.join(w.days)} {w.start}-{w.end}" for w in promotion.windows)
         text += f", inside a window (UTC: {spans})"
     return text + "; going back to a version that ran here is not gated"
+
+
+def _measures(plan: Plan) -> bool:
+    """Whether analysis measures the new version at some step: a gate, or traffic (a weight, a match
+    route, a mirror). A plan that never does is promoted without waiting for a good measurement."""
+    for index, step in enumerate(plan.steps):
+        routing = plan.routing_at(index)
+        if isinstance(step, Gate) or routing.routes or routing.mirror_percent:
+            return True
+        if isinstance(step, Shift) and step.canary_weight > 0:
+            return True
+    return False
 
 
 def _describe_analysis(spec: ReleaseSpec) -> list[str]:

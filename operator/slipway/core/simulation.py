@@ -108,6 +108,8 @@ class SimulatedCluster:
     """Names of hooks whose Jobs never finish."""
     routing_drift: tuple[str, ...] = ()
     """Routing objects that do not hold what the status records (a webhook or a person changed them)."""
+    capped: dict[str, int] = field(default_factory=dict)
+    """Revisions whose pods stop becoming ready at this many (a quota, nodes short of room)."""
 
     def apply(self, actions: Iterable[Action]) -> None:
         """Carry out the writes (reads and Events are the caller's business)."""
@@ -144,16 +146,20 @@ class SimulatedCluster:
         """Whether `settle` would change something: pods asked for and not ready yet (of revisions that
         are not broken), a hook Job running that will finish."""
         return any(
-            name not in self.broken and observed.ready_replicas != observed.replicas
+            name not in self.broken
+            and observed.ready_replicas != self._ready_at_most(name, observed.replicas)
             for name, observed in self.revisions.items()
         ) or any(
             job.outcome == "Running" and job.hook not in self.hanging_hooks for job in self.hook_jobs.values()
         )
 
+    def _ready_at_most(self, name: str, replicas: int) -> int:
+        return min(replicas, self.capped.get(name, replicas))
+
     def settle(self) -> None:
         """Every pod asked for is ready (except those of broken revisions)."""
         for name, observed in self.revisions.items():
-            ready = 0 if name in self.broken else observed.replicas
+            ready = 0 if name in self.broken else self._ready_at_most(name, observed.replicas)
             self.revisions[name] = ObservedRevision(observed.replicas, ready)
         for key, job in self.hook_jobs.items():
             if job.outcome == "Running" and job.hook not in self.hanging_hooks:
@@ -246,6 +252,7 @@ class Simulation:
             set(self.cluster.failing_hooks),
             set(self.cluster.hanging_hooks),
             self.cluster.routing_drift,
+            dict(self.cluster.capped),
         )
         return replace(
             self, cluster=cluster, metrics=SimulatedMetrics(self.metrics.mode, dict(self.metrics.taken))
