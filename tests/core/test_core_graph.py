@@ -2,6 +2,8 @@
 
 - from every state in Progressing or RollingBack, the machine alone, whatever the pods and metrics do,
   reaches Healthy, Degraded or an explicit pause;
+- that holds too where the canary's pods stop short of its size while its provider answers every
+  other time: measurements never keep a rollout from its deadline;
 - from every Paused state, a person's promote leaves the pause and a person's abort rolls back; from a
   wait at the promotion gate (nothing started yet), a person's skip-gate starts the version, and so
   does the upstream verifying it and a person approving it;
@@ -42,8 +44,9 @@ from slipway.core.promotion import GATE_REASONS
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 from slipway.core.strategies import plan_for
 
-World = Literal["good", "bad", "nodata", "error", "stuck", "hooks-fail", "hooks-hang", "drift"]
-WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck")
+World = Literal["good", "bad", "nodata", "error", "stuck", "short", "hooks-fail", "hooks-hang", "drift"]
+WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck", "short")
+"""short: the canary's pods stop at one ready, its provider answers every other time (erratic)."""
 HOOK_WORLDS: tuple[World, ...] = ("hooks-fail", "hooks-hang")
 """What hook Jobs do besides succeeding, explored for the strategies with hooks."""
 ROUTE_WORLDS: tuple[World, ...] = ("drift",)
@@ -95,7 +98,7 @@ STRATEGIES: dict[str, tuple[dict[str, Any], int]] = {
                 }
             }
         },
-        450,
+        600,
     ),
     "rolling": ({"strategy": {"rolling": {"maxSurge": 1}}}, 250),
     "rolling-remove-first": ({"strategy": {"rolling": {"maxSurge": 0, "maxUnavailable": 1}}}, 250),
@@ -248,12 +251,16 @@ def world_step(sim: Simulation, world: World) -> None:
     """The world acts for one pass: pods (maybe) come up, metrics answer, the clock moves on."""
     if world == "stuck" and sim.status is not None and sim.status.canary is not None:
         sim.cluster.broken.add(sim.status.canary.revision)
+    if world == "short" and sim.status is not None and sim.status.canary is not None:
+        sim.cluster.capped[sim.status.canary.revision] = 1
     every_hook = {"migrate", "smoke", "cleanup"}
     sim.cluster.failing_hooks = every_hook if world == "hooks-fail" else set()
     sim.cluster.hanging_hooks = every_hook if world == "hooks-hang" else set()
     sim.cluster.routing_drift = ("HTTPRoute web",) if world == "drift" else ()
     mode: MetricsMode = "good" if world in ("stuck", *HOOK_WORLDS, *ROUTE_WORLDS) else world
-    sim.metrics = SimulatedMetrics(mode)
+    if world == "short":
+        mode = "erratic"
+    sim.metrics = SimulatedMetrics(mode, sim.metrics.taken)  # the count goes on: erratic alternates
     decisions = sim.tick()
     sim.wait(decisions[-1])
 
