@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import pairwise
 
 from core_support import (
     T0,
+    Alternating,
     actions,
     healthy_on,
     metric,
@@ -18,7 +19,6 @@ from core_support import (
     writes,
 )
 
-from slipway.api.models import AnalysisSpec
 from slipway.api.status import ReleaseStatus
 from slipway.core.actions import (
     AcknowledgeAction,
@@ -642,28 +642,6 @@ def test_with_a_long_interval_the_promotion_waits_for_its_limits_not_the_deadlin
     assert sim.status is not None and (sim.status.phase, sim.status.reason) == ("Paused", "ProviderErrors")
     sim.metrics = SimulatedMetrics("good")
     run_until(sim, healthy_on("2.0.0"))
-
-
-
-class Alternating(SimulatedMetrics):
-    """Measurements that follow `pattern` over and over: S good, E a provider error, I no data."""
-
-    def __init__(self, pattern: str) -> None:
-        super().__init__("good")
-        self.pattern = pattern
-
-    def measure(self, spec: AnalysisSpec, request: RunAnalysis, at: datetime) -> list[RawMeasurement]:
-        taken = []
-        for name in request.metrics:
-            count = self.taken.get(name, 0)
-            self.taken[name] = count + 1
-            kind = self.pattern[count % len(self.pattern)]
-            taken.append(
-                RawMeasurement(name, request.revision, at, error="timeout")
-                if kind == "E"
-                else RawMeasurement(name, request.revision, at, values=() if kind == "I" else (0.0,))
-            )
-        return taken
 
 
 def test_a_promotion_short_of_pods_ends_at_the_deadline_whatever_the_measurements_say() -> None:

@@ -33,7 +33,7 @@ from functools import cache, partial
 from typing import Any, Literal
 
 import pytest
-from core_support import release_spec, stable_simulation
+from core_support import Alternating, release_spec, stable_simulation
 
 from slipway.api.models import ReleaseSpec
 from slipway.api.status import ReleaseStatus, VersionHealth
@@ -46,7 +46,7 @@ from slipway.core.strategies import plan_for
 
 World = Literal["good", "bad", "nodata", "error", "stuck", "short", "hooks-fail", "hooks-hang", "drift"]
 WORLDS: tuple[World, ...] = ("good", "bad", "nodata", "error", "stuck", "short")
-"""short: the canary's pods stop at one ready, its provider answers every other time (erratic)."""
+"""short: the canary's pods stop at one ready, its provider answers every other time (Alternating)."""
 HOOK_WORLDS: tuple[World, ...] = ("hooks-fail", "hooks-hang")
 """What hook Jobs do besides succeeding, explored for the strategies with hooks."""
 ROUTE_WORLDS: tuple[World, ...] = ("drift",)
@@ -257,10 +257,11 @@ def world_step(sim: Simulation, world: World) -> None:
     sim.cluster.failing_hooks = every_hook if world == "hooks-fail" else set()
     sim.cluster.hanging_hooks = every_hook if world == "hooks-hang" else set()
     sim.cluster.routing_drift = ("HTTPRoute web",) if world == "drift" else ()
-    mode: MetricsMode = "good" if world in ("stuck", *HOOK_WORLDS, *ROUTE_WORLDS) else world
     if world == "short":
-        mode = "erratic"
-    sim.metrics = SimulatedMetrics(mode, sim.metrics.taken)  # the count goes on: erratic alternates
+        sim.metrics = Alternating("ES", sim.metrics.taken)  # the count goes on, so that it alternates
+    else:
+        mode: MetricsMode = "good" if world in ("stuck", *HOOK_WORLDS, *ROUTE_WORLDS) else world
+        sim.metrics = SimulatedMetrics(mode)
     decisions = sim.tick()
     sim.wait(decisions[-1])
 

@@ -45,7 +45,6 @@ def test_gate_actions_follow_the_promotion_status() -> None:
     assert no_effect(keys.SKIP_GATE, "2 by bob", gated, approved) is None
 
 
-
 def test_promote_has_no_effect_once_the_promotion_of_the_specs_own_rollout_is_under_way() -> None:
     spec = release_spec("2", strategy={"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}})
     own = RevisionStatus(revision=revision_hash(spec.template, spec.version), version="2")

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from slipway.api.models import ReleaseSpec
+from slipway.api.models import AnalysisSpec, ReleaseSpec
 from slipway.api.status import ReleaseStatus
-from slipway.core.actions import WRITES, Action
+from slipway.core.actions import WRITES, Action, RunAnalysis
 from slipway.core.machine import Decision
+from slipway.core.measurement import RawMeasurement
 from slipway.core.simulation import MetricsMode, SimulatedMetrics, Simulation
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -97,3 +98,24 @@ def of_type(decisions: list[Decision], kind: type[ActionT]) -> list[ActionT]:
 
 def writes(decisions: list[Decision]) -> list[Action]:
     return [action for action in actions(decisions) if isinstance(action, WRITES)]
+
+
+class Alternating(SimulatedMetrics):
+    """Measurements that follow `pattern` over and over: S good, E a provider error, I no data."""
+
+    def __init__(self, pattern: str, taken: dict[str, int] | None = None) -> None:
+        super().__init__("good", {} if taken is None else taken)
+        self.pattern = pattern
+
+    def measure(self, spec: AnalysisSpec, request: RunAnalysis, at: datetime) -> list[RawMeasurement]:
+        taken = []
+        for name in request.metrics:
+            count = self.taken.get(name, 0)
+            self.taken[name] = count + 1
+            kind = self.pattern[count % len(self.pattern)]
+            taken.append(
+                RawMeasurement(name, request.revision, at, error="timeout")
+                if kind == "E"
+                else RawMeasurement(name, request.revision, at, values=() if kind == "I" else (0.0,))
+            )
+        return taken

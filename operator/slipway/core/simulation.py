@@ -38,7 +38,7 @@ from slipway.core.observations import (
 from slipway.core.obstacles import Obstacle
 
 DecideInputs = tuple[ReleaseSpec, ReleaseStatus | None, Observations, datetime]
-MetricsMode = Literal["good", "bad", "nodata", "flaky", "error", "erratic"]
+MetricsMode = Literal["good", "bad", "nodata", "flaky", "error"]
 FLAKY_EVERY = 3
 """In `flaky` mode every third measurement of a metric fails."""
 
@@ -66,8 +66,7 @@ def bad_value(metric: Metric) -> float:
 @dataclass
 class SimulatedMetrics:
     """Answers RunAnalysis requests according to `mode`: good or bad values, empty results, every
-    third value bad (flaky), a provider that cannot be reached (error), or one that answers every other
-    time, well (erratic)."""
+    third value bad (flaky), or a provider that cannot be reached (error)."""
 
     mode: MetricsMode
     taken: dict[str, int] = field(default_factory=dict)
@@ -81,7 +80,7 @@ class SimulatedMetrics:
         self.taken[metric.name] = count
         if self.mode == "nodata":
             return RawMeasurement(metric.name, revision, at, values=())
-        if self.mode == "error" or (self.mode == "erratic" and count % 2):
+        if self.mode == "error":
             return RawMeasurement(metric.name, revision, at, error="connection refused (simulated)")
         failing = self.mode == "bad" or (self.mode == "flaky" and count % FLAKY_EVERY == 0)
         value = bad_value(metric) if failing else good_value(metric)
