@@ -197,3 +197,4 @@ def test_the_promotion_waits_for_a_good_measurement_only_where_one_can_be_taken(
     code, out = plan(manifest(tmp_path, strategy=mirrored, trafficRouting=routing))
     assert code == 0, out
     assert "then: promotion, once the last measurement of every metric is good, the new" in out
+    assert "(a weight, a match route or a mirror), is at a gate or waits for its promotion" in out

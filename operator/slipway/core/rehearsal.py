@@ -136,7 +136,7 @@ def _describe_analysis(spec: ReleaseSpec) -> list[str]:
     assert spec.analysis is not None
     lines = [
         f"analysis: every {spec.analysis.interval} while the new version gets traffic (a weight, a match"
-        " route or a mirror) or is at a gate"
+        " route or a mirror), is at a gate or waits for its promotion"
     ]
     for metric in spec.analysis.metrics:
         lines.append(
