@@ -107,6 +107,16 @@ def stage_succeeded(status: ReleaseStatus, spec: ReleaseSpec, stage: HookStage, 
     return all(hook.name in succeeded for hook in hooks_of(spec, stage))
 
 
+def stage_began(status: ReleaseStatus, stage: HookStage, revision: str, since: datetime) -> bool:
+    """Whether a hook of the stage was started for `revision` at `since` or later (in this attempt)."""
+    return any(
+        (entry.stage, entry.revision) == (stage, revision)
+        and entry.started_at is not None
+        and entry.started_at >= since
+        for entry in status.hooks
+    )
+
+
 def new_attempt(
     status: ReleaseStatus, revision: str, jobs: tuple[ObservedHookJob, ...], now: datetime
 ) -> None:

@@ -854,15 +854,7 @@ class _Pass:
             return ""
         if canary.weight == 0 and not self._mirrored_or_matched() and not s.analysis.measurements:
             return ""  # never measured, and no traffic to measure now (a pause-only plan)
-        if any(
-            hook.stage == "postDeploy"
-            and hook.revision == canary.revision
-            and hook.started_at is not None
-            and hook.started_at >= since
-            for hook in s.hooks
-        ):
-            return ""
-        if self._promoted_fully():
+        if hooks.stage_began(s, "postDeploy", canary.revision, since) or self._promoted_fully():
             return ""
         waiting = analysis.unproven(s.analysis, spec)
         last = ", ".join(
