@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from slipway.api.models import ReleaseSpec
-from slipway.api.status import NO_EFFECT, ReleaseStatus
+from slipway.api.status import ReleaseStatus
+from slipway.core import hooks, manual
 from slipway.core.actions import (
     WRITES,
     AcknowledgeAction,
@@ -590,13 +591,11 @@ class ReleaseMachine(RuleBasedStateMachine):
         since = before.attempt_started_at
         assert since is not None
         unmeasured = before.canary.weight == 0 and not before.mirror_percent and not before.canary_routes
-        hooked = any(
-            hook.stage == "postDeploy" and hook.started_at is not None and hook.started_at >= since
-            for hook in before.hooks
-            if hook.revision == before.canary.revision
-        )
+        hooked = hooks.stage_began(before, "postDeploy", before.canary.revision, since)
         overruled = any(
-            record.action == "promote-full" and record.at >= since and not record.result.startswith(NO_EFFECT)
+            record.action == "promote-full"
+            and record.at >= since
+            and not manual.changed_nothing(record.result)
             for record in after.manual_actions
         )
         if unmeasured or hooked or overruled:
