@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 GROUP = "slipway.dev"
 VERSION = "v1alpha1"
@@ -29,6 +29,11 @@ LABEL_REVISION = "slipway.dev/revision"
 LABEL_POD_OF = "slipway.dev/pod-of"
 """Set by the operator on its revision Deployments' pods and nothing else: Services select by it. The
 release label is not enough: Job pods (hooks, job metrics) carry it, and so may anyone's pods."""
+LABEL_SERVICE_ROLE = "slipway.dev/service-role"
+"""On the two Services a Release owns: `stable` on `<name>`, the address its clients call, and `canary` on
+`<name>-canary` (the preview of a blue-green), which only routing objects, mirrors and testers reach.
+What tells them apart to a person (`kubectl get svc -l slipway.dev/service-role=canary`), a network
+policy, or the dev cluster's generated load, which stands for the clients and so calls only the first."""
 LABEL_BUCKET = "slipway.dev/bucket"
 """On the Deployments, Services, routes and rules a Release owns (not on pods nor Jobs): its Release's
 bucket, so that a sharded replica can watch only the objects of the buckets it owns, by label selector
@@ -219,12 +224,20 @@ def owned_metadata(release: ReleaseRef, name: str) -> Obj:
 
 
 def service(
-    release: ReleaseRef, name: str, selector: dict[str, str], port: int, target_port: int | str
+    release: ReleaseRef,
+    role: Literal["stable", "canary"],
+    selector: dict[str, str],
+    port: int,
+    target_port: int | str,
 ) -> Obj:
+    """The Service of `role` (stable or canary), named after it."""
+    name = release.stable_service if role == "stable" else release.canary_service
+    metadata = owned_metadata(release, name)
+    metadata["labels"][LABEL_SERVICE_ROLE] = role
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": owned_metadata(release, name),
+        "metadata": metadata,
         "spec": {
             "selector": selector,
             "ports": [{"name": "http", "protocol": "TCP", "port": port, "targetPort": target_port}],

@@ -9,6 +9,7 @@ from slipway.manifests import (
     LABEL_POD_OF,
     LABEL_RELEASE,
     LABEL_REVISION,
+    LABEL_SERVICE_ROLE,
     ReleaseRef,
     legacy_revisions,
     revision_deployment,
@@ -40,6 +41,9 @@ def test_split_spreads_the_stable_service_over_both_revisions() -> None:
     assert by_name["web"]["spec"]["selector"] == {LABEL_POD_OF: "web"}
     assert by_name["web-canary"]["spec"]["selector"] == {LABEL_POD_OF: "web", LABEL_REVISION: "bbb"}
     assert by_name["web"]["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    # What tells the address clients call from the one only routing and testers reach.
+    assert by_name["web"]["metadata"]["labels"][LABEL_SERVICE_ROLE] == "stable"
+    assert by_name["web-canary"]["metadata"]["labels"][LABEL_SERVICE_ROLE] == "canary"
 
 
 def test_full_weight_and_rollback_are_one_selector_each() -> None:

@@ -73,14 +73,14 @@ def revision_services(
     return (
         service(
             release,
-            release.stable_service,
+            "stable",
             split.selector(release, split.stable),
             ports.port,
             ports.target_port,
         ),
         service(
             release,
-            release.canary_service,
+            "canary",
             split.selector(release, split.canary or split.stable),
             ports.port,
             ports.target_port,
