@@ -60,6 +60,7 @@ from bench_operator import (
     writes_of,
 )
 from slipway.kube.client import KubeApi, connect, releases_path, services_path
+from slipway.manifests import LABEL_SERVICE_ROLE
 
 NAMESPACE = "default"
 PAUSE_SECONDS = 10
@@ -303,9 +304,15 @@ def run(
                 item["metadata"]["name"]: item["status"]["stable"]["revision"]
                 for item in api.list(releases_path(NAMESPACE))
             }
-            # With no routing object (replica-ratio routing) each Service with a selector is one of the
-            # gateway's entry points once it has a ready pod: `rps` requests/s each.
-            services = sum(1 for item in api.list(services_path(NAMESPACE)) if item["spec"].get("selector"))
+            # With no routing object (replica-ratio routing) each Service with a selector that clients
+            # call (not a canary's) is one of the gateway's entry points once it has a ready pod: `rps`
+            # requests/s each. A canary's share comes through its Release's Service, by its pods.
+            services = sum(
+                1
+                for item in api.list(services_path(NAMESPACE))
+                if item["spec"].get("selector")
+                and item["metadata"].get("labels", {}).get(LABEL_SERVICE_ROLE) != "canary"
+            )
             watches = Watches(api)
             time.sleep(2)  # both watches have listed what there is
             dev, prometheus, slipway = (

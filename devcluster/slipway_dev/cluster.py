@@ -61,6 +61,7 @@ from slipway_dev.load import LoadVariant
 from slipway_dev.packaged import routing_crds
 from slipway_dev.prometheus import PrometheusProcess
 from slipway_dev.rules import RULE_FILE_GLOB, prometheus_rule_crd
+from slipway_dev.traffic import ServiceKey
 from slipway_dev.world import SimulatedWorld
 
 PrometheusMode = Literal["auto", "on", "off"]
@@ -103,15 +104,18 @@ class DevCluster:
         max_pods: int | None = None,
         gateway_port: int = 0,
         load: Sequence[LoadVariant] = (),
+        test_load: Sequence[ServiceKey] = (),
     ) -> None:
         self.port = port
         self._own_state_dir = state_dir is None
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="slipway-dev-"))
         self.kubeconfig = kubeconfig or self.state_dir / "kubeconfig"
         self.rps = rps
-        # The gateway's front door on 127.0.0.1 (0: a free port) and the mix of its generated load.
+        # The gateway's front door on 127.0.0.1 (0: a free port), the mix of its generated load, and the
+        # Services no client calls that get it too, as testers would call them (slipway_dev.gateway).
         self.requested_gateway_port = gateway_port
         self.load = tuple(load)
+        self.test_load = tuple(test_load)
         self.prometheus_mode = prometheus
         self.alertmanager_mode = alertmanager
         # How often Prometheus scrapes each pod, and evaluates the rules (Prometheus durations; the
@@ -229,6 +233,7 @@ class DevCluster:
             rule_files=rule_files,
             gateway_port=self.requested_gateway_port,
             load=self.load,
+            test_load=self.test_load,
         )
         await self._world.start()
         self._server.log_source = self._world.kubelet  # pods/log reads what the kubelet's pods print
@@ -391,6 +396,15 @@ class DevCluster:
         async def apply() -> None:
             assert self._world is not None
             self._world.gateway.set_load(variants)
+
+        self.call(apply())
+
+    def set_test_load(self, services: Sequence[ServiceKey]) -> None:
+        """The Services no client calls that get the generated load too, from now on."""
+
+        async def apply() -> None:
+            assert self._world is not None
+            self._world.gateway.test_load = frozenset(services)
 
         self.call(apply())
 

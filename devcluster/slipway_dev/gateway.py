@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -33,7 +33,7 @@ from slipway_dev.controllers.client import PODS, SERVICES
 from slipway_dev.controllers.runtime import Informers, cancel_all
 from slipway_dev.load import DEFAULT, LoadVariant, check_mix
 from slipway_dev.pods import VERSION_HEADER, PodUnreachable, SimulatedPod
-from slipway_dev.traffic import Action, Backend, EntryPoint, Route, RoutingSource, resolve
+from slipway_dev.traffic import Action, Backend, EntryPoint, Route, RoutingSource, ServiceKey, resolve
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.matching import Request, host_of
@@ -144,8 +144,10 @@ class Gateway:
         servers: Mapping[int, SimulatedPod],
         port: int | None = 0,
         load: Sequence[LoadVariant] = (),
+        test_load: Collection[ServiceKey] = (),
     ) -> None:
         self.rps = rps
+        self.test_load = frozenset(test_load)
         self._servers = servers  # this process's simulated pods by port (the kubelet's)
         self.port = port
         check_mix(load)
@@ -265,6 +267,8 @@ class Gateway:
             elapsed, last = current - last, current
             entries = self.current()
             for name, state in entries.items():
+                if state.entry.testers_only is not None and state.entry.testers_only not in self.test_load:
+                    continue
                 credits[name] = credits.get(name, 0.0) + self.rps * elapsed
                 while credits[name] >= 1.0:
                     credits[name] -= 1.0

@@ -25,6 +25,7 @@ from slipway_dev.load import LoadVariant
 from slipway_dev.processes import ProcessRunner
 from slipway_dev.rules import RuleFilesWriter
 from slipway_dev.scrape import ScrapeTargetsWriter
+from slipway_dev.traffic import ServiceKey
 
 
 class SimulatedWorld:
@@ -41,6 +42,7 @@ class SimulatedWorld:
         rule_files: tuple[Path, Callable[[], None]] | None = None,
         gateway_port: int | None = 0,
         load: Sequence[LoadVariant] = (),
+        test_load: Sequence[ServiceKey] = (),
     ) -> None:
         self.credentials = credentials
         self.local_socket = local_socket
@@ -49,6 +51,7 @@ class SimulatedWorld:
         # The gateway's front door (None: closed) and the mix of its generated load.
         self.gateway_port = gateway_port
         self.load = load
+        self.test_load = test_load
         self.scrape_targets_path = scrape_targets_path
         # Where PrometheusRules become rule files, and what tells Prometheus to reload them.
         self.rule_files_target = rule_files
@@ -64,7 +67,12 @@ class SimulatedWorld:
         self.kubelet = Kubelet(self.informers, ProcessRunner(self.credentials, self.process_images))
         self.endpoints = EndpointsController(self.informers)
         self.gateway = Gateway(
-            self.informers, self.rps, servers=self.kubelet.servers, port=self.gateway_port, load=self.load
+            self.informers,
+            self.rps,
+            servers=self.kubelet.servers,
+            port=self.gateway_port,
+            load=self.load,
+            test_load=self.test_load,
         )
         self.scrape_targets = (
             ScrapeTargetsWriter(self.informers, self.scrape_targets_path)

@@ -276,12 +276,16 @@ def test_slipway_dev_opens_the_front_door_on_the_gateway_port_and_writes_it_besi
     port = _free_port()
     kubeconfig = tmp_path / "elsewhere" / "config"
     options = ("--prometheus", "off", "--rps", "0", "--kubeconfig", str(kubeconfig))
-    process, printed = _started(tmp_path, *options, "--gateway-port", str(port), "--load-variant", "qa,5")
+    tested = ("--test-load", "web-canary", "--test-load", "shop/web-preview")
+    process, printed = _started(
+        tmp_path, *options, "--gateway-port", str(port), "--load-variant", "qa,5", *tested
+    )
     port_file = kubeconfig.parent / "gateway-port"
     try:
         assert printed["gateway"].startswith(f"http://127.0.0.1:{port}   ")
         assert str(port_file) in printed["gateway"] and port_file.read_text().strip() == str(port)
-        assert printed["load"] == "0 requests/s per Service or route, 5 % qa"
+        assert printed["load"] == "0 requests/s per Service or route clients call, 5 % qa"
+        assert printed["test load"] == "default/web-canary, shop/web-preview"
         assert _kubectl(kubeconfig, "apply", "-f", "-", input=ONE_POD_WEB).returncode == 0
 
         def answer() -> dict[str, str] | None:
@@ -300,7 +304,9 @@ def test_slipway_dev_opens_the_front_door_on_the_gateway_port_and_writes_it_besi
     assert not port_file.exists()
 
 
-def test_slipway_dev_refuses_a_taken_gateway_port_and_a_bad_load_variant(tmp_path: Path) -> None:
+def test_slipway_dev_refuses_a_taken_gateway_port_a_bad_load_variant_and_a_bad_test_load(
+    tmp_path: Path,
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -313,6 +319,14 @@ def test_slipway_dev_refuses_a_taken_gateway_port_and_a_bad_load_variant(tmp_pat
         timeout=60,
     )
     assert bad.returncode == 2 and "--load-variant" in bad.stderr and "more than 100" in bad.stderr
+    bad = subprocess.run(
+        [str(SLIPWAY), "dev", "--test-load", "shop/Web"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--test-load" in bad.stderr and "DNS-1035 label" in bad.stderr, bad.stderr
 
 
 def test_dev_help_shows_operator_as_a_flag_pair_taking_no_value() -> None:

@@ -236,3 +236,32 @@ def test_the_generated_load_sends_testers_traffic_that_the_route_sends_to_the_ca
     before = counts()
     delta = wait_for(lambda: grown(before, 100), 30, "100 more generated requests")
     assert delta.get("testers", Counter()).total() <= 3  # only those already in flight
+
+
+TESTERS_ONLY = track("stable", "web") + track("canary", "web-canary").replace(
+    "metadata: {name: web-canary}", "metadata: {name: web-canary, labels: {slipway.dev/service-role: canary}}"
+)
+
+
+@pytest.mark.dev_cluster(rps=50)
+def test_the_generated_load_calls_no_canary_service_unless_told_to(dev_cluster: DevCluster) -> None:
+    """The generated load stands for the clients, who call `web`; `web-canary`, labelled as the operator
+    labels a Release's canary (and preview) Service, is reached only by testers: the front door, or the
+    test load asked for it."""
+    dev_cluster.kubectl("apply", "-f", "-", input=TESTERS_ONLY)
+    for name in ("stable", "canary"):
+        dev_cluster.kubectl("rollout", "status", f"deployment/web-{name}", "--timeout=30s")
+    # Reachable by its name (once the gateway has seen its ready pods).
+    wait_for(lambda: versions(dev_cluster, "web-canary.default", 5) == {"canary": 5}, 30, "web-canary")
+
+    def sent(entry: str) -> int:
+        stats = dev_cluster.gateway_stats().get(entry)
+        return stats.sent if stats is not None else 0
+
+    stable_before = sent("service/default/web")
+    wait_for(lambda: sent("service/default/web") >= stable_before + 100, 30, "100 generated requests to web")
+    assert sent("service/default/web-canary") == 0
+
+    dev_cluster.set_test_load([("default", "web-canary")])
+    canary_before = sent("service/default/web-canary")
+    wait_for(lambda: sent("service/default/web-canary") >= canary_before + 50, 30, "test load to web-canary")

@@ -9,7 +9,7 @@ import pytest
 
 from slipway_dev.gateway import ActionPicker
 from slipway_dev.load import LoadMixError, LoadVariant, check_mix
-from slipway_dev.traffic import ClusterView, EntryPoint, Split, plan_entry_points, resolve
+from slipway_dev.traffic import ClusterView, EntryPoint, Split, plan_entry_points, resolve, service_key
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.matching import Request, host_of
@@ -76,6 +76,31 @@ def test_without_routing_objects_each_service_spreads_over_its_ready_pods() -> N
     }  # idle has no ready pod with a port
     assert [b.pod for b in splits(entries["service/shop/web"])[0].backends] == ["stable-a", "stable-b"]
     assert [b.pod for b in splits(entries["service/shop/web-canary"])[0].backends] == ["canary-a"]
+
+
+def test_a_service_labelled_as_a_releases_canary_is_an_entry_point_for_testers_only() -> None:
+    canary = service("web-canary", {"app": "web", "track": "canary"})
+    canary["metadata"]["labels"] = {"slipway.dev/service-role": "canary"}
+    stable = service("web", {"app": "web", "track": "stable"})
+    stable["metadata"]["labels"] = {"slipway.dev/service-role": "stable"}
+    view = ClusterView.of({("shop", "web"): stable, ("shop", "web-canary"): canary}, PODS)
+    entries = {entry.name: entry for entry in plan_entry_points(view, {})}
+    assert entries["service/shop/web-canary"].testers_only == ("shop", "web-canary")
+    assert entries["service/shop/web"].testers_only is None
+    found = resolve(list(entries.values()), request("web-canary.shop"))
+    assert found is not None and found[0].name == "service/shop/web-canary"  # testers reach it by name
+
+
+def test_a_test_load_names_a_service_as_namespace_and_name() -> None:
+    assert service_key("shop/web-canary") == ("shop", "web-canary")
+    assert service_key("web-canary") == ("default", "web-canary")
+    for bad, says in [
+        ("shop/", "no Service name"),
+        ("Shop/web", "namespace's name"),
+        ("shop/1web", "DNS-1035"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            service_key(bad)
 
 
 def test_an_httproute_claims_its_services_and_splits_by_weight() -> None:

@@ -167,6 +167,9 @@ def canary(kube: Kube) -> None:
     assert condition(degraded, "Stalled")["reason"] == "AnalysisFailed"
 
 
+BLUE_GREEN_TESTERS = ("--test-load", "example-blue-green/shop-canary")
+
+
 def blue_green(kube: Kube) -> None:
     """The new version behind the preview Service shop-canary, analysed, then all traffic at once; the
     old pods stay scaleDownDelaySeconds (60 s)."""
@@ -329,7 +332,8 @@ def stories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Futu
     said = home / "slipway-dev.out"
     with said.open("w") as out:
         process = subprocess.Popen(
-            [str(BIN / "slipway"), "dev", "--operator", "--kubeconfig", str(kubeconfig)],
+            # The test load examples/blue-green.yaml tells a user to ask for: testers of its preview.
+            [str(BIN / "slipway"), "dev", "--operator", "--kubeconfig", str(kubeconfig), *BLUE_GREEN_TESTERS],
             cwd=home,
             stdout=out,
             stderr=subprocess.STDOUT,

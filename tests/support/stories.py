@@ -109,6 +109,8 @@ def blue_green(cluster: Cluster) -> None:
         }
     }
     blue = first_release(cluster, "1")["stable"]["revision"]
+    # No client calls the preview Service: testers do, or its analysis has no data (and pauses).
+    cluster.dev.set_test_load([(cluster.namespace or "default", "web-canary")])
     cluster.apply(with_strategy("2", strategy))
 
     def previewing() -> dict[str, Any] | None:

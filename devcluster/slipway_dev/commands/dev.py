@@ -56,6 +56,14 @@ def register(app: typer.Typer) -> None:
                 "testers,10,header:x-canary=true); repeatable.",
             ),
         ] = None,
+        test_load: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="A Service no client calls that gets the generated load too, as testers would send "
+                "it, as [NAMESPACE/]NAME (e.g. default/shop-canary, a blue-green's preview); repeatable. "
+                "The load goes to the Services clients call: not to a Release's <name>-canary.",
+            ),
+        ] = None,
         scrape_interval: Annotated[
             str, typer.Option(help="How often Prometheus scrapes each pod (and evaluates rules, e.g. 5s).")
         ] = "1s",
@@ -98,6 +106,7 @@ def register(app: typer.Typer) -> None:
         from slipway_dev.cluster import DevCluster, PrometheusMode
         from slipway_dev.load import LoadMixError, LoadVariant, check_mix
         from slipway_dev.prometheus import ProcessStartError
+        from slipway_dev.traffic import service_key
 
         modes: dict[str, PrometheusMode] = {"auto": "auto", "on": "on", "off": "off"}
         if prometheus not in modes:
@@ -119,6 +128,10 @@ def register(app: typer.Typer) -> None:
             check_mix(load)
         except LoadMixError as error:
             raise typer.BadParameter(str(error), param_hint="--load-variant") from None
+        try:
+            tested = [service_key(text) for text in test_load or []]
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--test-load") from None
         stop = threading.Event()
 
         def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -142,6 +155,7 @@ def register(app: typer.Typer) -> None:
             max_pods=max_pods,
             gateway_port=gateway_port,
             load=load,
+            test_load=tested,
         )
         try:
             cluster.start()
@@ -165,7 +179,8 @@ def register(app: typer.Typer) -> None:
                 f"port in {cluster.gateway_port_file})"
             )
             mix = "".join(f", {variant.percent:g} % {variant.name}" for variant in load)
-            typer.echo(f"load:         {rps:g} requests/s per Service or route{mix}")
+            typer.echo(f"load:         {rps:g} requests/s per Service or route clients call{mix}")
+            typer.echo(f"test load:    {', '.join(f'{n}/{s}' for n, s in tested) or 'none (--test-load)'}")
             typer.echo(f"pods:         at most {cluster.max_pods} (--max-pods)")
             typer.echo("ready; Ctrl-C to stop")
             stop.wait()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Protocol
 
+from slipway_dev.apiserver.validation import name_causes
 from slipway_dev.controllers.client import JsonObject, Resource
 from slipway_dev.pods import SIM_PORT_ANNOTATION
 from slipway_dev.traffic.matching import ANY, Match, Request, host_rank
@@ -80,6 +81,8 @@ class EntryPoint:
     hosts: tuple[str, ...]
     routes: tuple[Route, ...]
     actions: tuple[Action, ...]
+    testers_only: ServiceKey | None = None
+    """The Service whose own entry point this is, when only testers call it (see `service_entry_point`)."""
 
     def route(self, request: Request) -> Route | None:
         return next((route for route in self.routes if route.match.test(request)), None)
@@ -234,6 +237,19 @@ class RouteObjectSource(ABC):
         ]
 
 
+def service_key(text: str) -> ServiceKey:
+    """`NAMESPACE/NAME`, or `NAME` in namespace `default`, as a Service's key; ValueError with the API
+    server's own message when either could not be a namespace's or a Service's name."""
+    namespace, _, name = text.rpartition("/")
+    namespace = namespace or "default"
+    if not name:
+        raise ValueError(f"{text!r}: no Service name ([NAMESPACE/]NAME)")
+    for plural, part in (("namespaces", namespace), ("services", name)):
+        if causes := name_causes("", plural, part):
+            raise ValueError(f"{text!r}: the {plural[:-1]}'s name: {causes[0]['message']}")
+    return namespace, name
+
+
 def service_hosts(service: ServiceKey) -> tuple[str, ...]:
     """The names a client in the cluster reaches a Service by, longest first."""
     namespace, name = service
@@ -267,9 +283,19 @@ def routed_entry_points(
     return entry_points, routed
 
 
+SERVICE_ROLE_LABEL = "slipway.dev/service-role"
+TESTERS_ONLY_ROLE = "canary"
+"""The operator's label on a Release's `<name>-canary` Service (a blue-green's preview too): on a real
+cluster no client calls it by name, only routing objects, mirrors and testers reach it."""
+
+
 def service_entry_point(view: ClusterView, key: ServiceKey) -> EntryPoint | None:
     """A Service's own entry point, by its cluster host names; None while it has no ready pod."""
     action = view.action([(key, 1)])
     if not action.splits:
         return None
-    return EntryPoint(f"service/{key[0]}/{key[1]}", service_hosts(key), (Route(ANY, 0),), (action,))
+    labels = view.services[key]["metadata"].get("labels") or {}
+    testers_only = key if labels.get(SERVICE_ROLE_LABEL) == TESTERS_ONLY_ROLE else None
+    return EntryPoint(
+        f"service/{key[0]}/{key[1]}", service_hosts(key), (Route(ANY, 0),), (action,), testers_only
+    )
