@@ -287,6 +287,23 @@ def object_differs(desired: Obj, observed: Obj) -> bool:
     return differs(desired, observed)
 
 
+LABELS_ADDED_LATER = (LABEL_BUCKET, LABEL_SERVICE_ROLE)
+"""Labels an operator of an earlier version did not set on the objects it made."""
+
+
+def only_behind(desired: Obj, observed: Obj) -> bool:
+    """Whether all that `observed` lacks of `desired` is labels of LABELS_ADDED_LATER: what an upgrade
+    leaves, to be added without telling anyone of a change (a label of those there with another value
+    is someone's change)."""
+    have = observed["metadata"].get("labels") or {}
+    wanted = desired["metadata"].get("labels") or {}
+    added = {key: wanted[key] for key in LABELS_ADDED_LATER if key in wanted and key not in have}
+    if not added:
+        return False
+    caught_up = {**observed, "metadata": {**observed["metadata"], "labels": {**have, **added}}}
+    return not object_differs(desired, caught_up)
+
+
 def stamped(desired: Obj) -> Obj:
     """`desired` with the digest of its spec in an annotation (ANNOTATION_APPLIED_SPEC), as applied."""
     spec = json.dumps(desired.get("spec"), sort_keys=True, separators=(",", ":"))

@@ -30,7 +30,7 @@ from slipway.kube.client import (
     load_credentials,
     releases_path,
 )
-from slipway.manifests import Obj, ReleaseRef
+from slipway.manifests import LABEL_BUCKET, LABEL_SERVICE_ROLE, Obj, ReleaseRef
 from slipway.providers.base import MeasurementContext
 from slipway.runtime.config import parse_config
 from slipway.runtime.metrics import OperatorMetrics
@@ -196,6 +196,32 @@ def test_routing_someone_changed_is_put_back(api: RecordingApi, dev_cluster: Dev
     assert told == ["Service web changed from what Slipway wrote: put back"]
     assert reconcile(api) == ["status"]  # status.routingDrift empty again
     assert reconcile(api) == []
+
+
+def test_labels_an_older_operator_did_not_set_are_added_without_telling_of_a_change(
+    api: RecordingApi, dev_cluster: DevCluster
+) -> None:
+    """What an upgrade leaves: Services without the labels added since (the service role, the bucket).
+    Added at the next pass, one write each, with no RoutingDrift: nobody changed what Slipway wrote."""
+    dev_cluster.kubectl("apply", "-f", "-", input=release("1"))
+    reconcile_until(api, ("Healthy", None))
+    dev_cluster.kubectl(
+        "label", "service", "web", "web-canary", "-n", NAMESPACE,
+        "slipway.dev/service-role-", "slipway.dev/bucket-",
+    )  # fmt: skip
+    assert reconcile(api) == ["apply services", "apply services"]
+    for name, role in (("web", "stable"), ("web-canary", "canary")):
+        service = api.get(f"/api/v1/namespaces/{NAMESPACE}/services/{name}")
+        assert service is not None
+        labels = service["metadata"]["labels"]
+        assert labels[LABEL_SERVICE_ROLE] == role and LABEL_BUCKET in labels
+    assert not [e for e in api.list(events_path(NAMESPACE)) if e["reason"] == "RoutingDrift"]
+    assert reconcile(api) == []
+    # A role someone changed is an edit like any other: put back and told.
+    dev_cluster.kubectl(
+        "label", "service", "web", "-n", NAMESPACE, "--overwrite", "slipway.dev/service-role=canary"
+    )
+    assert reconcile(api) == ["apply services", "status", "create events"]
 
 
 def test_a_rollback_returns_traffic_first_and_acknowledges_last(

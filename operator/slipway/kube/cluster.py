@@ -55,6 +55,7 @@ from slipway.manifests import (
     bucket_label,
     is_owned_by,
     object_differs,
+    only_behind,
     release_selector,
     revision_deployment,
     revision_of,
@@ -93,6 +94,8 @@ class ClusterState:
     deployments: dict[str, Obj] = field(default_factory=dict)
     routing: dict[tuple[str, str], Obj] = field(default_factory=dict)
     hook_jobs: dict[str, Obj] = field(default_factory=dict)
+    behind: list[Obj] = field(default_factory=list)
+    """Routing objects as wanted, found lacking only labels added since their last apply (`only_behind`)."""
 
 
 def observe(
@@ -149,7 +152,8 @@ def observe_routing(
     snapshot, where the pass's writes find them) and name, as `Kind name`, each of the Release's that
     does not hold what was written: missing, or changed by a person, a webhook or another controller.
     One the watch shows as the operator last left it, matching, is not read. Someone else's object is
-    not named here: the writer refuses it (NotOwnedError)."""
+    not named here: the writer refuses it (NotOwnedError). One that lacks only labels added since an
+    older operator applied it is not named either, but kept in `state.behind` for the writer."""
     watched = watched or WatchedObjects()
     drift = []
     for wanted in desired:
@@ -162,10 +166,14 @@ def observe_routing(
             drift.append(f"{kind} {name}")
             continue
         state.routing[(kind, name)] = observed
-        if is_owned_by(observed, release) and object_differs(wanted, observed):
-            drift.append(f"{kind} {name}")
-        elif is_owned_by(observed, release):
+        if not is_owned_by(observed, release):
+            continue
+        if not object_differs(wanted, observed):
             watched.matched(path, observed, wanted)
+        elif only_behind(wanted, observed):
+            state.behind.append(wanted)
+        else:
+            drift.append(f"{kind} {name}")
     return tuple(drift)
 
 
@@ -321,7 +329,8 @@ class ClusterWriter:
         `find_unlabelled` found (a listed one has them), and the bucket label on those made before it
         existed: what `slipway` applied before (as a scale does), with the revision labels its pod
         template still carries, as both were given at its creation. The template is left as applied:
-        no pod restarts."""
+        no pod restarts. Then the labels added since on the routing objects `observe_routing` found
+        behind."""
         for revision, observed in sorted(self.state.deployments.items()):
             if _labelled_as(observed, self.release, revision):
                 continue
@@ -339,6 +348,9 @@ class ClusterWriter:
             self.state.deployments[revision] = self._apply_deployment(
                 deployments_path(self.release.namespace, observed["metadata"]["name"]), config
             )
+        for desired in self.state.behind:
+            self.ensure_routing_object(desired)
+        self.state.behind.clear()
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         observed = self.state.deployments.get(revision)
