@@ -77,6 +77,18 @@ def test_blue_green_pre_promotion_analysis_failure_never_switches() -> None:
     assert all(a.weights.get(new, 0) == 0 for a in of_type(decisions, SetWeights))
 
 
+def test_blue_green_pre_promotion_analysis_without_data_pauses_saying_the_preview_has_no_traffic() -> None:
+    strategy = blue_green(prePromotionAnalysis=True)
+    sim = stable_simulation(release_spec(strategy=strategy))
+    sim.metrics = SimulatedMetrics("nodata")
+    second_version(sim, strategy)
+    run_until(sim, phase_is("Paused"))
+    assert sim.status is not None and sim.status.reason == "AnalysisInconclusive"
+    assert sim.status.message.endswith(
+        "; the canary takes no traffic here, only requests testers send to its Service"
+    ), sim.status.message
+
+
 def test_blue_green_post_promotion_analysis_failure_switches_back() -> None:
     strategy = blue_green(postPromotionAnalysis=True)
     sim = stable_simulation(release_spec(strategy=strategy))

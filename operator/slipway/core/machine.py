@@ -520,7 +520,20 @@ class _Pass:
                 threshold=verdict.threshold,
             )
         else:
-            self._set_phase("Paused", verdict.reason, f"{self._step_label()}: {verdict.message}")
+            message = f"{self._step_label()}: {verdict.message}"
+            if (
+                verdict.reason == "AnalysisInconclusive"
+                and s.canary is not None
+                and not self._takes_traffic()
+            ):
+                # A preview: no client's request reaches it, so its metrics are testers' alone.
+                message += "; the canary takes no traffic here, only requests testers send to its Service"
+            self._set_phase("Paused", verdict.reason, message)
+
+    def _takes_traffic(self) -> bool:
+        """Whether any client's request can reach the canary now: a weight, a match route or a mirror."""
+        canary = self.status.canary
+        return canary is not None and (canary.weight > 0 or self._mirrored_or_matched())
 
     def _hold_while_alerts_unknown(self) -> None:
         """Unknown is not "nothing fires": a rollout its alerts guard holds its shape, Paused, until
@@ -852,7 +865,7 @@ class _Pass:
         canary, since = s.canary, s.attempt_started_at
         if s.analysis is None or spec is None or canary is None or since is None:
             return ""
-        if canary.weight == 0 and not self._mirrored_or_matched() and not s.analysis.measurements:
+        if not self._takes_traffic() and not s.analysis.measurements:
             return ""  # never measured, and no traffic to measure now (a pause-only plan)
         if hooks.stage_began(s, "postDeploy", canary.revision, since) or self._promoted_fully():
             return ""
@@ -1011,7 +1024,7 @@ class _Pass:
         if s.analysis is None or self.spec.analysis is None or canary is None or canary.ready_replicas == 0:
             return
         proving = isinstance(self._current(), Gate) or self.promotion_wait  # a gate, or the promotion's wait
-        if canary.weight == 0 and not self._mirrored_or_matched() and not proving:
+        if not self._takes_traffic() and not proving:
             return  # no traffic and nothing to prove: nothing worth measuring yet
         every = analysis.interval(self.spec.analysis)
         due = s.analysis.next_measurement_at
