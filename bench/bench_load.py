@@ -60,7 +60,6 @@ from bench_operator import (
     writes_of,
 )
 from slipway.kube.client import KubeApi, connect, releases_path, services_path
-from slipway.manifests import LABEL_SERVICE_ROLE
 
 NAMESPACE = "default"
 PAUSE_SECONDS = 10
@@ -73,6 +72,8 @@ DEV_CLUSTER_SCRAPE_INTERVAL = "1s"
 # Inconclusive); every 5 s does at 1,000 (docs/operator.md).
 DEFAULT_SCRAPE_INTERVAL = "5s"
 APPLYING_THREADS = 16
+SERVICE_ROLE_LABEL = "slipway.dev/service-role"
+"""slipway.manifests.LABEL_SERVICE_ROLE, not imported: a baseline's tree may predate it."""
 QUERY_HANDLER = 'handler="/api/v1/query"'
 """The label of Prometheus's instant query endpoint in its own metrics."""
 
@@ -311,7 +312,7 @@ def run(
                 1
                 for item in api.list(services_path(NAMESPACE))
                 if item["spec"].get("selector")
-                and item["metadata"].get("labels", {}).get(LABEL_SERVICE_ROLE) != "canary"
+                and item["metadata"].get("labels", {}).get(SERVICE_ROLE_LABEL) != "canary"
             )
             watches = Watches(api)
             time.sleep(2)  # both watches have listed what there is
@@ -385,7 +386,7 @@ def run(
     print(
         f"{count} Releases progressing at once ({len(WEIGHTS)} steps, {PAUSE_SECONDS} s pauses, error-rate"
         f" every {INTERVAL_SECONDS} s; versions applied over {applied:.1f} s; gateway {rps:g} requests/s"
-        f" per Service, Prometheus scraping every {scrape_interval}"
+        f" per Service clients call, Prometheus scraping every {scrape_interval}"
         + (f", evaluating rules every {rule_interval}" if rule_interval is not None else "")
         + "): "
         + (unsettled or f"all settled in {seconds:.0f} s")
@@ -536,7 +537,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--releases", type=int, default=1000, help="Releases progressing at once")
     parser.add_argument("--failing", type=float, default=0.1, help="share of them whose canary fails")
-    parser.add_argument("--rps", type=float, default=1.0, help="gateway requests per second per Service")
+    parser.add_argument(
+        "--rps", type=float, default=1.0, help="gateway requests per second per Service clients call"
+    )
     parser.add_argument(
         "--scrape-interval", default=DEFAULT_SCRAPE_INTERVAL, help="Prometheus's scrape interval"
     )

@@ -404,7 +404,7 @@ class DevCluster:
 
         async def apply() -> None:
             assert self._world is not None
-            self._world.gateway.test_load = frozenset(services)
+            self._world.gateway.set_test_load(services)
 
         self.call(apply())
 

@@ -1,7 +1,8 @@
 """The gateway: requests through the routing the cluster holds to the pods, generated and from outside.
 
-Each entry point (see slipway_dev.traffic) gets `rps` generated requests per second for its first
-host and path `/`, a share of them carrying a load variant's headers and cookies (slipway_dev.load).
+Each entry point clients call (see slipway_dev.traffic) gets `rps` generated requests per second for
+its first host and path `/`, a share of them carrying a load variant's headers and cookies
+(slipway_dev.load); one only testers call (a Release's canary Service) gets them only as test load.
 The front door, an HTTP server on 127.0.0.1:`port`, takes real requests and routes them by Host header
 and path through the same entry points. Both go through `Gateway.dispatch`: the route a request
 matches, a pod of the split its weights choose, copies to its mirrors (sent with the host suffixed
@@ -33,7 +34,16 @@ from slipway_dev.controllers.client import PODS, SERVICES
 from slipway_dev.controllers.runtime import Informers, cancel_all
 from slipway_dev.load import DEFAULT, LoadVariant, check_mix
 from slipway_dev.pods import VERSION_HEADER, PodUnreachable, SimulatedPod
-from slipway_dev.traffic import Action, Backend, EntryPoint, Route, RoutingSource, ServiceKey, resolve
+from slipway_dev.traffic import (
+    Action,
+    Backend,
+    EntryPoint,
+    Route,
+    RoutingSource,
+    ServiceKey,
+    resolve,
+    service_entry_name,
+)
 from slipway_dev.traffic.httproute import HTTPRouteSource
 from slipway_dev.traffic.ingress import CanaryIngressSource
 from slipway_dev.traffic.matching import Request, host_of
@@ -147,7 +157,8 @@ class Gateway:
         test_load: Collection[ServiceKey] = (),
     ) -> None:
         self.rps = rps
-        self.test_load = frozenset(test_load)
+        self._tested: frozenset[str] = frozenset()  # entry point names
+        self.set_test_load(test_load)
         self._servers = servers  # this process's simulated pods by port (the kubelet's)
         self.port = port
         check_mix(load)
@@ -174,6 +185,10 @@ class Gateway:
         for state in self._entries.values():
             state.variants = None
             state.generated.clear()
+
+    def set_test_load(self, services: Collection[ServiceKey]) -> None:
+        """The Services only testers call that get the generated load too, from the next tick on."""
+        self._tested = frozenset(service_entry_name(service) for service in services)
 
     async def start(self) -> None:
         """Open the front door (unless `port` is None) and start the load (unless `rps` is 0)."""
@@ -267,7 +282,7 @@ class Gateway:
             elapsed, last = current - last, current
             entries = self.current()
             for name, state in entries.items():
-                if state.entry.testers_only is not None and state.entry.testers_only not in self.test_load:
+                if state.entry.testers_only and state.entry.name not in self._tested:
                     continue
                 credits[name] = credits.get(name, 0.0) + self.rps * elapsed
                 while credits[name] >= 1.0:

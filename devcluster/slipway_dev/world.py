@@ -48,7 +48,8 @@ class SimulatedWorld:
         self.local_socket = local_socket
         self.process_images = process_images
         self.rps = rps
-        # The gateway's front door (None: closed) and the mix of its generated load.
+        # The gateway's front door (None: closed), the mix of its generated load, and the Services only
+        # testers call that get it too.
         self.gateway_port = gateway_port
         self.load = load
         self.test_load = test_load

@@ -27,8 +27,12 @@ NAMESPACES = st.sampled_from(["shop", "bank"])
 LABELS = st.dictionaries(st.sampled_from(["app", "track"]), st.sampled_from(["web", "canary"]), max_size=2)
 
 
-def service(namespace: str, name: str, selector: dict[str, str]) -> JsonObject:
-    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"selector": selector}}
+def service(namespace: str, name: str, selector: dict[str, str], role: str | None = None) -> JsonObject:
+    labels = {"slipway.dev/service-role": role} if role else {}
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"selector": selector},
+    }
 
 
 def pod(namespace: str, name: str, labels: dict[str, str], port: int | None, ready: bool) -> JsonObject:
@@ -104,8 +108,9 @@ def ingress(draw: st.DrawFn) -> JsonObject:
 
 SERVICE_EVENTS = st.tuples(
     st.just("service"),
-    st.sampled_from(["ADDED", "DELETED"]),
-    st.builds(service, NAMESPACES, NAMES, LABELS),
+    st.sampled_from(["ADDED", "MODIFIED", "DELETED"]),
+    # A role as the operator labels its Services: a canary's is an entry point for testers, routed or not.
+    st.builds(service, NAMESPACES, NAMES, LABELS, st.sampled_from([None, "stable", "canary"])),
 )
 POD_EVENTS = st.tuples(
     st.just("pod"),
@@ -184,3 +189,23 @@ def test_a_routing_object_takes_its_services_entry_points_over_and_gives_them_ba
     assert [entry.name for entry in planner.entry_points()] == ["httproute/shop/web"]
     planner.route_object_changed(ROUTES, "DELETED", route("shop", [1]))
     assert [entry.name for entry in planner.entry_points()] == ["service/shop/web"]
+
+
+def test_a_canary_service_keeps_its_own_entry_point_for_testers_when_a_route_names_it() -> None:
+    planner = EntryPlanner(SOURCES)
+    canary = service("shop", "web", {"app": "web"}, "canary")
+    ready = pod("shop", "p0", {"app": "web"}, 4001, True)
+    named = route("shop", [1])
+    planner.service_changed("ADDED", canary)
+    planner.pod_changed("ADDED", ready)
+    planner.route_object_changed(ROUTES, "ADDED", named)
+    held: Held = {
+        "service": {key(canary): canary},
+        "pod": {key(ready): ready},
+        "httproute": {key(named): named},
+    }
+    held |= {"virtualservice": {}, "ingress": {}}
+    assert [entry.name for entry in planner.entry_points()] == ["httproute/shop/web", "service/shop/web"]
+    assert planner.entry_points() == planned_afresh(held)
+    planner.service_changed("MODIFIED", service("shop", "web", {"app": "web"}, "stable"))
+    assert [entry.name for entry in planner.entry_points()] == ["httproute/shop/web"]

@@ -85,10 +85,16 @@ def test_a_service_labelled_as_a_releases_canary_is_an_entry_point_for_testers_o
     stable["metadata"]["labels"] = {"slipway.dev/service-role": "stable"}
     view = ClusterView.of({("shop", "web"): stable, ("shop", "web-canary"): canary}, PODS)
     entries = {entry.name: entry for entry in plan_entry_points(view, {})}
-    assert entries["service/shop/web-canary"].testers_only == ("shop", "web-canary")
-    assert entries["service/shop/web"].testers_only is None
+    assert entries["service/shop/web-canary"].testers_only
+    assert not entries["service/shop/web"].testers_only
     found = resolve(list(entries.values()), request("web-canary.shop"))
     assert found is not None and found[0].name == "service/shop/web-canary"  # testers reach it by name
+    # Behind a route too: a route is what clients go through, testers still call the canary by name.
+    entries = {entry.name: entry for entry in plan_entry_points(view, {HTTPRouteSource(): [route(90, 10)]})}
+    assert set(entries) == {"httproute/shop/web", "service/shop/web-canary"}
+    assert entries["service/shop/web-canary"].testers_only
+    found = resolve(list(entries.values()), request("web-canary.shop.svc.cluster.local"))
+    assert found is not None and found[0].name == "service/shop/web-canary"
 
 
 def test_a_test_load_names_a_service_as_namespace_and_name() -> None:
@@ -96,6 +102,7 @@ def test_a_test_load_names_a_service_as_namespace_and_name() -> None:
     assert service_key("web-canary") == ("default", "web-canary")
     for bad, says in [
         ("shop/", "no Service name"),
+        ("/web", "no namespace"),
         ("Shop/web", "namespace's name"),
         ("shop/1web", "DNS-1035"),
     ]:

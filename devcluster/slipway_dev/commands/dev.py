@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
                 help="auto: run Alertmanager beside Prometheus when the binary is on PATH; on; off."
             ),
         ] = "auto",
-        rps: Annotated[float, typer.Option(help="Gateway requests per second for each entry point.")] = 20.0,
+        rps: Annotated[
+            float, typer.Option(help="Gateway requests per second for each Service or route clients call.")
+        ] = 20.0,
         gateway_port: Annotated[
             int,
             typer.Option(

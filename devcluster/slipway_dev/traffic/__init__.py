@@ -14,7 +14,7 @@ Both the generated load and the front door (real requests on a local port) route
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Protocol
@@ -25,6 +25,11 @@ from slipway_dev.pods import SIM_PORT_ANNOTATION
 from slipway_dev.traffic.matching import ANY, Match, Request, host_rank
 
 ServiceKey = tuple[str, str]  # (namespace, name)
+SERVICE_ROLE_LABEL = "slipway.dev/service-role"
+TESTERS_ONLY_ROLE = "canary"
+"""The operator's label on a Release's `<name>-canary` Service (a blue-green's preview too): on a real
+cluster no client calls it, only routing objects, mirrors and testers reach it, by name whether or not
+a routing object names it."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,9 @@ class EntryPoint:
     hosts: tuple[str, ...]
     routes: tuple[Route, ...]
     actions: tuple[Action, ...]
-    testers_only: ServiceKey | None = None
-    """The Service whose own entry point this is, when only testers call it (see `service_entry_point`)."""
+    testers_only: bool = False
+    """A Service's own entry point that only testers call: the generated load goes elsewhere unless
+    asked for it (TESTERS_ONLY_ROLE)."""
 
     def route(self, request: Request) -> Route | None:
         return next((route for route in self.routes if route.match.test(request)), None)
@@ -240,7 +246,9 @@ class RouteObjectSource(ABC):
 def service_key(text: str) -> ServiceKey:
     """`NAMESPACE/NAME`, or `NAME` in namespace `default`, as a Service's key; ValueError with the API
     server's own message when either could not be a namespace's or a Service's name."""
-    namespace, _, name = text.rpartition("/")
+    namespace, slash, name = text.rpartition("/")
+    if slash and not namespace:
+        raise ValueError(f"{text!r}: no namespace before '/' ([NAMESPACE/]NAME)")
     namespace = namespace or "default"
     if not name:
         raise ValueError(f"{text!r}: no Service name ([NAMESPACE/]NAME)")
@@ -248,6 +256,11 @@ def service_key(text: str) -> ServiceKey:
         if causes := name_causes("", plural, part):
             raise ValueError(f"{text!r}: the {plural[:-1]}'s name: {causes[0]['message']}")
     return namespace, name
+
+
+def service_entry_name(service: ServiceKey) -> str:
+    """The name of a Service's own entry point (and of its gateway stats)."""
+    return f"service/{service[0]}/{service[1]}"
 
 
 def service_hosts(service: ServiceKey) -> tuple[str, ...]:
@@ -259,13 +272,13 @@ def service_hosts(service: ServiceKey) -> tuple[str, ...]:
 def plan_entry_points(
     view: ClusterView, sources: Mapping[RoutingSource, Sequence[JsonObject]]
 ) -> list[EntryPoint]:
-    """All entry points: those of routing objects, then one per Service no routing object mentions.
+    """All entry points: those of routing objects, then the Services' own (`service_entry_point`).
 
     Planned afresh; the gateway keeps the same up to date change by change (traffic/planner.py), and
     this is what its property test compares it with."""
     entry_points, routed = routed_entry_points(view, sources)
     for key in sorted(view.services):
-        if key not in routed and (entry := service_entry_point(view, key)) is not None:
+        if (entry := service_entry_point(view, key, routed)) is not None:
             entry_points.append(entry)
     return entry_points
 
@@ -283,19 +296,17 @@ def routed_entry_points(
     return entry_points, routed
 
 
-SERVICE_ROLE_LABEL = "slipway.dev/service-role"
-TESTERS_ONLY_ROLE = "canary"
-"""The operator's label on a Release's `<name>-canary` Service (a blue-green's preview too): on a real
-cluster no client calls it by name, only routing objects, mirrors and testers reach it."""
-
-
-def service_entry_point(view: ClusterView, key: ServiceKey) -> EntryPoint | None:
-    """A Service's own entry point, by its cluster host names; None while it has no ready pod."""
+def service_entry_point(
+    view: ClusterView, key: ServiceKey, routed: Collection[ServiceKey]
+) -> EntryPoint | None:
+    """A Service's own entry point, by its cluster host names: one that no routing object in `routed`
+    names (else the load through both would count twice), or one only testers call; None otherwise,
+    and while it has no ready pod."""
+    labels = view.services[key]["metadata"].get("labels") or {}
+    testers_only = labels.get(SERVICE_ROLE_LABEL) == TESTERS_ONLY_ROLE
+    if key in routed and not testers_only:
+        return None
     action = view.action([(key, 1)])
     if not action.splits:
         return None
-    labels = view.services[key]["metadata"].get("labels") or {}
-    testers_only = key if labels.get(SERVICE_ROLE_LABEL) == TESTERS_ONLY_ROLE else None
-    return EntryPoint(
-        f"service/{key[0]}/{key[1]}", service_hosts(key), (Route(ANY, 0),), (action,), testers_only
-    )
+    return EntryPoint(service_entry_name(key), service_hosts(key), (Route(ANY, 0),), (action,), testers_only)

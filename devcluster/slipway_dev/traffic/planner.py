@@ -97,8 +97,8 @@ class EntryPlanner:
             self._routed_entries, self._routed, self._routes_stale = entries, routed, False
         for key in self._dirty:
             entry = None
-            if key in self._services and key not in self._routed:
-                entry = service_entry_point(self._view, key)
+            if key in self._services:
+                entry = service_entry_point(self._view, key, self._routed)
             if entry is None:
                 self._own_entries.pop(key, None)
             else:
