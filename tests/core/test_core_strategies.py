@@ -85,7 +85,8 @@ def test_blue_green_pre_promotion_analysis_without_data_pauses_saying_the_previe
     run_until(sim, phase_is("Paused"))
     assert sim.status is not None and sim.status.reason == "AnalysisInconclusive"
     assert sim.status.message.endswith(
-        "; the canary takes no traffic here, only requests testers send to its Service"
+        "; the new version takes no traffic here: only requests testers send to its Service"
+        " labelled slipway.dev/service-role=canary reach it"
     ), sim.status.message
 
 

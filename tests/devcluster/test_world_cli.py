@@ -276,7 +276,7 @@ def test_slipway_dev_opens_the_front_door_on_the_gateway_port_and_writes_it_besi
     port = _free_port()
     kubeconfig = tmp_path / "elsewhere" / "config"
     options = ("--prometheus", "off", "--rps", "0", "--kubeconfig", str(kubeconfig))
-    tested = ("--test-load", "web-canary", "--test-load", "shop/web-preview")
+    tested = ("--test-load", "web-canary", "--test-load", "shop/web-preview", "--test-load", "web-canary")
     process, printed = _started(
         tmp_path, *options, "--gateway-port", str(port), "--load-variant", "qa,5", *tested
     )

@@ -103,6 +103,7 @@ def test_a_test_load_names_a_service_as_namespace_and_name() -> None:
     for bad, says in [
         ("shop/", "no Service name"),
         ("/web", "no namespace"),
+        ("a/b/c", "one '/' at most"),
         ("Shop/web", "namespace's name"),
         ("shop/1web", "DNS-1035"),
     ]:

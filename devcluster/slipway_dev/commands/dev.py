@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
         load_variant: Annotated[
             list[str] | None,
             typer.Option(
+                metavar="NAME,PERCENT[,...]",
                 help="A share of the generated load that carries headers or cookies, as "
                 "NAME,PERCENT[,header:NAME=VALUE|cookie:NAME=VALUE]... (e.g. "
                 "testers,10,header:x-canary=true); repeatable.",
@@ -61,6 +62,7 @@ def register(app: typer.Typer) -> None:
         test_load: Annotated[
             list[str] | None,
             typer.Option(
+                metavar="[NAMESPACE/]NAME",
                 help="A Service no client calls that gets the generated load too, as testers would send "
                 "it, as [NAMESPACE/]NAME (e.g. default/shop-canary, a blue-green's preview); repeatable. "
                 "The load goes to the Services clients call: not to a Release's <name>-canary.",
@@ -131,7 +133,7 @@ def register(app: typer.Typer) -> None:
         except LoadMixError as error:
             raise typer.BadParameter(str(error), param_hint="--load-variant") from None
         try:
-            tested = [service_key(text) for text in test_load or []]
+            tested = list(dict.fromkeys(service_key(text) for text in test_load or []))
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--test-load") from None
         stop = threading.Event()

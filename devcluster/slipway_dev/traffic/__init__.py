@@ -247,6 +247,8 @@ def service_key(text: str) -> ServiceKey:
     """`NAMESPACE/NAME`, or `NAME` in namespace `default`, as a Service's key; ValueError with the API
     server's own message when either could not be a namespace's or a Service's name."""
     namespace, slash, name = text.rpartition("/")
+    if "/" in namespace:
+        raise ValueError(f"{text!r}: one '/' at most ([NAMESPACE/]NAME)")
     if slash and not namespace:
         raise ValueError(f"{text!r}: no namespace before '/' ([NAMESPACE/]NAME)")
     namespace = namespace or "default"

@@ -527,7 +527,10 @@ class _Pass:
                 and not self._takes_traffic()
             ):
                 # A preview: no client's request reaches it, so its metrics are testers' alone.
-                message += "; the canary takes no traffic here, only requests testers send to its Service"
+                message += (
+                    "; the new version takes no traffic here: only requests testers send to its Service"
+                    " labelled slipway.dev/service-role=canary reach it"
+                )
             self._set_phase("Paused", verdict.reason, message)
 
     def _takes_traffic(self) -> bool:
