@@ -157,7 +157,7 @@ class Gateway:
         test_load: Collection[ServiceKey] = (),
     ) -> None:
         self.rps = rps
-        self._tested: frozenset[str] = frozenset()  # entry point names
+        self._tested: frozenset[str]  # entry point names
         self.set_test_load(test_load)
         self._servers = servers  # this process's simulated pods by port (the kubelet's)
         self.port = port
@@ -282,7 +282,7 @@ class Gateway:
             elapsed, last = current - last, current
             entries = self.current()
             for name, state in entries.items():
-                if state.entry.testers_only and state.entry.name not in self._tested:
+                if state.entry.testers_only and name not in self._tested:
                     continue
                 credits[name] = credits.get(name, 0.0) + self.rps * elapsed
                 while credits[name] >= 1.0:

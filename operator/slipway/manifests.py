@@ -294,7 +294,8 @@ LABELS_ADDED_LATER = (LABEL_BUCKET, LABEL_SERVICE_ROLE)
 def only_behind(desired: Obj, observed: Obj) -> bool:
     """Whether all that `observed` lacks of `desired` is labels of LABELS_ADDED_LATER: what an upgrade
     leaves, to be added without telling anyone of a change (a label of those there with another value
-    is someone's change)."""
+    is someone's change). One a person removed looks the same, and is put back as quietly: the field
+    manager's record cannot tell them apart either, since a removed field leaves every manager's set."""
     have = observed["metadata"].get("labels") or {}
     wanted = desired["metadata"].get("labels") or {}
     added = {key: wanted[key] for key in LABELS_ADDED_LATER if key in wanted and key not in have}

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from slipway.kube.watched import WatchedObjects
 from slipway.manifests import (
+    LABEL_BUCKET,
     LABEL_MANAGED_BY,
     LABEL_RELEASE,
     LABEL_SERVICE_ROLE,
     Obj,
     ReleaseRef,
+    only_behind,
     owning_release,
     routing_differs,
     service,
@@ -147,6 +149,13 @@ def test_the_operators_labels_removed_are_a_difference_to_repair() -> None:
     applied = stamped(rule)  # as slipway applies it: with the digest of its spec
     assert not routing_differs(rule, applied)
     assert routing_differs(rule, without_labels(applied))
+    # A route an older operator applied before the bucket label: behind, not changed by anyone.
+    route: Obj = {**rule, "kind": "HTTPRoute", "spec": {"hostnames": ["web.example.com"]}}
+    unbucketed = {k: v for k, v in wanted["metadata"]["labels"].items() if k != LABEL_BUCKET}
+    older = stamped({**route, "metadata": {**route["metadata"], "labels": unbucketed}})
+    assert routing_differs(route, older) and only_behind(route, older)
+    edited = {**older, "spec": {"hostnames": ["elsewhere.example.com"]}}
+    assert routing_differs(route, edited) and not only_behind(route, edited)  # its spec changed too: drift
 
 
 def test_the_release_a_pass_last_met_an_object_in_is_remembered() -> None:

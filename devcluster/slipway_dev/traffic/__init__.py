@@ -4,8 +4,9 @@ A `RoutingSource` turns the routing objects of one resource (HTTPRoute, VirtualS
 Ingress ...) into entry points: the hosts they serve and their routes, each a `Match` and an
 `Action` (weighted splits between Services, and mirrors). Every Service that no routing object
 mentions is an entry point of its own, by its cluster host names, spreading its traffic over the
-ready pods it selects, so a cluster without any routing objects still gets load. Splits whose Service
-has no ready pod get no traffic (the weights of the others are renormalised).
+ready pods it selects, so a cluster without any routing objects still gets load; so is a Release's
+canary Service whatever routes it, for testers only (the generated load calls it only as test load).
+Splits whose Service has no ready pod get no traffic (the weights of the others are renormalised).
 
 Both the generated load and the front door (real requests on a local port) route through here:
 `EntryPoint.route` picks the route a request takes, `resolve` the entry point a Host header names.
@@ -19,17 +20,17 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Protocol
 
+from slipway.manifests import LABEL_SERVICE_ROLE
 from slipway_dev.apiserver.validation import name_causes
 from slipway_dev.controllers.client import JsonObject, Resource
 from slipway_dev.pods import SIM_PORT_ANNOTATION
 from slipway_dev.traffic.matching import ANY, Match, Request, host_rank
 
 ServiceKey = tuple[str, str]  # (namespace, name)
-SERVICE_ROLE_LABEL = "slipway.dev/service-role"
 TESTERS_ONLY_ROLE = "canary"
-"""The operator's label on a Release's `<name>-canary` Service (a blue-green's preview too): on a real
-cluster no client calls it, only routing objects, mirrors and testers reach it, by name whether or not
-a routing object names it."""
+"""The operator's role label (LABEL_SERVICE_ROLE) on a Release's `<name>-canary` Service (a blue-green's
+preview too): on a real cluster no client calls it, only routing objects, mirrors and testers reach
+it, by name whether or not a routing object names it."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def service_entry_point(
     names (else the load through both would count twice), or one only testers call; None otherwise,
     and while it has no ready pod."""
     labels = view.services[key]["metadata"].get("labels") or {}
-    testers_only = labels.get(SERVICE_ROLE_LABEL) == TESTERS_ONLY_ROLE
+    testers_only = labels.get(LABEL_SERVICE_ROLE) == TESTERS_ONLY_ROLE
     if key in routed and not testers_only:
         return None
     action = view.action([(key, 1)])

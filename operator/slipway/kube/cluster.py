@@ -350,7 +350,6 @@ class ClusterWriter:
             )
         for desired in self.state.behind:
             self.ensure_routing_object(desired)
-        self.state.behind.clear()
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         observed = self.state.deployments.get(revision)
