@@ -265,3 +265,34 @@ def test_the_generated_load_calls_no_canary_service_unless_told_to(dev_cluster: 
     dev_cluster.set_test_load([("default", "web-canary")])
     canary_before = sent("service/default/web-canary")
     wait_for(lambda: sent("service/default/web-canary") >= canary_before + 50, 30, "test load to web-canary")
+
+
+@pytest.mark.dev_cluster(rps=50, routing_crds=True)
+def test_a_routed_canary_service_gets_test_load_beside_its_routes_share_until_told_to_stop(
+    dev_cluster: DevCluster,
+) -> None:
+    """Behind an HTTPRoute the clients go through the route; testers still call `web-canary` by name,
+    and the test load does so until it is taken back."""
+    dev_cluster.kubectl("apply", "-f", "-", input=TESTERS_ONLY + HTTPROUTE)
+    for name in ("stable", "canary"):
+        dev_cluster.kubectl("rollout", "status", f"deployment/web-{name}", "--timeout=30s")
+    wait_for(lambda: set(versions(dev_cluster, HOST, 10)) == {"stable", "canary"} or None, 30, "the route")
+    assert versions(dev_cluster, "web-canary.default.svc.cluster.local", 5) == {"canary": 5}
+
+    def sent(entry: str) -> int:
+        stats = dev_cluster.gateway_stats().get(entry)
+        return stats.sent if stats is not None else 0
+
+    routed = sent("httproute/default/web")
+    wait_for(
+        lambda: sent("httproute/default/web") >= routed + 100, 30, "100 generated requests via the route"
+    )
+    assert sent("service/default/web-canary") == 0 and sent("service/default/web") == 0
+
+    dev_cluster.set_test_load([("default", "web-canary")])
+    wait_for(lambda: sent("service/default/web-canary") >= 50, 30, "test load to the routed web-canary")
+    dev_cluster.set_test_load([])
+    stopped = sent("service/default/web-canary")
+    routed = sent("httproute/default/web")
+    wait_for(lambda: sent("httproute/default/web") >= routed + 100, 30, "100 more generated requests")
+    assert sent("service/default/web-canary") - stopped <= 5  # at most those then in flight
