@@ -475,7 +475,13 @@ class _Pass:
         spec_analysis = self.spec.analysis
         if s.analysis is not None and spec_analysis is not None:
             gate_began = s.step_started_at if isinstance(self._current(), Gate) else None
-            waiting = s.phase == "Progressing" and self._current() is None and self._unproven()
+            # Asked only of a pass bringing measurements: without any, nothing is counted below.
+            waiting = (
+                bool(self.obs.measurements)
+                and s.phase == "Progressing"
+                and self._current() is None
+                and bool(self._unproven())
+            )
             counted = analysis.record(s.analysis, spec_analysis, self.obs.measurements, gate_began)
             canary = s.canary
             if waiting and counted and canary is not None and canary.ready_replicas >= canary.replicas:
